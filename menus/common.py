@@ -1,0 +1,58 @@
+"""Rules and screen pieces every feature uses. Rules are pure functions of (session, text)."""
+from __future__ import annotations
+
+from ussd_app import i18n
+from ussd_app.domain.pin import hash_pin_async, is_valid_pin, verify_pin_async
+from ussd_app.engine.types import Ctx, Reject, Session
+from ussd_app.i18n import _
+
+LANGUAGE_CODES = list(i18n.LANGUAGES)          # option n picks LANGUAGE_CODES[n - 1]
+
+
+def press(key: str):
+    """A rule that holds when the user typed exactly `key`."""
+    def rule(session: Session, text: str) -> bool:
+        return text.strip() == key
+    rule.__name__ = f"press_{key}"
+    return rule
+
+
+def picks_language(session: Session, text: str) -> bool:
+    return text.strip() in {str(i) for i in range(1, len(LANGUAGE_CODES) + 1)}
+
+
+def language_picked(text: str) -> str:
+    return LANGUAGE_CODES[int(text.strip()) - 1]
+
+
+def language_options() -> list[tuple[str, str]]:
+    """Each language named in itself: a user who cannot read the current one still finds theirs."""
+    return [(str(i), name) for i, name in enumerate(i18n.LANGUAGES.values(), start=1)]
+
+
+def pin_shaped(session: Session, text: str) -> bool:
+    return is_valid_pin(text.strip())
+
+
+def four_digits(session: Session, text: str) -> bool:
+    """Any 4 digits (an existing PIN is checked against its hash, not against today's rules)."""
+    text = text.strip()
+    return len(text) == 4 and text.isascii() and text.isdigit()
+
+
+PIN_HINT = i18n.lazy_gettext("Type 4 digits, not 1234 or 1111.")
+LANGUAGE_HINT = i18n.lazy_gettext("Type 1, 2, 3 or 4.")
+
+
+async def remember_first_pin(ctx: Ctx, key: str = "pin_hash") -> None:
+    """Keep the first entry of a new PIN only as a slow-KDF hash, for the confirmation step."""
+    if ctx.text is not None:
+        ctx.session.data[key] = await hash_pin_async(ctx.text.strip(), ctx.services.settings.pin_kdf_cost)
+
+
+async def confirm_pin(ctx: Ctx, key: str = "pin_hash") -> Reject | str:
+    """The stored hash when the second entry matches the first; otherwise a Reject."""
+    stored = ctx.session.data.get(key)
+    if not stored or ctx.text is None or not await verify_pin_async(ctx.text.strip(), stored):
+        return Reject(_("The PINs did not match. Enter it again."))
+    return stored

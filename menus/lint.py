@@ -1,0 +1,179 @@
+"""`enerlectra menus lint` and `menus graph`: the tree's shape, the catalogs, and every screen's budget.
+
+Lint renders every state with the real renderers on a throwaway SQLite database, in every
+language, through the engine's own paths (redirects, rejects, pagination), and checks each page.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import re
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+import menus
+from sms.gsm7 import is_gsm7, non_gsm7, screen_units
+from ussd_app import i18n
+from ussd_app.db.engine import make_engine, make_sessionmaker
+from ussd_app.db.migrate import upgrade_async
+from ussd_app.domain import users
+from ussd_app.domain.phone import parse_msisdn
+from ussd_app.domain.pin import hash_pin
+from ussd_app.engine import core
+from ussd_app.engine.budget import paginate
+from ussd_app.engine.tree import MenuTree
+from ussd_app.engine.types import Nav, Screen, Services, Session
+from ussd_app.settings import Settings
+
+SOURCE_PACKAGES = ("ussd_app", "menus", "sms")
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None}
+SAMPLE_USER, SAMPLE_NEWCOMER = "+260971234567", "+260961234567"
+SAMPLE_NAME = "Mwansa Chilufya Bwal"          # NAME_MAX letters: the widest greeting
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+# -- shape ---------------------------------------------------------------------------------------
+
+def check_graph(tree: MenuTree) -> list[Problem]:
+    out: dict[str, set[str]] = {name: set() for name in tree.states}
+    for source, dest, _label in tree.edges:
+        out[source].add(dest)
+    seen, todo = set(), [tree.start, tree.home]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(out[name])
+    problems = [Problem(name, "unreachable from the start or home screen")
+                for name in tree.states if name not in seen]
+    return problems
+
+
+def mermaid(tree: MenuTree) -> str:
+    lines = ["flowchart TD"]
+    for name in tree.states:
+        lines.append(f"    {name}[\"{name}\"]")
+    for source, dest, label in tree.edges:
+        arrow = "-.->" if label == "redirect" else "-->"
+        lines.append(f"    {source} {arrow}|{label}| {dest}")
+    return "\n".join(lines)
+
+
+# -- catalogs ------------------------------------------------------------------------------------
+
+def source_msgids() -> dict[str, str]:
+    """msgid -> where it is used, extracted from our source the way pybabel does."""
+    found: dict[str, str] = {}
+    for package in SOURCE_PACKAGES:
+        root = Path(str(resources.files(package)))
+        for filename, lineno, message, _comments, _ctx in extract_from_dir(root, keywords=KEYWORDS):
+            if isinstance(message, str) and message:
+                found.setdefault(message, f"{package}/{filename}:{lineno}")
+    return found
+
+
+def check_catalogs() -> list[Problem]:
+    problems: list[Problem] = []
+    msgids = source_msgids()
+    for code in i18n.LANGUAGES:
+        po = resources.files("locales") / code / "LC_MESSAGES" / "messages.po"
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        for msgid, where in msgids.items():
+            entry = catalog.get(msgid)
+            translated = entry.string if entry is not None else ""
+            if not translated and code != "en":
+                problems.append(Problem(f"{code} {where}", f"no translation for {msgid!r}"))
+                continue
+            text = translated or msgid
+            if not is_gsm7(text):
+                problems.append(Problem(f"{code} {where}", f"not GSM-7 {non_gsm7(text)}: {text!r}"))
+            if sorted(_PLACEHOLDER.findall(text)) != sorted(_PLACEHOLDER.findall(msgid)):
+                problems.append(Problem(f"{code} {where}", f"placeholders differ from {msgid!r}: {text!r}"))
+            if entry is not None and entry.fuzzy:
+                problems.append(Problem(f"{code} {where}", f"fuzzy (unused) translation of {msgid!r}"))
+    return problems
+
+
+# -- screens -------------------------------------------------------------------------------------
+
+def check_pages(where: str, pages_text: list[str]) -> list[Problem]:
+    problems = []
+    for n, text in enumerate(pages_text, start=1):
+        if not is_gsm7(text):
+            problems.append(Problem(f"{where} page {n}", f"not GSM-7 {non_gsm7(text)}"))
+        elif screen_units(text) > 160:
+            problems.append(Problem(f"{where} page {n}", f"{screen_units(text)} > 160 septets: {text!r}"))
+    return problems
+
+
+def _pages(screen: Screen, nav: Nav, header: list[str]) -> list[str]:
+    return [p.text for p in paginate(screen, nav, header)]
+
+
+async def _render_all(tree: MenuTree, services: Services) -> list[Problem]:
+    engine = core.Engine(tree, store=None, services=services, metrics=None)   # only _enter/_show used
+    problems: list[Problem] = []
+    newcomer_feature = tree.start.split("_")[0]
+    user = await users.get_by_msisdn(services.db, SAMPLE_USER)
+    for code in i18n.LANGUAGES:
+        for name, spec in tree.states.items():
+            where = f"{code} {name}"
+            registered = not name.startswith(newcomer_feature + "_")
+            session = Session(id="lint", msisdn=SAMPLE_USER if registered else SAMPLE_NEWCOMER,
+                              country="ZM", state=name, lang=code,
+                              user_id=user.id if registered else None,
+                              name=SAMPLE_NAME if registered else None, data=copy.deepcopy(spec.sample))
+            session.screen = Screen([]).to_json()      # what a Reject falls back to
+            with i18n.language(code):
+                try:
+                    reply = await engine._enter(session, name, spec.sample_input,
+                                                undo=(name, copy.deepcopy(spec.sample), []))
+                except Exception as exc:  # lint reports a renderer that crashes on its sample
+                    problems.append(Problem(where, f"raised {type(exc).__name__}: {exc}"))
+                    continue
+                shown = Screen.from_json(session.screen)
+                nav = engine._nav(session)
+                problems += check_pages(where + " (as shown)", [reply.text])
+                problems += check_pages(where, _pages(shown, nav, []))
+                problems += check_pages(where + " (after a wrong key)",
+                                        _pages(shown, nav, [engine._hint(session)]))
+                if not shown.end and not any(src == session.state for src, _d, _l in tree.edges):
+                    problems.append(Problem(where, f"dead end: {session.state} continues but leads nowhere"))
+        with i18n.language(code):
+            problems += check_pages(f"{code} resume", _pages(core._resume_screen(), Nav.NONE, []))
+    return problems
+
+
+async def _lint_screens(tree: MenuTree) -> list[Problem]:
+    with tempfile.TemporaryDirectory(prefix="enerlectra-lint-") as tmp:
+        settings = Settings(home=Path(tmp), pin_kdf_cost=16)
+        url = settings.effective_database_url
+        await upgrade_async(url)
+        engine = make_engine(url)
+        try:
+            db = make_sessionmaker(engine)
+            await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en", hash_pin("4826", 16))
+            return await _render_all(tree, Services(db=db, settings=settings))
+        finally:
+            await engine.dispose()
+
+
+def lint(tree: MenuTree | None = None) -> list[Problem]:
+    tree = tree or menus.TREE
+    i18n.load_all()
+    return check_graph(tree) + check_catalogs() + asyncio.run(_lint_screens(tree))

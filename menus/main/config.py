@@ -1,0 +1,18 @@
+"""The main menu is built from the installed features: a feature appears when it is registered."""
+from __future__ import annotations
+
+from menus.common import press
+from menus.main import screens
+from ussd_app.engine.tree import Feature, Go, State
+from ussd_app.engine.types import Nav
+
+
+def build(features: list[Feature]) -> Feature:
+    entries = sorted((f for f in features if f.title is not None), key=lambda f: f.order)
+    return Feature(
+        name="main",
+        entry="menu",
+        states=(State("menu", screens.menu_renderer(entries), nav=Nav.NONE),),
+        transitions=tuple(Go("menu", f"{f.name}_{f.entry}", press(str(i)))
+                          for i, f in enumerate(entries, start=1)),
+    )

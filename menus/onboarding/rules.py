@@ -1,0 +1,18 @@
+"""Onboarding rules: pure functions of (session, text)."""
+from __future__ import annotations
+
+from menus.common import language_picked
+from ussd_app.domain.users import clean_name
+from ussd_app.engine.types import Session
+
+
+def set_language(session: Session, text: str) -> None:
+    session.lang = language_picked(text)
+
+
+def valid_name(session: Session, text: str) -> bool:
+    return clean_name(text) is not None
+
+
+def set_name(session: Session, text: str) -> None:
+    session.data["name"] = clean_name(text)

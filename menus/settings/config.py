@@ -1,0 +1,38 @@
+"""Settings as data."""
+from __future__ import annotations
+
+from menus.common import LANGUAGE_HINT, PIN_HINT, four_digits, picks_language, pin_shaped, press
+from menus.settings import rules, screens
+from ussd_app.domain.pin import hash_pin
+from ussd_app.engine.tree import Feature, Go, State
+from ussd_app.i18n import lazy_gettext
+
+SAMPLE_PIN = "4826"
+
+FEATURE = Feature(
+    name="settings",
+    title=lazy_gettext("Settings"),
+    order=90,
+    entry="menu",
+    states=(
+        State("menu", screens.menu),
+        State("language", screens.language, hint=LANGUAGE_HINT),
+        State("langsaved", screens.langsaved, redirects=("settings_menu",), sample={"new_lang": "sw"},
+              sample_input="4"),
+        State("pinold", screens.pinold, hint=lazy_gettext("Type your 4-digit PIN.")),
+        State("pinnew", screens.pinnew, hint=PIN_HINT, redirects=("settings_pinold",),
+              sample_input=SAMPLE_PIN),
+        State("pinconfirm", screens.pinconfirm, hint=lazy_gettext("Type the same 4 digits again."),
+              sample_input="2580"),
+        State("pinsaved", screens.pinsaved, redirects=("settings_menu",),
+              sample={"pin_hash": hash_pin(SAMPLE_PIN, cost=16)}, sample_input=SAMPLE_PIN),
+    ),
+    transitions=(
+        Go("menu", "language", press("1")),
+        Go("menu", "pinold", press("2")),
+        Go("language", "langsaved", picks_language, then=rules.remember_language),
+        Go("pinold", "pinnew", four_digits),
+        Go("pinnew", "pinconfirm", pin_shaped),
+        Go("pinconfirm", "pinsaved", pin_shaped),
+    ),
+)

@@ -1,0 +1,55 @@
+"""Settings screens; the database writes happen here."""
+from __future__ import annotations
+
+from menus.common import confirm_pin, language_options, remember_first_pin
+from ussd_app import i18n
+from ussd_app.domain import users
+from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
+from ussd_app.i18n import _
+
+
+async def menu(ctx: Ctx) -> Rendered:
+    return Screen([_("Settings")], [("1", _("Language")), ("2", _("Change PIN"))])
+
+
+async def language(ctx: Ctx) -> Rendered:
+    current = i18n.LANGUAGES[ctx.session.lang]
+    return Screen([_("Language now: {language}").format(language=current)], language_options())
+
+
+async def langsaved(ctx: Ctx) -> Rendered:
+    session = ctx.session
+    new = session.data.pop("new_lang", session.lang)
+    await users.set_language(ctx.services.db, session.user_id, new)
+    session.lang = new
+    i18n.use(new)
+    return Redirect("settings_menu", flash=_("Language changed."))
+
+
+async def pinold(ctx: Ctx) -> Rendered:
+    return Screen([_("Enter your current PIN.")])
+
+
+async def pinnew(ctx: Ctx) -> Rendered:
+    data = ctx.session.data
+    if ctx.text is not None:        # coming from the old-PIN screen (not back from the next one)
+        if not await users.check_pin(ctx.services.db, ctx.session.user_id, ctx.text.strip()):
+            return Reject(_("Wrong PIN. Try again."))
+        data["old_pin_ok"] = True
+    if not data.get("old_pin_ok"):
+        return Redirect("settings_pinold")
+    return Screen([_("Choose a new 4-digit PIN.")])
+
+
+async def pinconfirm(ctx: Ctx) -> Rendered:
+    await remember_first_pin(ctx)
+    return Screen([_("Enter the new PIN again.")])
+
+
+async def pinsaved(ctx: Ctx) -> Rendered:
+    pin_hash = await confirm_pin(ctx)
+    if not isinstance(pin_hash, str):
+        return pin_hash
+    await users.change_pin(ctx.services.db, ctx.session.user_id, pin_hash)
+    ctx.session.data = {}
+    return Redirect("settings_menu", flash=_("PIN changed."), reset_history=True)

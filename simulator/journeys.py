@@ -1,0 +1,172 @@
+"""Journey files: one user story each, replayed by `enerlectra sim run` and by pytest.
+
+    name: New user onboards in Bemba
+    msisdn: "+260971000101"
+    steps:
+      - dial: "*123#"              # or a shortcut: "*123*1#"
+        expect: CON
+        contains: [Ichibemba]
+      - send: "2"
+        expect: CON
+        contains: [Ishina]
+        absent: [Type]             # text that must not be on the screen
+      - hangup: true               # the call drops; no request is sent
+      - msisdn: "+260971000102"    # continue as another phone
+
+A step fails when the reply kind or any fragment differs; the runner stops at the first failure.
+"""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulator.phone import Phone
+from simulator.transport import HttpTransport, Reply, SimError, connect
+
+STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend")
+
+
+class JourneyError(ValueError):
+    """A journey file that is not well formed."""
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str
+    value: str
+    expect: str | None = None
+    contains: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Journey:
+    name: str
+    msisdn: str
+    steps: tuple[Step, ...]
+    service_code: str = "*123#"
+    source: str = ""
+
+
+@dataclass
+class Outcome:
+    journey: Journey
+    ok: bool
+    failed_step: int | None = None
+    message: str = ""
+    transcript: list[str] = field(default_factory=list)
+
+
+def _as_list(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, int)):
+        return (str(value),)
+    if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+        return tuple(str(v) for v in value)
+    raise JourneyError(f"{where}: expected text or a list of texts")
+
+
+def parse_journey(data: Any, source: str = "") -> Journey:
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+        raise JourneyError(f"{source}: a journey is a mapping with a list of steps")
+    steps = []
+    for n, raw in enumerate(data["steps"], start=1):
+        where = f"{source} step {n}"
+        if not isinstance(raw, dict):
+            raise JourneyError(f"{where}: a step is a mapping")
+        actions = [a for a in STEP_ACTIONS if a in raw]
+        if len(actions) != 1:
+            raise JourneyError(f"{where}: exactly one of {', '.join(STEP_ACTIONS)}")
+        expect = raw.get("expect")
+        if expect not in (None, "CON", "END"):
+            raise JourneyError(f"{where}: expect is CON or END")
+        value = raw[actions[0]]
+        steps.append(Step(actions[0], "" if value is True or value is None else str(value), expect,
+                          _as_list(raw.get("contains"), where), _as_list(raw.get("absent"), where)))
+    return Journey(name=str(data.get("name", source)), msisdn=str(data.get("msisdn", "+260971000001")),
+                   steps=tuple(steps), service_code=str(data.get("service_code", "*123#")), source=source)
+
+
+def load_journey(path: str | Path) -> Journey:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise JourneyError(f"{path}: not YAML: {exc}") from None
+    return parse_journey(data, str(path))
+
+
+def check(step: Step, reply: Reply) -> str | None:
+    """Why this reply does not match the step, or None."""
+    problems = []
+    if step.expect and reply.kind != step.expect:
+        problems.append(f"expected {step.expect}, got {reply.kind}")
+    problems += [f"missing {frag!r}" for frag in step.contains if frag not in reply.text]
+    problems += [f"unexpected {frag!r}" for frag in step.absent if frag in reply.text]
+    return "; ".join(problems) or None
+
+
+async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
+    phone = Phone(transport, journey.msisdn, journey.service_code)
+    outcome = Outcome(journey, ok=True)
+    for n, step in enumerate(journey.steps, start=1):
+        if step.action == "hangup":
+            phone.hangup()
+            outcome.transcript.append("-- hangup")
+            continue
+        if step.action == "msisdn":
+            phone.hangup()
+            phone.msisdn = step.value
+            outcome.transcript.append(f"-- phone {step.value}")
+            continue
+        try:
+            if step.action == "dial":
+                reply = await phone.dial(step.value or None)
+            elif step.action == "resend":
+                reply = await phone.resend()
+            else:
+                reply = await phone.send(step.value)
+        except (SimError, RuntimeError, ValueError) as exc:
+            return Outcome(journey, False, n, f"{step.action} {step.value!r}: {exc}", outcome.transcript)
+        outcome.transcript.append(f"> {step.action} {step.value}\n{reply}")
+        problem = check(step, reply)
+        if problem:
+            return Outcome(journey, False, n, f"{step.action} {step.value!r}: {problem}\n"
+                                              f"screen was:\n{reply}", outcome.transcript)
+    return outcome
+
+
+@contextlib.asynccontextmanager
+async def _fresh_app():
+    """A throwaway in-process app (own SQLite, own key prefix) so every file starts from nothing."""
+    from ussd_app.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="enerlectra-sim-") as tmp:
+        base = Settings.from_env()
+        settings = base.with_(home=Path(tmp), database_url=None,
+                              redis_prefix=f"{base.redis_prefix}sim:{Path(tmp).name}:")
+        async with connect(settings=settings) as transport:
+            yield transport
+
+
+async def run_files(files: list[str], url: str | None = None, token: str | None = None) -> int:
+    try:
+        journeys = [load_journey(f) for f in files]
+    except (JourneyError, OSError) as exc:
+        print(f"error: {exc}")
+        return 2
+    for journey in journeys:
+        ctx = connect(url, token) if url else _fresh_app()
+        async with ctx as transport:
+            outcome = await run_journey(journey, transport)
+        if not outcome.ok:
+            print(f"FAIL {journey.source} ({journey.name}) at step {outcome.failed_step}: {outcome.message}")
+            return 1
+        print(f"ok   {journey.source} ({journey.name}): {len(journey.steps)} steps")
+    return 0

@@ -1,0 +1,70 @@
+"""A feature phone on a USSD session, as Africa's Talking reports it to us.
+
+AT sends every input of the session joined with '*' in `text`; a new session starts with "".
+A dial string such as *123*4# opens the session with its extra parts already in `text`.
+"""
+from __future__ import annotations
+
+import uuid
+
+from simulator.transport import HttpTransport, Reply
+
+# Network codes by national prefix (protocols.md sections 1 and 7); 99999 is AT's sandbox.
+NETWORKS = {"+26097": "64501", "+26077": "64501", "+26057": "64501", "+26096": "64502", "+26076": "64502",
+            "+26056": "64502", "+26095": "64503", "+26075": "64503", "+26055": "64503"}
+
+
+def network_code(msisdn: str) -> str:
+    return NETWORKS.get(msisdn[:6], "99999")
+
+
+class Phone:
+    def __init__(self, transport: HttpTransport, msisdn: str, service_code: str = "*123#"):
+        self.transport = transport
+        self.msisdn = msisdn
+        self.service_code = service_code
+        self.session_id: str | None = None
+        self.inputs: list[str] = []
+        self.last: Reply | None = None
+
+    @property
+    def in_session(self) -> bool:
+        return self.session_id is not None
+
+    def shortcut_text(self, code: str) -> str:
+        """*123*4*1# dialled against service *123# -> "4*1"; the plain service code -> ""."""
+        base = self.service_code.rstrip("#")
+        code = code.strip()
+        if code == self.service_code:
+            return ""
+        if code.startswith(base + "*") and code.endswith("#"):
+            return code[len(base) + 1:-1]
+        raise ValueError(f"{code} is not {self.service_code} or a shortcut like {base}*1#")
+
+    async def dial(self, code: str | None = None) -> Reply:
+        extra = self.shortcut_text(code or self.service_code)
+        self.session_id = f"ATUid_sim_{uuid.uuid4().hex}"
+        self.inputs = [extra] if extra else []
+        return await self._post()
+
+    async def send(self, text: str) -> Reply:
+        if not self.in_session:
+            raise RuntimeError("dial first")
+        self.inputs.append(text)
+        return await self._post()
+
+    async def resend(self) -> Reply:
+        """The aggregator retrying the same hop (same sessionId and text)."""
+        return await self._post()
+
+    def hangup(self) -> None:
+        self.session_id, self.inputs = None, []
+
+    async def _post(self) -> Reply:
+        form = {"sessionId": self.session_id, "phoneNumber": self.msisdn, "serviceCode": self.service_code,
+                "networkCode": network_code(self.msisdn), "text": "*".join(self.inputs)}
+        reply = await self.transport.post(form)
+        self.last = reply
+        if reply.ended:
+            self.session_id, self.inputs = None, []
+        return reply

@@ -1,0 +1,68 @@
+"""GSM 03.38 character rules: what fits a USSD screen or an SMS, counted in septets.
+
+Basic-table characters cost one septet, extension-table characters two (ESC + char).
+One character outside both tables turns the whole text into UCS-2 (UTF-16 code units).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# 3GPP TS 23.038 basic table, in code order. 0x09 is Ç in 3GPP and ç in Unicode's mapping: accept both.
+BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+) | {"ç"}
+EXTENSION = set("\f^{}\\[~]|€")
+
+USSD_SCREEN_SEPTETS = 160          # operators cap at 160 although GSM allows 182
+USSD_SCREEN_UCS2_UNITS = 80        # 160 octets / 2
+
+
+def is_gsm7(text: str) -> bool:
+    return all(ch in BASIC or ch in EXTENSION for ch in text)
+
+
+def non_gsm7(text: str) -> list[str]:
+    """The characters that would force UCS-2, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for ch in text:
+        if ch not in BASIC and ch not in EXTENSION:
+            seen.setdefault(ch, None)
+    return list(seen)
+
+
+def septets(text: str) -> int:
+    """Length in GSM-7 septets; only meaningful when is_gsm7(text)."""
+    return sum(2 if ch in EXTENSION else 1 for ch in text)
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
+class Cost:
+    encoding: str   # "GSM-7" or "UCS-2"
+    units: int      # septets or UTF-16 code units
+    limit: int      # what a USSD screen allows in those units
+
+    @property
+    def fits(self) -> bool:
+        return self.units <= self.limit
+
+
+def screen_cost(text: str) -> Cost:
+    """What a USSD screen of this text costs against its budget."""
+    if is_gsm7(text):
+        return Cost("GSM-7", septets(text), USSD_SCREEN_SEPTETS)
+    return Cost("UCS-2", utf16_units(text), USSD_SCREEN_UCS2_UNITS)
+
+
+def screen_units(text: str) -> int:
+    """Cost against a 160-unit screen: septets, or two per UTF-16 unit once UCS-2 is forced."""
+    cost = screen_cost(text)
+    return cost.units if cost.encoding == "GSM-7" else cost.units * 2
+
+
+def fits_screen(text: str) -> bool:
+    return screen_cost(text).fits

@@ -1,0 +1,1 @@
+"""Aggregator adapters: wire format in, UssdRequest to the engine, wire format out."""

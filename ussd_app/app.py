@@ -1,0 +1,88 @@
+"""The aiohttp app factory: every resource opened and closed in a cleanup_ctx, views stay thin."""
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+import menus
+from ussd_app import appkeys, i18n
+from ussd_app.adapters import africastalking
+from ussd_app.db.engine import make_engine, make_sessionmaker
+from ussd_app.embedded_redis import resolve_redis_url
+from ussd_app.engine.core import Engine
+from ussd_app.engine.store import SessionStore
+from ussd_app.engine.types import Services
+from ussd_app.metrics import Metrics
+from ussd_app.settings import Settings
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[appkeys.SETTINGS]
+    url, embedded = await asyncio.to_thread(resolve_redis_url, settings.redis_url, settings.home)
+    app[appkeys.REDIS] = Redis.from_url(url)
+    try:
+        yield
+    finally:
+        await app[appkeys.REDIS].aclose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def _db_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[appkeys.SETTINGS]
+    engine = make_engine(settings.effective_database_url, schema=settings.database_schema)
+    app[appkeys.DB_ENGINE] = engine
+    app[appkeys.DB] = make_sessionmaker(engine)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[appkeys.SETTINGS]
+    store = SessionStore(app[appkeys.REDIS], settings.redis_prefix, settings.session_ttl,
+                         settings.resume_ttl, settings.lock_timeout_ms, settings.lock_wait_ms)
+    app[appkeys.ENGINE] = Engine(menus.TREE, store, Services(db=app[appkeys.DB], settings=settings),
+                                 app[appkeys.METRICS])
+    yield
+
+
+async def healthz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        await request.app[appkeys.REDIS].ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # health reports any failure, whatever its kind
+        checks["redis"] = f"error: {type(exc).__name__}"
+    try:
+        async with request.app[appkeys.DB_ENGINE].connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["sql"] = "ok"
+    except Exception as exc:
+        checks["sql"] = f"error: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return web.json_response({"status": "ok" if healthy else "fail", **checks}, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[appkeys.METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    i18n.load_all()
+    app = web.Application()
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.METRICS] = Metrics()
+    app.cleanup_ctx.extend([_redis_ctx, _db_ctx, _engine_ctx])
+    app.add_routes(africastalking.routes())
+    app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
+    return app

@@ -1,0 +1,17 @@
+"""Typed keys for everything the app holds (aiohttp's AppKey: no stringly-typed lookups)."""
+from __future__ import annotations
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from ussd_app.engine.core import Engine
+from ussd_app.metrics import Metrics
+from ussd_app.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", Redis)
+DB_ENGINE = web.AppKey("db_engine", AsyncEngine)
+DB = web.AppKey("db", async_sessionmaker)
+ENGINE = web.AppKey("engine", Engine)
+METRICS = web.AppKey("metrics", Metrics)

@@ -1,0 +1,128 @@
+"""`enerlectra`: the one command operators and QA use."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from ussd_app.settings import Settings
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from ussd_app.app import create_app
+    from ussd_app.db.migrate import upgrade
+    from ussd_app.embedded_redis import resolve_redis_url
+
+    settings = Settings.from_env()
+    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
+    _logging(settings.log_level)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if settings.is_embedded_db:
+        upgrade(settings.effective_database_url)          # embedded SQLite is always at head
+    url, embedded = resolve_redis_url(settings.redis_url, settings.home)
+    try:
+        app = create_app(settings.with_(redis_url=url))
+        logging.getLogger("enerlectra").info(
+            "USSD webhook: http://%s:%s/ussd/africastalking (redis %s, sql %s)",
+            settings.host, settings.port, url, settings.effective_database_url)
+        web.run_app(app, host=settings.host, port=settings.port, print=None)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from ussd_app.db.migrate import upgrade
+
+    settings = Settings.from_env()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url, args.revision, schema=settings.database_schema)
+    print(f"database at {args.revision}: {settings.effective_database_url}")
+    return 0
+
+
+def cmd_menus_lint(args: argparse.Namespace) -> int:
+    from menus.lint import lint
+
+    problems = lint()
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    import menus
+    print(f"ok: {len(menus.TREE.states)} states, every screen in every language within 160 GSM-7 septets")
+    return 0
+
+
+def cmd_menus_graph(args: argparse.Namespace) -> int:
+    import menus
+    from menus.lint import mermaid
+
+    print(mermaid(menus.TREE))
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from simulator.handset import run_handset
+
+    return asyncio.run(run_handset(url=args.url, msisdn=args.msisdn, token=args.token,
+                                   service_code=args.service_code))
+
+
+def cmd_sim_run(args: argparse.Namespace) -> int:
+    from simulator.journeys import run_files
+
+    return asyncio.run(run_files(args.files, url=args.url, token=args.token))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="enerlectra", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web service (embedded Redis and SQLite by default)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    up = db.add_parser("upgrade", help="apply Alembic migrations")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    menus_cmd = sub.add_parser("menus", help="menu trees").add_subparsers(dest="menus_command", required=True)
+    menus_cmd.add_parser("lint", help="reachability, dead ends, catalogs, every screen within budget") \
+        .set_defaults(func=cmd_menus_lint)
+    menus_cmd.add_parser("graph", help="print the tree as Mermaid").set_defaults(func=cmd_menus_graph)
+
+    sim = sub.add_parser("sim", help="the handset simulator (interactive); `sim run FILES` replays journeys")
+    sim.add_argument("--url", help="a running server (default: in-process app on embedded defaults)")
+    sim.add_argument("--token", help="webhook token, when the server wants one")
+    sim.add_argument("--msisdn", default="+260971000001")
+    sim.add_argument("--service-code", default="*123#")
+    sim.set_defaults(func=cmd_sim)
+    sim_sub = sim.add_subparsers(dest="sim_command")
+    run = sim_sub.add_parser("run", help="replay journey files; exit 1 on the first mismatch")
+    run.add_argument("files", nargs="+")
+    run.add_argument("--url", help="a running server (default: a fresh in-process app per file)")
+    run.add_argument("--token")
+    run.set_defaults(func=cmd_sim_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

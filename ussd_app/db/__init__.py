@@ -1,0 +1,1 @@
+"""SQL: typed models, the async engine, and Alembic migrations."""

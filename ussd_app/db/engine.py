@@ -1,0 +1,26 @@
+"""The async engine and session factory, one per process."""
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+
+def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
+    """`schema` scopes a PostgreSQL connection to one schema (tests use their own)."""
+    kwargs: dict = {"pool_pre_ping": True}
+    if url.startswith("postgresql") and schema:
+        kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+    engine = create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")     # readers do not block the one writer
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)

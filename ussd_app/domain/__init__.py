@@ -1,0 +1,1 @@
+"""Domain services: plain async functions over SQL; no HTTP, no aggregator quirks."""

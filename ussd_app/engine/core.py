@@ -1,0 +1,204 @@
+"""One hop, start to finish: `Engine.handle(request) -> reply`.
+
+    lock the session -> replay cache -> load -> reduce the cumulative text to the new input
+    -> navigation (98 More, 0 Back, 00 Home) or the machine -> render the state (I/O lives here)
+    -> paginate within the budget -> save -> unlock -> reply
+
+Nothing raised here reaches the user: an internal error ends the session with a short apology,
+logged with the session id, and the last good screen stays resumable.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+
+from redis.exceptions import LockError
+
+from ussd_app import i18n
+from ussd_app.domain import users
+from ussd_app.domain.phone import COUNTRIES
+from ussd_app.engine.budget import BACK, HOME, MORE, paginate
+from ussd_app.engine.store import Loaded, SessionStore
+from ussd_app.engine.tree import MenuTree
+from ussd_app.engine.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
+                                   UssdRequest)
+from ussd_app.i18n import _
+from ussd_app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+RESUME = "resume"            # engine screen, not a menu state: "1 Continue / 2 Start again"
+MAX_REDIRECTS = 5
+
+
+class Engine:
+    def __init__(self, tree: MenuTree, store: SessionStore, services: Services, metrics: Metrics):
+        self.tree = tree
+        self.store = store
+        self.services = services
+        self.metrics = metrics
+
+    async def handle(self, req: UssdRequest) -> UssdReply:
+        try:
+            async with self.store.lock(req.session_id):
+                loaded = await self.store.load(req.session_id, req.text, req.msisdn)
+                if loaded.replay is not None:
+                    self.metrics.replays.inc()
+                    return loaded.replay
+                return await self._hop(req, loaded)
+        except LockError:
+            log.error("session %s: lock not acquired in time", req.session_id)
+            self.metrics.errors.labels("lock_timeout").inc()
+            return UssdReply(_("Sorry, we are busy. Please dial again."), end=True)
+
+    async def _hop(self, req: UssdRequest, loaded: Loaded) -> UssdReply:
+        session = loaded.session
+        is_new = session is None
+        if session is None:
+            session = Session(id=req.session_id, msisdn=req.msisdn, country=req.country,
+                              state=self.tree.start, lang=_default_language(req.country))
+        i18n.use(session.lang)
+        failed = False
+        try:
+            if is_new:
+                self.metrics.sessions_started.inc()
+                reply = await self._open(session, loaded.resume, req.text)
+            else:
+                reply = await self._step(session, _new_input(session.consumed, req.text))
+            session.consumed = req.text
+        except Exception:
+            log.exception("session %s: hop failed in state %s", req.session_id, session.state)
+            self.metrics.errors.labels("internal").inc()
+            i18n.use(session.lang)
+            reply, failed = UssdReply(_("Sorry, something went wrong. Please dial again."), end=True), True
+        if reply.end:
+            self.metrics.sessions_ended.labels("error" if failed else "end").inc()
+        # The resume offer and a failure leave the last good resume point in place.
+        await self.store.save(session, req.text, reply,
+                              resumable=session.state not in (self.tree.home, self.tree.start, RESUME),
+                              keep_resume=failed or session.state == RESUME)
+        return reply
+
+    # -- opening a session ---------------------------------------------------------------------
+
+    async def _open(self, session: Session, resume: Session | None, text: str) -> UssdReply:
+        user = await users.get_by_msisdn(self.services.db, session.msisdn)
+        if user is not None:
+            session.user_id, session.name, session.lang = user.id, user.name, user.language
+            session.state = self.tree.home
+            i18n.use(session.lang)
+        if resume is not None and self._worth_resuming(session, resume):
+            session.state = RESUME
+            session.data = {"resume": resume.to_json()}
+            session.screen = _resume_screen().to_json()
+            return self._show(session)
+        reply = await self._enter(session, session.state, None)
+        if text and session.user_id is not None:
+            # A dial-string shortcut (*123*4#): its parts are the first inputs. New users onboard first.
+            for part in text.split("*"):
+                if reply.end:
+                    break
+                reply = await self._step(session, part)
+        return reply
+
+    def _worth_resuming(self, session: Session, resume: Session) -> bool:
+        return (resume.user_id == session.user_id and resume.state in self.tree.states
+                and resume.state not in (self.tree.home, self.tree.start))
+
+    async def _resume_choice(self, session: Session, text: str) -> UssdReply:
+        if text == "1":
+            saved = Session.from_json(session.data["resume"])
+            session.state, session.data, session.history = saved.state, saved.data, saved.history
+            session.screen, session.page = saved.screen, saved.page
+            return self._show(session)
+        if text == "2":
+            session.data, session.history = {}, []
+            return await self._enter(session, self.tree.home if session.user_id else self.tree.start, None)
+        return self._show(session, hint=_("Reply 1 or 2."))
+
+    # -- one input -----------------------------------------------------------------------------
+
+    async def _step(self, session: Session, text: str) -> UssdReply:
+        if session.state == RESUME:
+            return await self._resume_choice(session, text)
+        nav = self._nav(session)
+        pages = paginate(Screen.from_json(session.screen), nav)
+        if text == MORE and session.page < len(pages) - 1:
+            session.page += 1
+            return self._show(session)
+        if text == BACK and session.page > 0:
+            session.page -= 1
+            return self._show(session)
+        if text == BACK and nav is not Nav.NONE and session.history:
+            return await self._enter(session, session.history.pop(), None)
+        if text == HOME and nav is Nav.FULL:
+            session.history.clear()
+            session.data = {}
+            return await self._enter(session, self.tree.home, None)
+        undo = (session.state, copy.deepcopy(session.data), list(session.history))
+        if not self.tree.move(session, text):
+            return self._show(session, hint=self._hint(session))
+        session.history.append(undo[0])
+        return await self._enter(session, session.state, text, undo=undo)
+
+    async def _enter(self, session: Session, state: str, text: str | None, *,
+                     undo: tuple[str, dict, list] | None = None) -> UssdReply:
+        flash = None
+        for _attempt in range(MAX_REDIRECTS):
+            self.tree.set_state(session, state)
+            i18n.use(session.lang)             # a renderer may have changed the language
+            result = await self.tree.states[state].screen(Ctx(session, text, self.services))
+            i18n.use(session.lang)
+            if isinstance(result, Redirect):
+                state, flash, text = result.state, result.flash, None
+                if result.reset_history:   # a finished journey: Back leads home, not into it again
+                    session.history = [] if state == self.tree.home else [self.tree.home]
+                continue
+            if isinstance(result, Reject):
+                if undo is None:
+                    raise RuntimeError(f"{state} rejected without a screen to return to")
+                session.state, session.data, session.history = undo
+                return self._show(session, hint=result.hint)
+            session.screen, session.page = result.to_json(), 0
+            return self._show(session, flash=flash)
+        raise RuntimeError(f"more than {MAX_REDIRECTS} redirects from {session.state}")
+
+    # -- showing -------------------------------------------------------------------------------
+
+    def _nav(self, session: Session) -> Nav:
+        return Nav.NONE if session.state == RESUME else self.tree.states[session.state].nav
+
+    def _hint(self, session: Session) -> str:
+        hint = self.tree.states[session.state].hint
+        return str(hint) if hint else _("Reply with a number from the list.")
+
+    def _show(self, session: Session, *, hint: str | None = None, flash: str | None = None) -> UssdReply:
+        screen = Screen.from_json(session.screen)
+        pages = paginate(screen, self._nav(session), [hint or "", flash or ""])
+        session.page = min(session.page, len(pages) - 1)
+        page = pages[session.page]
+        return UssdReply(page.text, end=screen.end and not page.has_more)
+
+
+def _resume_screen() -> Screen:
+    return Screen(body=[_("Continue where you left off?")],
+                  options=[("1", _("Continue")), ("2", _("Start again"))])
+
+
+def _new_input(consumed: str, text: str) -> str:
+    """Africa's Talking sends every input so far joined by '*'; what follows the consumed prefix is new.
+
+    A user's input may itself contain '*', so splitting the whole text would be ambiguous.
+    Text that does not extend the prefix comes from an aggregator that sends only the latest input.
+    """
+    if not consumed:
+        return text
+    if text.startswith(consumed + "*"):
+        return text[len(consumed) + 1:]
+    if text == consumed:
+        return ""
+    return text
+
+
+def _default_language(country: str) -> str:
+    return COUNTRIES.get(country, ("", i18n.DEFAULT_LANGUAGE))[1]

@@ -1,0 +1,121 @@
+"""The menu tree: feature configs (data) compiled once into ONE sync HierarchicalMachine.
+
+A feature declares its states and transitions as data; conditions are pure functions of
+(session, input). The machine is built at import and triggered on plain Session objects:
+no Machine per request, no add_model, no async machine (transitions #434, #735).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from babel.support import LazyProxy
+from transitions.extensions import HierarchicalMachine
+
+from ussd_app.engine.types import Action, Nav, Renderer, Rule, Session
+
+logging.getLogger("transitions").setLevel(logging.WARNING)
+
+INPUT = "input"            # the one trigger: the user typed something
+
+
+@dataclass(frozen=True)
+class State:
+    """One screen. `name` is local to its feature; the machine calls it `<feature>_<name>`."""
+
+    name: str
+    screen: Renderer
+    hint: LazyProxy | str | None = None         # the line shown above the screen after a wrong key
+    nav: Nav = Nav.FULL
+    redirects: tuple[str, ...] = ()             # full state names its renderer may Redirect to
+    sample: dict[str, Any] = field(default_factory=dict)   # session data that lint renders it with
+    sample_input: str = "1"
+
+
+@dataclass(frozen=True)
+class Go:
+    """A transition on input: from `source` to `dest` when `when(session, text)` holds."""
+
+    source: str
+    dest: str
+    when: Rule
+    then: Action | None = None       # pure: store the answer in session.data
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    states: tuple[State, ...]
+    transitions: tuple[Go, ...]
+    entry: str                                   # local name of the first state
+    title: LazyProxy | None = None               # main-menu label; None: not on the main menu
+    order: int = 100                             # main-menu position
+
+
+def _full(feature: Feature, local: str) -> str:
+    """Local names are prefixed with their feature; names with a '_' already are full names."""
+    return local if "_" in local else f"{feature.name}_{local}"
+
+
+class MenuTree:
+    """The compiled tree: the machine, each state's spec, and the graph for lint and Mermaid."""
+
+    def __init__(self, features: list[Feature], home: str, start: str):
+        self.features = features
+        self.home = home        # where a registered user lands (00 Home)
+        self.start = start      # where a new user starts
+        self.states: dict[str, State] = {}
+        self.edges: list[tuple[str, str, str]] = []     # (source, dest, label)
+        machine_states: list[dict] = []
+        for feature in features:
+            machine_states.append({"name": feature.name, "children": [s.name for s in feature.states],
+                                   "initial": feature.entry})
+            for state in feature.states:
+                if "_" in state.name:
+                    raise ValueError(f"feature {feature.name}: local state names have no '_' ({state.name})")
+                self.states[f"{feature.name}_{state.name}"] = state
+        self.machine = HierarchicalMachine(
+            model=None, states=machine_states, initial=start, auto_transitions=False,
+            send_event=True, ignore_invalid_triggers=True)
+        for feature in features:
+            for go in feature.transitions:
+                source, dest = _full(feature, go.source), _full(feature, go.dest)
+                for name in (source, dest):
+                    if name not in self.states:
+                        raise ValueError(f"feature {feature.name}: unknown state {name!r}")
+                self.machine.add_transition(
+                    INPUT, source, dest, conditions=[_condition(go.when)],
+                    before=[_action(go.then)] if go.then else None)
+                self.edges.append((source, dest, go.when.__name__))
+            for local, state in ((s.name, s) for s in feature.states):
+                for target in state.redirects:
+                    if target not in self.states:
+                        raise ValueError(f"{feature.name}_{local}: redirect to unknown state {target!r}")
+                    self.edges.append((f"{feature.name}_{local}", target, "redirect"))
+
+    def move(self, session: Session, text: str) -> bool:
+        """Feed one input to the machine; True when a transition fired."""
+        return bool(self.machine.trigger_event(session, INPUT, text=text))
+
+    def set_state(self, session: Session, name: str) -> None:
+        if name not in self.states:
+            raise KeyError(f"unknown state {name!r}")
+        session.state = name
+
+    def menu_features(self) -> list[Feature]:
+        return sorted((f for f in self.features if f.title is not None), key=lambda f: f.order)
+
+
+def _condition(rule: Rule):
+    def condition(event) -> bool:
+        return rule(event.model, event.kwargs.get("text", ""))
+    condition.__name__ = rule.__name__
+    return condition
+
+
+def _action(action: Action):
+    def callback(event) -> None:
+        action(event.model, event.kwargs.get("text", ""))
+    callback.__name__ = action.__name__
+    return callback

@@ -1,0 +1,123 @@
+"""The shapes the engine, the menus and the adapters share."""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from ussd_app.settings import Settings
+
+
+@dataclass(frozen=True)
+class UssdRequest:
+    """One hop, as every adapter hands it over: the aggregator's quirks stay in the adapter."""
+
+    session_id: str
+    msisdn: str          # E.164, validated by the adapter
+    country: str         # ZM / TZ
+    text: str            # cumulative, as Africa's Talking sends it ("" on the first hop)
+    service_code: str = ""
+    network_code: str = ""
+
+
+@dataclass(frozen=True)
+class UssdReply:
+    text: str
+    end: bool
+
+    @property
+    def wire(self) -> str:
+        return ("END " if self.end else "CON ") + self.text
+
+
+class Nav(enum.Enum):
+    """Which of 0 Back / 00 Home a screen offers."""
+
+    FULL = "full"    # 0 Back, 00 Home
+    BACK = "back"    # 0 Back only (onboarding: there is no home yet)
+    NONE = "none"    # root screens
+
+
+@dataclass
+class Screen:
+    """What a renderer returns: translated lines and numbered options; the engine paginates."""
+
+    body: list[str]
+    options: list[tuple[str, str]] = field(default_factory=list)   # (key typed, label)
+    end: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"body": self.body, "options": [list(o) for o in self.options], "end": self.end}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Screen":
+        return cls(body=list(data["body"]), options=[tuple(o) for o in data["options"]], end=data["end"])
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """Show another state instead (after I/O decided where the user goes)."""
+
+    state: str
+    flash: str | None = None          # one line shown on top of the next screen
+    reset_history: bool = False
+
+
+@dataclass(frozen=True)
+class Reject:
+    """The input was wrong in a way only I/O could tell (e.g. a PIN): stay on the previous screen."""
+
+    hint: str
+
+
+Rendered = Union[Screen, Redirect, Reject]
+
+
+@dataclass
+class Services:
+    """What renderers may use: the domain's resources, nothing aggregator-specific."""
+
+    db: "async_sessionmaker"
+    settings: "Settings"
+
+
+@dataclass
+class Session:
+    """The plain object the state machine moves; stored in Redis as JSON (never pickled)."""
+
+    id: str
+    msisdn: str
+    country: str
+    state: str
+    lang: str
+    user_id: int | None = None
+    name: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)     # per-journey answers
+    consumed: str = ""                                      # the AT text already turned into inputs
+    history: list[str] = field(default_factory=list)        # for 0 Back
+    screen: dict[str, Any] | None = None                    # last rendered Screen (for 98/0 paging)
+    page: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Session":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass
+class Ctx:
+    """What a renderer sees: the session, the input that led here, and the services."""
+
+    session: Session
+    text: str | None
+    services: Services
+
+
+Renderer = Callable[[Ctx], Awaitable[Rendered]]
+Rule = Callable[[Session, str], bool]
+Action = Callable[[Session, str], None]

@@ -1,0 +1,22 @@
+"""Prometheus metrics, one registry per app (so tests can build many apps in one process)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.hops = Counter("ussd_hops_total", "USSD hops answered", ["aggregator", "outcome"],
+                            registry=self.registry)
+        self.latency = Histogram(
+            "ussd_hop_seconds", "Time from request to reply for one hop", ["aggregator"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry)
+        self.errors = Counter("ussd_errors_total", "Hops that failed, by kind", ["kind"],
+                              registry=self.registry)
+        self.sessions_started = Counter("ussd_sessions_started_total", "USSD sessions started",
+                                        registry=self.registry)
+        self.sessions_ended = Counter("ussd_sessions_ended_total", "USSD sessions we ended, by reason",
+                                      ["reason"], registry=self.registry)
+        self.replays = Counter("ussd_replays_total", "Retransmitted hops answered from the replay cache",
+                               registry=self.registry)

@@ -1,0 +1,1 @@
+"""rq job functions and the worker entry point (arrives with the SMS issue)."""

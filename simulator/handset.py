@@ -1,0 +1,102 @@
+"""`enerlectra sim`: an interactive feature phone in the terminal.
+
+Type digits or text to answer the screen; commands start with a word:
+  dial [CODE]      start a session (*123# by default; shortcuts like *123*1# work)
+  hangup           drop the call (dial again within 3 minutes to be offered "Continue")
+  msisdn [NUMBER]  show or change this phone's number (E.164, e.g. +260971234567)
+  help             this text
+  quit             leave the simulator
+prompt_toolkit gives line editing and history on a terminal; piped input works line by line.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+
+from simulator.phone import Phone
+from simulator.transport import Reply, SimError, connect
+
+WIDTH = 26        # a feature phone's screen is narrow; text wraps as it would there
+COMMANDS = ("dial", "hangup", "msisdn", "help", "quit", "exit")
+
+
+def draw(reply: Reply, msisdn: str) -> str:
+    """The reply in a phone-shaped box, wrapped to the screen width."""
+    lines: list[str] = []
+    for line in reply.text.split("\n"):
+        lines.extend(textwrap.wrap(line, WIDTH) or [""])
+    status = "session ended" if reply.ended else "reply to continue"
+    top = f"+{'-' * (WIDTH + 2)}+"
+    body = [f"| {line:<{WIDTH}} |" for line in lines]
+    return "\n".join([top, f"| {msisdn:<{WIDTH}} |", top, *body, top, f"  ({status})"])
+
+
+class Handset:
+    def __init__(self, phone: Phone, out=print):
+        self.phone = phone
+        self.out = out
+
+    async def handle(self, line: str) -> bool:
+        """One line typed by the tester; False when they want to leave."""
+        words = line.strip().split()
+        command = words[0].lower() if words else ""
+        try:
+            if command in ("quit", "exit"):
+                return False
+            if command == "help":
+                self.out(__doc__.split("\n", 2)[2].rsplit("prompt_toolkit", 1)[0].rstrip())
+            elif command == "dial":
+                self.show(await self.phone.dial(words[1] if len(words) > 1 else None))
+            elif command == "hangup":
+                self.phone.hangup()
+                self.out("(call dropped)")
+            elif command == "msisdn":
+                if len(words) > 1:
+                    self.phone.hangup()
+                    self.phone.msisdn = words[1]
+                self.out(f"this phone is {self.phone.msisdn}")
+            elif not self.phone.in_session:
+                self.out("no call in progress: type `dial` (or `help`)")
+            else:
+                self.show(await self.phone.send(line.strip()))
+        except (SimError, ValueError) as exc:
+            self.out(f"error: {exc}")
+        return True
+
+    def show(self, reply: Reply) -> None:
+        self.out(draw(reply, self.phone.msisdn))
+
+
+async def _lines_from_terminal():
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.completion import WordCompleter
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    session: PromptSession = PromptSession(completer=WordCompleter(list(COMMANDS)))
+    with patch_stdout():
+        while True:
+            try:
+                yield await session.prompt_async("phone> ")
+            except (EOFError, KeyboardInterrupt):
+                return
+
+
+async def _lines_from_pipe():
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        yield line.rstrip("\n")
+
+
+async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str) -> int:
+    async with connect(url, token) as transport:
+        handset = Handset(Phone(transport, msisdn, service_code))
+        print(f"Enerlectra handset simulator: {msisdn} -> {url or 'in-process app'}. "
+              f"Type `dial` to call {service_code}, `help` for commands.")
+        lines = _lines_from_terminal() if sys.stdin.isatty() else _lines_from_pipe()
+        async for line in lines:
+            if not await handset.handle(line):
+                break
+    return 0

@@ -1,0 +1,92 @@
+"""Shared fixtures: real Redis (embedded, or REDIS_URL) and real SQL (SQLite, or TEST_DATABASE_URL).
+
+Every test gets its own Redis key prefix and its own database (a SQLite file, or a PostgreSQL
+schema), and removes only what it created.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ussd_app import appkeys
+from ussd_app.app import create_app
+from ussd_app.db.migrate import upgrade_async
+from ussd_app.embedded_redis import EmbeddedRedis
+from ussd_app.settings import Settings
+
+TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
+
+
+def pg_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url and url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = EmbeddedRedis.start(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_prefix(redis_url):
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*", count=500))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+async def database(tmp_path):
+    """(url, schema): a fresh, migrated database for this test."""
+    url = pg_url()
+    if url is None:
+        sqlite = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
+        await upgrade_async(sqlite)
+        yield sqlite, None
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        await upgrade_async(url, schema=schema)
+        yield url, schema
+    finally:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path, redis_url, redis_prefix, database) -> Settings:
+    url, schema = database
+    return Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
+                    database_url=url, database_schema=schema, pin_kdf_cost=TEST_KDF_COST)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings):
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+def engine(client):
+    return client.app[appkeys.ENGINE]

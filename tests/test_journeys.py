@@ -1,0 +1,64 @@
+"""Journey files, one per user story, replayed through the real app by the simulator's runner."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from simulator.journeys import Journey, JourneyError, Step, load_journey, parse_journey, run_files, run_journey
+from simulator.transport import HttpTransport
+
+JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.yaml"))
+
+
+@pytest.fixture
+def transport(client):
+    return HttpTransport(str(client.make_url("")), None, client.session)
+
+
+def test_there_are_journeys_for_every_story():
+    assert {p.stem for p in JOURNEYS} >= {"onboarding", "settings", "resume", "back_home"}
+
+
+@pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])
+async def test_journey(path, transport):
+    outcome = await run_journey(load_journey(path), transport)
+    assert outcome.ok, outcome.message + "\n\n" + "\n".join(outcome.transcript)
+
+
+async def test_a_mismatch_stops_the_journey_and_shows_the_screen(transport):
+    journey = Journey("wrong on purpose", "+260971400001", (
+        Step("dial", "", "CON", ("Choose your language",)),
+        Step("send", "1", "END", ("nothing like this",)),
+        Step("send", "never reached"),
+    ))
+    outcome = await run_journey(journey, transport)
+    assert not outcome.ok and outcome.failed_step == 2
+    assert "expected END, got CON" in outcome.message
+    assert "missing 'nothing like this'" in outcome.message
+    assert "What is your name?" in outcome.message          # the screen it got
+
+
+@pytest.mark.parametrize("data,error", [
+    ({"name": "x"}, "list of steps"),
+    ({"steps": [{"send": "1", "dial": ""}]}, "exactly one of"),
+    ({"steps": [{"send": "1", "expect": "MAYBE"}]}, "CON or END"),
+    ({"steps": ["1"]}, "a step is a mapping"),
+    ({"steps": [{"send": "1", "contains": {"a": 1}}]}, "text or a list"),
+])
+def test_malformed_journey_files_are_refused_clearly(data, error):
+    with pytest.raises(JourneyError, match=error):
+        parse_journey(data, "bad.yaml")
+
+
+async def test_sim_run_exits_1_on_the_first_mismatch(tmp_path, client, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('name: bad\nmsisdn: "+260971400002"\nsteps:\n  - dial: "*123#"\n    contains: [Nope]\n')
+    good = tmp_path / "good.yaml"
+    good.write_text('name: good\nmsisdn: "+260971400003"\nsteps:\n  - dial: "*123#"\n    expect: CON\n')
+    url = str(client.make_url("")).rstrip("/")
+    assert await run_files([str(good)], url=url) == 0
+    assert await run_files([str(bad), str(good)], url=url) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "missing 'Nope'" in out and "Choose your language" in out

@@ -1,0 +1,74 @@
+"""`menus lint` passes on the installed tree, and fails on trees that break each rule."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from menus import lint as lint_mod
+from menus import main, onboarding
+from menus.common import press
+from ussd_app.engine.tree import Feature, Go, MenuTree, State
+from ussd_app.engine.types import Ctx, Screen
+
+
+def test_installed_tree_is_clean():
+    assert lint_mod.lint() == []
+
+
+def test_cli_lint_exits_0_and_graph_prints_mermaid():
+    ok = subprocess.run([sys.executable, "-m", "ussd_app.cli", "menus", "lint"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    graph = subprocess.run([sys.executable, "-m", "ussd_app.cli", "menus", "graph"], capture_output=True, text=True)
+    assert graph.stdout.startswith("flowchart TD")
+    assert "main_menu -->|press_1| settings_menu" in graph.stdout
+
+
+async def _not_gsm(ctx: Ctx) -> Screen:
+    return Screen(["Zoë's menu"], [("1", "ok")])
+
+
+async def _stuck(ctx: Ctx) -> Screen:
+    return Screen(["Nothing to press here"])
+
+
+async def _ok(ctx: Ctx) -> Screen:
+    return Screen(["Fine"], [("1", "Next")])
+
+
+def _tree(*states: State, transitions=()) -> MenuTree:
+    feature = Feature(name="bad", entry="start", title=None, states=(State("start", _ok), *states),
+                      transitions=(Go("start", "start", press("1")), *transitions))
+    features = [onboarding.FEATURE, feature]
+    return MenuTree(features + [main.build(features)], home="main_menu", start="onboarding_language")
+
+
+@pytest.mark.parametrize("states,transitions,expected", [
+    ((State("orphan", _ok),), (Go("orphan", "start", press("1")),), "bad_orphan: unreachable"),
+    ((State("ugly", _not_gsm),), (Go("start", "ugly", press("2")), Go("ugly", "start", press("1"))),
+     "not GSM-7 ['ë']"),
+    ((State("stuck", _stuck),), (Go("start", "stuck", press("3")),), "dead end: bad_stuck"),
+])
+def test_lint_catches(states, transitions, expected):
+    problems = [str(p) for p in lint_mod.lint(_tree(*states, transitions=transitions))]
+    assert any(expected in p for p in problems), problems
+
+
+def test_lint_catches_an_over_budget_page():
+    problems = lint_mod.check_pages("en demo", ["x" * 161])
+    assert [str(p) for p in problems] == [f"en demo page 1: 161 > 160 septets: {'x' * 161!r}"]
+
+
+def test_lint_catches_a_missing_translation(monkeypatch):
+    monkeypatch.setattr(lint_mod, "source_msgids", lambda: {"A brand new string": "menus/x.py:1"})
+    problems = [str(p) for p in lint_mod.check_catalogs()]
+    assert {p.split(" ")[0] for p in problems} == {"bem", "nya", "sw"}
+    assert all("no translation for 'A brand new string'" in p for p in problems)
+
+
+def test_every_catalog_is_complete_and_marked_for_review():
+    from importlib import resources
+    for code in ("bem", "nya", "sw"):
+        po = (resources.files("locales") / code / "LC_MESSAGES" / "messages.po").read_text()
+        assert "X-Machine-Translation: yes; awaiting review by a native speaker" in po

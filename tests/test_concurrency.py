@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from sqlalchemy import func, select
 
@@ -30,11 +29,9 @@ async def test_twenty_concurrent_copies_of_a_hop_give_one_reply_and_one_change(c
 
     async with client.app[appkeys.DB]() as s:
         assert (await s.execute(select(func.count()).select_from(User).where(User.msisdn == MSISDN))).scalar() == 1
-    store = client.app[appkeys.ENGINE].store
-    raw = await store.redis.get(store._key(sid, "s"))
-    session = json.loads(raw)
-    assert session["state"] == "main_menu"
-    assert session["history"] == [], "one transition into the main menu, not twenty"
+    session = await client.app[appkeys.ENGINE].store.load_session(sid)
+    assert session.state == "main_menu"
+    assert session.history == [], "one transition into the main menu, not twenty"
     metrics = await (await client.get("/metrics")).text()
     assert "ussd_replays_total 19.0" in metrics
 

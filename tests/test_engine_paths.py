@@ -135,3 +135,14 @@ async def test_transition_to_an_unknown_state_is_refused_when_the_tree_is_built(
                   transitions=(Go("one", "two", press("1")),))
     with pytest.raises(ValueError, match="unknown state 'bad_two'"):
         MenuTree([bad], home="bad_one", start="bad_one")
+
+
+async def test_a_hop_stuck_holding_the_lock_makes_the_next_one_say_busy(demo, settings):
+    engine, msisdn = demo
+    store = SessionStore(engine.store.redis, settings.redis_prefix, settings.session_ttl, 1, 5000, 50)
+    impatient = Engine(engine.tree, store, engine.services, engine.metrics)
+    sid = new_session_id()
+    await store.redis.set(store._key(sid, "lock"), "someone-else", px=5000)
+    reply = await impatient.handle(UssdRequest(sid, msisdn, "ZM", ""))
+    assert reply.end and reply.text == "Sorry, we are busy. Please dial again."
+    assert await store.redis.get(store._key(sid, "lock")) == b"someone-else", "not ours to release"

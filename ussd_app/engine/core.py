@@ -12,13 +12,11 @@ from __future__ import annotations
 import copy
 import logging
 
-from redis.exceptions import LockError
-
 from ussd_app import i18n
 from ussd_app.domain import users
 from ussd_app.domain.phone import COUNTRIES
 from ussd_app.engine.budget import BACK, HOME, MORE, paginate
-from ussd_app.engine.store import Loaded, SessionStore
+from ussd_app.engine.store import LockTimeout, SessionStore
 from ussd_app.engine.tree import MenuTree
 from ussd_app.engine.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
                                    UssdRequest)
@@ -40,19 +38,26 @@ class Engine:
 
     async def handle(self, req: UssdRequest) -> UssdReply:
         try:
-            async with self.store.lock(req.session_id):
-                loaded = await self.store.load(req.session_id, req.text, req.msisdn)
-                if loaded.replay is not None:
-                    self.metrics.replays.inc()
-                    return loaded.replay
-                return await self._hop(req, loaded)
-        except LockError:
+            loaded = await self.store.acquire(req.session_id, req.text)
+        except LockTimeout:
             log.error("session %s: lock not acquired in time", req.session_id)
             self.metrics.errors.labels("lock_timeout").inc()
-            return UssdReply(_("Sorry, we are busy. Please dial again."), end=True)
+            with i18n.language(_default_language(req.country)):
+                return UssdReply(_("Sorry, we are busy. Please dial again."), end=True)
+        saved = False
+        try:
+            if loaded.replay is not None:
+                self.metrics.replays.inc()
+                return loaded.replay
+            reply, session, save_args = await self._hop(req, loaded.session)
+            await self.store.save(session, req.text, reply, loaded.token, **save_args)
+            saved = True
+            return reply
+        finally:
+            if not saved:
+                await self.store.release(req.session_id, loaded.token)
 
-    async def _hop(self, req: UssdRequest, loaded: Loaded) -> UssdReply:
-        session = loaded.session
+    async def _hop(self, req: UssdRequest, session: Session | None) -> tuple[UssdReply, Session, dict]:
         is_new = session is None
         if session is None:
             session = Session(id=req.session_id, msisdn=req.msisdn, country=req.country,
@@ -62,7 +67,7 @@ class Engine:
         try:
             if is_new:
                 self.metrics.sessions_started.inc()
-                reply = await self._open(session, loaded.resume, req.text)
+                reply = await self._open(session, await self.store.resume_point(session.msisdn), req.text)
             else:
                 reply = await self._step(session, _new_input(session.consumed, req.text))
             session.consumed = req.text
@@ -74,10 +79,8 @@ class Engine:
         if reply.end:
             self.metrics.sessions_ended.labels("error" if failed else "end").inc()
         # The resume offer and a failure leave the last good resume point in place.
-        await self.store.save(session, req.text, reply,
-                              resumable=session.state not in (self.tree.home, self.tree.start, RESUME),
-                              keep_resume=failed or session.state == RESUME)
-        return reply
+        return reply, session, {"resumable": session.state not in (self.tree.home, self.tree.start, RESUME),
+                                "keep_resume": failed or session.state == RESUME}
 
     # -- opening a session ---------------------------------------------------------------------
 

@@ -1,36 +1,54 @@
 """Sessions in Redis: state + JSON data with a TTL, a per-session lock, a replay cache, resume pointers.
 
-Keys carry the session id as a hash tag (`{sid}`) so one session's keys share a Redis Cluster slot
-and can be read in one round trip. A hop costs four round trips: lock, load, save, unlock.
+Keys carry the session id as a hash tag (`{sid}`) so one session's keys share a Redis Cluster slot.
+A hop costs two round trips: one script takes the lock and reads the session and the replay cache;
+one pipeline writes the session, the reply and the resume pointer and releases the lock.
+A new session adds one read (the caller's resume pointer lives under their number, not the session).
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
+import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.asyncio.lock import Lock
 
 from ussd_app.engine.types import Session, UssdReply
 
+# Take the lock; when it is ours, read the session and the stored reply for this exact text.
+_ACQUIRE_AND_LOAD = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('GET', KEYS[2]), redis.call('HGET', KEYS[3], ARGV[3])}
+end
+return {0}
+"""
+# Release only a lock we still own (it may have timed out and been taken by another hop).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
-@dataclass(frozen=True)
+
+class LockTimeout(Exception):
+    """Another hop of this session held the lock for longer than we wait."""
+
+
+@dataclass
 class Loaded:
+    token: str                  # proves we hold the lock
     session: Session | None
     replay: UssdReply | None
-    resume: Session | None      # the caller's last resumable screen, from an earlier session
 
 
 def _session(raw: bytes | None) -> Session | None:
     return Session.from_json(json.loads(raw)) if raw else None
 
 
-def _reply_to_str(reply: UssdReply) -> str:
-    return reply.wire
-
-
-def _reply_from_str(raw: str) -> UssdReply:
-    return UssdReply(text=raw[4:], end=raw.startswith("END "))
+def _reply_from_str(raw: bytes) -> UssdReply:
+    text = raw.decode()
+    return UssdReply(text=text[4:], end=text.startswith("END "))
 
 
 class SessionStore:
@@ -40,8 +58,10 @@ class SessionStore:
         self.prefix = prefix
         self.ttl = ttl
         self.resume_ttl = resume_ttl
-        self.lock_timeout = lock_timeout_ms / 1000
+        self.lock_timeout_ms = lock_timeout_ms
         self.lock_wait = lock_wait_ms / 1000
+        self._acquire = redis.register_script(_ACQUIRE_AND_LOAD)
+        self._release = redis.register_script(_RELEASE)
 
     def _key(self, sid: str, part: str) -> str:
         return f"{self.prefix}ussd:{{{sid}}}:{part}"
@@ -49,50 +69,51 @@ class SessionStore:
     def _resume_key(self, msisdn: str) -> str:
         return f"{self.prefix}ussd:resume:{msisdn}"
 
-    def lock(self, sid: str) -> Lock:
-        """Serialise hops of one session; a duplicate waits, then finds the reply in the replay cache."""
-        return self.redis.lock(self._key(sid, "lock"), timeout=self.lock_timeout,
-                               blocking_timeout=self.lock_wait, sleep=0.005)
+    async def acquire(self, sid: str, text: str) -> Loaded:
+        """Lock the session and load it. A duplicate hop waits here, then finds the replay."""
+        token = secrets.token_hex(8)
+        keys = [self._key(sid, "lock"), self._key(sid, "s"), self._key(sid, "r")]
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms, text])
+            if got[0] == 1:
+                replay = _reply_from_str(got[2]) if got[2] else None
+                return Loaded(token, _session(got[1]), replay)
+            if time.monotonic() > deadline:
+                raise LockTimeout(sid)
+            await asyncio.sleep(0.005)
 
-    async def load(self, sid: str, text: str, msisdn: str) -> Loaded:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(self._key(sid, "s"))
-            pipe.hget(self._key(sid, "r"), text)
-            pipe.get(self._resume_key(msisdn))
-            raw_session, raw_reply, raw_resume = await pipe.execute()
-        return Loaded(
-            session=_session(raw_session),
-            replay=_reply_from_str(raw_reply.decode()) if raw_reply else None,
-            resume=_session(raw_resume),
-        )
+    async def release(self, sid: str, token: str) -> None:
+        await self._release(keys=[self._key(sid, "lock")], args=[token])
 
-    async def save(self, session: Session, text: str, reply: UssdReply, *, resumable: bool,
+    async def resume_point(self, msisdn: str) -> Session | None:
+        return _session(await self.redis.get(self._resume_key(msisdn)))
+
+    async def save(self, session: Session, text: str, reply: UssdReply, token: str, *, resumable: bool,
                    keep_resume: bool = False) -> None:
-        """Store the session (or drop it on END), the reply for retransmissions, and the resume pointer.
+        """Store the session (or drop it on END), the reply for retransmissions, the resume pointer;
+        then release the lock, all in one round trip.
 
         `resumable`: this screen is worth offering again if the call drops.
         `keep_resume`: leave the previous pointer alone (the resume offer itself, an internal error).
         """
-        skey, rkey, resume_key = self._key(session.id, "s"), self._key(session.id, "r"), \
-            self._resume_key(session.msisdn)
+        skey, rkey = self._key(session.id, "s"), self._key(session.id, "r")
         blob = json.dumps(session.to_json(), separators=(",", ":"))
         async with self.redis.pipeline(transaction=False) as pipe:
             if reply.end:
                 pipe.delete(skey)
             else:
                 pipe.set(skey, blob, ex=self.ttl)
-            pipe.hset(rkey, text, _reply_to_str(reply))
+            pipe.hset(rkey, text, reply.wire)
             pipe.expire(rkey, self.ttl)
             if not keep_resume:
                 if resumable and not reply.end:
-                    pipe.set(resume_key, blob, ex=self.resume_ttl)
+                    pipe.set(self._resume_key(session.msisdn), blob, ex=self.resume_ttl)
                 else:
-                    pipe.delete(resume_key)
+                    pipe.delete(self._resume_key(session.msisdn))
+            await self._release(keys=[self._key(session.id, "lock")], args=[token], client=pipe)
             await pipe.execute()
 
-    async def memory_usage(self, sid: str) -> int:
-        """Bytes Redis holds for one session's keys (for the bench and the closing note)."""
-        total = 0
-        for part in ("s", "r"):
-            total += await self.redis.memory_usage(self._key(sid, part)) or 0
-        return total
+    async def load_session(self, sid: str) -> Session | None:
+        """Read a session without locking (tests and operators' tools)."""
+        return _session(await self.redis.get(self._key(sid, "s")))

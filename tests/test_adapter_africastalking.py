@@ -5,6 +5,7 @@ the last response is checked for status and body fragments.
 """
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 
 import pytest
@@ -161,3 +162,17 @@ async def test_metrics_count_hops_sessions_and_errors(client):
     assert "ussd_sessions_started_total 1.0" in body
     assert 'ussd_errors_total{kind="bad_request"} 1.0' in body
     assert 'ussd_hop_seconds_count{aggregator="africastalking"} 2.0' in body
+
+
+async def test_redis_down_gives_an_apology_not_a_500(aiohttp_client, settings):
+    from ussd_app.app import create_app
+
+    with socket.socket() as s:                     # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    client = await aiohttp_client(create_app(settings.with_(redis_url=dead)))
+    resp = await client.post("/ussd/africastalking", data=at_form(new_session_id(), ""))
+    assert resp.status == 200
+    assert await resp.text() == "END Sorry, Enerlectra is not available right now. Please dial again later."
+    health = await client.get("/healthz")
+    assert health.status == 503 and (await health.json())["redis"].startswith("error")

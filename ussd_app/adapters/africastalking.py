@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 AGGREGATOR = "africastalking"
 MAX_TEXT = 1000            # the whole session's input; real sessions stay far below
 UNSUPPORTED = UssdReply("Sorry, Enerlectra serves Zambian and Tanzanian numbers only.", end=True)
+UNAVAILABLE = UssdReply("Sorry, Enerlectra is not available right now. Please dial again later.", end=True)
 
 
 def _bad(reason: str) -> web.HTTPBadRequest:
@@ -73,7 +74,12 @@ async def ussd(request: web.Request) -> web.Response:
         raise _bad(str(exc)) from None
     except UnsupportedCountry:
         return _reply(UNSUPPORTED)
-    reply = await app[appkeys.ENGINE].handle(req)
+    try:
+        reply = await app[appkeys.ENGINE].handle(req)
+    except Exception:  # Redis or SQL down: the phone gets an apology, never a 500 or a traceback
+        log.exception("session %s: no reply from the engine", req.session_id)
+        metrics.errors.labels("unavailable").inc()
+        reply = UNAVAILABLE
     metrics.hops.labels(AGGREGATOR, "end" if reply.end else "con").inc()
     metrics.latency.labels(AGGREGATOR).observe(time.perf_counter() - started)
     return _reply(reply)

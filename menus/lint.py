@@ -17,7 +17,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 import menus
-from sms.gsm7 import is_gsm7, non_gsm7, screen_units
+from sms.gsm7 import is_gsm7, non_gsm7, screen_units, segment
 from ussd_app import i18n
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.db.migrate import upgrade_async
@@ -31,7 +31,8 @@ from ussd_app.engine.types import Nav, Screen, Services, Session
 from ussd_app.settings import Settings
 
 SOURCE_PACKAGES = ("ussd_app", "menus", "sms")
-KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None}
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None,
+            "pgettext": ((1, "c"), 2), "pgettext_noop": ((1, "c"), 2)}
 SAMPLE_USER, SAMPLE_NEWCOMER = "+260971234567", "+260961234567"
 SAMPLE_NAME = "Mwansa Chilufya Bwal"          # NAME_MAX letters: the widest greeting
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
@@ -75,14 +76,14 @@ def mermaid(tree: MenuTree) -> str:
 
 # -- catalogs ------------------------------------------------------------------------------------
 
-def source_msgids() -> dict[str, str]:
-    """msgid -> where it is used, extracted from our source the way pybabel does."""
-    found: dict[str, str] = {}
+def source_msgids() -> dict[tuple[str, str | None], str]:
+    """(msgid, msgctxt) -> where it is used, extracted from our source the way pybabel does."""
+    found: dict[tuple[str, str | None], str] = {}
     for package in SOURCE_PACKAGES:
         root = Path(str(resources.files(package)))
-        for filename, lineno, message, _comments, _ctx in extract_from_dir(root, keywords=KEYWORDS):
+        for filename, lineno, message, _comments, context in extract_from_dir(root, keywords=KEYWORDS):
             if isinstance(message, str) and message:
-                found.setdefault(message, f"{package}/{filename}:{lineno}")
+                found.setdefault((message, context), f"{package}/{filename}:{lineno}")
     return found
 
 
@@ -93,8 +94,8 @@ def check_catalogs() -> list[Problem]:
         po = resources.files("locales") / code / "LC_MESSAGES" / "messages.po"
         with po.open("rb") as f:
             catalog = read_po(f)
-        for msgid, where in msgids.items():
-            entry = catalog.get(msgid)
+        for (msgid, context), where in msgids.items():
+            entry = catalog.get(msgid, context=context)
             translated = entry.string if entry is not None else ""
             if not translated and code != "en":
                 problems.append(Problem(f"{code} {where}", f"no translation for {msgid!r}"))
@@ -168,12 +169,43 @@ async def _lint_screens(tree: MenuTree) -> list[Problem]:
         try:
             db = make_sessionmaker(engine)
             await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en", hash_pin("4826", 16))
+            # Lint renders onboarding's last step for real: its welcome SMS must not need a queue.
             return await _render_all(tree, Services(db=db, settings=settings))
         finally:
             await engine.dispose()
 
 
+def check_sms_templates() -> list[Problem]:
+    """Every SMS we send, in every language: GSM-7, and within its segment budget (2 unless stated)."""
+    from sms.templates import TEMPLATES
+
+    problems = []
+    for code in i18n.LANGUAGES:
+        with i18n.language(code):
+            for template in TEMPLATES:
+                text = template.render()
+                seg = segment(text)
+                where = f"{code} sms {template.name}"
+                if not is_gsm7(text):
+                    problems.append(Problem(where, f"not GSM-7 {non_gsm7(text)}"))
+                if seg.count > template.max_segments:
+                    problems.append(Problem(where, f"{seg.count} segments > {template.max_segments}: {text!r}"))
+    return problems
+
+
+def check_keyword_aliases() -> list[Problem]:
+    from sms.commands import aliases
+
+    try:
+        aliases.cache_clear()
+        aliases()
+    except ValueError as exc:
+        return [Problem("sms keywords", str(exc))]
+    return []
+
+
 def lint(tree: MenuTree | None = None) -> list[Problem]:
     tree = tree or menus.TREE
     i18n.load_all()
-    return check_graph(tree) + check_catalogs() + asyncio.run(_lint_screens(tree))
+    return (check_graph(tree) + check_catalogs() + check_sms_templates() + check_keyword_aliases()
+            + asyncio.run(_lint_screens(tree)))

@@ -66,3 +66,44 @@ def screen_units(text: str) -> int:
 
 def fits_screen(text: str) -> bool:
     return screen_cost(text).fits
+
+
+# -- SMS segmentation ----------------------------------------------------------------------------
+
+SINGLE_GSM, PART_GSM = 160, 153        # septets; a concatenated part loses 7 to the UDH
+SINGLE_UCS2, PART_UCS2 = 70, 67        # UTF-16 code units
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    encoding: str            # "GSM-7" or "UCS-2"
+    parts: tuple[str, ...]   # the text of each SMS part, in order; "".join(parts) is the text
+
+    @property
+    def count(self) -> int:
+        return len(self.parts)
+
+
+def _cost(ch: str, gsm: bool) -> int:
+    if gsm:
+        return 2 if ch in EXTENSION else 1
+    return 2 if ord(ch) > 0xFFFF else 1      # astral characters (emoji) are a surrogate pair
+
+
+def segment(text: str) -> Segmentation:
+    """Split `text` as a phone would: never an escape pair or a surrogate pair across two parts."""
+    gsm = is_gsm7(text)
+    single, part = (SINGLE_GSM, PART_GSM) if gsm else (SINGLE_UCS2, PART_UCS2)
+    encoding = "GSM-7" if gsm else "UCS-2"
+    if sum(_cost(ch, gsm) for ch in text) <= single:
+        return Segmentation(encoding, (text,))
+    parts, current, used = [], [], 0
+    for ch in text:
+        cost = _cost(ch, gsm)
+        if used + cost > part:
+            parts.append("".join(current))
+            current, used = [], 0
+        current.append(ch)
+        used += cost
+    parts.append("".join(current))
+    return Segmentation(encoding, tuple(parts))

@@ -44,13 +44,19 @@ def redis_url(tmp_path_factory):
 
 @pytest.fixture
 def redis_prefix(redis_url):
-    prefix = f"test:{uuid.uuid4().hex[:12]}:"
-    yield prefix
+    """A key prefix and an rq queue name of this test's own; both cleaned up after it."""
+    tag = uuid.uuid4().hex[:12]
+    yield f"test:{tag}:"
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=prefix + "*", count=500))
-    if keys:
-        client.delete(*keys)
+    for pattern in (f"test:{tag}:*", f"rq:*test-{tag}*"):
+        keys = list(client.scan_iter(match=pattern, count=500))
+        if keys:
+            client.delete(*keys)
     client.close()
+
+
+def queue_for(prefix: str) -> str:
+    return "test-" + prefix.split(":")[1]
 
 
 @pytest.fixture
@@ -79,7 +85,33 @@ async def database(tmp_path):
 def settings(tmp_path, redis_url, redis_prefix, database) -> Settings:
     url, schema = database
     return Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
-                    database_url=url, database_schema=schema, pin_kdf_cost=TEST_KDF_COST)
+                    queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
+                    pin_kdf_cost=TEST_KDF_COST)
+
+
+@pytest.fixture
+async def fake_at():
+    """The fake Africa's Talking SMS API on a loopback port: (fake, base URL)."""
+    from simulator.fake_at import FakeAT, running
+
+    fake = FakeAT()
+    async with running(fake) as url:
+        yield fake, url
+
+
+@pytest.fixture
+def at_settings(settings, fake_at):
+    """Settings that send SMS through the real SDK to the fake AT server."""
+    fake, url = fake_at
+    return settings.with_(at_username=fake.username, at_api_key=fake.api_key, at_api_base_url=url)
+
+
+@pytest.fixture
+async def at_client(aiohttp_client, at_settings, fake_at):
+    """The app sending through the fake AT, which posts delivery reports back to it."""
+    client = await aiohttp_client(create_app(at_settings))
+    fake_at[0].report_url = str(client.make_url("/sms/africastalking/delivery"))
+    return client
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_lint_catches_an_over_budget_page():
 
 
 def test_lint_catches_a_missing_translation(monkeypatch):
-    monkeypatch.setattr(lint_mod, "source_msgids", lambda: {"A brand new string": "menus/x.py:1"})
+    monkeypatch.setattr(lint_mod, "source_msgids", lambda: {("A brand new string", None): "menus/x.py:1"})
     problems = [str(p) for p in lint_mod.check_catalogs()]
     assert {p.split(" ")[0] for p in problems} == {"bem", "nya", "sw"}
     assert all("no translation for 'A brand new string'" in p for p in problems)

@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 import menus
 from ussd_app import appkeys, i18n
-from ussd_app.adapters import africastalking
+from sms.dispatch import Dispatcher, make_queue
+from ussd_app.adapters import africastalking, africastalking_sms
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.engine.core import Engine
@@ -25,10 +26,13 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     url, embedded = await asyncio.to_thread(resolve_redis_url, settings.redis_url, settings.home)
     app[appkeys.REDIS] = Redis.from_url(url)
+    queue = make_queue(url, settings.queue_name)
+    app[appkeys.DISPATCH] = Dispatcher(queue)
     try:
         yield
     finally:
         await app[appkeys.REDIS].aclose()
+        queue.connection.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
 
@@ -48,8 +52,8 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     store = SessionStore(app[appkeys.REDIS], settings.redis_prefix, settings.session_ttl,
                          settings.resume_ttl, settings.lock_timeout_ms, settings.lock_wait_ms)
-    app[appkeys.ENGINE] = Engine(menus.TREE, store, Services(db=app[appkeys.DB], settings=settings),
-                                 app[appkeys.METRICS])
+    services = Services(db=app[appkeys.DB], settings=settings, dispatch=app[appkeys.DISPATCH])
+    app[appkeys.ENGINE] = Engine(menus.TREE, store, services, app[appkeys.METRICS])
     yield
 
 
@@ -84,5 +88,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[appkeys.METRICS] = Metrics()
     app.cleanup_ctx.extend([_redis_ctx, _db_ctx, _engine_ctx])
     app.add_routes(africastalking.routes())
+    app.add_routes(africastalking_sms.routes())
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     return app

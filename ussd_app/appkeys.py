@@ -5,6 +5,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from sms.dispatch import Dispatcher
 from ussd_app.engine.core import Engine
 from ussd_app.metrics import Metrics
 from ussd_app.settings import Settings
@@ -15,3 +16,4 @@ DB_ENGINE = web.AppKey("db_engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker)
 ENGINE = web.AppKey("engine", Engine)
 METRICS = web.AppKey("metrics", Metrics)
+DISPATCH = web.AppKey("dispatch", Dispatcher)

@@ -40,6 +40,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.main import run_worker
+
+    settings = Settings.from_env()
+    _logging(settings.log_level)
+    return run_worker(settings, burst=args.burst, simple=args.simple)
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from ussd_app.db.migrate import upgrade
 
@@ -93,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run an rq worker (SMS and other jobs) and the outbox sweeper")
+    worker.add_argument("--burst", action="store_true", help="run what is queued, then exit")
+    worker.add_argument("--simple", action="store_true", help="run jobs in this process (no fork per job)")
+    worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     up = db.add_parser("upgrade", help="apply Alembic migrations")

@@ -68,5 +68,20 @@ def gettext(msgid: str) -> str:
 _ = gettext
 
 
+def pgettext(context: str, msgid: str) -> str:
+    return catalog(_current.get()).pgettext(context, msgid)
+
+
+def pgettext_noop(context: str, msgid: str) -> str:
+    """Marks a message for extraction (with its context) without translating it here."""
+    return msgid
+
+
+def in_language(code: str, msgid: str, context: str | None = None) -> str:
+    """One message in a given language, whatever the current one is (keyword aliases, lint)."""
+    cat = catalog(code)
+    return cat.pgettext(context, msgid) if context else cat.gettext(msgid)
+
+
 def lazy_gettext(msgid: str) -> LazyProxy:
     return LazyProxy(gettext, msgid, enable_cache=False)

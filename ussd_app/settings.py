@@ -36,6 +36,14 @@ class Settings:
     lock_wait_ms: int = 8000              # a duplicate hop waits this long for the first one
     pin_kdf_cost: int = 2**14             # scrypt N; tests lower it, production keeps the default
     log_level: str = "INFO"
+    queue_name: str = "enerlectra"        # rq queue (tests use one of their own)
+    at_username: str | None = None        # Africa's Talking SMS; unset: the local outbox gateway
+    at_api_key: str | None = None
+    at_sender_id: str | None = None
+    at_short_code: str | None = None
+    at_api_base_url: str | None = None    # where the SDK is pointed (".../version1" is appended)
+    sms_sweep_seconds: int = 30           # rows queued longer than this are dispatched again
+    sms_lease_seconds: int = 60           # a claimed row not sent by then is dispatched again
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -46,6 +54,7 @@ class Settings:
             port=_int(env, "PORT", 8080),
             redis_url=env.get("REDIS_URL") or None,
             database_url=env.get("DATABASE_URL") or None,
+            database_schema=env.get("ENERLECTRA_DB_SCHEMA") or None,
             redis_prefix=env.get("ENERLECTRA_REDIS_PREFIX") or "enerlectra:",
             webhook_token=env.get("WEBHOOK_TOKEN") or None,
             service_code=env.get("USSD_SERVICE_CODE") or "*123#",
@@ -53,6 +62,14 @@ class Settings:
             resume_ttl=_int(env, "USSD_RESUME_TTL", 180),
             pin_kdf_cost=_int(env, "PIN_KDF_COST", 2**14),
             log_level=env.get("LOG_LEVEL") or "INFO",
+            queue_name=env.get("ENERLECTRA_QUEUE") or "enerlectra",
+            at_username=env.get("AT_USERNAME") or None,
+            at_api_key=env.get("AT_API_KEY") or None,
+            at_sender_id=env.get("AT_SENDER_ID") or None,
+            at_short_code=env.get("AT_SHORT_CODE") or None,
+            at_api_base_url=env.get("AT_API_BASE_URL") or None,
+            sms_sweep_seconds=_int(env, "SMS_SWEEP_SECONDS", 30),
+            sms_lease_seconds=_int(env, "SMS_LEASE_SECONDS", 60),
         )
 
     def with_(self, **changes) -> "Settings":
@@ -69,3 +86,15 @@ class Settings:
     @property
     def is_embedded_db(self) -> bool:
         return self.database_url is None
+
+    def worker_env(self) -> dict[str, str]:
+        """The environment a worker process needs to see what this process sees."""
+        env = {"ENERLECTRA_HOME": str(self.home.resolve()), "DATABASE_URL": self.effective_database_url,
+               "ENERLECTRA_REDIS_PREFIX": self.redis_prefix, "ENERLECTRA_QUEUE": self.queue_name,
+               "PIN_KDF_COST": str(self.pin_kdf_cost), "LOG_LEVEL": self.log_level,
+               "SMS_SWEEP_SECONDS": str(self.sms_sweep_seconds), "SMS_LEASE_SECONDS": str(self.sms_lease_seconds)}
+        optional = {"REDIS_URL": self.redis_url, "AT_USERNAME": self.at_username, "AT_API_KEY": self.at_api_key,
+                    "AT_SENDER_ID": self.at_sender_id, "AT_SHORT_CODE": self.at_short_code,
+                    "AT_API_BASE_URL": self.at_api_base_url, "ENERLECTRA_DB_SCHEMA": self.database_schema}
+        env.update({k: v for k, v in optional.items() if v})
+        return env

@@ -1,1 +1,1 @@
-"""rq job functions and the worker entry point (arrives with the SMS issue)."""
+"""rq job functions and the worker entry point. Jobs take ids and primitives and open their own DB session."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from menus.common import confirm_pin, language_options, remember_first_pin
+from sms.templates import welcome_text
 from ussd_app.domain import users
 from ussd_app.domain.phone import parse_msisdn
 from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
@@ -30,8 +31,9 @@ async def register(ctx: Ctx) -> Rendered:
     if not isinstance(pin_hash, str):
         return pin_hash
     session = ctx.session
-    user = await users.register(ctx.services.db, parse_msisdn(session.msisdn), session.data["name"],
-                                session.lang, pin_hash)
+    user, sms = await users.register(ctx.services.db, parse_msisdn(session.msisdn), session.data["name"],
+                                     session.lang, pin_hash, welcome=lambda u: welcome_text(u.name))
+    await ctx.services.dispatch(sms)
     session.user_id, session.name, session.lang = user.id, user.name, user.language
     session.data = {}
     return Redirect("main_menu", flash=_("Welcome, {name}!").format(name=user.name), reset_history=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, MetaData, String, Text, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, false, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -29,6 +29,7 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(3))                      # en / bem / nya / sw
     name: Mapped[str] = mapped_column(String(40))
     pin_hash: Mapped[str] = mapped_column(String(200))
+    sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # STOP / START
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
@@ -53,4 +54,54 @@ class UssdSessionEvent(Base):
     last_response: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SmsOutbox(Base):
+    """One SMS to one number. Written in the same transaction as the change it reports; a worker sends it.
+
+    status: queued -> sending -> sent -> delivered | failed; suppressed (opted out, not essential).
+    """
+
+    __tablename__ = "sms_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(16), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(40))                        # welcome, reply, receipt ...
+    essential: Mapped[bool] = mapped_column(Boolean, default=False)      # goes out even after STOP
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    encoding: Mapped[str] = mapped_column(String(5))                     # GSM-7 / UCS-2
+    segments: Mapped[int] = mapped_column(Integer)
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True, nullable=True)
+    gateway: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    gateway_message_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    cost: Mapped[str | None] = mapped_column(String(32), nullable=True)  # as the gateway says: "ZMW 0.3000"
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)           # sends tried (claims)
+    dispatches: Mapped[int] = mapped_column(Integer, default=1)         # jobs enqueued; part of the job id
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SmsInbound(Base):
+    """An SMS a user sent us, stored once per aggregator id."""
+
+    __tablename__ = "sms_inbound"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(100), unique=True)      # AT's `id`
+    msisdn: Mapped[str] = mapped_column(String(16))
+    to_code: Mapped[str] = mapped_column(String(20), default="")
+    text: Mapped[str] = mapped_column(Text)
+    link_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    network_code: Mapped[str] = mapped_column(String(10), default="")
+    command: Mapped[str] = mapped_column(String(20))                        # help, lang, ... or unknown
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("sms_outbox.id"), nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

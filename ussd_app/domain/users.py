@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -9,6 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from sms.gsm7 import is_gsm7
 from ussd_app.db.models import User
+from ussd_app.domain import outbox
 from ussd_app.domain.phone import Msisdn
 from ussd_app.domain.pin import verify_pin_async
 
@@ -29,20 +31,27 @@ async def get_by_msisdn(db: async_sessionmaker, msisdn: str) -> User | None:
         return (await s.execute(select(User).where(User.msisdn == msisdn))).scalar_one_or_none()
 
 
-async def register(db: async_sessionmaker, number: Msisdn, name: str, language: str,
-                   pin_hash: str) -> User:
-    """Create the user; registering an existing number returns the first registration unchanged."""
+async def register(db: async_sessionmaker, number: Msisdn, name: str, language: str, pin_hash: str,
+                   welcome: Callable[[User], str] | None = None) -> tuple[User, list[tuple[int, int]]]:
+    """Create the user and queue the welcome SMS in the same transaction.
+
+    Registering an existing number returns the first registration unchanged and queues nothing.
+    Returns the user and the outbox rows to dispatch after the commit.
+    """
     try:
         async with db() as s, s.begin():
             user = User(msisdn=number.e164, country=number.country, currency=number.currency,
-                        language=language, name=name, pin_hash=pin_hash)
+                        language=language, name=name, pin_hash=pin_hash, sms_opt_out=False)
             s.add(user)
-        return user
+            await s.flush()
+            rows = [await outbox.add(s, number.e164, welcome(user), "welcome", dedupe_key=f"welcome:{user.id}")
+                    ] if welcome else []
+        return user, outbox.to_dispatch(rows)
     except IntegrityError:
         existing = await get_by_msisdn(db, number.e164)
         if existing is None:  # the constraint that failed was not the msisdn one
             raise
-        return existing
+        return existing, []
 
 
 async def set_language(db: async_sessionmaker, user_id: int, language: str) -> None:

@@ -76,12 +76,17 @@ class Reject:
 Rendered = Union[Screen, Redirect, Reject]
 
 
+async def _no_dispatch(items: list[tuple[int, int]]) -> None:
+    """Without a queue the outbox sweeper sends what is committed."""
+
+
 @dataclass
 class Services:
     """What renderers may use: the domain's resources, nothing aggregator-specific."""
 
     db: "async_sessionmaker"
     settings: "Settings"
+    dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]] = _no_dispatch   # outbox rows -> workers
 
 
 @dataclass

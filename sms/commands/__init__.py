@@ -1,0 +1,41 @@
+"""SMS keyword commands: one module each, found by keyword or by its alias in any of our languages.
+
+An alias is the keyword's translation (msgctxt "sms keyword") in each catalog, so translators add
+aliases (MSAADA for HELP) without touching code.
+"""
+from __future__ import annotations
+
+from functools import cache
+
+from sms.commands import help as help_cmd
+from sms.commands import lang, optout
+from sms.commands.base import Command, CommandCtx, KEYWORD_CONTEXT
+from ussd_app import i18n
+
+COMMANDS: tuple[Command, ...] = (help_cmd.COMMAND, lang.COMMAND, optout.STOP, optout.START)
+
+
+@cache
+def aliases() -> dict[str, Command]:
+    """Every accepted first word, upper-cased -> its command."""
+    table: dict[str, Command] = {}
+    for command in COMMANDS:
+        words = {command.keyword} | {i18n.in_language(code, command.keyword, KEYWORD_CONTEXT)
+                                     for code in i18n.LANGUAGES}
+        for word in words:
+            word = word.strip().upper()
+            if table.get(word, command) is not command:
+                raise ValueError(f"SMS keyword {word!r} means both {table[word].name} and {command.name}")
+            table[word] = command
+    return table
+
+
+def parse(text: str) -> tuple[Command | None, list[str]]:
+    """Split an inbound text into its command (None if unknown) and arguments. Case-insensitive."""
+    words = text.strip().split()
+    if not words:
+        return None, []
+    return aliases().get(words[0].upper().strip(".,!?")), words[1:]
+
+
+__all__ = ["COMMANDS", "Command", "CommandCtx", "aliases", "parse"]

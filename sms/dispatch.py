@@ -1,0 +1,58 @@
+"""Hand outbox rows to the workers: one rq job per row and dispatch, enqueued after the commit.
+
+A lost enqueue (Redis down, a crash right after commit) is not a lost message: the sweeper finds
+rows still queued and dispatches them again.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
+
+SEND_JOB = "workers.sms.send_outbox"          # by path: the web app never imports the workers
+SWEEP_JOB = "workers.sms.sweep_outbox"
+SEND_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
+MAX_ATTEMPTS = 5                             # claims of one row before it is marked failed
+
+
+def make_queue(redis_url: str, name: str) -> Queue:
+    return Queue(name, connection=redis.Redis.from_url(redis_url), serializer=JSONSerializer)
+
+
+def send_job_id(queue: Queue, outbox_id: int, dispatch: int) -> str:
+    """Unique per row and dispatch (rq ids allow letters, digits, '_' and '-')."""
+    return f"{queue.name}-sms-{outbox_id}-{dispatch}"
+
+
+def enqueue_sends(queue: Queue, items: list[tuple[int, int]]) -> int:
+    """Enqueue (outbox id, dispatch) pairs; an id already enqueued is skipped. Returns how many were new."""
+    new = 0
+    for outbox_id, dispatch in items:
+        try:
+            queue.enqueue(SEND_JOB, outbox_id, job_id=send_job_id(queue, outbox_id, dispatch), unique=True,
+                          retry=SEND_RETRY, result_ttl=3600, failure_ttl=7 * 86400)
+            new += 1
+        except DuplicateJobError:
+            pass
+    return new
+
+
+class Dispatcher:
+    """The async face of enqueue_sends for the web app (rq is synchronous: keep it off the loop)."""
+
+    def __init__(self, queue: Queue | None):
+        self.queue = queue
+
+    async def __call__(self, items: list[tuple[int, int]]) -> None:
+        if not items or self.queue is None:
+            return
+        try:
+            await asyncio.to_thread(enqueue_sends, self.queue, items)
+        except redis.RedisError:
+            log.exception("enqueue of %d SMS failed; the outbox sweeper will send them", len(items))

@@ -1,0 +1,62 @@
+"""An SMS from a user: stored once per aggregator id, answered through the outbox in one transaction."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from sms.commands import CommandCtx, parse
+from ussd_app import i18n
+from ussd_app.db.models import SmsInbound, User
+from ussd_app.domain import outbox
+from ussd_app.domain.phone import Msisdn
+from ussd_app.i18n import _
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    provider_id: str
+    number: Msisdn
+    text: str
+    to: str = ""
+    link_id: str | None = None
+    network_code: str = ""
+
+
+def unknown_text() -> str:
+    return _("Sorry, we did not understand. Send HELP for the list of commands.")
+
+
+def join_first_text() -> str:
+    return _("Dial *123# to join Enerlectra first, then try again.")
+
+
+async def receive(db: async_sessionmaker, sms: InboundSms) -> list[tuple[int, int]]:
+    """Run the command and queue its reply. A repeated provider id does nothing. Returns rows to dispatch."""
+    try:
+        async with db() as s, s.begin():
+            if await s.scalar(select(SmsInbound.id).where(SmsInbound.provider_id == sms.provider_id)):
+                return []
+            user = await s.scalar(select(User).where(User.msisdn == sms.number.e164))
+            command, args = parse(sms.text)
+            with i18n.language(user.language if user else sms.number.default_language):
+                if command is None:
+                    reply = unknown_text()
+                elif command.needs_account and user is None:
+                    reply = join_first_text()
+                else:
+                    reply = await command.handler(CommandCtx(s, sms.number, user, args))
+            row = await outbox.add(s, sms.number.e164, reply, f"reply:{command.name if command else 'unknown'}",
+                                   essential=True)   # an answer to the user's own message always goes out
+            s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to, text=sms.text,
+                             link_id=sms.link_id, network_code=sms.network_code,
+                             command=command.name if command else "unknown", reply_id=row.id))
+        return outbox.to_dispatch([row])
+    except IntegrityError:       # the same id arriving twice at once: the other copy answered
+        log.info("inbound SMS %s: duplicate, ignored", sms.provider_id)
+        return []

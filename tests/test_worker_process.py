@@ -1,0 +1,65 @@
+"""Real worker processes: kill one between the outbox commit and the send, restart, see one message."""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+from sqlalchemy import select
+
+from tests.test_sms_send import TO, queue_sms
+from ussd_app import appkeys
+from ussd_app.db.models import SmsOutbox
+
+
+def start_worker(settings, fault: str | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "ENERLECTRA_FAULT"} | settings.worker_env()
+    if fault:
+        env["ENERLECTRA_FAULT"] = fault
+    return subprocess.Popen([sys.executable, "-m", "ussd_app.cli", "worker"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_for(predicate, seconds: float) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if await predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_worker_killed_after_claim_then_restarted_sends_exactly_once(at_client, at_settings, fake_at):
+    fake, _url = fake_at
+    settings = at_settings.with_(sms_lease_seconds=1, sms_sweep_seconds=1)
+    [outbox_id] = await queue_sms(at_client, TO, body="Your cluster vote passed")
+
+    async def row() -> SmsOutbox:
+        async with at_client.app[appkeys.DB]() as s:
+            return await s.scalar(select(SmsOutbox).where(SmsOutbox.id == outbox_id))
+
+    doomed = start_worker(settings, fault="after-claim")
+
+    async def died() -> bool:
+        return doomed.poll() is not None
+
+    try:
+        assert await wait_for(died, 30), "the worker did not reach the fault"
+    finally:
+        doomed.kill()
+    assert doomed.returncode == -9
+    claimed = await row()
+    assert claimed.status == "sending" and fake.messages == [], "killed after the claim, before the send"
+
+    healthy = start_worker(settings)
+    try:
+        async def delivered_once() -> bool:
+            return len(fake.inbox(TO)) >= 1
+        assert await wait_for(delivered_once, 30), healthy.stderr.read1().decode() if healthy.poll() else "timeout"
+        await asyncio.sleep(2.5)          # two more sweep ticks: nothing is sent again
+    finally:
+        healthy.terminate()
+        healthy.wait(timeout=20)
+    assert [m.text for m in fake.inbox(TO)] == ["Your cluster vote passed"]
+    final = await row()
+    assert final.status in ("sent", "delivered") and final.attempts == 2 and final.dispatches == 2

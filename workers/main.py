@@ -1,0 +1,49 @@
+"""`enerlectra worker`: an rq worker on the JSON serializer, plus a ticker that enqueues the outbox sweep."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+from rq import Queue, SimpleWorker, Worker
+from rq.exceptions import DuplicateJobError
+from rq.serializers import JSONSerializer
+
+from sms.dispatch import SWEEP_JOB
+from ussd_app.embedded_redis import resolve_redis_url
+from ussd_app.settings import Settings
+from workers import runtime
+
+log = logging.getLogger(__name__)
+
+
+def _sweep_ticker(queue: Queue, every: int, stop: threading.Event) -> None:
+    while not stop.wait(every):
+        try:
+            queue.enqueue(SWEEP_JOB, job_id=f"{queue.name}-sweep-{int(time.time() // every)}", unique=True,
+                          result_ttl=600, failure_ttl=86400)
+        except DuplicateJobError:
+            pass
+        except redis.RedisError:
+            log.exception("could not enqueue the outbox sweep")
+
+
+def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False) -> int:
+    url, embedded = resolve_redis_url(settings.redis_url, settings.home)
+    settings = settings.with_(redis_url=url)
+    runtime.configure(settings)
+    connection = redis.Redis.from_url(url)
+    queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+    worker_class = SimpleWorker if simple else Worker
+    worker = worker_class([queue], connection=connection, serializer=JSONSerializer)
+    stop = threading.Event()
+    if not burst:
+        threading.Thread(target=_sweep_ticker, args=(queue, settings.sms_sweep_seconds, stop), daemon=True).start()
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+    finally:
+        stop.set()
+        if embedded is not None:
+            embedded.stop()
+    return 0

@@ -1,0 +1,90 @@
+"""SMS jobs: send an outbox row (batched with others of the same text), and sweep rows left behind."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from sms.dispatch import MAX_ATTEMPTS, enqueue_sends, make_queue
+from sms.gateways import FAILED, RETRY, SENT, Delivery, GatewayError, gateway_from_settings
+from ussd_app.db.models import SmsOutbox
+from ussd_app.domain import outbox
+from workers import runtime
+
+log = logging.getLogger(__name__)
+
+
+class SendLater(Exception):
+    """Some messages could not be sent now; rq's Retry runs the job again later."""
+
+
+def send_outbox(outbox_id: int) -> str:
+    return asyncio.run(_send(outbox_id))
+
+
+async def _send(outbox_id: int) -> str:
+    settings = runtime.settings()
+    async with runtime.database() as db:
+        async with db() as s, s.begin():
+            rows = await outbox.claim(s, outbox_id, timedelta(seconds=settings.sms_lease_seconds))
+        if not rows:
+            return "nothing to send (already claimed or sent)"
+        _fault("after-claim")
+        gateway = gateway_from_settings(settings)
+        try:
+            deliveries = await asyncio.to_thread(gateway.send, rows[0].body, [r.msisdn for r in rows])
+        except GatewayError as exc:
+            deliveries = [Delivery(r.msisdn, RETRY, reason=str(exc)) for r in rows]
+        later = await _record(db, rows, deliveries, gateway.name)
+    summary = f"{len(rows) - later}/{len(rows)} settled via {gateway.name}"
+    if later:
+        raise SendLater(f"{later} message(s) to retry; {summary}")
+    return summary
+
+
+async def _record(db, rows: list[SmsOutbox], deliveries: list[Delivery], gateway: str) -> int:
+    """Write each outcome; returns how many rows went back to the queue for a retry."""
+    by_number = {d.msisdn: d for d in deliveries}
+    later = 0
+    async with db() as s, s.begin():
+        for row in rows:
+            d = by_number[row.msisdn]
+            values: dict = {"gateway": gateway, "status_code": d.status_code, "lease_until": None}
+            if d.outcome == SENT:
+                values |= {"status": "sent", "gateway_message_id": d.message_id, "cost": d.cost,
+                           "sent_at": outbox.now(), "failure_reason": None}
+            elif d.outcome == FAILED or row.attempts >= MAX_ATTEMPTS:
+                values |= {"status": "failed", "failure_reason": (d.reason or "Unknown")[:64],
+                           "last_error": d.reason}
+            else:
+                values |= {"status": "queued", "last_error": d.reason}
+                later += 1
+            await s.execute(update(SmsOutbox).where(SmsOutbox.id == row.id).values(**values))
+    return later
+
+
+def sweep_outbox() -> str:
+    return asyncio.run(_sweep())
+
+
+async def _sweep() -> str:
+    settings = runtime.settings()
+    async with runtime.database() as db:
+        async with db() as s, s.begin():
+            items = await outbox.stale(s, timedelta(seconds=settings.sms_sweep_seconds))
+    if items:
+        queue = make_queue(settings.redis_url, settings.queue_name)
+        enqueue_sends(queue, items)
+        log.warning("outbox sweep dispatched %d message(s) again", len(items))
+    return f"{len(items)} dispatched again"
+
+
+def _fault(point: str) -> None:
+    """Crash on purpose at a named point (ENERLECTRA_FAULT): how tests kill a worker mid-send."""
+    if os.environ.get("ENERLECTRA_FAULT") == point:
+        os.kill(os.getppid(), signal.SIGKILL)     # the worker process ...
+        os._exit(137)                             # ... and its work horse: as if the machine died

@@ -135,13 +135,19 @@ class FakeAT:
         return app
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @contextlib.asynccontextmanager
-async def running(fake: FakeAT) -> AsyncIterator[str]:
-    """Serve `fake` on a free loopback port; yields its base URL (give it to the SDK and AT_API_BASE_URL)."""
+async def running(fake: FakeAT, port: int = 0) -> AsyncIterator[str]:
+    """Serve `fake` on loopback (a free port unless given); yields its base URL for AT_API_BASE_URL."""
     runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     await web.SockSite(runner, sock).start()
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -4,6 +4,8 @@ Type digits or text to answer the screen; commands start with a word:
   dial [CODE]      start a session (*123# by default; shortcuts like *123*1# work)
   hangup           drop the call (dial again within 3 minutes to be offered "Continue")
   msisdn [NUMBER]  show or change this phone's number (E.164, e.g. +260971234567)
+  sms TEXT         send an SMS to our short code (try: sms HELP)
+  inbox            every SMS this phone has received
   help             this text
   quit             leave the simulator
 prompt_toolkit gives line editing and history on a terminal; piped input works line by line.
@@ -18,7 +20,7 @@ from simulator.phone import Phone
 from simulator.transport import Reply, SimError, connect
 
 WIDTH = 26        # a feature phone's screen is narrow; text wraps as it would there
-COMMANDS = ("dial", "hangup", "msisdn", "help", "quit", "exit")
+COMMANDS = ("dial", "hangup", "msisdn", "sms", "inbox", "help", "quit", "exit")
 
 
 def draw(reply: Reply, msisdn: str) -> str:
@@ -54,14 +56,23 @@ class Handset:
             elif command == "msisdn":
                 if len(words) > 1:
                     self.phone.hangup()
-                    self.phone.msisdn = words[1]
+                    self.phone.msisdn, self.phone.sms_seen = words[1], 0
                 self.out(f"this phone is {self.phone.msisdn}")
+            elif command == "sms":
+                text = line.strip()[3:].strip()
+                await self.phone.sms(text)
+                self.out(f"(SMS sent: {text})")
+            elif command == "inbox":
+                messages = await self.phone.transport.inbox(self.phone.msisdn)
+                self.out("\n".join(f"SMS {n}: {m['text']}" for n, m in enumerate(messages, 1)) or "(no SMS yet)")
             elif not self.phone.in_session:
                 self.out("no call in progress: type `dial` (or `help`)")
             else:
                 self.show(await self.phone.send(line.strip()))
         except (SimError, ValueError) as exc:
             self.out(f"error: {exc}")
+        for message in await self.phone.new_sms():
+            self.out(f"*** new SMS: {message['text']}")
         return True
 
     def show(self, reply: Reply) -> None:
@@ -90,8 +101,9 @@ async def _lines_from_pipe():
         yield line.rstrip("\n")
 
 
-async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str) -> int:
-    async with connect(url, token) as transport:
+async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str,
+                      at_url: str | None = None) -> int:
+    async with connect(url, token, at_url=at_url) as transport:
         handset = Handset(Phone(transport, msisdn, service_code))
         print(f"Enerlectra handset simulator: {msisdn} -> {url or 'in-process app'}. "
               f"Type `dial` to call {service_code}, `help` for commands.")

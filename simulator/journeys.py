@@ -11,6 +11,9 @@
         contains: [Ishina]
         absent: [Type]             # text that must not be on the screen
       - hangup: true               # the call drops; no request is sent
+      - sms: "HELP"                # an SMS from this phone to our short code
+      - inbox: true                # new SMS must arrive (within 10 s) and contain the fragments
+        contains: [HELP this list]
       - msisdn: "+260971000102"    # continue as another phone
 
 A step fails when the reply kind or any fragment differs; the runner stops at the first failure.
@@ -28,7 +31,8 @@ import yaml
 from simulator.phone import Phone
 from simulator.transport import HttpTransport, Reply, SimError, connect
 
-STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend")
+STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox")
+INBOX_WAIT = 10.0
 
 
 class JourneyError(ValueError):
@@ -122,8 +126,13 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
             continue
         if step.action == "msisdn":
             phone.hangup()
-            phone.msisdn = step.value
+            phone.msisdn, phone.sms_seen = step.value, 0
             outcome.transcript.append(f"-- phone {step.value}")
+            continue
+        if step.action in ("sms", "inbox"):
+            problem = await _sms_step(phone, step, outcome)
+            if problem:
+                return Outcome(journey, False, n, problem, outcome.transcript)
             continue
         try:
             if step.action == "dial":
@@ -142,6 +151,23 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
     return outcome
 
 
+async def _sms_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:
+    try:
+        if step.action == "sms":
+            await phone.sms(step.value)
+            outcome.transcript.append(f"> sms {step.value}")
+            return None
+        fresh = await phone.new_sms(wait=INBOX_WAIT)
+    except (SimError, ValueError) as exc:
+        return f"{step.action} {step.value!r}: {exc}"
+    texts = "\n--\n".join(m["text"] for m in fresh)
+    outcome.transcript.append(f"< inbox\n{texts}")
+    if not fresh:
+        return f"inbox: no new SMS to {phone.msisdn} within {INBOX_WAIT:.0f} s"
+    problem = check(step, Reply("SMS", texts))
+    return f"inbox: {problem}\nnew SMS:\n{texts}" if problem else None
+
+
 @contextlib.asynccontextmanager
 async def _fresh_app():
     """A throwaway in-process app (own SQLite, own key prefix) so every file starts from nothing."""
@@ -155,14 +181,15 @@ async def _fresh_app():
             yield transport
 
 
-async def run_files(files: list[str], url: str | None = None, token: str | None = None) -> int:
+async def run_files(files: list[str], url: str | None = None, token: str | None = None,
+                    at_url: str | None = None) -> int:
     try:
         journeys = [load_journey(f) for f in files]
     except (JourneyError, OSError) as exc:
         print(f"error: {exc}")
         return 2
     for journey in journeys:
-        ctx = connect(url, token) if url else _fresh_app()
+        ctx = connect(url, token, at_url=at_url) if url else _fresh_app()
         async with ctx as transport:
             outcome = await run_journey(journey, transport)
         if not outcome.ok:

@@ -5,6 +5,7 @@ A dial string such as *123*4# opens the session with its extra parts already in 
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from simulator.transport import HttpTransport, Reply
@@ -26,6 +27,7 @@ class Phone:
         self.session_id: str | None = None
         self.inputs: list[str] = []
         self.last: Reply | None = None
+        self.sms_seen = 0                 # inbox messages already shown or checked
 
     @property
     def in_session(self) -> bool:
@@ -56,6 +58,21 @@ class Phone:
     async def resend(self) -> Reply:
         """The aggregator retrying the same hop (same sessionId and text)."""
         return await self._post()
+
+    async def sms(self, text: str) -> None:
+        """Send an SMS from this phone to our short code."""
+        await self.transport.send_sms(self.msisdn, text)
+
+    async def new_sms(self, wait: float = 0.0) -> list[dict]:
+        """Messages that arrived since the last call (waiting up to `wait` seconds for the first)."""
+        loops = max(1, int(wait / 0.1))
+        for attempt in range(loops):
+            inbox = await self.transport.inbox(self.msisdn)
+            if len(inbox) > self.sms_seen or attempt == loops - 1:
+                fresh, self.sms_seen = inbox[self.sms_seen:], len(inbox)
+                return fresh
+            await asyncio.sleep(0.1)
+        return []
 
     def hangup(self) -> None:
         self.session_id, self.inputs = None, []

@@ -1,19 +1,23 @@
-"""How the simulated phone reaches the app: over HTTP to a running server, or to an in-process one.
+"""How the simulated phone reaches the world: USSD hops and SMS to our app, SMS back from the fake AT.
 
-Both speak the real wire format (form POST to /ussd/africastalking); in-process mode starts the
-real app on a loopback port inside this process, on embedded defaults.
+In-process mode (the default) starts the real app on a loopback port, the fake Africa's Talking SMS
+API beside it, and runs queued jobs after every action, so an SMS lands in the inbox right after the
+screen that caused it. `--url` mode talks HTTP to a running server; its SMS inbox is read from the fake
+AT server that server sends through (`enerlectra serve --fake-at` prints its URL).
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 
 USSD_PATH = "/ussd/africastalking"
+SMS_INBOUND_PATH = "/sms/africastalking/inbound"
 
 
 class SimError(RuntimeError):
@@ -33,11 +37,20 @@ class Reply:
         return f"{self.kind} {self.text}"
 
 
+async def _nothing_to_settle() -> None:
+    return None
+
+
 class HttpTransport:
-    def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None):
-        self.url = base_url.rstrip("/") + USSD_PATH
+    def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None,
+                 at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle):
+        self.base = base_url.rstrip("/")
+        self.url = self.base + USSD_PATH
         self.params = {"token": token} if token else {}
+        self.at_url = at_url.rstrip("/") if at_url else None
+        self.settle = settle            # let the workers catch up (in-process: run queued jobs now)
         self._client = client
+        self._sms_ids = 0
 
     async def post(self, form: dict[str, str]) -> Reply:
         assert self._client is not None, "use HttpTransport inside `connect()`"
@@ -45,34 +58,76 @@ class HttpTransport:
             body = await resp.text()
             if resp.status != 200:
                 raise SimError(f"HTTP {resp.status}: {body.strip()}")
+        await self.settle()
         kind, _, text = body.partition(" ")
         if kind not in ("CON", "END"):
             raise SimError(f"not a USSD reply: {body!r}")
         return Reply(kind, text)
 
+    async def send_sms(self, msisdn: str, text: str, to: str = "21212") -> None:
+        """An SMS from the phone to our short code, as Africa's Talking would post it."""
+        self._sms_ids += 1
+        form = {"from": msisdn, "to": to, "text": text, "id": f"ATXid_sim_{id(self)}_{self._sms_ids}",
+                "date": "", "networkCode": "64501"}
+        async with self._client.post(self.base + SMS_INBOUND_PATH, data=form, params=self.params) as resp:
+            if resp.status != 200:
+                raise SimError(f"HTTP {resp.status}: {(await resp.text()).strip()}")
+        await self.settle()
+
+    async def inbox(self, msisdn: str) -> list[dict]:
+        """SMS delivered to this number so far, oldest first (empty without a fake AT server)."""
+        if not self.at_url:
+            return []
+        async with self._client.get(f"{self.at_url}/sim/inbox/{msisdn}") as resp:
+            return await resp.json()
+
 
 @contextlib.asynccontextmanager
-async def connect(url: str | None = None, token: str | None = None, settings=None) -> AsyncIterator[HttpTransport]:
+async def connect(url: str | None = None, token: str | None = None, settings=None,
+                  at_url: str | None = None) -> AsyncIterator[HttpTransport]:
     """A transport to `url`, or to the real app started here on embedded defaults (or `settings`)."""
     async with aiohttp.ClientSession() as client:
         if url:
-            yield HttpTransport(url, token, client)
+            yield HttpTransport(url, token, client, at_url=at_url)
             return
-        from ussd_app.app import create_app
-        from ussd_app.db.migrate import upgrade_async
-        from ussd_app.settings import Settings
+        async with _in_process(settings) as (base, settings, at_url, settle):
+            yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle)
 
-        settings = settings or Settings.from_env()
-        if settings.is_embedded_db:
-            settings.home.mkdir(parents=True, exist_ok=True)
-            await upgrade_async(settings.effective_database_url)
-        runner = web.AppRunner(create_app(settings), access_log=None)
-        await runner.setup()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        await web.SockSite(runner, sock).start()
-        try:
-            yield HttpTransport(f"http://127.0.0.1:{port}", settings.webhook_token, client)
-        finally:
-            await runner.cleanup()
+
+@contextlib.asynccontextmanager
+async def _in_process(settings):
+    from simulator.fake_at import FakeAT, running
+    from ussd_app.app import create_app
+    from ussd_app.db.migrate import upgrade_async
+    from ussd_app.embedded_redis import resolve_redis_url
+    from ussd_app.settings import Settings
+    from workers.main import run_burst
+
+    settings = settings or Settings.from_env()
+    if settings.is_embedded_db:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        await upgrade_async(settings.effective_database_url)
+    redis_url, embedded = await asyncio.to_thread(resolve_redis_url, settings.redis_url, settings.home)
+    fake = FakeAT()
+    try:
+        async with running(fake) as fake_url:
+            settings = settings.with_(redis_url=redis_url, at_username=fake.username, at_api_key=fake.api_key,
+                                      at_api_base_url=fake_url)
+            runner = web.AppRunner(create_app(settings), access_log=None)
+            await runner.setup()
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            await web.SockSite(runner, sock).start()
+            fake.report_url = base + "/sms/africastalking/delivery"
+
+            async def settle() -> None:
+                await asyncio.to_thread(run_burst, settings)
+
+            try:
+                yield base, settings, fake_url, settle
+            finally:
+                await runner.cleanup()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)

@@ -8,17 +8,21 @@ import pytest
 
 from simulator.journeys import Journey, JourneyError, Step, load_journey, parse_journey, run_files, run_journey
 from simulator.transport import HttpTransport
+from tests.jobs import run_jobs
 
 JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.yaml"))
 
 
 @pytest.fixture
-def transport(client):
-    return HttpTransport(str(client.make_url("")), None, client.session)
+def transport(at_client, at_settings, fake_at):
+    """The test app sending SMS through the fake AT; queued jobs run after every action."""
+    async def settle() -> None:
+        await run_jobs(at_settings)
+    return HttpTransport(str(at_client.make_url("")), None, at_client.session, at_url=fake_at[1], settle=settle)
 
 
 def test_there_are_journeys_for_every_story():
-    assert {p.stem for p in JOURNEYS} >= {"onboarding", "settings", "resume", "back_home"}
+    assert {p.stem for p in JOURNEYS} >= {"onboarding", "settings", "resume", "back_home", "welcome_sms"}
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])
@@ -50,6 +54,15 @@ async def test_a_mismatch_stops_the_journey_and_shows_the_screen(transport):
 def test_malformed_journey_files_are_refused_clearly(data, error):
     with pytest.raises(JourneyError, match=error):
         parse_journey(data, "bad.yaml")
+
+
+async def test_an_expected_sms_that_never_comes_fails_the_journey(transport, monkeypatch):
+    import simulator.journeys as journeys
+
+    monkeypatch.setattr(journeys, "INBOX_WAIT", 0.2)
+    journey = Journey("no sms", "+260971400004", (Step("dial", ""), Step("inbox", "", contains=("anything",))))
+    outcome = await run_journey(journey, transport)
+    assert not outcome.ok and "no new SMS to +260971400004" in outcome.message
 
 
 async def test_sim_run_exits_1_on_the_first_mismatch(tmp_path, client, capsys):

@@ -24,20 +24,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     _logging(settings.log_level)
+    log = logging.getLogger("enerlectra")
     settings.home.mkdir(parents=True, exist_ok=True)
     if settings.is_embedded_db:
         upgrade(settings.effective_database_url)          # embedded SQLite is always at head
+    embedded_mode = settings.redis_url is None
     url, embedded = resolve_redis_url(settings.redis_url, settings.home)
+    settings = settings.with_(redis_url=url)
+    fake_at = None
+    if args.fake_at:
+        from simulator.fake_at import FakeAT, free_port
+
+        fake_at, at_port = FakeAT(), free_port()
+        settings = settings.with_(at_username=fake_at.username, at_api_key=fake_at.api_key,
+                                  at_api_base_url=f"http://127.0.0.1:{at_port}")
+        fake_at.report_url = f"http://127.0.0.1:{settings.port}/sms/africastalking/delivery"
+    worker = _start_worker(settings) if embedded_mode else None
     try:
-        app = create_app(settings.with_(redis_url=url))
-        logging.getLogger("enerlectra").info(
-            "USSD webhook: http://%s:%s/ussd/africastalking (redis %s, sql %s)",
-            settings.host, settings.port, url, settings.effective_database_url)
+        app = create_app(settings)
+        if fake_at is not None:
+            app.cleanup_ctx.append(_serve_fake_at(fake_at, at_port))
+            log.info("fake Africa's Talking SMS API: http://127.0.0.1:%s (sim --at-url)", at_port)
+        log.info("USSD webhook: http://%s:%s/ussd/africastalking (redis %s, sql %s, sms via %s)",
+                 settings.host, settings.port, url, settings.effective_database_url,
+                 settings.at_api_base_url or ("africastalking" if settings.at_username else "local outbox"))
         web.run_app(app, host=settings.host, port=settings.port, print=None)
     finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _start_worker(settings: Settings):
+    """Embedded mode runs one worker process beside the web app (same Redis, same database)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, **settings.worker_env()}
+    logging.getLogger("enerlectra").info("starting a worker process (embedded mode)")
+    return subprocess.Popen([sys.executable, "-m", "ussd_app.cli", "worker"], env=env)
+
+
+def _serve_fake_at(fake, port: int):
+    from simulator.fake_at import running
+
+    async def ctx(app):
+        async with running(fake, port=port):
+            yield
+    return ctx
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -84,13 +121,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from simulator.handset import run_handset
 
     return asyncio.run(run_handset(url=args.url, msisdn=args.msisdn, token=args.token,
-                                   service_code=args.service_code))
+                                   service_code=args.service_code, at_url=args.at_url))
 
 
 def cmd_sim_run(args: argparse.Namespace) -> int:
     from simulator.journeys import run_files
 
-    return asyncio.run(run_files(args.files, url=args.url, token=args.token))
+    return asyncio.run(run_files(args.files, url=args.url, token=args.token, at_url=args.at_url))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web service (embedded Redis and SQLite by default)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--fake-at", action="store_true",
+                       help="send SMS through the real SDK to a fake Africa's Talking server started here")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run an rq worker (SMS and other jobs) and the outbox sweeper")
@@ -120,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="the handset simulator (interactive); `sim run FILES` replays journeys")
     sim.add_argument("--url", help="a running server (default: in-process app on embedded defaults)")
     sim.add_argument("--token", help="webhook token, when the server wants one")
+    sim.add_argument("--at-url", help="with --url: the fake AT server it sends SMS through (for the inbox)")
     sim.add_argument("--msisdn", default="+260971000001")
     sim.add_argument("--service-code", default="*123#")
     sim.set_defaults(func=cmd_sim)
@@ -128,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("files", nargs="+")
     run.add_argument("--url", help="a running server (default: a fresh in-process app per file)")
     run.add_argument("--token")
+    run.add_argument("--at-url", help="with --url: the fake AT server it sends SMS through")
     run.set_defaults(func=cmd_sim_run)
     return parser
 

@@ -9,6 +9,7 @@ import redis
 from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
 
 from sms.dispatch import SWEEP_JOB
 from ussd_app.embedded_redis import resolve_redis_url
@@ -27,6 +28,28 @@ def _sweep_ticker(queue: Queue, every: int, stop: threading.Event) -> None:
             pass
         except redis.RedisError:
             log.exception("could not enqueue the outbox sweep")
+
+
+class ThreadedWorker(SimpleWorker):
+    """A SimpleWorker that can run outside the main thread (the simulator and tests drive it that way):
+    no signal handlers, and job timeouts by timer instead of SIGALRM."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+def run_burst(settings: Settings) -> None:
+    """Run everything queued now, in this thread, then return."""
+    runtime.configure(settings)
+    connection = redis.Redis.from_url(settings.redis_url)
+    try:
+        queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+        ThreadedWorker([queue], connection=connection, serializer=JSONSerializer).work(
+            burst=True, with_scheduler=False, logging_level="WARNING")
+    finally:
+        connection.close()
 
 
 def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False) -> int:

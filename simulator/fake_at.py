@@ -8,7 +8,8 @@
 Test and QA controls (not part of AT's API) live under /sim/:
     GET  /sim/inbox/{msisdn}    messages delivered to one number (the handset's SMS inbox)
     GET  /sim/messages          every message accepted
-    POST /sim/fail              {"mode": "http500"|"http401"|"invalid_sender"|"recipient:405"|"report:Failed", "count": n}
+    POST /sim/fail              {"mode": MODE, "count": n}; MODE is http500, http401, invalid_sender,
+                                recipient:<statusCode> (e.g. recipient:405) or report:Failed
 """
 from __future__ import annotations
 

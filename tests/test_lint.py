@@ -72,3 +72,17 @@ def test_every_catalog_is_complete_and_marked_for_review():
     for code in ("bem", "nya", "sw"):
         po = (resources.files("locales") / code / "LC_MESSAGES" / "messages.po").read_text()
         assert "X-Machine-Translation: yes; awaiting review by a native speaker" in po
+
+
+def test_lint_catches_an_sms_template_over_its_segment_budget(monkeypatch):
+    import sms.templates as templates
+
+    long = templates.Template("essay", lambda: "word " * 70)           # 350 septets: 3 segments
+    monkeypatch.setattr(templates, "TEMPLATES", (long, templates.Template("ok essay", long.render, 3)))
+    problems = [str(p) for p in lint_mod.check_sms_templates()]
+    assert len(problems) == 4 and all("sms essay: 3 segments > 2" in p for p in problems), problems
+
+
+def test_every_sms_template_fits_two_segments_in_every_language():
+    assert lint_mod.check_sms_templates() == []
+    assert lint_mod.check_keyword_aliases() == []

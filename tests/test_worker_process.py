@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import select
 
 from tests.test_sms_send import TO, queue_sms
@@ -13,11 +14,12 @@ from ussd_app import appkeys
 from ussd_app.db.models import SmsOutbox
 
 
-def start_worker(settings, fault: str | None = None) -> subprocess.Popen:
+def start_worker(settings, fork: bool, fault: str | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "ENERLECTRA_FAULT"} | settings.worker_env()
     if fault:
         env["ENERLECTRA_FAULT"] = fault
-    return subprocess.Popen([sys.executable, "-m", "ussd_app.cli", "worker"], env=env,
+    args = ["worker", "--fork"] if fork else ["worker"]
+    return subprocess.Popen([sys.executable, "-m", "ussd_app.cli", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -29,7 +31,8 @@ async def wait_for(predicate, seconds: float) -> bool:
     return False
 
 
-async def test_worker_killed_after_claim_then_restarted_sends_exactly_once(at_client, at_settings, fake_at):
+@pytest.mark.parametrize("fork", [False, True], ids=["jobs in process", "fork per job"])
+async def test_worker_killed_after_claim_then_restarted_sends_exactly_once(at_client, at_settings, fake_at, fork):
     fake, _url = fake_at
     settings = at_settings.with_(sms_lease_seconds=1, sms_sweep_seconds=1)
     [outbox_id] = await queue_sms(at_client, TO, body="Your cluster vote passed")
@@ -38,7 +41,7 @@ async def test_worker_killed_after_claim_then_restarted_sends_exactly_once(at_cl
         async with at_client.app[appkeys.DB]() as s:
             return await s.scalar(select(SmsOutbox).where(SmsOutbox.id == outbox_id))
 
-    doomed = start_worker(settings, fault="after-claim")
+    doomed = start_worker(settings, fork, fault="after-claim")
 
     async def died() -> bool:
         return doomed.poll() is not None
@@ -51,7 +54,7 @@ async def test_worker_killed_after_claim_then_restarted_sends_exactly_once(at_cl
     claimed = await row()
     assert claimed.status == "sending" and fake.messages == [], "killed after the claim, before the send"
 
-    healthy = start_worker(settings)
+    healthy = start_worker(settings, fork)
     try:
         async def delivered_once() -> bool:
             return len(fake.inbox(TO)) >= 1

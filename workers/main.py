@@ -15,6 +15,8 @@ from sms.dispatch import SWEEP_JOB
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.settings import Settings
 from workers import runtime
+from workers import sms as _sms_jobs  # noqa: F401  imported here so a forked work horse need not
+
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +54,15 @@ def run_burst(settings: Settings) -> None:
         connection.close()
 
 
-def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False) -> int:
+def run_worker(settings: Settings, *, burst: bool = False, fork: bool = False) -> int:
+    """Jobs run in this process by default: they are short and I/O-bound, and a fork per job costs
+    more than the job (bench/sms.py). `fork=True` gives each job its own work horse."""
     url, embedded = resolve_redis_url(settings.redis_url, settings.home)
     settings = settings.with_(redis_url=url)
-    runtime.configure(settings)
+    runtime.configure(settings, forking=fork)
     connection = redis.Redis.from_url(url)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
-    worker_class = SimpleWorker if simple else Worker
+    worker_class = Worker if fork else SimpleWorker
     worker = worker_class([queue], connection=connection, serializer=JSONSerializer)
     stop = threading.Event()
     if not burst:

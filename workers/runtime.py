@@ -1,32 +1,48 @@
-"""What a job runs against: settings given by the worker entry point (or the environment),
-and a fresh engine per job (rq forks a work horse per job; pools do not survive a fork)."""
+"""What a job runs against: the settings the worker was started with, and per-process resources.
+
+Jobs are sync (rq); their bodies are async (our domain is). Each process keeps one event loop and
+one engine, so SQL statements are compiled once and connections are reused across jobs. A forked
+work horse sees a different pid and builds its own (pools and sockets do not survive a fork).
+"""
 from __future__ import annotations
 
-import contextlib
-from typing import AsyncIterator
+import asyncio
+import os
+from typing import Awaitable, Callable, TypeVar
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.settings import Settings
 
+T = TypeVar("T")
 _settings: Settings | None = None
+_state: dict = {}          # pid, loop, engine, db: rebuilt after a fork or a reconfigure
+forking = False            # jobs run in forked work horses (rq Worker) rather than in the worker itself
 
 
-def configure(settings: Settings) -> None:
+def configure(settings: Settings, forking: bool = False) -> None:
     global _settings
+    globals()["forking"] = forking
     _settings = settings
+    _state.clear()          # the next job builds resources for these settings
 
 
 def settings() -> Settings:
     return _settings or Settings.from_env()
 
 
-@contextlib.asynccontextmanager
-async def database() -> AsyncIterator[async_sessionmaker]:
-    s = settings()
-    engine = make_engine(s.effective_database_url, schema=s.database_schema)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
+def _resources() -> dict:
+    if _state.get("pid") != os.getpid():
+        s = settings()
+        loop = asyncio.new_event_loop()
+        engine: AsyncEngine = make_engine(s.effective_database_url, schema=s.database_schema)
+        _state.clear()
+        _state.update(pid=os.getpid(), loop=loop, engine=engine, db=make_sessionmaker(engine))
+    return _state
+
+
+def run(job: Callable[[async_sessionmaker], Awaitable[T]]) -> T:
+    """Run one job body on this process's loop with its session factory."""
+    state = _resources()
+    return state["loop"].run_until_complete(job(state["db"]))

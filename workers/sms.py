@@ -1,7 +1,6 @@
 """SMS jobs: send an outbox row (batched with others of the same text), and sweep rows left behind."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -23,23 +22,22 @@ class SendLater(Exception):
 
 
 def send_outbox(outbox_id: int) -> str:
-    return asyncio.run(_send(outbox_id))
+    return runtime.run(lambda db: _send(db, outbox_id))
 
 
-async def _send(outbox_id: int) -> str:
+async def _send(db, outbox_id: int) -> str:
     settings = runtime.settings()
-    async with runtime.database() as db:
-        async with db() as s, s.begin():
-            rows = await outbox.claim(s, outbox_id, timedelta(seconds=settings.sms_lease_seconds))
-        if not rows:
-            return "nothing to send (already claimed or sent)"
-        _fault("after-claim")
-        gateway = gateway_from_settings(settings)
-        try:
-            deliveries = await asyncio.to_thread(gateway.send, rows[0].body, [r.msisdn for r in rows])
-        except GatewayError as exc:
-            deliveries = [Delivery(r.msisdn, RETRY, reason=str(exc)) for r in rows]
-        later = await _record(db, rows, deliveries, gateway.name)
+    async with db() as s, s.begin():
+        rows = await outbox.claim(s, outbox_id, timedelta(seconds=settings.sms_lease_seconds))
+    if not rows:
+        return "nothing to send (already claimed or sent)"
+    _fault("after-claim")
+    gateway = gateway_from_settings(settings)
+    try:
+        deliveries = gateway.send(rows[0].body, [r.msisdn for r in rows])   # a job owns its thread: block
+    except GatewayError as exc:
+        deliveries = [Delivery(r.msisdn, RETRY, reason=str(exc)) for r in rows]
+    later = await _record(db, rows, deliveries, gateway.name)
     summary = f"{len(rows) - later}/{len(rows)} settled via {gateway.name}"
     if later:
         raise SendLater(f"{later} message(s) to retry; {summary}")
@@ -68,14 +66,13 @@ async def _record(db, rows: list[SmsOutbox], deliveries: list[Delivery], gateway
 
 
 def sweep_outbox() -> str:
-    return asyncio.run(_sweep())
+    return runtime.run(_sweep)
 
 
-async def _sweep() -> str:
+async def _sweep(db) -> str:
     settings = runtime.settings()
-    async with runtime.database() as db:
-        async with db() as s, s.begin():
-            items = await outbox.stale(s, timedelta(seconds=settings.sms_sweep_seconds))
+    async with db() as s, s.begin():
+        items = await outbox.stale(s, timedelta(seconds=settings.sms_sweep_seconds))
     if items:
         queue = make_queue(settings.redis_url, settings.queue_name)
         enqueue_sends(queue, items)
@@ -86,5 +83,6 @@ async def _sweep() -> str:
 def _fault(point: str) -> None:
     """Crash on purpose at a named point (ENERLECTRA_FAULT): how tests kill a worker mid-send."""
     if os.environ.get("ENERLECTRA_FAULT") == point:
-        os.kill(os.getppid(), signal.SIGKILL)     # the worker process ...
-        os._exit(137)                             # ... and its work horse: as if the machine died
+        if runtime.forking:
+            os.kill(os.getppid(), signal.SIGKILL)     # the worker process, not only this work horse
+        os.kill(os.getpid(), signal.SIGKILL)          # as if the machine died here

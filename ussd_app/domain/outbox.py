@@ -50,11 +50,11 @@ async def claim(db: AsyncSession, outbox_id: int, lease: timedelta) -> list[SmsO
 
     The conditional UPDATE is the claim: a row another worker took is no longer 'queued'.
     """
-    body = await db.scalar(select(SmsOutbox.body).where(SmsOutbox.id == outbox_id,
-                                                        SmsOutbox.status == "queued"))
-    if body is None:
+    primary = (await db.execute(select(SmsOutbox.body, SmsOutbox.msisdn)
+                                .where(SmsOutbox.id == outbox_id, SmsOutbox.status == "queued"))).first()
+    if primary is None:
         return []
-    first = await db.scalar(select(SmsOutbox.msisdn).where(SmsOutbox.id == outbox_id))
+    body, first = primary
     ids, numbers = [outbox_id], {first}
     for other_id, msisdn in (await db.execute(
             select(SmsOutbox.id, SmsOutbox.msisdn).where(SmsOutbox.status == "queued", SmsOutbox.body == body,
@@ -66,11 +66,8 @@ async def claim(db: AsyncSession, outbox_id: int, lease: timedelta) -> list[SmsO
     claimed = (await db.scalars(
         update(SmsOutbox).where(SmsOutbox.id.in_(ids), SmsOutbox.status == "queued")
         .values(status="sending", attempts=SmsOutbox.attempts + 1, lease_until=now() + lease)
-        .returning(SmsOutbox.id))).all()
-    if not claimed:
-        return []
-    return list((await db.scalars(select(SmsOutbox).where(SmsOutbox.id.in_(claimed))
-                                  .order_by(SmsOutbox.id))).all())
+        .returning(SmsOutbox), execution_options={"synchronize_session": False})).all()
+    return sorted(claimed, key=lambda r: r.id)
 
 
 async def stale(db: AsyncSession, older_than: timedelta) -> list[tuple[int, int]]:

@@ -52,6 +52,10 @@ def redis_prefix(redis_url):
         keys = list(client.scan_iter(match=pattern, count=500))
         if keys:
             client.delete(*keys)
+    client.srem("rq:queues", f"rq:queue:test-{tag}")     # rq's own indexes of queues and workers
+    ours = [m for m in client.smembers("rq:workers") if f"test-{tag}".encode() in m]
+    if ours:
+        client.srem("rq:workers", *ours)
     client.close()
 
 

@@ -172,3 +172,20 @@ async def test_sweeper_sends_a_row_whose_enqueue_was_lost(at_client, at_settings
     [after] = await rows(at_client)
     assert after.status in ("sent", "delivered") and after.dispatches == 2 and after.id == row.id
     queue.connection.close()
+
+
+async def test_operator_sees_each_message_with_id_cost_segments_and_reason(at_client, at_settings, fake_at):
+    from sms.report import outbox_rows, table
+
+    fake, _url = fake_at
+    fake.fail("recipient:406")
+    await queue_sms(at_client, "+260971800077", body="Blocked number test")
+    await queue_sms(at_client, TO, body="x" * 200)                 # two GSM-7 segments
+    await run_jobs(at_settings)
+    rows = await outbox_rows(at_client.app[appkeys.DB])
+    by_to = {r[1]: r for r in rows}
+    assert by_to[TO][3] in ("sent", "delivered") and by_to[TO][4:6] == ("GSM-7", "2")
+    assert by_to[TO][7].startswith("ATXid_") and by_to[TO][8] == "ZMW 0.3000"
+    assert by_to["+260971800077"][3] == "failed" and by_to["+260971800077"][9] == "UserInBlacklist"
+    printed = table(rows)
+    assert printed.splitlines()[0].split()[:4] == ["id", "to", "kind", "status"] and "UserInBlacklist" in printed

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -19,8 +21,19 @@ def start_worker(settings, fork: bool, fault: str | None = None) -> subprocess.P
     if fault:
         env["ENERLECTRA_FAULT"] = fault
     args = ["worker", "--fork"] if fork else ["worker"]
-    return subprocess.Popen([sys.executable, "-m", "ussd_app.cli", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "ussd_app.cli", *args], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """The whole process group: the worker, a work horse, rq's scheduler process."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 async def wait_for(predicate, seconds: float) -> bool:
@@ -49,7 +62,7 @@ async def test_worker_killed_after_claim_then_restarted_sends_exactly_once(at_cl
     try:
         assert await wait_for(died, 30), "the worker did not reach the fault"
     finally:
-        doomed.kill()
+        stop(doomed)
     assert doomed.returncode == -9
     claimed = await row()
     assert claimed.status == "sending" and fake.messages == [], "killed after the claim, before the send"
@@ -61,8 +74,7 @@ async def test_worker_killed_after_claim_then_restarted_sends_exactly_once(at_cl
         assert await wait_for(delivered_once, 30), healthy.stderr.read1().decode() if healthy.poll() else "timeout"
         await asyncio.sleep(2.5)          # two more sweep ticks: nothing is sent again
     finally:
-        healthy.terminate()
-        healthy.wait(timeout=20)
+        stop(healthy)
     assert [m.text for m in fake.inbox(TO)] == ["Your cluster vote passed"]
     final = await row()
     assert final.status in ("sent", "delivered") and final.attempts == 2 and final.dispatches == 2

@@ -85,6 +85,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(settings, burst=args.burst, fork=args.fork)
 
 
+def cmd_sms_outbox(args: argparse.Namespace) -> int:
+    from sms.report import outbox_rows, table
+    from ussd_app.db.engine import make_engine, make_sessionmaker
+
+    settings = Settings.from_env()
+
+    async def show() -> str:
+        engine = make_engine(settings.effective_database_url, schema=settings.database_schema)
+        try:
+            return table(await outbox_rows(make_sessionmaker(engine), args.to, args.status, args.limit))
+        finally:
+            await engine.dispose()
+    print(asyncio.run(show()))
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from ussd_app.db.migrate import upgrade
 
@@ -146,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--fork", action="store_true",
                         help="fork a work horse per job (isolation; about 6x slower for short SMS jobs)")
     worker.set_defaults(func=cmd_worker)
+
+    sms = sub.add_parser("sms", help="SMS").add_subparsers(dest="sms_command", required=True)
+    out = sms.add_parser("outbox", help="the newest outbound SMS and what happened to each")
+    out.add_argument("--to", help="only this number (E.164)")
+    out.add_argument("--status", choices=["queued", "sending", "sent", "delivered", "failed", "suppressed"])
+    out.add_argument("--limit", type=int, default=20)
+    out.set_defaults(func=cmd_sms_outbox)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     up = db.add_parser("upgrade", help="apply Alembic migrations")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 import redis
 from rq import Queue, SimpleWorker, Worker
@@ -42,13 +43,18 @@ class ThreadedWorker(SimpleWorker):
         pass
 
 
+def _worker_name(queue: Queue) -> str:
+    """Named after its queue, so everything a worker leaves in Redis can be found by queue name."""
+    return f"{queue.name}-{uuid.uuid4().hex[:12]}"
+
+
 def run_burst(settings: Settings) -> None:
     """Run everything queued now, in this thread, then return."""
     runtime.configure(settings)
     connection = redis.Redis.from_url(settings.redis_url)
     try:
         queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
-        ThreadedWorker([queue], connection=connection, serializer=JSONSerializer).work(
+        ThreadedWorker([queue], connection=connection, serializer=JSONSerializer, name=_worker_name(queue)).work(
             burst=True, with_scheduler=False, logging_level="WARNING")
     finally:
         connection.close()
@@ -59,11 +65,11 @@ def run_worker(settings: Settings, *, burst: bool = False, fork: bool = False) -
     more than the job (bench/sms.py). `fork=True` gives each job its own work horse."""
     url, embedded = resolve_redis_url(settings.redis_url, settings.home)
     settings = settings.with_(redis_url=url)
-    runtime.configure(settings, forking=fork)
+    runtime.configure(settings, fork=fork)
     connection = redis.Redis.from_url(url)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     worker_class = Worker if fork else SimpleWorker
-    worker = worker_class([queue], connection=connection, serializer=JSONSerializer)
+    worker = worker_class([queue], connection=connection, serializer=JSONSerializer, name=_worker_name(queue))
     stop = threading.Event()
     if not burst:
         threading.Thread(target=_sweep_ticker, args=(queue, settings.sms_sweep_seconds, stop), daemon=True).start()

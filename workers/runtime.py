@@ -18,13 +18,12 @@ from ussd_app.settings import Settings
 T = TypeVar("T")
 _settings: Settings | None = None
 _state: dict = {}          # pid, loop, engine, db: rebuilt after a fork or a reconfigure
-forking = False            # jobs run in forked work horses (rq Worker) rather than in the worker itself
+forking = False            # jobs run in forked work horses (rq Worker), not in the worker process
 
 
-def configure(settings: Settings, forking: bool = False) -> None:
-    global _settings
-    globals()["forking"] = forking
-    _settings = settings
+def configure(settings: Settings, fork: bool = False) -> None:
+    global _settings, forking
+    _settings, forking = settings, fork
     _state.clear()          # the next job builds resources for these settings
 
 

@@ -83,6 +83,6 @@ async def _sweep(db) -> str:
 def _fault(point: str) -> None:
     """Crash on purpose at a named point (ENERLECTRA_FAULT): how tests kill a worker mid-send."""
     if os.environ.get("ENERLECTRA_FAULT") == point:
-        if runtime.forking:
-            os.kill(os.getppid(), signal.SIGKILL)     # the worker process, not only this work horse
-        os.kill(os.getpid(), signal.SIGKILL)          # as if the machine died here
+        if runtime.forking:                           # rq puts a work horse in a process group of its own
+            os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)
+        os.killpg(os.getpgrp(), signal.SIGKILL)       # worker, horse and rq's scheduler: a dead machine

@@ -45,3 +45,45 @@ async def test_racing_registrations_of_one_number_make_one_user(database):
     await engine.dispose()
     assert count == 1
     assert len({u.id for u, _sms in made}) == 1 and len({u.name for u, _sms in made}) == 1, "all see the first"
+
+
+async def test_64_concurrent_transfers_among_8_accounts_lose_and_create_nothing(database):
+    import random
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from ussd_app.db.models import Account
+    from ussd_app.domain import ledger
+    from ussd_app.domain.ledger import InsufficientFunds, Leg
+
+    url, schema = database
+    engine = create_async_engine(url, pool_size=64, max_overflow=0,
+                                 connect_args={"server_settings": {"search_path": schema}})
+    db = make_sessionmaker(engine)
+    async with db() as s, s.begin():
+        operator = (await ledger.system(s, "operator", "ZMW")).id
+        accounts = [(await ledger.account(s, f"user:{n}:ZMW", "money", "ZMW")).id for n in range(8)]
+    for n, acc in enumerate(accounts):
+        async with db() as s, s.begin():
+            await ledger.post(s, f"fund-{n}", "deposit", [Leg(operator, -10_000), Leg(acc, 10_000)])
+    rng = random.Random(7)
+    moves = [(rng.choice(accounts), rng.choice(accounts), rng.randint(1, 6_000)) for _ in range(64)]
+
+    async def move(n: int, src: int, dst: int, amount: int) -> str:
+        try:
+            async with db() as s, s.begin():
+                await ledger.post(s, f"move-{n}", "transfer", [Leg(src, -amount), Leg(dst, amount)])
+            return "posted"
+        except InsufficientFunds:
+            return "refused"
+
+    outcomes = await asyncio.gather(*(move(n, *m) for n, m in enumerate(moves)))   # any other error escapes
+    async with db() as s:
+        balances = dict((await s.execute(select(Account.id, Account.balance)
+                                         .where(Account.id.in_(accounts)))).all())
+        problems = await ledger.verify(s)
+    await engine.dispose()
+    assert sum(balances.values()) == 80_000, "money was lost or created"
+    assert all(b >= 0 for b in balances.values())
+    assert problems == []
+    assert outcomes.count("posted") > 32, outcomes

@@ -101,6 +101,64 @@ def cmd_sms_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_db(settings: Settings, work):
+    from ussd_app.db.engine import make_engine, make_sessionmaker
+
+    async def run():
+        engine = make_engine(settings.effective_database_url, schema=settings.database_schema)
+        try:
+            return await work(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+    return asyncio.run(run())
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from ussd_app.db.models import JournalEntry
+    from ussd_app.domain import ledger
+
+    async def verify(db):
+        async with db() as s:
+            return await ledger.verify(s), await s.scalar(select(func.count()).select_from(JournalEntry))
+    problems, entries = _with_db(Settings.from_env(), verify)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    print(f"ok: {entries} entries, chain intact, every balance equals its postings")
+    return 0
+
+
+def cmd_ledger_credit(args: argparse.Namespace) -> int:
+    import uuid
+
+    from ussd_app.domain import ledger, wallet
+    from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
+    from ussd_app.domain.phone import parse_msisdn
+
+    number = parse_msisdn(args.msisdn)
+
+    async def credit(db):
+        user = await wallet.find_user(db, number.e164)
+        if user is None:
+            raise SystemExit(f"{number.e164} is not registered")
+        if args.energy:
+            amount, asset = int(args.amount), ledger.ENERGY
+        else:
+            try:
+                amount, asset = parse_amount(args.amount, user.currency), user.currency
+            except BadAmount as exc:
+                raise SystemExit(f"amount: {exc}") from None
+        key = args.key or f"operator:{uuid.uuid4().hex}"
+        entry = await wallet.credit(db, key, user, asset, amount, f"operator: {args.reason}")
+        shown = format_energy(amount) if args.energy else format_money(amount, asset)
+        return f"entry {entry}: credited {shown} to {user.msisdn} ({args.reason})"
+    print(_with_db(Settings.from_env(), credit))
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from ussd_app.db.migrate import upgrade
 
@@ -169,6 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--status", choices=["queued", "sending", "sent", "delivered", "failed", "suppressed"])
     out.add_argument("--limit", type=int, default=20)
     out.set_defaults(func=cmd_sms_outbox)
+
+    ledger_cmd = sub.add_parser("ledger", help="the ledger").add_subparsers(dest="ledger_command", required=True)
+    ledger_cmd.add_parser("verify", help="recompute the hash chain and every balance; exit 1 on any mismatch") \
+        .set_defaults(func=cmd_ledger_verify)
+    credit = ledger_cmd.add_parser("credit", help="an audited operator credit (pilots without mobile money)")
+    credit.add_argument("msisdn")
+    credit.add_argument("amount", help="money as typed (25.50), or Wh with --energy")
+    credit.add_argument("--energy", action="store_true", help="credit energy in Wh instead of money")
+    credit.add_argument("--reason", required=True)
+    credit.add_argument("--key", help="idempotency key (default: a new one)")
+    credit.set_defaults(func=cmd_ledger_credit)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     up = db.add_parser("upgrade", help="apply Alembic migrations")

@@ -14,11 +14,18 @@ def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
     if url.startswith("sqlite"):
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+            dbapi_conn.isolation_level = None           # we say BEGIN ourselves (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")     # readers do not block the one writer
-            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA busy_timeout=10000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            # One writer at a time, decided at BEGIN: a transaction that reads balances and then writes
+            # cannot lose a race to another that read the same balances.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     return engine
 
 

@@ -44,6 +44,12 @@ PIN_HINT = i18n.lazy_gettext("Type 4 digits, not 1234 or 1111.")
 LANGUAGE_HINT = i18n.lazy_gettext("Type 1, 2, 3 or 4.")
 
 
+def in_language_of(user, render, *args) -> str:
+    """A text for `user` (an SMS) in their language, whatever language the screen is in."""
+    with i18n.language(user.language):
+        return render(user, *args)
+
+
 async def remember_first_pin(ctx: Ctx, key: str = "pin_hash") -> None:
     """Keep the first entry of a new PIN only as a slow-KDF hash, for the confirmation step."""
     if ctx.text is not None:

@@ -153,7 +153,8 @@ async def _render_all(tree: MenuTree, services: Services) -> list[Problem]:
                 problems += check_pages(where, _pages(shown, nav, []))
                 problems += check_pages(where + " (after a wrong key)",
                                         _pages(shown, nav, [engine._hint(session)]))
-                if not shown.end and not any(src == session.state for src, _d, _l in tree.edges):
+                if (not shown.end and nav is Nav.NONE
+                        and not any(src == session.state for src, _d, _l in tree.edges)):
                     problems.append(Problem(where, f"dead end: {session.state} continues but leads nowhere"))
         with i18n.language(code):
             problems += check_pages(f"{code} resume", _pages(core._resume_screen(), Nav.NONE, []))

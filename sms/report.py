@@ -25,5 +25,5 @@ async def outbox_rows(db: async_sessionmaker, to: str | None = None, status: str
 
 def table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(COLUMNS)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
     return "\n".join([line(COLUMNS), *(line(r) for r in rows)])

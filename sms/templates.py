@@ -4,9 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from datetime import datetime, timezone
+
 from sms import inbound
+from sms.commands import bal
 from sms.commands import help as help_cmd
 from sms.commands import lang, optout
+from ussd_app.domain.money import format_money
+from ussd_app.domain.pins import local_hhmm
 from ussd_app.i18n import _
 
 LONGEST_NAME = "Mwansa Chilufya Bwal"        # NAME_MAX letters
@@ -15,6 +20,32 @@ LONGEST_NAME = "Mwansa Chilufya Bwal"        # NAME_MAX letters
 def welcome_text(name: str) -> str:
     return _("Welcome to Enerlectra, {name}! Dial *123# any time for your menu. Send HELP to learn our SMS "
              "commands.").format(name=name)
+
+
+def sent_text(user, amount: int, fee: int, recipient, ref: int) -> str:
+    return _("Enerlectra: you sent {amount} to {name} {number}. Fee {fee}. Ref {ref}.").format(
+        amount=format_money(amount, user.currency), name=recipient.name, number=recipient.msisdn,
+        fee=format_money(fee, user.currency), ref=ref)
+
+
+def received_text(user, amount: int, sender, ref: int) -> str:
+    return _("Enerlectra: you received {amount} from {name} {number}. Ref {ref}.").format(
+        amount=format_money(amount, user.currency), name=sender.name, number=sender.msisdn, ref=ref)
+
+
+def pin_lock_text(user, until) -> str:
+    return _("Enerlectra: wrong PIN 3 times. Money actions are locked until {time}. If this was not you, "
+             "call us.").format(time=local_hhmm(until, user.country))
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """A worst-case user for rendering templates in lint."""
+
+    name: str = LONGEST_NAME
+    msisdn: str = "+255712345678"
+    currency: str = "TZS"
+    country: str = "TZ"
 
 
 @dataclass(frozen=True)
@@ -33,4 +64,8 @@ TEMPLATES: tuple[Template, ...] = (
     Template("start", optout.started),
     Template("unknown command", inbound.unknown_text),
     Template("join first", inbound.join_first_text),
+    Template("receipt sent", lambda: sent_text(_Sample(), 99_999_999_99, 9_999_99, _Sample(), 9_999_999)),
+    Template("receipt received", lambda: received_text(_Sample(), 99_999_999_99, _Sample(), 9_999_999)),
+    Template("pin locked", lambda: pin_lock_text(_Sample(), datetime(2026, 11, 22, 23, 59, tzinfo=timezone.utc))),
+    Template("balance", lambda: bal.balance_text(99_999_999_99, "TZS", 99_999_999_999)),
 )

@@ -139,7 +139,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return await asyncio.gather(_post(self.store.db, f"c-{uuid.uuid4().hex}", "transfer", legs_ab),
                                         _post(self.store.db, f"c-{uuid.uuid4().hex}", "transfer", legs_ba),
                                         return_exceptions=True)
-        for legs, result in zip((legs_ab, legs_ba), self.store.run(both())):
+        for legs, result in zip((legs_ab, legs_ba), self.store.run(both()), strict=True):
             if isinstance(result, InsufficientFunds):
                 continue
             assert not isinstance(result, BaseException), result

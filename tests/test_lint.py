@@ -10,7 +10,7 @@ from menus import lint as lint_mod
 from menus import main, onboarding
 from menus.common import press
 from ussd_app.engine.tree import Feature, Go, MenuTree, State
-from ussd_app.engine.types import Ctx, Screen
+from ussd_app.engine.types import Ctx, Nav, Screen
 
 
 def test_installed_tree_is_clean():
@@ -22,7 +22,7 @@ def test_cli_lint_exits_0_and_graph_prints_mermaid():
     assert ok.returncode == 0, ok.stdout + ok.stderr
     graph = subprocess.run([sys.executable, "-m", "ussd_app.cli", "menus", "graph"], capture_output=True, text=True)
     assert graph.stdout.startswith("flowchart TD")
-    assert "main_menu -->|press_1| settings_menu" in graph.stdout
+    assert "main_menu -->|press_2| settings_menu" in graph.stdout
 
 
 async def _not_gsm(ctx: Ctx) -> Screen:
@@ -48,7 +48,7 @@ def _tree(*states: State, transitions=()) -> MenuTree:
     ((State("orphan", _ok),), (Go("orphan", "start", press("1")),), "bad_orphan: unreachable"),
     ((State("ugly", _not_gsm),), (Go("start", "ugly", press("2")), Go("ugly", "start", press("1"))),
      "not GSM-7 ['ë']"),
-    ((State("stuck", _stuck),), (Go("start", "stuck", press("3")),), "dead end: bad_stuck"),
+    ((State("stuck", _stuck, nav=Nav.NONE),), (Go("start", "stuck", press("3")),), "dead end: bad_stuck"),
 ])
 def test_lint_catches(states, transitions, expected):
     problems = [str(p) for p in lint_mod.lint(_tree(*states, transitions=transitions))]

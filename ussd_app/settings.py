@@ -44,6 +44,10 @@ class Settings:
     at_api_base_url: str | None = None    # where the SDK is pointed (".../version1" is appended)
     sms_sweep_seconds: int = 30           # rows queued longer than this are dispatched again
     sms_lease_seconds: int = 60           # a claimed row not sent by then is dispatched again
+    pin_max_failures: int = 3             # wrong PINs in a row before money actions lock
+    pin_lock_minutes: int = 30
+    transfer_fee_minor: int = 0           # flat fee per send-money, minor units; 0: no fee
+    transfer_limit_minor: int = 1_000_000  # the most one send-money may move (10,000.00)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -70,6 +74,10 @@ class Settings:
             at_api_base_url=env.get("AT_API_BASE_URL") or None,
             sms_sweep_seconds=_int(env, "SMS_SWEEP_SECONDS", 30),
             sms_lease_seconds=_int(env, "SMS_LEASE_SECONDS", 60),
+            pin_max_failures=_int(env, "PIN_MAX_FAILURES", 3),
+            pin_lock_minutes=_int(env, "PIN_LOCK_MINUTES", 30),
+            transfer_fee_minor=_int(env, "TRANSFER_FEE_MINOR", 0),
+            transfer_limit_minor=_int(env, "TRANSFER_LIMIT_MINOR", 1_000_000),
         )
 
     def with_(self, **changes) -> "Settings":

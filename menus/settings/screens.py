@@ -1,9 +1,10 @@
 """Settings screens; the database writes happen here."""
 from __future__ import annotations
 
-from menus.common import confirm_pin, language_options, remember_first_pin
+from menus.common import confirm_pin, in_language_of, language_options, remember_first_pin
 from ussd_app import i18n
-from ussd_app.domain import users
+from sms.templates import pin_lock_text
+from ussd_app.domain import pins, users
 from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
 from ussd_app.i18n import _
 
@@ -31,10 +32,17 @@ async def pinold(ctx: Ctx) -> Rendered:
 
 
 async def pinnew(ctx: Ctx) -> Rendered:
-    data = ctx.session.data
+    data, settings = ctx.session.data, ctx.services.settings
     if ctx.text is not None:        # coming from the old-PIN screen (not back from the next one)
-        if not await users.check_pin(ctx.services.db, ctx.session.user_id, ctx.text.strip()):
-            return Reject(_("Wrong PIN. Try again."))
+        checked = await pins.check(ctx.services.db, ctx.session.user_id, ctx.text.strip(),
+                                   max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
+                                   lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until))
+        await ctx.services.dispatch(list(checked.dispatch))
+        if checked.locked_until is not None:
+            return Screen([_("PIN changes are locked until {time}. Try again later.").format(
+                time=pins.local_hhmm(checked.locked_until, ctx.session.country))], end=True)
+        if not checked.ok:
+            return Reject(_("Wrong PIN. {count} tries left.").format(count=checked.tries_left))
         data["old_pin_ok"] = True
     if not data.get("old_pin_ok"):
         return Redirect("settings_pinold")

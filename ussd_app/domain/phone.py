@@ -31,15 +31,16 @@ class Msisdn:
         return COUNTRIES[self.country][1]
 
 
-def parse_msisdn(raw: str) -> Msisdn:
-    """Accept E.164 with or without '+', as aggregators send it; reject anything else."""
+def parse_msisdn(raw: str, region: str | None = None) -> Msisdn:
+    """Accept E.164 with or without '+', as aggregators send it; with `region`, also a national number
+    as a person types it (0971234567). Reject anything else."""
     text = (raw or "").strip().replace(" ", "")
     if not text:
         raise InvalidMsisdn("phone number is empty")
-    if not text.startswith("+"):
+    if not text.startswith("+") and not (region and text.startswith("0")):
         text = "+" + text
     try:
-        number = phonenumbers.parse(text, None)
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidMsisdn(f"not a phone number: {raw!r}") from exc
     if not phonenumbers.is_valid_number(number):

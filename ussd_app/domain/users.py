@@ -12,7 +12,6 @@ from sms.gsm7 import is_gsm7
 from ussd_app.db.models import User
 from ussd_app.domain import outbox
 from ussd_app.domain.phone import Msisdn
-from ussd_app.domain.pin import verify_pin_async
 
 NAME_MIN, NAME_MAX = 2, 20
 _NAME_SHAPE = re.compile(r"^[^\W\d_](?:[^\W\d_]|[ '.-])*$")
@@ -57,12 +56,6 @@ async def register(db: async_sessionmaker, number: Msisdn, name: str, language: 
 async def set_language(db: async_sessionmaker, user_id: int, language: str) -> None:
     async with db() as s, s.begin():
         await s.execute(update(User).where(User.id == user_id).values(language=language))
-
-
-async def check_pin(db: async_sessionmaker, user_id: int, pin: str) -> bool:
-    async with db() as s:
-        stored = (await s.execute(select(User.pin_hash).where(User.id == user_id))).scalar_one_or_none()
-    return stored is not None and await verify_pin_async(pin, stored)
 
 
 async def change_pin(db: async_sessionmaker, user_id: int, pin_hash: str) -> None:

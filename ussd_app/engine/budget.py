@@ -68,7 +68,7 @@ def paginate(screen: Screen, nav: Nav, header: list[str] | None = None) -> list[
     header = [h for h in (header or []) if h]
     items = list(screen.body) + [f"{key} {label}" for key, label in screen.options]
     whole = _join(header, items, "" if screen.end else _footer(nav, False, True))
-    if fits_screen(whole):
+    if fits_screen(whole) and (screen.page_size is None or len(items) <= screen.page_size):
         return [Page(whole, False)]
     # Room for content when both header and the longest footer are present.
     longest_footer = _footer(nav, True, False)
@@ -81,7 +81,8 @@ def paginate(screen: Screen, nav: Nav, header: list[str] | None = None) -> list[
     pages: list[list[str]] = [[]]
     for piece in pieces:
         trial = _join(header, pages[-1] + [piece], longest_footer)
-        if pages[-1] and not fits_screen(trial):
+        full = screen.page_size is not None and len(pages[-1]) >= screen.page_size
+        if pages[-1] and (full or not fits_screen(trial)):
             pages.append([])
         pages[-1].append(piece)
     out = []

@@ -48,13 +48,16 @@ class Screen:
     body: list[str]
     options: list[tuple[str, str]] = field(default_factory=list)   # (key typed, label)
     end: bool = False
+    page_size: int | None = None          # at most this many lines a page (history: short pages)
 
     def to_json(self) -> dict[str, Any]:
-        return {"body": self.body, "options": [list(o) for o in self.options], "end": self.end}
+        return {"body": self.body, "options": [list(o) for o in self.options], "end": self.end,
+                "page_size": self.page_size}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Screen":
-        return cls(body=list(data["body"]), options=[tuple(o) for o in data["options"]], end=data["end"])
+        return cls(body=list(data["body"]), options=[tuple(o) for o in data["options"]], end=data["end"],
+                   page_size=data.get("page_size"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,149 @@
+"""Wallet screens: balances and history read the ledger; send money posts one entry with receipts."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from menus.common import in_language_of
+from sms.templates import pin_lock_text, received_text, sent_text
+from ussd_app.db.models import User
+from ussd_app.domain import ledger, pins, users, wallet
+from ussd_app.domain.money import format_energy, format_money
+from ussd_app.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
+from ussd_app.i18n import _
+
+HISTORY_LINES = 12
+HISTORY_PAGE = 4
+
+
+async def _me(ctx: Ctx) -> User:
+    async with ctx.services.db() as s:
+        return await s.get(User, ctx.session.user_id)
+
+
+def _currency(session) -> str:
+    return COUNTRIES[session.country][0]
+
+
+def _locked(until: datetime, country: str) -> Screen:
+    return Screen([_("Money actions are locked until {time}. Try again later.").format(
+        time=pins.local_hhmm(until, country))], end=True)
+
+
+async def menu(ctx: Ctx) -> Rendered:
+    me = await _me(ctx)
+    async with ctx.services.db() as s, s.begin():
+        bal = await wallet.balances(s, me)
+    return Screen([_("Money: {money}").format(money=format_money(bal.money, bal.currency)),
+                   _("Energy: {energy}").format(energy=format_energy(bal.energy))],
+                  [("1", _("History")), ("2", _("Send money"))])
+
+
+def _label(kind: str, amount: int) -> str:
+    if kind == "transfer":
+        return _("Sent") if amount < 0 else _("Received")
+    if kind == "credit":
+        return _("Credit")
+    return _("Deposit") if amount > 0 else _("Withdrawal")
+
+
+async def history(ctx: Ctx) -> Rendered:
+    me = await _me(ctx)
+    async with ctx.services.db() as s, s.begin():
+        money = await ledger.user_money(s, me.id, me.currency)
+        energy = await ledger.user_energy(s, me.id)
+        lines = await ledger.history(s, [money.id, energy.id], limit=HISTORY_LINES)
+    if not lines:
+        return Screen([_("No transactions yet.")])
+    shown = []
+    for line in lines:
+        amount = format_energy(abs(line.amount)) if line.asset == ledger.ENERGY \
+            else format_money(abs(line.amount), line.asset)
+        sign = "-" if line.amount < 0 else "+"
+        when = line.when.strftime("%d/%m") if line.when else ""
+        shown.append(f"{when} {_label(line.kind, line.amount)} {sign}{amount}")
+    return Screen(shown, page_size=HISTORY_PAGE)
+
+
+async def sendto(ctx: Ctx) -> Rendered:
+    until = await pins.locked_until(ctx.services.db, ctx.session.user_id)
+    if until is not None:
+        return _locked(until, ctx.session.country)
+    return Screen([_("Send money to which number?")])
+
+
+async def sendamount(ctx: Ctx) -> Rendered:
+    data, session = ctx.session.data, ctx.session
+    if ctx.text is not None:          # a number was just typed (not back from the amount screen)
+        try:
+            number = parse_msisdn(data.get("to", ""), session.country)
+        except (InvalidMsisdn, UnsupportedCountry):
+            return Reject(_("That is not a phone number. Type it like 0971234567."))
+        if number.e164 == session.msisdn:
+            return Reject(_("You cannot send money to yourself. Type another number."))
+        recipient = await users.get_by_msisdn(ctx.services.db, number.e164)
+        if recipient is None:
+            return Reject(_("{number} is not on Enerlectra. Check the number.").format(number=data["to"]))
+        if recipient.currency != _currency(session):
+            return Reject(_("You can only send to numbers in your country."))
+        data.update(recipient_id=recipient.id, recipient_name=recipient.name, recipient_msisdn=recipient.msisdn)
+    return Screen([_("Send to {name}. How much in {currency}?").format(
+        name=data["recipient_name"], currency=_currency(session))])
+
+
+async def sendconfirm(ctx: Ctx) -> Rendered:
+    data, settings = ctx.session.data, ctx.services.settings
+    currency = _currency(ctx.session)
+    amount, fee = data["amount"], settings.transfer_fee_minor
+    if amount > settings.transfer_limit_minor:
+        return Reject(_("The most you can send at once is {limit}.").format(
+            limit=format_money(settings.transfer_limit_minor, currency)))
+    me = await _me(ctx)
+    async with ctx.services.db() as s, s.begin():
+        balance = (await wallet.balances(s, me)).money
+    if balance < amount + fee:
+        return Reject(_("Not enough money: your balance is {balance}. Type a smaller amount.").format(
+            balance=format_money(balance, currency)))
+    shown = format_money(amount, currency)
+    if fee:
+        line = _("Send {amount} to {name}? Fee {fee}, total {total}. Enter your PIN to confirm:").format(
+            amount=shown, name=data["recipient_name"], fee=format_money(fee, currency),
+            total=format_money(amount + fee, currency))
+    else:
+        line = _("Send {amount} to {name}? Enter your PIN to confirm:").format(
+            amount=shown, name=data["recipient_name"])
+    return Screen([line])
+
+
+async def senddone(ctx: Ctx) -> Rendered:
+    session, data, settings = ctx.session, ctx.session.data, ctx.services.settings
+    if ctx.text is None:
+        return Redirect("wallet_menu")
+    checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
+                               max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
+                               lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until))
+    await ctx.services.dispatch(list(checked.dispatch))
+    if checked.locked_until is not None:
+        if checked.dispatch:
+            return Screen([_("Wrong PIN {count} times. Money actions are locked until {time}.").format(
+                count=settings.pin_max_failures, time=pins.local_hhmm(checked.locked_until, session.country))],
+                end=True)
+        return _locked(checked.locked_until, session.country)
+    if not checked.ok:
+        return Reject(_("Wrong PIN. {count} tries left.").format(count=checked.tries_left))
+    me = await _me(ctx)
+    async with ctx.services.db() as s:
+        recipient = await s.get(User, data["recipient_id"])
+    amount, fee = data["amount"], settings.transfer_fee_minor
+    key = f"ussd:{session.id}:send:{len(session.consumed)}"      # same hop again -> same key -> posted once
+    try:
+        result = await wallet.transfer(ctx.services.db, key, me, recipient, amount, fee,
+                                       receipts=lambda ref: (in_language_of(me, sent_text, amount, fee, recipient, ref),
+                                                             in_language_of(recipient, received_text, amount, me, ref)))
+    except ledger.InsufficientFunds:
+        return Screen([_("Not enough money. Nothing was sent.")], end=True)
+    await ctx.services.dispatch(result.dispatch)
+    session.data = {}
+    return Screen([_("Sent {amount} to {name}. Your balance: {balance}.").format(
+        amount=format_money(amount, me.currency), name=recipient.name,
+        balance=format_money(result.sender_balance, me.currency))], end=True)

@@ -14,6 +14,7 @@
       - sms: "HELP"                # an SMS from this phone to our short code
       - inbox: true                # new SMS must arrive (within 10 s) and contain the fragments
         contains: [HELP this list]
+      - credit: "25.00"            # an operator credits this phone's wallet (in-process runs only)
       - msisdn: "+260971000102"    # continue as another phone
 
 A step fails when the reply kind or any fragment differs; the runner stops at the first failure.
@@ -31,7 +32,7 @@ import yaml
 from simulator.phone import Phone
 from simulator.transport import HttpTransport, Reply, SimError, connect
 
-STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox")
+STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox", "credit")
 INBOX_WAIT = 10.0
 
 
@@ -128,6 +129,13 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
             phone.hangup()
             phone.msisdn, phone.sms_seen = step.value, 0
             outcome.transcript.append(f"-- phone {step.value}")
+            continue
+        if step.action == "credit":
+            try:
+                done = await phone.transport.credit(phone.msisdn, step.value)
+            except SimError as exc:
+                return Outcome(journey, False, n, f"credit {step.value!r}: {exc}", outcome.transcript)
+            outcome.transcript.append(f"-- operator credit {step.value}: {done}")
             continue
         if step.action in ("sms", "inbox"):
             problem = await _sms_step(phone, step, outcome)

@@ -43,12 +43,14 @@ async def _nothing_to_settle() -> None:
 
 class HttpTransport:
     def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None,
-                 at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle):
+                 at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle,
+                 operator: Callable[[str, str], Awaitable[str]] | None = None):
         self.base = base_url.rstrip("/")
         self.url = self.base + USSD_PATH
         self.params = {"token": token} if token else {}
         self.at_url = at_url.rstrip("/") if at_url else None
         self.settle = settle            # let the workers catch up (in-process: run queued jobs now)
+        self.operator = operator        # in-process only: operator actions a journey needs (credit)
         self._client = client
         self._sms_ids = 0
 
@@ -74,6 +76,12 @@ class HttpTransport:
                 raise SimError(f"HTTP {resp.status}: {(await resp.text()).strip()}")
         await self.settle()
 
+    async def credit(self, msisdn: str, amount: str) -> str:
+        """An operator credit to a wallet (what `enerlectra ledger credit` does), in-process only."""
+        if self.operator is None:
+            raise SimError("operator credits need the in-process app (no --url)")
+        return await self.operator(msisdn, amount)
+
     async def inbox(self, msisdn: str) -> list[dict]:
         """SMS delivered to this number so far, oldest first (empty without a fake AT server)."""
         if not self.at_url:
@@ -90,8 +98,26 @@ async def connect(url: str | None = None, token: str | None = None, settings=Non
         if url:
             yield HttpTransport(url, token, client, at_url=at_url)
             return
-        async with _in_process(settings) as (base, settings, at_url, settle):
-            yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle)
+        async with _in_process(settings) as (base, settings, at_url, settle, operator):
+            yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle,
+                                operator=operator)
+
+
+def operator_credit(db) -> Callable[[str, str], Awaitable[str]]:
+    """Credit a wallet as an operator would, straight through the domain (journeys fund senders so)."""
+    async def credit(msisdn: str, amount: str) -> str:
+        import uuid
+
+        from ussd_app.domain import wallet
+        from ussd_app.domain.money import parse_amount
+
+        user = await wallet.find_user(db, msisdn)
+        if user is None:
+            raise SimError(f"{msisdn} is not registered")
+        entry = await wallet.credit(db, f"sim:{uuid.uuid4().hex}", user, user.currency,
+                                    parse_amount(amount, user.currency), "simulator journey")
+        return f"entry {entry}"
+    return credit
 
 
 @contextlib.asynccontextmanager
@@ -101,6 +127,7 @@ async def _in_process(settings):
     from ussd_app.db.migrate import upgrade_async
     from ussd_app.embedded_redis import resolve_redis_url
     from ussd_app.settings import Settings
+    from ussd_app import appkeys
     from workers.main import run_burst
 
     settings = settings or Settings.from_env()
@@ -113,7 +140,8 @@ async def _in_process(settings):
         async with running(fake) as fake_url:
             settings = settings.with_(redis_url=redis_url, at_username=fake.username, at_api_key=fake.api_key,
                                       at_api_base_url=fake_url)
-            runner = web.AppRunner(create_app(settings), access_log=None)
+            app = create_app(settings)
+            runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
@@ -125,7 +153,7 @@ async def _in_process(settings):
                 await asyncio.to_thread(run_burst, settings)
 
             try:
-                yield base, settings, fake_url, settle
+                yield base, settings, fake_url, settle, operator_credit(app[appkeys.DB])
             finally:
                 await runner.cleanup()
     finally:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from simulator.journeys import Journey, JourneyError, Step, load_journey, parse_journey, run_files, run_journey
-from simulator.transport import HttpTransport
+from simulator.transport import HttpTransport, operator_credit
+from ussd_app import appkeys
 from tests.jobs import run_jobs
 
 JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.yaml"))
@@ -18,11 +19,13 @@ def transport(at_client, at_settings, fake_at):
     """The test app sending SMS through the fake AT; queued jobs run after every action."""
     async def settle() -> None:
         await run_jobs(at_settings)
-    return HttpTransport(str(at_client.make_url("")), None, at_client.session, at_url=fake_at[1], settle=settle)
+    return HttpTransport(str(at_client.make_url("")), None, at_client.session, at_url=fake_at[1], settle=settle,
+                         operator=operator_credit(at_client.app[appkeys.DB]))
 
 
 def test_there_are_journeys_for_every_story():
-    assert {p.stem for p in JOURNEYS} >= {"onboarding", "settings", "resume", "back_home", "welcome_sms"}
+    assert {p.stem for p in JOURNEYS} >= {"onboarding", "settings", "resume", "back_home", "welcome_sms",
+                                          "wallet_balance_history", "send_money", "wrong_pin_locked"}
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])

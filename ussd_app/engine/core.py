@@ -90,14 +90,16 @@ class Engine:
             session.user_id, session.name, session.lang = user.id, user.name, user.language
             session.state = self.tree.home
             i18n.use(session.lang)
-        if resume is not None and self._worth_resuming(session, resume):
+        shortcut = bool(text) and session.user_id is not None
+        if resume is not None and not shortcut and self._worth_resuming(session, resume):
             session.state = RESUME
             session.data = {"resume": resume.to_json()}
             session.screen = _resume_screen().to_json()
             return self._show(session)
         reply = await self._enter(session, session.state, None)
-        if text and session.user_id is not None:
-            # A dial-string shortcut (*123*4#): its parts are the first inputs. New users onboard first.
+        if shortcut:
+            # A dial-string shortcut (*123*4#) says where to go: its parts are the first inputs (and it wins
+            # over a resume offer). New users onboard first.
             for part in text.split("*"):
                 if reply.end:
                     break

@@ -11,7 +11,7 @@ from babel.numbers import format_currency, format_decimal, get_currency_precisio
 
 # Formatting locale per country: Babel knows ZMW as "K" in en_ZM and TZS as "TSh" in sw_TZ.
 _LOCALE = {"ZMW": "en_ZM", "TZS": "sw_TZ"}
-_AMOUNT = re.compile(r"^\d{1,12}(?:[.,]\d+)?$")
+_AMOUNT = re.compile(r"^[0-9]{1,12}(?:[.,][0-9]+)?$")   # ASCII digits only
 
 
 class BadAmount(ValueError):

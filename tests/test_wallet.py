@@ -43,7 +43,8 @@ def test_money_shown_with_symbol_and_decimals_in_gsm7(minor, currency, shown):
     assert format_money(minor, currency) == shown
 
 
-@pytest.mark.parametrize("wh,shown", [(0, "0.0 kWh"), (1, "0.001 kWh"), (12500, "12.5 kWh"), (1234567, "1,234.567 kWh")])
+@pytest.mark.parametrize("wh,shown", [(0, "0.0 kWh"), (1, "0.001 kWh"), (12500, "12.5 kWh"),
+                                      (1234567, "1,234.567 kWh")])
 def test_energy_shown_in_kwh(wh, shown):
     assert format_energy(wh) == shown
 
@@ -63,7 +64,8 @@ class Phone:
         return reply
 
     async def _post(self) -> str:
-        resp = await self.client.post("/ussd/africastalking", data=at_form(self.sid, "*".join(self.inputs), self.msisdn))
+        form = at_form(self.sid, "*".join(self.inputs), self.msisdn)
+        resp = await self.client.post("/ussd/africastalking", data=form)
         text = await resp.text()
         assert_screen_ok(text)
         return text
@@ -79,7 +81,8 @@ async def register(client, msisdn, name, pin="4826") -> Phone:
 async def fund(client, msisdn, amount="100"):
     db = client.app[appkeys.DB]
     user = await wallet.find_user(db, msisdn)
-    await wallet.credit(db, f"test:{new_session_id()}", user, user.currency, parse_amount(amount, user.currency), "test")
+    await wallet.credit(db, f"test:{new_session_id()}", user, user.currency, parse_amount(amount, user.currency),
+                        "test")
 
 
 async def transfers(client) -> int:

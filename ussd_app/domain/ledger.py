@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,22 +134,22 @@ async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str
         acc = accounts[account_id]
         if acc.balance + amount < 0 and not acc.allow_negative:
             raise InsufficientFunds(acc.code, acc.balance, -amount)
-    head = await db.scalar(select(LedgerHead).where(LedgerHead.id == 1).with_for_update()
-                           .execution_options(populate_existing=True))
-    content = canonical(key, kind, memo, [(a, accounts[a].asset, n) for a, n in merged.items() if n])
-    entry = JournalEntry(idempotency_key=key, kind=kind, memo=memo, prev_hash=head.last_hash,
-                         hash=chain_hash(head.last_hash, content))
-    db.add(entry)
-    await db.flush()
-    for account_id, amount in sorted(merged.items()):
-        if amount:
-            db.add(Posting(entry_id=entry.id, account_id=account_id, asset=accounts[account_id].asset,
-                           amount=amount))
-            await db.execute(update(Account).where(Account.id == account_id)
-                             .values(balance=Account.balance + amount))
-    head.last_entry_id, head.last_hash = entry.id, entry.hash
-    await db.flush()
-    return Posted(entry.id, created=True)
+    # The chain head is locked last and held briefly: four statements, then the caller's commit.
+    head = (await db.execute(select(LedgerHead.last_hash).where(LedgerHead.id == 1).with_for_update())).scalar_one()
+    moved = {a: n for a, n in merged.items() if n}
+    content = canonical(key, kind, memo, [(a, accounts[a].asset, n) for a, n in moved.items()])
+    entry_hash = chain_hash(head, content)
+    entry_id = await db.scalar(insert(JournalEntry).values(idempotency_key=key, kind=kind, memo=memo,
+                                                           prev_hash=head, hash=entry_hash)
+                               .returning(JournalEntry.id))
+    if moved:     # legs that cancel out (an account paying itself) leave an entry with no postings
+        await db.execute(insert(Posting), [{"entry_id": entry_id, "account_id": a, "asset": accounts[a].asset,
+                                            "amount": n} for a, n in sorted(moved.items())])
+        await db.execute(update(Account).where(Account.id.in_(list(moved)))
+                         .values(balance=Account.balance + case(moved, value=Account.id))
+                         .execution_options(synchronize_session=False))
+    await db.execute(update(LedgerHead).where(LedgerHead.id == 1).values(last_entry_id=entry_id, last_hash=entry_hash))
+    return Posted(entry_id, created=True)
 
 
 # -- reading -------------------------------------------------------------------------------------

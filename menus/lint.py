@@ -9,7 +9,6 @@ import asyncio
 import copy
 import re
 import tempfile
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from babel.messages.pofile import read_po
 import menus
 from sms.gsm7 import is_gsm7, non_gsm7, screen_units, segment
 from ussd_app import i18n
+from ussd_app.checks import Problem
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.db.migrate import upgrade_async
 from ussd_app.domain import users
@@ -36,15 +36,6 @@ KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None,
 SAMPLE_USER, SAMPLE_NEWCOMER = "+260971234567", "+260961234567"
 SAMPLE_NAME = "Mwansa Chilufya Bwal"          # NAME_MAX letters: the widest greeting
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
-
-
-@dataclass(frozen=True)
-class Problem:
-    where: str
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.what}"
 
 
 # -- shape ---------------------------------------------------------------------------------------

@@ -118,29 +118,21 @@ async def test_a_number_twice_with_the_same_text_is_two_requests(at_client, at_s
     assert len(fake.inbox(TO)) == 2 and fake.requests == 2
 
 
-async def test_delivery_report_from_the_fake_marks_delivered(at_client, at_settings, fake_at):
+@pytest.mark.parametrize("fail,status,reason", [(None, "delivered", None),
+                                                ("report:Failed", "failed", "UserIsInactive")])
+async def test_delivery_report_from_the_fake_is_recorded(at_client, at_settings, fake_at, fail, status, reason):
     fake, _url = fake_at
+    if fail:
+        fake.fail(fail)
     await queue_sms(at_client, TO)
     await run_jobs(at_settings)
-    for _ in range(100):
+    for _ in range(100):           # the fake reports after its delay
         [row] = await rows(at_client)
-        if row.status == "delivered":
+        if row.status == status:
             break
         await asyncio.sleep(0.02)
-    assert row.status == "delivered" and row.delivered_at is not None
-
-
-async def test_failed_delivery_report_keeps_the_reason(at_client, at_settings, fake_at):
-    fake, _url = fake_at
-    fake.fail("report:Failed")
-    await queue_sms(at_client, TO)
-    await run_jobs(at_settings)
-    for _ in range(100):
-        [row] = await rows(at_client)
-        if row.status == "failed":
-            break
-        await asyncio.sleep(0.02)
-    assert (row.status, row.failure_reason) == ("failed", "UserIsInactive")
+    assert (row.status, row.failure_reason) == (status, reason)
+    assert (row.delivered_at is not None) == (status == "delivered")
 
 
 async def test_registration_sends_the_welcome_sms_in_the_chosen_language(at_client, at_settings, fake_at):

@@ -20,6 +20,7 @@ from sqlalchemy import case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ussd_app.checks import Problem
 from ussd_app.db.models import Account, JournalEntry, LedgerHead, Posting
 
 ENERGY = "WH"
@@ -175,15 +176,6 @@ async def history(db: AsyncSession, account_ids: list[int], limit: int = 20) -> 
 
 
 # -- verifying -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Problem:
-    where: str
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.what}"
-
 
 async def verify(db: AsyncSession, batch: int = 5000) -> list[Problem]:
     """Recompute the chain and every balance from the postings; problems come in entry order, so the

@@ -40,19 +40,22 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _db_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     engine = make_engine(settings.effective_database_url, schema=settings.database_schema)
-    app[appkeys.DB_ENGINE] = engine
-    app[appkeys.DB] = make_sessionmaker(engine)
+    reader = make_engine(settings.effective_database_url, schema=settings.database_schema, read_only=True)
+    app[appkeys.DB_ENGINE], app[appkeys.DB_READ_ENGINE] = engine, reader
+    app[appkeys.DB], app[appkeys.DB_READ] = make_sessionmaker(engine), make_sessionmaker(reader)
     try:
         yield
     finally:
         await engine.dispose()
+        await reader.dispose()
 
 
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     store = SessionStore(app[appkeys.REDIS], settings.redis_prefix, settings.session_ttl,
                          settings.resume_ttl, settings.lock_timeout_ms, settings.lock_wait_ms)
-    services = Services(db=app[appkeys.DB], settings=settings, dispatch=app[appkeys.DISPATCH])
+    services = Services(db=app[appkeys.DB], db_read=app[appkeys.DB_READ], settings=settings,
+                        dispatch=app[appkeys.DISPATCH])
     app[appkeys.ENGINE] = Engine(menus.TREE, store, services, app[appkeys.METRICS])
     yield
 

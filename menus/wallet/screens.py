@@ -17,7 +17,7 @@ HISTORY_PAGE = 4
 
 
 async def _me(ctx: Ctx) -> User:
-    async with ctx.services.db() as s:
+    async with ctx.services.db_read() as s:
         return await s.get(User, ctx.session.user_id)
 
 
@@ -31,9 +31,8 @@ def _locked(until: datetime, country: str) -> Screen:
 
 
 async def menu(ctx: Ctx) -> Rendered:
-    me = await _me(ctx)
-    async with ctx.services.db() as s, s.begin():
-        bal = await wallet.balances(s, me)
+    async with ctx.services.db_read() as s:
+        bal = await wallet.balances(s, ctx.session.user_id, _currency(ctx.session))
     return Screen([_("Money: {money}").format(money=format_money(bal.money, bal.currency)),
                    _("Energy: {energy}").format(energy=format_energy(bal.energy))],
                   [("1", _("History")), ("2", _("Send money"))])
@@ -48,11 +47,10 @@ def _label(kind: str, amount: int) -> str:
 
 
 async def history(ctx: Ctx) -> Rendered:
-    me = await _me(ctx)
-    async with ctx.services.db() as s, s.begin():
-        money = await ledger.user_money(s, me.id, me.currency)
-        energy = await ledger.user_energy(s, me.id)
-        lines = await ledger.history(s, [money.id, energy.id], limit=HISTORY_LINES)
+    user_id = ctx.session.user_id
+    async with ctx.services.db_read() as s:
+        codes = [ledger.user_code(user_id, _currency(ctx.session)), ledger.user_code(user_id, ledger.ENERGY)]
+        lines = await ledger.history(s, codes, limit=HISTORY_LINES)
     if not lines:
         return Screen([_("No transactions yet.")])
     shown = []
@@ -66,7 +64,7 @@ async def history(ctx: Ctx) -> Rendered:
 
 
 async def sendto(ctx: Ctx) -> Rendered:
-    until = await pins.locked_until(ctx.services.db, ctx.session.user_id)
+    until = await pins.locked_until(ctx.services.db_read, ctx.session.user_id)
     if until is not None:
         return _locked(until, ctx.session.country)
     return Screen([_("Send money to which number?")])
@@ -81,7 +79,7 @@ async def sendamount(ctx: Ctx) -> Rendered:
             return Reject(_("That is not a phone number. Type it like 0971234567."))
         if number.e164 == session.msisdn:
             return Reject(_("You cannot send money to yourself. Type another number."))
-        recipient = await users.get_by_msisdn(ctx.services.db, number.e164)
+        recipient = await users.get_by_msisdn(ctx.services.db_read, number.e164)
         if recipient is None:
             return Reject(_("{number} is not on Enerlectra. Check the number.").format(number=data["to"]))
         if recipient.currency != _currency(session):
@@ -98,9 +96,8 @@ async def sendconfirm(ctx: Ctx) -> Rendered:
     if amount > settings.transfer_limit_minor:
         return Reject(_("The most you can send at once is {limit}.").format(
             limit=format_money(settings.transfer_limit_minor, currency)))
-    me = await _me(ctx)
-    async with ctx.services.db() as s, s.begin():
-        balance = (await wallet.balances(s, me)).money
+    async with ctx.services.db_read() as s:
+        balance = (await wallet.balances(s, ctx.session.user_id, currency)).money
     if balance < amount + fee:
         return Reject(_("Not enough money: your balance is {balance}. Type a smaller amount.").format(
             balance=format_money(balance, currency)))
@@ -132,7 +129,7 @@ async def senddone(ctx: Ctx) -> Rendered:
     if not checked.ok:
         return Reject(_("Wrong PIN. {count} tries left.").format(count=checked.tries_left))
     me = await _me(ctx)
-    async with ctx.services.db() as s:
+    async with ctx.services.db_read() as s:
         recipient = await s.get(User, data["recipient_id"])
     amount, fee = data["amount"], settings.transfer_fee_minor
     key = f"ussd:{session.id}:send:{len(session.consumed)}"      # same hop again -> same key -> posted once

@@ -13,7 +13,7 @@ def balance_text(money: int, currency: str, energy_wh: int) -> str:
 
 
 async def handle(ctx: CommandCtx) -> str:
-    bal = await wallet.balances(ctx.db, ctx.user)
+    bal = await wallet.balances(ctx.db, ctx.user.id, ctx.user.currency)
     return balance_text(bal.money, bal.currency, bal.energy)
 
 

@@ -5,8 +5,12 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 
-def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
-    """`schema` scopes a PostgreSQL connection to one schema (tests use their own)."""
+def make_engine(url: str, schema: str | None = None, read_only: bool = False) -> AsyncEngine:
+    """`schema` scopes a PostgreSQL connection to one schema (tests use their own).
+
+    On SQLite every transaction of the default engine is BEGIN IMMEDIATE (one writer, decided up front);
+    a `read_only` engine begins deferred, so screens that only read never queue behind a writer (WAL).
+    """
     kwargs: dict = {"pool_pre_ping": True}
     if url.startswith("postgresql") and schema:
         kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
@@ -25,7 +29,7 @@ def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
         def _sqlite_begin(conn):  # noqa: ANN001
             # One writer at a time, decided at BEGIN: a transaction that reads balances and then writes
             # cannot lose a race to another that read the same balances.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
     return engine
 
 

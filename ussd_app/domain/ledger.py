@@ -165,12 +165,14 @@ class HistoryLine:
     when: object           # datetime
 
 
-async def history(db: AsyncSession, account_ids: list[int], limit: int = 20) -> list[HistoryLine]:
+async def history(db: AsyncSession, account_codes: list[str], limit: int = 20) -> list[HistoryLine]:
+    """Read only: the newest postings to these accounts, newest first."""
     rows = (await db.execute(
         select(JournalEntry.id, JournalEntry.kind, JournalEntry.memo, Posting.amount, Posting.asset,
                JournalEntry.created_at)
         .join(Posting, Posting.entry_id == JournalEntry.id)
-        .where(Posting.account_id.in_(account_ids))
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.code.in_(account_codes))
         .order_by(JournalEntry.id.desc(), Posting.id).limit(limit))).all()
     return [HistoryLine(*r) for r in rows]
 

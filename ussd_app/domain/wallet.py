@@ -22,10 +22,12 @@ class Balances:
     energy: int         # Wh
 
 
-async def balances(db: AsyncSession, user: User) -> Balances:
-    money = await ledger.user_money(db, user.id, user.currency)
-    energy = await ledger.user_energy(db, user.id)
-    return Balances(user.currency, money.balance, energy.balance)
+async def balances(db: AsyncSession, user_id: int, currency: str) -> Balances:
+    """Read only: an account not opened yet holds nothing."""
+    money_code, energy_code = ledger.user_code(user_id, currency), ledger.user_code(user_id, ledger.ENERGY)
+    held = dict((await db.execute(select(Account.code, Account.balance)
+                                  .where(Account.code.in_([money_code, energy_code])))).all())
+    return Balances(currency, held.get(money_code, 0), held.get(energy_code, 0))
 
 
 @dataclass(frozen=True)

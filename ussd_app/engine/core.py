@@ -85,7 +85,7 @@ class Engine:
     # -- opening a session ---------------------------------------------------------------------
 
     async def _open(self, session: Session, resume: Session | None, text: str) -> UssdReply:
-        user = await users.get_by_msisdn(self.services.db, session.msisdn)
+        user = await users.get_by_msisdn(self.services.db_read, session.msisdn)
         if user is not None:
             session.user_id, session.name, session.lang = user.id, user.name, user.language
             session.state = self.tree.home

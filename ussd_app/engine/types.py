@@ -89,7 +89,13 @@ class Services:
 
     db: "async_sessionmaker"
     settings: "Settings"
+    db_read: "async_sessionmaker | None" = None      # for screens that only read (None: use db)
     dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]] = _no_dispatch   # outbox rows -> workers
+
+
+    def __post_init__(self) -> None:
+        if self.db_read is None:
+            self.db_read = self.db
 
 
 @dataclass

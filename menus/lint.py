@@ -12,6 +12,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+import aiohttp
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
@@ -33,7 +34,7 @@ from ussd_app.settings import Settings
 SOURCE_PACKAGES = ("ussd_app", "menus", "sms")
 KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None,
             "pgettext": ((1, "c"), 2), "pgettext_noop": ((1, "c"), 2)}
-SAMPLE_USER, SAMPLE_NEWCOMER = "+260971234567", "+260961234567"
+SAMPLE_USER, SAMPLE_NEWCOMER = "+260961234567", "+260971234567"     # an MTN user: every money screen
 SAMPLE_NAME = "Mwansa Chilufya Bwal"          # NAME_MAX letters: the widest greeting
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
@@ -153,18 +154,25 @@ async def _render_all(tree: MenuTree, services: Services) -> list[Problem]:
 
 
 async def _lint_screens(tree: MenuTree) -> list[Problem]:
+    from payments import setup as payments_setup
+    from simulator.fake_mtn import FakeMtn, running
+
+    fake = FakeMtn()
     with tempfile.TemporaryDirectory(prefix="enerlectra-lint-") as tmp:
-        settings = Settings(home=Path(tmp), pin_kdf_cost=16)
-        url = settings.effective_database_url
-        await upgrade_async(url)
-        engine = make_engine(url)
-        try:
-            db = make_sessionmaker(engine)
-            await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en", hash_pin("4826", 16))
-            # Lint renders onboarding's last step for real: its welcome SMS must not need a queue.
-            return await _render_all(tree, Services(db=db, settings=settings))
-        finally:
-            await engine.dispose()
+        async with running(fake) as mtn_url, aiohttp.ClientSession() as http:
+            settings = Settings(home=Path(tmp), pin_kdf_cost=16, mtn_base_url=mtn_url, mtn_api_user=fake.api_user,
+                                mtn_api_key=fake.api_key, mtn_subscription_key=fake.subscription_key)
+            url = settings.effective_database_url
+            await upgrade_async(url)
+            engine = make_engine(url)
+            try:
+                db = make_sessionmaker(engine)
+                await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en", hash_pin("4826", 16))
+                payments = payments_setup.build(settings, db, http, Services(db, settings).dispatch)
+                # Real renderers, real SQL, the local MTN sandbox; SMS stay queued (no workers here).
+                return await _render_all(tree, Services(db=db, settings=settings, payments=payments))
+            finally:
+                await engine.dispose()
 
 
 def check_sms_templates() -> list[Problem]:

@@ -38,6 +38,40 @@ def pin_lock_text(user, until) -> str:
              "call us.").format(time=local_hhmm(until, user.country))
 
 
+def payment_ok_text(user, payment, _user=None) -> str:
+    amount = format_money(payment.amount, payment.currency)
+    if payment.direction == "collection":
+        return _("Enerlectra: deposit of {amount} received. It is in your wallet. Ref {ref}.").format(
+            amount=amount, ref=payment.reference[:8])
+    return _("Enerlectra: {amount} sent to your mobile money wallet. Ref {ref}.").format(
+        amount=amount, ref=payment.reference[:8])
+
+
+REASONS = {
+    "NOT_ENOUGH_FUNDS": lambda: _("not enough funds"), "PAYER_LIMIT_REACHED": lambda: _("not enough funds"),
+    "APPROVAL_REJECTED": lambda: _("it was declined"), "PAYMENT_NOT_APPROVED": lambda: _("it was declined"),
+    "TRANSACTION_CANCELED": lambda: _("it was declined"), "EXPIRED": lambda: _("it timed out"),
+}
+
+
+def payment_failed_text(user, payment, reason: str | None) -> str:
+    why = REASONS.get(reason or "", lambda: _("the mobile money service refused it"))()
+    amount = format_money(payment.amount, payment.currency)
+    if payment.direction == "collection":
+        return _("Enerlectra: deposit of {amount} did not go through: {why}. Nothing was taken.").format(
+            amount=amount, why=why)
+    return _("Enerlectra: withdrawal of {amount} did not go through: {why}. The money is back in your "
+             "wallet.").format(amount=amount, why=why)
+
+
+@dataclass(frozen=True)
+class _Payment:
+    amount: int = 99_999_999_99
+    currency: str = "TZS"
+    reference: str = "0123456789abcdef"
+    direction: str = "payout"
+
+
 @dataclass(frozen=True)
 class _Sample:
     """A worst-case user for rendering templates in lint."""
@@ -68,4 +102,9 @@ TEMPLATES: tuple[Template, ...] = (
     Template("receipt received", lambda: received_text(_Sample(), 99_999_999_99, _Sample(), 9_999_999)),
     Template("pin locked", lambda: pin_lock_text(_Sample(), datetime(2026, 11, 22, 23, 59, tzinfo=timezone.utc))),
     Template("balance", lambda: bal.balance_text(99_999_999_99, "TZS", 99_999_999_999)),
+    Template("deposit ok", lambda: payment_ok_text(_Sample(), _Payment(direction="collection"))),
+    Template("payout ok", lambda: payment_ok_text(_Sample(), _Payment())),
+    Template("deposit failed", lambda: payment_failed_text(_Sample(), _Payment(direction="collection"),
+                                                           "SOMETHING_ELSE")),
+    Template("payout failed", lambda: payment_failed_text(_Sample(), _Payment(), "SOMETHING_ELSE")),
 )

@@ -22,7 +22,7 @@ def test_cli_lint_exits_0_and_graph_prints_mermaid():
     assert ok.returncode == 0, ok.stdout + ok.stderr
     graph = subprocess.run([sys.executable, "-m", "ussd_app.cli", "menus", "graph"], capture_output=True, text=True)
     assert graph.stdout.startswith("flowchart TD")
-    assert "main_menu -->|press_2| settings_menu" in graph.stdout
+    assert "main_menu -->|press_3| settings_menu" in graph.stdout
 
 
 async def _not_gsm(ctx: Ctx) -> Screen:

@@ -181,7 +181,7 @@ async def test_three_wrong_pins_lock_and_the_lock_outlives_a_restart(aiohttp_cli
     again = await phone.press("1", "2")
     assert again.startswith("END Money actions are locked until ")
     await phone.dial()
-    assert "PIN changes are locked until" in await phone.press("2", "2", "4826")   # PIN change is locked too
+    assert "PIN changes are locked until" in await phone.press("3", "2", "4826")   # PIN change is locked too
     assert await transfers(client) == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
@@ -12,7 +13,8 @@ from sqlalchemy import text
 import menus
 from ussd_app import appkeys, i18n
 from sms.dispatch import Dispatcher, make_queue
-from ussd_app.adapters import africastalking, africastalking_sms
+from payments import setup as payments_setup
+from ussd_app.adapters import africastalking, africastalking_sms, payments_callback
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.engine.core import Engine
@@ -50,12 +52,19 @@ async def _db_ctx(app: web.Application) -> AsyncIterator[None]:
         await reader.dispose()
 
 
+async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+        app[appkeys.PAYMENTS] = payments_setup.build(app[appkeys.SETTINGS], app[appkeys.DB], http,
+                                                     app[appkeys.DISPATCH])
+        yield
+
+
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     store = SessionStore(app[appkeys.REDIS], settings.redis_prefix, settings.session_ttl,
                          settings.resume_ttl, settings.lock_timeout_ms, settings.lock_wait_ms)
     services = Services(db=app[appkeys.DB], db_read=app[appkeys.DB_READ], settings=settings,
-                        dispatch=app[appkeys.DISPATCH])
+                        dispatch=app[appkeys.DISPATCH], payments=app[appkeys.PAYMENTS])
     app[appkeys.ENGINE] = Engine(menus.TREE, store, services, app[appkeys.METRICS])
     yield
 
@@ -89,8 +98,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app = web.Application()
     app[appkeys.SETTINGS] = settings
     app[appkeys.METRICS] = Metrics()
-    app.cleanup_ctx.extend([_redis_ctx, _db_ctx, _engine_ctx])
+    app.cleanup_ctx.extend([_redis_ctx, _db_ctx, _payments_ctx, _engine_ctx])
     app.add_routes(africastalking.routes())
     app.add_routes(africastalking_sms.routes())
+    app.add_routes(payments_callback.routes())
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     return app

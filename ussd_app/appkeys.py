@@ -5,6 +5,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from payments.service import Payments
 from sms.dispatch import Dispatcher
 from ussd_app.engine.core import Engine
 from ussd_app.metrics import Metrics
@@ -19,3 +20,4 @@ DB_READ = web.AppKey("db_read", async_sessionmaker)
 ENGINE = web.AppKey("engine", Engine)
 METRICS = web.AppKey("metrics", Metrics)
 DISPATCH = web.AppKey("dispatch", Dispatcher)
+PAYMENTS = web.AppKey("payments", Payments)

@@ -48,6 +48,15 @@ class Settings:
     pin_lock_minutes: int = 30
     transfer_fee_minor: int = 0           # flat fee per send-money, minor units; 0: no fee
     transfer_limit_minor: int = 1_000_000  # the most one send-money may move (10,000.00)
+    public_base_url: str | None = None    # our URL as providers see it (callbacks); unset: http://HOST:PORT
+    mtn_base_url: str | None = None       # MTN MoMo; unset: `serve` starts the local sandbox
+    mtn_api_user: str = ""
+    mtn_api_key: str = ""
+    mtn_subscription_key: str = ""
+    mtn_target_env: str = "sandbox"
+    payment_fees: str = ""                # "mtn:collection=0,mtn:payout=250" (minor units)
+    payment_check_seconds: int = 60       # reconcile payments untouched this long
+    payment_expire_minutes: int = 30      # then give up on what the provider still calls pending
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -78,10 +87,23 @@ class Settings:
             pin_lock_minutes=_int(env, "PIN_LOCK_MINUTES", 30),
             transfer_fee_minor=_int(env, "TRANSFER_FEE_MINOR", 0),
             transfer_limit_minor=_int(env, "TRANSFER_LIMIT_MINOR", 1_000_000),
+            public_base_url=env.get("PUBLIC_BASE_URL") or None,
+            mtn_base_url=env.get("MTN_MOMO_BASE_URL") or None,
+            mtn_api_user=env.get("MTN_MOMO_API_USER", ""),
+            mtn_api_key=env.get("MTN_MOMO_API_KEY", ""),
+            mtn_subscription_key=env.get("MTN_MOMO_SUBSCRIPTION_KEY", ""),
+            mtn_target_env=env.get("MTN_MOMO_TARGET_ENV") or "sandbox",
+            payment_fees=env.get("PAYMENT_FEES", ""),
+            payment_check_seconds=_int(env, "PAYMENT_CHECK_SECONDS", 60),
+            payment_expire_minutes=_int(env, "PAYMENT_EXPIRE_MINUTES", 30),
         )
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
+
+    @property
+    def public_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def sqlite_path(self) -> Path:
@@ -101,7 +123,13 @@ class Settings:
                "ENERLECTRA_REDIS_PREFIX": self.redis_prefix, "ENERLECTRA_QUEUE": self.queue_name,
                "PIN_KDF_COST": str(self.pin_kdf_cost), "LOG_LEVEL": self.log_level,
                "SMS_SWEEP_SECONDS": str(self.sms_sweep_seconds), "SMS_LEASE_SECONDS": str(self.sms_lease_seconds)}
-        optional = {"REDIS_URL": self.redis_url, "AT_USERNAME": self.at_username, "AT_API_KEY": self.at_api_key,
+        optional = {"REDIS_URL": self.redis_url, "PUBLIC_BASE_URL": self.public_base_url,
+                    "MTN_MOMO_BASE_URL": self.mtn_base_url, "MTN_MOMO_API_USER": self.mtn_api_user,
+                    "MTN_MOMO_API_KEY": self.mtn_api_key, "MTN_MOMO_SUBSCRIPTION_KEY": self.mtn_subscription_key,
+                    "MTN_MOMO_TARGET_ENV": self.mtn_target_env, "PAYMENT_FEES": self.payment_fees,
+                    "PAYMENT_CHECK_SECONDS": str(self.payment_check_seconds),
+                    "PAYMENT_EXPIRE_MINUTES": str(self.payment_expire_minutes),
+                    "AT_USERNAME": self.at_username, "AT_API_KEY": self.at_api_key,
                     "AT_SENDER_ID": self.at_sender_id, "AT_SHORT_CODE": self.at_short_code,
                     "AT_API_BASE_URL": self.at_api_base_url, "ENERLECTRA_DB_SCHEMA": self.database_schema}
         env.update({k: v for k, v in optional.items() if v})

@@ -156,3 +156,30 @@ class LedgerHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_entry_id: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Payment(Base):
+    """A mobile-money collection (deposit) or payout (withdrawal) and where it stands.
+
+    state: created -> submitted -> pending -> succeeded | failed | expired; ambiguous (enquire again).
+    Every state change that moves money is a ledger entry keyed by this payment's reference.
+    """
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)       # ours; MTN's X-Reference-Id
+    provider: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(10))                    # collection / payout
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    msisdn: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)                       # what reaches the wallet / phone
+    fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provider_txn_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    checks: Mapped[int] = mapped_column(Integer, default=0)               # status queries so far
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())

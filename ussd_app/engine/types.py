@@ -91,6 +91,7 @@ class Services:
     settings: "Settings"
     db_read: "async_sessionmaker | None" = None      # for screens that only read (None: use db)
     dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]] = _no_dispatch   # outbox rows -> workers
+    payments: Any = None                              # payments.service.Payments (deposits, withdrawals)
 
 
     def __post_init__(self) -> None:

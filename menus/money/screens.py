@@ -1,0 +1,109 @@
+"""Mobile money screens: deposit (fee and total, then approve on the phone) and withdraw (fee, PIN)."""
+from __future__ import annotations
+
+from menus.common import in_language_of
+from payments.service import NotServed
+from sms.templates import pin_lock_text
+from ussd_app.db.models import User
+from ussd_app.domain import ledger, pins, wallet
+from ussd_app.domain.money import format_money
+from ussd_app.domain.phone import COUNTRIES
+from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
+from ussd_app.i18n import _
+
+PROVIDER_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "zamtel": "Zamtel Kwacha", "azampay": "AzamPay"}
+
+
+def _currency(ctx: Ctx) -> str:
+    return COUNTRIES[ctx.session.country][0]
+
+
+def _provider(ctx: Ctx) -> str | None:
+    return ctx.services.payments.provider_for(ctx.session.msisdn) if ctx.services.payments else None
+
+
+def _not_served() -> Screen:
+    return Screen([_("Mobile money for your network is not connected yet. Your wallet still works for "
+                     "sending money.")], end=True)
+
+
+async def menu(ctx: Ctx) -> Rendered:
+    name = _provider(ctx)
+    if name is None:
+        return _not_served()
+    return Screen([PROVIDER_NAMES[name]], [("1", _("Deposit")), ("2", _("Withdraw"))])
+
+
+async def depamount(ctx: Ctx) -> Rendered:
+    return Screen([_("Deposit how much in {currency}?").format(currency=_currency(ctx))])
+
+
+async def depconfirm(ctx: Ctx) -> Rendered:
+    name, currency, amount = _provider(ctx), _currency(ctx), ctx.session.data["amount"]
+    if name is None:
+        return _not_served()
+    fee = ctx.services.payments.fee(name, "collection")
+    return Screen([_("Deposit {amount} from {provider}. Fee {fee}, total {total}.").format(
+        amount=format_money(amount, currency), provider=PROVIDER_NAMES[name], fee=format_money(fee, currency),
+        total=format_money(amount + fee, currency))], [("1", _("Confirm"))])
+
+
+async def depdone(ctx: Ctx) -> Rendered:
+    if ctx.text is None:
+        return Redirect("money_menu")
+    async with ctx.services.db_read() as s:
+        me = await s.get(User, ctx.session.user_id)
+    try:
+        await ctx.services.payments.deposit(me, ctx.session.data["amount"])
+    except NotServed:
+        return _not_served()
+    return Screen([_("Approve the prompt on your phone to pay. Your wallet is credited when it is paid.")],
+                  end=True)
+
+
+async def wdamount(ctx: Ctx) -> Rendered:
+    until = await pins.locked_until(ctx.services.db_read, ctx.session.user_id)
+    if until is not None:
+        return Screen([_("Money actions are locked until {time}. Try again later.").format(
+            time=pins.local_hhmm(until, ctx.session.country))], end=True)
+    return Screen([_("Withdraw how much in {currency}?").format(currency=_currency(ctx))])
+
+
+async def wdconfirm(ctx: Ctx) -> Rendered:
+    name, currency, amount = _provider(ctx), _currency(ctx), ctx.session.data["amount"]
+    if name is None:
+        return _not_served()
+    fee = ctx.services.payments.fee(name, "payout")
+    async with ctx.services.db_read() as s:
+        balance = (await wallet.balances(s, ctx.session.user_id, currency)).money
+    if balance < amount + fee:
+        return Reject(_("Not enough money: your balance is {balance}. Type a smaller amount.").format(
+            balance=format_money(balance, currency)))
+    return Screen([_("Withdraw {amount} to {provider}. Fee {fee}, total {total}. Enter your PIN:").format(
+        amount=format_money(amount, currency), provider=PROVIDER_NAMES[name], fee=format_money(fee, currency),
+        total=format_money(amount + fee, currency))])
+
+
+async def wddone(ctx: Ctx) -> Rendered:
+    session, settings = ctx.session, ctx.services.settings
+    if ctx.text is None:
+        return Redirect("money_menu")
+    checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
+                               max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
+                               lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until))
+    await ctx.services.dispatch(list(checked.dispatch))
+    if checked.locked_until is not None:
+        return Screen([_("Money actions are locked until {time}. Try again later.").format(
+            time=pins.local_hhmm(checked.locked_until, session.country))], end=True)
+    if not checked.ok:
+        return Reject(_("Wrong PIN. {count} tries left.").format(count=checked.tries_left))
+    async with ctx.services.db_read() as s:
+        me = await s.get(User, session.user_id)
+    try:
+        await ctx.services.payments.withdraw(me, session.data["amount"])
+    except NotServed:
+        return _not_served()
+    except ledger.InsufficientFunds:
+        return Screen([_("Not enough money. Nothing was sent.")], end=True)
+    return Screen([_("Your withdrawal of {amount} is on its way. You will get an SMS.").format(
+        amount=format_money(session.data["amount"], me.currency))], end=True)

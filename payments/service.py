@@ -1,0 +1,206 @@
+"""Payments: start a deposit or a withdrawal, settle on a confirmed status, reconcile what hangs.
+
+Money moves only in `settle`, inside one transaction that locks the payment row, asks the lifecycle
+machine whether the step applies, posts the ledger entry (keyed by the payment's reference) and queues
+the SMS. A duplicated callback, a callback racing the reconciliation job, a retried job: the second one
+finds the step already taken and changes nothing.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED, Order, Provider,
+                           ProviderError, Status)
+from payments.lifecycle import OPEN, advance
+from sms.templates import payment_failed_text, payment_ok_text
+from ussd_app import i18n
+from ussd_app.db.models import Payment, User
+from ussd_app.domain import ledger, outbox
+from ussd_app.domain.ledger import Leg
+from ussd_app.domain.phone import Msisdn
+
+# Which provider serves a number, by its national prefix (protocols.md section 7). A prefix only hints:
+# numbers port between networks; a user may pick another wallet once more providers are wired.
+ROUTES = {"+26096": "mtn", "+26076": "mtn", "+26056": "mtn"}
+TRIGGER = {SUCCEEDED: "succeed", FAILED: "fail", PENDING: "accepted", AMBIGUOUS: "unclear"}
+
+
+class NotServed(Exception):
+    """No provider is wired for this number yet."""
+
+
+@dataclass(frozen=True)
+class Started:
+    reference: str
+    state: str
+
+
+def route(number: str) -> str | None:
+    return ROUTES.get(number[:6])
+
+
+class Payments:
+    def __init__(self, db: async_sessionmaker, providers: dict[str, Provider], fees: dict[tuple[str, str], int],
+                 dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]]):
+        self.db = db
+        self.providers = providers
+        self.fees = fees
+        self.dispatch = dispatch
+
+    def provider_for(self, number: str) -> str | None:
+        name = route(number)
+        return name if name in self.providers else None
+
+    def fee(self, provider: str, direction: str) -> int:
+        return self.fees.get((provider, direction), 0)
+
+    # -- starting --------------------------------------------------------------------------------
+
+    async def deposit(self, user: User, amount: int) -> Started:
+        return await self._start(user, COLLECTION, amount)
+
+    async def withdraw(self, user: User, amount: int) -> Started:
+        """The wallet is debited into a hold at once (InsufficientFunds: nothing happens)."""
+        return await self._start(user, PAYOUT, amount)
+
+    async def _start(self, user: User, direction: str, amount: int) -> Started:
+        name = self.provider_for(user.msisdn)
+        if name is None:
+            raise NotServed(user.msisdn)
+        fee, reference = self.fee(name, direction), str(uuid.uuid4())
+        async with self.db() as s, s.begin():
+            s.add(Payment(reference=reference, provider=name, direction=direction, user_id=user.id,
+                          msisdn=user.msisdn, currency=user.currency, amount=amount, fee=fee, state="submitted",
+                          checks=0))
+            await s.flush()
+            if direction == PAYOUT:
+                wallet = await ledger.user_money(s, user.id, user.currency)
+                holds = await ledger.system(s, "holds", user.currency)
+                await ledger.post(s, f"pay:{reference}:hold", "payout-hold",
+                                  [Leg(wallet.id, -(amount + fee)), Leg(holds.id, amount + fee)], memo=name)
+        charged = amount + fee if direction == COLLECTION else amount
+        order = Order(reference, direction, user.msisdn, user.currency, charged)
+        try:
+            status = await self.providers[name].submit(order)
+        except ProviderError as exc:
+            status = Status(AMBIGUOUS, reason=str(exc)[:64])      # enquire later; never a new reference
+        return Started(reference, await self.settle(reference, status))
+
+    # -- settling --------------------------------------------------------------------------------
+
+    async def confirm(self, reference: str) -> str:
+        """Ask the provider how it stands (a callback is only a prompt), then settle on the answer."""
+        async with self.db() as s:
+            payment = await s.scalar(select(Payment).where(Payment.reference == reference))
+        if payment is None:
+            return "unknown"
+        try:
+            status = await self.providers[payment.provider].status(payment.direction, reference)
+        except ProviderError as exc:
+            status = Status(AMBIGUOUS, reason=str(exc)[:64])
+        return await self.settle(reference, status)
+
+    async def settle(self, reference: str, status: Status, trigger: str | None = None) -> str:
+        """Take the step `status` calls for, once. Returns the payment's state afterwards."""
+        trigger = trigger or TRIGGER.get(status.status)
+        async with self.db() as s, s.begin():
+            payment = await s.scalar(select(Payment).where(Payment.reference == reference).with_for_update())
+            if payment is None:
+                return "unknown"
+            new = advance(payment.state, trigger) if trigger else None
+            payment.checks += 1
+            if new is None:
+                return payment.state
+            user = await s.get(User, payment.user_id)
+            rows = []
+            if new == "succeeded":
+                await self._post_success(s, payment)
+                rows.append(await outbox.add(s, user.msisdn, _say(user, payment_ok_text, payment, user),
+                                             "payment", essential=True, dedupe_key=f"pay:{reference}:ok"))
+            elif new in ("failed", "expired"):
+                if payment.direction == PAYOUT:
+                    await self._release(s, payment)
+                reason = "EXPIRED" if new == "expired" else status.reason
+                rows.append(await outbox.add(s, user.msisdn, _say(user, payment_failed_text, payment, reason),
+                                             "payment", essential=True, dedupe_key=f"pay:{reference}:failed"))
+            payment.state = new
+            payment.reason = (status.reason or payment.reason or "")[:64] or None
+            payment.provider_txn_id = status.provider_txn_id or payment.provider_txn_id
+        await self.dispatch(outbox.to_dispatch(rows))
+        return new
+
+    async def _post_success(self, s, payment: Payment) -> None:
+        clearing = await ledger.system(s, f"clearing:{payment.provider}", payment.currency)
+        fees = await ledger.system(s, "fees", payment.currency)
+        total = payment.amount + payment.fee
+        if payment.direction == COLLECTION:      # the phone paid amount + fee into our provider account
+            wallet = await ledger.user_money(s, payment.user_id, payment.currency)
+            legs = [Leg(clearing.id, -total), Leg(wallet.id, payment.amount), Leg(fees.id, payment.fee)]
+        else:                                    # the hold pays the phone and the fee
+            holds = await ledger.system(s, "holds", payment.currency)
+            legs = [Leg(holds.id, -total), Leg(clearing.id, payment.amount), Leg(fees.id, payment.fee)]
+        await ledger.post(s, f"pay:{payment.reference}:settle", f"{payment.direction}", legs, memo=payment.provider)
+
+    async def _release(self, s, payment: Payment) -> None:
+        wallet = await ledger.user_money(s, payment.user_id, payment.currency)
+        holds = await ledger.system(s, "holds", payment.currency)
+        total = payment.amount + payment.fee
+        await ledger.post(s, f"pay:{payment.reference}:release", "payout-release",
+                          [Leg(holds.id, -total), Leg(wallet.id, total)], memo=payment.provider)
+
+    # -- reconciling -----------------------------------------------------------------------------
+
+    async def reconcile(self, older_than: timedelta, expire_after: timedelta) -> dict[str, int]:
+        """Ask about every open payment untouched for `older_than`; give up on those past `expire_after`
+        that the provider still calls pending or never saw (a payout is released only if never seen)."""
+        cutoff, too_old = outbox.now() - older_than, outbox.now() - expire_after
+        async with self.db() as s:
+            open_ = (await s.execute(select(Payment.reference, Payment.direction, Payment.created_at)
+                                     .where(Payment.state.in_(OPEN), Payment.updated_at < cutoff))).all()
+        counts: dict[str, int] = {}
+        for reference, direction, created in open_:
+            state = await self.confirm(reference)
+            if state in OPEN and _aware(created) < too_old:
+                status = await self._last_word(reference)
+                if direction == COLLECTION or status.status == NOT_FOUND:
+                    state = await self.settle(reference, status, trigger="expire")
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
+    async def _last_word(self, reference: str) -> Status:
+        async with self.db() as s:
+            payment = await s.scalar(select(Payment).where(Payment.reference == reference))
+        try:
+            return await self.providers[payment.provider].status(payment.direction, reference)
+        except ProviderError:
+            return Status(AMBIGUOUS)
+
+
+def _aware(when):
+    from datetime import timezone
+    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
+
+
+def _say(user: User, render, *args) -> str:
+    with i18n.language(user.language):
+        return render(user, *args)
+
+
+def parse_fees(raw: str) -> dict[tuple[str, str], int]:
+    """PAYMENT_FEES="mtn:collection=0,mtn:payout=250" -> {("mtn", "payout"): 250, ...} (minor units)."""
+    fees: dict[tuple[str, str], int] = {}
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        key, _, value = item.partition("=")
+        provider, _, direction = key.partition(":")
+        fees[(provider.strip(), direction.strip())] = int(value)
+    return fees
+
+
+def msisdn_ok(number: Msisdn) -> bool:
+    return route(number.e164) is not None

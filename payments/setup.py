@@ -1,0 +1,21 @@
+"""Build the providers and the Payments service from settings (web app and workers alike)."""
+from __future__ import annotations
+
+import aiohttp
+
+from payments.mtn import MtnMomo
+from payments.service import Payments, parse_fees
+
+
+def callback_url(settings, provider: str) -> str:
+    url = f"{settings.public_url}/payments/{provider}/callback"
+    return f"{url}?token={settings.webhook_token}" if settings.webhook_token else url
+
+
+def build(settings, db, http: aiohttp.ClientSession, dispatch) -> Payments:
+    providers = {}
+    if settings.mtn_base_url:
+        providers["mtn"] = MtnMomo(http, settings.mtn_base_url, settings.mtn_api_user, settings.mtn_api_key,
+                                   settings.mtn_subscription_key, settings.mtn_target_env,
+                                   callback_url(settings, "mtn"))
+    return Payments(db, providers, parse_fees(settings.payment_fees), dispatch)

@@ -1,0 +1,39 @@
+"""`POST /payments/<provider>/callback`: a prompt to ask the provider, never a reason to credit by itself.
+
+Unknown provider or reference: 404; a body we cannot read: 400; never a 5xx for the provider to retry
+forever (an exception on our side still answers 500, logged).
+"""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from payments.base import BadCallback
+from ussd_app import appkeys
+from ussd_app.adapters.auth import check_token
+
+log = logging.getLogger(__name__)
+
+
+async def callback(request: web.Request) -> web.Response:
+    app = request.app
+    check_token(request, app[appkeys.SETTINGS].webhook_token)
+    payments = app[appkeys.PAYMENTS]
+    provider = payments.providers.get(request.match_info["provider"])
+    if provider is None:
+        raise web.HTTPNotFound(text="unknown provider\n")
+    body = await request.read()
+    try:
+        prompt = provider.parse_callback(body, dict(request.headers))
+    except BadCallback as exc:
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+    state = await payments.confirm(prompt.reference)
+    if state == "unknown":
+        raise web.HTTPNotFound(text="unknown reference\n")
+    log.info("payment %s: callback said %s; now %s", prompt.reference, prompt.claimed, state)
+    return web.json_response({"state": state})
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post("/payments/{provider}/callback", callback), web.put("/payments/{provider}/callback", callback)]

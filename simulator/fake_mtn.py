@@ -7,7 +7,7 @@ RESOURCE_NOT_FOUND), callbacks to X-Callback-Url without referenceId. Sandbox pa
 payment?" prompt (/sim/pending, /sim/decide), or `auto` after `decide_after` seconds.
 
 Controls: GET /sim/pending/{msisdn}; POST /sim/decide {reference, approve, reason?};
-POST /sim/fail {mode: http500 | lose_callback | duplicate_callback | status_500, count}.
+POST /sim/fail {mode: http500 | http500_after | lose_callback | duplicate_callback | status_500, count}.
 """
 from __future__ import annotations
 
@@ -117,6 +117,8 @@ class FakeMtn:
                         None if self.payouts_succeed else "PAYEE_NOT_FOUND")
         elif self.auto:
             self._later(txn, "SUCCESSFUL", None)
+        if self._take("http500_after"):     # processed, but the answer is lost: the caller cannot know
+            return web.json_response({"code": "INTERNAL_PROCESSING_ERROR"}, status=500)
         return web.Response(status=202)
 
     async def status(self, request: web.Request) -> web.Response:

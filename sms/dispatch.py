@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 SEND_JOB = "workers.sms.send_outbox"          # by path: the web app never imports the workers
 SWEEP_JOB = "workers.sms.sweep_outbox"
+RECONCILE_JOB = "workers.payments.reconcile_payments"
 SEND_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
 MAX_ATTEMPTS = 5                             # claims of one row before it is marked failed
 

@@ -39,11 +39,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.with_(at_username=fake_at.username, at_api_key=fake_at.api_key,
                                   at_api_base_url=f"http://127.0.0.1:{at_port}")
         fake_at.report_url = f"http://127.0.0.1:{settings.port}/sms/africastalking/delivery"
+    fake_mtn = None
+    if settings.mtn_base_url is None:           # the local MTN MoMo sandbox: deposits work with no credentials
+        from simulator.fake_mtn import FakeMtn
+        from simulator.fake_at import free_port as _free_port
+
+        fake_mtn, mtn_port = FakeMtn(auto=False), _free_port()
+        settings = settings.with_(mtn_base_url=f"http://127.0.0.1:{mtn_port}", mtn_api_user=fake_mtn.api_user,
+                                  mtn_api_key=fake_mtn.api_key, mtn_subscription_key=fake_mtn.subscription_key)
     worker = _start_worker(settings) if embedded_mode else None
     try:
         app = create_app(settings)
+        if fake_mtn is not None:
+            app.cleanup_ctx.append(_serve_fake(fake_mtn, mtn_port, "simulator.fake_mtn"))
+            log.info("local MTN MoMo sandbox: http://127.0.0.1:%s (sim --mtn-url; approve prompts there)", mtn_port)
         if fake_at is not None:
-            app.cleanup_ctx.append(_serve_fake_at(fake_at, at_port))
+            app.cleanup_ctx.append(_serve_fake(fake_at, at_port, "simulator.fake_at"))
             log.info("fake Africa's Talking SMS API: http://127.0.0.1:%s (sim --at-url)", at_port)
         log.info("USSD webhook: http://%s:%s/ussd/africastalking (redis %s, sql %s, sms via %s)",
                  settings.host, settings.port, url, settings.effective_database_url,
@@ -68,8 +79,11 @@ def _start_worker(settings: Settings):
     return subprocess.Popen([sys.executable, "-m", "ussd_app.cli", "worker"], env=env)
 
 
-def _serve_fake_at(fake, port: int):
-    from simulator.fake_at import running
+def _serve_fake(fake, port: int, module: str):
+    """Run one of the simulator's fake providers inside the web app's loop, on a known port."""
+    from importlib import import_module
+
+    running = import_module(module).running
 
     async def ctx(app):
         async with running(fake, port=port):

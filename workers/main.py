@@ -12,25 +12,29 @@ from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from sms.dispatch import SWEEP_JOB
+from sms.dispatch import RECONCILE_JOB, SWEEP_JOB
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.settings import Settings
 from workers import runtime
-from workers import sms as _sms_jobs  # noqa: F401  imported here so a forked work horse need not
+from workers import payments as _payment_jobs  # noqa: F401  imported here so a forked work horse need not
+from workers import sms as _sms_jobs  # noqa: F401
 
 
 log = logging.getLogger(__name__)
 
 
-def _sweep_ticker(queue: Queue, every: int, stop: threading.Event) -> None:
+def _ticker(queue: Queue, every: int, stop: threading.Event) -> None:
+    """The periodic jobs: the outbox sweep and payment reconciliation, one of each per tick at most."""
     while not stop.wait(every):
-        try:
-            queue.enqueue(SWEEP_JOB, job_id=f"{queue.name}-sweep-{int(time.time() // every)}", unique=True,
-                          result_ttl=600, failure_ttl=86400)
-        except DuplicateJobError:
-            pass
-        except redis.RedisError:
-            log.exception("could not enqueue the outbox sweep")
+        tick = int(time.time() // every)
+        for job, name in ((SWEEP_JOB, "sweep"), (RECONCILE_JOB, "reconcile")):
+            try:
+                queue.enqueue(job, job_id=f"{queue.name}-{name}-{tick}", unique=True, result_ttl=600,
+                              failure_ttl=86400)
+            except DuplicateJobError:
+                pass
+            except redis.RedisError:
+                log.exception("could not enqueue %s", name)
 
 
 class ThreadedWorker(SimpleWorker):
@@ -72,7 +76,7 @@ def run_worker(settings: Settings, *, burst: bool = False, fork: bool = False) -
     worker = worker_class([queue], connection=connection, serializer=JSONSerializer, name=_worker_name(queue))
     stop = threading.Event()
     if not burst:
-        threading.Thread(target=_sweep_ticker, args=(queue, settings.sms_sweep_seconds, stop), daemon=True).start()
+        threading.Thread(target=_ticker, args=(queue, settings.sms_sweep_seconds, stop), daemon=True).start()
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
     finally:

@@ -1,0 +1,325 @@
+"""Mobile money through the fake MTN MoMo server (protocols.md section 4): the provider's wire format as a
+table, then what a user ends up with for every outcome, duplicate and racing callbacks, and the books."""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from payments.base import AMBIGUOUS, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Order
+from payments.mtn import MtnMomo, amount_text
+from simulator.fake_mtn import FakeMtn, running
+from ussd_app import appkeys
+from ussd_app.app import create_app
+from ussd_app.db.models import JournalEntry, Payment, SmsOutbox
+from ussd_app.domain import ledger, wallet
+from ussd_app.domain.phone import parse_msisdn
+from ussd_app.domain.pin import hash_pin
+from ussd_app.domain import users
+
+USER = "+260961500001"          # an MTN number
+
+
+@pytest.fixture
+async def mtn():
+    fake = FakeMtn(decide_after=0.02)
+    async with running(fake) as url:
+        yield fake, url
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def pay(aiohttp_client, settings, mtn):
+    """The app with MTN MoMo pointed at the fake, listening where the fake sends callbacks."""
+    fake, url = mtn
+    port = _port()
+    pay_settings = settings.with_(mtn_base_url=url, mtn_api_user=fake.api_user, mtn_api_key=fake.api_key,
+                                  mtn_subscription_key=fake.subscription_key,
+                                  public_base_url=f"http://127.0.0.1:{port}",
+                                  payment_fees="mtn:collection=100,mtn:payout=250")
+    client = await aiohttp_client(create_app(pay_settings), server_kwargs={"port": port})
+    db = client.app[appkeys.DB]
+    user, _sms = await users.register(db, parse_msisdn(USER), "Musonda", "en", hash_pin("4826", 16))
+    return client, fake, user
+
+
+async def payment(client, reference: str) -> Payment:
+    async with client.app[appkeys.DB]() as s:
+        return await s.scalar(select(Payment).where(Payment.reference == reference))
+
+
+async def settled(client, reference: str, seconds: float = 5) -> Payment:
+    for _ in range(int(seconds / 0.02)):
+        p = await payment(client, reference)
+        if p.state in ("succeeded", "failed", "expired"):
+            return p
+        await asyncio.sleep(0.02)
+    return p
+
+
+async def money(client, user) -> int:
+    async with client.app[appkeys.DB]() as s:
+        return (await wallet.balances(s, user.id, user.currency)).money
+
+
+async def sms_to(client, msisdn: str) -> list[str]:
+    async with client.app[appkeys.DB]() as s:
+        return list((await s.scalars(select(SmsOutbox.body).where(SmsOutbox.msisdn == msisdn,
+                                                                 SmsOutbox.kind == "payment")
+                                     .order_by(SmsOutbox.id))).all())
+
+
+async def books_ok(client) -> None:
+    async with client.app[appkeys.DB]() as s:
+        assert await ledger.verify(s) == []
+
+
+# -- the provider's wire format --------------------------------------------------------------------
+
+@pytest.mark.parametrize("minor,text", [(2550, "25.50"), (2500, "25"), (1, "0.01"), (100000, "1000")])
+def test_amounts_go_to_mtn_as_major_unit_strings(minor, text):
+    assert amount_text(minor, "ZMW") == text
+
+
+@pytest.fixture
+async def provider(mtn):
+    fake, url = mtn
+    async with aiohttp.ClientSession() as http:
+        yield MtnMomo(http, url, fake.api_user, fake.api_key, fake.subscription_key, "sandbox", None), fake
+
+
+def _order(direction="collection", msisdn="+260961500009", amount=2550) -> Order:
+    return Order(str(uuid.uuid4()), direction, msisdn, "ZMW", amount)
+
+
+async def test_request_to_pay_shape_and_token_cached(provider):
+    mtn, fake = provider
+    orders = [_order(), _order()]
+    for order in orders:
+        assert (await mtn.submit(order)).status == PENDING
+    txn = fake.txns[orders[0].reference]
+    assert txn.body == {"amount": "25.50", "currency": "ZMW", "externalId": orders[0].reference,
+                        "payerMessage": "Enerlectra", "payeeNote": "Enerlectra",
+                        "payer": {"partyIdType": "MSISDN", "partyId": "260961500009"}}
+    assert txn.callback_url is None, "no X-Callback-Url configured: no callback"
+    assert fake.token_requests == 1, "one token for its lifetime"
+
+
+async def test_transfer_shape(provider):
+    mtn, fake = provider
+    order = _order("payout")
+    assert (await mtn.submit(order)).status == PENDING
+    assert fake.txns[order.reference].product == "disbursement"
+    assert fake.txns[order.reference].body["payee"] == {"partyIdType": "MSISDN", "partyId": "260961500009"}
+
+
+async def test_same_reference_twice_is_409_and_still_pending(provider):
+    mtn, fake = provider
+    order = _order()
+    assert (await mtn.submit(order)).status == PENDING
+    assert (await mtn.submit(order)).status == PENDING
+    assert len(fake.txns) == 1
+
+
+async def test_revoked_token_is_refreshed_once(provider):
+    mtn, fake = provider
+    await mtn.submit(_order())
+    fake.tokens.clear()                                   # the cached token no longer works: 401
+    assert (await mtn.submit(_order())).status == PENDING
+    assert fake.token_requests == 2
+
+
+@dataclass
+class StatusCase:
+    label: str
+    status: str | None                      # set on the fake's transaction; None: unknown reference
+    reason: str | None
+    expected: str
+    expected_reason: str | None = None
+
+
+STATUSES = [
+    StatusCase("PENDING", "PENDING", None, PENDING),
+    StatusCase("CREATED (seen in the sandbox)", "CREATED", None, PENDING),
+    StatusCase("SUCCESSFUL", "SUCCESSFUL", None, SUCCEEDED),
+    StatusCase("FAILED with a reason object", "FAILED", "NOT_ENOUGH_FUNDS", FAILED, "NOT_ENOUGH_FUNDS"),
+    StatusCase("an unknown status word", "TELEPORTED", None, AMBIGUOUS),
+    StatusCase("unknown reference (404)", None, None, NOT_FOUND),
+]
+
+
+@pytest.mark.parametrize("case", STATUSES, ids=[c.label for c in STATUSES])
+async def test_status_mapping(provider, case):
+    mtn, fake = provider
+    order = _order("collection", "+260961500054")             # a "Delayed" number: stays pending
+    await mtn.submit(order)
+    reference = order.reference
+    if case.status is None:
+        reference = str(uuid.uuid4())
+    else:
+        fake.txns[reference].status, fake.txns[reference].reason = case.status, case.reason
+    got = await mtn.status("collection", reference)
+    assert (got.status, got.reason) == (case.expected, case.expected_reason)
+
+
+async def test_5xx_is_ambiguous_not_failed(provider):
+    mtn, fake = provider
+    fake.fail("http500")
+    assert (await mtn.submit(_order())).status == AMBIGUOUS
+    order = _order()
+    await mtn.submit(order)
+    fake.fail("status_500")
+    assert (await mtn.status("collection", order.reference)).status == AMBIGUOUS
+
+
+@pytest.mark.parametrize("body,ok", [(b'{"externalId": "abc", "status": "SUCCESSFUL"}', True),
+                                     (b'{"status": "SUCCESSFUL"}', False), (b"not json", False), (b"[]", False)])
+async def test_callback_parsing(provider, body, ok):
+    mtn, _fake = provider
+    if ok:
+        assert mtn.parse_callback(body, {}).reference == "abc"
+    else:
+        with pytest.raises(BadCallback):
+            mtn.parse_callback(body, {})
+
+
+# -- what a user ends up with ----------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    label: str
+    setup: str | None            # a fake failure mode, or a sandbox decision
+    decision: tuple[bool, str | None] | None    # approve?, reason (None: the fake decides on its own)
+    state: str
+    balance: int                 # the wallet afterwards (minor units), starting from 0
+    sms: str | None
+
+
+DEPOSITS = [
+    Outcome("success", None, None, "succeeded", 5000, "deposit of K50.00 received"),
+    Outcome("declined", "manual", (False, "APPROVAL_REJECTED"), "failed", 0, "it was declined. Nothing was taken"),
+    Outcome("insufficient funds", "manual", (False, "NOT_ENOUGH_FUNDS"), "failed", 0, "not enough funds"),
+    Outcome("timeout", "manual", (False, "EXPIRED"), "failed", 0, "it timed out"),
+    Outcome("ambiguous then success", "http500_after", None, "succeeded", 5000, "deposit of K50.00 received"),
+    Outcome("ambiguous, never arrived", "http500", None, "expired", 0, "it timed out. Nothing was taken"),
+    Outcome("callback lost", "lose_callback", None, "succeeded", 5000, "deposit of K50.00 received"),
+]
+
+
+@pytest.mark.parametrize("case", DEPOSITS, ids=[c.label for c in DEPOSITS])
+async def test_deposit_outcomes(pay, case):
+    client, fake, user = pay
+    payments = client.app[appkeys.PAYMENTS]
+    if case.setup == "manual":
+        fake.auto = False
+    elif case.setup:
+        fake.fail(case.setup)
+    started = await payments.deposit(user, 5000)
+    if case.decision is not None:
+        await fake.decide(started.reference, *case.decision)
+    if case.setup in ("http500", "http500_after"):
+        assert started.state == "ambiguous"
+    final = await settled(client, started.reference, seconds=0.5)
+    if final.state not in ("succeeded", "failed"):           # no callback came: the reconciliation job asks;
+        expire_after = timedelta(0) if case.setup == "http500" else timedelta(hours=1)   # never seen: give up
+        await payments.reconcile(timedelta(0), expire_after)
+        final = await settled(client, started.reference)
+    assert final.state == case.state
+    assert await money(client, user) == case.balance
+    texts = await sms_to(client, USER)
+    assert len(texts) == 1 and case.sms in texts[0], texts
+    async with client.app[appkeys.DB]() as s:
+        fees = (await ledger.system(s, "fees", "ZMW")).balance
+    assert fees == (100 if case.state == "succeeded" else 0)
+    await books_ok(client)
+
+
+WITHDRAWALS = [
+    Outcome("success", None, None, "succeeded", 10000 - 2000 - 250, "K20.00 sent to your mobile money"),
+    Outcome("failure refunds the hold", "payout_fail", None, "failed", 10000, "The money is back in your wallet"),
+]
+
+
+@pytest.mark.parametrize("case", WITHDRAWALS, ids=[c.label for c in WITHDRAWALS])
+async def test_withdrawal_outcomes(pay, case):
+    client, fake, user = pay
+    await wallet.credit(client.app[appkeys.DB], "fund", user, "ZMW", 10000, "test")
+    fake.payouts_succeed = case.setup != "payout_fail"
+    started = await client.app[appkeys.PAYMENTS].withdraw(user, 2000)
+    assert await money(client, user) == 10000 - 2250, "held at once"
+    final = await settled(client, started.reference)
+    assert final.state == case.state
+    assert await money(client, user) == case.balance
+    texts = await sms_to(client, USER)
+    assert len(texts) == 1 and case.sms in texts[0], texts
+    await books_ok(client)
+
+
+async def test_withdrawal_beyond_the_balance_holds_nothing(pay):
+    client, fake, user = pay
+    with pytest.raises(ledger.InsufficientFunds):
+        await client.app[appkeys.PAYMENTS].withdraw(user, 2000)
+    async with client.app[appkeys.DB]() as s:
+        assert await s.scalar(select(func.count()).select_from(Payment)) == 0
+    assert fake.txns == {}
+
+
+# -- duplicates and races --------------------------------------------------------------------------
+
+async def test_the_same_success_callback_50_times_at_once_credits_once(pay):
+    client, fake, user = pay
+    fake.auto = False
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000)
+    txn = fake.txns[started.reference]
+    txn.status = "SUCCESSFUL"                                # decided, but the callbacks are ours to send
+    body = json.dumps({"externalId": started.reference, "status": "SUCCESSFUL", "amount": "51"})
+    replies = await asyncio.gather(*(client.post("/payments/mtn/callback", data=body,
+                                                 headers={"Content-Type": "application/json"})
+                                     for _ in range(50)))
+    assert {r.status for r in replies} == {200}
+    assert await money(client, user) == 5000
+    async with client.app[appkeys.DB]() as s:
+        entries = await s.scalar(select(func.count()).select_from(JournalEntry)
+                                 .where(JournalEntry.idempotency_key == f"pay:{started.reference}:settle"))
+    assert entries == 1 and len(await sms_to(client, USER)) == 1
+    await books_ok(client)
+
+
+async def test_a_callback_racing_the_reconciliation_job_credits_once(pay):
+    client, fake, user = pay
+    fake.auto = False
+    payments = client.app[appkeys.PAYMENTS]
+    started = await payments.deposit(user, 5000)
+    fake.txns[started.reference].status = "SUCCESSFUL"
+    body = json.dumps({"externalId": started.reference, "status": "SUCCESSFUL"})
+    await asyncio.gather(client.post("/payments/mtn/callback", data=body),
+                         payments.reconcile(timedelta(0), timedelta(hours=1)),
+                         client.post("/payments/mtn/callback", data=body))
+    assert await money(client, user) == 5000
+    assert len(await sms_to(client, USER)) == 1
+    await books_ok(client)
+
+
+@pytest.mark.parametrize("path,body,status", [
+    ("/payments/nobody/callback", b'{"externalId": "x"}', 404),
+    ("/payments/mtn/callback", b"not json", 400),
+    ("/payments/mtn/callback", b'{"status": "SUCCESSFUL"}', 400),
+    ("/payments/mtn/callback", b'{"externalId": "no-such-payment", "status": "SUCCESSFUL"}', 404),
+])
+async def test_bad_callbacks_get_4xx(pay, path, body, status):
+    client, _fake, user = pay
+    resp = await client.post(path, data=body)
+    assert resp.status == status
+    assert await money(client, user) == 0

@@ -7,7 +7,8 @@ RESOURCE_NOT_FOUND), callbacks to X-Callback-Url without referenceId. Sandbox pa
 payment?" prompt (/sim/pending, /sim/decide), or `auto` after `decide_after` seconds.
 
 Controls: GET /sim/pending/{msisdn}; POST /sim/decide {reference, approve, reason?};
-POST /sim/fail {mode: http500 | http500_after | lose_callback | duplicate_callback | status_500, count}.
+POST /sim/fail {mode: http500 | http500_after | lose_callback | duplicate_callback | status_500 |
+payout_fail, count}.
 """
 from __future__ import annotations
 
@@ -113,8 +114,8 @@ class FakeMtn:
         elif outcome != "unknown":
             self._later(txn, *outcome)
         elif product == "disbursement":
-            self._later(txn, "SUCCESSFUL" if self.payouts_succeed else "FAILED",
-                        None if self.payouts_succeed else "PAYEE_NOT_FOUND")
+            ok = self.payouts_succeed and not self._take("payout_fail")
+            self._later(txn, "SUCCESSFUL" if ok else "FAILED", None if ok else "PAYEE_NOT_FOUND")
         elif self.auto:
             self._later(txn, "SUCCESSFUL", None)
         if self._take("http500_after"):     # processed, but the answer is lost: the caller cannot know

@@ -6,6 +6,8 @@ Type digits or text to answer the screen; commands start with a word:
   msisdn [NUMBER]  show or change this phone's number (E.164, e.g. +260971234567)
   sms TEXT         send an SMS to our short code (try: sms HELP)
   inbox            every SMS this phone has received
+  approve          approve the mobile-money payment prompt on this phone
+  decline [REASON] decline it (e.g. decline NOT_ENOUGH_FUNDS)
   help             this text
   quit             leave the simulator
 prompt_toolkit gives line editing and history on a terminal; piped input works line by line.
@@ -20,7 +22,7 @@ from simulator.phone import Phone
 from simulator.transport import Reply, SimError, connect
 
 WIDTH = 26        # a feature phone's screen is narrow; text wraps as it would there
-COMMANDS = ("dial", "hangup", "msisdn", "sms", "inbox", "help", "quit", "exit")
+COMMANDS = ("dial", "hangup", "msisdn", "sms", "inbox", "approve", "decline", "help", "quit", "exit")
 
 
 def draw(reply: Reply, msisdn: str) -> str:
@@ -65,6 +67,14 @@ class Handset:
             elif command == "inbox":
                 messages = await self.phone.transport.inbox(self.phone.msisdn)
                 self.out("\n".join(f"SMS {n}: {m['text']}" for n, m in enumerate(messages, 1)) or "(no SMS yet)")
+            elif command in ("approve", "decline"):
+                prompts = await self.phone.transport.prompts(self.phone.msisdn)
+                if not prompts:
+                    self.out("(no payment prompt on this phone)")
+                else:
+                    reason = words[1] if command == "decline" and len(words) > 1 else None
+                    await self.phone.transport.decide(prompts[0]["reference"], command == "approve", reason)
+                    self.out(f"(payment {command}d)")
             elif not self.phone.in_session:
                 self.out("no call in progress: type `dial` (or `help`)")
             else:
@@ -73,6 +83,9 @@ class Handset:
             self.out(f"error: {exc}")
         for message in await self.phone.new_sms():
             self.out(f"*** new SMS: {message['text']}")
+        for prompt in await self.phone.transport.prompts(self.phone.msisdn):
+            self.out(f"*** MTN MoMo: pay {prompt['amount']} {prompt['currency']} to Enerlectra? "
+                     "(approve / decline)")
         return True
 
     def show(self, reply: Reply) -> None:
@@ -102,8 +115,8 @@ async def _lines_from_pipe():
 
 
 async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str,
-                      at_url: str | None = None) -> int:
-    async with connect(url, token, at_url=at_url) as transport:
+                      at_url: str | None = None, mtn_url: str | None = None) -> int:
+    async with connect(url, token, at_url=at_url, mtn_url=mtn_url) as transport:
         handset = Handset(Phone(transport, msisdn, service_code))
         print(f"Enerlectra handset simulator: {msisdn} -> {url or 'in-process app'}. "
               f"Type `dial` to call {service_code}, `help` for commands.")

@@ -15,6 +15,9 @@
       - inbox: true                # new SMS must arrive (within 10 s) and contain the fragments
         contains: [HELP this list]
       - credit: "25.00"            # an operator credits this phone's wallet (in-process runs only)
+      - approve: true              # approve the mobile-money prompt waiting on this phone
+      - decline: NOT_ENOUGH_FUNDS  # ... or decline it, with the provider's reason
+      - provider_fail: payout_fail # make the MTN sandbox fail the next payout
       - msisdn: "+260971000102"    # continue as another phone
 
 A step fails when the reply kind or any fragment differs; the runner stops at the first failure.
@@ -32,7 +35,8 @@ import yaml
 from simulator.phone import Phone
 from simulator.transport import HttpTransport, Reply, SimError, connect
 
-STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox", "credit")
+STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox", "credit", "approve", "decline",
+                "provider_fail")
 INBOX_WAIT = 10.0
 
 
@@ -137,6 +141,12 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
                 return Outcome(journey, False, n, f"credit {step.value!r}: {exc}", outcome.transcript)
             outcome.transcript.append(f"-- operator credit {step.value}: {done}")
             continue
+        if step.action in ("approve", "decline", "provider_fail"):
+            problem = await _provider_step(phone, step)
+            outcome.transcript.append(f"-- {step.action} {step.value}")
+            if problem:
+                return Outcome(journey, False, n, problem, outcome.transcript)
+            continue
         if step.action in ("sms", "inbox"):
             problem = await _sms_step(phone, step, outcome)
             if problem:
@@ -157,6 +167,21 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
             return Outcome(journey, False, n, f"{step.action} {step.value!r}: {problem}\n"
                                               f"screen was:\n{reply}", outcome.transcript)
     return outcome
+
+
+async def _provider_step(phone: Phone, step: Step) -> str | None:
+    try:
+        if step.action == "provider_fail":
+            await phone.transport.provider_fail(step.value)
+            return None
+        prompts = await phone.transport.prompts(phone.msisdn)
+        if not prompts:
+            return f"{step.action}: no payment prompt waiting on {phone.msisdn}"
+        approve = step.action == "approve"
+        await phone.transport.decide(prompts[0]["reference"], approve, None if approve else (step.value or None))
+    except SimError as exc:
+        return f"{step.action}: {exc}"
+    return None
 
 
 async def _sms_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:

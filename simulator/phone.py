@@ -67,6 +67,8 @@ class Phone:
         """Messages that arrived since the last call (waiting up to `wait` seconds for the first)."""
         loops = max(1, int(wait / 0.1))
         for attempt in range(loops):
+            if attempt:
+                await self.transport.settle()      # a provider's callback may have queued an SMS meanwhile
             inbox = await self.transport.inbox(self.msisdn)
             if len(inbox) > self.sms_seen or attempt == loops - 1:
                 fresh, self.sms_seen = inbox[self.sms_seen:], len(inbox)

@@ -44,13 +44,14 @@ async def _nothing_to_settle() -> None:
 class HttpTransport:
     def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None,
                  at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle,
-                 operator: Callable[[str, str], Awaitable[str]] | None = None):
+                 operator: Callable[[str, str], Awaitable[str]] | None = None, mtn_url: str | None = None):
         self.base = base_url.rstrip("/")
         self.url = self.base + USSD_PATH
         self.params = {"token": token} if token else {}
         self.at_url = at_url.rstrip("/") if at_url else None
         self.settle = settle            # let the workers catch up (in-process: run queued jobs now)
         self.operator = operator        # in-process only: operator actions a journey needs (credit)
+        self.mtn_url = mtn_url.rstrip("/") if mtn_url else None     # the MTN MoMo sandbox (approve prompts)
         self._client = client
         self._sms_ids = 0
 
@@ -82,6 +83,28 @@ class HttpTransport:
             raise SimError("operator credits need the in-process app (no --url)")
         return await self.operator(msisdn, amount)
 
+    async def prompts(self, msisdn: str) -> list[dict]:
+        """Mobile-money "approve payment?" prompts waiting on this phone."""
+        if not self.mtn_url:
+            return []
+        async with self._client.get(f"{self.mtn_url}/sim/pending/{msisdn.lstrip('+')}") as resp:
+            return await resp.json()
+
+    async def decide(self, reference: str, approve: bool, reason: str | None = None) -> None:
+        """Answer a prompt as the phone's owner would; the provider then calls us back."""
+        body = {"reference": reference, "approve": approve, "reason": reason}
+        async with self._client.post(f"{self.mtn_url}/sim/decide", json=body) as resp:
+            if resp.status != 200:
+                raise SimError(f"MTN sandbox: HTTP {resp.status}")
+        await self.settle()
+
+    async def provider_fail(self, mode: str) -> None:
+        if not self.mtn_url:
+            raise SimError("no MTN sandbox to configure")
+        async with self._client.post(f"{self.mtn_url}/sim/fail", json={"mode": mode}) as resp:
+            if resp.status != 200:
+                raise SimError(f"MTN sandbox: HTTP {resp.status}")
+
     async def inbox(self, msisdn: str) -> list[dict]:
         """SMS delivered to this number so far, oldest first (empty without a fake AT server)."""
         if not self.at_url:
@@ -92,15 +115,15 @@ class HttpTransport:
 
 @contextlib.asynccontextmanager
 async def connect(url: str | None = None, token: str | None = None, settings=None,
-                  at_url: str | None = None) -> AsyncIterator[HttpTransport]:
+                  at_url: str | None = None, mtn_url: str | None = None) -> AsyncIterator[HttpTransport]:
     """A transport to `url`, or to the real app started here on embedded defaults (or `settings`)."""
     async with aiohttp.ClientSession() as client:
         if url:
-            yield HttpTransport(url, token, client, at_url=at_url)
+            yield HttpTransport(url, token, client, at_url=at_url, mtn_url=mtn_url)
             return
         async with _in_process(settings) as (base, settings, at_url, settle, operator):
             yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle,
-                                operator=operator)
+                                operator=operator, mtn_url=settings.mtn_base_url)
 
 
 def operator_credit(db) -> Callable[[str, str], Awaitable[str]]:
@@ -135,17 +158,21 @@ async def _in_process(settings):
         settings.home.mkdir(parents=True, exist_ok=True)
         await upgrade_async(settings.effective_database_url)
     redis_url, embedded = await asyncio.to_thread(resolve_redis_url, settings.redis_url, settings.home)
-    fake = FakeAT()
+    from simulator import fake_mtn
+
+    fake, mtn = FakeAT(), fake_mtn.FakeMtn(auto=False)        # QA approves or declines each prompt
     try:
-        async with running(fake) as fake_url:
-            settings = settings.with_(redis_url=redis_url, at_username=fake.username, at_api_key=fake.api_key,
-                                      at_api_base_url=fake_url)
-            app = create_app(settings)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
+        async with running(fake) as fake_url, fake_mtn.running(mtn) as mtn_url:
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            settings = settings.with_(redis_url=redis_url, at_username=fake.username, at_api_key=fake.api_key,
+                                      at_api_base_url=fake_url, public_base_url=base, mtn_base_url=mtn_url,
+                                      mtn_api_user=mtn.api_user, mtn_api_key=mtn.api_key,
+                                      mtn_subscription_key=mtn.subscription_key)
+            app = create_app(settings)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
             await web.SockSite(runner, sock).start()
             fake.report_url = base + "/sms/africastalking/delivery"
 

@@ -15,17 +15,31 @@ JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.y
 
 
 @pytest.fixture
-def transport(at_client, at_settings, fake_at):
-    """The test app sending SMS through the fake AT; queued jobs run after every action."""
-    async def settle() -> None:
-        await run_jobs(at_settings)
-    return HttpTransport(str(at_client.make_url("")), None, at_client.session, at_url=fake_at[1], settle=settle,
-                         operator=operator_credit(at_client.app[appkeys.DB]))
+async def transport(aiohttp_client, at_settings, fake_at):
+    """The test app with SMS through the fake AT and MTN MoMo through its sandbox (prompts wait for the
+    journey to approve or decline); queued jobs run after every action."""
+    from simulator.fake_at import free_port
+    from simulator.fake_mtn import FakeMtn, running
+    from ussd_app.app import create_app
+
+    mtn, port = FakeMtn(auto=False), free_port()
+    async with running(mtn) as mtn_url:
+        settings = at_settings.with_(mtn_base_url=mtn_url, mtn_api_user=mtn.api_user, mtn_api_key=mtn.api_key,
+                                     mtn_subscription_key=mtn.subscription_key,
+                                     public_base_url=f"http://127.0.0.1:{port}")
+        client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
+        fake_at[0].report_url = str(client.make_url("/sms/africastalking/delivery"))
+
+        async def settle() -> None:
+            await run_jobs(settings)
+        yield HttpTransport(str(client.make_url("")), None, client.session, at_url=fake_at[1], settle=settle,
+                            operator=operator_credit(client.app[appkeys.DB]), mtn_url=mtn_url)
 
 
 def test_there_are_journeys_for_every_story():
     assert {p.stem for p in JOURNEYS} >= {"onboarding", "settings", "resume", "back_home", "welcome_sms",
-                                          "wallet_balance_history", "send_money", "wrong_pin_locked"}
+                                          "wallet_balance_history", "send_money", "wrong_pin_locked",
+                                          "deposit", "withdraw"}
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])

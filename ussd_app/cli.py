@@ -209,7 +209,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from simulator.handset import run_handset
 
     return asyncio.run(run_handset(url=args.url, msisdn=args.msisdn, token=args.token,
-                                   service_code=args.service_code, at_url=args.at_url))
+                                   service_code=args.service_code, at_url=args.at_url, mtn_url=args.mtn_url))
 
 
 def cmd_sim_run(args: argparse.Namespace) -> int:
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--url", help="a running server (default: in-process app on embedded defaults)")
     sim.add_argument("--token", help="webhook token, when the server wants one")
     sim.add_argument("--at-url", help="with --url: the fake AT server it sends SMS through (for the inbox)")
+    sim.add_argument("--mtn-url", help="with --url: the MTN MoMo sandbox it uses (for payment prompts)")
     sim.add_argument("--msisdn", default="+260971000001")
     sim.add_argument("--service-code", default="*123#")
     sim.set_defaults(func=cmd_sim)

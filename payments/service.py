@@ -22,8 +22,8 @@ from sms.templates import payment_failed_text, payment_ok_text
 from ussd_app import i18n
 from ussd_app.db.models import Payment, User
 from ussd_app.domain import ledger, outbox
+from ussd_app.domain.pins import aware_utc
 from ussd_app.domain.ledger import Leg
-from ussd_app.domain.phone import Msisdn
 
 # Which provider serves a number, by its national prefix (protocols.md section 7). A prefix only hints:
 # numbers port between networks; a user may pick another wallet once more providers are wired.
@@ -166,7 +166,7 @@ class Payments:
         counts: dict[str, int] = {}
         for reference, direction, created in open_:
             state = await self.confirm(reference)
-            if state in OPEN and _aware(created) < too_old:
+            if state in OPEN and aware_utc(created) < too_old:
                 status = await self._last_word(reference)
                 if direction == COLLECTION or status.status == NOT_FOUND:
                     state = await self.settle(reference, status, trigger="expire")
@@ -182,11 +182,6 @@ class Payments:
             return Status(AMBIGUOUS)
 
 
-def _aware(when):
-    from datetime import timezone
-    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
-
-
 def _say(user: User, render, *args) -> str:
     with i18n.language(user.language):
         return render(user, *args)
@@ -200,7 +195,3 @@ def parse_fees(raw: str) -> dict[tuple[str, str], int]:
         provider, _, direction = key.partition(":")
         fees[(provider.strip(), direction.strip())] = int(value)
     return fees
-
-
-def msisdn_ok(number: Msisdn) -> bool:
-    return route(number.e164) is not None

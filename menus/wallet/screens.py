@@ -5,7 +5,10 @@ from datetime import datetime
 
 from menus.common import in_language_of
 from sms.templates import pin_lock_text, received_text, sent_text
-from ussd_app.db.models import User
+from sqlalchemy import select
+
+from payments.lifecycle import OPEN
+from ussd_app.db.models import Payment, User
 from ussd_app.domain import ledger, pins, users, wallet
 from ussd_app.domain.money import format_energy, format_money
 from ussd_app.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
@@ -51,9 +54,11 @@ async def history(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         codes = [ledger.user_code(user_id, _currency(ctx.session)), ledger.user_code(user_id, ledger.ENERGY)]
         lines = await ledger.history(s, codes, limit=HISTORY_LINES)
-    if not lines:
+        waiting = (await s.scalars(select(Payment).where(Payment.user_id == user_id, Payment.state.in_(OPEN))
+                                   .order_by(Payment.id.desc()))).all()
+    if not lines and not waiting:
         return Screen([_("No transactions yet.")])
-    shown = []
+    shown = [_pending_line(p) for p in waiting]
     for line in lines:
         amount = format_energy(abs(line.amount)) if line.asset == ledger.ENERGY \
             else format_money(abs(line.amount), line.asset)
@@ -61,6 +66,13 @@ async def history(ctx: Ctx) -> Rendered:
         when = line.when.strftime("%d/%m") if line.when else ""
         shown.append(f"{when} {_label(line.kind, line.amount)} {sign}{amount}")
     return Screen(shown, page_size=HISTORY_PAGE)
+
+
+def _pending_line(payment: Payment) -> str:
+    what = _("Deposit") if payment.direction == "collection" else _("Withdrawal")
+    sign = "+" if payment.direction == "collection" else "-"
+    when = payment.created_at.strftime("%d/%m") if payment.created_at else ""
+    return f"{when} {what} {_('pending')} {sign}{format_money(payment.amount, payment.currency)}"
 
 
 async def sendto(ctx: Ctx) -> Rendered:

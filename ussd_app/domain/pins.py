@@ -31,13 +31,14 @@ def local_hhmm(when: datetime, country: str) -> str:
     return when.astimezone(LOCAL_TIME.get(country, timezone.utc)).strftime("%H:%M")
 
 
-def _aware(when: datetime | None) -> datetime | None:
+def aware_utc(when: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without a zone; ours are all UTC."""
     return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
 
 
 async def locked_until(db: async_sessionmaker, user_id: int) -> datetime | None:
     async with db() as s:
-        until = _aware(await s.scalar(select(User.pin_locked_until).where(User.id == user_id)))
+        until = aware_utc(await s.scalar(select(User.pin_locked_until).where(User.id == user_id)))
     return until if until is not None and until > outbox.now() else None
 
 

@@ -323,3 +323,22 @@ async def test_bad_callbacks_get_4xx(pay, path, body, status):
     resp = await client.post(path, data=body)
     assert resp.status == status
     assert await money(client, user) == 0
+
+
+async def test_the_worker_reconciliation_job_settles_a_payment_whose_callback_was_lost(pay):
+    from sms.dispatch import RECONCILE_JOB, make_queue
+    from tests.jobs import run_jobs
+
+    client, fake, user = pay
+    fake.fail("lose_callback")
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000)
+    await asyncio.sleep(0.1)                                    # the fake decided; nobody told us
+    assert (await payment(client, started.reference)).state == "pending"
+    job_settings = client.app[appkeys.SETTINGS].with_(payment_check_seconds=0)
+    queue = make_queue(job_settings.redis_url, job_settings.queue_name)
+    queue.enqueue(RECONCILE_JOB)
+    queue.connection.close()
+    await run_jobs(job_settings)                                # the job, then the SMS it queued
+    assert (await payment(client, started.reference)).state == "succeeded"
+    assert await money(client, user) == 5000
+    await books_ok(client)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED, Order, Provider,
@@ -36,6 +36,18 @@ class NotServed(Exception):
 
 
 @dataclass(frozen=True)
+class Limits:
+    per_payment: int          # minor units
+    per_day: int              # per user and direction, UTC day; failed and expired ones do not count
+
+
+class OverLimit(Exception):
+    def __init__(self, which: str, limit: int):
+        super().__init__(f"{which} limit {limit}")
+        self.which, self.limit = which, limit       # which: "payment" / "day"
+
+
+@dataclass(frozen=True)
 class Started:
     reference: str
     state: str
@@ -47,7 +59,8 @@ def route(number: str) -> str | None:
 
 class Payments:
     def __init__(self, db: async_sessionmaker, providers: dict[str, Provider], fees: dict[tuple[str, str], int],
-                 dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]]):
+                 dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]], limits: Limits | None = None):
+        self.limits = limits or Limits(10**15, 10**15)
         self.db = db
         self.providers = providers
         self.fees = fees
@@ -62,6 +75,18 @@ class Payments:
 
     # -- starting --------------------------------------------------------------------------------
 
+    async def check_limits(self, user_id: int, direction: str, amount: int) -> None:
+        """Raise OverLimit when `amount` is above the per-payment limit or would pass today's."""
+        if amount > self.limits.per_payment:
+            raise OverLimit("payment", self.limits.per_payment)
+        today = outbox.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        async with self.db() as s:
+            used = await s.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(
+                Payment.user_id == user_id, Payment.direction == direction, Payment.created_at >= today,
+                Payment.state.not_in(("failed", "expired"))))
+        if used + amount > self.limits.per_day:
+            raise OverLimit("day", self.limits.per_day)
+
     async def deposit(self, user: User, amount: int) -> Started:
         return await self._start(user, COLLECTION, amount)
 
@@ -73,6 +98,7 @@ class Payments:
         name = self.provider_for(user.msisdn)
         if name is None:
             raise NotServed(user.msisdn)
+        await self.check_limits(user.id, direction, amount)
         fee, reference = self.fee(name, direction), str(uuid.uuid4())
         async with self.db() as s, s.begin():
             s.add(Payment(reference=reference, provider=name, direction=direction, user_id=user.id,

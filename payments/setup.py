@@ -4,7 +4,7 @@ from __future__ import annotations
 import aiohttp
 
 from payments.mtn import MtnMomo
-from payments.service import Payments, parse_fees
+from payments.service import Limits, Payments, parse_fees
 
 
 def callback_url(settings, provider: str) -> str:
@@ -18,4 +18,5 @@ def build(settings, db, http: aiohttp.ClientSession, dispatch) -> Payments:
         providers["mtn"] = MtnMomo(http, settings.mtn_base_url, settings.mtn_api_user, settings.mtn_api_key,
                                    settings.mtn_subscription_key, settings.mtn_target_env,
                                    callback_url(settings, "mtn"))
-    return Payments(db, providers, parse_fees(settings.payment_fees), dispatch)
+    return Payments(db, providers, parse_fees(settings.payment_fees), dispatch,
+                    limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor))

@@ -342,3 +342,37 @@ async def test_the_worker_reconciliation_job_settles_a_payment_whose_callback_wa
     assert (await payment(client, started.reference)).state == "succeeded"
     assert await money(client, user) == 5000
     await books_ok(client)
+
+
+@pytest.mark.parametrize("amounts,refused,which", [
+    ((6000,), 6000, "payment"),                 # above the per-payment limit (K50.00 here)
+    ((5000, 5000), 5000, "day"),                # the second passes today's K80.00
+])
+async def test_limits_per_payment_and_per_day(pay, amounts, refused, which):
+    from payments.service import Limits, OverLimit
+
+    client, fake, user = pay
+    payments = client.app[appkeys.PAYMENTS]
+    payments.limits = Limits(per_payment=5000, per_day=8000)
+    for amount in amounts[:-1]:
+        await settled(client, (await payments.deposit(user, amount)).reference)
+    with pytest.raises(OverLimit) as exc:
+        await payments.deposit(user, refused)
+    assert exc.value.which == which
+    async with client.app[appkeys.DB]() as s:
+        assert await s.scalar(select(func.count()).select_from(Payment)) == len(amounts) - 1
+
+
+async def test_a_failed_deposit_does_not_use_up_the_day(pay):
+    from payments.service import Limits
+
+    client, fake, user = pay
+    payments = client.app[appkeys.PAYMENTS]
+    payments.limits = Limits(per_payment=5000, per_day=5000)
+    fake.auto = False
+    first = await payments.deposit(user, 5000)
+    await fake.decide(first.reference, False, "NOT_ENOUGH_FUNDS")
+    assert (await settled(client, first.reference)).state == "failed"
+    fake.auto = True
+    second = await payments.deposit(user, 5000)
+    assert (await settled(client, second.reference)).state == "succeeded"

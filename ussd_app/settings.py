@@ -55,6 +55,8 @@ class Settings:
     mtn_subscription_key: str = ""
     mtn_target_env: str = "sandbox"
     payment_fees: str = ""                # "mtn:collection=0,mtn:payout=250" (minor units)
+    payment_limit_minor: int = 500_000    # the most one deposit or withdrawal may move (5,000.00)
+    payment_daily_limit_minor: int = 2_000_000   # per user, direction and UTC day (20,000.00)
     payment_check_seconds: int = 60       # reconcile payments untouched this long
     payment_expire_minutes: int = 30      # then give up on what the provider still calls pending
 
@@ -94,6 +96,8 @@ class Settings:
             mtn_subscription_key=env.get("MTN_MOMO_SUBSCRIPTION_KEY", ""),
             mtn_target_env=env.get("MTN_MOMO_TARGET_ENV") or "sandbox",
             payment_fees=env.get("PAYMENT_FEES", ""),
+            payment_limit_minor=_int(env, "PAYMENT_LIMIT_MINOR", 500_000),
+            payment_daily_limit_minor=_int(env, "PAYMENT_DAILY_LIMIT_MINOR", 2_000_000),
             payment_check_seconds=_int(env, "PAYMENT_CHECK_SECONDS", 60),
             payment_expire_minutes=_int(env, "PAYMENT_EXPIRE_MINUTES", 30),
         )
@@ -128,6 +132,8 @@ class Settings:
                     "MTN_MOMO_API_KEY": self.mtn_api_key, "MTN_MOMO_SUBSCRIPTION_KEY": self.mtn_subscription_key,
                     "MTN_MOMO_TARGET_ENV": self.mtn_target_env, "PAYMENT_FEES": self.payment_fees,
                     "PAYMENT_CHECK_SECONDS": str(self.payment_check_seconds),
+                    "PAYMENT_LIMIT_MINOR": str(self.payment_limit_minor),
+                    "PAYMENT_DAILY_LIMIT_MINOR": str(self.payment_daily_limit_minor),
                     "PAYMENT_EXPIRE_MINUTES": str(self.payment_expire_minutes),
                     "AT_USERNAME": self.at_username, "AT_API_KEY": self.at_api_key,
                     "AT_SENDER_ID": self.at_sender_id, "AT_SHORT_CODE": self.at_short_code,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from menus.common import in_language_of
-from payments.service import NotServed
+from payments.service import NotServed, OverLimit
 from sms.templates import pin_lock_text
 from ussd_app.db.models import User
 from ussd_app.domain import ledger, pins, wallet
@@ -38,10 +38,24 @@ async def depamount(ctx: Ctx) -> Rendered:
     return Screen([_("Deposit how much in {currency}?").format(currency=_currency(ctx))])
 
 
+async def _over_limit(ctx: Ctx, direction: str, amount: int) -> Reject | None:
+    try:
+        await ctx.services.payments.check_limits(ctx.session.user_id, direction, amount)
+    except OverLimit as exc:
+        limit = format_money(exc.limit, _currency(ctx))
+        if exc.which == "payment":
+            return Reject(_("The most at once is {limit}. Type a smaller amount.").format(limit=limit))
+        return Reject(_("That passes today's limit of {limit}. Type a smaller amount.").format(limit=limit))
+    return None
+
+
 async def depconfirm(ctx: Ctx) -> Rendered:
     name, currency, amount = _provider(ctx), _currency(ctx), ctx.session.data["amount"]
     if name is None:
         return _not_served()
+    refused = await _over_limit(ctx, "collection", amount)
+    if refused:
+        return refused
     fee = ctx.services.payments.fee(name, "collection")
     return Screen([_("Deposit {amount} from {provider}. Fee {fee}, total {total}.").format(
         amount=format_money(amount, currency), provider=PROVIDER_NAMES[name], fee=format_money(fee, currency),
@@ -57,6 +71,8 @@ async def depdone(ctx: Ctx) -> Rendered:
         await ctx.services.payments.deposit(me, ctx.session.data["amount"])
     except NotServed:
         return _not_served()
+    except OverLimit:
+        return Screen([_("That passes today's limit. Nothing was started.")], end=True)
     return Screen([_("Approve the prompt on your phone to pay. Your wallet is credited when it is paid.")],
                   end=True)
 
@@ -73,6 +89,9 @@ async def wdconfirm(ctx: Ctx) -> Rendered:
     name, currency, amount = _provider(ctx), _currency(ctx), ctx.session.data["amount"]
     if name is None:
         return _not_served()
+    refused = await _over_limit(ctx, "payout", amount)
+    if refused:
+        return refused
     fee = ctx.services.payments.fee(name, "payout")
     async with ctx.services.db_read() as s:
         balance = (await wallet.balances(s, ctx.session.user_id, currency)).money
@@ -103,6 +122,8 @@ async def wddone(ctx: Ctx) -> Rendered:
         await ctx.services.payments.withdraw(me, session.data["amount"])
     except NotServed:
         return _not_served()
+    except OverLimit:
+        return Screen([_("That passes today's limit. Nothing was started.")], end=True)
     except ledger.InsufficientFunds:
         return Screen([_("Not enough money. Nothing was sent.")], end=True)
     return Screen([_("Your withdrawal of {amount} is on its way. You will get an SMS.").format(

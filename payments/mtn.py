@@ -105,7 +105,7 @@ class MtnMomo:
             return Status(AMBIGUOUS, reason=f"HTTP {status}")
         return Status(FAILED, reason=_code(text) or f"HTTP {status}")
 
-    async def status(self, direction: str, reference: str) -> Status:
+    async def status(self, direction: str, reference: str, currency: str = "") -> Status:
         code, text = await self._call("GET", PRODUCT[direction], f"{PATH[direction]}/{reference}")
         if code == 404:
             return Status(NOT_FOUND)

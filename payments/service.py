@@ -27,7 +27,8 @@ from ussd_app.domain.ledger import Leg
 
 # Which provider serves a number, by its national prefix (protocols.md section 7). A prefix only hints:
 # numbers port between networks; a user may pick another wallet once more providers are wired.
-ROUTES = {"+26096": "mtn", "+26076": "mtn", "+26056": "mtn"}
+ROUTES = {"+26096": "mtn", "+26076": "mtn", "+26056": "mtn", "+26097": "airtel", "+26077": "airtel",
+          "+26057": "airtel"}
 TRIGGER = {SUCCEEDED: "succeed", FAILED: "fail", PENDING: "accepted", AMBIGUOUS: "unclear"}
 
 
@@ -127,7 +128,7 @@ class Payments:
         if payment is None:
             return "unknown"
         try:
-            status = await self.providers[payment.provider].status(payment.direction, reference)
+            status = await self.providers[payment.provider].status(payment.direction, reference, payment.currency)
         except ProviderError as exc:
             status = Status(AMBIGUOUS, reason=str(exc)[:64])
         return await self.settle(reference, status)
@@ -203,7 +204,7 @@ class Payments:
         async with self.db() as s:
             payment = await s.scalar(select(Payment).where(Payment.reference == reference))
         try:
-            return await self.providers[payment.provider].status(payment.direction, reference)
+            return await self.providers[payment.provider].status(payment.direction, reference, payment.currency)
         except ProviderError:
             return Status(AMBIGUOUS)
 

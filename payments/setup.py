@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from payments.airtel import AirtelMoney
 from payments.mtn import MtnMomo
 from payments.service import Limits, Payments, parse_fees
 
@@ -18,5 +19,9 @@ def build(settings, db, http: aiohttp.ClientSession, dispatch) -> Payments:
         providers["mtn"] = MtnMomo(http, settings.mtn_base_url, settings.mtn_api_user, settings.mtn_api_key,
                                    settings.mtn_subscription_key, settings.mtn_target_env,
                                    callback_url(settings, "mtn"))
+    if settings.airtel_base_url:
+        providers["airtel"] = AirtelMoney(http, settings.airtel_base_url, settings.airtel_client_id,
+                                          settings.airtel_client_secret, settings.airtel_callback_key,
+                                          settings.airtel_disbursement_pin)
     return Payments(db, providers, parse_fees(settings.payment_fees), dispatch,
                     limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor))

@@ -73,7 +73,7 @@ class Handset:
                     self.out("(no payment prompt on this phone)")
                 else:
                     reason = words[1] if command == "decline" and len(words) > 1 else None
-                    await self.phone.transport.decide(prompts[0]["reference"], command == "approve", reason)
+                    await self.phone.transport.decide(prompts[0], command == "approve", reason)
                     self.out(f"(payment {command}d)")
             elif not self.phone.in_session:
                 self.out("no call in progress: type `dial` (or `help`)")
@@ -84,8 +84,8 @@ class Handset:
         for message in await self.phone.new_sms():
             self.out(f"*** new SMS: {message['text']}")
         for prompt in await self.phone.transport.prompts(self.phone.msisdn):
-            self.out(f"*** MTN MoMo: pay {prompt['amount']} {prompt['currency']} to Enerlectra? "
-                     "(approve / decline)")
+            name = {"mtn": "MTN MoMo", "airtel": "Airtel Money"}.get(prompt["provider"], prompt["provider"])
+            self.out(f"*** {name}: pay {prompt['amount']} {prompt['currency']} to Enerlectra? (approve / decline)")
         return True
 
     def show(self, reply: Reply) -> None:
@@ -115,8 +115,8 @@ async def _lines_from_pipe():
 
 
 async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str,
-                      at_url: str | None = None, mtn_url: str | None = None) -> int:
-    async with connect(url, token, at_url=at_url, mtn_url=mtn_url) as transport:
+                      at_url: str | None = None, mtn_url: str | None = None, airtel_url: str | None = None) -> int:
+    async with connect(url, token, at_url=at_url, mtn_url=mtn_url, airtel_url=airtel_url) as transport:
         handset = Handset(Phone(transport, msisdn, service_code))
         print(f"Enerlectra handset simulator: {msisdn} -> {url or 'in-process app'}. "
               f"Type `dial` to call {service_code}, `help` for commands.")

@@ -17,7 +17,7 @@
       - credit: "25.00"            # an operator credits this phone's wallet (in-process runs only)
       - approve: true              # approve the mobile-money prompt waiting on this phone
       - decline: NOT_ENOUGH_FUNDS  # ... or decline it, with the provider's reason
-      - provider_fail: payout_fail # make the MTN sandbox fail the next payout
+      - provider_fail: payout_fail # make the sandboxes fail their next payout ("mtn payout_fail": one)
       - msisdn: "+260971000102"    # continue as another phone
 
 A step fails when the reply kind or any fragment differs; the runner stops at the first failure.
@@ -178,7 +178,7 @@ async def _provider_step(phone: Phone, step: Step) -> str | None:
         if not prompts:
             return f"{step.action}: no payment prompt waiting on {phone.msisdn}"
         approve = step.action == "approve"
-        await phone.transport.decide(prompts[0]["reference"], approve, None if approve else (step.value or None))
+        await phone.transport.decide(prompts[0], approve, None if approve else (step.value or None))
     except SimError as exc:
         return f"{step.action}: {exc}"
     return None

@@ -44,14 +44,16 @@ async def _nothing_to_settle() -> None:
 class HttpTransport:
     def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None,
                  at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle,
-                 operator: Callable[[str, str], Awaitable[str]] | None = None, mtn_url: str | None = None):
+                 operator: Callable[[str, str], Awaitable[str]] | None = None, mtn_url: str | None = None,
+                 airtel_url: str | None = None):
         self.base = base_url.rstrip("/")
         self.url = self.base + USSD_PATH
         self.params = {"token": token} if token else {}
         self.at_url = at_url.rstrip("/") if at_url else None
         self.settle = settle            # let the workers catch up (in-process: run queued jobs now)
         self.operator = operator        # in-process only: operator actions a journey needs (credit)
-        self.mtn_url = mtn_url.rstrip("/") if mtn_url else None     # the MTN MoMo sandbox (approve prompts)
+        # The mobile-money sandboxes whose "approve payment?" prompts this phone can answer.
+        self.sandboxes = {name: url.rstrip("/") for name, url in (("mtn", mtn_url), ("airtel", airtel_url)) if url}
         self._client = client
         self._sms_ids = 0
 
@@ -84,26 +86,31 @@ class HttpTransport:
         return await self.operator(msisdn, amount)
 
     async def prompts(self, msisdn: str) -> list[dict]:
-        """Mobile-money "approve payment?" prompts waiting on this phone."""
-        if not self.mtn_url:
-            return []
-        async with self._client.get(f"{self.mtn_url}/sim/pending/{msisdn.lstrip('+')}") as resp:
-            return await resp.json()
+        """Mobile-money "approve payment?" prompts waiting on this phone, from every sandbox."""
+        found = []
+        for name, url in self.sandboxes.items():
+            async with self._client.get(f"{url}/sim/pending/{msisdn.lstrip('+')}") as resp:
+                found += [{**p, "provider": name} for p in await resp.json()]
+        return found
 
-    async def decide(self, reference: str, approve: bool, reason: str | None = None) -> None:
+    async def decide(self, prompt: dict, approve: bool, reason: str | None = None) -> None:
         """Answer a prompt as the phone's owner would; the provider then calls us back."""
-        body = {"reference": reference, "approve": approve, "reason": reason}
-        async with self._client.post(f"{self.mtn_url}/sim/decide", json=body) as resp:
+        body = {"reference": prompt["reference"], "approve": approve, "reason": reason}
+        async with self._client.post(f"{self.sandboxes[prompt['provider']]}/sim/decide", json=body) as resp:
             if resp.status != 200:
-                raise SimError(f"MTN sandbox: HTTP {resp.status}")
+                raise SimError(f"{prompt['provider']} sandbox: HTTP {resp.status}")
         await self.settle()
 
     async def provider_fail(self, mode: str) -> None:
-        if not self.mtn_url:
-            raise SimError("no MTN sandbox to configure")
-        async with self._client.post(f"{self.mtn_url}/sim/fail", json={"mode": mode}) as resp:
-            if resp.status != 200:
-                raise SimError(f"MTN sandbox: HTTP {resp.status}")
+        """`mtn payout_fail` or `payout_fail` (every sandbox): make the next such request fail."""
+        name, _, what = mode.partition(" ") if " " in mode else ("", "", mode)
+        targets = {name: self.sandboxes[name]} if name else self.sandboxes
+        if not targets:
+            raise SimError("no mobile-money sandbox to configure")
+        for url in targets.values():
+            async with self._client.post(f"{url}/sim/fail", json={"mode": what}) as resp:
+                if resp.status != 200:
+                    raise SimError(f"sandbox: HTTP {resp.status}")
 
     async def inbox(self, msisdn: str) -> list[dict]:
         """SMS delivered to this number so far, oldest first (empty without a fake AT server)."""
@@ -114,16 +121,17 @@ class HttpTransport:
 
 
 @contextlib.asynccontextmanager
-async def connect(url: str | None = None, token: str | None = None, settings=None,
-                  at_url: str | None = None, mtn_url: str | None = None) -> AsyncIterator[HttpTransport]:
+async def connect(url: str | None = None, token: str | None = None, settings=None, at_url: str | None = None,
+                  mtn_url: str | None = None, airtel_url: str | None = None) -> AsyncIterator[HttpTransport]:
     """A transport to `url`, or to the real app started here on embedded defaults (or `settings`)."""
     async with aiohttp.ClientSession() as client:
         if url:
-            yield HttpTransport(url, token, client, at_url=at_url, mtn_url=mtn_url)
+            yield HttpTransport(url, token, client, at_url=at_url, mtn_url=mtn_url, airtel_url=airtel_url)
             return
         async with _in_process(settings) as (base, settings, at_url, settle, operator):
             yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle,
-                                operator=operator, mtn_url=settings.mtn_base_url)
+                                operator=operator, mtn_url=settings.mtn_base_url,
+                                airtel_url=settings.airtel_base_url)
 
 
 def operator_credit(db) -> Callable[[str, str], Awaitable[str]]:
@@ -158,18 +166,22 @@ async def _in_process(settings):
         settings.home.mkdir(parents=True, exist_ok=True)
         await upgrade_async(settings.effective_database_url)
     redis_url, embedded = await asyncio.to_thread(resolve_redis_url, settings.redis_url, settings.home)
-    from simulator import fake_mtn
+    from simulator import fake_airtel, fake_mtn
 
     fake, mtn = FakeAT(), fake_mtn.FakeMtn(auto=False)        # QA approves or declines each prompt
+    airtel = fake_airtel.FakeAirtel(auto=False)
     try:
-        async with running(fake) as fake_url, fake_mtn.running(mtn) as mtn_url:
+        async with running(fake) as fake_url, fake_mtn.running(mtn) as mtn_url, \
+                fake_airtel.running(airtel) as airtel_url:
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            airtel.callback_url = f"{base}/payments/airtel/callback"
             settings = settings.with_(redis_url=redis_url, at_username=fake.username, at_api_key=fake.api_key,
                                       at_api_base_url=fake_url, public_base_url=base, mtn_base_url=mtn_url,
                                       mtn_api_user=mtn.api_user, mtn_api_key=mtn.api_key,
-                                      mtn_subscription_key=mtn.subscription_key)
+                                      mtn_subscription_key=mtn.subscription_key, airtel_base_url=airtel_url,
+                                      airtel_client_id=airtel.client_id, airtel_client_secret=airtel.client_secret)
             app = create_app(settings)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

@@ -22,10 +22,15 @@ async def transport(aiohttp_client, at_settings, fake_at):
     from simulator.fake_mtn import FakeMtn, running
     from ussd_app.app import create_app
 
-    mtn, port = FakeMtn(auto=False), free_port()
-    async with running(mtn) as mtn_url:
+    from simulator.fake_airtel import FakeAirtel
+    from simulator.fake_airtel import running as running_airtel
+
+    mtn, airtel, port = FakeMtn(auto=False), FakeAirtel(auto=False), free_port()
+    airtel.callback_url = f"http://127.0.0.1:{port}/payments/airtel/callback"
+    async with running(mtn) as mtn_url, running_airtel(airtel) as airtel_url:
         settings = at_settings.with_(mtn_base_url=mtn_url, mtn_api_user=mtn.api_user, mtn_api_key=mtn.api_key,
-                                     mtn_subscription_key=mtn.subscription_key,
+                                     mtn_subscription_key=mtn.subscription_key, airtel_base_url=airtel_url,
+                                     airtel_client_id=airtel.client_id, airtel_client_secret=airtel.client_secret,
                                      public_base_url=f"http://127.0.0.1:{port}")
         client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
         fake_at[0].report_url = str(client.make_url("/sms/africastalking/delivery"))
@@ -33,7 +38,8 @@ async def transport(aiohttp_client, at_settings, fake_at):
         async def settle() -> None:
             await run_jobs(settings)
         yield HttpTransport(str(client.make_url("")), None, client.session, at_url=fake_at[1], settle=settle,
-                            operator=operator_credit(client.app[appkeys.DB]), mtn_url=mtn_url)
+                            operator=operator_credit(client.app[appkeys.DB]), mtn_url=mtn_url,
+                            airtel_url=airtel_url)
 
 
 def test_there_are_journeys_for_every_story():

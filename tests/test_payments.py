@@ -40,19 +40,43 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+NUMBERS = {"mtn": USER, "airtel": "+260971500002"}
+# The same situation, in each fake's own words.
+MODES = {"mtn": {"ambiguous_then_success": "http500_after"}, "airtel": {"ambiguous_then_success": "ambiguous"}}
+
+
 @pytest.fixture
-async def pay(aiohttp_client, settings, mtn):
-    """The app with MTN MoMo pointed at the fake, listening where the fake sends callbacks."""
-    fake, url = mtn
-    port = _port()
-    pay_settings = settings.with_(mtn_base_url=url, mtn_api_user=fake.api_user, mtn_api_key=fake.api_key,
-                                  mtn_subscription_key=fake.subscription_key,
-                                  public_base_url=f"http://127.0.0.1:{port}",
-                                  payment_fees="mtn:collection=100,mtn:payout=250")
-    client = await aiohttp_client(create_app(pay_settings), server_kwargs={"port": port})
-    db = client.app[appkeys.DB]
-    user, _sms = await users.register(db, parse_msisdn(USER), "Musonda", "en", hash_pin("4826", 16))
-    return client, fake, user
+async def airtel():
+    from simulator.fake_airtel import FakeAirtel, running as running_airtel
+
+    fake = FakeAirtel(decide_after=0.02, callback_key="portal-key")
+    async with running_airtel(fake) as url:
+        yield fake, url
+
+
+@pytest.fixture
+def make_pay(aiohttp_client, settings, mtn, airtel):
+    """The app with MTN MoMo and Airtel Money pointed at their fakes, listening where they call back."""
+    async def make(provider: str):
+        port = _port()
+        (mtn_fake, mtn_url), (airtel_fake, airtel_url) = mtn, airtel
+        airtel_fake.callback_url = f"http://127.0.0.1:{port}/payments/airtel/callback"
+        pay_settings = settings.with_(
+            mtn_base_url=mtn_url, mtn_api_user=mtn_fake.api_user, mtn_api_key=mtn_fake.api_key,
+            mtn_subscription_key=mtn_fake.subscription_key, airtel_base_url=airtel_url,
+            airtel_client_id=airtel_fake.client_id, airtel_client_secret=airtel_fake.client_secret,
+            airtel_callback_key=airtel_fake.callback_key, public_base_url=f"http://127.0.0.1:{port}",
+            payment_fees=f"{provider}:collection=100,{provider}:payout=250")
+        client = await aiohttp_client(create_app(pay_settings), server_kwargs={"port": port})
+        user, _sms = await users.register(client.app[appkeys.DB], parse_msisdn(NUMBERS[provider]), "Musonda", "en",
+                                          hash_pin("4826", 16))
+        return client, (mtn_fake if provider == "mtn" else airtel_fake), user
+    return make
+
+
+@pytest.fixture
+async def pay(make_pay):
+    return await make_pay("mtn")
 
 
 async def payment(client, reference: str) -> Payment:
@@ -74,7 +98,7 @@ async def money(client, user) -> int:
         return (await wallet.balances(s, user.id, user.currency)).money
 
 
-async def sms_to(client, msisdn: str) -> list[str]:
+async def sms_to(client, msisdn: str = USER) -> list[str]:
     async with client.app[appkeys.DB]() as s:
         return list((await s.scalars(select(SmsOutbox.body).where(SmsOutbox.msisdn == msisdn,
                                                                  SmsOutbox.kind == "payment")
@@ -212,24 +236,26 @@ DEPOSITS = [
     Outcome("declined", "manual", (False, "APPROVAL_REJECTED"), "failed", 0, "it was declined. Nothing was taken"),
     Outcome("insufficient funds", "manual", (False, "NOT_ENOUGH_FUNDS"), "failed", 0, "not enough funds"),
     Outcome("timeout", "manual", (False, "EXPIRED"), "failed", 0, "it timed out"),
-    Outcome("ambiguous then success", "http500_after", None, "succeeded", 5000, "deposit of K50.00 received"),
+    Outcome("ambiguous then success", "ambiguous_then_success", None, "succeeded", 5000,
+            "deposit of K50.00 received"),
     Outcome("ambiguous, never arrived", "http500", None, "expired", 0, "it timed out. Nothing was taken"),
     Outcome("callback lost", "lose_callback", None, "succeeded", 5000, "deposit of K50.00 received"),
 ]
 
 
+@pytest.mark.parametrize("provider", ["mtn", "airtel"])
 @pytest.mark.parametrize("case", DEPOSITS, ids=[c.label for c in DEPOSITS])
-async def test_deposit_outcomes(pay, case):
-    client, fake, user = pay
+async def test_deposit_outcomes(make_pay, provider, case):
+    client, fake, user = await make_pay(provider)
     payments = client.app[appkeys.PAYMENTS]
     if case.setup == "manual":
         fake.auto = False
     elif case.setup:
-        fake.fail(case.setup)
+        fake.fail(MODES[provider].get(case.setup, case.setup))
     started = await payments.deposit(user, 5000)
     if case.decision is not None:
         await fake.decide(started.reference, *case.decision)
-    if case.setup in ("http500", "http500_after"):
+    if case.setup == "http500" or MODES[provider].get(case.setup) == "http500_after":
         assert started.state == "ambiguous"
     final = await settled(client, started.reference, seconds=0.5)
     if final.state not in ("succeeded", "failed"):           # no callback came: the reconciliation job asks;
@@ -238,7 +264,7 @@ async def test_deposit_outcomes(pay, case):
         final = await settled(client, started.reference)
     assert final.state == case.state
     assert await money(client, user) == case.balance
-    texts = await sms_to(client, USER)
+    texts = await sms_to(client, user.msisdn)
     assert len(texts) == 1 and case.sms in texts[0], texts
     async with client.app[appkeys.DB]() as s:
         fees = (await ledger.system(s, "fees", "ZMW")).balance
@@ -252,17 +278,19 @@ WITHDRAWALS = [
 ]
 
 
+@pytest.mark.parametrize("provider", ["mtn", "airtel"])
 @pytest.mark.parametrize("case", WITHDRAWALS, ids=[c.label for c in WITHDRAWALS])
-async def test_withdrawal_outcomes(pay, case):
-    client, fake, user = pay
+async def test_withdrawal_outcomes(make_pay, provider, case):
+    client, fake, user = await make_pay(provider)
     await wallet.credit(client.app[appkeys.DB], "fund", user, "ZMW", 10000, "test")
-    fake.payouts_succeed = case.setup != "payout_fail"
+    if case.setup:
+        fake.fail(case.setup)
     started = await client.app[appkeys.PAYMENTS].withdraw(user, 2000)
     assert await money(client, user) == 10000 - 2250, "held at once"
     final = await settled(client, started.reference)
     assert final.state == case.state
     assert await money(client, user) == case.balance
-    texts = await sms_to(client, USER)
+    texts = await sms_to(client, user.msisdn)
     assert len(texts) == 1 and case.sms in texts[0], texts
     await books_ok(client)
 
@@ -376,3 +404,64 @@ async def test_a_failed_deposit_does_not_use_up_the_day(pay):
     fake.auto = True
     second = await payments.deposit(user, 5000)
     assert (await settled(client, second.reference)).state == "succeeded"
+
+
+# -- Airtel Money's wire format -------------------------------------------------------------------
+
+@pytest.fixture
+async def airtel_provider(airtel):
+    from payments.airtel import AirtelMoney
+
+    fake, url = airtel
+    async with aiohttp.ClientSession() as http:
+        yield AirtelMoney(http, url, fake.client_id, fake.client_secret, fake.callback_key, "ENCRYPTED-PIN"), fake
+
+
+async def test_airtel_collection_shape_and_token(airtel_provider):
+    provider, fake = airtel_provider
+    order = _order("collection", "+260971500009")
+    assert (await provider.submit(order)).status == PENDING
+    txn = fake.txns[order.reference]
+    assert (txn.kind, txn.msisdn, txn.amount) == ("payments", "971500009", "25.50"), "msisdn without 260"
+    assert (await provider.submit(order)).status == PENDING, "a repeated id (ESB000041) arrived before"
+    assert fake.token_requests == 1
+    fake.tokens.clear()
+    assert (await provider.submit(_order("collection", "+260971500009"))).status == PENDING
+    assert fake.token_requests == 2, "401 -> one fresh token"
+
+
+@pytest.mark.parametrize("code,expected,reason", [
+    ("TS", SUCCEEDED, None), ("TF", FAILED, "NOT_ENOUGH_FUNDS"), ("TE", FAILED, "EXPIRED"),
+    ("TIP", PENDING, None), ("TA", AMBIGUOUS, None), ("??", AMBIGUOUS, None), (None, NOT_FOUND, None),
+])
+async def test_airtel_enquiry_mapping(airtel_provider, code, expected, reason):
+    provider, fake = airtel_provider
+    fake.auto = False
+    order = _order("collection", "+260971500009")
+    await provider.submit(order)
+    reference = order.reference if code else str(uuid.uuid4())
+    if code:
+        fake.txns[reference].status, fake.txns[reference].message = code, "DP00800001007"
+    got = await provider.status("collection", reference, "ZMW")
+    assert (got.status, got.reason) == (expected, reason)
+
+
+async def test_airtel_payout_shape_and_5xx(airtel_provider):
+    provider, fake = airtel_provider
+    order = _order("payout", "+260971500009")
+    assert (await provider.submit(order)).status == PENDING
+    assert fake.txns[order.reference].kind == "disbursements"
+    fake.fail("http500")
+    assert (await provider.submit(_order("payout"))).status == AMBIGUOUS
+
+
+async def test_airtel_callback_hash_is_checked(airtel_provider):
+    from payments.airtel import callback_hash
+
+    provider, fake = airtel_provider
+    txn = {"id": "abc", "message": "SUCCESS", "status_code": "TS", "airtel_money_id": "MP1"}
+    good = json.dumps({"transaction": txn, "hash": callback_hash(txn, "portal-key")}).encode()
+    assert provider.parse_callback(good, {}).reference == "abc"
+    forged = json.dumps({"transaction": txn, "hash": callback_hash(txn, "guess")}).encode()
+    with pytest.raises(BadCallback, match="hash"):
+        provider.parse_callback(forged, {})

@@ -47,12 +47,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         fake_mtn, mtn_port = FakeMtn(auto=False), _free_port()
         settings = settings.with_(mtn_base_url=f"http://127.0.0.1:{mtn_port}", mtn_api_user=fake_mtn.api_user,
                                   mtn_api_key=fake_mtn.api_key, mtn_subscription_key=fake_mtn.subscription_key)
+    fake_airtel = None
+    if settings.airtel_base_url is None:        # the local Airtel Money sandbox, likewise
+        from simulator.fake_airtel import FakeAirtel
+        from simulator.fake_at import free_port as _free_port
+
+        fake_airtel, airtel_port = FakeAirtel(auto=False), _free_port()
+        fake_airtel.callback_url = f"{settings.public_url}/payments/airtel/callback"
+        settings = settings.with_(airtel_base_url=f"http://127.0.0.1:{airtel_port}",
+                                  airtel_client_id=fake_airtel.client_id,
+                                  airtel_client_secret=fake_airtel.client_secret)
     worker = _start_worker(settings) if embedded_mode else None
     try:
         app = create_app(settings)
         if fake_mtn is not None:
             app.cleanup_ctx.append(_serve_fake(fake_mtn, mtn_port, "simulator.fake_mtn"))
             log.info("local MTN MoMo sandbox: http://127.0.0.1:%s (sim --mtn-url; approve prompts there)", mtn_port)
+        if fake_airtel is not None:
+            app.cleanup_ctx.append(_serve_fake(fake_airtel, airtel_port, "simulator.fake_airtel"))
+            log.info("local Airtel Money sandbox: http://127.0.0.1:%s (sim --airtel-url)", airtel_port)
         if fake_at is not None:
             app.cleanup_ctx.append(_serve_fake(fake_at, at_port, "simulator.fake_at"))
             log.info("fake Africa's Talking SMS API: http://127.0.0.1:%s (sim --at-url)", at_port)
@@ -209,7 +222,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from simulator.handset import run_handset
 
     return asyncio.run(run_handset(url=args.url, msisdn=args.msisdn, token=args.token,
-                                   service_code=args.service_code, at_url=args.at_url, mtn_url=args.mtn_url))
+                                   service_code=args.service_code, at_url=args.at_url, mtn_url=args.mtn_url,
+                                   airtel_url=args.airtel_url))
 
 
 def cmd_sim_run(args: argparse.Namespace) -> int:
@@ -268,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--token", help="webhook token, when the server wants one")
     sim.add_argument("--at-url", help="with --url: the fake AT server it sends SMS through (for the inbox)")
     sim.add_argument("--mtn-url", help="with --url: the MTN MoMo sandbox it uses (for payment prompts)")
+    sim.add_argument("--airtel-url", help="with --url: the Airtel Money sandbox it uses")
     sim.add_argument("--msisdn", default="+260971000001")
     sim.add_argument("--service-code", default="*123#")
     sim.set_defaults(func=cmd_sim)

@@ -54,6 +54,11 @@ class Settings:
     mtn_api_key: str = ""
     mtn_subscription_key: str = ""
     mtn_target_env: str = "sandbox"
+    airtel_base_url: str | None = None    # Airtel Money; unset: `serve` starts the local sandbox
+    airtel_client_id: str = ""
+    airtel_client_secret: str = ""
+    airtel_callback_key: str | None = None    # verify callback hashes when set
+    airtel_disbursement_pin: str = ""     # the RSA-encrypted PIN Airtel wants on payouts
     payment_fees: str = ""                # "mtn:collection=0,mtn:payout=250" (minor units)
     payment_limit_minor: int = 500_000    # the most one deposit or withdrawal may move (5,000.00)
     payment_daily_limit_minor: int = 2_000_000   # per user, direction and UTC day (20,000.00)
@@ -95,6 +100,11 @@ class Settings:
             mtn_api_key=env.get("MTN_MOMO_API_KEY", ""),
             mtn_subscription_key=env.get("MTN_MOMO_SUBSCRIPTION_KEY", ""),
             mtn_target_env=env.get("MTN_MOMO_TARGET_ENV") or "sandbox",
+            airtel_base_url=env.get("AIRTEL_BASE_URL") or None,
+            airtel_client_id=env.get("AIRTEL_CLIENT_ID", ""),
+            airtel_client_secret=env.get("AIRTEL_CLIENT_SECRET", ""),
+            airtel_callback_key=env.get("AIRTEL_CALLBACK_KEY") or None,
+            airtel_disbursement_pin=env.get("AIRTEL_DISBURSEMENT_PIN", ""),
             payment_fees=env.get("PAYMENT_FEES", ""),
             payment_limit_minor=_int(env, "PAYMENT_LIMIT_MINOR", 500_000),
             payment_daily_limit_minor=_int(env, "PAYMENT_DAILY_LIMIT_MINOR", 2_000_000),
@@ -131,6 +141,10 @@ class Settings:
                     "MTN_MOMO_BASE_URL": self.mtn_base_url, "MTN_MOMO_API_USER": self.mtn_api_user,
                     "MTN_MOMO_API_KEY": self.mtn_api_key, "MTN_MOMO_SUBSCRIPTION_KEY": self.mtn_subscription_key,
                     "MTN_MOMO_TARGET_ENV": self.mtn_target_env, "PAYMENT_FEES": self.payment_fees,
+                    "AIRTEL_BASE_URL": self.airtel_base_url, "AIRTEL_CLIENT_ID": self.airtel_client_id,
+                    "AIRTEL_CLIENT_SECRET": self.airtel_client_secret,
+                    "AIRTEL_CALLBACK_KEY": self.airtel_callback_key,
+                    "AIRTEL_DISBURSEMENT_PIN": self.airtel_disbursement_pin,
                     "PAYMENT_CHECK_SECONDS": str(self.payment_check_seconds),
                     "PAYMENT_LIMIT_MINOR": str(self.payment_limit_minor),
                     "PAYMENT_DAILY_LIMIT_MINOR": str(self.payment_daily_limit_minor),

@@ -30,6 +30,7 @@ class Txn:
     kind: str              # payments / disbursements
     msisdn: str            # without country code
     amount: str
+    currency: str = ""
     status: str = "TIP"
     message: str = "In process"
     airtel_money_id: str | None = None
@@ -90,7 +91,8 @@ class FakeAirtel:
         if txn_id in self.txns:
             return self._reply(txn_id, False, "ESB000041", "DP00800001006", http=400)
         msisdn = (body.get("subscriber") or body.get("payee") or {}).get("msisdn", "")
-        txn = Txn(txn_id, kind, msisdn, str(body["transaction"]["amount"]))
+        txn = Txn(txn_id, kind, msisdn, str(body["transaction"]["amount"]),
+                  str(body["transaction"].get("currency") or request.headers.get("X-Currency", "")))
         self.txns[txn_id] = txn
         if kind == "disbursements":
             self._later(txn, not self._take("payout_fail"), "DP00900001012")
@@ -140,7 +142,8 @@ class FakeAirtel:
 
     async def get_pending(self, request: web.Request) -> web.Response:
         number = request.match_info["msisdn"].lstrip("+")
-        return web.json_response([{"reference": t.id, "amount": t.amount, "currency": "", "message": "Enerlectra"}
+        return web.json_response([{"reference": t.id, "amount": t.amount, "currency": t.currency,
+                                   "message": "Enerlectra"}
                                   for t in self.txns.values()
                                   if t.kind == "payments" and t.status == "TIP" and number.endswith(t.msisdn)])
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED, Order, Provider,
                            ProviderError, Status)
 from payments.lifecycle import OPEN, advance
+from payments.pawapay import PROVIDERS as PAWAPAY_PREFIXES
 from sms.templates import payment_failed_text, payment_ok_text
 from ussd_app import i18n
 from ussd_app.db.models import Payment, User
@@ -28,7 +29,7 @@ from ussd_app.domain.ledger import Leg
 # Which provider serves a number, by its national prefix (protocols.md section 7). A prefix only hints:
 # numbers port between networks; a user may pick another wallet once more providers are wired.
 ROUTES = {"+26096": "mtn", "+26076": "mtn", "+26056": "mtn", "+26097": "airtel", "+26077": "airtel",
-          "+26057": "airtel"}
+          "+26057": "airtel", **{prefix: "pawapay" for prefix in PAWAPAY_PREFIXES}}
 TRIGGER = {SUCCEEDED: "succeed", FAILED: "fail", PENDING: "accepted", AMBIGUOUS: "unclear"}
 
 

@@ -5,6 +5,7 @@ import aiohttp
 
 from payments.airtel import AirtelMoney
 from payments.mtn import MtnMomo
+from payments.pawapay import PawaPay
 from payments.service import Limits, Payments, parse_fees
 
 
@@ -23,5 +24,7 @@ def build(settings, db, http: aiohttp.ClientSession, dispatch) -> Payments:
         providers["airtel"] = AirtelMoney(http, settings.airtel_base_url, settings.airtel_client_id,
                                           settings.airtel_client_secret, settings.airtel_callback_key,
                                           settings.airtel_disbursement_pin)
+    if settings.pawapay_base_url:
+        providers["pawapay"] = PawaPay(http, settings.pawapay_base_url, settings.pawapay_token)
     return Payments(db, providers, parse_fees(settings.payment_fees), dispatch,
                     limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor))

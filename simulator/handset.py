@@ -84,7 +84,8 @@ class Handset:
         for message in await self.phone.new_sms():
             self.out(f"*** new SMS: {message['text']}")
         for prompt in await self.phone.transport.prompts(self.phone.msisdn):
-            name = {"mtn": "MTN MoMo", "airtel": "Airtel Money"}.get(prompt["provider"], prompt["provider"])
+            name = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "pawapay": "Mobile money"}.get(prompt["provider"],
+                                                                                                 prompt["provider"])
             self.out(f"*** {name}: pay {prompt['amount']} {prompt['currency']} to Enerlectra? (approve / decline)")
         return True
 
@@ -115,8 +116,10 @@ async def _lines_from_pipe():
 
 
 async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str,
-                      at_url: str | None = None, mtn_url: str | None = None, airtel_url: str | None = None) -> int:
-    async with connect(url, token, at_url=at_url, mtn_url=mtn_url, airtel_url=airtel_url) as transport:
+                      at_url: str | None = None, mtn_url: str | None = None, airtel_url: str | None = None,
+                      pawapay_url: str | None = None) -> int:
+    async with connect(url, token, at_url=at_url, mtn_url=mtn_url, airtel_url=airtel_url,
+                       pawapay_url=pawapay_url) as transport:
         handset = Handset(Phone(transport, msisdn, service_code))
         print(f"Enerlectra handset simulator: {msisdn} -> {url or 'in-process app'}. "
               f"Type `dial` to call {service_code}, `help` for commands.")

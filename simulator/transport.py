@@ -45,7 +45,7 @@ class HttpTransport:
     def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None,
                  at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle,
                  operator: Callable[[str, str], Awaitable[str]] | None = None, mtn_url: str | None = None,
-                 airtel_url: str | None = None):
+                 airtel_url: str | None = None, pawapay_url: str | None = None):
         self.base = base_url.rstrip("/")
         self.url = self.base + USSD_PATH
         self.params = {"token": token} if token else {}
@@ -53,7 +53,8 @@ class HttpTransport:
         self.settle = settle            # let the workers catch up (in-process: run queued jobs now)
         self.operator = operator        # in-process only: operator actions a journey needs (credit)
         # The mobile-money sandboxes whose "approve payment?" prompts this phone can answer.
-        self.sandboxes = {name: url.rstrip("/") for name, url in (("mtn", mtn_url), ("airtel", airtel_url)) if url}
+        self.sandboxes = {name: url.rstrip("/") for name, url in
+                          (("mtn", mtn_url), ("airtel", airtel_url), ("pawapay", pawapay_url)) if url}
         self._client = client
         self._sms_ids = 0
 
@@ -122,16 +123,18 @@ class HttpTransport:
 
 @contextlib.asynccontextmanager
 async def connect(url: str | None = None, token: str | None = None, settings=None, at_url: str | None = None,
-                  mtn_url: str | None = None, airtel_url: str | None = None) -> AsyncIterator[HttpTransport]:
+                  mtn_url: str | None = None, airtel_url: str | None = None,
+                  pawapay_url: str | None = None) -> AsyncIterator[HttpTransport]:
     """A transport to `url`, or to the real app started here on embedded defaults (or `settings`)."""
     async with aiohttp.ClientSession() as client:
         if url:
-            yield HttpTransport(url, token, client, at_url=at_url, mtn_url=mtn_url, airtel_url=airtel_url)
+            yield HttpTransport(url, token, client, at_url=at_url, mtn_url=mtn_url, airtel_url=airtel_url,
+                                pawapay_url=pawapay_url)
             return
         async with _in_process(settings) as (base, settings, at_url, settle, operator):
             yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle,
                                 operator=operator, mtn_url=settings.mtn_base_url,
-                                airtel_url=settings.airtel_base_url)
+                                airtel_url=settings.airtel_base_url, pawapay_url=settings.pawapay_base_url)
 
 
 def operator_credit(db) -> Callable[[str, str], Awaitable[str]]:
@@ -166,22 +169,24 @@ async def _in_process(settings):
         settings.home.mkdir(parents=True, exist_ok=True)
         await upgrade_async(settings.effective_database_url)
     redis_url, embedded = await asyncio.to_thread(resolve_redis_url, settings.redis_url, settings.home)
-    from simulator import fake_airtel, fake_mtn
+    from simulator import fake_airtel, fake_mtn, fake_pawapay
 
     fake, mtn = FakeAT(), fake_mtn.FakeMtn(auto=False)        # QA approves or declines each prompt
-    airtel = fake_airtel.FakeAirtel(auto=False)
+    airtel, pawa = fake_airtel.FakeAirtel(auto=False), fake_pawapay.FakePawaPay(auto=False)
     try:
         async with running(fake) as fake_url, fake_mtn.running(mtn) as mtn_url, \
-                fake_airtel.running(airtel) as airtel_url:
+                fake_airtel.running(airtel) as airtel_url, fake_pawapay.running(pawa) as pawa_url:
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             base = f"http://127.0.0.1:{sock.getsockname()[1]}"
             airtel.callback_url = f"{base}/payments/airtel/callback"
+            pawa.callback_url = f"{base}/payments/pawapay/callback"
             settings = settings.with_(redis_url=redis_url, at_username=fake.username, at_api_key=fake.api_key,
                                       at_api_base_url=fake_url, public_base_url=base, mtn_base_url=mtn_url,
                                       mtn_api_user=mtn.api_user, mtn_api_key=mtn.api_key,
                                       mtn_subscription_key=mtn.subscription_key, airtel_base_url=airtel_url,
-                                      airtel_client_id=airtel.client_id, airtel_client_secret=airtel.client_secret)
+                                      airtel_client_id=airtel.client_id, airtel_client_secret=airtel.client_secret,
+                                      pawapay_base_url=pawa_url, pawapay_token=pawa.token)
             app = create_app(settings)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

@@ -40,9 +40,13 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-NUMBERS = {"mtn": USER, "airtel": "+260971500002"}
+NUMBERS = {"mtn": USER, "airtel": "+260971500002", "pawapay": "+260951500003"}     # pawaPay: Zamtel
+PROVIDERS = list(NUMBERS)
 # The same situation, in each fake's own words.
-MODES = {"mtn": {"ambiguous_then_success": "http500_after"}, "airtel": {"ambiguous_then_success": "ambiguous"}}
+MODES = {"mtn": {"ambiguous_then_success": "http500_after"}, "airtel": {"ambiguous_then_success": "ambiguous"},
+         "pawapay": {"ambiguous_then_success": "http500_after"}}
+# pawaPay reports a prompt that timed out as PAYMENT_NOT_APPROVED, so the user reads "declined".
+SAYS = {("pawapay", "timeout"): "it was declined"}
 
 
 @pytest.fixture
@@ -55,22 +59,33 @@ async def airtel():
 
 
 @pytest.fixture
-def make_pay(aiohttp_client, settings, mtn, airtel):
+async def pawapay():
+    from simulator.fake_pawapay import FakePawaPay, running as running_pawapay
+
+    fake = FakePawaPay(decide_after=0.02)
+    async with running_pawapay(fake) as url:
+        yield fake, url
+
+
+@pytest.fixture
+def make_pay(aiohttp_client, settings, mtn, airtel, pawapay):
     """The app with MTN MoMo and Airtel Money pointed at their fakes, listening where they call back."""
-    async def make(provider: str):
+    async def make(provider: str, number: str | None = None):
         port = _port()
-        (mtn_fake, mtn_url), (airtel_fake, airtel_url) = mtn, airtel
+        (mtn_fake, mtn_url), (airtel_fake, airtel_url), (pawa_fake, pawa_url) = mtn, airtel, pawapay
         airtel_fake.callback_url = f"http://127.0.0.1:{port}/payments/airtel/callback"
+        pawa_fake.callback_url = f"http://127.0.0.1:{port}/payments/pawapay/callback"
         pay_settings = settings.with_(
             mtn_base_url=mtn_url, mtn_api_user=mtn_fake.api_user, mtn_api_key=mtn_fake.api_key,
             mtn_subscription_key=mtn_fake.subscription_key, airtel_base_url=airtel_url,
             airtel_client_id=airtel_fake.client_id, airtel_client_secret=airtel_fake.client_secret,
-            airtel_callback_key=airtel_fake.callback_key, public_base_url=f"http://127.0.0.1:{port}",
+            airtel_callback_key=airtel_fake.callback_key, pawapay_base_url=pawa_url, pawapay_token=pawa_fake.token,
+            public_base_url=f"http://127.0.0.1:{port}",
             payment_fees=f"{provider}:collection=100,{provider}:payout=250")
         client = await aiohttp_client(create_app(pay_settings), server_kwargs={"port": port})
-        user, _sms = await users.register(client.app[appkeys.DB], parse_msisdn(NUMBERS[provider]), "Musonda", "en",
-                                          hash_pin("4826", 16))
-        return client, (mtn_fake if provider == "mtn" else airtel_fake), user
+        user, _sms = await users.register(client.app[appkeys.DB], parse_msisdn(number or NUMBERS[provider]),
+                                          "Musonda", "en", hash_pin("4826", 16))
+        return client, {"mtn": mtn_fake, "airtel": airtel_fake, "pawapay": pawa_fake}[provider], user
     return make
 
 
@@ -243,7 +258,7 @@ DEPOSITS = [
 ]
 
 
-@pytest.mark.parametrize("provider", ["mtn", "airtel"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("case", DEPOSITS, ids=[c.label for c in DEPOSITS])
 async def test_deposit_outcomes(make_pay, provider, case):
     client, fake, user = await make_pay(provider)
@@ -265,7 +280,7 @@ async def test_deposit_outcomes(make_pay, provider, case):
     assert final.state == case.state
     assert await money(client, user) == case.balance
     texts = await sms_to(client, user.msisdn)
-    assert len(texts) == 1 and case.sms in texts[0], texts
+    assert len(texts) == 1 and SAYS.get((provider, case.label), case.sms) in texts[0], texts
     async with client.app[appkeys.DB]() as s:
         fees = (await ledger.system(s, "fees", "ZMW")).balance
     assert fees == (100 if case.state == "succeeded" else 0)
@@ -278,7 +293,7 @@ WITHDRAWALS = [
 ]
 
 
-@pytest.mark.parametrize("provider", ["mtn", "airtel"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("case", WITHDRAWALS, ids=[c.label for c in WITHDRAWALS])
 async def test_withdrawal_outcomes(make_pay, provider, case):
     client, fake, user = await make_pay(provider)
@@ -465,3 +480,57 @@ async def test_airtel_callback_hash_is_checked(airtel_provider):
     forged = json.dumps({"transaction": txn, "hash": callback_hash(txn, "guess")}).encode()
     with pytest.raises(BadCallback, match="hash"):
         provider.parse_callback(forged, {})
+
+
+
+# -- pawaPay (Zamtel, Tanzania) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("msisdn,code,decimals", [
+    ("+260951234567", "ZAMTEL_ZMB", 2), ("+255754123456", "VODACOM_TZA", 0), ("+255712345678", "TIGO_TZA", 0),
+    ("+255652345678", "TIGO_TZA", 0), ("+255622345678", "HALOTEL_TZA", 0), ("+255682345678", "AIRTEL_TZA", 0),
+    ("+260961234567", None, None), ("+255732345678", None, None),      # MTN (direct), TTCL (not offered)
+])
+def test_pawapay_provider_by_prefix(msisdn, code, decimals):
+    from payments.pawapay import provider_code
+
+    assert provider_code(msisdn) == ((code, decimals) if code else None)
+
+
+@pytest.mark.parametrize("minor,decimals,text", [(2550, 2, "25.50"), (2500, 2, "25"), (150000, 0, "1500")])
+def test_pawapay_amounts(minor, decimals, text):
+    from payments.pawapay import amount_text
+
+    assert amount_text(minor, decimals) == text
+
+
+async def test_pawapay_request_shape_duplicate_and_status(pawapay):
+    from payments.pawapay import PawaPay
+
+    fake, url = pawapay
+    fake.auto = False
+    async with aiohttp.ClientSession() as http:
+        provider = PawaPay(http, url, fake.token)
+        order = Order(str(uuid.uuid4()), "collection", "+255754123456", "TZS", 150000)
+        assert (await provider.submit(order)).status == PENDING
+        assert fake.txns[order.reference].body == {
+            "depositId": order.reference, "amount": "1500", "currency": "TZS", "customerMessage": "Enerlectra",
+            "payer": {"type": "MMO", "accountDetails": {"phoneNumber": "255754123456", "provider": "VODACOM_TZA"}}}
+        assert (await provider.submit(order)).status == PENDING, "DUPLICATE_IGNORED: arrived before"
+        assert (await provider.status("collection", order.reference)).status == PENDING
+        await fake.decide(order.reference, False, "NOT_ENOUGH_FUNDS")
+        got = await provider.status("collection", order.reference)
+        assert (got.status, got.reason) == (FAILED, "NOT_ENOUGH_FUNDS")
+        assert (await provider.status("collection", str(uuid.uuid4()))).status == NOT_FOUND
+        cents = Order(str(uuid.uuid4()), "collection", "+255754123456", "TZS", 150050)
+        assert (await provider.submit(cents)).reason == "INVALID_AMOUNT", "0-decimal networks: whole shillings"
+        bad = PawaPay(http, url, "wrong-token")
+        assert (await bad.submit(_order("collection", "+260951234567"))).status == FAILED
+
+
+async def test_tanzanian_deposit_through_pawapay_in_tzs(make_pay):
+    client, fake, user = await make_pay("pawapay", number="+255754500004")
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000)
+    assert (await settled(client, started.reference)).state == "succeeded"
+    assert await money(client, user) == 150000
+    assert "TSh 1,500.00" in (await sms_to(client, user.msisdn))[0]
+    await books_ok(client)

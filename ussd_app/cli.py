@@ -57,6 +57,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.with_(airtel_base_url=f"http://127.0.0.1:{airtel_port}",
                                   airtel_client_id=fake_airtel.client_id,
                                   airtel_client_secret=fake_airtel.client_secret)
+    fake_pawapay = None
+    if settings.pawapay_base_url is None:       # the local pawaPay sandbox (Zamtel, Tanzania)
+        from simulator.fake_at import free_port as _free_port
+        from simulator.fake_pawapay import FakePawaPay
+
+        fake_pawapay, pawapay_port = FakePawaPay(auto=False), _free_port()
+        fake_pawapay.callback_url = f"{settings.public_url}/payments/pawapay/callback"
+        settings = settings.with_(pawapay_base_url=f"http://127.0.0.1:{pawapay_port}", pawapay_token=fake_pawapay.token)
     worker = _start_worker(settings) if embedded_mode else None
     try:
         app = create_app(settings)
@@ -66,6 +74,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if fake_airtel is not None:
             app.cleanup_ctx.append(_serve_fake(fake_airtel, airtel_port, "simulator.fake_airtel"))
             log.info("local Airtel Money sandbox: http://127.0.0.1:%s (sim --airtel-url)", airtel_port)
+        if fake_pawapay is not None:
+            app.cleanup_ctx.append(_serve_fake(fake_pawapay, pawapay_port, "simulator.fake_pawapay"))
+            log.info("local pawaPay sandbox: http://127.0.0.1:%s (sim --pawapay-url)", pawapay_port)
         if fake_at is not None:
             app.cleanup_ctx.append(_serve_fake(fake_at, at_port, "simulator.fake_at"))
             log.info("fake Africa's Talking SMS API: http://127.0.0.1:%s (sim --at-url)", at_port)
@@ -223,7 +234,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     return asyncio.run(run_handset(url=args.url, msisdn=args.msisdn, token=args.token,
                                    service_code=args.service_code, at_url=args.at_url, mtn_url=args.mtn_url,
-                                   airtel_url=args.airtel_url))
+                                   airtel_url=args.airtel_url, pawapay_url=args.pawapay_url))
 
 
 def cmd_sim_run(args: argparse.Namespace) -> int:
@@ -283,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--at-url", help="with --url: the fake AT server it sends SMS through (for the inbox)")
     sim.add_argument("--mtn-url", help="with --url: the MTN MoMo sandbox it uses (for payment prompts)")
     sim.add_argument("--airtel-url", help="with --url: the Airtel Money sandbox it uses")
+    sim.add_argument("--pawapay-url", help="with --url: the pawaPay sandbox it uses (Zamtel, Tanzania)")
     sim.add_argument("--msisdn", default="+260971000001")
     sim.add_argument("--service-code", default="*123#")
     sim.set_defaults(func=cmd_sim)

@@ -59,6 +59,8 @@ class Settings:
     airtel_client_secret: str = ""
     airtel_callback_key: str | None = None    # verify callback hashes when set
     airtel_disbursement_pin: str = ""     # the RSA-encrypted PIN Airtel wants on payouts
+    pawapay_base_url: str | None = None   # pawaPay (Zamtel, Tanzania); unset: `serve` starts the sandbox
+    pawapay_token: str = ""
     payment_fees: str = ""                # "mtn:collection=0,mtn:payout=250" (minor units)
     payment_limit_minor: int = 500_000    # the most one deposit or withdrawal may move (5,000.00)
     payment_daily_limit_minor: int = 2_000_000   # per user, direction and UTC day (20,000.00)
@@ -105,6 +107,8 @@ class Settings:
             airtel_client_secret=env.get("AIRTEL_CLIENT_SECRET", ""),
             airtel_callback_key=env.get("AIRTEL_CALLBACK_KEY") or None,
             airtel_disbursement_pin=env.get("AIRTEL_DISBURSEMENT_PIN", ""),
+            pawapay_base_url=env.get("PAWAPAY_BASE_URL") or None,
+            pawapay_token=env.get("PAWAPAY_TOKEN", ""),
             payment_fees=env.get("PAYMENT_FEES", ""),
             payment_limit_minor=_int(env, "PAYMENT_LIMIT_MINOR", 500_000),
             payment_daily_limit_minor=_int(env, "PAYMENT_DAILY_LIMIT_MINOR", 2_000_000),
@@ -145,6 +149,7 @@ class Settings:
                     "AIRTEL_CLIENT_SECRET": self.airtel_client_secret,
                     "AIRTEL_CALLBACK_KEY": self.airtel_callback_key,
                     "AIRTEL_DISBURSEMENT_PIN": self.airtel_disbursement_pin,
+                    "PAWAPAY_BASE_URL": self.pawapay_base_url, "PAWAPAY_TOKEN": self.pawapay_token,
                     "PAYMENT_CHECK_SECONDS": str(self.payment_check_seconds),
                     "PAYMENT_LIMIT_MINOR": str(self.payment_limit_minor),
                     "PAYMENT_DAILY_LIMIT_MINOR": str(self.payment_daily_limit_minor),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from menus.common import in_language_of
+from payments import pawapay
 from payments.service import NotServed, OverLimit
 from sms.templates import pin_lock_text
 from ussd_app.db.models import User
@@ -11,7 +12,25 @@ from ussd_app.domain.phone import COUNTRIES
 from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
 from ussd_app.i18n import _
 
-PROVIDER_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "zamtel": "Zamtel Kwacha", "azampay": "AzamPay"}
+PROVIDER_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money"}
+# Through pawaPay the wallet is the network's own.
+PAWAPAY_NAMES = {"ZAMTEL_ZMB": "Zamtel Kwacha", "VODACOM_TZA": "M-Pesa", "TIGO_TZA": "Mixx by Yas",
+                 "HALOTEL_TZA": "HaloPesa", "AIRTEL_TZA": "Airtel Money"}
+
+
+def wallet_name(provider: str, msisdn: str) -> str:
+    if provider == "pawapay":
+        found = pawapay.provider_code(msisdn)
+        return PAWAPAY_NAMES.get(found[0], "mobile money") if found else "mobile money"
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+def _payable(ctx: Ctx, name: str, amount: int) -> Reject | None:
+    """Some networks take whole shillings only (pawaPay's Tanzanian ones)."""
+    found = pawapay.provider_code(ctx.session.msisdn) if name == "pawapay" else None
+    if found and found[1] == 0 and amount % 100:
+        return Reject(_("Type whole shillings, without cents."))
+    return None
 
 
 def _currency(ctx: Ctx) -> str:
@@ -31,7 +50,7 @@ async def menu(ctx: Ctx) -> Rendered:
     name = _provider(ctx)
     if name is None:
         return _not_served()
-    return Screen([PROVIDER_NAMES[name]], [("1", _("Deposit")), ("2", _("Withdraw"))])
+    return Screen([wallet_name(name, ctx.session.msisdn)], [("1", _("Deposit")), ("2", _("Withdraw"))])
 
 
 async def depamount(ctx: Ctx) -> Rendered:
@@ -53,13 +72,13 @@ async def depconfirm(ctx: Ctx) -> Rendered:
     name, currency, amount = _provider(ctx), _currency(ctx), ctx.session.data["amount"]
     if name is None:
         return _not_served()
-    refused = await _over_limit(ctx, "collection", amount)
+    refused = _payable(ctx, name, amount) or await _over_limit(ctx, "collection", amount)
     if refused:
         return refused
     fee = ctx.services.payments.fee(name, "collection")
     return Screen([_("Deposit {amount} from {provider}. Fee {fee}, total {total}.").format(
-        amount=format_money(amount, currency), provider=PROVIDER_NAMES[name], fee=format_money(fee, currency),
-        total=format_money(amount + fee, currency))], [("1", _("Confirm"))])
+        amount=format_money(amount, currency), provider=wallet_name(name, ctx.session.msisdn),
+        fee=format_money(fee, currency), total=format_money(amount + fee, currency))], [("1", _("Confirm"))])
 
 
 async def depdone(ctx: Ctx) -> Rendered:
@@ -89,7 +108,7 @@ async def wdconfirm(ctx: Ctx) -> Rendered:
     name, currency, amount = _provider(ctx), _currency(ctx), ctx.session.data["amount"]
     if name is None:
         return _not_served()
-    refused = await _over_limit(ctx, "payout", amount)
+    refused = _payable(ctx, name, amount) or await _over_limit(ctx, "payout", amount)
     if refused:
         return refused
     fee = ctx.services.payments.fee(name, "payout")
@@ -99,8 +118,8 @@ async def wdconfirm(ctx: Ctx) -> Rendered:
         return Reject(_("Not enough money: your balance is {balance}. Type a smaller amount.").format(
             balance=format_money(balance, currency)))
     return Screen([_("Withdraw {amount} to {provider}. Fee {fee}, total {total}. Enter your PIN:").format(
-        amount=format_money(amount, currency), provider=PROVIDER_NAMES[name], fee=format_money(fee, currency),
-        total=format_money(amount + fee, currency))])
+        amount=format_money(amount, currency), provider=wallet_name(name, ctx.session.msisdn),
+        fee=format_money(fee, currency), total=format_money(amount + fee, currency))])
 
 
 async def wddone(ctx: Ctx) -> Rendered:

@@ -1,9 +1,11 @@
 """Rules and screen pieces every feature uses. Rules are pure functions of (session, text)."""
 from __future__ import annotations
 
+from sms.templates import pin_lock_text
 from ussd_app import i18n
+from ussd_app.domain import pins
 from ussd_app.domain.pin import hash_pin_async, is_valid_pin, verify_pin_async
-from ussd_app.engine.types import Ctx, Reject, Session
+from ussd_app.engine.types import Ctx, Reject, Screen, Session
 from ussd_app.i18n import _
 
 LANGUAGE_CODES = list(i18n.LANGUAGES)          # option n picks LANGUAGE_CODES[n - 1]
@@ -48,6 +50,30 @@ def in_language_of(user, render, *args) -> str:
     """A text for `user` (an SMS) in their language, whatever language the screen is in."""
     with i18n.language(user.language):
         return render(user, *args)
+
+
+def locked_screen(until, country: str) -> Screen:
+    return Screen([_("Money actions are locked until {time}. Try again later.").format(
+        time=pins.local_hhmm(until, country))], end=True)
+
+
+async def money_pin(ctx: Ctx, locked=None) -> Screen | Reject | None:
+    """Check the PIN typed (ctx.text) for a money action: None when right; otherwise what to show
+    (a Reject with the tries left, or the END screen once locked; the lock SMS is queued and sent)."""
+    session, settings = ctx.session, ctx.services.settings
+    checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
+                               max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
+                               lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until))
+    await ctx.services.dispatch(list(checked.dispatch))
+    if checked.locked_until is not None:
+        if checked.dispatch:          # this very PIN locked it
+            return Screen([_("Wrong PIN {count} times. Money actions are locked until {time}.").format(
+                count=settings.pin_max_failures, time=pins.local_hhmm(checked.locked_until, session.country))],
+                end=True)
+        return (locked or locked_screen)(checked.locked_until, session.country)
+    if not checked.ok:
+        return Reject(_("Wrong PIN. {count} tries left.").format(count=checked.tries_left))
+    return None
 
 
 async def remember_first_pin(ctx: Ctx, key: str = "pin_hash") -> None:

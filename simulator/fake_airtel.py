@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
 from payments.airtel import callback_hash
+from simulator.sandbox import Sandbox
+from simulator.sandbox import running as sandbox_running
 
 DECLINE_CODES = {"NOT_ENOUGH_FUNDS": "DP00800001007", "APPROVAL_REJECTED": "DP00800001008",
                  "EXPIRED": "DP00800001024"}
@@ -37,7 +37,7 @@ class Txn:
 
 
 @dataclass
-class FakeAirtel:
+class FakeAirtel(Sandbox):
     client_id: str = "fake-airtel-id"
     client_secret: str = "fake-airtel-secret"
     callback_url: str | None = None
@@ -47,17 +47,6 @@ class FakeAirtel:
     txns: dict[str, Txn] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     token_requests: int = 0
-    failures: list[str] = field(default_factory=list)
-    _tasks: set = field(default_factory=set)
-
-    def fail(self, mode: str, count: int = 1) -> None:
-        self.failures.extend([mode] * count)
-
-    def _take(self, mode: str) -> bool:
-        if mode in self.failures:
-            self.failures.remove(mode)
-            return True
-        return False
 
     async def token(self, request: web.Request) -> web.Response:
         data = await request.json()
@@ -113,12 +102,7 @@ class FakeAirtel:
                                   "status": {"code": "200", "result_code": "ESB000010", "success": True}})
 
     def _later(self, txn: Txn, approve: bool, code: str | None) -> None:
-        async def run() -> None:
-            await asyncio.sleep(self.decide_after)
-            await self.decide(txn.id, approve, code)
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._soon(self.decide_after, lambda: self.decide(txn.id, approve, code))
 
     async def decide(self, txn_id: str, approve: bool, reason: str | None = None) -> Txn:
         txn = self.txns[txn_id]
@@ -147,16 +131,6 @@ class FakeAirtel:
                                   for t in self.txns.values()
                                   if t.kind == "payments" and t.status == "TIP" and number.endswith(t.msisdn)])
 
-    async def post_decide(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        txn = await self.decide(str(data["reference"]), bool(data.get("approve")), data.get("reason"))
-        return web.json_response({"reference": txn.id, "status": txn.status})
-
-    async def post_fail(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        self.fail(str(data["mode"]), int(data.get("count", 1)))
-        return web.json_response({"pending": self.failures})
-
     def app(self) -> web.Application:
         app = web.Application()
         app.add_routes([
@@ -164,23 +138,9 @@ class FakeAirtel:
             web.post("/merchant/v1/{kind:payments}/", self.submit),
             web.post("/standard/v1/{kind:disbursements}/", self.submit),
             web.get("/standard/v1/{kind:payments|disbursements}/{id}", self.enquire),
-            web.get("/sim/pending/{msisdn}", self.get_pending),
-            web.post("/sim/decide", self.post_decide),
-            web.post("/sim/fail", self.post_fail),
+            *self.control_routes(),
         ])
         return app
 
 
-@contextlib.asynccontextmanager
-async def running(fake: FakeAirtel, port: int = 0) -> AsyncIterator[str]:
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", port))
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        for task in list(fake._tasks):
-            task.cancel()
-        await runner.cleanup()
+running = sandbox_running

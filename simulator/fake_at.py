@@ -17,13 +17,14 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+
+from simulator.sandbox import Sandbox, free_port  # noqa: F401  free_port: callers import it from here
+from simulator.sandbox import running as sandbox_running
 
 COST = {"+260": "ZMW 0.3000", "+255": "TZS 25.0000"}
 STATUS_TEXT = {101: "Success", 403: "InvalidPhoneNumber", 405: "InsufficientBalance", 406: "UserInBlacklist",
@@ -40,7 +41,7 @@ class Message:
 
 
 @dataclass
-class FakeAT:
+class FakeAT(Sandbox):
     api_key: str = "fake-at-key"
     username: str = "sandbox"
     sender_ids: tuple[str, ...] = ("ENERLECTRA",)
@@ -49,11 +50,6 @@ class FakeAT:
     content_type: str = "application/json"  # exactly this, or the SDK returns a string
     messages: list[Message] = field(default_factory=list)
     requests: int = 0
-    failures: list[str] = field(default_factory=list)        # modes to apply, one per request
-    _tasks: set = field(default_factory=set)
-
-    def fail(self, mode: str, count: int = 1) -> None:
-        self.failures.extend([mode] * count)
 
     def inbox(self, msisdn: str) -> list[Message]:
         return [m for m in self.messages if m.to == msisdn]
@@ -99,12 +95,9 @@ class FakeAT:
         if not self.report_url:
             return
         status, reason = ("Failed", "UserIsInactive") if mode == "report:Failed" else ("Success", "")
-        task = asyncio.get_running_loop().create_task(self._report(message, status, reason))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._soon(self.report_delay, lambda: self._report(message, status, reason))
 
     async def _report(self, message: Message, status: str, reason: str) -> None:
-        await asyncio.sleep(self.report_delay)
         form = {"id": message.id, "status": status, "phoneNumber": message.to, "networkCode": "64501",
                 "retryCount": "0"}
         if reason:
@@ -123,36 +116,12 @@ class FakeAT:
     async def get_messages(self, request: web.Request) -> web.Response:
         return web.json_response([m.__dict__ for m in self.messages])
 
-    async def post_fail(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        self.fail(str(data["mode"]), int(data.get("count", 1)))
-        return web.json_response({"pending": self.failures})
-
     def app(self) -> web.Application:
         app = web.Application()
         app.add_routes([web.post("/version1/messaging", self.messaging),
                         web.get("/sim/inbox/{msisdn}", self.get_inbox), web.get("/sim/messages", self.get_messages),
-                        web.post("/sim/fail", self.post_fail)])
+                        *self.control_routes()])
         return app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.asynccontextmanager
-async def running(fake: FakeAT, port: int = 0) -> AsyncIterator[str]:
-    """Serve `fake` on loopback (a free port unless given); yields its base URL for AT_API_BASE_URL."""
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", port))
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        for task in list(fake._tasks):
-            task.cancel()
-        await runner.cleanup()
+running = sandbox_running

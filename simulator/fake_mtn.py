@@ -16,13 +16,14 @@ import asyncio
 import base64
 import contextlib
 import json
-import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+
+from simulator.sandbox import Sandbox
+from simulator.sandbox import running as sandbox_running
 
 SANDBOX = {  # payer number -> (final status, reason); None: stays pending (Delayed)
     "46733123450": ("FAILED", "INTERNAL_PROCESSING_ERROR"), "46733123451": ("FAILED", "APPROVAL_REJECTED"),
@@ -51,7 +52,7 @@ class Txn:
 
 
 @dataclass
-class FakeMtn:
+class FakeMtn(Sandbox):
     api_user: str = "fake-mtn-user"
     api_key: str = "fake-mtn-key"
     subscription_key: str = "fake-mtn-subscription"
@@ -61,18 +62,7 @@ class FakeMtn:
     txns: dict[str, Txn] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     token_requests: int = 0
-    failures: list[str] = field(default_factory=list)
     callbacks_sent: int = 0
-    _tasks: set = field(default_factory=set)
-
-    def fail(self, mode: str, count: int = 1) -> None:
-        self.failures.extend([mode] * count)
-
-    def _take(self, mode: str) -> bool:
-        if mode in self.failures:
-            self.failures.remove(mode)
-            return True
-        return False
 
     # -- the API ---------------------------------------------------------------------------------
 
@@ -144,13 +134,7 @@ class FakeMtn:
     # -- outcomes and callbacks ------------------------------------------------------------------
 
     def _later(self, txn: Txn, status: str, reason: str | None) -> None:
-        task = asyncio.get_running_loop().create_task(self._settle_after(txn, status, reason))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _settle_after(self, txn: Txn, status: str, reason: str | None) -> None:
-        await asyncio.sleep(self.decide_after)
-        await self.decide(txn.reference, status == "SUCCESSFUL", reason)
+        self._soon(self.decide_after, lambda: self.decide(txn.reference, status == "SUCCESSFUL", reason))
 
     async def decide(self, reference: str, approve: bool, reason: str | None = None) -> Txn:
         txn = self.txns[reference]
@@ -183,16 +167,6 @@ class FakeMtn:
                                   for t in self.txns.values()
                                   if t.party == party and t.status == "PENDING" and t.product == "collection"])
 
-    async def post_decide(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        txn = await self.decide(str(data["reference"]), bool(data.get("approve")), data.get("reason"))
-        return web.json_response({"reference": txn.reference, "status": txn.status})
-
-    async def post_fail(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        self.fail(str(data["mode"]), int(data.get("count", 1)))
-        return web.json_response({"pending": self.failures})
-
     def app(self) -> web.Application:
         app = web.Application()
         app.add_routes([
@@ -201,23 +175,9 @@ class FakeMtn:
             web.post("/{product:disbursement}/v1_0/transfer", self.submit),
             web.get("/{product:collection}/v1_0/requesttopay/{reference}", self.status),
             web.get("/{product:disbursement}/v1_0/transfer/{reference}", self.status),
-            web.get("/sim/pending/{msisdn}", self.get_pending),
-            web.post("/sim/decide", self.post_decide),
-            web.post("/sim/fail", self.post_fail),
+            *self.control_routes(),
         ])
         return app
 
 
-@contextlib.asynccontextmanager
-async def running(fake: FakeMtn, port: int = 0) -> AsyncIterator[str]:
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", port))
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        for task in list(fake._tasks):
-            task.cancel()
-        await runner.cleanup()
+running = sandbox_running

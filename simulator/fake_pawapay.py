@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+
+from simulator.sandbox import Sandbox
+from simulator.sandbox import running as sandbox_running
 
 DECLINES = {"NOT_ENOUGH_FUNDS": "INSUFFICIENT_BALANCE", "APPROVAL_REJECTED": "PAYMENT_NOT_APPROVED",
             "EXPIRED": "PAYMENT_NOT_APPROVED"}
@@ -44,23 +45,12 @@ class Txn:
 
 
 @dataclass
-class FakePawaPay:
+class FakePawaPay(Sandbox):
     token: str = "fake-pawapay-token"
     callback_url: str | None = None
     auto: bool = True
     decide_after: float = 0.05
     txns: dict[str, Txn] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    _tasks: set = field(default_factory=set)
-
-    def fail(self, mode: str, count: int = 1) -> None:
-        self.failures.extend([mode] * count)
-
-    def _take(self, mode: str) -> bool:
-        if mode in self.failures:
-            self.failures.remove(mode)
-            return True
-        return False
 
     def _ok(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}"
@@ -96,12 +86,7 @@ class FakePawaPay:
         return web.json_response({"status": "FOUND", "data": txn.data()})
 
     def _later(self, txn: Txn, approve: bool, failure: str | None) -> None:
-        async def run() -> None:
-            await asyncio.sleep(self.decide_after)
-            await self.decide(txn.id, approve, failure)
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._soon(self.decide_after, lambda: self.decide(txn.id, approve, failure))
 
     async def decide(self, txn_id: str, approve: bool, reason: str | None = None) -> Txn:
         txn = self.txns[txn_id]
@@ -124,38 +109,14 @@ class FakePawaPay:
                                   for t in self.txns.values()
                                   if t.kind == "deposits" and t.status == "ACCEPTED" and t.phone == phone])
 
-    async def post_decide(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        txn = await self.decide(str(data["reference"]), bool(data.get("approve")), data.get("reason"))
-        return web.json_response({"reference": txn.id, "status": txn.status})
-
-    async def post_fail(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        self.fail(str(data["mode"]), int(data.get("count", 1)))
-        return web.json_response({"pending": self.failures})
-
     def app(self) -> web.Application:
         app = web.Application()
         app.add_routes([
             web.post("/v2/{kind:deposits|payouts}", self.submit),
             web.get("/v2/{kind:deposits|payouts}/{id}", self.get_status),
-            web.get("/sim/pending/{msisdn}", self.get_pending),
-            web.post("/sim/decide", self.post_decide),
-            web.post("/sim/fail", self.post_fail),
+            *self.control_routes(),
         ])
         return app
 
 
-@contextlib.asynccontextmanager
-async def running(fake: FakePawaPay, port: int = 0) -> AsyncIterator[str]:
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", port))
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        for task in list(fake._tasks):
-            task.cancel()
-        await runner.cleanup()
+running = sandbox_running

@@ -1,10 +1,9 @@
 """Mobile money screens: deposit (fee and total, then approve on the phone) and withdraw (fee, PIN)."""
 from __future__ import annotations
 
-from menus.common import in_language_of
+from menus.common import locked_screen, money_pin
 from payments import pawapay
 from payments.service import NotServed, OverLimit
-from sms.templates import pin_lock_text
 from ussd_app.db.models import User
 from ussd_app.domain import ledger, pins, wallet
 from ussd_app.domain.money import format_money
@@ -99,8 +98,7 @@ async def depdone(ctx: Ctx) -> Rendered:
 async def wdamount(ctx: Ctx) -> Rendered:
     until = await pins.locked_until(ctx.services.db_read, ctx.session.user_id)
     if until is not None:
-        return Screen([_("Money actions are locked until {time}. Try again later.").format(
-            time=pins.local_hhmm(until, ctx.session.country))], end=True)
+        return locked_screen(until, ctx.session.country)
     return Screen([_("Withdraw how much in {currency}?").format(currency=_currency(ctx))])
 
 
@@ -123,18 +121,12 @@ async def wdconfirm(ctx: Ctx) -> Rendered:
 
 
 async def wddone(ctx: Ctx) -> Rendered:
-    session, settings = ctx.session, ctx.services.settings
+    session = ctx.session
     if ctx.text is None:
         return Redirect("money_menu")
-    checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
-                               max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
-                               lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until))
-    await ctx.services.dispatch(list(checked.dispatch))
-    if checked.locked_until is not None:
-        return Screen([_("Money actions are locked until {time}. Try again later.").format(
-            time=pins.local_hhmm(checked.locked_until, session.country))], end=True)
-    if not checked.ok:
-        return Reject(_("Wrong PIN. {count} tries left.").format(count=checked.tries_left))
+    refused = await money_pin(ctx)
+    if refused is not None:
+        return refused
     async with ctx.services.db_read() as s:
         me = await s.get(User, session.user_id)
     try:

@@ -1,11 +1,10 @@
 """Settings screens; the database writes happen here."""
 from __future__ import annotations
 
-from menus.common import confirm_pin, in_language_of, language_options, remember_first_pin
+from menus.common import confirm_pin, language_options, money_pin, remember_first_pin
 from ussd_app import i18n
-from sms.templates import pin_lock_text
 from ussd_app.domain import pins, users
-from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
+from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
 from ussd_app.i18n import _
 
 
@@ -27,22 +26,21 @@ async def langsaved(ctx: Ctx) -> Rendered:
     return Redirect("settings_menu", flash=_("Language changed."))
 
 
+def _pin_changes_locked(until, country: str) -> Screen:
+    return Screen([_("PIN changes are locked until {time}. Try again later.").format(
+        time=pins.local_hhmm(until, country))], end=True)
+
+
 async def pinold(ctx: Ctx) -> Rendered:
     return Screen([_("Enter your current PIN.")])
 
 
 async def pinnew(ctx: Ctx) -> Rendered:
-    data, settings = ctx.session.data, ctx.services.settings
+    data = ctx.session.data
     if ctx.text is not None:        # coming from the old-PIN screen (not back from the next one)
-        checked = await pins.check(ctx.services.db, ctx.session.user_id, ctx.text.strip(),
-                                   max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
-                                   lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until))
-        await ctx.services.dispatch(list(checked.dispatch))
-        if checked.locked_until is not None:
-            return Screen([_("PIN changes are locked until {time}. Try again later.").format(
-                time=pins.local_hhmm(checked.locked_until, ctx.session.country))], end=True)
-        if not checked.ok:
-            return Reject(_("Wrong PIN. {count} tries left.").format(count=checked.tries_left))
+        refused = await money_pin(ctx, locked=_pin_changes_locked)
+        if refused is not None:
+            return refused
         data["old_pin_ok"] = True
     if not data.get("old_pin_ok"):
         return Redirect("settings_pinold")

@@ -1,10 +1,9 @@
 """Wallet screens: balances and history read the ledger; send money posts one entry with receipts."""
 from __future__ import annotations
 
-from datetime import datetime
 
-from menus.common import in_language_of
-from sms.templates import pin_lock_text, received_text, sent_text
+from menus.common import in_language_of, locked_screen, money_pin
+from sms.templates import received_text, sent_text
 from sqlalchemy import select
 
 from payments.lifecycle import OPEN
@@ -26,11 +25,6 @@ async def _me(ctx: Ctx) -> User:
 
 def _currency(session) -> str:
     return COUNTRIES[session.country][0]
-
-
-def _locked(until: datetime, country: str) -> Screen:
-    return Screen([_("Money actions are locked until {time}. Try again later.").format(
-        time=pins.local_hhmm(until, country))], end=True)
 
 
 async def menu(ctx: Ctx) -> Rendered:
@@ -78,7 +72,7 @@ def _pending_line(payment: Payment) -> str:
 async def sendto(ctx: Ctx) -> Rendered:
     until = await pins.locked_until(ctx.services.db_read, ctx.session.user_id)
     if until is not None:
-        return _locked(until, ctx.session.country)
+        return locked_screen(until, ctx.session.country)
     return Screen([_("Send money to which number?")])
 
 
@@ -128,18 +122,9 @@ async def senddone(ctx: Ctx) -> Rendered:
     session, data, settings = ctx.session, ctx.session.data, ctx.services.settings
     if ctx.text is None:
         return Redirect("wallet_menu")
-    checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
-                               max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
-                               lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until))
-    await ctx.services.dispatch(list(checked.dispatch))
-    if checked.locked_until is not None:
-        if checked.dispatch:
-            return Screen([_("Wrong PIN {count} times. Money actions are locked until {time}.").format(
-                count=settings.pin_max_failures, time=pins.local_hhmm(checked.locked_until, session.country))],
-                end=True)
-        return _locked(checked.locked_until, session.country)
-    if not checked.ok:
-        return Reject(_("Wrong PIN. {count} tries left.").format(count=checked.tries_left))
+    refused = await money_pin(ctx)
+    if refused is not None:
+        return refused
     me = await _me(ctx)
     async with ctx.services.db_read() as s:
         recipient = await s.get(User, data["recipient_id"])

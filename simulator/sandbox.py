@@ -1,0 +1,82 @@
+"""What every fake provider shares: failure injection, decisions taken a moment later, the /sim/ controls
+(pending prompts, approve/decline, fail), and serving itself on a loopback port."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+
+@dataclass
+class Sandbox:
+    failures: list[str] = field(default_factory=list)     # modes to apply, each once, in order of use
+    _tasks: set = field(default_factory=set)
+
+    def fail(self, mode: str, count: int = 1) -> None:
+        self.failures.extend([mode] * count)
+
+    def _take(self, mode: str) -> bool:
+        """Use up one pending failure of this mode, if any."""
+        if mode in self.failures:
+            self.failures.remove(mode)
+            return True
+        return False
+
+    def _soon(self, delay: float, action: Callable[[], Awaitable[object]]) -> None:
+        """Run `action` after `delay` seconds (a provider deciding, a report arriving)."""
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await action()
+        task = asyncio.get_running_loop().create_task(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- controls (not part of any provider's API) -----------------------------------------------
+
+    async def decide(self, reference: str, approve: bool, reason: str | None = None):
+        raise NotImplementedError
+
+    async def post_decide(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        txn = await self.decide(str(data["reference"]), bool(data.get("approve")), data.get("reason"))
+        return web.json_response({"reference": str(data["reference"]), "status": str(txn.status)})
+
+    async def post_fail(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        self.fail(str(data["mode"]), int(data.get("count", 1)))
+        return web.json_response({"pending": self.failures})
+
+    def control_routes(self) -> list[web.RouteDef]:
+        routes = [web.post("/sim/fail", self.post_fail)]
+        if hasattr(self, "get_pending"):
+            routes += [web.get("/sim/pending/{msisdn}", self.get_pending), web.post("/sim/decide", self.post_decide)]
+        return routes
+
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+
+@contextlib.asynccontextmanager
+async def running(fake: Sandbox, port: int = 0) -> AsyncIterator[str]:
+    """Serve `fake` on loopback (a free port unless given); yields its base URL."""
+    runner = web.AppRunner(fake.app(), access_log=None)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    await web.SockSite(runner, sock).start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        for task in list(fake._tasks):
+            task.cancel()
+        await runner.cleanup()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

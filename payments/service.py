@@ -89,31 +89,32 @@ class Payments:
         if used + amount > self.limits.per_day:
             raise OverLimit("day", self.limits.per_day)
 
-    async def deposit(self, user: User, amount: int) -> Started:
-        return await self._start(user, COLLECTION, amount)
+    async def deposit(self, user: User, amount: int, wallet: str | None = None) -> Started:
+        """Collect from `wallet` (a mobile-money number the user holds; default: their own number)."""
+        return await self._start(user, COLLECTION, amount, wallet or user.msisdn)
 
-    async def withdraw(self, user: User, amount: int) -> Started:
+    async def withdraw(self, user: User, amount: int, wallet: str | None = None) -> Started:
         """The wallet is debited into a hold at once (InsufficientFunds: nothing happens)."""
-        return await self._start(user, PAYOUT, amount)
+        return await self._start(user, PAYOUT, amount, wallet or user.msisdn)
 
-    async def _start(self, user: User, direction: str, amount: int) -> Started:
-        name = self.provider_for(user.msisdn)
+    async def _start(self, user: User, direction: str, amount: int, wallet: str) -> Started:
+        name = self.provider_for(wallet)
         if name is None:
-            raise NotServed(user.msisdn)
+            raise NotServed(wallet)
         await self.check_limits(user.id, direction, amount)
         fee, reference = self.fee(name, direction), str(uuid.uuid4())
         async with self.db() as s, s.begin():
             s.add(Payment(reference=reference, provider=name, direction=direction, user_id=user.id,
-                          msisdn=user.msisdn, currency=user.currency, amount=amount, fee=fee, state="submitted",
+                          msisdn=wallet, currency=user.currency, amount=amount, fee=fee, state="submitted",
                           checks=0))
             await s.flush()
             if direction == PAYOUT:
-                wallet = await ledger.user_money(s, user.id, user.currency)
+                account = await ledger.user_money(s, user.id, user.currency)
                 holds = await ledger.system(s, "holds", user.currency)
                 await ledger.post(s, f"pay:{reference}:hold", "payout-hold",
-                                  [Leg(wallet.id, -(amount + fee)), Leg(holds.id, amount + fee)], memo=name)
+                                  [Leg(account.id, -(amount + fee)), Leg(holds.id, amount + fee)], memo=name)
         charged = amount + fee if direction == COLLECTION else amount
-        order = Order(reference, direction, user.msisdn, user.currency, charged)
+        order = Order(reference, direction, wallet, user.currency, charged)
         try:
             status = await self.providers[name].submit(order)
         except ProviderError as exc:

@@ -50,7 +50,8 @@ async def transport(aiohttp_client, at_settings, fake_at):
 def test_there_are_journeys_for_every_story():
     assert {p.stem for p in JOURNEYS} >= {"onboarding", "settings", "resume", "back_home", "welcome_sms",
                                           "wallet_balance_history", "send_money", "wrong_pin_locked",
-                                          "deposit", "withdraw"}
+                                          "deposit", "withdraw", "airtel_deposit", "tanzania_deposit",
+                                          "another_wallet"}
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])

@@ -534,3 +534,15 @@ async def test_tanzanian_deposit_through_pawapay_in_tzs(make_pay):
     assert await money(client, user) == 150000
     assert "TSh 1,500.00" in (await sms_to(client, user.msisdn))[0]
     await books_ok(client)
+
+
+async def test_deposit_from_another_wallet_the_user_holds(make_pay, mtn):
+    client, _airtel_fake, user = await make_pay("airtel")          # the phone is on Airtel ...
+    mtn_fake, _url = mtn
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000, wallet="+260961500099")   # ... pays by MTN
+    assert mtn_fake.txns[started.reference].party == "260961500099"
+    assert (await settled(client, started.reference)).state == "succeeded"
+    assert (await payment(client, started.reference)).msisdn == "+260961500099"
+    assert await money(client, user) == 5000
+    assert len(await sms_to(client, user.msisdn)) == 1, "the receipt goes to the Enerlectra phone"
+    await books_ok(client)

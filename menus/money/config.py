@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from menus.common import four_digits, press
+from menus.money import rules as money_rules
 from menus.money import screens
 from menus.wallet import rules
 from ussd_app.engine.tree import Feature, Go, State
@@ -17,6 +18,7 @@ FEATURE = Feature(
     entry="menu",
     states=(
         State("menu", screens.menu),
+        State("wallet", screens.pick_wallet, hint=lazy_gettext("Type a phone number, like 0971234567.")),
         State("depamount", screens.depamount, hint=AMOUNT_HINT),
         State("depconfirm", screens.depconfirm, sample=SAMPLE, sample_input="99999.99"),
         State("depdone", screens.depdone, redirects=("money_menu",), sample=SAMPLE),
@@ -28,6 +30,8 @@ FEATURE = Feature(
     transitions=(
         Go("menu", "depamount", press("1")),
         Go("menu", "wdamount", press("2")),
+        Go("menu", "wallet", press("3")),
+        Go("wallet", "menu", money_rules.own_country_number, then=money_rules.remember_wallet),
         Go("depamount", "depconfirm", rules.is_amount, then=rules.remember_amount),
         Go("depconfirm", "depdone", press("1")),
         Go("wdamount", "wdconfirm", rules.is_amount, then=rules.remember_amount),

@@ -26,7 +26,7 @@ def wallet_name(provider: str, msisdn: str) -> str:
 
 def _payable(ctx: Ctx, name: str, amount: int) -> Reject | None:
     """Some networks take whole shillings only (pawaPay's Tanzanian ones)."""
-    found = pawapay.provider_code(ctx.session.msisdn) if name == "pawapay" else None
+    found = pawapay.provider_code(_wallet(ctx)) if name == "pawapay" else None
     if found and found[1] == 0 and amount % 100:
         return Reject(_("Type whole shillings, without cents."))
     return None
@@ -36,8 +36,17 @@ def _currency(ctx: Ctx) -> str:
     return COUNTRIES[ctx.session.country][0]
 
 
+def _wallet(ctx: Ctx) -> str:
+    """The mobile-money number in use: the phone's own unless the user picked another they hold."""
+    return ctx.session.data.get("wallet") or ctx.session.msisdn
+
+
 def _provider(ctx: Ctx) -> str | None:
-    return ctx.services.payments.provider_for(ctx.session.msisdn) if ctx.services.payments else None
+    return ctx.services.payments.provider_for(_wallet(ctx)) if ctx.services.payments else None
+
+
+def _show_number(msisdn: str, country: str) -> str:
+    return "0" + msisdn[4:] if msisdn.startswith(("+260", "+255")) else msisdn
 
 
 def _not_served() -> Screen:
@@ -48,8 +57,17 @@ def _not_served() -> Screen:
 async def menu(ctx: Ctx) -> Rendered:
     name = _provider(ctx)
     if name is None:
-        return _not_served()
-    return Screen([wallet_name(name, ctx.session.msisdn)], [("1", _("Deposit")), ("2", _("Withdraw"))])
+        if "wallet" in ctx.session.data:          # a number they typed: let them type another
+            ctx.session.data.pop("wallet")
+            return Reject(_("That number has no mobile money we reach. Type another."))
+        return Screen([_("Mobile money for your network is not connected yet.")],
+                      [("3", _("Use another number"))])
+    shown = f"{wallet_name(name, _wallet(ctx))} {_show_number(_wallet(ctx), ctx.session.country)}"
+    return Screen([shown], [("1", _("Deposit")), ("2", _("Withdraw")), ("3", _("Use another number"))])
+
+
+async def pick_wallet(ctx: Ctx) -> Rendered:
+    return Screen([_("Which mobile money number of yours? Type it, like 0961234567.")])
 
 
 async def depamount(ctx: Ctx) -> Rendered:
@@ -76,7 +94,7 @@ async def depconfirm(ctx: Ctx) -> Rendered:
         return refused
     fee = ctx.services.payments.fee(name, "collection")
     return Screen([_("Deposit {amount} from {provider}. Fee {fee}, total {total}.").format(
-        amount=format_money(amount, currency), provider=wallet_name(name, ctx.session.msisdn),
+        amount=format_money(amount, currency), provider=wallet_name(name, _wallet(ctx)),
         fee=format_money(fee, currency), total=format_money(amount + fee, currency))], [("1", _("Confirm"))])
 
 
@@ -86,7 +104,7 @@ async def depdone(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         me = await s.get(User, ctx.session.user_id)
     try:
-        await ctx.services.payments.deposit(me, ctx.session.data["amount"])
+        await ctx.services.payments.deposit(me, ctx.session.data["amount"], _wallet(ctx))
     except NotServed:
         return _not_served()
     except OverLimit:
@@ -116,7 +134,7 @@ async def wdconfirm(ctx: Ctx) -> Rendered:
         return Reject(_("Not enough money: your balance is {balance}. Type a smaller amount.").format(
             balance=format_money(balance, currency)))
     return Screen([_("Withdraw {amount} to {provider}. Fee {fee}, total {total}. Enter your PIN:").format(
-        amount=format_money(amount, currency), provider=wallet_name(name, ctx.session.msisdn),
+        amount=format_money(amount, currency), provider=wallet_name(name, _wallet(ctx)),
         fee=format_money(fee, currency), total=format_money(amount + fee, currency))])
 
 
@@ -130,7 +148,7 @@ async def wddone(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         me = await s.get(User, session.user_id)
     try:
-        await ctx.services.payments.withdraw(me, session.data["amount"])
+        await ctx.services.payments.withdraw(me, session.data["amount"], _wallet(ctx))
     except NotServed:
         return _not_served()
     except OverLimit:

@@ -131,10 +131,10 @@ async def connect(url: str | None = None, token: str | None = None, settings=Non
             yield HttpTransport(url, token, client, at_url=at_url, mtn_url=mtn_url, airtel_url=airtel_url,
                                 pawapay_url=pawapay_url)
             return
-        async with _in_process(settings) as (base, settings, at_url, settle, operator):
+        async with _in_process(settings) as (base, settings, at_url, settle, operator, sandboxes):
             yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle,
-                                operator=operator, mtn_url=settings.mtn_base_url,
-                                airtel_url=settings.airtel_base_url, pawapay_url=settings.pawapay_base_url)
+                                operator=operator, mtn_url=sandboxes.get("mtn"),
+                                airtel_url=sandboxes.get("airtel"), pawapay_url=sandboxes.get("pawapay"))
 
 
 def operator_credit(db) -> Callable[[str, str], Awaitable[str]]:
@@ -156,6 +156,7 @@ def operator_credit(db) -> Callable[[str, str], Awaitable[str]]:
 
 @contextlib.asynccontextmanager
 async def _in_process(settings):
+    from simulator import local_payments
     from simulator.fake_at import FakeAT, running
     from ussd_app.app import create_app
     from ussd_app.db.migrate import upgrade_async
@@ -169,24 +170,15 @@ async def _in_process(settings):
         settings.home.mkdir(parents=True, exist_ok=True)
         await upgrade_async(settings.effective_database_url)
     redis_url, embedded = await asyncio.to_thread(resolve_redis_url, settings.redis_url, settings.home)
-    from simulator import fake_airtel, fake_mtn, fake_pawapay
-
-    fake, mtn = FakeAT(), fake_mtn.FakeMtn(auto=False)        # QA approves or declines each prompt
-    airtel, pawa = fake_airtel.FakeAirtel(auto=False), fake_pawapay.FakePawaPay(auto=False)
+    fake = FakeAT()
     try:
-        async with running(fake) as fake_url, fake_mtn.running(mtn) as mtn_url, \
-                fake_airtel.running(airtel) as airtel_url, fake_pawapay.running(pawa) as pawa_url:
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-            airtel.callback_url = f"{base}/payments/airtel/callback"
-            pawa.callback_url = f"{base}/payments/pawapay/callback"
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        settings, sandboxes = local_payments.plan(settings.with_(public_base_url=base), base)
+        async with running(fake) as fake_url, local_payments.serving(sandboxes):
             settings = settings.with_(redis_url=redis_url, at_username=fake.username, at_api_key=fake.api_key,
-                                      at_api_base_url=fake_url, public_base_url=base, mtn_base_url=mtn_url,
-                                      mtn_api_user=mtn.api_user, mtn_api_key=mtn.api_key,
-                                      mtn_subscription_key=mtn.subscription_key, airtel_base_url=airtel_url,
-                                      airtel_client_id=airtel.client_id, airtel_client_secret=airtel.client_secret,
-                                      pawapay_base_url=pawa_url, pawapay_token=pawa.token)
+                                      at_api_base_url=fake_url)
             app = create_app(settings)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
@@ -197,7 +189,8 @@ async def _in_process(settings):
                 await asyncio.to_thread(run_burst, settings)
 
             try:
-                yield base, settings, fake_url, settle, operator_credit(app[appkeys.DB])
+                sandbox_urls = {box.name: box.url for box in sandboxes}
+                yield base, settings, fake_url, settle, operator_credit(app[appkeys.DB]), sandbox_urls
             finally:
                 await runner.cleanup()
     finally:

@@ -16,35 +16,25 @@ JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.y
 
 @pytest.fixture
 async def transport(aiohttp_client, at_settings, fake_at):
-    """The test app with SMS through the fake AT and MTN MoMo through its sandbox (prompts wait for the
-    journey to approve or decline); queued jobs run after every action."""
+    """The test app with SMS through the fake AT and mobile money through the local sandboxes (prompts wait
+    for the journey to approve or decline); queued jobs run after every action."""
+    from simulator import local_payments
     from simulator.fake_at import free_port
-    from simulator.fake_mtn import FakeMtn, running
     from ussd_app.app import create_app
 
-    from simulator.fake_airtel import FakeAirtel
-    from simulator.fake_airtel import running as running_airtel
-
-    from simulator.fake_pawapay import FakePawaPay
-    from simulator.fake_pawapay import running as running_pawapay
-
-    mtn, airtel, pawa, port = FakeMtn(auto=False), FakeAirtel(auto=False), FakePawaPay(auto=False), free_port()
-    airtel.callback_url = f"http://127.0.0.1:{port}/payments/airtel/callback"
-    pawa.callback_url = f"http://127.0.0.1:{port}/payments/pawapay/callback"
-    async with running(mtn) as mtn_url, running_airtel(airtel) as airtel_url, running_pawapay(pawa) as pawa_url:
-        settings = at_settings.with_(mtn_base_url=mtn_url, mtn_api_user=mtn.api_user, mtn_api_key=mtn.api_key,
-                                     mtn_subscription_key=mtn.subscription_key, airtel_base_url=airtel_url,
-                                     airtel_client_id=airtel.client_id, airtel_client_secret=airtel.client_secret,
-                                     pawapay_base_url=pawa_url, pawapay_token=pawa.token,
-                                     public_base_url=f"http://127.0.0.1:{port}")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings, sandboxes = local_payments.plan(at_settings.with_(public_base_url=base), base)
+    async with local_payments.serving(sandboxes):
         client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
         fake_at[0].report_url = str(client.make_url("/sms/africastalking/delivery"))
 
         async def settle() -> None:
             await run_jobs(settings)
+        urls = {box.name: box.url for box in sandboxes}
         yield HttpTransport(str(client.make_url("")), None, client.session, at_url=fake_at[1], settle=settle,
-                            operator=operator_credit(client.app[appkeys.DB]), mtn_url=mtn_url,
-                            airtel_url=airtel_url, pawapay_url=pawa_url)
+                            operator=operator_credit(client.app[appkeys.DB]), mtn_url=urls["mtn"],
+                            airtel_url=urls["airtel"], pawapay_url=urls["pawapay"])
 
 
 def test_there_are_journeys_for_every_story():

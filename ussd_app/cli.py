@@ -39,46 +39,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.with_(at_username=fake_at.username, at_api_key=fake_at.api_key,
                                   at_api_base_url=f"http://127.0.0.1:{at_port}")
         fake_at.report_url = f"http://127.0.0.1:{settings.port}/sms/africastalking/delivery"
-    fake_mtn = None
-    if settings.mtn_base_url is None:           # the local MTN MoMo sandbox: deposits work with no credentials
-        from simulator.fake_mtn import FakeMtn
-        from simulator.fake_at import free_port as _free_port
+    from simulator import local_payments
 
-        fake_mtn, mtn_port = FakeMtn(auto=False), _free_port()
-        settings = settings.with_(mtn_base_url=f"http://127.0.0.1:{mtn_port}", mtn_api_user=fake_mtn.api_user,
-                                  mtn_api_key=fake_mtn.api_key, mtn_subscription_key=fake_mtn.subscription_key)
-    fake_airtel = None
-    if settings.airtel_base_url is None:        # the local Airtel Money sandbox, likewise
-        from simulator.fake_airtel import FakeAirtel
-        from simulator.fake_at import free_port as _free_port
-
-        fake_airtel, airtel_port = FakeAirtel(auto=False), _free_port()
-        fake_airtel.callback_url = f"{settings.public_url}/payments/airtel/callback"
-        settings = settings.with_(airtel_base_url=f"http://127.0.0.1:{airtel_port}",
-                                  airtel_client_id=fake_airtel.client_id,
-                                  airtel_client_secret=fake_airtel.client_secret)
-    fake_pawapay = None
-    if settings.pawapay_base_url is None:       # the local pawaPay sandbox (Zamtel, Tanzania)
-        from simulator.fake_at import free_port as _free_port
-        from simulator.fake_pawapay import FakePawaPay
-
-        fake_pawapay, pawapay_port = FakePawaPay(auto=False), _free_port()
-        fake_pawapay.callback_url = f"{settings.public_url}/payments/pawapay/callback"
-        settings = settings.with_(pawapay_base_url=f"http://127.0.0.1:{pawapay_port}", pawapay_token=fake_pawapay.token)
+    # Mobile-money providers without a configured base URL get a local sandbox (prompts wait for QA).
+    settings, sandboxes = local_payments.plan(settings, settings.public_url)
     worker = _start_worker(settings) if embedded_mode else None
     try:
         app = create_app(settings)
-        if fake_mtn is not None:
-            app.cleanup_ctx.append(_serve_fake(fake_mtn, mtn_port, "simulator.fake_mtn"))
-            log.info("local MTN MoMo sandbox: http://127.0.0.1:%s (sim --mtn-url; approve prompts there)", mtn_port)
-        if fake_airtel is not None:
-            app.cleanup_ctx.append(_serve_fake(fake_airtel, airtel_port, "simulator.fake_airtel"))
-            log.info("local Airtel Money sandbox: http://127.0.0.1:%s (sim --airtel-url)", airtel_port)
-        if fake_pawapay is not None:
-            app.cleanup_ctx.append(_serve_fake(fake_pawapay, pawapay_port, "simulator.fake_pawapay"))
-            log.info("local pawaPay sandbox: http://127.0.0.1:%s (sim --pawapay-url)", pawapay_port)
+        if sandboxes:
+            app.cleanup_ctx.append(_serve_sandboxes(sandboxes))
+        for box in sandboxes:
+            log.info("local %s sandbox: %s (sim --%s-url)", box.name, box.url, box.name)
         if fake_at is not None:
-            app.cleanup_ctx.append(_serve_fake(fake_at, at_port, "simulator.fake_at"))
+            app.cleanup_ctx.append(_serve_sandboxes([local_payments.LocalSandbox("at", fake_at, at_port)]))
             log.info("fake Africa's Talking SMS API: http://127.0.0.1:%s (sim --at-url)", at_port)
         log.info("USSD webhook: http://%s:%s/ussd/africastalking (redis %s, sql %s, sms via %s)",
                  settings.host, settings.port, url, settings.effective_database_url,
@@ -103,14 +76,12 @@ def _start_worker(settings: Settings):
     return subprocess.Popen([sys.executable, "-m", "ussd_app.cli", "worker"], env=env)
 
 
-def _serve_fake(fake, port: int, module: str):
-    """Run one of the simulator's fake providers inside the web app's loop, on a known port."""
-    from importlib import import_module
-
-    running = import_module(module).running
+def _serve_sandboxes(sandboxes):
+    """Run the local sandboxes inside the web app's loop, on their known ports."""
+    from simulator import local_payments
 
     async def ctx(app):
-        async with running(fake, port=port):
+        async with local_payments.serving(sandboxes):
             yield
     return ctx
 

@@ -1,0 +1,55 @@
+"""The local mobile-money sandboxes (MTN MoMo, Airtel Money, pawaPay): which to start, and the settings
+that point the app at them. Used by `enerlectra serve`, the in-process simulator and the tests, so a
+newcomer deposits and withdraws with no credentials. A provider with a base URL configured is left alone.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from simulator.fake_airtel import FakeAirtel
+from simulator.fake_mtn import FakeMtn
+from simulator.fake_pawapay import FakePawaPay
+from simulator.sandbox import Sandbox, free_port, running
+
+
+@dataclass(frozen=True)
+class LocalSandbox:
+    name: str            # mtn / airtel / pawapay
+    fake: Sandbox
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def plan(settings, public_url: str, auto: bool = False):
+    """(settings pointed at the sandboxes, the sandboxes to start). `auto=False`: prompts wait for QA."""
+    started: list[LocalSandbox] = []
+    if settings.mtn_base_url is None:
+        mtn = LocalSandbox("mtn", FakeMtn(auto=auto), free_port())
+        settings = settings.with_(mtn_base_url=mtn.url, mtn_api_user=mtn.fake.api_user, mtn_api_key=mtn.fake.api_key,
+                                  mtn_subscription_key=mtn.fake.subscription_key)
+        started.append(mtn)
+    if settings.airtel_base_url is None:
+        airtel = LocalSandbox("airtel", FakeAirtel(auto=auto, callback_url=f"{public_url}/payments/airtel/callback"),
+                              free_port())
+        settings = settings.with_(airtel_base_url=airtel.url, airtel_client_id=airtel.fake.client_id,
+                                  airtel_client_secret=airtel.fake.client_secret)
+        started.append(airtel)
+    if settings.pawapay_base_url is None:
+        pawa = LocalSandbox("pawapay", FakePawaPay(auto=auto, callback_url=f"{public_url}/payments/pawapay/callback"),
+                            free_port())
+        settings = settings.with_(pawapay_base_url=pawa.url, pawapay_token=pawa.fake.token)
+        started.append(pawa)
+    return settings, started
+
+
+@contextlib.asynccontextmanager
+async def serving(sandboxes: list[LocalSandbox]) -> AsyncIterator[None]:
+    async with contextlib.AsyncExitStack() as stack:
+        for box in sandboxes:
+            await stack.enter_async_context(running(box.fake, port=box.port))
+        yield

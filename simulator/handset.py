@@ -15,6 +15,7 @@ prompt_toolkit gives line editing and history on a terminal; piped input works l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import textwrap
 
@@ -117,9 +118,17 @@ async def _lines_from_pipe():
 
 async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str,
                       at_url: str | None = None, mtn_url: str | None = None, airtel_url: str | None = None,
-                      pawapay_url: str | None = None) -> int:
-    async with connect(url, token, at_url=at_url, mtn_url=mtn_url, airtel_url=airtel_url,
-                       pawapay_url=pawapay_url) as transport:
+                      pawapay_url: str | None = None, fake_claude: bool = False) -> int:
+    async with contextlib.AsyncExitStack() as stack:
+        settings = None
+        if fake_claude and not url:          # in-process: the advisor answers through the fake Messages API
+            from simulator.fake_claude import pointed_at_fake
+            from ussd_app.settings import Settings
+
+            settings = await stack.enter_async_context(pointed_at_fake(Settings.from_env()))
+        transport = await stack.enter_async_context(connect(url, token, settings=settings, at_url=at_url,
+                                                            mtn_url=mtn_url, airtel_url=airtel_url,
+                                                            pawapay_url=pawapay_url))
         handset = Handset(Phone(transport, msisdn, service_code))
         print(f"Enerlectra handset simulator: {msisdn} -> {url or 'in-process app'}. "
               f"Type `dial` to call {service_code}, `help` for commands.")

@@ -2,6 +2,8 @@
 
     name: New user onboards in Bemba
     msisdn: "+260971000101"
+    advisor: fake-claude           # optional, in-process runs: Claude's SDK against the fake Messages API
+                                   # (default: the offline answer bank)
     steps:
       - dial: "*123#"              # or a shortcut: "*123*1#"
         expect: CON
@@ -60,6 +62,7 @@ class Journey:
     steps: tuple[Step, ...]
     service_code: str = "*123#"
     source: str = ""
+    advisor: str = "offline"          # offline / fake-claude
 
 
 @dataclass
@@ -98,8 +101,12 @@ def parse_journey(data: Any, source: str = "") -> Journey:
         value = raw[actions[0]]
         steps.append(Step(actions[0], "" if value is True or value is None else str(value), expect,
                           _as_list(raw.get("contains"), where), _as_list(raw.get("absent"), where)))
+    advisor = str(data.get("advisor", "offline"))
+    if advisor not in ("offline", "fake-claude"):
+        raise JourneyError(f"{source}: advisor is offline or fake-claude")
     return Journey(name=str(data.get("name", source)), msisdn=str(data.get("msisdn", "+260971000001")),
-                   steps=tuple(steps), service_code=str(data.get("service_code", "*123#")), source=source)
+                   steps=tuple(steps), service_code=str(data.get("service_code", "*123#")), source=source,
+                   advisor=advisor)
 
 
 def load_journey(path: str | Path) -> Journey:
@@ -202,16 +209,19 @@ async def _sms_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def _fresh_app():
+async def _fresh_app(journey: Journey):
     """A throwaway in-process app (own SQLite, own key prefix) so every file starts from nothing."""
+    from simulator.fake_claude import pointed_at_fake
     from ussd_app.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-sim-") as tmp:
         base = Settings.from_env()
         settings = base.with_(home=Path(tmp), database_url=None,
                               redis_prefix=f"{base.redis_prefix}sim:{Path(tmp).name}:")
-        async with connect(settings=settings) as transport:
-            yield transport
+        async with contextlib.AsyncExitStack() as stack:
+            if journey.advisor == "fake-claude":
+                settings = await stack.enter_async_context(pointed_at_fake(settings))
+            yield await stack.enter_async_context(connect(settings=settings))
 
 
 async def run_files(files: list[str], url: str | None = None, token: str | None = None,
@@ -222,7 +232,7 @@ async def run_files(files: list[str], url: str | None = None, token: str | None 
         print(f"error: {exc}")
         return 2
     for journey in journeys:
-        ctx = connect(url, token, at_url=at_url) if url else _fresh_app()
+        ctx = connect(url, token, at_url=at_url) if url else _fresh_app(journey)
         async with ctx as transport:
             outcome = await run_journey(journey, transport)
         if not outcome.ok:

@@ -1,7 +1,8 @@
-"""Hand outbox rows to the workers: one rq job per row and dispatch, enqueued after the commit.
+"""Hand work to the workers after the commit: one rq job per outbox row and dispatch, one per question
+to the advisor.
 
-A lost enqueue (Redis down, a crash right after commit) is not a lost message: the sweeper finds
-rows still queued and dispatches them again.
+A lost enqueue (Redis down, a crash right after commit) is not lost work: the sweepers find rows still
+queued and dispatch them again.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 SEND_JOB = "workers.sms.send_outbox"          # by path: the web app never imports the workers
 SWEEP_JOB = "workers.sms.sweep_outbox"
 RECONCILE_JOB = "workers.payments.reconcile_payments"
+ANSWER_JOB = "workers.advisor.answer_question"
+ANSWER_SWEEP_JOB = "workers.advisor.sweep_questions"
 SEND_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
 MAX_ATTEMPTS = 5                             # claims of one row before it is marked failed
 
@@ -44,6 +47,19 @@ def enqueue_sends(queue: Queue, items: list[tuple[int, int]]) -> int:
     return new
 
 
+def enqueue_answers(queue: Queue, question_ids: list[int], round_: str = "0") -> int:
+    """One answer job per question (a job that finds its question taken does nothing)."""
+    new = 0
+    for question_id in question_ids:
+        try:
+            queue.enqueue(ANSWER_JOB, question_id, job_id=f"{queue.name}-ask-{question_id}-{round_}", unique=True,
+                          result_ttl=3600, failure_ttl=7 * 86400, job_timeout=300)
+            new += 1
+        except DuplicateJobError:
+            pass
+    return new
+
+
 class Dispatcher:
     """The async face of enqueue_sends for the web app (rq is synchronous: keep it off the loop)."""
 
@@ -57,3 +73,12 @@ class Dispatcher:
             await asyncio.to_thread(enqueue_sends, self.queue, items)
         except redis.RedisError:
             log.exception("enqueue of %d SMS failed; the outbox sweeper will send them", len(items))
+
+    async def answers(self, question_ids: list[int]) -> None:
+        if not question_ids or self.queue is None:
+            return
+        try:
+            await asyncio.to_thread(enqueue_answers, self.queue, question_ids)
+        except redis.RedisError:
+            log.exception("enqueue of %d question(s) failed; the advisor sweeper will answer them",
+                          len(question_ids))

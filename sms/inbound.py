@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +14,7 @@ from ussd_app.db.models import SmsInbound, User
 from ussd_app.domain import outbox
 from ussd_app.domain.phone import Msisdn
 from ussd_app.i18n import _
+from ussd_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +37,37 @@ def join_first_text() -> str:
     return _("Dial *123# to join Enerlectra first, then try again.")
 
 
-async def receive(db: async_sessionmaker, sms: InboundSms) -> list[tuple[int, int]]:
-    """Run the command and queue its reply. A repeated provider id does nothing. Returns rows to dispatch."""
+@dataclass(frozen=True)
+class Followups:
+    """What to hand to the workers once the inbound SMS is committed."""
+
+    sms: list[tuple[int, int]] = field(default_factory=list)      # outbox rows
+    questions: list[int] = field(default_factory=list)           # advisor questions
+
+
+async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -> Followups:
+    """Run the command and queue its reply. A repeated provider id does nothing."""
     try:
         async with db() as s, s.begin():
             if await s.scalar(select(SmsInbound.id).where(SmsInbound.provider_id == sms.provider_id)):
-                return []
+                return Followups()
             user = await s.scalar(select(User).where(User.msisdn == sms.number.e164))
             command, args = parse(sms.text)
+            ctx = CommandCtx(s, sms.number, user, args, settings, sms.provider_id)
             with i18n.language(user.language if user else sms.number.default_language):
                 if command is None:
                     reply = unknown_text()
                 elif command.needs_account and user is None:
                     reply = join_first_text()
                 else:
-                    reply = await command.handler(CommandCtx(s, sms.number, user, args))
-            row = await outbox.add(s, sms.number.e164, reply, f"reply:{command.name if command else 'unknown'}",
-                                   essential=True)   # an answer to the user's own message always goes out
+                    reply = await command.handler(ctx)
+            row = None if reply is None else await outbox.add(
+                s, sms.number.e164, reply, f"reply:{command.name if command else 'unknown'}",
+                essential=True)   # an answer to the user's own message always goes out
             s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to, text=sms.text,
                              link_id=sms.link_id, network_code=sms.network_code,
-                             command=command.name if command else "unknown", reply_id=row.id))
-        return outbox.to_dispatch([row])
+                             command=command.name if command else "unknown", reply_id=row.id if row else None))
+        return Followups(outbox.to_dispatch([row]), ctx.questions)
     except IntegrityError:       # the same id arriving twice at once: the other copy answered
         log.info("inbound SMS %s: duplicate, ignored", sms.provider_id)
-        return []
+        return Followups()

@@ -10,6 +10,7 @@ from sms import inbound
 from sms.commands import bal
 from sms.commands import help as help_cmd
 from sms.commands import lang, optout
+from ussd_app.domain.advisor import bank, texts as advisor_texts
 from ussd_app.domain.money import format_money
 from ussd_app.domain.pins import local_hhmm
 from ussd_app.i18n import _
@@ -107,4 +108,10 @@ TEMPLATES: tuple[Template, ...] = (
     Template("deposit failed", lambda: payment_failed_text(_Sample(), _Payment(direction="collection"),
                                                            "SOMETHING_ELSE")),
     Template("payout failed", lambda: payment_failed_text(_Sample(), _Payment(), "SOMETHING_ELSE")),
-)
+    Template("advisor apology", advisor_texts.apology_text),
+    Template("advisor limit", lambda: advisor_texts.limit_text(99)),
+    Template("ask usage", advisor_texts.ask_usage),
+) + tuple(   # the offline bank's answers go out whole, with the offline word, in at most 3 parts
+    Template(f"advisor bank {entry.topic} {n}", lambda entry=entry: f"{entry.answer} {advisor_texts.offline_word()}",
+             max_segments=advisor_texts.ANSWER_SEGMENTS)
+    for n, entry in enumerate(bank.BANK))

@@ -1,6 +1,7 @@
 """Journey files, one per user story, replayed through the real app by the simulator's runner."""
 from __future__ import annotations
 
+import contextlib
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +17,12 @@ JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.y
 
 @pytest.fixture
 async def transport(aiohttp_client, at_settings, fake_at):
+    async with app_transport(aiohttp_client, at_settings, fake_at) as transport:
+        yield transport
+
+
+@contextlib.asynccontextmanager
+async def app_transport(aiohttp_client, at_settings, fake_at):
     """The test app with SMS through the fake AT and mobile money through the local sandboxes (prompts wait
     for the journey to approve or decline); queued jobs run after every action."""
     from simulator import local_payments
@@ -41,12 +48,20 @@ def test_there_are_journeys_for_every_story():
     assert {p.stem for p in JOURNEYS} >= {"onboarding", "settings", "resume", "back_home", "welcome_sms",
                                           "wallet_balance_history", "send_money", "wrong_pin_locked",
                                           "deposit", "withdraw", "airtel_deposit", "tanzania_deposit",
-                                          "another_wallet"}
+                                          "another_wallet", "advisor_ussd", "advisor_sms", "advisor_claude"}
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])
-async def test_journey(path, transport):
-    outcome = await run_journey(load_journey(path), transport)
+async def test_journey(path, aiohttp_client, at_settings, fake_at):
+    from simulator.fake_claude import pointed_at_fake
+
+    journey = load_journey(path)
+    async with contextlib.AsyncExitStack() as stack:
+        settings = at_settings
+        if journey.advisor == "fake-claude":
+            settings = await stack.enter_async_context(pointed_at_fake(at_settings))
+        transport = await stack.enter_async_context(app_transport(aiohttp_client, settings, fake_at))
+        outcome = await run_journey(journey, transport)
     assert outcome.ok, outcome.message + "\n\n" + "\n".join(outcome.transcript)
 
 

@@ -64,7 +64,8 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     store = SessionStore(app[appkeys.REDIS], settings.redis_prefix, settings.session_ttl,
                          settings.resume_ttl, settings.lock_timeout_ms, settings.lock_wait_ms)
     services = Services(db=app[appkeys.DB], db_read=app[appkeys.DB_READ], settings=settings,
-                        dispatch=app[appkeys.DISPATCH], payments=app[appkeys.PAYMENTS])
+                        dispatch=app[appkeys.DISPATCH], payments=app[appkeys.PAYMENTS],
+                        answers=app[appkeys.DISPATCH].answers)
     app[appkeys.ENGINE] = Engine(menus.TREE, store, services, app[appkeys.METRICS])
     yield
 

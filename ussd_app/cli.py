@@ -43,6 +43,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # Mobile-money providers without a configured base URL get a local sandbox (prompts wait for QA).
     settings, sandboxes = local_payments.plan(settings, settings.public_url)
+    if args.fake_claude:
+        from simulator.fake_claude import FakeClaude
+        from simulator.sandbox import free_port
+
+        claude = local_payments.LocalSandbox("claude", FakeClaude(), free_port())
+        settings = settings.with_(anthropic_api_key=claude.fake.api_key, anthropic_base_url=claude.url)
+        sandboxes.append(claude)
     worker = _start_worker(settings) if embedded_mode else None
     try:
         app = create_app(settings)
@@ -53,9 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if fake_at is not None:
             app.cleanup_ctx.append(_serve_sandboxes([local_payments.LocalSandbox("at", fake_at, at_port)]))
             log.info("fake Africa's Talking SMS API: http://127.0.0.1:%s (sim --at-url)", at_port)
-        log.info("USSD webhook: http://%s:%s/ussd/africastalking (redis %s, sql %s, sms via %s)",
+        log.info("USSD webhook: http://%s:%s/ussd/africastalking (redis %s, sql %s, sms via %s, advisor %s)",
                  settings.host, settings.port, url, settings.effective_database_url,
-                 settings.at_api_base_url or ("africastalking" if settings.at_username else "local outbox"))
+                 settings.at_api_base_url or ("africastalking" if settings.at_username else "local outbox"),
+                 (settings.anthropic_base_url or "Claude") if settings.anthropic_api_key else "offline answer bank")
         web.run_app(app, host=settings.host, port=settings.port, print=None)
     finally:
         if worker is not None:
@@ -205,7 +213,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     return asyncio.run(run_handset(url=args.url, msisdn=args.msisdn, token=args.token,
                                    service_code=args.service_code, at_url=args.at_url, mtn_url=args.mtn_url,
-                                   airtel_url=args.airtel_url, pawapay_url=args.pawapay_url))
+                                   airtel_url=args.airtel_url, pawapay_url=args.pawapay_url,
+                                   fake_claude=args.fake_claude))
 
 
 def cmd_sim_run(args: argparse.Namespace) -> int:
@@ -223,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--fake-at", action="store_true",
                        help="send SMS through the real SDK to a fake Africa's Talking server started here")
+    serve.add_argument("--fake-claude", action="store_true",
+                       help="answer advisor questions through the real SDK and a fake Messages API started here")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run an rq worker (SMS and other jobs) and the outbox sweeper")
@@ -266,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--mtn-url", help="with --url: the MTN MoMo sandbox it uses (for payment prompts)")
     sim.add_argument("--airtel-url", help="with --url: the Airtel Money sandbox it uses")
     sim.add_argument("--pawapay-url", help="with --url: the pawaPay sandbox it uses (Zamtel, Tanzania)")
+    sim.add_argument("--fake-claude", action="store_true",
+                     help="in-process: the advisor answers through a fake Messages API (default: offline bank)")
     sim.add_argument("--msisdn", default="+260971000001")
     sim.add_argument("--service-code", default="*123#")
     sim.set_defaults(func=cmd_sim)

@@ -66,6 +66,15 @@ class Settings:
     payment_daily_limit_minor: int = 2_000_000   # per user, direction and UTC day (20,000.00)
     payment_check_seconds: int = 60       # reconcile payments untouched this long
     payment_expire_minutes: int = 30      # then give up on what the provider still calls pending
+    anthropic_api_key: str | None = None  # the AI advisor through Claude; unset: the offline answer bank
+    anthropic_base_url: str | None = None  # where the SDK is pointed (a fake Messages API in tests)
+    advisor_model: str = "claude-haiku-5-5"   # cheap and fast: an SMS answer is short
+    advisor_max_tokens: int = 300         # 3 SMS segments are about 460 characters, ~150 tokens
+    advisor_timeout_seconds: int = 20     # per request; the SDK retries after it
+    advisor_max_retries: int = 3          # SDK retries (429, 5xx, 529, timeouts) with backoff
+    advisor_daily_limit: int = 5          # questions per user per local day
+    advisor_followup_minutes: int = 10    # a question within this keeps the conversation
+    advisor_prices: str = "1.00,5.00"     # USD per million input,output tokens (for the cost column)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -114,6 +123,15 @@ class Settings:
             payment_daily_limit_minor=_int(env, "PAYMENT_DAILY_LIMIT_MINOR", 2_000_000),
             payment_check_seconds=_int(env, "PAYMENT_CHECK_SECONDS", 60),
             payment_expire_minutes=_int(env, "PAYMENT_EXPIRE_MINUTES", 30),
+            anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
+            anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
+            advisor_model=env.get("ADVISOR_MODEL") or "claude-haiku-5-5",
+            advisor_max_tokens=_int(env, "ADVISOR_MAX_TOKENS", 300),
+            advisor_timeout_seconds=_int(env, "ADVISOR_TIMEOUT_SECONDS", 20),
+            advisor_max_retries=_int(env, "ADVISOR_MAX_RETRIES", 3),
+            advisor_daily_limit=_int(env, "ADVISOR_DAILY_LIMIT", 5),
+            advisor_followup_minutes=_int(env, "ADVISOR_FOLLOWUP_MINUTES", 10),
+            advisor_prices=env.get("ADVISOR_PRICES") or "1.00,5.00",
         )
 
     def with_(self, **changes) -> "Settings":
@@ -156,6 +174,13 @@ class Settings:
                     "PAYMENT_EXPIRE_MINUTES": str(self.payment_expire_minutes),
                     "AT_USERNAME": self.at_username, "AT_API_KEY": self.at_api_key,
                     "AT_SENDER_ID": self.at_sender_id, "AT_SHORT_CODE": self.at_short_code,
-                    "AT_API_BASE_URL": self.at_api_base_url, "ENERLECTRA_DB_SCHEMA": self.database_schema}
+                    "AT_API_BASE_URL": self.at_api_base_url, "ENERLECTRA_DB_SCHEMA": self.database_schema,
+                    "ANTHROPIC_API_KEY": self.anthropic_api_key, "ANTHROPIC_BASE_URL": self.anthropic_base_url,
+                    "ADVISOR_MODEL": self.advisor_model, "ADVISOR_MAX_TOKENS": str(self.advisor_max_tokens),
+                    "ADVISOR_TIMEOUT_SECONDS": str(self.advisor_timeout_seconds),
+                    "ADVISOR_MAX_RETRIES": str(self.advisor_max_retries),
+                    "ADVISOR_DAILY_LIMIT": str(self.advisor_daily_limit),
+                    "ADVISOR_FOLLOWUP_MINUTES": str(self.advisor_followup_minutes),
+                    "ADVISOR_PRICES": self.advisor_prices}
         env.update({k: v for k, v in optional.items() if v})
         return env

@@ -1,13 +1,16 @@
 """What a keyword command is: a keyword (translatable, for aliases) and a handler that returns the reply."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_app.db.models import User
 from ussd_app.domain.phone import Msisdn
+
+if TYPE_CHECKING:
+    from ussd_app.settings import Settings
 
 KEYWORD_CONTEXT = "sms keyword"      # the msgctxt of keyword aliases in the catalogs
 
@@ -18,11 +21,14 @@ class CommandCtx:
     number: Msisdn
     user: User | None         # None: not registered yet
     args: list[str]
+    settings: "Settings"
+    provider_id: str = ""                                   # the aggregator's id of this SMS
+    questions: list[int] = field(default_factory=list)      # advisor questions to answer after commit
 
 
 @dataclass(frozen=True)
 class Command:
     name: str                                   # stored on the inbound row: help, lang, stop, start
     keyword: str                                # the English keyword, also the msgid of its aliases
-    handler: Callable[[CommandCtx], Awaitable[str]]
+    handler: Callable[[CommandCtx], Awaitable[str | None]]   # None: no reply now (a job answers later)
     needs_account: bool = False

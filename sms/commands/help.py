@@ -6,7 +6,8 @@ from ussd_app.i18n import _, pgettext_noop
 
 
 def help_text() -> str:
-    return _("Enerlectra SMS: HELP this list. BAL balances. LANG EN, BEM, NY or SW language. STOP no news, "
+    return _("Enerlectra SMS: HELP this list. BAL balances. ASK and a question for the advisor. LANG EN, BEM, NY "
+             "or SW language. STOP no news, "
              "START news again. Dial *123# for menus.")
 
 

@@ -36,10 +36,12 @@ async def inbound(request: web.Request) -> web.Response:
     except UnsupportedCountry:
         log.info("inbound SMS %s from a country we do not serve: no reply", provider_id)
         return web.Response(text="OK")
-    items = await receive(app[appkeys.DB], InboundSms(
+    followups = await receive(app[appkeys.DB], InboundSms(
         provider_id=provider_id, number=number, text=text, to=form.get("to", "")[:20],
-        link_id=form.get("linkId") or None, network_code=form.get("networkCode", "")[:10]))
-    await app[appkeys.DISPATCH](items)
+        link_id=form.get("linkId") or None, network_code=form.get("networkCode", "")[:10]),
+        app[appkeys.SETTINGS])
+    await app[appkeys.DISPATCH](followups.sms)
+    await app[appkeys.DISPATCH].answers(followups.questions)
     return web.Response(text="OK")
 
 

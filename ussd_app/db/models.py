@@ -183,3 +183,34 @@ class Payment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+
+class AdvisorQuestion(Base):
+    """A question to the AI advisor and its answer, kept for follow-ups and usage analytics.
+
+    status: queued -> answering -> answered | failed (an apology SMS went out).
+    """
+
+    __tablename__ = "advisor_questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_key: Mapped[str] = mapped_column(String(160), unique=True)   # one row per USSD hop / inbound SMS
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    topic: Mapped[str] = mapped_column(String(20))                       # energy, trading, market, carbon, support
+    source: Mapped[str] = mapped_column(String(4))                       # ussd / sms
+    language: Mapped[str] = mapped_column(String(3))
+    question: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    backend: Mapped[str | None] = mapped_column(String(10), nullable=True)   # claude / offline
+    model: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)        # as sent (GSM-7, cut to fit)
+    stop_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)              # jobs that claimed it
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("sms_outbox.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -83,6 +83,10 @@ async def _no_dispatch(items: list[tuple[int, int]]) -> None:
     """Without a queue the outbox sweeper sends what is committed."""
 
 
+async def _no_answers(question_ids: list[int]) -> None:
+    """Without a queue the advisor sweeper answers what is committed."""
+
+
 @dataclass
 class Services:
     """What renderers may use: the domain's resources, nothing aggregator-specific."""
@@ -92,7 +96,7 @@ class Services:
     db_read: "async_sessionmaker | None" = None      # for screens that only read (None: use db)
     dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]] = _no_dispatch   # outbox rows -> workers
     payments: Any = None                              # payments.service.Payments (deposits, withdrawals)
-
+    answers: Callable[[list[int]], Awaitable[None]] = _no_answers   # advisor questions -> workers
 
     def __post_init__(self) -> None:
         if self.db_read is None:

@@ -1,0 +1,29 @@
+"""What the advisor says around its answers (by SMS and on screens), in the current language."""
+from __future__ import annotations
+
+from ussd_app.i18n import _
+
+ANSWER_SEGMENTS = 3            # an answer is at most 3 SMS parts
+
+
+def offline_word() -> str:
+    """Ends every answer from the offline bank (one word: the user knows no model wrote it)."""
+    return _("(offline)")
+
+
+def apology_text() -> str:
+    return _("Sorry, the Enerlectra advisor could not answer just now. Please ask again later. Your question "
+             "was not counted.")
+
+
+def limit_text(limit: int) -> str:
+    return _("You have asked {count} questions today, the most the advisor answers in a day. Please ask again "
+             "tomorrow.").format(count=limit)
+
+
+def ask_usage() -> str:
+    return _("To ask the advisor, send ASK and your question, like: ASK how do I store solar power at night")
+
+
+def will_arrive() -> str:
+    return _("Thank you. Your answer will arrive by SMS.")

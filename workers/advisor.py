@@ -1,0 +1,92 @@
+"""Advisor jobs: answer one question (Claude, or the offline bank with no API key) by SMS; sweep
+questions a lost enqueue or a killed worker left behind."""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from sms.dispatch import enqueue_answers, enqueue_sends, make_queue
+from sms.fit import budget, fit
+from ussd_app import i18n
+from ussd_app.adapters import claude
+from ussd_app.db.models import AdvisorQuestion, User
+from ussd_app.domain.advisor import bank, context, prompts, questions, texts
+from ussd_app.domain.advisor.questions import Usage
+from ussd_app.settings import Settings
+from workers import runtime
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=3)          # longer than the SDK's timeout x retries at the defaults
+STALE_AFTER = timedelta(seconds=60)
+
+
+def answer_question(question_id: int) -> str:
+    return runtime.run(lambda db: _answer(db, question_id))
+
+
+async def _answer(db, question_id: int) -> str:
+    settings = runtime.settings()
+    followup = timedelta(minutes=settings.advisor_followup_minutes)
+    async with db() as s, s.begin():
+        q = await questions.claim(s, question_id, LEASE)
+        if q is None:
+            return "nothing to do (answered, or another job has it)"
+        user = await s.get(User, q.user_id)
+        facts = await context.facts(s, user)
+        earlier = await questions.earlier_turns(s, q, followup)
+    with i18n.language(user.language):
+        sms, usage, error = await compose(settings, q, facts, earlier, user.language)
+    async with db() as s, s.begin():
+        items = await questions.finish(s, q, user.msisdn, sms, usage, error)
+    _send(settings, items)
+    if error:
+        log.warning("advisor question %s: apology sent (%s)", q.id, error)
+    return f"question {q.id}: {'apology' if error else usage.backend} ({len(sms)} chars)"
+
+
+async def compose(settings: Settings, q: AdvisorQuestion, facts: context.UserFacts,
+                  earlier: list[tuple[str, str]], language: str) -> tuple[str, Usage | None, str | None]:
+    """(SMS text, usage, error): the answer fitted to 3 GSM-7 segments, or the apology and why."""
+    if not settings.anthropic_api_key:
+        answer = bank.answer(q.question, language, q.topic)
+        return fit(answer, texts.ANSWER_SEGMENTS, suffix=texts.offline_word()), Usage("offline"), None
+    room = budget(texts.ANSWER_SEGMENTS) - 20            # ask for a little less than fits: models overshoot
+    system = prompts.system_prompt(q.topic, language, facts, room)
+    try:
+        async with claude.client(settings) as api:
+            reply = await claude.ask(api, settings, system, prompts.conversation(earlier, q.question))
+    except claude.AdvisorUnavailable as exc:
+        return texts.apology_text(), None, str(exc)[:500]
+    usage = Usage("claude", reply.model, reply.input_tokens, reply.output_tokens,
+                  claude.cost_micro_usd(settings.advisor_prices, reply.input_tokens, reply.output_tokens),
+                  reply.stop_reason)
+    return fit(reply.text, texts.ANSWER_SEGMENTS), usage, None
+
+
+def sweep_questions() -> str:
+    return runtime.run(_sweep)
+
+
+async def _sweep(db) -> str:
+    settings = runtime.settings()
+    async with db() as s:
+        ids = await questions.stale(s, STALE_AFTER)
+    if ids:
+        queue = make_queue(settings.redis_url, settings.queue_name)
+        try:
+            enqueue_answers(queue, ids, round_=f"sweep{int(time.time() // 60)}")
+        finally:
+            queue.connection.close()
+        log.warning("advisor sweep dispatched %d question(s) again", len(ids))
+    return f"{len(ids)} dispatched again"
+
+
+def _send(settings: Settings, items: list[tuple[int, int]]) -> None:
+    if not items:
+        return
+    queue = make_queue(settings.redis_url, settings.queue_name)
+    try:
+        enqueue_sends(queue, items)
+    finally:
+        queue.connection.close()

@@ -16,6 +16,7 @@ from tests.test_wallet import Phone, fund, register
 from ussd_app import appkeys
 from ussd_app.app import create_app
 from ussd_app.db.models import AdvisorQuestion, SmsInbound, SmsOutbox
+from ussd_app.domain.advisor import usage
 
 ZM, TZ = "+260971800001", "+255754800002"
 NAME = "Mapalo"
@@ -108,6 +109,11 @@ async def test_ussd_question_reaches_claude_with_role_and_facts_but_no_name_or_n
     assert (q.status, q.backend, q.topic, q.source) == ("answered", "claude", "trading", "ussd")
     assert q.input_tokens > 100 and q.output_tokens > 50
     assert q.cost_micro_usd == q.input_tokens * 1 + q.output_tokens * 5      # ADVISOR_PRICES 1.00,5.00
+    async with claude_client.app[appkeys.DB]() as s:                          # `enerlectra advisor usage`
+        [row] = await usage.summary(s, days=1)
+    assert row == ("trading", "claude", "answered", 1, q.input_tokens, q.output_tokens,
+                   f"{q.cost_micro_usd / 1e6:.4f}")
+    assert "cost USD" in usage.table([row])
 
 
 async def test_swahili_user_is_answered_in_swahili(claude_client, claude_settings, fake_claude):

@@ -176,6 +176,16 @@ def cmd_ledger_credit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_advisor_usage(args: argparse.Namespace) -> int:
+    from ussd_app.domain.advisor import usage
+
+    async def report(db):
+        async with db() as s:
+            return usage.table(await usage.summary(s, args.days))
+    print(_with_db(Settings.from_env(), report))
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from ussd_app.db.migrate import upgrade
 
@@ -259,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     credit.add_argument("--reason", required=True)
     credit.add_argument("--key", help="idempotency key (default: a new one)")
     credit.set_defaults(func=cmd_ledger_credit)
+
+    advisor = sub.add_parser("advisor", help="the AI advisor").add_subparsers(dest="advisor_command", required=True)
+    use = advisor.add_parser("usage", help="questions, answers, tokens and cost by topic, backend and status")
+    use.add_argument("--days", type=int, default=7)
+    use.set_defaults(func=cmd_advisor_usage)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     up = db.add_parser("upgrade", help="apply Alembic migrations")

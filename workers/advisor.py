@@ -53,9 +53,9 @@ async def compose(settings: Settings, q: AdvisorQuestion, facts: context.UserFac
         return fit(answer, texts.ANSWER_SEGMENTS, suffix=texts.offline_word()), Usage("offline"), None
     room = budget(texts.ANSWER_SEGMENTS) - 20            # ask for a little less than fits: models overshoot
     system = prompts.system_prompt(q.topic, language, facts, room)
+    api = runtime.cached("claude", lambda: claude.client(settings))   # one pool per worker: no TLS setup per job
     try:
-        async with claude.client(settings) as api:
-            reply = await claude.ask(api, settings, system, prompts.conversation(earlier, q.question))
+        reply = await claude.ask(api, settings, system, prompts.conversation(earlier, q.question))
     except claude.AdvisorUnavailable as exc:
         return texts.apology_text(), None, str(exc)[:500]
     usage = Usage("claude", reply.model, reply.input_tokens, reply.output_tokens,

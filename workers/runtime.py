@@ -41,6 +41,14 @@ def _resources() -> dict:
     return _state
 
 
+def cached(name: str, build: Callable[[], T]) -> T:
+    """A per-process object built once (an HTTP client with its connection pool), like the engine."""
+    state = _resources()
+    if name not in state:
+        state[name] = build()
+    return state[name]
+
+
 def run(job: Callable[[async_sessionmaker], Awaitable[T]]) -> T:
     """Run one job body on this process's loop with its session factory."""
     state = _resources()

@@ -57,6 +57,12 @@ def locked_screen(until, country: str) -> Screen:
         time=pins.local_hhmm(until, country))], end=True)
 
 
+async def money_locked(ctx: Ctx) -> Screen | None:
+    """The END screen when money actions are locked (wrong PINs), before the user types anything."""
+    until = await pins.locked_until(ctx.services.db_read, ctx.session.user_id)
+    return locked_screen(until, ctx.session.country) if until is not None else None
+
+
 async def money_pin(ctx: Ctx, locked=None) -> Screen | Reject | None:
     """Check the PIN typed (ctx.text) for a money action: None when right; otherwise what to show
     (a Reject with the tries left, or the END screen once locked; the lock SMS is queued and sent)."""

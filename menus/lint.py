@@ -35,6 +35,7 @@ SOURCE_PACKAGES = ("ussd_app", "menus", "sms")
 KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None,
             "pgettext": ((1, "c"), 2), "pgettext_noop": ((1, "c"), 2)}
 SAMPLE_USER, SAMPLE_NEWCOMER = "+260961234567", "+260971234567"     # an MTN user: every money screen
+SAMPLE_SELLER = "+260961234568"
 SAMPLE_NAME = "Mwansa Chilufya Bwal"          # NAME_MAX letters: the widest greeting
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
@@ -168,11 +169,31 @@ async def _lint_screens(tree: MenuTree) -> list[Problem]:
             try:
                 db = make_sessionmaker(engine)
                 await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en", hash_pin("4826", 16))
+                await _sample_market(db, settings)
                 payments = payments_setup.build(settings, db, http, Services(db, settings).dispatch)
                 # Real renderers, real SQL, the local MTN sandbox; SMS stay queued (no workers here).
                 return await _render_all(tree, Services(db=db, settings=settings, payments=payments))
             finally:
                 await engine.dispose()
+
+
+async def _sample_market(db, settings: Settings) -> None:
+    """Balances and orders that make the market screens show their longest lines: the sample user is rich
+    and has an offer (My offers); another user offers a little at the top price (a partial buy quote)."""
+    from ussd_app.domain import ledger, wallet
+    from ussd_app.domain.market import book, rules, texts
+
+    user = await users.get_by_msisdn(db, SAMPLE_USER)
+    seller, _rows = await users.register(db, parse_msisdn(SAMPLE_SELLER), SAMPLE_NAME, "en", hash_pin("4826", 16))
+    for who, asset, amount in ((user, ledger.ENERGY, 999_900_000), (user, "ZMW", 99_999_999_99),
+                               (seller, ledger.ENERGY, 100)):
+        await wallet.credit(db, f"lint:{who.id}:{asset}", who, asset, amount, "lint sample")
+    market_rules = rules.from_settings(settings)
+    high = market_rules.price_range("ZMW")[1]
+    async with db() as s, s.begin():
+        for who, wh in ((user, 99_800_000), (seller, 100)):
+            await book.place(s, f"lint:{who.id}", await s.merge(who), "sell", wh, high, market_rules,
+                             texts.messages())
 
 
 def check_sms_templates() -> list[Problem]:

@@ -21,6 +21,7 @@ SWEEP_JOB = "workers.sms.sweep_outbox"
 RECONCILE_JOB = "workers.payments.reconcile_payments"
 ANSWER_JOB = "workers.advisor.answer_question"
 ANSWER_SWEEP_JOB = "workers.advisor.sweep_questions"
+EXPIRE_JOB = "workers.market.expire_orders"
 SEND_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
 MAX_ATTEMPTS = 5                             # claims of one row before it is marked failed
 

@@ -11,6 +11,8 @@ from sms.commands import bal
 from sms.commands import help as help_cmd
 from sms.commands import lang, optout
 from ussd_app.domain.advisor import bank, texts as advisor_texts
+from ussd_app.domain.market import texts as market_texts
+from ussd_app.domain.market.data import Snapshot
 from ussd_app.domain.money import format_money
 from ussd_app.domain.pins import local_hhmm
 from ussd_app.i18n import _
@@ -84,6 +86,38 @@ class _Sample:
 
 
 @dataclass(frozen=True)
+class _Trade:
+    """Worst-case market values: the top TZS price, a large amount, a long reference."""
+
+    id: int = 9_999_999
+    currency: str = "TZS"
+    price: int = 200_000
+    wh: int = 99_999_900
+    money: int = 19_999_980_000
+    fee: int = 199_999_800
+
+
+@dataclass(frozen=True)
+class _Order:
+    id: int = 9_999_999
+    currency: str = "TZS"
+    side: str = "sell"
+    price: int = 200_000
+    wh: int = 99_999_900
+    remaining_wh: int = 99_999_900
+
+
+@dataclass(frozen=True)
+class _Alert:
+    currency: str = "TZS"
+    below: int = 199_900
+
+
+_SNAPSHOT = Snapshot("TZS", ((199_800, 99_999_900), (199_900, 99_999_900), (200_000, 99_999_900)), 199_000,
+                     200_000, 999_999_900, 1_000, 200_000)
+
+
+@dataclass(frozen=True)
 class Template:
     name: str
     render: Callable[[], str]          # in the current language, with worst-case values
@@ -111,6 +145,16 @@ TEMPLATES: tuple[Template, ...] = (
     Template("advisor apology", advisor_texts.apology_text),
     Template("advisor limit", lambda: advisor_texts.limit_text(99)),
     Template("ask usage", advisor_texts.ask_usage),
+    Template("market sold", lambda: market_texts.sold_text(_Sample(), _Trade())),
+    Template("market bought", lambda: market_texts.bought_text(_Sample(), [_Trade()])),
+    Template("market alert", lambda: market_texts.alert_text(_Sample(), _Alert(), 200_000)),
+    Template("market offer expired", lambda: market_texts.expired_text(_Sample(), _Order())),
+    Template("market bid expired", lambda: market_texts.expired_text(_Sample(), _Order(side="buy"))),
+    Template("market listed", lambda: market_texts.listed_text(_Sample(), _Order())),
+    Template("market price", lambda: market_texts.price_sms(_SNAPSHOT)),
+    Template("alert usage", market_texts.alert_usage),
+    Template("alert set", lambda: market_texts.alert_set(200_000, "TZS")),
+    Template("sms trading off", market_texts.sms_trading_off),
 ) + tuple(   # the offline bank's answers go out whole, with the offline word, in at most 3 parts
     Template(f"advisor bank {entry.topic} {n}", lambda entry=entry: f"{entry.answer} {advisor_texts.offline_word()}",
              max_segments=advisor_texts.ANSWER_SEGMENTS)

@@ -87,3 +87,45 @@ async def test_64_concurrent_transfers_among_8_accounts_lose_and_create_nothing(
     assert all(b >= 0 for b in balances.values())
     assert problems == []
     assert outcomes.count("posted") > 32, outcomes
+
+
+async def test_32_buyers_racing_for_one_offer_fill_it_exactly_once(database):
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from ussd_app.db.models import MarketOrder, Trade
+    from ussd_app.domain import ledger, wallet
+    from ussd_app.domain.market import book, texts
+    from ussd_app.domain.market.rules import MarketRules
+
+    url, schema = database
+    engine = create_async_engine(url, pool_size=40, max_overflow=0,
+                                 connect_args={"server_settings": {"search_path": schema}})
+    db = make_sessionmaker(engine)
+    pin_hash, rules = hash_pin("4826", 16), MarketRules()
+    seller, _ = await users.register(db, parse_msisdn("+260971610000"), "Seller", "en", pin_hash)
+    buyers = [(await users.register(db, parse_msisdn(f"+2609716100{n:02d}"), "Buyer", "en", pin_hash))[0]
+              for n in range(1, 33)]
+    await wallet.credit(db, "race:energy", seller, ledger.ENERGY, 1_000, "race")
+    for n, buyer in enumerate(buyers):
+        await wallet.credit(db, f"race:money:{n}", buyer, "ZMW", 1_000, "race")
+    async with db() as s, s.begin():
+        offer = (await book.place(s, "race:offer", seller, "sell", 1_000, 120, rules, texts.messages())).order
+
+    async def buy(n: int, buyer) -> int:
+        async with db() as s, s.begin():
+            placed = await book.place(s, f"race:buy:{n}", buyer, "buy", 300, 120, rules, texts.messages(),
+                                      keep_rest=False)
+            return placed.filled_wh
+
+    filled = await asyncio.gather(*(buy(n, b) for n, b in enumerate(buyers)))
+    async with db() as s:
+        trades = (await s.scalars(select(Trade))).all()
+        offer = await s.get(MarketOrder, offer.id)
+        problems = await ledger.verify(s) + await book.check_escrow(s)
+        energy = [(await wallet.balances(s, b.id, "ZMW")).energy for b in buyers]
+    await engine.dispose()
+    assert sorted(filled, reverse=True)[:4] == [300, 300, 300, 100] and sum(filled) == 1_000
+    assert sum(t.wh for t in trades) == 1_000 and len(trades) == 4, "sold exactly once, never oversold"
+    assert (offer.state, offer.remaining_wh, offer.escrow) == ("filled", 0, 0)
+    assert sum(energy) == 1_000
+    assert problems == []

@@ -75,6 +75,9 @@ class Settings:
     advisor_daily_limit: int = 5          # questions per user per local day
     advisor_followup_minutes: int = 10    # a question within this keeps the conversation
     advisor_prices: str = "1.00,5.00"     # USD per million input,output tokens (for the cost column)
+    market_lot_wh: int = 100              # quantities in whole lots of this many Wh (0.1 kWh)
+    market_price_limits: str = "ZMW=10..5000,TZS=1000..200000"   # least..most minor units per kWh
+    market_fee_bps: int = 100             # the buyer's fee per fill, basis points (1%)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -132,6 +135,9 @@ class Settings:
             advisor_daily_limit=_int(env, "ADVISOR_DAILY_LIMIT", 5),
             advisor_followup_minutes=_int(env, "ADVISOR_FOLLOWUP_MINUTES", 10),
             advisor_prices=env.get("ADVISOR_PRICES") or "1.00,5.00",
+            market_lot_wh=_int(env, "MARKET_LOT_WH", 100),
+            market_price_limits=env.get("MARKET_PRICE_LIMITS") or "ZMW=10..5000,TZS=1000..200000",
+            market_fee_bps=_int(env, "MARKET_FEE_BPS", 100),
         )
 
     def with_(self, **changes) -> "Settings":
@@ -181,6 +187,7 @@ class Settings:
                     "ADVISOR_MAX_RETRIES": str(self.advisor_max_retries),
                     "ADVISOR_DAILY_LIMIT": str(self.advisor_daily_limit),
                     "ADVISOR_FOLLOWUP_MINUTES": str(self.advisor_followup_minutes),
-                    "ADVISOR_PRICES": self.advisor_prices}
+                    "ADVISOR_PRICES": self.advisor_prices, "MARKET_LOT_WH": str(self.market_lot_wh),
+                    "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps)}
         env.update({k: v for k, v in optional.items() if v})
         return env

@@ -6,7 +6,7 @@ import logging
 import time
 from datetime import timedelta
 
-from sms.dispatch import enqueue_answers, enqueue_sends, make_queue
+from sms.dispatch import enqueue_answers, make_queue
 from sms.fit import budget, fit
 from ussd_app import i18n
 from ussd_app.adapters import claude
@@ -39,7 +39,7 @@ async def _answer(db, question_id: int) -> str:
         sms, usage, error = await compose(settings, q, facts, earlier, user.language)
     async with db() as s, s.begin():
         items = await questions.finish(s, q, user.msisdn, sms, usage, error)
-    _send(settings, items)
+    runtime.send_sms(items)
     if error:
         log.warning("advisor question %s: apology sent (%s)", q.id, error)
     return f"question {q.id}: {'apology' if error else usage.backend} ({len(sms)} chars)"
@@ -82,11 +82,3 @@ async def _sweep(db) -> str:
     return f"{len(ids)} dispatched again"
 
 
-def _send(settings: Settings, items: list[tuple[int, int]]) -> None:
-    if not items:
-        return
-    queue = make_queue(settings.redis_url, settings.queue_name)
-    try:
-        enqueue_sends(queue, items)
-    finally:
-        queue.connection.close()

@@ -41,6 +41,19 @@ def _resources() -> dict:
     return _state
 
 
+def send_sms(items: list[tuple[int, int]]) -> None:
+    """Hand committed outbox rows to the send jobs (a lost enqueue is caught by the outbox sweep)."""
+    if not items:
+        return
+    from sms.dispatch import enqueue_sends, make_queue
+
+    queue = make_queue(settings().redis_url, settings().queue_name)
+    try:
+        enqueue_sends(queue, items)
+    finally:
+        queue.connection.close()
+
+
 def cached(name: str, build: Callable[[], T]) -> T:
     """A per-process object built once (an HTTP client with its connection pool), like the engine."""
     state = _resources()

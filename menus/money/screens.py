@@ -1,11 +1,11 @@
 """Mobile money screens: deposit (fee and total, then approve on the phone) and withdraw (fee, PIN)."""
 from __future__ import annotations
 
-from menus.common import locked_screen, money_pin
+from menus.common import money_locked, money_pin
 from payments import pawapay
 from payments.service import NotServed, OverLimit
 from ussd_app.db.models import User
-from ussd_app.domain import ledger, pins, wallet
+from ussd_app.domain import ledger, wallet
 from ussd_app.domain.money import format_money
 from ussd_app.domain.phone import COUNTRIES
 from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
@@ -120,9 +120,9 @@ async def depdone(ctx: Ctx) -> Rendered:
 
 
 async def wdamount(ctx: Ctx) -> Rendered:
-    until = await pins.locked_until(ctx.services.db_read, ctx.session.user_id)
-    if until is not None:
-        return locked_screen(until, ctx.session.country)
+    locked = await money_locked(ctx)
+    if locked is not None:
+        return locked
     return Screen([_("Withdraw how much in {currency}?").format(currency=_currency(ctx))])
 
 

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 
-from menus.common import in_language_of, locked_screen, money_pin
+from menus.common import in_language_of, money_locked, money_pin
 from sms.templates import received_text, sent_text
 from sqlalchemy import select
 
 from payments.lifecycle import OPEN
 from ussd_app.db.models import Payment, User
-from ussd_app.domain import ledger, pins, users, wallet
+from ussd_app.domain import ledger, users, wallet
 from ussd_app.domain.money import format_energy, format_money
 from ussd_app.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
@@ -70,9 +70,9 @@ def _pending_line(payment: Payment) -> str:
 
 
 async def sendto(ctx: Ctx) -> Rendered:
-    until = await pins.locked_until(ctx.services.db_read, ctx.session.user_id)
-    if until is not None:
-        return locked_screen(until, ctx.session.country)
+    locked = await money_locked(ctx)
+    if locked is not None:
+        return locked
     return Screen([_("Send money to which number?")])
 
 

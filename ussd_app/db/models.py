@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, false, func
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, false, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -214,3 +214,70 @@ class AdvisorQuestion(Base):
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("sms_outbox.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Market(Base):
+    """One row per currency: the lock every order of that market takes, and its last trade."""
+
+    __tablename__ = "markets"
+
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    last_price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)   # minor units per kWh
+    last_trade_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class MarketOrder(Base):
+    """An offer (sell) or a bid (buy). `escrow` is what it still holds: Wh for an offer, money for a bid.
+
+    state: open -> filled | cancelled | expired (a buy that filled at once and left nothing is 'filled').
+    """
+
+    __tablename__ = "market_orders"
+    __table_args__ = (Index("ix_market_orders_book", "currency", "side", "state", "price", "id"),)   # the book
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_key: Mapped[str] = mapped_column(String(160), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    side: Mapped[str] = mapped_column(String(4))                        # buy / sell
+    price: Mapped[int] = mapped_column(BigInteger)                      # minor units per kWh (the limit)
+    wh: Mapped[int] = mapped_column(BigInteger)                         # asked for
+    remaining_wh: Mapped[int] = mapped_column(BigInteger)
+    escrow: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str] = mapped_column(String(10))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Trade(Base):
+    """One fill: Wh from the seller's escrow to the buyer, money to the seller, the fee to the fees account."""
+
+    __tablename__ = "trades"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    buy_order_id: Mapped[int] = mapped_column(ForeignKey("market_orders.id"), index=True)
+    sell_order_id: Mapped[int] = mapped_column(ForeignKey("market_orders.id"), index=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    seller_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    price: Mapped[int] = mapped_column(BigInteger)
+    wh: Mapped[int] = mapped_column(BigInteger)
+    money: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class PriceAlert(Base):
+    """"Tell me when kWh is below X": one SMS when an offer is listed below it, then spent."""
+
+    __tablename__ = "price_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    below: Mapped[int] = mapped_column(BigInteger)                       # minor units per kWh
+    state: Mapped[str] = mapped_column(String(8), index=True)            # active / spent
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,91 @@
+"""What the market says by SMS and on screens, in the current language."""
+from __future__ import annotations
+
+from ussd_app import i18n
+from ussd_app.domain.market.book import Messages
+from ussd_app.domain.market.data import Snapshot
+from ussd_app.domain.money import format_energy, format_money
+from ussd_app.i18n import _
+
+
+def per_kwh(price: int, currency: str) -> str:
+    return _("{price}/kWh").format(price=format_money(price, currency))
+
+
+def sold_text(user, trade) -> str:
+    return _("Enerlectra: you sold {energy} at {price} for {money}. It is in your wallet. Ref T{ref}.").format(
+        energy=format_energy(trade.wh), price=per_kwh(trade.price, trade.currency),
+        money=format_money(trade.money, trade.currency), ref=trade.id)
+
+
+def bought_text(user, trades) -> str:
+    currency = trades[0].currency
+    return _("Enerlectra: you bought {energy} for {money}, fee {fee}. The kWh are in your account. "
+             "Ref T{ref}.").format(energy=format_energy(sum(t.wh for t in trades)),
+                                   money=format_money(sum(t.money for t in trades), currency),
+                                   fee=format_money(sum(t.fee for t in trades), currency), ref=trades[0].id)
+
+
+def alert_text(user, alert, price: int) -> str:
+    return _("Enerlectra: kWh is now offered at {price}, below your alert of {below}. Dial *123# to buy.").format(
+        price=per_kwh(price, alert.currency), below=per_kwh(alert.below, alert.currency))
+
+
+def expired_text(user, order) -> str:
+    if order.side == "sell":
+        return _("Enerlectra: your offer of {energy} at {price} expired unsold. The kWh are back in your "
+                 "account.").format(energy=format_energy(order.remaining_wh),
+                                    price=per_kwh(order.price, order.currency))
+    return _("Enerlectra: your bid for {energy} at {price} expired. The money is back in your wallet.").format(
+        energy=format_energy(order.remaining_wh), price=per_kwh(order.price, order.currency))
+
+
+def listed_text(user, order) -> str:
+    return _("Enerlectra: your offer of {energy} at {price} is listed. Ref O{ref}.").format(
+        energy=format_energy(order.wh), price=per_kwh(order.price, order.currency), ref=order.id)
+
+
+def market_lines(snap: Snapshot) -> list[str]:
+    """The market in a few short lines (a screen, or the PRICE SMS)."""
+    cur = snap.currency
+    if snap.best_offers:
+        offers = ", ".join(f"{format_energy(wh)} @ {format_money(p, cur)}" for p, wh in snap.best_offers)
+        lines = [_("Offers: {offers}.").format(offers=offers)]
+    else:
+        lines = [_("No offers now.")]
+    lines.append(_("Last {last}. 24h: {volume}, {low}-{high}").format(
+        last=format_money(snap.last_price, cur) if snap.last_price else "-",
+        volume=format_energy(snap.volume_24h),
+        low=format_money(snap.low_24h, cur) if snap.low_24h else "-",
+        high=format_money(snap.high_24h, cur) if snap.high_24h else "-"))
+    return lines
+
+
+def price_sms(snap: Snapshot) -> str:
+    return _("Enerlectra market, price per kWh. {lines}").format(lines=" ".join(market_lines(snap)))
+
+
+def alert_usage() -> str:
+    return _("To get an SMS when kWh is cheap, send ALERT and a price per kWh, like: ALERT 1.10")
+
+
+def alert_set(price: int, currency: str) -> str:
+    return _("Alert set: one SMS when kWh is offered below {price}.").format(price=per_kwh(price, currency))
+
+
+def sms_trading_off() -> str:
+    return _("Buying and selling by SMS needs your PIN by SMS, which is off. Dial *123# and choose Trade to "
+             "buy or sell.")
+
+
+def _spoken(render):
+    """A text renderer that speaks its reader's language, whatever the current one is."""
+    def in_their_language(user, *args):
+        with i18n.language(user.language):
+            return render(user, *args)
+    return in_their_language
+
+
+def messages() -> Messages:
+    return Messages(sold=_spoken(sold_text), bought=_spoken(bought_text), alert=_spoken(alert_text),
+                    expired=_spoken(expired_text))

@@ -17,6 +17,10 @@
       - inbox: true                # new SMS must arrive (within 10 s) and contain the fragments
         contains: [HELP this list]
       - credit: "25.00"            # an operator credits this phone's wallet (in-process runs only)
+      - energy: 5000               # ... or its energy, in Wh
+      - meter: MTR-001             # an operator registers a meter to this phone (in-process runs only)
+      - reading: MTR-001 12500 0   # the meter reports cumulative export and import Wh (an hour apart)
+        contains: [credited]       # the meter's answer: baseline / credited / duplicate / flagged
       - approve: true              # approve the mobile-money prompt waiting on this phone
       - decline: NOT_ENOUGH_FUNDS  # ... or decline it, with the provider's reason
       - provider_fail: payout_fail # make the sandboxes fail their next payout ("mtn payout_fail": one)
@@ -37,8 +41,8 @@ import yaml
 from simulator.phone import Phone
 from simulator.transport import HttpTransport, Reply, SimError, connect
 
-STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox", "credit", "approve", "decline",
-                "provider_fail")
+STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox", "credit", "energy", "approve",
+                "decline", "provider_fail", "meter", "reading")
 INBOX_WAIT = 10.0
 
 
@@ -141,12 +145,10 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
             phone.msisdn, phone.sms_seen = step.value, 0
             outcome.transcript.append(f"-- phone {step.value}")
             continue
-        if step.action == "credit":
-            try:
-                done = await phone.transport.credit(phone.msisdn, step.value)
-            except SimError as exc:
-                return Outcome(journey, False, n, f"credit {step.value!r}: {exc}", outcome.transcript)
-            outcome.transcript.append(f"-- operator credit {step.value}: {done}")
+        if step.action in ("credit", "energy", "meter", "reading"):
+            problem = await _operator_step(phone, step, outcome)
+            if problem:
+                return Outcome(journey, False, n, problem, outcome.transcript)
             continue
         if step.action in ("approve", "decline", "provider_fail"):
             problem = await _provider_step(phone, step)
@@ -174,6 +176,26 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
             return Outcome(journey, False, n, f"{step.action} {step.value!r}: {problem}\n"
                                               f"screen was:\n{reply}", outcome.transcript)
     return outcome
+
+
+async def _operator_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:
+    """Credits and meters: what an operator or a meter does around the phone."""
+    transport = phone.transport
+    try:
+        if step.action in ("credit", "energy"):
+            done = await transport.credit(phone.msisdn, step.value, energy=step.action == "energy")
+            outcome.transcript.append(f"-- operator {step.action} {step.value}: {done}")
+        elif step.action == "meter":
+            await transport.meter(phone.msisdn, step.value)
+            outcome.transcript.append(f"-- meter {step.value} registered to {phone.msisdn}")
+        else:
+            number, export_wh, import_wh = step.value.split()
+            answer = await transport.reading(number, int(export_wh), int(import_wh))
+            outcome.transcript.append(f"-- reading {step.value}: {answer}")
+            return check(step, Reply("METER", str(answer)))
+    except (SimError, ValueError) as exc:
+        return f"{step.action} {step.value!r}: {exc}"
+    return None
 
 
 async def _provider_step(phone: Phone, step: Step) -> str | None:

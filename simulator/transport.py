@@ -44,19 +44,21 @@ async def _nothing_to_settle() -> None:
 class HttpTransport:
     def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None,
                  at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle,
-                 operator: Callable[[str, str], Awaitable[str]] | None = None, mtn_url: str | None = None,
+                 operator: "Operator | None" = None, mtn_url: str | None = None,
                  airtel_url: str | None = None, pawapay_url: str | None = None):
         self.base = base_url.rstrip("/")
         self.url = self.base + USSD_PATH
         self.params = {"token": token} if token else {}
         self.at_url = at_url.rstrip("/") if at_url else None
         self.settle = settle            # let the workers catch up (in-process: run queued jobs now)
-        self.operator = operator        # in-process only: operator actions a journey needs (credit)
+        self.operator = operator        # in-process only: an Operator (credits, meters) for journeys
         # The mobile-money sandboxes whose "approve payment?" prompts this phone can answer.
         self.sandboxes = {name: url.rstrip("/") for name, url in
                           (("mtn", mtn_url), ("airtel", airtel_url), ("pawapay", pawapay_url)) if url}
         self._client = client
         self._sms_ids = 0
+        self._readings = 0
+        self.meter_secrets: dict[str, str] = {}
 
     async def post(self, form: dict[str, str]) -> Reply:
         assert self._client is not None, "use HttpTransport inside `connect()`"
@@ -80,11 +82,31 @@ class HttpTransport:
                 raise SimError(f"HTTP {resp.status}: {(await resp.text()).strip()}")
         await self.settle()
 
-    async def credit(self, msisdn: str, amount: str) -> str:
+    async def credit(self, msisdn: str, amount: str, energy: bool = False) -> str:
         """An operator credit to a wallet (what `enerlectra ledger credit` does), in-process only."""
         if self.operator is None:
             raise SimError("operator credits need the in-process app (no --url)")
-        return await self.operator(msisdn, amount)
+        return await self.operator.credit(msisdn, amount, energy)
+
+    async def meter(self, msisdn: str, number: str) -> None:
+        """Register a meter to this phone (in-process: the operator's `meter add`); its secret is kept here."""
+        if self.operator is None:
+            raise SimError("registering a meter for a journey needs the in-process app (no --url)")
+        self.meter_secrets[number.upper()] = await self.operator.meter(msisdn, number)
+
+    async def reading(self, number: str, export_wh: int, import_wh: int) -> dict:
+        """A meter reading, as the meter would post it; readings are an hour apart, ending now."""
+        from datetime import datetime, timedelta, timezone
+
+        self._readings += 1
+        stamp = datetime.now(timezone.utc) - timedelta(hours=24 - self._readings)
+        body = {"meter": number, "export_wh": export_wh, "import_wh": import_wh,
+                "timestamp": stamp.replace(microsecond=0).isoformat()}
+        headers = {"X-Meter-Secret": self.meter_secrets.get(number.upper(), "")}
+        async with self._client.post(self.base + "/meters/readings", json=body, headers=headers) as resp:
+            answer = await resp.json(content_type=None)
+        await self.settle()
+        return {"http": resp.status, **answer}
 
     async def prompts(self, msisdn: str) -> list[dict]:
         """Mobile-money "approve payment?" prompts waiting on this phone, from every sandbox."""
@@ -137,21 +159,39 @@ async def connect(url: str | None = None, token: str | None = None, settings=Non
                                 airtel_url=sandboxes.get("airtel"), pawapay_url=sandboxes.get("pawapay"))
 
 
-def operator_credit(db) -> Callable[[str, str], Awaitable[str]]:
-    """Credit a wallet as an operator would, straight through the domain (journeys fund senders so)."""
-    async def credit(msisdn: str, amount: str) -> str:
-        import uuid
+class Operator:
+    """What an operator does for a journey, straight through the domain (in-process runs only):
+    credit a wallet (money or Wh) as `enerlectra ledger credit` would, register a meter as `meter add` would."""
 
+    def __init__(self, db):
+        self.db = db
+
+    async def _user(self, msisdn: str):
         from ussd_app.domain import wallet
-        from ussd_app.domain.money import parse_amount
 
-        user = await wallet.find_user(db, msisdn)
+        user = await wallet.find_user(self.db, msisdn)
         if user is None:
             raise SimError(f"{msisdn} is not registered")
-        entry = await wallet.credit(db, f"sim:{uuid.uuid4().hex}", user, user.currency,
-                                    parse_amount(amount, user.currency), "simulator journey")
+        return user
+
+    async def credit(self, msisdn: str, amount: str, energy: bool = False) -> str:
+        import uuid
+
+        from ussd_app.domain import ledger, wallet
+        from ussd_app.domain.money import parse_amount
+
+        user = await self._user(msisdn)
+        asset, value = (ledger.ENERGY, int(amount)) if energy else (user.currency, parse_amount(amount, user.currency))
+        entry = await wallet.credit(self.db, f"sim:{uuid.uuid4().hex}", user, asset, value, "simulator journey")
         return f"entry {entry}"
-    return credit
+
+    async def meter(self, msisdn: str, number: str) -> str:
+        """Register a meter to this phone's user; returns its secret."""
+        from ussd_app.domain import meters
+
+        user = await self._user(msisdn)
+        async with self.db() as s, s.begin():
+            return await meters.register(s, user, number)
 
 
 @contextlib.asynccontextmanager
@@ -190,7 +230,7 @@ async def _in_process(settings):
 
             try:
                 sandbox_urls = {box.name: box.url for box in sandboxes}
-                yield base, settings, fake_url, settle, operator_credit(app[appkeys.DB]), sandbox_urls
+                yield base, settings, fake_url, settle, Operator(app[appkeys.DB]), sandbox_urls
             finally:
                 await runner.cleanup()
     finally:

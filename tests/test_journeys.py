@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from simulator.journeys import Journey, JourneyError, Step, load_journey, parse_journey, run_files, run_journey
-from simulator.transport import HttpTransport, operator_credit
+from simulator.transport import HttpTransport, Operator
 from ussd_app import appkeys
 from tests.jobs import run_jobs
 
@@ -40,7 +40,7 @@ async def app_transport(aiohttp_client, at_settings, fake_at):
             await run_jobs(settings)
         urls = {box.name: box.url for box in sandboxes}
         yield HttpTransport(str(client.make_url("")), None, client.session, at_url=fake_at[1], settle=settle,
-                            operator=operator_credit(client.app[appkeys.DB]), mtn_url=urls["mtn"],
+                            operator=Operator(client.app[appkeys.DB]), mtn_url=urls["mtn"],
                             airtel_url=urls["airtel"], pawapay_url=urls["pawapay"])
 
 
@@ -48,7 +48,8 @@ def test_there_are_journeys_for_every_story():
     assert {p.stem for p in JOURNEYS} >= {"onboarding", "settings", "resume", "back_home", "welcome_sms",
                                           "wallet_balance_history", "send_money", "wrong_pin_locked",
                                           "deposit", "withdraw", "airtel_deposit", "tanzania_deposit",
-                                          "another_wallet", "advisor_ussd", "advisor_sms", "advisor_claude"}
+                                          "another_wallet", "advisor_ussd", "advisor_sms", "advisor_claude",
+                                          "market_trade", "market_alerts"}
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])

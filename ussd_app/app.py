@@ -14,7 +14,7 @@ import menus
 from ussd_app import appkeys, i18n
 from sms.dispatch import Dispatcher, make_queue
 from payments import setup as payments_setup
-from ussd_app.adapters import africastalking, africastalking_sms, payments_callback
+from ussd_app.adapters import africastalking, africastalking_sms, meters, payments_callback
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.engine.core import Engine
@@ -103,5 +103,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(africastalking.routes())
     app.add_routes(africastalking_sms.routes())
     app.add_routes(payments_callback.routes())
+    app.add_routes(meters.routes())
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     return app

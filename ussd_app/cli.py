@@ -200,6 +200,29 @@ def cmd_energy_credit(args: argparse.Namespace) -> int:
     return cmd_ledger_credit(args)
 
 
+def cmd_meter_add(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from ussd_app.db.models import User
+    from ussd_app.domain import meters
+    from ussd_app.domain.phone import parse_msisdn
+
+    number = parse_msisdn(args.msisdn)
+
+    async def add(db):
+        async with db() as s, s.begin():
+            user = await s.scalar(select(User).where(User.msisdn == number.e164))
+            if user is None:
+                raise SystemExit(f"{number.e164} is not registered")
+            try:
+                secret = await meters.register(s, user, args.meter)
+            except meters.MeterTaken:
+                raise SystemExit(f"meter {args.meter} is registered already") from None
+        return f"meter {args.meter.upper()} registered to {number.e164}; secret {secret} (shown once)"
+    print(_with_db(Settings.from_env(), add))
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from ussd_app.db.migrate import upgrade
 
@@ -291,6 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     ecredit.add_argument("--reason", required=True)
     ecredit.add_argument("--key", help="idempotency key (default: a new one)")
     ecredit.set_defaults(func=cmd_energy_credit)
+
+    meter = sub.add_parser("meter", help="prosumer meters").add_subparsers(dest="meter_command", required=True)
+    madd = meter.add_parser("add", help="register a meter to a user; prints its secret once")
+    madd.add_argument("msisdn")
+    madd.add_argument("meter", help="the meter number")
+    madd.set_defaults(func=cmd_meter_add)
 
     advisor = sub.add_parser("advisor", help="the AI advisor").add_subparsers(dest="advisor_command", required=True)
     use = advisor.add_parser("usage", help="questions, answers, tokens and cost by topic, backend and status")

@@ -78,6 +78,7 @@ class Settings:
     market_lot_wh: int = 100              # quantities in whole lots of this many Wh (0.1 kWh)
     market_price_limits: str = "ZMW=10..5000,TZS=1000..200000"   # least..most minor units per kWh
     market_fee_bps: int = 100             # the buyer's fee per fill, basis points (1%)
+    meter_max_wh_per_hour: int = 20_000   # export or import beyond this rate is flagged, not credited
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -138,6 +139,7 @@ class Settings:
             market_lot_wh=_int(env, "MARKET_LOT_WH", 100),
             market_price_limits=env.get("MARKET_PRICE_LIMITS") or "ZMW=10..5000,TZS=1000..200000",
             market_fee_bps=_int(env, "MARKET_FEE_BPS", 100),
+            meter_max_wh_per_hour=_int(env, "METER_MAX_WH_PER_HOUR", 20_000),
         )
 
     def with_(self, **changes) -> "Settings":

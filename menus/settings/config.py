@@ -1,4 +1,4 @@
-"""Settings as data."""
+"""Settings as data: language, PIN change, and registering a meter (prosumers)."""
 from __future__ import annotations
 
 from menus.common import LANGUAGE_HINT, PIN_HINT, four_digits, picks_language, pin_shaped, press
@@ -26,13 +26,17 @@ FEATURE = Feature(
               sample_input="2580"),
         State("pinsaved", screens.pinsaved, redirects=("settings_menu",),
               sample={"pin_hash": hash_pin(SAMPLE_PIN, cost=16)}, sample_input=SAMPLE_PIN),
+        State("meter", screens.meter, hint=lazy_gettext("Type the meter number, like MTR-001.")),
+        State("metersaved", screens.metersaved, sample_input="MTR-0123456789-0123456789-0123456789-012"),
     ),
     transitions=(
         Go("menu", "language", press("1")),
         Go("menu", "pinold", press("2")),
+        Go("menu", "meter", press("3")),
         Go("language", "langsaved", picks_language, then=rules.remember_language),
         Go("pinold", "pinnew", four_digits),
         Go("pinnew", "pinconfirm", pin_shaped),
         Go("pinconfirm", "pinsaved", pin_shaped),
+        Go("meter", "metersaved", rules.looks_like_meter),
     ),
 )

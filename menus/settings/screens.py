@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from menus.common import confirm_pin, language_options, money_pin, remember_first_pin
 from ussd_app import i18n
-from ussd_app.domain import pins, users
-from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
+from ussd_app.db.models import User
+from ussd_app.domain import meters, pins, users
+from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
 from ussd_app.i18n import _
 
 
 async def menu(ctx: Ctx) -> Rendered:
-    return Screen([_("Settings")], [("1", _("Language")), ("2", _("Change PIN"))])
+    return Screen([_("Settings")], [("1", _("Language")), ("2", _("Change PIN")), ("3", _("Register a meter"))])
 
 
 async def language(ctx: Ctx) -> Rendered:
@@ -59,3 +60,19 @@ async def pinsaved(ctx: Ctx) -> Rendered:
     await users.change_pin(ctx.services.db, ctx.session.user_id, pin_hash)
     ctx.session.data = {}
     return Redirect("settings_menu", flash=_("PIN changed."), reset_history=True)
+
+
+async def meter(ctx: Ctx) -> Rendered:
+    return Screen([_("Register your solar meter: type its number.")])
+
+
+async def metersaved(ctx: Ctx) -> Rendered:
+    number = ctx.text.strip().upper()
+    try:
+        async with ctx.services.db() as s, s.begin():
+            me = await s.get(User, ctx.session.user_id)
+            secret = await meters.register(s, me, number)
+    except meters.MeterTaken:
+        return Reject(_("Meter {number} is registered already. Check the number.").format(number=number))
+    return Screen([_("Meter {number} is yours. Its secret is {secret}: the installer sets it in the meter. "
+                     "Readings then earn you kWh.").format(number=number, secret=secret)], end=True)

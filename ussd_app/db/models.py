@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, false, func
+from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+                        UniqueConstraint, false, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -281,3 +282,40 @@ class PriceAlert(Base):
     state: Mapped[str] = mapped_column(String(8), index=True)            # active / spent
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Meter(Base):
+    """A prosumer's meter. Its secret is kept only as a hash; readings carry the secret itself."""
+
+    __tablename__ = "meters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)          # as printed on the meter
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))                  # sha256 hex of the secret
+    last_export_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)   # cumulative, as read
+    last_import_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MeterReading(Base):
+    """Every reading received, once per meter and timestamp, with what it did.
+
+    status: baseline (the first) | credited | flagged (backwards or an implausible jump: an operator looks)
+    """
+
+    __tablename__ = "meter_readings"
+    __table_args__ = (UniqueConstraint("meter_id", "read_at", name="uq_meter_readings_meter_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)
+    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    export_wh: Mapped[int] = mapped_column(BigInteger)
+    import_wh: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    reason: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    credited_wh: Mapped[int] = mapped_column(BigInteger, default=0)
+    debited_wh: Mapped[int] = mapped_column(BigInteger, default=0)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

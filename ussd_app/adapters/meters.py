@@ -1,0 +1,74 @@
+"""`POST /meters/readings`: a meter (or its gateway) reports cumulative Wh, authenticated by its secret.
+
+    POST /meters/readings   X-Meter-Secret: ABCD-EFGH
+    {"meter": "MTR-001", "export_wh": 12500, "import_wh": 3400, "timestamp": "2026-11-22T10:00:00Z"}
+
+200 {"status": "baseline" | "credited" | "duplicate", "credited_wh", "debited_wh"}; 202 "flagged" (kept
+for an operator, nothing credited); 409 older than the last reading; 400 malformed; 401 unknown meter or
+wrong secret (one answer for both).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from ussd_app import appkeys
+from ussd_app.domain import meters
+
+log = logging.getLogger(__name__)
+
+
+def _bad(reason: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+def parse(body: bytes) -> meters.Reading:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _bad("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise _bad("body is a JSON object")
+    number, stamp = data.get("meter"), data.get("timestamp")
+    export_wh, import_wh = data.get("export_wh"), data.get("import_wh")
+    if not isinstance(number, str) or not 0 < len(number.strip()) <= 40:
+        raise _bad("meter: the meter number, 1 to 40 characters")
+    for name, value in (("export_wh", export_wh), ("import_wh", import_wh)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _bad(f"{name}: cumulative watt-hours, a whole number >= 0")
+    try:
+        read_at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad("timestamp: ISO 8601 with a time zone, like 2026-11-22T10:00:00Z") from None
+    if read_at.tzinfo is None:
+        raise _bad("timestamp: ISO 8601 with a time zone, like 2026-11-22T10:00:00Z")
+    return meters.Reading(number, export_wh, import_wh, read_at.astimezone(timezone.utc))
+
+
+async def readings(request: web.Request) -> web.Response:
+    app = request.app
+    secret = request.headers.get("X-Meter-Secret", "")
+    reading = parse(await request.read())
+    try:
+        async with app[appkeys.DB]() as s, s.begin():
+            outcome = await meters.record(s, reading, secret, app[appkeys.SETTINGS].meter_max_wh_per_hour)
+    except meters.UnknownMeter:
+        raise web.HTTPUnauthorized(text=json.dumps({"error": "unknown meter or wrong secret"}),
+                                   content_type="application/json") from None
+    except meters.OutOfOrder as exc:
+        raise web.HTTPConflict(text=json.dumps({"error": f"out of order: {exc}"}),
+                               content_type="application/json") from None
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    if outcome.status == "flagged":
+        log.warning("meter %s reading at %s flagged: %s", reading.number, reading.read_at, outcome.reason)
+    return web.json_response({"status": outcome.status, "credited_wh": outcome.credited_wh,
+                              "debited_wh": outcome.debited_wh, "reason": outcome.reason},
+                             status=202 if outcome.status == "flagged" else 200)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post("/meters/readings", readings)]

@@ -32,7 +32,15 @@ from ussd_app.domain.ledger import InsufficientFunds, Leg
 async def ledger_rate(url: str, schema: str, clients: int, n_accounts: int, seconds: float) -> tuple[float, int]:
     engine = create_async_engine(url, pool_size=clients, max_overflow=0,
                                  connect_args={"server_settings": {"search_path": schema}})
-    db = make_sessionmaker(engine)
+    try:
+        return await transfer_rate(make_sessionmaker(engine), clients, n_accounts, seconds)
+    finally:
+        await engine.dispose()
+
+
+async def transfer_rate(db, clients: int, n_accounts: int, seconds: float) -> tuple[float, int]:
+    """Transfers/s among `n_accounts` hot accounts from `clients` concurrent sessions (also bench.market's
+    baseline, on SQLite as well as PostgreSQL)."""
     async with db() as s, s.begin():
         operator = (await ledger.system(s, "operator", "ZMW")).id
         accounts = [(await ledger.account(s, f"bench:{n}:ZMW", "money", "ZMW")).id for n in range(n_accounts)]
@@ -60,7 +68,6 @@ async def ledger_rate(url: str, schema: str, clients: int, n_accounts: int, seco
     elapsed = time.perf_counter() - started
     async with db() as s:
         problems = await ledger.verify(s)
-    await engine.dispose()
     if problems:
         raise SystemExit(f"ledger verify failed after the bench: {problems[:3]}")
     return done / elapsed, done

@@ -10,6 +10,7 @@ from sms import inbound
 from sms.commands import bal
 from sms.commands import help as help_cmd
 from sms.commands import lang, optout
+from sms.commands import market as market_cmd
 from ussd_app.domain.advisor import bank, texts as advisor_texts
 from ussd_app.domain.market import texts as market_texts
 from ussd_app.domain.market.data import Snapshot
@@ -155,6 +156,13 @@ TEMPLATES: tuple[Template, ...] = (
     Template("alert usage", market_texts.alert_usage),
     Template("alert set", lambda: market_texts.alert_set(200_000, "TZS")),
     Template("sms trading off", market_texts.sms_trading_off),
+    Template("sell usage", market_cmd.sell_usage),
+    Template("buy usage", market_cmd.buy_usage),
+    Template("confirm sell", lambda: market_cmd.confirm_sell(99_999_900, 200_000, "TZS")),
+    Template("confirm buy", lambda: market_cmd.confirm_buy(99_999_900, 99_999_999_99, "TZS", partial=False)),
+    Template("confirm buy partly", lambda: market_cmd.confirm_buy(99_999_900, 99_999_999_99, "TZS", partial=True)),
+    Template("no offers", market_cmd.no_offers),
+    Template("nothing to confirm", market_cmd.nothing_to_confirm),
 ) + tuple(   # the offline bank's answers go out whole, with the offline word, in at most 3 parts
     Template(f"advisor bank {entry.topic} {n}", lambda entry=entry: f"{entry.answer} {advisor_texts.offline_word()}",
              max_segments=advisor_texts.ANSWER_SEGMENTS)

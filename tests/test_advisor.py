@@ -98,6 +98,7 @@ async def test_ussd_question_reaches_claude_with_role_and_facts_but_no_name_or_n
     assert body["model"] == claude_settings.advisor_model and body["max_tokens"] == claude_settings.advisor_max_tokens
     assert "trading assistant" in body["system"] and "Answer in English" in body["system"]
     assert "K120.50" in body["system"] and "Zambia" in body["system"]
+    assert "Energy market (ZMW): best offer none" in body["system"]
     assert body["messages"] == [{"role": "user", "content": "should I sell my spare kWh tonight?"}]
     sent = json.dumps(body)
     assert NAME not in sent and "971800001" not in sent and ZM not in sent
@@ -333,3 +334,26 @@ async def test_a_failed_question_does_not_count(aiohttp_client, claude_settings,
     await client.post("/sms/africastalking/inbound", data=sms("ASK battery again", sender=ZM, provider_id="b"))
     await run_jobs(settings)
     assert [q.status for q in await questions_of(client)] == ["failed", "answered"]
+
+
+async def test_should_i_sell_now_is_grounded_in_the_market_and_the_users_trades(claude_client, claude_settings,
+                                                                                fake_claude):
+    from tests.test_market import TRADE, energize, sell
+
+    fake, _url = fake_claude
+    seller = await register(claude_client, ZM, NAME)
+    buyer = await register(claude_client, "+260971800005", "Chipo")
+    await energize(claude_client, ZM, 5_000)
+    await fund(claude_client, "+260971800005", "50")
+    await sell(seller, "1", "1.20")
+    await buyer.dial()
+    await buyer.press(TRADE, "2", "0.5", "4826")
+    await sell(seller, "2", "1.40")
+    await claude_client.post("/sms/africastalking/inbound", data=sms("ASK should I sell now?", sender=ZM))
+    await run_jobs(claude_settings)
+    system = fake.requests[-1]["body"]["system"]
+    assert "Energy market (ZMW): best offer K1.20/kWh, best bid none, last trade K1.20/kWh, 24h volume 0.5 kWh." \
+        in system
+    assert "The user's recent trades: sold 0.5 kWh at K1.20/kWh." in system
+    assert "Open offers: 2, 2.5 kWh in all." in system
+    assert "Chipo" not in system and NAME not in system

@@ -49,7 +49,7 @@ def test_there_are_journeys_for_every_story():
                                           "wallet_balance_history", "send_money", "wrong_pin_locked",
                                           "deposit", "withdraw", "airtel_deposit", "tanzania_deposit",
                                           "another_wallet", "advisor_ussd", "advisor_sms", "advisor_claude",
-                                          "market_trade", "market_alerts"}
+                                          "market_trade", "market_alerts", "market_sms"}
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])

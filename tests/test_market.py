@@ -280,3 +280,40 @@ def test_amounts_and_prices_parse_without_floats():
 
     assert [parse_kwh(t) for t in ("2", "2.5", "0,3", "1.25kWh", " 10 ")] == [2000, 2500, 300, 1250, 10000]
     assert parse_amount("1.20", "ZMW") == 120
+
+
+async def sms_pin_on(phone: Phone) -> str:
+    await phone.dial()
+    await phone.press("3", "4")
+    await phone.press("1")
+    return await phone.press("4826")
+
+
+async def test_sell_and_buy_by_sms_with_yes_and_pin(client, market):
+    async def say(msisdn: str, text: str, n: list[int] = [0]) -> str:   # noqa: B006  a counter for ids
+        n[0] += 1
+        await client.post("/sms/africastalking/inbound", data=sms(text, sender=msisdn, provider_id=f"t{n[0]}"))
+        return (await sms_to(client, msisdn))[-1]
+
+    assert "needs your PIN by SMS, which is off" in await say(SELLER, "SELL 2 1.20")
+    assert "Trade by SMS is on." in await sms_pin_on(market[SELLER])
+    assert await say(SELLER, "YES 4826") == "Nothing to confirm. Send SELL or BUY first."
+    assert "To sell by SMS send SELL" in await say(SELLER, "SELL 2")
+    assert "Prices go in steps of K0.10." in await say(SELLER, "SELL 2 1.25")
+    assert "You have only 10.0 kWh." in await say(SELLER, "SELL 20 1.20")
+    assert await say(SELLER, "sell 2 1.20") == ("Sell 2.0 kWh at K1.20/kWh for 7 days? Reply YES and your PIN, "
+                                                "like YES 1234, within 10 minutes.")
+    assert await say(SELLER, "YES 1111") == "Wrong PIN. 2 tries left."
+    assert (await say(SELLER, "YES 4826")).startswith("Enerlectra: your offer of 2.0 kWh at K1.20/kWh is listed.")
+    assert await say(SELLER, "YES 4826") == "Nothing to confirm. Send SELL or BUY first."   # placed once
+    assert await balances(client, SELLER) == (0, 8_000)
+
+    await sms_pin_on(market[BUYER])
+    assert await say(BUYER, "BUY 3") == ("Only 2.0 kWh for sale: K2.42 incl. fee. Reply YES and your PIN to buy it, "
+                                         "within 10 minutes.")
+    assert await say(BUYER, "NDIYO 4826") == ("Enerlectra: you bought 2.0 kWh for K2.40, fee K0.02. The kWh are in "
+                                              "your account. Ref T1.")       # YES in Swahili works too
+    assert await balances(client, BUYER) == (10_000 - 242, 2_000)
+    assert "you sold 2.0 kWh" in (await sms_to(client, SELLER))[-1]
+    assert "No kWh for sale now." in await say(BUYER, "BUY 1")
+    await escrow_ok(client)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from menus.common import confirm_pin, language_options, money_pin, remember_first_pin
+from sqlalchemy import select, update
+
 from ussd_app import i18n
 from ussd_app.db.models import User
 from ussd_app.domain import meters, pins, users
@@ -10,7 +12,8 @@ from ussd_app.i18n import _
 
 
 async def menu(ctx: Ctx) -> Rendered:
-    return Screen([_("Settings")], [("1", _("Language")), ("2", _("Change PIN")), ("3", _("Register a meter"))])
+    return Screen([_("Settings")], [("1", _("Language")), ("2", _("Change PIN")), ("3", _("Register a meter")),
+                                    ("4", _("Trade by SMS"))])
 
 
 async def language(ctx: Ctx) -> Rendered:
@@ -76,3 +79,28 @@ async def metersaved(ctx: Ctx) -> Rendered:
         return Reject(_("Meter {number} is registered already. Check the number.").format(number=number))
     return Screen([_("Meter {number} is yours. Its secret is {secret}: the installer sets it in the meter. "
                      "Readings then earn you kWh.").format(number=number, secret=secret)], end=True)
+
+
+async def smspin(ctx: Ctx) -> Rendered:
+    async with ctx.services.db_read() as s:
+        on = await s.scalar(select(User.sms_pin_enabled).where(User.id == ctx.session.user_id))
+    line = _("Trade by SMS is on: SELL or BUY, then YES and your PIN.") if on \
+        else _("Trade by SMS is off. When on: SELL or BUY, then YES and your PIN.")
+    return Screen([line], [("1", _("Turn on")), ("2", _("Turn off"))])
+
+
+async def smspinpin(ctx: Ctx) -> Rendered:
+    return Screen([_("Enter your PIN to confirm:")])
+
+
+async def smspinsaved(ctx: Ctx) -> Rendered:
+    if ctx.text is None:
+        return Redirect("settings_menu")
+    refused = await money_pin(ctx)
+    if refused is not None:
+        return refused
+    on = bool(ctx.session.data.pop("sms_pin", False))
+    async with ctx.services.db() as s, s.begin():
+        await s.execute(update(User).where(User.id == ctx.session.user_id).values(sms_pin_enabled=on))
+    return Redirect("settings_menu", flash=_("Trade by SMS is on.") if on else _("Trade by SMS is off."),
+                    reset_history=True)

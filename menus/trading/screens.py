@@ -10,7 +10,6 @@ from ussd_app.db.models import MarketOrder, User
 from ussd_app.domain import ledger, pins, wallet
 from ussd_app.domain.market import book, data, rules as market_rules, texts
 from ussd_app.domain.market.matching import BUY, SELL
-from ussd_app.domain.market.rules import BadOrder
 from ussd_app.domain.money import format_energy, format_money
 from ussd_app.domain.phone import COUNTRIES
 from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
@@ -33,23 +32,8 @@ def _price(ctx: Ctx, price: int | None) -> str:
 
 
 def _order_problem(ctx: Ctx, wh: int | None = None, price: int | None = None) -> Reject | None:
-    """The market's rules in words: whole lots, price steps and limits."""
-    r, currency = _rules(ctx), _currency(ctx)
-    try:
-        if wh is not None:
-            r.check_wh(wh)
-        if price is not None:
-            r.check_price(currency, price)
-    except BadOrder as exc:
-        if str(exc) in ("lot", "zero"):
-            return Reject(_("Type kWh in steps of {lot}, like 2 or 2.5.").format(lot=format_energy(r.lot_wh)))
-        if str(exc) == "tick":
-            return Reject(_("Prices go in steps of {tick}. Type a price like 1.20.").format(
-                tick=format_money(r.tick, currency)))
-        low, high = r.price_range(currency)
-        return Reject(_("Type a price from {low} to {high} per kWh.").format(
-            low=format_money(low, currency), high=format_money(high, currency)))
-    return None
+    problem = texts.order_problem(_rules(ctx), _currency(ctx), wh, price)
+    return Reject(problem) if problem else None
 
 
 async def _user(ctx: Ctx) -> User:

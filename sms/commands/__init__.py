@@ -13,7 +13,8 @@ from sms.commands.base import Command, CommandCtx, KEYWORD_CONTEXT
 from ussd_app import i18n
 
 COMMANDS: tuple[Command, ...] = (help_cmd.COMMAND, lang.COMMAND, optout.STOP, optout.START, bal.COMMAND,
-                                 ask.COMMAND, market.PRICE, market.ALERT, market.SELL, market.BUY)
+                                 ask.COMMAND, market.PRICE, market.ALERT, market.SELL_CMD, market.BUY_CMD,
+                                 market.YES)
 
 
 @cache

@@ -24,6 +24,7 @@ class CommandCtx:
     settings: "Settings"
     provider_id: str = ""                                   # the aggregator's id of this SMS
     questions: list[int] = field(default_factory=list)      # advisor questions to answer after commit
+    dispatch: list[tuple[int, int]] = field(default_factory=list)   # more outbox rows (receipts) to send
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,19 @@
-"""PRICE (the market line), ALERT <price> (one SMS when kWh is offered below it), SELL / BUY.
+"""Market keywords: PRICE (the market line), ALERT <price>, and SELL / BUY confirmed by `YES <PIN>`.
 
-SELL and BUY by SMS need a PIN by SMS, which is off for everyone (the default the issue asks for);
-they answer with the way to trade by USSD.
+SELL and BUY need PIN-by-SMS, which is off unless the user turned it on (Settings); otherwise they answer
+with the way to trade by USSD.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sms.commands.base import Command, CommandCtx
-from ussd_app.domain.market import book, data, texts
-from ussd_app.domain.money import BadAmount, parse_amount
-from ussd_app.i18n import pgettext_noop
+from ussd_app import i18n
+from ussd_app.domain import ledger, pins, wallet
+from ussd_app.domain.market import book, by_sms, data, rules, texts
+from ussd_app.domain.market.matching import BUY, SELL
+from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
+from ussd_app.i18n import _, pgettext_noop
 
 
 async def handle_price(ctx: CommandCtx) -> str:
@@ -16,23 +21,140 @@ async def handle_price(ctx: CommandCtx) -> str:
     return texts.price_sms(await data.snapshot(ctx.db, currency))
 
 
-async def handle_alert(ctx: CommandCtx) -> str:
-    user = ctx.user
+def _price(text: str, currency: str) -> int | None:
     try:
-        below = parse_amount(ctx.args[0], user.currency) if len(ctx.args) == 1 else None
+        return parse_amount(text, currency)
     except BadAmount:
-        below = None
+        return None
+
+
+async def handle_alert(ctx: CommandCtx) -> str:
+    below = _price(ctx.args[0], ctx.user.currency) if len(ctx.args) == 1 else None
     if below is None:
         return texts.alert_usage()
-    alert = await book.add_alert(ctx.db, user, below)
+    alert = await book.add_alert(ctx.db, ctx.user, below)
     return texts.alert_set(alert.below, alert.currency)
 
 
-async def handle_trade(ctx: CommandCtx) -> str:
-    return texts.sms_trading_off()
+def _kwh(text: str) -> int | None:
+    try:
+        return rules.parse_kwh(text)
+    except rules.BadOrder as exc:
+        return -1 if str(exc) == "lot" else None
+
+
+async def handle_sell(ctx: CommandCtx) -> str:
+    user = ctx.user
+    if not user.sms_pin_enabled:
+        return texts.sms_trading_off()
+    wh = _kwh(ctx.args[0]) if len(ctx.args) == 2 else None
+    price = _price(ctx.args[1], user.currency) if len(ctx.args) == 2 else None
+    if wh is None or price is None:
+        return sell_usage()
+    market = rules.from_settings(ctx.settings)
+    problem = texts.order_problem(market, user.currency, wh, price)
+    if problem:
+        return problem
+    energy = (await wallet.balances(ctx.db, user.id, user.currency)).energy
+    if wh > energy:
+        return _("You have only {energy}. Type a smaller amount.").format(energy=format_energy(energy))
+    await by_sms.propose(ctx.db, user, SELL, wh, price)
+    return confirm_sell(wh, price, user.currency)
+
+
+async def handle_buy(ctx: CommandCtx) -> str:
+    user = ctx.user
+    if not user.sms_pin_enabled:
+        return texts.sms_trading_off()
+    wh = _kwh(ctx.args[0]) if len(ctx.args) == 1 else None
+    if wh is None:
+        return buy_usage()
+    market = rules.from_settings(ctx.settings)
+    problem = texts.order_problem(market, user.currency, wh)
+    if problem:
+        return problem
+    quote = await data.quote(ctx.db, user.currency, wh, user.id, market)
+    if quote.wh == 0:
+        if await data.only_own_offers(ctx.db, user.currency, user.id):
+            return _("The only offers now are yours: you cannot buy your own kWh.")
+        return no_offers()
+    money = (await wallet.balances(ctx.db, user.id, user.currency)).money
+    if quote.total > money:
+        return _("Not enough money: {total} needed, your balance is {balance}. Type fewer kWh.").format(
+            total=format_money(quote.total, user.currency), balance=format_money(money, user.currency))
+    await by_sms.propose(ctx.db, user, BUY, quote.wh, quote.top_price)
+    return confirm_buy(quote.wh, quote.total, user.currency, partial=quote.wh < wh)
+
+
+async def handle_yes(ctx: CommandCtx) -> str | None:
+    from sms.templates import pin_lock_text      # templates lists every command's texts: import late
+
+    user, settings = ctx.user, ctx.settings
+    proposal = await by_sms.waiting(ctx.db, user)
+    if proposal is None or not user.sms_pin_enabled:
+        return nothing_to_confirm()
+    if len(ctx.args) != 1:
+        return _("Reply YES and your PIN, like YES 1234.")
+    checked = await pins.check_in(ctx.db, user, ctx.args[0], max_failures=settings.pin_max_failures,
+                                  lock_minutes=settings.pin_lock_minutes,
+                                  lock_sms=lambda u, until: _in(u, pin_lock_text, until))
+    ctx.dispatch += list(checked.dispatch)
+    if checked.locked_until is not None:
+        return None if checked.dispatch else _("Money actions are locked until {time}. Try again later.").format(
+            time=pins.local_hhmm(checked.locked_until, user.country))
+    if not checked.ok:
+        return _("Wrong PIN. {count} tries left.").format(count=checked.tries_left)
+    expires = by_sms.now() + timedelta(days=by_sms.OFFER_DAYS) if proposal.side == SELL else None
+    try:
+        placed = await book.place(ctx.db, f"sms-order:{proposal.id}", user, proposal.side, proposal.wh,
+                                  proposal.price, rules.from_settings(settings), texts.messages(),
+                                  expires_at=expires, keep_rest=False)
+    except ledger.InsufficientFunds:
+        return _("Not enough money. Nothing was bought.") if proposal.side == BUY \
+            else _("You do not have that many kWh. Nothing was listed.")
+    proposal.state, proposal.order_id = "placed", placed.order.id
+    ctx.dispatch += placed.dispatch
+    if proposal.side == BUY:     # the receipt is the answer (queued by the book)
+        return None if placed.trades else _("Nothing was for sale at that price any more.")
+    return texts.listed_text(user, placed.order)
+
+
+def _in(user, render, *args):
+    with i18n.language(user.language):
+        return render(user, *args)
+
+
+def confirm_sell(wh: int, price: int, currency: str) -> str:
+    return _("Sell {energy} at {price} for 7 days? Reply YES and your PIN, like YES 1234, within 10 "
+             "minutes.").format(energy=format_energy(wh), price=texts.per_kwh(price, currency))
+
+
+def confirm_buy(wh: int, total: int, currency: str, partial: bool) -> str:
+    if partial:
+        return _("Only {energy} for sale: {total} incl. fee. Reply YES and your PIN to buy it, within 10 "
+                 "minutes.").format(energy=format_energy(wh), total=format_money(total, currency))
+    return _("Buy {energy} for {total} incl. fee? Reply YES and your PIN, like YES 1234, within 10 minutes.").format(
+        energy=format_energy(wh), total=format_money(total, currency))
+
+
+def no_offers() -> str:
+    return _("No kWh for sale now. Send ALERT and a price per kWh to hear when there is.")
+
+
+def nothing_to_confirm() -> str:
+    return _("Nothing to confirm. Send SELL or BUY first.")
+
+
+def sell_usage() -> str:
+    return _("To sell by SMS send SELL, the kWh and the price per kWh, like: SELL 5 1.20")
+
+
+def buy_usage() -> str:
+    return _("To buy by SMS send BUY and the kWh, like: BUY 3")
 
 
 PRICE = Command("price", pgettext_noop("sms keyword", "PRICE"), handle_price)
 ALERT = Command("alert", pgettext_noop("sms keyword", "ALERT"), handle_alert, needs_account=True)
-SELL = Command("sell", pgettext_noop("sms keyword", "SELL"), handle_trade, needs_account=True)
-BUY = Command("buy", pgettext_noop("sms keyword", "BUY"), handle_trade, needs_account=True)
+SELL_CMD = Command("sell", pgettext_noop("sms keyword", "SELL"), handle_sell, needs_account=True)
+BUY_CMD = Command("buy", pgettext_noop("sms keyword", "BUY"), handle_buy, needs_account=True)
+YES = Command("yes", pgettext_noop("sms keyword", "YES"), handle_yes, needs_account=True)

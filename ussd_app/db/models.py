@@ -33,6 +33,7 @@ class User(Base):
     sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # STOP / START
     pin_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")   # wrong PINs in a row
     pin_locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    sms_pin_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # YES 1234
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
@@ -319,3 +320,19 @@ class MeterReading(Base):
     debited_wh: Mapped[int] = mapped_column(BigInteger, default=0)
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SmsOrder(Base):
+    """SELL or BUY by SMS, waiting for `YES <PIN>`. state: pending -> placed | replaced (a newer one came)."""
+
+    __tablename__ = "sms_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    side: Mapped[str] = mapped_column(String(4))
+    wh: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[int] = mapped_column(BigInteger)                   # the limit (a buy: the quote's top price)
+    state: Mapped[str] = mapped_column(String(10))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("market_orders.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,8 +1,8 @@
 """What the advisor may know about a user: facts that ground an answer, and nothing that identifies them.
 
 No name, no phone number, no memo (memos can hold names): country, currency, balances, recent
-activity by kind and amount, and open mobile-money payments. The market and clusters add their facts
-here when they land (see FACTS below); until then the prompt says there are none.
+activity by kind and amount, open mobile-money payments, the market (best offer, best bid, last price)
+and the user's own recent trades and open orders. Clusters add their facts here when they land.
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.lifecycle import OPEN
-from ussd_app.db.models import Payment, User
+from ussd_app.db.models import MarketOrder, Payment, Trade, User
 from ussd_app.domain import ledger, wallet
+from ussd_app.domain.market import data
 from ussd_app.domain.money import format_energy, format_money
 
 COUNTRY_NAMES = {"ZM": "Zambia", "TZ": "Tanzania"}
@@ -28,7 +29,7 @@ class UserFacts:
     energy: str
     recent: tuple[str, ...] = ()
     open_payments: int = 0
-    extra: tuple[str, ...] = field(default=())   # market price, trades, clusters: when those features exist
+    market: tuple[str, ...] = field(default=())   # the market and the user's trades and orders
 
     def lines(self) -> list[str]:
         out = [f"Country: {COUNTRY_NAMES.get(self.country, self.country)}; currency {self.currency}.",
@@ -37,7 +38,8 @@ class UserFacts:
                    else "Recent activity: none yet.")
         if self.open_payments:
             out.append(f"Mobile-money payments still pending: {self.open_payments}.")
-        out += list(self.extra) or ["Energy market: no trades or price data yet. Clusters: not a member of any."]
+        out += list(self.market) or ["Energy market: no data."]
+        out.append("Clusters: not a member of any.")
         return out
 
 
@@ -53,4 +55,27 @@ async def facts(db: AsyncSession, user: User) -> UserFacts:
     pending = await db.scalar(select(func.count()).select_from(Payment)
                               .where(Payment.user_id == user.id, Payment.state.in_(OPEN)))
     return UserFacts(user.country, user.currency, format_money(bal.money, bal.currency), format_energy(bal.energy),
-                     tuple(recent), int(pending or 0))
+                     tuple(recent), int(pending or 0), await _market(db, user))
+
+
+async def _market(db: AsyncSession, user: User) -> tuple[str, ...]:
+    snap = await data.snapshot(db, user.currency)
+
+    def price(minor: int | None) -> str:
+        return format_money(minor, user.currency) + "/kWh" if minor else "none"
+    best = snap.best_offers[0][0] if snap.best_offers else None
+    lines = [f"Energy market ({user.currency}): best offer {price(best)}, "
+             f"best bid {price(snap.best_bid)}, last trade {price(snap.last_price)}, "
+             f"24h volume {format_energy(snap.volume_24h)}."]
+    trades = (await db.scalars(select(Trade).where((Trade.buyer_id == user.id) | (Trade.seller_id == user.id))
+                               .order_by(Trade.id.desc()).limit(RECENT))).all()
+    if trades:
+        lines.append("The user's recent trades: " + "; ".join(
+            f"{'sold' if t.seller_id == user.id else 'bought'} {format_energy(t.wh)} at {price(t.price)}"
+            for t in trades) + ".")
+    orders = (await db.execute(
+        select(MarketOrder.side, func.count(), func.coalesce(func.sum(MarketOrder.remaining_wh), 0))
+        .where(MarketOrder.user_id == user.id, MarketOrder.state == "open").group_by(MarketOrder.side))).all()
+    for side, count, wh in orders:
+        lines.append(f"Open {'offers' if side == 'sell' else 'bids'}: {count}, {format_energy(int(wh))} in all.")
+    return tuple(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ussd_app import i18n
 from ussd_app.domain.market.book import Messages
 from ussd_app.domain.market.data import Snapshot
+from ussd_app.domain.market.rules import BadOrder, MarketRules
 from ussd_app.domain.money import format_energy, format_money
 from ussd_app.i18n import _
 
@@ -76,6 +77,25 @@ def alert_set(price: int, currency: str) -> str:
 def sms_trading_off() -> str:
     return _("Buying and selling by SMS needs your PIN by SMS, which is off. Dial *123# and choose Trade to "
              "buy or sell.")
+
+
+def order_problem(rules: MarketRules, currency: str, wh: int | None = None, price: int | None = None) -> str | None:
+    """The market's rules in words (whole lots, price steps and limits), or None when the order keeps them."""
+    try:
+        if wh is not None:
+            rules.check_wh(wh)
+        if price is not None:
+            rules.check_price(currency, price)
+    except BadOrder as exc:
+        if str(exc) in ("lot", "zero"):
+            return _("Type kWh in steps of {lot}, like 2 or 2.5.").format(lot=format_energy(rules.lot_wh))
+        if str(exc) == "tick":
+            return _("Prices go in steps of {tick}. Type a price like 1.20.").format(
+                tick=format_money(rules.tick, currency))
+        low, high = rules.price_range(currency)
+        return _("Type a price from {low} to {high} per kWh.").format(
+            low=format_money(low, currency), high=format_money(high, currency))
+    return None
 
 
 def _spoken(render):

@@ -75,8 +75,8 @@ def alert_set(price: int, currency: str) -> str:
 
 
 def sms_trading_off() -> str:
-    return _("Buying and selling by SMS needs your PIN by SMS, which is off. Dial *123# and choose Trade to "
-             "buy or sell.")
+    return _("Buying and selling by SMS needs your PIN by SMS, which is off. Turn it on in *123# Settings, or "
+             "trade in the menu.")
 
 
 def order_problem(rules: MarketRules, currency: str, wh: int | None = None, price: int | None = None) -> str | None:

@@ -9,7 +9,7 @@ from importlib import import_module
 from menus import main
 from ussd_app.engine.tree import Feature, MenuTree
 
-INSTALLED: tuple[str, ...] = ("onboarding", "wallet", "money", "advisor", "trading", "settings")
+INSTALLED: tuple[str, ...] = ("onboarding", "wallet", "money", "advisor", "trading", "clusters", "settings")
 
 
 def build_tree(installed: tuple[str, ...] = INSTALLED) -> MenuTree:

@@ -194,6 +194,21 @@ async def _sample_market(db, settings: Settings) -> None:
         for who, wh in ((user, 99_800_000), (seller, 100)):
             await book.place(s, f"lint:{who.id}", await s.merge(who), "sell", wh, high, market_rules,
                              texts.messages())
+    await _sample_cluster(db, user, seller)
+
+
+async def _sample_cluster(db, chair, member) -> None:
+    """A cluster with the longest name, the sample user as chair and an open proposal #1 to vote on."""
+    from ussd_app.domain.clusters import members, proposals
+
+    async with db() as s, s.begin():
+        chair, member = await s.merge(chair), await s.merge(member)
+        cluster = await members.create(s, chair, "Kabwata Solar Sisters Cooperative Sociey", "neighbourhood",
+                                       "Kabwata Site and Service", 99_999_99, True)
+        await members.add_member(s, cluster, member)
+        await members.contribute(s, "lint:contribution", chair, 99_999_99)
+        await proposals.open_(s, cluster, chair, "equipment", title="2 batteries and a 5kW inverter from Lusaka",
+                              amount=99_999_99, payee="+260961234567")
 
 
 def check_sms_templates() -> list[Problem]:

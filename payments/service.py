@@ -21,7 +21,7 @@ from payments.lifecycle import OPEN, advance
 from payments.pawapay import PROVIDERS as PAWAPAY_PREFIXES
 from sms.templates import payment_failed_text, payment_ok_text
 from ussd_app import i18n
-from ussd_app.db.models import Payment, User
+from ussd_app.db.models import Account, Payment, User
 from ussd_app.domain import ledger, outbox
 from ussd_app.domain.pins import aware_utc
 from ussd_app.domain.ledger import Leg
@@ -67,6 +67,9 @@ class Payments:
         self.providers = providers
         self.fees = fees
         self.dispatch = dispatch
+        # A payout made for some purpose ("proposal:12") is reported by that purpose's listener, inside the
+        # settling transaction, instead of the usual SMS to the payment's user: (s, payment, state) -> rows.
+        self.listeners: dict[str, Callable] = {}
 
     def provider_for(self, number: str) -> str | None:
         name = route(number)
@@ -97,19 +100,28 @@ class Payments:
         """The wallet is debited into a hold at once (InsufficientFunds: nothing happens)."""
         return await self._start(user, PAYOUT, amount, wallet or user.msisdn)
 
-    async def _start(self, user: User, direction: str, amount: int, wallet: str) -> Started:
+    async def pay_from(self, funding: str, user: User, payee: str, amount: int, purpose: str) -> Started:
+        """A payout funded by a ledger account other than the user's wallet (a cluster's pool), reported to
+        the listener of `purpose`. The per-payment limit applies; the user's daily limit does not."""
+        return await self._start(user, PAYOUT, amount, payee, funding=funding, purpose=purpose)
+
+    async def _start(self, user: User, direction: str, amount: int, wallet: str, funding: str | None = None,
+                     purpose: str | None = None) -> Started:
         name = self.provider_for(wallet)
         if name is None:
             raise NotServed(wallet)
-        await self.check_limits(user.id, direction, amount)
+        if funding is None:
+            await self.check_limits(user.id, direction, amount)
+        elif amount > self.limits.per_payment:
+            raise OverLimit("payment", self.limits.per_payment)
         fee, reference = self.fee(name, direction), str(uuid.uuid4())
         async with self.db() as s, s.begin():
             s.add(Payment(reference=reference, provider=name, direction=direction, user_id=user.id,
                           msisdn=wallet, currency=user.currency, amount=amount, fee=fee, state="submitted",
-                          checks=0))
+                          checks=0, funding=funding, purpose=purpose))
             await s.flush()
             if direction == PAYOUT:
-                account = await ledger.user_money(s, user.id, user.currency)
+                account = await self._source(s, funding, user.id, user.currency)
                 holds = await ledger.system(s, "holds", user.currency)
                 await ledger.post(s, f"pay:{reference}:hold", "payout-hold",
                                   [Leg(account.id, -(amount + fee)), Leg(holds.id, amount + fee)], memo=name)
@@ -147,8 +159,15 @@ class Payments:
             if new is None:
                 return payment.state
             user = await s.get(User, payment.user_id)
-            rows = []
-            if new == "succeeded":
+            rows, told = [], []      # outbox rows we queue; dispatch items a listener queued
+            listener = self.listeners.get((payment.purpose or "").split(":")[0])
+            if listener is not None:
+                if new == "succeeded":
+                    await self._post_success(s, payment)
+                elif new in ("failed", "expired"):
+                    await self._release(s, payment)
+                told = await listener(s, payment, new)
+            elif new == "succeeded":
                 await self._post_success(s, payment)
                 rows.append(await outbox.add(s, user.msisdn, _say(user, payment_ok_text, payment, user),
                                              "payment", essential=True, dedupe_key=f"pay:{reference}:ok"))
@@ -161,7 +180,7 @@ class Payments:
             payment.state = new
             payment.reason = (status.reason or payment.reason or "")[:64] or None
             payment.provider_txn_id = status.provider_txn_id or payment.provider_txn_id
-        await self.dispatch(outbox.to_dispatch(rows))
+        await self.dispatch(outbox.to_dispatch(rows) + told)
         return new
 
     async def _post_success(self, s, payment: Payment) -> None:
@@ -176,8 +195,15 @@ class Payments:
             legs = [Leg(holds.id, -total), Leg(clearing.id, payment.amount), Leg(fees.id, payment.fee)]
         await ledger.post(s, f"pay:{payment.reference}:settle", f"{payment.direction}", legs, memo=payment.provider)
 
+    @staticmethod
+    async def _source(s, funding: str | None, user_id: int, currency: str):
+        """The account a payout is held from and released back to: the user's wallet unless `funding`."""
+        if funding is None:
+            return await ledger.user_money(s, user_id, currency)
+        return await s.scalar(select(Account).where(Account.code == funding))
+
     async def _release(self, s, payment: Payment) -> None:
-        wallet = await ledger.user_money(s, payment.user_id, payment.currency)
+        wallet = await self._source(s, payment.funding, payment.user_id, payment.currency)
         holds = await ledger.system(s, "holds", payment.currency)
         total = payment.amount + payment.fee
         await ledger.post(s, f"pay:{payment.reference}:release", "payout-release",

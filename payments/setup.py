@@ -7,6 +7,7 @@ from payments.airtel import AirtelMoney
 from payments.mtn import MtnMomo
 from payments.pawapay import PawaPay
 from payments.service import Limits, Payments, parse_fees
+from ussd_app.domain.clusters import proposals
 
 
 def callback_url(settings, provider: str) -> str:
@@ -26,5 +27,7 @@ def build(settings, db, http: aiohttp.ClientSession, dispatch) -> Payments:
                                           settings.airtel_disbursement_pin)
     if settings.pawapay_base_url:
         providers["pawapay"] = PawaPay(http, settings.pawapay_base_url, settings.pawapay_token)
-    return Payments(db, providers, parse_fees(settings.payment_fees), dispatch,
-                    limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor))
+    payments = Payments(db, providers, parse_fees(settings.payment_fees), dispatch,
+                        limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor))
+    payments.listeners["proposal"] = proposals.payout_settled     # a cluster's pool paying a supplier
+    return payments

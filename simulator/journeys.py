@@ -20,6 +20,9 @@
       - energy: 5000               # ... or its energy, in Wh
       - meter: MTR-001             # an operator registers a meter to this phone (in-process runs only)
       - reading: MTR-001 12500 0   # the meter reports cumulative export and import Wh (an hour apart)
+      - hours: 73                  # let time pass for cluster proposals: those due close (in-process only)
+      - send: "1"
+        capture: {code: "code is ([A-Z0-9]+)"}   # later steps may use {code} in what they send or expect
         contains: [credited]       # the meter's answer: baseline / credited / duplicate / flagged
       - approve: true              # approve the mobile-money prompt waiting on this phone
       - decline: NOT_ENOUGH_FUNDS  # ... or decline it, with the provider's reason
@@ -31,6 +34,7 @@ A step fails when the reply kind or any fragment differs; the runner stops at th
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +46,7 @@ from simulator.phone import Phone
 from simulator.transport import HttpTransport, Reply, SimError, connect
 
 STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox", "credit", "energy", "approve",
-                "decline", "provider_fail", "meter", "reading")
+                "decline", "provider_fail", "meter", "reading", "hours")
 INBOX_WAIT = 10.0
 
 
@@ -57,6 +61,7 @@ class Step:
     expect: str | None = None
     contains: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
+    capture: tuple[tuple[str, str], ...] = ()     # (name, regex with one group) read off the screen or SMS
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,12 @@ def parse_journey(data: Any, source: str = "") -> Journey:
         if expect not in (None, "CON", "END"):
             raise JourneyError(f"{where}: expect is CON or END")
         value = raw[actions[0]]
+        capture = raw.get("capture") or {}
+        if not isinstance(capture, dict) or not all(isinstance(v, str) for v in capture.values()):
+            raise JourneyError(f"{where}: capture maps a name to a regex with one group")
         steps.append(Step(actions[0], "" if value is True or value is None else str(value), expect,
-                          _as_list(raw.get("contains"), where), _as_list(raw.get("absent"), where)))
+                          _as_list(raw.get("contains"), where), _as_list(raw.get("absent"), where),
+                          tuple((str(k), v) for k, v in capture.items())))
     advisor = str(data.get("advisor", "offline"))
     if advisor not in ("offline", "fake-claude"):
         raise JourneyError(f"{source}: advisor is offline or fake-claude")
@@ -132,10 +141,36 @@ def check(step: Step, reply: Reply) -> str | None:
     return "; ".join(problems) or None
 
 
+def _fill(step: Step, found: dict[str, str]) -> Step:
+    """The step with {name} replaced by what earlier steps captured."""
+    value = step.value
+    for name, text in found.items():
+        value = value.replace("{" + name + "}", text)
+    return Step(step.action, value, step.expect, tuple(_fill_text(c, found) for c in step.contains), step.absent,
+                step.capture)
+
+
+def _fill_text(text: str, found: dict[str, str]) -> str:
+    for name, value in found.items():
+        text = text.replace("{" + name + "}", value)
+    return text
+
+
+def _capture(step: Step, text: str, found: dict[str, str]) -> str | None:
+    for name, pattern in step.capture:
+        match = re.search(pattern, text)
+        if match is None:
+            return f"capture {name}: {pattern!r} not found"
+        found[name] = match.group(1)
+    return None
+
+
 async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
     phone = Phone(transport, journey.msisdn, journey.service_code)
     outcome = Outcome(journey, ok=True)
-    for n, step in enumerate(journey.steps, start=1):
+    found: dict[str, str] = {}
+    for n, raw_step in enumerate(journey.steps, start=1):
+        step = _fill(raw_step, found)
         if step.action == "hangup":
             phone.hangup()
             outcome.transcript.append("-- hangup")
@@ -145,7 +180,7 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
             phone.msisdn, phone.sms_seen = step.value, 0
             outcome.transcript.append(f"-- phone {step.value}")
             continue
-        if step.action in ("credit", "energy", "meter", "reading"):
+        if step.action in ("credit", "energy", "meter", "reading", "hours"):
             problem = await _operator_step(phone, step, outcome)
             if problem:
                 return Outcome(journey, False, n, problem, outcome.transcript)
@@ -158,6 +193,8 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
             continue
         if step.action in ("sms", "inbox"):
             problem = await _sms_step(phone, step, outcome)
+            if not problem and step.capture:
+                problem = _capture(step, outcome.transcript[-1], found)
             if problem:
                 return Outcome(journey, False, n, problem, outcome.transcript)
             continue
@@ -171,7 +208,7 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
         except (SimError, RuntimeError, ValueError) as exc:
             return Outcome(journey, False, n, f"{step.action} {step.value!r}: {exc}", outcome.transcript)
         outcome.transcript.append(f"> {step.action} {step.value}\n{reply}")
-        problem = check(step, reply)
+        problem = check(step, reply) or _capture(step, reply.text, found)
         if problem:
             return Outcome(journey, False, n, f"{step.action} {step.value!r}: {problem}\n"
                                               f"screen was:\n{reply}", outcome.transcript)
@@ -185,6 +222,8 @@ async def _operator_step(phone: Phone, step: Step, outcome: Outcome) -> str | No
         if step.action in ("credit", "energy"):
             done = await transport.credit(phone.msisdn, step.value, energy=step.action == "energy")
             outcome.transcript.append(f"-- operator {step.action} {step.value}: {done}")
+        elif step.action == "hours":
+            outcome.transcript.append(f"-- {step.value} hours pass: {await transport.pass_time(float(step.value))}")
         elif step.action == "meter":
             await transport.meter(phone.msisdn, step.value)
             outcome.transcript.append(f"-- meter {step.value} registered to {phone.msisdn}")

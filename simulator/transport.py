@@ -94,6 +94,14 @@ class HttpTransport:
             raise SimError("registering a meter for a journey needs the in-process app (no --url)")
         self.meter_secrets[number.upper()] = await self.operator.meter(msisdn, number)
 
+    async def pass_time(self, hours: float) -> str:
+        """Let `hours` pass for cluster proposals (in-process only): those due close and results go out."""
+        if self.operator is None:
+            raise SimError("letting time pass needs the in-process app (no --url)")
+        queued = await self.operator.pass_time(hours)
+        await self.settle()
+        return f"{queued} result SMS"
+
     async def reading(self, number: str, export_wh: int, import_wh: int) -> dict:
         """A meter reading, as the meter would post it; readings are an hour apart, ending now."""
         from datetime import datetime, timedelta, timezone
@@ -163,8 +171,9 @@ class Operator:
     """What an operator does for a journey, straight through the domain (in-process runs only):
     credit a wallet (money or Wh) as `enerlectra ledger credit` would, register a meter as `meter add` would."""
 
-    def __init__(self, db):
+    def __init__(self, db, dispatcher=None):
         self.db = db
+        self.dispatcher = dispatcher      # sms.dispatch.Dispatcher: follow-ups go to the workers
 
     async def _user(self, msisdn: str):
         from ussd_app.domain import wallet
@@ -184,6 +193,21 @@ class Operator:
         asset, value = (ledger.ENERGY, int(amount)) if energy else (user.currency, parse_amount(amount, user.currency))
         entry = await wallet.credit(self.db, f"sim:{uuid.uuid4().hex}", user, asset, value, "simulator journey")
         return f"entry {entry}"
+
+    async def pass_time(self, hours: float) -> int:
+        """Close the proposals whose deadline falls within `hours` from now, as the scheduled job will then;
+        returns how many result SMS were queued (the settle step sends them)."""
+        from datetime import timedelta
+
+        from ussd_app.domain import outbox
+        from ussd_app.domain.clusters import proposals
+
+        async with self.db() as s, s.begin():
+            closed = await proposals.close_due(s, at=outbox.now() + timedelta(hours=hours))
+        if self.dispatcher is not None:
+            await self.dispatcher(closed.dispatch)
+            await self.dispatcher.payouts(closed.to_pay)
+        return len(closed.dispatch)
 
     async def meter(self, msisdn: str, number: str) -> str:
         """Register a meter to this phone's user; returns its secret."""
@@ -230,7 +254,7 @@ async def _in_process(settings):
 
             try:
                 sandbox_urls = {box.name: box.url for box in sandboxes}
-                yield base, settings, fake_url, settle, Operator(app[appkeys.DB]), sandbox_urls
+                yield base, settings, fake_url, settle, Operator(app[appkeys.DB], app[appkeys.DISPATCH]), sandbox_urls
             finally:
                 await runner.cleanup()
     finally:

@@ -22,6 +22,8 @@ RECONCILE_JOB = "workers.payments.reconcile_payments"
 ANSWER_JOB = "workers.advisor.answer_question"
 ANSWER_SWEEP_JOB = "workers.advisor.sweep_questions"
 EXPIRE_JOB = "workers.market.expire_orders"
+PROPOSALS_JOB = "workers.clusters.run_proposals"
+PAY_JOB = "workers.clusters.pay_proposal"
 SEND_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
 MAX_ATTEMPTS = 5                             # claims of one row before it is marked failed
 
@@ -48,17 +50,21 @@ def enqueue_sends(queue: Queue, items: list[tuple[int, int]]) -> int:
     return new
 
 
-def enqueue_answers(queue: Queue, question_ids: list[int], round_: str = "0") -> int:
-    """One answer job per question (a job that finds its question taken does nothing)."""
+def enqueue_each(queue: Queue, job: str, tag: str, ids: list[int], round_: str = "0") -> int:
+    """One `job` per id, id'd `<queue>-<tag>-<id>-<round>` (a job that finds its work done does nothing)."""
     new = 0
-    for question_id in question_ids:
+    for item in ids:
         try:
-            queue.enqueue(ANSWER_JOB, question_id, job_id=f"{queue.name}-ask-{question_id}-{round_}", unique=True,
+            queue.enqueue(job, item, job_id=f"{queue.name}-{tag}-{item}-{round_}", unique=True,
                           result_ttl=3600, failure_ttl=7 * 86400, job_timeout=300)
             new += 1
         except DuplicateJobError:
             pass
     return new
+
+
+def enqueue_answers(queue: Queue, question_ids: list[int], round_: str = "0") -> int:
+    return enqueue_each(queue, ANSWER_JOB, "ask", question_ids, round_)
 
 
 class Dispatcher:
@@ -76,10 +82,16 @@ class Dispatcher:
             log.exception("enqueue of %d SMS failed; the outbox sweeper will send them", len(items))
 
     async def answers(self, question_ids: list[int]) -> None:
-        if not question_ids or self.queue is None:
+        await self._each(ANSWER_JOB, "ask", question_ids, "the advisor sweeper will answer them")
+
+    async def payouts(self, proposal_ids: list[int]) -> None:
+        """Passed proposals to pay from their pool (the scheduled proposals job pays any left behind)."""
+        await self._each(PAY_JOB, "pay", proposal_ids, "the proposals job will pay them")
+
+    async def _each(self, job: str, tag: str, ids: list[int], fallback: str) -> None:
+        if not ids or self.queue is None:
             return
         try:
-            await asyncio.to_thread(enqueue_answers, self.queue, question_ids)
+            await asyncio.to_thread(enqueue_each, self.queue, job, tag, ids)
         except redis.RedisError:
-            log.exception("enqueue of %d question(s) failed; the advisor sweeper will answer them",
-                          len(question_ids))
+            log.exception("enqueue of %d %s job(s) failed; %s", len(ids), tag, fallback)

@@ -43,6 +43,7 @@ class Followups:
 
     sms: list[tuple[int, int]] = field(default_factory=list)      # outbox rows
     questions: list[int] = field(default_factory=list)           # advisor questions
+    payouts: list[int] = field(default_factory=list)             # passed proposals to pay
 
 
 async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -> Followups:
@@ -67,7 +68,7 @@ async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -
             s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to, text=sms.text,
                              link_id=sms.link_id, network_code=sms.network_code,
                              command=command.name if command else "unknown", reply_id=row.id if row else None))
-        return Followups(outbox.to_dispatch([row]) + ctx.dispatch, ctx.questions)
+        return Followups(outbox.to_dispatch([row]) + ctx.dispatch, ctx.questions, ctx.payouts)
     except IntegrityError:       # the same id arriving twice at once: the other copy answered
         log.info("inbound SMS %s: duplicate, ignored", sms.provider_id)
         return Followups()

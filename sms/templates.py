@@ -12,6 +12,7 @@ from sms.commands import help as help_cmd
 from sms.commands import lang, optout
 from sms.commands import market as market_cmd
 from ussd_app.domain.advisor import bank, texts as advisor_texts
+from ussd_app.domain.clusters import texts as cluster_texts
 from ussd_app.domain.market import texts as market_texts
 from ussd_app.domain.market.data import Snapshot
 from ussd_app.domain.money import format_money
@@ -114,6 +115,28 @@ class _Alert:
     below: int = 199_900
 
 
+@dataclass(frozen=True)
+class _Cluster:
+    name: str = "Kabwata Solar Sisters Cooperative Sociey"      # 40 characters
+    code: str = "ZZZZZZZZ"
+    currency: str = "TZS"
+    target: int = 99_999_999_99
+
+
+@dataclass(frozen=True)
+class _Proposal:
+    id: int = 9_999_999
+    kind: str = "equipment"
+    title: str = "2 batteries and a 5kW inverter from Lusaka and a long way to"[:60]
+    amount: int = 99_999_999_99
+    payee: str = "+255712345678"
+    state: str = "rejected"
+    yes: int = 999
+    no: int = 999
+    quorum: int = 500
+    deadline: datetime = datetime(2026, 12, 31, 20, 59, tzinfo=timezone.utc)
+
+
 _SNAPSHOT = Snapshot("TZS", ((199_800, 99_999_900), (199_900, 99_999_900), (200_000, 99_999_900)), 199_000,
                      200_000, 999_999_900, 1_000, 200_000)
 
@@ -163,6 +186,28 @@ TEMPLATES: tuple[Template, ...] = (
     Template("confirm buy partly", lambda: market_cmd.confirm_buy(99_999_900, 99_999_999_99, "TZS", partial=True)),
     Template("no offers", market_cmd.no_offers),
     Template("nothing to confirm", market_cmd.nothing_to_confirm),
+    Template("ballot", lambda: cluster_texts.ballot(_Proposal(), _Cluster(), _Sample())),
+    Template("ballot admit",
+             lambda: cluster_texts.ballot(_Proposal(kind="admit"), _Cluster(), _Sample(), LONGEST_NAME)),
+    Template("result passed", lambda: cluster_texts.result(_Proposal(state="passed"), _Cluster())),
+    Template("result rejected", lambda: cluster_texts.result(_Proposal(state="rejected"), _Cluster())),
+    Template("result expired", lambda: cluster_texts.result(_Proposal(state="expired"), _Cluster())),
+    Template("result target", lambda: cluster_texts.result(_Proposal(state="passed", kind="target"), _Cluster())),
+    Template("result remove", lambda: cluster_texts.result(_Proposal(kind="remove"), _Cluster(), LONGEST_NAME)),
+    Template("proposal paid", lambda: cluster_texts.paid(_Proposal(), _Cluster())),
+    Template("proposal payout failed", lambda: cluster_texts.payout_failed(_Proposal(), _Cluster())),
+    Template("cluster invitation", lambda: cluster_texts.invitation(_Cluster(), LONGEST_NAME)),
+    Template("cluster welcome", lambda: cluster_texts.welcome(_Cluster())),
+    Template("cluster summary", lambda: cluster_texts.summary(_Cluster(), 99_999_999_99, 999, 99_999_999_99)),
+    Template("cluster not member", lambda: cluster_texts.refusal("not_member")),
+    Template("cluster unknown code", lambda: cluster_texts.refusal("unknown_code", "ZZZZZZZZ")),
+    Template("put to a vote", lambda: cluster_texts.put_to_vote(_Cluster(), 9_999_999)),
+    Template("vote counted", lambda: cluster_texts.vote_reply("recorded", 9_999_999, "yes", "31/12 23:59")),
+    Template("vote changed", lambda: cluster_texts.vote_reply("changed", 9_999_999, "yes", "")),
+    Template("vote closed", lambda: cluster_texts.vote_reply("closed", 9_999_999, "yes", "")),
+    Template("vote not eligible", lambda: cluster_texts.vote_reply("not_eligible", 9_999_999, "yes", "")),
+    Template("vote unknown", lambda: cluster_texts.vote_reply("unknown", 9_999_999, "yes", "")),
+    Template("vote usage", cluster_texts.vote_usage),
 ) + tuple(   # the offline bank's answers go out whole, with the offline word, in at most 3 parts
     Template(f"advisor bank {entry.topic} {n}", lambda entry=entry: f"{entry.answer} {advisor_texts.offline_word()}",
              max_segments=advisor_texts.ANSWER_SEGMENTS)

@@ -40,8 +40,8 @@ async def app_transport(aiohttp_client, at_settings, fake_at):
             await run_jobs(settings)
         urls = {box.name: box.url for box in sandboxes}
         yield HttpTransport(str(client.make_url("")), None, client.session, at_url=fake_at[1], settle=settle,
-                            operator=Operator(client.app[appkeys.DB]), mtn_url=urls["mtn"],
-                            airtel_url=urls["airtel"], pawapay_url=urls["pawapay"])
+                            operator=Operator(client.app[appkeys.DB], client.app[appkeys.DISPATCH]),
+                            mtn_url=urls["mtn"], airtel_url=urls["airtel"], pawapay_url=urls["pawapay"])
 
 
 def test_there_are_journeys_for_every_story():
@@ -49,7 +49,8 @@ def test_there_are_journeys_for_every_story():
                                           "wallet_balance_history", "send_money", "wrong_pin_locked",
                                           "deposit", "withdraw", "airtel_deposit", "tanzania_deposit",
                                           "another_wallet", "advisor_ussd", "advisor_sms", "advisor_claude",
-                                          "market_trade", "market_alerts", "market_sms"}
+                                          "market_trade", "market_alerts", "market_sms", "cluster_pass",
+                                          "cluster_expire"}
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])

@@ -65,7 +65,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
                          settings.resume_ttl, settings.lock_timeout_ms, settings.lock_wait_ms)
     services = Services(db=app[appkeys.DB], db_read=app[appkeys.DB_READ], settings=settings,
                         dispatch=app[appkeys.DISPATCH], payments=app[appkeys.PAYMENTS],
-                        answers=app[appkeys.DISPATCH].answers)
+                        answers=app[appkeys.DISPATCH].answers, payouts=app[appkeys.DISPATCH].payouts)
     app[appkeys.ENGINE] = Engine(menus.TREE, store, services, app[appkeys.METRICS])
     yield
 

@@ -48,7 +48,8 @@ async def history(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         codes = [ledger.user_code(user_id, _currency(ctx.session)), ledger.user_code(user_id, ledger.ENERGY)]
         lines = await ledger.history(s, codes, limit=HISTORY_LINES)
-        waiting = (await s.scalars(select(Payment).where(Payment.user_id == user_id, Payment.state.in_(OPEN))
+        waiting = (await s.scalars(select(Payment).where(Payment.user_id == user_id, Payment.state.in_(OPEN),
+                                                         Payment.funding.is_(None))   # not a cluster's payout
                                    .order_by(Payment.id.desc()))).all()
     if not lines and not waiting:
         return Screen([_("No transactions yet.")])

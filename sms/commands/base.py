@@ -25,6 +25,7 @@ class CommandCtx:
     provider_id: str = ""                                   # the aggregator's id of this SMS
     questions: list[int] = field(default_factory=list)      # advisor questions to answer after commit
     dispatch: list[tuple[int, int]] = field(default_factory=list)   # more outbox rows (receipts) to send
+    payouts: list[int] = field(default_factory=list)        # proposals passed now that pay from a pool
 
 
 @dataclass(frozen=True)

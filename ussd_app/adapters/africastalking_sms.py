@@ -42,6 +42,7 @@ async def inbound(request: web.Request) -> web.Response:
         app[appkeys.SETTINGS])
     await app[appkeys.DISPATCH](followups.sms)
     await app[appkeys.DISPATCH].answers(followups.questions)
+    await app[appkeys.DISPATCH].payouts(followups.payouts)
     return web.Response(text="OK")
 
 

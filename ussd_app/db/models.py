@@ -182,6 +182,8 @@ class Payment(Base):
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     provider_txn_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     checks: Mapped[int] = mapped_column(Integer, default=0)               # status queries so far
+    funding: Mapped[str | None] = mapped_column(String(80), nullable=True)   # a payout's source account code
+    purpose: Mapped[str | None] = mapped_column(String(40), nullable=True)   # "proposal:12": who hears of it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
@@ -336,3 +338,77 @@ class SmsOrder(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("market_orders.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Cluster(Base):
+    """A community energy cluster: members pool money in a ledger account and decide together."""
+
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)            # what people type to join: K7Q2M
+    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(14))                         # micro / neighbourhood / industrial / supply
+    area: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    target: Mapped[int] = mapped_column(BigInteger)                       # contribution target per member, minor
+    open: Mapped[bool] = mapped_column(Boolean, default=True)             # False: joining is a vote
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("cluster_id", "user_id", name="uq_memberships_cluster_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(8))                          # chair / member
+    status: Mapped[str] = mapped_column(String(8))                        # active / left / removed
+    contributed: Mapped[int] = mapped_column(BigInteger, default=0)       # minor units, all time
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Proposal(Base):
+    """state: open -> passed | rejected | expired; passed -> executed | execution_failed (see clusters.lifecycle)."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)            # the number on ballots: #12
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
+    proposer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(10))                         # equipment / spend / admit / remove / target
+    title: Mapped[str] = mapped_column(String(60))                        # "Buy 2 batteries"
+    amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)   # equipment, spend, target
+    payee: Mapped[str | None] = mapped_column(String(16), nullable=True)    # supplier's mobile-money number
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)   # admit / remove
+    eligible: Mapped[int] = mapped_column(Integer)                        # members when it opened
+    quorum: Mapped[int] = mapped_column(Integer)                          # votes needed for a decision
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    yes: Mapped[int] = mapped_column(Integer, default=0)                  # the counts at closing
+    no: Mapped[int] = mapped_column(Integer, default=0)
+    payment_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Voter(Base):
+    """Who may vote on a proposal: the active members when it opened (joining later does not add one)."""
+
+    __tablename__ = "voters"
+
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+
+
+class Vote(Base):
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("proposal_id", "user_id", name="uq_votes_proposal_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    choice: Mapped[str] = mapped_column(String(3))                        # yes / no
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -83,8 +83,8 @@ async def _no_dispatch(items: list[tuple[int, int]]) -> None:
     """Without a queue the outbox sweeper sends what is committed."""
 
 
-async def _no_answers(question_ids: list[int]) -> None:
-    """Without a queue the advisor sweeper answers what is committed."""
+async def _no_answers(ids: list[int]) -> None:
+    """Without a queue the sweepers and scheduled jobs find what is committed."""
 
 
 @dataclass
@@ -97,6 +97,7 @@ class Services:
     dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]] = _no_dispatch   # outbox rows -> workers
     payments: Any = None                              # payments.service.Payments (deposits, withdrawals)
     answers: Callable[[list[int]], Awaitable[None]] = _no_answers   # advisor questions -> workers
+    payouts: Callable[[list[int]], Awaitable[None]] = _no_answers   # passed proposals to pay -> workers
 
     def __post_init__(self) -> None:
         if self.db_read is None:

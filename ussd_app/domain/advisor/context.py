@@ -53,7 +53,8 @@ async def facts(db: AsyncSession, user: User) -> UserFacts:
         when = line.when.strftime("%d %b") if line.when else ""
         recent.append(f"{when} {line.kind} {'-' if line.amount < 0 else '+'}{amount}".strip())
     pending = await db.scalar(select(func.count()).select_from(Payment)
-                              .where(Payment.user_id == user.id, Payment.state.in_(OPEN)))
+                              .where(Payment.user_id == user.id, Payment.state.in_(OPEN),
+                                     Payment.funding.is_(None)))
     return UserFacts(user.country, user.currency, format_money(bal.money, bal.currency), format_energy(bal.energy),
                      tuple(recent), int(pending or 0), await _market(db, user))
 

@@ -1,0 +1,83 @@
+"""Cluster keywords: JOIN <code>, CLUSTER (the summary), and votes: YES 12 / NO 12 / VOTE 12 YES.
+
+YES also confirms a SELL or BUY by SMS (`YES 1234`): with a trade waiting and four digits, it is the PIN.
+"""
+from __future__ import annotations
+
+from sms.commands import market
+from sms.commands.base import Command, CommandCtx
+from ussd_app.db.models import Proposal
+from ussd_app.domain.clusters import members, proposals, texts
+from ussd_app.domain.market import by_sms
+from ussd_app.i18n import pgettext_noop
+
+
+async def handle_join(ctx: CommandCtx) -> str | None:
+    if len(ctx.args) != 1:
+        return texts.refusal("unknown_code", "")
+    try:
+        joined = await members.join(ctx.db, ctx.user, ctx.args[0])
+    except members.ClusterError as exc:
+        return texts.refusal(exc.reason, ctx.args[0].upper())
+    ctx.dispatch += joined.dispatch
+    return None if joined.proposal_id is None else texts.put_to_vote(joined.cluster, joined.proposal_id)
+
+
+async def handle_cluster(ctx: CommandCtx) -> str:
+    found = await members.membership_of(ctx.db, ctx.user.id)
+    if found is None:
+        return texts.refusal("not_member")
+    cluster, membership = found
+    return texts.summary(cluster, await members.pool_balance(ctx.db, cluster),
+                         await members.count_members(ctx.db, cluster.id), membership.contributed)
+
+
+def _number(word: str) -> int | None:
+    word = word.lstrip("#")
+    return int(word) if word.isascii() and word.isdigit() and len(word) <= 9 else None
+
+
+async def _vote(ctx: CommandCtx, word: str, choice: str) -> str:
+    n = _number(word)
+    if n is None:
+        return texts.vote_usage()
+    result = await proposals.vote(ctx.db, ctx.user, n, choice)
+    ctx.dispatch += result.dispatch
+    ctx.payouts += result.to_pay
+    proposal: Proposal | None = result.proposal
+    deadline = texts.when(proposal.deadline, ctx.user.country) if proposal else ""
+    return texts.vote_reply(result.status, n, choice, deadline)
+
+
+async def handle_yes(ctx: CommandCtx) -> str | None:
+    pin_shaped = len(ctx.args) == 1 and len(ctx.args[0]) == 4 and ctx.args[0].isdigit()
+    if await by_sms.waiting(ctx.db, ctx.user) is not None and (pin_shaped or len(ctx.args) != 1):
+        return await market.handle_yes(ctx)
+    if len(ctx.args) != 1:
+        return texts.vote_usage()
+    n = _number(ctx.args[0])
+    if pin_shaped and n is not None and await ctx.db.get(Proposal, n) is None:
+        return market.nothing_to_confirm()       # a PIN for a trade that expired, most likely
+    return await _vote(ctx, ctx.args[0], "yes")
+
+
+async def handle_no(ctx: CommandCtx) -> str:
+    return await _vote(ctx, ctx.args[0], "no") if len(ctx.args) == 1 else texts.vote_usage()
+
+
+async def handle_vote(ctx: CommandCtx) -> str:
+    """VOTE 12 YES (or NO): the choice word in any of our languages."""
+    if len(ctx.args) != 2:
+        return texts.vote_usage()
+    from sms.commands import aliases
+    word = aliases().get(ctx.args[1].upper())
+    if word not in (YES, NO):
+        return texts.vote_usage()
+    return await _vote(ctx, ctx.args[0], "yes" if word is YES else "no")
+
+
+JOIN = Command("join", pgettext_noop("sms keyword", "JOIN"), handle_join, needs_account=True)
+CLUSTER = Command("cluster", pgettext_noop("sms keyword", "CLUSTER"), handle_cluster, needs_account=True)
+YES = Command("yes", pgettext_noop("sms keyword", "YES"), handle_yes, needs_account=True)
+NO = Command("no", pgettext_noop("sms keyword", "NO"), handle_no, needs_account=True)
+VOTE = Command("vote", pgettext_noop("sms keyword", "VOTE"), handle_vote, needs_account=True)

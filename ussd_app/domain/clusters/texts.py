@@ -1,0 +1,105 @@
+"""What clusters say by SMS, in the current language (callers switch to the reader's)."""
+from __future__ import annotations
+
+from ussd_app.domain.money import format_money
+from ussd_app.domain.pins import LOCAL_TIME
+from ussd_app.i18n import _, lazy_gettext
+
+KINDS = {"micro": lazy_gettext("Micro"), "neighbourhood": lazy_gettext("Neighbourhood"),
+         "industrial": lazy_gettext("Industrial"), "supply": lazy_gettext("Supply")}
+
+
+def when(deadline, country: str) -> str:
+    """'25/11 18:00' in the member's local time (dates, not day names: those would need translating)."""
+    local = deadline.astimezone(LOCAL_TIME.get(country))
+    return f"{local.strftime('%d/%m')} {local.strftime('%H:%M')}"
+
+
+def what(proposal, currency: str, subject_name: str | None = None) -> str:
+    """One line naming what a proposal would do: '#12 Buy 2 batteries K4,800.00'."""
+    if proposal.kind in ("equipment", "spend"):
+        return f"#{proposal.id} {proposal.title} {format_money(proposal.amount, currency)}"
+    if proposal.kind == "target":
+        return _("#{n} Change the target to {amount}").format(n=proposal.id,
+                                                              amount=format_money(proposal.amount, currency))
+    if proposal.kind == "admit":
+        return _("#{n} Admit {name}").format(n=proposal.id, name=subject_name or "")
+    return _("#{n} Remove {name}").format(n=proposal.id, name=subject_name or "")
+
+
+def ballot(proposal, cluster, member, subject_name: str | None = None) -> str:
+    return _("Enerlectra {cluster}: vote on {what}. Reply YES {n} or NO {n} by {deadline}.").format(
+        cluster=cluster.name, what=what(proposal, cluster.currency, subject_name), n=proposal.id,
+        deadline=when(proposal.deadline, member.country))
+
+
+def result(proposal, cluster, subject_name: str | None = None) -> str:
+    counts = {"yes": proposal.yes, "no": proposal.no}
+    if proposal.state == "passed":
+        line = _("Enerlectra {cluster}: {what} PASSED, {yes} yes, {no} no.")
+    elif proposal.state == "rejected":
+        line = _("Enerlectra {cluster}: {what} was REJECTED, {yes} yes, {no} no.")
+    else:
+        line = _("Enerlectra {cluster}: {what} EXPIRED: too few votes ({votes} of {quorum} needed).")
+        counts = {"votes": proposal.yes + proposal.no, "quorum": proposal.quorum}
+    return line.format(cluster=cluster.name, what=what(proposal, cluster.currency, subject_name), **counts)
+
+
+def paid(proposal, cluster) -> str:
+    return _("Enerlectra {cluster}: {amount} was paid to {payee} for #{n} {title}.").format(
+        cluster=cluster.name, amount=format_money(proposal.amount, cluster.currency), payee=proposal.payee,
+        n=proposal.id, title=proposal.title)
+
+
+def payout_failed(proposal, cluster) -> str:
+    return _("Enerlectra {cluster}: paying {payee} for #{n} did not go through. The money is back in the "
+             "pool.").format(cluster=cluster.name, payee=proposal.payee, n=proposal.id)
+
+
+def invitation(cluster, inviter_name: str) -> str:
+    return _("{name} invites you to the Enerlectra energy cluster {cluster}. Dial *123# or send JOIN {code} to "
+             "join.").format(name=inviter_name, cluster=cluster.name, code=cluster.code)
+
+
+def welcome(cluster) -> str:
+    return _("Enerlectra: you are now a member of {cluster} (code {code}).").format(cluster=cluster.name,
+                                                                                   code=cluster.code)
+
+
+def summary(cluster, pool: int, members: int, mine: int) -> str:
+    return _("{cluster} ({code}): {members} members, pool {pool}. You gave {mine} of the {target} "
+             "target.").format(cluster=cluster.name, code=cluster.code, members=members,
+                               pool=format_money(pool, cluster.currency), mine=format_money(mine, cluster.currency),
+                               target=format_money(cluster.target, cluster.currency))
+
+
+def refusal(reason: str, code: str = "") -> str:
+    return {
+        "unknown_code": _("No cluster has the code {code}. Check it and type it again.").format(code=code),
+        "already_member": _("You are a member of that cluster already."),
+        "in_another": _("You are in another cluster. Leave it first to join this one."),
+        "other_country": _("That cluster is in another country."),
+        "not_member": _("You are not in a cluster. Dial *123# to create or join one, or send JOIN and a code."),
+    }.get(reason, _("That cannot be done now."))
+
+
+def put_to_vote(cluster, n: int) -> str:
+    return _("Members of {name} vote on letting you in (#{n}). We will SMS you the result.").format(
+        name=cluster.name, n=n)
+
+
+def vote_reply(status: str, n: int, choice: str, deadline: str) -> str:
+    if status in ("recorded", "same"):
+        return _("Your vote {choice} on #{n} is counted. You can change it until {deadline}.").format(
+            choice=choice.upper(), n=n, deadline=deadline)
+    if status == "changed":
+        return _("Your vote on #{n} is now {choice}.").format(choice=choice.upper(), n=n)
+    if status == "closed":
+        return _("Voting on #{n} has closed.").format(n=n)
+    if status == "not_eligible":
+        return _("Only members of the cluster when #{n} opened vote on it.").format(n=n)
+    return _("There is no proposal #{n}.").format(n=n)
+
+
+def vote_usage() -> str:
+    return _("To vote send YES or NO and the proposal number, like YES 12 or NO 12.")

@@ -15,7 +15,7 @@ from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, fund, register
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.db.models import AdvisorQuestion, SmsInbound, SmsOutbox
+from ussd_app.db.models import AdvisorQuestion, SmsInbound, SmsOutbox, User
 from ussd_app.domain.advisor import usage
 
 ZM, TZ = "+260971800001", "+255754800002"
@@ -99,6 +99,7 @@ async def test_ussd_question_reaches_claude_with_role_and_facts_but_no_name_or_n
     assert "trading assistant" in body["system"] and "Answer in English" in body["system"]
     assert "K120.50" in body["system"] and "Zambia" in body["system"]
     assert "Energy market (ZMW): best offer none" in body["system"]
+    assert "Community cluster: not a member of any." in body["system"]
     assert body["messages"] == [{"role": "user", "content": "should I sell my spare kWh tonight?"}]
     sent = json.dumps(body)
     assert NAME not in sent and "971800001" not in sent and ZM not in sent
@@ -357,3 +358,20 @@ async def test_should_i_sell_now_is_grounded_in_the_market_and_the_users_trades(
     assert "The user's recent trades: sold 0.5 kWh at K1.20/kWh." in system
     assert "Open offers: 2, 2.5 kWh in all." in system
     assert "Chipo" not in system and NAME not in system
+
+
+async def test_the_prompt_knows_the_users_cluster_in_numbers_only(claude_client, claude_settings, fake_claude):
+    from ussd_app.domain.clusters import members
+
+    fake, _url = fake_claude
+    await register(claude_client, ZM, NAME)
+    db = claude_client.app[appkeys.DB]
+    async with db() as s, s.begin():
+        me = (await s.scalars(select(User).where(User.msisdn == ZM))).one()
+        await members.create(s, me, "Mapalo's Own Cluster", "micro", "Chelstone", 2_000_00, True)
+    await claude_client.post("/sms/africastalking/inbound", data=sms("ASK should we buy a battery", sender=ZM))
+    await run_jobs(claude_settings)
+    system = fake.requests[-1]["body"]["system"]
+    assert ("Community cluster: a micro cluster of 1 members; pooled fund K0.00; the user is its chair and has "
+            "given K0.00 of a K2,000.00 target per member; open proposals: 0.") in system
+    assert "Mapalo" not in system and "Chelstone" not in system

@@ -50,7 +50,7 @@ def test_there_are_journeys_for_every_story():
                                           "deposit", "withdraw", "airtel_deposit", "tanzania_deposit",
                                           "another_wallet", "advisor_ussd", "advisor_sms", "advisor_claude",
                                           "market_trade", "market_alerts", "market_sms", "cluster_pass",
-                                          "cluster_expire"}
+                                          "cluster_expire", "cluster_payout_fails"}
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])

@@ -2,7 +2,7 @@
 
 No name, no phone number, no memo (memos can hold names): country, currency, balances, recent
 activity by kind and amount, open mobile-money payments, the market (best offer, best bid, last price)
-and the user's own recent trades and open orders. Clusters add their facts here when they land.
+the user's own recent trades and open orders, and their community cluster in numbers.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payments.lifecycle import OPEN
 from ussd_app.db.models import MarketOrder, Payment, Trade, User
 from ussd_app.domain import ledger, wallet
+from ussd_app.domain.clusters import members, proposals
 from ussd_app.domain.market import data
 from ussd_app.domain.money import format_energy, format_money
 
@@ -30,6 +31,7 @@ class UserFacts:
     recent: tuple[str, ...] = ()
     open_payments: int = 0
     market: tuple[str, ...] = field(default=())   # the market and the user's trades and orders
+    cluster: tuple[str, ...] = field(default=())  # the user's community cluster, if any
 
     def lines(self) -> list[str]:
         out = [f"Country: {COUNTRY_NAMES.get(self.country, self.country)}; currency {self.currency}.",
@@ -39,7 +41,7 @@ class UserFacts:
         if self.open_payments:
             out.append(f"Mobile-money payments still pending: {self.open_payments}.")
         out += list(self.market) or ["Energy market: no data."]
-        out.append("Clusters: not a member of any.")
+        out += list(self.cluster) or ["Community cluster: not a member of any."]
         return out
 
 
@@ -56,7 +58,22 @@ async def facts(db: AsyncSession, user: User) -> UserFacts:
                               .where(Payment.user_id == user.id, Payment.state.in_(OPEN),
                                      Payment.funding.is_(None)))
     return UserFacts(user.country, user.currency, format_money(bal.money, bal.currency), format_energy(bal.energy),
-                     tuple(recent), int(pending or 0), await _market(db, user))
+                     tuple(recent), int(pending or 0), await _market(db, user), await _cluster(db, user))
+
+
+async def _cluster(db: AsyncSession, user: User) -> tuple[str, ...]:
+    """The cluster in numbers (no names: not the cluster's, not its members')."""
+    found = await members.membership_of(db, user.id)
+    if found is None:
+        return ()
+    cluster, membership = found
+    count = await members.count_members(db, cluster.id)
+    pool = await members.pool_balance(db, cluster)
+    open_ = len(await proposals.open_list(db, cluster.id))
+    return (f"Community cluster: a {cluster.kind} cluster of {count} members; pooled fund "
+            f"{format_money(pool, cluster.currency)}; the user is its {membership.role} and has given "
+            f"{format_money(membership.contributed, cluster.currency)} of a "
+            f"{format_money(cluster.target, cluster.currency)} target per member; open proposals: {open_}.",)
 
 
 async def _market(db: AsyncSession, user: User) -> tuple[str, ...]:

@@ -3,6 +3,7 @@ whether the user is a member (the menu screen notes it in session.data)."""
 from __future__ import annotations
 
 from menus.wallet.rules import is_amount, looks_like_number, remember_amount, remember_number  # noqa: F401
+from sms.gsm7 import is_gsm7
 from ussd_app.domain.clusters.members import KINDS
 from ussd_app.engine.types import Session
 
@@ -24,9 +25,11 @@ def member(key: str):
 
 
 def is_text(session: Session, text: str) -> bool:
-    """A name, an area, an item: 2 to 40 characters with a letter in them."""
+    """A name, an area, an item: 2 to 40 printable GSM-7 characters with a letter in them (it is shown back
+    on screens and in SMS, where one other character would halve the room)."""
     text = text.strip()
-    return 2 <= len(text) <= 40 and any(ch.isalpha() for ch in text)
+    return (2 <= len(text) <= 40 and any(ch.isalpha() for ch in text) and is_gsm7(text)
+            and all(ch.isprintable() for ch in text))
 
 
 def remember_name(session: Session, text: str) -> None:

@@ -11,6 +11,8 @@ from simulator.journeys import Journey, JourneyError, Step, load_journey, parse_
 from simulator.transport import HttpTransport, Operator
 from ussd_app import appkeys
 from tests.jobs import run_jobs
+from ussd_app.domain import ledger
+from ussd_app.domain.market import book
 
 JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.yaml"))
 
@@ -64,7 +66,9 @@ async def test_journey(path, aiohttp_client, at_settings, fake_at):
             settings = await stack.enter_async_context(pointed_at_fake(at_settings))
         transport = await stack.enter_async_context(app_transport(aiohttp_client, settings, fake_at))
         outcome = await run_journey(journey, transport)
-    assert outcome.ok, outcome.message + "\n\n" + "\n".join(outcome.transcript)
+        assert outcome.ok, outcome.message + "\n\n" + "\n".join(outcome.transcript)
+        async with transport.operator.db() as s:           # what `enerlectra ledger verify` checks
+            assert await ledger.verify(s) + await book.check_escrow(s) == []
 
 
 async def test_a_mismatch_stops_the_journey_and_shows_the_screen(transport):

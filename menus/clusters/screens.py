@@ -174,8 +174,11 @@ async def open_proposals(ctx: Ctx) -> Rendered:
 
 
 async def pvote(ctx: Ctx) -> Rendered:
+    found = await _mine(ctx)
     async with ctx.services.db_read() as s:
-        proposal = await s.get(Proposal, ctx.session.data["proposal_id"])
+        proposal = await s.get(Proposal, ctx.session.data.get("proposal_id", 0))
+        if proposal is None or found is None or proposal.cluster_id != found[0].id:
+            return Redirect("clusters_proposals", flash=_("Voting on that proposal has closed."))
         yes, no = await proposals.counts(s, proposal.id)
         name = await proposals._subject_name(s, proposal)
     return Screen([_("{what}. Now {yes} yes, {no} no; closes {deadline}.").format(

@@ -165,7 +165,7 @@ async def open_proposals(ctx: Ctx) -> Rendered:
     cluster = found[0]
     async with ctx.services.db_read() as s:
         open_ = await proposals.open_list(s, cluster.id)
-        names = {p.id: await proposals._subject_name(s, p) for p in open_}
+        names = {p.id: await proposals.subject_name(s, p) for p in open_}
     ctx.session.data["open_ids"] = [p.id for p in open_]
     if not open_:
         return Screen([_("No proposals are open now.")])
@@ -180,7 +180,7 @@ async def pvote(ctx: Ctx) -> Rendered:
         if proposal is None or found is None or proposal.cluster_id != found[0].id:
             return Redirect("clusters_proposals", flash=_("Voting on that proposal has closed."))
         yes, no = await proposals.counts(s, proposal.id)
-        name = await proposals._subject_name(s, proposal)
+        name = await proposals.subject_name(s, proposal)
     return Screen([_("{what}. Now {yes} yes, {no} no; closes {deadline}.").format(
         what=texts.what(proposal, _currency(ctx), name), yes=yes, no=no,
         deadline=texts.when(proposal.deadline, ctx.session.country))], [("1", _("Yes")), ("2", _("No"))])

@@ -119,7 +119,7 @@ async def selldone(ctx: Ctx) -> Rendered:
             placed = await book.place(s, key, me, SELL, d["wh"], d["price"], _rules(ctx), texts.messages(),
                                       expires_at=_expires(ctx, d["days"]))
             if placed.created:
-                placed.dispatch += await book._sms(s, me, texts.listed_text(me, placed.order), "market:listed")
+                placed.dispatch += await book.notify(s, me, texts.listed_text(me, placed.order), "market:listed")
     except ledger.InsufficientFunds:
         return Screen([_("You do not have that many kWh. Nothing was listed.")], end=True)
     await ctx.services.dispatch(placed.dispatch)

@@ -28,7 +28,7 @@ class Opened:
     dispatch: list[tuple[int, int]] = field(default_factory=list)
 
 
-async def _subject_name(s: AsyncSession, proposal: Proposal) -> str | None:
+async def subject_name(s: AsyncSession, proposal: Proposal) -> str | None:
     return await s.scalar(select(User.name).where(User.id == proposal.subject_id)) if proposal.subject_id else None
 
 
@@ -100,7 +100,7 @@ async def _close(s: AsyncSession, proposal: Proposal, decision: str, yes: int, n
         return
     proposal.state, proposal.yes, proposal.no, proposal.closed_at = decision, yes, no, outbox.now()
     cluster = await s.get(Cluster, proposal.cluster_id)
-    name = await _subject_name(s, proposal)
+    name = await subject_name(s, proposal)
     told = [u for u in (await s.scalars(select(User).join(Voter, Voter.user_id == User.id)
                                         .where(Voter.proposal_id == proposal.id).order_by(User.id))).all()]
     if proposal.kind == "admit" and proposal.subject_id:

@@ -99,7 +99,7 @@ async def place(s: AsyncSession, key: str, user: User, side: str, wh: int, price
     elif left == 0:
         _close(order, "filled")
     if side == BUY and placed.trades:
-        placed.dispatch += await _sms(s, user, messages.bought(user, placed.trades), "market:bought")
+        placed.dispatch += await notify(s, user, messages.bought(user, placed.trades), "market:bought")
     if side == SELL and order.state == "open":
         placed.dispatch += await _fire_alerts(s, order, messages)
     return placed
@@ -154,10 +154,10 @@ async def _settle(s: AsyncSession, market: Market, taker: MarketOrder, fill: Fil
     await s.flush()
     market.last_price, market.last_trade_at = fill.price, trade.created_at
     seller = await s.get(User, sell.user_id)
-    placed.dispatch += await _sms(s, seller, messages.sold(seller, trade), "market:sold")
+    placed.dispatch += await notify(s, seller, messages.sold(seller, trade), "market:sold")
     if buy is maker:
         buyer = await s.get(User, buy.user_id)
-        placed.dispatch += await _sms(s, buyer, messages.bought(buyer, [trade]), "market:bought")
+        placed.dispatch += await notify(s, buyer, messages.bought(buyer, [trade]), "market:bought")
     return trade
 
 
@@ -228,7 +228,7 @@ async def expire_due(s: AsyncSession, currency: str, messages: Messages, at: dat
         await _release(s, order)
         _close(order, "expired")
         owner = await s.get(User, order.user_id)
-        dispatch += await _sms(s, owner, messages.expired(owner, order), "market:expired",
+        dispatch += await notify(s, owner, messages.expired(owner, order), "market:expired",
                                dedupe=f"market:expired:{order.id}")
     return dispatch
 
@@ -243,12 +243,13 @@ async def _fire_alerts(s: AsyncSession, offer: MarketOrder, messages: Messages) 
         await s.execute(update(PriceAlert).where(PriceAlert.id == alert.id)
                         .values(state="spent", fired_at=now()))
         owner = await s.get(User, alert.user_id)
-        dispatch += await _sms(s, owner, messages.alert(owner, alert, offer.price), "market:alert",
+        dispatch += await notify(s, owner, messages.alert(owner, alert, offer.price), "market:alert",
                                dedupe=f"market:alert:{alert.id}")
     return dispatch
 
 
-async def _sms(s: AsyncSession, user: User, body: str, kind: str, dedupe: str | None = None) -> list[tuple[int, int]]:
+async def notify(s: AsyncSession, user: User, body: str, kind: str, dedupe: str | None = None) -> list[tuple[int, int]]:
+    """Queue one SMS to a trader (receipts go out even after STOP; alerts do not)."""
     row = await outbox.add(s, user.msisdn, body, kind, essential=kind != "market:alert", dedupe_key=dedupe)
     return outbox.to_dispatch([row])
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from tests.test_market import balances
 from tests.test_wallet import register
 from ussd_app import appkeys
-from ussd_app.db.models import MeterReading, User
+from ussd_app.db.models import User
 from ussd_app.domain import ledger, meters
 
 OWNER = "+260971950001"
@@ -85,8 +85,9 @@ async def test_meter_readings(client, case):
         assert (await resp.json())["status"] == case.last
     assert (await balances(client, OWNER))[1] == case.energy
     async with client.app[appkeys.DB]() as s:
-        flagged = (await s.scalars(select(MeterReading).where(MeterReading.status == "flagged"))).all()
+        flagged = await meters.flagged(s)                      # what `enerlectra meter flagged` lists
         assert len(flagged) == case.flagged
+        assert all(number == "MTR-001" and msisdn == OWNER and r.reason for number, msisdn, r in flagged)
         assert await ledger.verify(s) == []
 
 

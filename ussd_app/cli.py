@@ -223,6 +223,21 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_meter_flagged(args: argparse.Namespace) -> int:
+    from ussd_app.domain import meters
+
+    async def show(db):
+        async with db() as s:
+            return await meters.flagged(s, args.limit)
+    rows = _with_db(Settings.from_env(), show)
+    if not rows:
+        print("no flagged readings")
+    for number, msisdn, r in rows:
+        print(f"{r.read_at:%Y-%m-%d %H:%M} {number} ({msisdn}) export {r.export_wh} Wh import {r.import_wh} Wh: "
+              f"{r.reason}")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from ussd_app.db.migrate import upgrade
 
@@ -320,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     madd.add_argument("msisdn")
     madd.add_argument("meter", help="the meter number")
     madd.set_defaults(func=cmd_meter_add)
+    mflag = meter.add_parser("flagged", help="readings flagged for an operator (backwards, implausible jumps)")
+    mflag.add_argument("--limit", type=int, default=50)
+    mflag.set_defaults(func=cmd_meter_flagged)
 
     advisor = sub.add_parser("advisor", help="the AI advisor").add_subparsers(dest="advisor_command", required=True)
     use = advisor.add_parser("usage", help="questions, answers, tokens and cost by topic, backend and status")

@@ -138,3 +138,12 @@ async def _post(s: AsyncSession, meter: Meter, reading: Reading, outcome: Outcom
                                 Leg(energy.id, -debited), Leg(grid.id, debited)],
                                memo=f"meter {meter.number}: +{outcome.credited_wh} -{debited} Wh")
     return Outcome("credited", outcome.credited_wh, debited), posted.entry_id
+
+
+async def flagged(s: AsyncSession, limit: int = 50) -> list[tuple[str, str, MeterReading]]:
+    """Readings kept for an operator (backwards, implausible jumps), newest first: (meter, owner, reading)."""
+    rows = (await s.execute(select(Meter.number, User.msisdn, MeterReading)
+                            .join(Meter, Meter.id == MeterReading.meter_id).join(User, User.id == Meter.user_id)
+                            .where(MeterReading.status == "flagged")
+                            .order_by(MeterReading.id.desc()).limit(limit))).all()
+    return [(number, msisdn, reading) for number, msisdn, reading in rows]

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.fakes import fake_and_redis
+
 QUESTION = "ASK should I sell my spare kWh tonight or keep them in the battery"
 
 
@@ -133,23 +135,11 @@ def main() -> None:
     if args.serve_fake:
         serve_fake(args.serve_fake)
         return
-    from simulator.sandbox import free_port
-    from ussd_app.embedded_redis import EmbeddedRedis
-
-    port = free_port()
-    fake = subprocess.Popen([sys.executable, "-m", "bench.advisor", "--serve-fake", str(port)])
-    claude_url = f"http://127.0.0.1:{port}"
     n = args.questions
-    with tempfile.TemporaryDirectory(prefix="enerlectra-bench-redis-") as redis_home, \
-            EmbeddedRedis.start(Path(redis_home)) as redis_server:
-        try:
-            time.sleep(1.0)
-            rows = [("baseline: bare SDK call to the fake", asyncio.run(baseline(claude_url, n)), [])]
-            rows.append(("ASK by SMS -> answer queued (claude)", *run(redis_server.url, claude_url, n)))
-            rows.append(("ASK by SMS -> answer queued (offline)", *run(redis_server.url, None, n)))
-        finally:
-            fake.terminate()
-            fake.wait()
+    with fake_and_redis("bench.advisor") as (claude_url, redis_url):
+        rows = [("baseline: bare SDK call to the fake", asyncio.run(baseline(claude_url, n)), [])]
+        rows.append(("ASK by SMS -> answer queued (claude)", *run(redis_url, claude_url, n)))
+        rows.append(("ASK by SMS -> answer queued (offline)", *run(redis_url, None, n)))
     base = statistics.median(rows[0][1])
     print(f"questions per run: {n}, one at a time; fake Messages API in its own process; {os.cpu_count()} cores")
     for label, latencies, _tokens in rows:

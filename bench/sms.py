@@ -23,6 +23,8 @@ from pathlib import Path
 
 from africastalking.SMS import SMSService
 
+from bench.fakes import fake_and_redis
+
 
 def serve_fake(port: int) -> None:
     from simulator.fake_at import FakeAT, running
@@ -108,26 +110,14 @@ def main() -> None:
     if args.serve_fake:
         serve_fake(args.serve_fake)
         return
-    from simulator.fake_at import free_port
-    from ussd_app.embedded_redis import EmbeddedRedis
-
-    port = free_port()
-    fake = subprocess.Popen([sys.executable, "-m", "bench.sms", "--serve-fake", str(port)])
-    at_url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="enerlectra-bench-redis-") as redis_home, \
-            EmbeddedRedis.start(Path(redis_home)) as redis_server:
-        try:
-            time.sleep(1.0)
-            n = args.messages
-            rows = [("baseline: bare SDK, one message a call", baseline(at_url, n))]
-            for forking in (False, True):
-                kind = "worker --fork (a horse per job)" if forking else "worker (jobs in process)"
-                for same_text, label in ((False, "distinct texts"), (True, "one text batched")):
-                    rate = outbox_run(at_url, redis_server.url, n, same_text, forking)
-                    rows.append((f"outbox, {label}, {kind}", rate))
-        finally:
-            fake.terminate()
-            fake.wait()
+    n = args.messages
+    with fake_and_redis("bench.sms") as (at_url, redis_url):
+        rows = [("baseline: bare SDK, one message a call", baseline(at_url, n))]
+        for forking in (False, True):
+            kind = "worker --fork (a horse per job)" if forking else "worker (jobs in process)"
+            for same_text, label in ((False, "distinct texts"), (True, "one text batched")):
+                rate = outbox_run(at_url, redis_url, n, same_text, forking)
+                rows.append((f"outbox, {label}, {kind}", rate))
     base = rows[0][1]
     print(f"messages per run: {n}; fake AT in its own process; {os.cpu_count()} cores shared")
     for label, rate in rows:

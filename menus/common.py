@@ -6,7 +6,7 @@ from ussd_app import i18n
 from ussd_app.domain import pins
 from ussd_app.domain.pin import hash_pin_async, is_valid_pin, verify_pin_async
 from ussd_app.engine.types import Ctx, Reject, Screen, Session
-from ussd_app.i18n import _
+from ussd_app.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
 
 LANGUAGE_CODES = list(i18n.LANGUAGES)          # option n picks LANGUAGE_CODES[n - 1]
 
@@ -44,12 +44,6 @@ def four_digits(session: Session, text: str) -> bool:
 
 PIN_HINT = i18n.lazy_gettext("Type 4 digits, not 1234 or 1111.")
 LANGUAGE_HINT = i18n.lazy_gettext("Type 1, 2, 3 or 4.")
-
-
-def in_language_of(user, render, *args) -> str:
-    """A text for `user` (an SMS) in their language, whatever language the screen is in."""
-    with i18n.language(user.language):
-        return render(user, *args)
 
 
 def locked_screen(until, country: str) -> Screen:

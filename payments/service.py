@@ -20,7 +20,7 @@ from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PEN
 from payments.lifecycle import OPEN, advance
 from payments.pawapay import PROVIDERS as PAWAPAY_PREFIXES
 from sms.templates import payment_failed_text, payment_ok_text
-from ussd_app import i18n
+from ussd_app.i18n import in_language_of
 from ussd_app.db.models import Account, Payment, User
 from ussd_app.domain import ledger, outbox
 from ussd_app.domain.pins import aware_utc
@@ -169,13 +169,13 @@ class Payments:
                 told = await listener(s, payment, new)
             elif new == "succeeded":
                 await self._post_success(s, payment)
-                rows.append(await outbox.add(s, user.msisdn, _say(user, payment_ok_text, payment, user),
+                rows.append(await outbox.add(s, user.msisdn, in_language_of(user, payment_ok_text, payment, user),
                                              "payment", essential=True, dedupe_key=f"pay:{reference}:ok"))
             elif new in ("failed", "expired"):
                 if payment.direction == PAYOUT:
                     await self._release(s, payment)
                 reason = "EXPIRED" if new == "expired" else status.reason
-                rows.append(await outbox.add(s, user.msisdn, _say(user, payment_failed_text, payment, reason),
+                rows.append(await outbox.add(s, user.msisdn, in_language_of(user, payment_failed_text, payment, reason),
                                              "payment", essential=True, dedupe_key=f"pay:{reference}:failed"))
             payment.state = new
             payment.reason = (status.reason or payment.reason or "")[:64] or None
@@ -235,11 +235,6 @@ class Payments:
             return await self.providers[payment.provider].status(payment.direction, reference, payment.currency)
         except ProviderError:
             return Status(AMBIGUOUS)
-
-
-def _say(user: User, render, *args) -> str:
-    with i18n.language(user.language):
-        return render(user, *args)
 
 
 def parse_fees(raw: str) -> dict[tuple[str, str], int]:

@@ -83,5 +83,11 @@ def in_language(code: str, msgid: str, context: str | None = None) -> str:
     return cat.pgettext(context, msgid) if context else cat.gettext(msgid)
 
 
+def in_language_of(user, render, *args) -> str:
+    """`render(user, *args)` in `user`'s language, whatever the current one is (an SMS to someone else)."""
+    with language(user.language):
+        return render(user, *args)
+
+
 def lazy_gettext(msgid: str) -> LazyProxy:
     return LazyProxy(gettext, msgid, enable_cache=False)

@@ -19,12 +19,12 @@ def expire_orders() -> int:
 async def _expire(db) -> int:
     async with db() as s:
         currencies = (await s.scalars(select(Market.currency))).all()
-    expired = 0
+    told = 0                                         # one SMS per expired order
     for currency in currencies:                      # one transaction per market: its lock, briefly
         async with db() as s, s.begin():
             items = await book.expire_due(s, currency, texts.messages())
         runtime.send_sms(items)
-        expired += len(items)
-    if expired:
-        log.info("expired %d market order(s)", expired)
-    return expired
+        told += len(items)
+    if told:
+        log.info("expired %d market order(s)", told)
+    return told

@@ -9,9 +9,9 @@ from ussd_app.i18n import _
 
 
 async def _asked_today(ctx: Ctx) -> int:
+    session = ctx.session
     async with ctx.services.db_read() as s:
-        user = await s.get(User, ctx.session.user_id)
-        return await questions.asked_since(s, user.id, questions.day_start(questions.now(), user.country))
+        return await questions.asked_since(s, session.user_id, questions.day_start(questions.now(), session.country))
 
 
 def _limit_screen(ctx: Ctx) -> Screen:

@@ -20,6 +20,11 @@ def _currency(ctx: Ctx) -> str:
     return COUNTRIES[ctx.session.country][0]
 
 
+def _not_member() -> Redirect:
+    """Back to the cluster menu (the membership ended meanwhile: left, removed), saying so."""
+    return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+
+
 async def _mine(ctx: Ctx):
     """(cluster, membership) of the user, or None."""
     async with ctx.services.db_read() as s:
@@ -108,14 +113,14 @@ async def camount(ctx: Ctx) -> Rendered:
         return locked
     found = await _mine(ctx)
     if found is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     return Screen([_("Give how much to the pool of {name}?").format(name=found[0].name)])
 
 
 async def cpin(ctx: Ctx) -> Rendered:
     found = await _mine(ctx)
     if found is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     return Screen([_("Give {amount} to the pool of {name}? Enter your PIN:").format(
         amount=format_money(ctx.session.data["amount"], _currency(ctx)), name=found[0].name)])
 
@@ -147,7 +152,7 @@ async def cdone(ctx: Ctx) -> Rendered:
 async def members(ctx: Ctx) -> Rendered:
     found = await _mine(ctx)
     if found is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     cluster = found[0]
     async with ctx.services.db_read() as s:
         rows = await clubs.active_members(s, cluster.id)
@@ -161,7 +166,7 @@ async def members(ctx: Ctx) -> Rendered:
 async def open_proposals(ctx: Ctx) -> Rendered:
     found = await _mine(ctx)
     if found is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     cluster = found[0]
     async with ctx.services.db_read() as s:
         open_ = await proposals.open_list(s, cluster.id)
@@ -204,7 +209,7 @@ async def voted(ctx: Ctx) -> Rendered:
 
 async def pkind(ctx: Ctx) -> Rendered:
     if await _mine(ctx) is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     return Screen([_("Propose:")], [("1", _("Buy equipment")), ("2", _("Pay for maintenance")),
                                     ("3", _("Change the target")), ("4", _("Remove a member"))])
 
@@ -239,14 +244,13 @@ async def pmember(ctx: Ctx) -> Rendered:
     return Screen([_("Phone number of the member to remove?")])
 
 
-async def _draft(ctx: Ctx) -> tuple[Proposal, str | None] | Reject | Redirect:
-    """The proposal as it would open (not saved), or why not."""
+async def _draft(ctx: Ctx) -> str | Reject | Redirect:
+    """What the proposal would do, in words (checked against the cluster), or why it cannot be made."""
     d, session = ctx.session.data, ctx.session
     found = await _mine(ctx)
     if found is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     cluster = found[0]
-    draft = Proposal(id=0, kind=d["pkind"], title=d.get("title", ""), amount=d.get("amount"), payee=d.get("payee"))
     if d["pkind"] == "remove":
         try:
             number = parse_msisdn(d.get("to", ""), session.country)
@@ -258,23 +262,21 @@ async def _draft(ctx: Ctx) -> tuple[Proposal, str | None] | Reject | Redirect:
         if subject is None or subject.id == session.user_id:
             return Reject(_("{number} is not another member of {name}.").format(number=d["to"], name=cluster.name))
         d["subject_id"] = subject.id
-        return draft, subject.name
+        return texts.describe("remove", None, None, cluster.currency, subject.name)
     if d["pkind"] in proposals.PAYS:
         async with ctx.services.db_read() as s:
             pool = await clubs.pool_balance(s, cluster)
         if d["amount"] > pool:
             return Reject(_("The pool has only {pool}. Type a smaller amount.").format(
                 pool=format_money(pool, cluster.currency)))
-    return draft, None
+    return texts.describe(d["pkind"], d.get("title"), d.get("amount"), cluster.currency)
 
 
 async def pconfirm(ctx: Ctx) -> Rendered:
     drafted = await _draft(ctx)
-    if not isinstance(drafted, tuple):
+    if not isinstance(drafted, str):
         return drafted
-    draft, name = drafted
-    shown = texts.what(draft, _currency(ctx), name).removeprefix("#0 ")
-    return Screen([_("Propose: {what}? Members vote for 72 hours.").format(what=shown)],
+    return Screen([_("Propose: {what}? Members vote for 72 hours.").format(what=drafted)],
                   [("1", _("Yes, propose it"))])
 
 
@@ -284,7 +286,7 @@ async def popened(ctx: Ctx) -> Rendered:
         return Redirect("clusters_menu")
     found = await _mine(ctx)
     if found is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     async with ctx.services.db() as s, s.begin():
         me = await s.get(User, ctx.session.user_id)
         subject = await s.get(User, d["subject_id"]) if d.get("subject_id") else None
@@ -300,7 +302,7 @@ async def popened(ctx: Ctx) -> Rendered:
 
 async def invite(ctx: Ctx) -> Rendered:
     if await _mine(ctx) is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     return Screen([_("Phone number to invite?")])
 
 
@@ -312,7 +314,7 @@ async def invited(ctx: Ctx) -> Rendered:
         return Reject(_("That is not a phone number. Type it like 0971234567."))
     found = await _mine(ctx)
     if found is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     async with ctx.services.db() as s, s.begin():
         me = await s.get(User, ctx.session.user_id)
         invitee = await s.scalar(select(User).where(User.msisdn == number.e164))
@@ -324,7 +326,7 @@ async def invited(ctx: Ctx) -> Rendered:
 async def leave(ctx: Ctx) -> Rendered:
     found = await _mine(ctx)
     if found is None:
-        return Redirect("clusters_menu", flash=texts.refusal("not_member"))
+        return _not_member()
     return Screen([_("What you gave stays in the pool of {name}. Leave it?").format(name=found[0].name)],
                   [("1", _("Yes, leave"))])
 

@@ -36,11 +36,6 @@ def _order_problem(ctx: Ctx, wh: int | None = None, price: int | None = None) ->
     return Reject(problem) if problem else None
 
 
-async def _user(ctx: Ctx) -> User:
-    async with ctx.services.db_read() as s:
-        return await s.get(User, ctx.session.user_id)
-
-
 async def menu(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         snap = await data.snapshot(s, _currency(ctx))
@@ -68,12 +63,11 @@ async def sellprice(ctx: Ctx) -> Rendered:
         problem = _order_problem(ctx, wh=wh)
         if problem:
             return problem
-        async with ctx.services.db_read() as s:
-            energy = (await wallet.balances(s, ctx.session.user_id, _currency(ctx))).energy
-        if wh > energy:
-            return Reject(_("You have only {energy}. Type a smaller amount.").format(energy=format_energy(energy)))
     async with ctx.services.db_read() as s:
+        energy = (await wallet.balances(s, ctx.session.user_id, _currency(ctx))).energy
         snap = await data.snapshot(s, _currency(ctx))
+    if ctx.text is not None and wh > energy:
+        return Reject(_("You have only {energy}. Type a smaller amount.").format(energy=format_energy(energy)))
     best = snap.best_offers[0][0] if snap.best_offers else None
     return Screen([_("Price per kWh in {currency}? Now: best offer {ask}, best bid {bid}, last {last}.").format(
         currency=_currency(ctx), ask=_price(ctx, best), bid=_price(ctx, snap.best_bid),

@@ -97,7 +97,7 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
         return _("Reply YES and your PIN, like YES 1234.")
     checked = await pins.check_in(ctx.db, user, ctx.args[0], max_failures=settings.pin_max_failures,
                                   lock_minutes=settings.pin_lock_minutes,
-                                  lock_sms=lambda u, until: _in(u, pin_lock_text, until))
+                                  lock_sms=lambda u, until: i18n.in_language_of(u, pin_lock_text, until))
     ctx.dispatch += list(checked.dispatch)
     if checked.locked_until is not None:
         return None if checked.dispatch else _("Money actions are locked until {time}. Try again later.").format(
@@ -117,11 +117,6 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
     if proposal.side == BUY:     # the receipt is the answer (queued by the book)
         return None if placed.trades else _("Nothing was for sale at that price any more.")
     return texts.listed_text(user, placed.order)
-
-
-def _in(user, render, *args):
-    with i18n.language(user.language):
-        return render(user, *args)
 
 
 def confirm_sell(wh: int, price: int, currency: str) -> str:

@@ -15,16 +15,21 @@ def when(deadline, country: str) -> str:
     return f"{local.strftime('%d/%m')} {local.strftime('%H:%M')}"
 
 
+def describe(kind: str, title: str | None, amount: int | None, currency: str,
+             subject_name: str | None = None) -> str:
+    """What a proposal would do, before it has a number: 'Buy 2 batteries K4,800.00'."""
+    if kind in ("equipment", "spend"):
+        return f"{title} {format_money(amount, currency)}"
+    if kind == "target":
+        return _("Change the target to {amount}").format(amount=format_money(amount, currency))
+    if kind == "admit":
+        return _("Admit {name}").format(name=subject_name or "")
+    return _("Remove {name}").format(name=subject_name or "")
+
+
 def what(proposal, currency: str, subject_name: str | None = None) -> str:
-    """One line naming what a proposal would do: '#12 Buy 2 batteries K4,800.00'."""
-    if proposal.kind in ("equipment", "spend"):
-        return f"#{proposal.id} {proposal.title} {format_money(proposal.amount, currency)}"
-    if proposal.kind == "target":
-        return _("#{n} Change the target to {amount}").format(n=proposal.id,
-                                                              amount=format_money(proposal.amount, currency))
-    if proposal.kind == "admit":
-        return _("#{n} Admit {name}").format(n=proposal.id, name=subject_name or "")
-    return _("#{n} Remove {name}").format(n=proposal.id, name=subject_name or "")
+    """One line naming a proposal: '#12 2 batteries K4,800.00'."""
+    return f"#{proposal.id} " + describe(proposal.kind, proposal.title, proposal.amount, currency, subject_name)
 
 
 def ballot(proposal, cluster, member, subject_name: str | None = None) -> str:

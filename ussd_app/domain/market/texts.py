@@ -100,10 +100,7 @@ def order_problem(rules: MarketRules, currency: str, wh: int | None = None, pric
 
 def _spoken(render):
     """A text renderer that speaks its reader's language, whatever the current one is."""
-    def in_their_language(user, *args):
-        with i18n.language(user.language):
-            return render(user, *args)
-    return in_their_language
+    return lambda user, *args: i18n.in_language_of(user, render, *args)
 
 
 def messages() -> Messages:

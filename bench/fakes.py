@@ -1,0 +1,29 @@
+"""What the benchmarks share: a fake provider server in a process of its own, and an embedded Redis."""
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def fake_and_redis(module: str) -> Iterator[tuple[str, str]]:
+    """(fake URL, Redis URL): `python -m <module> --serve-fake PORT` runs the fake, so it does not share
+    this process's CPU time with what is measured."""
+    from simulator.sandbox import free_port
+    from ussd_app.embedded_redis import EmbeddedRedis
+
+    port = free_port()
+    fake = subprocess.Popen([sys.executable, "-m", module, "--serve-fake", str(port)])
+    try:
+        with tempfile.TemporaryDirectory(prefix="enerlectra-bench-redis-") as redis_home, \
+                EmbeddedRedis.start(Path(redis_home)) as redis_server:
+            time.sleep(1.0)                  # the fake's process starting
+            yield f"http://127.0.0.1:{port}", redis_server.url
+    finally:
+        fake.terminate()
+        fake.wait()

@@ -19,7 +19,7 @@ import time
 import aiohttp
 
 from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Callback,
-                           Order, ProviderError, Status)
+                           ForgedCallback, Order, ProviderError, Status)
 from payments.mtn import amount_text
 
 STATUS = {"TS": SUCCEEDED, "TF": FAILED, "TE": FAILED, "TIP": PENDING, "TA": AMBIGUOUS}
@@ -124,7 +124,7 @@ class AirtelMoney:
         return Status(mapped, reason=reason if mapped == FAILED else None,
                       provider_txn_id=txn.get("airtel_money_id"))
 
-    def parse_callback(self, body: bytes, headers: dict[str, str]) -> Callback:
+    async def parse_callback(self, body: bytes, headers: dict[str, str]) -> Callback:
         try:
             data = json.loads(body)
             txn = data["transaction"]
@@ -133,5 +133,5 @@ class AirtelMoney:
             raise BadCallback("expected JSON with transaction.id") from None
         if self.callback_key and not hmac.compare_digest(str(data.get("hash", "")),
                                                          callback_hash(txn, self.callback_key)):
-            raise BadCallback("hash does not match")
+            raise ForgedCallback("hash does not match")
         return Callback(reference, STATUS.get(str(txn.get("status_code")), AMBIGUOUS))

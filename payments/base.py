@@ -15,6 +15,7 @@ class Order:
     msisdn: str             # E.164
     currency: str
     amount: int             # minor units, what the provider moves
+    network: str = ""       # routing.Network.name (mtn, vodacom, ...): some providers want it named
     note: str = "Enerlectra"
 
 
@@ -28,7 +29,11 @@ class Status:
 @dataclass(frozen=True)
 class Callback:
     reference: str                  # which payment it is about (ours)
-    claimed: str                    # what the callback says; only a prompt to ask for the status
+    claimed: str                    # what the callback says; only a prompt to ask for the status...
+    verified: bool = False          # ...unless the provider signed it and the signature checked out
+    reason: str | None = None       # with a verified claim: what a status query would have told
+    provider_txn_id: str | None = None
+    amount: int | None = None       # minor units, when the callback says (checked against ours)
 
 
 class ProviderError(Exception):
@@ -39,6 +44,10 @@ class BadCallback(ValueError):
     """A callback we cannot read: a 400."""
 
 
+class ForgedCallback(BadCallback):
+    """A callback whose hash or signature does not check out: a 403, and nothing changes."""
+
+
 class Provider(Protocol):
     name: str
 
@@ -46,7 +55,7 @@ class Provider(Protocol):
 
     async def status(self, direction: str, reference: str, currency: str) -> Status: ...
 
-    def parse_callback(self, body: bytes, headers: dict[str, str]) -> Callback: ...
+    async def parse_callback(self, body: bytes, headers: dict[str, str]) -> Callback: ...
 
 
 # Plain words for the SMS when a payment does not go through, by the provider's reason.

@@ -115,7 +115,7 @@ class MtnMomo:
         return Status(STATUS.get(str(data.get("status")), AMBIGUOUS), reason=reason_code(data.get("reason")),
                       provider_txn_id=data.get("financialTransactionId"))
 
-    def parse_callback(self, body: bytes, headers: dict[str, str]) -> Callback:
+    async def parse_callback(self, body: bytes, headers: dict[str, str]) -> Callback:
         try:
             data = json.loads(body)
             reference = str(data["externalId"])

@@ -17,14 +17,14 @@ import aiohttp
 
 from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Callback,
                            Order, ProviderError, Status)
+from payments.routing import Network, network
 
-# Prefix -> pawaPay provider code and how many decimals it takes.
+# Network (payments.routing) -> pawaPay provider code and how many decimals it takes.
 PROVIDERS = {
-    "+26095": ("ZAMTEL_ZMB", 2), "+26075": ("ZAMTEL_ZMB", 2), "+26055": ("ZAMTEL_ZMB", 2),
-    **{f"+255{p}": ("VODACOM_TZA", 0) for p in ("72", "74", "75", "76", "79")},
-    **{f"+255{p}": ("TIGO_TZA", 0) for p in ("65", "67", "70", "71", "77")},
-    **{f"+255{p}": ("HALOTEL_TZA", 0) for p in ("61", "62", "63")},
-    **{f"+255{p}": ("AIRTEL_TZA", 0) for p in ("60", "66", "68", "69", "78")},
+    Network("ZM", "mtn"): ("MTN_MOMO_ZMB", 2), Network("ZM", "airtel"): ("AIRTEL_OAPI_ZMB", 2),
+    Network("ZM", "zamtel"): ("ZAMTEL_ZMB", 2), Network("TZ", "vodacom"): ("VODACOM_TZA", 0),
+    Network("TZ", "yas"): ("TIGO_TZA", 0), Network("TZ", "halotel"): ("HALOTEL_TZA", 0),
+    Network("TZ", "airtel"): ("AIRTEL_TZA", 0),
 }
 STATUS = {"ACCEPTED": PENDING, "ENQUEUED": PENDING, "PROCESSING": PENDING, "IN_RECONCILIATION": PENDING,
           "COMPLETED": SUCCEEDED, "FAILED": FAILED}
@@ -47,7 +47,8 @@ def amount_text(minor: int, decimals: int) -> str:
 
 
 def provider_code(msisdn: str) -> tuple[str, int] | None:
-    return PROVIDERS.get(msisdn[:6])
+    found = network(msisdn)
+    return PROVIDERS.get(found) if found else None
 
 
 def _reason(data: dict) -> str | None:
@@ -109,7 +110,7 @@ class PawaPay:
         return Status(mapped, reason=_reason(inner) if mapped == FAILED else None,
                       provider_txn_id=inner.get("providerTransactionId"))
 
-    def parse_callback(self, body: bytes, headers: dict[str, str]) -> Callback:
+    async def parse_callback(self, body: bytes, headers: dict[str, str]) -> Callback:
         try:
             data = json.loads(body)
             reference = str(data.get("depositId") or data["payoutId"])

@@ -15,21 +15,17 @@ from typing import Awaitable, Callable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED, Order, Provider,
-                           ProviderError, Status)
+from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED, Callback, Order,
+                           Provider, ProviderError, Status)
 from payments.lifecycle import OPEN, advance
-from payments.pawapay import PROVIDERS as PAWAPAY_PREFIXES
-from sms.templates import payment_failed_text, payment_ok_text
+from payments import routing
+from sms.templates import payment_checking_text, payment_failed_text, payment_ok_text
 from ussd_app.i18n import in_language_of
 from ussd_app.db.models import Account, Payment, User
 from ussd_app.domain import ledger, outbox
 from ussd_app.domain.pins import aware_utc
 from ussd_app.domain.ledger import Leg
 
-# Which provider serves a number, by its national prefix (protocols.md section 7). A prefix only hints:
-# numbers port between networks; a user may pick another wallet once more providers are wired.
-ROUTES = {"+26096": "mtn", "+26076": "mtn", "+26056": "mtn", "+26097": "airtel", "+26077": "airtel",
-          "+26057": "airtel", **{prefix: "pawapay" for prefix in PAWAPAY_PREFIXES}}
 TRIGGER = {SUCCEEDED: "succeed", FAILED: "fail", PENDING: "accepted", AMBIGUOUS: "unclear"}
 
 
@@ -55,10 +51,6 @@ class Started:
     state: str
 
 
-def route(number: str) -> str | None:
-    return ROUTES.get(number[:6])
-
-
 class Payments:
     def __init__(self, db: async_sessionmaker, providers: dict[str, Provider], fees: dict[tuple[str, str], int],
                  dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]], limits: Limits | None = None):
@@ -71,9 +63,12 @@ class Payments:
         # settling transaction, instead of the usual SMS to the payment's user: (s, payment, state) -> rows.
         self.listeners: dict[str, Callable] = {}
 
-    def provider_for(self, number: str) -> str | None:
-        name = route(number)
-        return name if name in self.providers else None
+    def provider_for(self, number: str, direction: str = COLLECTION) -> str | None:
+        return routing.choose(number, direction, self.providers)
+
+    def can_ask(self, provider: str) -> bool:
+        """Does this provider answer status queries? (AzamPay's checkout does not: protocols.md section 9.)"""
+        return getattr(self.providers[provider], "can_ask", True)
 
     def fee(self, provider: str, direction: str) -> int:
         return self.fees.get((provider, direction), 0)
@@ -107,7 +102,7 @@ class Payments:
 
     async def _start(self, user: User, direction: str, amount: int, wallet: str, funding: str | None = None,
                      purpose: str | None = None) -> Started:
-        name = self.provider_for(wallet)
+        name = self.provider_for(wallet, direction)
         if name is None:
             raise NotServed(wallet)
         if funding is None:
@@ -126,7 +121,7 @@ class Payments:
                 await ledger.post(s, f"pay:{reference}:hold", "payout-hold",
                                   [Leg(account.id, -(amount + fee)), Leg(holds.id, amount + fee)], memo=name)
         charged = amount + fee if direction == COLLECTION else amount
-        order = Order(reference, direction, wallet, user.currency, charged)
+        order = Order(reference, direction, wallet, user.currency, charged, network=routing.network(wallet).name)
         try:
             status = await self.providers[name].submit(order)
         except ProviderError as exc:
@@ -135,11 +130,11 @@ class Payments:
 
     # -- settling --------------------------------------------------------------------------------
 
-    async def confirm(self, reference: str) -> str:
+    async def confirm(self, reference: str, provider: str | None = None) -> str:
         """Ask the provider how it stands (a callback is only a prompt), then settle on the answer."""
         async with self.db() as s:
             payment = await s.scalar(select(Payment).where(Payment.reference == reference))
-        if payment is None:
+        if payment is None or provider not in (None, payment.provider):
             return "unknown"
         try:
             status = await self.providers[payment.provider].status(payment.direction, reference, payment.currency)
@@ -147,14 +142,46 @@ class Payments:
             status = Status(AMBIGUOUS, reason=str(exc)[:64])
         return await self.settle(reference, status)
 
-    async def settle(self, reference: str, status: Status, trigger: str | None = None) -> str:
-        """Take the step `status` calls for, once. Returns the payment's state afterwards."""
+    async def on_callback(self, provider: str, prompt: Callback) -> str:
+        """A provider's callback: a prompt to ask, unless the provider vouched for it (a verified signature).
+        A provider we cannot ask that did not vouch puts the payment up for review; so does a vouched
+        success for another amount than we asked."""
+        if prompt.verified:
+            if prompt.claimed == SUCCEEDED and prompt.amount is not None and not await self._charged(
+                    prompt.reference, prompt.amount):
+                return await self.settle(prompt.reference, Status(PENDING, "AMOUNT_MISMATCH"), "review", provider)
+            return await self.settle(prompt.reference, Status(prompt.claimed, prompt.reason, prompt.provider_txn_id),
+                                     provider=provider)
+        if self.can_ask(provider):
+            return await self.confirm(prompt.reference, provider)
+        return await self.settle(prompt.reference, Status(PENDING, f"UNSIGNED {prompt.claimed}"), "review", provider)
+
+    async def resolve(self, reference: str, paid: bool) -> str:
+        """An operator's word on a payment under review (checked against the provider's statement)."""
+        async with self.db() as s:
+            state = await s.scalar(select(Payment.state).where(Payment.reference == reference))
+        if state != "review":
+            return state or "unknown"
+        return await self.settle(reference, Status(SUCCEEDED if paid else FAILED, "OPERATOR"))
+
+    async def _charged(self, reference: str, amount: int) -> bool:
+        async with self.db() as s:
+            payment = await s.scalar(select(Payment).where(Payment.reference == reference))
+        if payment is None:
+            return True                       # settle answers "unknown"
+        expected = payment.amount + payment.fee if payment.direction == COLLECTION else payment.amount
+        return amount == expected
+
+    async def settle(self, reference: str, status: Status, trigger: str | None = None,
+                     provider: str | None = None) -> str:
+        """Take the step `status` calls for, once. Returns the payment's state afterwards ("unknown" when
+        there is no such payment, or it is not `provider`'s)."""
         trigger = trigger or TRIGGER.get(status.status)
         async with self.db() as s, s.begin():
             payment = await s.scalar(select(Payment).where(Payment.reference == reference).with_for_update())
-            if payment is None:
+            if payment is None or provider not in (None, payment.provider):
                 return "unknown"
-            new = advance(payment.state, trigger) if trigger else None
+            new = advance(payment.state, trigger, payment.direction) if trigger else None
             payment.checks += 1
             if new is None:
                 return payment.state
@@ -166,7 +193,8 @@ class Payments:
                     await self._post_success(s, payment)
                 elif new in ("failed", "expired"):
                     await self._release(s, payment)
-                told = await listener(s, payment, new)
+                if new != "review":
+                    told = await listener(s, payment, new)
             elif new == "succeeded":
                 await self._post_success(s, payment)
                 rows.append(await outbox.add(s, user.msisdn, in_language_of(user, payment_ok_text, payment, user),
@@ -177,6 +205,9 @@ class Payments:
                 reason = "EXPIRED" if new == "expired" else status.reason
                 rows.append(await outbox.add(s, user.msisdn, in_language_of(user, payment_failed_text, payment, reason),
                                              "payment", essential=True, dedupe_key=f"pay:{reference}:failed"))
+            elif new == "review":
+                rows.append(await outbox.add(s, user.msisdn, in_language_of(user, payment_checking_text, payment),
+                                             "payment", essential=True, dedupe_key=f"pay:{reference}:review"))
             payment.state = new
             payment.reason = (status.reason or payment.reason or "")[:64] or None
             payment.provider_txn_id = status.provider_txn_id or payment.provider_txn_id
@@ -213,20 +244,32 @@ class Payments:
 
     async def reconcile(self, older_than: timedelta, expire_after: timedelta) -> dict[str, int]:
         """Ask about every open payment untouched for `older_than`; give up on those past `expire_after`
-        that the provider still calls pending or never saw (a payout is released only if never seen)."""
+        that the provider still calls pending or never saw (a payout is released only if never seen).
+        A provider we cannot ask has nothing to say: past `expire_after` its payment goes up for review
+        (the money may have moved); payments under review wait for an operator or a signed callback."""
         cutoff, too_old = outbox.now() - older_than, outbox.now() - expire_after
         async with self.db() as s:
-            open_ = (await s.execute(select(Payment.reference, Payment.direction, Payment.created_at)
-                                     .where(Payment.state.in_(OPEN), Payment.updated_at < cutoff))).all()
+            open_ = (await s.execute(select(Payment.reference, Payment.provider, Payment.direction,
+                                            Payment.created_at)
+                                     .where(Payment.state.in_(OPEN), Payment.state != "review",
+                                            Payment.updated_at < cutoff))).all()
         counts: dict[str, int] = {}
-        for reference, direction, created in open_:
-            state = await self.confirm(reference)
-            if state in OPEN and aware_utc(created) < too_old:
-                status = await self._last_word(reference)
-                if direction == COLLECTION or status.status == NOT_FOUND:
-                    state = await self.settle(reference, status, trigger="expire")
+        for reference, provider, direction, created in open_:
+            state = await self._reconcile_one(reference, provider, direction, aware_utc(created) < too_old)
             counts[state] = counts.get(state, 0) + 1
         return counts
+
+    async def _reconcile_one(self, reference: str, provider: str, direction: str, too_old: bool) -> str:
+        if provider in self.providers and not self.can_ask(provider):
+            if too_old:
+                return await self.settle(reference, Status(PENDING, "NO_ANSWER"), trigger="review")
+            return "waiting"
+        state = await self.confirm(reference)
+        if state in OPEN and too_old:
+            status = await self._last_word(reference)
+            if direction == COLLECTION or status.status == NOT_FOUND:
+                state = await self.settle(reference, status, trigger="expire")
+        return state
 
     async def _last_word(self, reference: str) -> Status:
         async with self.db() as s:

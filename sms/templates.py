@@ -56,7 +56,18 @@ REASONS = {
     "NOT_ENOUGH_FUNDS": lambda: _("not enough funds"), "PAYER_LIMIT_REACHED": lambda: _("not enough funds"),
     "APPROVAL_REJECTED": lambda: _("it was declined"), "PAYMENT_NOT_APPROVED": lambda: _("it was declined"),
     "TRANSACTION_CANCELED": lambda: _("it was declined"), "EXPIRED": lambda: _("it timed out"),
+    "OPERATOR": lambda: _("no payment reached us"),
 }
+
+
+def payment_checking_text(user, payment) -> str:
+    """A payment the provider has not confirmed in a way we can trust: an operator checks it by hand."""
+    amount = format_money(payment.amount, payment.currency)
+    if payment.direction == "collection":
+        return _("Enerlectra: we are checking your deposit of {amount} with the mobile money service. You will "
+                 "get an SMS when it is settled. Ref {ref}.").format(amount=amount, ref=payment.reference[:8])
+    return _("Enerlectra: we are checking your withdrawal of {amount} with the mobile money service. You will "
+             "get an SMS when it is settled. Ref {ref}.").format(amount=amount, ref=payment.reference[:8])
 
 
 def payment_failed_text(user, payment, reason: str | None) -> str:
@@ -166,6 +177,8 @@ TEMPLATES: tuple[Template, ...] = (
     Template("deposit failed", lambda: payment_failed_text(_Sample(), _Payment(direction="collection"),
                                                            "SOMETHING_ELSE")),
     Template("payout failed", lambda: payment_failed_text(_Sample(), _Payment(), "SOMETHING_ELSE")),
+    Template("deposit checking", lambda: payment_checking_text(_Sample(), _Payment(direction="collection"))),
+    Template("payout checking", lambda: payment_checking_text(_Sample(), _Payment())),
     Template("advisor apology", advisor_texts.apology_text),
     Template("advisor limit", lambda: advisor_texts.limit_text(99)),
     Template("ask usage", advisor_texts.ask_usage),

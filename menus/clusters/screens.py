@@ -4,6 +4,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from menus.common import money_locked, money_pin
+from payments import routing
+from payments.base import PAYOUT
 from ussd_app.db.models import Proposal, User
 from ussd_app.domain import ledger
 from ussd_app.domain.clusters import members as clubs, proposals, texts
@@ -234,7 +236,7 @@ async def pamount(ctx: Ctx) -> Rendered:
         except (InvalidMsisdn, UnsupportedCountry):
             return Reject(_("That is not a phone number. Type it like 0971234567."))
         payments = ctx.services.payments
-        if payments is None or payments.provider_for(number.e164) is None:
+        if payments is None or payments.provider_for(number.e164, PAYOUT) is None:
             return Reject(_("We cannot pay that network by mobile money yet. Type another number."))
         d["payee"] = number.e164
     return Screen([_("How much, in {currency}?").format(currency=_currency(ctx))])
@@ -269,6 +271,8 @@ async def _draft(ctx: Ctx) -> str | Reject | Redirect:
         if d["amount"] > pool:
             return Reject(_("The pool has only {pool}. Type a smaller amount.").format(
                 pool=format_money(pool, cluster.currency)))
+        if not routing.payable(d["amount"], cluster.currency):
+            return Reject(_("Type whole shillings, without cents."))
     return texts.describe(d["pkind"], d.get("title"), d.get("amount"), cluster.currency)
 
 

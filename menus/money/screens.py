@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from menus.common import money_locked, money_pin
-from payments import pawapay
+from payments import routing
+from payments.base import COLLECTION
 from payments.service import NotServed, OverLimit
 from ussd_app.db.models import User
 from ussd_app.domain import ledger, wallet
@@ -11,23 +12,9 @@ from ussd_app.domain.phone import COUNTRIES
 from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
 from ussd_app.i18n import _
 
-PROVIDER_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money"}
-# Through pawaPay the wallet is the network's own.
-PAWAPAY_NAMES = {"ZAMTEL_ZMB": "Zamtel Kwacha", "VODACOM_TZA": "M-Pesa", "TIGO_TZA": "Mixx by Yas",
-                 "HALOTEL_TZA": "HaloPesa", "AIRTEL_TZA": "Airtel Money"}
-
-
-def wallet_name(provider: str, msisdn: str) -> str:
-    if provider == "pawapay":
-        found = pawapay.provider_code(msisdn)
-        return PAWAPAY_NAMES.get(found[0], "mobile money") if found else "mobile money"
-    return PROVIDER_NAMES.get(provider, provider)
-
-
-def _payable(ctx: Ctx, name: str, amount: int) -> Reject | None:
-    """Some networks take whole shillings only (pawaPay's Tanzanian ones)."""
-    found = pawapay.provider_code(_wallet(ctx)) if name == "pawapay" else None
-    if found and found[1] == 0 and amount % 100:
+def _payable(ctx: Ctx, amount: int) -> Reject | None:
+    """Tanzanian mobile money moves whole shillings only."""
+    if not routing.payable(amount, _currency(ctx)):
         return Reject(_("Type whole shillings, without cents."))
     return None
 
@@ -41,8 +28,9 @@ def _wallet(ctx: Ctx) -> str:
     return ctx.session.data.get("wallet") or ctx.session.msisdn
 
 
-def _provider(ctx: Ctx) -> str | None:
-    return ctx.services.payments.provider_for(_wallet(ctx)) if ctx.services.payments else None
+def _provider(ctx: Ctx, direction: str = COLLECTION) -> str | None:
+    """Who carries the money for this wallet and direction (Tanzania: AzamPay in, pawaPay out)."""
+    return ctx.services.payments.provider_for(_wallet(ctx), direction) if ctx.services.payments else None
 
 
 def _show_number(msisdn: str, country: str) -> str:
@@ -62,7 +50,7 @@ async def menu(ctx: Ctx) -> Rendered:
             return Reject(_("That number has no mobile money we reach. Type another."))
         return Screen([_("Mobile money for your network is not connected yet.")],
                       [("3", _("Use another number"))])
-    shown = f"{wallet_name(name, _wallet(ctx))} {_show_number(_wallet(ctx), ctx.session.country)}"
+    shown = f"{routing.wallet_name(_wallet(ctx))} {_show_number(_wallet(ctx), ctx.session.country)}"
     return Screen([shown], [("1", _("Deposit")), ("2", _("Withdraw")), ("3", _("Use another number"))])
 
 
@@ -87,10 +75,10 @@ async def _over_limit(ctx: Ctx, direction: str, amount: int) -> Reject | None:
 
 async def _terms(ctx: Ctx, direction: str) -> tuple[str, int, int] | Rendered:
     """(provider, amount, fee) for the amount typed, or the screen that refuses it."""
-    name, amount = _provider(ctx), ctx.session.data["amount"]
+    name, amount = _provider(ctx, direction), ctx.session.data["amount"]
     if name is None:
         return _not_served()
-    refused = _payable(ctx, name, amount) or await _over_limit(ctx, direction, amount)
+    refused = _payable(ctx, amount) or await _over_limit(ctx, direction, amount)
     return refused or (name, amount, ctx.services.payments.fee(name, direction))
 
 
@@ -98,9 +86,9 @@ async def depconfirm(ctx: Ctx) -> Rendered:
     terms = await _terms(ctx, "collection")
     if not isinstance(terms, tuple):
         return terms
-    (name, amount, fee), currency = terms, _currency(ctx)
+    (_name, amount, fee), currency = terms, _currency(ctx)
     return Screen([_("Deposit {amount} from {provider}. Fee {fee}, total {total}.").format(
-        amount=format_money(amount, currency), provider=wallet_name(name, _wallet(ctx)),
+        amount=format_money(amount, currency), provider=routing.wallet_name(_wallet(ctx)),
         fee=format_money(fee, currency), total=format_money(amount + fee, currency))], [("1", _("Confirm"))])
 
 
@@ -130,14 +118,14 @@ async def wdconfirm(ctx: Ctx) -> Rendered:
     terms = await _terms(ctx, "payout")
     if not isinstance(terms, tuple):
         return terms
-    (name, amount, fee), currency = terms, _currency(ctx)
+    (_name, amount, fee), currency = terms, _currency(ctx)
     async with ctx.services.db_read() as s:
         balance = (await wallet.balances(s, ctx.session.user_id, currency)).money
     if balance < amount + fee:
         return Reject(_("Not enough money: your balance is {balance}. Type a smaller amount.").format(
             balance=format_money(balance, currency)))
     return Screen([_("Withdraw {amount} to {provider}. Fee {fee}, total {total}. Enter your PIN:").format(
-        amount=format_money(amount, currency), provider=wallet_name(name, _wallet(ctx)),
+        amount=format_money(amount, currency), provider=routing.wallet_name(_wallet(ctx)),
         fee=format_money(fee, currency), total=format_money(amount + fee, currency))])
 
 

@@ -1,7 +1,8 @@
-"""`POST /payments/<provider>/callback`: a prompt to ask the provider, never a reason to credit by itself.
+"""`POST /payments/<provider>/callback`: a prompt to ask the provider, never a reason to credit by itself
+(unless the provider signed it: see Payments.on_callback).
 
-Unknown provider or reference: 404; a body we cannot read: 400; never a 5xx for the provider to retry
-forever (an exception on our side still answers 500, logged).
+Unknown provider or reference: 404; a body we cannot read: 400; a forged hash or signature: 403; never a
+5xx for the provider to retry forever (an exception on our side still answers 500, logged).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 
 from aiohttp import web
 
-from payments.base import BadCallback
+from payments.base import BadCallback, ForgedCallback
 from ussd_app import appkeys
 from ussd_app.adapters.auth import check_token
 
@@ -19,16 +20,19 @@ log = logging.getLogger(__name__)
 async def callback(request: web.Request) -> web.Response:
     app = request.app
     check_token(request, app[appkeys.SETTINGS].webhook_token)
-    payments = app[appkeys.PAYMENTS]
-    provider = payments.providers.get(request.match_info["provider"])
+    payments, name = app[appkeys.PAYMENTS], request.match_info["provider"]
+    provider = payments.providers.get(name)
     if provider is None:
         raise web.HTTPNotFound(text="unknown provider\n")
     body = await request.read()
     try:
-        prompt = provider.parse_callback(body, dict(request.headers))
+        prompt = await provider.parse_callback(body, dict(request.headers))
+    except ForgedCallback as exc:
+        log.warning("payment callback from %s refused: %s", name, exc)
+        raise web.HTTPForbidden(text=f"{exc}\n") from None
     except BadCallback as exc:
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
-    state = await payments.confirm(prompt.reference)
+    state = await payments.on_callback(name, prompt)
     if state == "unknown":
         raise web.HTTPNotFound(text="unknown reference\n")
     log.info("payment %s: callback said %s; now %s", prompt.reference, prompt.claimed, state)

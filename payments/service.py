@@ -33,6 +33,10 @@ class NotServed(Exception):
     """No provider is wired for this number yet."""
 
 
+class NotUnderReview(Exception):
+    """Only a payment under review takes an operator's word; this one is in another state (the message)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     per_payment: int          # minor units
@@ -157,12 +161,19 @@ class Payments:
         return await self.settle(prompt.reference, Status(PENDING, f"UNSIGNED {prompt.claimed}"), "review", provider)
 
     async def resolve(self, reference: str, paid: bool) -> str:
-        """An operator's word on a payment under review (checked against the provider's statement)."""
+        """An operator's word on a payment under review (checked against the provider's statement).
+        NotUnderReview: the payment is unknown or settled already (nothing changes)."""
         async with self.db() as s:
             state = await s.scalar(select(Payment.state).where(Payment.reference == reference))
         if state != "review":
-            return state or "unknown"
+            raise NotUnderReview(state or "unknown")
         return await self.settle(reference, Status(SUCCEEDED if paid else FAILED, "OPERATOR"))
+
+    async def under_review(self, limit: int = 50) -> list[Payment]:
+        """Payments waiting for an operator's word, oldest first."""
+        async with self.db() as s:
+            return list((await s.scalars(select(Payment).where(Payment.state == "review")
+                                         .order_by(Payment.id).limit(limit))).all())
 
     async def _charged(self, reference: str, amount: int) -> bool:
         async with self.db() as s:

@@ -1,9 +1,12 @@
 """Build the providers and the Payments service from settings (web app and workers alike)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 
 from payments.airtel import AirtelMoney
+from payments.azampay import AzamPay
 from payments.mtn import MtnMomo
 from payments.pawapay import PawaPay
 from payments.service import Limits, Payments, parse_fees
@@ -13,6 +16,13 @@ from ussd_app.domain.clusters import proposals
 def callback_url(settings, provider: str) -> str:
     url = f"{settings.public_url}/payments/{provider}/callback"
     return f"{url}?token={settings.webhook_token}" if settings.webhook_token else url
+
+
+def pem_text(value: str) -> str:
+    """AZAMPAY_PUBLIC_KEY holds the PEM itself or the path of a file holding it."""
+    if not value or "BEGIN" in value:
+        return value
+    return Path(value).read_text()
 
 
 def build(settings, db, http: aiohttp.ClientSession, dispatch) -> Payments:
@@ -27,6 +37,11 @@ def build(settings, db, http: aiohttp.ClientSession, dispatch) -> Payments:
                                           settings.airtel_disbursement_pin)
     if settings.pawapay_base_url:
         providers["pawapay"] = PawaPay(http, settings.pawapay_base_url, settings.pawapay_token)
+    if settings.azampay_base_url:
+        providers["azampay"] = AzamPay(http, settings.azampay_auth_url or settings.azampay_base_url,
+                                       settings.azampay_base_url, settings.azampay_app_name,
+                                       settings.azampay_client_id, settings.azampay_client_secret,
+                                       settings.azampay_api_key, pem_text(settings.azampay_public_key))
     payments = Payments(db, providers, parse_fees(settings.payment_fees), dispatch,
                         limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor))
     payments.listeners["proposal"] = proposals.payout_settled     # a cluster's pool paying a supplier

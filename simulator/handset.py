@@ -85,13 +85,15 @@ class Handset:
         for message in await self.phone.new_sms():
             self.out(f"*** new SMS: {message['text']}")
         for prompt in await self.phone.transport.prompts(self.phone.msisdn):
-            name = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "pawapay": "Mobile money"}.get(prompt["provider"],
-                                                                                                 prompt["provider"])
+            name = PROMPT_NAMES.get(prompt["provider"], prompt["provider"])
             self.out(f"*** {name}: pay {prompt['amount']} {prompt['currency']} to Enerlectra? (approve / decline)")
         return True
 
     def show(self, reply: Reply) -> None:
         self.out(draw(reply, self.phone.msisdn))
+
+
+PROMPT_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "pawapay": "Mobile money", "azampay": "AzamPay"}
 
 
 async def _lines_from_terminal():
@@ -117,8 +119,8 @@ async def _lines_from_pipe():
 
 
 async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str,
-                      at_url: str | None = None, mtn_url: str | None = None, airtel_url: str | None = None,
-                      pawapay_url: str | None = None, fake_claude: bool = False) -> int:
+                      at_url: str | None = None, sandboxes: dict[str, str] | None = None,
+                      fake_claude: bool = False) -> int:
     async with contextlib.AsyncExitStack() as stack:
         settings = None
         if fake_claude and not url:          # in-process: the advisor answers through the fake Messages API
@@ -127,8 +129,7 @@ async def run_handset(url: str | None, msisdn: str, token: str | None, service_c
 
             settings = await stack.enter_async_context(pointed_at_fake(Settings.from_env()))
         transport = await stack.enter_async_context(connect(url, token, settings=settings, at_url=at_url,
-                                                            mtn_url=mtn_url, airtel_url=airtel_url,
-                                                            pawapay_url=pawapay_url))
+                                                            sandboxes=sandboxes))
         handset = Handset(Phone(transport, msisdn, service_code))
         print(f"Enerlectra handset simulator: {msisdn} -> {url or 'in-process app'}. "
               f"Type `dial` to call {service_code}, `help` for commands.")

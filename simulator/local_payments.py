@@ -1,4 +1,4 @@
-"""The local mobile-money sandboxes (MTN MoMo, Airtel Money, pawaPay): which to start, and the settings
+"""The local mobile-money sandboxes (MTN MoMo, Airtel Money, pawaPay, AzamPay): which to start, and the settings
 that point the app at them. Used by `enerlectra serve`, the in-process simulator and the tests, so a
 newcomer deposits and withdraws with no credentials. A provider with a base URL configured is left alone.
 """
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator
 
 from simulator.fake_airtel import FakeAirtel
+from simulator.fake_azampay import FakeAzamPay
 from simulator.fake_mtn import FakeMtn
 from simulator.fake_pawapay import FakePawaPay
 from simulator.sandbox import Sandbox, free_port, running
@@ -16,7 +17,7 @@ from simulator.sandbox import Sandbox, free_port, running
 
 @dataclass(frozen=True)
 class LocalSandbox:
-    name: str            # mtn / airtel / pawapay
+    name: str            # mtn / airtel / pawapay / azampay
     fake: Sandbox
     port: int
 
@@ -44,6 +45,13 @@ def plan(settings, public_url: str, auto: bool = False):
                             free_port())
         settings = settings.with_(pawapay_base_url=pawa.url, pawapay_token=pawa.fake.token)
         started.append(pawa)
+    if settings.azampay_base_url is None:
+        azam = LocalSandbox("azampay", FakeAzamPay(auto=auto, callback_url=f"{public_url}/payments/azampay/callback"),
+                            free_port())
+        settings = settings.with_(azampay_base_url=azam.url, azampay_app_name=azam.fake.app_name,
+                                  azampay_client_id=azam.fake.client_id,
+                                  azampay_client_secret=azam.fake.client_secret)
+        started.append(azam)
     return settings, started
 
 

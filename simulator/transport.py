@@ -44,8 +44,7 @@ async def _nothing_to_settle() -> None:
 class HttpTransport:
     def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None,
                  at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle,
-                 operator: "Operator | None" = None, mtn_url: str | None = None,
-                 airtel_url: str | None = None, pawapay_url: str | None = None):
+                 operator: "Operator | None" = None, sandboxes: dict[str, str] | None = None):
         self.base = base_url.rstrip("/")
         self.url = self.base + USSD_PATH
         self.params = {"token": token} if token else {}
@@ -53,8 +52,8 @@ class HttpTransport:
         self.settle = settle            # let the workers catch up (in-process: run queued jobs now)
         self.operator = operator        # in-process only: an Operator (credits, meters) for journeys
         # The mobile-money sandboxes whose "approve payment?" prompts this phone can answer.
-        self.sandboxes = {name: url.rstrip("/") for name, url in
-                          (("mtn", mtn_url), ("airtel", airtel_url), ("pawapay", pawapay_url)) if url}
+        # name -> base URL: mtn, airtel, pawapay, azampay.
+        self.sandboxes = {name: url.rstrip("/") for name, url in (sandboxes or {}).items() if url}
         self._client = client
         self._sms_ids = 0
         self._readings = 0
@@ -153,18 +152,15 @@ class HttpTransport:
 
 @contextlib.asynccontextmanager
 async def connect(url: str | None = None, token: str | None = None, settings=None, at_url: str | None = None,
-                  mtn_url: str | None = None, airtel_url: str | None = None,
-                  pawapay_url: str | None = None) -> AsyncIterator[HttpTransport]:
+                  sandboxes: dict[str, str] | None = None) -> AsyncIterator[HttpTransport]:
     """A transport to `url`, or to the real app started here on embedded defaults (or `settings`)."""
     async with aiohttp.ClientSession() as client:
         if url:
-            yield HttpTransport(url, token, client, at_url=at_url, mtn_url=mtn_url, airtel_url=airtel_url,
-                                pawapay_url=pawapay_url)
+            yield HttpTransport(url, token, client, at_url=at_url, sandboxes=sandboxes)
             return
         async with _in_process(settings) as (base, settings, at_url, settle, operator, sandboxes):
             yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle,
-                                operator=operator, mtn_url=sandboxes.get("mtn"),
-                                airtel_url=sandboxes.get("airtel"), pawapay_url=sandboxes.get("pawapay"))
+                                operator=operator, sandboxes=sandboxes)
 
 
 class Operator:

@@ -40,10 +40,9 @@ async def app_transport(aiohttp_client, at_settings, fake_at):
 
         async def settle() -> None:
             await run_jobs(settings)
-        urls = {box.name: box.url for box in sandboxes}
         yield HttpTransport(str(client.make_url("")), None, client.session, at_url=fake_at[1], settle=settle,
                             operator=Operator(client.app[appkeys.DB], client.app[appkeys.DISPATCH]),
-                            mtn_url=urls["mtn"], airtel_url=urls["airtel"], pawapay_url=urls["pawapay"])
+                            sandboxes={box.name: box.url for box in sandboxes})
 
 
 def test_there_are_journeys_for_every_story():

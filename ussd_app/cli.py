@@ -184,6 +184,45 @@ def cmd_ledger_credit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _payments(work):
+    """Run `work(payments)` against the database; SMS it queues go out with the worker's outbox sweep."""
+    import aiohttp
+
+    from payments import setup as payments_setup
+
+    async def nothing(items) -> None:
+        return None
+
+    async def run(db):
+        async with aiohttp.ClientSession() as http:
+            return await work(payments_setup.build(Settings.from_env(), db, http, nothing))
+    return _with_db(Settings.from_env(), run)
+
+
+def cmd_payments_review(args: argparse.Namespace) -> int:
+    from ussd_app.domain.money import format_money
+
+    rows = _payments(lambda payments: payments.under_review(args.limit))
+    if not rows:
+        print("no payments waiting for review")
+    for p in rows:
+        print(f"{p.reference} {p.created_at:%Y-%m-%d %H:%M} {p.provider} {p.direction} {p.msisdn} "
+              f"{format_money(p.amount + (p.fee if p.direction == 'collection' else 0), p.currency)}: {p.reason}")
+    return 0
+
+
+def cmd_payments_resolve(args: argparse.Namespace) -> int:
+    from payments.service import NotUnderReview
+
+    try:
+        state = _payments(lambda payments: payments.resolve(args.reference, args.outcome == "paid"))
+    except NotUnderReview as exc:
+        print(f"{args.reference}: {exc}; only a payment under review can be resolved by hand")
+        return 1
+    print(f"{args.reference}: {state}; the user's SMS goes out with the next outbox sweep")
+    return 0
+
+
 def cmd_advisor_usage(args: argparse.Namespace) -> int:
     from ussd_app.domain.advisor import usage
 
@@ -274,8 +313,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from simulator.handset import run_handset
 
     return asyncio.run(run_handset(url=args.url, msisdn=args.msisdn, token=args.token,
-                                   service_code=args.service_code, at_url=args.at_url, mtn_url=args.mtn_url,
-                                   airtel_url=args.airtel_url, pawapay_url=args.pawapay_url,
+                                   service_code=args.service_code, at_url=args.at_url,
+                                   sandboxes={"mtn": args.mtn_url, "airtel": args.airtel_url,
+                                              "pawapay": args.pawapay_url, "azampay": args.azampay_url},
                                    fake_claude=args.fake_claude))
 
 
@@ -339,6 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
     mflag.add_argument("--limit", type=int, default=50)
     mflag.set_defaults(func=cmd_meter_flagged)
 
+    pay = sub.add_parser("payments", help="mobile money").add_subparsers(dest="payments_command", required=True)
+    review = pay.add_parser("review", help="payments a provider did not confirm in a way we trust (oldest first)")
+    review.add_argument("--limit", type=int, default=50)
+    review.set_defaults(func=cmd_payments_review)
+    resolve = pay.add_parser("resolve", help="settle a payment under review from the provider's statement")
+    resolve.add_argument("reference")
+    resolve.add_argument("outcome", choices=("paid", "unpaid"))
+    resolve.set_defaults(func=cmd_payments_resolve)
+
     advisor = sub.add_parser("advisor", help="the AI advisor").add_subparsers(dest="advisor_command", required=True)
     use = advisor.add_parser("usage", help="questions, answers, tokens and cost by topic, backend and status")
     use.add_argument("--days", type=int, default=7)
@@ -361,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--mtn-url", help="with --url: the MTN MoMo sandbox it uses (for payment prompts)")
     sim.add_argument("--airtel-url", help="with --url: the Airtel Money sandbox it uses")
     sim.add_argument("--pawapay-url", help="with --url: the pawaPay sandbox it uses (Zamtel, Tanzania)")
+    sim.add_argument("--azampay-url", help="with --url: the AzamPay sandbox it uses (Tanzanian deposits)")
     sim.add_argument("--fake-claude", action="store_true",
                      help="in-process: the advisor answers through a fake Messages API (default: offline bank)")
     sim.add_argument("--msisdn", default="+260971000001")

@@ -61,6 +61,13 @@ class Settings:
     airtel_disbursement_pin: str = ""     # the RSA-encrypted PIN Airtel wants on payouts
     pawapay_base_url: str | None = None   # pawaPay (Zamtel, Tanzania); unset: `serve` starts the sandbox
     pawapay_token: str = ""
+    azampay_base_url: str | None = None   # AzamPay checkout (Tanzanian deposits); unset: `serve` starts the sandbox
+    azampay_auth_url: str | None = None   # its authenticator (unset: the base URL)
+    azampay_app_name: str = ""
+    azampay_client_id: str = ""
+    azampay_client_secret: str = ""
+    azampay_api_key: str = ""             # the optional X-API-Key
+    azampay_public_key: str = ""          # PEM (text or a file path) for callback signatures; unset: fetched
     payment_fees: str = ""                # "mtn:collection=0,mtn:payout=250" (minor units)
     payment_limit_minor: int = 500_000    # the most one deposit or withdrawal may move (5,000.00)
     payment_daily_limit_minor: int = 2_000_000   # per user, direction and UTC day (20,000.00)
@@ -122,6 +129,13 @@ class Settings:
             airtel_disbursement_pin=env.get("AIRTEL_DISBURSEMENT_PIN", ""),
             pawapay_base_url=env.get("PAWAPAY_BASE_URL") or None,
             pawapay_token=env.get("PAWAPAY_TOKEN", ""),
+            azampay_base_url=env.get("AZAMPAY_BASE_URL") or None,
+            azampay_auth_url=env.get("AZAMPAY_AUTH_URL") or None,
+            azampay_app_name=env.get("AZAMPAY_APP_NAME", ""),
+            azampay_client_id=env.get("AZAMPAY_CLIENT_ID", ""),
+            azampay_client_secret=env.get("AZAMPAY_CLIENT_SECRET", ""),
+            azampay_api_key=env.get("AZAMPAY_API_KEY", ""),
+            azampay_public_key=env.get("AZAMPAY_PUBLIC_KEY", ""),
             payment_fees=env.get("PAYMENT_FEES", ""),
             payment_limit_minor=_int(env, "PAYMENT_LIMIT_MINOR", 500_000),
             payment_daily_limit_minor=_int(env, "PAYMENT_DAILY_LIMIT_MINOR", 2_000_000),
@@ -176,6 +190,10 @@ class Settings:
                     "AIRTEL_CALLBACK_KEY": self.airtel_callback_key,
                     "AIRTEL_DISBURSEMENT_PIN": self.airtel_disbursement_pin,
                     "PAWAPAY_BASE_URL": self.pawapay_base_url, "PAWAPAY_TOKEN": self.pawapay_token,
+                    "AZAMPAY_BASE_URL": self.azampay_base_url, "AZAMPAY_AUTH_URL": self.azampay_auth_url,
+                    "AZAMPAY_APP_NAME": self.azampay_app_name, "AZAMPAY_CLIENT_ID": self.azampay_client_id,
+                    "AZAMPAY_CLIENT_SECRET": self.azampay_client_secret, "AZAMPAY_API_KEY": self.azampay_api_key,
+                    "AZAMPAY_PUBLIC_KEY": self.azampay_public_key,
                     "PAYMENT_CHECK_SECONDS": str(self.payment_check_seconds),
                     "PAYMENT_LIMIT_MINOR": str(self.payment_limit_minor),
                     "PAYMENT_DAILY_LIMIT_MINOR": str(self.payment_daily_limit_minor),

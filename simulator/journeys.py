@@ -25,6 +25,7 @@
         capture: {code: "code is ([A-Z0-9]+)"}   # later steps may use {code} in what they send or expect
         contains: [credited]       # the meter's answer: baseline / credited / duplicate / flagged
       - approve: true              # approve the mobile-money prompt waiting on this phone
+        contains: [azampay, "1500"] # (optional) the provider and amount the prompt shows
       - decline: NOT_ENOUGH_FUNDS  # ... or decline it, with the provider's reason
       - provider_fail: payout_fail # make the sandboxes fail their next payout ("mtn payout_fail": one)
       - msisdn: "+260971000102"    # continue as another phone
@@ -245,6 +246,10 @@ async def _provider_step(phone: Phone, step: Step) -> str | None:
         prompts = await phone.transport.prompts(phone.msisdn)
         if not prompts:
             return f"{step.action}: no payment prompt waiting on {phone.msisdn}"
+        shown = " ".join(str(prompts[0].get(k) or "") for k in ("provider", "amount", "currency", "message"))
+        missing = [frag for frag in step.contains if frag not in shown]
+        if missing:                          # `contains` on a prompt: which provider asks, for how much
+            return f"{step.action}: the prompt {shown!r} lacks {missing}"
         approve = step.action == "approve"
         await phone.transport.decide(prompts[0], approve, None if approve else (step.value or None))
     except SimError as exc:

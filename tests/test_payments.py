@@ -360,12 +360,27 @@ async def test_a_callback_racing_the_reconciliation_job_credits_once(pay):
     ("/payments/mtn/callback", b"not json", 400),
     ("/payments/mtn/callback", b'{"status": "SUCCESSFUL"}', 400),
     ("/payments/mtn/callback", b'{"externalId": "no-such-payment", "status": "SUCCESSFUL"}', 404),
+    ("/payments/airtel/callback", b'{"transaction": {"id": "x", "status_code": "TS"}, "hash": "guess"}', 403),
 ])
 async def test_bad_callbacks_get_4xx(pay, path, body, status):
     client, _fake, user = pay
     resp = await client.post(path, data=body)
     assert resp.status == status
     assert await money(client, user) == 0
+
+
+async def test_a_deposit_confirmed_after_we_gave_up_on_it_is_credited(pay):
+    client, fake, user = pay
+    fake.auto = False
+    payments = client.app[appkeys.PAYMENTS]
+    started = await payments.deposit(user, 5000)
+    assert await payments.reconcile(timedelta(0), timedelta(0)) == {"expired": 1}
+    await fake.decide(started.reference, True)              # the phone's owner approved late; MTN calls back
+    assert (await settled(client, started.reference)).state == "succeeded"
+    assert await money(client, user) == 5000
+    texts = await sms_to(client, USER)
+    assert len(texts) == 2 and "timed out" in texts[0] and "received" in texts[1], texts
+    await books_ok(client)
 
 
 async def test_the_worker_reconciliation_job_settles_a_payment_whose_callback_was_lost(pay):

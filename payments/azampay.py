@@ -33,6 +33,17 @@ from payments.base import (AMBIGUOUS, COLLECTION, FAILED, PENDING, SUCCEEDED, Ba
 OPERATORS = {"airtel": "Airtel", "yas": "Tigo", "halotel": "Halopesa", "vodacom": "Mpesa"}
 STATUS = {"success": SUCCEEDED, "successful": SUCCEEDED, "failure": FAILED, "failed": FAILED, "fail": FAILED}
 TOKEN_FALLBACK_SECONDS = 300
+# A failed checkout's callback carries the network's own words in `message`, not a code (undocumented
+# vocabulary): the words we recognise give the user a plain reason; anything else, the generic line.
+MESSAGE_REASONS = (("insufficient", "NOT_ENOUGH_FUNDS"), ("balance", "NOT_ENOUGH_FUNDS"),
+                   ("timed out", "EXPIRED"), ("timeout", "EXPIRED"), ("expired", "EXPIRED"),
+                   ("declin", "APPROVAL_REJECTED"), ("cancel", "APPROVAL_REJECTED"),
+                   ("reject", "APPROVAL_REJECTED"))
+
+
+def reason_from_message(message) -> str | None:
+    text = str(message or "").lower()
+    return next((reason for words, reason in MESSAGE_REASONS if words in text), None)
 
 
 def amount_text(minor: int) -> str | None:
@@ -169,7 +180,7 @@ class AzamPay:
         verified = bool(signature) and await self._verify(signed_text(data), str(signature))
         return Callback(reference, claimed, verified=verified, provider_txn_id=data.get("reference"),
                         amount=_minor(data.get("amount")),
-                        reason=str(data.get("message") or "DECLINED")[:64] if claimed == FAILED else None)
+                        reason=reason_from_message(data.get("message")) if claimed == FAILED else None)
 
     # -- signatures ----------------------------------------------------------------------------------
 

@@ -133,7 +133,16 @@ async def test_callback_status_mapping_and_signature(azam, status, claimed):
     async with aiohttp.ClientSession() as http:
         got = await _client(http, fake, url).parse_callback(json.dumps(body).encode(), {})
     assert (got.reference, got.claimed, got.verified, got.amount) == ("abc", claimed, True, 150000)
-    assert got.reason == ("words" if claimed == FAILED else None)
+    assert got.reason is None, "'words' name no reason"
+
+
+@pytest.mark.parametrize("message,reason", [
+    ("Insufficient balance", "NOT_ENOUGH_FUNDS"), ("Transaction declined by user", "APPROVAL_REJECTED"),
+    ("Request cancelled", "APPROVAL_REJECTED"), ("Transaction timed out", "EXPIRED"), ("TIMEOUT", "EXPIRED"),
+    ("Transaction failed", None), ("", None), (None, None),
+])
+def test_plain_reasons_from_the_networks_words(message, reason):
+    assert azampay.reason_from_message(message) == reason
 
 
 async def test_a_callback_signed_with_another_key_is_forged(azam):
@@ -220,9 +229,11 @@ async def reconcile_past_expiry(client):
 # the last SMS, SMS count)
 OUTCOMES = [
     ("success", None, (True, None), None, "succeeded", 150000, "deposit of TSh 1,500.00 received", 1),
-    ("declined", None, (False, "APPROVAL_REJECTED"), None, "failed", 0, "did not go through", 1),
-    ("insufficient funds", None, (False, "NOT_ENOUGH_FUNDS"), None, "failed", 0, "Nothing was taken", 1),
-    ("timeout", None, (False, "EXPIRED"), None, "failed", 0, "Nothing was taken", 1),
+    ("declined", None, (False, "APPROVAL_REJECTED"), None, "failed", 0, "it was declined. Nothing was taken", 1),
+    ("insufficient funds", None, (False, "NOT_ENOUGH_FUNDS"), None, "failed", 0, "not enough funds", 1),
+    ("timeout", None, (False, "EXPIRED"), None, "failed", 0, "it timed out", 1),
+    ("failed, no reason given", None, (False, "OTHER"), None, "failed", 0, "the mobile money service refused it",
+     1),
     ("ambiguous then success", "http500_after", (True, None), None, "succeeded", 150000, "received", 1),
     ("duplicated callback", "twice", (True, None), None, "succeeded", 150000, "received", 1),
     # Nothing we can trust arrives: the payment waits for an operator, the user is told it is being checked.
@@ -338,5 +349,35 @@ async def test_a_signed_callback_racing_the_reconciliation_job_credits_once(make
                          client.post("/payments/azampay/callback", json=body))
     final = await payment(client, started.reference)
     assert final.state == "succeeded", "review (the job) -> succeeded (the signed callback), either order"
+    assert await money(client, user) == 150000
+    await books_ok(client)
+
+
+async def test_the_operator_reviews_and_resolves_from_the_command_line(make_azam, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    client, fake, user = await make_azam()
+    fake.auto = False
+    fake.fail("unsigned")
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000)
+    await fake.decide(started.reference, True)
+    assert await state_of(client, started.reference, {"review"}) == "review"
+    settings = client.app[appkeys.SETTINGS]
+    env = {**os.environ, "DATABASE_URL": settings.effective_database_url, "ENERLECTRA_HOME": str(tmp_path),
+           "ENERLECTRA_DB_SCHEMA": settings.database_schema or ""}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ussd_app.cli", "payments", *args], env=env,
+                              capture_output=True, text=True)
+    listed = cli("review")
+    assert started.reference in listed.stdout and "UNSIGNED succeeded" in listed.stdout, listed.stderr
+    assert "TSh 1,500.00" in listed.stdout
+    done = cli("resolve", started.reference, "paid")
+    assert done.returncode == 0 and "succeeded" in done.stdout, done.stdout + done.stderr
+    again = cli("resolve", started.reference, "unpaid")
+    assert again.returncode == 1 and "succeeded" in again.stdout
+    assert "no payments waiting" in cli("review").stdout
     assert await money(client, user) == 150000
     await books_ok(client)

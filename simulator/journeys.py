@@ -34,6 +34,7 @@ A step fails when the reply kind or any fragment differs; the runner stops at th
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import tempfile
@@ -49,6 +50,7 @@ from simulator.transport import HttpTransport, Reply, SimError, connect
 STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox", "credit", "energy", "approve",
                 "decline", "provider_fail", "meter", "reading", "hours")
 INBOX_WAIT = 10.0
+PROMPT_WAIT_TRIES = 20           # x 0.1 s
 
 
 class JourneyError(ValueError):
@@ -244,8 +246,14 @@ async def _provider_step(phone: Phone, step: Step) -> str | None:
             await phone.transport.provider_fail(step.value)
             return None
         prompts = await phone.transport.prompts(phone.msisdn)
+        for _ in range(PROMPT_WAIT_TRIES):            # against a server (--url) the prompt may be on its way
+            if prompts:
+                break
+            await asyncio.sleep(0.1)
+            prompts = await phone.transport.prompts(phone.msisdn)
         if not prompts:
-            return f"{step.action}: no payment prompt waiting on {phone.msisdn}"
+            return (f"{step.action}: no payment prompt waiting on {phone.msisdn} "
+                    f"(asked {', '.join(phone.transport.sandboxes) or 'no sandbox'})")
         shown = " ".join(str(prompts[0].get(k) or "") for k in ("provider", "amount", "currency", "message"))
         missing = [frag for frag in step.contains if frag not in shown]
         if missing:                          # `contains` on a prompt: which provider asks, for how much

@@ -8,6 +8,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from payments.setup import callback_url
 from simulator.fake_airtel import FakeAirtel
 from simulator.fake_azampay import FakeAzamPay
 from simulator.fake_mtn import FakeMtn
@@ -26,8 +27,9 @@ class LocalSandbox:
         return f"http://127.0.0.1:{self.port}"
 
 
-def plan(settings, public_url: str, auto: bool = False):
-    """(settings pointed at the sandboxes, the sandboxes to start). `auto=False`: prompts wait for QA."""
+def plan(settings, auto: bool = False):
+    """(settings pointed at the sandboxes, the sandboxes to start). `auto=False`: prompts wait for QA.
+    Callbacks go to `settings.public_url`, with the webhook token when one is set."""
     started: list[LocalSandbox] = []
     if settings.mtn_base_url is None:
         mtn = LocalSandbox("mtn", FakeMtn(auto=auto), free_port())
@@ -35,18 +37,18 @@ def plan(settings, public_url: str, auto: bool = False):
                                   mtn_subscription_key=mtn.fake.subscription_key)
         started.append(mtn)
     if settings.airtel_base_url is None:
-        airtel = LocalSandbox("airtel", FakeAirtel(auto=auto, callback_url=f"{public_url}/payments/airtel/callback"),
+        airtel = LocalSandbox("airtel", FakeAirtel(auto=auto, callback_url=callback_url(settings, "airtel")),
                               free_port())
         settings = settings.with_(airtel_base_url=airtel.url, airtel_client_id=airtel.fake.client_id,
                                   airtel_client_secret=airtel.fake.client_secret)
         started.append(airtel)
     if settings.pawapay_base_url is None:
-        pawa = LocalSandbox("pawapay", FakePawaPay(auto=auto, callback_url=f"{public_url}/payments/pawapay/callback"),
+        pawa = LocalSandbox("pawapay", FakePawaPay(auto=auto, callback_url=callback_url(settings, "pawapay")),
                             free_port())
         settings = settings.with_(pawapay_base_url=pawa.url, pawapay_token=pawa.fake.token)
         started.append(pawa)
     if settings.azampay_base_url is None:
-        azam = LocalSandbox("azampay", FakeAzamPay(auto=auto, callback_url=f"{public_url}/payments/azampay/callback"),
+        azam = LocalSandbox("azampay", FakeAzamPay(auto=auto, callback_url=callback_url(settings, "azampay")),
                             free_port())
         settings = settings.with_(azampay_base_url=azam.url, azampay_app_name=azam.fake.app_name,
                                   azampay_client_id=azam.fake.client_id,

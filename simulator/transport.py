@@ -235,7 +235,7 @@ async def _in_process(settings):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        settings, sandboxes = local_payments.plan(settings.with_(public_base_url=base), base)
+        settings, sandboxes = local_payments.plan(settings.with_(public_base_url=base))
         async with running(fake) as fake_url, local_payments.serving(sandboxes):
             settings = settings.with_(redis_url=redis_url, at_username=fake.username, at_api_key=fake.api_key,
                                       at_api_base_url=fake_url)

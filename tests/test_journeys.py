@@ -33,7 +33,7 @@ async def app_transport(aiohttp_client, at_settings, fake_at):
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    settings, sandboxes = local_payments.plan(at_settings.with_(public_base_url=base), base)
+    settings, sandboxes = local_payments.plan(at_settings.with_(public_base_url=base))
     async with local_payments.serving(sandboxes):
         client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
         fake_at[0].report_url = str(client.make_url("/sms/africastalking/delivery"))

@@ -42,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from simulator import local_payments
 
     # Mobile-money providers without a configured base URL get a local sandbox (prompts wait for QA).
-    settings, sandboxes = local_payments.plan(settings, settings.public_url)
+    settings, sandboxes = local_payments.plan(settings)
     if args.fake_claude:
         from simulator.fake_claude import FakeClaude
         from simulator.sandbox import free_port

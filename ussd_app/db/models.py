@@ -163,7 +163,8 @@ class LedgerHead(Base):
 class Payment(Base):
     """A mobile-money collection (deposit) or payout (withdrawal) and where it stands.
 
-    state: created -> submitted -> pending -> succeeded | failed | expired; ambiguous (enquire again).
+    state: created -> submitted -> pending -> succeeded | failed | expired; ambiguous (enquire again); review
+    (a provider we cannot ask did not vouch: an operator or a signed callback settles it).
     Every state change that moves money is a ledger entry keyed by this payment's reference.
     """
 

@@ -6,7 +6,8 @@ externalreference + transactionstatus + operator, and GET /azampay/v1/public-key
 Wrong credentials: 423; a missing or stale Bearer: 401 {"message": "Please Provide Valid Authorization"}.
 Controls: GET /sim/pending/{msisdn}; POST /sim/decide {reference, approve, reason?}; POST /sim/fail {mode}
 with modes http500, http500_after (processed, answer lost), lose_callback, unsigned (a callback without a
-signature), forged (signed with another key), twice (the callback delivered twice), wrong_amount.
+signature), forged (signed with another key), twice (the callback delivered twice), wrong_amount, no_key
+(the public-key endpoint answers 503).
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class FakeAzamPay(Sandbox):
     txns: dict[str, Txn] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     token_requests: int = 0
+    key_requests: int = 0
     key: rsa.RSAPrivateKey = field(default_factory=_new_key)
     callbacks: list[dict] = field(default_factory=list)        # every callback body sent, for tests
 
@@ -109,6 +111,9 @@ class FakeAzamPay(Sandbox):
                                   "message": "Your request has been received and is being processed."})
 
     async def public_key(self, request: web.Request) -> web.Response:
+        self.key_requests += 1
+        if self._take("no_key"):
+            return web.json_response({"message": "Service unavailable"}, status=503)
         return web.Response(text=self.public_pem, content_type="application/x-pem-file")
 
     # -- the phone's owner, and the callback -----------------------------------------------------------

@@ -289,6 +289,8 @@ async def test_a_forged_callback_is_refused_and_changes_nothing(make_azam):
     assert resp.status == 403
     assert (await payment(client, started.reference)).state == "pending"
     assert await money(client, user) == 0 and await sms_to(client, user.msisdn) == []
+    metrics = await (await client.get("/metrics")).text()
+    assert 'payment_callbacks_total{provider="azampay",result="forged"} 1.0' in metrics
 
 
 async def test_a_signed_callback_cannot_settle_another_providers_payment(make_azam):
@@ -336,6 +338,8 @@ async def test_the_same_signed_callback_50_times_at_once_credits_once(make_azam)
     assert body["amount"] == "1510", "the phone paid the amount and the fee"
     replies = await asyncio.gather(*(client.post("/payments/azampay/callback", json=body) for _ in range(50)))
     assert {r.status for r in replies} == {200}
+    metrics = await (await client.get("/metrics")).text()
+    assert 'payment_callbacks_total{provider="azampay",result="succeeded"} 50.0' in metrics
     assert await money(client, user) == 150000
     async with client.app[appkeys.DB]() as s:
         entries = await s.scalar(select(func.count()).select_from(JournalEntry)

@@ -20,3 +20,7 @@ class Metrics:
                                       ["reason"], registry=self.registry)
         self.replays = Counter("ussd_replays_total", "Retransmitted hops answered from the replay cache",
                                registry=self.registry)
+        # result: the payment's state afterwards, or forged / unreadable / unknown_reference. A climbing
+        # review count means a provider stopped signing (AzamPay) and an operator has work waiting.
+        self.payment_callbacks = Counter("payment_callbacks_total", "Mobile-money callbacks, by what came of them",
+                                         ["provider", "result"], registry=self.registry)

@@ -24,18 +24,24 @@ async def callback(request: web.Request) -> web.Response:
     provider = payments.providers.get(name)
     if provider is None:
         raise web.HTTPNotFound(text="unknown provider\n")
+    counted = app[appkeys.METRICS].payment_callbacks
     body = await request.read()
     try:
         prompt = await provider.parse_callback(body, dict(request.headers))
     except ForgedCallback as exc:
+        counted.labels(name, "forged").inc()
         log.warning("payment callback from %s refused: %s", name, exc)
         raise web.HTTPForbidden(text=f"{exc}\n") from None
     except BadCallback as exc:
+        counted.labels(name, "unreadable").inc()
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
     state = await payments.on_callback(name, prompt)
     if state == "unknown":
+        counted.labels(name, "unknown_reference").inc()
         raise web.HTTPNotFound(text="unknown reference\n")
-    log.info("payment %s: callback said %s; now %s", prompt.reference, prompt.claimed, state)
+    counted.labels(name, state).inc()
+    log.info("payment %s: callback said %s%s; now %s", prompt.reference, prompt.claimed,
+             " (signed)" if prompt.verified else "", state)
     return web.json_response({"state": state})
 
 

@@ -39,6 +39,7 @@ def callback_hash(transaction: dict, key: str) -> str:
 
 class AirtelMoney:
     name = "airtel"
+    can_ask = True
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, client_id: str, client_secret: str,
                  callback_key: str | None = None, disbursement_pin: str = ""):

@@ -50,6 +50,7 @@ class ForgedCallback(BadCallback):
 
 class Provider(Protocol):
     name: str
+    can_ask: bool           # answers status queries (False: only a signed callback or an operator settles)
 
     async def submit(self, order: Order) -> Status: ...
 

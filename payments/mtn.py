@@ -45,6 +45,7 @@ class _Token:
 
 class MtnMomo:
     name = "mtn"
+    can_ask = True
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, api_user: str, api_key: str,
                  subscription_key: str, target_env: str, callback_url: str | None):

@@ -59,6 +59,7 @@ def _reason(data: dict) -> str | None:
 
 class PawaPay:
     name = "pawapay"
+    can_ask = True
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str):
         self.http = session

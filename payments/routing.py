@@ -7,6 +7,7 @@ guess, not a fact: the user may type another number they hold (the money menu's 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -53,6 +54,7 @@ WALLET_NAMES = {Network("ZM", "mtn"): "MTN MoMo", Network("ZM", "airtel"): "Airt
 WHOLE_UNITS = {"TZS"}
 
 
+@functools.lru_cache(maxsize=4096)
 def network(msisdn: str) -> Network | None:
     """The network a number (E.164) belongs to, or None for a number of no country we serve."""
     try:

@@ -72,7 +72,7 @@ class Payments:
 
     def can_ask(self, provider: str) -> bool:
         """Does this provider answer status queries? (AzamPay's checkout does not: protocols.md section 9.)"""
-        return getattr(self.providers[provider], "can_ask", True)
+        return self.providers[provider].can_ask
 
     def fee(self, provider: str, direction: str) -> int:
         return self.fees.get((provider, direction), 0)

@@ -8,12 +8,9 @@ with modes http500, lose_callback, ambiguous (enquiries answer TA once), payout_
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from dataclasses import dataclass, field
 
-import aiohttp
 from aiohttp import web
 
 from payments.airtel import callback_hash
@@ -118,10 +115,7 @@ class FakeAirtel(Sandbox):
             body = {"transaction": payload}
             if self.callback_key:
                 body["hash"] = callback_hash(payload, self.callback_key)
-            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                async with aiohttp.ClientSession() as client:
-                    async with client.post(self.callback_url, json=body, timeout=aiohttp.ClientTimeout(total=5)):
-                        pass
+            await self.call_back(self.callback_url, body)
         return txn
 
     async def get_pending(self, request: web.Request) -> web.Response:

@@ -11,14 +11,11 @@ signature), forged (signed with another key), twice (the callback delivered twic
 """
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -147,10 +144,7 @@ class FakeAzamPay(Sandbox):
 
     async def _deliver(self, body: dict) -> None:
         self.callbacks.append(body)
-        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-            async with aiohttp.ClientSession() as client:
-                async with client.post(self.callback_url, json=body, timeout=aiohttp.ClientTimeout(total=5)):
-                    pass
+        await self.call_back(self.callback_url, body)
 
     async def get_pending(self, request: web.Request) -> web.Response:
         phone = request.match_info["msisdn"].lstrip("+")

@@ -7,11 +7,8 @@ POST /sim/fail {mode: http500 | http500_after | lose_callback | payout_fail}.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
-import aiohttp
 from aiohttp import web
 
 from simulator.sandbox import Sandbox
@@ -95,11 +92,7 @@ class FakePawaPay(Sandbox):
         txn.status = "COMPLETED" if approve else "FAILED"
         txn.failure = None if approve else DECLINES.get(reason or "", reason or "PAYMENT_NOT_APPROVED")
         if self.callback_url and not self._take("lose_callback"):
-            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                async with aiohttp.ClientSession() as client:
-                    async with client.post(self.callback_url, json=txn.data(),
-                                           timeout=aiohttp.ClientTimeout(total=5)):
-                        pass
+            await self.call_back(self.callback_url, txn.data())
         return txn
 
     async def get_pending(self, request: web.Request) -> web.Response:

@@ -37,6 +37,10 @@ def draw(reply: Reply, msisdn: str) -> str:
     return "\n".join([top, f"| {msisdn:<{WIDTH}} |", top, *body, top, f"  ({status})"])
 
 
+# Who asks "pay ... to Enerlectra?" on the phone, by sandbox.
+PROMPT_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "pawapay": "Mobile money", "azampay": "AzamPay"}
+
+
 class Handset:
     def __init__(self, phone: Phone, out=print):
         self.phone = phone
@@ -91,9 +95,6 @@ class Handset:
 
     def show(self, reply: Reply) -> None:
         self.out(draw(reply, self.phone.msisdn))
-
-
-PROMPT_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "pawapay": "Mobile money", "azampay": "AzamPay"}
 
 
 async def _lines_from_terminal():

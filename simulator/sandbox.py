@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 
 
@@ -25,6 +26,14 @@ class Sandbox:
             self.failures.remove(mode)
             return True
         return False
+
+    async def call_back(self, url: str, body: dict) -> None:
+        """POST `body` as JSON to `url`, as a provider's callback does; a refused or lost one is the
+        provider's problem, not the fake's (it is retried, or not, by what the test does next)."""
+        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+            async with aiohttp.ClientSession() as client:
+                async with client.post(url, json=body, timeout=aiohttp.ClientTimeout(total=5)):
+                    pass
 
     def _soon(self, delay: float, action: Callable[[], Awaitable[object]]) -> None:
         """Run `action` after `delay` seconds (a provider deciding, a report arriving)."""

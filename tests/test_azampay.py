@@ -17,6 +17,7 @@ from payments.azampay import AzamPay, expires_in
 from payments.base import AMBIGUOUS, FAILED, PENDING, SUCCEEDED, BadCallback, ForgedCallback, Order, ProviderError
 from payments.service import NotUnderReview
 from simulator.fake_azampay import FakeAzamPay, running
+from simulator.sandbox import free_port
 from tests.test_payments import books_ok, money, payment, sms_to
 from ussd_app import appkeys
 from ussd_app.app import create_app
@@ -199,7 +200,7 @@ def test_the_public_key_answer_as_pem_or_json(text, found):
 def make_azam(aiohttp_client, settings, azam):
     async def make(number: str = USER, fee: int = 0):
         fake, url = azam
-        port = _free_port()
+        port = free_port()
         fake.callback_url = f"http://127.0.0.1:{port}/payments/azampay/callback"
         pay_settings = settings.with_(
             azampay_base_url=url, azampay_app_name=fake.app_name, azampay_client_id=fake.client_id,
@@ -210,12 +211,6 @@ def make_azam(aiohttp_client, settings, azam):
                                           hash_pin("4826", 16))
         return client, fake, user
     return make
-
-
-def _free_port() -> int:
-    from simulator.sandbox import free_port
-
-    return free_port()
 
 
 async def state_of(client, reference: str, want: set[str], seconds: float = 3) -> str:

@@ -73,20 +73,20 @@ async def _over_limit(ctx: Ctx, direction: str, amount: int) -> Reject | None:
     return None
 
 
-async def _terms(ctx: Ctx, direction: str) -> tuple[str, int, int] | Rendered:
-    """(provider, amount, fee) for the amount typed, or the screen that refuses it."""
+async def _terms(ctx: Ctx, direction: str) -> tuple[int, int] | Rendered:
+    """(amount, fee) for the amount typed, or the screen that refuses it."""
     name, amount = _provider(ctx, direction), ctx.session.data["amount"]
     if name is None:
         return _not_served()
     refused = _payable(ctx, amount) or await _over_limit(ctx, direction, amount)
-    return refused or (name, amount, ctx.services.payments.fee(name, direction))
+    return refused or (amount, ctx.services.payments.fee(name, direction))
 
 
 async def depconfirm(ctx: Ctx) -> Rendered:
     terms = await _terms(ctx, "collection")
     if not isinstance(terms, tuple):
         return terms
-    (_name, amount, fee), currency = terms, _currency(ctx)
+    (amount, fee), currency = terms, _currency(ctx)
     return Screen([_("Deposit {amount} from {provider}. Fee {fee}, total {total}.").format(
         amount=format_money(amount, currency), provider=routing.wallet_name(_wallet(ctx)),
         fee=format_money(fee, currency), total=format_money(amount + fee, currency))], [("1", _("Confirm"))])
@@ -118,7 +118,7 @@ async def wdconfirm(ctx: Ctx) -> Rendered:
     terms = await _terms(ctx, "payout")
     if not isinstance(terms, tuple):
         return terms
-    (_name, amount, fee), currency = terms, _currency(ctx)
+    (amount, fee), currency = terms, _currency(ctx)
     async with ctx.services.db_read() as s:
         balance = (await wallet.balances(s, ctx.session.user_id, currency)).money
     if balance < amount + fee:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 NUMBERS = {"mtn": "+260961700001", "airtel": "+260971700002", "pawapay": "+260951700003",
@@ -85,7 +86,7 @@ async def measure(settings, n: int) -> dict[str, list[float]]:
             latencies[name] = []
             for _ in range(n + 5):                        # the first five warm the token and the key up
                 started = time.perf_counter()
-                reference = (await payments.deposit(user, AMOUNT[name])).reference
+                reference = (await payments.deposit(user, AMOUNT[name], key=uuid.uuid4().hex)).reference
                 while True:
                     async with db() as s:
                         state = await s.scalar(select(Payment.state).where(Payment.reference == reference))

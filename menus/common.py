@@ -61,6 +61,7 @@ async def money_pin(ctx: Ctx, locked=None) -> Screen | Reject | None:
     """Check the PIN typed (ctx.text) for a money action: None when right; otherwise what to show
     (a Reject with the tries left, or the END screen once locked; the lock SMS is queued and sent)."""
     session, settings = ctx.session, ctx.services.settings
+    ctx.secret_input()
     checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
                                max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
                                lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until))
@@ -79,12 +80,15 @@ async def money_pin(ctx: Ctx, locked=None) -> Screen | Reject | None:
 async def remember_first_pin(ctx: Ctx, key: str = "pin_hash") -> None:
     """Keep the first entry of a new PIN only as a slow-KDF hash, for the confirmation step."""
     if ctx.text is not None:
+        ctx.secret_input()
         ctx.session.data[key] = await hash_pin_async(ctx.text.strip(), ctx.services.settings.pin_kdf_cost)
 
 
 async def confirm_pin(ctx: Ctx, key: str = "pin_hash") -> Reject | str:
     """The stored hash when the second entry matches the first; otherwise a Reject."""
     stored = ctx.session.data.get(key)
+    if ctx.text is not None:
+        ctx.secret_input()
     if not stored or ctx.text is None or not await verify_pin_async(ctx.text.strip(), stored):
         return Reject(_("The PINs did not match. Enter it again."))
     return stored

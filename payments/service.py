@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Awaitable, Callable
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED, Callback, Order,
@@ -55,6 +56,12 @@ class Started:
     state: str
 
 
+@dataclass(frozen=True)
+class _Opened:
+    payment: Payment
+    fresh: bool              # False: the request's key had started this payment before
+
+
 class Payments:
     def __init__(self, db: async_sessionmaker, providers: dict[str, Provider], fees: dict[tuple[str, str], int],
                  dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]], limits: Limits | None = None):
@@ -80,57 +87,87 @@ class Payments:
     # -- starting --------------------------------------------------------------------------------
 
     async def check_limits(self, user_id: int, direction: str, amount: int) -> None:
-        """Raise OverLimit when `amount` is above the per-payment limit or would pass today's."""
+        """Raise OverLimit when `amount` is above the per-payment limit or would pass today's (a screen's
+        early word; `_start` checks again under the user's lock, where it counts)."""
+        async with self.db() as s:
+            await self._within_limits(s, user_id, direction, amount)
+
+    async def _within_limits(self, s, user_id: int, direction: str, amount: int) -> None:
         if amount > self.limits.per_payment:
             raise OverLimit("payment", self.limits.per_payment)
         today = outbox.now().replace(hour=0, minute=0, second=0, microsecond=0)
-        async with self.db() as s:
-            used = await s.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(
-                Payment.user_id == user_id, Payment.direction == direction, Payment.created_at >= today,
-                Payment.state.not_in(("failed", "expired"))))
+        used = await s.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(
+            Payment.user_id == user_id, Payment.direction == direction, Payment.created_at >= today,
+            Payment.state.not_in(("failed", "expired"))))
         if used + amount > self.limits.per_day:
             raise OverLimit("day", self.limits.per_day)
 
-    async def deposit(self, user: User, amount: int, wallet: str | None = None) -> Started:
-        """Collect from `wallet` (a mobile-money number the user holds; default: their own number)."""
-        return await self._start(user, COLLECTION, amount, wallet or user.msisdn)
+    async def deposit(self, user: User, amount: int, wallet: str | None = None, *, key: str) -> Started:
+        """Collect from `wallet` (a mobile-money number the user holds; default: their own number).
+        `key`: what the aggregator resends for this request; the same key again starts nothing new."""
+        return await self._start(user, COLLECTION, amount, wallet or user.msisdn, key=key)
 
-    async def withdraw(self, user: User, amount: int, wallet: str | None = None) -> Started:
-        """The wallet is debited into a hold at once (InsufficientFunds: nothing happens)."""
-        return await self._start(user, PAYOUT, amount, wallet or user.msisdn)
+    async def withdraw(self, user: User, amount: int, wallet: str | None = None, *, key: str) -> Started:
+        """The wallet is debited into a hold at once (InsufficientFunds: nothing happens); once per `key`."""
+        return await self._start(user, PAYOUT, amount, wallet or user.msisdn, key=key)
 
     async def pay_from(self, funding: str, user: User, payee: str, amount: int, purpose: str) -> Started:
         """A payout funded by a ledger account other than the user's wallet (a cluster's pool), reported to
-        the listener of `purpose`. The per-payment limit applies; the user's daily limit does not."""
-        return await self._start(user, PAYOUT, amount, payee, funding=funding, purpose=purpose)
+        the listener of `purpose`, once per purpose. The per-payment limit applies; the user's daily limit
+        does not."""
+        return await self._start(user, PAYOUT, amount, payee, funding=funding, purpose=purpose, key=purpose)
 
-    async def _start(self, user: User, direction: str, amount: int, wallet: str, funding: str | None = None,
-                     purpose: str | None = None) -> Started:
+    async def _start(self, user: User, direction: str, amount: int, wallet: str, *, key: str,
+                     funding: str | None = None, purpose: str | None = None) -> Started:
         name = self.provider_for(wallet, direction)
         if name is None:
             raise NotServed(wallet)
-        if funding is None:
-            await self.check_limits(user.id, direction, amount)
-        elif amount > self.limits.per_payment:
-            raise OverLimit("payment", self.limits.per_payment)
-        fee, reference = self.fee(name, direction), str(uuid.uuid4())
-        async with self.db() as s, s.begin():
-            s.add(Payment(reference=reference, provider=name, direction=direction, user_id=user.id,
-                          msisdn=wallet, currency=user.currency, amount=amount, fee=fee, state="submitted",
-                          checks=0, funding=funding, purpose=purpose))
-            await s.flush()
-            if direction == PAYOUT:
-                account = await self._source(s, funding, user.id, user.currency)
-                holds = await ledger.system(s, "holds", user.currency)
-                await ledger.post(s, f"pay:{reference}:hold", "payout-hold",
-                                  [Leg(account.id, -(amount + fee)), Leg(holds.id, amount + fee)], memo=name)
-        charged = amount + fee if direction == COLLECTION else amount
-        order = Order(reference, direction, wallet, user.currency, charged, network=routing.network(wallet).name)
+        created = await self._open(user, direction, amount, wallet, name, key, funding, purpose)
+        if not created.fresh:            # the same request again: what it started then, nothing new
+            return Started(created.payment.reference, created.payment.state)
+        payment = created.payment
+        charged = amount + payment.fee if direction == COLLECTION else amount
+        order = Order(payment.reference, direction, wallet, user.currency, charged,
+                      network=routing.network(wallet).name)
         try:
             status = await self.providers[name].submit(order)
         except ProviderError as exc:
             status = Status(AMBIGUOUS, reason=str(exc)[:64])      # enquire later; never a new reference
-        return Started(reference, await self.settle(reference, status))
+        return Started(payment.reference, await self.settle(payment.reference, status))
+
+    async def _open(self, user: User, direction: str, amount: int, wallet: str, name: str, key: str,
+                    funding: str | None, purpose: str | None) -> "_Opened":
+        """Record the payment (and a payout's hold) in one transaction under the user's row lock, so the
+        limits count every payment that got in before, and a repeated key finds the first payment."""
+        try:
+            async with self.db() as s, s.begin():
+                await s.execute(select(User.id).where(User.id == user.id).with_for_update())
+                seen = await s.scalar(select(Payment).where(Payment.request_key == key))
+                if seen is not None:
+                    return _Opened(seen, fresh=False)
+                if funding is None:
+                    await self._within_limits(s, user.id, direction, amount)
+                elif amount > self.limits.per_payment:
+                    raise OverLimit("payment", self.limits.per_payment)
+                payment = Payment(reference=str(uuid.uuid4()), request_key=key, provider=name, direction=direction,
+                                  user_id=user.id, msisdn=wallet, currency=user.currency, amount=amount,
+                                  fee=self.fee(name, direction), state="submitted", checks=0, funding=funding,
+                                  purpose=purpose)
+                s.add(payment)
+                await s.flush()
+                if direction == PAYOUT:
+                    await self._hold(s, payment)
+            return _Opened(payment, fresh=True)
+        except IntegrityError:           # the same key at the same moment from another payer of this purpose
+            async with self.db() as s:
+                return _Opened(await s.scalar(select(Payment).where(Payment.request_key == key)), fresh=False)
+
+    async def _hold(self, s, payment: Payment) -> None:
+        account = await self._source(s, payment.funding, payment.user_id, payment.currency)
+        holds = await ledger.system(s, "holds", payment.currency)
+        total = payment.amount + payment.fee
+        await ledger.post(s, f"pay:{payment.reference}:hold", "payout-hold",
+                          [Leg(account.id, -total), Leg(holds.id, total)], memo=payment.provider)
 
     # -- settling --------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sms.commands import CommandCtx, parse
 from ussd_app import i18n
 from ussd_app.db.models import SmsInbound, User
-from ussd_app.domain import outbox
+from ussd_app.domain import outbox, pins
+from ussd_app.domain.pins import PinCheck
 from ussd_app.domain.phone import Msisdn
 from ussd_app.i18n import _
 from ussd_app.settings import Settings
@@ -46,15 +47,37 @@ class Followups:
     payouts: list[int] = field(default_factory=list)             # passed proposals to pay
 
 
+async def _check_pin(db: async_sessionmaker, sms: InboundSms, settings: Settings) -> PinCheck | None:
+    """A message that carries a money PIN (`YES 1234` with a trade waiting) has it checked here, before the
+    command's transaction: a reserved try, the slow KDF outside any write lock, the lock SMS queued once."""
+    from sms.templates import pin_lock_text       # templates lists every command's texts: import late
+
+    command, args = parse(sms.text)
+    if command is None or command.pin is None:
+        return None
+    async with db() as s:
+        if await s.scalar(select(SmsInbound.id).where(SmsInbound.provider_id == sms.provider_id)):
+            return None                                   # a repeat: answered already, no second try spent
+        user = await s.scalar(select(User).where(User.msisdn == sms.number.e164))
+        pin = await command.pin(s, user, args) if user is not None else None
+    if pin is None:
+        return None
+    return await pins.check(db, user.id, pin, max_failures=settings.pin_max_failures,
+                            lock_minutes=settings.pin_lock_minutes,
+                            lock_sms=lambda u, until: i18n.in_language_of(u, pin_lock_text, until))
+
+
 async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -> Followups:
     """Run the command and queue its reply. A repeated provider id does nothing."""
+    checked = await _check_pin(db, sms, settings)
+    locked = list(checked.dispatch) if checked is not None else []
     try:
         async with db() as s, s.begin():
             if await s.scalar(select(SmsInbound.id).where(SmsInbound.provider_id == sms.provider_id)):
-                return Followups()
+                return Followups(locked)
             user = await s.scalar(select(User).where(User.msisdn == sms.number.e164))
             command, args = parse(sms.text)
-            ctx = CommandCtx(s, sms.number, user, args, settings, sms.provider_id)
+            ctx = CommandCtx(s, sms.number, user, args, settings, sms.provider_id, pin_check=checked)
             with i18n.language(user.language if user else sms.number.default_language):
                 if command is None:
                     reply = unknown_text()
@@ -68,7 +91,7 @@ async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -
             s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to, text=sms.text,
                              link_id=sms.link_id, network_code=sms.network_code,
                              command=command.name if command else "unknown", reply_id=row.id if row else None))
-        return Followups(outbox.to_dispatch([row]) + ctx.dispatch, ctx.questions, ctx.payouts)
+        return Followups(outbox.to_dispatch([row]) + ctx.dispatch + locked, ctx.questions, ctx.payouts)
     except IntegrityError:       # the same id arriving twice at once: the other copy answered
         log.info("inbound SMS %s: duplicate, ignored", sms.provider_id)
-        return Followups()
+        return Followups(locked)

@@ -256,7 +256,7 @@ async def test_deposit_outcomes(make_azam, case):
     fake.auto = False
     if setup:
         fake.fail(setup)
-    started = await payments.deposit(user, 150000)
+    started = await payments.deposit(user, 150000, key=uuid.uuid4().hex)
     if decision is not None:
         await fake.decide(started.reference, *decision)
     if operator:
@@ -277,7 +277,7 @@ async def test_deposit_outcomes(make_azam, case):
 async def test_a_forged_callback_is_refused_and_changes_nothing(make_azam):
     client, fake, user = await make_azam()
     fake.auto = False
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000)
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000, key=uuid.uuid4().hex)
     body = fake.callback_body(fake.txns[started.reference])
     body["transactionstatus"] = "success"                       # the signature was made over "pending"
     resp = await client.post("/payments/azampay/callback", json=body)
@@ -291,7 +291,7 @@ async def test_a_forged_callback_is_refused_and_changes_nothing(make_azam):
 async def test_a_signed_callback_cannot_settle_another_providers_payment(make_azam):
     client, fake, user = await make_azam()
     fake.auto = False
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000)
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000, key=uuid.uuid4().hex)
     async with client.app[appkeys.DB]() as s, s.begin():
         row = await s.scalar(select(Payment).where(Payment.reference == started.reference))
         row.provider = "mtn"                                   # as if it were an MTN payment
@@ -303,7 +303,7 @@ async def test_a_signed_callback_cannot_settle_another_providers_payment(make_az
 async def test_the_operator_cannot_resolve_what_is_not_under_review(make_azam):
     client, fake, user = await make_azam()
     payments = client.app[appkeys.PAYMENTS]
-    started = await payments.deposit(user, 150000)
+    started = await payments.deposit(user, 150000, key=uuid.uuid4().hex)
     assert await state_of(client, started.reference, {"succeeded"}) == "succeeded"
     for reference in (started.reference, str(uuid.uuid4())):
         with pytest.raises(NotUnderReview):
@@ -315,7 +315,7 @@ async def test_a_signed_callback_after_review_settles_it(make_azam):
     client, fake, user = await make_azam()
     fake.auto = False
     fake.fail("unsigned")
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000)
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000, key=uuid.uuid4().hex)
     txn = await fake.decide(started.reference, True)
     assert await state_of(client, started.reference, {"review"}) == "review"
     await fake._deliver(fake.callback_body(txn))                 # AzamPay retries, signed this time
@@ -326,7 +326,7 @@ async def test_a_signed_callback_after_review_settles_it(make_azam):
 async def test_the_same_signed_callback_50_times_at_once_credits_once(make_azam):
     client, fake, user = await make_azam(fee=1000)
     fake.auto = False
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000)
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000, key=uuid.uuid4().hex)
     txn = fake.txns[started.reference]
     txn.status, txn.message = "success", "Transaction successful"
     body = fake.callback_body(txn)
@@ -346,7 +346,7 @@ async def test_the_same_signed_callback_50_times_at_once_credits_once(make_azam)
 async def test_a_signed_callback_racing_the_reconciliation_job_credits_once(make_azam):
     client, fake, user = await make_azam()
     fake.auto = False
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000)
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000, key=uuid.uuid4().hex)
     txn = fake.txns[started.reference]
     txn.status = "success"
     body = fake.callback_body(txn)
@@ -366,7 +366,7 @@ async def test_the_operator_reviews_and_resolves_from_the_command_line(make_azam
     client, fake, user = await make_azam()
     fake.auto = False
     fake.fail("unsigned")
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000)
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000, key=uuid.uuid4().hex)
     await fake.decide(started.reference, True)
     assert await state_of(client, started.reference, {"review"}) == "review"
     settings = client.app[appkeys.SETTINGS]

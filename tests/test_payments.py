@@ -267,7 +267,7 @@ async def test_deposit_outcomes(make_pay, provider, case):
         fake.auto = False
     elif case.setup:
         fake.fail(MODES[provider].get(case.setup, case.setup))
-    started = await payments.deposit(user, 5000)
+    started = await payments.deposit(user, 5000, key=uuid.uuid4().hex)
     if case.decision is not None:
         await fake.decide(started.reference, *case.decision)
     if case.setup == "http500" or MODES[provider].get(case.setup) == "http500_after":
@@ -300,7 +300,7 @@ async def test_withdrawal_outcomes(make_pay, provider, case):
     await wallet.credit(client.app[appkeys.DB], "fund", user, "ZMW", 10000, "test")
     if case.setup:
         fake.fail(case.setup)
-    started = await client.app[appkeys.PAYMENTS].withdraw(user, 2000)
+    started = await client.app[appkeys.PAYMENTS].withdraw(user, 2000, key=uuid.uuid4().hex)
     assert await money(client, user) == 10000 - 2250, "held at once"
     final = await settled(client, started.reference)
     assert final.state == case.state
@@ -313,7 +313,7 @@ async def test_withdrawal_outcomes(make_pay, provider, case):
 async def test_withdrawal_beyond_the_balance_holds_nothing(pay):
     client, fake, user = pay
     with pytest.raises(ledger.InsufficientFunds):
-        await client.app[appkeys.PAYMENTS].withdraw(user, 2000)
+        await client.app[appkeys.PAYMENTS].withdraw(user, 2000, key=uuid.uuid4().hex)
     async with client.app[appkeys.DB]() as s:
         assert await s.scalar(select(func.count()).select_from(Payment)) == 0
     assert fake.txns == {}
@@ -324,7 +324,7 @@ async def test_withdrawal_beyond_the_balance_holds_nothing(pay):
 async def test_the_same_success_callback_50_times_at_once_credits_once(pay):
     client, fake, user = pay
     fake.auto = False
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000)
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000, key=uuid.uuid4().hex)
     txn = fake.txns[started.reference]
     txn.status = "SUCCESSFUL"                                # decided, but the callbacks are ours to send
     body = json.dumps({"externalId": started.reference, "status": "SUCCESSFUL", "amount": "51"})
@@ -344,7 +344,7 @@ async def test_a_callback_racing_the_reconciliation_job_credits_once(pay):
     client, fake, user = pay
     fake.auto = False
     payments = client.app[appkeys.PAYMENTS]
-    started = await payments.deposit(user, 5000)
+    started = await payments.deposit(user, 5000, key=uuid.uuid4().hex)
     fake.txns[started.reference].status = "SUCCESSFUL"
     body = json.dumps({"externalId": started.reference, "status": "SUCCESSFUL"})
     await asyncio.gather(client.post("/payments/mtn/callback", data=body),
@@ -373,7 +373,7 @@ async def test_a_deposit_confirmed_after_we_gave_up_on_it_is_credited(pay):
     client, fake, user = pay
     fake.auto = False
     payments = client.app[appkeys.PAYMENTS]
-    started = await payments.deposit(user, 5000)
+    started = await payments.deposit(user, 5000, key=uuid.uuid4().hex)
     assert await payments.reconcile(timedelta(0), timedelta(0)) == {"expired": 1}
     await fake.decide(started.reference, True)              # the phone's owner approved late; MTN calls back
     assert (await settled(client, started.reference)).state == "succeeded"
@@ -389,7 +389,7 @@ async def test_the_worker_reconciliation_job_settles_a_payment_whose_callback_wa
 
     client, fake, user = pay
     fake.fail("lose_callback")
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000)
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000, key=uuid.uuid4().hex)
     await asyncio.sleep(0.1)                                    # the fake decided; nobody told us
     assert (await payment(client, started.reference)).state == "pending"
     job_settings = client.app[appkeys.SETTINGS].with_(payment_check_seconds=0)
@@ -413,9 +413,9 @@ async def test_limits_per_payment_and_per_day(pay, amounts, refused, which):
     payments = client.app[appkeys.PAYMENTS]
     payments.limits = Limits(per_payment=5000, per_day=8000)
     for amount in amounts[:-1]:
-        await settled(client, (await payments.deposit(user, amount)).reference)
+        await settled(client, (await payments.deposit(user, amount, key=uuid.uuid4().hex)).reference)
     with pytest.raises(OverLimit) as exc:
-        await payments.deposit(user, refused)
+        await payments.deposit(user, refused, key=uuid.uuid4().hex)
     assert exc.value.which == which
     async with client.app[appkeys.DB]() as s:
         assert await s.scalar(select(func.count()).select_from(Payment)) == len(amounts) - 1
@@ -428,11 +428,11 @@ async def test_a_failed_deposit_does_not_use_up_the_day(pay):
     payments = client.app[appkeys.PAYMENTS]
     payments.limits = Limits(per_payment=5000, per_day=5000)
     fake.auto = False
-    first = await payments.deposit(user, 5000)
+    first = await payments.deposit(user, 5000, key=uuid.uuid4().hex)
     await fake.decide(first.reference, False, "NOT_ENOUGH_FUNDS")
     assert (await settled(client, first.reference)).state == "failed"
     fake.auto = True
-    second = await payments.deposit(user, 5000)
+    second = await payments.deposit(user, 5000, key=uuid.uuid4().hex)
     assert (await settled(client, second.reference)).state == "succeeded"
 
 
@@ -545,7 +545,7 @@ async def test_pawapay_request_shape_duplicate_and_status(pawapay):
 
 async def test_tanzanian_deposit_through_pawapay_in_tzs(make_pay):
     client, fake, user = await make_pay("pawapay", number="+255754500004")
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000)
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 150000, key=uuid.uuid4().hex)
     assert (await settled(client, started.reference)).state == "succeeded"
     assert await money(client, user) == 150000
     assert "TSh 1,500.00" in (await sms_to(client, user.msisdn))[0]
@@ -555,7 +555,7 @@ async def test_tanzanian_deposit_through_pawapay_in_tzs(make_pay):
 async def test_deposit_from_another_wallet_the_user_holds(make_pay, mtn):
     client, _airtel_fake, user = await make_pay("airtel")          # the phone is on Airtel ...
     mtn_fake, _url = mtn
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000, wallet="+260961500099")   # ... pays by MTN
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000, wallet="+260961500099", key=uuid.uuid4().hex)   # ... pays by MTN
     assert mtn_fake.txns[started.reference].party == "260961500099"
     assert (await settled(client, started.reference)).state == "succeeded"
     assert (await payment(client, started.reference)).msisdn == "+260961500099"

@@ -36,7 +36,7 @@ async def asked(ctx: Ctx) -> Rendered:
         return Redirect("advisor_menu")
     topic = BY_KEY[data["topic"]]
     text = str(topic.common[data["pick"]]) if "pick" in data else data["question"]
-    key = f"ussd:{session.id}:ask:{len(session.consumed)}"     # the same hop again -> the same row
+    key = f"{ctx.hop_key}:ask"     # the same hop again -> the same row
     async with ctx.services.db() as s, s.begin():
         user = await s.get(User, session.user_id)
         result = await questions.ask(s, key, user, topic.key, text, "ussd",

@@ -135,7 +135,7 @@ async def cdone(ctx: Ctx) -> Rendered:
     if refused is not None:
         return refused
     amount = session.data["amount"]
-    key = f"ussd:{session.id}:contribute:{len(session.consumed)}"
+    key = f"{ctx.hop_key}:contribute"
     try:
         async with ctx.services.db() as s, s.begin():
             me = await s.get(User, session.user_id)

@@ -98,7 +98,7 @@ async def depdone(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         me = await s.get(User, ctx.session.user_id)
     try:
-        await ctx.services.payments.deposit(me, ctx.session.data["amount"], _wallet(ctx))
+        await ctx.services.payments.deposit(me, ctx.session.data["amount"], _wallet(ctx), key=ctx.hop_key)
     except NotServed:
         return _not_served()
     except OverLimit:
@@ -139,7 +139,7 @@ async def wddone(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         me = await s.get(User, session.user_id)
     try:
-        await ctx.services.payments.withdraw(me, session.data["amount"], _wallet(ctx))
+        await ctx.services.payments.withdraw(me, session.data["amount"], _wallet(ctx), key=ctx.hop_key)
     except NotServed:
         return _not_served()
     except OverLimit:

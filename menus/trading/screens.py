@@ -106,7 +106,7 @@ async def selldone(ctx: Ctx) -> Rendered:
     refused = await money_pin(ctx)
     if refused is not None:
         return refused
-    key = f"ussd:{session.id}:sell:{len(session.consumed)}"
+    key = f"{ctx.hop_key}:sell"
     try:
         async with ctx.services.db() as s, s.begin():
             me = await s.get(User, session.user_id)
@@ -178,7 +178,7 @@ async def buydone(ctx: Ctx) -> Rendered:
     if refused is not None:
         return refused
     keep_rest = bool(d.get("keep_rest"))
-    key = f"ussd:{session.id}:buy:{len(session.consumed)}"
+    key = f"{ctx.hop_key}:buy"
     try:
         async with ctx.services.db() as s, s.begin():
             me = await s.get(User, session.user_id)

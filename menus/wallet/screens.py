@@ -130,7 +130,7 @@ async def senddone(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         recipient = await s.get(User, data["recipient_id"])
     amount, fee = data["amount"], settings.transfer_fee_minor
-    key = f"ussd:{session.id}:send:{len(session.consumed)}"      # same hop again -> same key -> posted once
+    key = f"{ctx.hop_key}:send"      # the same hop again (even after Redis lost the session) -> posted once
     try:
         result = await wallet.transfer(ctx.services.db, key, me, recipient, amount, fee,
                                        receipts=lambda ref: (in_language_of(me, sent_text, amount, fee, recipient, ref),

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_app.db.models import User
 from ussd_app.domain.phone import Msisdn
+from ussd_app.domain.pins import PinCheck
 
 if TYPE_CHECKING:
     from ussd_app.settings import Settings
@@ -26,6 +27,7 @@ class CommandCtx:
     questions: list[int] = field(default_factory=list)      # advisor questions to answer after commit
     dispatch: list[tuple[int, int]] = field(default_factory=list)   # more outbox rows (receipts) to send
     payouts: list[int] = field(default_factory=list)        # proposals passed now that pay from a pool
+    pin_check: PinCheck | None = None     # the money PIN this message carried, checked before the transaction
 
 
 @dataclass(frozen=True)
@@ -34,3 +36,6 @@ class Command:
     keyword: str                                # the English keyword, also the msgid of its aliases
     handler: Callable[[CommandCtx], Awaitable[str | None]]   # None: no reply now (a job answers later)
     needs_account: bool = False
+    # Which word of the message is a money PIN, if this message carries one. `receive` checks it before the
+    # command's transaction opens, so the slow KDF never holds the write lock and N copies reserve N tries.
+    pin: Callable[[AsyncSession, User, list[str]], Awaitable[str | None]] | None = None

@@ -49,8 +49,17 @@ async def _vote(ctx: CommandCtx, word: str, choice: str) -> str:
     return texts.vote_reply(result.status, n, choice, deadline)
 
 
+def _pin_shaped(args: list[str]) -> bool:
+    return len(args) == 1 and len(args[0]) == 4 and args[0].isdigit()
+
+
+async def yes_pin(s, user, args: list[str]) -> str | None:
+    """`YES 1234` with a trade waiting: 1234 is the PIN (otherwise YES 12 is a vote)."""
+    return args[0] if _pin_shaped(args) and await by_sms.waiting(s, user) is not None else None
+
+
 async def handle_yes(ctx: CommandCtx) -> str | None:
-    pin_shaped = len(ctx.args) == 1 and len(ctx.args[0]) == 4 and ctx.args[0].isdigit()
+    pin_shaped = _pin_shaped(ctx.args)
     if await by_sms.waiting(ctx.db, ctx.user) is not None and (pin_shaped or len(ctx.args) != 1):
         return await market.handle_yes(ctx)
     if len(ctx.args) != 1:
@@ -78,6 +87,6 @@ async def handle_vote(ctx: CommandCtx) -> str:
 
 JOIN = Command("join", pgettext_noop("sms keyword", "JOIN"), handle_join, needs_account=True)
 CLUSTER = Command("cluster", pgettext_noop("sms keyword", "CLUSTER"), handle_cluster, needs_account=True)
-YES = Command("yes", pgettext_noop("sms keyword", "YES"), handle_yes, needs_account=True)
+YES = Command("yes", pgettext_noop("sms keyword", "YES"), handle_yes, needs_account=True, pin=yes_pin)
 NO = Command("no", pgettext_noop("sms keyword", "NO"), handle_no, needs_account=True)
 VOTE = Command("vote", pgettext_noop("sms keyword", "VOTE"), handle_vote, needs_account=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app import i18n
 from ussd_app.domain import ledger, pins, wallet
 from ussd_app.domain.market import book, by_sms, data, rules, texts
 from ussd_app.domain.market.matching import BUY, SELL
@@ -87,18 +86,14 @@ async def handle_buy(ctx: CommandCtx) -> str:
 
 
 async def handle_yes(ctx: CommandCtx) -> str | None:
-    from sms.templates import pin_lock_text      # templates lists every command's texts: import late
-
+    """Place the waiting proposal once the PIN (checked by `receive` before this transaction) is right."""
     user, settings = ctx.user, ctx.settings
     proposal = await by_sms.waiting(ctx.db, user)
     if proposal is None or not user.sms_pin_enabled:
         return nothing_to_confirm()
-    if len(ctx.args) != 1:
+    checked = ctx.pin_check
+    if len(ctx.args) != 1 or checked is None:
         return _("Reply YES and your PIN, like YES 1234.")
-    checked = await pins.check_in(ctx.db, user, ctx.args[0], max_failures=settings.pin_max_failures,
-                                  lock_minutes=settings.pin_lock_minutes,
-                                  lock_sms=lambda u, until: i18n.in_language_of(u, pin_lock_text, until))
-    ctx.dispatch += list(checked.dispatch)
     if checked.locked_until is not None:
         return None if checked.dispatch else _("Money actions are locked until {time}. Try again later.").format(
             time=pins.local_hhmm(checked.locked_until, user.country))
@@ -109,7 +104,7 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
         placed = await book.place(ctx.db, f"sms-order:{proposal.id}", user, proposal.side, proposal.wh,
                                   proposal.price, rules.from_settings(settings), texts.messages(),
                                   expires_at=expires, keep_rest=False)
-    except ledger.InsufficientFunds:
+    except ledger.InsufficientFunds:      # the book left no order behind (a savepoint); YES can be tried again
         return _("Not enough money. Nothing was bought.") if proposal.side == BUY \
             else _("You do not have that many kWh. Nothing was listed.")
     proposal.state, proposal.order_id = "placed", placed.order.id

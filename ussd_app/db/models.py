@@ -185,6 +185,9 @@ class Payment(Base):
     checks: Mapped[int] = mapped_column(Integer, default=0)               # status queries so far
     funding: Mapped[str | None] = mapped_column(String(80), nullable=True)   # a payout's source account code
     purpose: Mapped[str | None] = mapped_column(String(40), nullable=True)   # "proposal:12": who hears of it
+    # What started it, as the aggregator or job resends it (a USSD hop, a proposal's payout): a repeat
+    # finds this row instead of paying or prompting again.
+    request_key: Mapped[str | None] = mapped_column(String(80), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now())

@@ -1,6 +1,9 @@
-"""Money PINs: three wrong in a row lock money actions for a while; the owner is told by SMS.
+"""Money PINs: three wrong in a row lock money actions for a while; the owner is told by SMS once.
 
-The counter and the lock live in the users table, so a restart changes nothing.
+The counter and the lock live in the users table, so a restart changes nothing. An attempt is reserved
+(one conditional UPDATE) before the slow KDF runs and counted as a failure until it proves right: N guesses
+at once evaluate at most the tries left, never N. Only the attempt that used the last try locks, so one lock
+makes one SMS. No write transaction is held across the KDF.
 """
 from __future__ import annotations
 
@@ -44,40 +47,52 @@ async def locked_until(db: async_sessionmaker, user_id: int) -> datetime | None:
 
 async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures: int, lock_minutes: int,
                 lock_sms: Callable[[User, datetime], str]) -> PinCheck:
-    """Verify a PIN for a money action, counting failures; the lock SMS is queued in the same transaction."""
-    until = await locked_until(db, user_id)
-    if until is not None:
-        return PinCheck(False, locked_until=until)
-    async with db() as s:
-        stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
-    good = stored is not None and await verify_pin_async(pin, stored)   # the slow KDF outside the write
+    """Verify a PIN for a money action: reserve a try, run the KDF outside any transaction, then settle
+    the try (the lock SMS is queued in the same transaction as the lock)."""
     async with db() as s, s.begin():
-        return await record(s, user_id, good, max_failures=max_failures, lock_minutes=lock_minutes,
-                            lock_sms=lock_sms)
+        reserved = await _reserve(s, user_id, max_failures)
+        stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
+    if isinstance(reserved, datetime):
+        return PinCheck(False, locked_until=reserved)
+    good = stored is not None and await verify_pin_async(pin, stored)
+    async with db() as s, s.begin():
+        return await _settle(s, user_id, good, reserved, max_failures=max_failures, lock_minutes=lock_minutes,
+                             lock_sms=lock_sms)
 
 
-async def check_in(s: AsyncSession, user: User, pin: str, *, max_failures: int, lock_minutes: int,
-                   lock_sms: Callable[[User, datetime], str]) -> PinCheck:
-    """`check` inside the caller's transaction (an SMS command already holds one)."""
-    until = aware_utc(user.pin_locked_until)
-    if until is not None and until > outbox.now():
-        return PinCheck(False, locked_until=until)
-    good = await verify_pin_async(pin, user.pin_hash)
-    return await record(s, user.id, good, max_failures=max_failures, lock_minutes=lock_minutes, lock_sms=lock_sms)
+async def _reserve(s: AsyncSession, user_id: int, max_failures: int) -> int | datetime:
+    """Take one try: the failures count it would make (1..max), or when money actions are locked until.
+
+    A lock past its time is lifted first. When every try is taken by attempts still running, the account is
+    about to lock (or one of them was right): callers see it as locked for now."""
+    now = outbox.now()
+    await s.execute(update(User).where(User.id == user_id, User.pin_locked_until.is_not(None),
+                                       User.pin_locked_until <= now)
+                    .values(pin_failures=0, pin_locked_until=None))
+    taken = await s.scalar(update(User).where(User.id == user_id, User.pin_locked_until.is_(None),
+                                              User.pin_failures < max_failures)
+                           .values(pin_failures=User.pin_failures + 1).returning(User.pin_failures))
+    if taken is not None:
+        return taken
+    until = aware_utc(await s.scalar(select(User.pin_locked_until).where(User.id == user_id)))
+    return until if until is not None else now + timedelta(minutes=1)
 
 
-async def record(s: AsyncSession, user_id: int, good: bool, *, max_failures: int, lock_minutes: int,
-                 lock_sms: Callable[[User, datetime], str]) -> PinCheck:
-    """Count a right or wrong PIN; the third wrong one in a row locks and queues the lock SMS."""
+async def _settle(s: AsyncSession, user_id: int, good: bool, taken: int, *, max_failures: int,
+                  lock_minutes: int, lock_sms: Callable[[User, datetime], str]) -> PinCheck:
+    """A right PIN clears the count; a wrong one keeps its reserved failure, and the one that used the
+    last try locks (exactly one attempt can have taken it) and queues the lock SMS."""
     if good:
         await s.execute(update(User).where(User.id == user_id, User.pin_failures != 0).values(pin_failures=0))
         return PinCheck(True)
-    failures = await s.scalar(update(User).where(User.id == user_id)
-                              .values(pin_failures=User.pin_failures + 1).returning(User.pin_failures))
-    if failures < max_failures:
-        return PinCheck(False, tries_left=max_failures - failures)
+    if taken < max_failures:
+        return PinCheck(False, tries_left=max_failures - taken)
     until = outbox.now() + timedelta(minutes=lock_minutes)
-    await s.execute(update(User).where(User.id == user_id).values(pin_failures=0, pin_locked_until=until))
+    locked = await s.scalar(update(User).where(User.id == user_id, User.pin_locked_until.is_(None),
+                                               User.pin_failures >= max_failures)
+                            .values(pin_locked_until=until).returning(User.id))
+    if locked is None:                 # a right PIN in between cleared the tries: nothing to lock
+        return PinCheck(False, tries_left=1)
     user = await s.get(User, user_id)
     row = await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
     return PinCheck(False, locked_until=until, dispatch=tuple(outbox.to_dispatch([row])))

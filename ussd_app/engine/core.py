@@ -9,6 +9,7 @@ logged with the session id, and the last good screen stays resumable.
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 
@@ -16,7 +17,7 @@ from ussd_app import i18n
 from ussd_app.domain import users
 from ussd_app.domain.phone import COUNTRIES
 from ussd_app.engine.budget import BACK, HOME, MORE, paginate
-from ussd_app.engine.store import LockTimeout, SessionStore
+from ussd_app.engine.store import Loaded, LockTimeout, SessionStore
 from ussd_app.engine.tree import MenuTree
 from ussd_app.engine.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
                                    UssdRequest)
@@ -45,17 +46,33 @@ class Engine:
             with i18n.language(_default_language(req.country)):
                 return UssdReply(_("Sorry, we are busy. Please dial again."), end=True)
         saved = False
+        alive = asyncio.create_task(self.store.keep_alive(req.session_id, loaded.token))
         try:
-            if loaded.replay is not None:
-                self.metrics.replays.inc()
-                return loaded.replay
+            answered = self._answered(req, loaded)
+            if answered is not None:
+                return answered
             reply, session, save_args = await self._hop(req, loaded.session)
             await self.store.save(session, req.text, reply, loaded.token, **save_args)
             saved = True
             return reply
         finally:
+            alive.cancel()
             if not saved:
                 await self.store.release(req.session_id, loaded.token)
+
+    def _answered(self, req: UssdRequest, loaded: Loaded) -> UssdReply | None:
+        """A hop that must not run: another number on this session (refused), a retransmission (the stored
+        reply), or any hop after the session's END (that END: a late or retried webhook moves nothing)."""
+        owner = loaded.session.msisdn if loaded.session else loaded.ended.msisdn if loaded.ended else None
+        if owner is not None and owner != req.msisdn:
+            log.warning("session %s: a hop from another number refused", req.session_id)
+            self.metrics.errors.labels("foreign_number").inc()
+            with i18n.language(_default_language(req.country)):
+                return UssdReply(_("Sorry, this session is not yours. Please dial again."), end=True)
+        if loaded.replay is not None or loaded.ended is not None:
+            self.metrics.replays.inc()
+            return loaded.replay or loaded.ended.reply
+        return None
 
     async def _hop(self, req: UssdRequest, session: Session | None) -> tuple[UssdReply, Session, dict]:
         is_new = session is None
@@ -69,7 +86,7 @@ class Engine:
                 self.metrics.sessions_started.inc()
                 reply = await self._open(session, await self.store.resume_point(session.msisdn), req.text)
             else:
-                reply = await self._step(session, _new_input(session.consumed, req.text))
+                reply = await self._step(session, _new_input(session.consumed, req.text), req.text)
             session.consumed = req.text
         except Exception:
             log.exception("session %s: hop failed in state %s", req.session_id, session.state)
@@ -96,21 +113,23 @@ class Engine:
             session.data = {"resume": resume.to_json()}
             session.screen = _resume_screen().to_json()
             return self._show(session)
-        reply = await self._enter(session, session.state, None)
+        reply = await self._enter(session, session.state, None, "")
         if shortcut:
             # A dial-string shortcut (*123*4#) says where to go: its parts are the first inputs (and it wins
-            # over a resume offer). New users onboard first.
-            for part in text.split("*"):
+            # over a resume offer). New users onboard first. After Redis lost a session, a retransmitted hop
+            # walks here too: each step's path, and so its money key, is the one it had the first time.
+            parts = text.split("*")
+            for i, part in enumerate(parts):
                 if reply.end:
                     break
-                reply = await self._step(session, part)
+                reply = await self._step(session, part, "*".join(parts[:i + 1]))
         return reply
 
     def _worth_resuming(self, session: Session, resume: Session) -> bool:
         return (resume.user_id == session.user_id and resume.state in self.tree.states
                 and resume.state not in (self.tree.home, self.tree.start))
 
-    async def _resume_choice(self, session: Session, text: str) -> UssdReply:
+    async def _resume_choice(self, session: Session, text: str, hop: str) -> UssdReply:
         if text == "1":
             saved = Session.from_json(session.data["resume"])
             session.state, session.data, session.history = saved.state, saved.data, saved.history
@@ -118,14 +137,15 @@ class Engine:
             return self._show(session)
         if text == "2":
             session.data, session.history = {}, []
-            return await self._enter(session, self.tree.home if session.user_id else self.tree.start, None)
+            return await self._enter(session, self.tree.home if session.user_id else self.tree.start, None, hop)
         return self._show(session, hint=_("Reply 1 or 2."))
 
     # -- one input -----------------------------------------------------------------------------
 
-    async def _step(self, session: Session, text: str) -> UssdReply:
+    async def _step(self, session: Session, text: str, hop: str) -> UssdReply:
+        """One input; `hop` is the aggregator's whole path through it (what a retransmission sends again)."""
         if session.state == RESUME:
-            return await self._resume_choice(session, text)
+            return await self._resume_choice(session, text, hop)
         nav = self._nav(session)
         pages = paginate(Screen.from_json(session.screen), nav)
         if text == MORE and session.page < len(pages) - 1:
@@ -135,24 +155,24 @@ class Engine:
             session.page -= 1
             return self._show(session)
         if text == BACK and nav is not Nav.NONE and session.history:
-            return await self._enter(session, session.history.pop(), None)
+            return await self._enter(session, session.history.pop(), None, hop)
         if text == HOME and nav is Nav.FULL:
             session.history.clear()
             session.data = {}
-            return await self._enter(session, self.tree.home, None)
+            return await self._enter(session, self.tree.home, None, hop)
         undo = (session.state, copy.deepcopy(session.data), list(session.history))
         if not self.tree.move(session, text):
             return self._show(session, hint=self._hint(session))
         session.history.append(undo[0])
-        return await self._enter(session, session.state, text, undo=undo)
+        return await self._enter(session, session.state, text, hop, undo=undo)
 
-    async def _enter(self, session: Session, state: str, text: str | None, *,
+    async def _enter(self, session: Session, state: str, text: str | None, hop: str, *,
                      undo: tuple[str, dict, list] | None = None) -> UssdReply:
         flash = None
         for _attempt in range(MAX_REDIRECTS):
             self.tree.set_state(session, state)
             i18n.use(session.lang)             # a renderer may have changed the language
-            result = await self.tree.states[state].screen(Ctx(session, text, self.services))
+            result = await self.tree.states[state].screen(Ctx(session, text, self.services, hop))
             i18n.use(session.lang)
             if isinstance(result, Redirect):
                 state, flash, text = result.state, result.flash, None

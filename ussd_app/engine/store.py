@@ -17,12 +17,18 @@ from redis.asyncio import Redis
 
 from ussd_app.engine.types import Session, UssdReply
 
-# Take the lock; when it is ours, read the session and the stored reply for this exact text.
+# Take the lock; when it is ours, read the session, the stored reply for this exact text, and the END
+# the session ended with (if it did).
 _ACQUIRE_AND_LOAD = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('GET', KEYS[2]), redis.call('HGET', KEYS[3], ARGV[3])}
+  return {1, redis.call('GET', KEYS[2]), redis.call('HGET', KEYS[3], ARGV[3]), redis.call('GET', KEYS[4])}
 end
 return {0}
+"""
+# Keep a lock we still own alive while a slow hop (a provider call) runs.
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
 """
 # Release only a lock we still own (it may have timed out and been taken by another hop).
 _RELEASE = """
@@ -40,6 +46,26 @@ class Loaded:
     token: str                  # proves we hold the lock
     session: Session | None
     replay: UssdReply | None
+    ended: Ended | None = None  # the session ended: every later hop gets this END
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What is kept of a session after its END: whose it was and the END it answers from now on."""
+
+    msisdn: str
+    reply: UssdReply
+    secret_steps: tuple[int, ...] = ()      # which inputs were PINs (the end-of-session event masks them)
+
+    def dump(self) -> str:
+        return json.dumps({"msisdn": self.msisdn, "reply": self.reply.wire, "secret": list(self.secret_steps)})
+
+    @classmethod
+    def load(cls, raw: bytes | None) -> "Ended | None":
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return cls(data["msisdn"], _reply_from_str(data["reply"].encode()), tuple(data.get("secret", ())))
 
 
 def _session(raw: bytes | None) -> Session | None:
@@ -62,6 +88,7 @@ class SessionStore:
         self.lock_wait = lock_wait_ms / 1000
         self._acquire = redis.register_script(_ACQUIRE_AND_LOAD)
         self._release = redis.register_script(_RELEASE)
+        self._extend = redis.register_script(_EXTEND)
 
     def _key(self, sid: str, part: str) -> str:
         return f"{self.prefix}ussd:{{{sid}}}:{part}"
@@ -72,19 +99,32 @@ class SessionStore:
     async def acquire(self, sid: str, text: str) -> Loaded:
         """Lock the session and load it. A duplicate hop waits here, then finds the replay."""
         token = secrets.token_hex(8)
-        keys = [self._key(sid, "lock"), self._key(sid, "s"), self._key(sid, "r")]
+        keys = [self._key(sid, "lock"), self._key(sid, "s"), self._key(sid, "r"), self._key(sid, "end")]
         deadline = time.monotonic() + self.lock_wait
         while True:
             got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms, text])
             if got[0] == 1:
                 replay = _reply_from_str(got[2]) if got[2] else None
-                return Loaded(token, _session(got[1]), replay)
+                return Loaded(token, _session(got[1]), replay, Ended.load(got[3]))
             if time.monotonic() > deadline:
                 raise LockTimeout(sid)
             await asyncio.sleep(0.005)
 
     async def release(self, sid: str, token: str) -> None:
         await self._release(keys=[self._key(sid, "lock")], args=[token])
+
+    async def keep_alive(self, sid: str, token: str) -> None:
+        """Renew the lock every third of its timeout until cancelled: a hop waiting on a slow provider keeps
+        its session, so a retransmission waits for the stored reply instead of running the step again."""
+        every = self.lock_timeout_ms / 3000
+        while True:
+            await asyncio.sleep(every)
+            if not await self._extend(keys=[self._key(sid, "lock")], args=[token, self.lock_timeout_ms]):
+                return
+
+    async def ended(self, sid: str) -> Ended | None:
+        """How a session ended (None: it did not, or it is forgotten): the end-of-session event reads it."""
+        return Ended.load(await self.redis.get(self._key(sid, "end")))
 
     async def resume_point(self, msisdn: str) -> Session | None:
         return _session(await self.redis.get(self._resume_key(msisdn)))
@@ -102,6 +142,8 @@ class SessionStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             if reply.end:
                 pipe.delete(skey)
+                ended = Ended(session.msisdn, reply, tuple(session.secret_steps))
+                pipe.set(self._key(session.id, "end"), ended.dump(), ex=self.ttl)
             else:
                 pipe.set(skey, blob, ex=self.ttl)
             pipe.hset(rkey, text, reply.wire)

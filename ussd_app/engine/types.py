@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
 
@@ -117,6 +118,7 @@ class Session:
     name: str | None = None
     data: dict[str, Any] = field(default_factory=dict)     # per-journey answers
     consumed: str = ""                                      # the AT text already turned into inputs
+    secret_steps: list[int] = field(default_factory=list)   # which inputs were PINs (masked when stored)
     history: list[str] = field(default_factory=list)        # for 0 Back
     screen: dict[str, Any] | None = None                    # last rendered Screen (for 98/0 paging)
     page: int = 0
@@ -131,11 +133,28 @@ class Session:
 
 @dataclass
 class Ctx:
-    """What a renderer sees: the session, the input that led here, and the services."""
+    """What a renderer sees: the session, the input that led here, and the services.
+
+    `hop` is the aggregator's whole path through this input (for Africa's Talking, `text`): what a
+    retransmission, a late webhook or a hop replayed after Redis lost the session sends again. Money steps
+    key their SQL rows by `hop_key`, never by anything kept in Redis.
+    """
 
     session: Session
     text: str | None
     services: Services
+    hop: str = ""
+
+    @property
+    def hop_key(self) -> str:
+        digest = hashlib.sha256(f"{self.session.id}\n{self.hop}".encode()).hexdigest()[:40]
+        return f"ussd:{digest}"
+
+    def secret_input(self) -> None:
+        """The input that led here is a PIN: the end-of-session record masks it."""
+        step = self.hop.count("*")
+        if step not in self.session.secret_steps:
+            self.session.secret_steps.append(step)
 
 
 Renderer = Callable[[Ctx], Awaitable[Rendered]]

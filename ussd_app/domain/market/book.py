@@ -81,6 +81,12 @@ async def place(s: AsyncSession, key: str, user: User, side: str, wh: int, price
         trades = (await s.scalars(select(Trade).where(
             (Trade.buy_order_id == seen.id) | (Trade.sell_order_id == seen.id)).order_by(Trade.id))).all()
         return Placed(seen, list(trades), [], created=False)
+    async with s.begin_nested():       # a refused order (InsufficientFunds) leaves no row, no half-placed order
+        return await _place_new(s, market, key, user, side, wh, price, rules, messages, expires_at, keep_rest)
+
+
+async def _place_new(s: AsyncSession, market: Market, key: str, user: User, side: str, wh: int, price: int,
+                     rules: MarketRules, messages: Messages, expires_at: datetime | None, keep_rest: bool) -> Placed:
     order = MarketOrder(request_key=key, currency=user.currency, user_id=user.id, side=side, price=price, wh=wh,
                         remaining_wh=wh, escrow=0, state="open", expires_at=expires_at)
     s.add(order)
@@ -261,12 +267,16 @@ async def add_alert(s: AsyncSession, user: User, below: int) -> PriceAlert:
     return alert
 
 
-async def check_escrow(s: AsyncSession) -> list[Problem]:
-    """Each escrow account holds exactly what the open orders say they hold (ledger verify runs this)."""
+async def check_escrow(s: AsyncSession, rules: MarketRules | None = None) -> list[Problem]:
+    """What the open orders need, from their remaining quantity, against what they and the escrow accounts
+    hold (ledger verify runs this): an offer needs its remaining Wh; a bid price x remaining (+ the fee when
+    `rules` are given). The `escrow` column is checked, never trusted: an order that holds less than its
+    remaining quantity needs could be filled from other traders' escrow."""
     problems = []
     for currency in (await s.scalars(select(Market.currency))).all():
         for side, code, asset in ((SELL, offers_code(currency), ledger.ENERGY),
                                   (BUY, bids_code(currency), currency)):
+            problems += await _under_escrowed(s, currency, side, rules)
             held = await s.scalar(select(func.coalesce(func.sum(MarketOrder.escrow), 0)).where(
                 MarketOrder.currency == currency, MarketOrder.side == side, MarketOrder.state == "open"))
             balance = await s.scalar(select(Account.balance).where(
@@ -280,3 +290,19 @@ async def check_escrow(s: AsyncSession) -> list[Problem]:
             if leftovers:
                 problems.append(Problem(f"market {currency} {side}", f"{leftovers} closed order(s) still hold escrow"))
     return problems
+
+
+def required_escrow(order: MarketOrder, rules: MarketRules | None = None) -> int:
+    """What an open order must hold for its remaining quantity."""
+    if order.side == SELL:
+        return order.remaining_wh
+    money = money_for(order.price, order.remaining_wh)
+    return money + (rules.fee(money) if rules is not None else 0)
+
+
+async def _under_escrowed(s: AsyncSession, currency: str, side: str, rules: MarketRules | None) -> list[Problem]:
+    rows = (await s.scalars(select(MarketOrder).where(MarketOrder.currency == currency, MarketOrder.side == side,
+                                                      MarketOrder.state == "open").order_by(MarketOrder.id))).all()
+    return [Problem(f"order {o.id}", f"open {side} of {o.remaining_wh} Wh holds {o.escrow}, needs "
+                                     f"{required_escrow(o, rules)}")
+            for o in rows if o.escrow < required_escrow(o, rules)]

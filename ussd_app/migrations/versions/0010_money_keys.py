@@ -1,11 +1,11 @@
-"""money keys: payments carry the hop key that the aggregator resends; PIN attempts reserved
+"""money keys: a payment carries the key of the request that started it (the hop the aggregator resends)
 
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-29
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0010"
 down_revision = "0009"
@@ -14,8 +14,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("payments") as batch:
+        batch.add_column(sa.Column("request_key", sa.String(80), nullable=True))
+        batch.create_unique_constraint("uq_payments_request_key", ["request_key"])
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("payments") as batch:
+        batch.drop_constraint("uq_payments_request_key", type_="unique")
+        batch.drop_column("request_key")

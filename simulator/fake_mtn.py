@@ -58,6 +58,7 @@ class FakeMtn(Sandbox):
     subscription_key: str = "fake-mtn-subscription"
     auto: bool = True                   # decide on its own after `decide_after` (tests); False: wait (QA)
     decide_after: float = 0.05
+    answer_after: float = 0.0           # a slow provider: seconds before a submit is answered (fault tests)
     payouts_succeed: bool = True
     txns: dict[str, Txn] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
@@ -87,6 +88,7 @@ class FakeMtn(Sandbox):
             return web.json_response({"code": "401", "message": "Access denied due to invalid token"}, status=401)
         if self._take("http500"):
             return web.json_response({"code": "INTERNAL_PROCESSING_ERROR"}, status=500)
+        await asyncio.sleep(self.answer_after)
         reference = request.headers.get("X-Reference-Id", "")
         try:
             uuid.UUID(reference)

@@ -163,10 +163,13 @@ async def daily_limit(http, url, counts: Counts, n: int = 5, amount: str = "5000
         await p.press("2", "2", amount)
 
     await asyncio.gather(*(at_pin(p) for p in phones))
-    await asyncio.gather(*(p.press(PIN) for p in phones))
+    replies = await asyncio.gather(*(p.press(PIN) for p in phones))
     uid = await counts.user_id(phone.msisdn)
     made = await counts.of(select(func.count()).select_from(Payment).where(Payment.user_id == uid))
-    return f"{n} withdrawals of K{amount} at once against a K20,000 day: {made} started"
+    over = sum("today's limit" in r for r in replies)
+    busy = sum("locked" in r for r in replies)      # more PINs at once than tries: run with PIN_MAX_FAILURES>=n
+    return (f"{n} withdrawals of K{amount} at once against a K20,000 day: {made} started, {over} refused by the "
+            f"limit, {busy} refused for PIN tries in flight")
 
 
 async def phantom_order(http, url, counts: Counts) -> str:

@@ -135,7 +135,7 @@ async def _render_all(tree: MenuTree, services: Services) -> list[Problem]:
             session.screen = Screen([]).to_json()      # what a Reject falls back to
             with i18n.language(code):
                 try:
-                    reply = await engine._enter(session, name, spec.sample_input,
+                    reply = await engine._enter(session, name, spec.sample_input, spec.sample_input,
                                                 undo=(name, copy.deepcopy(spec.sample), []))
                 except Exception as exc:  # lint reports a renderer that crashes on its sample
                     problems.append(Problem(where, f"raised {type(exc).__name__}: {exc}"))

@@ -162,11 +162,13 @@ class Payments:
             async with self.db() as s:
                 return _Opened(await s.scalar(select(Payment).where(Payment.request_key == key)), fresh=False)
 
-    async def _hold(self, s, payment: Payment) -> None:
+    async def _hold(self, s, payment: Payment, back: bool = False) -> None:
+        """A payout's amount and fee into the holds account (or `back` to where they came from)."""
         account = await self._source(s, payment.funding, payment.user_id, payment.currency)
         holds = await ledger.system(s, "holds", payment.currency)
-        total = payment.amount + payment.fee
-        await ledger.post(s, f"pay:{payment.reference}:hold", "payout-hold",
+        total = -(payment.amount + payment.fee) if back else payment.amount + payment.fee
+        step, kind = ("release", "payout-release") if back else ("hold", "payout-hold")
+        await ledger.post(s, f"pay:{payment.reference}:{step}", kind,
                           [Leg(account.id, -total), Leg(holds.id, total)], memo=payment.provider)
 
     # -- settling --------------------------------------------------------------------------------
@@ -282,11 +284,7 @@ class Payments:
         return await s.scalar(select(Account).where(Account.code == funding))
 
     async def _release(self, s, payment: Payment) -> None:
-        wallet = await self._source(s, payment.funding, payment.user_id, payment.currency)
-        holds = await ledger.system(s, "holds", payment.currency)
-        total = payment.amount + payment.fee
-        await ledger.post(s, f"pay:{payment.reference}:release", "payout-release",
-                          [Leg(holds.id, -total), Leg(wallet.id, total)], memo=payment.provider)
+        await self._hold(s, payment, back=True)
 
     # -- reconciling -----------------------------------------------------------------------------
 

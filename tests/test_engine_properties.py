@@ -71,7 +71,7 @@ async def test_any_keys_from_any_state(engine, state, keys, lang):
                       user_id=user.id if user else None, name=user.name if user else None,
                       data=copy.deepcopy(spec.sample), consumed="start", history=["main_menu"] if user else [])
     session.screen = {"body": ["(previous screen)"], "options": [], "end": False}
-    reply = await engine._enter(session, state, spec.sample_input,
+    reply = await engine._enter(session, state, spec.sample_input, "start",
                                 undo=(state, copy.deepcopy(spec.sample), list(session.history)))
     assert_screen_ok(reply.wire)
     loaded = await engine.store.acquire(sid, "start")

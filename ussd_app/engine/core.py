@@ -1,8 +1,9 @@
 """One hop, start to finish: `Engine.handle(request) -> reply`.
 
-    lock the session -> replay cache -> load -> reduce the cumulative text to the new input
-    -> navigation (98 More, 0 Back, 00 Home) or the machine -> render the state (I/O lives here)
-    -> paginate within the budget -> save -> unlock -> reply
+    lock the session (renewed while the hop runs) -> refuse another phoneNumber -> replay cache, or the END
+    of an ended session -> load -> reduce the cumulative text to the new input -> navigation (98 More,
+    0 Back, 00 Home) or the machine -> render the state (I/O lives here; money steps key their SQL rows by
+    the hop's path, `Ctx.hop_key`) -> paginate within the budget -> save -> unlock -> reply
 
 Nothing raised here reaches the user: an internal error ends the session with a short apology,
 logged with the session id, and the last good screen stays resumable.

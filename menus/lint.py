@@ -170,6 +170,7 @@ async def _lint_screens(tree: MenuTree) -> list[Problem]:
                 db = make_sessionmaker(engine)
                 await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en", hash_pin("4826", 16))
                 await _sample_market(db, settings)
+                await _sample_meters(db)
                 payments = payments_setup.build(settings, db, http, Services(db, settings).dispatch)
                 # Real renderers, real SQL, the local MTN sandbox; SMS stay queued (no workers here).
                 return await _render_all(tree, Services(db=db, settings=settings, payments=payments))
@@ -195,6 +196,21 @@ async def _sample_market(db, settings: Settings) -> None:
             await book.place(s, f"lint:{who.id}", await s.merge(who), "sell", wh, high, market_rules,
                              texts.messages())
     await _sample_cluster(db, user, seller)
+
+
+async def _sample_meters(db) -> None:
+    """Two meters with the longest serials for the sample user (Settings, My meters), one with a credit today."""
+    from datetime import timedelta
+
+    from ussd_app.domain import meters, outbox
+
+    user = await users.get_by_msisdn(db, SAMPLE_USER)
+    now = outbox.now()
+    async with db() as s, s.begin():
+        for n in range(2):
+            await meters.register(s, user, f"MTR-{n}" + "9" * 35, "LINTSECRET", 0, 0, now=now - timedelta(hours=1))
+        reading = meters.Reading("MTR-0" + "9" * 35, 19_999, 0, now)
+        await meters.record(s, reading, "LINTSECRET", meters.Limits(20_000, 50_000, 100_000, timedelta(hours=48)))
 
 
 async def _sample_cluster(db, chair, member) -> None:

@@ -18,7 +18,8 @@
         contains: [HELP this list]
       - credit: "25.00"            # an operator credits this phone's wallet (in-process runs only)
       - energy: 5000               # ... or its energy, in Wh
-      - meter: MTR-001             # an operator registers a meter to this phone (in-process runs only)
+      - meter: MTR-001 10000 0     # an operator registers a meter to this phone with its export and import
+                                   # registers (the baseline; default 0 0), as a day ago (in-process only)
       - reading: MTR-001 12500 0   # the meter reports cumulative export and import Wh (an hour apart)
       - hours: 73                  # let time pass for cluster proposals: those due close (in-process only)
       - send: "1"
@@ -228,7 +229,8 @@ async def _operator_step(phone: Phone, step: Step, outcome: Outcome) -> str | No
         elif step.action == "hours":
             outcome.transcript.append(f"-- {step.value} hours pass: {await transport.pass_time(float(step.value))}")
         elif step.action == "meter":
-            await transport.meter(phone.msisdn, step.value)
+            serial, *registers = step.value.split()
+            await transport.meter(phone.msisdn, serial, *(int(wh) for wh in registers))
             outcome.transcript.append(f"-- meter {step.value} registered to {phone.msisdn}")
         else:
             number, export_wh, import_wh = step.value.split()

@@ -18,6 +18,7 @@ from aiohttp import web
 
 USSD_PATH = "/ussd/africastalking"
 SMS_INBOUND_PATH = "/sms/africastalking/inbound"
+READING_HOURS = 24      # a journey's meters were registered this long ago; its readings follow an hour apart
 
 
 class SimError(RuntimeError):
@@ -87,11 +88,12 @@ class HttpTransport:
             raise SimError("operator credits need the in-process app (no --url)")
         return await self.operator.credit(msisdn, amount, energy)
 
-    async def meter(self, msisdn: str, number: str) -> None:
-        """Register a meter to this phone (in-process: the operator's `meter add`); its secret is kept here."""
+    async def meter(self, msisdn: str, serial: str, export_wh: int = 0, import_wh: int = 0) -> None:
+        """Register a meter to this phone with its register values (in-process: the operator's `meter add`);
+        the secret its manufacturer set is kept here, as the meter keeps it."""
         if self.operator is None:
             raise SimError("registering a meter for a journey needs the in-process app (no --url)")
-        self.meter_secrets[number.upper()] = await self.operator.meter(msisdn, number)
+        self.meter_secrets[serial.upper()] = await self.operator.meter(msisdn, serial, export_wh, import_wh)
 
     async def pass_time(self, hours: float) -> str:
         """Let `hours` pass for cluster proposals (in-process only): those due close and results go out."""
@@ -102,11 +104,12 @@ class HttpTransport:
         return f"{queued} result SMS"
 
     async def reading(self, number: str, export_wh: int, import_wh: int) -> dict:
-        """A meter reading, as the meter would post it; readings are an hour apart, ending now."""
+        """A meter reading, as the meter would post it: the first an hour after its (day-old) registration,
+        then an hour apart."""
         from datetime import datetime, timedelta, timezone
 
         self._readings += 1
-        stamp = datetime.now(timezone.utc) - timedelta(hours=24 - self._readings)
+        stamp = datetime.now(timezone.utc) - timedelta(hours=READING_HOURS - self._readings)
         body = {"meter": number, "export_wh": export_wh, "import_wh": import_wh,
                 "timestamp": stamp.replace(microsecond=0).isoformat()}
         headers = {"X-Meter-Secret": self.meter_secrets.get(number.upper(), "")}
@@ -205,13 +208,20 @@ class Operator:
             await self.dispatcher.payouts(closed.to_pay)
         return len(closed.dispatch)
 
-    async def meter(self, msisdn: str, number: str) -> str:
-        """Register a meter to this phone's user; returns its secret."""
-        from ussd_app.domain import meters
+    async def meter(self, msisdn: str, serial: str, export_wh: int, import_wh: int) -> str:
+        """Register a meter to this phone's user as a technician did a day ago (so the journey's readings,
+        an hour apart, come after it); returns the secret, made up here as its manufacturer would."""
+        import secrets
+        from datetime import timedelta
+
+        from ussd_app.domain import meters, outbox
 
         user = await self._user(msisdn)
+        secret = secrets.token_hex(8)
         async with self.db() as s, s.begin():
-            return await meters.register(s, user, number)
+            await meters.register(s, user, serial, secret, export_wh, import_wh,
+                                  now=outbox.now() - timedelta(hours=READING_HOURS))
+        return secret
 
 
 @contextlib.asynccontextmanager

@@ -240,6 +240,7 @@ def cmd_energy_credit(args: argparse.Namespace) -> int:
 
 
 def cmd_meter_add(args: argparse.Namespace) -> int:
+    """`meter add MSISDN SERIAL --export-wh N --import-wh N`: the secret from --secret-file or stdin, never argv."""
     from sqlalchemy import select
 
     from ussd_app.db.models import User
@@ -247,6 +248,7 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
     from ussd_app.domain.phone import parse_msisdn
 
     number = parse_msisdn(args.msisdn)
+    secret = _read_secret(args.secret_file)
 
     async def add(db):
         async with db() as s, s.begin():
@@ -254,12 +256,27 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
             if user is None:
                 raise SystemExit(f"{number.e164} is not registered")
             try:
-                secret = await meters.register(s, user, args.meter)
-            except meters.MeterTaken:
-                raise SystemExit(f"meter {args.meter} is registered already") from None
-        return f"meter {args.meter.upper()} registered to {number.e164}; secret {secret} (shown once)"
+                meter = await meters.register(s, user, args.serial, secret, args.export_wh, args.import_wh)
+            except meters.MeterTaken as exc:
+                raise SystemExit(f"meter {exc} is registered already; nothing changed") from None
+            except ValueError as exc:
+                raise SystemExit(str(exc)) from None
+        return (f"meter {meter.number} registered to {number.e164}; baseline export {args.export_wh} Wh, "
+                f"import {args.import_wh} Wh at {meter.last_read_at:%Y-%m-%d %H:%M} UTC")
     print(_with_db(Settings.from_env(), add))
     return 0
+
+
+def _read_secret(path: str | None) -> str:
+    """The meter's secret from a file or stdin (a prompt without echo on a terminal): never from argv."""
+    import getpass
+
+    if path:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip()
+    if sys.stdin.isatty():
+        return getpass.getpass("meter secret: ").strip()
+    return sys.stdin.readline().strip()
 
 
 def cmd_meter_flagged(args: argparse.Namespace) -> int:
@@ -371,11 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
     ecredit.set_defaults(func=cmd_energy_credit)
 
     meter = sub.add_parser("meter", help="prosumer meters").add_subparsers(dest="meter_command", required=True)
-    madd = meter.add_parser("add", help="register a meter to a user; prints its secret once")
+    madd = meter.add_parser("add", help="register a meter to a user with its serial, secret and register values")
     madd.add_argument("msisdn")
-    madd.add_argument("meter", help="the meter number")
+    madd.add_argument("serial", help="the meter's own serial, as its manufacturer printed it")
+    madd.add_argument("--secret-file", help="a file whose first line is the meter's secret (default: stdin)")
+    madd.add_argument("--export-wh", type=int, required=True, help="the export register now (the baseline)")
+    madd.add_argument("--import-wh", type=int, required=True, help="the import register now (the baseline)")
     madd.set_defaults(func=cmd_meter_add)
-    mflag = meter.add_parser("flagged", help="readings flagged for an operator (backwards, implausible jumps)")
+    mflag = meter.add_parser("flagged", help="readings flagged for an operator (backwards, over a cap)")
     mflag.add_argument("--limit", type=int, default=50)
     mflag.set_defaults(func=cmd_meter_flagged)
 

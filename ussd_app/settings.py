@@ -86,6 +86,9 @@ class Settings:
     market_price_limits: str = "ZMW=10..5000,TZS=1000..200000"   # least..most minor units per kWh
     market_fee_bps: int = 100             # the buyer's fee per fill, basis points (1%)
     meter_max_wh_per_hour: int = 20_000   # export or import beyond this rate is flagged, not credited
+    meter_max_wh_per_reading: int = 50_000    # export beyond this in one reading is flagged
+    meter_max_wh_per_day: int = 100_000   # credits beyond this per meter and local day are flagged
+    meter_max_reading_age_hours: int = 48     # older readings are refused (409)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -154,6 +157,9 @@ class Settings:
             market_price_limits=env.get("MARKET_PRICE_LIMITS") or "ZMW=10..5000,TZS=1000..200000",
             market_fee_bps=_int(env, "MARKET_FEE_BPS", 100),
             meter_max_wh_per_hour=_int(env, "METER_MAX_WH_PER_HOUR", 20_000),
+            meter_max_wh_per_reading=_int(env, "METER_MAX_WH_PER_READING", 50_000),
+            meter_max_wh_per_day=_int(env, "METER_MAX_WH_PER_DAY", 100_000),
+            meter_max_reading_age_hours=_int(env, "METER_MAX_READING_AGE_HOURS", 48),
         )
 
     def with_(self, **changes) -> "Settings":

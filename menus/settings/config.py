@@ -1,4 +1,4 @@
-"""Settings as data: language, PIN change, and registering a meter (prosumers)."""
+"""Settings as data: language, PIN change, Trade by SMS, and the user's meters (prosumers)."""
 from __future__ import annotations
 
 from menus.common import LANGUAGE_HINT, PIN_HINT, four_digits, picks_language, pin_shaped, press
@@ -26,12 +26,11 @@ FEATURE = Feature(
               sample_input="2580"),
         State("pinsaved", screens.pinsaved, redirects=("settings_menu",),
               sample={"pin_hash": hash_pin(SAMPLE_PIN, cost=16)}, sample_input=SAMPLE_PIN),
-        State("meter", screens.meter, hint=lazy_gettext("Type the meter number, like MTR-001.")),
+        State("meter", screens.meter),
         State("smspin", screens.smspin, hint=lazy_gettext("Type 1 or 2.")),
         State("smspinpin", screens.smspinpin, hint=lazy_gettext("Type your 4-digit PIN."), sample={"sms_pin": True}),
         State("smspinsaved", screens.smspinsaved, redirects=("settings_menu",), sample={"sms_pin": True},
               sample_input=SAMPLE_PIN),
-        State("metersaved", screens.metersaved, sample_input="MTR-0123456789-0123456789-0123456789-012"),
     ),
     transitions=(
         Go("menu", "language", press("1")),
@@ -44,6 +43,5 @@ FEATURE = Feature(
         Go("pinold", "pinnew", four_digits),
         Go("pinnew", "pinconfirm", pin_shaped),
         Go("pinconfirm", "pinsaved", pin_shaped),
-        Go("meter", "metersaved", rules.looks_like_meter),
     ),
 )

@@ -7,12 +7,14 @@ from sqlalchemy import select, update
 from ussd_app import i18n
 from ussd_app.db.models import User
 from ussd_app.domain import meters, pins, users
-from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
+from ussd_app.domain.clusters.texts import when as local_when
+from ussd_app.domain.money import format_energy
+from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
 from ussd_app.i18n import _
 
 
 async def menu(ctx: Ctx) -> Rendered:
-    return Screen([_("Settings")], [("1", _("Language")), ("2", _("Change PIN")), ("3", _("Register a meter")),
+    return Screen([_("Settings")], [("1", _("Language")), ("2", _("Change PIN")), ("3", _("My meters")),
                                     ("4", _("Trade by SMS"))])
 
 
@@ -66,19 +68,22 @@ async def pinsaved(ctx: Ctx) -> Rendered:
 
 
 async def meter(ctx: Ctx) -> Rendered:
-    return Screen([_("Register your solar meter: type its number.")])
-
-
-async def metersaved(ctx: Ctx) -> Rendered:
-    number = ctx.text.strip().upper()
-    try:
-        async with ctx.services.db() as s, s.begin():
-            me = await s.get(User, ctx.session.user_id)
-            secret = await meters.register(s, me, number)
-    except meters.MeterTaken:
-        return Reject(_("Meter {number} is registered already. Check the number.").format(number=number))
-    return Screen([_("Meter {number} is yours. Its secret is {secret}: the installer sets it in the meter. "
-                     "Readings then earn you kWh.").format(number=number, secret=secret)], end=True)
+    """The user's meters and what each credited today; a technician registers them (no secret is ever shown)."""
+    session = ctx.session
+    async with ctx.services.db_read() as s:
+        mine = await meters.of_user(s, session.user_id, session.country)
+    if not mine:
+        return Screen([_("No meter yet. A technician registers your solar meter with its serial. "
+                         "Ask your installer.")])
+    lines = [_("Your meters (a technician registers them):")]
+    for m in mine:
+        if m.last_read_at is None:
+            lines.append(_("{serial}: no reading yet").format(serial=m.serial))
+        else:
+            lines.append(_("{serial}: read {when}, today +{energy}").format(
+                serial=m.serial, when=local_when(m.last_read_at, session.country),
+                energy=format_energy(m.credited_today_wh)))
+    return Screen(lines)
 
 
 async def smspin(ctx: Ctx) -> Rendered:

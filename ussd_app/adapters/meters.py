@@ -3,9 +3,10 @@
     POST /meters/readings   X-Meter-Secret: ABCD-EFGH
     {"meter": "MTR-001", "export_wh": 12500, "import_wh": 3400, "timestamp": "2026-11-22T10:00:00Z"}
 
-200 {"status": "baseline" | "credited" | "duplicate", "credited_wh", "debited_wh"}; 202 "flagged" (kept
-for an operator, nothing credited); 409 older than the last reading; 400 malformed; 401 unknown meter or
-wrong secret (one answer for both).
+`meter` is the serial an operator registered it under. 200 {"status": "baseline" | "credited" | "duplicate",
+"credited_wh", "debited_wh"}; 202 "flagged" with a reason (backwards, or over a cap: kept for an operator,
+nothing credited); 409 older than the last reading or than METER_MAX_READING_AGE_HOURS; 400 malformed or in
+the future; 401 unknown meter or wrong secret (one answer for both).
 """
 from __future__ import annotations
 
@@ -52,9 +53,10 @@ async def readings(request: web.Request) -> web.Response:
     app = request.app
     secret = request.headers.get("X-Meter-Secret", "")
     reading = parse(await request.read())
+    limits = meters.Limits.from_settings(app[appkeys.SETTINGS])
     try:
         async with app[appkeys.DB]() as s, s.begin():
-            outcome = await meters.record(s, reading, secret, app[appkeys.SETTINGS].meter_max_wh_per_hour)
+            outcome = await meters.record(s, reading, secret, limits)
     except meters.UnknownMeter:
         raise web.HTTPUnauthorized(text=json.dumps({"error": "unknown meter or wrong secret"}),
                                    content_type="application/json") from None

@@ -292,12 +292,15 @@ class PriceAlert(Base):
 
 
 class Meter(Base):
-    """A prosumer's meter. Its secret is kept only as a hash; readings carry the secret itself."""
+    """A prosumer's meter, registered by an operator with its own serial and the secret its manufacturer set.
+
+    The secret is kept only as a hash; readings carry the secret itself. The last values start as the register
+    values at registration (the baseline), dated then."""
 
     __tablename__ = "meters"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(40), unique=True)          # as printed on the meter
+    number: Mapped[str] = mapped_column(String(40), unique=True)          # the serial, as printed on the meter
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64))                  # sha256 hex of the secret
     last_export_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)   # cumulative, as read
@@ -309,11 +312,13 @@ class Meter(Base):
 class MeterReading(Base):
     """Every reading received, once per meter and timestamp, with what it did.
 
-    status: baseline (the first) | credited | flagged (backwards or an implausible jump: an operator looks)
+    status: baseline (at registration) | credited | flagged (backwards or over a cap: an operator looks)
+    received_at: when it was applied; the per-day cap counts what was credited since local midnight by it.
     """
 
     __tablename__ = "meter_readings"
-    __table_args__ = (UniqueConstraint("meter_id", "read_at", name="uq_meter_readings_meter_id"),)
+    __table_args__ = (UniqueConstraint("meter_id", "read_at", name="uq_meter_readings_meter_id"),
+                      Index("ix_meter_readings_meter_day", "meter_id", "received_at"))   # today's credits
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)

@@ -34,3 +34,4 @@ class Command:
     keyword: str                                # the English keyword, also the msgid of its aliases
     handler: Callable[[CommandCtx], Awaitable[str | None]]   # None: no reply now (a job answers later)
     needs_account: bool = False
+    takes_pin: bool = False                     # its arguments may hold the user's PIN: stored masked

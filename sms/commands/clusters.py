@@ -78,6 +78,6 @@ async def handle_vote(ctx: CommandCtx) -> str:
 
 JOIN = Command("join", pgettext_noop("sms keyword", "JOIN"), handle_join, needs_account=True)
 CLUSTER = Command("cluster", pgettext_noop("sms keyword", "CLUSTER"), handle_cluster, needs_account=True)
-YES = Command("yes", pgettext_noop("sms keyword", "YES"), handle_yes, needs_account=True)
+YES = Command("yes", pgettext_noop("sms keyword", "YES"), handle_yes, needs_account=True, takes_pin=True)
 NO = Command("no", pgettext_noop("sms keyword", "NO"), handle_no, needs_account=True)
 VOTE = Command("vote", pgettext_noop("sms keyword", "VOTE"), handle_vote, needs_account=True)

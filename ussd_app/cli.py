@@ -35,12 +35,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings.with_(redis_url=url)
     fake_at = None
     if args.fake_at:
-        from simulator.fake_at import FakeAT, free_port
+        from simulator.fake_at import FakeAT, free_port, report_url
 
         fake_at, at_port = FakeAT(), free_port()
         settings = settings.with_(at_username=fake_at.username, at_api_key=fake_at.api_key,
                                   at_api_base_url=f"http://127.0.0.1:{at_port}")
-        fake_at.report_url = f"http://127.0.0.1:{settings.port}/sms/africastalking/delivery"
+        fake_at.report_url = report_url(f"http://127.0.0.1:{settings.port}", settings.webhook_token)
     from simulator import local_payments
 
     # Mobile-money providers without a configured base URL get a local sandbox (prompts wait for QA).

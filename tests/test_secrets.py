@@ -369,3 +369,17 @@ async def test_the_old_query_form_is_accepted_with_a_warning_that_hides_the_toke
     assert resp.status == 404                     # past the token check: no MTN sandbox in this app
     assert f"point the provider at http://127.0.0.1:8080/payments/mtn/callback/{M}" in caplog.text
     assert token not in caplog.text
+
+
+def test_db_upgrade_prints_the_url_without_its_password(database, monkeypatch, capsys):
+    from ussd_app.cli import main
+
+    url, schema = database
+    with_password = _with_password(url, "pw-db-upgrade")
+    monkeypatch.setenv("DATABASE_URL", with_password)
+    if schema:
+        monkeypatch.setenv("ENERLECTRA_DB_SCHEMA", schema)
+    assert main(["db", "upgrade"]) == 0
+    printed = capsys.readouterr().out
+    assert f"database at head: {make_url(with_password).render_as_string(hide_password=True)}" in printed
+    assert "pw-db-upgrade" not in printed

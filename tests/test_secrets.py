@@ -84,7 +84,7 @@ def test_mask_input_without_positions_hides_exactly_the_four_digit_steps(parts):
     ("postgresql+asyncpg://app:p@ss/w:rd@db/enerlectra", "postgresql+asyncpg://app:***@db/enerlectra"),
     ("postgresql+asyncpg://app@db/enerlectra", "postgresql+asyncpg://app@db/enerlectra"),   # no password
     ("postgresql+asyncpg://db/e?user=app&password=s3cret", "postgresql+asyncpg://db/e?user=app&password=***"),
-    ("sqlite+aiosqlite:////srv/enerlectra/enerlectra.sqlite3", "sqlite+aiosqlite:////srv/enerlectra/enerlectra.sqlite3"),
+    ("sqlite+aiosqlite:////srv/enerlectra/db.sqlite3", "sqlite+aiosqlite:////srv/enerlectra/db.sqlite3"),
     ("redis://:s3cret@redis:6379/0", "redis://:***@redis:6379/0"),
     ("rediss://default:s3cret@redis:6380/2", "rediss://default:***@redis:6380/2"),
     ("redis://redis:6379/0", "redis://redis:6379/0"),

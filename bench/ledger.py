@@ -30,7 +30,7 @@ from ussd_app.domain.ledger import InsufficientFunds, Leg
 
 
 async def ledger_rate(url: str, schema: str, clients: int, n_accounts: int, seconds: float) -> tuple[float, int]:
-    engine = create_async_engine(url, pool_size=clients, max_overflow=0,
+    engine = create_async_engine(url, pool_size=clients, max_overflow=0, hide_parameters=True,
                                  connect_args={"server_settings": {"search_path": schema}})
     try:
         return await transfer_rate(make_sessionmaker(engine), clients, n_accounts, seconds)
@@ -87,7 +87,7 @@ def pgbench_rate(url: str, schema: str, clients: int, seconds: int) -> float | N
 
 async def main_async(args: argparse.Namespace) -> None:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(args.url)
+    admin = create_async_engine(args.url, hide_parameters=True)
     async with admin.begin() as conn:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:

@@ -84,10 +84,10 @@ async def on_sqlite(clients: int, seconds: float) -> tuple[float, float]:
 
 async def on_postgres(url: str, clients: int, seconds: float) -> tuple[float, float]:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(url)
+    admin = create_async_engine(url, hide_parameters=True)
     async with admin.begin() as conn:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_async_engine(url, pool_size=clients, max_overflow=0,
+    engine = create_async_engine(url, pool_size=clients, max_overflow=0, hide_parameters=True,
                                  connect_args={"server_settings": {"search_path": schema}})
     try:
         await upgrade_async(url, schema=schema)

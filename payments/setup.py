@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 
@@ -14,8 +15,10 @@ from ussd_app.domain.clusters import proposals
 
 
 def callback_url(settings, provider: str) -> str:
+    """Where `provider` calls back: the webhook token rides in the path, where our access log masks it
+    (ussd_app.access_log), not in a query string."""
     url = f"{settings.public_url}/payments/{provider}/callback"
-    return f"{url}?token={settings.webhook_token}" if settings.webhook_token else url
+    return f"{url}/{quote(settings.webhook_token, safe='')}" if settings.webhook_token else url
 
 
 def pem_text(value: str) -> str:

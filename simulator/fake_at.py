@@ -19,6 +19,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -30,6 +31,13 @@ COST = {"+260": "ZMW 0.3000", "+255": "TZS 25.0000"}
 STATUS_TEXT = {101: "Success", 403: "InvalidPhoneNumber", 405: "InsufficientBalance", 406: "UserInBlacklist",
                500: "InternalServerError"}
 _E164 = re.compile(r"^\+\d{6,15}$")
+
+
+def report_url(base: str, token: str | None) -> str:
+    """Our delivery-report webhook as it is set on AT's dashboard: with `?token=` when one is configured
+    (AT sends no custom headers)."""
+    url = f"{base.rstrip('/')}/sms/africastalking/delivery"
+    return f"{url}?{urlencode({'token': token})}" if token else url
 
 
 @dataclass

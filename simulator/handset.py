@@ -21,6 +21,7 @@ import textwrap
 
 from simulator.phone import Phone
 from simulator.transport import Reply, SimError, connect
+from ussd_app.redact import redact_url
 
 WIDTH = 26        # a feature phone's screen is narrow; text wraps as it would there
 COMMANDS = ("dial", "hangup", "msisdn", "sms", "inbox", "approve", "decline", "help", "quit", "exit")
@@ -132,7 +133,7 @@ async def run_handset(url: str | None, msisdn: str, token: str | None, service_c
         transport = await stack.enter_async_context(connect(url, token, settings=settings, at_url=at_url,
                                                             sandboxes=sandboxes))
         handset = Handset(Phone(transport, msisdn, service_code))
-        print(f"Enerlectra handset simulator: {msisdn} -> {url or 'in-process app'}. "
+        print(f"Enerlectra handset simulator: {msisdn} -> {redact_url(url) if url else 'in-process app'}. "
               f"Type `dial` to call {service_code}, `help` for commands.")
         lines = _lines_from_terminal() if sys.stdin.isatty() else _lines_from_pipe()
         async for line in lines:

@@ -227,7 +227,7 @@ class Operator:
 @contextlib.asynccontextmanager
 async def _in_process(settings):
     from simulator import local_payments
-    from simulator.fake_at import FakeAT, running
+    from simulator.fake_at import FakeAT, report_url, running
     from ussd_app.app import create_app
     from ussd_app.db.migrate import upgrade_async
     from ussd_app.embedded_redis import resolve_redis_url
@@ -253,7 +253,7 @@ async def _in_process(settings):
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             await web.SockSite(runner, sock).start()
-            fake.report_url = base + "/sms/africastalking/delivery"
+            fake.report_url = report_url(base, settings.webhook_token)
 
             async def settle() -> None:
                 await asyncio.to_thread(run_burst, settings)

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from sms.commands import CommandCtx, parse
+from sms.masking import stored_text
 from ussd_app import i18n
 from ussd_app.db.models import SmsInbound, User
 from ussd_app.domain import outbox, pins
@@ -88,7 +89,8 @@ async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -
             row = None if reply is None else await outbox.add(
                 s, sms.number.e164, reply, f"reply:{command.name if command else 'unknown'}",
                 essential=True)   # an answer to the user's own message always goes out
-            s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to, text=sms.text,
+            s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to,
+                             text=stored_text(sms.text),       # a PIN (YES 1234) stored as ****
                              link_id=sms.link_id, network_code=sms.network_code,
                              command=command.name if command else "unknown", reply_id=row.id if row else None))
         return Followups(outbox.to_dispatch([row]) + ctx.dispatch + locked, ctx.questions, ctx.payouts)

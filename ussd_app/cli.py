@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 
+from ussd_app.redact import redact_url
 from ussd_app.settings import Settings
 
 
@@ -17,6 +18,7 @@ def _logging(level: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from ussd_app import access_log
     from ussd_app.app import create_app
     from ussd_app.db.migrate import upgrade
     from ussd_app.embedded_redis import resolve_redis_url
@@ -33,12 +35,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings.with_(redis_url=url)
     fake_at = None
     if args.fake_at:
-        from simulator.fake_at import FakeAT, free_port
+        from simulator.fake_at import FakeAT, free_port, report_url
 
         fake_at, at_port = FakeAT(), free_port()
         settings = settings.with_(at_username=fake_at.username, at_api_key=fake_at.api_key,
                                   at_api_base_url=f"http://127.0.0.1:{at_port}")
-        fake_at.report_url = f"http://127.0.0.1:{settings.port}/sms/africastalking/delivery"
+        fake_at.report_url = report_url(f"http://127.0.0.1:{settings.port}", settings.webhook_token)
     from simulator import local_payments
 
     # Mobile-money providers without a configured base URL get a local sandbox (prompts wait for QA).
@@ -60,11 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if fake_at is not None:
             app.cleanup_ctx.append(_serve_sandboxes([local_payments.LocalSandbox("at", fake_at, at_port)]))
             log.info("fake Africa's Talking SMS API: http://127.0.0.1:%s (sim --at-url)", at_port)
-        log.info("USSD webhook: http://%s:%s/ussd/africastalking (redis %s, sql %s, sms via %s, advisor %s)",
-                 settings.host, settings.port, url, settings.effective_database_url,
-                 settings.at_api_base_url or ("africastalking" if settings.at_username else "local outbox"),
-                 (settings.anthropic_base_url or "Claude") if settings.anthropic_api_key else "offline answer bank")
-        web.run_app(app, host=settings.host, port=settings.port, print=None)
+        log.info("%s", startup_line(settings))
+        warning = open_webhooks_warning(settings)
+        if warning:
+            log.warning("%s", warning)
+        web.run_app(app, host=settings.host, port=settings.port, print=None, **access_log.RUNNER_KWARGS)
     finally:
         if worker is not None:
             worker.terminate()
@@ -72,6 +74,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def startup_line(settings: Settings) -> str:
+    """What `serve` says it runs on, passwords hidden (settings.redis_url already resolved)."""
+    return "USSD webhook: http://{}:{}/ussd/africastalking (redis {}, sql {}, sms via {}, advisor {})".format(
+        settings.host, settings.port, redact_url(settings.redis_url), redact_url(settings.effective_database_url),
+        redact_url(settings.at_api_base_url) if settings.at_api_base_url
+        else ("africastalking" if settings.at_username else "local outbox"),
+        redact_url(settings.anthropic_base_url or "Claude") if settings.anthropic_api_key else "offline answer bank")
+
+
+def open_webhooks_warning(settings: Settings) -> str | None:
+    """One loud line when anyone who can reach the port may post to the webhooks (None: nothing to say)."""
+    if settings.webhook_token or _is_loopback(settings.host):
+        return None
+    return (f"WEBHOOK_TOKEN is not set and {settings.host} is not loopback: anyone who reaches port "
+            f"{settings.port} can post USSD hops, SMS and payment callbacks; set WEBHOOK_TOKEN")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False                  # a name (or "" / 0.0.0.0 style wildcards): assume it is reachable
 
 
 def _start_worker(settings: Settings):
@@ -300,7 +330,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url, args.revision, schema=settings.database_schema)
-    print(f"database at {args.revision}: {settings.effective_database_url}")
+    print(f"database at {args.revision}: {redact_url(settings.effective_database_url)}")
     return 0
 
 

@@ -39,3 +39,8 @@ class Command:
     # Which word of the message is a money PIN, if this message carries one. `receive` checks it before the
     # command's transaction opens, so the slow KDF never holds the write lock and N copies reserve N tries.
     pin: Callable[[AsyncSession, User, list[str]], Awaitable[str | None]] | None = None
+
+    @property
+    def takes_pin(self) -> bool:
+        """Its arguments may hold the user's PIN: the stored copy of the message is masked."""
+        return self.pin is not None

@@ -18,6 +18,7 @@ from ussd_app.adapters.auth import check_token
 from ussd_app.db.models import UssdSessionEvent
 from ussd_app.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from ussd_app.engine.types import UssdReply, UssdRequest
+from ussd_app.redact import mask_input
 
 log = logging.getLogger(__name__)
 AGGREGATOR = "africastalking"
@@ -109,7 +110,10 @@ def _when(raw: str | None) -> datetime | None:
 
 
 async def events(request: web.Request) -> web.Response:
-    """End-of-session notification: stored once per sessionId for analytics."""
+    """End-of-session notification: stored once per sessionId for analytics, PINs in its input masked.
+
+    The engine says which steps of the session were PINs while it remembers the session; after that, every
+    PIN-shaped step is masked."""
     app = request.app
     check_token(request, app[appkeys.SETTINGS].webhook_token)
     form = await _form(request)
@@ -117,12 +121,13 @@ async def events(request: web.Request) -> web.Response:
     if not session_id or not status:
         raise _bad("sessionId and status are required")
     currency, amount = parse_cost(form.get("cost", ""))
+    secret = await app[appkeys.ENGINE].store.secret_steps(session_id)
     row = UssdSessionEvent(
         session_id=session_id[:128], msisdn=form.get("phoneNumber", "")[:20],
         service_code=form.get("serviceCode", "")[:40], network_code=form.get("networkCode", "")[:10],
         status=status[:20], cost_currency=currency, cost_amount=amount,
         duration_ms=_int_or_none(form.get("durationInMillis")), hops=_int_or_none(form.get("hopsCount")),
-        input=form.get("input", ""), last_response=form.get("lastAppResponse", ""),
+        input=mask_input(form.get("input", ""), secret), last_response=form.get("lastAppResponse", ""),
         error=form.get("errorMessage", ""), occurred_at=_when(form.get("date")))
     try:
         async with app[appkeys.DB]() as s, s.begin():

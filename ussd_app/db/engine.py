@@ -1,6 +1,8 @@
 """The async engine and session factory, one per process."""
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -11,11 +13,14 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False) ->
     On SQLite every transaction of the default engine is BEGIN IMMEDIATE (one writer, decided up front);
     a `read_only` engine begins deferred, so screens that only read never queue behind a writer (WAL).
     """
-    kwargs: dict = {"pool_pre_ping": True}
+    # hide_parameters: an SQL error (or SQL logging) shows the statement, never the values bound to it.
+    kwargs: dict = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("postgresql") and schema:
         kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
+        # aiosqlite logs every call with its arguments at DEBUG (bound values included): never below INFO.
+        _at_least_info(logging.getLogger("aiosqlite"))
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
             dbapi_conn.isolation_level = None           # we say BEGIN ourselves (below)
@@ -31,6 +36,11 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False) ->
             # cannot lose a race to another that read the same balances.
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
     return engine
+
+
+def _at_least_info(logger: logging.Logger) -> None:
+    if logger.getEffectiveLevel() < logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import logging
 
 from ussd_app import i18n
@@ -88,7 +89,7 @@ class Engine:
                 reply = await self._open(session, await self.store.resume_point(session.msisdn), req.text)
             else:
                 reply = await self._step(session, _new_input(session.consumed, req.text), req.text)
-            session.consumed = req.text
+            session.consumed = consumed_mark(req.text)
         except Exception:
             log.exception("session %s: hop failed in state %s", req.session_id, session.state)
             self.metrics.errors.labels("internal").inc()
@@ -211,19 +212,35 @@ def _resume_screen() -> Screen:
                   options=[("1", _("Continue")), ("2", _("Start again"))])
 
 
+def consumed_mark(text: str) -> str:
+    """What the session keeps of the text it has turned into inputs: its length and a digest, never the
+    text itself (it carries the PINs typed)."""
+    return f"{len(text)}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
 def _new_input(consumed: str, text: str) -> str:
     """Africa's Talking sends every input so far joined by '*'; what follows the consumed prefix is new.
 
     A user's input may itself contain '*', so splitting the whole text would be ambiguous.
     Text that does not extend the prefix comes from an aggregator that sends only the latest input.
     """
-    if not consumed:
+    seen = _seen_prefix(consumed, text) if consumed else None
+    if seen is None:
         return text
-    if text.startswith(consumed + "*"):
-        return text[len(consumed) + 1:]
-    if text == consumed:
+    if text == seen:
         return ""
+    if text.startswith(seen + "*"):
+        return text[len(seen) + 1:]
     return text
+
+
+def _seen_prefix(consumed: str, text: str) -> str | None:
+    """The part of `text` the session has consumed already, if `text` starts with it."""
+    size, sep, _digest = consumed.partition(":")
+    if sep and size.isdigit():
+        prefix = text[:int(size)]
+        return prefix if consumed_mark(prefix) == consumed else None
+    return consumed              # a session saved before marks were digests holds the text itself
 
 
 def _default_language(country: str) -> str:

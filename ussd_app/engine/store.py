@@ -8,6 +8,7 @@ A new session adds one read (the caller's resume pointer lives under their numbe
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import secrets
 import time
@@ -72,6 +73,11 @@ def _session(raw: bytes | None) -> Session | None:
     return Session.from_json(json.loads(raw)) if raw else None
 
 
+def _text_field(text: str) -> str:
+    """The replay cache's field for a hop's text: a digest, since the text carries the PINs typed."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def _reply_from_str(raw: bytes) -> UssdReply:
     text = raw.decode()
     return UssdReply(text=text[4:], end=text.startswith("END "))
@@ -102,7 +108,7 @@ class SessionStore:
         keys = [self._key(sid, "lock"), self._key(sid, "s"), self._key(sid, "r"), self._key(sid, "end")]
         deadline = time.monotonic() + self.lock_wait
         while True:
-            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms, text])
+            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms, _text_field(text)])
             if got[0] == 1:
                 replay = _reply_from_str(got[2]) if got[2] else None
                 return Loaded(token, _session(got[1]), replay, Ended.load(got[3]))
@@ -122,9 +128,12 @@ class SessionStore:
             if not await self._extend(keys=[self._key(sid, "lock")], args=[token, self.lock_timeout_ms]):
                 return
 
-    async def ended(self, sid: str) -> Ended | None:
-        """How a session ended (None: it did not, or it is forgotten): the end-of-session event reads it."""
-        return Ended.load(await self.redis.get(self._key(sid, "end")))
+    async def secret_steps(self, sid: str) -> set[int] | None:
+        """Which inputs of the session were PINs (positions in the `*`-joined text), while we remember the
+        session (ended or not); None once it is forgotten."""
+        ended_raw, live_raw = await self.redis.mget(self._key(sid, "end"), self._key(sid, "s"))
+        known = Ended.load(ended_raw) or _session(live_raw)
+        return set(known.secret_steps) if known is not None else None
 
     async def resume_point(self, msisdn: str) -> Session | None:
         return _session(await self.redis.get(self._resume_key(msisdn)))
@@ -146,7 +155,7 @@ class SessionStore:
                 pipe.set(self._key(session.id, "end"), ended.dump(), ex=self.ttl)
             else:
                 pipe.set(skey, blob, ex=self.ttl)
-            pipe.hset(rkey, text, reply.wire)
+            pipe.hset(rkey, _text_field(text), reply.wire)
             pipe.expire(rkey, self.ttl)
             if not keep_resume:
                 if resumable and not reply.end:

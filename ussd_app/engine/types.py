@@ -117,7 +117,7 @@ class Session:
     user_id: int | None = None
     name: str | None = None
     data: dict[str, Any] = field(default_factory=dict)     # per-journey answers
-    consumed: str = ""                                      # the AT text already turned into inputs
+    consumed: str = ""                                      # length:digest of the AT text turned into inputs
     secret_steps: list[int] = field(default_factory=list)   # which inputs were PINs (masked when stored)
     history: list[str] = field(default_factory=list)        # for 0 Back
     screen: dict[str, Any] | None = None                    # last rendered Screen (for 98/0 paging)

@@ -19,7 +19,7 @@ from tests.test_payments import USER, airtel, make_pay, mtn, pawapay, pay  # noq
 from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, fund, register
 from ussd_app import appkeys
-from ussd_app.db.models import JournalEntry, MarketOrder, Payment, SmsOutbox
+from ussd_app.db.models import JournalEntry, MarketOrder, Payment, SmsOutbox, UssdSessionEvent
 from ussd_app.domain import ledger, users, wallet
 from ussd_app.domain.market import book
 from ussd_app.domain.phone import parse_msisdn
@@ -274,3 +274,28 @@ async def test_a_hop_from_another_number_is_refused_and_the_session_goes_on(paye
     thief.inputs.append("1")
     assert await thief._post() == refused, "nor does the owner's END (and its balance) reach another number"
     await books_ok(client)
+
+
+# -- 9. PINs kept nowhere in the clear ----------------------------------------------------------------------
+
+async def test_the_engine_names_the_pin_steps_so_the_stored_event_keeps_amounts_and_masks_pins(client):
+    await register(client, FRIEND, "Chipo")
+    sender = await register(client, SELLER, "Bupe", pin="3971")
+    await fund(client, SELLER, "2000")
+    await sender.dial()
+    assert "Sent K1,500.00" in await sender.press("1", "2", "0961900013", "1500", "3971")
+    path = "*".join(sender.inputs)
+    await client.post("/ussd/africastalking/events", data={
+        "sessionId": sender.sid, "phoneNumber": SELLER, "status": "Success", "input": path, "date": ""})
+    async with client.app[appkeys.DB]() as s:
+        stored = await s.scalar(select(UssdSessionEvent.input).where(UssdSessionEvent.session_id == sender.sid))
+    assert stored == "1*2*0961900013*1500*****", "the amount 1500 stays: only the PIN step is masked"
+    store = client.app[appkeys.ENGINE].store
+    typed = (b"*3971", b'"3971')                       # the PIN as a typed step, in a path or a JSON string
+    for key in [k async for k in store.redis.scan_iter(match=f"{store.prefix}*")]:
+        kind = await store.redis.type(key)
+        if kind == b"string":
+            values = [await store.redis.get(key)]
+        else:
+            values = [f + b"=" + v for f, v in (await store.redis.hgetall(key)).items()] if kind == b"hash" else []
+        assert not any(t in v for v in values for t in typed), (key, values)

@@ -130,6 +130,29 @@ async def test_a_hundred_parallel_pin_guesses_evaluate_three_and_send_one_lock_s
     await books_ok(client)
 
 
+@pytest.mark.parametrize("lock_minutes,typed,expected", [
+    (30, ["1111", "1111", "4826", "1111"], ["2 left", "1 left", "ok", "2 left"]),      # a right PIN clears the count
+    (30, ["1111", "1111", "1111", "4826"], ["2 left", "1 left", "locked+sms", "locked"]),
+    (0, ["1111", "1111", "1111", "4826"], ["2 left", "1 left", "locked+sms", "ok"]),   # a lock past its time lifts
+])
+async def test_pin_tries_in_sequence(client, lock_minutes, typed, expected):
+    from ussd_app.domain import pins
+
+    await register(client, SELLER, "Bupe")
+    user = await wallet.find_user(client.app[appkeys.DB], SELLER)
+
+    def said(check) -> str:
+        if check.ok:
+            return "ok"
+        if check.locked_until is not None:
+            return "locked+sms" if check.dispatch else "locked"
+        return f"{check.tries_left} left"
+
+    got = [said(await pins.check(client.app[appkeys.DB], user.id, pin, max_failures=3, lock_minutes=lock_minutes,
+                                 lock_sms=lambda u, until: "locked")) for pin in typed]
+    assert got == expected
+
+
 # -- 4-7. retransmitted money hops ---------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -86,6 +86,14 @@ class Settings:
     market_price_limits: str = "ZMW=10..5000,TZS=1000..200000"   # least..most minor units per kWh
     market_fee_bps: int = 100             # the buyer's fee per fill, basis points (1%)
     meter_max_wh_per_hour: int = 20_000   # export or import beyond this rate is flagged, not credited
+    # Rate limits (ussd_app/ratelimit.py); 0 turns one off. Sliding windows, counted in Redis.
+    rate_ussd_sessions_per_msisdn: int = 20     # new USSD sessions per number per 10 minutes
+    rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
+    rate_sms_in_per_msisdn: int = 120           # SMS kept per number per hour; beyond: not even stored
+    rate_sms_replies_per_msisdn: int = 30       # SMS run and answered per number per hour; beyond: one notice
+    rate_webhook_per_ip: int = 6000             # webhook requests per source address per minute (aggregators!)
+    rate_status_queries_per_payment: int = 5    # status queries callbacks may trigger per payment per hour
+    trusted_proxies: str = ""                   # "10.0.0.0/8,..." whose X-Forwarded-For names the client
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -154,6 +162,13 @@ class Settings:
             market_price_limits=env.get("MARKET_PRICE_LIMITS") or "ZMW=10..5000,TZS=1000..200000",
             market_fee_bps=_int(env, "MARKET_FEE_BPS", 100),
             meter_max_wh_per_hour=_int(env, "METER_MAX_WH_PER_HOUR", 20_000),
+            rate_ussd_sessions_per_msisdn=_int(env, "RATE_USSD_SESSIONS_PER_MSISDN", 20),
+            rate_ussd_hops_per_msisdn=_int(env, "RATE_USSD_HOPS_PER_MSISDN", 60),
+            rate_sms_in_per_msisdn=_int(env, "RATE_SMS_IN_PER_MSISDN", 120),
+            rate_sms_replies_per_msisdn=_int(env, "RATE_SMS_REPLIES_PER_MSISDN", 30),
+            rate_webhook_per_ip=_int(env, "RATE_WEBHOOK_PER_IP", 6000),
+            rate_status_queries_per_payment=_int(env, "RATE_STATUS_QUERIES_PER_PAYMENT", 5),
+            trusted_proxies=env.get("TRUSTED_PROXIES", ""),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -1,16 +1,31 @@
-"""Rate limits: the sliding-window limiter against a reference model (hypothesis, real Redis)."""
+"""Rate limits: the sliding-window limiter against a reference model (hypothesis, real Redis), then tables of
+floods run against the real app (USSD per number, SMS per number, webhooks per address), each checked at the
+phone, in SQL and in /metrics."""
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from redis.asyncio import Redis
+from sqlalchemy import func, select
 
+from sms.flood import too_many_text
+from tests.helpers import assert_screen_ok, at_form, new_session_id
+from ussd_app import appkeys, i18n
+from ussd_app.adapters.ratelimits import too_many_requests_text
+from ussd_app.app import create_app
+from ussd_app.db.models import SmsInbound, SmsOutbox
+from ussd_app.domain import users
+from ussd_app.domain.phone import parse_msisdn
+from ussd_app.domain.pin import hash_pin
 from ussd_app.ratelimit import Limiter, Rule
 
 RELAXED = hsettings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+TOO_MANY = "END Too many requests. Please try again in a few minutes."
 
 
 @pytest.fixture
@@ -18,6 +33,12 @@ async def limiter(redis_url, redis_prefix):
     redis = Redis.from_url(redis_url)
     yield Limiter(redis, redis_prefix)
     await redis.aclose()
+
+
+async def limited(client) -> dict[str, float]:
+    """rate_limited_total by kind, as /metrics shows it."""
+    text = await (await client.get("/metrics")).text()
+    return {kind: float(n) for kind, n in re.findall(r'^rate_limited_total\{kind="(\w+)"\} (\S+)$', text, re.M)}
 
 
 # -- the limiter -----------------------------------------------------------------------------------
@@ -103,3 +124,185 @@ async def test_zero_means_no_limit_and_unreachable_redis_lets_requests_through(l
         assert (await Limiter(down, "test:").hit("webhook_ip", "y", 1, 60)).ok
     finally:
         await down.aclose()
+
+
+# -- USSD, per number --------------------------------------------------------------------------------
+
+A, B = "+260971100001", "+260971100002"
+
+
+@dataclass
+class UssdCase:
+    label: str
+    limits: dict
+    hops: list[tuple[str, str, str]]     # (number, session label, cumulative text)
+    expect: str                          # one letter a hop: C served, L the "too many" END
+    metrics: dict = field(default_factory=dict)
+
+
+def dials(number: str, n: int, first: int = 0) -> list[tuple[str, str, str]]:
+    return [(number, f"{number}-{i}", "") for i in range(first, first + n)]
+
+
+USSD = [
+    UssdCase("a burst of sessions from one number is stopped; another number is served",
+             {"rate_ussd_sessions_per_msisdn": 3}, dials(A, 6) + dials(B, 1), "CCCLLLC", {"ussd_session": 3}),
+    UssdCase("many numbers each under the limit: none limited", {"rate_ussd_sessions_per_msisdn": 2},
+             [h for n in range(8) for h in dials(f"+2609711000{n:02d}", 2)], "C" * 16),
+    UssdCase("a session's later hops are not new sessions", {"rate_ussd_sessions_per_msisdn": 1},
+             [(A, "s", ""), (A, "s", "1"), (A, "s", "1*0"), (A, "t", "")], "CCCL", {"ussd_session": 1}),
+    UssdCase("hops per number per minute", {"rate_ussd_hops_per_msisdn": 3},
+             [(A, "s", ""), (A, "s", "1"), (A, "s", "1*0"), (A, "s", "1*0*1"), (B, "u", "")], "CCCLC",
+             {"ussd_hop": 1}),
+    UssdCase("a retransmitted hop counts once", {"rate_ussd_hops_per_msisdn": 2},
+             [(A, "s", ""), (A, "s", ""), (A, "s", "1"), (A, "s", "1"), (A, "s", "1*0")], "CCCCL",
+             {"ussd_hop": 1}),
+    UssdCase("zero: no limit", {"rate_ussd_sessions_per_msisdn": 0, "rate_ussd_hops_per_msisdn": 0},
+             dials(A, 30), "C" * 30),
+]
+
+
+async def hop(client, number: str, session: str, text: str):
+    return await client.post("/ussd/africastalking", data=at_form(f"ATUid_{session}", text, number))
+
+
+@pytest.mark.parametrize("case", USSD, ids=[c.label for c in USSD])
+async def test_ussd_limits(case: UssdCase, aiohttp_client, settings):
+    client = await aiohttp_client(create_app(settings.with_(**case.limits)))
+    seen = ""
+    for number, session, text in case.hops:
+        resp = await hop(client, number, session, text)
+        body = await resp.text()
+        assert resp.status == 200, body
+        seen += "L" if body == TOO_MANY else "C"
+    assert seen == case.expect
+    assert await limited(client) == {k: float(n) for k, n in case.metrics.items()}
+
+
+async def test_the_end_screen_is_in_the_users_language_and_fits(aiohttp_client, settings):
+    client = await aiohttp_client(create_app(settings.with_(rate_ussd_sessions_per_msisdn=1)))
+    await users.register(client.app[appkeys.DB], parse_msisdn(A), "Bupe", "sw", hash_pin("4826", 16))
+    for number in (A, "+255712100003"):             # a Swahili user; a Tanzanian newcomer
+        await hop(client, number, f"{number}-1", "")
+        body = await (await hop(client, number, f"{number}-2", "")).text()
+        assert body == "END Maombi mengi mno. Tafadhali jaribu tena baada ya dakika chache."
+
+
+@pytest.mark.parametrize("code", list(i18n.LANGUAGES))
+def test_the_too_many_texts_fit_in_every_language(code):
+    with i18n.language(code):
+        assert_screen_ok("END " + too_many_requests_text())
+        assert code == "en" or too_many_requests_text() != TOO_MANY[4:], "translated"
+        assert code == "en" or too_many_text() != "Too many messages. Please wait an hour before sending more."
+
+
+async def test_the_window_opens_again_after_ten_minutes(aiohttp_client, settings):
+    client = await aiohttp_client(create_app(settings.with_(rate_ussd_sessions_per_msisdn=2)))
+    clock = [1_764_000_000.0]
+    client.app[appkeys.LIMITER].clock = lambda: clock[0]
+    replies = []
+    for i, advance in enumerate([0, 1, 1, 300, 299, 0.5]):      # t = 0, 1, 2, 302, 601, 601.5
+        clock[0] += advance
+        replies.append(await (await hop(client, A, f"w{i}", "")).text())
+    assert [r == TOO_MANY for r in replies] == [False, False, True, True, False, False]
+
+
+# -- SMS, per number -------------------------------------------------------------------------------
+
+@dataclass
+class SmsCase:
+    label: str
+    limits: dict
+    messages: list[tuple[str, str]]      # (sender, provider id)
+    answers: dict[str, int]              # replies to the command, per sender
+    notices: dict[str, int]              # "too many" SMS, per sender
+    stored: int                          # inbound rows kept
+    metrics: dict = field(default_factory=dict)
+
+
+def flood(sender: str, n: int) -> list[tuple[str, str]]:
+    return [(sender, f"{sender}-{i}") for i in range(n)]
+
+
+SMS = [
+    SmsCase("a flood: the budget answered, one notice, then silence; another number still answered",
+            {"rate_sms_replies_per_msisdn": 3}, flood(A, 10) + flood(B, 1), {A: 3, B: 1}, {A: 1}, 11,
+            {"sms_reply": 7}),
+    SmsCase("past the inbound budget nothing is even stored", {"rate_sms_replies_per_msisdn": 2,
+                                                              "rate_sms_in_per_msisdn": 5},
+            flood(A, 9), {A: 2}, {A: 1}, 5, {"sms_reply": 3, "sms_in": 4}),
+    SmsCase("the aggregator's retries count once", {"rate_sms_replies_per_msisdn": 1},
+            [(A, "x"), (A, "x"), (A, "x"), (A, "y"), (A, "y"), (A, "z")], {A: 1}, {A: 1}, 3, {"sms_reply": 3}),
+    SmsCase("many numbers each under the budget: all answered", {"rate_sms_replies_per_msisdn": 2},
+            [m for n in range(6) for m in flood(f"+2609711000{n:02d}", 2)],
+            {f"+2609711000{n:02d}": 2 for n in range(6)}, {}, 12),
+]
+
+
+@pytest.mark.parametrize("case", SMS, ids=[c.label for c in SMS])
+async def test_sms_limits(case: SmsCase, aiohttp_client, settings):
+    client = await aiohttp_client(create_app(settings.with_(**case.limits)))
+    for sender, provider_id in case.messages:
+        resp = await client.post("/sms/africastalking/inbound",
+                                 data={"from": sender, "id": provider_id, "text": "HELP", "to": "21212"})
+        assert resp.status == 200, await resp.text()
+    async with client.app[appkeys.DB]() as s:
+        sent = (await s.execute(select(SmsOutbox.msisdn, SmsOutbox.kind, SmsOutbox.body))).all()
+        stored = await s.scalar(select(func.count()).select_from(SmsInbound))
+    answers = {n: sum(1 for m, k, _b in sent if m == n and k == "reply:help") for n in case.answers}
+    notices = {n: sum(1 for m, k, _b in sent if m == n and k == "reply:limited") for n in case.notices}
+    assert (answers, notices, stored) == (case.answers, case.notices, case.stored)
+    assert len(sent) == sum(case.answers.values()) + sum(case.notices.values()), "nothing else was queued"
+    assert all(b == too_many_text() for _m, k, b in sent if k == "reply:limited")
+    assert await limited(client) == {k: float(n) for k, n in case.metrics.items()}
+
+
+# -- every webhook, per source address -------------------------------------------------------------
+
+USSD_HOP = ("/ussd/africastalking", lambda: at_form(new_session_id()))
+SMS_IN = ("/sms/africastalking/inbound", lambda: {"from": A, "id": uuid.uuid4().hex, "text": "HELP"})
+DELIVERY = ("/sms/africastalking/delivery", lambda: {"id": "ATXid_nobody", "status": "Success"})
+CALLBACK = ("/payments/mtn/callback", lambda: b'{"externalId": "no-such", "status": "SUCCESSFUL"}')
+METER = ("/meters/readings", lambda: b"{}")
+HEALTH = ("/healthz", None)
+
+
+@dataclass
+class WebhookCase:
+    label: str
+    limits: dict
+    requests: list[tuple[tuple, str | None]]     # ((path, body), X-Forwarded-For)
+    expect: str                                  # one letter a request: . not refused, R 429
+
+
+WEBHOOKS = [
+    WebhookCase("a flood from one address is refused", {"rate_webhook_per_ip": 3}, [(USSD_HOP, None)] * 5, "...RR"),
+    WebhookCase("one budget across every webhook", {"rate_webhook_per_ip": 5},
+                [(r, None) for r in (USSD_HOP, SMS_IN, DELIVERY, CALLBACK, METER, USSD_HOP, METER)], ".....RR"),
+    WebhookCase("health and metrics are not webhooks", {"rate_webhook_per_ip": 1}, [(HEALTH, None)] * 3, "..."),
+    WebhookCase("X-Forwarded-For is ignored unless the proxy is trusted", {"rate_webhook_per_ip": 2},
+                [(USSD_HOP, f"203.0.113.{n}") for n in range(4)], "..RR"),
+    WebhookCase("behind a trusted proxy each client has its own budget",
+                {"rate_webhook_per_ip": 2, "trusted_proxies": "127.0.0.1/32, ::1"},
+                [(USSD_HOP, "203.0.113.1")] * 3 + [(USSD_HOP, "203.0.113.2")] * 2, "..R.."),
+    WebhookCase("a client cannot pick its address by writing the header itself",
+                {"rate_webhook_per_ip": 2, "trusted_proxies": "127.0.0.0/8"},
+                [(USSD_HOP, f"198.51.100.{n}, 203.0.113.1") for n in range(3)], "..R"),
+]
+
+
+@pytest.mark.parametrize("case", WEBHOOKS, ids=[c.label for c in WEBHOOKS])
+async def test_webhook_limits(case: WebhookCase, aiohttp_client, settings):
+    client = await aiohttp_client(create_app(settings.with_(**case.limits)))
+    seen = ""
+    for (path, body), forwarded in case.requests:
+        headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        resp = await (client.get(path, headers=headers) if body is None
+                      else client.post(path, data=body(), headers=headers))
+        text = await resp.text()
+        seen += "R" if resp.status == 429 else "."
+        if resp.status == 429:
+            assert text == "too many requests from this address\n"
+            assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert seen == case.expect
+    assert (await limited(client)).get("webhook_ip", 0) == case.expect.count("R")

@@ -1,17 +1,19 @@
 """Rate limits: the sliding-window limiter against a reference model (hypothesis, real Redis), then tables of
-floods run against the real app (USSD per number, SMS per number, webhooks per address), each checked at the
-phone, in SQL and in /metrics."""
+floods run against the real app (USSD per number, SMS per number, webhooks per address, a payment's
+callbacks per reference), each checked at the phone, in SQL, at the provider's fake and in /metrics."""
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
+from simulator.fake_mtn import FakeMtn, running
 from sms.flood import too_many_text
 from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys, i18n
@@ -306,3 +308,37 @@ async def test_webhook_limits(case: WebhookCase, aiohttp_client, settings):
             assert 1 <= int(resp.headers["Retry-After"]) <= 60
     assert seen == case.expect
     assert (await limited(client)).get("webhook_ip", 0) == case.expect.count("R")
+
+
+# -- a payment's callbacks, per reference ----------------------------------------------------------
+
+@pytest.fixture
+async def mtn_client(aiohttp_client, settings):
+    fake = FakeMtn(auto=False)
+    async with running(fake) as url:
+        async def make(**limits):
+            client = await aiohttp_client(create_app(settings.with_(
+                mtn_base_url=url, mtn_api_user=fake.api_user, mtn_api_key=fake.api_key,
+                mtn_subscription_key=fake.subscription_key, **limits)))
+            user, _rows = await users.register(client.app[appkeys.DB], parse_msisdn("+260961500001"), "Musonda",
+                                               "en", hash_pin("4826", 16))
+            return client, fake, user
+        yield make
+
+
+@pytest.mark.parametrize("cap,callbacks,queries", [(3, 10, 3), (5, 2, 2), (0, 6, 6)])
+async def test_a_callback_flood_for_one_payment_asks_the_provider_at_most_the_cap(mtn_client, cap, callbacks,
+                                                                                  queries):
+    client, fake, user = await mtn_client(rate_status_queries_per_payment=cap)
+    payments = client.app[appkeys.PAYMENTS]
+    first, second = await payments.deposit(user, 5000), await payments.deposit(user, 700)
+    body = lambda ref: f'{{"externalId": "{ref}", "status": "SUCCESSFUL"}}'.encode()    # noqa: E731
+    for _ in range(callbacks):
+        resp = await client.post("/payments/mtn/callback", data=body(first.reference))
+        assert resp.status == 200 and (await resp.json())["state"] == "pending"
+    assert fake.status_requests == queries
+    await client.post("/payments/mtn/callback", data=body(second.reference))
+    assert fake.status_requests == queries + 1, "another payment's callback is still followed up"
+    await payments.reconcile(timedelta(0), timedelta(hours=1))
+    assert fake.status_requests == queries + 3, "the reconciliation job asks about both, uncapped"
+    assert (await limited(client)).get("status_query", 0) == callbacks - queries

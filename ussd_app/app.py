@@ -58,6 +58,7 @@ async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
         app[appkeys.PAYMENTS] = payments_setup.build(app[appkeys.SETTINGS], app[appkeys.DB], http,
                                                      app[appkeys.DISPATCH])
+        app[appkeys.PAYMENTS].may_ask = ratelimits.status_query_gate(app)     # callbacks' status queries
         yield
 
 

@@ -67,7 +67,8 @@ class Payments:
         # settling transaction, instead of the usual SMS to the payment's user: (s, payment, state) -> rows.
         self.listeners: dict[str, Callable] = {}
         # May a callback for this reference make us ask the provider once more? (The web app caps it per
-        # payment: a flood of callbacks must not become a flood of status queries. Reconciliation is not capped.)
+        # payment: a flood of callbacks must not become a flood of status queries. Reconciliation asks
+        # without it.)
         self.may_ask: Callable[[str], Awaitable[bool]] = _always
 
     def provider_for(self, number: str, direction: str = COLLECTION) -> str | None:

@@ -36,10 +36,11 @@ async def keep_unanswered(db: async_sessionmaker, sms: InboundSms, notice: bool)
             if notice:
                 language = await s.scalar(select(User.language).where(User.msisdn == sms.number.e164))
                 with i18n.language(language or sms.number.default_language):
-                    row = await outbox.add(s, sms.number.e164, too_many_text(), f"reply:{COMMAND}", essential=True)
-            s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to, text=sms.text,
-                             link_id=sms.link_id, network_code=sms.network_code, command=COMMAND,
-                             reply_id=row.id if row else None))
+                    row = await outbox.add(s, sms.number.e164, too_many_text(), f"reply:{COMMAND}",
+                                           essential=True)
+            s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to,
+                             text=sms.text, link_id=sms.link_id, network_code=sms.network_code,
+                             command=COMMAND, reply_id=row.id if row else None))
         return Followups(outbox.to_dispatch([row]))
     except IntegrityError:       # the same id arriving twice at once: the other copy stored it
         log.info("inbound SMS %s: duplicate, ignored", sms.provider_id)

@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     webhooks = [*africastalking.routes(), *africastalking_sms.routes(), *payments_callback.routes(),
                 *meters.routes()]
     app.add_routes(webhooks)
-    app.middlewares.append(ratelimits.webhook_limit(webhooks, ratelimits.trusted_networks(settings.trusted_proxies)))
+    trusted = ratelimits.trusted_networks(settings.trusted_proxies)
+    app.middlewares.append(ratelimits.webhook_limit(webhooks, trusted))     # per source address
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     return app

@@ -28,8 +28,9 @@ from redis.exceptions import ConnectionError as RedisDown, TimeoutError as Redis
 
 log = logging.getLogger(__name__)
 
-# KEYS: one sorted set per rule. ARGV[1]: now in ms ('' = Redis TIME); then per rule: limit, window ms, member.
-# All rules allow, or nothing is recorded. Whole milliseconds keep every number within Lua's 14 printed digits.
+# KEYS: one sorted set per rule. ARGV[1]: now in ms ('' = Redis TIME); then per rule: limit, window ms,
+# member. All rules allow, or nothing is recorded. Whole milliseconds keep every number within the 14
+# digits Lua prints when it hands a number to a Redis command.
 _SLIDING_WINDOW = """
 local now = tonumber(ARGV[1])
 if not now then
@@ -71,8 +72,8 @@ class Rule:
 @dataclass(frozen=True)
 class Allowed:
     ok: bool
-    count: int                  # hits in the window: with this one when allowed, the refusing rule's otherwise
-    retry_after: int            # whole seconds until the refusing rule's oldest hit leaves its window; 0 if ok
+    count: int                  # hits in the window (this one included); refused: the refusing rule's count
+    retry_after: int            # seconds until the refusing rule's oldest hit leaves its window; 0 if ok
     kind: str = ""              # the rule that refused
 
 
@@ -94,7 +95,7 @@ class Limiter:
         return await self.hit_all(subject, [Rule(kind, limit, window_s, member)], now=now)
 
     async def hit_all(self, subject: str, rules: list[Rule], *, now: float | None = None) -> Allowed:
-        """Count one hit against every rule for `subject` in one round trip: allowed when every rule allows."""
+        """One hit against every rule for `subject`, one round trip: allowed when every rule allows."""
         rules = [r for r in rules if r.limit > 0]
         if not rules:
             return ALLOWED

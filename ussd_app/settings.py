@@ -91,7 +91,7 @@ class Settings:
     rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
     rate_sms_in_per_msisdn: int = 120           # SMS kept per number per hour; beyond: not even stored
     rate_sms_replies_per_msisdn: int = 30       # SMS run and answered per number per hour; beyond: one notice
-    rate_webhook_per_ip: int = 6000             # webhook requests per source address per minute (aggregators!)
+    rate_webhook_per_ip: int = 6000             # webhook requests per address per minute (aggregators!)
     rate_status_queries_per_payment: int = 5    # status queries callbacks may trigger per payment per hour
     trusted_proxies: str = ""                   # "10.0.0.0/8,..." whose X-Forwarded-For names the client
 

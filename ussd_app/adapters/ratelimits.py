@@ -1,5 +1,6 @@
 """Where the rate limits apply: every webhook per source address, USSD per number, SMS per number, and the
-status queries a payment's callbacks may trigger. The limits are settings; the limiter is ussd_app/ratelimit.py.
+status queries a payment's callbacks may trigger. The limits are settings; the limiter is
+ussd_app/ratelimit.py.
 
 Each check answers the way its caller needs: a webhook gets 429 with Retry-After; a phone gets an END
 screen in its user's language with HTTP 200 (Africa's Talking shows nothing else); an SMS sender gets one

@@ -17,13 +17,14 @@ from simulator.fake_mtn import FakeMtn, running
 from sms.flood import too_many_text
 from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys, i18n
-from ussd_app.adapters.ratelimits import too_many_requests_text
+from ussd_app.adapters.ratelimits import too_many_requests_text, trusted_networks
 from ussd_app.app import create_app
 from ussd_app.db.models import SmsInbound, SmsOutbox
 from ussd_app.domain import users
 from ussd_app.domain.phone import parse_msisdn
 from ussd_app.domain.pin import hash_pin
 from ussd_app.ratelimit import Limiter, Rule
+from ussd_app.settings import Settings
 
 RELAXED = hsettings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -314,6 +315,30 @@ async def test_webhook_limits(case: WebhookCase, aiohttp_client, settings):
             assert 1 <= int(resp.headers["Retry-After"]) <= 60
     assert seen == case.expect
     assert (await limited(client)).get("webhook_ip", 0) == case.expect.count("R")
+
+
+@pytest.mark.parametrize("env,field,value", [
+    ({}, "rate_ussd_sessions_per_msisdn", 20),
+    ({"RATE_USSD_SESSIONS_PER_MSISDN": "5"}, "rate_ussd_sessions_per_msisdn", 5),
+    ({"RATE_USSD_HOPS_PER_MSISDN": "0"}, "rate_ussd_hops_per_msisdn", 0),
+    ({"RATE_SMS_IN_PER_MSISDN": "50"}, "rate_sms_in_per_msisdn", 50),
+    ({"RATE_SMS_REPLIES_PER_MSISDN": "7"}, "rate_sms_replies_per_msisdn", 7),
+    ({"RATE_WEBHOOK_PER_IP": "100"}, "rate_webhook_per_ip", 100),
+    ({"RATE_STATUS_QUERIES_PER_PAYMENT": "2"}, "rate_status_queries_per_payment", 2),
+    ({"TRUSTED_PROXIES": "10.0.0.0/8"}, "trusted_proxies", "10.0.0.0/8"),
+])
+def test_limits_come_from_the_environment(env, field, value):
+    assert getattr(Settings.from_env(env), field) == value
+
+
+@pytest.mark.parametrize("raw,ok", [("", True), ("10.0.0.1", True), ("10.0.0.0/8, fd00::/8", True),
+                                    ("10.0.0.0/33", False), ("proxy.local", False)])
+def test_trusted_proxies_are_addresses_or_cidrs(raw, ok):
+    if ok:
+        assert len(trusted_networks(raw)) == raw.count(",") + bool(raw)
+    else:
+        with pytest.raises(SystemExit, match="TRUSTED_PROXIES"):
+            trusted_networks(raw)
 
 
 # -- a payment's callbacks, per reference ----------------------------------------------------------

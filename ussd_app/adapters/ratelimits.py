@@ -38,8 +38,12 @@ def _refused(app: web.Application, kind: str) -> None:
 # -- webhooks, per source address ------------------------------------------------------------------
 
 def trusted_networks(raw: str) -> tuple[Network, ...]:
-    """TRUSTED_PROXIES: comma-separated addresses or CIDRs (ValueError at start-up when one is not)."""
-    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+    """TRUSTED_PROXIES: comma-separated addresses or CIDRs; anything else stops the app at start-up."""
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
+    except ValueError as exc:
+        raise SystemExit(f"TRUSTED_PROXIES must list addresses or CIDRs: {exc}") from None
 
 
 def _within(address: str, networks: tuple[Network, ...]) -> bool:

@@ -73,6 +73,10 @@ class Payments:
         # A payout made for some purpose ("proposal:12") is reported by that purpose's listener, inside the
         # settling transaction, instead of the usual SMS to the payment's user: (s, payment, state) -> rows.
         self.listeners: dict[str, Callable] = {}
+        # May a callback for this reference make us ask the provider once more? (The web app caps it per
+        # payment: a flood of callbacks must not become a flood of status queries. Reconciliation asks
+        # without it.)
+        self.may_ask: Callable[[str], Awaitable[bool]] = _always
 
     def provider_for(self, number: str, direction: str = COLLECTION) -> str | None:
         return routing.choose(number, direction, self.providers)
@@ -196,8 +200,16 @@ class Payments:
             return await self.settle(prompt.reference, Status(prompt.claimed, prompt.reason, prompt.provider_txn_id),
                                      provider=provider)
         if self.can_ask(provider):
+            if not await self.may_ask(prompt.reference):     # asked enough: the reconciliation job asks later
+                return await self.state_of(prompt.reference, provider)
             return await self.confirm(prompt.reference, provider)
         return await self.settle(prompt.reference, Status(PENDING, f"UNSIGNED {prompt.claimed}"), "review", provider)
+
+    async def state_of(self, reference: str, provider: str | None = None) -> str:
+        """The payment's state as we hold it, asking nobody ("unknown": no such payment of `provider`'s)."""
+        async with self.db() as s:
+            payment = await s.scalar(select(Payment).where(Payment.reference == reference))
+        return "unknown" if payment is None or provider not in (None, payment.provider) else payment.state
 
     async def resolve(self, reference: str, paid: bool) -> str:
         """An operator's word on a payment under review (checked against the provider's statement).
@@ -324,6 +336,10 @@ class Payments:
             return await self.providers[payment.provider].status(payment.direction, reference, payment.currency)
         except ProviderError:
             return Status(AMBIGUOUS)
+
+
+async def _always(reference: str) -> bool:
+    return True
 
 
 def parse_fees(raw: str) -> dict[tuple[str, str], int]:

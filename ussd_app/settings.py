@@ -89,6 +89,14 @@ class Settings:
     meter_max_wh_per_reading: int = 50_000    # export beyond this in one reading is flagged
     meter_max_wh_per_day: int = 100_000   # credits beyond this per meter and local day are flagged
     meter_max_reading_age_hours: int = 48     # older readings are refused (409)
+    # Rate limits (ussd_app/ratelimit.py); 0 turns one off. Sliding windows, counted in Redis.
+    rate_ussd_sessions_per_msisdn: int = 20     # new USSD sessions per number per 10 minutes
+    rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
+    rate_sms_in_per_msisdn: int = 120           # SMS kept per number per hour; beyond: not even stored
+    rate_sms_replies_per_msisdn: int = 30       # SMS run and answered per number per hour; beyond: one notice
+    rate_webhook_per_ip: int = 6000             # webhook requests per address per minute (aggregators!)
+    rate_status_queries_per_payment: int = 5    # status queries callbacks may trigger per payment per hour
+    trusted_proxies: str = ""                   # "10.0.0.0/8,..." whose X-Forwarded-For names the client
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -160,6 +168,13 @@ class Settings:
             meter_max_wh_per_reading=_int(env, "METER_MAX_WH_PER_READING", 50_000),
             meter_max_wh_per_day=_int(env, "METER_MAX_WH_PER_DAY", 100_000),
             meter_max_reading_age_hours=_int(env, "METER_MAX_READING_AGE_HOURS", 48),
+            rate_ussd_sessions_per_msisdn=_int(env, "RATE_USSD_SESSIONS_PER_MSISDN", 20),
+            rate_ussd_hops_per_msisdn=_int(env, "RATE_USSD_HOPS_PER_MSISDN", 60),
+            rate_sms_in_per_msisdn=_int(env, "RATE_SMS_IN_PER_MSISDN", 120),
+            rate_sms_replies_per_msisdn=_int(env, "RATE_SMS_REPLIES_PER_MSISDN", 30),
+            rate_webhook_per_ip=_int(env, "RATE_WEBHOOK_PER_IP", 6000),
+            rate_status_queries_per_payment=_int(env, "RATE_STATUS_QUERIES_PER_PAYMENT", 5),
+            trusted_proxies=env.get("TRUSTED_PROXIES", ""),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -5,7 +5,7 @@ The names are the ones in DESIGN.md that operators and acceptance tests rely on;
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -86,6 +86,7 @@ class Settings:
     market_price_limits: str = "ZMW=10..5000,TZS=1000..200000"   # least..most minor units per kWh
     market_fee_bps: int = 100             # the buyer's fee per fill, basis points (1%)
     meter_max_wh_per_hour: int = 20_000   # export or import beyond this rate is flagged, not credited
+    ledger_key: str | None = field(default=None, repr=False)   # the ledger's MAC key; unset: HOME/ledger.key
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -154,6 +155,7 @@ class Settings:
             market_price_limits=env.get("MARKET_PRICE_LIMITS") or "ZMW=10..5000,TZS=1000..200000",
             market_fee_bps=_int(env, "MARKET_FEE_BPS", 100),
             meter_max_wh_per_hour=_int(env, "METER_MAX_WH_PER_HOUR", 20_000),
+            ledger_key=env.get("LEDGER_KEY") or None,
         )
 
     def with_(self, **changes) -> "Settings":
@@ -208,6 +210,7 @@ class Settings:
                     "ADVISOR_DAILY_LIMIT": str(self.advisor_daily_limit),
                     "ADVISOR_FOLLOWUP_MINUTES": str(self.advisor_followup_minutes),
                     "ADVISOR_PRICES": self.advisor_prices, "MARKET_LOT_WH": str(self.market_lot_wh),
-                    "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps)}
+                    "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps),
+                    "LEDGER_KEY": self.ledger_key}
         env.update({k: v for k, v in optional.items() if v})
         return env

@@ -375,6 +375,20 @@ def test_tampering_is_named(filled, tamper, anchored, expected):
     assert len(problems) == len(expected), problems
     for problem, prefix in zip(problems, expected, strict=True):
         assert problem.startswith(prefix), (problem, prefix)
+def test_a_swap_touching_many_entries_lists_the_first_ones_and_counts_the_rest(filled):
+    store, (a, b) = filled
+
+    async def more():
+        op = await _scalar(store, select(Account.id).where(Account.code == "system:operator:ZMW"))
+        for n in range(55):
+            await _post(store.db, f"more-{n}", "deposit", [Leg(op, -1), Leg(a, 1)])
+    store.run(more())
+    swap_owners(store, a, b)                     # entries 2..61 touched a or b: 60 bad MACs
+    problems = _verify(store)
+    assert [p.split(":")[0] for p in problems[:ledger.MAX_ENTRY_PROBLEMS]] == [f"entry {n}" for n in range(2, 52)]
+    assert problems[ledger.MAX_ENTRY_PROBLEMS:] == ["ledger: 10 more problems in later entries, not listed"]
+
+
 def test_edited_balance_is_named(filled):
     store, (a, b) = filled
     _tamper(store, update(Account).where(Account.id == b).values(balance=999999))

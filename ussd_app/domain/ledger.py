@@ -70,10 +70,12 @@ class Posted:
     created: bool          # False: the idempotency key was used before; nothing was posted now
 
 
-def use_key(key: bytes | None) -> None:
-    """Set this process's ledger key (ledger_key.load(settings)); None forgets it."""
+def use_key(key: bytes | None) -> bytes | None:
+    """Set this process's ledger key (ledger_key.load(settings)); None forgets it. Returns the one before,
+    for code that seals a throwaway ledger of its own (menus lint) and puts the process's key back."""
     global _key
-    _key = key
+    previous, _key = _key, key
+    return previous
 
 
 def current_key() -> bytes:

@@ -294,7 +294,8 @@ class _Walk:
                          (f"{missing} entr{'y' if missing == 1 else 'ies'} before it removed" if missing > 0
                           else "out of order"))
         elif e.prev_mac != self.prev_mac:
-            self.problem(where, "does not follow the entry before it: an entry was replaced")
+            self.problem(where, "does not follow the entry before it: entries were removed, replaced or "
+                                "reordered")
         self._postings(where, postings)
         if not hmac.compare_digest(e.mac, entry_mac(self.key, e, postings, self.accounts)):
             self.problem(where, "MAC does not match: its amounts, accounts, owners, key, memo or time were "

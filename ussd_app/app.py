@@ -16,6 +16,7 @@ from sms.dispatch import Dispatcher, make_queue
 from payments import setup as payments_setup
 from ussd_app.adapters import africastalking, africastalking_sms, meters, payments_callback, ratelimits
 from ussd_app.db.engine import make_engine, make_sessionmaker
+from ussd_app.domain import ledger, ledger_key
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
@@ -98,6 +99,7 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
+    ledger.use_key(ledger_key.load(settings))      # one key per process: every post below seals with it
     i18n.load_all()
     app = web.Application()
     app[appkeys.SETTINGS] = settings

@@ -5,7 +5,7 @@ The names are the ones in DESIGN.md that operators and acceptance tests rely on;
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -97,6 +97,7 @@ class Settings:
     rate_webhook_per_ip: int = 6000             # webhook requests per address per minute (aggregators!)
     rate_status_queries_per_payment: int = 5    # status queries callbacks may trigger per payment per hour
     trusted_proxies: str = ""                   # "10.0.0.0/8,..." whose X-Forwarded-For names the client
+    ledger_key: str | None = field(default=None, repr=False)   # the ledger's MAC key; unset: HOME/ledger.key
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -175,6 +176,7 @@ class Settings:
             rate_webhook_per_ip=_int(env, "RATE_WEBHOOK_PER_IP", 6000),
             rate_status_queries_per_payment=_int(env, "RATE_STATUS_QUERIES_PER_PAYMENT", 5),
             trusted_proxies=env.get("TRUSTED_PROXIES", ""),
+            ledger_key=env.get("LEDGER_KEY") or None,
         )
 
     def with_(self, **changes) -> "Settings":
@@ -229,6 +231,7 @@ class Settings:
                     "ADVISOR_DAILY_LIMIT": str(self.advisor_daily_limit),
                     "ADVISOR_FOLLOWUP_MINUTES": str(self.advisor_followup_minutes),
                     "ADVISOR_PRICES": self.advisor_prices, "MARKET_LOT_WH": str(self.market_lot_wh),
-                    "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps)}
+                    "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps),
+                    "LEDGER_KEY": self.ledger_key}
         env.update({k: v for k, v in optional.items() if v})
         return env

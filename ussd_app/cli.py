@@ -179,6 +179,7 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     from ussd_app.db.models import JournalEntry
     from ussd_app.domain import ledger
     from ussd_app.domain.market import book
+    from ussd_app.domain.market import rules as market_rules
 
     try:
         anchor = ledger.Anchor.parse(args.anchor) if args.anchor else None
@@ -186,9 +187,12 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
 
+    rules = market_rules.from_settings(Settings.from_env())
+
     async def verify(db):
         async with db() as s:
-            problems = await ledger.verify(s, anchor=anchor) + await book.check_escrow(s)
+            await ledger.one_snapshot(s)           # a live service keeps posting while we read
+            problems = await ledger.verify(s, anchor=anchor) + await book.check_escrow(s, rules)
             return problems, await s.scalar(select(func.count()).select_from(JournalEntry))
     problems, entries = _with_db(Settings.from_env(), verify)
     for problem in problems:

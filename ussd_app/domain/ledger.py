@@ -341,6 +341,13 @@ async def _entries(db: AsyncSession, batch: int):
         last_seq = entries[-1].seq
 
 
+async def one_snapshot(s: AsyncSession) -> None:
+    """Make this session's reads one moment's picture (PostgreSQL: REPEATABLE READ; a SQLite transaction is one
+    already), so verifying a live ledger never sees half of a commit. Call before the session's first read."""
+    if s.bind.dialect.name == "postgresql":
+        await s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 async def verify(db: AsyncSession, batch: int = 5000, anchor: Anchor | None = None) -> list[Problem]:
     """Recompute every MAC and balance; the entries' problems come first and in seq order, so the first
     line names the first bad entry. With an `anchor`, the chain must still pass through it."""

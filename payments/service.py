@@ -117,8 +117,8 @@ class Payments:
 
     async def pay_from(self, funding: str, user: User, payee: str, amount: int, purpose: str) -> Started:
         """A payout funded by a ledger account other than the user's wallet (a cluster's pool), reported to
-        the listener of `purpose`, once per purpose. The per-payment limit applies; the user's daily limit
-        does not."""
+        the listener of `purpose`, once per purpose. Both limits apply, the day's counted for `user` (the
+        proposer): a one-member cluster is no way round the withdrawal limit."""
         return await self._start(user, PAYOUT, amount, payee, funding=funding, purpose=purpose, key=purpose)
 
     async def _start(self, user: User, direction: str, amount: int, wallet: str, *, key: str,
@@ -149,10 +149,7 @@ class Payments:
                 seen = await s.scalar(select(Payment).where(Payment.request_key == key))
                 if seen is not None:
                     return _Opened(seen, fresh=False)
-                if funding is None:
-                    await self._within_limits(s, user.id, direction, amount)
-                elif amount > self.limits.per_payment:
-                    raise OverLimit("payment", self.limits.per_payment)
+                await self._within_limits(s, user.id, direction, amount)
                 payment = Payment(reference=str(uuid.uuid4()), request_key=key, provider=name, direction=direction,
                                   user_id=user.id, msisdn=wallet, currency=user.currency, amount=amount,
                                   fee=self.fee(name, direction), state="submitted", checks=0, funding=funding,

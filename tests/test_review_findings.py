@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from tests.test_money_integrity import USER, books_ok, forget_sessions  # noqa: F401
+from tests.test_money_integrity import USER, books_ok, dial_home, forget_sessions  # noqa: F401
 from tests.test_payments import airtel, make_pay, mtn, pawapay, pay  # noqa: F401  fixtures
+from tests.jobs import run_jobs
 from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, register
 from ussd_app import appkeys
@@ -61,7 +62,7 @@ async def test_a_payout_proposal_hop_retransmitted_after_redis_lost_the_session_
     await _member_with_a_pool(client, user, 50_000)
     phone = Phone(client, USER)
     await phone.dial()
-    reply = await phone.press("6", "4", "1", "2 batteries", PAYEE, "100", "1")
+    reply = await phone.press("6", "4", "1", "2 batteries", PAYEE, "100", "1", "4826")
     assert "is open" in reply, reply
     await forget_sessions(client)
     again = await phone._post()                      # the aggregator sends the very same hop again
@@ -237,12 +238,27 @@ async def test_a_locked_account_cannot_pay_out_its_clusters_pool(pay):
                         .values(pin_failures=3, pin_locked_until=datetime.now(timezone.utc) + timedelta(hours=1)))
     phone = Phone(client, USER)
     await phone.dial()
-    assert "is open" in await phone.press("6", "4", "1", "2 batteries", PAYEE, "500", "1")
-    await phone.dial()
-    await phone.press("6", "3", "1", "1")                          # vote yes on it
+    assert "Money actions are locked until" in await phone.press("6", "4", "1", "2 batteries", PAYEE, "500", "1")
     async with client.app[appkeys.DB]() as s:
-        state = await s.scalar(select(Proposal.state))
-    assert state not in ("passed", "executed"), f"K500 to {PAYEE} {state} while money actions are locked"
+        assert await s.scalar(select(func.count()).select_from(Proposal)) == 0
+
+
+async def test_a_pool_payout_needs_the_pin_and_counts_against_the_proposers_day(pay):
+    client, fake, user = pay
+    await _member_with_a_pool(client, user, 50_000)
+    phone = Phone(client, USER)
+    await dial_home(phone)
+    assert "Wrong PIN. 2 tries left." in await phone.press("6", "4", "1", "2 batteries", PAYEE, "50", "1", "1111")
+    assert "is open" in await phone.press("4826")
+    await wallet.credit(client.app[appkeys.DB], "fund-day", user, "ZMW", 2_100_000, "test")
+    for n in range(4):                                           # the proposer withdraws the day's K20,000
+        await client.app[appkeys.PAYMENTS].withdraw(user, 500_000, key=f"day-{n}")
+    await dial_home(phone)
+    await phone.press("6", "3", "1", "1")                          # the only member votes yes: it passes
+    await run_jobs(client.app[appkeys.SETTINGS])
+    async with client.app[appkeys.DB]() as s:
+        assert await s.scalar(select(Proposal.state)) == "execution_failed", "K50 more than the proposer's day"
+    await books_ok(client)
 
 
 async def test_a_nul_character_in_a_payment_callback_reference_is_a_4xx_not_a_500(pay):

@@ -388,6 +388,7 @@ class Proposal(Base):
     __tablename__ = "proposals"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)            # the number on ballots: #12
+    request_key: Mapped[str | None] = mapped_column(String(80), nullable=True, unique=True)   # the hop that opened it
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
     proposer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(10))                         # equipment / spend / admit / remove / target

@@ -401,12 +401,14 @@ async def _scalar(store, query):
         return await s.scalar(query)
 
 
-def _cli(store, home: Path, *args: str):
+def _cli(store, home: Path, *args: str, key: str | None = None):
     import subprocess
     import sys
 
     env = {**os.environ, "DATABASE_URL": store.url, "ENERLECTRA_HOME": str(home)}
     env.pop("LEDGER_KEY", None)
+    if key is not None:
+        env["LEDGER_KEY"] = key
     if store.schema:
         env["ENERLECTRA_DB_SCHEMA"] = store.schema
     return subprocess.run([sys.executable, "-m", "ussd_app.cli", "ledger", *args], env=env,
@@ -441,8 +443,7 @@ def test_cli_anchor_catches_a_truncated_tail(filled, tmp_path):
 
 def test_cli_verify_with_another_key_names_the_first_entry(filled, tmp_path):
     store, _ = filled
-    other = tmp_path / "another-home"
-    bad = _cli(store, other, "verify")
+    bad = _cli(store, tmp_path / "home", "verify", key="another-installation-key-" + "0" * 32)
     assert bad.returncode == 1
     assert bad.stdout.splitlines()[0].startswith("entry 1: MAC does not match"), bad.stdout
 

@@ -9,7 +9,6 @@ provider (the reconciliation job still asks on its own schedule).
 """
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from typing import Awaitable, Callable, Literal
 
@@ -18,6 +17,7 @@ from sqlalchemy import select
 
 from ussd_app import appkeys, i18n
 from ussd_app.db.models import User
+from ussd_app.domain import ledger
 from ussd_app.domain.phone import COUNTRIES
 from ussd_app.engine.types import UssdReply, UssdRequest
 from ussd_app.i18n import _
@@ -93,7 +93,7 @@ async def ussd_refusal(app: web.Application, req: UssdRequest) -> UssdReply | No
     """None when this hop may go on; else the END screen. A session counts once (its id is the member),
     a hop once (a retransmission names the same member), both in one round trip."""
     settings = app[appkeys.SETTINGS]
-    hop = hashlib.blake2b(f"{req.session_id}\n{req.text}".encode(), digest_size=8).hexdigest()
+    hop = ledger.keyed_digest("hop-limit", f"{req.session_id}\n{req.text}")     # the text holds PINs
     verdict = await app[appkeys.LIMITER].hit_all(req.msisdn, [
         Rule("ussd_session", settings.rate_ussd_sessions_per_msisdn, 10 * MINUTE, member=req.session_id),
         Rule("ussd_hop", settings.rate_ussd_hops_per_msisdn, MINUTE, member=hop)])

@@ -84,6 +84,12 @@ def current_key() -> bytes:
     return _key
 
 
+def keyed_digest(purpose: str, text: str) -> str:
+    """A digest of `text` only this installation can compute (HMAC-SHA256 under the ledger key, per purpose).
+    What we keep of a USSD path (its PINs have 10,000 values each) cannot be reversed by trying inputs."""
+    return hmac.new(current_key(), f"{purpose}\n{text}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 # -- accounts ------------------------------------------------------------------------------------
 
 def user_code(user_id: int, asset: str) -> str:

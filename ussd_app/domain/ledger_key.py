@@ -1,9 +1,10 @@
 """The key of the ledger's MAC chain, kept outside the database so that whoever can edit the tables
 cannot seal a forged entry.
 
-`LEDGER_KEY` (Settings.ledger_key) when set; otherwise a key generated once into
-`ENERLECTRA_HOME/ledger.key` (mode 0600) and read back after, so the web processes, the workers and
-the CLI of one installation share it. The key is never logged; `fingerprint` names it safely.
+`LEDGER_KEY` (Settings.ledger_key) when set; otherwise `ENERLECTRA_HOME/ledger.key` (mode 0600), generated
+once on the embedded database and read back after, so the web processes, the workers and the CLI of one
+installation share it. In front of an external database the key is never made up: boxes sharing a database
+must share its key. The key is never logged; `fingerprint` names it safely.
 """
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ def load(settings: Settings) -> bytes:
         if len(settings.ledger_key) < MIN_LENGTH:
             raise BadKey(f"LEDGER_KEY must be at least {MIN_LENGTH} characters")
         return settings.ledger_key.encode()
-    return _from_file(settings.home / FILE_NAME)
+    path = settings.home / FILE_NAME
+    if not settings.is_embedded_db and not path.exists():
+        # Boxes sharing one database must share one key: making one up per box would seal with many.
+        raise BadKey(f"set LEDGER_KEY (or put the installation's key in {path}): the database is shared")
+    return _from_file(path)
 
 
 def _from_file(path: Path) -> bytes:

@@ -427,6 +427,10 @@ def test_cli_ledger_verify_exits_1_and_names_the_entry(filled, tmp_path):
     assert bad.stdout.splitlines()[1].startswith("entry 6: MAC does not match")
 
 
+def store_key(home: Path) -> str:
+    return (home / "ledger.key").read_text().strip()
+
+
 def test_cli_anchor_catches_a_truncated_tail(filled, tmp_path):
     store, _ = filled
     home = tmp_path / "home"
@@ -435,10 +439,12 @@ def test_cli_anchor_catches_a_truncated_tail(filled, tmp_path):
     line = anchored.stdout.strip()
     assert line == str(_anchor(store)) and line.startswith("ledger-anchor seq=6 entry=6 mac=")
     delete_last_entry_fix_head(store, None, None)
-    assert _cli(store, home, "verify").returncode == 0           # consistent without the anchor
-    bad = _cli(store, home, "verify", "--anchor", line)
-    assert bad.returncode == 1
-    assert bad.stdout.splitlines() == [ANCHOR_GONE]
+    elsewhere = _cli(store, tmp_path / "another-home", "verify", key=store_key(home))
+    assert elsewhere.returncode == 0                  # consistent inside the database alone
+    for args in (("verify", "--anchor", line), ("verify",)):      # the home recorded the anchor too
+        bad = _cli(store, home, *args)
+        assert bad.returncode == 1
+        assert bad.stdout.splitlines() == [ANCHOR_GONE]
 
 
 def test_cli_verify_with_another_key_names_the_first_entry(filled, tmp_path):

@@ -179,10 +179,11 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     from ussd_app.db.models import JournalEntry
     from ussd_app.domain import ledger
     from ussd_app.domain.market import book
+    from ussd_app.domain import ledger_anchors
     from ussd_app.domain.market import rules as market_rules
 
     try:
-        anchor = ledger.Anchor.parse(args.anchor) if args.anchor else None
+        anchor = ledger.Anchor.parse(args.anchor) if args.anchor else ledger_anchors.latest(Settings.from_env().home)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -206,14 +207,17 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
 
 def cmd_ledger_anchor(args: argparse.Namespace) -> int:
     """One line to keep outside the database (a log, a ticket, paper): `ledger verify --anchor LINE` later
-    proves the chain still passes through it, which a rewrite or truncation of the tail cannot fake."""
-    from ussd_app.domain import ledger
+    proves the chain still passes through it, which a rewrite or truncation of the tail cannot fake. It is
+    also recorded in the home's ledger.anchors, which a plain `ledger verify` checks."""
+    from ussd_app.domain import ledger, ledger_anchors
 
     async def anchor(db):
         async with db() as s:
             return await ledger.head_anchor(s)
     try:
-        print(_with_db(Settings.from_env(), anchor))
+        head = _with_db(Settings.from_env(), anchor)
+        ledger_anchors.record(Settings.from_env().home, head)
+        print(head)
     except ledger.LedgerError as exc:
         print(exc)
         return 1
@@ -441,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_cmd = sub.add_parser("ledger", help="the ledger").add_subparsers(dest="ledger_command", required=True)
     lverify = ledger_cmd.add_parser("verify", help="recompute the MAC chain and every balance; exit 1 on any "
                                                    "mismatch, one line per problem, the first bad entry first")
-    lverify.add_argument("--anchor", metavar="LINE", help="a line from `ledger anchor`: the chain must reach it")
+    lverify.add_argument("--anchor", metavar="LINE", help="a line from `ledger anchor`: the chain must reach it "
+                         "(default: the newest in ENERLECTRA_HOME/ledger.anchors, which the worker writes)")
     lverify.set_defaults(func=cmd_ledger_verify)
     ledger_cmd.add_parser("anchor", help="print the chain head (seq, entry, MAC) as one line to keep outside "
                                          "the database").set_defaults(func=cmd_ledger_anchor)

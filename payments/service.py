@@ -163,14 +163,9 @@ class Payments:
             async with self.db() as s:
                 return _Opened(await s.scalar(select(Payment).where(Payment.request_key == key)), fresh=False)
 
-    async def _hold(self, s, payment: Payment, back: bool = False) -> None:
-        """A payout's amount and fee into the holds account (or `back` to where they came from)."""
-        account = await self._source(s, payment.funding, payment.user_id, payment.currency)
-        holds = await ledger.system(s, "holds", payment.currency)
-        total = -(payment.amount + payment.fee) if back else payment.amount + payment.fee
-        step, kind = ("release", "payout-release") if back else ("hold", "payout-hold")
-        await ledger.post(s, f"pay:{payment.reference}:{step}", kind,
-                          [Leg(account.id, -total), Leg(holds.id, total)], memo=payment.provider)
+    async def _hold(self, s, payment: Payment) -> None:
+        """A payout's amount and fee move from its source (the wallet, or a pool) into the holds account."""
+        await self._move_hold(s, payment, "hold", into_holds=True)
 
     # -- settling --------------------------------------------------------------------------------
 
@@ -293,7 +288,16 @@ class Payments:
         return await s.scalar(select(Account).where(Account.code == funding))
 
     async def _release(self, s, payment: Payment) -> None:
-        await self._hold(s, payment, back=True)
+        """A failed payout's hold goes back to where it came from."""
+        await self._move_hold(s, payment, "release", into_holds=False)
+
+    async def _move_hold(self, s, payment: Payment, step: str, *, into_holds: bool) -> None:
+        source = await self._source(s, payment.funding, payment.user_id, payment.currency)
+        holds = await ledger.system(s, "holds", payment.currency)
+        total = payment.amount + payment.fee
+        moved = total if into_holds else -total
+        await ledger.post(s, f"pay:{payment.reference}:{step}", f"payout-{step}",
+                          [Leg(source.id, -moved), Leg(holds.id, moved)], memo=payment.provider)
 
     # -- reconciling -----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import menus
 from ussd_app import appkeys, i18n
 from sms.dispatch import Dispatcher, make_queue
 from payments import setup as payments_setup
-from ussd_app.adapters import africastalking, africastalking_sms, meters, payments_callback, ratelimits
+from ussd_app.adapters import africastalking, africastalking_sms, guards, meters, payments_callback, ratelimits
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.domain import ledger, ledger_key
 from ussd_app.embedded_redis import resolve_redis_url
@@ -109,6 +109,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
                 *meters.routes()]
     app.add_routes(webhooks)
     trusted = ratelimits.trusted_networks(settings.trusted_proxies)
-    app.middlewares.append(ratelimits.webhook_limit(webhooks, trusted))     # per source address
+    # The webhook token first (a forged request spends nobody's budget), then the budget per source address.
+    app.middlewares.append(ratelimits.webhook_limit(webhooks, trusted, open_routes=meters.routes()))
+    app.middlewares.append(guards.nul_guard(webhooks))
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     return app

@@ -5,8 +5,10 @@ The names are the ones in DESIGN.md that operators and acceptance tests rely on;
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from ussd_app.redact import redact_url
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -17,6 +19,12 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+
+
+# Shown as *** wherever Settings is printed or logged (URLs: their password only).
+SECRET_FIELDS = frozenset({"webhook_token", "at_api_key", "mtn_api_key", "mtn_subscription_key",
+                           "airtel_client_secret", "airtel_callback_key", "airtel_disbursement_pin", "pawapay_token",
+                           "azampay_client_secret", "azampay_api_key", "anthropic_api_key", "ledger_key"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,13 @@ class Settings:
     rate_status_queries_per_payment: int = 5    # status queries callbacks may trigger per payment per hour
     trusted_proxies: str = ""                   # "10.0.0.0/8,..." whose X-Forwarded-For names the client
     ledger_key: str | None = field(default=None, repr=False)   # the ledger's MAC key; unset: HOME/ledger.key
+
+    def __repr__(self) -> str:
+        def shown(name: str, value):
+            if value and name in SECRET_FIELDS:
+                return "***"
+            return redact_url(value) if value and name in ("database_url", "redis_url") else value
+        return "Settings(" + ", ".join(f"{f.name}={shown(f.name, getattr(self, f.name))!r}" for f in fields(self)) + ")"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":

@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ussd_app import appkeys, i18n
+from ussd_app.adapters.auth import check_token
 from ussd_app.db.models import User
 from ussd_app.domain import ledger
 from ussd_app.domain.phone import COUNTRIES
@@ -67,9 +68,11 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
     return hops[0] if hops else peer
 
 
-def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...]):
-    """Middleware counting requests to these routes per client address per minute; over: 429 + Retry-After."""
-    paths = {route.path for route in routes}
+def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...], open_routes: list[web.RouteDef]):
+    """Middleware counting requests to these routes per client address per minute; over: 429 + Retry-After.
+    The webhook token is checked first (403), except on `open_routes` (a meter's own secret authenticates it):
+    requests without it spend no budget, so a forger cannot crowd out the aggregator sharing an address."""
+    paths, unguarded = {route.path for route in routes}, {route.path for route in open_routes}
 
     @web.middleware
     async def limit(request: web.Request, handler):
@@ -77,6 +80,8 @@ def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...]):
         if resource is None or resource.canonical not in paths:
             return await handler(request)
         app = request.app
+        if resource.canonical not in unguarded:
+            check_token(request, app[appkeys.SETTINGS].webhook_token)
         verdict = await app[appkeys.LIMITER].hit("webhook_ip", client_ip(request, trusted),
                                                  app[appkeys.SETTINGS].rate_webhook_per_ip, MINUTE)
         if verdict.ok:

@@ -2,7 +2,8 @@
 
 The webhook decides (ussd_app/adapters/ratelimits.py `sms_verdict`); this stores the message with the
 command `limited` (claimed once, like every inbound SMS, any PIN masked), and, for the first one past the
-budget in the hour, queues one polite notice. Every later one that hour is kept in silence: a flood costs us no paid SMS.
+budget in the hour, queues one polite notice. Every later one that hour is kept in silence: a flood costs us no
+paid SMS.
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@
                    -> 2 join: code -> joined (or put to a vote)
     menu (a member) -> 1 contribute: amount -> PIN -> done
                     -> 2 members | 3 vote: open proposals -> one -> yes / no
-                    -> 4 propose: kind -> (item -> supplier's number | member's number) -> amount -> confirm (-> PIN, when it pays)
+                    -> 4 propose: kind -> (item -> supplier's number | member's number) -> amount -> confirm
+                       (-> PIN, when it pays from the pool)
                     -> 5 invite: number | 6 leave: the rules, then confirm
 """
 from __future__ import annotations

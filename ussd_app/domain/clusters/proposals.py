@@ -42,7 +42,8 @@ async def open_(s: AsyncSession, cluster: Cluster, proposer: User, kind: str, *,
         if seen is not None:
             return Opened(seen)
     voters = await members.active_members(s, cluster.id)
-    proposal = Proposal(request_key=key, cluster_id=cluster.id, proposer_id=proposer.id, kind=kind, title=title.strip()[:60],
+    proposal = Proposal(request_key=key, cluster_id=cluster.id, proposer_id=proposer.id, kind=kind,
+                        title=title.strip()[:60],
                         amount=amount, payee=payee, subject_id=subject.id if subject else None,
                         eligible=len(voters), quorum=tally.quorum_for(len(voters)),
                         deadline=outbox.now() + timedelta(hours=hours), state="open", yes=0, no=0)

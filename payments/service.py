@@ -145,7 +145,9 @@ class Payments:
         limits count every payment that got in before, and a repeated key finds the first payment."""
         try:
             async with self.db() as s, s.begin():
-                await s.execute(select(User.id).where(User.id == user.id).with_for_update())
+                # FOR NO KEY UPDATE: serialises this user's payments without blocking rows that merely refer to
+                # the user (a new account's foreign key check), which made concurrent payments deadlock.
+                await s.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
                 seen = await s.scalar(select(Payment).where(Payment.request_key == key))
                 if seen is not None:
                     return _Opened(seen, fresh=False)

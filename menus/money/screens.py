@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from menus.common import money_locked, money_pin
+from menus.common import another_step_moved, money_locked, money_pin
 from payments import routing
 from payments.base import COLLECTION
 from payments.service import NotServed, OverLimit
@@ -103,6 +103,9 @@ def _payment_key(ctx: Ctx) -> str:
 async def depdone(ctx: Ctx) -> Rendered:
     if ctx.text is None:
         return Redirect("money_menu")
+    moved = await another_step_moved(ctx, "payment")
+    if moved is not None:
+        return moved
     async with ctx.services.db_read() as s:
         me = await s.get(User, ctx.session.user_id)
     try:
@@ -141,7 +144,7 @@ async def wddone(ctx: Ctx) -> Rendered:
     session = ctx.session
     if ctx.text is None:
         return Redirect("money_menu")
-    refused = await money_pin(ctx)
+    refused = await money_pin(ctx, step="payment")
     if refused is not None:
         return refused
     async with ctx.services.db_read() as s:

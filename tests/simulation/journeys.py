@@ -1,0 +1,319 @@
+"""What each step does: users' journeys by USSD and SMS, bursts and storms run at once, faults, jobs, the clock.
+
+A journey walks its menu inputs; when a screen refused an input (a bad amount, not enough money) the journey
+stops there, as a user would. Its last hop, the one that moves money, may be retransmitted the ways aggregators
+do (again, several copies at once, after Redis lost the session, longer after END, from another number).
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+
+from simulator.fake_airtel import callback_hash
+from sms.dispatch import EXPIRE_JOB, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB
+from tests.simulation.plan import NUMBERS, PIN, STRANGER, WRONG_PIN, Step
+from tests.simulation.world import DECIDE_AFTER, World
+from ussd_app import appkeys, faults
+from ussd_app.db.models import Payment, User
+from ussd_app.domain import ledger, wallet
+from workers.main import run_burst
+
+NAMES = ("Bwalya", "Mutale", "Chipo", "Chanda", "Mwansa", "Bupe")
+
+
+class Call:
+    """One USSD session of one number: the inputs so far, posted as AT's cumulative text."""
+
+    def __init__(self, world: World, msisdn: str, sid: str):
+        self.world, self.msisdn, self.sid, self.inputs = world, msisdn, sid, []
+        self.reply = ""
+
+    @property
+    def text(self) -> str:
+        return "*".join(self.inputs)
+
+    async def dial(self) -> str:
+        self.reply = await self.world.hop(self.sid, "", self.msisdn)
+        if "Continue where you left off?" in self.reply:
+            await self.press("2")
+        return self.reply
+
+    async def press(self, *keys: str) -> str:
+        for key in keys:
+            self.inputs.append(key)
+            self.reply = await self.world.hop(self.sid, self.text, self.msisdn)
+        return self.reply
+
+    async def state(self) -> str | None:
+        session = await self.world.client.app[appkeys.ENGINE].store.load_session(self.sid)
+        return session.state if session else None
+
+
+async def walk(world: World, user: int, keys: list[str], expect: str) -> Call | None:
+    """Dial and press `keys`; the call if it reached state `expect` (its money hop comes next)."""
+    call = Call(world, NUMBERS[user], world.next_id(f"u{user}"))
+    await call.dial()
+    for key in keys:
+        if call.reply.startswith("END "):
+            return None
+        await call.press(key)
+    return call if await call.state() == expect else None
+
+
+async def money_hop(call: Call, key: str, kind: str, retry: str) -> str:
+    """The hop that moves money, and the aggregator's retransmissions of it."""
+    world = call.world
+    if retry == "foreign":
+        thief = NUMBERS[(NUMBERS.index(call.msisdn) + 1) % len(NUMBERS)] if call.sid[-1] in "02468" else STRANGER
+        await world.hop(call.sid, "*".join([*call.inputs, key]), thief)
+    world.intend(kind, call.sid, "*".join([*call.inputs, key]))
+    call.inputs.append(key)
+    if retry == "copies":
+        replies = await asyncio.gather(*(world.hop(call.sid, call.text, call.msisdn) for _ in range(3)))
+        call.reply = replies[0]
+    else:
+        call.reply = await world.hop(call.sid, call.text, call.msisdn)
+    if retry == "same":
+        await world.hop(call.sid, call.text, call.msisdn)
+    elif retry == "forget":
+        await world.lose_redis()
+        await world.hop(call.sid, call.text, call.msisdn)
+    elif retry == "after_end" and call.reply.startswith("END "):
+        for extra in ("1", f"1*{PIN}", "0"):
+            await world.hop(call.sid, f"{call.text}*{extra}", call.msisdn)
+    return call.reply
+
+
+# -- journeys ------------------------------------------------------------------------------------------
+
+async def register(world: World, step: Step) -> None:
+    call = Call(world, NUMBERS[step.user], world.next_id(f"reg{step.user}"))
+    await call.dial()
+    reply = await call.press("1", NAMES[step.user], PIN, PIN)
+    if NAMES[step.user] not in reply:
+        world.violate(f"registration of {NUMBERS[step.user]} failed: {reply!r}")
+
+
+async def register_again(world: World, step: Step) -> None:
+    """A registered user dials (lands on the menu); a stranger's PINs do not match (asked again)."""
+    await Call(world, NUMBERS[step.user], world.next_id("again")).dial()
+    stranger = Call(world, STRANGER, world.next_id("stranger"))
+    await stranger.dial()
+    await stranger.press("1", "Visitor", PIN, WRONG_PIN)
+
+
+async def fund(world: World, step: Step) -> None:
+    money, wh = step.args
+    user = await wallet.find_user(world.db, NUMBERS[step.user])
+    await wallet.credit(world.db, f"sim:fund:{step.user}", user, user.currency, money, "simulation")
+    await wallet.credit(world.db, f"sim:fund-wh:{step.user}", user, ledger.ENERGY, wh, "simulation")
+
+
+async def smspin(world: World, step: Step) -> None:
+    call = await walk(world, step.user, ["3", "4", "1"], "settings_smspinpin")
+    if call is not None:
+        await call.press(PIN)
+
+
+async def send(world: World, step: Step) -> None:
+    to, amount, pin, retry = step.args
+    number = "0961700098" if to < 0 else "0" + NUMBERS[to][4:]
+    call = await walk(world, step.user, ["1", "2", number, amount], "wallet_sendconfirm")
+    if call is not None:
+        await money_hop(call, pin, "transfer", retry)
+
+
+async def deposit(world: World, step: Step) -> None:
+    amount, retry = step.args
+    call = await walk(world, step.user, ["2", "1", amount], "money_depconfirm")
+    if call is not None:
+        await money_hop(call, "1", "payment", retry)
+
+
+async def withdraw(world: World, step: Step) -> None:
+    amount, pin, retry = step.args
+    call = await walk(world, step.user, ["2", "2", amount], "money_wdconfirm")
+    if call is not None:
+        await money_hop(call, pin, "payment", retry)
+
+
+async def sell(world: World, step: Step) -> None:
+    kwh, price, pin, retry = step.args
+    if kwh == "all":                                  # whatever the screen says the user has
+        call = await walk(world, step.user, ["5", "1"], "trade_sellkwh")
+        owned = re.search(r"You have ([0-9.,]+) kWh", call.reply) if call else None
+        kwh = owned.group(1).replace(",", "") if owned else "0"
+    call = await walk(world, step.user, ["5", "1", kwh, price, "3"], "trade_sellconfirm")
+    if call is not None:
+        await money_hop(call, pin, "order", retry)
+
+
+async def buy(world: World, step: Step) -> None:
+    kwh, choice, pin, retry = step.args
+    call = await walk(world, step.user, ["5", "2", kwh], "trade_buyquote")
+    if call is None:
+        return
+    if "PIN" not in call.reply:                  # only some for sale: take it, or bid for the rest
+        await call.press(choice)
+        if await call.state() != "trade_buypin":
+            return
+    await money_hop(call, pin, "order", retry)
+
+
+async def cancel(world: World, step: Step) -> None:
+    call = await walk(world, step.user, ["5", "3", str(step.args[0])], "trade_cancel")
+    if call is not None:
+        await call.press("1")
+
+
+async def sms(world: World, step: Step) -> None:
+    text = step.args[0]
+    if text.startswith("YES"):
+        world.seen.intents["order"] += 1
+    pid = world.next_id("sms")
+    await world.sms(NUMBERS[step.user], text, pid)
+    if text.startswith("YES") and world.counter % 3 == 0:
+        await world.sms(NUMBERS[step.user], text, pid)          # the aggregator delivers it twice
+
+
+# -- at once -------------------------------------------------------------------------------------------
+
+async def _at_last_hop(world: World, user: int, amount: str, n: int, kind: str = "withdraw") -> list[Call]:
+    """`n` sessions of one user, each at the last hop of a withdrawal (the PIN) or a deposit (confirm)."""
+    keys, state = (["2", "2", amount], "money_wdconfirm") if kind == "withdraw" else \
+        (["2", "1", amount], "money_depconfirm")
+    calls = await asyncio.gather(*(walk(world, user, keys, state) for _ in range(n)))
+    return [c for c in calls if c is not None]
+
+
+async def burst(world: World, step: Step) -> None:
+    """Deposits or withdrawals of one user confirmed in all sessions at once: the daily limit must hold."""
+    n, amount, kind = step.args
+    calls = await _at_last_hop(world, step.user, amount, n, kind)
+    last = PIN if kind == "withdraw" else "1"
+    for call in calls:
+        world.intend("payment", call.sid, f"{call.text}*{last}")
+    await asyncio.gather(*(call.press(last) for call in calls))
+
+
+async def storm(world: World, step: Step) -> None:
+    """Wrong PINs in many sessions at once: no more are weighed than the tries left."""
+    calls = await _at_last_hop(world, step.user, "20", step.args[0])
+    if not calls:
+        return
+    tries = await _tries_left(world, step.user)
+    replies = await asyncio.gather(*(call.press(WRONG_PIN) for call in calls))
+    weighed = [r for r in replies if "tries left" in r or "Wrong PIN" in r]
+    if len(weighed) > tries:
+        world.violate(f"{len(weighed)} wrong PINs at once were weighed with {tries} tries left")
+
+
+async def _tries_left(world: World, user: int) -> int:
+    settings = world.settings
+    async with world.db() as s:
+        failures, until = (await s.execute(select(User.pin_failures, User.pin_locked_until).where(
+            User.msisdn == NUMBERS[user]))).one()
+    if until is None:
+        return settings.pin_max_failures - failures
+    return settings.pin_max_failures if until.replace(tzinfo=world.now().tzinfo) <= world.now() else 0
+
+
+async def slow(world: World, step: Step) -> None:
+    """MTN answers slower than the session lock; the aggregator sends the hop again meanwhile."""
+    kind, amount, lock = step.args
+    keys, state, last = (["2", "2", amount], "money_wdconfirm", PIN) if kind == "withdraw" else \
+        (["2", "1", amount], "money_depconfirm", "1")
+    call = await walk(world, step.user, keys, state)
+    if call is None:
+        return
+    mtn = world.fakes["mtn"]
+    mtn.answer_after = world.settings.lock_timeout_ms / 1000 * 1.5
+    try:
+        world.intend("payment", call.sid, f"{call.text}*{last}")
+        call.inputs.append(last)
+        first = asyncio.create_task(world.hop(call.sid, call.text, call.msisdn))
+        await asyncio.sleep(0.3)
+        if lock == "expired":                         # the process stalled: its lock timed out
+            store = world.client.app[appkeys.ENGINE].store
+            await store.redis.delete(store._key(call.sid, "lock"))
+        await world.hop(call.sid, call.text, call.msisdn)
+        await first
+    finally:
+        mtn.answer_after = 0.0
+
+
+# -- faults, jobs, the clock -----------------------------------------------------------------------------
+
+PROVIDER_OF = {"6": "mtn", "7": "airtel", "5": "pawapay"}        # the digit after +2609
+
+
+def provider_of(user: int) -> str:
+    return PROVIDER_OF[NUMBERS[user][5]]
+
+
+async def fault(world: World, step: Step) -> None:
+    what, *rest = step.args
+    if what == "redis":
+        await world.lose_redis()
+    elif what == "kill":
+        faults.arm(rest[0])
+    elif rest[0] == "fast_decide":                   # callbacks racing the submit's answer
+        for fake in world.fakes.values():
+            fake.decide_after = 0.0
+    else:
+        world.fakes[provider_of(step.user)].fail(rest[0], rest[1])
+
+
+async def jobs(world: World, step: Step | None = None) -> None:
+    """What the worker's ticker enqueues, then everything queued (SMS sends, payouts), run to the end."""
+    for fake in world.fakes.values():
+        fake.decide_after = DECIDE_AFTER
+    settings = world.settings
+    connection = redis.Redis.from_url(settings.redis_url)
+    try:
+        queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+        for job in (SWEEP_JOB, RECONCILE_JOB, EXPIRE_JOB, PROPOSALS_JOB):
+            queue.enqueue(job, result_ttl=60, failure_ttl=600)
+    finally:
+        connection.close()
+    await asyncio.to_thread(run_burst, settings)
+
+
+async def clock(world: World, step: Step) -> None:
+    """Time jumps (past the YES window, a PIN lock, the payment expiry, midnight), then the jobs run."""
+    world.shift_clock(step.args[0])
+    await jobs(world)
+
+
+async def callback_again(world: World, step: Step) -> None:
+    """A provider calls back again for some past payment (a duplicate, or one late past its expiry)."""
+    async with world.db() as s:
+        rows = (await s.execute(select(Payment.reference, Payment.provider).order_by(Payment.id))).all()
+    if not rows:
+        return
+    reference, provider = rows[int(step.args[0] * len(rows))]
+    fake = world.fakes[provider]
+    txn = fake.txns.get(reference)
+    if txn is None:
+        return
+    if provider == "mtn":
+        await fake._callback(txn)
+    elif provider == "pawapay":
+        await fake.call_back(fake.callback_url, txn.data())
+    else:
+        payload = {"id": txn.id, "message": txn.message, "status_code": "TS" if txn.status == "TS" else "TF",
+                   "airtel_money_id": txn.airtel_money_id or ""}
+        await fake.call_back(fake.callback_url, {"transaction": payload,
+                                                 "hash": callback_hash(payload, fake.callback_key)})
+
+
+STEPS = {"register": register, "register_again": register_again, "fund": fund, "smspin": smspin, "send": send,
+         "deposit": deposit, "withdraw": withdraw, "sell": sell, "buy": buy, "cancel": cancel, "sms": sms,
+         "burst": burst, "storm": storm, "slow": slow, "fault": fault, "jobs": jobs, "clock": clock,
+         "callback_again": callback_again}
+

@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 from payments.base import PAYOUT
 from payments.lifecycle import OPEN
 from tests.simulation.world import World
-from ussd_app.db.models import Account, JournalEntry, MarketOrder, Payment, User
+from ussd_app.db.models import (Account, Cluster, JournalEntry, MarketOrder, Membership, Meter, MeterReading,
+                                Payment, User)
 from ussd_app.domain import ledger
+from ussd_app.domain.clusters import members as clubs
 from ussd_app.domain.market import book, rules
 
 
@@ -26,6 +28,7 @@ async def check(world: World) -> list[str]:
         problems = [f"ledger verify: {p}" for p in await ledger.verify(s)]
         problems += [f"escrow: {p}" for p in await book.check_escrow(s, rules.from_settings(world.settings))]
         problems += await conservation(s) + await floors(s) + await holds(s) + await settled_once(s)
+        problems += await pools(s) + await meters_bounded(s, world)
         problems += await daily_limits(s, world) + await pins_bounded(s, world) + await once_per_intent(s, world)
     seen, world.seen.violations = world.seen.violations, []
     return problems + sent_once(world) + seen
@@ -69,6 +72,40 @@ async def settled_once(s) -> list[str]:
     return problems
 
 
+async def pools(s) -> list[str]:
+    """Each cluster's pool holds what its members gave minus what it paid out (or holds for a payout)."""
+    given = dict((await s.execute(select(Membership.cluster_id, func.sum(Membership.contributed))
+                                  .group_by(Membership.cluster_id))).all())
+    problems = []
+    for cluster in (await s.scalars(select(Cluster))).all():
+        code = clubs.pool_code(cluster)
+        held = await s.scalar(select(Account.balance).where(Account.code == code)) or 0
+        paid = await s.scalar(select(func.coalesce(func.sum(Payment.amount + Payment.fee), 0)).where(
+            Payment.funding == code, Payment.state.not_in(("failed", "expired"))))
+        if held != given.get(cluster.id, 0) - paid:
+            problems.append(f"pool: cluster {cluster.id} holds {held}, given {given.get(cluster.id, 0)} - paid {paid}")
+    return problems
+
+
+async def meters_bounded(s, world: World) -> list[str]:
+    """A meter never credits more than its export register rose since registration, nor debits more than its
+    import rose, nor more than the per-reading cap at once."""
+    cap = world.settings.meter_max_wh_per_reading
+    problems = []
+    for meter in (await s.scalars(select(Meter))).all():
+        base = await s.scalar(select(MeterReading).where(MeterReading.meter_id == meter.id,
+                                                         MeterReading.status == "baseline"))
+        credited, debited, biggest = (await s.execute(select(
+            func.coalesce(func.sum(MeterReading.credited_wh), 0), func.coalesce(func.sum(MeterReading.debited_wh), 0),
+            func.coalesce(func.max(MeterReading.credited_wh), 0)).where(MeterReading.meter_id == meter.id))).one()
+        if credited > meter.last_export_wh - base.export_wh or debited > meter.last_import_wh - base.import_wh:
+            problems.append(f"meter {meter.number}: credited {credited} / debited {debited} Wh, registers rose "
+                            f"{meter.last_export_wh - base.export_wh} / {meter.last_import_wh - base.import_wh}")
+        if biggest > cap:
+            problems.append(f"meter {meter.number}: one reading credited {biggest} Wh > {cap}")
+    return problems
+
+
 def sent_once(world: World) -> list[str]:
     """Each payment reference reached its provider at most once."""
     return [f"{name}: reference {ref[:8]} submitted {n} times" for name, fake in world.fakes.items()
@@ -97,7 +134,9 @@ async def once_per_intent(s, world: World) -> list[str]:
     made = {"payment": await s.scalar(select(func.count()).select_from(Payment).where(Payment.purpose.is_(None))),
             "transfer": await s.scalar(select(func.count()).select_from(JournalEntry).where(
                 JournalEntry.kind == "transfer")),
-            "order": await s.scalar(select(func.count()).select_from(MarketOrder))}
+            "order": await s.scalar(select(func.count()).select_from(MarketOrder)),
+            "contribution": await s.scalar(select(func.count()).select_from(JournalEntry).where(
+                JournalEntry.kind == "contribution"))}
     asked = world.seen.intents
     return [f"{made[k]} {k}s from {asked[k]} money hops" for k in made if made[k] > asked[k]]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime, timedelta, timezone
 
 import redis
 from rq import Queue
@@ -16,11 +17,12 @@ from sqlalchemy import select
 
 from simulator.fake_airtel import callback_hash
 from sms.dispatch import EXPIRE_JOB, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB
-from tests.simulation.plan import NUMBERS, PIN, STRANGER, WRONG_PIN, Step
+from tests.simulation.plan import NUMBERS, PIN, STRANGER, SUPPLIER, WRONG_PIN, Step
 from tests.simulation.world import DECIDE_AFTER, World
 from ussd_app import appkeys, faults
-from ussd_app.db.models import Payment, User
-from ussd_app.domain import ledger, wallet
+from ussd_app.db.models import Payment, Proposal, User
+from ussd_app.domain import ledger, meters, wallet
+from ussd_app.domain.clusters import members as clubs
 from workers.main import run_burst
 
 NAMES = ("Bwalya", "Mutale", "Chipo", "Chanda", "Mwansa", "Bupe")
@@ -181,6 +183,110 @@ async def sms(world: World, step: Step) -> None:
         await world.sms(NUMBERS[step.user], text, pid)          # the aggregator delivers it twice
 
 
+# -- clusters and the advisor ------------------------------------------------------------------------------
+
+async def cluster(world: World, step: Step) -> None:
+    call = await walk(world, step.user, ["6", "1", f"Solar {NAMES[step.user]}", "1", "Kabwe", "100"], "clusters_copen")
+    if call is not None:
+        await call.press("1")
+
+
+async def join(world: World, step: Step) -> None:
+    async with world.db() as s:
+        chair = await s.scalar(select(User.id).where(User.msisdn == NUMBERS[step.args[0]]))
+        found = await clubs.membership_of(s, chair)
+    if found is not None:
+        call = await walk(world, step.user, ["6", "2"], "clusters_jcode")
+        if call is not None:
+            await call.press(found[0].code)
+
+
+async def contribute(world: World, step: Step) -> None:
+    amount, pin, retry = step.args
+    call = await walk(world, step.user, ["6", "1", amount], "clusters_cpin")
+    if call is not None:
+        await money_hop(call, pin, "contribution", retry)
+
+
+async def propose(world: World, step: Step) -> None:
+    """Equipment from the supplier, paid from the pool once the members pass it."""
+    call = await walk(world, step.user, ["6", "4", "1", "2 batteries", SUPPLIER, step.args[0]], "clusters_pconfirm")
+    if call is not None:
+        await call.press("1")
+
+
+async def vote(world: World, step: Step) -> None:
+    choice, channel = step.args
+    async with world.db() as s:
+        me = await s.scalar(select(User.id).where(User.msisdn == NUMBERS[step.user]))
+        found = await clubs.membership_of(s, me)
+        newest = found and await s.scalar(select(Proposal.id).where(
+            Proposal.cluster_id == found[0].id, Proposal.state == "open").order_by(Proposal.id.desc()))
+    if not newest:
+        return
+    if channel == "sms":
+        await world.sms(NUMBERS[step.user], f"{choice.upper()} {newest}")
+        return
+    call = await walk(world, step.user, ["6", "3", "1"], "clusters_pvote")
+    if call is not None:
+        await call.press("1" if choice == "yes" else "2")
+
+
+async def ask(world: World, step: Step) -> None:
+    """A question for the advisor, by SMS or by USSD (a common question of the first topic)."""
+    if step.args[0] != "ussd":
+        await world.sms(NUMBERS[step.user], step.args[0])
+        return
+    call = Call(world, NUMBERS[step.user], world.next_id("ask"))
+    await call.dial()
+    await call.press("4", "1", "1")
+
+
+# -- meters ----------------------------------------------------------------------------------------------
+
+BASELINE = (10_000, 2_000)                 # a meter's registers (export, import Wh) when it is registered
+
+
+async def meter(world: World, step: Step) -> None:
+    """An operator registers the user's meter (its registers now are the baseline, an hour ago)."""
+    async with world.db() as s, s.begin():
+        user = await s.scalar(select(User).where(User.msisdn == NUMBERS[step.user]))
+        await meters.register(s, user, f"SIM-MTR-{step.user}", f"sim-secret-{step.user}", *BASELINE,
+                              now=datetime.now(timezone.utc) - timedelta(hours=1))
+    world.registers[step.user] = list(BASELINE)
+
+
+async def reading(world: World, step: Step) -> None:
+    export_delta, import_delta, how = step.args
+    regs = world.registers.setdefault(step.user, list(BASELINE))
+    if how == "burst":                           # three readings at once, each further on
+        bodies = []
+        for n in range(3):
+            regs[0], regs[1] = regs[0] + export_delta // 3, regs[1] + import_delta // 3
+            bodies.append(_reading(step.user, *regs, seconds=n / 1000))
+        await asyncio.gather(*(_post_reading(world, step.user, b) for b in bodies))
+        return
+    if how != "backwards":
+        regs[0], regs[1] = regs[0] + export_delta, regs[1] + import_delta
+    body = _reading(step.user, regs[0] - (500 if how == "backwards" else 0), regs[1])
+    await _post_reading(world, step.user, body, secret="wrong-secret" if how == "wrong_secret" else None)
+    if how == "repeat":
+        await _post_reading(world, step.user, body)
+
+
+def _reading(user: int, export_wh: int, import_wh: int, seconds: float = 0) -> dict:
+    stamp = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return {"meter": f"SIM-MTR-{user}", "export_wh": export_wh, "import_wh": import_wh,
+            "timestamp": stamp.isoformat()}
+
+
+async def _post_reading(world: World, user: int, body: dict, secret: str | None = None) -> None:
+    resp = await world.client.post("/meters/readings", json=body,
+                                   headers={"X-Meter-Secret": secret or f"sim-secret-{user}"})
+    if resp.status >= 500:
+        world.violate(f"meter reading {body} answered {resp.status}")
+
+
 # -- at once -------------------------------------------------------------------------------------------
 
 async def _at_last_hop(world: World, user: int, amount: str, n: int, kind: str = "withdraw") -> list[Call]:
@@ -312,7 +418,8 @@ async def callback_again(world: World, step: Step) -> None:
                                                  "hash": callback_hash(payload, fake.callback_key)})
 
 
-STEPS = {"register": register, "register_again": register_again, "fund": fund, "smspin": smspin, "send": send,
+STEPS = {"meter": meter, "reading": reading, "cluster": cluster, "join": join, "contribute": contribute, "propose": propose, "vote": vote, "ask": ask,
+         "register": register, "register_again": register_again, "fund": fund, "smspin": smspin, "send": send,
          "deposit": deposit, "withdraw": withdraw, "sell": sell, "buy": buy, "cancel": cancel, "sms": sms,
          "burst": burst, "storm": storm, "slow": slow, "fault": fault, "jobs": jobs, "clock": clock,
          "callback_again": callback_again}

@@ -18,7 +18,7 @@ STRANGER = "+260961700099"                # never registered: a hop from another
 START_MONEY, START_WH = 200_000, 5_000     # each user's operator credit (K2,000.00 and 5 kWh)
 
 # What can follow the last (money) hop of a journey: the aggregator retransmitting it.
-RETRIES = ("none", "none", "none", "same", "copies", "forget", "after_end", "foreign")
+RETRIES = ("none", "none", "none", "same", "copies", "forget", "forget", "after_end", "foreign")
 PROVIDER_FAULTS = ("lose_callback", "lose_callback", "duplicate_callback", "http500_after", "payout_fail",
                    "status_500", "fast_decide")
 
@@ -34,11 +34,20 @@ class Step:
         return f"{self.kind}(u{self.user}{', ' + args if args else ''})"
 
 
+CHAIRS = {0: (1, 2), 3: (4, 5)}            # two clusters: chair -> members who join by its code
+SUPPLIER = "0961700090"                    # a supplier's MTN MoMo number, paid from a pool
+METER_USERS = (1, 4)                       # users with a meter an operator registered
+
+
 def setup_steps() -> list[Step]:
-    """Every run starts the same way: users register by USSD, get an operator credit, turn Trade by SMS on."""
+    """Every run starts the same way: users register by USSD, get an operator credit, turn Trade by SMS on,
+    and form two clusters (open to anyone with the code)."""
     steps = [Step("register", u) for u in range(len(NUMBERS))]
     steps += [Step("fund", u, (START_MONEY, START_WH)) for u in range(len(NUMBERS))]
-    return steps + [Step("smspin", u) for u in range(len(NUMBERS))]
+    steps += [Step("smspin", u) for u in range(len(NUMBERS))]
+    for chair, members in CHAIRS.items():
+        steps += [Step("cluster", chair)] + [Step("join", m, (chair,)) for m in members]
+    return steps + [Step("meter", u) for u in METER_USERS]
 
 
 def plan(seed: int, count: int) -> list[Step]:
@@ -66,7 +75,8 @@ def _spend_meanwhile(rnd: random.Random, proposal: Step) -> list[Step]:
 
 
 WEIGHTS = {"send": 8, "deposit": 8, "withdraw": 10, "sell": 9, "buy": 9, "cancel": 4, "sms": 16,
-           "burst": 7, "storm": 3, "slow": 2, "fault": 6, "callback_again": 3, "jobs": 6, "clock": 2, "register_again": 1}
+           "contribute": 6, "propose": 3, "vote": 6, "ask": 2, "reading": 4,
+           "burst": 7, "storm": 4, "slow": 2, "fault": 6, "callback_again": 3, "jobs": 6, "clock": 2, "register_again": 1}
 
 
 def _draw(rnd: random.Random) -> Step:
@@ -108,6 +118,15 @@ DRAW = {
     "sell": lambda r, u: Step("sell", u, (_kwh(r), _price(r), _pin(r), _retry(r))),
     "buy": lambda r, u: Step("buy", u, (_kwh(r), r.choice("12"), _pin(r), _retry(r))),
     "cancel": lambda r, u: Step("cancel", u, (r.randint(1, 2),)),
+    "contribute": lambda r, u: Step("contribute", u, (_amount(r), _pin(r), _retry(r))),
+    "propose": lambda r, u: Step("propose", u, (str(r.choice([20, 50, 80])),)),
+    # A vote on the newest open proposal of the user's cluster, by SMS or USSD.
+    "vote": lambda r, u: Step("vote", u, (r.choice(["yes", "yes", "no"]), r.choice(["sms", "ussd"]))),
+    # A meter's cumulative registers: new, repeated, going backwards, with a wrong secret, several at once.
+    "reading": lambda r, u: Step("reading", r.choice(METER_USERS), (r.randint(0, 8000), r.randint(0, 2000), r.choice(
+        ["new", "new", "repeat", "backwards", "wrong_secret", "burst"]))),
+    "ask": lambda r, u: Step("ask", u, (r.choice(["ASK how do I store solar power at night", "ASK price of kwh",
+                                                  "ULIZA bei ya umeme", "ussd"]),)),
     "sms": lambda r, u: Step("sms", u, (r.choice([f"SELL {_kwh(r)} {_price(r)}", f"BUY {_kwh(r)}",
                                                   f"SELL {r.randint(25, 50) / 10:g} {_price(r)}", f"BUY {_kwh(r)}",
                                                   f"YES {_pin(r)}", "BAL", "PRICE"]),)),
@@ -115,7 +134,7 @@ DRAW = {
     # typing wrong PINs.
     "burst": lambda r, u: Step("burst", u, (r.randint(3, 5), str(r.choice([250, 300])), r.choice(["deposit",
                                                                                       "withdraw"]))),
-    "storm": lambda r, u: Step("storm", u, (r.randint(3, 6),)),
+    "storm": lambda r, u: Step("storm", u, (r.randint(4, 6),)),
     # A provider slower than the session lock, the same hop sent again while it answers (lock kept or lost).
     "slow": lambda r, u: Step("slow", r.choice(MTN_USERS), (r.choice(["withdraw", "deposit"]), _amount(r),
                                                             r.choice(["kept", "expired"]))),

@@ -59,7 +59,8 @@ class Observed:
     ended: dict[str, tuple[str, int]] = field(default_factory=dict)     # sid -> (END wire, Redis epoch)
     texts: dict[str, set[str]] = field(default_factory=dict)            # sid -> texts the owner sent
     owners: dict[str, str] = field(default_factory=dict)                # sid -> msisdn that dialled
-    intents: dict[str, int] = field(default_factory=lambda: {"payment": 0, "transfer": 0, "order": 0})
+    intents: dict[str, int] = field(default_factory=lambda: {"payment": 0, "transfer": 0, "order": 0,
+                                                             "contribution": 0})
     epoch: int = 0                                                      # bumped whenever Redis loses our keys
     refusals: frozenset[str] = frozenset()
 
@@ -70,6 +71,7 @@ class World:
         self.seen = Observed(refusals=_in_every_language(NOT_YOURS))
         self.busy = _in_every_language(BUSY)
         self.clock_shift = timedelta(0)
+        self.registers: dict[int, list[int]] = {}          # user -> their meter's (export, import) Wh so far
         self.counter = 0
 
     @property

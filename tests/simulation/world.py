@@ -36,6 +36,7 @@ from ussd_app.domain.market import book, by_sms
 from ussd_app.settings import Settings
 
 DECIDE_AFTER = 0.02                       # seconds before a fake provider decides (and calls back)
+KDF_COST = 2**12             # scrypt N: a PIN check takes milliseconds, as in production (tests elsewhere use 16)
 BUSY = "Sorry, we are busy. Please dial again."
 NOT_YOURS = "Sorry, this session is not yours. Please dial again."
 CLOCKS = (outbox, book, by_sms, questions)        # every module whose `now()` the domain reads
@@ -45,7 +46,7 @@ REAL_NOW = {module: module.now for module in CLOCKS}
 def sim_settings(home: Path, redis_url: str, prefix: str, db_url: str, schema: str | None) -> Settings:
     """Small limits so the simulated users reach them; a short session lock so a slow provider outlasts it."""
     return Settings(home=home, redis_url=redis_url, redis_prefix=prefix, queue_name="sim-" + prefix.split(":")[1],
-                    database_url=db_url, database_schema=schema, pin_kdf_cost=16, lock_timeout_ms=1000,
+                    database_url=db_url, database_schema=schema, pin_kdf_cost=KDF_COST, lock_timeout_ms=1000,
                     lock_wait_ms=3000, payment_limit_minor=30_000, payment_daily_limit_minor=50_000,
                     payment_check_seconds=0, payment_expire_minutes=30, pin_lock_minutes=30,
                     payment_fees="mtn:collection=100,mtn:payout=250,airtel:payout=300,pawapay:payout=200")

@@ -202,9 +202,22 @@ async def session_burst(http, url, counts: Counts, n: int = 1000) -> str:
     return f"{n} sessions from one number in {time.perf_counter() - started:.1f} s: {served} served"
 
 
+async def sms_flood(http, url, counts: Counts, n: int = 300) -> str:
+    phone = Handset(http, url, new_number())
+    sem = asyncio.Semaphore(20)
+
+    async def send() -> int:
+        async with sem:
+            return await phone.sms("HELP")
+
+    await asyncio.gather(*(send() for _ in range(n)))
+    out = await counts.of(select(func.count()).select_from(SmsOutbox).where(SmsOutbox.msisdn == phone.msisdn))
+    return f"{n} SMS in from one number: {out} SMS out"
+
+
 ATTACKS = {"pin_guesses": pin_guesses, "after_end": after_end, "foreign_number": foreign_number,
            "redis_loss": redis_loss, "daily_limit": daily_limit, "phantom_order": phantom_order,
-           "session_burst": session_burst}
+           "session_burst": session_burst, "sms_flood": sms_flood}
 
 
 async def main(args: argparse.Namespace) -> None:

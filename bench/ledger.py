@@ -86,6 +86,7 @@ def pgbench_rate(url: str, schema: str, clients: int, seconds: int) -> float | N
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    ledger.use_key(os.urandom(32))          # a throwaway schema, sealed with a throwaway key
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = create_async_engine(args.url, hide_parameters=True)
     async with admin.begin() as conn:

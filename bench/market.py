@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args()
+    ledger.use_key(os.urandom(32))          # throwaway databases, sealed with a throwaway key
     results = [("SQLite", *asyncio.run(on_sqlite(args.clients, args.seconds)))]
     if not args.sqlite_only:
         results.append(("PostgreSQL", *asyncio.run(on_postgres(args.url, args.clients, args.seconds))))

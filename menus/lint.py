@@ -22,7 +22,7 @@ from ussd_app import i18n
 from ussd_app.checks import Problem
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.db.migrate import upgrade_async
-from ussd_app.domain import users
+from ussd_app.domain import ledger, ledger_key, users
 from ussd_app.domain.phone import parse_msisdn
 from ussd_app.domain.pin import hash_pin
 from ussd_app.engine import core
@@ -166,6 +166,7 @@ async def _lint_screens(tree: MenuTree) -> list[Problem]:
             url = settings.effective_database_url
             await upgrade_async(url)
             engine = make_engine(url)
+            outer_key = ledger.use_key(ledger_key.load(settings))     # a throwaway ledger, a throwaway key
             try:
                 db = make_sessionmaker(engine)
                 await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en", hash_pin("4826", 16))
@@ -175,6 +176,7 @@ async def _lint_screens(tree: MenuTree) -> list[Problem]:
                 # Real renderers, real SQL, the local MTN sandbox; SMS stay queued (no workers here).
                 return await _render_all(tree, Services(db=db, settings=settings, payments=payments))
             finally:
+                ledger.use_key(outer_key)
                 await engine.dispose()
 
 

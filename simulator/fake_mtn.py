@@ -64,6 +64,7 @@ class FakeMtn(Sandbox):
     tokens: set[str] = field(default_factory=set)
     token_requests: int = 0
     callbacks_sent: int = 0
+    status_requests: int = 0           # status queries asked of us (the rate-limit tests count them)
 
     # -- the API ---------------------------------------------------------------------------------
 
@@ -118,6 +119,7 @@ class FakeMtn(Sandbox):
     async def status(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return web.json_response({"code": "401"}, status=401)
+        self.status_requests += 1
         if self._take("status_500"):
             return web.json_response({"code": "INTERNAL_PROCESSING_ERROR"}, status=500)
         txn = self.txns.get(request.match_info["reference"])

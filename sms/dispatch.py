@@ -23,6 +23,7 @@ ANSWER_JOB = "workers.advisor.answer_question"
 ANSWER_SWEEP_JOB = "workers.advisor.sweep_questions"
 EXPIRE_JOB = "workers.market.expire_orders"
 PROPOSALS_JOB = "workers.clusters.run_proposals"
+ANCHOR_JOB = "workers.ledger.anchor_ledger"
 PAY_JOB = "workers.clusters.pay_proposal"
 SEND_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
 MAX_ATTEMPTS = 5                             # claims of one row before it is marked failed

@@ -1,10 +1,11 @@
-"""An SMS from a user: stored once per aggregator id, answered through the outbox in one transaction."""
+"""An SMS from a user: claimed once per aggregator id (stored, any PIN masked), then run and answered through the
+outbox in one transaction."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -48,6 +49,34 @@ class Followups:
     payouts: list[int] = field(default_factory=list)             # passed proposals to pay
 
 
+async def claim(db: async_sessionmaker, sms: InboundSms, command: str) -> bool:
+    """Store the message once, before anything runs (its provider id is unique; a PIN in it masked): False when
+    another copy got there first (the aggregator's retry, or the same SMS twice at once), which must do nothing,
+    not even spend a PIN try."""
+    try:
+        async with db() as s, s.begin():
+            s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to,
+                             text=stored_text(sms.text), link_id=sms.link_id, network_code=sms.network_code,
+                             command=command))
+        return True
+    except IntegrityError:
+        log.info("inbound SMS %s: duplicate, ignored", sms.provider_id)
+        return False
+
+
+async def unclaim(db: async_sessionmaker, sms: InboundSms) -> None:
+    """The command failed before answering: forget the message so the aggregator's retry runs it again."""
+    async with db() as s, s.begin():
+        await s.execute(delete(SmsInbound).where(SmsInbound.provider_id == sms.provider_id,
+                                                 SmsInbound.reply_id.is_(None)))
+
+
+async def answered(s, sms: InboundSms, row) -> None:
+    """Link the stored message to its reply (None: no reply now)."""
+    if row is not None:
+        await s.execute(update(SmsInbound).where(SmsInbound.provider_id == sms.provider_id).values(reply_id=row.id))
+
+
 async def _check_pin(db: async_sessionmaker, sms: InboundSms, settings: Settings) -> PinCheck | None:
     """A message that carries a money PIN (`YES 1234` with a trade waiting) has it checked here, before the
     command's transaction: a reserved try, the slow KDF outside any write lock, the lock SMS queued once."""
@@ -57,8 +86,6 @@ async def _check_pin(db: async_sessionmaker, sms: InboundSms, settings: Settings
     if command is None or command.pin is None:
         return None
     async with db() as s:
-        if await s.scalar(select(SmsInbound.id).where(SmsInbound.provider_id == sms.provider_id)):
-            return None                                   # a repeat: answered already, no second try spent
         user = await s.scalar(select(User).where(User.msisdn == sms.number.e164))
         pin = await command.pin(s, user, args) if user is not None else None
     if pin is None:
@@ -69,15 +96,14 @@ async def _check_pin(db: async_sessionmaker, sms: InboundSms, settings: Settings
 
 
 async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -> Followups:
-    """Run the command and queue its reply. A repeated provider id does nothing."""
-    checked = await _check_pin(db, sms, settings)
-    locked = list(checked.dispatch) if checked is not None else []
+    """Run the command and queue its reply, once per provider id."""
+    command, args = parse(sms.text)
+    if not await claim(db, sms, command.name if command else "unknown"):
+        return Followups()
     try:
+        checked = await _check_pin(db, sms, settings)
         async with db() as s, s.begin():
-            if await s.scalar(select(SmsInbound.id).where(SmsInbound.provider_id == sms.provider_id)):
-                return Followups(locked)
             user = await s.scalar(select(User).where(User.msisdn == sms.number.e164))
-            command, args = parse(sms.text)
             ctx = CommandCtx(s, sms.number, user, args, settings, sms.provider_id, pin_check=checked)
             with i18n.language(user.language if user else sms.number.default_language):
                 if command is None:
@@ -89,11 +115,9 @@ async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -
             row = None if reply is None else await outbox.add(
                 s, sms.number.e164, reply, f"reply:{command.name if command else 'unknown'}",
                 essential=True)   # an answer to the user's own message always goes out
-            s.add(SmsInbound(provider_id=sms.provider_id, msisdn=sms.number.e164, to_code=sms.to,
-                             text=stored_text(sms.text),       # a PIN (YES 1234) stored as ****
-                             link_id=sms.link_id, network_code=sms.network_code,
-                             command=command.name if command else "unknown", reply_id=row.id if row else None))
-        return Followups(outbox.to_dispatch([row]) + ctx.dispatch + locked, ctx.questions, ctx.payouts)
-    except IntegrityError:       # the same id arriving twice at once: the other copy answered
-        log.info("inbound SMS %s: duplicate, ignored", sms.provider_id)
-        return Followups(locked)
+            await answered(s, sms, row)
+    except Exception:
+        await unclaim(db, sms)
+        raise
+    locked = list(checked.dispatch) if checked is not None else []
+    return Followups(outbox.to_dispatch([row]) + ctx.dispatch + locked, ctx.questions, ctx.payouts)

@@ -6,7 +6,7 @@ from typing import Callable
 
 from datetime import datetime, timezone
 
-from sms import inbound
+from sms import flood, inbound
 from sms.commands import bal
 from sms.commands import help as help_cmd
 from sms.commands import lang, optout
@@ -168,6 +168,7 @@ TEMPLATES: tuple[Template, ...] = (
     Template("start", optout.started),
     Template("unknown command", inbound.unknown_text),
     Template("join first", inbound.join_first_text),
+    Template("too many messages", flood.too_many_text),
     Template("receipt sent", lambda: sent_text(_Sample(), 99_999_999_99, 9_999_99, _Sample(), 9_999_999)),
     Template("receipt received", lambda: received_text(_Sample(), 99_999_999_99, _Sample(), 9_999_999)),
     Template("pin locked", lambda: pin_lock_text(_Sample(), datetime(2026, 11, 22, 23, 59, tzinfo=timezone.utc))),

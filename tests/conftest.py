@@ -17,10 +17,21 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from ussd_app import appkeys
 from ussd_app.app import create_app
 from ussd_app.db.migrate import upgrade_async
+from ussd_app.domain import ledger, ledger_key as ledger_key_module
 from ussd_app.embedded_redis import EmbeddedRedis
 from ussd_app.settings import Settings
 
 TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
+
+
+@pytest.fixture(autouse=True)
+def ledger_key(tmp_path) -> bytes:
+    """Each test seals its ledger with a key of its own: the one its `settings` home holds, so domain code
+    called directly, the app (create_app), workers and CLI subprocesses given that home all agree."""
+    key = ledger_key_module.load(Settings(home=Path(tmp_path) / "home"))
+    ledger.use_key(key)
+    yield key
+    ledger.use_key(None)
 
 
 def pg_url() -> str | None:

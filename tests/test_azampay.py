@@ -358,7 +358,7 @@ async def test_a_signed_callback_racing_the_reconciliation_job_credits_once(make
     await books_ok(client)
 
 
-async def test_the_operator_reviews_and_resolves_from_the_command_line(make_azam, tmp_path):
+async def test_the_operator_reviews_and_resolves_from_the_command_line(make_azam):
     import os
     import subprocess
     import sys
@@ -370,7 +370,7 @@ async def test_the_operator_reviews_and_resolves_from_the_command_line(make_azam
     await fake.decide(started.reference, True)
     assert await state_of(client, started.reference, {"review"}) == "review"
     settings = client.app[appkeys.SETTINGS]
-    env = {**os.environ, "DATABASE_URL": settings.effective_database_url, "ENERLECTRA_HOME": str(tmp_path),
+    env = {**os.environ, "DATABASE_URL": settings.effective_database_url, "ENERLECTRA_HOME": str(settings.home),
            "ENERLECTRA_DB_SCHEMA": settings.database_schema or ""}
 
     def cli(*args: str) -> subprocess.CompletedProcess:

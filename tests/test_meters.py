@@ -228,7 +228,7 @@ async def test_meter_add_by_an_operator(client, case, tmp_path):
     if case.stdin is None:
         (tmp_path / "secret").write_text(SECRET + "\n")
         args += ["--secret-file", str(tmp_path / "secret")]
-    done = await asyncio.to_thread(_cli, client, tmp_path, ["meter", "add", *args], case.stdin or "")
+    done = await asyncio.to_thread(_cli, client, ["meter", "add", *args], case.stdin or "")
     assert done.returncode == case.rc, done.stdout + done.stderr
     shown = done.stdout if case.rc == 0 else done.stderr
     assert case.says in shown, shown
@@ -248,10 +248,10 @@ async def test_meter_add_by_an_operator(client, case, tmp_path):
     await books_ok(client)
 
 
-def _cli(client, home, args: list[str], stdin: str) -> subprocess.CompletedProcess:
+def _cli(client, args: list[str], stdin: str) -> subprocess.CompletedProcess:
     settings = client.app[appkeys.SETTINGS]
-    env = {**os.environ, "DATABASE_URL": settings.effective_database_url, "ENERLECTRA_HOME": str(home),
-           "ENERLECTRA_DB_SCHEMA": settings.database_schema or ""}
+    env = {**os.environ, "DATABASE_URL": settings.effective_database_url, "ENERLECTRA_HOME": str(settings.home),
+           "ENERLECTRA_DB_SCHEMA": settings.database_schema or ""}      # the app's home: its ledger key
     return subprocess.run([sys.executable, "-m", "ussd_app.cli", *args], env=env, input=stdin,
                           capture_output=True, text=True, timeout=120)
 

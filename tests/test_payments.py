@@ -555,7 +555,8 @@ async def test_tanzanian_deposit_through_pawapay_in_tzs(make_pay):
 async def test_deposit_from_another_wallet_the_user_holds(make_pay, mtn):
     client, _airtel_fake, user = await make_pay("airtel")          # the phone is on Airtel ...
     mtn_fake, _url = mtn
-    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000, wallet="+260961500099", key=uuid.uuid4().hex)   # ... pays by MTN
+    started = await client.app[appkeys.PAYMENTS].deposit(user, 5000, wallet="+260961500099",   # ... pays by MTN
+                                                         key=uuid.uuid4().hex)
     assert mtn_fake.txns[started.reference].party == "260961500099"
     assert (await settled(client, started.reference)).state == "succeeded"
     assert (await payment(client, started.reference)).msisdn == "+260961500099"

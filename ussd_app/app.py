@@ -14,13 +14,15 @@ import menus
 from ussd_app import appkeys, i18n
 from sms.dispatch import Dispatcher, make_queue
 from payments import setup as payments_setup
-from ussd_app.adapters import africastalking, africastalking_sms, meters, payments_callback
+from ussd_app.adapters import africastalking, africastalking_sms, guards, meters, payments_callback, ratelimits
 from ussd_app.db.engine import make_engine, make_sessionmaker
+from ussd_app.domain import ledger, ledger_key
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
 from ussd_app.engine.types import Services
 from ussd_app.metrics import Metrics
+from ussd_app.ratelimit import Limiter
 from ussd_app.settings import Settings
 
 
@@ -28,6 +30,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     url, embedded = await asyncio.to_thread(resolve_redis_url, settings.redis_url, settings.home)
     app[appkeys.REDIS] = Redis.from_url(url)
+    app[appkeys.LIMITER] = Limiter(app[appkeys.REDIS], settings.redis_prefix)
     queue = make_queue(url, settings.queue_name)
     app[appkeys.DISPATCH] = Dispatcher(queue)
     try:
@@ -56,6 +59,7 @@ async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
         app[appkeys.PAYMENTS] = payments_setup.build(app[appkeys.SETTINGS], app[appkeys.DB], http,
                                                      app[appkeys.DISPATCH])
+        app[appkeys.PAYMENTS].may_ask = ratelimits.status_query_gate(app)     # callbacks' status queries
         yield
 
 
@@ -95,14 +99,18 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
+    ledger.use_key(ledger_key.load(settings))      # one key per process: every post below seals with it
     i18n.load_all()
     app = web.Application()
     app[appkeys.SETTINGS] = settings
     app[appkeys.METRICS] = Metrics()
     app.cleanup_ctx.extend([_redis_ctx, _db_ctx, _payments_ctx, _engine_ctx])
-    app.add_routes(africastalking.routes())
-    app.add_routes(africastalking_sms.routes())
-    app.add_routes(payments_callback.routes())
-    app.add_routes(meters.routes())
+    webhooks = [*africastalking.routes(), *africastalking_sms.routes(), *payments_callback.routes(),
+                *meters.routes()]
+    app.add_routes(webhooks)
+    trusted = ratelimits.trusted_networks(settings.trusted_proxies)
+    # The webhook token first (a forged request spends nobody's budget), then the budget per source address.
+    app.middlewares.append(ratelimits.webhook_limit(webhooks, trusted, open_routes=meters.routes()))
+    app.middlewares.append(guards.nul_guard(webhooks))
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     return app

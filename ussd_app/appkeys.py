@@ -9,6 +9,7 @@ from payments.service import Payments
 from sms.dispatch import Dispatcher
 from ussd_app.engine.core import Engine
 from ussd_app.metrics import Metrics
+from ussd_app.ratelimit import Limiter
 from ussd_app.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,3 +22,4 @@ ENGINE = web.AppKey("engine", Engine)
 METRICS = web.AppKey("metrics", Metrics)
 DISPATCH = web.AppKey("dispatch", Dispatcher)
 PAYMENTS = web.AppKey("payments", Payments)
+LIMITER = web.AppKey("limiter", Limiter)

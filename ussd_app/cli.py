@@ -15,6 +15,16 @@ def _logging(level: str) -> None:
     logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
+def _use_ledger_key(settings: Settings) -> None:
+    """This process seals and verifies the ledger with LEDGER_KEY or HOME/ledger.key (see ledger_key)."""
+    from ussd_app.domain import ledger, ledger_key
+
+    try:
+        ledger.use_key(ledger_key.load(settings))
+    except ledger_key.BadKey as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -28,6 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _logging(settings.log_level)
     log = logging.getLogger("enerlectra")
     settings.home.mkdir(parents=True, exist_ok=True)
+    _use_ledger_key(settings)                             # an upgrade may seal existing entries (0011)
     if settings.is_embedded_db:
         upgrade(settings.effective_database_url)          # embedded SQLite is always at head
     embedded_mode = settings.redis_url is None
@@ -151,6 +162,8 @@ def cmd_sms_outbox(args: argparse.Namespace) -> int:
 def _with_db(settings: Settings, work):
     from ussd_app.db.engine import make_engine, make_sessionmaker
 
+    _use_ledger_key(settings)
+
     async def run():
         engine = make_engine(settings.effective_database_url, schema=settings.database_schema)
         try:
@@ -165,19 +178,49 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
 
     from ussd_app.db.models import JournalEntry
     from ussd_app.domain import ledger
-
     from ussd_app.domain.market import book
+    from ussd_app.domain import ledger_anchors
+    from ussd_app.domain.market import rules as market_rules
+
+    try:
+        anchor = ledger.Anchor.parse(args.anchor) if args.anchor else ledger_anchors.latest(Settings.from_env().home)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+    rules = market_rules.from_settings(Settings.from_env())
 
     async def verify(db):
         async with db() as s:
-            problems = await ledger.verify(s) + await book.check_escrow(s)
+            await ledger.one_snapshot(s)           # a live service keeps posting while we read
+            problems = await ledger.verify(s, anchor=anchor) + await book.check_escrow(s, rules)
             return problems, await s.scalar(select(func.count()).select_from(JournalEntry))
     problems, entries = _with_db(Settings.from_env(), verify)
     for problem in problems:
         print(problem)
     if problems:
         return 1
-    print(f"ok: {entries} entries, chain intact, every balance equals its postings, market escrow matches the book")
+    print(f"ok: {entries} entries, MAC chain intact" + (f" through anchored seq {anchor.seq}" if anchor else "") +
+          ", every balance equals its postings, market escrow matches the book")
+    return 0
+
+
+def cmd_ledger_anchor(args: argparse.Namespace) -> int:
+    """One line to keep outside the database (a log, a ticket, paper): `ledger verify --anchor LINE` later
+    proves the chain still passes through it, which a rewrite or truncation of the tail cannot fake. It is
+    also recorded in the home's ledger.anchors, which a plain `ledger verify` checks."""
+    from ussd_app.domain import ledger, ledger_anchors
+
+    async def anchor(db):
+        async with db() as s:
+            return await ledger.head_anchor(s)
+    try:
+        head = _with_db(Settings.from_env(), anchor)
+        ledger_anchors.record(Settings.from_env().home, head)
+        print(head)
+    except ledger.LedgerError as exc:
+        print(exc)
+        return 1
     return 0
 
 
@@ -329,6 +372,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
+    _use_ledger_key(settings)                       # 0011 seals the entries already there with the key
     upgrade(settings.effective_database_url, args.revision, schema=settings.database_schema)
     print(f"database at {args.revision}: {redact_url(settings.effective_database_url)}")
     return 0
@@ -399,8 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.set_defaults(func=cmd_sms_outbox)
 
     ledger_cmd = sub.add_parser("ledger", help="the ledger").add_subparsers(dest="ledger_command", required=True)
-    ledger_cmd.add_parser("verify", help="recompute the hash chain and every balance; exit 1 on any mismatch") \
-        .set_defaults(func=cmd_ledger_verify)
+    lverify = ledger_cmd.add_parser("verify", help="recompute the MAC chain and every balance; exit 1 on any "
+                                                   "mismatch, one line per problem, the first bad entry first")
+    lverify.add_argument("--anchor", metavar="LINE", help="a line from `ledger anchor`: the chain must reach it "
+                         "(default: the newest in ENERLECTRA_HOME/ledger.anchors, which the worker writes)")
+    lverify.set_defaults(func=cmd_ledger_verify)
+    ledger_cmd.add_parser("anchor", help="print the chain head (seq, entry, MAC) as one line to keep outside "
+                                         "the database").set_defaults(func=cmd_ledger_anchor)
     credit = ledger_cmd.add_parser("credit", help="an audited operator credit (pilots without mobile money)")
     credit.add_argument("msisdn")
     credit.add_argument("amount", help="money as typed (25.50), or Wh with --energy")

@@ -5,8 +5,10 @@ The names are the ones in DESIGN.md that operators and acceptance tests rely on;
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from ussd_app.redact import redact_url
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -17,6 +19,12 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+
+
+# Shown as *** wherever Settings is printed or logged (URLs: their password only).
+SECRET_FIELDS = frozenset({"webhook_token", "at_api_key", "mtn_api_key", "mtn_subscription_key",
+                           "airtel_client_secret", "airtel_callback_key", "airtel_disbursement_pin", "pawapay_token",
+                           "azampay_client_secret", "azampay_api_key", "anthropic_api_key", "ledger_key"})
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,22 @@ class Settings:
     meter_max_wh_per_reading: int = 50_000    # export beyond this in one reading is flagged
     meter_max_wh_per_day: int = 100_000   # credits beyond this per meter and local day are flagged
     meter_max_reading_age_hours: int = 48     # older readings are refused (409)
+    # Rate limits (ussd_app/ratelimit.py); 0 turns one off. Sliding windows, counted in Redis.
+    rate_ussd_sessions_per_msisdn: int = 20     # new USSD sessions per number per 10 minutes
+    rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
+    rate_sms_in_per_msisdn: int = 120           # SMS kept per number per hour; beyond: not even stored
+    rate_sms_replies_per_msisdn: int = 30       # SMS run and answered per number per hour; beyond: one notice
+    rate_webhook_per_ip: int = 6000             # webhook requests per address per minute (aggregators!)
+    rate_status_queries_per_payment: int = 5    # status queries callbacks may trigger per payment per hour
+    trusted_proxies: str = ""                   # "10.0.0.0/8,..." whose X-Forwarded-For names the client
+    ledger_key: str | None = field(default=None, repr=False)   # the ledger's MAC key; unset: HOME/ledger.key
+
+    def __repr__(self) -> str:
+        def shown(name: str, value):
+            if value and name in SECRET_FIELDS:
+                return "***"
+            return redact_url(value) if value and name in ("database_url", "redis_url") else value
+        return "Settings(" + ", ".join(f"{f.name}={shown(f.name, getattr(self, f.name))!r}" for f in fields(self)) + ")"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -160,6 +184,14 @@ class Settings:
             meter_max_wh_per_reading=_int(env, "METER_MAX_WH_PER_READING", 50_000),
             meter_max_wh_per_day=_int(env, "METER_MAX_WH_PER_DAY", 100_000),
             meter_max_reading_age_hours=_int(env, "METER_MAX_READING_AGE_HOURS", 48),
+            rate_ussd_sessions_per_msisdn=_int(env, "RATE_USSD_SESSIONS_PER_MSISDN", 20),
+            rate_ussd_hops_per_msisdn=_int(env, "RATE_USSD_HOPS_PER_MSISDN", 60),
+            rate_sms_in_per_msisdn=_int(env, "RATE_SMS_IN_PER_MSISDN", 120),
+            rate_sms_replies_per_msisdn=_int(env, "RATE_SMS_REPLIES_PER_MSISDN", 30),
+            rate_webhook_per_ip=_int(env, "RATE_WEBHOOK_PER_IP", 6000),
+            rate_status_queries_per_payment=_int(env, "RATE_STATUS_QUERIES_PER_PAYMENT", 5),
+            trusted_proxies=env.get("TRUSTED_PROXIES", ""),
+            ledger_key=env.get("LEDGER_KEY") or None,
         )
 
     def with_(self, **changes) -> "Settings":
@@ -214,6 +246,7 @@ class Settings:
                     "ADVISOR_DAILY_LIMIT": str(self.advisor_daily_limit),
                     "ADVISOR_FOLLOWUP_MINUTES": str(self.advisor_followup_minutes),
                     "ADVISOR_PRICES": self.advisor_prices, "MARKET_LOT_WH": str(self.market_lot_wh),
-                    "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps)}
+                    "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps),
+                    "LEDGER_KEY": self.ledger_key}
         env.update({k: v for k, v in optional.items() if v})
         return env

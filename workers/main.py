@@ -12,12 +12,13 @@ from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from sms.dispatch import ANSWER_SWEEP_JOB, EXPIRE_JOB, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB
+from sms.dispatch import ANCHOR_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.settings import Settings
 from workers import runtime
 from workers import advisor as _advisor_jobs  # noqa: F401  imported here so a forked work horse need not
 from workers import clusters as _cluster_jobs  # noqa: F401
+from workers import ledger as _ledger_jobs  # noqa: F401
 from workers import market as _market_jobs  # noqa: F401
 from workers import payments as _payment_jobs  # noqa: F401
 from workers import sms as _sms_jobs  # noqa: F401
@@ -28,11 +29,11 @@ log = logging.getLogger(__name__)
 
 def _ticker(queue: Queue, every: int, stop: threading.Event) -> None:
     """The periodic jobs (outbox and advisor sweeps, payment reconciliation, market expiry, proposals at their
-    deadline), one each per tick."""
+    deadline, the ledger's head written down), one each per tick."""
     while not stop.wait(every):
         tick = int(time.time() // every)
         for job, name in ((SWEEP_JOB, "sweep"), (RECONCILE_JOB, "reconcile"), (ANSWER_SWEEP_JOB, "ask-sweep"),
-                          (EXPIRE_JOB, "expire"), (PROPOSALS_JOB, "proposals")):
+                          (EXPIRE_JOB, "expire"), (PROPOSALS_JOB, "proposals"), (ANCHOR_JOB, "anchor")):
             try:
                 queue.enqueue(job, job_id=f"{queue.name}-{name}-{tick}", unique=True, result_ttl=600,
                               failure_ttl=86400)

@@ -13,6 +13,7 @@ from typing import Awaitable, Callable, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from ussd_app.db.engine import make_engine, make_sessionmaker
+from ussd_app.domain import ledger, ledger_key
 from ussd_app.settings import Settings
 
 T = TypeVar("T")
@@ -24,6 +25,7 @@ forking = False            # jobs run in forked work horses (rq Worker), not in 
 def configure(settings: Settings, fork: bool = False) -> None:
     global _settings, forking
     _settings, forking = settings, fork
+    ledger.use_key(ledger_key.load(settings))      # jobs post (payments, market, clusters): one key per process
     _state.clear()          # the next job builds resources for these settings
 
 

@@ -5,6 +5,7 @@
     menu (a member) -> 1 contribute: amount -> PIN -> done
                     -> 2 members | 3 vote: open proposals -> one -> yes / no
                     -> 4 propose: kind -> (item -> supplier's number | member's number) -> amount -> confirm
+                       (-> PIN, when it pays from the pool)
                     -> 5 invite: number | 6 leave: the rules, then confirm
 """
 from __future__ import annotations
@@ -55,7 +56,8 @@ FEATURE = Feature(
         State("pmember", screens.pmember, hint=NUMBER_HINT, sample={"pkind": "remove"}),
         State("pconfirm", screens.pconfirm, hint=lazy_gettext("Type 1 to propose it, or 0 to go back."),
               sample=dict(PROPOSE), sample_input="99999.99"),
-        State("popened", screens.popened, redirects=("clusters_menu",), sample=dict(PROPOSE)),
+        State("ppin", screens.ppin, hint=lazy_gettext("Type your 4-digit PIN."), sample=dict(PROPOSE)),
+        State("popened", screens.popened, redirects=("clusters_menu",), sample=dict(PROPOSE), sample_input="4826"),
         State("invite", screens.invite, hint=NUMBER_HINT, redirects=("clusters_menu",)),
         State("invited", screens.invited, redirects=("clusters_menu",), sample={"to": "0971234567"},
               sample_input="0971234567"),
@@ -89,7 +91,9 @@ FEATURE = Feature(
         Go("ppayee", "pamount", rules.looks_like_number, then=rules.remember_number),
         Go("pamount", "pconfirm", rules.is_amount, then=rules.remember_amount),
         Go("pmember", "pconfirm", rules.looks_like_number, then=rules.remember_number),
-        Go("pconfirm", "popened", press("1")),
+        Go("pconfirm", "ppin", rules.confirms_paying),
+        Go("pconfirm", "popened", rules.confirms_other),
+        Go("ppin", "popened", four_digits),
         Go("invite", "invited", rules.looks_like_number, then=rules.remember_number),
         Go("leave", "left", press("1")),
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from menus.wallet.rules import is_amount, looks_like_number, remember_amount, remember_number  # noqa: F401
 from sms.gsm7 import is_gsm7
 from ussd_app.domain.clusters.members import KINDS
+from ussd_app.domain.clusters.proposals import PAYS
 from ussd_app.engine.types import Session
 
 PROPOSAL_KINDS = ("equipment", "spend", "target", "remove")
@@ -22,6 +23,15 @@ def member(key: str):
         return bool(session.data.get("member")) and text.strip() == key
     rule.__name__ = f"member_presses_{key}"
     return rule
+
+
+def confirms_paying(session: Session, text: str) -> bool:
+    """`1` on a proposal that would pay from the pool: the PIN comes next (paying is a money action)."""
+    return text.strip() == "1" and session.data.get("pkind") in PAYS
+
+
+def confirms_other(session: Session, text: str) -> bool:
+    return text.strip() == "1" and session.data.get("pkind") not in PAYS
 
 
 def is_text(session: Session, text: str) -> bool:

@@ -284,10 +284,19 @@ async def pconfirm(ctx: Ctx) -> Rendered:
                   [("1", _("Yes, propose it"))])
 
 
+async def ppin(ctx: Ctx) -> Rendered:
+    locked = await money_locked(ctx)
+    return locked or Screen([_("Type your 4-digit PIN.")])
+
+
 async def popened(ctx: Ctx) -> Rendered:
     d = ctx.session.data
     if ctx.text is None:
         return Redirect("clusters_menu")
+    if d["pkind"] in proposals.PAYS:          # paying from the pool is a money action: the PIN, and its lock
+        refused = await money_pin(ctx)
+        if refused is not None:
+            return refused
     found = await _mine(ctx)
     if found is None:
         return _not_member()
@@ -295,7 +304,8 @@ async def popened(ctx: Ctx) -> Rendered:
         me = await s.get(User, ctx.session.user_id)
         subject = await s.get(User, d["subject_id"]) if d.get("subject_id") else None
         opened = await proposals.open_(s, found[0], me, d["pkind"], title=d.get("title") or d["pkind"],
-                                       amount=d.get("amount"), payee=d.get("payee"), subject=subject)
+                                       amount=d.get("amount"), payee=d.get("payee"), subject=subject,
+                                       key=f"{ctx.hop_key}:propose")
     await ctx.services.dispatch(opened.dispatch)
     ctx.session.data = {}
     return Screen([_("Proposal #{n} is open. Every member got a ballot by SMS.").format(n=opened.proposal.id)],
@@ -322,7 +332,7 @@ async def invited(ctx: Ctx) -> Rendered:
     async with ctx.services.db() as s, s.begin():
         me = await s.get(User, ctx.session.user_id)
         invitee = await s.scalar(select(User).where(User.msisdn == number.e164))
-        rows = await clubs.invite(s, found[0], me, number, invitee)
+        rows = await clubs.invite(s, found[0], me, number, invitee, key=f"{ctx.hop_key}:invite")
     await ctx.services.dispatch(rows)
     return Redirect("clusters_menu", flash=_("Invitation sent to {number}.").format(number=d["to"]))
 

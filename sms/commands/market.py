@@ -107,6 +107,9 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
     except ledger.InsufficientFunds:      # the book left no order behind (a savepoint); YES can be tried again
         return _("Not enough money. Nothing was bought.") if proposal.side == BUY \
             else _("You do not have that many kWh. Nothing was listed.")
+    except rules.BadOrder:                # the market's rules changed since SELL/BUY: say what they are now
+        market = rules.from_settings(settings)
+        return texts.order_problem(market, user.currency, proposal.wh, proposal.price) or sell_usage()
     proposal.state, proposal.order_id = "placed", placed.order.id
     ctx.dispatch += placed.dispatch
     if proposal.side == BUY:     # the receipt is the answer (queued by the book)

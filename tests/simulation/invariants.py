@@ -113,10 +113,11 @@ def sent_once(world: World) -> list[str]:
 
 
 async def daily_limits(s, world: World) -> list[str]:
-    """Per user and direction, today's payments (not failed or expired) stay within the daily limit."""
+    """Per user and direction, today's payments (not failed or expired; a pool's payout counts for its
+    proposer) stay within the daily limit."""
     today = world.now().replace(hour=0, minute=0, second=0, microsecond=0)
     rows = (await s.execute(select(Payment.user_id, Payment.direction, func.sum(Payment.amount)).where(
-        Payment.created_at >= today, Payment.funding.is_(None), Payment.state.not_in(("failed", "expired")))
+        Payment.created_at >= today, Payment.state.not_in(("failed", "expired")))
         .group_by(Payment.user_id, Payment.direction))).all()
     limit = world.settings.payment_daily_limit_minor
     return [f"daily limit: user {uid} {direction} {total} > {limit}" for uid, direction, total in rows

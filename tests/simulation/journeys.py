@@ -13,9 +13,10 @@ from datetime import datetime, timedelta, timezone
 import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from simulator.fake_airtel import callback_hash
+from payments.base import COLLECTION, PAYOUT
 from sms.dispatch import EXPIRE_JOB, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB
 from tests.simulation.plan import NUMBERS, PIN, STRANGER, SUPPLIER, WRONG_PIN, Step
 from tests.simulation.world import DECIDE_AFTER, World
@@ -210,9 +211,9 @@ async def contribute(world: World, step: Step) -> None:
 
 async def propose(world: World, step: Step) -> None:
     """Equipment from the supplier, paid from the pool once the members pass it."""
-    call = await walk(world, step.user, ["6", "4", "1", "2 batteries", SUPPLIER, step.args[0]], "clusters_pconfirm")
+    call = await walk(world, step.user, ["6", "4", "1", "2 batteries", SUPPLIER, step.args[0], "1"], "clusters_ppin")
     if call is not None:
-        await call.press("1")
+        await call.press(PIN)
 
 
 async def vote(world: World, step: Step) -> None:
@@ -300,11 +301,25 @@ async def _at_last_hop(world: World, user: int, amount: str, n: int, kind: str =
 async def burst(world: World, step: Step) -> None:
     """Deposits or withdrawals of one user confirmed in all sessions at once: the daily limit must hold."""
     n, amount, kind = step.args
+    if amount == "rest":
+        amount = await _rest_of_today(world, step.user, COLLECTION if kind == "deposit" else PAYOUT)
     calls = await _at_last_hop(world, step.user, amount, n, kind)
     last = PIN if kind == "withdraw" else "1"
     for call in calls:
         world.intend("payment", call.sid, f"{call.text}*{last}")
     await asyncio.gather(*(call.press(last) for call in calls))
+
+
+async def _rest_of_today(world: World, user: int, direction: str) -> str:
+    """What is left of the user's daily limit (at most one payment's limit), as typed."""
+    settings = world.settings
+    today = world.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    async with world.db() as s:
+        used = await s.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).join(User).where(
+            User.msisdn == NUMBERS[user], Payment.direction == direction, Payment.created_at >= today,
+            Payment.state.not_in(("failed", "expired"))))
+    rest = min(settings.payment_limit_minor, settings.payment_daily_limit_minor - used)
+    return f"{max(rest, 1) / 100:.2f}"
 
 
 async def storm(world: World, step: Step) -> None:

@@ -30,12 +30,13 @@ from sms.gsm7 import is_gsm7, screen_units
 from ussd_app import appkeys, faults, i18n
 from ussd_app.app import create_app
 from ussd_app.db.migrate import upgrade_async
-from ussd_app.domain import outbox
+from ussd_app.domain import ledger, outbox
 from ussd_app.domain.advisor import questions
 from ussd_app.domain.market import book, by_sms
 from ussd_app.settings import Settings
 
 DECIDE_AFTER = 0.02                       # seconds before a fake provider decides (and calls back)
+LEDGER_KEY = "simulation-ledger-key-" + "5" * 43      # the MAC chain's key: one per world, never a real one
 KDF_COST = 2**12             # scrypt N: a PIN check takes milliseconds, as in production (tests elsewhere use 16)
 BUSY = "Sorry, we are busy. Please dial again."
 NOT_YOURS = "Sorry, this session is not yours. Please dial again."
@@ -49,7 +50,14 @@ def sim_settings(home: Path, redis_url: str, prefix: str, db_url: str, schema: s
                     database_url=db_url, database_schema=schema, pin_kdf_cost=KDF_COST, lock_timeout_ms=1000,
                     lock_wait_ms=3000, payment_limit_minor=30_000, payment_daily_limit_minor=50_000,
                     payment_check_seconds=0, payment_expire_minutes=30, pin_lock_minutes=30,
-                    payment_fees="mtn:collection=100,mtn:payout=250,airtel:payout=300,pawapay:payout=200")
+                    payment_fees="mtn:collection=100,mtn:payout=250,airtel:payout=300,pawapay:payout=200",
+                    ledger_key=LEDGER_KEY, **UNLIMITED)
+
+
+# The rate limits would throttle a simulated user who does in seconds what people do in a day: out of the way.
+UNLIMITED = {name: 10**6 for name in ("rate_ussd_sessions_per_msisdn", "rate_ussd_hops_per_msisdn",
+                                      "rate_sms_in_per_msisdn", "rate_sms_replies_per_msisdn", "rate_webhook_per_ip",
+                                      "rate_status_queries_per_payment")}
 
 
 @dataclass
@@ -233,11 +241,13 @@ async def open_world(seed: int, redis_url: str, workdir: Path) -> AsyncIterator[
         await client.start_server()
         at.report_url = str(client.make_url("/sms/africastalking/delivery"))
         world = World(seed, settings, client, fakes, at)
+        key_before = ledger.use_key(LEDGER_KEY.encode())
         try:
             yield world
         finally:
             await world.quiesce()
             await client.close()
+            ledger.use_key(key_before)
             faults.disarm()
             for module in CLOCKS:
                 module.now = REAL_NOW[module]

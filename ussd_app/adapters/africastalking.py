@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ussd_app import appkeys
 from ussd_app.adapters.auth import check_token
+from ussd_app.adapters.ratelimits import ussd_refusal
 from ussd_app.db.models import UssdSessionEvent
 from ussd_app.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from ussd_app.engine.types import UssdReply, UssdRequest
@@ -76,7 +77,7 @@ async def ussd(request: web.Request) -> web.Response:
     except UnsupportedCountry:
         return _reply(UNSUPPORTED)
     try:
-        reply = await app[appkeys.ENGINE].handle(req)
+        reply = await ussd_refusal(app, req) or await app[appkeys.ENGINE].handle(req)
     except Exception:  # Redis or SQL down: the phone gets an apology, never a 500 or a traceback
         log.exception("session %s: no reply from the engine", req.session_id)
         metrics.errors.labels("unavailable").inc()

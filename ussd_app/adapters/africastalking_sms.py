@@ -9,11 +9,13 @@ import logging
 
 from aiohttp import web
 
+from sms import flood
 from sms.delivery import Report, apply_report
 from sms.inbound import InboundSms, receive
 from ussd_app import appkeys
 from ussd_app.adapters.africastalking import _bad, _form
 from ussd_app.adapters.auth import check_token
+from ussd_app.adapters.ratelimits import sms_verdict
 from ussd_app.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,15 @@ async def inbound(request: web.Request) -> web.Response:
     except UnsupportedCountry:
         log.info("inbound SMS %s from a country we do not serve: no reply", provider_id)
         return web.Response(text="OK")
-    followups = await receive(app[appkeys.DB], InboundSms(
-        provider_id=provider_id, number=number, text=text, to=form.get("to", "")[:20],
-        link_id=form.get("linkId") or None, network_code=form.get("networkCode", "")[:10]),
-        app[appkeys.SETTINGS])
+    sms = InboundSms(provider_id=provider_id, number=number, text=text, to=form.get("to", "")[:20],
+                     link_id=form.get("linkId") or None, network_code=form.get("networkCode", "")[:10])
+    verdict = await sms_verdict(app, number.e164, provider_id)
+    if verdict == "drop":                   # past the hour's inbound budget: AT gets its 200, we keep nothing
+        return web.Response(text="OK")
+    if verdict == "answer":
+        followups = await receive(app[appkeys.DB], sms, app[appkeys.SETTINGS])
+    else:
+        followups = await flood.keep_unanswered(app[appkeys.DB], sms, notice=verdict == "notice")
     await app[appkeys.DISPATCH](followups.sms)
     await app[appkeys.DISPATCH].answers(followups.questions)
     await app[appkeys.DISPATCH].payouts(followups.payouts)

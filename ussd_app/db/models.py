@@ -127,16 +127,18 @@ class Account(Base):
 
 
 class JournalEntry(Base):
-    """One balanced movement. `hash` chains it to the entry before (by id)."""
+    """One balanced movement. `mac` seals it to the entry before (by `seq`) under the ledger key."""
 
     __tablename__ = "journal_entries"
+    __table_args__ = (Index("uq_journal_entries_seq", "seq", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")   # 1, 2, 3 ... no gaps (the head's count)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     kind: Mapped[str] = mapped_column(String(30))                     # transfer, deposit, credit, fee ...
     memo: Mapped[str] = mapped_column(String(200), default="")
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    prev_mac: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))                      # HMAC-SHA256 hex (ledger.sealed_content)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -151,13 +153,14 @@ class Posting(Base):
 
 
 class LedgerHead(Base):
-    """One row: the newest entry's hash. Locked by every posting, so the chain is a line, not a tree."""
+    """One row: the newest entry's seq and MAC. Locked by every posting, so the chain is a line, not a tree."""
 
     __tablename__ = "ledger_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # entries in the chain
     last_entry_id: Mapped[int] = mapped_column(Integer, default=0)
-    last_hash: Mapped[str] = mapped_column(String(64))
+    last_mac: Mapped[str] = mapped_column(String(64))
 
 
 class Payment(Base):
@@ -385,6 +388,7 @@ class Proposal(Base):
     __tablename__ = "proposals"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)            # the number on ballots: #12
+    request_key: Mapped[str | None] = mapped_column(String(80), nullable=True, unique=True)   # the hop that opened it
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
     proposer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(10))                         # equipment / spend / admit / remove / target

@@ -188,7 +188,7 @@ def judge(meter: Meter, reading: Reading, limits: Limits, credited_today: int) -
     exported, imported = reading.export_wh - meter.last_export_wh, reading.import_wh - meter.last_import_wh
     if exported < 0 or imported < 0:
         return Outcome("flagged", reason="backwards")
-    seconds = max((reading.read_at - last_at).total_seconds(), 60)
+    seconds = (reading.read_at - last_at).total_seconds()      # no floor: readings microseconds apart earn ~0
     most = limits.per_hour * seconds / 3600
     if exported > most or imported > most:
         return Outcome("flagged", reason=f"jump: more than {limits.per_hour} Wh per hour")

@@ -94,8 +94,8 @@ async def _settle(s: AsyncSession, user_id: int, good: bool, taken: int, *, max_
     locked = await s.scalar(update(User).where(User.id == user_id, User.pin_locked_until.is_(None),
                                                User.pin_failures >= max_failures)
                             .values(pin_locked_until=until).returning(User.id))
-    if locked is None:                 # a right PIN in between cleared the tries: nothing to lock
-        return PinCheck(False, tries_left=1)
+    if locked is None:                 # a right PIN in between cleared the tries (this one's too): nothing to lock
+        return PinCheck(False, tries_left=max_failures)
     user = await s.get(User, user_id)
     row = await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
     return PinCheck(False, locked_until=until, dispatch=tuple(outbox.to_dispatch([row])))

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
 import logging
 
 from ussd_app import faults, i18n
-from ussd_app.domain import users
+from ussd_app.domain import ledger, users
 from ussd_app.domain.phone import COUNTRIES
 from ussd_app.engine.budget import BACK, HOME, MORE, paginate
 from ussd_app.engine.store import Loaded, LockTimeout, SessionStore
@@ -215,7 +214,7 @@ def _resume_screen() -> Screen:
 def consumed_mark(text: str) -> str:
     """What the session keeps of the text it has turned into inputs: its length and a digest, never the
     text itself (it carries the PINs typed)."""
-    return f"{len(text)}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    return f"{len(text)}:{ledger.keyed_digest('consumed', text)}"
 
 
 def _new_input(consumed: str, text: str) -> str:

@@ -8,7 +8,6 @@ A new session adds one read (the caller's resume pointer lives under their numbe
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import secrets
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from ussd_app import faults
+from ussd_app.domain import ledger
 from ussd_app.engine.types import Session, UssdReply
 
 # Take the lock; when it is ours, read the session, the stored reply for this exact text, and the END
@@ -75,8 +75,8 @@ def _session(raw: bytes | None) -> Session | None:
 
 
 def _text_field(text: str) -> str:
-    """The replay cache's field for a hop's text: a digest, since the text carries the PINs typed."""
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    """The replay cache's field for a hop's text: a keyed digest, since the text carries the PINs typed."""
+    return ledger.keyed_digest("replay", text)
 
 
 def _reply_from_str(raw: bytes) -> UssdReply:

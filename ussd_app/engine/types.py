@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import enum
-import hashlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
+
+from ussd_app.domain.ledger import keyed_digest
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -147,8 +148,8 @@ class Ctx:
 
     @property
     def hop_key(self) -> str:
-        digest = hashlib.sha256(f"{self.session.id}\n{self.hop}".encode()).hexdigest()[:40]
-        return f"ussd:{digest}"
+        """The SQL key of this hop's step: keyed (the path holds PINs) and bound to the caller's number."""
+        return "ussd:" + keyed_digest("hop", f"{self.session.id}\n{self.session.msisdn}\n{self.hop}")
 
     def secret_input(self) -> None:
         """The input that led here is a PIN: the end-of-session record masks it."""

@@ -117,12 +117,13 @@ async def join(s: AsyncSession, user: User, code: str) -> Joined:
     return Joined(cluster, opened.proposal.id, opened.dispatch)
 
 
-async def invite(s: AsyncSession, cluster: Cluster, inviter: User, number, invitee: User | None
+async def invite(s: AsyncSession, cluster: Cluster, inviter: User, number, invitee: User | None, *, key: str
                  ) -> list[tuple[int, int]]:
-    """An SMS with the cluster's code, in the invitee's language (or their country's, if not registered)."""
+    """An SMS with the cluster's code, in the invitee's language (or their country's, if not registered); once
+    per `key` (the hop that asked: a retransmitted hop pays for no second SMS)."""
     with i18n.language(invitee.language if invitee else number.default_language):
         body = texts.invitation(cluster, inviter.name)
-    row = await outbox.add(s, number.e164, body, "cluster-invite", dedupe_key=None)
+    row = await outbox.add(s, number.e164, body, "cluster-invite", dedupe_key=key)
     return outbox.to_dispatch([row])
 
 

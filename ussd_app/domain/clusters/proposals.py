@@ -33,10 +33,17 @@ async def subject_name(s: AsyncSession, proposal: Proposal) -> str | None:
 
 
 async def open_(s: AsyncSession, cluster: Cluster, proposer: User, kind: str, *, title: str, amount: int | None = None,
-                payee: str | None = None, subject: User | None = None, hours: int = DEFAULT_HOURS) -> Opened:
-    """Open a proposal; who may vote is fixed now (the active members), and each gets a ballot by SMS."""
+                payee: str | None = None, subject: User | None = None, hours: int = DEFAULT_HOURS,
+                key: str | None = None) -> Opened:
+    """Open a proposal; who may vote is fixed now (the active members), and each gets a ballot by SMS.
+    Once per `key` (the hop that asked): the same request again returns the proposal it opened."""
+    if key is not None:
+        seen = await s.scalar(select(Proposal).where(Proposal.request_key == key))
+        if seen is not None:
+            return Opened(seen)
     voters = await members.active_members(s, cluster.id)
-    proposal = Proposal(cluster_id=cluster.id, proposer_id=proposer.id, kind=kind, title=title.strip()[:60],
+    proposal = Proposal(request_key=key, cluster_id=cluster.id, proposer_id=proposer.id, kind=kind,
+                        title=title.strip()[:60],
                         amount=amount, payee=payee, subject_id=subject.id if subject else None,
                         eligible=len(voters), quorum=tally.quorum_for(len(voters)),
                         deadline=outbox.now() + timedelta(hours=hours), state="open", yes=0, no=0)

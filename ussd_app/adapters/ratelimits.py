@@ -1,0 +1,146 @@
+"""Where the rate limits apply: every webhook per source address, USSD per number, SMS per number, and the
+status queries a payment's callbacks may trigger. The limits are settings; the limiter is
+ussd_app/ratelimit.py.
+
+Each check answers the way its caller needs: a webhook gets 429 with Retry-After; a phone gets an END
+screen in its user's language with HTTP 200 (Africa's Talking shows nothing else); an SMS sender gets one
+polite notice per hour, then silence; a callback over its budget is answered from SQL without asking the
+provider (the reconciliation job still asks on its own schedule).
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Awaitable, Callable, Literal
+
+from aiohttp import web
+from sqlalchemy import select
+
+from ussd_app import appkeys, i18n
+from ussd_app.adapters.auth import check_token
+from ussd_app.db.models import User
+from ussd_app.domain import ledger
+from ussd_app.domain.phone import COUNTRIES
+from ussd_app.engine.types import UssdReply, UssdRequest
+from ussd_app.i18n import _
+from ussd_app.ratelimit import Rule
+
+MINUTE, HOUR = 60, 3600
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def too_many_requests_text() -> str:
+    return _("Too many requests. Please try again in a few minutes.")
+
+
+def _refused(app: web.Application, kind: str) -> None:
+    app[appkeys.METRICS].rate_limited.labels(kind).inc()
+
+
+# -- webhooks, per source address ------------------------------------------------------------------
+
+def trusted_networks(raw: str) -> tuple[Network, ...]:
+    """TRUSTED_PROXIES: comma-separated addresses or CIDRs; anything else stops the app at start-up."""
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
+    except ValueError as exc:
+        raise SystemExit(f"TRUSTED_PROXIES must list addresses or CIDRs: {exc}") from None
+
+
+def _within(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
+    """The peer's address; behind a trusted proxy, the right-most X-Forwarded-For hop it did not add itself
+    (anything further left was written by the client and proves nothing)."""
+    peer = request.remote or ""
+    if not _within(peer, trusted):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...], open_routes: list[web.RouteDef]):
+    """Middleware counting requests to these routes per client address per minute; over: 429 + Retry-After.
+    The webhook token is checked first (403), except on `open_routes` (a meter's own secret authenticates it):
+    requests without it spend no budget, so a forger cannot crowd out the aggregator sharing an address."""
+    paths, unguarded = {route.path for route in routes}, {route.path for route in open_routes}
+
+    @web.middleware
+    async def limit(request: web.Request, handler):
+        resource = request.match_info.route.resource
+        if resource is None or resource.canonical not in paths:
+            return await handler(request)
+        app = request.app
+        if resource.canonical not in unguarded:
+            check_token(request, app[appkeys.SETTINGS].webhook_token)
+        verdict = await app[appkeys.LIMITER].hit("webhook_ip", client_ip(request, trusted),
+                                                 app[appkeys.SETTINGS].rate_webhook_per_ip, MINUTE)
+        if verdict.ok:
+            return await handler(request)
+        _refused(app, "webhook_ip")
+        return web.Response(status=429, text="too many requests from this address\n",
+                            headers={"Retry-After": str(verdict.retry_after)})
+    return limit
+
+
+# -- USSD, per number ----------------------------------------------------------------------------
+
+async def ussd_refusal(app: web.Application, req: UssdRequest) -> UssdReply | None:
+    """None when this hop may go on; else the END screen. A session counts once (its id is the member),
+    a hop once (a retransmission names the same member), both in one round trip."""
+    settings = app[appkeys.SETTINGS]
+    hop = ledger.keyed_digest("hop-limit", f"{req.session_id}\n{req.text}")     # the text holds PINs
+    verdict = await app[appkeys.LIMITER].hit_all(req.msisdn, [
+        Rule("ussd_session", settings.rate_ussd_sessions_per_msisdn, 10 * MINUTE, member=req.session_id),
+        Rule("ussd_hop", settings.rate_ussd_hops_per_msisdn, MINUTE, member=hop)])
+    if verdict.ok:
+        return None
+    _refused(app, verdict.kind)
+    async with app[appkeys.DB_READ]() as s:
+        language = await s.scalar(select(User.language).where(User.msisdn == req.msisdn))
+    with i18n.language(language or COUNTRIES.get(req.country, ("", i18n.DEFAULT_LANGUAGE))[1]):
+        return UssdReply(too_many_requests_text(), end=True)
+
+
+# -- SMS, per number -----------------------------------------------------------------------------
+
+SmsVerdict = Literal["answer", "notice", "silent", "drop"]
+
+
+async def sms_verdict(app: web.Application, msisdn: str, provider_id: str) -> SmsVerdict:
+    """answer: run the command and reply; notice: store it and send the one 'too many' of this hour;
+    silent: store it, reply nothing; drop: over the hour's inbound budget, not even stored.
+    A message the aggregator sends again (the same id) counts once."""
+    settings, limiter = app[appkeys.SETTINGS], app[appkeys.LIMITER]
+    kept = await limiter.hit("sms_in", msisdn, settings.rate_sms_in_per_msisdn, HOUR, member=provider_id)
+    if not kept.ok:
+        _refused(app, "sms_in")
+        return "drop"
+    answered = await limiter.hit("sms_reply", msisdn, settings.rate_sms_replies_per_msisdn, HOUR,
+                                 member=provider_id)
+    if answered.ok:
+        return "answer"
+    _refused(app, "sms_reply")
+    return "notice" if (await limiter.hit("sms_notice", msisdn, 1, HOUR)).ok else "silent"
+
+
+# -- payment status queries, per payment -----------------------------------------------------------
+
+def status_query_gate(app: web.Application) -> Callable[[str], Awaitable[bool]]:
+    """For Payments.may_ask: may one more callback for this reference make us ask the provider?"""
+    async def may_ask(reference: str) -> bool:
+        verdict = await app[appkeys.LIMITER].hit("status_query", reference,
+                                                 app[appkeys.SETTINGS].rate_status_queries_per_payment, HOUR)
+        if not verdict.ok:
+            _refused(app, "status_query")
+        return verdict.ok
+    return may_ask

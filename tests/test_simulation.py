@@ -38,8 +38,8 @@ def test_simulation_a_seed_gives_the_same_step_list():
 @pytest.mark.parametrize("seed", CI_SEEDS)
 async def test_simulation_seed_holds_every_invariant(seed, redis_url, tmp_path):
     out = await run_seed(seed, CI_STEPS, redis_url, tmp_path)
-    assert out.ok, f"seed {seed} failed at step {out.failed_at} ({out.steps[min(out.failed_at, len(out.steps) - 1)]}): " \
-                   f"{out.problem}\nreplay: python -m tests.simulation --replay {seed} --steps {CI_STEPS} --verbose"
+    assert out.ok, f"seed {seed} failed at step {out.failed_at}: {out.problem}\n" \
+                   f"replay: python -m tests.simulation --replay {seed} --steps {CI_STEPS} --verbose"
     assert len(out.verdicts) == len(out.steps) + 1, "every step and the drain were checked"
 
 

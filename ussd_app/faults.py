@@ -4,14 +4,12 @@ Off unless a test (or `ENERLECTRA_FAULTS=name,name`) turns them on; when off, ea
 lookup. Every planted defect re-introduces a bug that issue 14 fixed, so the simulation (tests/simulation/)
 can show it finds it. One line at each site:
 
-| defect                 | where                                          | what it brings back                          |
-|------------------------|------------------------------------------------|----------------------------------------------|
-| half_placed_order      | ussd_app/domain/market/book.py `place`         | no savepoint: a refused order stays open     |
-| pin_no_reservation     | ussd_app/domain/pins.py `check`                | KDF before the try is counted (N guesses)    |
-| payment_key_from_redis | menus/money/screens.py `depdone`, `wddone`     | a fresh payment key per run of the hop       |
-| limits_outside_lock    | payments/service.py `_start`, `_open`          | limits read before the user's row lock       |
-| end_not_remembered     | ussd_app/engine/store.py `save`                | no END tombstone: a later hop runs again     |
-| foreign_number_accepted| ussd_app/engine/core.py `_answered`            | another phoneNumber drives the session       |
+- half_placed_order (ussd_app/domain/market/book.py `place`): no savepoint, a refused order stays open;
+- pin_no_reservation (ussd_app/domain/pins.py `check`): the KDF runs before the try is counted;
+- payment_key_from_redis (menus/money/screens.py `_payment_key`): a fresh payment key each time a hop runs;
+- limits_outside_lock (payments/service.py `_start`, `_open`): limits read before the user's row lock;
+- end_not_remembered (ussd_app/engine/store.py `save`): no END tombstone, a later hop runs again;
+- foreign_number_accepted (ussd_app/engine/core.py `_answered`): another phoneNumber drives the session.
 
 Kill points (`point(name)` raises `Killed` when armed): `payments.after_open` (payment recorded, never sent),
 `payments.settle.after_post` (inside the settling transaction), `sms.send.after_claim` (rows claimed, not sent).

@@ -68,7 +68,8 @@ async def settled_once(s) -> list[str]:
         if direction == PAYOUT:
             want |= {"hold"} | ({"release"} if state in ("failed", "expired") else set())
         if has != want:
-            problems.append(f"payment {ref[:8]} {direction} {state}: ledger has {sorted(has)}, wants {sorted(want)}")
+            problems.append(f"payment {ref[:8]} {direction} {state}: ledger has {sorted(has)}, "
+                            f"wants {sorted(want)}")
     return problems
 
 
@@ -83,7 +84,8 @@ async def pools(s) -> list[str]:
         paid = await s.scalar(select(func.coalesce(func.sum(Payment.amount + Payment.fee), 0)).where(
             Payment.funding == code, Payment.state.not_in(("failed", "expired"))))
         if held != given.get(cluster.id, 0) - paid:
-            problems.append(f"pool: cluster {cluster.id} holds {held}, given {given.get(cluster.id, 0)} - paid {paid}")
+            problems.append(f"pool: cluster {cluster.id} holds {held}, "
+                            f"given {given.get(cluster.id, 0)} - paid {paid}")
     return problems
 
 

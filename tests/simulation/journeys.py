@@ -187,7 +187,8 @@ async def sms(world: World, step: Step) -> None:
 # -- clusters and the advisor ------------------------------------------------------------------------------
 
 async def cluster(world: World, step: Step) -> None:
-    call = await walk(world, step.user, ["6", "1", f"Solar {NAMES[step.user]}", "1", "Kabwe", "100"], "clusters_copen")
+    keys = ["6", "1", f"Solar {NAMES[step.user]}", "1", "Kabwe", "100"]      # micro, K100 a member
+    call = await walk(world, step.user, keys, "clusters_copen")
     if call is not None:
         await call.press("1")
 
@@ -211,7 +212,8 @@ async def contribute(world: World, step: Step) -> None:
 
 async def propose(world: World, step: Step) -> None:
     """Equipment from the supplier, paid from the pool once the members pass it."""
-    call = await walk(world, step.user, ["6", "4", "1", "2 batteries", SUPPLIER, step.args[0], "1"], "clusters_ppin")
+    keys = ["6", "4", "1", "2 batteries", SUPPLIER, step.args[0], "1"]
+    call = await walk(world, step.user, keys, "clusters_ppin")
     if call is not None:
         await call.press(PIN)
 
@@ -433,8 +435,8 @@ async def callback_again(world: World, step: Step) -> None:
                                                  "hash": callback_hash(payload, fake.callback_key)})
 
 
-STEPS = {"meter": meter, "reading": reading, "cluster": cluster, "join": join, "contribute": contribute, "propose": propose, "vote": vote, "ask": ask,
-         "register": register, "register_again": register_again, "fund": fund, "smspin": smspin, "send": send,
+STEPS = {"meter": meter, "reading": reading, "cluster": cluster, "join": join, "contribute": contribute,
+         "propose": propose, "vote": vote, "ask": ask, "register": register, "register_again": register_again, "fund": fund, "smspin": smspin, "send": send,
          "deposit": deposit, "withdraw": withdraw, "sell": sell, "buy": buy, "cancel": cancel, "sms": sms,
          "burst": burst, "storm": storm, "slow": slow, "fault": fault, "jobs": jobs, "clock": clock,
          "callback_again": callback_again}

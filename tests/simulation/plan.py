@@ -76,7 +76,8 @@ def _spend_meanwhile(rnd: random.Random, proposal: Step) -> list[Step]:
 
 WEIGHTS = {"send": 8, "deposit": 8, "withdraw": 10, "sell": 9, "buy": 9, "cancel": 4, "sms": 16,
            "contribute": 6, "propose": 3, "vote": 6, "ask": 2, "reading": 4,
-           "burst": 8, "storm": 5, "slow": 2, "fault": 6, "callback_again": 3, "jobs": 6, "clock": 2, "register_again": 1}
+           "burst": 8, "storm": 5, "slow": 2, "fault": 6, "callback_again": 3, "jobs": 6, "clock": 2,
+           "register_again": 1}
 
 
 def _draw(rnd: random.Random) -> Step:

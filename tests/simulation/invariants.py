@@ -37,7 +37,7 @@ async def check(world: World) -> list[str]:
 async def conservation(s) -> list[str]:
     """Double entry: the balances of all accounts sum to zero per asset."""
     rows = (await s.execute(select(Account.asset, func.sum(Account.balance)).group_by(Account.asset))).all()
-    return [f"conservation: {asset} sums to {total}" for asset, total in rows if total != 0]
+    return [f"conservation: {asset} sums to {int(total)}" for asset, total in rows if total != 0]
 
 
 async def floors(s) -> list[str]:
@@ -122,7 +122,7 @@ async def daily_limits(s, world: World) -> list[str]:
         Payment.created_at >= today, Payment.state.not_in(("failed", "expired")))
         .group_by(Payment.user_id, Payment.direction))).all()
     limit = world.settings.payment_daily_limit_minor
-    return [f"daily limit: user {uid} {direction} {total} > {limit}" for uid, direction, total in rows
+    return [f"daily limit: user {uid} {direction} {int(total)} > {limit}" for uid, direction, total in rows
             if total > limit]
 
 

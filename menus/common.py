@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sms.templates import pin_lock_text
 from ussd_app import i18n
-from ussd_app.domain import pins
+from ussd_app.domain import hops, pins
 from ussd_app.domain.pin import hash_pin_async, is_valid_pin, verify_pin_async
 from ussd_app.engine.types import Ctx, Reject, Screen, Session
 from ussd_app.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
@@ -57,10 +57,25 @@ async def money_locked(ctx: Ctx) -> Screen | None:
     return locked_screen(until, ctx.session.country) if until is not None else None
 
 
-async def money_pin(ctx: Ctx, locked=None) -> Screen | Reject | None:
+async def another_step_moved(ctx: Ctx, kind: str) -> Screen | None:
+    """An END when this hop's key already moved money for another kind of step (`hops`: a retransmission walked
+    after Redis lost a session that began with the resume offer); None when this step may run (or re-run)."""
+    async with ctx.services.db() as s:
+        done = await hops.taken(s, ctx.hop_key)
+    if done - {kind}:
+        return Screen([_("Sorry, something went wrong. Please dial again.")], end=True)
+    return None
+
+
+async def money_pin(ctx: Ctx, locked=None, step: str | None = None) -> Screen | Reject | None:
     """Check the PIN typed (ctx.text) for a money action: None when right; otherwise what to show
-    (a Reject with the tries left, or the END screen once locked; the lock SMS is queued and sent)."""
+    (a Reject with the tries left, or the END screen once locked; the lock SMS is queued and sent).
+    `step`: the kind of money step the PIN is for (`hops.SUFFIX`), refused before any try when this hop
+    moved money for another kind already."""
     session, settings = ctx.session, ctx.services.settings
+    moved = await another_step_moved(ctx, step) if step is not None else None
+    if moved is not None:
+        return moved
     ctx.secret_input()
     checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
                                max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,

@@ -21,6 +21,7 @@ from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PEN
 from payments.lifecycle import OPEN, advance
 from payments import routing
 from sms.templates import payment_checking_text, payment_failed_text, payment_ok_text
+from ussd_app import faults
 from ussd_app.i18n import in_language_of
 from ussd_app.db.models import Account, Payment, User
 from ussd_app.domain import ledger, outbox
@@ -126,9 +127,12 @@ class Payments:
         name = self.provider_for(wallet, direction)
         if name is None:
             raise NotServed(wallet)
+        if faults.on("limits_outside_lock"):             # planted defect: the early word only
+            await self.check_limits(user.id, direction, amount)
         created = await self._open(user, direction, amount, wallet, name, key, funding, purpose)
         if not created.fresh:            # the same request again: what it started then, nothing new
             return Started(created.payment.reference, created.payment.state)
+        faults.point("payments.after_open")         # the process dies: recorded (and held), never sent
         payment = created.payment
         charged = amount + payment.fee if direction == COLLECTION else amount
         order = Order(payment.reference, direction, wallet, user.currency, charged,
@@ -151,7 +155,8 @@ class Payments:
                 seen = await s.scalar(select(Payment).where(Payment.request_key == key))
                 if seen is not None:
                     return _Opened(seen, fresh=False)
-                await self._within_limits(s, user.id, direction, amount)
+                if not faults.on("limits_outside_lock"):
+                    await self._within_limits(s, user.id, direction, amount)
                 payment = Payment(reference=str(uuid.uuid4()), request_key=key, provider=name, direction=direction,
                                   user_id=user.id, msisdn=wallet, currency=user.currency, amount=amount,
                                   fee=self.fee(name, direction), state="submitted", checks=0, funding=funding,
@@ -253,6 +258,7 @@ class Payments:
                     told = await listener(s, payment, new)
             elif new == "succeeded":
                 await self._post_success(s, payment)
+                faults.point("payments.settle.after_post")
                 rows.append(await outbox.add(s, user.msisdn, in_language_of(user, payment_ok_text, payment, user),
                                              "payment", essential=True, dedupe_key=f"pay:{reference}:ok"))
             elif new in ("failed", "expired"):

@@ -74,6 +74,7 @@ class FakeAirtel(Sandbox):
         kind = request.match_info["kind"]
         body = await request.json()
         txn_id = str(body["transaction"]["id"])
+        self.submits[txn_id] += 1
         if txn_id in self.txns:
             return self._reply(txn_id, False, "ESB000041", "DP00800001006", http=400)
         msisdn = (body.get("subscriber") or body.get("payee") or {}).get("msisdn", "")

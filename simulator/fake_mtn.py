@@ -91,6 +91,7 @@ class FakeMtn(Sandbox):
             return web.json_response({"code": "INTERNAL_PROCESSING_ERROR"}, status=500)
         await asyncio.sleep(self.answer_after)
         reference = request.headers.get("X-Reference-Id", "")
+        self.submits[reference] += 1
         try:
             uuid.UUID(reference)
             body = await request.json()

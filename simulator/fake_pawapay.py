@@ -61,6 +61,7 @@ class FakePawaPay(Sandbox):
         kind = request.match_info["kind"]
         body = await request.json()
         txn_id = str(body.get("depositId") or body.get("payoutId"))
+        self.submits[txn_id] += 1
         if txn_id in self.txns:
             return web.json_response({"depositId" if kind == "deposits" else "payoutId": txn_id,
                                       "status": "DUPLICATE_IGNORED"})

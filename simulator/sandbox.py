@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable
 
@@ -15,6 +16,7 @@ from aiohttp import web
 @dataclass
 class Sandbox:
     failures: list[str] = field(default_factory=list)     # modes to apply, each once, in order of use
+    submits: Counter = field(default_factory=Counter)     # reference -> how many times it was submitted
     _tasks: set = field(default_factory=set)
 
     def fail(self, mode: str, count: int = 1) -> None:

@@ -326,3 +326,38 @@ async def test_the_engine_names_the_pin_steps_so_the_stored_event_keeps_amounts_
         else:
             values = [f + b"=" + v for f, v in (await store.redis.hgetall(key)).items()] if kind == b"hash" else []
         assert not any(t in v for v in values for t in typed), (key, values)
+
+
+# -- 10. a resumed session walked again after Redis lost it (found by the simulation, issue 15) -------------
+
+RESUMED = [       # `moved` counts payments: the walk of either path reaches the withdrawal PIN
+    MoneyHop("withdraw", ("2", "2", "20", "4826"), "on its way", _payments),
+    MoneyHop("buy", ("5", "2", "5", "4826"), "Bought", _payments),
+]
+
+
+@pytest.mark.parametrize("hop", RESUMED, ids=[h.label for h in RESUMED])
+async def test_a_resumed_session_walked_again_after_redis_lost_it_moves_nothing_else(payer, hop):
+    """The session began with "Continue where you left off?" answered 2: walked again from the main menu,
+    its inputs read one place off (2*5*2*5*4826: Mobile money, -, Withdraw, K5.00, PIN). That path must not
+    reach another money step: on the old main it withdrew K5.00 after a buy (a withdrawal's path finds its own
+    payment by the hop key, so nothing new moves there)."""
+    client, fake, _user = payer
+    await wallet.credit(client.app[appkeys.DB], "friend-energy", await wallet.find_user(client.app[appkeys.DB], FRIEND),
+                        ledger.ENERGY, 5000, "test")
+    friend = Phone(client, FRIEND)
+    await friend.dial()
+    assert "Listed" in await friend.press("5", "1", "5", "1.00", "3", "4826")
+    left_open = Phone(client, USER)
+    await left_open.dial()
+    await left_open.press("1")                                   # the wallet screen: worth resuming
+    phone = Phone(client, USER)
+    assert "Continue where you left off?" in await phone.dial()
+    await phone.press("2")                                       # start again
+    assert hop.says in await phone.press(*hop.keys)
+    moved = await hop.moved(client, fake)
+    await forget_sessions(client)
+    again = await phone._post()                                  # the aggregator sends the money hop again
+    assert again.startswith("END ") and "withdrawal" not in again or hop.label == "withdraw", again
+    assert await hop.moved(client, fake) == moved == (hop.label == "withdraw")
+    await books_ok(client)

@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from sms.dispatch import MAX_ATTEMPTS, enqueue_sends, make_queue
 from sms.gateways import FAILED, RETRY, SENT, Delivery, GatewayError, gateway_from_settings
+from ussd_app import faults
 from ussd_app.db.models import SmsOutbox
 from ussd_app.domain import outbox
 from workers import runtime
@@ -32,6 +33,7 @@ async def _send(db, outbox_id: int) -> str:
     if not rows:
         return "nothing to send (already claimed or sent)"
     _fault("after-claim")
+    faults.point("sms.send.after_claim")
     gateway = gateway_from_settings(settings)
     try:
         deliveries = gateway.send(rows[0].body, [r.msisdn for r in rows])   # a job owns its thread: block

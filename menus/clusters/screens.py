@@ -131,7 +131,7 @@ async def cdone(ctx: Ctx) -> Rendered:
     session = ctx.session
     if ctx.text is None:
         return Redirect("clusters_menu")
-    refused = await money_pin(ctx)
+    refused = await money_pin(ctx, step="contribute")
     if refused is not None:
         return refused
     amount = session.data["amount"]

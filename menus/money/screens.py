@@ -1,10 +1,13 @@
 """Mobile money screens: deposit (fee and total, then approve on the phone) and withdraw (fee, PIN)."""
 from __future__ import annotations
 
-from menus.common import money_locked, money_pin
+import uuid
+
+from menus.common import another_step_moved, money_locked, money_pin
 from payments import routing
 from payments.base import COLLECTION
 from payments.service import NotServed, OverLimit
+from ussd_app import faults
 from ussd_app.db.models import User
 from ussd_app.domain import ledger, wallet
 from ussd_app.domain.money import format_money
@@ -92,13 +95,21 @@ async def depconfirm(ctx: Ctx) -> Rendered:
         fee=format_money(fee, currency), total=format_money(amount + fee, currency))], [("1", _("Confirm"))])
 
 
+def _payment_key(ctx: Ctx) -> str:
+    """What the aggregator resends for this hop (the planted defect: a fresh key each time the hop runs)."""
+    return uuid.uuid4().hex if faults.on("payment_key_from_redis") else ctx.hop_key
+
+
 async def depdone(ctx: Ctx) -> Rendered:
     if ctx.text is None:
         return Redirect("money_menu")
+    moved = await another_step_moved(ctx, "payment")
+    if moved is not None:
+        return moved
     async with ctx.services.db_read() as s:
         me = await s.get(User, ctx.session.user_id)
     try:
-        await ctx.services.payments.deposit(me, ctx.session.data["amount"], _wallet(ctx), key=ctx.hop_key)
+        await ctx.services.payments.deposit(me, ctx.session.data["amount"], _wallet(ctx), key=_payment_key(ctx))
     except NotServed:
         return _not_served()
     except OverLimit:
@@ -133,13 +144,13 @@ async def wddone(ctx: Ctx) -> Rendered:
     session = ctx.session
     if ctx.text is None:
         return Redirect("money_menu")
-    refused = await money_pin(ctx)
+    refused = await money_pin(ctx, step="payment")
     if refused is not None:
         return refused
     async with ctx.services.db_read() as s:
         me = await s.get(User, session.user_id)
     try:
-        await ctx.services.payments.withdraw(me, session.data["amount"], _wallet(ctx), key=ctx.hop_key)
+        await ctx.services.payments.withdraw(me, session.data["amount"], _wallet(ctx), key=_payment_key(ctx))
     except NotServed:
         return _not_served()
     except OverLimit:

@@ -103,7 +103,7 @@ async def selldone(ctx: Ctx) -> Rendered:
     d, session = ctx.session.data, ctx.session
     if ctx.text is None:
         return Redirect("trade_menu")
-    refused = await money_pin(ctx)
+    refused = await money_pin(ctx, step="sell")
     if refused is not None:
         return refused
     key = f"{ctx.hop_key}:sell"
@@ -174,7 +174,7 @@ async def buydone(ctx: Ctx) -> Rendered:
     d, session, currency = ctx.session.data, ctx.session, _currency(ctx)
     if ctx.text is None:
         return Redirect("trade_menu")
-    refused = await money_pin(ctx)
+    refused = await money_pin(ctx, step="buy")
     if refused is not None:
         return refused
     keep_rest = bool(d.get("keep_rest"))

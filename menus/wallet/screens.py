@@ -123,7 +123,7 @@ async def senddone(ctx: Ctx) -> Rendered:
     session, data, settings = ctx.session, ctx.session.data, ctx.services.settings
     if ctx.text is None:
         return Redirect("wallet_menu")
-    refused = await money_pin(ctx)
+    refused = await money_pin(ctx, step="send")
     if refused is not None:
         return refused
     me = await _me(ctx)

@@ -14,6 +14,7 @@ from typing import Callable
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ussd_app import faults
 from ussd_app.db.models import User
 from ussd_app.domain import outbox
 from ussd_app.domain.pin import verify_pin_async
@@ -49,6 +50,8 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
                 lock_sms: Callable[[User, datetime], str]) -> PinCheck:
     """Verify a PIN for a money action: reserve a try, run the KDF outside any transaction, then settle
     the try (the lock SMS is queued in the same transaction as the lock)."""
+    if faults.on("pin_no_reservation"):             # a planted defect (tests only): the check before issue 14
+        return await _unreserved(db, user_id, pin, max_failures, lock_minutes, lock_sms)
     async with db() as s, s.begin():
         reserved = await _reserve(s, user_id, max_failures)
         stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
@@ -96,3 +99,28 @@ async def _settle(s: AsyncSession, user_id: int, good: bool, taken: int, *, max_
     user = await s.get(User, user_id)
     row = await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
     return PinCheck(False, locked_until=until, dispatch=tuple(outbox.to_dispatch([row])))
+
+
+async def _unreserved(db: async_sessionmaker, user_id: int, pin: str, max_failures: int, lock_minutes: int,
+                      lock_sms: Callable[[User, datetime], str]) -> PinCheck:
+    """The planted defect `pin_no_reservation` (ussd_app/faults.py; tests only): the check before issue 14,
+    which read the lock, ran the KDF and only then counted the failure, so N guesses at once were N tries."""
+    until = await locked_until(db, user_id)
+    if until is not None:
+        return PinCheck(False, locked_until=until)
+    async with db() as s:
+        stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
+    good = stored is not None and await verify_pin_async(pin, stored)
+    async with db() as s, s.begin():
+        if good:
+            await s.execute(update(User).where(User.id == user_id).values(pin_failures=0))
+            return PinCheck(True)
+        failures = await s.scalar(update(User).where(User.id == user_id)
+                                  .values(pin_failures=User.pin_failures + 1).returning(User.pin_failures))
+        if failures < max_failures:
+            return PinCheck(False, tries_left=max_failures - failures)
+        until = outbox.now() + timedelta(minutes=lock_minutes)
+        await s.execute(update(User).where(User.id == user_id).values(pin_failures=0, pin_locked_until=until))
+        user = await s.get(User, user_id)
+        row = await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
+        return PinCheck(False, locked_until=until, dispatch=tuple(outbox.to_dispatch([row])))

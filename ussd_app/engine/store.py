@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from ussd_app import faults
 from ussd_app.domain import ledger
 from ussd_app.engine.types import Session, UssdReply
 
@@ -152,7 +153,8 @@ class SessionStore:
             if reply.end:
                 pipe.delete(skey)
                 ended = Ended(session.msisdn, reply, tuple(session.secret_steps))
-                pipe.set(self._key(session.id, "end"), ended.dump(), ex=self.ttl)
+                if not faults.on("end_not_remembered"):
+                    pipe.set(self._key(session.id, "end"), ended.dump(), ex=self.ttl)
             else:
                 pipe.set(skey, blob, ex=self.ttl)
             pipe.hset(rkey, _text_field(text), reply.wire)

@@ -58,11 +58,15 @@ async def money_locked(ctx: Ctx) -> Screen | None:
 
 
 async def another_step_moved(ctx: Ctx, kind: str) -> Screen | None:
-    """An END when this hop's key already moved money for another kind of step (`hops`: a retransmission walked
-    after Redis lost a session that began with the resume offer); None when this step may run (or re-run)."""
-    async with ctx.services.db() as s:
+    """An END when this hop must not move money as a `kind` step; None when it may run (or re-run).
+
+    A hop's key moves money for one kind of step only (`hops`: a retransmission walked after Redis lost a
+    session that began with the resume offer reads its inputs one place off). And a hop rebuilt from its path
+    alone (`ctx.walking`: a dial string, or a hop retransmitted after Redis lost its session) only replays what
+    its key did: it never moves money first, since its inputs may not mean what the user chose."""
+    async with ctx.services.db_read() as s:
         done = await hops.taken(s, ctx.hop_key)
-    if done - {kind}:
+    if done - {kind} or (ctx.walking and kind not in done):
         return Screen([_("Sorry, something went wrong. Please dial again.")], end=True)
     return None
 

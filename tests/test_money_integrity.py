@@ -361,3 +361,22 @@ async def test_a_resumed_session_walked_again_after_redis_lost_it_moves_nothing_
     assert again.startswith("END ") and "withdrawal" not in again or hop.label == "withdraw", again
     assert await hop.moved(client, fake) == moved == (hop.label == "withdraw")
     await books_ok(client)
+
+
+@pytest.mark.parametrize("hop", HOPS, ids=[h.label for h in HOPS])
+async def test_a_hop_rebuilt_from_its_path_never_moves_money_first(payer, hop):
+    """A dial string straight to a money step, or a money hop whose session Redis lost before the step ran:
+    the inputs may not mean what the user chose (a resume offer answered first, a path one place off), so the
+    rebuilt hop only replays what its key did and otherwise asks the user to dial again."""
+    client, fake, _user = payer
+    phone = Phone(client, USER)
+    await phone.dial()
+    await phone.press(*hop.keys[:-1])                 # at the money step's screen: nothing moved yet
+    await forget_sessions(client)
+    phone.inputs.append(hop.keys[-1])
+    assert await phone._post() == "END Sorry, something went wrong. Please dial again."
+    shortcut = Phone(client, USER)
+    shortcut.sid, shortcut.inputs = f"ATUid_dialstring_{uuid.uuid4().hex}", list(hop.keys)
+    assert await shortcut._post() == "END Sorry, something went wrong. Please dial again."
+    assert await hop.moved(client, fake) == 0
+    await books_ok(client)

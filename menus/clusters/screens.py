@@ -294,7 +294,7 @@ async def popened(ctx: Ctx) -> Rendered:
     if ctx.text is None:
         return Redirect("clusters_menu")
     if d["pkind"] in proposals.PAYS:          # paying from the pool is a money action: the PIN, and its lock
-        refused = await money_pin(ctx)
+        refused = await money_pin(ctx, step="propose")
         if refused is not None:
             return refused
     found = await _mine(ctx)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ussd_app.db.models import JournalEntry, MarketOrder, Payment
+from ussd_app.db.models import JournalEntry, MarketOrder, Payment, Proposal
 
 # kind -> the key its rows carry, from the hop key (the screens build them the same way)
-SUFFIX = {"payment": "", "send": ":send", "contribute": ":contribute", "sell": ":sell", "buy": ":buy"}
+SUFFIX = {"payment": "", "send": ":send", "contribute": ":contribute", "sell": ":sell", "buy": ":buy",
+          "propose": ":propose"}
 
 
 async def taken(s: AsyncSession, hop_key: str) -> set[str]:
@@ -24,4 +25,5 @@ async def taken(s: AsyncSession, hop_key: str) -> set[str]:
         JournalEntry.idempotency_key.in_([f"{hop_key}:send", f"{hop_key}:contribute"]))))
     found |= set(await s.scalars(select(MarketOrder.request_key).where(
         MarketOrder.request_key.in_([f"{hop_key}:sell", f"{hop_key}:buy"]))))
+    found |= set(await s.scalars(select(Proposal.request_key).where(Proposal.request_key == f"{hop_key}:propose")))
     return {keys[k] for k in found}

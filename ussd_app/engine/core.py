@@ -123,7 +123,7 @@ class Engine:
             for i, part in enumerate(parts):
                 if reply.end:
                     break
-                reply = await self._step(session, part, "*".join(parts[:i + 1]))
+                reply = await self._step(session, part, "*".join(parts[:i + 1]), walking=True)
         return reply
 
     def _worth_resuming(self, session: Session, resume: Session) -> bool:
@@ -143,7 +143,7 @@ class Engine:
 
     # -- one input -----------------------------------------------------------------------------
 
-    async def _step(self, session: Session, text: str, hop: str) -> UssdReply:
+    async def _step(self, session: Session, text: str, hop: str, *, walking: bool = False) -> UssdReply:
         """One input; `hop` is the aggregator's whole path through it (what a retransmission sends again)."""
         if session.state == RESUME:
             return await self._resume_choice(session, text, hop)
@@ -165,15 +165,15 @@ class Engine:
         if not self.tree.move(session, text):
             return self._show(session, hint=self._hint(session))
         session.history.append(undo[0])
-        return await self._enter(session, session.state, text, hop, undo=undo)
+        return await self._enter(session, session.state, text, hop, undo=undo, walking=walking)
 
     async def _enter(self, session: Session, state: str, text: str | None, hop: str, *,
-                     undo: tuple[str, dict, list] | None = None) -> UssdReply:
+                     undo: tuple[str, dict, list] | None = None, walking: bool = False) -> UssdReply:
         flash = None
         for _attempt in range(MAX_REDIRECTS):
             self.tree.set_state(session, state)
             i18n.use(session.lang)             # a renderer may have changed the language
-            result = await self.tree.states[state].screen(Ctx(session, text, self.services, hop))
+            result = await self.tree.states[state].screen(Ctx(session, text, self.services, hop, walking))
             i18n.use(session.lang)
             if isinstance(result, Redirect):
                 state, flash, text = result.state, result.flash, None

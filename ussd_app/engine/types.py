@@ -145,6 +145,7 @@ class Ctx:
     text: str | None
     services: Services
     hop: str = ""
+    walking: bool = False     # rebuilt from the path alone (a dial string, or Redis lost the session)
 
     @property
     def hop_key(self) -> str:

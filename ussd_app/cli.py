@@ -372,7 +372,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
-    _use_ledger_key(settings)                       # 0011 seals the entries already there with the key
+    try:                                            # 0011 seals the entries already there with the key
+        _use_ledger_key(settings)
+    except SystemExit as exc:                       # an empty ledger needs none; 0011 says so if it does
+        print(f"no ledger key yet ({exc})", file=sys.stderr)
     upgrade(settings.effective_database_url, args.revision, schema=settings.database_schema)
     print(f"database at {args.revision}: {redact_url(settings.effective_database_url)}")
     return 0

@@ -55,6 +55,7 @@ class OverLimit(Exception):
 class Started:
     reference: str
     state: str
+    amount: int               # what the payment moves (a repeat: the first payment's, whatever was typed now)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class Payments:
             await self.check_limits(user.id, direction, amount)
         created = await self._open(user, direction, amount, wallet, name, key, funding, purpose)
         if not created.fresh:            # the same request again: what it started then, nothing new
-            return Started(created.payment.reference, created.payment.state)
+            return Started(created.payment.reference, created.payment.state, created.payment.amount)
         faults.point("payments.after_open")         # the process dies: recorded (and held), never sent
         payment = created.payment
         charged = amount + payment.fee if direction == COLLECTION else amount
@@ -141,7 +142,7 @@ class Payments:
             status = await self.providers[name].submit(order)
         except ProviderError as exc:
             status = Status(AMBIGUOUS, reason=str(exc)[:64])      # enquire later; never a new reference
-        return Started(payment.reference, await self.settle(payment.reference, status))
+        return Started(payment.reference, await self.settle(payment.reference, status), payment.amount)
 
     async def _open(self, user: User, direction: str, amount: int, wallet: str, name: str, key: str,
                     funding: str | None, purpose: str | None) -> "_Opened":

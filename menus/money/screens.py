@@ -150,7 +150,8 @@ async def wddone(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         me = await s.get(User, session.user_id)
     try:
-        await ctx.services.payments.withdraw(me, session.data["amount"], _wallet(ctx), key=_payment_key(ctx))
+        started = await ctx.services.payments.withdraw(me, session.data["amount"], _wallet(ctx),
+                                                        key=_payment_key(ctx))
     except NotServed:
         return _not_served()
     except OverLimit:
@@ -158,4 +159,4 @@ async def wddone(ctx: Ctx) -> Rendered:
     except ledger.InsufficientFunds:
         return Screen([_("Not enough money. Nothing was sent.")], end=True)
     return Screen([_("Your withdrawal of {amount} is on its way. You will get an SMS.").format(
-        amount=format_money(session.data["amount"], me.currency))], end=True)
+        amount=format_money(started.amount, me.currency))], end=True)     # a repeat: the first one's amount

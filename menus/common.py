@@ -57,7 +57,7 @@ async def money_locked(ctx: Ctx) -> Screen | None:
     return locked_screen(until, ctx.session.country) if until is not None else None
 
 
-async def another_step_moved(ctx: Ctx, kind: str) -> Screen | None:
+async def money_step_refused(ctx: Ctx, kind: str) -> Screen | None:
     """An END when this hop must not move money as a `kind` step; None when it may run (or re-run).
 
     A hop's key moves money for one kind of step only (`hops`: a retransmission walked after Redis lost a
@@ -77,7 +77,7 @@ async def money_pin(ctx: Ctx, locked=None, step: str | None = None) -> Screen | 
     `step`: the kind of money step the PIN is for (`hops.SUFFIX`), refused before any try when this hop
     moved money for another kind already."""
     session, settings = ctx.session, ctx.services.settings
-    moved = await another_step_moved(ctx, step) if step is not None else None
+    moved = await money_step_refused(ctx, step) if step is not None else None
     if moved is not None:
         return moved
     ctx.secret_input()

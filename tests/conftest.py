@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
+from tests.databases import fresh_database
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.db.migrate import upgrade_async
 from ussd_app.domain import ledger, ledger_key as ledger_key_module
 from ussd_app.embedded_redis import EmbeddedRedis
 from ussd_app.settings import Settings
@@ -32,13 +29,6 @@ def ledger_key(tmp_path) -> bytes:
     ledger.use_key(key)
     yield key
     ledger.use_key(None)
-
-
-def pg_url() -> str | None:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url and url.startswith("postgresql://"):
-        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
-    return url
 
 
 @pytest.fixture(scope="session")
@@ -77,23 +67,8 @@ def queue_for(prefix: str) -> str:
 @pytest.fixture
 async def database(tmp_path):
     """(url, schema): a fresh, migrated database for this test."""
-    url = pg_url()
-    if url is None:
-        sqlite = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
-        await upgrade_async(sqlite)
-        yield sqlite, None
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        await upgrade_async(url, schema=schema)
-        yield url, schema
-    finally:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+    async with fresh_database(tmp_path, "t") as found:
+        yield found
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import pg_url
+from tests.databases import pg_url
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.db.migrate import downgrade, upgrade
 from ussd_app.db.models import Account, JournalEntry, LedgerHead, Posting, User

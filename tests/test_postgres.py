@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, inspect, select
 
-from tests.conftest import pg_url
+from tests.databases import pg_url
 from ussd_app.db.engine import make_engine, make_sessionmaker
 from ussd_app.db.migrate import downgrade, upgrade
 from ussd_app.db.models import User

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from menus.common import another_step_moved, money_locked, money_pin
+from menus.common import money_locked, money_pin, money_step_refused
 from payments import routing
 from payments.base import COLLECTION
 from payments.service import NotServed, OverLimit
@@ -103,7 +103,7 @@ def _payment_key(ctx: Ctx) -> str:
 async def depdone(ctx: Ctx) -> Rendered:
     if ctx.text is None:
         return Redirect("money_menu")
-    moved = await another_step_moved(ctx, "payment")
+    moved = await money_step_refused(ctx, "payment")
     if moved is not None:
         return moved
     async with ctx.services.db_read() as s:

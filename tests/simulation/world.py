@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -18,8 +17,6 @@ from typing import AsyncIterator
 
 import redis
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import text as sql
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from simulator.fake_airtel import FakeAirtel
 from simulator.fake_at import FakeAT
@@ -27,9 +24,9 @@ from simulator.fake_mtn import FakeMtn
 from simulator.fake_pawapay import FakePawaPay
 from simulator.sandbox import free_port, running
 from sms.gsm7 import is_gsm7, screen_units
+from tests.databases import fresh_database
 from ussd_app import appkeys, faults, i18n
 from ussd_app.app import create_app
-from ussd_app.db.migrate import upgrade_async
 from ussd_app.domain import ledger, outbox
 from ussd_app.domain.advisor import questions
 from ussd_app.domain.market import book, by_sms
@@ -178,39 +175,6 @@ def _in_every_language(msgid: str) -> frozenset[str]:
 
 # -- making one --------------------------------------------------------------------------------------
 
-def pg_url() -> str | None:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url and url.startswith("postgresql://"):
-        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
-    return url
-
-
-@contextlib.asynccontextmanager
-async def database(workdir: Path) -> AsyncIterator[tuple[str, str | None]]:
-    """A fresh, migrated database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    url = pg_url()
-    if url is None:
-        path = workdir / f"sim-{uuid.uuid4().hex[:8]}.sqlite3"
-        sqlite = f"sqlite+aiosqlite:///{path}"
-        await upgrade_async(sqlite)
-        try:
-            yield sqlite, None
-        finally:
-            path.unlink(missing_ok=True)
-        return
-    schema = f"sim_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(url)
-    async with admin.begin() as conn:
-        await conn.execute(sql(f'CREATE SCHEMA "{schema}"'))
-    try:
-        await upgrade_async(url, schema=schema)
-        yield url, schema
-    finally:
-        async with admin.begin() as conn:
-            await conn.execute(sql(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
-
-
 def forget_redis(url: str, settings: Settings) -> None:
     """Remove everything this world left in Redis (its prefix, its rq queue and workers)."""
     client = redis.Redis.from_url(url)
@@ -234,7 +198,7 @@ async def open_world(seed: int, redis_url: str, workdir: Path) -> AsyncIterator[
     async with contextlib.AsyncExitStack() as stack:
         urls = {name: await stack.enter_async_context(running(fake)) for name, fake in fakes.items()}
         at_url = await stack.enter_async_context(running(at))
-        db_url, schema = await stack.enter_async_context(database(workdir))
+        db_url, schema = await stack.enter_async_context(fresh_database(workdir, "sim"))
         settings = _wired(sim_settings(workdir / "home", redis_url, f"sim:{uuid.uuid4().hex[:12]}:", db_url, schema),
                           fakes, urls, at, at_url, port)
         client = TestClient(TestServer(create_app(settings), port=port))

@@ -19,7 +19,7 @@ from ussd_app import appkeys, i18n
 from ussd_app.adapters.auth import check_token
 from ussd_app.db.models import User
 from ussd_app.domain import ledger
-from ussd_app.domain.phone import COUNTRIES
+from ussd_app.engine.core import default_language
 from ussd_app.engine.types import UssdReply, UssdRequest
 from ussd_app.i18n import _
 from ussd_app.ratelimit import Rule
@@ -107,7 +107,7 @@ async def ussd_refusal(app: web.Application, req: UssdRequest) -> UssdReply | No
     _refused(app, verdict.kind)
     async with app[appkeys.DB_READ]() as s:
         language = await s.scalar(select(User.language).where(User.msisdn == req.msisdn))
-    with i18n.language(language or COUNTRIES.get(req.country, ("", i18n.DEFAULT_LANGUAGE))[1]):
+    with i18n.language(language or default_language(req.country)):
         return UssdReply(too_many_requests_text(), end=True)
 
 

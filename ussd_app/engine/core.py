@@ -44,7 +44,7 @@ class Engine:
         except LockTimeout:
             log.error("session %s: lock not acquired in time", req.session_id)
             self.metrics.errors.labels("lock_timeout").inc()
-            with i18n.language(_default_language(req.country)):
+            with i18n.language(default_language(req.country)):
                 return UssdReply(_("Sorry, we are busy. Please dial again."), end=True)
         saved = False
         alive = asyncio.create_task(self.store.keep_alive(req.session_id, loaded.token))
@@ -68,7 +68,7 @@ class Engine:
         if owner is not None and owner != req.msisdn and not faults.on("foreign_number_accepted"):
             log.warning("session %s: a hop from another number refused", req.session_id)
             self.metrics.errors.labels("foreign_number").inc()
-            with i18n.language(_default_language(req.country)):
+            with i18n.language(default_language(req.country)):
                 return UssdReply(_("Sorry, this session is not yours. Please dial again."), end=True)
         if loaded.replay is not None or loaded.ended is not None:
             self.metrics.replays.inc()
@@ -79,7 +79,7 @@ class Engine:
         is_new = session is None
         if session is None:
             session = Session(id=req.session_id, msisdn=req.msisdn, country=req.country,
-                              state=self.tree.start, lang=_default_language(req.country))
+                              state=self.tree.start, lang=default_language(req.country))
         i18n.use(session.lang)
         failed = False
         try:
@@ -242,5 +242,5 @@ def _seen_prefix(consumed: str, text: str) -> str | None:
     return consumed              # a session saved before marks were digests holds the text itself
 
 
-def _default_language(country: str) -> str:
+def default_language(country: str) -> str:
     return COUNTRIES.get(country, ("", i18n.DEFAULT_LANGUAGE))[1]

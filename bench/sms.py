@@ -49,7 +49,7 @@ def baseline(at_url: str, n: int) -> float:
 
 
 async def _queue(settings, n: int, same_text: bool) -> None:
-    from sms.dispatch import enqueue_sends, make_queue
+    from sms.dispatch import SMS, enqueue_sends, make_queue
     from ussd_app.db.engine import make_engine, make_sessionmaker
     from ussd_app.db.migrate import upgrade_async
     from ussd_app.domain import outbox
@@ -61,7 +61,7 @@ async def _queue(settings, n: int, same_text: bool) -> None:
         rows = [await outbox.add(s, number, "Vote closes Fri 18:00" if same_text else f"Receipt {i}: 10.00 ZMW",
                                  "bench", essential=True) for i, number in enumerate(numbers(n))]
     await engine.dispose()
-    queue = make_queue(settings.redis_url, settings.queue_name)
+    queue = make_queue(settings.redis_url, settings.queue_name, SMS)
     enqueue_sends(queue, outbox.to_dispatch(rows))
     queue.connection.close()
 

@@ -1,6 +1,9 @@
 """Hand work to the workers after the commit: one rq job per outbox row and dispatch, one per question
 to the advisor.
 
+Three queues per deployment, `<ENERLECTRA_QUEUE>-money`, `-sms` and `-advisor`: a worker takes them in that
+order (rq dequeues from the first non-empty queue), so an SMS backlog never delays reconciling money.
+
 A lost enqueue (Redis down, a crash right after commit) is not lost work: the sweepers find rows still
 queued and dispatch them again.
 """
@@ -28,9 +31,33 @@ PAY_JOB = "workers.clusters.pay_proposal"
 SEND_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
 MAX_ATTEMPTS = 5                             # claims of one row before it is marked failed
 
+MONEY, SMS, ADVISOR = "money", "sms", "advisor"
+KINDS = (MONEY, SMS, ADVISOR)                # a worker's order of preference: money first
+JOB_KIND = {RECONCILE_JOB: MONEY, PAY_JOB: MONEY, PROPOSALS_JOB: MONEY, EXPIRE_JOB: MONEY, ANCHOR_JOB: MONEY,
+            SEND_JOB: SMS, SWEEP_JOB: SMS, ANSWER_JOB: ADVISOR, ANSWER_SWEEP_JOB: ADVISOR}
 
-def make_queue(redis_url: str, name: str) -> Queue:
-    return Queue(name, connection=redis.Redis.from_url(redis_url), serializer=JSONSerializer)
+
+def queue_name(base: str, kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown queue kind {kind!r}")
+    return f"{base}-{kind}"
+
+
+def make_queue(redis_url: str, base: str, kind: str) -> Queue:
+    """The `kind` queue (money, sms, advisor) of the deployment whose queues are named after `base`."""
+    return Queue(queue_name(base, kind), connection=redis_client(redis_url), serializer=JSONSerializer)
+
+
+def make_queues(connection: redis.Redis, base: str) -> dict[str, Queue]:
+    """Every queue of the deployment on one connection, in the worker's order (money first)."""
+    return {kind: Queue(queue_name(base, kind), connection=connection, serializer=JSONSerializer) for kind in KINDS}
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A synchronous client for rq that survives a Redis restart (see ussd_app.redis_client)."""
+    from ussd_app.redis_client import sync_client
+
+    return sync_client(url)
 
 
 def send_job_id(queue: Queue, outbox_id: int, dispatch: int) -> str:
@@ -71,14 +98,14 @@ def enqueue_answers(queue: Queue, question_ids: list[int], round_: str = "0") ->
 class Dispatcher:
     """The async face of enqueue_sends for the web app (rq is synchronous: keep it off the loop)."""
 
-    def __init__(self, queue: Queue | None):
-        self.queue = queue
+    def __init__(self, queues: dict[str, Queue] | None):
+        self.queues = queues
 
     async def __call__(self, items: list[tuple[int, int]]) -> None:
-        if not items or self.queue is None:
+        if not items or self.queues is None:
             return
         try:
-            await asyncio.to_thread(enqueue_sends, self.queue, items)
+            await asyncio.to_thread(enqueue_sends, self.queues[SMS], items)
         except redis.RedisError:
             log.exception("enqueue of %d SMS failed; the outbox sweeper will send them", len(items))
 
@@ -90,9 +117,9 @@ class Dispatcher:
         await self._each(PAY_JOB, "pay", proposal_ids, "the proposals job will pay them")
 
     async def _each(self, job: str, tag: str, ids: list[int], fallback: str) -> None:
-        if not ids or self.queue is None:
+        if not ids or self.queues is None:
             return
         try:
-            await asyncio.to_thread(enqueue_each, self.queue, job, tag, ids)
+            await asyncio.to_thread(enqueue_each, self.queues[JOB_KIND[job]], job, tag, ids)
         except redis.RedisError:
             log.exception("enqueue of %d %s job(s) failed; %s", len(ids), tag, fallback)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from sms.dispatch import KINDS, queue_name
 from tests.databases import fresh_database
 from ussd_app import appkeys
 from ussd_app.app import create_app
@@ -53,7 +54,7 @@ def redis_prefix(redis_url):
         keys = list(client.scan_iter(match=pattern, count=500))
         if keys:
             client.delete(*keys)
-    client.srem("rq:queues", f"rq:queue:test-{tag}")     # rq's own indexes of queues and workers
+    client.srem("rq:queues", *(f"rq:queue:{queue_name(f'test-{tag}', kind)}" for kind in KINDS))   # rq's indexes
     ours = [m for m in client.smembers("rq:workers") if f"test-{tag}".encode() in m]
     if ours:
         client.srem("rq:workers", *ours)

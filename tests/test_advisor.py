@@ -210,15 +210,15 @@ async def test_an_answer_job_run_twice_sends_one_sms(claude_client, claude_setti
 
 async def test_lost_enqueue_is_answered_by_the_sweep(claude_client, claude_settings):
     """A question committed while the queue was unreachable: the sweeper finds it and a job answers it."""
-    from sms.dispatch import ANSWER_SWEEP_JOB, make_queue
+    from sms.dispatch import ADVISOR, ANSWER_SWEEP_JOB, make_queue
 
     await register(claude_client, ZM, NAME)
-    claude_client.app[appkeys.DISPATCH].queue = None            # the enqueue after commit is lost
+    claude_client.app[appkeys.DISPATCH].queues = None           # the enqueue after commit is lost
     await claude_client.post("/sms/africastalking/inbound", data=sms("ASK solar panel care", sender=ZM))
     await shift(claude_client, "created_at", timedelta(minutes=-2))     # and two minutes have passed
     await run_jobs(claude_settings)
     assert (await questions_of(claude_client))[0].status == "queued"
-    queue = make_queue(claude_settings.redis_url, claude_settings.queue_name)
+    queue = make_queue(claude_settings.redis_url, claude_settings.queue_name, ADVISOR)
     queue.enqueue(ANSWER_SWEEP_JOB)
     queue.connection.close()
     await run_jobs(claude_settings)                                # the sweep, then the answer it enqueued

@@ -178,13 +178,13 @@ async def test_offers_expire_on_time_and_the_seller_is_told(client, settings, ma
 
 
 async def test_the_expiry_job_runs_in_the_worker(client, settings, market):
-    from sms.dispatch import EXPIRE_JOB, make_queue
+    from sms.dispatch import EXPIRE_JOB, MONEY, make_queue
 
     await sell(market[SELLER], "2", "1.50")
     async with client.app[appkeys.DB]() as s, s.begin():                      # its time has come
         order = (await s.scalars(select(MarketOrder))).one()
         order.expires_at = datetime.now(timezone.utc) - timedelta(minutes=1)
-    queue = make_queue(settings.redis_url, settings.queue_name)
+    queue = make_queue(settings.redis_url, settings.queue_name, MONEY)
     queue.enqueue(EXPIRE_JOB)
     queue.connection.close()
     await run_jobs(settings)

@@ -384,7 +384,7 @@ async def test_a_deposit_confirmed_after_we_gave_up_on_it_is_credited(pay):
 
 
 async def test_the_worker_reconciliation_job_settles_a_payment_whose_callback_was_lost(pay):
-    from sms.dispatch import RECONCILE_JOB, make_queue
+    from sms.dispatch import MONEY, RECONCILE_JOB, make_queue
     from tests.jobs import run_jobs
 
     client, fake, user = pay
@@ -393,7 +393,7 @@ async def test_the_worker_reconciliation_job_settles_a_payment_whose_callback_wa
     await asyncio.sleep(0.1)                                    # the fake decided; nobody told us
     assert (await payment(client, started.reference)).state == "pending"
     job_settings = client.app[appkeys.SETTINGS].with_(payment_check_seconds=0)
-    queue = make_queue(job_settings.redis_url, job_settings.queue_name)
+    queue = make_queue(job_settings.redis_url, job_settings.queue_name, MONEY)
     queue.enqueue(RECONCILE_JOB)
     queue.connection.close()
     await run_jobs(job_settings)                                # the job, then the SMS it queued

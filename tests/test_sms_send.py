@@ -150,13 +150,13 @@ async def test_registration_sends_the_welcome_sms_in_the_chosen_language(at_clie
 async def test_sweeper_sends_a_row_whose_enqueue_was_lost(at_client, at_settings, fake_at):
     from sqlalchemy import update
 
-    from sms.dispatch import SWEEP_JOB, make_queue
+    from sms.dispatch import SMS, SWEEP_JOB, make_queue
 
     fake, _url = fake_at
     async with at_client.app[appkeys.DB]() as s, s.begin():        # committed, never enqueued
         row = await outbox.add(s, TO, "Lost and found", "test", essential=True)
         await s.execute(update(SmsOutbox).values(updated_at=outbox.now().replace(year=2025)))
-    queue = make_queue(at_settings.redis_url, at_settings.queue_name)
+    queue = make_queue(at_settings.redis_url, at_settings.queue_name, SMS)
     queue.enqueue(SWEEP_JOB)
     await run_jobs(at_settings)          # the sweep enqueues the send; the same burst runs it
     await run_jobs(at_settings)

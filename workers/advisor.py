@@ -6,7 +6,7 @@ import logging
 import time
 from datetime import timedelta
 
-from sms.dispatch import enqueue_answers, make_queue
+from sms.dispatch import ADVISOR, enqueue_answers, make_queue
 from sms.fit import budget, fit
 from ussd_app import i18n
 from ussd_app.adapters import claude
@@ -73,7 +73,7 @@ async def _sweep(db) -> str:
     async with db() as s:
         ids = await questions.stale(s, STALE_AFTER)
     if ids:
-        queue = make_queue(settings.redis_url, settings.queue_name)
+        queue = make_queue(settings.redis_url, settings.queue_name, ADVISOR)
         try:
             enqueue_answers(queue, ids, round_=f"sweep{int(time.time() // 60)}")
         finally:

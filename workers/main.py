@@ -12,7 +12,8 @@ from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from sms.dispatch import ANCHOR_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB
+from sms.dispatch import (ANCHOR_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB,
+                          SWEEP_JOB, make_queues)
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.settings import Settings
 from workers import runtime
@@ -27,13 +28,14 @@ from workers import sms as _sms_jobs  # noqa: F401
 log = logging.getLogger(__name__)
 
 
-def _ticker(queue: Queue, every: int, stop: threading.Event) -> None:
+def _ticker(queues: dict[str, Queue], every: int, stop: threading.Event) -> None:
     """The periodic jobs (outbox and advisor sweeps, payment reconciliation, market expiry, proposals at their
-    deadline, the ledger's head written down), one each per tick."""
+    deadline, the ledger's head written down), one each per tick, each on its own kind's queue."""
     while not stop.wait(every):
         tick = int(time.time() // every)
-        for job, name in ((SWEEP_JOB, "sweep"), (RECONCILE_JOB, "reconcile"), (ANSWER_SWEEP_JOB, "ask-sweep"),
-                          (EXPIRE_JOB, "expire"), (PROPOSALS_JOB, "proposals"), (ANCHOR_JOB, "anchor")):
+        for job, name in ((RECONCILE_JOB, "reconcile"), (PROPOSALS_JOB, "proposals"), (EXPIRE_JOB, "expire"),
+                          (ANCHOR_JOB, "anchor"), (SWEEP_JOB, "sweep"), (ANSWER_SWEEP_JOB, "ask-sweep")):
+            queue = queues[JOB_KIND[job]]
             try:
                 queue.enqueue(job, job_id=f"{queue.name}-{name}-{tick}", unique=True, result_ttl=600,
                               failure_ttl=86400)
@@ -53,18 +55,31 @@ class ThreadedWorker(SimpleWorker):
         pass
 
 
-def _worker_name(queue: Queue) -> str:
-    """Named after its queue, so everything a worker leaves in Redis can be found by queue name."""
-    return f"{queue.name}-{uuid.uuid4().hex[:12]}"
+def _worker_name(base: str) -> str:
+    """Named after its queues, so everything a worker leaves in Redis can be found by queue name."""
+    return f"{base}-{uuid.uuid4().hex[:12]}"
+
+
+def quiet_rq(level: str) -> str:
+    """rq logs every job start and end, and its scheduler a line every 30 s, at INFO: an operator's log
+    drowns in them. Below DEBUG its loggers get WARNING at least (a failed job is logged at ERROR, so it stays
+    visible); LOG_LEVEL=DEBUG keeps everything. Returns the level to hand to `Worker.work`."""
+    wanted = logging.getLevelName(level.upper())
+    wanted = wanted if isinstance(wanted, int) else logging.INFO
+    chosen = wanted if wanted <= logging.DEBUG else max(wanted, logging.WARNING)
+    for name in ("rq.worker", "rq.scheduler", "rq.queue", "rq.job"):
+        logging.getLogger(name).setLevel(chosen)
+    return logging.getLevelName(chosen)
 
 
 def run_burst(settings: Settings) -> None:
-    """Run everything queued now, in this thread, then return."""
+    """Run everything queued now, in this thread, then return (money first, as a worker does)."""
     runtime.configure(settings)
     connection = redis.Redis.from_url(settings.redis_url)
     try:
-        queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
-        ThreadedWorker([queue], connection=connection, serializer=JSONSerializer, name=_worker_name(queue)).work(
+        queues = list(make_queues(connection, settings.queue_name).values())
+        ThreadedWorker(queues, connection=connection, serializer=JSONSerializer,
+                       name=_worker_name(settings.queue_name)).work(
             burst=True, with_scheduler=False, logging_level="WARNING")
     finally:
         connection.close()
@@ -77,14 +92,15 @@ def run_worker(settings: Settings, *, burst: bool = False, fork: bool = False) -
     settings = settings.with_(redis_url=url)
     runtime.configure(settings, fork=fork)
     connection = redis.Redis.from_url(url)
-    queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+    queues = make_queues(connection, settings.queue_name)       # money, sms, advisor: rq takes them in order
     worker_class = Worker if fork else SimpleWorker
-    worker = worker_class([queue], connection=connection, serializer=JSONSerializer, name=_worker_name(queue))
+    worker = worker_class(list(queues.values()), connection=connection, serializer=JSONSerializer,
+                          name=_worker_name(settings.queue_name))
     stop = threading.Event()
     if not burst:
-        threading.Thread(target=_ticker, args=(queue, settings.sms_sweep_seconds, stop), daemon=True).start()
+        threading.Thread(target=_ticker, args=(queues, settings.sms_sweep_seconds, stop), daemon=True).start()
     try:
-        worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+        worker.work(burst=burst, with_scheduler=True, logging_level=quiet_rq(settings.log_level))
     finally:
         stop.set()
         if embedded is not None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import aiohttp
 
 from payments import setup as payments_setup
-from sms.dispatch import enqueue_sends, make_queue
+from sms.dispatch import SMS, enqueue_sends, make_queue
 from workers import runtime
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ def reconcile_payments() -> dict[str, int]:
 
 async def _reconcile(db) -> dict[str, int]:
     settings = runtime.settings()
-    queue = make_queue(settings.redis_url, settings.queue_name)
+    queue = make_queue(settings.redis_url, settings.queue_name, SMS)
 
     async def dispatch(items: list[tuple[int, int]]) -> None:
         enqueue_sends(queue, items)

@@ -47,9 +47,9 @@ def send_sms(items: list[tuple[int, int]]) -> None:
     """Hand committed outbox rows to the send jobs (a lost enqueue is caught by the outbox sweep)."""
     if not items:
         return
-    from sms.dispatch import enqueue_sends, make_queue
+    from sms.dispatch import SMS, enqueue_sends, make_queue
 
-    queue = make_queue(settings().redis_url, settings().queue_name)
+    queue = make_queue(settings().redis_url, settings().queue_name, SMS)
     try:
         enqueue_sends(queue, items)
     finally:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from sms.dispatch import MAX_ATTEMPTS, enqueue_sends, make_queue
+from sms.dispatch import MAX_ATTEMPTS, SMS, enqueue_sends, make_queue
 from sms.gateways import FAILED, RETRY, SENT, Delivery, GatewayError, gateway_from_settings
 from ussd_app import faults
 from ussd_app.db.models import SmsOutbox
@@ -76,8 +76,11 @@ async def _sweep(db) -> str:
     async with db() as s, s.begin():
         items = await outbox.stale(s, timedelta(seconds=settings.sms_sweep_seconds))
     if items:
-        queue = make_queue(settings.redis_url, settings.queue_name)
-        enqueue_sends(queue, items)
+        queue = make_queue(settings.redis_url, settings.queue_name, SMS)
+        try:
+            enqueue_sends(queue, items)
+        finally:
+            queue.connection.close()
         log.warning("outbox sweep dispatched %d message(s) again", len(items))
     return f"{len(items)} dispatched again"
 

@@ -11,13 +11,11 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import redis
-from rq import Queue
-from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
 from simulator.fake_airtel import callback_hash
 from payments.base import COLLECTION, PAYOUT
-from sms.dispatch import EXPIRE_JOB, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB
+from sms.dispatch import EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB, make_queues
 from tests.simulation.plan import NUMBERS, PIN, STRANGER, SUPPLIER, WRONG_PIN, Step
 from tests.simulation.world import DECIDE_AFTER, World
 from ussd_app import appkeys, faults
@@ -399,9 +397,9 @@ async def jobs(world: World, step: Step | None = None) -> None:
     settings = world.settings
     connection = redis.Redis.from_url(settings.redis_url)
     try:
-        queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+        queues = make_queues(connection, settings.queue_name)
         for job in (SWEEP_JOB, RECONCILE_JOB, EXPIRE_JOB, PROPOSALS_JOB):
-            queue.enqueue(job, result_ttl=60, failure_ttl=600)
+            queues[JOB_KIND[job]].enqueue(job, result_ttl=60, failure_ttl=600)
     finally:
         connection.close()
     await asyncio.to_thread(run_burst, settings)

@@ -23,6 +23,7 @@ from simulator.fake_at import FakeAT
 from simulator.fake_mtn import FakeMtn
 from simulator.fake_pawapay import FakePawaPay
 from simulator.sandbox import free_port, running
+from sms.dispatch import KINDS, queue_name
 from sms.gsm7 import is_gsm7, screen_units
 from tests.databases import fresh_database
 from ussd_app import appkeys, faults, i18n
@@ -182,7 +183,7 @@ def forget_redis(url: str, settings: Settings) -> None:
         keys = list(client.scan_iter(match=pattern, count=500))
         if keys:
             client.delete(*keys)
-    client.srem("rq:queues", f"rq:queue:{settings.queue_name}")
+    client.srem("rq:queues", *(f"rq:queue:{queue_name(settings.queue_name, kind)}" for kind in KINDS))
     ours = [m for m in client.smembers("rq:workers") if settings.queue_name.encode() in m]
     if ours:
         client.srem("rq:workers", *ours)

@@ -1,0 +1,41 @@
+"""Redis clients that survive a Redis restart and never wait long on a hung one.
+
+A pooled connection to a Redis that restarted is dead; the next command on it fails. The clients here
+ping a connection idle for HEALTH_CHECK_SECONDS before using it and retry a command that failed on a
+connection or timeout error on a fresh connection, with a short backoff: a restart costs a hop a few
+milliseconds, not an error. Connect and read timeouts stay well under the aggregator's 10 s.
+"""
+from __future__ import annotations
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
+
+HEALTH_CHECK_SECONDS = 10       # a connection idle this long is pinged before use
+RETRIES = 3                     # after the first try: a restart is over within them, a hung server is not
+CONNECT_TIMEOUT = 1.0           # seconds; loopback or one datacentre
+READ_TIMEOUT = 2.0              # no command of ours (scripts, pipelines) takes a tenth of it
+RETRY_ON = [ConnectionError, TimeoutError]
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(cap=0.5, base=0.02)
+
+
+def _options() -> dict:
+    return {"health_check_interval": HEALTH_CHECK_SECONDS, "socket_connect_timeout": CONNECT_TIMEOUT,
+            "socket_timeout": READ_TIMEOUT, "retry_on_error": RETRY_ON}
+
+
+def async_client(url: str) -> redis.asyncio.Redis:
+    """The web app's client (sessions, locks, rate limits)."""
+    return redis.asyncio.Redis.from_url(url, retry=AsyncRetry(_backoff(), RETRIES, tuple(RETRY_ON)), **_options())
+
+
+def sync_client(url: str) -> redis.Redis:
+    """rq's enqueueing client. Not for a worker's own dequeue connection: rq blocks on it for longer than
+    READ_TIMEOUT and sets its own socket timeout (workers.main)."""
+    return redis.Redis.from_url(url, retry=Retry(_backoff(), RETRIES, tuple(RETRY_ON)), **_options())

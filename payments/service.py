@@ -7,6 +7,7 @@ finds the step already taken and changes nothing.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +28,8 @@ from ussd_app.db.models import Account, Payment, User
 from ussd_app.domain import ledger, outbox
 from ussd_app.domain.pins import aware_utc
 from ussd_app.domain.ledger import Leg
+
+log = logging.getLogger(__name__)
 
 TRIGGER = {SUCCEEDED: "succeed", FAILED: "fail", PENDING: "accepted", AMBIGUOUS: "unclear"}
 
@@ -323,9 +326,23 @@ class Payments:
                                             Payment.updated_at < cutoff))).all()
         counts: dict[str, int] = {}
         for reference, provider, direction, created in open_:
-            state = await self._reconcile_one(reference, provider, direction, aware_utc(created) < too_old)
+            state = await self._reconcile_isolated(reference, provider, direction, aware_utc(created) < too_old)
             counts[state] = counts.get(state, 0) + 1
         return counts
+
+    async def _reconcile_isolated(self, reference: str, provider: str, direction: str, too_old: bool) -> str:
+        """One payment's reconciliation; whatever goes wrong with it (a provider this process lacks, a bug)
+        costs that payment one log line and a later try, never the others' turn."""
+        if provider not in self.providers:
+            log.warning("payment %s: provider %s is not configured in this process; skipped (configure it as "
+                        "for serve)", reference, provider)
+            return "unconfigured"
+        try:
+            return await self._reconcile_one(reference, provider, direction, too_old)
+        except Exception as exc:  # noqa: BLE001 - isolate each payment; the next run tries it again
+            log.error("payment %s: reconciliation failed, skipped: %s: %s", reference, type(exc).__name__,
+                      str(exc)[:200])
+            return "error"
 
     async def _reconcile_one(self, reference: str, provider: str, direction: str, too_old: bool) -> str:
         if provider in self.providers and not self.can_ask(provider):

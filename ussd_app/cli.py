@@ -56,6 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # Mobile-money providers without a configured base URL get a local sandbox (prompts wait for QA).
     settings, sandboxes = local_payments.plan(settings)
+    local_payments.remember(settings, sandboxes)          # a worker started on its own finds them (cmd_worker)
     if args.fake_claude:
         from simulator.fake_claude import FakeClaude
         from simulator.sandbox import free_port
@@ -84,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             worker.wait(timeout=30)
         if embedded is not None:
             embedded.stop()
+        local_payments.forget(settings)
     return 0
 
 
@@ -138,8 +140,16 @@ def _serve_sandboxes(sandboxes):
 def cmd_worker(args: argparse.Namespace) -> int:
     from workers.main import run_worker
 
-    settings = Settings.from_env()
+    from simulator import local_payments
+
+    settings = local_payments.attach(Settings.from_env())      # the providers exactly as serve has them
     _logging(settings.log_level)
+    absent = local_payments.missing(settings)
+    if absent:
+        logging.getLogger("enerlectra").warning(
+            "worker: no %s configured (no base URL, and no serve of this ENERLECTRA_HOME runs a sandbox for it): "
+            "their payments are not reconciled; give the worker the same provider variables as serve",
+            ", ".join(absent))
     return run_worker(settings, burst=args.burst, fork=args.fork)
 
 

@@ -14,7 +14,7 @@ from ussd_app import appkeys, i18n
 from sms.dispatch import Dispatcher, make_queues, redis_client
 from payments import setup as payments_setup
 from ussd_app.adapters import africastalking, africastalking_sms, guards, meters, payments_callback, ratelimits
-from ussd_app.db.engine import make_engine, make_sessionmaker
+from ussd_app.db.engine import Timeouts, make_engine, make_sessionmaker
 from ussd_app.domain import ledger, ledger_key
 from ussd_app.embedded_redis import resolve_redis_url
 from ussd_app.engine.core import Engine
@@ -44,8 +44,10 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _db_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
-    engine = make_engine(settings.effective_database_url, schema=settings.database_schema)
-    reader = make_engine(settings.effective_database_url, schema=settings.database_schema, read_only=True)
+    bounds = Timeouts.from_settings(settings)
+    engine = make_engine(settings.effective_database_url, schema=settings.database_schema, timeouts=bounds)
+    reader = make_engine(settings.effective_database_url, schema=settings.database_schema, read_only=True,
+                         timeouts=bounds)
     app[appkeys.DB_ENGINE], app[appkeys.DB_READ_ENGINE] = engine, reader
     app[appkeys.DB], app[appkeys.DB_READ] = make_sessionmaker(engine), make_sessionmaker(reader)
     try:

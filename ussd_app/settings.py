@@ -21,6 +21,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from None
+
+
 # Shown as *** wherever Settings is printed or logged (URLs: their password only).
 SECRET_FIELDS = frozenset({"webhook_token", "at_api_key", "mtn_api_key", "mtn_subscription_key",
                            "airtel_client_secret", "airtel_callback_key", "airtel_disbursement_pin", "pawapay_token",
@@ -105,6 +115,8 @@ class Settings:
     rate_webhook_per_ip: int = 6000             # webhook requests per address per minute (aggregators!)
     rate_status_queries_per_payment: int = 5    # status queries callbacks may trigger per payment per hour
     trusted_proxies: str = ""                   # "10.0.0.0/8,..." whose X-Forwarded-For names the client
+    db_connect_timeout_seconds: float = 3.0     # open a SQL connection (or get one from a full pool) within
+    db_statement_timeout_ms: int = 5000         # one statement (PostgreSQL), a wait for the writer (SQLite)
     ledger_key: str | None = field(default=None, repr=False)   # the ledger's MAC key; unset: HOME/ledger.key
 
     def __repr__(self) -> str:
@@ -191,6 +203,8 @@ class Settings:
             rate_webhook_per_ip=_int(env, "RATE_WEBHOOK_PER_IP", 6000),
             rate_status_queries_per_payment=_int(env, "RATE_STATUS_QUERIES_PER_PAYMENT", 5),
             trusted_proxies=env.get("TRUSTED_PROXIES", ""),
+            db_connect_timeout_seconds=_float(env, "DB_CONNECT_TIMEOUT_SECONDS", 3.0),
+            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
             ledger_key=env.get("LEDGER_KEY") or None,
         )
 
@@ -247,6 +261,8 @@ class Settings:
                     "ADVISOR_FOLLOWUP_MINUTES": str(self.advisor_followup_minutes),
                     "ADVISOR_PRICES": self.advisor_prices, "MARKET_LOT_WH": str(self.market_lot_wh),
                     "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps),
+                    "DB_CONNECT_TIMEOUT_SECONDS": str(self.db_connect_timeout_seconds),
+                    "DB_STATEMENT_TIMEOUT_MS": str(self.db_statement_timeout_ms),
                     "LEDGER_KEY": self.ledger_key}
         env.update({k: v for k, v in optional.items() if v})
         return env

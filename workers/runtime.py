@@ -12,7 +12,7 @@ from typing import Awaitable, Callable, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from ussd_app.db.engine import make_engine, make_sessionmaker
+from ussd_app.db.engine import Timeouts, make_engine, make_sessionmaker
 from ussd_app.domain import ledger, ledger_key
 from ussd_app.settings import Settings
 
@@ -37,7 +37,8 @@ def _resources() -> dict:
     if _state.get("pid") != os.getpid():
         s = settings()
         loop = asyncio.new_event_loop()
-        engine: AsyncEngine = make_engine(s.effective_database_url, schema=s.database_schema)
+        engine: AsyncEngine = make_engine(s.effective_database_url, schema=s.database_schema,
+                                          timeouts=Timeouts.from_settings(s))
         _state.clear()
         _state.update(pid=os.getpid(), loop=loop, engine=engine, db=make_sessionmaker(engine))
     return _state

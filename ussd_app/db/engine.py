@@ -2,21 +2,51 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 
-def make_engine(url: str, schema: str | None = None, read_only: bool = False) -> AsyncEngine:
-    """`schema` scopes a PostgreSQL connection to one schema (tests use their own).
+SQLITE_BUSY_MS = 10_000        # without a statement timeout (CLI, migrations): wait this long for the writer
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds on waiting for the database, well under the aggregator's 10 s per hop: a hung database port
+    costs a hop `connect` seconds and an error screen, not a minute (asyncpg's default connect wait)."""
+
+    connect: float            # seconds to open a connection (and to wait for one from a full pool)
+    statement_ms: int         # PostgreSQL statement_timeout; SQLite's busy timeout; asyncpg's command timeout
+
+    @classmethod
+    def from_settings(cls, settings) -> "Timeouts":
+        return cls(settings.db_connect_timeout_seconds, settings.db_statement_timeout_ms)
+
+
+def make_engine(url: str, schema: str | None = None, read_only: bool = False,
+                timeouts: Timeouts | None = None) -> AsyncEngine:
+    """`schema` scopes a PostgreSQL connection to one schema (tests use their own). `timeouts`: the web app's
+    and the workers' bounds (operator commands and migrations may run longer statements).
 
     On SQLite every transaction of the default engine is BEGIN IMMEDIATE (one writer, decided up front);
     a `read_only` engine begins deferred, so screens that only read never queue behind a writer (WAL).
     """
     # hide_parameters: an SQL error (or SQL logging) shows the statement, never the values bound to it.
     kwargs: dict = {"pool_pre_ping": True, "hide_parameters": True}
-    if url.startswith("postgresql") and schema:
-        kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+    if url.startswith("postgresql"):
+        server_settings = {"search_path": schema} if schema else {}
+        connect_args: dict = {}
+        if timeouts is not None:
+            server_settings["statement_timeout"] = str(timeouts.statement_ms)
+            # asyncpg's own bound, a little longer than the server's: it also covers a server that went silent
+            connect_args |= {"timeout": timeouts.connect, "command_timeout": timeouts.statement_ms / 1000 + 1}
+            kwargs["pool_timeout"] = timeouts.connect
+        if server_settings:
+            connect_args["server_settings"] = server_settings
+        if connect_args:
+            kwargs["connect_args"] = connect_args
+    busy_ms = timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         # aiosqlite logs every call with its arguments at DEBUG (bound values included): never below INFO.
@@ -26,7 +56,7 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False) ->
             dbapi_conn.isolation_level = None           # we say BEGIN ourselves (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")     # readers do not block the one writer
-            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 

@@ -1,0 +1,55 @@
+"""Item 12: one queue per kind of job (money, sms, advisor); a worker takes money first, so an SMS backlog
+never delays reconciling payments."""
+from __future__ import annotations
+
+import pytest
+import redis
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from sms.dispatch import (ADVISOR, ANCHOR_JOB, ANSWER_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, KINDS, MONEY,
+                          PAY_JOB, PROPOSALS_JOB, RECONCILE_JOB, SEND_JOB, SMS, SWEEP_JOB, make_queue, queue_name,
+                          send_job_id)
+from tests.jobs import run_jobs
+from ussd_app import appkeys
+from ussd_app.domain import outbox
+
+BACKLOG = 40
+
+
+@pytest.mark.parametrize("job, kind", [
+    (RECONCILE_JOB, MONEY), (PAY_JOB, MONEY), (PROPOSALS_JOB, MONEY), (EXPIRE_JOB, MONEY), (ANCHOR_JOB, MONEY),
+    (SEND_JOB, SMS), (SWEEP_JOB, SMS), (ANSWER_JOB, ADVISOR), (ANSWER_SWEEP_JOB, ADVISOR),
+])
+def test_every_job_has_its_queue(job, kind):
+    assert JOB_KIND[job] == kind
+
+
+def test_queue_names_and_the_workers_order():
+    assert KINDS == (MONEY, SMS, ADVISOR)
+    assert [queue_name("enerlectra", k) for k in KINDS] == ["enerlectra-money", "enerlectra-sms",
+                                                              "enerlectra-advisor"]
+    with pytest.raises(ValueError):
+        queue_name("enerlectra", "everything")
+
+
+async def test_an_sms_backlog_does_not_delay_a_money_job(client, settings):
+    async with client.app[appkeys.DB]() as s, s.begin():      # distinct texts: one send job each
+        rows = [await outbox.add(s, f"+2609718{i:05d}", f"News item {i}", "test", essential=True)
+                for i in range(BACKLOG)]
+    await client.app[appkeys.DISPATCH](outbox.to_dispatch(rows))       # the backlog, queued first
+    money = make_queue(settings.redis_url, settings.queue_name, MONEY)
+    reconcile = money.enqueue(RECONCILE_JOB)                           # then one money job
+    money.connection.close()
+    await run_jobs(settings)
+    connection = redis.Redis.from_url(settings.redis_url)
+    try:
+        sms_queue = make_queue(settings.redis_url, settings.queue_name, SMS)
+        sends = [Job.fetch(send_job_id(sms_queue, r.id, r.dispatches), connection=connection,
+                           serializer=JSONSerializer) for r in rows]
+        sms_queue.connection.close()
+        reconcile = Job.fetch(reconcile.id, connection=connection, serializer=JSONSerializer)
+    finally:
+        connection.close()
+    assert reconcile.get_status() == "finished" and all(j.get_status() == "finished" for j in sends)
+    assert reconcile.ended_at <= min(j.started_at for j in sends), "the money job waited behind the SMS backlog"

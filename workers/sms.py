@@ -6,9 +6,10 @@ import os
 import signal
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from sms.dispatch import MAX_ATTEMPTS, SMS, enqueue_sends, make_queue
+from sms import answers
+from sms.dispatch import MAX_ATTEMPTS, SMS, enqueue_sends, make_queue, redis_client
 from sms.gateways import FAILED, RETRY, SENT, Delivery, GatewayError, gateway_from_settings
 from ussd_app import faults
 from ussd_app.db.models import SmsOutbox
@@ -39,6 +40,9 @@ async def _send(db, outbox_id: int) -> str:
         deliveries = gateway.send(rows[0].body, [r.msisdn for r in rows])   # a job owns its thread: block
     except GatewayError as exc:
         deliveries = [Delivery(r.msisdn, RETRY, reason=str(exc)) for r in rows]
+    else:                         # accepted: write each message's answer down before anything else
+        _journal(settings, rows, deliveries, gateway.name)
+    faults.point("sms.send.after_gateway")
     later = await _record(db, rows, deliveries, gateway.name)
     summary = f"{len(rows) - later}/{len(rows)} settled via {gateway.name}"
     if later:
@@ -46,13 +50,25 @@ async def _send(db, outbox_id: int) -> str:
     return summary
 
 
-async def _record(db, rows: list[SmsOutbox], deliveries: list[Delivery], gateway: str) -> int:
-    """Write each outcome; returns how many rows went back to the queue for a retry."""
+def _journal(settings, rows: list[SmsOutbox], deliveries: list[Delivery], gateway: str) -> None:
     by_number = {d.msisdn: d for d in deliveries}
+    client = redis_client(settings.redis_url)
+    try:
+        answers.write(client, settings.redis_prefix, gateway,
+                      {r.id: by_number[r.msisdn] for r in rows if r.msisdn in by_number})
+    finally:
+        client.close()
+
+
+async def _record(db, rows: list[SmsOutbox], deliveries: list[Delivery] | dict[int, Delivery], gateway: str) -> int:
+    """Write each outcome (`deliveries` by number, or by outbox id); returns how many rows went back to
+    the queue for a retry. Only rows still `sending` change."""
+    by_id = deliveries if isinstance(deliveries, dict) else None
+    by_number = {d.msisdn: d for d in deliveries} if by_id is None else {}
     later = 0
     async with db() as s, s.begin():
         for row in rows:
-            d = by_number[row.msisdn]
+            d = by_id[row.id] if by_id is not None else by_number[row.msisdn]
             values: dict = {"gateway": gateway, "status_code": d.status_code, "lease_until": None}
             if d.outcome == SENT:
                 values |= {"status": "sent", "gateway_message_id": d.message_id, "cost": d.cost,
@@ -63,7 +79,8 @@ async def _record(db, rows: list[SmsOutbox], deliveries: list[Delivery], gateway
             else:
                 values |= {"status": "queued", "last_error": d.reason}
                 later += 1
-            await s.execute(update(SmsOutbox).where(SmsOutbox.id == row.id).values(**values))
+            await s.execute(update(SmsOutbox).where(SmsOutbox.id == row.id, SmsOutbox.status == "sending")
+                            .values(**values))
     return later
 
 
@@ -73,6 +90,7 @@ def sweep_outbox() -> str:
 
 async def _sweep(db) -> str:
     settings = runtime.settings()
+    recorded = await _recover_answers(db, settings)
     async with db() as s, s.begin():
         items = await outbox.stale(s, timedelta(seconds=settings.sms_sweep_seconds))
     if items:
@@ -82,7 +100,30 @@ async def _sweep(db) -> str:
         finally:
             queue.connection.close()
         log.warning("outbox sweep dispatched %d message(s) again", len(items))
-    return f"{len(items)} dispatched again"
+    return f"{len(items)} dispatched again, {recorded} recorded from the gateway's answers"
+
+
+async def _recover_answers(db, settings) -> int:
+    """Rows whose worker died after the gateway answered: record the journaled answer, send nothing again."""
+    async with db() as s:
+        abandoned = list((await s.scalars(select(SmsOutbox).where(SmsOutbox.status == "sending",
+                                                                  SmsOutbox.lease_until < outbox.now()))).all())
+    if not abandoned:
+        return 0
+    client = redis_client(settings.redis_url)
+    try:
+        found = answers.read(client, settings.redis_prefix, [r.id for r in abandoned])
+        by_gateway: dict[str, dict[int, Delivery]] = {}
+        for outbox_id, (gateway, delivery) in found.items():
+            by_gateway.setdefault(gateway, {})[outbox_id] = delivery
+        for gateway, deliveries in by_gateway.items():
+            await _record(db, [r for r in abandoned if r.id in deliveries], deliveries, gateway)
+        answers.forget(client, settings.redis_prefix, list(found))
+    finally:
+        client.close()
+    if found:
+        log.warning("outbox sweep recorded %d message(s) a dead worker had sent", len(found))
+    return len(found)
 
 
 def _fault(point: str) -> None:

@@ -12,23 +12,21 @@ from ussd_app.redact import redact_url
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+    return _number(env, name, default, int, "a whole number")
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
+    return _number(env, name, default, float, "a number of seconds")
+
+
+def _number(env: dict[str, str], name: str, default, kind, what: str):
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return float(raw)
+        return kind(raw)
     except ValueError:
-        raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from None
+        raise SystemExit(f"{name} must be {what}, got {raw!r}") from None
 
 
 # Shown as *** wherever Settings is printed or logged (URLs: their password only).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis
 from sqlalchemy import select
 
 from sms.dispatch import SMS, SWEEP_JOB, make_queue
@@ -45,3 +46,6 @@ async def test_a_worker_killed_after_the_gateway_accepted_100_sends_each_once(at
         rows = (await s.scalars(select(SmsOutbox))).all()
     assert {r.status for r in rows} <= {"sent", "delivered"}
     assert all(r.gateway_message_id for r in rows) and all(r.attempts == 1 for r in rows)
+    journal = redis.Redis.from_url(settings.redis_url)
+    assert list(journal.scan_iter(match=f"{settings.redis_prefix}sms-answer:*")) == [], "recorded: forgotten"
+    journal.close()

@@ -6,6 +6,7 @@ import os
 import signal
 from datetime import timedelta
 
+import redis
 from sqlalchemy import select, update
 
 from sms import answers
@@ -44,20 +45,28 @@ async def _send(db, outbox_id: int) -> str:
         _journal(settings, rows, deliveries, gateway.name)
     faults.point("sms.send.after_gateway")
     later = await _record(db, rows, deliveries, gateway.name)
+    _forget(settings, [r.id for r in rows])                   # the rows say it now
     summary = f"{len(rows) - later}/{len(rows)} settled via {gateway.name}"
     if later:
         raise SendLater(f"{later} message(s) to retry; {summary}")
     return summary
 
 
+def _redis(settings):
+    return runtime.cached("redis", lambda: redis_client(settings.redis_url))     # one pool per process
+
+
 def _journal(settings, rows: list[SmsOutbox], deliveries: list[Delivery], gateway: str) -> None:
     by_number = {d.msisdn: d for d in deliveries}
-    client = redis_client(settings.redis_url)
+    answers.write(_redis(settings), settings.redis_prefix, gateway,
+                  {r.id: by_number[r.msisdn] for r in rows if r.msisdn in by_number})
+
+
+def _forget(settings, outbox_ids: list[int]) -> None:
     try:
-        answers.write(client, settings.redis_prefix, gateway,
-                      {r.id: by_number[r.msisdn] for r in rows if r.msisdn in by_number})
-    finally:
-        client.close()
+        answers.forget(_redis(settings), settings.redis_prefix, outbox_ids)
+    except redis.RedisError:
+        pass                      # they expire on their own (answers.KEEP_SECONDS)
 
 
 async def _record(db, rows: list[SmsOutbox], deliveries: list[Delivery] | dict[int, Delivery], gateway: str) -> int:
@@ -110,17 +119,13 @@ async def _recover_answers(db, settings) -> int:
                                                                   SmsOutbox.lease_until < outbox.now()))).all())
     if not abandoned:
         return 0
-    client = redis_client(settings.redis_url)
-    try:
-        found = answers.read(client, settings.redis_prefix, [r.id for r in abandoned])
-        by_gateway: dict[str, dict[int, Delivery]] = {}
-        for outbox_id, (gateway, delivery) in found.items():
-            by_gateway.setdefault(gateway, {})[outbox_id] = delivery
-        for gateway, deliveries in by_gateway.items():
-            await _record(db, [r for r in abandoned if r.id in deliveries], deliveries, gateway)
-        answers.forget(client, settings.redis_prefix, list(found))
-    finally:
-        client.close()
+    found = answers.read(_redis(settings), settings.redis_prefix, [r.id for r in abandoned])
+    by_gateway: dict[str, dict[int, Delivery]] = {}
+    for outbox_id, (gateway, delivery) in found.items():
+        by_gateway.setdefault(gateway, {})[outbox_id] = delivery
+    for gateway, deliveries in by_gateway.items():
+        await _record(db, [r for r in abandoned if r.id in deliveries], deliveries, gateway)
+    _forget(settings, list(found))
     if found:
         log.warning("outbox sweep recorded %d message(s) a dead worker had sent", len(found))
     return len(found)

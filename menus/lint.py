@@ -115,6 +115,24 @@ def check_pages(where: str, pages_text: list[str]) -> list[Problem]:
     return problems
 
 
+def is_prompt(tree: MenuTree, state: str, screen: Screen) -> bool:
+    """An input screen: the user types the answer (an amount, a PIN, a number, a name), no list to pick from."""
+    return state in tree.reads_input and not screen.end and not screen.options
+
+
+def check_input_screen(where: str, tree: MenuTree, state: str, screen: Screen, nav: Nav,
+                       hint: str) -> list[Problem]:
+    """An input screen fits one page, also with its hint on top after a wrong key: on a paginated screen 98
+    pages until the last page is shown, so a long prompt would make an answer of 98 take extra keys."""
+    if not is_prompt(tree, state, screen):
+        return []
+    for shown, header in (("", []), (" (after a wrong key)", [hint])):
+        pages = _pages(screen, nav, header)
+        if len(pages) > 1:
+            return [Problem(where + shown, f"an input screen takes {len(pages)} pages; shorten it: {pages[0]!r}")]
+    return []
+
+
 def _pages(screen: Screen, nav: Nav, header: list[str]) -> list[str]:
     return [p.text for p in paginate(screen, nav, header)]
 
@@ -146,6 +164,7 @@ async def _render_all(tree: MenuTree, services: Services) -> list[Problem]:
                 problems += check_pages(where, _pages(shown, nav, []))
                 problems += check_pages(where + " (after a wrong key)",
                                         _pages(shown, nav, [engine._hint(session)]))
+                problems += check_input_screen(where, tree, session.state, shown, nav, engine._hint(session))
                 if (not shown.end and nav is Nav.NONE
                         and not any(src == session.state for src, _d, _l in tree.edges)):
                     problems.append(Problem(where, f"dead end: {session.state} continues but leads nowhere"))

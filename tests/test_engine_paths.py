@@ -25,7 +25,12 @@ OFFERS = [f"Offer {n}: {n} kWh at 1.{n:02d} ZMW" for n in range(1, 21)]
 
 
 async def long_list(ctx: Ctx) -> Screen:
-    return Screen(["Pick an offer:"], [(str(n), label) for n, label in enumerate(OFFERS, start=1)])
+    return Screen(["Pick an offer:"], [(str(n), label) for n, label in enumerate(OFFERS, start=1)]
+                  + [("21", "Write a note")])
+
+
+async def note(ctx: Ctx) -> Screen:
+    return Screen(["Type a note:"])
 
 
 async def picked(ctx: Ctx) -> Screen:
@@ -42,8 +47,9 @@ def _is_offer(session, text: str) -> bool:
 
 DEMO = Feature(
     name="demo", entry="list", title=lazy_gettext("Settings"), order=1,
-    states=(State("list", long_list), State("picked", picked), State("boom", explode)),
-    transitions=(Go("list", "picked", _is_offer), Go("list", "boom", press("0000"))),
+    states=(State("list", long_list), State("note", note), State("picked", picked), State("boom", explode)),
+    transitions=(Go("list", "picked", _is_offer), Go("list", "note", press("21")),
+                 Go("note", "boom", press("0000"))),
 )
 
 
@@ -91,7 +97,7 @@ async def test_long_list_pages_with_98_and_keeps_global_numbers(demo):
     while "98 More" in pages[-1].text:
         pages.append(await phone.press("98"))
     assert len(pages) >= 3
-    assert "20 Offer 20" in pages[-1].text
+    assert "21 Write a note" in pages[-1].text
     shown = "\n".join(p.text for p in pages)
     assert all(f"{n} Offer {n}:" in shown for n in range(1, 21)), "every option on some page"
     back = await phone.press("0")                       # 0 on a later page: the previous page
@@ -104,6 +110,7 @@ async def test_internal_error_ends_with_an_apology_logged_with_the_session_id(de
     phone = Phone(*demo)
     await phone.dial()
     await phone.press("1")
+    await phone.press("21")                             # a journey in progress: a note half typed
     with caplog.at_level(logging.ERROR, logger="ussd_app.engine.core"):
         reply = await phone.press("0000")
     assert reply.end and reply.text == "Sorry, something went wrong. Please dial again."
@@ -111,13 +118,14 @@ async def test_internal_error_ends_with_an_apology_logged_with_the_session_id(de
     again = await phone.dial()                          # the last good screen is offered again
     assert "Continue where you left off?" in again.text
     resumed = await phone.press("1")
-    assert "Pick an offer:" in resumed.text
+    assert "Type a note:" in resumed.text
 
 
 async def test_resume_offer_expires(demo):
     phone = Phone(*demo)                                 # the demo store keeps resume points 1 s
     await phone.dial()
     await phone.press("1")
+    assert "Type a note:" in (await phone.press("21")).text
     await asyncio.sleep(1.2)
     again = await phone.dial()
     assert "Continue" not in again.text and "Enerlectra - hi Lubuto" in again.text

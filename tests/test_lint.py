@@ -86,3 +86,30 @@ def test_lint_catches_an_sms_template_over_its_segment_budget(monkeypatch):
 def test_every_sms_template_fits_two_segments_in_every_language():
     assert lint_mod.check_sms_templates() == []
     assert lint_mod.check_keyword_aliases() == []
+
+
+async def _long_prompt(ctx: Ctx) -> Screen:
+    return Screen(["How many kWh? " + "word " * 30])
+
+
+async def _spilling_prompt(ctx: Ctx) -> Screen:
+    return Screen(["How many kWh? " + "word " * 24])        # one page alone; two with the hint on top
+
+
+def _anything(session, text: str) -> bool:
+    return True
+
+
+@pytest.mark.parametrize("renderer,expected", [
+    (_long_prompt, "bad_prompt: an input screen takes 2 pages"),
+    (_spilling_prompt, "bad_prompt (after a wrong key): an input screen takes 2 pages"),
+    (_ok, None),                                              # a list to pick from may page (98 More)
+])
+def test_lint_wants_every_input_screen_on_one_page(renderer, expected):
+    prompt = State("prompt", renderer, hint="Type the kWh to sell, like 2 or 2.5, in steps of 0.1 kWh.")
+    tree = _tree(prompt, transitions=(Go("start", "prompt", press("2")), Go("prompt", "start", _anything)))
+    problems = [str(p) for p in lint_mod.lint(tree) if "input screen" in str(p)]
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(expected in p for p in problems) and len(problems) == 4, problems   # once per language

@@ -350,7 +350,7 @@ async def test_a_resumed_session_walked_again_after_redis_lost_it_moves_nothing_
     assert "Listed" in await friend.press("5", "1", "5", "1.00", "3", "4826")
     left_open = Phone(client, USER)
     await left_open.dial()
-    await left_open.press("1")                                   # the wallet screen: worth resuming
+    await left_open.press("1", "2")                              # send money, its number prompt: worth resuming
     phone = Phone(client, USER)
     assert "Continue where you left off?" in await phone.dial()
     await phone.press("2")                                       # start again

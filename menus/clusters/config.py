@@ -44,7 +44,7 @@ FEATURE = Feature(
         State("cdone", screens.cdone, redirects=("clusters_menu",), sample={"amount": 100}, sample_input="4826"),
         State("members", screens.members, redirects=("clusters_menu",)),
         State("proposals", screens.open_proposals, hint=lazy_gettext("Type the number of a proposal."),
-              redirects=("clusters_menu",)),
+              redirects=("clusters_menu",), resting=True),
         State("pvote", screens.pvote, hint=lazy_gettext("Type 1 for yes or 2 for no."),
               redirects=("clusters_proposals",), sample={"open_ids": [1], "proposal_id": 1}),
         State("voted", screens.voted, redirects=("clusters_proposals",),

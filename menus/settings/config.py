@@ -16,7 +16,7 @@ FEATURE = Feature(
     entry="menu",
     states=(
         State("menu", screens.menu),
-        State("language", screens.language, hint=LANGUAGE_HINT),
+        State("language", screens.language, hint=LANGUAGE_HINT, resting=True),
         State("langsaved", screens.langsaved, redirects=("settings_menu",), sample={"new_lang": "sw"},
               sample_input="4"),
         State("pinold", screens.pinold, hint=lazy_gettext("Type your 4-digit PIN.")),

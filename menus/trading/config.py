@@ -40,7 +40,7 @@ FEATURE = Feature(
         State("buypin", screens.buypin, hint=PIN_HINT, sample={**PARTIAL, "keep_rest": True}, sample_input="2"),
         State("buydone", screens.buydone, redirects=("trade_menu",), sample={**PARTIAL, "keep_rest": True},
               sample_input="4826"),
-        State("myorders", screens.myorders, hint=lazy_gettext("Type the number of an offer.")),
+        State("myorders", screens.myorders, hint=lazy_gettext("Type the number of an offer."), resting=True),
         State("cancel", screens.cancel, hint=lazy_gettext("Type 1 to cancel it, or 0 to go back."),
               redirects=("trade_myorders",), sample={"orders": [1], "order_id": 1}),
         State("cancelled", screens.cancelled, redirects=("trade_myorders",), sample={"orders": [1], "order_id": 1}),

@@ -97,7 +97,7 @@ class Engine:
         if reply.end:
             self.metrics.sessions_ended.labels("error" if failed else "end").inc()
         # The resume offer and a failure leave the last good resume point in place.
-        return reply, session, {"resumable": session.state not in (self.tree.home, self.tree.start, RESUME),
+        return reply, session, {"resumable": session.state != RESUME and self.tree.mid_journey(session.state),
                                 "keep_resume": failed or session.state == RESUME}
 
     # -- opening a session ---------------------------------------------------------------------
@@ -112,7 +112,7 @@ class Engine:
         if resume is not None and not shortcut and self._worth_resuming(session, resume):
             session.state = RESUME
             session.data = {"resume": resume.to_json()}
-            session.screen = _resume_screen().to_json()
+            session.screen, session.header = _resume_screen().to_json(), []
             return self._show(session)
         reply = await self._enter(session, session.state, None, "")
         if shortcut:
@@ -128,13 +128,13 @@ class Engine:
 
     def _worth_resuming(self, session: Session, resume: Session) -> bool:
         return (resume.user_id == session.user_id and resume.state in self.tree.states
-                and resume.state not in (self.tree.home, self.tree.start))
+                and self.tree.mid_journey(resume.state))
 
     async def _resume_choice(self, session: Session, text: str, hop: str) -> UssdReply:
         if text == "1":
             saved = Session.from_json(session.data["resume"])
             session.state, session.data, session.history = saved.state, saved.data, saved.history
-            session.screen, session.page = saved.screen, saved.page
+            session.screen, session.page, session.header = saved.screen, saved.page, saved.header
             return self._show(session)
         if text == "2":
             session.data, session.history = {}, []
@@ -148,7 +148,9 @@ class Engine:
         if session.state == RESUME:
             return await self._resume_choice(session, text, hop)
         nav = self._nav(session)
-        pages = paginate(Screen.from_json(session.screen), nav)
+        # The pages shown, hint or flash on top included: paging keys win until the last page is shown, so
+        # the whole of a long prompt is reachable; on the last page (or a one-page screen) 98 is an answer.
+        pages = paginate(Screen.from_json(session.screen), nav, session.header)
         if text == MORE and session.page < len(pages) - 1:
             session.page += 1
             return self._show(session)
@@ -185,7 +187,7 @@ class Engine:
                     raise RuntimeError(f"{state} rejected without a screen to return to")
                 session.state, session.data, session.history = undo
                 return self._show(session, hint=result.hint)
-            session.screen, session.page = result.to_json(), 0
+            session.screen, session.page, session.header = result.to_json(), 0, []
             return self._show(session, flash=flash)
         raise RuntimeError(f"more than {MAX_REDIRECTS} redirects from {session.state}")
 
@@ -199,8 +201,11 @@ class Engine:
         return str(hint) if hint else _("Reply with a number from the list.")
 
     def _show(self, session: Session, *, hint: str | None = None, flash: str | None = None) -> UssdReply:
+        """Show the session's page; a hint or flash replaces the lines on top, which paging keeps."""
+        if hint is not None or flash is not None:
+            session.header = [line for line in (hint, flash) if line]
         screen = Screen.from_json(session.screen)
-        pages = paginate(screen, self._nav(session), [hint or "", flash or ""])
+        pages = paginate(screen, self._nav(session), session.header)
         session.page = min(session.page, len(pages) - 1)
         page = pages[session.page]
         return UssdReply(page.text, end=screen.end and not page.has_more)

@@ -31,6 +31,7 @@ class State:
     redirects: tuple[str, ...] = ()             # full state names its renderer may Redirect to
     sample: dict[str, Any] = field(default_factory=dict)   # session data that lint renders it with
     sample_input: str = "1"
+    resting: bool = False       # a list to look at or pick from: a call dropped here is not offered again
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class MenuTree:
         self.start = start      # where a new user starts
         self.states: dict[str, State] = {}
         self.edges: list[tuple[str, str, str]] = []     # (source, dest, label)
+        self.entries = {f"{f.name}_{f.entry}" for f in features}
         machine_states: list[dict] = []
         for feature in features:
             machine_states.append({"name": feature.name, "children": [s.name for s in feature.states],
@@ -93,10 +95,22 @@ class MenuTree:
                     if target not in self.states:
                         raise ValueError(f"{feature.name}_{local}: redirect to unknown state {target!r}")
                     self.edges.append((f"{feature.name}_{local}", target, "redirect"))
+        self.reads_input = {source for source, _dest, label in self.edges if label != "redirect"}
 
     def move(self, session: Session, text: str) -> bool:
-        """Feed one input to the machine; True when a transition fired."""
+        """Feed one input to the machine; True when a transition fired.
+
+        A screen no input leads away from (a history page, the market) is not asked: `transitions` would log
+        a WARNING for every key typed there, and the engine answers the wrong key itself."""
+        if session.state not in self.reads_input:
+            return False
         return bool(self.machine.trigger_event(session, INPUT, text=text))
+
+    def mid_journey(self, name: str) -> bool:
+        """A screen a dropped call is worth resuming at: a step that reads an answer (a prompt, a confirm),
+        not home, a feature's menu, a screen that only shows (a balance, the market) or a list to pick from."""
+        return (name in self.reads_input and name not in (self.home, self.start)
+                and name not in self.entries and not self.states[name].resting)
 
     def set_state(self, session: Session, name: str) -> None:
         if name not in self.states:

@@ -123,6 +123,7 @@ class Session:
     history: list[str] = field(default_factory=list)        # for 0 Back
     screen: dict[str, Any] | None = None                    # last rendered Screen (for 98/0 paging)
     page: int = 0
+    header: list[str] = field(default_factory=list)         # the hint or flash shown on top of its pages
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

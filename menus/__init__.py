@@ -9,7 +9,8 @@ from importlib import import_module
 from menus import main
 from ussd_app.engine.tree import Feature, MenuTree
 
-INSTALLED: tuple[str, ...] = ("onboarding", "wallet", "money", "advisor", "trading", "clusters", "settings")
+INSTALLED: tuple[str, ...] = ("onboarding", "wallet", "money", "advisor", "trading", "clusters", "settings",
+                             "pinreset")
 
 
 def build_tree(installed: tuple[str, ...] = INSTALLED) -> MenuTree:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sms.templates import pin_lock_text
 from ussd_app import i18n
-from ussd_app.domain import hops, pins
+from ussd_app.domain import hops, pin_resets, pins
 from ussd_app.domain.pin import hash_pin_async, is_valid_pin, verify_pin_async
 from ussd_app.engine.types import Ctx, Reject, Screen, Session
 from ussd_app.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
@@ -51,8 +51,17 @@ def locked_screen(until, country: str) -> Screen:
         time=pins.local_hhmm(until, country))], end=True)
 
 
+def held_screen(until, country: str) -> Screen:
+    """Money actions wait after support reset the PIN (PIN_RESET_HOLD_HOURS): a day or more, so the date too."""
+    return Screen([pin_resets.held_text(until, country)], end=True)
+
+
 async def money_locked(ctx: Ctx) -> Screen | None:
-    """The END screen when money actions are locked (wrong PINs), before the user types anything."""
+    """The END screen when money actions are locked (wrong PINs) or held (a PIN reset), before the user types
+    anything."""
+    held = await pins.held_until(ctx.services.db_read, ctx.session.user_id)
+    if held is not None:
+        return held_screen(held, ctx.session.country)
     until = await pins.locked_until(ctx.services.db_read, ctx.session.user_id)
     return locked_screen(until, ctx.session.country) if until is not None else None
 
@@ -71,11 +80,11 @@ async def money_step_refused(ctx: Ctx, kind: str) -> Screen | None:
     return None
 
 
-async def money_pin(ctx: Ctx, locked=None, step: str | None = None) -> Screen | Reject | None:
+async def money_pin(ctx: Ctx, locked=None, step: str | None = None, hold: bool = True) -> Screen | Reject | None:
     """Check the PIN typed (ctx.text) for a money action: None when right; otherwise what to show
-    (a Reject with the tries left, or the END screen once locked; the lock SMS is queued and sent).
+    (a Reject with the tries left, or the END screen once locked or held; the lock SMS is queued and sent).
     `step`: the kind of money step the PIN is for (`hops.SUFFIX`), refused before any try when this hop
-    moved money for another kind already."""
+    moved money for another kind already. `hold`: False for what a PIN reset's hold does not stop."""
     session, settings = ctx.session, ctx.services.settings
     moved = await money_step_refused(ctx, step) if step is not None else None
     if moved is not None:
@@ -83,8 +92,10 @@ async def money_pin(ctx: Ctx, locked=None, step: str | None = None) -> Screen | 
     ctx.secret_input()
     checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
                                max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
-                               lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until))
+                               lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until), hold=hold)
     await ctx.services.dispatch(list(checked.dispatch))
+    if checked.held:
+        return held_screen(checked.locked_until, session.country)
     if checked.locked_until is not None:
         if checked.dispatch:          # this very PIN locked it
             return Screen([_("Wrong PIN {count} times. Money actions are locked until {time}.").format(

@@ -43,6 +43,25 @@ def pin_lock_text(user, until) -> str:
              "call us.").format(time=local_hhmm(until, user.country))
 
 
+def pin_changed_text(user) -> str:
+    return _("Enerlectra: your PIN was changed. If this was not you, call us now.")
+
+
+def pin_reset_asked_text(user) -> str:
+    return _("Enerlectra: you asked to reset your PIN. Support will call you to check it is you. If you did not "
+             "ask, call us.")
+
+
+def pin_reset_issued_text(user, expires) -> str:
+    return _("Enerlectra: support reset your PIN. Dial *123# before {when} to choose a new one. If you did not "
+             "ask, call us now.").format(when=cluster_texts.when(expires, user.country))
+
+
+def pin_reset_done_text(user, until) -> str:
+    return _("Enerlectra: your new PIN is set. Money actions wait until {when} to keep your money safe. If this "
+             "was not you, call us.").format(when=cluster_texts.when(until, user.country))
+
+
 def payment_ok_text(user, payment, _user=None) -> str:
     amount = format_money(payment.amount, payment.currency)
     if payment.direction == "collection":
@@ -172,6 +191,10 @@ TEMPLATES: tuple[Template, ...] = (
     Template("receipt sent", lambda: sent_text(_Sample(), 99_999_999_99, 9_999_99, _Sample(), 9_999_999)),
     Template("receipt received", lambda: received_text(_Sample(), 99_999_999_99, _Sample(), 9_999_999)),
     Template("pin locked", lambda: pin_lock_text(_Sample(), datetime(2026, 11, 22, 23, 59, tzinfo=timezone.utc))),
+    Template("pin changed", lambda: pin_changed_text(_Sample()), max_segments=1),
+    Template("pin reset asked", lambda: pin_reset_asked_text(_Sample()), max_segments=1),
+    Template("pin reset issued", lambda: pin_reset_issued_text(_Sample(), _Proposal.deadline), max_segments=1),
+    Template("pin reset done", lambda: pin_reset_done_text(_Sample(), _Proposal.deadline), max_segments=1),
     Template("balance", lambda: bal.balance_text(99_999_999_99, "TZS", 99_999_999_999)),
     Template("deposit ok", lambda: payment_ok_text(_Sample(), _Payment(direction="collection"))),
     Template("payout ok", lambda: payment_ok_text(_Sample(), _Payment())),

@@ -377,6 +377,27 @@ def cmd_meter_flagged(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pin_requests(args: argparse.Namespace) -> int:
+    from ussd_app import pin_support
+
+    print("\n".join(_with_db(Settings.from_env(), lambda db: pin_support.requests(db, args.limit))))
+    return 0
+
+
+def cmd_pin_reset(args: argparse.Namespace) -> int:
+    """One line either way: what was issued, or why nothing was (exit 1)."""
+    from ussd_app import pin_support
+    from ussd_app.domain.pin_resets import ResetRefused
+
+    settings = Settings.from_env()
+    try:
+        print(_with_db(settings, lambda db: pin_support.reset(db, settings, args.msisdn, args.force)))
+    except ResetRefused as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from ussd_app.db.migrate import upgrade
 
@@ -490,6 +511,17 @@ def build_parser() -> argparse.ArgumentParser:
     mflag = meter.add_parser("flagged", help="readings flagged for an operator (backwards, over a cap)")
     mflag.add_argument("--limit", type=int, default=50)
     mflag.set_defaults(func=cmd_meter_flagged)
+
+    pin = sub.add_parser("pin", help="forgotten PINs").add_subparsers(dest="pin_command", required=True)
+    preq = pin.add_parser("requests", help="open PIN reset requests, with each user's recent activity to ask "
+                                           "about")
+    preq.add_argument("--limit", type=int, default=50)
+    preq.set_defaults(func=cmd_pin_requests)
+    preset = pin.add_parser("reset", help="after checking who the caller is: a one-time reset their next dial "
+                                          "uses (PIN_RESET_VALID_HOURS); money actions wait PIN_RESET_HOLD_HOURS")
+    preset.add_argument("msisdn", help="E.164, like +260971234567")
+    preset.add_argument("--force", action="store_true", help="issue one although the user has not asked")
+    preset.set_defaults(func=cmd_pin_reset)
 
     pay = sub.add_parser("payments", help="mobile money").add_subparsers(dest="payments_command", required=True)
     review = pay.add_parser("review", help="payments a provider did not confirm in a way we trust (oldest first)")

@@ -62,6 +62,8 @@ class Settings:
     sms_lease_seconds: int = 60           # a claimed row not sent by then is dispatched again
     pin_max_failures: int = 3             # wrong PINs in a row before money actions lock
     pin_lock_minutes: int = 30
+    pin_reset_hold_hours: int = 24        # money actions held this long after support resets a PIN
+    pin_reset_valid_hours: int = 24       # a reset support issued is good for this long (the next dial)
     transfer_fee_minor: int = 0           # flat fee per send-money, minor units; 0: no fee
     transfer_limit_minor: int = 1_000_000  # the most one send-money may move (10,000.00)
     public_base_url: str | None = None    # our URL as providers see it (callbacks); unset: http://HOST:PORT
@@ -151,6 +153,8 @@ class Settings:
             sms_lease_seconds=_int(env, "SMS_LEASE_SECONDS", 60),
             pin_max_failures=_int(env, "PIN_MAX_FAILURES", 3),
             pin_lock_minutes=_int(env, "PIN_LOCK_MINUTES", 30),
+            pin_reset_hold_hours=_int(env, "PIN_RESET_HOLD_HOURS", 24),
+            pin_reset_valid_hours=_int(env, "PIN_RESET_VALID_HOURS", 24),
             transfer_fee_minor=_int(env, "TRANSFER_FEE_MINOR", 0),
             transfer_limit_minor=_int(env, "TRANSFER_LIMIT_MINOR", 1_000_000),
             public_base_url=env.get("PUBLIC_BASE_URL") or None,

@@ -9,10 +9,13 @@ from ussd_app.engine.types import Nav
 
 def build(features: list[Feature]) -> Feature:
     entries = sorted((f for f in features if f.title is not None), key=lambda f: f.order)
+    # A user whose PIN support reset chooses a new one first (when the pinreset feature is installed).
+    reset = next((f"{f.name}_{f.entry}" for f in features if f.name == "pinreset"), None)
     return Feature(
         name="main",
         entry="menu",
-        states=(State("menu", screens.menu_renderer(entries), nav=Nav.NONE),),
+        states=(State("menu", screens.menu_renderer(entries, reset), nav=Nav.NONE,
+                      redirects=(reset,) if reset else ()),),
         transitions=tuple(Go("menu", f"{f.name}_{f.entry}", press(str(i)))
                           for i, f in enumerate(entries, start=1)),
     )

@@ -1,13 +1,17 @@
-"""The main menu screen: installed features, numbered in their menu order."""
+"""The main menu screen: installed features, numbered in their menu order. A user with a PIN reset waiting
+goes to choose the new PIN instead."""
 from __future__ import annotations
 
+from ussd_app.domain import pin_resets
 from ussd_app.engine.tree import Feature
-from ussd_app.engine.types import Ctx, Rendered, Screen
+from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
 from ussd_app.i18n import _
 
 
-def menu_renderer(entries: list[Feature]):
+def menu_renderer(entries: list[Feature], reset_state: str | None = None):
     async def menu(ctx: Ctx) -> Rendered:
+        if reset_state and ctx.session.user_id and await pin_resets.due(ctx.services.db_read, ctx.session.user_id):
+            return Redirect(reset_state)
         greeting = _("Enerlectra - hi {name}").format(name=ctx.session.name or "")
         return Screen([greeting], [(str(i), str(f.title)) for i, f in enumerate(entries, start=1)])
     return menu

@@ -1,8 +1,10 @@
-"""Settings as data: language, PIN change, Trade by SMS, and the user's meters (prosumers)."""
+"""Settings as data: language, PIN change, a forgotten PIN (ask support for a reset), Trade by SMS, and the
+user's meters (prosumers)."""
 from __future__ import annotations
 
 from menus.common import LANGUAGE_HINT, PIN_HINT, four_digits, picks_language, pin_shaped, press
 from menus.settings import rules, screens
+from menus.settings.screens import FORGOT_KEY
 from ussd_app.domain.pin import hash_pin
 from ussd_app.engine.tree import Feature, Go, State
 from ussd_app.i18n import lazy_gettext
@@ -26,6 +28,8 @@ FEATURE = Feature(
               sample_input="2580"),
         State("pinsaved", screens.pinsaved, redirects=("settings_menu",),
               sample={"pin_hash": hash_pin(SAMPLE_PIN, cost=16)}, sample_input=SAMPLE_PIN),
+        State("forgot", screens.forgot, hint=lazy_gettext("Type 1 to ask for a reset, or 0 to go back.")),
+        State("forgotsent", screens.forgotsent, redirects=("settings_menu",)),
         State("meter", screens.meter),
         State("smspin", screens.smspin, hint=lazy_gettext("Type 1 or 2.")),
         State("smspinpin", screens.smspinpin, hint=lazy_gettext("Type your 4-digit PIN."), sample={"sms_pin": True}),
@@ -37,6 +41,9 @@ FEATURE = Feature(
         Go("menu", "pinold", press("2")),
         Go("menu", "meter", press("3")),
         Go("menu", "smspin", press("4")),
+        Go("menu", "forgot", press("5")),
+        Go("pinold", "forgot", press(FORGOT_KEY)),
+        Go("forgot", "forgotsent", press("1")),
         Go("smspin", "smspinpin", rules.on_or_off, then=rules.remember_on_or_off),
         Go("smspinpin", "smspinsaved", four_digits),
         Go("language", "langsaved", picks_language, then=rules.remember_language),

@@ -1,21 +1,25 @@
 """Settings screens; the database writes happen here."""
 from __future__ import annotations
 
-from menus.common import confirm_pin, language_options, money_pin, remember_first_pin
+from menus.common import confirm_pin, in_language_of, language_options, money_pin, remember_first_pin
+from sms.templates import pin_changed_text, pin_reset_asked_text
 from sqlalchemy import select, update
 
 from ussd_app import i18n
 from ussd_app.db.models import User
-from ussd_app.domain import meters, pins, users
+from ussd_app.domain import meters, pin_resets, pins, users
 from ussd_app.domain.clusters.texts import when as local_when
 from ussd_app.domain.money import format_energy
 from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
 from ussd_app.i18n import _
 
 
+FORGOT_KEY = "9"          # on the PIN screen: not 4 digits, so never a PIN
+
+
 async def menu(ctx: Ctx) -> Rendered:
     return Screen([_("Settings")], [("1", _("Language")), ("2", _("Change PIN")), ("3", _("My meters")),
-                                    ("4", _("Trade by SMS"))])
+                                    ("4", _("Trade by SMS")), ("5", _("Forgot PIN"))])
 
 
 async def language(ctx: Ctx) -> Rendered:
@@ -38,13 +42,13 @@ def _pin_changes_locked(until, country: str) -> Screen:
 
 
 async def pinold(ctx: Ctx) -> Rendered:
-    return Screen([_("Enter your current PIN.")])
+    return Screen([_("Enter your current PIN.")], [(FORGOT_KEY, _("Forgot PIN"))])
 
 
 async def pinnew(ctx: Ctx) -> Rendered:
     data = ctx.session.data
     if ctx.text is not None:        # coming from the old-PIN screen (not back from the next one)
-        refused = await money_pin(ctx, locked=_pin_changes_locked)
+        refused = await money_pin(ctx, locked=_pin_changes_locked, hold=False)   # a reset's hold is for money
         if refused is not None:
             return refused
         data["old_pin_ok"] = True
@@ -62,7 +66,9 @@ async def pinsaved(ctx: Ctx) -> Rendered:
     pin_hash = await confirm_pin(ctx)
     if not isinstance(pin_hash, str):
         return pin_hash
-    await users.change_pin(ctx.services.db, ctx.session.user_id, pin_hash)
+    sms = await users.change_pin(ctx.services.db, ctx.session.user_id, pin_hash, key=ctx.hop_key,
+                                 receipt=lambda user: in_language_of(user, pin_changed_text))
+    await ctx.services.dispatch(sms)
     ctx.session.data = {}
     return Redirect("settings_menu", flash=_("PIN changed."), reset_history=True)
 
@@ -109,3 +115,21 @@ async def smspinsaved(ctx: Ctx) -> Rendered:
         await s.execute(update(User).where(User.id == ctx.session.user_id).values(sms_pin_enabled=on))
     return Redirect("settings_menu", flash=_("Trade by SMS is on.") if on else _("Trade by SMS is off."),
                     reset_history=True)
+
+
+async def forgot(ctx: Ctx) -> Rendered:
+    return Screen([_("Forgot your PIN? Support will call this number to check it is you, then reset it.")],
+                  [("1", _("Ask for a reset"))])
+
+
+async def forgotsent(ctx: Ctx) -> Rendered:
+    """Record the request (once) and SMS the owner; say what happens next."""
+    if ctx.text is None:
+        return Redirect("settings_menu")
+    asked = await pin_resets.ask(ctx.services.db, ctx.session.user_id,
+                                 lambda user, until: in_language_of(user, pin_reset_asked_text))
+    await ctx.services.dispatch(list(asked.dispatch))
+    if asked.state == "issued":
+        return Screen([_("Support has reset your PIN. Dial *123# again to choose a new one.")], end=True)
+    return Screen([_("Asked. Support will call you on {number} to check it is you. Then dial *123# to choose a "
+                     "new PIN.").format(number=ctx.session.msisdn)], end=True)

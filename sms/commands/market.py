@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app.domain import ledger, pins, wallet
+from ussd_app.domain import ledger, pin_resets, pins, wallet
 from ussd_app.domain.market import book, by_sms, data, rules, texts
 from ussd_app.domain.market.matching import BUY, SELL
 from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
@@ -94,6 +94,8 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
     checked = ctx.pin_check
     if len(ctx.args) != 1 or checked is None:
         return _("Reply YES and your PIN, like YES 1234.")
+    if checked.held:
+        return pin_resets.held_text(checked.locked_until, user.country)
     if checked.locked_until is not None:
         return None if checked.dispatch else _("Money actions are locked until {time}. Try again later.").format(
             time=pins.local_hhmm(checked.locked_until, user.country))

@@ -34,6 +34,8 @@ class User(Base):
     pin_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")   # wrong PINs in a row
     pin_locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     sms_pin_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # YES 1234
+    # After support reset the PIN: money actions wait until then (PIN_RESET_HOLD_HOURS).
+    pin_reset_hold_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
@@ -425,3 +427,24 @@ class Vote(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     choice: Mapped[str] = mapped_column(String(3))                        # yes / no
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PinReset(Base):
+    """A forgotten PIN: the user asks (USSD), support checks who they are and issues a one-time reset (CLI),
+    the user's next dial sets a new PIN.
+
+    state: requested -> issued -> used | expired. `open_for` is the user's id while the reset is open
+    (requested or issued) and NULL after: its unique index keeps one open reset per user, whoever races.
+    """
+
+    __tablename__ = "pin_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    open_for: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    state: Mapped[str] = mapped_column(String(10), index=True)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)          # issued without the user asking
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -29,6 +29,7 @@ class PinCheck:
     locked_until: datetime | None = None     # set when money actions are locked (now or already)
     tries_left: int = 0
     dispatch: tuple[tuple[int, int], ...] = ()
+    held: bool = False       # locked_until is the hold after a PIN reset (no try was taken)
 
 
 def local_hhmm(when: datetime, country: str) -> str:
@@ -46,13 +47,28 @@ async def locked_until(db: async_sessionmaker, user_id: int) -> datetime | None:
     return until if until is not None and until > outbox.now() else None
 
 
+async def held_until(db: async_sessionmaker, user_id: int) -> datetime | None:
+    """When the hold on money actions after a PIN reset ends, while it lasts."""
+    async with db() as s:
+        return await _held(s, user_id)
+
+
+async def _held(s: AsyncSession, user_id: int) -> datetime | None:
+    until = aware_utc(await s.scalar(select(User.pin_reset_hold_until).where(User.id == user_id)))
+    return until if until is not None and until > outbox.now() else None
+
+
 async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures: int, lock_minutes: int,
-                lock_sms: Callable[[User, datetime], str]) -> PinCheck:
+                lock_sms: Callable[[User, datetime], str], hold: bool = True) -> PinCheck:
     """Verify a PIN for a money action: reserve a try, run the KDF outside any transaction, then settle
-    the try (the lock SMS is queued in the same transaction as the lock)."""
+    the try (the lock SMS is queued in the same transaction as the lock). While a PIN reset's hold lasts
+    (`hold`: this action is one it holds) the answer is that hold, and no try is taken."""
     if faults.on("pin_no_reservation"):             # a planted defect (tests only): the check before issue 14
         return await _unreserved(db, user_id, pin, max_failures, lock_minutes, lock_sms)
     async with db() as s, s.begin():
+        held = await _held(s, user_id) if hold else None
+        if held is not None:
+            return PinCheck(False, locked_until=held, held=True)
         reserved = await _reserve(s, user_id, max_failures)
         stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
     if isinstance(reserved, datetime):

@@ -58,6 +58,13 @@ async def set_language(db: async_sessionmaker, user_id: int, language: str) -> N
         await s.execute(update(User).where(User.id == user_id).values(language=language))
 
 
-async def change_pin(db: async_sessionmaker, user_id: int, pin_hash: str) -> None:
+async def change_pin(db: async_sessionmaker, user_id: int, pin_hash: str, *, key: str,
+                     receipt: Callable[[User], str]) -> list[tuple[int, int]]:
+    """Set the new PIN and queue the owner's receipt in the same transaction (once per `key`, the hop that
+    changed it). Returns the outbox rows to dispatch after the commit."""
     async with db() as s, s.begin():
         await s.execute(update(User).where(User.id == user_id).values(pin_hash=pin_hash))
+        user = await s.get(User, user_id)
+        row = await outbox.add(s, user.msisdn, receipt(user), "pin-changed", essential=True,
+                               dedupe_key=f"pin-changed:{key}")
+    return outbox.to_dispatch([row])

@@ -1,0 +1,35 @@
+"""PIN reset screens: the new PIN is kept only as a slow-KDF hash; the reset is used once, in SQL."""
+from __future__ import annotations
+
+from menus.common import confirm_pin, in_language_of, remember_first_pin
+from sms.templates import pin_reset_done_text
+from ussd_app.domain import pin_resets
+from ussd_app.domain.clusters.texts import when as local_when
+from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
+from ussd_app.i18n import _
+
+
+async def new(ctx: Ctx) -> Rendered:
+    return Screen([_("Support reset your PIN. Choose a new 4-digit PIN.")])
+
+
+async def confirm(ctx: Ctx) -> Rendered:
+    await remember_first_pin(ctx)
+    return Screen([_("Enter the new PIN again.")])
+
+
+async def saved(ctx: Ctx) -> Rendered:
+    pin_hash = await confirm_pin(ctx)
+    if not isinstance(pin_hash, str):
+        return pin_hash
+    session, settings = ctx.session, ctx.services.settings
+    done = await pin_resets.complete(ctx.services.db, session.user_id, pin_hash,
+                                     hold_hours=settings.pin_reset_hold_hours,
+                                     text=lambda user, until: in_language_of(user, pin_reset_done_text, until))
+    session.data = {}
+    if done is None:          # it expired while the user typed (or another hop used it)
+        return Redirect("main_menu", flash=_("That reset has expired. Ask again: Settings > Forgot PIN."),
+                        reset_history=True)
+    await ctx.services.dispatch(list(done.dispatch))
+    return Redirect("main_menu", reset_history=True, flash=_("New PIN set. Money actions wait until {when}.").format(
+        when=local_when(done.until, session.country)))

@@ -85,9 +85,9 @@ def payment_failed_text(user, payment, reason: str | None) -> str:
 def credit_text(user, amount: int, asset: str, ref: int) -> str:
     """An operator's credit (money, or kWh for pilots without meters)."""
     if asset == ENERGY:
-        return _("Enerlectra: {energy} was credited to your energy by Enerlectra. Ref C{ref}.").format(
+        return _("Enerlectra: we added {energy} to your energy. Ref C{ref}.").format(
             energy=format_energy(amount), ref=ref)
-    return _("Enerlectra: {amount} was credited to your wallet by Enerlectra. Ref C{ref}.").format(
+    return _("Enerlectra: we added {amount} to your wallet. Ref C{ref}.").format(
         amount=format_money(amount, asset), ref=ref)
 
 

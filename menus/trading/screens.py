@@ -100,9 +100,9 @@ async def sellconfirm(ctx: Ctx) -> Rendered:
                  date=(_expires(ctx, d["days"]) - timedelta(minutes=1)).strftime("%d/%m %H:%M"),
                  money=format_money(quote.money, currency))
     if quote.now_wh:              # standing bids at or above the price take some at once, at their prices
-        return Screen([_("Sell {energy} at {price} or more until {date}? {now} sells at once to bids; in all you "
-                         "get {money}. Enter your PIN:").format(now=format_energy(quote.now_wh), **shown)])
-    return Screen([_("Sell {energy} at {price} until {date}? When it sells you get {money} (the buyer pays the "
+        return Screen([_("Sell {energy} until {date}? {now} sells now to bids, the rest at {price}. You get {money} "
+                         "in all. Enter your PIN:").format(now=format_energy(quote.now_wh), **shown)])
+    return Screen([_("Sell {energy} at {price} until {date}? You get {money} when it sells (the buyer pays the "
                      "fee). Enter your PIN:").format(**shown)])
 
 

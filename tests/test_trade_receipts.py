@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.test_market import SELLER, TRADE, balances, energize, escrow_ok, sms_pin_on, sms_to
 from tests.test_sms_webhooks import sms
-from tests.test_wallet import fund, register
+from tests.test_wallet import Phone, fund, register
 from ussd_app import appkeys
 from ussd_app.db.models import User
 from ussd_app.domain.market import book, texts
@@ -114,3 +114,29 @@ async def test_each_bidder_hears_of_their_own_fill_and_the_seller_once(client, b
         "Enerlectra: you bought 1.0 kWh for K1.30, fee K0.01. The kWh are in your account. Ref T2."]
     assert len([b for b in await sms_to(client, SELLER) if "you sold" in b]) == 1
     assert await balances(client, SELLER) == (270, 8_000)
+
+
+# (country, seller, bidder, the top price typed, money to fund the bid)
+WIDEST = [("ZM", SELLER, BIDDER, "50", "6000000"), ("TZ", "+255712900001", "+255712900002", "2000", "250000000")]
+
+
+@pytest.mark.parametrize("with_bid", [True, False], ids=["into a bid", "listed"])
+@pytest.mark.parametrize("country, seller, bidder, price, funds", WIDEST, ids=[w[0] for w in WIDEST])
+@pytest.mark.parametrize("language", ["1", "2", "3", "4"])
+async def test_the_widest_sale_fits_one_screen_in_every_language(client, language, country, seller, bidder, price,
+                                                                 funds, with_bid):
+    """The longest numbers the market takes (99,999.9 kWh, the top price), the confirm and the done screen:
+    one page each (an input screen that pages would read 98 as the PIN)."""
+    phone = Phone(client, seller)
+    await phone.dial()
+    await phone.press(language, "Mwansa Chilufya Bwal", "4826", "4826")
+    await energize(client, seller, 99_999_900)
+    if with_bid:
+        await register(client, bidder, "Mutale")
+        await fund(client, bidder, funds)
+        await bid(client, bidder, 99_999_800, int(price) * 100)
+    await phone.dial()
+    confirm = await phone.press(TRADE, "1", "99999.9", price, "3")
+    assert "99,999.9 kWh" in confirm and "98 " not in confirm, confirm
+    done = await phone.press("4826")
+    assert done.startswith("END ") and "99,999." in done and "98 " not in done, done

@@ -100,10 +100,10 @@ async def sellconfirm(ctx: Ctx) -> Rendered:
                  date=(_expires(ctx, d["days"]) - timedelta(minutes=1)).strftime("%d/%m %H:%M"),
                  money=format_money(quote.money, currency))
     if quote.now_wh:              # standing bids at or above the price take some at once, at their prices
-        return Screen([_("Sell {energy} until {date}? {now} sells now to bids, the rest at {price}. You get {money} "
-                         "in all. Enter your PIN:").format(now=format_energy(quote.now_wh), **shown)])
-    return Screen([_("Sell {energy} at {price} until {date}? You get {money} when it sells (the buyer pays the "
-                     "fee). Enter your PIN:").format(**shown)])
+        return Screen([_("Sell {energy}: {now} now to bids, the rest listed at {price}. You get {money}, no fee. "
+                         "Enter your PIN:").format(now=format_energy(quote.now_wh), **shown)])
+    return Screen([_("Sell {energy} at {price} until {date}? You get {money} when it sells, no fee. Enter your "
+                     "PIN:").format(**shown)])
 
 
 async def selldone(ctx: Ctx) -> Rendered:

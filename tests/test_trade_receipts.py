@@ -29,23 +29,24 @@ async def bid(client, msisdn: str, wh: int, price: int) -> None:
     assert placed.order.state == "open" and not placed.trades
 
 
-# (case, bids as (bidder, Wh, price), kWh sold, price typed, confirm says, done screen says, seller's SMS after)
+# (case, bids as (bidder, Wh, price), kWh sold, price typed, what the confirm says (USSD and SMS word it alike),
+#  the done screen, the seller's SMS after)
 CASES = [
     ("full fill", [(BIDDER, 1_000, 130)], "1", "1.20",
-     "1.0 kWh sells now to bids, the rest at K1.20/kWh. You get K1.30 in all.",
+     ("Sell 1.0 kWh", "1.0 kWh now to bids, the rest listed at K1.20/kWh", "You get K1.30"),
      "Sold 1.0 kWh at K1.30/kWh for K1.30. It is in your wallet.",
      ["you sold 1.0 kWh at K1.30/kWh for K1.30. It is in your wallet. Ref T1."]),
     ("two bids, two prices", [(BIDDER, 1_000, 140), (BIDDER2, 1_000, 130)], "2", "1.20",
-     "2.0 kWh sells now to bids, the rest at K1.20/kWh. You get K2.70 in all.",
+     ("Sell 2.0 kWh", "2.0 kWh now to bids, the rest listed at K1.20/kWh", "You get K2.70"),
      "Sold 2.0 kWh at K1.30-K1.40/kWh for K2.70. It is in your wallet.",
      ["you sold 2.0 kWh at K1.30-K1.40/kWh for K2.70. It is in your wallet. Ref T1."]),
     ("partial fill", [(BIDDER, 1_000, 130)], "1.5", "1.20",
-     "1.0 kWh sells now to bids, the rest at K1.20/kWh. You get K1.90 in all.",
+     ("Sell 1.5 kWh", "1.0 kWh now to bids, the rest listed at K1.20/kWh", "You get K1.90"),
      "Sold 1.0 kWh at K1.30/kWh for K1.30. 0.5 kWh listed at K1.20/kWh.",
      ["you sold 1.0 kWh at K1.30/kWh for K1.30. It is in your wallet. Ref T1.",
       "your offer of 0.5 kWh at K1.20/kWh is listed."]),
     ("no fill: the bid is below the price", [(BIDDER, 1_000, 130)], "1", "1.40",
-     "You get K1.40 when it sells",
+     ("Sell 1.0 kWh at K1.40/kWh", "You get K1.40 when it sells"),
      "Listed: 1.0 kWh at K1.40/kWh.",
      ["your offer of 1.0 kWh at K1.40/kWh is listed."]),
 ]
@@ -73,7 +74,8 @@ async def test_selling_by_ussd_says_what_sold_and_what_is_listed(client, bidders
     before = len(await sms_to(client, SELLER))
     phone = bidders
     await phone.dial()
-    assert confirm in await phone.press(TRADE, "1", kwh, price, "3")
+    said = await phone.press(TRADE, "1", kwh, price, "3")
+    assert all(part in said for part in confirm), said
     screen = await phone.press("4826")
     assert screen.startswith(f"END {done}"), screen
     after = (await sms_to(client, SELLER))[before:]
@@ -94,7 +96,8 @@ async def test_selling_by_sms_says_what_sold_and_what_is_listed(client, bidders,
                                                                 done, told):
     await sms_pin_on(bidders)
     await _place_bids(client, bids)
-    assert confirm in await _say(client, SELLER, f"SELL {kwh} {price}")
+    said = await _say(client, SELLER, f"SELL {kwh} {price}")
+    assert all(part in said for part in confirm), said
     before = len(await sms_to(client, SELLER))
     await _say(client, SELLER, "YES 4826")
     after = (await sms_to(client, SELLER))[before:]

@@ -123,7 +123,7 @@ def confirm_sell(quote: data.SaleQuote, currency: str) -> str:
     shown = dict(energy=format_energy(quote.wh), price=texts.per_kwh(quote.price, currency),
                  money=format_money(quote.money, currency))
     if quote.now_wh:
-        return _("Sell {energy} for 7 days? {now} sells now to bids, the rest at {price}. You get {money} in all. "
+        return _("Sell {energy} for 7 days: {now} now to bids, the rest listed at {price}. You get {money}, no fee. "
                  "Reply YES and your PIN, like YES 1234, within 10 minutes.").format(
             now=format_energy(quote.now_wh), **shown)
     return _("Sell {energy} at {price} for 7 days? You get {money} when it sells. Reply YES and your PIN, like "

@@ -14,10 +14,12 @@ from sms.commands import market as market_cmd
 from ussd_app.domain.advisor import bank, texts as advisor_texts
 from ussd_app.domain.clusters import texts as cluster_texts
 from ussd_app.domain.market import texts as market_texts
-from ussd_app.domain.market.data import Snapshot
-from ussd_app.domain.money import format_money
+from ussd_app.domain.market.data import SaleQuote, Snapshot
+from ussd_app.domain.ledger import ENERGY
+from ussd_app.domain.meters import Receipt
+from ussd_app.domain.money import format_energy, format_money
 from ussd_app.domain.pins import local_hhmm
-from ussd_app.i18n import _
+from ussd_app.i18n import _, in_language_of
 
 LONGEST_NAME = "Mwansa Chilufya Bwal"        # NAME_MAX letters
 
@@ -97,6 +99,27 @@ def payment_failed_text(user, payment, reason: str | None) -> str:
             amount=amount, why=why)
     return _("Enerlectra: withdrawal of {amount} did not go through: {why}. The money is back in your "
              "wallet.").format(amount=amount, why=why)
+
+
+def credit_text(user, amount: int, asset: str, ref: int) -> str:
+    """An operator's credit (money, or kWh for pilots without meters)."""
+    if asset == ENERGY:
+        return _("Enerlectra: we added {energy} to your energy. Ref C{ref}.").format(
+            energy=format_energy(amount), ref=ref)
+    return _("Enerlectra: we added {amount} to your wallet. Ref C{ref}.").format(
+        amount=format_money(amount, asset), ref=ref)
+
+
+def meter_text(user, receipt) -> str:
+    return _("Enerlectra: meter {serial} credited {energy} ({today} today), used {used}. Your energy: "
+             "{balance}.").format(serial=receipt.serial, energy=format_energy(receipt.credited_wh),
+                                  today=format_energy(receipt.today_wh), used=format_energy(receipt.debited_wh),
+                                  balance=format_energy(receipt.balance_wh))
+
+
+def meter_receipt(user, receipt) -> str:
+    """meter_text in the owner's language (a meter's reading arrives in no one's language)."""
+    return in_language_of(user, meter_text, receipt)
 
 
 @dataclass(frozen=True)
@@ -206,7 +229,7 @@ TEMPLATES: tuple[Template, ...] = (
     Template("advisor apology", advisor_texts.apology_text),
     Template("advisor limit", lambda: advisor_texts.limit_text(99)),
     Template("ask usage", advisor_texts.ask_usage),
-    Template("market sold", lambda: market_texts.sold_text(_Sample(), _Trade())),
+    Template("market sold", lambda: market_texts.sold_text(_Sample(), [_Trade(price=1_000), _Trade()])),
     Template("market bought", lambda: market_texts.bought_text(_Sample(), [_Trade()])),
     Template("market alert", lambda: market_texts.alert_text(_Sample(), _Alert(), 200_000)),
     Template("market offer expired", lambda: market_texts.expired_text(_Sample(), _Order())),
@@ -218,7 +241,9 @@ TEMPLATES: tuple[Template, ...] = (
     Template("sms trading off", market_texts.sms_trading_off),
     Template("sell usage", market_cmd.sell_usage),
     Template("buy usage", market_cmd.buy_usage),
-    Template("confirm sell", lambda: market_cmd.confirm_sell(99_999_900, 200_000, "TZS")),
+    Template("confirm sell", lambda: market_cmd.confirm_sell(SaleQuote(99_999_900, 200_000, 0, 0), "TZS")),
+    Template("confirm sell to bids",
+             lambda: market_cmd.confirm_sell(SaleQuote(99_999_900, 200_000, 99_999_800, 99_999_999_99), "TZS")),
     Template("confirm buy", lambda: market_cmd.confirm_buy(99_999_900, 99_999_999_99, "TZS", partial=False)),
     Template("confirm buy partly", lambda: market_cmd.confirm_buy(99_999_900, 99_999_999_99, "TZS", partial=True)),
     Template("no offers", market_cmd.no_offers),
@@ -245,6 +270,10 @@ TEMPLATES: tuple[Template, ...] = (
     Template("vote not eligible", lambda: cluster_texts.vote_reply("not_eligible", 9_999_999, "yes", "")),
     Template("vote unknown", lambda: cluster_texts.vote_reply("unknown", 9_999_999, "yes", "")),
     Template("vote usage", cluster_texts.vote_usage),
+    Template("operator credit", lambda: credit_text(_Sample(), 99_999_999_99, "TZS", 9_999_999)),
+    Template("operator energy credit", lambda: credit_text(_Sample(), 99_999_999_999, ENERGY, 9_999_999)),
+    Template("meter credit", lambda: meter_text(_Sample(), Receipt("M" * 40, 50_000, 99_999_900, 100_000,
+                                                                   99_999_999_999))),
 ) + tuple(   # the offline bank's answers go out whole, with the offline word, in at most 3 parts
     Template(f"advisor bank {entry.topic} {n}", lambda entry=entry: f"{entry.answer} {advisor_texts.offline_word()}",
              max_segments=advisor_texts.ANSWER_SEGMENTS)

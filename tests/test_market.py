@@ -93,7 +93,7 @@ async def test_buy_fills_across_two_offers_and_leaves_a_standing_bid(client, mar
 
     # A new offer below the bid's price fills it at the bid's price (the resting order sets the price).
     done = await sell(market[SELLER2], "1.5", "1.20")
-    assert "Sold 1.0 kWh at once. 0.5 kWh listed at K1.20/kWh." in done
+    assert "Sold 1.0 kWh at K1.30/kWh for K1.30. 0.5 kWh listed at K1.20/kWh." in done
     assert await balances(client, BUYER) == (10_000 - 242 - 131, 3_000)
     assert await balances(client, SELLER2) == (110 + 130, 7_500)
     bought = [b for b in await sms_to(client, BUYER) if "you bought" in b]
@@ -301,8 +301,8 @@ async def test_sell_and_buy_by_sms_with_yes_and_pin(client, market):
     assert "To sell by SMS send SELL" in await say(SELLER, "SELL 2")
     assert "Prices go in steps of K0.10." in await say(SELLER, "SELL 2 1.25")
     assert "You have only 10.0 kWh." in await say(SELLER, "SELL 20 1.20")
-    assert await say(SELLER, "sell 2 1.20") == ("Sell 2.0 kWh at K1.20/kWh for 7 days? Reply YES and your PIN, "
-                                                "like YES 1234, within 10 minutes.")
+    assert await say(SELLER, "sell 2 1.20") == ("Sell 2.0 kWh at K1.20/kWh for 7 days? You get K2.40 when it sells. "
+                                                "Reply YES and your PIN, like YES 1234, within 10 minutes.")
     assert await say(SELLER, "YES 1111") == "Wrong PIN. 2 tries left."
     assert (await say(SELLER, "YES 4826")).startswith("Enerlectra: your offer of 2.0 kWh at K1.20/kWh is listed.")
     assert await say(SELLER, "YES 4826") == "Nothing to confirm. Send SELL or BUY first."   # placed once

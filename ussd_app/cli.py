@@ -237,9 +237,11 @@ def cmd_ledger_anchor(args: argparse.Namespace) -> int:
 def cmd_ledger_credit(args: argparse.Namespace) -> int:
     import uuid
 
+    from sms.templates import credit_text
     from ussd_app.domain import ledger, wallet
     from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
     from ussd_app.domain.phone import parse_msisdn
+    from ussd_app.i18n import in_language_of
 
     number = parse_msisdn(args.msisdn)
 
@@ -260,9 +262,11 @@ def cmd_ledger_credit(args: argparse.Namespace) -> int:
             except BadAmount as exc:
                 raise SystemExit(f"amount: {exc}") from None
         key = args.key or f"operator:{uuid.uuid4().hex}"
-        entry = await wallet.credit(db, key, user, asset, amount, f"operator: {args.reason}")
+        entry = await wallet.credit(db, key, user, asset, amount, f"operator: {args.reason}",
+                                    receipt=lambda ref: in_language_of(user, credit_text, amount, asset, ref))
         shown = format_energy(amount) if args.energy else format_money(amount, asset)
-        return f"entry {entry}: credited {shown} to {user.msisdn} ({args.reason})"
+        return (f"entry {entry}: credited {shown} to {user.msisdn} ({args.reason}); "
+                f"the SMS receipt goes out with the next outbox sweep")
     print(_with_db(Settings.from_env(), credit))
     return 0
 

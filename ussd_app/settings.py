@@ -107,6 +107,7 @@ class Settings:
     meter_max_wh_per_reading: int = 50_000    # export beyond this in one reading is flagged
     meter_max_wh_per_day: int = 100_000   # credits beyond this per meter and local day are flagged
     meter_max_reading_age_hours: int = 48     # older readings are refused (409)
+    meter_receipt_hours: int = 6          # at most one credit SMS per meter this often (0: one per credit)
     # Rate limits (ussd_app/ratelimit.py); 0 turns one off. Sliding windows, counted in Redis.
     rate_ussd_sessions_per_msisdn: int = 20     # new USSD sessions per number per 10 minutes
     rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
@@ -198,6 +199,7 @@ class Settings:
             meter_max_wh_per_reading=_int(env, "METER_MAX_WH_PER_READING", 50_000),
             meter_max_wh_per_day=_int(env, "METER_MAX_WH_PER_DAY", 100_000),
             meter_max_reading_age_hours=_int(env, "METER_MAX_READING_AGE_HOURS", 48),
+            meter_receipt_hours=_int(env, "METER_RECEIPT_HOURS", 6),
             rate_ussd_sessions_per_msisdn=_int(env, "RATE_USSD_SESSIONS_PER_MSISDN", 20),
             rate_ussd_hops_per_msisdn=_int(env, "RATE_USSD_HOPS_PER_MSISDN", 60),
             rate_sms_in_per_msisdn=_int(env, "RATE_SMS_IN_PER_MSISDN", 120),

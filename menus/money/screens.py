@@ -90,8 +90,9 @@ async def depconfirm(ctx: Ctx) -> Rendered:
     if not isinstance(terms, tuple):
         return terms
     (amount, fee), currency = terms, _currency(ctx)
-    return Screen([_("Deposit {amount} from {provider}. Fee {fee}, total {total}.").format(
+    return Screen([_("Deposit {amount} from {provider} {number}. Fee {fee}, total {total}.").format(
         amount=format_money(amount, currency), provider=routing.wallet_name(_wallet(ctx)),
+        number=_show_number(_wallet(ctx), ctx.session.country),
         fee=format_money(fee, currency), total=format_money(amount + fee, currency))], [("1", _("Confirm"))])
 
 
@@ -135,8 +136,9 @@ async def wdconfirm(ctx: Ctx) -> Rendered:
     if balance < amount + fee:
         return Reject(_("Not enough money: your balance is {balance}. Type a smaller amount.").format(
             balance=format_money(balance, currency)))
-    return Screen([_("Withdraw {amount} to {provider}. Fee {fee}, total {total}. Enter your PIN:").format(
+    return Screen([_("Withdraw {amount} to {provider} {number}. Fee {fee}, total {total}. Enter your PIN:").format(
         amount=format_money(amount, currency), provider=routing.wallet_name(_wallet(ctx)),
+        number=_show_number(_wallet(ctx), ctx.session.country),
         fee=format_money(fee, currency), total=format_money(amount + fee, currency))])
 
 

@@ -93,10 +93,17 @@ def _expires(ctx: Ctx, days: int) -> datetime:
 
 
 async def sellconfirm(ctx: Ctx) -> Rendered:
-    d = ctx.session.data
-    return Screen([_("Sell {energy} at {price} until {date}? Enter your PIN to confirm:").format(
-        energy=format_energy(d["wh"]), price=texts.per_kwh(d["price"], _currency(ctx)),
-        date=(_expires(ctx, d["days"]) - timedelta(minutes=1)).strftime("%d/%m %H:%M"))])
+    d, currency = ctx.session.data, _currency(ctx)
+    async with ctx.services.db_read() as s:
+        quote = await data.sale_quote(s, currency, d["wh"], d["price"], ctx.session.user_id)
+    shown = dict(energy=format_energy(d["wh"]), price=texts.per_kwh(d["price"], currency),
+                 date=(_expires(ctx, d["days"]) - timedelta(minutes=1)).strftime("%d/%m %H:%M"),
+                 money=format_money(quote.money, currency))
+    if quote.now_wh:              # standing bids at or above the price take some at once, at their prices
+        return Screen([_("Sell {energy}: {now} now to bids, the rest listed at {price}. You get {money}, no fee. "
+                         "Enter your PIN:").format(now=format_energy(quote.now_wh), **shown)])
+    return Screen([_("Sell {energy} at {price} until {date}? You get {money} when it sells, no fee. Enter your "
+                     "PIN:").format(**shown)])
 
 
 async def selldone(ctx: Ctx) -> Rendered:
@@ -112,7 +119,7 @@ async def selldone(ctx: Ctx) -> Rendered:
             me = await s.get(User, session.user_id)
             placed = await book.place(s, key, me, SELL, d["wh"], d["price"], _rules(ctx), texts.messages(),
                                       expires_at=_expires(ctx, d["days"]))
-            if placed.created:
+            if placed.created and placed.order.state == "open":      # the book told what sold at once
                 placed.dispatch += await book.notify(s, me, texts.listed_text(me, placed.order), "market:listed")
     except ledger.InsufficientFunds:
         return Screen([_("You do not have that many kWh. Nothing was listed.")], end=True)
@@ -120,9 +127,7 @@ async def selldone(ctx: Ctx) -> Rendered:
     session.data = {}
     order = placed.order
     if placed.trades:
-        return Screen([_("Sold {sold} at once. {left} listed at {price}. Ref O{ref}.").format(
-            sold=format_energy(placed.filled_wh), left=format_energy(order.remaining_wh),
-            price=texts.per_kwh(order.price, order.currency), ref=order.id)], end=True)
+        return Screen([texts.sold_now_line(placed)], end=True)
     return Screen([_("Listed: {energy} at {price}. Ref O{ref}. We will SMS you when it sells.").format(
         energy=format_energy(order.wh), price=texts.per_kwh(order.price, order.currency), ref=order.id)], end=True)
 

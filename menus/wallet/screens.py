@@ -3,12 +3,13 @@ from __future__ import annotations
 
 
 from menus.common import in_language_of, money_locked, money_pin
+from menus.wallet import history as history_lines
 from sms.templates import received_text, sent_text
 from sqlalchemy import select
 
 from payments.lifecycle import OPEN
 from ussd_app.db.models import Payment, User
-from ussd_app.domain import ledger, users, wallet
+from ussd_app.domain import ledger, statement, users, wallet
 from ussd_app.domain.money import format_energy, format_money
 from ussd_app.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
@@ -35,32 +36,17 @@ async def menu(ctx: Ctx) -> Rendered:
                   [("1", _("History")), ("2", _("Send money"))])
 
 
-def _label(kind: str, amount: int) -> str:
-    if kind == "transfer":
-        return _("Sent") if amount < 0 else _("Received")
-    if kind == "credit":
-        return _("Credit")
-    return _("Deposit") if amount > 0 else _("Withdrawal")
-
-
 async def history(ctx: Ctx) -> Rendered:
     user_id = ctx.session.user_id
     async with ctx.services.db_read() as s:
-        codes = [ledger.user_code(user_id, _currency(ctx.session)), ledger.user_code(user_id, ledger.ENERGY)]
-        lines = await ledger.history(s, codes, limit=HISTORY_LINES)
+        found = await statement.entries(s, user_id, _currency(ctx.session), limit=HISTORY_LINES)
         waiting = (await s.scalars(select(Payment).where(Payment.user_id == user_id, Payment.state.in_(OPEN),
                                                          Payment.funding.is_(None))   # not a cluster's payout
                                    .order_by(Payment.id.desc()))).all()
-    if not lines and not waiting:
+    if not found and not waiting:
         return Screen([_("No transactions yet.")])
-    shown = [_pending_line(p) for p in waiting]
-    for line in lines:
-        amount = format_energy(abs(line.amount)) if line.asset == ledger.ENERGY \
-            else format_money(abs(line.amount), line.asset)
-        sign = "-" if line.amount < 0 else "+"
-        when = line.when.strftime("%d/%m") if line.when else ""
-        shown.append(f"{when} {_label(line.kind, line.amount)} {sign}{amount}")
-    return Screen(shown, page_size=HISTORY_PAGE)
+    return Screen([_pending_line(p) for p in waiting] + [history_lines.line(e) for e in found],
+                  page_size=HISTORY_PAGE)
 
 
 def _pending_line(payment: Payment) -> str:

@@ -58,7 +58,7 @@ async def handle_sell(ctx: CommandCtx) -> str:
     if wh > energy:
         return _("You have only {energy}. Type a smaller amount.").format(energy=format_energy(energy))
     await by_sms.propose(ctx.db, user, SELL, wh, price)
-    return confirm_sell(wh, price, user.currency)
+    return confirm_sell(await data.sale_quote(ctx.db, user.currency, wh, price, user.id), user.currency)
 
 
 async def handle_buy(ctx: CommandCtx) -> str:
@@ -116,12 +116,20 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
     ctx.dispatch += placed.dispatch
     if proposal.side == BUY:     # the receipt is the answer (queued by the book)
         return None if placed.trades else _("Nothing was for sale at that price any more.")
-    return texts.listed_text(user, placed.order)
+    # What sold at once has its receipt from the book; the answer is what stays listed, if anything.
+    return texts.listed_text(user, placed.order) if placed.order.state == "open" else None
 
 
-def confirm_sell(wh: int, price: int, currency: str) -> str:
-    return _("Sell {energy} at {price} for 7 days? Reply YES and your PIN, like YES 1234, within 10 "
-             "minutes.").format(energy=format_energy(wh), price=texts.per_kwh(price, currency))
+def confirm_sell(quote: data.SaleQuote, currency: str) -> str:
+    """What the seller will have (the buyer pays the fee), and what standing bids take at once."""
+    shown = dict(energy=format_energy(quote.wh), price=texts.per_kwh(quote.price, currency),
+                 money=format_money(quote.money, currency))
+    if quote.now_wh:
+        return _("Sell {energy} for 7 days: {now} now to bids, the rest listed at {price}. You get {money}, no fee. "
+                 "Reply YES and your PIN, like YES 1234, within 10 minutes.").format(
+            now=format_energy(quote.now_wh), **shown)
+    return _("Sell {energy} at {price} for 7 days? You get {money} when it sells. Reply YES and your PIN, like "
+             "YES 1234, within 10 minutes.").format(**shown)
 
 
 def confirm_buy(wh: int, total: int, currency: str, partial: bool) -> str:

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from aiohttp import web
 
 from ussd_app import appkeys
+from sms.templates import meter_receipt
 from ussd_app.domain import meters
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ async def readings(request: web.Request) -> web.Response:
     limits = meters.Limits.from_settings(app[appkeys.SETTINGS])
     try:
         async with app[appkeys.DB]() as s, s.begin():
-            outcome = await meters.record(s, reading, secret, limits)
+            outcome = await meters.record(s, reading, secret, limits, receipt=meter_receipt)
     except meters.UnknownMeter:
         raise web.HTTPUnauthorized(text=json.dumps({"error": "unknown meter or wrong secret"}),
                                    content_type="application/json") from None
@@ -65,6 +66,7 @@ async def readings(request: web.Request) -> web.Response:
                                content_type="application/json") from None
     except ValueError as exc:
         raise _bad(str(exc)) from None
+    await app[appkeys.DISPATCH](list(outcome.dispatch))
     if outcome.status == "flagged":
         log.warning("meter %s reading at %s flagged: %s", reading.number, reading.read_at, outcome.reason)
     return web.json_response({"status": outcome.status, "credited_wh": outcome.credited_wh,

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_app.db.models import Account, Meter, MeterReading, User
-from ussd_app.domain import ledger
+from ussd_app.domain import ledger, outbox
 from ussd_app.domain.advisor.questions import day_start
 from ussd_app.domain.ledger import Leg
 from ussd_app.domain.pins import aware_utc
@@ -56,11 +57,13 @@ class Limits:
     per_reading: int               # Wh exported in one reading
     per_day: int                   # Wh credited per meter and local day
     max_age: timedelta             # readings older than this are refused
+    receipt_every: timedelta = timedelta(0)     # at most one owner's SMS per meter this often (0: every credit)
 
     @classmethod
     def from_settings(cls, settings) -> "Limits":
         return cls(settings.meter_max_wh_per_hour, settings.meter_max_wh_per_reading,
-                   settings.meter_max_wh_per_day, timedelta(hours=settings.meter_max_reading_age_hours))
+                   settings.meter_max_wh_per_day, timedelta(hours=settings.meter_max_reading_age_hours),
+                   timedelta(hours=settings.meter_receipt_hours))
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,17 @@ class Outcome:
     credited_wh: int = 0
     debited_wh: int = 0
     reason: str | None = None
+    dispatch: tuple[tuple[int, int], ...] = ()      # the owner's receipt, to hand to the workers after commit
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the owner's SMS after a credited reading says (rendered in their language by the caller)."""
+    serial: str
+    credited_wh: int
+    debited_wh: int
+    today_wh: int                  # credited by this meter since local midnight, this reading included
+    balance_wh: int                # the owner's energy now
 
 
 @dataclass(frozen=True)
@@ -128,8 +142,8 @@ async def register(s: AsyncSession, user: User, serial: str, secret: str, export
 
 
 async def record(s: AsyncSession, reading: Reading, secret: str, limits: Limits,
-                 now: datetime | None = None) -> Outcome:
-    """Apply one reading inside the caller's transaction.
+                 now: datetime | None = None, receipt: Callable[[User, Receipt], str] | None = None) -> Outcome:
+    """Apply one reading inside the caller's transaction; `receipt` renders the owner's SMS for a credit.
 
     Raises UnknownMeter, OutOfOrder (and its TooOld), ValueError (negative, in the future)."""
     now = now or datetime.now(timezone.utc)
@@ -160,9 +174,25 @@ async def record(s: AsyncSession, reading: Reading, secret: str, limits: Limits,
     if outcome.status == "credited":
         outcome, row.entry_id = await _post(s, meter, reading, outcome)
         row.credited_wh, row.debited_wh = outcome.credited_wh, outcome.debited_wh
+        if receipt is not None and outcome.credited_wh > 0:
+            outcome = await _tell_owner(s, meter, outcome, today + outcome.credited_wh, limits, now, receipt,
+                                          row.entry_id)
     meter.last_export_wh, meter.last_import_wh = reading.export_wh, reading.import_wh
     meter.last_read_at = reading.read_at
     return outcome
+
+
+async def _tell_owner(s: AsyncSession, meter: Meter, outcome: Outcome, today_wh: int, limits: Limits,
+                      now: datetime, receipt: Callable[[User, Receipt], str], entry_id: int) -> Outcome:
+    """One SMS per meter and `receipt_every` window (a meter may report every few minutes: the SMS says the
+    day's total, so a credit that did not get its own SMS shows in the next one and on the My meters screen)."""
+    every = limits.receipt_every.total_seconds()
+    window = f"w{int(now.timestamp() // every)}" if every > 0 else f"e{entry_id}"
+    owner = await s.get(User, meter.user_id)
+    balance = await s.scalar(select(Account.balance).where(Account.code == ledger.user_code(owner.id, ledger.ENERGY)))
+    body = receipt(owner, Receipt(meter.number, outcome.credited_wh, outcome.debited_wh, today_wh, balance or 0))
+    row = await outbox.add(s, owner.msisdn, body, "meter", essential=True, dedupe_key=f"meter:{meter.id}:{window}")
+    return replace(outcome, dispatch=tuple(outbox.to_dispatch([row])))
 
 
 def _check_order(reading: Reading, last_at: datetime | None, limits: Limits, now: datetime) -> None:

@@ -65,14 +65,21 @@ async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: Us
     return TransferResult(posted.entry_id, posted.created, balance, outbox.to_dispatch(rows))
 
 
-async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amount: int, reason: str) -> int:
-    """An audited operator credit (pilots without mobile money or meters): from the operator account."""
+async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amount: int, reason: str,
+                 receipt: Callable[[int], str] | None = None) -> int:
+    """An audited operator credit (pilots without mobile money or meters): from the operator account.
+
+    `receipt(entry_id)` is the owner's SMS, queued with the entry (the sweeper sends it when no worker is told).
+    """
     async with db() as s, s.begin():
         target = (await ledger.user_energy(s, user.id) if asset == ledger.ENERGY
                   else await ledger.user_money(s, user.id, asset))
         source = await ledger.system(s, "operator", asset)
         posted = await ledger.post(s, key, "credit", [Leg(source.id, -amount), Leg(target.id, amount)],
                                    memo=reason[:200])
+        if posted.created and receipt is not None:
+            await outbox.add(s, user.msisdn, receipt(posted.entry_id), "receipt", essential=True,
+                             dedupe_key=f"receipt:{posted.entry_id}:credit")
     return posted.entry_id
 
 

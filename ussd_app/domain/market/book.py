@@ -62,7 +62,7 @@ class Placed:
 class Messages:
     """SMS texts, each rendered in its reader's language by the caller (the domain knows no language)."""
 
-    sold: Callable[[User, Trade], str]                     # to a seller, per fill
+    sold: Callable[[User, list[Trade]], str]               # to a seller, per order placed (or per fill of an offer)
     bought: Callable[[User, list[Trade]], str]             # to a buyer, per order placed (or per fill of a bid)
     alert: Callable[[User, PriceAlert, int], str]          # an offer listed below the alert's price
     expired: Callable[[User, MarketOrder], str]
@@ -107,8 +107,9 @@ async def _place_new(s: AsyncSession, market: Market, key: str, user: User, side
         await _rest_of_bid(s, order, left, keep_rest, rules)
     elif left == 0:
         _close(order, "filled")
-    if side == BUY and placed.trades:
-        placed.dispatch += await notify(s, user, messages.bought(user, placed.trades), "market:bought")
+    if placed.trades:          # the taker hears once for the whole order; each maker per fill (in _settle)
+        told, kind = (messages.bought, "market:bought") if side == BUY else (messages.sold, "market:sold")
+        placed.dispatch += await notify(s, user, told(user, placed.trades), kind)
     if side == SELL and order.state == "open":
         placed.dispatch += await _fire_alerts(s, order, messages)
     return placed
@@ -162,9 +163,10 @@ async def _settle(s: AsyncSession, market: Market, taker: MarketOrder, fill: Fil
     s.add(trade)
     await s.flush()
     market.last_price, market.last_trade_at = fill.price, trade.created_at
-    seller = await s.get(User, sell.user_id)
-    placed.dispatch += await notify(s, seller, messages.sold(seller, trade), "market:sold")
-    if buy is maker:
+    if sell is maker:
+        seller = await s.get(User, sell.user_id)
+        placed.dispatch += await notify(s, seller, messages.sold(seller, [trade]), "market:sold")
+    else:
         buyer = await s.get(User, buy.user_id)
         placed.dispatch += await notify(s, buyer, messages.bought(buyer, [trade]), "market:bought")
     return trade

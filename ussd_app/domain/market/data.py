@@ -71,3 +71,32 @@ async def only_own_offers(s: AsyncSession, currency: str, user_id: int) -> bool:
         func.count().filter(MarketOrder.user_id == user_id), func.count().filter(MarketOrder.user_id != user_id))
         .where(MarketOrder.currency == currency, MarketOrder.side == SELL, MarketOrder.state == "open"))).one()
     return mine > 0 and others == 0
+
+
+@dataclass(frozen=True)
+class SaleQuote:
+    """What selling `wh` at `price` pays the seller (the buyer pays the fee): standing bids at or above the
+    price take `now_wh` at once at their own prices; the rest is listed at `price`."""
+    wh: int
+    price: int
+    now_wh: int
+    now_money: int
+
+    @property
+    def money(self) -> int:
+        """What the seller has once all of it sells."""
+        return self.now_money + money_for(self.price, self.wh - self.now_wh)
+
+
+async def sale_quote(s: AsyncSession, currency: str, wh: int, price: int, seller_id: int) -> SaleQuote:
+    left, money = wh, 0
+    rows = (await s.execute(select(MarketOrder.price, MarketOrder.remaining_wh).where(
+        MarketOrder.currency == currency, MarketOrder.side == BUY, MarketOrder.state == "open",
+        MarketOrder.user_id != seller_id, MarketOrder.price >= price)
+        .order_by(MarketOrder.price.desc(), MarketOrder.id).limit(500))).all()
+    for bid, available in rows:
+        if left == 0:
+            break
+        take = min(left, available)
+        money, left = money + money_for(bid, take), left - take
+    return SaleQuote(wh, price, wh - left, money)

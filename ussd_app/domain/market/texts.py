@@ -13,10 +13,19 @@ def per_kwh(price: int, currency: str) -> str:
     return _("{price}/kWh").format(price=format_money(price, currency))
 
 
-def sold_text(user, trade) -> str:
+def prices(trades) -> str:
+    """The price of some fills: one price per kWh, or the lowest to the highest when they differ."""
+    currency, low, high = trades[0].currency, min(t.price for t in trades), max(t.price for t in trades)
+    if low == high:
+        return per_kwh(low, currency)
+    return _("{price}/kWh").format(price=f"{format_money(low, currency)}-{format_money(high, currency)}")
+
+
+def sold_text(user, trades) -> str:
+    """What a seller got (the buyer pays the fee): once per order placed, or per fill of a standing offer."""
     return _("Enerlectra: you sold {energy} at {price} for {money}. It is in your wallet. Ref T{ref}.").format(
-        energy=format_energy(trade.wh), price=per_kwh(trade.price, trade.currency),
-        money=format_money(trade.money, trade.currency), ref=trade.id)
+        energy=format_energy(sum(t.wh for t in trades)), price=prices(trades),
+        money=format_money(sum(t.money for t in trades), trades[0].currency), ref=trades[0].id)
 
 
 def bought_text(user, trades) -> str:
@@ -42,8 +51,20 @@ def expired_text(user, order) -> str:
 
 
 def listed_text(user, order) -> str:
+    """What stays on the book of an offer (after what sold at once); only sent when something does."""
     return _("Enerlectra: your offer of {energy} at {price} is listed. Ref O{ref}.").format(
-        energy=format_energy(order.wh), price=per_kwh(order.price, order.currency), ref=order.id)
+        energy=format_energy(order.remaining_wh), price=per_kwh(order.price, order.currency), ref=order.id)
+
+
+def sold_now_line(placed) -> str:
+    """The screen after selling: what sold at once (price, total) and what, if anything, stays listed."""
+    order, trades = placed.order, placed.trades
+    sold = dict(sold=format_energy(placed.filled_wh), price=prices(trades),
+                money=format_money(sum(t.money for t in trades), order.currency), ref=order.id)
+    if order.state != "open":
+        return _("Sold {sold} at {price} for {money}. It is in your wallet. Ref O{ref}.").format(**sold)
+    return _("Sold {sold} at {price} for {money}. {left} listed at {listed}. Ref O{ref}.").format(
+        left=format_energy(order.remaining_wh), listed=per_kwh(order.price, order.currency), **sold)
 
 
 def market_lines(snap: Snapshot) -> list[str]:

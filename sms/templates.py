@@ -137,6 +137,7 @@ class _Cluster:
 @dataclass(frozen=True)
 class _Proposal:
     id: int = 9_999_999
+    number: int = 9_999_999
     kind: str = "equipment"
     title: str = "2 batteries and a 5kW inverter from Lusaka and a long way to"[:60]
     amount: int = 99_999_999_99
@@ -161,7 +162,8 @@ class Template:
 
 TEMPLATES: tuple[Template, ...] = (
     Template("welcome", lambda: welcome_text(LONGEST_NAME)),
-    Template("help", help_cmd.help_text),
+    Template("help", help_cmd.help_text, max_segments=1),
+    Template("help more", help_cmd.help_more_text, max_segments=1),
     Template("lang usage", lang.usage),
     Template("lang changed", lambda: lang.done("Chinyanja")),
     Template("stop", optout.stopped),
@@ -217,6 +219,14 @@ TEMPLATES: tuple[Template, ...] = (
     Template("cluster unknown code", lambda: cluster_texts.refusal("unknown_code", "ZZZZZZZZ")),
     Template("put to a vote", lambda: cluster_texts.put_to_vote(_Cluster(), 9_999_999)),
     Template("vote counted", lambda: cluster_texts.vote_reply("recorded", 9_999_999, "yes", "31/12 23:59")),
+    Template("vote decides", lambda: cluster_texts.vote_reply("recorded", 9_999_999, "yes", "", _Proposal(), True)),
+    Template("vote changed decides",
+             lambda: cluster_texts.vote_reply("changed", 9_999_999, "no", "", _Proposal(state="passed"), True)),
+    Template("vote closed with result",
+             lambda: cluster_texts.vote_reply("closed", 9_999_999, "no", "", _Proposal(state="expired"))),
+    Template("cluster contribution", lambda: cluster_texts.contributed(_Cluster(), 99_999_999_99, 99_999_999_99,
+                                                                       99_999_999_99)),
+    Template("join usage", cluster_texts.join_usage),
     Template("vote changed", lambda: cluster_texts.vote_reply("changed", 9_999_999, "yes", "")),
     Template("vote closed", lambda: cluster_texts.vote_reply("closed", 9_999_999, "yes", "")),
     Template("vote not eligible", lambda: cluster_texts.vote_reply("not_eligible", 9_999_999, "yes", "")),

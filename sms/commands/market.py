@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app.domain import ledger, pins, wallet
+from ussd_app.domain import ledger, pin_texts, pins, wallet
 from ussd_app.domain.market import book, by_sms, data, rules, texts
 from ussd_app.domain.market.matching import BUY, SELL
 from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
@@ -98,7 +98,7 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
         return None if checked.dispatch else _("Money actions are locked until {time}. Try again later.").format(
             time=pins.local_hhmm(checked.locked_until, user.country))
     if not checked.ok:
-        return _("Wrong PIN. {count} tries left.").format(count=checked.tries_left)
+        return pin_texts.tries_left(checked.tries_left)
     expires = by_sms.now() + timedelta(days=by_sms.OFFER_DAYS) if proposal.side == SELL else None
     try:
         placed = await book.place(ctx.db, f"sms-order:{proposal.id}", user, proposal.side, proposal.wh,

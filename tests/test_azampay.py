@@ -381,7 +381,7 @@ async def test_the_operator_reviews_and_resolves_from_the_command_line(make_azam
                               capture_output=True, text=True)
     listed = cli("review")
     assert started.reference in listed.stdout and "UNSIGNED succeeded" in listed.stdout, listed.stderr
-    assert "TSh 1,500.00" in listed.stdout
+    assert "TSh 1,500" in listed.stdout
     done = cli("resolve", started.reference, "paid")
     assert done.returncode == 0 and "succeeded" in done.stdout, done.stdout + done.stderr
     again = cli("resolve", started.reference, "unpaid")

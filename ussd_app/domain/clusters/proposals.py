@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,16 +71,19 @@ async def open_(s: AsyncSession, cluster: Cluster, proposer: User, kind: str, *,
 
 async def numbered(s: AsyncSession, user: User, number: int) -> Proposal | None:
     """The proposal a member means by #number: one they may vote on (an open one first, then the newest);
-    else the one of that number in their cluster now (they will hear they were not a member when it opened)."""
+    else the one of that number in their cluster now, or about them (a newcomer's admission): they will hear
+    they were not a member when it opened."""
+    newest_open_first = ((Proposal.state == "open").desc(), Proposal.id.desc())
     mine = await s.scalar(select(Proposal).join(Voter, Voter.proposal_id == Proposal.id)
                           .where(Voter.user_id == user.id, Proposal.number == number)
-                          .order_by((Proposal.state == "open").desc(), Proposal.id.desc()).limit(1))
+                          .order_by(*newest_open_first).limit(1))
     if mine is not None:
         return mine
     found = await members.membership_of(s, user.id)
-    if found is None:
-        return None
-    return await s.scalar(select(Proposal).where(Proposal.cluster_id == found[0].id, Proposal.number == number))
+    near = Proposal.subject_id == user.id if found is None else or_(Proposal.cluster_id == found[0].id,
+                                                                    Proposal.subject_id == user.id)
+    return await s.scalar(select(Proposal).where(near, Proposal.number == number).order_by(*newest_open_first)
+                          .limit(1))
 
 
 @dataclass

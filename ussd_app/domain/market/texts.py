@@ -80,8 +80,9 @@ def price_sms(snap: Snapshot) -> str:
     return _("Enerlectra market, price per kWh. {lines}").format(lines=" ".join(market_lines(snap)))
 
 
-def alert_usage() -> str:
-    return _("To get an SMS when kWh is cheap, send ALERT and a price per kWh, like: ALERT 1.10")
+def alert_usage(currency: str = "ZMW") -> str:
+    return _("To get an SMS when kWh is cheap, send ALERT and a price per kWh, like: ALERT {example}").format(
+        example=example_price(MarketRules(), currency))
 
 
 def alert_set(price: int, currency: str) -> str:

@@ -141,3 +141,62 @@ async def test_proposals_are_numbered_per_cluster_and_votes_find_the_voters_own(
                                                                SmsOutbox.kind == "cluster"))).all()
     assert votes == {first.id: 1, second.id: 1}
     assert any("vote on #1 " in body and "YES 1 or NO 1" in body for body in ballot), ballot
+
+
+async def test_ballots_name_who_gets_paid_and_contributions_get_a_receipt_once(client):
+    from ussd_app.domain import wallet
+    from ussd_app.domain.clusters import members
+
+    db = client.app[appkeys.DB]
+    chair, member = await people(db, 2, first=760)
+    cluster = await a_cluster(db, chair, [member])
+    await wallet.credit(db, "t:fund", chair, "ZMW", 100_00, "test")
+    for _twice in range(2):                                  # the same hop again: one entry, one receipt
+        async with db() as s, s.begin():
+            given = await members.contribute(s, "t:give", await s.get(User, chair.id), 60_00)
+    async with db() as s, s.begin():
+        await proposals.open_(s, cluster, await s.get(User, chair.id), "equipment", title="2 batteries",
+                              amount=50_00, payee="+260961234567")
+    async with db() as s:
+        receipts = (await s.scalars(select(SmsOutbox.body).where(SmsOutbox.msisdn == chair.msisdn,
+                                                                 SmsOutbox.dedupe_key.like("contribution:%")))).all()
+        ballots = (await s.scalars(select(SmsOutbox.body).where(SmsOutbox.dedupe_key.like("proposal:%:ballot:%"))
+                                   .order_by(SmsOutbox.id))).all()
+    assert given.total == 60_00 and given.pool == 60_00
+    assert receipts == ["Enerlectra Kabwata Solar: you gave K60.00 to the pool, K60.00 in all. The pool has K60.00."]
+    assert len(ballots) == 2 and all("vote on #1 2 batteries K50.00 to +260961234567." in b for b in ballots), ballots
+
+
+def test_migration_0014_keeps_the_numbers_ballots_already_carry():
+    """Before 0014 a ballot said "YES <id>": after it, that proposal's number is its id, in its cluster, and new
+    proposals continue from the highest number in theirs."""
+    from tests.test_ledger import Db
+    from ussd_app.db.migrate import downgrade, upgrade
+
+    store = Db()
+    try:
+        async def seed() -> tuple[int, int]:
+            chairs = await people(store.db, 2, first=780)
+            first = await a_cluster(store.db, chairs[0], [])
+            second = await a_cluster(store.db, chairs[1], [])
+            ids = []
+            for cluster, chair in ((first, chairs[0]), (second, chairs[1])):
+                async with store.db() as s, s.begin():
+                    opened = await proposals.open_(s, cluster, await s.get(User, chair.id), "target",
+                                                   title="target", amount=100, hours=1)
+                    ids.append(opened.proposal.id)
+            return second.id, ids[1]
+        second_id, old_id = store.run(seed())
+        downgrade(store.url, "0012", schema=store.schema)
+        upgrade(store.url, schema=store.schema)
+
+        async def after() -> tuple[int, int]:
+            async with store.db() as s, s.begin():
+                old = await s.get(Proposal, old_id)
+                cluster = await s.get(proposals.Cluster, second_id)
+                chair = await s.get(User, old.proposer_id)
+                new = (await proposals.open_(s, cluster, chair, "target", title="target", amount=200)).proposal
+                return old.number, new.number
+        assert store.run(after()) == (old_id, old_id + 1) == (2, 3)
+    finally:
+        store.close()

@@ -386,7 +386,7 @@ class Proposal(Base):
     """state: open -> passed | rejected | expired; passed -> executed | execution_failed (see clusters.lifecycle)."""
 
     __tablename__ = "proposals"
-    __table_args__ = (UniqueConstraint("cluster_id", "number", name="uq_proposals_cluster_number"),)
+    __table_args__ = (Index("uq_proposals_cluster_number", "cluster_id", "number", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[int] = mapped_column(Integer)      # the number on ballots, per cluster: #12 (0014: old ones = id)

@@ -17,15 +17,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("proposals") as batch:
-        batch.add_column(sa.Column("number", sa.Integer(), nullable=True))
+    # No table rebuild (SQLite's batch mode would drop `proposals` under the voters' and votes' foreign keys):
+    # a plain column, filled, and a unique index; NOT NULL where the database can add it in place.
+    op.add_column("proposals", sa.Column("number", sa.Integer(), nullable=True))
     op.execute("UPDATE proposals SET number = id")
-    with op.batch_alter_table("proposals") as batch:
-        batch.alter_column("number", existing_type=sa.Integer(), nullable=False)
-        batch.create_unique_constraint("uq_proposals_cluster_number", ["cluster_id", "number"])
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("proposals", "number", existing_type=sa.Integer(), nullable=False)
+    op.create_index("uq_proposals_cluster_number", "proposals", ["cluster_id", "number"], unique=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("proposals") as batch:
-        batch.drop_constraint("uq_proposals_cluster_number", type_="unique")
-        batch.drop_column("number")
+    op.drop_index("uq_proposals_cluster_number", table_name="proposals")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE proposals DROP COLUMN number")      # SQLite 3.35+: in place, no rebuild
+    else:
+        op.drop_column("proposals", "number")

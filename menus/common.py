@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sms.templates import pin_lock_text
 from ussd_app import i18n
-from ussd_app.domain import hops, pin_resets, pins
+from ussd_app.domain import hops, pin_resets, pin_texts, pins
 from ussd_app.domain.pin import hash_pin_async, is_valid_pin, verify_pin_async
 from ussd_app.engine.types import Ctx, Reject, Screen, Session
 from ussd_app.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
@@ -42,7 +42,7 @@ def four_digits(session: Session, text: str) -> bool:
     return len(text) == 4 and text.isascii() and text.isdigit()
 
 
-PIN_HINT = i18n.lazy_gettext("Type 4 digits, not 1234 or 1111.")
+PIN_HINT = pin_texts.WEAK_PIN_HINT
 LANGUAGE_HINT = i18n.lazy_gettext("Type 1, 2, 3 or 4.")
 
 
@@ -98,12 +98,11 @@ async def money_pin(ctx: Ctx, locked=None, step: str | None = None, hold: bool =
         return held_screen(checked.locked_until, session.country)
     if checked.locked_until is not None:
         if checked.dispatch:          # this very PIN locked it
-            return Screen([_("Wrong PIN {count} times. Money actions are locked until {time}.").format(
-                count=settings.pin_max_failures, time=pins.local_hhmm(checked.locked_until, session.country))],
-                end=True)
+            return Screen([pin_texts.locked_after(settings.pin_max_failures,
+                                                  pins.local_hhmm(checked.locked_until, session.country))], end=True)
         return (locked or locked_screen)(checked.locked_until, session.country)
     if not checked.ok:
-        return Reject(_("Wrong PIN. {count} tries left.").format(count=checked.tries_left))
+        return Reject(pin_texts.tries_left(checked.tries_left))
     return None
 
 

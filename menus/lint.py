@@ -32,7 +32,7 @@ from ussd_app.engine.types import Nav, Screen, Services, Session
 from ussd_app.settings import Settings
 
 SOURCE_PACKAGES = ("ussd_app", "menus", "sms")
-KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None,
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None, "ngettext": (1, 2),
             "pgettext": ((1, "c"), 2), "pgettext_noop": ((1, "c"), 2)}
 SAMPLE_USER, SAMPLE_NEWCOMER = "+260961234567", "+260971234567"     # an MTN user: every money screen
 SAMPLE_SELLER = "+260961234568"
@@ -70,14 +70,28 @@ def mermaid(tree: MenuTree) -> str:
 # -- catalogs ------------------------------------------------------------------------------------
 
 def source_msgids() -> dict[tuple[str, str | None], str]:
-    """(msgid, msgctxt) -> where it is used, extracted from our source the way pybabel does."""
+    """(msgid, msgctxt) -> where it is used, extracted from our source the way pybabel does (a plural
+    message under its singular msgid)."""
     found: dict[tuple[str, str | None], str] = {}
     for package in SOURCE_PACKAGES:
         root = Path(str(resources.files(package)))
         for filename, lineno, message, _comments, context in extract_from_dir(root, keywords=KEYWORDS):
+            if isinstance(message, tuple) and message and message[0]:
+                message = message[0]
             if isinstance(message, str) and message:
                 found.setdefault((message, context), f"{package}/{filename}:{lineno}")
     return found
+
+
+def _forms(entry, msgid: str) -> list[tuple[str, str]]:
+    """(translation, what its placeholders must match) for each form of an entry; a plural entry has
+    one per plural form, each matched against the plural msgid."""
+    if entry is None:
+        return [("", msgid)]
+    if isinstance(entry.id, (tuple, list)):
+        strings = entry.string if isinstance(entry.string, (tuple, list)) else (entry.string,)
+        return [(text, entry.id[1]) for text in strings] or [("", entry.id[1])]
+    return [(entry.string, msgid)]
 
 
 def check_catalogs() -> list[Problem]:
@@ -89,15 +103,15 @@ def check_catalogs() -> list[Problem]:
             catalog = read_po(f)
         for (msgid, context), where in msgids.items():
             entry = catalog.get(msgid, context=context)
-            translated = entry.string if entry is not None else ""
-            if not translated and code != "en":
-                problems.append(Problem(f"{code} {where}", f"no translation for {msgid!r}"))
-                continue
-            text = translated or msgid
-            if not is_gsm7(text):
-                problems.append(Problem(f"{code} {where}", f"not GSM-7 {non_gsm7(text)}: {text!r}"))
-            if sorted(_PLACEHOLDER.findall(text)) != sorted(_PLACEHOLDER.findall(msgid)):
-                problems.append(Problem(f"{code} {where}", f"placeholders differ from {msgid!r}: {text!r}"))
+            for translated, source in _forms(entry, msgid):
+                if not translated and code != "en":
+                    problems.append(Problem(f"{code} {where}", f"no translation for {msgid!r}"))
+                    continue
+                text = translated or source
+                if not is_gsm7(text):
+                    problems.append(Problem(f"{code} {where}", f"not GSM-7 {non_gsm7(text)}: {text!r}"))
+                if sorted(_PLACEHOLDER.findall(text)) != sorted(_PLACEHOLDER.findall(source)):
+                    problems.append(Problem(f"{code} {where}", f"placeholders differ from {source!r}: {text!r}"))
             if entry is not None and entry.fuzzy:
                 problems.append(Problem(f"{code} {where}", f"fuzzy (unused) translation of {msgid!r}"))
     return problems

@@ -164,7 +164,8 @@ class AzamPay:
             return Status(AMBIGUOUS, reason=f"HTTP {status}")
         if status == 200 and data.get("success"):
             return Status(PENDING, provider_txn_id=data.get("transactionId"))
-        return Status(FAILED, reason=f"HTTP {status}")
+        # A refusal at once carries the network's words too ("Insufficient balance"): the user hears why.
+        return Status(FAILED, reason=reason_from_message(data.get("message")) or f"HTTP {status}")
 
     async def status(self, direction: str, reference: str, currency: str = "") -> Status:
         return Status(PENDING, reason="NO_STATUS_QUERY")            # nothing to ask: see can_ask

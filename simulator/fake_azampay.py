@@ -96,6 +96,8 @@ class FakeAzamPay(Sandbox):
         problem = _invalid(body)
         if problem:
             return web.json_response({"success": False, "message": problem}, status=400)
+        if self._take("refused_insufficient"):      # the network refuses at once, in its own words
+            return web.json_response({"success": False, "message": "Insufficient balance"})
         txn = self.txns.get(body["externalId"])
         if txn is None:
             txn = Txn(body["externalId"], body, uuid.uuid4().hex)

@@ -15,7 +15,7 @@
       - hangup: true               # the call drops; no request is sent
       - sms: "HELP"                # an SMS from this phone to our short code
       - inbox: true                # new SMS must arrive (within 10 s) and contain the fragments
-        contains: [HELP this list]
+        contains: [HELP MORE]
       - credit: "25.00"            # an operator credits this phone's wallet (in-process runs only)
       - energy: 5000               # ... or its energy, in Wh
       - meter: MTR-001 10000 0     # an operator registers a meter to this phone with its export and import

@@ -179,6 +179,7 @@ class _Cluster:
 @dataclass(frozen=True)
 class _Proposal:
     id: int = 9_999_999
+    number: int = 9_999_999
     kind: str = "equipment"
     title: str = "2 batteries and a 5kW inverter from Lusaka and a long way to"[:60]
     amount: int = 99_999_999_99
@@ -203,7 +204,8 @@ class Template:
 
 TEMPLATES: tuple[Template, ...] = (
     Template("welcome", lambda: welcome_text(LONGEST_NAME)),
-    Template("help", help_cmd.help_text),
+    Template("help", help_cmd.help_text, max_segments=1),
+    Template("help more", help_cmd.help_more_text, max_segments=1),
     Template("lang usage", lang.usage),
     Template("lang changed", lambda: lang.done("Chinyanja")),
     Template("stop", optout.stopped),
@@ -236,10 +238,10 @@ TEMPLATES: tuple[Template, ...] = (
     Template("market bid expired", lambda: market_texts.expired_text(_Sample(), _Order(side="buy"))),
     Template("market listed", lambda: market_texts.listed_text(_Sample(), _Order())),
     Template("market price", lambda: market_texts.price_sms(_SNAPSHOT)),
-    Template("alert usage", market_texts.alert_usage),
+    Template("alert usage", lambda: market_texts.alert_usage("TZS")),
     Template("alert set", lambda: market_texts.alert_set(200_000, "TZS")),
     Template("sms trading off", market_texts.sms_trading_off),
-    Template("sell usage", market_cmd.sell_usage),
+    Template("sell usage", lambda: market_cmd.sell_usage("TZS")),
     Template("buy usage", market_cmd.buy_usage),
     Template("confirm sell", lambda: market_cmd.confirm_sell(SaleQuote(99_999_900, 200_000, 0, 0), "TZS")),
     Template("confirm sell to bids",
@@ -265,6 +267,14 @@ TEMPLATES: tuple[Template, ...] = (
     Template("cluster unknown code", lambda: cluster_texts.refusal("unknown_code", "ZZZZZZZZ")),
     Template("put to a vote", lambda: cluster_texts.put_to_vote(_Cluster(), 9_999_999)),
     Template("vote counted", lambda: cluster_texts.vote_reply("recorded", 9_999_999, "yes", "31/12 23:59")),
+    Template("vote decides", lambda: cluster_texts.vote_reply("recorded", 9_999_999, "yes", "", _Proposal(), True)),
+    Template("vote changed decides",
+             lambda: cluster_texts.vote_reply("changed", 9_999_999, "no", "", _Proposal(state="passed"), True)),
+    Template("vote closed with result",
+             lambda: cluster_texts.vote_reply("closed", 9_999_999, "no", "", _Proposal(state="expired"))),
+    Template("cluster contribution", lambda: cluster_texts.contributed(_Cluster(), 99_999_999_99, 99_999_999_99,
+                                                                       99_999_999_99)),
+    Template("join usage", cluster_texts.join_usage),
     Template("vote changed", lambda: cluster_texts.vote_reply("changed", 9_999_999, "yes", "")),
     Template("vote closed", lambda: cluster_texts.vote_reply("closed", 9_999_999, "yes", "")),
     Template("vote not eligible", lambda: cluster_texts.vote_reply("not_eligible", 9_999_999, "yes", "")),

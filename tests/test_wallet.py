@@ -37,7 +37,8 @@ def test_amounts_refused(text, why):
 
 @pytest.mark.parametrize("minor,currency,shown", [
     (0, "ZMW", "K0.00"), (2550, "ZMW", "K25.50"), (123456789, "ZMW", "K1,234,567.89"),
-    (100000, "TZS", "TSh 1,000.00"),
+    (100000, "TZS", "TSh 1,000"), (99_999_999_00, "TZS", "TSh 99,999,999"),   # whole shillings: no cents
+    (100050, "TZS", "TSh 1,000.50"),             # a fraction (a fee) still shows: nothing is hidden
 ])
 def test_money_shown_with_symbol_and_decimals_in_gsm7(minor, currency, shown):
     assert format_money(minor, currency) == shown

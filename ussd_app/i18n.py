@@ -91,3 +91,8 @@ def in_language_of(user, render, *args) -> str:
 
 def lazy_gettext(msgid: str) -> LazyProxy:
     return LazyProxy(gettext, msgid, enable_cache=False)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form for `n` in the current language (its catalog's Plural-Forms); format after choosing."""
+    return catalog(_current.get()).ngettext(singular, plural, n)

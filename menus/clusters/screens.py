@@ -102,9 +102,9 @@ async def joined(ctx: Ctx) -> Rendered:
         return Reject(texts.refusal(exc.reason, code))
     await ctx.services.dispatch(result.dispatch)
     ctx.session.data = {}
-    if result.proposal_id is None:
+    if result.proposal_number is None:
         return Screen([_("Welcome to {name}!").format(name=result.cluster.name)], end=True)
-    return Screen([texts.put_to_vote(result.cluster, result.proposal_id)], end=True)
+    return Screen([texts.put_to_vote(result.cluster, result.proposal_number)], end=True)
 
 
 # -- contribute, members -------------------------------------------------------------------------
@@ -139,16 +139,17 @@ async def cdone(ctx: Ctx) -> Rendered:
     try:
         async with ctx.services.db() as s, s.begin():
             me = await s.get(User, session.user_id)
-            cluster, total = await clubs.contribute(s, key, me, amount)
-            pool = await clubs.pool_balance(s, cluster)
+            given = await clubs.contribute(s, key, me, amount)
     except ledger.InsufficientFunds:
         return Screen([_("Not enough money in your wallet. Nothing was given.")], end=True)
     except ClusterError as exc:
         return Screen([texts.refusal(exc.reason)], end=True)
+    await ctx.services.dispatch(given.dispatch)
     session.data = {}
+    cluster = given.cluster
     return Screen([_("Thank you. You gave {amount}; {total} in all. The pool has {pool}.").format(
-        amount=format_money(amount, cluster.currency), total=format_money(total, cluster.currency),
-        pool=format_money(pool, cluster.currency))], end=True)
+        amount=format_money(amount, cluster.currency), total=format_money(given.total, cluster.currency),
+        pool=format_money(given.pool, cluster.currency))], end=True)
 
 
 async def members(ctx: Ctx) -> Rendered:
@@ -188,8 +189,8 @@ async def pvote(ctx: Ctx) -> Rendered:
             return Redirect("clusters_proposals", flash=_("Voting on that proposal has closed."))
         yes, no = await proposals.counts(s, proposal.id)
         name = await proposals.subject_name(s, proposal)
-    return Screen([_("{what}. Now {yes} yes, {no} no; closes {deadline}.").format(
-        what=texts.what(proposal, _currency(ctx), name), yes=yes, no=no,
+    return Screen([_("{what}. Now {yes} yes, {no} no; closes by {deadline}.").format(
+        what=texts.what(proposal, _currency(ctx), name, payee=True), yes=yes, no=no,
         deadline=texts.when(proposal.deadline, ctx.session.country))], [("1", _("Yes")), ("2", _("No"))])
 
 
@@ -204,6 +205,8 @@ async def voted(ctx: Ctx) -> Rendered:
     flash = {"recorded": _("Your vote is counted."), "changed": _("Your vote is changed."),
              "same": _("Your vote is counted."), "closed": _("Voting on that proposal has closed."),
              "not_eligible": _("Only members when it opened vote on that proposal.")}.get(result.status, "")
+    if result.decided or (result.status == "closed" and texts.outcome(result.proposal)):
+        flash = f"{flash} {texts.decided(result.proposal)}"      # the rule: a deciding vote hears the result
     return Redirect("clusters_proposals", flash=flash)
 
 
@@ -273,7 +276,7 @@ async def _draft(ctx: Ctx) -> str | Reject | Redirect:
                 pool=format_money(pool, cluster.currency)))
         if not routing.payable(d["amount"], cluster.currency):
             return Reject(_("Type whole shillings, without cents."))
-    return texts.describe(d["pkind"], d.get("title"), d.get("amount"), cluster.currency)
+    return texts.describe(d["pkind"], d.get("title"), d.get("amount"), cluster.currency, payee=d.get("payee"))
 
 
 async def pconfirm(ctx: Ctx) -> Rendered:
@@ -308,7 +311,7 @@ async def popened(ctx: Ctx) -> Rendered:
                                        key=f"{ctx.hop_key}:propose")
     await ctx.services.dispatch(opened.dispatch)
     ctx.session.data = {}
-    return Screen([_("Proposal #{n} is open. Every member got a ballot by SMS.").format(n=opened.proposal.id)],
+    return Screen([_("Proposal #{n} is open. Every member got a ballot by SMS.").format(n=opened.proposal.number)],
                   end=True)
 
 

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 from menus.common import four_digits, press
 from menus.trading import rules, screens
+from ussd_app.domain.market.texts import price_hint
+from ussd_app.domain.phone import COUNTRIES
 from ussd_app.engine.tree import Feature, Go, State
 from ussd_app.i18n import lazy_gettext
 
 KWH_HINT = lazy_gettext("Type kWh, like 2 or 2.5.")
-PRICE_HINT = lazy_gettext("Type a price per kWh, like 1.20.")
+
+
+def PRICE_HINT(session) -> str:           # noqa: N802  a hint like the others, in the session's currency
+    return price_hint(COUNTRIES[session.country][0])
+
+
 PIN_HINT = lazy_gettext("Type your 4-digit PIN.")
 SELL = {"wh": 99_900_000, "price": 5000, "days": 7}
 BUY = {"wh": 99_900_000}

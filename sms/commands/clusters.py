@@ -14,13 +14,13 @@ from ussd_app.i18n import pgettext_noop
 
 async def handle_join(ctx: CommandCtx) -> str | None:
     if len(ctx.args) != 1:
-        return texts.refusal("unknown_code", "")
+        return texts.join_usage()
     try:
         joined = await members.join(ctx.db, ctx.user, ctx.args[0])
     except members.ClusterError as exc:
         return texts.refusal(exc.reason, ctx.args[0].upper())
     ctx.dispatch += joined.dispatch
-    return None if joined.proposal_id is None else texts.put_to_vote(joined.cluster, joined.proposal_id)
+    return None if joined.proposal_number is None else texts.put_to_vote(joined.cluster, joined.proposal_number)
 
 
 async def handle_cluster(ctx: CommandCtx) -> str:
@@ -41,12 +41,15 @@ async def _vote(ctx: CommandCtx, word: str, choice: str) -> str:
     n = _number(word)
     if n is None:
         return texts.vote_usage()
-    result = await proposals.vote(ctx.db, ctx.user, n, choice)
+    meant = await proposals.numbered(ctx.db, ctx.user, n)
+    if meant is None:
+        return texts.vote_reply("unknown", n, choice, "")
+    result = await proposals.vote(ctx.db, ctx.user, meant.id, choice)
     ctx.dispatch += result.dispatch
     ctx.payouts += result.to_pay
     proposal: Proposal | None = result.proposal
     deadline = texts.when(proposal.deadline, ctx.user.country) if proposal else ""
-    return texts.vote_reply(result.status, n, choice, deadline)
+    return texts.vote_reply(result.status, n, choice, deadline, proposal, result.decided)
 
 
 def _pin_shaped(args: list[str]) -> bool:
@@ -65,7 +68,7 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
     if len(ctx.args) != 1:
         return texts.vote_usage()
     n = _number(ctx.args[0])
-    if pin_shaped and n is not None and await ctx.db.get(Proposal, n) is None:
+    if pin_shaped and n is not None and await proposals.numbered(ctx.db, ctx.user, n) is None:
         return market.nothing_to_confirm()       # a PIN for a trade that expired, most likely
     return await _vote(ctx, ctx.args[0], "yes")
 

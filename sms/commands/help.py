@@ -1,17 +1,30 @@
-"""HELP: the list of keywords, in the sender's language."""
+"""HELP: the main keywords in one SMS, in the sender's language; HELP MORE: the rest (each fits one SMS)."""
 from __future__ import annotations
 
-from sms.commands.base import Command, CommandCtx
+from sms.commands.base import KEYWORD_CONTEXT, Command, CommandCtx
+from ussd_app import i18n
 from ussd_app.i18n import _, pgettext_noop
+
+MORE = pgettext_noop("sms keyword", "MORE")      # HELP MORE, with its word in every language (HELP ZAIDI)
 
 
 def help_text() -> str:
-    return _("Enerlectra SMS: HELP this list. BAL balances. ASK and a question for the advisor. LANG EN, BEM, NY "
-             "or SW language. STOP no news, "
-             "START news again. Dial *123# for menus.")
+    return _("Enerlectra SMS: BAL balance. ASK question. PRICE market. SELL kWh price. BUY kWh. CLUSTER. JOIN "
+             "code. LANG EN/BEM/NY/SW. STOP/START news. HELP MORE for more.")
+
+
+def help_more_text() -> str:
+    return _("More SMS: ALERT price: an SMS when kWh cost less. YES 12 or NO 12, or VOTE 12 YES: vote. YES and your "
+             "PIN confirm SELL or BUY. Dial *123# for menus.")
+
+
+def more_words() -> set[str]:
+    return {MORE} | {i18n.in_language(code, MORE, KEYWORD_CONTEXT).upper() for code in i18n.LANGUAGES}
 
 
 async def handle(ctx: CommandCtx) -> str:
+    if ctx.args and ctx.args[0].upper().strip(".,!?") in more_words():
+        return help_more_text()
     return help_text()
 
 

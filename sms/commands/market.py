@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app.domain import ledger, pin_resets, pins, wallet
+from ussd_app.domain import ledger, pin_resets, pin_texts, pins, wallet
 from ussd_app.domain.market import book, by_sms, data, rules, texts
 from ussd_app.domain.market.matching import BUY, SELL
 from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
@@ -30,7 +30,7 @@ def _price(text: str, currency: str) -> int | None:
 async def handle_alert(ctx: CommandCtx) -> str:
     below = _price(ctx.args[0], ctx.user.currency) if len(ctx.args) == 1 else None
     if below is None:
-        return texts.alert_usage()
+        return texts.alert_usage(ctx.user.currency)
     alert = await book.add_alert(ctx.db, ctx.user, below)
     return texts.alert_set(alert.below, alert.currency)
 
@@ -49,7 +49,7 @@ async def handle_sell(ctx: CommandCtx) -> str:
     wh = _kwh(ctx.args[0]) if len(ctx.args) == 2 else None
     price = _price(ctx.args[1], user.currency) if len(ctx.args) == 2 else None
     if wh is None or price is None:
-        return sell_usage()
+        return sell_usage(user.currency)
     market = rules.from_settings(ctx.settings)
     problem = texts.order_problem(market, user.currency, wh, price)
     if problem:
@@ -100,7 +100,7 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
         return None if checked.dispatch else _("Money actions are locked until {time}. Try again later.").format(
             time=pins.local_hhmm(checked.locked_until, user.country))
     if not checked.ok:
-        return _("Wrong PIN. {count} tries left.").format(count=checked.tries_left)
+        return pin_texts.tries_left(checked.tries_left)
     expires = by_sms.now() + timedelta(days=by_sms.OFFER_DAYS) if proposal.side == SELL else None
     try:
         placed = await book.place(ctx.db, f"sms-order:{proposal.id}", user, proposal.side, proposal.wh,
@@ -111,7 +111,7 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
             else _("You do not have that many kWh. Nothing was listed.")
     except rules.BadOrder:                # the market's rules changed since SELL/BUY: say what they are now
         market = rules.from_settings(settings)
-        return texts.order_problem(market, user.currency, proposal.wh, proposal.price) or sell_usage()
+        return texts.order_problem(market, user.currency, proposal.wh, proposal.price) or sell_usage(user.currency)
     proposal.state, proposal.order_id = "placed", placed.order.id
     ctx.dispatch += placed.dispatch
     if proposal.side == BUY:     # the receipt is the answer (queued by the book)
@@ -148,8 +148,9 @@ def nothing_to_confirm() -> str:
     return _("Nothing to confirm. Send SELL or BUY first.")
 
 
-def sell_usage() -> str:
-    return _("To sell by SMS send SELL, the kWh and the price per kWh, like: SELL 5 1.20")
+def sell_usage(currency: str = "ZMW") -> str:
+    return _("To sell by SMS send SELL, the kWh and the price per kWh, like: SELL 5 {example}").format(
+        example=texts.example_price(rules.MarketRules(), currency))
 
 
 def buy_usage() -> str:

@@ -221,7 +221,7 @@ async def vote(world: World, step: Step) -> None:
     async with world.db() as s:
         me = await s.scalar(select(User.id).where(User.msisdn == NUMBERS[step.user]))
         found = await clubs.membership_of(s, me)
-        newest = found and await s.scalar(select(Proposal.id).where(
+        newest = found and await s.scalar(select(Proposal.number).where(      # members see its number
             Proposal.cluster_id == found[0].id, Proposal.state == "open").order_by(Proposal.id.desc()))
     if not newest:
         return

@@ -388,8 +388,10 @@ class Proposal(Base):
     """state: open -> passed | rejected | expired; passed -> executed | execution_failed (see clusters.lifecycle)."""
 
     __tablename__ = "proposals"
+    __table_args__ = (Index("uq_proposals_cluster_number", "cluster_id", "number", unique=True),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)            # the number on ballots: #12
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)      # the number on ballots, per cluster: #12 (0014: old ones = id)
     request_key: Mapped[str | None] = mapped_column(String(80), nullable=True, unique=True)   # the hop that opened it
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
     proposer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

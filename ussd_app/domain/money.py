@@ -11,6 +11,9 @@ from babel.numbers import format_currency, format_decimal, get_currency_precisio
 
 # Formatting locale per country: Babel knows ZMW as "K" in en_ZM and TZS as "TSh" in sw_TZ.
 _LOCALE = {"ZMW": "en_ZM", "TZS": "sw_TZ"}
+# Currencies people count in whole units (Tanzania: shillings, no cents in use): shown without ".00"
+# when the amount is whole; a fraction (a fee, a price step) still shows, so nothing is hidden.
+WHOLE = {"TZS"}
 _AMOUNT = re.compile(r"^[0-9]{1,12}(?:[.,][0-9]+)?$")   # ASCII digits only
 
 
@@ -52,7 +55,18 @@ def _gsm(text: str) -> str:
 
 def format_money(minor: int, currency: str) -> str:
     amount = Decimal(minor).scaleb(-decimals(currency))
+    if currency in WHOLE and amount == amount.to_integral_value():
+        return _gsm(format_currency(amount, currency, format="\xa4\xa0#,##0", currency_digits=False,
+                                    locale=_LOCALE.get(currency, "en")))
     return _gsm(format_currency(amount, currency, locale=_LOCALE.get(currency, "en")))
+
+
+def typed(minor: int, currency: str) -> str:
+    """An amount as a user would type it: '1.20' in kwacha, '500' in shillings (for 'like ...' hints)."""
+    amount = Decimal(minor).scaleb(-decimals(currency))
+    if currency in WHOLE and amount == amount.to_integral_value():
+        return str(int(amount))
+    return f"{amount:.{decimals(currency)}f}"
 
 
 def format_energy(wh: int) -> str:

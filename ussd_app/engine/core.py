@@ -14,6 +14,8 @@ import asyncio
 import copy
 import logging
 
+from babel.support import LazyProxy
+
 from ussd_app import faults, i18n
 from ussd_app.domain import ledger, users
 from ussd_app.domain.phone import COUNTRIES
@@ -198,6 +200,8 @@ class Engine:
 
     def _hint(self, session: Session) -> str:
         hint = self.tree.states[session.state].hint
+        if callable(hint) and not isinstance(hint, LazyProxy):
+            hint = hint(session)             # a hint in the session's terms (its currency)
         return str(hint) if hint else _("Reply with a number from the list.")
 
     def _show(self, session: Session, *, hint: str | None = None, flash: str | None = None) -> UssdReply:

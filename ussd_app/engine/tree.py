@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from babel.support import LazyProxy
 from transitions.extensions import HierarchicalMachine
@@ -26,7 +26,8 @@ class State:
 
     name: str
     screen: Renderer
-    hint: LazyProxy | str | None = None         # the line shown above the screen after a wrong key
+    # the line shown above the screen after a wrong key; a function of the session when it depends on it
+    hint: LazyProxy | str | Callable[[Any], str] | None = None
     nav: Nav = Nav.FULL
     redirects: tuple[str, ...] = ()             # full state names its renderer may Redirect to
     sample: dict[str, Any] = field(default_factory=dict)   # session data that lint renders it with

@@ -1,7 +1,7 @@
 """What the advisor says around its answers (by SMS and on screens), in the current language."""
 from __future__ import annotations
 
-from ussd_app.i18n import _
+from ussd_app.i18n import _, ngettext
 
 ANSWER_SEGMENTS = 3            # an answer is at most 3 SMS parts
 
@@ -17,8 +17,10 @@ def apology_text() -> str:
 
 
 def limit_text(limit: int) -> str:
-    return _("You have asked {count} questions today, the most the advisor answers in a day. Please ask again "
-             "tomorrow.").format(count=limit)
+    return ngettext("You have asked {count} question today, the most the advisor answers in a day. Please ask "
+                    "again tomorrow.",
+                    "You have asked {count} questions today, the most the advisor answers in a day. Please ask "
+                    "again tomorrow.", limit).format(count=limit)
 
 
 def ask_usage() -> str:

@@ -96,7 +96,7 @@ async def add_member(s: AsyncSession, cluster: Cluster, user: User) -> list[tupl
 @dataclass(frozen=True)
 class Joined:
     cluster: Cluster
-    proposal_id: int | None          # a closed cluster: the admission put to a vote
+    proposal_number: int | None      # a closed cluster: the admission put to a vote (#number)
     dispatch: list[tuple[int, int]]
 
 
@@ -114,7 +114,7 @@ async def join(s: AsyncSession, user: User, code: str) -> Joined:
         return Joined(cluster, None, await add_member(s, cluster, user))
     from ussd_app.domain.clusters import proposals     # proposals build on members: import at use
     opened = await proposals.open_(s, cluster, user, "admit", title="admit", subject=user)
-    return Joined(cluster, opened.proposal.id, opened.dispatch)
+    return Joined(cluster, opened.proposal.number, opened.dispatch)
 
 
 async def invite(s: AsyncSession, cluster: Cluster, inviter: User, number, invitee: User | None, *, key: str
@@ -127,8 +127,17 @@ async def invite(s: AsyncSession, cluster: Cluster, inviter: User, number, invit
     return outbox.to_dispatch([row])
 
 
-async def contribute(s: AsyncSession, key: str, user: User, amount: int) -> tuple[Cluster, int]:
-    """Move `amount` from the member's wallet to the pool. Raises ClusterError, ledger.InsufficientFunds."""
+@dataclass(frozen=True)
+class Contributed:
+    cluster: Cluster
+    total: int                        # what the member gave in all
+    pool: int
+    dispatch: list[tuple[int, int]]   # the receipt SMS
+
+
+async def contribute(s: AsyncSession, key: str, user: User, amount: int) -> Contributed:
+    """Move `amount` from the member's wallet to the pool, with a receipt SMS (once per `key`).
+    Raises ClusterError, ledger.InsufficientFunds."""
     found = await membership_of(s, user.id)
     if found is None:
         raise ClusterError("not_member")
@@ -137,9 +146,12 @@ async def contribute(s: AsyncSession, key: str, user: User, amount: int) -> tupl
     pool = await ledger.account(s, pool_code(cluster), "pool", cluster.currency)
     posted = await ledger.post(s, key, "contribution", [Leg(wallet.id, -amount), Leg(pool.id, amount)],
                                memo=f"cluster {cluster.code}")
+    dispatch: list[tuple[int, int]] = []
     if posted.created:
         membership.contributed += amount
-    return cluster, membership.contributed
+        dispatch = await say(s, user, texts.contributed, cluster, amount, membership.contributed,
+                             await pool_balance(s, cluster), key=f"contribution:{key}")
+    return Contributed(cluster, membership.contributed, await pool_balance(s, cluster), dispatch)
 
 
 async def leave(s: AsyncSession, user: User) -> Cluster:

@@ -1,16 +1,18 @@
-"""Proposals: open (ballots to every member), vote (one each, changeable while open), close (early when
-decisive, else at the deadline; once), and execute (a change to the cluster at once; a payment from the
+"""Proposals: open (ballots to every member), vote (one each, changeable while open), close (early once the
+votes not yet cast cannot change the result, else at the deadline; once), and execute (a change to the cluster at once; a payment from the
 pool through mobile money, by a job).
 
 Every vote locks its proposal's row first, so votes on one proposal are counted one after the other and
 the closing happens once; result SMS are keyed by proposal and member, so closing twice sends nothing more.
+Members see a proposal's `number`, counted per cluster (#1, #2 ...); `id` stays internal.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ussd_app.db.models import Cluster, Membership, Payment, Proposal, User, Vote, Voter
@@ -42,13 +44,22 @@ async def open_(s: AsyncSession, cluster: Cluster, proposer: User, kind: str, *,
         if seen is not None:
             return Opened(seen)
     voters = await members.active_members(s, cluster.id)
-    proposal = Proposal(request_key=key, cluster_id=cluster.id, proposer_id=proposer.id, kind=kind,
-                        title=title.strip()[:60],
-                        amount=amount, payee=payee, subject_id=subject.id if subject else None,
-                        eligible=len(voters), quorum=tally.quorum_for(len(voters)),
-                        deadline=outbox.now() + timedelta(hours=hours), state="open", yes=0, no=0)
-    s.add(proposal)
-    await s.flush()
+    await s.execute(select(Cluster.id).where(Cluster.id == cluster.id).with_for_update())  # numbers in turn (PG)
+    for _attempt in range(5):
+        number = (await s.scalar(select(func.max(Proposal.number)).where(Proposal.cluster_id == cluster.id)) or 0) + 1
+        proposal = Proposal(request_key=key, cluster_id=cluster.id, number=number, proposer_id=proposer.id,
+                            kind=kind, title=title.strip()[:60],
+                            amount=amount, payee=payee, subject_id=subject.id if subject else None,
+                            eligible=len(voters), quorum=tally.quorum_for(len(voters)),
+                            deadline=outbox.now() + timedelta(hours=hours), state="open", yes=0, no=0)
+        try:
+            async with s.begin_nested():     # a racing proposal took the number (SQLite has no row lock)
+                s.add(proposal)
+            break
+        except IntegrityError:
+            continue
+    else:
+        raise RuntimeError(f"no free proposal number in cluster {cluster.id}")
     s.add_all([Voter(proposal_id=proposal.id, user_id=user.id) for _m, user in voters])
     opened = Opened(proposal)
     name = subject.name if subject else None
@@ -58,10 +69,28 @@ async def open_(s: AsyncSession, cluster: Cluster, proposer: User, kind: str, *,
     return opened
 
 
+async def numbered(s: AsyncSession, user: User, number: int) -> Proposal | None:
+    """The proposal a member means by #number: one they may vote on (an open one first, then the newest);
+    else the one of that number in their cluster now, or about them (a newcomer's admission): they will hear
+    they were not a member when it opened."""
+    newest_open_first = ((Proposal.state == "open").desc(), Proposal.id.desc())
+    mine = await s.scalar(select(Proposal).join(Voter, Voter.proposal_id == Proposal.id)
+                          .where(Voter.user_id == user.id, Proposal.number == number)
+                          .order_by(*newest_open_first).limit(1))
+    if mine is not None:
+        return mine
+    found = await members.membership_of(s, user.id)
+    near = Proposal.subject_id == user.id if found is None else or_(Proposal.cluster_id == found[0].id,
+                                                                    Proposal.subject_id == user.id)
+    return await s.scalar(select(Proposal).where(near, Proposal.number == number).order_by(*newest_open_first)
+                          .limit(1))
+
+
 @dataclass
 class Voted:
     status: str                      # recorded / changed / same / closed / not_eligible / unknown
     proposal: Proposal | None = None
+    decided: bool = False            # this vote closed the proposal (its result is in proposal.state)
     dispatch: list[tuple[int, int]] = field(default_factory=list)
     to_pay: list[int] = field(default_factory=list)     # proposals passed now that pay from the pool
 
@@ -90,6 +119,7 @@ async def vote(s: AsyncSession, user: User, proposal_id: int, choice: str, at: d
     voted = Voted(status, proposal)
     if decision:
         await _close(s, proposal, decision, yes, no, voted)
+        voted.decided = True
     return voted
 
 

@@ -5,8 +5,22 @@ from ussd_app import i18n
 from ussd_app.domain.market.book import Messages
 from ussd_app.domain.market.data import Snapshot
 from ussd_app.domain.market.rules import BadOrder, MarketRules
-from ussd_app.domain.money import format_energy, format_money
+from ussd_app.domain.money import format_energy, format_money, typed
 from ussd_app.i18n import _
+
+EXAMPLE_PRICE = {"ZMW": 120, "TZS": 50_000}      # a typical price per kWh (minor units) for "like ..." hints
+
+
+def example_price(rules: MarketRules, currency: str) -> str:
+    """A price the market would take, as a user types it: '1.20' in Zambia, '500' in Tanzania."""
+    low, high = rules.price_range(currency)
+    price = min(max(EXAMPLE_PRICE.get(currency, low), low), high)
+    price -= price % rules.tick
+    return typed(price if price >= low else price + rules.tick, currency)
+
+
+def price_hint(currency: str, rules: MarketRules | None = None) -> str:
+    return _("Type a price per kWh, like {example}.").format(example=example_price(rules or MarketRules(), currency))
 
 
 def per_kwh(price: int, currency: str) -> str:
@@ -87,8 +101,9 @@ def price_sms(snap: Snapshot) -> str:
     return _("Enerlectra market, price per kWh. {lines}").format(lines=" ".join(market_lines(snap)))
 
 
-def alert_usage() -> str:
-    return _("To get an SMS when kWh is cheap, send ALERT and a price per kWh, like: ALERT 1.10")
+def alert_usage(currency: str = "ZMW") -> str:
+    return _("To get an SMS when kWh is cheap, send ALERT and a price per kWh, like: ALERT {example}").format(
+        example=example_price(MarketRules(), currency))
 
 
 def alert_set(price: int, currency: str) -> str:
@@ -111,8 +126,8 @@ def order_problem(rules: MarketRules, currency: str, wh: int | None = None, pric
         if str(exc) in ("lot", "zero"):
             return _("Type kWh in steps of {lot}, like 2 or 2.5.").format(lot=format_energy(rules.lot_wh))
         if str(exc) == "tick":
-            return _("Prices go in steps of {tick}. Type a price like 1.20.").format(
-                tick=format_money(rules.tick, currency))
+            return _("Prices go in steps of {tick}. Type a price like {example}.").format(
+                tick=format_money(rules.tick, currency), example=example_price(rules, currency))
         low, high = rules.price_range(currency)
         return _("Type a price from {low} to {high} per kWh.").format(
             low=format_money(low, currency), high=format_money(high, currency))

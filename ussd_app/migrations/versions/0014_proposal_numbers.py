@@ -4,7 +4,7 @@ Existing proposals keep their global id as their number, so a ballot already sen
 names the same proposal; new ones continue from the highest number in their cluster.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa

@@ -169,3 +169,51 @@ async def test_sim_with_url_says_where_sms_go_instead_of_an_empty_inbox(client, 
     assert said[-1] == NO_INBOX and "(no SMS yet)" not in said
     assert "enerlectra sms outbox --to NUMBER" in NO_INBOX and "--at-url" in NO_INBOX
     assert "--at-url" in sim_options() and "--fake-at" in options("serve")
+
+
+def readme_block(heading: str) -> str:
+    """The first ```sh block under `heading` in the README, as written."""
+    from pathlib import Path
+
+    text = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text(encoding="utf-8")
+    section = text.split(heading, 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_drives_a_deposit_through_the_mtn_sandbox_with_curl(settings):
+    import os
+
+    from simulator.transport import connect
+
+    script = readme_block("### Payment sandboxes over HTTP")
+    async with connect(settings=settings) as transport:
+        env = {"PATH": os.environ["PATH"], "APP": transport.base, "MTN": transport.sandboxes["mtn"],
+               "PHONE": "+260961810001"}
+        done = await asyncio.to_thread(subprocess.run, ["bash", "-euo", "pipefail", "-c", script], env=env,
+                                       capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "Approve the prompt on your phone" in done.stdout, done.stdout
+        assert '"status": "SUCCESSFUL"' in done.stdout and '{"pending": ["payout_fail"]}' in done.stdout
+        wallet = done.stdout.split('{"pending": ["payout_fail"]}', 1)[1].lstrip()      # the last screen
+        assert wallet.startswith("CON Money: K50.00"), done.stdout
+
+
+@pytest.mark.parametrize("path, body, status, says", [
+    ("/sim/decide", "not json", 400, '{"reference": "...", "approve": true}'),
+    ("/sim/decide", '{"approve": true}', 400, '{"reference": "...", "approve": true}'),
+    ("/sim/decide", '{"reference": "nope", "approve": true}', 404, "no prompt has reference 'nope'"),
+    ("/sim/fail", "[]", 400, '{"mode": "payout_fail", "count": 1}'),
+    ("/sim/fail", '{"mode": "http500", "count": "x"}', 400, '{"mode": "payout_fail", "count": 1}'),
+])
+@pytest.mark.parametrize("sandbox", ["mtn", "airtel", "pawapay", "azampay"])
+async def test_a_bad_sandbox_control_gets_one_line(sandbox, path, body, status, says):
+    import aiohttp
+
+    from simulator import local_payments
+    from ussd_app.settings import Settings
+
+    _settings, boxes = local_payments.plan(Settings(public_base_url="http://127.0.0.1:9"))
+    [box] = [b for b in boxes if b.name == sandbox]
+    async with local_payments.serving([box]), aiohttp.ClientSession() as http:
+        async with http.post(box.url + path, data=body, headers={"Content-Type": "application/json"}) as resp:
+            assert (resp.status, says in (await resp.json())["error"]) == (status, True)

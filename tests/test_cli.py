@@ -83,6 +83,7 @@ BAD_ARGS = [
      "/no/such/file: No such file or directory"),
     (("ledger", "verify", "--anchor", "junk"), 2, "not a ledger anchor"),
     (("db", "upgrade", "nope"), 2, "Can't locate revision identified by 'nope'"),
+    (("serve", "--port", "70000"), 2, "a whole number from 1 to 65535"),
 ]
 
 
@@ -117,6 +118,14 @@ def test_an_unreachable_database_gets_one_line(tmp_path, monkeypatch, argv):
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://postgres:s3cret@127.0.0.1:1/enerlectra")
     code, out, err = enerlectra(*argv)
     assert_one_line(code, out, err, 1, "(the database is postgresql+asyncpg://postgres:***@127.0.0.1:1/")
+    assert "s3cret" not in out + err
+
+
+def test_an_unreachable_redis_gets_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERLECTRA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")
+    code, out, err = enerlectra("worker", "--burst")
+    assert_one_line(code, out, err, 1, "enerlectra: Redis redis://:***@127.0.0.1:1/0: Error 111 connecting")
     assert "s3cret" not in out + err
 
 

@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the web service (embedded Redis and SQLite by default)")
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=cli_errors.whole(1, 65535))
     serve.add_argument("--fake-at", action="store_true",
                        help="send SMS through the real SDK to a fake Africa's Talking server started here")
     serve.add_argument("--fake-claude", action="store_true",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import socket
 import sys
 
 E164_HINT = "use E.164 like +260971234567 (Zambia) or +255754123456 (Tanzania)"
@@ -51,7 +52,7 @@ def run(func, args: argparse.Namespace) -> int:
     except BadArgument as exc:
         return _say(str(exc), 2)
     except Exception as exc:                 # noqa: BLE001 -- only the families below are answered here
-        line = _database_line(exc) or _file_line(exc) or _alembic_line(exc)
+        line = _redis_line(exc) or _database_line(exc) or _file_line(exc) or _alembic_line(exc) or _os_line(exc)
         if line is None:
             raise
         return _say(*line)
@@ -77,9 +78,25 @@ def _database_line(exc: Exception) -> tuple[str, int] | None:
         missing = re.search(r"no such table|relation .* does not exist|unable to open database file", reason)
         hint = "; run `enerlectra db upgrade` first" if missing else ""
         return f"database {_database_url()}: {reason}{hint}", 1
-    if isinstance(exc, (ConnectionError, TimeoutError)) or (isinstance(exc, OSError) and exc.filename is None):
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):        # asyncpg's connect
         return f"{exc or type(exc).__name__} (the database is {_database_url()})", 1
     return None
+
+
+def _redis_line(exc: Exception) -> tuple[str, int] | None:
+    from redis.exceptions import ConnectionError as RedisDown, TimeoutError as RedisSlow
+
+    if isinstance(exc, (RedisDown, RedisSlow)):
+        from ussd_app.redact import redact_url
+        from ussd_app.settings import Settings
+
+        return f"Redis {redact_url(Settings.from_env().redis_url or 'embedded')}: {exc}", 1
+    return None
+
+
+def _os_line(exc: Exception) -> tuple[str, int] | None:
+    """Anything else the system refused (a port in use): its own words."""
+    return (str(exc) or type(exc).__name__, 1) if isinstance(exc, OSError) else None
 
 
 def _file_line(exc: Exception) -> tuple[str, int] | None:

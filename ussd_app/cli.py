@@ -305,9 +305,8 @@ def cmd_payments_resolve(args: argparse.Namespace) -> int:
         state = _payments(lambda payments: payments.resolve(args.reference, args.outcome == "paid"))
     except NotUnderReview as exc:
         state = str(exc)
-        print(f"enerlectra: no payment has reference {args.reference!r}" if state == "unknown" else
-              f"enerlectra: {args.reference} is {state}; only a payment under review can be resolved by hand",
-              file=sys.stderr)
+        print(f"no payment has reference {args.reference!r}" if state == "unknown" else
+              f"{args.reference}: {state}; only a payment under review can be resolved by hand")
         return 1
     print(f"{args.reference}: {state}; the user's SMS goes out with the next outbox sweep")
     return 0
@@ -347,8 +346,8 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
                 meter = await meters.register(s, user, args.serial, secret, args.export_wh, args.import_wh)
             except meters.MeterTaken as exc:
                 raise SystemExit(f"enerlectra: meter {exc} is registered already; nothing changed") from None
-            except ValueError as exc:
-                raise BadArgument(str(exc)) from None
+            except ValueError as exc:            # a serial or secret the meter rules refuse
+                raise SystemExit(f"enerlectra: {exc}") from None
         return (f"meter {meter.number} registered to {args.msisdn}; baseline export {args.export_wh} Wh, "
                 f"import {args.import_wh} Wh at {meter.last_read_at:%Y-%m-%d %H:%M} UTC")
     print(_with_db(Settings.from_env(), add))

@@ -121,6 +121,18 @@ def test_an_unreachable_database_gets_one_line(tmp_path, monkeypatch, argv):
     assert "s3cret" not in out + err
 
 
+@pytest.mark.parametrize("content, argv, code, says", [
+    ("x: [\n", (), 2, "not YAML: while parsing a flow node"),
+    (None, (), 2, "No such file or directory"),
+    ("steps:\n  - dial: '*123#'\n", ("--url", "http://127.0.0.1:9"), 1, "Cannot connect to host 127.0.0.1:9"),
+])
+def test_sim_run_on_a_bad_journey_or_server_gets_one_line(tmp_path, content, argv, code, says):
+    journey = tmp_path / "journey.yaml"
+    if content is not None:
+        journey.write_text(content)
+    assert_one_line(*enerlectra("sim", "run", str(journey), *argv), code, says)
+
+
 def test_an_unreachable_redis_gets_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("ENERLECTRA_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")

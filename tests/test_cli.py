@@ -133,6 +133,15 @@ def test_sim_run_on_a_bad_journey_or_server_gets_one_line(tmp_path, content, arg
     assert_one_line(*enerlectra("sim", "run", str(journey), *argv), code, says)
 
 
+@pytest.mark.parametrize("url", ["nonsense", "mysql://root:s3cret@db/enerlectra"])
+def test_a_database_url_we_cannot_use_gets_one_line(tmp_path, monkeypatch, url):
+    monkeypatch.setenv("ENERLECTRA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DATABASE_URL", url)
+    code, out, err = enerlectra("sms", "outbox")
+    assert_one_line(code, out, err, 2, "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
+    assert "s3cret" not in out + err
+
+
 def test_an_unreachable_redis_gets_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("ENERLECTRA_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")

@@ -52,7 +52,7 @@ def run(func, args: argparse.Namespace) -> int:
     except BadArgument as exc:
         return _say(str(exc), 2)
     except Exception as exc:                 # noqa: BLE001 -- only the families below are answered here
-        line = _redis_line(exc) or _database_line(exc) or _file_line(exc) or _alembic_line(exc) or _os_line(exc)
+        line = _url_line(exc) or _redis_line(exc) or _database_line(exc) or _file_line(exc) or _alembic_line(exc) or _os_line(exc)
         if line is None:
             raise
         return _say(*line)
@@ -80,6 +80,21 @@ def _database_line(exc: Exception) -> tuple[str, int] | None:
         return f"database {_database_url()}: {reason}{hint}", 1
     if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):        # asyncpg's connect
         return f"{exc or type(exc).__name__} (the database is {_database_url()})", 1
+    return None
+
+
+SUPPORTED_DATABASES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+
+
+def _url_line(exc: Exception) -> tuple[str, int] | None:
+    """DATABASE_URL that SQLAlchemy cannot parse, or whose driver we do not ship."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = _database_url()
+    if isinstance(exc, (ArgumentError, NoSuchModuleError)) or (
+            isinstance(exc, ModuleNotFoundError) and not url.startswith(SUPPORTED_DATABASES)):
+        return (f"DATABASE_URL {url}: {str(exc).splitlines()[0]}; use sqlite+aiosqlite:///PATH or "
+                f"postgresql+asyncpg://USER@HOST/DB"), 2
     return None
 
 

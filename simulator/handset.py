@@ -41,10 +41,10 @@ def draw(reply: Reply, msisdn: str) -> str:
 
 
 # `sim --url` without --at-url: the server's SMS go out through its own gateway, not to this handset.
-NO_INBOX = ("SMS from that server do not come to this handset. To see them here, start the server with "
-            "`enerlectra serve --fake-at` and pass the URL it prints as `--at-url`. Where the server runs, "
-            "`enerlectra sms outbox --to NUMBER` lists each SMS with its text (the default local gateway also "
-            "writes them to ENERLECTRA_HOME/sms.log).")
+NO_INBOX = ("SMS from that server do not come to this handset. To see them here, start the server "
+            "with `enerlectra serve --fake-at` and pass the URL it prints as `--at-url`. Where the server "
+            "runs, `enerlectra sms outbox --to NUMBER` lists each SMS with its text (the default local "
+            "gateway also writes them to ENERLECTRA_HOME/sms.log).")
 
 # Who asks "pay ... to Enerlectra?" on the phone, by sandbox.
 PROMPT_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "pawapay": "Mobile money", "azampay": "AzamPay"}

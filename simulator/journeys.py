@@ -305,7 +305,8 @@ async def run_files(files: list[str], url: str | None = None, token: str | None 
     try:
         journeys = [load_journey(f) for f in files]
     except (JourneyError, OSError) as exc:          # one line: YAML's own message spans several
-        print("error: " + " ".join(line.strip() for line in str(exc).splitlines() if line.strip() not in ("", "^")))
+        lines = (line.strip() for line in str(exc).splitlines())
+        print("error: " + " ".join(line for line in lines if line not in ("", "^")))
         return 2
     for journey in journeys:
         ctx = connect(url, token, at_url=at_url) if url else _fresh_app(journey)

@@ -91,13 +91,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 # The sandboxes a `sim --url` handset must be told about (it approves their payment prompts); the fake
 # Claude needs no flag: only the server talks to it.
-SIM_FLAGS = {"mtn": "--mtn-url", "airtel": "--airtel-url", "pawapay": "--pawapay-url", "azampay": "--azampay-url"}
+SIM_FLAGS = {"mtn": "--mtn-url", "airtel": "--airtel-url", "pawapay": "--pawapay-url",
+             "azampay": "--azampay-url"}
 
 
 def sandbox_line(name: str, url: str) -> str:
     """What `serve` says about a local sandbox: where it runs and how a handset reaches it."""
     if name in SIM_FLAGS:
-        return f"local {name} sandbox: {url} (pass `sim --url ... {SIM_FLAGS[name]} {url}` to approve prompts)"
+        return (f"local {name} sandbox: {url} "
+                f"(pass `sim --url ... {SIM_FLAGS[name]} {url}` to approve prompts)")
     return f"local {name} sandbox: {url} (used by this server only; `sim --url` needs no flag for it)"
 
 

@@ -52,7 +52,8 @@ def run(func, args: argparse.Namespace) -> int:
     except BadArgument as exc:
         return _say(str(exc), 2)
     except Exception as exc:                 # noqa: BLE001 -- only the families below are answered here
-        line = _url_line(exc) or _redis_line(exc) or _database_line(exc) or _file_line(exc) or _alembic_line(exc) or _os_line(exc)
+        line = (_url_line(exc) or _redis_line(exc) or _database_line(exc) or _file_line(exc)
+                or _alembic_line(exc) or _os_line(exc))
         if line is None:
             raise
         return _say(*line)

@@ -137,7 +137,8 @@ def topic_scores(question: str, language: str) -> dict[str, float]:
     keys = {t: set().union(*(_keywords(e, language) for e in BANK if e.topic == t)) for t in TIE_ORDER}
     scores = dict.fromkeys(TIE_ORDER, 0.0)
     for word in words(question):
-        hits = [t for t, ks in keys.items() if word in ks or any(len(k) >= 4 and word.startswith(k) for k in ks)]
+        hits = [t for t, ks in keys.items()
+                if word in ks or any(len(k) >= 4 and word.startswith(k) for k in ks)]
         for t in hits:
             scores[t] += 1 / len(hits)
     return scores
@@ -151,8 +152,8 @@ def guess_topic(question: str, language: str) -> tuple[str | None, float]:
 
 
 def choose_topic(question: str, language: str, recent: str | None) -> str:
-    """The topic to answer on. A follow-up (`recent`: the conversation's topic) stays on it unless the question
-    names another topic more than it; a question naming none stays on it, or gets the default."""
+    """The topic to answer on. A follow-up (`recent`: the conversation's topic) stays on it unless the
+    question names another topic more than it; a question naming none stays on it, or gets the default."""
     scores = topic_scores(question, language)
     guessed, best_score = guess_topic(question, language)
     if guessed is None:

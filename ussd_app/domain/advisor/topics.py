@@ -44,8 +44,8 @@ TOPICS: tuple[Topic, ...] = (
            lazy_gettext("What is a carbon credit?"))),
     Topic("support", lazy_gettext("Help with Enerlectra"),
           "customer support agent, helping with the *123# menu (Wallet, Mobile money, Settings, Ask the "
-          "advisor), the wallet, the PIN, mobile-money deposits and withdrawals, and SMS commands (HELP, BAL, LANG, ASK, "
-          "STOP, START)",
+          "advisor), the wallet, the PIN, mobile-money deposits and withdrawals, and SMS commands (HELP, BAL, "
+          "LANG, ASK, STOP, START)",
           (lazy_gettext("I forgot my PIN"), lazy_gettext("How to deposit money?"),
            lazy_gettext("My deposit did not arrive"))),
 )

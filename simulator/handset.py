@@ -19,6 +19,8 @@ import contextlib
 import sys
 import textwrap
 
+import aiohttp
+
 from simulator.phone import Phone
 from simulator.transport import Reply, SimError, connect
 from ussd_app.redact import redact_url
@@ -37,6 +39,12 @@ def draw(reply: Reply, msisdn: str) -> str:
     body = [f"| {line:<{WIDTH}} |" for line in lines]
     return "\n".join([top, f"| {msisdn:<{WIDTH}} |", top, *body, top, f"  ({status})"])
 
+
+# `sim --url` without --at-url: the server's SMS go out through its own gateway, not to this handset.
+NO_INBOX = ("SMS from that server do not come to this handset. To see them here, start the server "
+            "with `enerlectra serve --fake-at` and pass the URL it prints as `--at-url`. Where the server "
+            "runs, `enerlectra sms outbox --to NUMBER` lists each SMS with its text (the default local "
+            "gateway also writes them to ENERLECTRA_HOME/sms.log).")
 
 # Who asks "pay ... to Enerlectra?" on the phone, by sandbox.
 PROMPT_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "pawapay": "Mobile money", "azampay": "AzamPay"}
@@ -70,6 +78,8 @@ class Handset:
                 text = line.strip()[3:].strip()
                 await self.phone.sms(text)
                 self.out(f"(SMS sent: {text})")
+            elif command == "inbox" and self.phone.transport.at_url is None:
+                self.out(NO_INBOX)
             elif command == "inbox":
                 messages = await self.phone.transport.inbox(self.phone.msisdn)
                 self.out("\n".join(f"SMS {n}: {m['text']}" for n, m in enumerate(messages, 1)) or "(no SMS yet)")
@@ -87,6 +97,9 @@ class Handset:
                 self.show(await self.phone.send(line.strip()))
         except (SimError, ValueError) as exc:
             self.out(f"error: {exc}")
+        except aiohttp.ClientError as exc:          # the server (or a sandbox) is down: say so, keep the phone
+            self.out(f"error: cannot reach the server: {exc}")
+            return True
         for message in await self.phone.new_sms():
             self.out(f"*** new SMS: {message['text']}")
         for prompt in await self.phone.transport.prompts(self.phone.msisdn):
@@ -135,6 +148,8 @@ async def run_handset(url: str | None, msisdn: str, token: str | None, service_c
         handset = Handset(Phone(transport, msisdn, service_code))
         print(f"Enerlectra handset simulator: {msisdn} -> {redact_url(url) if url else 'in-process app'}. "
               f"Type `dial` to call {service_code}, `help` for commands.")
+        if transport.at_url is None:
+            print(NO_INBOX)
         lines = _lines_from_terminal() if sys.stdin.isatty() else _lines_from_pipe()
         async for line in lines:
             if not await handset.handle(line):

@@ -304,8 +304,9 @@ async def run_files(files: list[str], url: str | None = None, token: str | None 
                     at_url: str | None = None) -> int:
     try:
         journeys = [load_journey(f) for f in files]
-    except (JourneyError, OSError) as exc:
-        print(f"error: {exc}")
+    except (JourneyError, OSError) as exc:          # one line: YAML's own message spans several
+        lines = (line.strip() for line in str(exc).splitlines())
+        print("error: " + " ".join(line for line in lines if line not in ("", "^")))
         return 2
     for journey in journeys:
         ctx = connect(url, token, at_url=at_url) if url else _fresh_app(journey)

@@ -52,13 +52,23 @@ class Sandbox:
         raise NotImplementedError
 
     async def post_decide(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        txn = await self.decide(str(data["reference"]), bool(data.get("approve")), data.get("reason"))
-        return web.json_response({"reference": str(data["reference"]), "status": str(txn.status)})
+        data = await _json_object(request)
+        if data is None or "reference" not in data:
+            return _refused(400, 'send JSON like {"reference": "...", "approve": true}')
+        reference = str(data["reference"])
+        try:
+            txn = await self.decide(reference, bool(data.get("approve")), data.get("reason"))
+        except KeyError:
+            return _refused(404, f"no prompt has reference {reference!r}: GET /sim/pending/NUMBER lists them")
+        return web.json_response({"reference": reference, "status": str(txn.status)})
 
     async def post_fail(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        self.fail(str(data["mode"]), int(data.get("count", 1)))
+        data = await _json_object(request)
+        try:
+            mode, count = str(data["mode"]), int(data.get("count", 1))
+        except (TypeError, KeyError, ValueError):
+            return _refused(400, 'send JSON like {"mode": "payout_fail", "count": 1}')
+        self.fail(mode, count)
         return web.json_response({"pending": self.failures})
 
     def control_routes(self) -> list[web.RouteDef]:
@@ -69,6 +79,19 @@ class Sandbox:
 
     def app(self) -> web.Application:
         raise NotImplementedError
+
+
+async def _json_object(request: web.Request) -> dict | None:
+    """The body as a JSON object; None when it is not one (QA typing curl by hand gets a 400, not a 500)."""
+    try:
+        data = await request.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _refused(status: int, line: str) -> web.Response:
+    return web.json_response({"error": line}, status=status)
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ussd_app.db.models import SmsOutbox
 
-COLUMNS = ("id", "to", "kind", "status", "enc", "segs", "tries", "message id", "cost", "reason", "created")
+COLUMNS = ("id", "to", "kind", "status", "enc", "segs", "tries", "message id", "cost", "reason", "created",
+           "text")
 
 
 async def outbox_rows(db: async_sessionmaker, to: str | None = None, status: str | None = None,
@@ -20,7 +21,13 @@ async def outbox_rows(db: async_sessionmaker, to: str | None = None, status: str
         rows = (await s.scalars(query)).all()
     return [(str(r.id), r.msisdn, r.kind, r.status, r.encoding, str(r.segments), str(r.attempts),
              r.gateway_message_id or "-", r.cost or "-", r.failure_reason or (r.last_error or "-")[:40],
-             r.created_at.strftime("%Y-%m-%d %H:%M:%S") if r.created_at else "-") for r in rows]
+             r.created_at.strftime("%Y-%m-%d %H:%M:%S") if r.created_at else "-", _one_line(r.body))
+            for r in rows]
+
+
+def _one_line(body: str) -> str:
+    """The text as stored (no PIN is ever in an outbound SMS; inbound ones are stored masked), on one line."""
+    return " ".join((body or "").split())
 
 
 def table(rows: list[tuple[str, ...]]) -> str:

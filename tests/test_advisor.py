@@ -375,3 +375,71 @@ async def test_the_prompt_knows_the_users_cluster_in_numbers_only(claude_client,
     assert ("Community cluster: a micro cluster of 1 members; pooled fund K0.00; the user is its chair and has "
             "given K0.00 of a K2,000.00 target per member; open proposals: 0.") in system
     assert "Mapalo" not in system and "Chelstone" not in system
+
+
+# -- price answers quote the live book ------------------------------------------------------------------------
+
+async def book_offer_150_bid_130_last_130(client) -> None:
+    """Offers 1.30 and 1.10 bought out, a bid left at 1.30, then an offer at 1.50 above it."""
+    from tests.test_market import BUYER, SELLER, SELLER2, TRADE, energize, sell
+
+    phones = {n: await register(client, n, name) for n, name in
+              ((SELLER, "Bwalya"), (SELLER2, "Chanda"), (BUYER, "Mutale"))}
+    for n in (SELLER, SELLER2):
+        await energize(client, n, 10_000)
+    await fund(client, BUYER, "100")
+    await sell(phones[SELLER], "1", "1.30")
+    await sell(phones[SELLER2], "1", "1.10")
+    await phones[BUYER].dial()
+    await phones[BUYER].press(TRADE, "2", "3", "2")
+    assert "Your bid for 1.0 kWh at K1.30/kWh" in await phones[BUYER].press("4826")
+    await sell(phones[SELLER], "1", "1.50")
+
+
+@pytest.mark.parametrize("lang_key, question, quote", [
+    ("1", "ASK what is a fair price for 1 kwh", "Market now, per kWh: best offer K1.50, best bid K1.30, "
+                                                "last trade K1.30."),
+    ("1", "ASK should I sell my spare kwh", "Market now, per kWh: best offer K1.50, best bid K1.30, "
+                                            "last trade K1.30."),
+    ("2", "ASK mutengo wa maketi lelo", "Maketi nomba, pa kWh: uwacilapo K1.50, ilipusho K1.30, "
+                                        "ukulekelesha K1.30."),
+    ("3", "ASK mtengo wa magetsi lero", "Msika pano, pa kWh: mtengo wabwino K1.50, pempho labwino K1.30, "
+                                        "omaliza K1.30."),
+    ("4", "ASK bei ya kwh sokoni", "Soko sasa, kwa kWh: ofa bora K1.50, zabuni bora K1.30, "
+                                   "bei ya mwisho K1.30."),
+])
+async def test_an_offline_price_answer_starts_with_the_live_book(client, settings, lang_key, question, quote):
+    await book_offer_150_bid_130_last_130(client)
+    phone = Phone(client, ZM)
+    await phone.dial()
+    await phone.press(lang_key, NAME, "4826", "4826")
+    await client.post("/sms/africastalking/inbound", data=sms(question, sender=ZM))
+    await run_jobs(settings)
+    [answer] = await answers_to(client, ZM)
+    assert_sms_answer(answer.body)
+    assert answer.body.startswith(quote + " "), answer.body
+    [q] = [q for q in await questions_of(client) if q.source == "sms"]
+    assert q.topic in ("market", "trading")
+
+
+async def test_an_empty_book_is_quoted_as_empty_and_carbon_answers_quote_nothing(client, settings):
+    await register(client, ZM, NAME)
+    await client.post("/sms/africastalking/inbound", data=sms("ASK what is a fair price", sender=ZM))
+    await client.post("/sms/africastalking/inbound",
+                      data=sms("ASK what is a carbon credit", sender=ZM, provider_id="ATXid_in_2"))
+    await run_jobs(settings)
+    price, carbon = [a.body for a in await answers_to(client, ZM)]
+    assert price.startswith("Market now, per kWh: best offer -, best bid -, last trade -. "), price
+    assert carbon.startswith("A carbon credit proves"), carbon
+
+
+async def test_claude_is_told_to_quote_the_live_book_for_price_questions(claude_client, claude_settings,
+                                                                         fake_claude):
+    fake, _url = fake_claude
+    await register(claude_client, ZM, NAME)
+    await claude_client.post("/sms/africastalking/inbound", data=sms("ASK what is the price now", sender=ZM))
+    await run_jobs(claude_settings)
+    system = fake.requests[-1]["body"]["system"]
+    assert system.startswith("You are Enerlectra's market analyst, explaining energy prices")
+    assert "quote the live market below (best offer, best bid, last trade" in system
+    assert "Energy market (ZMW): best offer none, best bid none, last trade none" in system

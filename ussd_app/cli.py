@@ -6,6 +6,8 @@ import asyncio
 import logging
 import sys
 
+from ussd_app import cli_errors
+from ussd_app.cli_errors import BadArgument
 from ussd_app.redact import redact_url
 from ussd_app.settings import Settings
 
@@ -70,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if sandboxes:
             app.cleanup_ctx.append(_serve_sandboxes(sandboxes))
         for box in sandboxes:
-            log.info("local %s sandbox: %s (sim --%s-url)", box.name, box.url, box.name)
+            log.info("%s", sandbox_line(box.name, box.url))
         if fake_at is not None:
             app.cleanup_ctx.append(_serve_sandboxes([local_payments.LocalSandbox("at", fake_at, at_port)]))
             log.info("fake Africa's Talking SMS API: http://127.0.0.1:%s (sim --at-url)", at_port)
@@ -87,6 +89,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             embedded.stop()
         local_payments.forget(settings)
     return 0
+
+
+# The sandboxes a `sim --url` handset must be told about (it approves their payment prompts); the fake
+# Claude needs no flag: only the server talks to it.
+SIM_FLAGS = {"mtn": "--mtn-url", "airtel": "--airtel-url", "pawapay": "--pawapay-url",
+             "azampay": "--azampay-url"}
+
+
+def sandbox_line(name: str, url: str) -> str:
+    """What `serve` says about a local sandbox: where it runs and how a handset reaches it."""
+    if name in SIM_FLAGS:
+        return (f"local {name} sandbox: {url} "
+                f"(pass `sim --url ... {SIM_FLAGS[name]} {url}` to approve prompts)")
+    return f"local {name} sandbox: {url} (used by this server only; `sim --url` needs no flag for it)"
 
 
 def startup_line(settings: Settings) -> str:
@@ -240,27 +256,27 @@ def cmd_ledger_credit(args: argparse.Namespace) -> int:
     from sms.templates import credit_text
     from ussd_app.domain import ledger, wallet
     from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
-    from ussd_app.domain.phone import parse_msisdn
     from ussd_app.i18n import in_language_of
 
-    number = parse_msisdn(args.msisdn)
+    if args.energy:
+        try:
+            wh = int(args.amount)
+        except ValueError:
+            raise BadArgument(f"{args.amount!r}: Wh is a whole number of watt-hours") from None
+        if wh <= 0:
+            raise BadArgument(f"{args.amount!r}: Wh must be more than zero")
 
     async def credit(db):
-        user = await wallet.find_user(db, number.e164)
+        user = await wallet.find_user(db, args.msisdn)
         if user is None:
-            raise SystemExit(f"{number.e164} is not registered")
+            raise SystemExit(f"enerlectra: {args.msisdn} is not registered")
         if args.energy:
-            try:
-                amount, asset = int(args.amount), ledger.ENERGY
-            except ValueError:
-                raise SystemExit("Wh: a whole number of watt-hours") from None
-            if amount <= 0:
-                raise SystemExit("Wh: more than zero")
+            amount, asset = wh, ledger.ENERGY
         else:
             try:
                 amount, asset = parse_amount(args.amount, user.currency), user.currency
             except BadAmount as exc:
-                raise SystemExit(f"amount: {exc}") from None
+                raise BadArgument(f"amount {args.amount!r}: {exc}") from None
         key = args.key or f"operator:{uuid.uuid4().hex}"
         entry = await wallet.credit(db, key, user, asset, amount, f"operator: {args.reason}",
                                     receipt=lambda ref: in_language_of(user, credit_text, amount, asset, ref))
@@ -304,7 +320,9 @@ def cmd_payments_resolve(args: argparse.Namespace) -> int:
     try:
         state = _payments(lambda payments: payments.resolve(args.reference, args.outcome == "paid"))
     except NotUnderReview as exc:
-        print(f"{args.reference}: {exc}; only a payment under review can be resolved by hand")
+        state = str(exc)
+        print(f"no payment has reference {args.reference!r}" if state == "unknown" else
+              f"{args.reference}: {state}; only a payment under review can be resolved by hand")
         return 1
     print(f"{args.reference}: {state}; the user's SMS goes out with the next outbox sweep")
     return 0
@@ -332,23 +350,21 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
 
     from ussd_app.db.models import User
     from ussd_app.domain import meters
-    from ussd_app.domain.phone import parse_msisdn
 
-    number = parse_msisdn(args.msisdn)
     secret = _read_secret(args.secret_file)
 
     async def add(db):
         async with db() as s, s.begin():
-            user = await s.scalar(select(User).where(User.msisdn == number.e164))
+            user = await s.scalar(select(User).where(User.msisdn == args.msisdn))
             if user is None:
-                raise SystemExit(f"{number.e164} is not registered")
+                raise SystemExit(f"enerlectra: {args.msisdn} is not registered")
             try:
                 meter = await meters.register(s, user, args.serial, secret, args.export_wh, args.import_wh)
             except meters.MeterTaken as exc:
-                raise SystemExit(f"meter {exc} is registered already; nothing changed") from None
-            except ValueError as exc:
-                raise SystemExit(str(exc)) from None
-        return (f"meter {meter.number} registered to {number.e164}; baseline export {args.export_wh} Wh, "
+                raise SystemExit(f"enerlectra: meter {exc} is registered already; nothing changed") from None
+            except ValueError as exc:            # a serial or secret the meter rules refuse
+                raise SystemExit(f"enerlectra: {exc}") from None
+        return (f"meter {meter.number} registered to {args.msisdn}; baseline export {args.export_wh} Wh, "
                 f"import {args.import_wh} Wh at {meter.last_read_at:%Y-%m-%d %H:%M} UTC")
     print(_with_db(Settings.from_env(), add))
     return 0
@@ -460,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the web service (embedded Redis and SQLite by default)")
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=cli_errors.whole(1, 65535))
     serve.add_argument("--fake-at", action="store_true",
                        help="send SMS through the real SDK to a fake Africa's Talking server started here")
     serve.add_argument("--fake-claude", action="store_true",
@@ -475,9 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sms = sub.add_parser("sms", help="SMS").add_subparsers(dest="sms_command", required=True)
     out = sms.add_parser("outbox", help="the newest outbound SMS and what happened to each")
-    out.add_argument("--to", help="only this number (E.164)")
+    out.add_argument("--to", type=cli_errors.msisdn, help="only this number (E.164)")
     out.add_argument("--status", choices=["queued", "sending", "sent", "delivered", "failed", "suppressed"])
-    out.add_argument("--limit", type=int, default=20)
+    out.add_argument("--limit", type=cli_errors.whole(1, 10_000), default=20)
     out.set_defaults(func=cmd_sms_outbox)
 
     ledger_cmd = sub.add_parser("ledger", help="the ledger").add_subparsers(dest="ledger_command", required=True)
@@ -489,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_cmd.add_parser("anchor", help="print the chain head (seq, entry, MAC) as one line to keep outside "
                                          "the database").set_defaults(func=cmd_ledger_anchor)
     credit = ledger_cmd.add_parser("credit", help="an audited operator credit (pilots without mobile money)")
-    credit.add_argument("msisdn")
+    credit.add_argument("msisdn", type=cli_errors.msisdn, help="E.164, like +260971234567")
     credit.add_argument("amount", help="money as typed (25.50), or Wh with --energy")
     credit.add_argument("--energy", action="store_true", help="credit energy in Wh instead of money")
     credit.add_argument("--reason", required=True)
@@ -498,38 +514,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     energy = sub.add_parser("energy", help="energy credits").add_subparsers(dest="energy_command", required=True)
     ecredit = energy.add_parser("credit", help="an audited operator credit of Wh (pilots without meters)")
-    ecredit.add_argument("msisdn")
-    ecredit.add_argument("wh", type=int, help="watt-hours")
+    ecredit.add_argument("msisdn", type=cli_errors.msisdn, help="E.164, like +260971234567")
+    ecredit.add_argument("wh", type=cli_errors.whole(1, 10**12), help="watt-hours")
     ecredit.add_argument("--reason", required=True)
     ecredit.add_argument("--key", help="idempotency key (default: a new one)")
     ecredit.set_defaults(func=cmd_energy_credit)
 
     meter = sub.add_parser("meter", help="prosumer meters").add_subparsers(dest="meter_command", required=True)
     madd = meter.add_parser("add", help="register a meter to a user with its serial, secret and register values")
-    madd.add_argument("msisdn")
+    madd.add_argument("msisdn", type=cli_errors.msisdn, help="E.164, like +260971234567")
     madd.add_argument("serial", help="the meter's own serial, as its manufacturer printed it")
     madd.add_argument("--secret-file", help="a file whose first line is the meter's secret (default: stdin)")
-    madd.add_argument("--export-wh", type=int, required=True, help="the export register now (the baseline)")
-    madd.add_argument("--import-wh", type=int, required=True, help="the import register now (the baseline)")
+    madd.add_argument("--export-wh", type=cli_errors.whole(0, 10**15), required=True, help="the export register now (the baseline)")
+    madd.add_argument("--import-wh", type=cli_errors.whole(0, 10**15), required=True, help="the import register now (the baseline)")
     madd.set_defaults(func=cmd_meter_add)
     mflag = meter.add_parser("flagged", help="readings flagged for an operator (backwards, over a cap)")
-    mflag.add_argument("--limit", type=int, default=50)
+    mflag.add_argument("--limit", type=cli_errors.whole(1, 10_000), default=50)
     mflag.set_defaults(func=cmd_meter_flagged)
 
     pin = sub.add_parser("pin", help="forgotten PINs").add_subparsers(dest="pin_command", required=True)
     preq = pin.add_parser("requests", help="open PIN reset requests, with each user's recent activity to ask "
                                            "about")
-    preq.add_argument("--limit", type=int, default=50)
+    preq.add_argument("--limit", type=cli_errors.whole(1, 10_000), default=50)
     preq.set_defaults(func=cmd_pin_requests)
     preset = pin.add_parser("reset", help="after checking who the caller is: a one-time reset their next dial "
                                           "uses (PIN_RESET_VALID_HOURS); money actions wait PIN_RESET_HOLD_HOURS")
-    preset.add_argument("msisdn", help="E.164, like +260971234567")
+    preset.add_argument("msisdn", type=cli_errors.msisdn, help="E.164, like +260971234567")
     preset.add_argument("--force", action="store_true", help="issue one although the user has not asked")
     preset.set_defaults(func=cmd_pin_reset)
 
     pay = sub.add_parser("payments", help="mobile money").add_subparsers(dest="payments_command", required=True)
     review = pay.add_parser("review", help="payments a provider did not confirm in a way we trust (oldest first)")
-    review.add_argument("--limit", type=int, default=50)
+    review.add_argument("--limit", type=cli_errors.whole(1, 10_000), default=50)
     review.set_defaults(func=cmd_payments_review)
     resolve = pay.add_parser("resolve", help="settle a payment under review from the provider's statement")
     resolve.add_argument("reference")
@@ -538,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     advisor = sub.add_parser("advisor", help="the AI advisor").add_subparsers(dest="advisor_command", required=True)
     use = advisor.add_parser("usage", help="questions, answers, tokens and cost by topic, backend and status")
-    use.add_argument("--days", type=int, default=7)
+    use.add_argument("--days", type=cli_errors.whole(1, cli_errors.MAX_DAYS), default=7)
     use.set_defaults(func=cmd_advisor_usage)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
@@ -576,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    return cli_errors.run(args.func, args)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from sms.fit import budget, fit
 from ussd_app import i18n
 from ussd_app.adapters import claude
 from ussd_app.db.models import AdvisorQuestion, User
-from ussd_app.domain.advisor import bank, context, prompts, questions, texts
+from ussd_app.domain.advisor import bank, context, prompts, questions, texts, topics
 from ussd_app.domain.advisor.questions import Usage
 from ussd_app.settings import Settings
 from workers import runtime
@@ -50,6 +50,8 @@ async def compose(settings: Settings, q: AdvisorQuestion, facts: context.UserFac
     """(SMS text, usage, error): the answer fitted to 3 GSM-7 segments, or the apology and why."""
     if not settings.anthropic_api_key:
         answer = bank.answer(q.question, language, q.topic)
+        if topics.BY_KEY[q.topic].quotes_market and facts.market_now is not None:
+            answer = f"{texts.market_now_text(facts.market_now)} {answer}"
         return fit(answer, texts.ANSWER_SEGMENTS, suffix=texts.offline_word()), Usage("offline"), None
     room = budget(texts.ANSWER_SEGMENTS) - 20            # ask for a little less than fits: models overshoot
     system = prompts.system_prompt(q.topic, language, facts, room)

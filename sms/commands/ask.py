@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app.domain.advisor import bank, questions, texts, topics
+from ussd_app.domain.advisor import bank, questions, texts
 from ussd_app.i18n import pgettext_noop
 
 MIN_QUESTION = 3          # characters: "ASK" alone, or "ASK ?", gets the usage line
@@ -15,10 +15,8 @@ async def handle(ctx: CommandCtx) -> str | None:
     if len(question) < MIN_QUESTION:
         return texts.ask_usage()
     user, settings = ctx.user, ctx.settings
-    guessed, score = bank.guess_topic(question, user.language)
     recent = await questions.recent_topic(ctx.db, user.id, timedelta(minutes=settings.advisor_followup_minutes))
-    # A follow-up stays on its conversation's topic unless it clearly names another.
-    topic = guessed if guessed and (score >= 2 or recent is None) else (recent or guessed or topics.DEFAULT)
+    topic = bank.choose_topic(question, user.language, recent)
     asked = await questions.ask(ctx.db, f"sms:{ctx.provider_id}", user, topic, question, "sms",
                                 daily_limit=settings.advisor_daily_limit)
     if asked.question_id is None:

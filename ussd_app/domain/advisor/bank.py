@@ -126,10 +126,41 @@ def best(question: str, language: str, topic: str | None = None) -> tuple[Entry,
     return general, 0
 
 
-def guess_topic(question: str, language: str) -> tuple[str | None, int]:
-    """The topic free text is about (None when no keyword matched), and how many keywords matched."""
-    entry, score = best(question, language)
-    return (entry.topic if score else None), score
+# Ties between topics go to the narrower one: a question naming a price and kWh is about the market,
+# one naming solar and CO2 is about carbon; energy (the broad topic) wins only on its own words.
+TIE_ORDER = ("market", "trading", "carbon", "support", "energy")
+
+
+def topic_scores(question: str, language: str) -> dict[str, float]:
+    """Per topic, the question's words its keywords match; a word several topics share is split among them
+    ("save" is half energy, half carbon), so shared words cannot outvote a word only one topic has."""
+    keys = {t: set().union(*(_keywords(e, language) for e in BANK if e.topic == t)) for t in TIE_ORDER}
+    scores = dict.fromkeys(TIE_ORDER, 0.0)
+    for word in words(question):
+        hits = [t for t, ks in keys.items()
+                if word in ks or any(len(k) >= 4 and word.startswith(k) for k in ks)]
+        for t in hits:
+            scores[t] += 1 / len(hits)
+    return scores
+
+
+def guess_topic(question: str, language: str) -> tuple[str | None, float]:
+    """The topic free text is about (None when no keyword matched), and its score."""
+    scores = topic_scores(question, language)
+    topic = max(TIE_ORDER, key=lambda t: (scores[t], -TIE_ORDER.index(t)))
+    return (topic if scores[topic] else None), scores[topic]
+
+
+def choose_topic(question: str, language: str, recent: str | None) -> str:
+    """The topic to answer on. A follow-up (`recent`: the conversation's topic) stays on it unless the
+    question names another topic more than it; a question naming none stays on it, or gets the default."""
+    scores = topic_scores(question, language)
+    guessed, best_score = guess_topic(question, language)
+    if guessed is None:
+        return recent or topics.DEFAULT
+    if recent is not None and scores.get(recent, 0.0) >= best_score:
+        return recent
+    return guessed
 
 
 def answer(question: str, language: str, topic: str) -> str:

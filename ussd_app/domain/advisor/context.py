@@ -23,6 +23,15 @@ RECENT = 5
 
 
 @dataclass(frozen=True)
+class MarketNow:
+    """The live book in the user's currency, in minor units per kWh (None: no such order or trade yet)."""
+    currency: str
+    best_offer: int | None = None
+    best_bid: int | None = None
+    last_trade: int | None = None
+
+
+@dataclass(frozen=True)
 class UserFacts:
     country: str
     currency: str
@@ -32,6 +41,7 @@ class UserFacts:
     open_payments: int = 0
     market: tuple[str, ...] = field(default=())   # the market and the user's trades and orders
     cluster: tuple[str, ...] = field(default=())  # the user's community cluster, if any
+    market_now: MarketNow | None = None           # what a price answer quotes (offline and Claude)
 
     def lines(self) -> list[str]:
         out = [f"Country: {COUNTRY_NAMES.get(self.country, self.country)}; currency {self.currency}.",
@@ -57,8 +67,11 @@ async def facts(db: AsyncSession, user: User) -> UserFacts:
     pending = await db.scalar(select(func.count()).select_from(Payment)
                               .where(Payment.user_id == user.id, Payment.state.in_(OPEN),
                                      Payment.funding.is_(None)))
+    snap = await data.snapshot(db, user.currency)
+    now = MarketNow(user.currency, snap.best_offers[0][0] if snap.best_offers else None, snap.best_bid,
+                    snap.last_price)
     return UserFacts(user.country, user.currency, format_money(bal.money, bal.currency), format_energy(bal.energy),
-                     tuple(recent), int(pending or 0), await _market(db, user), await _cluster(db, user))
+                     tuple(recent), int(pending or 0), await _market(db, user, snap), await _cluster(db, user), now)
 
 
 async def _cluster(db: AsyncSession, user: User) -> tuple[str, ...]:
@@ -76,8 +89,7 @@ async def _cluster(db: AsyncSession, user: User) -> tuple[str, ...]:
             f"{format_money(cluster.target, cluster.currency)} target per member; open proposals: {open_}.",)
 
 
-async def _market(db: AsyncSession, user: User) -> tuple[str, ...]:
-    snap = await data.snapshot(db, user.currency)
+async def _market(db: AsyncSession, user: User, snap: data.Snapshot) -> tuple[str, ...]:
 
     def price(minor: int | None) -> str:
         return format_money(minor, user.currency) + "/kWh" if minor else "none"

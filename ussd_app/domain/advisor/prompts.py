@@ -19,6 +19,8 @@ def system_prompt(topic: str, language: str, facts: UserFacts, max_chars: int) -
         f"Answer in {LANGUAGE_NAMES.get(language, LANGUAGE_NAMES[i18n.DEFAULT_LANGUAGE])}.",
         f"Your answer is sent as an SMS to a feature phone: plain text, at most {max_chars} characters, "
         "two to four short sentences, no markdown, no lists, no emoji, no links.",
+        "When the question is about a price, selling or buying, quote the live market below (best "
+        "offer, best bid, last trade, in the user's currency) before any advice.",
         "Be practical and specific to the facts below. Never ask for or repeat a PIN. If you are not sure, "
         "say so and suggest dialling *123# or sending HELP.",
         "What we know about this user:",

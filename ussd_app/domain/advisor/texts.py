@@ -1,6 +1,8 @@
 """What the advisor says around its answers (by SMS and on screens), in the current language."""
 from __future__ import annotations
 
+from ussd_app.domain.advisor.context import MarketNow
+from ussd_app.domain.money import format_money
 from ussd_app.i18n import _, ngettext
 
 ANSWER_SEGMENTS = 3            # an answer is at most 3 SMS parts
@@ -29,3 +31,11 @@ def ask_usage() -> str:
 
 def will_arrive() -> str:
     return _("Thank you. Your answer will arrive by SMS.")
+
+
+def market_now_text(now: MarketNow) -> str:
+    """The live book, first in a price answer: the user decides on today's numbers, not a general rule."""
+    def price(minor: int | None) -> str:
+        return format_money(minor, now.currency) if minor else "-"
+    return _("Market now, per kWh: best offer {offer}, best bid {bid}, last trade {last}.").format(
+        offer=price(now.best_offer), bid=price(now.best_bid), last=price(now.last_trade))

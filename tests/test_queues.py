@@ -11,6 +11,7 @@ from sms.dispatch import (ADVISOR, ANCHOR_JOB, ANSWER_JOB, ANSWER_SWEEP_JOB, EXP
                           PAY_JOB, PROPOSALS_JOB, RECONCILE_JOB, SEND_JOB, SMS, SWEEP_JOB, make_queue, queue_name,
                           send_job_id)
 from tests.jobs import run_jobs
+from workers.main import ForkingWorker, InProcessWorker, ThreadedWorker
 from ussd_app import appkeys
 from ussd_app.domain import outbox
 
@@ -53,3 +54,24 @@ async def test_an_sms_backlog_does_not_delay_a_money_job(client, settings):
         connection.close()
     assert reconcile.get_status() == "finished" and all(j.get_status() == "finished" for j in sends)
     assert reconcile.ended_at <= min(j.started_at for j in sends), "the money job waited behind the SMS backlog"
+
+
+@pytest.mark.parametrize("worker_class, longest_read", [(ThreadedWorker, None), (InProcessWorker, 1),
+                                                         (ForkingWorker, 1)])
+def test_no_worker_waits_out_a_long_read_of_its_command_channel(settings, worker_class, longest_read):
+    """rq listens for commands (shutdown, kill a horse) with a 60 s read, and redis-py 8 joins that reader at
+    teardown: when the reply to UNSUBSCRIBE woke it before it saw the stop flag, it read again and the worker
+    sat idle up to 60 s (the journeys and this suite stalled by multiples of 60 s). The in-process burst does
+    not listen; the others read 1 s at a time."""
+    connection = redis.Redis.from_url(settings.redis_url)
+    worker = worker_class([make_queue(settings.redis_url, settings.queue_name, MONEY)], connection=connection,
+                          serializer=JSONSerializer, name=f"{settings.queue_name}-listen-test")
+    try:
+        worker.subscribe()
+        if longest_read is None:
+            assert worker.pubsub_thread is None
+        else:
+            assert worker.pubsub_thread.sleep_time <= longest_read
+    finally:
+        worker.unsubscribe()
+        connection.close()

@@ -45,13 +45,39 @@ def _ticker(queues: dict[str, Queue], every: int, stop: threading.Event) -> None
                 log.exception("could not enqueue %s", name)
 
 
+class ShortListen:
+    """rq reads a worker's command channel (shutdown, kill a horse) with a 60 s timeout, and redis-py 8 joins
+    that reader when it stops it: a worker's teardown waited up to 60 s. Reading 1 s at a time bounds that."""
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=1, daemon=True,
+                                                       exception_handler=self._pubsub_exception_handler)
+
+
+class InProcessWorker(ShortListen, SimpleWorker):
+    pass
+
+
+class ForkingWorker(ShortListen, Worker):
+    pass
+
+
 class ThreadedWorker(SimpleWorker):
     """A SimpleWorker that can run outside the main thread (the simulator and tests drive it that way):
-    no signal handlers, and job timeouts by timer instead of SIGALRM."""
+    no signal handlers, job timeouts by timer instead of SIGALRM, and no command channel (a burst ends by
+    itself; see ShortListen for what listening cost)."""
 
     death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self) -> None:
+        pass
+
+    def subscribe(self) -> None:
+        pass
+
+    def unsubscribe(self) -> None:
         pass
 
 
@@ -93,7 +119,7 @@ def run_worker(settings: Settings, *, burst: bool = False, fork: bool = False) -
     runtime.configure(settings, fork=fork)
     connection = redis.Redis.from_url(url)
     queues = make_queues(connection, settings.queue_name)       # money, sms, advisor: rq takes them in order
-    worker_class = Worker if fork else SimpleWorker
+    worker_class = ForkingWorker if fork else InProcessWorker
     worker = worker_class(list(queues.values()), connection=connection, serializer=JSONSerializer,
                           name=_worker_name(settings.queue_name))
     stop = threading.Event()

@@ -190,6 +190,21 @@ async def test_meter_readings_outside_the_bounds_get_a_json_400(edge):
     assert wrong == [], wrong
 
 
+# Strings within every bound that a provider's own parser turns into numbers (AzamPay's amount).
+PARSED_STRINGS = [("azampay callback", "amount", raw) for raw in ("Infinity", "-Infinity", "NaN", "1e9999999",
+                                                                  "-1e30", "12abc")]
+
+
+async def test_numbers_in_strings_never_crash_a_providers_parser(edge):
+    wrong = []
+    for name, field, raw in PARSED_STRINGS:
+        ep = next(ep for ep in ENDPOINTS if ep.name == name)
+        resp = await post(edge, ep, json.dumps({**base(ep), field: raw}).encode(), JSON)
+        if not one_line_4xx(resp.status, (await resp.text()).strip()):     # an unknown reference: 404
+            wrong.append((name, raw, resp.status, (await resp.text())[:120]))
+    assert wrong == [], wrong
+
+
 async def test_a_well_formed_reading_and_notice_still_pass(edge):
     """The bounds refuse the malformed, not the normal: a valid reading is credited, a valid notice stored."""
     meter = next(ep for ep in ENDPOINTS if ep.name == "meter readings")

@@ -52,13 +52,14 @@ def _msisdn(rng: random.Random) -> str:
 
 
 def _ussd(rng):
-    return {"sessionId": _sid(rng), "phoneNumber": _msisdn(rng), "serviceCode": "*123#", "networkCode": "64502",
-            "text": rng.choice(["", "1", "1*2", "5*1*2.0"])}
+    return {"sessionId": _sid(rng), "phoneNumber": _msisdn(rng), "serviceCode": "*123#",
+            "networkCode": "64502", "text": rng.choice(["", "1", "1*2", "5*1*2.0"])}
 
 
 def _events(rng):
-    return {"sessionId": _sid(rng), "phoneNumber": _msisdn(rng), "serviceCode": "*123#", "networkCode": "64502",
-            "status": "Success", "cost": "ZMW 0.10", "durationInMillis": "12000", "hopsCount": "3",
+    return {"sessionId": _sid(rng), "phoneNumber": _msisdn(rng), "serviceCode": "*123#",
+            "networkCode": "64502", "status": "Success", "cost": "ZMW 0.10", "durationInMillis": "12000",
+            "hopsCount": "3",
             "input": "1*2", "lastAppResponse": "END Bye", "errorMessage": "", "date": "2026-11-29 10:00:00"}
 
 
@@ -94,8 +95,9 @@ def _pawapay(rng):
 
 
 def _azampay(rng):
-    return {"msisdn": "255712345678", "amount": "1000", "message": "ok", "utilityref": f"ref-{rng.getrandbits(64):x}",
-            "operator": "Mpesa", "reference": "R1", "transactionstatus": "success", "submerchantAcc": ""}
+    return {"msisdn": "255712345678", "amount": "1000", "message": "ok",
+            "utilityref": f"ref-{rng.getrandbits(64):x}", "operator": "Mpesa", "reference": "R1",
+            "transactionstatus": "success", "submerchantAcc": ""}
 
 
 ENDPOINTS = [
@@ -205,14 +207,14 @@ def missing_fields(rng, ep):
     return rng.choice([_encode(ep, data), Probe(b"", {"Content-Type": FORM if ep.kind == "form" else JSON})])
 
 
-DATES = ["0001-01-01 00:00:00", "0001-01-01T00:00:00Z", "0001-01-01T00:30:00+02:00", "99999-01-01T00:00:00Z", "9999-12-31T23:59:59+14:00",
+DATES = ["0001-01-01 00:00:00", "0001-01-01T00:00:00Z", "0001-01-01T00:30:00+02:00", "99999-01-01T00:00:00Z",
+         "9999-12-31T23:59:59+14:00",
          "1900-01-01T00:00:00-12:00", "2026-13-45T25:61:61Z", "", "now", "1e20"]
 
 
 def bad_dates(rng, ep):
     data = ep.base(rng)
-    key = "timestamp" if "timestamp" in data else "date" if "date" in data else "created" if "created" in data \
-        else _pick(rng, data)[1]
+    key = next((k for k in ("timestamp", "date", "created") if k in data), None) or _pick(rng, data)[1]
     data[key] = rng.choice(DATES)
     return _encode(ep, data)
 
@@ -311,7 +313,8 @@ async def in_process() -> AsyncIterator[str]:
             port = free_port()
             settings = Settings(home=home / "home", redis_url=redis_url, redis_prefix=f"fuzz:{port}:",
                                 queue_name=f"fuzz-{port}", database_url=url, database_schema=schema,
-                                webhook_token=TOKEN, rate_webhook_per_ip=0, pin_kdf_cost=16, ledger_key="fuzz-" + "k" * 40,
+                                webhook_token=TOKEN, rate_webhook_per_ip=0, pin_kdf_cost=16,
+                                ledger_key="fuzz-" + "k" * 40,
                                 public_base_url=f"http://127.0.0.1:{port}")
             settings, boxes = local_payments.plan(settings, auto=True)
             await stack.enter_async_context(local_payments.serving(boxes))

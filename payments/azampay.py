@@ -81,7 +81,8 @@ def _minor(raw) -> int | None:
         value = Decimal(str(raw))
     except (InvalidOperation, ValueError):
         return None
-    return int(value * 100) if value.is_finite() and -MAX_AMOUNT <= value <= MAX_AMOUNT else None   # abs() rounds: Overflow
+    # Compared, not abs(): abs() rounds to the context and raises Overflow on 1e9999999.
+    return int(value * 100) if value.is_finite() and -MAX_AMOUNT <= value <= MAX_AMOUNT else None
 
 
 def _pem_in(text: str) -> str | None:

@@ -42,7 +42,8 @@ async def edge(aiohttp_client, settings):
 
 
 async def post(client, ep: Endpoint, body: bytes, content_type: str, **headers: str):
-    headers = {"Content-Type": content_type, "X-Webhook-Token": TOKEN, "X-Meter-Secret": METER_SECRET, **headers}
+    headers = {"Content-Type": content_type, "X-Webhook-Token": TOKEN, "X-Meter-Secret": METER_SECRET,
+               **headers}
     return await client.request(ep.method, ep.path.format(token=TOKEN), data=body, headers=headers)
 
 
@@ -77,7 +78,8 @@ def form_case(ep: Endpoint, family: str) -> tuple[bytes, str] | None:
     if family == "missing_fields":
         return form_body({k: v for k, v in data.items() if k != REQUIRED[ep.name]}), FORM
     if family == "bad_dates":        # only the end-of-session notice's date is stored (an SMS's is not read)
-        return (form_body({**data, "date": "0001-01-01 00:00:00"}), FORM) if ep.name == "ussd events" else None
+        stored = ep.name == "ussd events"
+        return (form_body({**data, "date": "0001-01-01 00:00:00"}), FORM) if stored else None
     if family == "wrong_content_type":
         return json.dumps(data).encode(), JSON
     raise AssertionError(family)
@@ -116,7 +118,8 @@ TABLE = [(ep, family, case) for ep in ENDPOINTS for family in FAMILIES
 
 
 def one_line_4xx(status: int, text: str) -> bool:
-    return 400 <= status < 500 and bool(text) and "\n" not in text and len(text) < 200 and "Traceback" not in text
+    one_line = bool(text) and "\n" not in text and len(text) < 200 and "Traceback" not in text
+    return 400 <= status < 500 and one_line
 
 
 async def test_every_webhook_answers_every_malformed_family_with_a_one_line_4xx(edge):
@@ -129,7 +132,8 @@ async def test_every_webhook_answers_every_malformed_family_with_a_one_line_4xx(
         if not one_line_4xx(resp.status, text):
             wrong.append((ep.name, family, resp.status, text[:120]))
     assert wrong == [], wrong
-    assert len(TABLE) == len(ENDPOINTS) * len(FAMILIES) - (len(ENDPOINTS) - 2)    # bad_dates: notice, meter only
+    # bad_dates has rows for the end-of-session notice and the meter only
+    assert len(TABLE) == len(ENDPOINTS) * len(FAMILIES) - (len(ENDPOINTS) - 2)
 
 
 async def test_a_header_over_8_kb_is_a_4xx_with_one_line_at_every_webhook(edge):
@@ -219,10 +223,11 @@ async def test_a_well_formed_reading_and_notice_still_pass(edge):
 
 FORM_VALUES = st.text(max_size=300) | st.sampled_from(["inf", "nan", "1e20", "-1", "0001-01-01 00:00:00", ""])
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50),
-                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                                   max_size=4), max_leaves=30)
+                       lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=30)
 BODIES = st.one_of(
-    st.tuples(st.binary(max_size=2000), st.sampled_from([FORM, JSON, "application/octet-stream", "text/plain"])),
+    st.tuples(st.binary(max_size=2000),
+              st.sampled_from([FORM, JSON, "application/octet-stream", "text/plain"])),
     st.tuples(st.integers(1, 30_000).map(lambda d: ("[" * d + "]" * d).encode()), st.just(JSON)),
     st.tuples(JSONISH.map(lambda v: json.dumps(v).encode()), st.just(JSON)),
 )
@@ -267,7 +272,8 @@ async def test_bad_input_logs_no_traceback(edge, caplog):
     probes = [(meter, DEEP.encode(), JSON, {}), (JSON_EPS[1], DEEP.encode(), JSON, {}),
               (events, form_body({**base(events), "durationInMillis": "inf"}), FORM, {}),
               (inbound, form_body({**base(inbound), "linkId": "x\x00"}), FORM, {}),
-              (meter, json.dumps({**base(meter), "timestamp": "0001-01-01T00:30:00+02:00"}).encode(), JSON, {}),
+              (meter, json.dumps({**base(meter), "timestamp": "0001-01-01T00:30:00+02:00"}).encode(), JSON,
+               {}),
               (inbound, form_body(base(inbound)), FORM, {"X-Padding": "a" * 9000})]
     for ep, body, content_type, headers in probes:
         resp = await post(edge, ep, body, content_type, **headers)
@@ -280,7 +286,7 @@ async def test_bad_input_logs_no_traceback(edge, caplog):
 
 
 async def test_every_4xx_counts_in_metrics_by_reason(edge):
-    """A missing field, a forged token, a too-deep body and a header over 8 KB each count under their reason."""
+    """A missing field, a forged token, a too-deep body and a header over 8 KB: each counted by reason."""
     ussd, mtn = ENDPOINTS[0], next(ep for ep in ENDPOINTS if ep.name == "mtn callback")
     await post(edge, ussd, form_body({"phoneNumber": "+260971234567", "text": ""}), FORM)
     await edge.post("/ussd/africastalking", data=form_body(base(ussd)),
@@ -290,6 +296,7 @@ async def test_every_4xx_counts_in_metrics_by_reason(edge):
     text = await (await edge.get("/metrics")).text()
     for line in ['http_rejections_total{endpoint="/ussd/africastalking",reason="missing_field"} 1.0',
                  'http_rejections_total{endpoint="/ussd/africastalking",reason="forbidden"} 1.0',
-                 'http_rejections_total{endpoint="/payments/{provider}/callback/{token}",reason="too_deep"} 1.0',
+                 'http_rejections_total{endpoint="/payments/{provider}/callback/{token}",'
+                 'reason="too_deep"} 1.0',
                  'http_rejections_total{endpoint="http",reason="bad_http"} 1.0']:
         assert line in text, line

@@ -37,7 +37,7 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 
 def parse_request(form: dict[str, str]) -> UssdRequest:
-    """Form fields exactly as AT sends them, within bounds.FORMS; raises InvalidMsisdn / UnsupportedCountry."""
+    """Form fields as AT sends them, within bounds.FORMS; raises InvalidMsisdn / UnsupportedCountry."""
     number = parse_msisdn(form["phoneNumber"])
     return UssdRequest(session_id=form["sessionId"].strip(), msisdn=number.e164, country=number.country,
                        text=form.get("text", ""), service_code=form.get("serviceCode", ""),

@@ -1,6 +1,7 @@
 """Africa's Talking SMS webhooks: incoming messages and delivery reports (protocols.md section 2).
 
-Both are form POSTs behind the optional shared secret, held to bounds.FORMS; a malformed one gets a one-line 400.
+Both are form POSTs behind the optional shared secret, held to bounds.FORMS; a malformed one gets a one-line
+400.
 AT retries on anything but 2xx, so known-but-useless reports (an id we never sent) still get 200.
 """
 from __future__ import annotations
@@ -56,7 +57,8 @@ async def delivery(request: web.Request) -> web.Response:
     check_token(request, app[appkeys.SETTINGS].webhook_token)
     form = await _form(request)
     message_id, status = form["id"].strip(), form["status"].strip()          # required by bounds.FORMS
-    outcome = await apply_report(app[appkeys.DB], Report(message_id, status, form.get("failureReason", "").strip()))
+    report = Report(message_id, status, form.get("failureReason", "").strip())
+    outcome = await apply_report(app[appkeys.DB], report)
     if outcome in ("unknown-message", "unknown-status"):
         log.warning("delivery report %s (%s): %s", message_id, status, outcome)
     return web.Response(text=outcome)

@@ -22,6 +22,7 @@ MAX_JSON_STRING = 2000          # an AzamPay RSA-4096 signature is 684 character
 MAX_INT = 2**63 - 1             # a BIGINT: anything wider cannot be stored
 MAX_OTHER_FIELD = 2000          # form fields we do not read are bounded all the same
 YEARS = (2000, 2100)            # dates outside are typos or attacks, not readings or sessions
+TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 
 
 class Rejected(web.HTTPBadRequest):
@@ -50,7 +51,7 @@ class Field:
 
 
 AT_DATE = "%Y-%m-%d %H:%M:%S"
-_WHOLE = re.compile(r"\d{1,15}(?:\.\d{1,6})?")     # AT sends counts as "3" (or "3.0"); never a sign or exponent
+_WHOLE = re.compile(r"\d{1,15}(?:\.\d{1,6})?")     # AT sends counts as "3" (or "3.0"); no sign, no exponent
 
 # Column widths are in ussd_app/db/models.py: a field longer than its column never reaches SQL.
 FORMS: dict[str, dict[str, Field]] = {
@@ -65,7 +66,8 @@ FORMS: dict[str, dict[str, Field]] = {
         "date": Field(19, at_time=True)},
     "/sms/africastalking/inbound": {
         "id": Field(100, required=True), "from": Field(32, required=True), "text": Field(2000),
-        "to": Field(20), "linkId": Field(100), "networkCode": Field(10), "date": Field(40), "cost": Field(40)},
+        "to": Field(20), "linkId": Field(100), "networkCode": Field(10), "date": Field(40),
+        "cost": Field(40)},
     "/sms/africastalking/delivery": {
         "id": Field(64, required=True), "status": Field(40, required=True), "failureReason": Field(64),
         "phoneNumber": Field(32), "networkCode": Field(10), "retryCount": Field(22, integer=(0, 1000))},
@@ -115,7 +117,9 @@ def whole(raw: str | None) -> int | None:
 
 def at_time(raw: str | None) -> datetime | None:
     """A form time that check_form let through (AT's clock is UTC), None when blank."""
-    return datetime.strptime(raw.strip(), AT_DATE).replace(tzinfo=timezone.utc) if raw and raw.strip() else None
+    if not raw or not raw.strip():
+        return None
+    return datetime.strptime(raw.strip(), AT_DATE).replace(tzinfo=timezone.utc)
 
 
 def sane_year(when: datetime) -> bool:
@@ -136,7 +140,7 @@ def check_json(body: bytes, *, as_json: bool = False) -> object:
     try:
         data = json.loads(body, parse_constant=_no_constants)
     except RecursionError:
-        raise Rejected("too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels", as_json=as_json) from None
+        raise Rejected("too_deep", TOO_DEEP, as_json=as_json) from None
     except ValueError:          # also bad UTF-8 and integers of over 4,300 digits
         raise Rejected("not_json", "the body is not JSON", as_json=as_json) from None
     problem = _json_problem(data)
@@ -151,7 +155,7 @@ def _json_problem(data: object) -> tuple[str, str] | None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            return "too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            return "too_deep", TOO_DEEP
         if isinstance(value, dict):
             stack.extend((k, depth + 1) for k in value)
             stack.extend((v, depth + 1) for v in value.values())

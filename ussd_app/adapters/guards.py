@@ -49,7 +49,7 @@ async def _check_form_body(request: web.Request, path: str) -> None:
 
 
 def count_rejections(routes: list[web.RouteDef]):
-    """Middleware (outermost): every 4xx a webhook answers counts in http_rejections_total{endpoint,reason}."""
+    """Middleware (outermost): each 4xx a webhook answers counts in http_rejections_total{endpoint,reason}."""
     paths = {route.path for route in routes}
 
     @web.middleware

@@ -6,7 +6,8 @@
 `meter` is the serial an operator registered it under. 200 {"status": "baseline" | "credited" | "duplicate",
 "credited_wh", "debited_wh"}; 202 "flagged" with a reason (backwards, or over a cap: kept for an operator,
 nothing credited); 409 older than the last reading or than METER_MAX_READING_AGE_HOURS; 400 malformed (see
-ussd_app/adapters/bounds.py), dated outside the years 2000-2100, or in the future; 401 unknown meter or wrong secret (one answer for both).
+ussd_app/adapters/bounds.py), dated outside the years 2000-2100, or in the future; 401 unknown meter or wrong
+secret (one answer for both).
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def parse(body: bytes) -> meters.Reading:
     number, stamp = data.get("meter"), data.get("timestamp")
     export_wh, import_wh = data.get("export_wh"), data.get("import_wh")
     if not isinstance(number, str) or not 0 < len(number.strip()) <= 40:
-        raise _bad("missing_field" if number is None else "wrong_type", "meter: the meter number, 1 to 40 characters")
+        raise _bad("missing_field" if number is None else "wrong_type",
+                   "meter: the meter number, 1 to 40 characters")
     for name, value in (("export_wh", export_wh), ("import_wh", import_wh)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_WH:
             raise _bad("missing_field" if value is None else "bad_number",

@@ -71,11 +71,18 @@ def expires_in(raw, now: float | None = None) -> float:
     return TOKEN_FALLBACK_SECONDS
 
 
+MAX_AMOUNT = Decimal(10**12)        # TZS: far above any payment limit
+
+
 def _minor(raw) -> int | None:
+    """The callback's amount (TZS as text) in minor units; None when it is not an amount at all, including
+    "Infinity" and "1e9999999" (int() of those raised, a 500 the provider retries)."""
     try:
-        return int(Decimal(str(raw)) * 100)
+        value = Decimal(str(raw))
     except (InvalidOperation, ValueError):
         return None
+    # Compared, not abs(): abs() rounds to the context and raises Overflow on 1e9999999.
+    return int(value * 100) if value.is_finite() and -MAX_AMOUNT <= value <= MAX_AMOUNT else None
 
 
 def _pem_in(text: str) -> str | None:

@@ -191,8 +191,8 @@ REPORTS = [
                answer="unknown-status"),
     ReportCase("unknown message id: 200", [report("Success", message_id="ATXid_never")], "sent",
                answer="unknown-message"),
-    ReportCase("missing status", [{"id": "ATXid_sent_1"}], "sent", http=400, answer="id and status"),
-    ReportCase("missing id", [{"status": "Success"}], "sent", http=400, answer="id and status"),
+    ReportCase("missing status", [{"id": "ATXid_sent_1"}], "sent", http=400, answer="status is required"),
+    ReportCase("missing id", [{"status": "Success"}], "sent", http=400, answer="id is required"),
 ]
 
 

@@ -110,16 +110,20 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings.home.mkdir(parents=True, exist_ok=True)
     ledger.use_key(ledger_key.load(settings))      # one key per process: every post below seals with it
     i18n.load_all()
-    app = web.Application()
+    counters = Metrics()
+    # A request aiohttp's parser refuses (a header over 8 KB) logs one line, not a traceback.
+    app = web.Application(handler_args={"logger": guards.ParserErrorsInOneLine(counters)})
     app[appkeys.SETTINGS] = settings
-    app[appkeys.METRICS] = Metrics()
+    app[appkeys.METRICS] = counters
     app.cleanup_ctx.extend([_redis_ctx, _db_ctx, _payments_ctx, _engine_ctx])
     webhooks = [*africastalking.routes(), *africastalking_sms.routes(), *payments_callback.routes(),
                 *meters.routes()]
     app.add_routes(webhooks)
     trusted = ratelimits.trusted_networks(settings.trusted_proxies)
-    # The webhook token first (a forged request spends nobody's budget), then the budget per source address.
+    # Every 4xx counted; the webhook token first (a forged request spends nobody's budget), then the budget
+    # per source address, then the body held to its bounds (ussd_app/adapters/bounds.py).
+    app.middlewares.append(guards.count_rejections(webhooks))
     app.middlewares.append(ratelimits.webhook_limit(webhooks, trusted, open_routes=meters.routes()))
-    app.middlewares.append(guards.nul_guard(webhooks))
+    app.middlewares.append(guards.edge_guard(webhooks, json_answers=meters.routes()))
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     return app

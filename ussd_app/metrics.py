@@ -27,3 +27,7 @@ class Metrics:
         # kind: ussd_session, ussd_hop, webhook_ip, sms_in, sms_reply, status_query (ussd_app/ratelimit.py)
         self.rate_limited = Counter("rate_limited_total", "Requests a rate limit refused, by kind", ["kind"],
                                     registry=self.registry)
+        # endpoint: the webhook's route ("http": refused by the HTTP parser before any route); reason: what
+        # was wrong (missing_field, too_long, nul, too_deep, bad_number, bad_date, not_json, forbidden, ...)
+        self.rejections = Counter("http_rejections_total", "Webhook requests answered 4xx, by reason",
+                                  ["endpoint", "reason"], registry=self.registry)

@@ -155,8 +155,8 @@ CLI_CASES = [
     CliCase("forced without a request", (OWNER, "--force"), False, 0, "reset issued", [("issued", True)]),
     CliCase("unregistered number", ("+260971899999",), True, 1, "+260971899999 is not registered",
             [("requested", False)]),
-    CliCase("a national number", ("0971800001",), True, 1, "use E.164 like +260", [("requested", False)]),
-    CliCase("not a number", ("call-me",), True, 1, "use E.164 like +260", [("requested", False)]),
+    CliCase("a national number", ("0971800001",), True, 2, "use E.164 like +260", [("requested", False)]),
+    CliCase("not a number", ("call-me",), True, 2, "use E.164 like +260", [("requested", False)]),
     CliCase("asked, then issued", (OWNER,), True, 0, "reset issued", [("issued", False)]),
 ]
 
@@ -168,7 +168,8 @@ async def test_pin_reset_cli_answers_one_line(client, case):
         await ask(owner)
     done = cli(client, "pin", "reset", *case.args)
     out = done.stdout + done.stderr
-    assert done.returncode == case.rc and case.says in out and out.count("\n") == 1, out
+    message = [line for line in out.splitlines() if not line.startswith(("usage:", " "))]  # argparse's usage
+    assert done.returncode == case.rc and case.says in out and len(message) == 1, out
     assert "Traceback" not in out
     assert await resets(client) == case.resets
     assert ("pin-reset-issued" in await kinds(client, OWNER)) == (case.rc == 0)

@@ -333,7 +333,7 @@ class Payments:
     async def _reconcile_isolated(self, reference: str, provider: str, direction: str, too_old: bool) -> str:
         """One payment's reconciliation; whatever goes wrong with it (a provider this process lacks, a bug)
         costs that payment one log line and a later try, never the others' turn."""
-        if provider not in self.providers:
+        if provider not in self.providers and not too_old:
             log.warning("payment %s: provider %s is not configured in this process; skipped (configure it as "
                         "for serve)", reference, provider)
             return "unconfigured"
@@ -345,8 +345,8 @@ class Payments:
             return "error"
 
     async def _reconcile_one(self, reference: str, provider: str, direction: str, too_old: bool) -> str:
-        if provider in self.providers and not self.can_ask(provider):
-            if too_old:
+        if provider not in self.providers or not self.can_ask(provider):
+            if too_old:                # nobody here can ask: an operator settles it from the statement
                 return await self.settle(reference, Status(PENDING, "NO_ANSWER"), trigger="review")
             return "waiting"
         state = await self.confirm(reference)

@@ -7,7 +7,7 @@ from menus.common import money_locked, money_pin
 from payments import routing
 from payments.base import PAYOUT
 from ussd_app.db.models import Proposal, User
-from ussd_app.domain import ledger
+from ussd_app.domain import ledger, pin_resets
 from ussd_app.domain.clusters import members as clubs, proposals, texts
 from ussd_app.domain.clusters.members import ClusterError
 from ussd_app.domain.money import format_money
@@ -205,6 +205,8 @@ async def voted(ctx: Ctx) -> Rendered:
     flash = {"recorded": _("Your vote is counted."), "changed": _("Your vote is changed."),
              "same": _("Your vote is counted."), "closed": _("Voting on that proposal has closed."),
              "not_eligible": _("Only members when it opened vote on that proposal.")}.get(result.status, "")
+    if result.status == "held":
+        flash = pin_resets.held_text(result.held_until, ctx.session.country)
     if result.decided or (result.status == "closed" and texts.outcome(result.proposal)):
         flash = f"{flash} {texts.decided(result.proposal)}"      # the rule: a deciding vote hears the result
     return Redirect("clusters_proposals", flash=flash)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sms.commands import market
 from sms.commands.base import Command, CommandCtx
 from ussd_app.db.models import Proposal
+from ussd_app.domain import pin_resets
 from ussd_app.domain.clusters import members, proposals, texts
 from ussd_app.domain.market import by_sms
 from ussd_app.i18n import pgettext_noop
@@ -45,6 +46,8 @@ async def _vote(ctx: CommandCtx, word: str, choice: str) -> str:
     if meant is None:
         return texts.vote_reply("unknown", n, choice, "")
     result = await proposals.vote(ctx.db, ctx.user, meant.id, choice)
+    if result.status == "held":
+        return pin_resets.held_text(result.held_until, ctx.user.country)
     ctx.dispatch += result.dispatch
     ctx.payouts += result.to_pay
     proposal: Proposal | None = result.proposal

@@ -16,7 +16,7 @@ class Timeouts:
     """Bounds on waiting for the database, well under the aggregator's 10 s per hop: a hung database port
     costs a hop `connect` seconds and an error screen, not a minute (asyncpg's default connect wait)."""
 
-    connect: float            # seconds to open a connection (and to wait for one from a full pool)
+    connect: float            # seconds to open a connection
     statement_ms: int         # PostgreSQL statement_timeout; SQLite's busy timeout; asyncpg's command timeout
 
     @classmethod
@@ -41,7 +41,8 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
             server_settings["statement_timeout"] = str(timeouts.statement_ms)
             # asyncpg's own bound, a little longer than the server's: it also covers a server that went silent
             connect_args |= {"timeout": timeouts.connect, "command_timeout": timeouts.statement_ms / 1000 + 1}
-            kwargs["pool_timeout"] = timeouts.connect
+            # No short wait for a pooled connection: a burst of hops queues for the pool briefly, and every
+            # connection in it is bounded by the two timeouts above (a 3 s pool wait failed 100 parallel hops).
         if server_settings:
             connect_args["server_settings"] = server_settings
         if connect_args:

@@ -20,9 +20,10 @@ from ussd_app.domain import ledger
 from ussd_app.engine.types import Session, UssdReply
 
 # Take the lock; when it is ours, read the session, the stored reply for this exact text, and the END
-# the session ended with (if it did).
+# the session ended with (if it did). A lock already holding our token is ours: the Redis client retries a
+# call whose reply was lost, and that retry must not wait out its own lock.
 _ACQUIRE_AND_LOAD = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET', KEYS[1]) == ARGV[1] then
   return {1, redis.call('GET', KEYS[2]), redis.call('HGET', KEYS[3], ARGV[3]), redis.call('GET', KEYS[4])}
 end
 return {0}

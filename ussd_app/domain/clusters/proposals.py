@@ -88,11 +88,12 @@ async def numbered(s: AsyncSession, user: User, number: int) -> Proposal | None:
 
 @dataclass
 class Voted:
-    status: str                      # recorded / changed / same / closed / not_eligible / unknown
+    status: str                      # recorded / changed / same / closed / not_eligible / held / unknown
     proposal: Proposal | None = None
     decided: bool = False            # this vote closed the proposal (its result is in proposal.state)
     dispatch: list[tuple[int, int]] = field(default_factory=list)
     to_pay: list[int] = field(default_factory=list)     # proposals passed now that pay from the pool
+    held_until: datetime | None = None  # held: the voter's PIN was reset, and this vote could pay from the pool
 
 
 async def vote(s: AsyncSession, user: User, proposal_id: int, choice: str, at: datetime | None = None) -> Voted:
@@ -105,6 +106,10 @@ async def vote(s: AsyncSession, user: User, proposal_id: int, choice: str, at: d
         return Voted("not_eligible", proposal)
     if proposal.state != "open" or aware_utc(proposal.deadline) <= at:
         return Voted("closed", proposal)
+    if proposal.kind in PAYS:        # a vote that can pay from the pool is a money action: held after a reset
+        held = aware_utc(await s.scalar(select(User.pin_reset_hold_until).where(User.id == user.id)))
+        if held is not None and held > at:
+            return Voted("held", proposal, held_until=held)
     mine = await s.scalar(select(Vote).where(Vote.proposal_id == proposal.id, Vote.user_id == user.id))
     if mine is None:
         s.add(Vote(proposal_id=proposal.id, user_id=user.id, choice=choice, updated_at=at))

@@ -59,14 +59,26 @@ def _pin_shaped(args: list[str]) -> bool:
     return len(args) == 1 and len(args[0]) == 4 and args[0].isdigit()
 
 
+async def _a_ballot(s, user, args: list[str]) -> bool:
+    """Does YES n name an open proposal this member votes on? Its ballot said "YES n", so that wins over a
+    waiting trade's PIN: a ballot number is never spent as a PIN try (numbers kept from before 0014 run to
+    four digits)."""
+    n = _number(args[0]) if len(args) == 1 else None
+    meant = await proposals.numbered(s, user, n) if n is not None else None
+    return meant is not None and meant.state == "open" and await proposals.may_vote(s, user, meant)
+
+
 async def yes_pin(s, user, args: list[str]) -> str | None:
     """`YES 1234` with a trade waiting: 1234 is the PIN (otherwise YES 12 is a vote)."""
-    return args[0] if _pin_shaped(args) and await by_sms.waiting(s, user) is not None else None
+    if not _pin_shaped(args) or await by_sms.waiting(s, user) is None or await _a_ballot(s, user, args):
+        return None
+    return args[0]
 
 
 async def handle_yes(ctx: CommandCtx) -> str | None:
     pin_shaped = _pin_shaped(ctx.args)
-    if await by_sms.waiting(ctx.db, ctx.user) is not None and (pin_shaped or len(ctx.args) != 1):
+    if await by_sms.waiting(ctx.db, ctx.user) is not None and (pin_shaped or len(ctx.args) != 1) \
+            and not await _a_ballot(ctx.db, ctx.user, ctx.args):
         return await market.handle_yes(ctx)
     if len(ctx.args) != 1:
         return texts.vote_usage()

@@ -96,13 +96,18 @@ class Voted:
     held_until: datetime | None = None  # held: the voter's PIN was reset, and this vote could pay from the pool
 
 
+async def may_vote(s: AsyncSession, user: User, proposal: Proposal) -> bool:
+    return await s.scalar(select(Voter.user_id).where(Voter.proposal_id == proposal.id,
+                                                      Voter.user_id == user.id)) is not None
+
+
 async def vote(s: AsyncSession, user: User, proposal_id: int, choice: str, at: datetime | None = None) -> Voted:
     at = at or outbox.now()
     proposal = (await s.execute(select(Proposal).where(Proposal.id == proposal_id).with_for_update()
                                 .execution_options(populate_existing=True))).scalar_one_or_none()
     if proposal is None:
         return Voted("unknown")
-    if await s.scalar(select(Voter.user_id).where(Voter.proposal_id == proposal.id, Voter.user_id == user.id)) is None:
+    if not await may_vote(s, user, proposal):
         return Voted("not_eligible", proposal)
     if proposal.state != "open" or aware_utc(proposal.deadline) <= at:
         return Voted("closed", proposal)

@@ -14,7 +14,8 @@
         absent: [Type]             # text that must not be on the screen
       - hangup: true               # the call drops; no request is sent
       - sms: "HELP"                # an SMS from this phone to our short code
-      - inbox: true                # new SMS must arrive (within 10 s) and contain the fragments
+      - inbox: true                # new SMS must arrive (within 10 s) and contain the fragments; it takes them
+                                   # up to the one that completes the fragments (later ones stay new)
         contains: [HELP MORE]
       - credit: "25.00"            # an operator credits this phone's wallet (in-process runs only)
       - energy: 5000               # ... or its energy, in Wh
@@ -273,7 +274,9 @@ async def _sms_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:
             await phone.sms(step.value)
             outcome.transcript.append(f"> sms {step.value}")
             return None
-        fresh = await phone.new_sms(wait=INBOX_WAIT)
+        # SMS from one action (a vote's result, then the payout it started) may arrive in either order and
+        # at once: a step takes the new ones up to the one that shows its fragments, the rest stay new.
+        fresh = await phone.sms_showing(step.contains, wait=INBOX_WAIT)
     except (SimError, ValueError) as exc:
         return f"{step.action} {step.value!r}: {exc}"
     texts = "\n--\n".join(m["text"] for m in fresh)

@@ -76,6 +76,26 @@ class Phone:
             await asyncio.sleep(0.1)
         return []
 
+    async def sms_showing(self, fragments: tuple[str, ...], wait: float) -> list[dict]:
+        """The new messages up to the one that completes `fragments` (later ones stay new for the next look),
+        waiting up to `wait` seconds; without fragments, like `new_sms`. On time-out, everything new."""
+        if not fragments:
+            return await self.new_sms(wait)
+        loops = max(1, int(wait / 0.1))
+        for attempt in range(loops):
+            if attempt:
+                await self.transport.settle()
+            fresh = (await self.transport.inbox(self.msisdn))[self.sms_seen:]
+            for upto in range(1, len(fresh) + 1):
+                shown = "\n".join(m["text"] for m in fresh[:upto])
+                if all(frag in shown for frag in fragments):
+                    self.sms_seen += upto
+                    return fresh[:upto]
+            if attempt < loops - 1:
+                await asyncio.sleep(0.1)
+        self.sms_seen += len(fresh)
+        return fresh
+
     def hangup(self) -> None:
         self.session_id, self.inputs = None, []
 

@@ -66,11 +66,11 @@ async def measure(settings, n: int) -> dict[str, list[float]]:
 
     from ussd_app import appkeys
     from ussd_app.app import create_app
-    from ussd_app.db.migrate import upgrade_async
-    from ussd_app.db.models import Payment
-    from ussd_app.domain import users
-    from ussd_app.domain.phone import parse_msisdn
-    from ussd_app.domain.pin import hash_pin
+    from enerlectra.db.migrate import upgrade_async
+    from enerlectra.db.models import Payment
+    from enerlectra.domain import users
+    from enerlectra.domain.phone import parse_msisdn
+    from enerlectra.domain.pin import hash_pin
 
     await upgrade_async(settings.effective_database_url)
     app = create_app(settings)
@@ -111,8 +111,8 @@ def main() -> None:
         serve_fakes(spec["ports"], spec["callback"], spec["key_file"])
         return
     from simulator.sandbox import free_port
-    from ussd_app.embedded_redis import EmbeddedRedis
-    from ussd_app.settings import Settings
+    from enerlectra.embedded_redis import EmbeddedRedis
+    from enerlectra.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-bench-payments-") as home:
         app_port, key_file = free_port(), str(Path(home) / "azampay.pem")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from payments.airtel import callback_hash
+from payments.providers.airtel import callback_hash
 from simulator.sandbox import Sandbox
 from simulator.sandbox import running as sandbox_running
 

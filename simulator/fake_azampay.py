@@ -20,7 +20,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from payments.azampay import signed_text
+from payments.providers.azampay import signed_text
 from simulator.sandbox import Sandbox
 from simulator.sandbox import running as sandbox_running
 

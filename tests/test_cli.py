@@ -240,7 +240,7 @@ async def test_a_bad_sandbox_control_gets_one_line(sandbox, path, body, status, 
     import aiohttp
 
     from simulator import local_payments
-    from ussd_app.settings import Settings
+    from enerlectra.settings import Settings
 
     _settings, boxes = local_payments.plan(Settings(public_base_url="http://127.0.0.1:9"))
     [box] = [b for b in boxes if b.name == sandbox]

@@ -11,8 +11,8 @@ from simulator.journeys import Journey, JourneyError, Step, load_journey, parse_
 from simulator.transport import HttpTransport, Operator
 from ussd_app import appkeys
 from tests.jobs import run_jobs
-from ussd_app.domain import ledger
-from ussd_app.domain.market import book
+from enerlectra.domain import ledger
+from enerlectra.domain.market import book
 
 JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.yaml"))
 

@@ -67,14 +67,14 @@ async def pipeline(settings, n: int) -> tuple[list[float], list[tuple[int, int]]
     from aiohttp import web
     from sqlalchemy import select
 
-    from simulator.sandbox import free_port
+    from enerlectra.sandbox import free_port
     from ussd_app.app import create_app
     from enerlectra.db.engine import make_engine, make_sessionmaker
     from enerlectra.db.migrate import upgrade_async
     from enerlectra.db.models import AdvisorQuestion
     from enerlectra.domain import users
     from enerlectra.domain.phone import parse_msisdn
-    from enerlectra.domain.pin import hash_pin
+    from enerlectra.domain.pin_code import hash_pin
 
     await upgrade_async(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)

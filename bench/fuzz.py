@@ -295,8 +295,8 @@ async def in_process() -> AsyncIterator[str]:
 
     from aiohttp import web
 
-    from simulator import local_payments
-    from simulator.sandbox import free_port
+    from payments.sandboxes import local as local_payments
+    from enerlectra.sandbox import free_port
     from tests.databases import fresh_database
     from ussd_app import appkeys
     from ussd_app.app import create_app

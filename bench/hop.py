@@ -52,7 +52,7 @@ def serve_full(port: int, home: str) -> None:
     from enerlectra.db.migrate import upgrade
     from enerlectra.domain import users
     from enerlectra.domain.phone import parse_msisdn
-    from enerlectra.domain.pin import hash_pin
+    from enerlectra.domain.pin_code import hash_pin
     from enerlectra.settings import Settings
 
     logging.basicConfig(level=logging.WARNING)

@@ -31,10 +31,10 @@ AMOUNT = {"mtn": 5000, "airtel": 5000, "pawapay": 5000, "azampay": 150000}
 
 
 def fakes(callback_base: str):
-    from simulator.fake_airtel import FakeAirtel
-    from simulator.fake_azampay import FakeAzamPay
-    from simulator.fake_mtn import FakeMtn
-    from simulator.fake_pawapay import FakePawaPay
+    from payments.sandboxes.airtel import FakeAirtel
+    from payments.sandboxes.azampay import FakeAzamPay
+    from payments.sandboxes.mtn import FakeMtn
+    from payments.sandboxes.pawapay import FakePawaPay
 
     return {"mtn": FakeMtn(decide_after=0.0),
             "airtel": FakeAirtel(decide_after=0.0, callback_key="bench-key",
@@ -44,7 +44,7 @@ def fakes(callback_base: str):
 
 
 def serve_fakes(ports: dict[str, int], callback_base: str, key_file: str) -> None:
-    from simulator.sandbox import running
+    from enerlectra.sandbox import running
 
     async def main() -> None:
         boxes = fakes(callback_base)
@@ -70,7 +70,7 @@ async def measure(settings, n: int) -> dict[str, list[float]]:
     from enerlectra.db.models import Payment
     from enerlectra.domain import users
     from enerlectra.domain.phone import parse_msisdn
-    from enerlectra.domain.pin import hash_pin
+    from enerlectra.domain.pin_code import hash_pin
 
     await upgrade_async(settings.effective_database_url)
     app = create_app(settings)
@@ -110,7 +110,7 @@ def main() -> None:
         spec = json.loads(args.serve_fakes)
         serve_fakes(spec["ports"], spec["callback"], spec["key_file"])
         return
-    from simulator.sandbox import free_port
+    from enerlectra.sandbox import free_port
     from enerlectra.embedded_redis import EmbeddedRedis
     from enerlectra.settings import Settings
 

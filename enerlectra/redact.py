@@ -11,7 +11,7 @@ import re
 MASK = "****"                  # a hidden PIN or token
 PASSWORD_MASK = "***"          # a hidden password, as make_url(...).render_as_string(hide_password=True) shows it
 
-_PIN_SHAPE = re.compile(r"[0-9]{4}")                     # enerlectra.domain.pin.PIN_LENGTH ASCII digits
+_PIN_SHAPE = re.compile(r"[0-9]{4}")                     # enerlectra.domain.pin_code.PIN_LENGTH ASCII digits
 # scheme://user:password@rest: the password runs to the last "@", so one holding "@", "/" or "?" is hidden whole.
 _USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*:)(?P<password>.*)@(?P<rest>[^@]*)$",
                        re.DOTALL)

@@ -1,21 +1,19 @@
-"""Menu trees, one package per feature. The installed features make the tree; order is irrelevant.
+"""Menu trees, one package per feature, written in `enerlectra.ussd` (states, screens, transitions as data).
 
-To install a feature, add its package name to INSTALLED: the main menu lists it from then on.
+To install a feature, import its package here and add its FEATURE to FEATURES: the main menu lists it from
+then on. The engine (`ussd_app.menu_tree`) compiles them into one machine.
 """
 from __future__ import annotations
 
-from importlib import import_module
+from enerlectra.ussd.feature import Feature
+from menus import advisor, clusters, main, money, onboarding, pinreset, settings, trading, wallet
 
-from menus import main
-from ussd_app.engine.tree import Feature, MenuTree
-
-INSTALLED: tuple[str, ...] = ("onboarding", "wallet", "money", "advisor", "trading", "clusters", "settings",
-                             "pinreset")
-
-
-def build_tree(installed: tuple[str, ...] = INSTALLED) -> MenuTree:
-    features: list[Feature] = [import_module(f"menus.{name}").FEATURE for name in installed]
-    return MenuTree(features + [main.build(features)], home="main_menu", start="onboarding_language")
+FEATURES: tuple[Feature, ...] = (onboarding.FEATURE, wallet.FEATURE, money.FEATURE, advisor.FEATURE,
+                                 trading.FEATURE, clusters.FEATURE, settings.FEATURE, pinreset.FEATURE)
+HOME = "main_menu"              # where a registered user lands (00 Home)
+START = "onboarding_language"   # where a new number starts
 
 
-TREE = build_tree()     # built once, at import: never per request
+def with_main_menu(features: tuple[Feature, ...] = FEATURES) -> list[Feature]:
+    """The features and the main menu that lists them."""
+    return list(features) + [main.build(list(features))]

@@ -1,10 +1,10 @@
 """Rules and screen pieces every feature uses. Rules are pure functions of (session, text)."""
 from __future__ import annotations
 
-from sms.templates import pin_lock_text
+from enerlectra.domain.pin_texts import pin_lock_text
 from enerlectra import i18n
 from enerlectra.domain import hops, pin_resets, pin_texts, pins
-from enerlectra.domain.pin import hash_pin_async, is_valid_pin, verify_pin_async
+from enerlectra.domain.pin_code import hash_pin_async, is_valid_pin, verify_pin_async
 from enerlectra.ussd.types import Ctx, Reject, Screen, Session
 from enerlectra.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
 

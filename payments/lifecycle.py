@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from transitions import Machine
 
-STATES = ["created", "submitted", "pending", "ambiguous", "review", "succeeded", "failed", "expired"]
-OPEN = ("created", "submitted", "pending", "ambiguous", "review")
+from enerlectra.domain.payment_states import OPEN, STATES
+
 TRANSITIONS = [
     {"trigger": "submit", "source": "created", "dest": "submitted"},
     {"trigger": "accepted", "source": ["submitted", "ambiguous"], "dest": "pending"},

@@ -21,7 +21,7 @@ from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, P
                            Provider, ProviderError, Status)
 from payments.lifecycle import OPEN, advance
 from payments import routing
-from sms.templates import payment_checking_text, payment_failed_text, payment_ok_text
+from payments.texts import payment_checking_text, payment_failed_text, payment_ok_text
 from enerlectra import faults
 from enerlectra.i18n import in_language_of
 from enerlectra.db.models import Account, Payment, User

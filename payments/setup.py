@@ -11,7 +11,7 @@ from payments.providers.azampay import AzamPay
 from payments.providers.mtn import MtnMomo
 from payments.providers.pawapay import PawaPay
 from payments.service import Limits, Payments, parse_fees
-from enerlectra.domain.clusters import proposals
+from enerlectra.domain.settlements import LISTENERS
 
 
 def callback_url(settings, provider: str) -> str:
@@ -47,5 +47,5 @@ def build(settings, db, http: aiohttp.ClientSession, dispatch) -> Payments:
                                        settings.azampay_api_key, pem_text(settings.azampay_public_key))
     payments = Payments(db, providers, parse_fees(settings.payment_fees), dispatch,
                         limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor))
-    payments.listeners["proposal"] = proposals.payout_settled     # a cluster's pool paying a supplier
+    payments.listeners.update(LISTENERS)
     return payments

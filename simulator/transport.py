@@ -226,7 +226,7 @@ class Operator:
 
 @contextlib.asynccontextmanager
 async def _in_process(settings):
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
     from simulator.fake_at import FakeAT, report_url, running
     from ussd_app.app import create_app
     from enerlectra.db.migrate import upgrade_async

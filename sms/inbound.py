@@ -14,6 +14,7 @@ from sms.masking import stored_text
 from enerlectra import i18n
 from enerlectra.db.models import SmsInbound, User
 from enerlectra.domain import outbox, pins
+from enerlectra.domain.pin_texts import pin_lock_text
 from enerlectra.domain.pins import PinCheck
 from enerlectra.domain.phone import Msisdn
 from enerlectra.i18n import _
@@ -80,8 +81,6 @@ async def answered(s, sms: InboundSms, row) -> None:
 async def _check_pin(db: async_sessionmaker, sms: InboundSms, settings: Settings) -> PinCheck | None:
     """A message that carries a money PIN (`YES 1234` with a trade waiting) has it checked here, before the
     command's transaction: a reserved try, the slow KDF outside any write lock, the lock SMS queued once."""
-    from sms.templates import pin_lock_text       # templates lists every command's texts: import late
-
     command, args = parse(sms.text)
     if command is None or command.pin is None:
         return None

@@ -16,7 +16,7 @@ from enerlectra.db.models import Cluster, Membership, Proposal, SmsOutbox, User,
 from enerlectra.domain import ledger, outbox, users, wallet
 from enerlectra.domain.clusters import members, proposals
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 
 PIN = hash_pin("4826", 16)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
-from enerlectra.domain.pin import hash_pin, is_valid_pin, verify_pin
+from enerlectra.domain.pin_code import hash_pin, is_valid_pin, verify_pin
 from enerlectra.domain.users import clean_name
 from enerlectra.settings import Settings
 

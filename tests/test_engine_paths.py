@@ -14,10 +14,11 @@ from menus.common import press
 from tests.helpers import assert_screen_ok, new_session_id
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
-from ussd_app.engine.tree import Feature, Go, MenuTree, State
+from enerlectra.ussd.feature import Feature, Go, State
+from ussd_app.engine.tree import MenuTree
 from enerlectra.ussd.types import Ctx, Screen, UssdRequest
 from enerlectra.i18n import lazy_gettext
 

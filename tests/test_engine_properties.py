@@ -7,12 +7,12 @@ import itertools
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import menus
+from ussd_app import menu_tree
 from tests.helpers import assert_screen_ok, new_session_id
 from enerlectra import i18n
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from ussd_app.engine.core import RESUME
 from enerlectra.ussd.types import Session, UssdRequest
 
@@ -21,7 +21,7 @@ KEYS = st.one_of(
                      "Bwalya", "*", "1*2", "#", "ë", "€", "x" * 200, " 1 "]),
     st.text(max_size=12),
 )
-STATES = sorted(menus.TREE.states)
+STATES = sorted(menu_tree.TREE.states)
 _numbers = itertools.count(1000000)
 RELAXED = settings(max_examples=60, deadline=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -35,7 +35,7 @@ async def _user(engine, lang: str, registered: bool) -> str:
 
 
 async def _press_all(engine, sid: str, msisdn: str, keys: list[str], text: str = "") -> None:
-    known = set(menus.TREE.states) | {RESUME}
+    known = set(menu_tree.TREE.states) | {RESUME}
     for key in keys:
         text = key if not text else f"{text}*{key}"
         reply = await engine.handle(UssdRequest(sid, msisdn, "ZM", text))
@@ -62,7 +62,7 @@ async def test_any_keys_from_a_fresh_dial(engine, keys, lang, registered):
 @given(state=st.sampled_from(STATES), keys=st.lists(KEYS, min_size=1, max_size=8),
        lang=st.sampled_from(list(i18n.LANGUAGES)))
 async def test_any_keys_from_any_state(engine, state, keys, lang):
-    spec = menus.TREE.states[state]
+    spec = menu_tree.TREE.states[state]
     registered = not state.startswith("onboarding_")
     msisdn = await _user(engine, lang, registered)
     user = await users.get_by_msisdn(engine.services.db, msisdn)

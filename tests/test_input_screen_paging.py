@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-import menus
+from ussd_app import menu_tree
 from ussd_app import lint
 from menus import main, onboarding
 from tests.helpers import assert_screen_ok, new_session_id
@@ -18,10 +18,11 @@ from ussd_app import appkeys
 from enerlectra import i18n
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from enerlectra.ussd.budget import paginate
 from ussd_app.engine.core import Engine
-from ussd_app.engine.tree import Feature, Go, MenuTree, State
+from enerlectra.ussd.feature import Feature, Go, State
+from ussd_app.engine.tree import MenuTree
 from enerlectra.ussd.types import Ctx, Nav, Reject, Screen, Session, UssdRequest
 from enerlectra.i18n import _, lazy_gettext
 
@@ -179,8 +180,8 @@ async def test_98_typed_on_an_installed_input_screen_is_read_as_the_answer(engin
     await users.register(engine.services.db, parse_msisdn(msisdn), "Bupe", lang, hash_pin("4826", 16))
     user = await users.get_by_msisdn(engine.services.db, msisdn)
     checked, eaten = [], []
-    for state in (name for name in menus.TREE.states if name in menus.TREE.reads_input):
-        spec, registered = menus.TREE.states[state], not state.startswith("onboarding_")
+    for state in (name for name in menu_tree.TREE.states if name in menu_tree.TREE.reads_input):
+        spec, registered = menu_tree.TREE.states[state], not state.startswith("onboarding_")
         sid = new_session_id()
         session = Session(id=sid, msisdn=msisdn if registered else newcomer, country="ZM", state=state,
                           lang=lang, user_id=user.id if registered else None, name="Bupe" if registered else None,
@@ -188,7 +189,7 @@ async def test_98_typed_on_an_installed_input_screen_is_read_as_the_answer(engin
         session.screen = {"body": ["(previous screen)"], "options": [], "end": False}
         shown = await engine._enter(session, state, spec.sample_input, "start",
                                     undo=(state, copy.deepcopy(spec.sample), list(session.history)))
-        if shown.end or not lint.is_prompt(menus.TREE, session.state, Screen.from_json(session.screen)):
+        if shown.end or not lint.is_prompt(menu_tree.TREE, session.state, Screen.from_json(session.screen)):
             continue                    # a menu or a list with this sample: 98 there is a paging key only
         at = session.state
         loaded = await engine.store.acquire(sid, "start")

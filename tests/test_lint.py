@@ -9,7 +9,8 @@ import pytest
 from ussd_app import lint as lint_mod
 from menus import main, onboarding
 from menus.common import press
-from ussd_app.engine.tree import Feature, Go, MenuTree, State
+from enerlectra.ussd.feature import Feature, Go, State
+from ussd_app.engine.tree import MenuTree
 from enerlectra.ussd.types import Ctx, Nav, Screen
 
 
@@ -75,7 +76,7 @@ def test_every_catalog_is_complete_and_marked_for_review():
 
 
 def test_lint_catches_an_sms_template_over_its_segment_budget(monkeypatch):
-    import sms.templates as templates
+    import ussd_app.lint_samples as templates
 
     long = templates.Template("essay", lambda: "word " * 70)           # 350 septets: 3 segments
     monkeypatch.setattr(templates, "TEMPLATES", (long, templates.Template("ok essay", long.render, 3)))

@@ -14,7 +14,7 @@ from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import MarketRules
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 
 RULES = MarketRules()
 ENERGY, MONEY = 5_000, 100_00          # each trader's starting Wh and ngwee

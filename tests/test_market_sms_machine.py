@@ -23,7 +23,7 @@ from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import MarketRules
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from enerlectra.settings import Settings
 
 RULES = MarketRules()

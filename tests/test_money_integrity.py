@@ -25,7 +25,7 @@ from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book
 from enerlectra.domain.market.rules import from_settings
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 
 SELLER, BUYER, FRIEND = "+260971900011", "+260971900012", "+260961900013"
 

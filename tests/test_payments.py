@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 
 from payments.providers.base import AMBIGUOUS, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Order
 from payments.providers.mtn import MtnMomo, amount_text
-from simulator.fake_mtn import FakeMtn, running
+from payments.sandboxes.mtn import FakeMtn, running
 from ussd_app import appkeys
 from ussd_app.app import create_app
 from enerlectra.db.models import JournalEntry, Payment, SmsOutbox
 from enerlectra.domain import ledger, wallet
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from enerlectra.domain import users
 
 USER = "+260961500001"          # an MTN number
@@ -51,7 +51,7 @@ SAYS = {("pawapay", "timeout"): "it was declined"}
 
 @pytest.fixture
 async def airtel():
-    from simulator.fake_airtel import FakeAirtel, running as running_airtel
+    from payments.sandboxes.airtel import FakeAirtel, running as running_airtel
 
     fake = FakeAirtel(decide_after=0.02, callback_key="portal-key")
     async with running_airtel(fake) as url:
@@ -60,7 +60,7 @@ async def airtel():
 
 @pytest.fixture
 async def pawapay():
-    from simulator.fake_pawapay import FakePawaPay, running as running_pawapay
+    from payments.sandboxes.pawapay import FakePawaPay, running as running_pawapay
 
     fake = FakePawaPay(decide_after=0.02)
     async with running_pawapay(fake) as url:
@@ -566,7 +566,7 @@ async def test_deposit_from_another_wallet_the_user_holds(make_pay, mtn):
 
 
 def test_local_sandboxes_call_back_with_the_webhook_token(settings):
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
 
     planned, boxes = local_payments.plan(settings.with_(webhook_token="t0k", public_base_url="http://app.example"))
     with_urls = {box.name: box.fake.callback_url for box in boxes if hasattr(box.fake, "callback_url")}

@@ -211,7 +211,7 @@ async def test_a_reset_that_expires_while_typing_changes_nothing(client, monkeyp
     assert "That reset has expired. Ask again: Settings > Forgot PIN." in home, home
     async with client.app[appkeys.DB]() as s:
         user = await s.scalar(select(User).where(User.msisdn == OWNER))
-    from enerlectra.domain.pin import verify_pin_async
+    from enerlectra.domain.pin_code import verify_pin_async
     assert await verify_pin_async("4826", user.pin_hash) and user.pin_reset_hold_until is not None
 
 

@@ -12,7 +12,7 @@ from enerlectra.db.migrate import downgrade, upgrade
 from enerlectra.db.models import User
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(pg_url() is None, reason="TEST_DATABASE_URL is not set (PostgreSQL tests)")]

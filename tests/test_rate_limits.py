@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from simulator.fake_mtn import FakeMtn, running
+from payments.sandboxes.mtn import FakeMtn, running
 from sms.flood import too_many_text
 from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
@@ -23,7 +23,7 @@ from ussd_app.app import create_app
 from enerlectra.db.models import SmsInbound, SmsOutbox
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from enerlectra.ratelimit import Limiter, Rule
 from enerlectra.settings import Settings
 

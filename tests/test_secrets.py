@@ -214,7 +214,7 @@ def _leaks(text_: str, secrets: list[str]) -> list[str]:
 async def running_app(aiohttp_client, settings, fake_at):
     """The app as `serve` runs it (our access log), the local sandboxes calling back with the token in the path,
     SMS through the fake AT; queued jobs run after every action. Yields (transport, test client)."""
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
     from simulator.fake_at import free_port
 
     port = free_port()

@@ -17,7 +17,7 @@ from enerlectra.domain.clusters import texts as cluster_texts
 from enerlectra.domain.market import texts as market_texts
 from enerlectra.domain.market.rules import MarketRules, parse_limits
 from enerlectra.domain.money import format_money, parse_amount
-from enerlectra.domain.pin import is_valid_pin
+from enerlectra.domain.pin_code import is_valid_pin
 
 LANGS = list(i18n.LANGUAGES)
 

@@ -10,7 +10,7 @@ from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 
 MSISDN = "+260971800002"
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-import menus
+from ussd_app import menu_tree
 from ussd_app import appkeys
 from enerlectra import i18n
 from enerlectra.jobs import Dispatcher, make_queues, redis_client
@@ -73,7 +73,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     services = Services(db=app[appkeys.DB], db_read=app[appkeys.DB_READ], settings=settings,
                         dispatch=app[appkeys.DISPATCH], payments=app[appkeys.PAYMENTS],
                         answers=app[appkeys.DISPATCH].answers, payouts=app[appkeys.DISPATCH].payouts)
-    app[appkeys.ENGINE] = Engine(menus.TREE, store, services, app[appkeys.METRICS])
+    app[appkeys.ENGINE] = Engine(menu_tree.TREE, store, services, app[appkeys.METRICS])
     yield
 
 

@@ -54,14 +54,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.with_(at_username=fake_at.username, at_api_key=fake_at.api_key,
                                   at_api_base_url=f"http://127.0.0.1:{at_port}")
         fake_at.report_url = report_url(f"http://127.0.0.1:{settings.port}", settings.webhook_token)
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
 
     # Mobile-money providers without a configured base URL get a local sandbox (prompts wait for QA).
     settings, sandboxes = local_payments.plan(settings)
     local_payments.remember(settings, sandboxes)          # a worker started on its own finds them (cmd_worker)
     if args.fake_claude:
         from simulator.fake_claude import FakeClaude
-        from simulator.sandbox import free_port
+        from enerlectra.sandbox import free_port
 
         claude = local_payments.LocalSandbox("claude", FakeClaude(), free_port())
         settings = settings.with_(anthropic_api_key=claude.fake.api_key, anthropic_base_url=claude.url)
@@ -145,7 +145,7 @@ def _start_worker(settings: Settings):
 
 def _serve_sandboxes(sandboxes):
     """Run the local sandboxes inside the web app's loop, on their known ports."""
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
 
     async def ctx(app):
         async with local_payments.serving(sandboxes):
@@ -156,7 +156,7 @@ def _serve_sandboxes(sandboxes):
 def cmd_worker(args: argparse.Namespace) -> int:
     from workers.main import run_worker
 
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
 
     settings = local_payments.attach(Settings.from_env())      # the providers exactly as serve has them
     _logging(settings.log_level)
@@ -253,7 +253,7 @@ def cmd_ledger_anchor(args: argparse.Namespace) -> int:
 def cmd_ledger_credit(args: argparse.Namespace) -> int:
     import uuid
 
-    from sms.templates import credit_text
+    from enerlectra.domain.account_texts import credit_text
     from enerlectra.domain import ledger, wallet
     from enerlectra.domain.money import BadAmount, format_energy, format_money, parse_amount
     from enerlectra.i18n import in_language_of
@@ -441,16 +441,16 @@ def cmd_menus_lint(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
-    import menus
-    print(f"ok: {len(menus.TREE.states)} states, every screen in every language within 160 GSM-7 septets")
+    from ussd_app import menu_tree
+    print(f"ok: {len(menu_tree.TREE.states)} states, every screen in every language within 160 GSM-7 septets")
     return 0
 
 
 def cmd_menus_graph(args: argparse.Namespace) -> int:
-    import menus
+    from ussd_app import menu_tree
     from ussd_app.lint import mermaid
 
-    print(mermaid(menus.TREE))
+    print(mermaid(menu_tree.TREE))
     return 0
 
 

@@ -16,7 +16,7 @@ import aiohttp
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-import menus
+from ussd_app import menu_tree
 from enerlectra.text.gsm7 import is_gsm7, non_gsm7, screen_units, segment
 from enerlectra import i18n
 from enerlectra.checks import Problem
@@ -24,14 +24,14 @@ from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.migrate import upgrade_async
 from enerlectra.domain import ledger, ledger_key, users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from ussd_app.engine import core
 from enerlectra.ussd.budget import paginate
 from ussd_app.engine.tree import MenuTree
 from enerlectra.ussd.types import Nav, Screen, Services, Session
 from enerlectra.settings import Settings
 
-SOURCE_PACKAGES = ("ussd_app", "menus", "sms")
+SOURCE_PACKAGES = ("enerlectra", "payments", "sms", "menus", "ussd_app")
 KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None, "ngettext": (1, 2),
             "pgettext": ((1, "c"), 2), "pgettext_noop": ((1, "c"), 2)}
 SAMPLE_USER, SAMPLE_NEWCOMER = "+260961234567", "+260971234567"     # an MTN user: every money screen
@@ -189,7 +189,7 @@ async def _render_all(tree: MenuTree, services: Services) -> list[Problem]:
 
 async def _lint_screens(tree: MenuTree) -> list[Problem]:
     from payments import setup as payments_setup
-    from simulator.fake_mtn import FakeMtn, running
+    from payments.sandboxes.mtn import FakeMtn, running
 
     fake = FakeMtn()
     with tempfile.TemporaryDirectory(prefix="enerlectra-lint-") as tmp:
@@ -264,7 +264,7 @@ async def _sample_cluster(db, chair, member) -> None:
 
 def check_sms_templates() -> list[Problem]:
     """Every SMS we send, in every language: GSM-7, and within its segment budget (2 unless stated)."""
-    from sms.templates import TEMPLATES
+    from ussd_app.lint_samples import TEMPLATES
 
     problems = []
     for code in i18n.LANGUAGES:
@@ -292,7 +292,7 @@ def check_keyword_aliases() -> list[Problem]:
 
 
 def lint(tree: MenuTree | None = None) -> list[Problem]:
-    tree = tree or menus.TREE
+    tree = tree or menu_tree.TREE
     i18n.load_all()
     return (check_graph(tree) + check_catalogs() + check_sms_templates() + check_keyword_aliases()
             + asyncio.run(_lint_screens(tree)))

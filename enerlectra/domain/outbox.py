@@ -5,19 +5,16 @@ claims rows before sending, so a message is never sent twice by two workers.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.text.gsm7 import segment
 from enerlectra.db.models import SmsOutbox, User
+from enerlectra.clock import now
 
 BATCH = 100                  # recipients per gateway request when the text is the same
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 async def add(db: AsyncSession, msisdn: str, body: str, kind: str, *, essential: bool = False,

@@ -12,6 +12,7 @@ from enerlectra.db.models import Payment, User
 from enerlectra.domain import ledger, pin_resets
 from enerlectra.domain.money import format_energy, format_money
 from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_texts import pin_reset_issued_text
 from enerlectra.domain.pins import aware_utc
 from enerlectra.i18n import in_language_of
 from enerlectra.settings import Settings
@@ -58,8 +59,6 @@ async def requests(db: async_sessionmaker, limit: int) -> list[str]:
 
 
 async def reset(db: async_sessionmaker, settings: Settings, raw: str, force: bool) -> str:
-    from sms.templates import pin_reset_issued_text      # the SMS layer sits above the kernel: import late
-
     msisdn = e164(raw)
     step = await pin_resets.issue(db, msisdn, valid_hours=settings.pin_reset_valid_hours,
                                   hold_hours=settings.pin_reset_hold_hours, force=force,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from enerlectra import faults
 from enerlectra.db.models import User
 from enerlectra.domain import outbox
-from enerlectra.domain.pin import verify_pin_async
+from enerlectra.domain.pin_code import verify_pin_async
 
 # No daylight saving in either country: fixed offsets are exact.
 LOCAL_TIME = {"ZM": timezone(timedelta(hours=2)), "TZ": timezone(timedelta(hours=3))}

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
 
 from enerlectra.domain.ledger import keyed_digest
+from enerlectra.domain.phone import COUNTRIES
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -124,6 +125,11 @@ class Session:
     screen: dict[str, Any] | None = None                    # last rendered Screen (for 98/0 paging)
     page: int = 0
     header: list[str] = field(default_factory=list)         # the hint or flash shown on top of its pages
+
+    @property
+    def currency(self) -> str:
+        """The caller's wallet currency, from their number's country."""
+        return COUNTRIES[self.country][0]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

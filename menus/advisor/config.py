@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from menus.advisor import rules, screens
-from ussd_app.engine.tree import Feature, Go, State
+from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.i18n import lazy_gettext
 
 SAMPLE = {"topic": "trading"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from menus.clusters import rules, screens
 from menus.common import four_digits, press
-from ussd_app.engine.tree import Feature, Go, State
+from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.i18n import lazy_gettext
 
 AMOUNT_HINT = lazy_gettext("Type an amount, like 25 or 25.50.")

@@ -11,15 +11,11 @@ from enerlectra.domain import ledger, pin_resets
 from enerlectra.domain.clusters import members as clubs, proposals, texts
 from enerlectra.domain.clusters.members import ClusterError
 from enerlectra.domain.money import format_money
-from enerlectra.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
 
 MEMBERS_PAGE = 5
-
-
-def _currency(ctx: Ctx) -> str:
-    return COUNTRIES[ctx.session.country][0]
 
 
 def _not_member() -> Redirect:
@@ -64,7 +60,7 @@ async def carea(ctx: Ctx) -> Rendered:
 
 
 async def ctarget(ctx: Ctx) -> Rendered:
-    return Screen([_("Contribution target per member, in {currency}?").format(currency=_currency(ctx))])
+    return Screen([_("Contribution target per member, in {currency}?").format(currency=ctx.session.currency)])
 
 
 async def copen(ctx: Ctx) -> Rendered:
@@ -124,7 +120,7 @@ async def cpin(ctx: Ctx) -> Rendered:
     if found is None:
         return _not_member()
     return Screen([_("Give {amount} to the pool of {name}? Enter your PIN:").format(
-        amount=format_money(ctx.session.data["amount"], _currency(ctx)), name=found[0].name)])
+        amount=format_money(ctx.session.data["amount"], ctx.session.currency), name=found[0].name)])
 
 
 async def cdone(ctx: Ctx) -> Rendered:
@@ -190,7 +186,7 @@ async def pvote(ctx: Ctx) -> Rendered:
         yes, no = await proposals.counts(s, proposal.id)
         name = await proposals.subject_name(s, proposal)
     return Screen([_("{what}. Now {yes} yes, {no} no; closes by {deadline}.").format(
-        what=texts.what(proposal, _currency(ctx), name, payee=True), yes=yes, no=no,
+        what=texts.what(proposal, ctx.session.currency, name, payee=True), yes=yes, no=no,
         deadline=texts.when(proposal.deadline, ctx.session.country))], [("1", _("Yes")), ("2", _("No"))])
 
 
@@ -234,7 +230,7 @@ async def ppayee(ctx: Ctx) -> Rendered:
 async def pamount(ctx: Ctx) -> Rendered:
     d = ctx.session.data
     if d["pkind"] == "target":
-        return Screen([_("New target per member, in {currency}?").format(currency=_currency(ctx))])
+        return Screen([_("New target per member, in {currency}?").format(currency=ctx.session.currency)])
     if ctx.text is not None:
         try:
             number = parse_msisdn(d.get("to", ""), ctx.session.country)
@@ -244,7 +240,7 @@ async def pamount(ctx: Ctx) -> Rendered:
         if payments is None or payments.provider_for(number.e164, PAYOUT) is None:
             return Reject(_("We cannot pay that network by mobile money yet. Type another number."))
         d["payee"] = number.e164
-    return Screen([_("How much, in {currency}?").format(currency=_currency(ctx))])
+    return Screen([_("How much, in {currency}?").format(currency=ctx.session.currency)])
 
 
 async def pmember(ctx: Ctx) -> Rendered:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from menus.common import press
 from menus.main import screens
-from ussd_app.engine.tree import Feature, Go, State
+from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Nav
 
 

@@ -3,7 +3,7 @@ goes to choose the new PIN instead."""
 from __future__ import annotations
 
 from enerlectra.domain import pin_resets
-from ussd_app.engine.tree import Feature
+from enerlectra.ussd.feature import Feature
 from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
 from enerlectra.i18n import _
 

@@ -5,7 +5,7 @@ from menus.common import four_digits, press
 from menus.money import rules as money_rules
 from menus.money import screens
 from menus.wallet import rules
-from ussd_app.engine.tree import Feature, Go, State
+from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.i18n import lazy_gettext
 
 AMOUNT_HINT = lazy_gettext("Type an amount, like 25 or 25.50.")

@@ -11,19 +11,14 @@ from enerlectra import faults
 from enerlectra.db.models import User
 from enerlectra.domain import ledger, wallet
 from enerlectra.domain.money import format_money
-from enerlectra.domain.phone import COUNTRIES
 from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
 
 def _payable(ctx: Ctx, amount: int) -> Reject | None:
     """Tanzanian mobile money moves whole shillings only."""
-    if not routing.payable(amount, _currency(ctx)):
+    if not routing.payable(amount, ctx.session.currency):
         return Reject(_("Type whole shillings, without cents."))
     return None
-
-
-def _currency(ctx: Ctx) -> str:
-    return COUNTRIES[ctx.session.country][0]
 
 
 def _wallet(ctx: Ctx) -> str:
@@ -62,14 +57,14 @@ async def pick_wallet(ctx: Ctx) -> Rendered:
 
 
 async def depamount(ctx: Ctx) -> Rendered:
-    return Screen([_("Deposit how much in {currency}?").format(currency=_currency(ctx))])
+    return Screen([_("Deposit how much in {currency}?").format(currency=ctx.session.currency)])
 
 
 async def _over_limit(ctx: Ctx, direction: str, amount: int) -> Reject | None:
     try:
         await ctx.services.payments.check_limits(ctx.session.user_id, direction, amount)
     except OverLimit as exc:
-        limit = format_money(exc.limit, _currency(ctx))
+        limit = format_money(exc.limit, ctx.session.currency)
         if exc.which == "payment":
             return Reject(_("The most at once is {limit}. Type a smaller amount.").format(limit=limit))
         return Reject(_("That passes today's limit of {limit}. Type a smaller amount.").format(limit=limit))
@@ -89,7 +84,7 @@ async def depconfirm(ctx: Ctx) -> Rendered:
     terms = await _terms(ctx, "collection")
     if not isinstance(terms, tuple):
         return terms
-    (amount, fee), currency = terms, _currency(ctx)
+    (amount, fee), currency = terms, ctx.session.currency
     return Screen([_("Deposit {amount} from {provider} {number}. Fee {fee}, total {total}.").format(
         amount=format_money(amount, currency), provider=routing.wallet_name(_wallet(ctx)),
         number=_show_number(_wallet(ctx), ctx.session.country),
@@ -123,14 +118,14 @@ async def wdamount(ctx: Ctx) -> Rendered:
     locked = await money_locked(ctx)
     if locked is not None:
         return locked
-    return Screen([_("Withdraw how much in {currency}?").format(currency=_currency(ctx))])
+    return Screen([_("Withdraw how much in {currency}?").format(currency=ctx.session.currency)])
 
 
 async def wdconfirm(ctx: Ctx) -> Rendered:
     terms = await _terms(ctx, "payout")
     if not isinstance(terms, tuple):
         return terms
-    (amount, fee), currency = terms, _currency(ctx)
+    (amount, fee), currency = terms, ctx.session.currency
     async with ctx.services.db_read() as s:
         balance = (await wallet.balances(s, ctx.session.user_id, currency)).money
     if balance < amount + fee:

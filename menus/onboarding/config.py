@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from menus.common import LANGUAGE_HINT, PIN_HINT, picks_language, pin_shaped
 from menus.onboarding import rules, screens
-from enerlectra.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from enerlectra.domain.users import NAME_MAX
-from ussd_app.engine.tree import Feature, Go, State
+from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Nav
 from enerlectra.i18n import lazy_gettext
 

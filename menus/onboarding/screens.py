@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from menus.common import confirm_pin, language_options, remember_first_pin
-from sms.templates import welcome_text
+from enerlectra.domain.account_texts import welcome_text
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from menus.common import PIN_HINT, pin_shaped
 from menus.pinreset import screens
-from enerlectra.domain.pin import hash_pin
-from ussd_app.engine.tree import Feature, Go, State
+from enerlectra.domain.pin_code import hash_pin
+from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Nav
 from enerlectra.i18n import lazy_gettext
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from menus.common import confirm_pin, in_language_of, remember_first_pin
-from sms.templates import pin_reset_done_text
+from enerlectra.domain.pin_texts import pin_reset_done_text
 from enerlectra.domain import pin_resets
 from enerlectra.domain.clusters.texts import when as local_when
 from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen

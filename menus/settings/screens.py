@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from menus.common import confirm_pin, in_language_of, language_options, money_pin, remember_first_pin
-from sms.templates import pin_changed_text, pin_reset_asked_text
+from enerlectra.domain.pin_texts import pin_changed_text, pin_reset_asked_text
 from sqlalchemy import select, update
 
 from enerlectra import i18n

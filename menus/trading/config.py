@@ -13,7 +13,7 @@ from menus.common import four_digits, press
 from menus.trading import rules, screens
 from enerlectra.domain.market.texts import price_hint
 from enerlectra.domain.phone import COUNTRIES
-from ussd_app.engine.tree import Feature, Go, State
+from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.i18n import lazy_gettext
 
 KWH_HINT = lazy_gettext("Type kWh, like 2 or 2.5.")

@@ -11,7 +11,6 @@ from enerlectra.domain import ledger, pins, wallet
 from enerlectra.domain.market import book, data, rules as market_rules, texts
 from enerlectra.domain.market.matching import BUY, SELL
 from enerlectra.domain.money import format_energy, format_money
-from enerlectra.domain.phone import COUNTRIES
 from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
 
@@ -19,26 +18,22 @@ BID_DAYS = 7                     # a standing bid for the rest of a buy stays th
 MY_ORDERS = 9                    # open orders listed (one key each)
 
 
-def _currency(ctx: Ctx) -> str:
-    return COUNTRIES[ctx.session.country][0]
-
-
 def _rules(ctx: Ctx) -> market_rules.MarketRules:
     return market_rules.from_settings(ctx.services.settings)
 
 
 def _price(ctx: Ctx, price: int | None) -> str:
-    return format_money(price, _currency(ctx)) if price else "-"
+    return format_money(price, ctx.session.currency) if price else "-"
 
 
 def _order_problem(ctx: Ctx, wh: int | None = None, price: int | None = None) -> Reject | None:
-    problem = texts.order_problem(_rules(ctx), _currency(ctx), wh, price)
+    problem = texts.order_problem(_rules(ctx), ctx.session.currency, wh, price)
     return Reject(problem) if problem else None
 
 
 async def menu(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
-        snap = await data.snapshot(s, _currency(ctx))
+        snap = await data.snapshot(s, ctx.session.currency)
     best = snap.best_offers[0][0] if snap.best_offers else None
     return Screen([_("Trade energy. Best offer {best}, last {last} per kWh").format(
         best=_price(ctx, best), last=_price(ctx, snap.last_price))],
@@ -53,7 +48,7 @@ async def sellkwh(ctx: Ctx) -> Rendered:
     if locked is not None:
         return locked
     async with ctx.services.db_read() as s:
-        energy = (await wallet.balances(s, ctx.session.user_id, _currency(ctx))).energy
+        energy = (await wallet.balances(s, ctx.session.user_id, ctx.session.currency)).energy
     return Screen([_("You have {energy}. How many kWh to sell?").format(energy=format_energy(energy))])
 
 
@@ -64,13 +59,13 @@ async def sellprice(ctx: Ctx) -> Rendered:
         if problem:
             return problem
     async with ctx.services.db_read() as s:
-        energy = (await wallet.balances(s, ctx.session.user_id, _currency(ctx))).energy
-        snap = await data.snapshot(s, _currency(ctx))
+        energy = (await wallet.balances(s, ctx.session.user_id, ctx.session.currency)).energy
+        snap = await data.snapshot(s, ctx.session.currency)
     if ctx.text is not None and wh > energy:
         return Reject(_("You have only {energy}. Type a smaller amount.").format(energy=format_energy(energy)))
     best = snap.best_offers[0][0] if snap.best_offers else None
     return Screen([_("Price per kWh in {currency}? Now: best offer {ask}, best bid {bid}, last {last}.").format(
-        currency=_currency(ctx), ask=_price(ctx, best), bid=_price(ctx, snap.best_bid),
+        currency=ctx.session.currency, ask=_price(ctx, best), bid=_price(ctx, snap.best_bid),
         last=_price(ctx, snap.last_price))])
 
 
@@ -81,7 +76,7 @@ async def sellexpiry(ctx: Ctx) -> Rendered:
         if problem:
             return problem
     return Screen([_("Offer {energy} at {price}. For how long?").format(
-        energy=format_energy(data_["wh"]), price=texts.per_kwh(data_["price"], _currency(ctx)))],
+        energy=format_energy(data_["wh"]), price=texts.per_kwh(data_["price"], ctx.session.currency))],
         [("1", _("Until tonight")), ("2", _("3 days")), ("3", _("7 days"))])
 
 
@@ -93,7 +88,7 @@ def _expires(ctx: Ctx, days: int) -> datetime:
 
 
 async def sellconfirm(ctx: Ctx) -> Rendered:
-    d, currency = ctx.session.data, _currency(ctx)
+    d, currency = ctx.session.data, ctx.session.currency
     async with ctx.services.db_read() as s:
         quote = await data.sale_quote(s, currency, d["wh"], d["price"], ctx.session.user_id)
     shown = dict(energy=format_energy(d["wh"]), price=texts.per_kwh(d["price"], currency),
@@ -142,7 +137,7 @@ async def buykwh(ctx: Ctx) -> Rendered:
 
 
 async def buyquote(ctx: Ctx) -> Rendered:
-    d, currency = ctx.session.data, _currency(ctx)
+    d, currency = ctx.session.data, ctx.session.currency
     if ctx.text is not None or "quote_wh" not in d:
         problem = _order_problem(ctx, wh=d["wh"])
         if problem:
@@ -176,7 +171,7 @@ async def buypin(ctx: Ctx) -> Rendered:
 
 
 async def buydone(ctx: Ctx) -> Rendered:
-    d, session, currency = ctx.session.data, ctx.session, _currency(ctx)
+    d, session, currency = ctx.session.data, ctx.session, ctx.session.currency
     if ctx.text is None:
         return Redirect("trade_menu")
     refused = await money_pin(ctx, step="buy")
@@ -243,13 +238,13 @@ async def cancelled(ctx: Ctx) -> Rendered:
 
 async def market(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
-        snap = await data.snapshot(s, _currency(ctx))
+        snap = await data.snapshot(s, ctx.session.currency)
     return Screen(texts.market_lines(snap))
 
 
 async def alertprice(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
-        snap = await data.snapshot(s, _currency(ctx))
+        snap = await data.snapshot(s, ctx.session.currency)
     best = snap.best_offers[0][0] if snap.best_offers else None
     return Screen([_("SMS me when kWh is offered below what price? Best offer now {best}.").format(
         best=_price(ctx, best))])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from menus.common import four_digits, press
 from menus.wallet import rules, screens
-from ussd_app.engine.tree import Feature, Go, State
+from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.i18n import lazy_gettext
 
 SAMPLE_SEND = {"to": "0961234567", "recipient_id": 1, "recipient_name": "Mwansa Chilufya Bwal",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from menus.common import in_language_of, money_locked, money_pin
 from menus.wallet import history as history_lines
-from sms.templates import received_text, sent_text
+from enerlectra.domain.account_texts import received_text, sent_text
 from sqlalchemy import select
 
 from payments.lifecycle import OPEN
 from enerlectra.db.models import Payment, User
 from enerlectra.domain import ledger, statement, users, wallet
 from enerlectra.domain.money import format_energy, format_money
-from enerlectra.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
 
@@ -24,13 +24,9 @@ async def _me(ctx: Ctx) -> User:
         return await s.get(User, ctx.session.user_id)
 
 
-def _currency(session) -> str:
-    return COUNTRIES[session.country][0]
-
-
 async def menu(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
-        bal = await wallet.balances(s, ctx.session.user_id, _currency(ctx.session))
+        bal = await wallet.balances(s, ctx.session.user_id, ctx.session.currency)
     return Screen([_("Money: {money}").format(money=format_money(bal.money, bal.currency)),
                    _("Energy: {energy}").format(energy=format_energy(bal.energy))],
                   [("1", _("History")), ("2", _("Send money"))])
@@ -39,7 +35,7 @@ async def menu(ctx: Ctx) -> Rendered:
 async def history(ctx: Ctx) -> Rendered:
     user_id = ctx.session.user_id
     async with ctx.services.db_read() as s:
-        found = await statement.entries(s, user_id, _currency(ctx.session), limit=HISTORY_LINES)
+        found = await statement.entries(s, user_id, ctx.session.currency, limit=HISTORY_LINES)
         waiting = (await s.scalars(select(Payment).where(Payment.user_id == user_id, Payment.state.in_(OPEN),
                                                          Payment.funding.is_(None))   # not a cluster's payout
                                    .order_by(Payment.id.desc()))).all()
@@ -75,16 +71,16 @@ async def sendamount(ctx: Ctx) -> Rendered:
         recipient = await users.get_by_msisdn(ctx.services.db_read, number.e164)
         if recipient is None:
             return Reject(_("{number} is not on Enerlectra. Check the number.").format(number=data["to"]))
-        if recipient.currency != _currency(session):
+        if recipient.currency != session.currency:
             return Reject(_("You can only send to numbers in your country."))
         data.update(recipient_id=recipient.id, recipient_name=recipient.name, recipient_msisdn=recipient.msisdn)
     return Screen([_("Send to {name}. How much in {currency}?").format(
-        name=data["recipient_name"], currency=_currency(session))])
+        name=data["recipient_name"], currency=session.currency)])
 
 
 async def sendconfirm(ctx: Ctx) -> Rendered:
     data, settings = ctx.session.data, ctx.services.settings
-    currency = _currency(ctx.session)
+    currency = ctx.session.currency
     amount, fee = data["amount"], settings.transfer_fee_minor
     if amount > settings.transfer_limit_minor:
         return Reject(_("The most you can send at once is {limit}.").format(

@@ -58,11 +58,3 @@ class Provider(Protocol):
 
     async def parse_callback(self, body: bytes, headers: dict[str, str]) -> Callback: ...
 
-
-# Plain words for the SMS when a payment does not go through, by the provider's reason.
-PLAIN_REASON = {
-    "NOT_ENOUGH_FUNDS": "not enough funds", "PAYER_LIMIT_REACHED": "over your wallet limit",
-    "APPROVAL_REJECTED": "declined", "PAYMENT_NOT_APPROVED": "declined", "TRANSACTION_CANCELED": "declined",
-    "EXPIRED": "timed out", "PAYER_NOT_FOUND": "no wallet on that number",
-    "PAYEE_NOT_FOUND": "no wallet on that number",
-}

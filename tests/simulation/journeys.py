@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import redis
 from sqlalchemy import func, select
 
-from simulator.fake_airtel import callback_hash
+from payments.sandboxes.airtel import callback_hash
 from payments.providers.base import COLLECTION, PAYOUT
 from enerlectra.jobs import EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB, make_queues
 from tests.simulation.plan import NUMBERS, PIN, STRANGER, SUPPLIER, WRONG_PIN, Step

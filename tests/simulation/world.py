@@ -18,11 +18,11 @@ from typing import AsyncIterator
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 
-from simulator.fake_airtel import FakeAirtel
+from payments.sandboxes.airtel import FakeAirtel
 from simulator.fake_at import FakeAT
-from simulator.fake_mtn import FakeMtn
-from simulator.fake_pawapay import FakePawaPay
-from simulator.sandbox import free_port, running
+from payments.sandboxes.mtn import FakeMtn
+from payments.sandboxes.pawapay import FakePawaPay
+from enerlectra.sandbox import free_port, running
 from enerlectra.jobs import KINDS, queue_name
 from enerlectra.text.gsm7 import is_gsm7, screen_units
 from tests.databases import fresh_database

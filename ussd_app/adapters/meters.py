@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
-from sms.templates import meter_receipt
+from enerlectra.domain.account_texts import meter_receipt
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import YEARS, Rejected, check_json, sane_year
 from enerlectra.domain import meters

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payments.lifecycle import OPEN
+from enerlectra.domain.payment_states import OPEN
 from enerlectra.db.models import MarketOrder, Payment, Trade, User
 from enerlectra.domain import ledger, wallet
 from enerlectra.domain.clusters import members, proposals

@@ -14,13 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from enerlectra.db.models import AdvisorQuestion, User
 from enerlectra.domain import outbox
 from enerlectra.domain.pins import LOCAL_TIME, aware_utc
+from enerlectra.clock import now
 
 MAX_QUESTION = 500            # characters kept (an SMS can be longer; a question need not be)
 EARLIER_TURNS = 2             # follow-up context: at most this many earlier question/answer pairs
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def day_start(when: datetime, country: str) -> datetime:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import func, select, update
@@ -26,12 +26,9 @@ from enerlectra.domain import ledger, outbox
 from enerlectra.domain.ledger import Leg
 from enerlectra.domain.market.matching import BUY, SELL, Fill, Order, match, money_for
 from enerlectra.domain.market.rules import MarketRules
+from enerlectra.clock import now
 
 BOOK_DEPTH = 500           # resting orders read per match: more than any one order can take
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def offers_code(currency: str) -> str:

@@ -5,19 +5,16 @@ confirmed proposal is placed once, keyed by its id.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import SmsOrder, User
+from enerlectra.clock import now
 
 CONFIRM_WITHIN = timedelta(minutes=10)
 OFFER_DAYS = 7                    # an offer made by SMS stays this long
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 async def propose(s: AsyncSession, user: User, side: str, wh: int, price: int) -> SmsOrder:

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from payments.providers.azampay import signed_text
-from simulator.sandbox import Sandbox
-from simulator.sandbox import running as sandbox_running
+from enerlectra.sandbox import Sandbox
+from enerlectra.sandbox import running as sandbox_running
 
 PROVIDERS = {"Airtel", "Tigo", "Halopesa", "Azampesa", "Mpesa"}
 # What the operator's message says on a decline (AzamPay passes the MNO's words through; not a fixed list).

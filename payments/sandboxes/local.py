@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import AsyncIterator
 
 from payments.setup import callback_url
-from simulator.fake_airtel import FakeAirtel
-from simulator.fake_azampay import FakeAzamPay
-from simulator.fake_mtn import FakeMtn
-from simulator.fake_pawapay import FakePawaPay
-from simulator.sandbox import Sandbox, free_port, running
+from payments.sandboxes.airtel import FakeAirtel
+from payments.sandboxes.azampay import FakeAzamPay
+from payments.sandboxes.mtn import FakeMtn
+from payments.sandboxes.pawapay import FakePawaPay
+from enerlectra.sandbox import Sandbox, free_port, running
 
 
 @dataclass(frozen=True)

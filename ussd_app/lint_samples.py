@@ -1,125 +1,31 @@
-"""Every SMS text we send, rendered worst-case for `menus lint`: at most 2 segments unless stated."""
+"""Every SMS text we send, rendered worst-case for `menus lint`: at most 2 segments unless stated.
+
+The texts live with what sends them (the domain, payments, the SMS commands); this registry only samples
+them with the longest values each can take.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 
-from datetime import datetime, timezone
-
+from enerlectra.domain.account_texts import credit_text, meter_text, received_text, sent_text, welcome_text
+from enerlectra.domain.advisor import bank, texts as advisor_texts
+from enerlectra.domain.clusters import texts as cluster_texts
+from enerlectra.domain.ledger import ENERGY
+from enerlectra.domain.market import texts as market_texts
+from enerlectra.domain.market.data import SaleQuote, Snapshot
+from enerlectra.domain.meters import Receipt
+from enerlectra.domain.pin_texts import (pin_changed_text, pin_lock_text, pin_reset_asked_text,
+                                         pin_reset_done_text, pin_reset_issued_text)
+from payments.texts import payment_checking_text, payment_failed_text, payment_ok_text
 from sms import flood, inbound
 from sms.commands import bal
 from sms.commands import help as help_cmd
 from sms.commands import lang, optout
 from sms.commands import market as market_cmd
-from enerlectra.domain.advisor import bank, texts as advisor_texts
-from enerlectra.domain.clusters import texts as cluster_texts
-from enerlectra.domain.market import texts as market_texts
-from enerlectra.domain.market.data import SaleQuote, Snapshot
-from enerlectra.domain.ledger import ENERGY
-from enerlectra.domain.meters import Receipt
-from enerlectra.domain.money import format_energy, format_money
-from enerlectra.domain.pins import local_hhmm
-from enerlectra.i18n import _, in_language_of
 
 LONGEST_NAME = "Mwansa Chilufya Bwal"        # NAME_MAX letters
-
-
-def welcome_text(name: str) -> str:
-    return _("Welcome to Enerlectra, {name}! Dial *123# any time for your menu. Send HELP to learn our SMS "
-             "commands.").format(name=name)
-
-
-def sent_text(user, amount: int, fee: int, recipient, ref: int) -> str:
-    return _("Enerlectra: you sent {amount} to {name} {number}. Fee {fee}. Ref {ref}.").format(
-        amount=format_money(amount, user.currency), name=recipient.name, number=recipient.msisdn,
-        fee=format_money(fee, user.currency), ref=ref)
-
-
-def received_text(user, amount: int, sender, ref: int) -> str:
-    return _("Enerlectra: you received {amount} from {name} {number}. Ref {ref}.").format(
-        amount=format_money(amount, user.currency), name=sender.name, number=sender.msisdn, ref=ref)
-
-
-def pin_lock_text(user, until) -> str:
-    return _("Enerlectra: wrong PIN 3 times. Money actions are locked until {time}. If this was not you, "
-             "call us.").format(time=local_hhmm(until, user.country))
-
-
-def pin_changed_text(user) -> str:
-    return _("Enerlectra: your PIN was changed. If this was not you, call us now.")
-
-
-def pin_reset_asked_text(user) -> str:
-    return _("Enerlectra: you asked to reset your PIN. Support will call you to check it is you. If you did not "
-             "ask, call us.")
-
-
-def pin_reset_issued_text(user, expires) -> str:
-    return _("Enerlectra: support reset your PIN. Dial *123# before {when} to choose a new one. If you did not "
-             "ask, call us now.").format(when=cluster_texts.when(expires, user.country))
-
-
-def pin_reset_done_text(user, until) -> str:
-    return _("Enerlectra: your new PIN is set. Money actions wait until {when} to keep your money safe. If this "
-             "was not you, call us.").format(when=cluster_texts.when(until, user.country))
-
-
-def payment_ok_text(user, payment, _user=None) -> str:
-    amount = format_money(payment.amount, payment.currency)
-    if payment.direction == "collection":
-        return _("Enerlectra: deposit of {amount} received. It is in your wallet. Ref {ref}.").format(
-            amount=amount, ref=payment.reference[:8])
-    return _("Enerlectra: {amount} sent to your mobile money wallet. Ref {ref}.").format(
-        amount=amount, ref=payment.reference[:8])
-
-
-REASONS = {
-    "NOT_ENOUGH_FUNDS": lambda: _("not enough funds"), "PAYER_LIMIT_REACHED": lambda: _("not enough funds"),
-    "APPROVAL_REJECTED": lambda: _("it was declined"), "PAYMENT_NOT_APPROVED": lambda: _("it was declined"),
-    "TRANSACTION_CANCELED": lambda: _("it was declined"), "EXPIRED": lambda: _("it timed out"),
-    "OPERATOR": lambda: _("no payment reached us"),
-}
-
-
-def payment_checking_text(user, payment) -> str:
-    """A payment the provider has not confirmed in a way we can trust: an operator checks it by hand."""
-    amount = format_money(payment.amount, payment.currency)
-    if payment.direction == "collection":
-        return _("Enerlectra: we are checking your deposit of {amount} with the mobile money service. You will "
-                 "get an SMS when it is settled. Ref {ref}.").format(amount=amount, ref=payment.reference[:8])
-    return _("Enerlectra: we are checking your withdrawal of {amount} with the mobile money service. You will "
-             "get an SMS when it is settled. Ref {ref}.").format(amount=amount, ref=payment.reference[:8])
-
-
-def payment_failed_text(user, payment, reason: str | None) -> str:
-    why = REASONS.get(reason or "", lambda: _("the mobile money service refused it"))()
-    amount = format_money(payment.amount, payment.currency)
-    if payment.direction == "collection":
-        return _("Enerlectra: deposit of {amount} did not go through: {why}. Nothing was taken.").format(
-            amount=amount, why=why)
-    return _("Enerlectra: withdrawal of {amount} did not go through: {why}. The money is back in your "
-             "wallet.").format(amount=amount, why=why)
-
-
-def credit_text(user, amount: int, asset: str, ref: int) -> str:
-    """An operator's credit (money, or kWh for pilots without meters)."""
-    if asset == ENERGY:
-        return _("Enerlectra: we added {energy} to your energy. Ref C{ref}.").format(
-            energy=format_energy(amount), ref=ref)
-    return _("Enerlectra: we added {amount} to your wallet. Ref C{ref}.").format(
-        amount=format_money(amount, asset), ref=ref)
-
-
-def meter_text(user, receipt) -> str:
-    return _("Enerlectra: meter {serial} credited {energy} ({today} today), used {used}. Your energy: "
-             "{balance}.").format(serial=receipt.serial, energy=format_energy(receipt.credited_wh),
-                                  today=format_energy(receipt.today_wh), used=format_energy(receipt.debited_wh),
-                                  balance=format_energy(receipt.balance_wh))
-
-
-def meter_receipt(user, receipt) -> str:
-    """meter_text in the owner's language (a meter's reading arrives in no one's language)."""
-    return in_language_of(user, meter_text, receipt)
 
 
 @dataclass(frozen=True)

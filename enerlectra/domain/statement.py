@@ -17,8 +17,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from enerlectra.db.models import Cluster, Trade, User
+from enerlectra.db.models import Cluster, Payment, Trade, User
 from enerlectra.domain import ledger
+from enerlectra.domain.payment_states import OPEN
 
 
 @dataclass
@@ -49,6 +50,13 @@ async def entries(s: AsyncSession, user_id: int, currency: str, limit: int) -> l
     await _trades(s, user_id, [e for e in found if e.kind == "trade"])
     await _counterparts(s, user_id, found)
     return found
+
+
+async def waiting_payments(s: AsyncSession, user_id: int) -> list[Payment]:
+    """The user's own deposits and withdrawals not settled yet (a cluster's payout is not theirs), newest first."""
+    return list((await s.scalars(select(Payment).where(
+        Payment.user_id == user_id, Payment.state.in_(OPEN), Payment.funding.is_(None))
+        .order_by(Payment.id.desc()))).all())
 
 
 async def _trades(s: AsyncSession, user_id: int, trades: list[Entry]) -> None:

@@ -6,7 +6,7 @@ from typing import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra.text.gsm7 import is_gsm7
 from enerlectra.db.models import User
@@ -55,7 +55,28 @@ async def register(db: async_sessionmaker, number: Msisdn, name: str, language: 
 
 async def set_language(db: async_sessionmaker, user_id: int, language: str) -> None:
     async with db() as s, s.begin():
-        await s.execute(update(User).where(User.id == user_id).values(language=language))
+        await set_preference(s, user_id, "language", language)
+
+
+PREFERENCES = frozenset({"language", "sms_opt_out", "sms_pin_enabled"})   # what a user sets by menu or keyword
+
+
+async def set_preference(s: AsyncSession, user_id: int, name: str, value: object) -> None:
+    """One of the user's own settings, inside the caller's transaction."""
+    if name not in PREFERENCES:
+        raise ValueError(f"{name!r} is not a user preference")
+    await s.execute(update(User).where(User.id == user_id).values({name: value}))
+
+
+async def preference(s: AsyncSession, user_id: int, name: str) -> object:
+    if name not in PREFERENCES:
+        raise ValueError(f"{name!r} is not a user preference")
+    return await s.scalar(select(getattr(User, name)).where(User.id == user_id))
+
+
+async def by_msisdn(s: AsyncSession, msisdn: str) -> User | None:
+    """The user with this E.164 number, inside the caller's session."""
+    return await s.scalar(select(User).where(User.msisdn == msisdn))
 
 
 async def change_pin(db: async_sessionmaker, user_id: int, pin_hash: str, *, key: str,

@@ -1,13 +1,11 @@
 """Community cluster screens: checks that need SQL happen here; the domain does the rest."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from menus.common import money_locked, money_pin
 from payments import routing
 from payments.providers.base import PAYOUT
 from enerlectra.db.models import Proposal, User
-from enerlectra.domain import ledger, pin_resets
+from enerlectra.domain import ledger, pin_resets, users
 from enerlectra.domain.clusters import members as clubs, proposals, texts
 from enerlectra.domain.clusters.members import ClusterError
 from enerlectra.domain.money import format_money
@@ -332,7 +330,7 @@ async def invited(ctx: Ctx) -> Rendered:
         return _not_member()
     async with ctx.services.db() as s, s.begin():
         me = await s.get(User, ctx.session.user_id)
-        invitee = await s.scalar(select(User).where(User.msisdn == number.e164))
+        invitee = await users.by_msisdn(s, number.e164)
         rows = await clubs.invite(s, found[0], me, number, invitee, key=f"{ctx.hop_key}:invite")
     await ctx.services.dispatch(rows)
     return Redirect("clusters_menu", flash=_("Invitation sent to {number}.").format(number=d["to"]))

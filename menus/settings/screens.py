@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from menus.common import confirm_pin, in_language_of, language_options, money_pin, remember_first_pin
 from enerlectra.domain.pin_texts import pin_changed_text, pin_reset_asked_text
-from sqlalchemy import select, update
-
 from enerlectra import i18n
-from enerlectra.db.models import User
 from enerlectra.domain import meters, pin_resets, pins, users
 from enerlectra.domain.clusters.texts import when as local_when
 from enerlectra.domain.money import format_energy
@@ -94,7 +91,7 @@ async def meter(ctx: Ctx) -> Rendered:
 
 async def smspin(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
-        on = await s.scalar(select(User.sms_pin_enabled).where(User.id == ctx.session.user_id))
+        on = await users.preference(s, ctx.session.user_id, "sms_pin_enabled")
     line = _("Trade by SMS is on: SELL or BUY, then YES and your PIN.") if on \
         else _("Trade by SMS is off. When on: SELL or BUY, then YES and your PIN.")
     return Screen([line], [("1", _("Turn on")), ("2", _("Turn off"))])
@@ -112,7 +109,7 @@ async def smspinsaved(ctx: Ctx) -> Rendered:
         return refused
     on = bool(ctx.session.data.pop("sms_pin", False))
     async with ctx.services.db() as s, s.begin():
-        await s.execute(update(User).where(User.id == ctx.session.user_id).values(sms_pin_enabled=on))
+        await users.set_preference(s, ctx.session.user_id, "sms_pin_enabled", on)
     return Redirect("settings_menu", flash=_("Trade by SMS is on.") if on else _("Trade by SMS is off."),
                     reset_history=True)
 

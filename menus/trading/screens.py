@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 
 from menus.common import money_locked, money_pin
 from enerlectra.db.models import MarketOrder, User
@@ -203,9 +202,7 @@ async def buydone(ctx: Ctx) -> Rendered:
 
 async def myorders(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
-        orders = (await s.scalars(select(MarketOrder).where(
-            MarketOrder.user_id == ctx.session.user_id, MarketOrder.state == "open")
-            .order_by(MarketOrder.id).limit(MY_ORDERS))).all()
+        orders = await book.open_orders(s, ctx.session.user_id, MY_ORDERS)
     if not orders:
         return Screen([_("You have no open offers or bids.")])
     ctx.session.data["orders"] = [o.id for o in orders]

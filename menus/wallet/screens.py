@@ -5,9 +5,7 @@ from __future__ import annotations
 from menus.common import in_language_of, money_locked, money_pin
 from menus.wallet import history as history_lines
 from enerlectra.domain.account_texts import received_text, sent_text
-from sqlalchemy import select
 
-from payments.lifecycle import OPEN
 from enerlectra.db.models import Payment, User
 from enerlectra.domain import ledger, statement, users, wallet
 from enerlectra.domain.money import format_energy, format_money
@@ -36,9 +34,7 @@ async def history(ctx: Ctx) -> Rendered:
     user_id = ctx.session.user_id
     async with ctx.services.db_read() as s:
         found = await statement.entries(s, user_id, ctx.session.currency, limit=HISTORY_LINES)
-        waiting = (await s.scalars(select(Payment).where(Payment.user_id == user_id, Payment.state.in_(OPEN),
-                                                         Payment.funding.is_(None))   # not a cluster's payout
-                                   .order_by(Payment.id.desc()))).all()
+        waiting = await statement.waiting_payments(s, user_id)
     if not found and not waiting:
         return Screen([_("No transactions yet.")])
     return Screen([_pending_line(p) for p in waiting] + [history_lines.line(e) for e in found],

@@ -1,11 +1,9 @@
 """LANG <code>: switch the language of screens and SMS."""
 from __future__ import annotations
 
-from sqlalchemy import update
-
 from sms.commands.base import Command, CommandCtx
 from enerlectra import i18n
-from enerlectra.db.models import User
+from enerlectra.domain import users
 from enerlectra.i18n import _, pgettext_noop
 
 # What people type after LANG -> our language code.
@@ -25,7 +23,7 @@ async def handle(ctx: CommandCtx) -> str:
     code = CHOICES.get(ctx.args[0].upper()) if len(ctx.args) == 1 else None
     if code is None:
         return usage()
-    await ctx.db.execute(update(User).where(User.id == ctx.user.id).values(language=code))
+    await users.set_preference(ctx.db, ctx.user.id, "language", code)
     i18n.use(code)                # the confirmation speaks the new language
     return done(i18n.LANGUAGES[code])
 

@@ -1,10 +1,8 @@
 """STOP / START: opt out of and back into non-essential SMS (money receipts still go out)."""
 from __future__ import annotations
 
-from sqlalchemy import update
-
 from sms.commands.base import Command, CommandCtx
-from enerlectra.db.models import User
+from enerlectra.domain import users
 from enerlectra.i18n import _, pgettext_noop
 
 
@@ -17,7 +15,7 @@ def started() -> str:
 
 
 async def _set(ctx: CommandCtx, opt_out: bool) -> None:
-    await ctx.db.execute(update(User).where(User.id == ctx.user.id).values(sms_opt_out=opt_out))
+    await users.set_preference(ctx.db, ctx.user.id, "sms_opt_out", opt_out)
 
 
 async def handle_stop(ctx: CommandCtx) -> str:

@@ -209,6 +209,12 @@ class NotYours(LookupError):
     """No open order of this user with that id."""
 
 
+async def open_orders(s: AsyncSession, user_id: int, limit: int) -> list[MarketOrder]:
+    """The user's open offers and bids, oldest first."""
+    return list((await s.scalars(select(MarketOrder).where(
+        MarketOrder.user_id == user_id, MarketOrder.state == "open").order_by(MarketOrder.id).limit(limit))).all())
+
+
 async def cancel(s: AsyncSession, user: User, order_id: int) -> tuple[MarketOrder, int]:
     """Cancel the user's open order and give back its escrow: (the order, Wh or money returned).
     Raises NotYours."""

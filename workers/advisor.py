@@ -13,6 +13,7 @@ from ussd_app.adapters import claude
 from ussd_app.db.models import AdvisorQuestion, User
 from ussd_app.domain.advisor import bank, context, prompts, questions, texts, topics
 from ussd_app.domain.advisor.questions import Usage
+from ussd_app.domain.work import unit_of_work
 from ussd_app.settings import Settings
 from workers import runtime
 
@@ -37,9 +38,8 @@ async def _answer(db, question_id: int) -> str:
         earlier = await questions.earlier_turns(s, q, followup)
     with i18n.language(user.language):
         sms, usage, error = await compose(settings, q, facts, earlier, user.language)
-    async with db() as s, s.begin():
-        items = await questions.finish(s, q, user.msisdn, sms, usage, error)
-    runtime.send_sms(items)
+    async with unit_of_work(db) as s:
+        await questions.finish(s, q, user.msisdn, sms, usage, error)
     if error:
         log.warning("advisor question %s: apology sent (%s)", q.id, error)
     return f"question {q.id}: {'apology' if error else usage.backend} ({len(sms)} chars)"

@@ -92,10 +92,6 @@ def with_jobs(db: async_sessionmaker, jobs: Jobs | None) -> async_sessionmaker:
     return async_sessionmaker(class_=db.class_, info=info, **kw)
 
 
-def jobs_of(db: async_sessionmaker) -> Jobs | None:
-    return (db.kw.get("info") or {}).get(JOBS)
-
-
 @asynccontextmanager
 async def unit_of_work(db: async_sessionmaker, jobs: Jobs | None = None) -> AsyncIterator[AsyncSession]:
     """`async with unit_of_work(db) as s:` one session, one transaction; its follow-ups go to `jobs` (default:
@@ -105,7 +101,7 @@ async def unit_of_work(db: async_sessionmaker, jobs: Jobs | None = None) -> Asyn
             yield s
         done = s.info.pop(FOLLOWUPS, None)
         s.info.pop(SAVEPOINTS, None)
-        sink = jobs or s.info.get(JOBS)
+        sink = jobs if jobs is not None else s.info.get(JOBS)
     if done and sink is not None:
         await hand_over(sink, done)
 

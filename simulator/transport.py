@@ -174,7 +174,7 @@ class Operator:
         self.db = db              # the app's: its units of work hand their follow-ups to the workers
 
     async def _user(self, msisdn: str):
-        from ussd_app.domain import wallet
+        from enerlectra.domain import wallet
 
         user = await wallet.find_user(self.db, msisdn)
         if user is None:
@@ -184,8 +184,8 @@ class Operator:
     async def credit(self, msisdn: str, amount: str, energy: bool = False) -> str:
         import uuid
 
-        from ussd_app.domain import ledger, wallet
-        from ussd_app.domain.money import parse_amount
+        from enerlectra.domain import ledger, wallet
+        from enerlectra.domain.money import parse_amount
 
         user = await self._user(msisdn)
         asset, value = (ledger.ENERGY, int(amount)) if energy else (user.currency, parse_amount(amount, user.currency))
@@ -197,9 +197,9 @@ class Operator:
         returns how many result SMS were queued (the settle step sends them)."""
         from datetime import timedelta
 
-        from ussd_app.domain import outbox
-        from ussd_app.domain.clusters import proposals
-        from ussd_app.domain.work import followups, unit_of_work
+        from enerlectra.domain import outbox
+        from enerlectra.domain.clusters import proposals
+        from enerlectra.domain.work import followups, unit_of_work
 
         async with unit_of_work(self.db) as s:
             await proposals.close_due(s, at=outbox.now() + timedelta(hours=hours))
@@ -212,7 +212,7 @@ class Operator:
         import secrets
         from datetime import timedelta
 
-        from ussd_app.domain import meters, outbox
+        from enerlectra.domain import meters, outbox
 
         user = await self._user(msisdn)
         secret = secrets.token_hex(8)
@@ -224,12 +224,12 @@ class Operator:
 
 @contextlib.asynccontextmanager
 async def _in_process(settings):
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
     from simulator.fake_at import FakeAT, report_url, running
     from ussd_app.app import create_app
-    from ussd_app.db.migrate import upgrade_async
-    from ussd_app.embedded_redis import resolve_redis_url
-    from ussd_app.settings import Settings
+    from enerlectra.db.migrate import upgrade_async
+    from enerlectra.embedded_redis import resolve_redis_url
+    from enerlectra.settings import Settings
     from ussd_app import appkeys
     from workers.main import run_burst
 

@@ -15,14 +15,14 @@ import pytest
 from rq import Queue
 from sqlalchemy import func, select
 
-from sms.dispatch import ADVISOR, MONEY, SMS, Dispatcher, make_queues, redis_client
-from ussd_app.db.engine import make_engine, make_sessionmaker
-from ussd_app.db.models import SmsOutbox, User
-from ussd_app.domain import outbox, users
-from ussd_app.domain.advisor import questions
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
-from ussd_app.domain.work import followups, unit_of_work, with_jobs
+from enerlectra.jobs import ADVISOR, MONEY, SMS, Dispatcher, make_queues, redis_client
+from enerlectra.db.engine import make_engine, make_sessionmaker
+from enerlectra.db.models import SmsOutbox, User
+from enerlectra.domain import outbox, users
+from enerlectra.domain.advisor import questions
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.work import followups, unit_of_work, with_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 ASKER = "+260971700001"
@@ -140,7 +140,7 @@ async def test_a_queue_that_is_down_is_logged_once_and_keeps_the_commit(settings
         statuses = (await s.scalars(select(SmsOutbox.status).where(SmsOutbox.id.in_([r.id for r in rows])))).all()
     assert statuses == ["queued", "queued"], "committed, waiting for the sweeper"
     failures = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(failures) == 1 and failures[0].name == "ussd_app.domain.work"
+    assert len(failures) == 1 and failures[0].name == "enerlectra.domain.work"
     line = failures[0].getMessage()
     assert "2 SMS, 1 question(s), 1 payout(s)" in line and "\n" not in line
     assert "hunter2" not in caplog.text
@@ -165,7 +165,7 @@ PACKAGES = ("ussd_app", "menus", "sms", "payments", "workers", "simulator")
 # Who may put follow-up jobs on the queues: the facade itself, a worker's sink, and the advisor's sweeper
 # (its round ids differ from a unit of work's on purpose).
 ALLOWED = {
-    "sms/dispatch.py": "the queue facade: job names, ids and routing",
+    "enerlectra/jobs.py": "the queue facade: job names, ids and routing",
     "workers/runtime.py": "a worker's job sink for its units of work",
     "workers/advisor.py": "the question sweeper enqueues left-behind questions under a round id of its own",
 }
@@ -188,7 +188,7 @@ def hand_offs() -> dict[str, list[str]]:
 
 def test_only_the_unit_of_work_hands_follow_ups_to_the_queues():
     outside = {name: lines for name, lines in hand_offs().items() if name not in ALLOWED}
-    assert outside == {}, "record follow-ups on the session (ussd_app/domain/work.py) instead: " + repr(outside)
+    assert outside == {}, "record follow-ups on the session (enerlectra/domain/work.py) instead: " + repr(outside)
 
 
 @pytest.mark.parametrize("line", [

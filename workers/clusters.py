@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from payments import setup as payments_setup
 from payments.service import NotServed, OverLimit
-from ussd_app.db.models import Cluster, Proposal, User
-from ussd_app.domain import ledger
-from ussd_app.domain.clusters import members, proposals
-from ussd_app.domain.work import followups, unit_of_work
+from enerlectra.db.models import Cluster, Proposal, User
+from enerlectra.domain import ledger
+from enerlectra.domain.clusters import members, proposals
+from enerlectra.domain.work import followups, unit_of_work
 from workers import runtime
 
 log = logging.getLogger(__name__)

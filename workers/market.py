@@ -5,9 +5,9 @@ import logging
 
 from sqlalchemy import select
 
-from ussd_app.db.models import Market
-from ussd_app.domain.market import book, texts
-from ussd_app.domain.work import unit_of_work
+from enerlectra.db.models import Market
+from enerlectra.domain.market import book, texts
+from enerlectra.domain.work import unit_of_work
 from workers import runtime
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from typing import Awaitable, Callable, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from ussd_app.db.engine import Timeouts, make_engine, make_sessionmaker
-from ussd_app.domain import ledger, ledger_key, work
-from ussd_app.settings import Settings
+from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
+from enerlectra.domain import ledger, ledger_key, work
+from enerlectra.settings import Settings
 
 T = TypeVar("T")
 _settings: Settings | None = None
@@ -48,7 +48,7 @@ def _resources() -> dict:
 async def enqueue(done: work.Followups) -> None:
     """A committed unit of work's follow-ups to the queues (a failure: logged by the unit of work, and the
     sweepers find the rows). Synchronous, as a job is: the loop has nothing else to run meanwhile."""
-    from sms.dispatch import enqueue_followups, make_queues, redis_client
+    from enerlectra.jobs import enqueue_followups, make_queues, redis_client
 
     connection = redis_client(settings().redis_url)
     try:

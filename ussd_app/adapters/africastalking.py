@@ -16,10 +16,10 @@ from ussd_app import appkeys
 from ussd_app.adapters.auth import check_token
 from ussd_app.adapters.bounds import at_time, bad, whole
 from ussd_app.adapters.ratelimits import ussd_refusal
-from ussd_app.db.models import UssdSessionEvent
-from ussd_app.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
-from ussd_app.engine.types import UssdReply, UssdRequest
-from ussd_app.redact import mask_input
+from enerlectra.db.models import UssdSessionEvent
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from enerlectra.ussd.types import UssdReply, UssdRequest
+from enerlectra.redact import mask_input
 
 log = logging.getLogger(__name__)
 AGGREGATOR = "africastalking"

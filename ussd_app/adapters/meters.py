@@ -20,8 +20,8 @@ from aiohttp import web
 from sms.templates import meter_receipt
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import YEARS, Rejected, check_json, sane_year
-from ussd_app.domain import meters
-from ussd_app.domain.work import unit_of_work
+from enerlectra.domain import meters
+from enerlectra.domain.work import unit_of_work
 
 log = logging.getLogger(__name__)
 

@@ -331,7 +331,7 @@ async def _register_meter(db) -> None:
     from enerlectra.domain import meters, users
     from enerlectra.domain.phone import parse_msisdn
 
-    user, _ = await users.register(db, parse_msisdn("+260971999001"), "Fuzz", "en", "x")
+    user = await users.register(db, parse_msisdn("+260971999001"), "Fuzz", "en", "x")
     async with db() as s, s.begin():
         await meters.register(s, user, METER, METER_SECRET, 0, 0,
                               now=datetime.now(timezone.utc) - timedelta(hours=2))     # before every reading

@@ -34,8 +34,8 @@ async def market_rate(db, clients: int, seconds: float) -> tuple[float, int]:
     rules, pin = MarketRules(), hash_pin("4826", 16)
     traders = []
     for c in range(clients):
-        seller, _ = await users.register(db, parse_msisdn(f"+26097{3000000 + 2 * c:07d}"), "S", "en", pin)
-        buyer, _ = await users.register(db, parse_msisdn(f"+26097{3000001 + 2 * c:07d}"), "B", "en", pin)
+        seller = await users.register(db, parse_msisdn(f"+26097{3000000 + 2 * c:07d}"), "S", "en", pin)
+        buyer = await users.register(db, parse_msisdn(f"+26097{3000001 + 2 * c:07d}"), "B", "en", pin)
         await wallet.credit(db, f"bench:e:{c}", seller, ledger.ENERGY, 10**12, "bench")
         await wallet.credit(db, f"bench:m:{c}", buyer, "ZMW", 10**12, "bench")
         traders.append((seller, buyer))

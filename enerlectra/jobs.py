@@ -1,5 +1,6 @@
 """Hand work to the workers after the commit: one rq job per outbox row and dispatch, one per question
-to the advisor.
+to the advisor, one per proposal to pay. Units of work (enerlectra/domain/work.py) are the only callers, with
+the sweepers that dispatch left-behind rows again.
 
 Three queues per deployment, `<ENERLECTRA_QUEUE>-money`, `-sms` and `-advisor`: a worker takes them in that
 order (rq dequeues from the first non-empty queue), so an SMS backlog never delays reconciling money.
@@ -11,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
+
+if TYPE_CHECKING:
+    from enerlectra.domain.work import Followups
 
 log = logging.getLogger(__name__)
 
@@ -95,31 +100,24 @@ def enqueue_answers(queue: Queue, question_ids: list[int], round_: str = "0") ->
     return enqueue_each(queue, ANSWER_JOB, "ask", question_ids, round_)
 
 
+def enqueue_followups(queues: dict[str, Queue], work: "Followups") -> None:
+    """Everything one committed unit of work queued: its SMS, its questions, its payouts (enerlectra.domain.work)."""
+    if work.sends:
+        enqueue_sends(queues[SMS], work.sends)
+    if work.questions:
+        enqueue_answers(queues[JOB_KIND[ANSWER_JOB]], work.questions)
+    if work.payouts:       # passed proposals to pay from their pool (the scheduled proposals job pays any left)
+        enqueue_each(queues[JOB_KIND[PAY_JOB]], PAY_JOB, "pay", work.payouts)
+
+
 class Dispatcher:
-    """The async face of enqueue_sends for the web app (rq is synchronous: keep it off the loop)."""
+    """The web app's job sink for units of work (rq is synchronous: keep it off the loop). A failure raises:
+    the unit of work logs it once and leaves the rows to the sweepers."""
 
     def __init__(self, queues: dict[str, Queue] | None):
         self.queues = queues
 
-    async def __call__(self, items: list[tuple[int, int]]) -> None:
-        if not items or self.queues is None:
+    async def __call__(self, work: "Followups") -> None:
+        if not work or self.queues is None:
             return
-        try:
-            await asyncio.to_thread(enqueue_sends, self.queues[SMS], items)
-        except redis.RedisError:
-            log.exception("enqueue of %d SMS failed; the outbox sweeper will send them", len(items))
-
-    async def answers(self, question_ids: list[int]) -> None:
-        await self._each(ANSWER_JOB, "ask", question_ids, "the advisor sweeper will answer them")
-
-    async def payouts(self, proposal_ids: list[int]) -> None:
-        """Passed proposals to pay from their pool (the scheduled proposals job pays any left behind)."""
-        await self._each(PAY_JOB, "pay", proposal_ids, "the proposals job will pay them")
-
-    async def _each(self, job: str, tag: str, ids: list[int], fallback: str) -> None:
-        if not ids or self.queues is None:
-            return
-        try:
-            await asyncio.to_thread(enqueue_each, self.queues[JOB_KIND[job]], job, tag, ids)
-        except redis.RedisError:
-            log.exception("enqueue of %d %s job(s) failed; %s", len(ids), tag, fallback)
+        await asyncio.to_thread(enqueue_followups, self.queues, work)

@@ -93,11 +93,10 @@ async def money_pin(ctx: Ctx, locked=None, step: str | None = None, hold: bool =
     checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
                                max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
                                lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until), hold=hold)
-    await ctx.services.dispatch(list(checked.dispatch))
     if checked.held:
         return held_screen(checked.locked_until, session.country)
     if checked.locked_until is not None:
-        if checked.dispatch:          # this very PIN locked it
+        if checked.locked_now:        # this very PIN locked it
             return Screen([pin_texts.locked_after(settings.pin_max_failures,
                                                   pins.local_hhmm(checked.locked_until, session.country))], end=True)
         return (locked or locked_screen)(checked.locked_until, session.country)

@@ -28,6 +28,7 @@ from enerlectra.db.models import Account, Payment, User
 from enerlectra.domain import ledger, outbox
 from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.ledger import Leg
+from enerlectra.domain.work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +70,13 @@ class _Opened:
 
 class Payments:
     def __init__(self, db: async_sessionmaker, providers: dict[str, Provider], fees: dict[tuple[str, str], int],
-                 dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]], limits: Limits | None = None):
+                 limits: Limits | None = None):
         self.limits = limits or Limits(10**15, 10**15)
-        self.db = db
+        self.db = db              # settling is a unit of work: its SMS go to the sink bound to `db` after commit
         self.providers = providers
         self.fees = fees
-        self.dispatch = dispatch
         # A payout made for some purpose ("proposal:12") is reported by that purpose's listener, inside the
-        # settling transaction, instead of the usual SMS to the payment's user: (s, payment, state) -> rows.
+        # settling transaction, instead of the usual SMS to the payment's user: (s, payment, state) -> None.
         self.listeners: dict[str, Callable] = {}
         # May a callback for this reference make us ask the provider once more? (The web app caps it per
         # payment: a flood of callbacks must not become a flood of status queries. Reconciliation asks
@@ -152,7 +152,7 @@ class Payments:
         """Record the payment (and a payout's hold) in one transaction under the user's row lock, so the
         limits count every payment that got in before, and a repeated key finds the first payment."""
         try:
-            async with self.db() as s, s.begin():
+            async with unit_of_work(self.db) as s:
                 # FOR NO KEY UPDATE: serialises this user's payments without blocking rows that merely refer to
                 # the user (a new account's foreign key check), which made concurrent payments deadlock.
                 await s.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
@@ -242,7 +242,7 @@ class Payments:
         """Take the step `status` calls for, once. Returns the payment's state afterwards ("unknown" when
         there is no such payment, or it is not `provider`'s)."""
         trigger = trigger or TRIGGER.get(status.status)
-        async with self.db() as s, s.begin():
+        async with unit_of_work(self.db) as s:
             payment = await s.scalar(select(Payment).where(Payment.reference == reference).with_for_update())
             if payment is None or provider not in (None, payment.provider):
                 return "unknown"
@@ -251,7 +251,6 @@ class Payments:
             if new is None:
                 return payment.state
             user = await s.get(User, payment.user_id)
-            rows, told = [], []      # outbox rows we queue; dispatch items a listener queued
             listener = self.listeners.get((payment.purpose or "").split(":")[0])
             if listener is not None:
                 if new == "succeeded":
@@ -259,25 +258,24 @@ class Payments:
                 elif new in ("failed", "expired"):
                     await self._release(s, payment)
                 if new != "review":
-                    told = await listener(s, payment, new)
+                    await listener(s, payment, new)
             elif new == "succeeded":
                 await self._post_success(s, payment)
                 faults.point("payments.settle.after_post")
-                rows.append(await outbox.add(s, user.msisdn, in_language_of(user, payment_ok_text, payment, user),
-                                             "payment", essential=True, dedupe_key=f"pay:{reference}:ok"))
+                await outbox.add(s, user.msisdn, in_language_of(user, payment_ok_text, payment, user),
+                                 "payment", essential=True, dedupe_key=f"pay:{reference}:ok")
             elif new in ("failed", "expired"):
                 if payment.direction == PAYOUT:
                     await self._release(s, payment)
                 reason = "EXPIRED" if new == "expired" else status.reason
-                rows.append(await outbox.add(s, user.msisdn, in_language_of(user, payment_failed_text, payment, reason),
-                                             "payment", essential=True, dedupe_key=f"pay:{reference}:failed"))
+                await outbox.add(s, user.msisdn, in_language_of(user, payment_failed_text, payment, reason),
+                                 "payment", essential=True, dedupe_key=f"pay:{reference}:failed")
             elif new == "review":
-                rows.append(await outbox.add(s, user.msisdn, in_language_of(user, payment_checking_text, payment),
-                                             "payment", essential=True, dedupe_key=f"pay:{reference}:review"))
+                await outbox.add(s, user.msisdn, in_language_of(user, payment_checking_text, payment),
+                                 "payment", essential=True, dedupe_key=f"pay:{reference}:review")
             payment.state = new
             payment.reason = (status.reason or payment.reason or "")[:64] or None
             payment.provider_txn_id = status.provider_txn_id or payment.provider_txn_id
-        await self.dispatch(outbox.to_dispatch(rows) + told)
         return new
 
     async def _post_success(self, s, payment: Payment) -> None:

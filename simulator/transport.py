@@ -170,9 +170,8 @@ class Operator:
     """What an operator does for a journey, straight through the domain (in-process runs only):
     credit a wallet (money or Wh) as `enerlectra ledger credit` would, register a meter as `meter add` would."""
 
-    def __init__(self, db, dispatcher=None):
-        self.db = db
-        self.dispatcher = dispatcher      # enerlectra.jobs.Dispatcher: follow-ups go to the workers
+    def __init__(self, db):
+        self.db = db              # the app's: its units of work hand their follow-ups to the workers
 
     async def _user(self, msisdn: str):
         from enerlectra.domain import wallet
@@ -200,13 +199,12 @@ class Operator:
 
         from enerlectra.domain import outbox
         from enerlectra.domain.clusters import proposals
+        from enerlectra.domain.work import followups, unit_of_work
 
-        async with self.db() as s, s.begin():
-            closed = await proposals.close_due(s, at=outbox.now() + timedelta(hours=hours))
-        if self.dispatcher is not None:
-            await self.dispatcher(closed.dispatch)
-            await self.dispatcher.payouts(closed.to_pay)
-        return len(closed.dispatch)
+        async with unit_of_work(self.db) as s:
+            await proposals.close_due(s, at=outbox.now() + timedelta(hours=hours))
+            queued = len(followups(s).sends)
+        return queued
 
     async def meter(self, msisdn: str, serial: str, export_wh: int, import_wh: int) -> str:
         """Register a meter to this phone's user as a technician did a day ago (so the journey's readings,
@@ -260,7 +258,7 @@ async def _in_process(settings):
 
             try:
                 sandbox_urls = {box.name: box.url for box in sandboxes}
-                yield base, settings, fake_url, settle, Operator(app[appkeys.DB], app[appkeys.DISPATCH]), sandbox_urls
+                yield base, settings, fake_url, settle, Operator(app[appkeys.DB]), sandbox_urls
             finally:
                 await runner.cleanup()
     finally:

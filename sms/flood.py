@@ -10,10 +10,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from sms.inbound import Followups, InboundSms, answered, claim
+from sms.inbound import InboundSms, answered, claim
 from enerlectra import i18n
 from enerlectra.db.models import User
 from enerlectra.domain import outbox
+from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import _
 
 COMMAND = "limited"
@@ -23,13 +24,12 @@ def too_many_text() -> str:
     return _("Too many messages. Please wait an hour before sending more.")
 
 
-async def keep_unanswered(db: async_sessionmaker, sms: InboundSms, notice: bool) -> Followups:
+async def keep_unanswered(db: async_sessionmaker, sms: InboundSms, notice: bool) -> None:
     """Store the message without running it; with `notice`, queue the one 'too many' reply."""
     if not await claim(db, sms, COMMAND) or not notice:
-        return Followups()
-    async with db() as s, s.begin():
+        return
+    async with unit_of_work(db) as s:
         language = await s.scalar(select(User.language).where(User.msisdn == sms.number.e164))
         with i18n.language(language or sms.number.default_language):
             row = await outbox.add(s, sms.number.e164, too_many_text(), f"reply:{COMMAND}", essential=True)
         await answered(s, sms, row)
-    return Followups(outbox.to_dispatch([row]))

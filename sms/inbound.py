@@ -1,9 +1,9 @@
 """An SMS from a user: claimed once per aggregator id (stored, any PIN masked), then run and answered through the
-outbox in one transaction."""
+outbox in one unit of work (its reply, receipts, questions and payouts go to the workers after the commit)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +17,7 @@ from enerlectra.domain import outbox, pins
 from enerlectra.domain.pin_texts import pin_lock_text
 from enerlectra.domain.pins import PinCheck
 from enerlectra.domain.phone import Msisdn
+from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import _
 from enerlectra.settings import Settings
 
@@ -39,15 +40,6 @@ def unknown_text() -> str:
 
 def join_first_text() -> str:
     return _("Dial *123# to join Enerlectra first, then try again.")
-
-
-@dataclass(frozen=True)
-class Followups:
-    """What to hand to the workers once the inbound SMS is committed."""
-
-    sms: list[tuple[int, int]] = field(default_factory=list)      # outbox rows
-    questions: list[int] = field(default_factory=list)           # advisor questions
-    payouts: list[int] = field(default_factory=list)             # passed proposals to pay
 
 
 async def claim(db: async_sessionmaker, sms: InboundSms, command: str) -> bool:
@@ -94,14 +86,14 @@ async def _check_pin(db: async_sessionmaker, sms: InboundSms, settings: Settings
                             lock_sms=lambda u, until: i18n.in_language_of(u, pin_lock_text, until))
 
 
-async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -> Followups:
+async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -> None:
     """Run the command and queue its reply, once per provider id."""
     command, args = parse(sms.text)
     if not await claim(db, sms, command.name if command else "unknown"):
-        return Followups()
+        return
     try:
         checked = await _check_pin(db, sms, settings)
-        async with db() as s, s.begin():
+        async with unit_of_work(db) as s:
             user = await s.scalar(select(User).where(User.msisdn == sms.number.e164))
             ctx = CommandCtx(s, sms.number, user, args, settings, sms.provider_id, pin_check=checked)
             with i18n.language(user.language if user else sms.number.default_language):
@@ -118,5 +110,3 @@ async def receive(db: async_sessionmaker, sms: InboundSms, settings: Settings) -
     except Exception:
         await unclaim(db, sms)
         raise
-    locked = list(checked.dispatch) if checked is not None else []
-    return Followups(outbox.to_dispatch([row]) + ctx.dispatch + locked, ctx.questions, ctx.payouts)

@@ -207,7 +207,7 @@ def make_azam(aiohttp_client, settings, azam):
             azampay_client_secret=fake.client_secret, public_base_url=f"http://127.0.0.1:{port}",
             payment_fees=f"azampay:collection={fee}")
         client = await aiohttp_client(create_app(pay_settings), server_kwargs={"port": port})
-        user, _sms = await users.register(client.app[appkeys.DB], parse_msisdn(number), "Zawadi", "en",
+        user = await users.register(client.app[appkeys.DB], parse_msisdn(number), "Zawadi", "en",
                                           hash_pin("4826", 16))
         return client, fake, user
     return make

@@ -10,11 +10,9 @@ import copy
 
 import pytest
 
-from ussd_app import menu_tree
-from ussd_app import lint
+from ussd_app import menu_tree, lint, appkeys
 from menus import main, onboarding
 from tests.helpers import assert_screen_ok, new_session_id
-from ussd_app import appkeys
 from enerlectra import i18n
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn

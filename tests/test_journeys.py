@@ -41,7 +41,7 @@ async def app_transport(aiohttp_client, at_settings, fake_at):
         async def settle() -> None:
             await run_jobs(settings)
         yield HttpTransport(str(client.make_url("")), None, client.session, at_url=fake_at[1], settle=settle,
-                            operator=Operator(client.app[appkeys.DB], client.app[appkeys.DISPATCH]),
+                            operator=Operator(client.app[appkeys.DB]),
                             sandboxes={box.name: box.url for box in sandboxes})
 
 

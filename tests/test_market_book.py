@@ -37,7 +37,7 @@ async def _totals(s) -> tuple[int, int]:
 async def _traders(db) -> list[User]:
     found = []
     for n in range(3):
-        user, _ = await users.register(db, parse_msisdn(f"+26097{6000000 + n:07d}"), f"T{n}", "en",
+        user = await users.register(db, parse_msisdn(f"+26097{6000000 + n:07d}"), f"T{n}", "en",
                                        hash_pin("4826", 16))
         await wallet.credit(db, f"seed:e:{n}", user, ledger.ENERGY, ENERGY, "seed")
         await wallet.credit(db, f"seed:m:{n}", user, "ZMW", MONEY, "seed")

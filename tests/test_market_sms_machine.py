@@ -60,7 +60,7 @@ class MarketBySms(RuleBasedStateMachine):
         if found:
             return found
         for n, msisdn in enumerate(NUMBERS):
-            user, _ = await users.register(self.db, parse_msisdn(msisdn), f"T{n}", "en", hash_pin("4826", 16))
+            user = await users.register(self.db, parse_msisdn(msisdn), f"T{n}", "en", hash_pin("4826", 16))
             await wallet.credit(self.db, f"seed:e:{n}", user, ledger.ENERGY, ENERGY, "seed")
             await wallet.credit(self.db, f"seed:m:{n}", user, "ZMW", MONEY, "seed")
             found.append(user)

@@ -149,7 +149,7 @@ async def test_pin_tries_in_sequence(client, lock_minutes, typed, expected):
         if check.ok:
             return "ok"
         if check.locked_until is not None:
-            return "locked+sms" if check.dispatch else "locked"
+            return "locked+sms" if check.locked_now else "locked"
         return f"{check.tries_left} left"
 
     got = [said(await pins.check(client.app[appkeys.DB], user.id, pin, max_failures=3, lock_minutes=lock_minutes,

@@ -83,7 +83,7 @@ def make_pay(aiohttp_client, settings, mtn, airtel, pawapay):
             public_base_url=f"http://127.0.0.1:{port}",
             payment_fees=f"{provider}:collection=100,{provider}:payout=250")
         client = await aiohttp_client(create_app(pay_settings), server_kwargs={"port": port})
-        user, _sms = await users.register(client.app[appkeys.DB], parse_msisdn(number or NUMBERS[provider]),
+        user = await users.register(client.app[appkeys.DB], parse_msisdn(number or NUMBERS[provider]),
                                           "Musonda", "en", hash_pin("4826", 16))
         return client, {"mtn": mtn_fake, "airtel": airtel_fake, "pawapay": pawa_fake}[provider], user
     return make

@@ -14,6 +14,7 @@ from tests.jobs import run_jobs
 from workers.main import ForkingWorker, InProcessWorker, ThreadedWorker
 from ussd_app import appkeys
 from enerlectra.domain import outbox
+from enerlectra.domain.work import unit_of_work
 
 BACKLOG = 40
 
@@ -35,10 +36,9 @@ def test_queue_names_and_the_workers_order():
 
 
 async def test_an_sms_backlog_does_not_delay_a_money_job(client, settings):
-    async with client.app[appkeys.DB]() as s, s.begin():      # distinct texts: one send job each
+    async with unit_of_work(client.app[appkeys.DB]) as s:     # distinct texts: one send job each, after commit
         rows = [await outbox.add(s, f"+2609718{i:05d}", f"News item {i}", "test", essential=True)
-                for i in range(BACKLOG)]
-    await client.app[appkeys.DISPATCH](outbox.to_dispatch(rows))       # the backlog, queued first
+                for i in range(BACKLOG)]                               # the backlog, queued first
     money = make_queue(settings.redis_url, settings.queue_name, MONEY)
     reconcile = money.enqueue(RECONCILE_JOB)                           # then one money job
     money.connection.close()

@@ -352,7 +352,7 @@ async def mtn_client(aiohttp_client, settings):
             client = await aiohttp_client(create_app(settings.with_(
                 mtn_base_url=url, mtn_api_user=fake.api_user, mtn_api_key=fake.api_key,
                 mtn_subscription_key=fake.subscription_key, **limits)))
-            user, _rows = await users.register(client.app[appkeys.DB], parse_msisdn("+260961500001"),
+            user = await users.register(client.app[appkeys.DB], parse_msisdn("+260961500001"),
                                                "Musonda", "en", hash_pin("4826", 16))
             return client, fake, user
         yield make

@@ -228,7 +228,7 @@ async def running_app(aiohttp_client, settings, fake_at):
         async def settle() -> None:
             await run_jobs(settings)
         yield HttpTransport(str(client.make_url("")), settings.webhook_token, client.session, at_url=fake_at[1],
-                            settle=settle, operator=Operator(client.app[appkeys.DB], client.app[appkeys.DISPATCH]),
+                            settle=settle, operator=Operator(client.app[appkeys.DB]),
                             sandboxes={box.name: box.url for box in sandboxes}), client
 
 

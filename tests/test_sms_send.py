@@ -16,14 +16,14 @@ from tests.jobs import run_jobs
 from ussd_app import appkeys
 from enerlectra.db.models import SmsOutbox
 from enerlectra.domain import outbox
+from enerlectra.domain.work import Followups, unit_of_work
 
 TO = "+260971800001"
 
 
 async def queue_sms(client, *numbers: str, body: str = "Hello from Enerlectra") -> list[int]:
-    async with client.app[appkeys.DB]() as s, s.begin():
+    async with unit_of_work(client.app[appkeys.DB]) as s:       # the send jobs are enqueued after the commit
         rows = [await outbox.add(s, n, body, "test", essential=True) for n in numbers]
-    await client.app[appkeys.DISPATCH](outbox.to_dispatch(rows))
     return [r.id for r in rows]
 
 
@@ -81,7 +81,7 @@ async def test_5xx_is_retried_then_sent_once(at_client, at_settings, fake_at):
     fake.fail("http500", count=2)
     [outbox_id] = await queue_sms(at_client, TO)
     for _ in range(3):      # the job's own retries are scheduled later; run the same job id again now
-        await at_client.app[appkeys.DISPATCH]([(outbox_id, 1 + _)])
+        await at_client.app[appkeys.DISPATCH](Followups(sends=[(outbox_id, 1 + _)]))
         await run_jobs(at_settings)
     [row] = await rows(at_client)
     assert row.status in ("sent", "delivered") and row.attempts == 3
@@ -93,7 +93,7 @@ async def test_5xx_forever_is_marked_failed_after_the_last_attempt(at_client, at
     fake.fail("http500", count=MAX_ATTEMPTS + 2)
     [outbox_id] = await queue_sms(at_client, TO)
     for n in range(MAX_ATTEMPTS):
-        await at_client.app[appkeys.DISPATCH]([(outbox_id, 2 + n)])
+        await at_client.app[appkeys.DISPATCH](Followups(sends=[(outbox_id, 2 + n)]))
         await run_jobs(at_settings)
     [row] = await rows(at_client)
     assert row.status == "failed" and row.attempts == MAX_ATTEMPTS

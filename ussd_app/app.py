@@ -9,14 +9,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from ussd_app import menu_tree
-from ussd_app import appkeys
+from ussd_app import menu_tree, appkeys
 from enerlectra import i18n
 from enerlectra.jobs import Dispatcher, make_queues, redis_client
 from payments import setup as payments_setup
 from ussd_app.adapters import africastalking, africastalking_sms, guards, meters, payments_callback, ratelimits
 from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
-from enerlectra.domain import ledger, ledger_key
+from enerlectra.domain import ledger, ledger_key, work
 from enerlectra.embedded_redis import resolve_redis_url
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
@@ -50,7 +49,9 @@ async def _db_ctx(app: web.Application) -> AsyncIterator[None]:
     reader = make_engine(settings.effective_database_url, schema=settings.database_schema, read_only=True,
                          timeouts=bounds)
     app[appkeys.DB_ENGINE], app[appkeys.DB_READ_ENGINE] = engine, reader
-    app[appkeys.DB], app[appkeys.DB_READ] = make_sessionmaker(engine), make_sessionmaker(reader)
+    # Units of work on DB hand their follow-ups (SMS, questions, payouts) to the job queues after commit.
+    app[appkeys.DB] = work.with_jobs(make_sessionmaker(engine), app[appkeys.DISPATCH])
+    app[appkeys.DB_READ] = make_sessionmaker(reader)
     try:
         yield
     finally:
@@ -60,8 +61,7 @@ async def _db_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-        app[appkeys.PAYMENTS] = payments_setup.build(app[appkeys.SETTINGS], app[appkeys.DB], http,
-                                                     app[appkeys.DISPATCH])
+        app[appkeys.PAYMENTS] = payments_setup.build(app[appkeys.SETTINGS], app[appkeys.DB], http)
         app[appkeys.PAYMENTS].may_ask = ratelimits.status_query_gate(app)     # callbacks' status queries
         yield
 
@@ -71,8 +71,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     store = SessionStore(app[appkeys.REDIS], settings.redis_prefix, settings.session_ttl,
                          settings.resume_ttl, settings.lock_timeout_ms, settings.lock_wait_ms)
     services = Services(db=app[appkeys.DB], db_read=app[appkeys.DB_READ], settings=settings,
-                        dispatch=app[appkeys.DISPATCH], payments=app[appkeys.PAYMENTS],
-                        answers=app[appkeys.DISPATCH].answers, payouts=app[appkeys.DISPATCH].payouts)
+                        payments=app[appkeys.PAYMENTS])
     app[appkeys.ENGINE] = Engine(menu_tree.TREE, store, services, app[appkeys.METRICS])
     yield
 

@@ -288,17 +288,15 @@ def cmd_ledger_credit(args: argparse.Namespace) -> int:
 
 
 def _payments(work):
-    """Run `work(payments)` against the database; SMS it queues go out with the worker's outbox sweep."""
+    """Run `work(payments)` against the database; SMS it queues go out with the worker's outbox sweep (the CLI's
+    sessionmaker has no job sink: enerlectra/domain/work.py)."""
     import aiohttp
 
     from payments import setup as payments_setup
 
-    async def nothing(items) -> None:
-        return None
-
     async def run(db):
         async with aiohttp.ClientSession() as http:
-            return await work(payments_setup.build(Settings.from_env(), db, http, nothing))
+            return await work(payments_setup.build(Settings.from_env(), db, http))
     return _with_db(Settings.from_env(), run)
 
 

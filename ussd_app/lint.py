@@ -205,7 +205,7 @@ async def _lint_screens(tree: MenuTree) -> list[Problem]:
                 await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en", hash_pin("4826", 16))
                 await _sample_market(db, settings)
                 await _sample_meters(db)
-                payments = payments_setup.build(settings, db, http, Services(db, settings).dispatch)
+                payments = payments_setup.build(settings, db, http)
                 # Real renderers, real SQL, the local MTN sandbox; SMS stay queued (no workers here).
                 return await _render_all(tree, Services(db=db, settings=settings, payments=payments))
             finally:
@@ -220,7 +220,7 @@ async def _sample_market(db, settings: Settings) -> None:
     from enerlectra.domain.market import book, rules, texts
 
     user = await users.get_by_msisdn(db, SAMPLE_USER)
-    seller, _rows = await users.register(db, parse_msisdn(SAMPLE_SELLER), SAMPLE_NAME, "en", hash_pin("4826", 16))
+    seller = await users.register(db, parse_msisdn(SAMPLE_SELLER), SAMPLE_NAME, "en", hash_pin("4826", 16))
     for who, asset, amount in ((user, ledger.ENERGY, 999_900_000), (user, "ZMW", 99_999_999_99),
                                (seller, ledger.ENERGY, 100)):
         await wallet.credit(db, f"lint:{who.id}:{asset}", who, asset, amount, "lint sample")

@@ -20,10 +20,7 @@ from enerlectra.domain.pin_texts import (pin_changed_text, pin_lock_text, pin_re
                                          pin_reset_done_text, pin_reset_issued_text)
 from payments.texts import payment_checking_text, payment_failed_text, payment_ok_text
 from sms import flood, inbound
-from sms.commands import bal
-from sms.commands import help as help_cmd
-from sms.commands import lang, optout
-from sms.commands import market as market_cmd
+from sms.commands import bal, help as help_cmd, lang, optout, market as market_cmd
 
 LONGEST_NAME = "Mwansa Chilufya Bwal"        # NAME_MAX letters
 

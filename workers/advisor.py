@@ -9,10 +9,10 @@ from datetime import timedelta
 from enerlectra.jobs import ADVISOR, enqueue_answers, make_queue
 from enerlectra.text.fit import budget, fit
 from enerlectra import i18n
-from enerlectra.domain.advisor import claude
+from enerlectra.domain.advisor import claude, bank, context, prompts, questions, texts, topics
 from enerlectra.db.models import AdvisorQuestion, User
-from enerlectra.domain.advisor import bank, context, prompts, questions, texts, topics
 from enerlectra.domain.advisor.questions import Usage
+from enerlectra.domain.work import unit_of_work
 from enerlectra.settings import Settings
 from workers import runtime
 
@@ -37,9 +37,8 @@ async def _answer(db, question_id: int) -> str:
         earlier = await questions.earlier_turns(s, q, followup)
     with i18n.language(user.language):
         sms, usage, error = await compose(settings, q, facts, earlier, user.language)
-    async with db() as s, s.begin():
-        items = await questions.finish(s, q, user.msisdn, sms, usage, error)
-    runtime.send_sms(items)
+    async with unit_of_work(db) as s:
+        await questions.finish(s, q, user.msisdn, sms, usage, error)
     if error:
         log.warning("advisor question %s: apology sent (%s)", q.id, error)
     return f"question {q.id}: {'apology' if error else usage.backend} ({len(sms)} chars)"

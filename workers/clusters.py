@@ -11,6 +11,7 @@ from payments.service import NotServed, OverLimit
 from enerlectra.db.models import Cluster, Proposal, User
 from enerlectra.domain import ledger
 from enerlectra.domain.clusters import members, proposals
+from enerlectra.domain.work import followups, unit_of_work
 from workers import runtime
 
 log = logging.getLogger(__name__)
@@ -21,14 +22,16 @@ def run_proposals() -> dict[str, int]:
 
 
 async def _run(db) -> dict[str, int]:
-    async with db() as s, s.begin():
-        closed = await proposals.close_due(s)
-    runtime.send_sms(closed.dispatch)
+    async with unit_of_work(db) as s:
+        await proposals.close_due(s)
+        done = followups(s)
+        sms = len(done.sends)
+        done.payouts.clear()           # this job pays them itself, just below
     async with db() as s:
         due = await proposals.unpaid(s)
     for proposal_id in due:
         await _pay(db, proposal_id)
-    return {"to pay": len(due), "sms": len(closed.dispatch)}
+    return {"to pay": len(due), "sms": sms}
 
 
 def pay_proposal(proposal_id: int) -> str:
@@ -47,20 +50,16 @@ async def _pay(db, proposal_id: int) -> str:
         cluster = await s.get(Cluster, proposal.cluster_id)
         proposer = await s.get(User, proposal.proposer_id)
 
-    async def dispatch(items):
-        runtime.send_sms(items)
-
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-        payments = payments_setup.build(settings, db, http, dispatch)
+        payments = payments_setup.build(settings, db, http)
         try:
             started = await payments.pay_from(members.pool_code(cluster), proposer, proposal.payee, proposal.amount,
                                               purpose=f"proposal:{proposal.id}")
         except (ledger.InsufficientFunds, NotServed, OverLimit) as exc:
-            async with db() as s, s.begin():
+            async with unit_of_work(db) as s:
                 locked = (await s.execute(select(Proposal).where(Proposal.id == proposal_id).with_for_update())
                           ).scalar_one()
-                items = await proposals.payout_failed(s, locked, type(exc).__name__)
-            runtime.send_sms(items)
+                await proposals.payout_failed(s, locked, type(exc).__name__)
             log.warning("proposal %s: payout could not start: %s", proposal_id, exc)
             return f"payout refused: {type(exc).__name__}"
     async with db() as s, s.begin():

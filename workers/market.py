@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from enerlectra.db.models import Market
 from enerlectra.domain.market import book, texts
+from enerlectra.domain.work import unit_of_work
 from workers import runtime
 
 log = logging.getLogger(__name__)
@@ -21,10 +22,8 @@ async def _expire(db) -> int:
         currencies = (await s.scalars(select(Market.currency))).all()
     told = 0                                         # one SMS per expired order
     for currency in currencies:                      # one transaction per market: its lock, briefly
-        async with db() as s, s.begin():
-            items = await book.expire_due(s, currency, texts.messages())
-        runtime.send_sms(items)
-        told += len(items)
+        async with unit_of_work(db) as s:
+            told += await book.expire_due(s, currency, texts.messages())
     if told:
         log.info("expired %d market order(s)", told)
     return told

@@ -13,7 +13,7 @@ from typing import Awaitable, Callable, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
-from enerlectra.domain import ledger, ledger_key
+from enerlectra.domain import ledger, ledger_key, work
 from enerlectra.settings import Settings
 
 T = TypeVar("T")
@@ -40,21 +40,21 @@ def _resources() -> dict:
         engine: AsyncEngine = make_engine(s.effective_database_url, schema=s.database_schema,
                                           timeouts=Timeouts.from_settings(s))
         _state.clear()
-        _state.update(pid=os.getpid(), loop=loop, engine=engine, db=make_sessionmaker(engine))
+        # A job's units of work hand their follow-ups to the queues after commit, as the web app's do.
+        _state.update(pid=os.getpid(), loop=loop, engine=engine, db=work.with_jobs(make_sessionmaker(engine), enqueue))
     return _state
 
 
-def send_sms(items: list[tuple[int, int]]) -> None:
-    """Hand committed outbox rows to the send jobs (a lost enqueue is caught by the outbox sweep)."""
-    if not items:
-        return
-    from enerlectra.jobs import SMS, enqueue_sends, make_queue
+async def enqueue(done: work.Followups) -> None:
+    """A committed unit of work's follow-ups to the queues (a failure: logged by the unit of work, and the
+    sweepers find the rows). Synchronous, as a job is: the loop has nothing else to run meanwhile."""
+    from enerlectra.jobs import enqueue_followups, make_queues, redis_client
 
-    queue = make_queue(settings().redis_url, settings().queue_name, SMS)
+    connection = redis_client(settings().redis_url)
     try:
-        enqueue_sends(queue, items)
+        enqueue_followups(make_queues(connection, settings().queue_name), done)
     finally:
-        queue.connection.close()
+        connection.close()
 
 
 def cached(name: str, build: Callable[[], T]) -> T:

@@ -10,11 +10,12 @@ import redis
 from sqlalchemy import select, update
 
 from sms import answers
-from enerlectra.jobs import MAX_ATTEMPTS, SMS, enqueue_sends, make_queue, redis_client
+from enerlectra.jobs import MAX_ATTEMPTS, redis_client
 from sms.gateways import FAILED, RETRY, SENT, Delivery, GatewayError, gateway_from_settings
 from enerlectra import faults
 from enerlectra.db.models import SmsOutbox
 from enerlectra.domain import outbox
+from enerlectra.domain.work import unit_of_work
 from workers import runtime
 
 log = logging.getLogger(__name__)
@@ -100,14 +101,9 @@ def sweep_outbox() -> str:
 async def _sweep(db) -> str:
     settings = runtime.settings()
     recorded = await _recover_answers(db, settings)
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:          # enqueues them again after the commit
         items = await outbox.stale(s, timedelta(seconds=settings.sms_sweep_seconds))
     if items:
-        queue = make_queue(settings.redis_url, settings.queue_name, SMS)
-        try:
-            enqueue_sends(queue, items)
-        finally:
-            queue.connection.close()
         log.warning("outbox sweep dispatched %d message(s) again", len(items))
     return f"{len(items)} dispatched again, {recorded} recorded from the gateway's answers"
 

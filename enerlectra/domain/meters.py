@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -80,7 +80,6 @@ class Outcome:
     credited_wh: int = 0
     debited_wh: int = 0
     reason: str | None = None
-    dispatch: tuple[tuple[int, int], ...] = ()      # the owner's receipt, to hand to the workers after commit
 
 
 @dataclass(frozen=True)
@@ -191,8 +190,8 @@ async def _tell_owner(s: AsyncSession, meter: Meter, outcome: Outcome, today_wh:
     owner = await s.get(User, meter.user_id)
     balance = await s.scalar(select(Account.balance).where(Account.code == ledger.user_code(owner.id, ledger.ENERGY)))
     body = receipt(owner, Receipt(meter.number, outcome.credited_wh, outcome.debited_wh, today_wh, balance or 0))
-    row = await outbox.add(s, owner.msisdn, body, "meter", essential=True, dedupe_key=f"meter:{meter.id}:{window}")
-    return replace(outcome, dispatch=tuple(outbox.to_dispatch([row])))
+    await outbox.add(s, owner.msisdn, body, "meter", essential=True, dedupe_key=f"meter:{meter.id}:{window}")
+    return outcome
 
 
 def _check_order(reading: Reading, last_at: datetime | None, limits: Limits, now: datetime) -> None:

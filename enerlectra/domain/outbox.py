@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from enerlectra.text.gsm7 import segment
 from enerlectra.db.models import SmsOutbox, User
 from enerlectra.clock import now
+from enerlectra.domain.work import followups
 
 BATCH = 100                  # recipients per gateway request when the text is the same
 
@@ -21,6 +22,7 @@ async def add(db: AsyncSession, msisdn: str, body: str, kind: str, *, essential:
               dedupe_key: str | None = None) -> SmsOutbox | None:
     """Queue one SMS inside the caller's transaction. Returns None when `dedupe_key` was used before.
 
+    The row is recorded on the session as a follow-up: its unit of work enqueues the send after the commit.
     A non-essential message to a user who sent STOP is recorded as suppressed and never sent.
     """
     if dedupe_key is not None:
@@ -34,11 +36,12 @@ async def add(db: AsyncSession, msisdn: str, body: str, kind: str, *, essential:
                     encoding=seg.encoding, segments=seg.count, dedupe_key=dedupe_key, attempts=0, dispatches=1)
     db.add(row)
     await db.flush()
+    followups(db).sms(row)
     return row
 
 
 def to_dispatch(rows: list[SmsOutbox | None]) -> list[tuple[int, int]]:
-    """(id, dispatch number) of the rows a worker should send, for enqueueing after commit."""
+    """(id, dispatch number) of the rows a worker should send (what `outbox.add` records on the session)."""
     return [(r.id, r.dispatches) for r in rows if r is not None and r.status == "queued"]
 
 
@@ -68,7 +71,8 @@ async def claim(db: AsyncSession, outbox_id: int, lease: timedelta) -> list[SmsO
 
 
 async def stale(db: AsyncSession, older_than: timedelta) -> list[tuple[int, int]]:
-    """Rows left behind (enqueue lost, worker killed): put back to queued with a new dispatch number."""
+    """Rows left behind (enqueue lost, worker killed): put back to queued with a new dispatch number, and
+    recorded on the session like new rows (its unit of work enqueues them again after the commit)."""
     cutoff = now() - older_than
     rows = (await db.execute(
         update(SmsOutbox)
@@ -78,4 +82,6 @@ async def stale(db: AsyncSession, older_than: timedelta) -> list[tuple[int, int]
         ))
         .values(status="queued", dispatches=SmsOutbox.dispatches + 1, updated_at=func.now())
         .returning(SmsOutbox.id, SmsOutbox.dispatches))).all()
-    return [(r[0], r[1]) for r in rows]
+    items = [(r[0], r[1]) for r in rows]
+    followups(db).sends.extend(items)
+    return items

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra.db.models import PinReset, User
 from enerlectra.domain import outbox
+from enerlectra.domain.work import unit_of_work
 from enerlectra.domain.clusters.texts import when as local_when
 from enerlectra.domain.pins import aware_utc
 from enerlectra.i18n import _
@@ -35,7 +36,6 @@ class Step:
     state: str
     created: bool                      # False: this step had happened already (a repeat)
     until: datetime | None = None        # issued: the reset expires; used: the hold ends
-    dispatch: tuple[tuple[int, int], ...] = ()
 
 
 def held_text(until: datetime, country: str) -> str:
@@ -56,15 +56,15 @@ async def _open(s: AsyncSession, user_id: int) -> PinReset | None:
     return await s.scalar(select(PinReset).where(PinReset.open_for == user_id))
 
 
-async def _sms(s: AsyncSession, user: User, reset_id: int, body: str, step: str) -> tuple[tuple[int, int], ...]:
-    row = await outbox.add(s, user.msisdn, body, f"pin-reset-{step}", essential=True,
-                           dedupe_key=f"pin-reset-{step}:{reset_id}")
-    return tuple(outbox.to_dispatch([row]))
+async def _sms(s: AsyncSession, user: User, reset_id: int, body: str, step: str) -> None:
+    """The owner's SMS for this step, once per reset (sent after the commit)."""
+    await outbox.add(s, user.msisdn, body, f"pin-reset-{step}", essential=True,
+                     dedupe_key=f"pin-reset-{step}:{reset_id}")
 
 
 async def ask(db: async_sessionmaker, user_id: int, text: Texts) -> Step:
     """The user asks for a reset (USSD "Forgot PIN"): recorded once; the owner is told by SMS once."""
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:
         await _expire(s, user_id)
         found = await _open(s, user_id)
         if found is not None:
@@ -78,7 +78,8 @@ async def ask(db: async_sessionmaker, user_id: int, text: Texts) -> Step:
             found = await _open(s, user_id)
             return Step(found.id, found.state, False, aware_utc(found.expires_at))
         user = await s.get(User, user_id)
-        return Step(reset.id, "requested", True, dispatch=await _sms(s, user, reset.id, text(user, None), "asked"))
+        await _sms(s, user, reset.id, text(user, None), "asked")
+        return Step(reset.id, "requested", True)
 
 
 async def issue(db: async_sessionmaker, msisdn: str, *, valid_hours: int, hold_hours: int, force: bool,
@@ -87,7 +88,7 @@ async def issue(db: async_sessionmaker, msisdn: str, *, valid_hours: int, hold_h
     money actions are held from now. Issuing again while it is good repeats nothing (same expiry, no SMS).
     Without an open request it refuses, unless `force` (support met the owner some other way)."""
     now = outbox.now()
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:
         user = await s.scalar(select(User).where(User.msisdn == msisdn))
         if user is None:
             raise ResetRefused(f"{msisdn} is not registered")
@@ -109,7 +110,8 @@ async def issue(db: async_sessionmaker, msisdn: str, *, valid_hours: int, hold_h
             await s.refresh(reset)
             return Step(reset.id, reset.state, False, aware_utc(reset.expires_at))
         await _hold(s, user.id, now + timedelta(hours=hold_hours))
-        return Step(reset.id, "issued", True, expires, await _sms(s, user, reset.id, text(user, expires), "issued"))
+        await _sms(s, user, reset.id, text(user, expires), "issued")
+        return Step(reset.id, "issued", True, expires)
 
 
 async def due(db: async_sessionmaker, user_id: int) -> PinReset | None:
@@ -126,7 +128,7 @@ async def complete(db: async_sessionmaker, user_id: int, pin_hash: str, *, hold_
     """Set the new PIN with the issued reset (once): the wrong-PIN count and lock are cleared and money actions
     are held for `hold_hours` from now. None when no reset is good any more (used, expired)."""
     now = outbox.now()
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:
         reset_id = await s.scalar(
             update(PinReset).where(PinReset.open_for == user_id, PinReset.state == "issued",
                                    PinReset.expires_at > now)
@@ -138,7 +140,8 @@ async def complete(db: async_sessionmaker, user_id: int, pin_hash: str, *, hold_
                         .values(pin_hash=pin_hash, pin_failures=0, pin_locked_until=None))
         await _hold(s, user_id, until)
         user = await s.get(User, user_id)
-        return Step(reset_id, "used", True, until, await _sms(s, user, reset_id, text(user, until), "done"))
+        await _sms(s, user, reset_id, text(user, until), "done")
+        return Step(reset_id, "used", True, until)
 
 
 async def _hold(s: AsyncSession, user_id: int, until: datetime) -> None:

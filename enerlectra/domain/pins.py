@@ -18,6 +18,7 @@ from enerlectra import faults
 from enerlectra.db.models import User
 from enerlectra.domain import outbox
 from enerlectra.domain.pin_code import verify_pin_async
+from enerlectra.domain.work import unit_of_work
 
 # No daylight saving in either country: fixed offsets are exact.
 LOCAL_TIME = {"ZM": timezone(timedelta(hours=2)), "TZ": timezone(timedelta(hours=3))}
@@ -28,7 +29,7 @@ class PinCheck:
     ok: bool
     locked_until: datetime | None = None     # set when money actions are locked (now or already)
     tries_left: int = 0
-    dispatch: tuple[tuple[int, int], ...] = ()
+    locked_now: bool = False  # this very check locked them (and queued the owner's SMS)
     held: bool = False       # locked_until is the hold after a PIN reset (no try was taken)
 
 
@@ -65,7 +66,7 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
     (`hold`: this action is one it holds) the answer is that hold, and no try is taken."""
     if faults.on("pin_no_reservation"):             # a planted defect (tests only): the check before issue 14
         return await _unreserved(db, user_id, pin, max_failures, lock_minutes, lock_sms)
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:
         held = await _held(s, user_id) if hold else None
         if held is not None:
             return PinCheck(False, locked_until=held, held=True)
@@ -74,7 +75,7 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
     if isinstance(reserved, datetime):
         return PinCheck(False, locked_until=reserved)
     good = stored is not None and await verify_pin_async(pin, stored)
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:
         return await _settle(s, user_id, good, reserved, max_failures=max_failures, lock_minutes=lock_minutes,
                              lock_sms=lock_sms)
 
@@ -113,8 +114,8 @@ async def _settle(s: AsyncSession, user_id: int, good: bool, taken: int, *, max_
     if locked is None:                 # a right PIN in between cleared the tries (this one's too): nothing to lock
         return PinCheck(False, tries_left=max_failures)
     user = await s.get(User, user_id)
-    row = await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
-    return PinCheck(False, locked_until=until, dispatch=tuple(outbox.to_dispatch([row])))
+    await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
+    return PinCheck(False, locked_until=until, locked_now=True)
 
 
 async def _unreserved(db: async_sessionmaker, user_id: int, pin: str, max_failures: int, lock_minutes: int,
@@ -127,7 +128,7 @@ async def _unreserved(db: async_sessionmaker, user_id: int, pin: str, max_failur
     async with db() as s:
         stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
     good = stored is not None and await verify_pin_async(pin, stored)
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:
         if good:
             await s.execute(update(User).where(User.id == user_id).values(pin_failures=0))
             return PinCheck(True)
@@ -138,5 +139,5 @@ async def _unreserved(db: async_sessionmaker, user_id: int, pin: str, max_failur
         until = outbox.now() + timedelta(minutes=lock_minutes)
         await s.execute(update(User).where(User.id == user_id).values(pin_failures=0, pin_locked_until=until))
         user = await s.get(User, user_id)
-        row = await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
-        return PinCheck(False, locked_until=until, dispatch=tuple(outbox.to_dispatch([row])))
+        await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
+        return PinCheck(False, locked_until=until, locked_now=True)

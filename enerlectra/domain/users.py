@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from enerlectra.text.gsm7 import is_gsm7
 from enerlectra.db.models import User
 from enerlectra.domain import outbox
+from enerlectra.domain.work import unit_of_work
 from enerlectra.domain.phone import Msisdn
 
 NAME_MIN, NAME_MAX = 2, 20
@@ -31,26 +32,25 @@ async def get_by_msisdn(db: async_sessionmaker, msisdn: str) -> User | None:
 
 
 async def register(db: async_sessionmaker, number: Msisdn, name: str, language: str, pin_hash: str,
-                   welcome: Callable[[User], str] | None = None) -> tuple[User, list[tuple[int, int]]]:
-    """Create the user and queue the welcome SMS in the same transaction.
+                   welcome: Callable[[User], str] | None = None) -> User:
+    """Create the user and queue the welcome SMS in the same unit of work (sent after the commit).
 
     Registering an existing number returns the first registration unchanged and queues nothing.
-    Returns the user and the outbox rows to dispatch after the commit.
     """
     try:
-        async with db() as s, s.begin():
+        async with unit_of_work(db) as s:
             user = User(msisdn=number.e164, country=number.country, currency=number.currency,
                         language=language, name=name, pin_hash=pin_hash, sms_opt_out=False)
             s.add(user)
             await s.flush()
-            rows = [await outbox.add(s, number.e164, welcome(user), "welcome", dedupe_key=f"welcome:{user.id}")
-                    ] if welcome else []
-        return user, outbox.to_dispatch(rows)
+            if welcome:
+                await outbox.add(s, number.e164, welcome(user), "welcome", dedupe_key=f"welcome:{user.id}")
+        return user
     except IntegrityError:
         existing = await get_by_msisdn(db, number.e164)
         if existing is None:  # the constraint that failed was not the msisdn one
             raise
-        return existing, []
+        return existing
 
 
 async def set_language(db: async_sessionmaker, user_id: int, language: str) -> None:
@@ -80,12 +80,11 @@ async def by_msisdn(s: AsyncSession, msisdn: str) -> User | None:
 
 
 async def change_pin(db: async_sessionmaker, user_id: int, pin_hash: str, *, key: str,
-                     receipt: Callable[[User], str]) -> list[tuple[int, int]]:
-    """Set the new PIN and queue the owner's receipt in the same transaction (once per `key`, the hop that
-    changed it). Returns the outbox rows to dispatch after the commit."""
-    async with db() as s, s.begin():
+                     receipt: Callable[[User], str]) -> None:
+    """Set the new PIN and queue the owner's receipt in the same unit of work (once per `key`, the hop that
+    changed it)."""
+    async with unit_of_work(db) as s:
         await s.execute(update(User).where(User.id == user_id).values(pin_hash=pin_hash))
         user = await s.get(User, user_id)
-        row = await outbox.add(s, user.msisdn, receipt(user), "pin-changed", essential=True,
-                               dedupe_key=f"pin-changed:{key}")
-    return outbox.to_dispatch([row])
+        await outbox.add(s, user.msisdn, receipt(user), "pin-changed", essential=True,
+                         dedupe_key=f"pin-changed:{key}")

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from enerlectra.db.models import Account, User
 from enerlectra.domain import ledger, outbox
 from enerlectra.domain.ledger import Leg
+from enerlectra.domain.work import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,6 @@ class TransferResult:
     entry_id: int
     created: bool
     sender_balance: int
-    dispatch: list[tuple[int, int]]          # outbox rows to hand to the workers after commit
 
 
 async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: User, amount: int, fee: int,
@@ -47,31 +47,31 @@ async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: Us
     """
     if sender.currency != recipient.currency:
         raise ledger.LedgerError("cross-currency transfers are not supported")
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:
         src = await ledger.user_money(s, sender.id, sender.currency)
         dst = await ledger.user_money(s, recipient.id, recipient.currency)
         legs = [Leg(src.id, -(amount + fee)), Leg(dst.id, amount)]
         if fee:
             legs.append(Leg((await ledger.system(s, "fees", sender.currency)).id, fee))
         posted = await ledger.post(s, key, "transfer", legs, memo=f"{sender.id}>{recipient.id}")
-        rows = []
         if posted.created and receipts is not None:
             to_sender, to_recipient = receipts(posted.entry_id)
-            rows = [await outbox.add(s, sender.msisdn, to_sender, "receipt", essential=True,
-                                     dedupe_key=f"receipt:{posted.entry_id}:from"),
-                    await outbox.add(s, recipient.msisdn, to_recipient, "receipt", essential=True,
-                                     dedupe_key=f"receipt:{posted.entry_id}:to")]
+            await outbox.add(s, sender.msisdn, to_sender, "receipt", essential=True,
+                             dedupe_key=f"receipt:{posted.entry_id}:from")
+            await outbox.add(s, recipient.msisdn, to_recipient, "receipt", essential=True,
+                             dedupe_key=f"receipt:{posted.entry_id}:to")
         balance = await s.scalar(select(Account.balance).where(Account.id == src.id))
-    return TransferResult(posted.entry_id, posted.created, balance, outbox.to_dispatch(rows))
+    return TransferResult(posted.entry_id, posted.created, balance)
 
 
 async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amount: int, reason: str,
                  receipt: Callable[[int], str] | None = None) -> int:
     """An audited operator credit (pilots without mobile money or meters): from the operator account.
 
-    `receipt(entry_id)` is the owner's SMS, queued with the entry (the sweeper sends it when no worker is told).
+    `receipt(entry_id)` is the owner's SMS, queued with the entry (sent after the commit when `db` has a job sink,
+    else by the outbox sweeper).
     """
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:
         target = (await ledger.user_energy(s, user.id) if asset == ledger.ENERGY
                   else await ledger.user_money(s, user.id, asset))
         source = await ledger.system(s, "operator", asset)

@@ -82,25 +82,14 @@ class Reject:
 Rendered = Union[Screen, Redirect, Reject]
 
 
-async def _no_dispatch(items: list[tuple[int, int]]) -> None:
-    """Without a queue the outbox sweeper sends what is committed."""
-
-
-async def _no_answers(ids: list[int]) -> None:
-    """Without a queue the sweepers and scheduled jobs find what is committed."""
-
-
 @dataclass
 class Services:
     """What renderers may use: the domain's resources, nothing aggregator-specific."""
 
-    db: "async_sessionmaker"
+    db: "async_sessionmaker"      # its units of work enqueue their follow-ups (enerlectra/domain/work.py)
     settings: "Settings"
     db_read: "async_sessionmaker | None" = None      # for screens that only read (None: use db)
-    dispatch: Callable[[list[tuple[int, int]]], Awaitable[None]] = _no_dispatch   # outbox rows -> workers
     payments: Any = None                              # payments.service.Payments (deposits, withdrawals)
-    answers: Callable[[list[int]], Awaitable[None]] = _no_answers   # advisor questions -> workers
-    payouts: Callable[[list[int]], Awaitable[None]] = _no_answers   # passed proposals to pay -> workers
 
     def __post_init__(self) -> None:
         if self.db_read is None:

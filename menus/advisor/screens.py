@@ -4,6 +4,7 @@ from __future__ import annotations
 from enerlectra.db.models import User
 from enerlectra.domain.advisor import questions, texts
 from enerlectra.domain.advisor.topics import BY_KEY, TOPICS
+from enerlectra.domain.work import unit_of_work
 from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
 from enerlectra.i18n import _
 
@@ -37,12 +38,11 @@ async def asked(ctx: Ctx) -> Rendered:
     topic = BY_KEY[data["topic"]]
     text = str(topic.common[data["pick"]]) if "pick" in data else data["question"]
     key = f"{ctx.hop_key}:ask"     # the same hop again -> the same row
-    async with ctx.services.db() as s, s.begin():
+    async with unit_of_work(ctx.services.db) as s:
         user = await s.get(User, session.user_id)
         result = await questions.ask(s, key, user, topic.key, text, "ussd",
                                      daily_limit=ctx.services.settings.advisor_daily_limit)
     if result.question_id is None:
         return _limit_screen(ctx)
-    await ctx.services.answers([result.question_id])
     session.data = {}
     return Screen([texts.will_arrive()], end=True)

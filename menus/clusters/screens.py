@@ -10,6 +10,7 @@ from enerlectra.domain.clusters import members as clubs, proposals, texts
 from enerlectra.domain.clusters.members import ClusterError
 from enerlectra.domain.money import format_money
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from enerlectra.domain.work import unit_of_work
 from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
 
@@ -70,7 +71,7 @@ async def created(ctx: Ctx) -> Rendered:
     if ctx.text is None:
         return Redirect("clusters_menu")
     try:
-        async with ctx.services.db() as s, s.begin():
+        async with unit_of_work(ctx.services.db) as s:
             me = await s.get(User, ctx.session.user_id)
             cluster = await clubs.create(s, me, d["name"], d["kind"], d["area"], d["target"], d["open"])
     except ClusterError as exc:
@@ -89,12 +90,11 @@ async def joined(ctx: Ctx) -> Rendered:
     if ctx.text is None:
         return Redirect("clusters_menu")
     try:
-        async with ctx.services.db() as s, s.begin():
+        async with unit_of_work(ctx.services.db) as s:
             me = await s.get(User, ctx.session.user_id)
             result = await clubs.join(s, me, code)
     except ClusterError as exc:
         return Reject(texts.refusal(exc.reason, code))
-    await ctx.services.dispatch(result.dispatch)
     ctx.session.data = {}
     if result.proposal_number is None:
         return Screen([_("Welcome to {name}!").format(name=result.cluster.name)], end=True)
@@ -131,14 +131,13 @@ async def cdone(ctx: Ctx) -> Rendered:
     amount = session.data["amount"]
     key = f"{ctx.hop_key}:contribute"
     try:
-        async with ctx.services.db() as s, s.begin():
+        async with unit_of_work(ctx.services.db) as s:
             me = await s.get(User, session.user_id)
             given = await clubs.contribute(s, key, me, amount)
     except ledger.InsufficientFunds:
         return Screen([_("Not enough money in your wallet. Nothing was given.")], end=True)
     except ClusterError as exc:
         return Screen([texts.refusal(exc.reason)], end=True)
-    await ctx.services.dispatch(given.dispatch)
     session.data = {}
     cluster = given.cluster
     return Screen([_("Thank you. You gave {amount}; {total} in all. The pool has {pool}.").format(
@@ -191,11 +190,9 @@ async def pvote(ctx: Ctx) -> Rendered:
 async def voted(ctx: Ctx) -> Rendered:
     if ctx.text is None:
         return Redirect("clusters_proposals")
-    async with ctx.services.db() as s, s.begin():
+    async with unit_of_work(ctx.services.db) as s:
         me = await s.get(User, ctx.session.user_id)
         result = await proposals.vote(s, me, ctx.session.data["proposal_id"], ctx.session.data["choice"])
-    await ctx.services.dispatch(result.dispatch)
-    await ctx.services.payouts(result.to_pay)
     flash = {"recorded": _("Your vote is counted."), "changed": _("Your vote is changed."),
              "same": _("Your vote is counted."), "closed": _("Voting on that proposal has closed."),
              "not_eligible": _("Only members when it opened vote on that proposal.")}.get(result.status, "")
@@ -299,13 +296,12 @@ async def popened(ctx: Ctx) -> Rendered:
     found = await _mine(ctx)
     if found is None:
         return _not_member()
-    async with ctx.services.db() as s, s.begin():
+    async with unit_of_work(ctx.services.db) as s:
         me = await s.get(User, ctx.session.user_id)
         subject = await s.get(User, d["subject_id"]) if d.get("subject_id") else None
         opened = await proposals.open_(s, found[0], me, d["pkind"], title=d.get("title") or d["pkind"],
                                        amount=d.get("amount"), payee=d.get("payee"), subject=subject,
                                        key=f"{ctx.hop_key}:propose")
-    await ctx.services.dispatch(opened.dispatch)
     ctx.session.data = {}
     return Screen([_("Proposal #{n} is open. Every member got a ballot by SMS.").format(n=opened.proposal.number)],
                   end=True)
@@ -328,11 +324,10 @@ async def invited(ctx: Ctx) -> Rendered:
     found = await _mine(ctx)
     if found is None:
         return _not_member()
-    async with ctx.services.db() as s, s.begin():
+    async with unit_of_work(ctx.services.db) as s:
         me = await s.get(User, ctx.session.user_id)
         invitee = await users.by_msisdn(s, number.e164)
-        rows = await clubs.invite(s, found[0], me, number, invitee, key=f"{ctx.hop_key}:invite")
-    await ctx.services.dispatch(rows)
+        await clubs.invite(s, found[0], me, number, invitee, key=f"{ctx.hop_key}:invite")
     return Redirect("clusters_menu", flash=_("Invitation sent to {number}.").format(number=d["to"]))
 
 
@@ -346,7 +341,7 @@ async def leave(ctx: Ctx) -> Rendered:
 
 async def left(ctx: Ctx) -> Rendered:
     try:
-        async with ctx.services.db() as s, s.begin():
+        async with unit_of_work(ctx.services.db) as s:
             me = await s.get(User, ctx.session.user_id)
             cluster = await clubs.leave(s, me)
     except ClusterError as exc:

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from menus.common import four_digits, press
-from menus.money import rules as money_rules
-from menus.money import screens
+from menus.money import rules as money_rules, screens
 from menus.wallet import rules
 from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.i18n import lazy_gettext

@@ -31,9 +31,8 @@ async def register(ctx: Ctx) -> Rendered:
     if not isinstance(pin_hash, str):
         return pin_hash
     session = ctx.session
-    user, sms = await users.register(ctx.services.db, parse_msisdn(session.msisdn), session.data["name"],
-                                     session.lang, pin_hash, welcome=lambda u: welcome_text(u.name))
-    await ctx.services.dispatch(sms)
+    user = await users.register(ctx.services.db, parse_msisdn(session.msisdn), session.data["name"],
+                                session.lang, pin_hash, welcome=lambda u: welcome_text(u.name))
     session.user_id, session.name, session.lang = user.id, user.name, user.language
     session.data = {}
     return Redirect("main_menu", flash=_("Welcome, {name}!").format(name=user.name), reset_history=True)

@@ -30,6 +30,5 @@ async def saved(ctx: Ctx) -> Rendered:
     if done is None:          # it expired while the user typed (or another hop used it)
         return Redirect("main_menu", flash=_("That reset has expired. Ask again: Settings > Forgot PIN."),
                         reset_history=True)
-    await ctx.services.dispatch(list(done.dispatch))
     return Redirect("main_menu", reset_history=True, flash=_("New PIN set. Money actions wait until {when}.").format(
         when=local_when(done.until, session.country)))

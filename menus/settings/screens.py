@@ -7,6 +7,7 @@ from enerlectra import i18n
 from enerlectra.domain import meters, pin_resets, pins, users
 from enerlectra.domain.clusters.texts import when as local_when
 from enerlectra.domain.money import format_energy
+from enerlectra.domain.work import unit_of_work
 from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
 from enerlectra.i18n import _
 
@@ -63,9 +64,8 @@ async def pinsaved(ctx: Ctx) -> Rendered:
     pin_hash = await confirm_pin(ctx)
     if not isinstance(pin_hash, str):
         return pin_hash
-    sms = await users.change_pin(ctx.services.db, ctx.session.user_id, pin_hash, key=ctx.hop_key,
-                                 receipt=lambda user: in_language_of(user, pin_changed_text))
-    await ctx.services.dispatch(sms)
+    await users.change_pin(ctx.services.db, ctx.session.user_id, pin_hash, key=ctx.hop_key,
+                           receipt=lambda user: in_language_of(user, pin_changed_text))
     ctx.session.data = {}
     return Redirect("settings_menu", flash=_("PIN changed."), reset_history=True)
 
@@ -108,7 +108,7 @@ async def smspinsaved(ctx: Ctx) -> Rendered:
     if refused is not None:
         return refused
     on = bool(ctx.session.data.pop("sms_pin", False))
-    async with ctx.services.db() as s, s.begin():
+    async with unit_of_work(ctx.services.db) as s:
         await users.set_preference(s, ctx.session.user_id, "sms_pin_enabled", on)
     return Redirect("settings_menu", flash=_("Trade by SMS is on.") if on else _("Trade by SMS is off."),
                     reset_history=True)
@@ -125,7 +125,6 @@ async def forgotsent(ctx: Ctx) -> Rendered:
         return Redirect("settings_menu")
     asked = await pin_resets.ask(ctx.services.db, ctx.session.user_id,
                                  lambda user, until: in_language_of(user, pin_reset_asked_text))
-    await ctx.services.dispatch(list(asked.dispatch))
     if asked.state == "issued":
         return Screen([_("Support has reset your PIN. Dial *123# again to choose a new one.")], end=True)
     return Screen([_("Asked. Support will call you on {number} to check it is you. Then dial *123# to choose a "

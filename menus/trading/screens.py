@@ -10,6 +10,7 @@ from enerlectra.domain import ledger, pins, wallet
 from enerlectra.domain.market import book, data, rules as market_rules, texts
 from enerlectra.domain.market.matching import BUY, SELL
 from enerlectra.domain.money import format_energy, format_money
+from enerlectra.domain.work import unit_of_work
 from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
 
@@ -109,15 +110,14 @@ async def selldone(ctx: Ctx) -> Rendered:
         return refused
     key = f"{ctx.hop_key}:sell"
     try:
-        async with ctx.services.db() as s, s.begin():
+        async with unit_of_work(ctx.services.db) as s:
             me = await s.get(User, session.user_id)
             placed = await book.place(s, key, me, SELL, d["wh"], d["price"], _rules(ctx), texts.messages(),
                                       expires_at=_expires(ctx, d["days"]))
             if placed.created and placed.order.state == "open":      # the book told what sold at once
-                placed.dispatch += await book.notify(s, me, texts.listed_text(me, placed.order), "market:listed")
+                await book.notify(s, me, texts.listed_text(me, placed.order), "market:listed")
     except ledger.InsufficientFunds:
         return Screen([_("You do not have that many kWh. Nothing was listed.")], end=True)
-    await ctx.services.dispatch(placed.dispatch)
     session.data = {}
     order = placed.order
     if placed.trades:
@@ -179,14 +179,13 @@ async def buydone(ctx: Ctx) -> Rendered:
     keep_rest = bool(d.get("keep_rest"))
     key = f"{ctx.hop_key}:buy"
     try:
-        async with ctx.services.db() as s, s.begin():
+        async with unit_of_work(ctx.services.db) as s:
             me = await s.get(User, session.user_id)
             placed = await book.place(s, key, me, BUY, d["wh"] if keep_rest else d["quote_wh"], d["top"],
                                       _rules(ctx), texts.messages(), keep_rest=keep_rest,
                                       expires_at=_expires(ctx, BID_DAYS) if keep_rest else None)
     except ledger.InsufficientFunds:
         return Screen([_("Not enough money. Nothing was bought.")], end=True)
-    await ctx.services.dispatch(placed.dispatch)
     session.data = {}
     order = placed.order
     lines = [_("Bought {energy} for {total} incl. fee.").format(
@@ -224,7 +223,7 @@ async def cancel(ctx: Ctx) -> Rendered:
 
 async def cancelled(ctx: Ctx) -> Rendered:
     try:
-        async with ctx.services.db() as s, s.begin():
+        async with unit_of_work(ctx.services.db) as s:
             me = await s.get(User, ctx.session.user_id)
             order, released = await book.cancel(s, me, ctx.session.data["order_id"])
     except book.NotYours:
@@ -250,7 +249,7 @@ async def alertprice(ctx: Ctx) -> Rendered:
 async def alertset(ctx: Ctx) -> Rendered:
     if ctx.text is None:
         return Redirect("trade_menu")
-    async with ctx.services.db() as s, s.begin():
+    async with unit_of_work(ctx.services.db) as s:
         me = await s.get(User, ctx.session.user_id)
         alert = await book.add_alert(s, me, ctx.session.data["price"])
     ctx.session.data = {}

@@ -115,7 +115,6 @@ async def senddone(ctx: Ctx) -> Rendered:
                                                              in_language_of(recipient, received_text, amount, me, ref)))
     except ledger.InsufficientFunds:
         return Screen([_("Not enough money. Nothing was sent.")], end=True)
-    await ctx.services.dispatch(result.dispatch)
     session.data = {}
     return Screen([_("Sent {amount} to {name}. Your balance: {balance}.").format(
         amount=format_money(amount, me.currency), name=recipient.name,

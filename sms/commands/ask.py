@@ -21,7 +21,6 @@ async def handle(ctx: CommandCtx) -> str | None:
                                 daily_limit=settings.advisor_daily_limit)
     if asked.question_id is None:
         return texts.limit_text(settings.advisor_daily_limit)
-    ctx.questions.append(asked.question_id)
     return None
 
 

@@ -1,7 +1,7 @@
 """What a keyword command is: a keyword (translatable, for aliases) and a handler that returns the reply."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,9 +24,6 @@ class CommandCtx:
     args: list[str]
     settings: "Settings"
     provider_id: str = ""                                   # the aggregator's id of this SMS
-    questions: list[int] = field(default_factory=list)      # advisor questions to answer after commit
-    dispatch: list[tuple[int, int]] = field(default_factory=list)   # more outbox rows (receipts) to send
-    payouts: list[int] = field(default_factory=list)        # proposals passed now that pay from a pool
     pin_check: PinCheck | None = None     # the money PIN this message carried, checked before the transaction
 
 

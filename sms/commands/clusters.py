@@ -20,7 +20,6 @@ async def handle_join(ctx: CommandCtx) -> str | None:
         joined = await members.join(ctx.db, ctx.user, ctx.args[0])
     except members.ClusterError as exc:
         return texts.refusal(exc.reason, ctx.args[0].upper())
-    ctx.dispatch += joined.dispatch
     return None if joined.proposal_number is None else texts.put_to_vote(joined.cluster, joined.proposal_number)
 
 
@@ -48,8 +47,6 @@ async def _vote(ctx: CommandCtx, word: str, choice: str) -> str:
     result = await proposals.vote(ctx.db, ctx.user, meant.id, choice)
     if result.status == "held":
         return pin_resets.held_text(result.held_until, ctx.user.country)
-    ctx.dispatch += result.dispatch
-    ctx.payouts += result.to_pay
     proposal: Proposal | None = result.proposal
     deadline = texts.when(proposal.deadline, ctx.user.country) if proposal else ""
     return texts.vote_reply(result.status, n, choice, deadline, proposal, result.decided)

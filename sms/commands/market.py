@@ -97,7 +97,7 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
     if checked.held:
         return pin_resets.held_text(checked.locked_until, user.country)
     if checked.locked_until is not None:
-        return None if checked.dispatch else _("Money actions are locked until {time}. Try again later.").format(
+        return None if checked.locked_now else _("Money actions are locked until {time}. Try again later.").format(
             time=pins.local_hhmm(checked.locked_until, user.country))
     if not checked.ok:
         return pin_texts.tries_left(checked.tries_left)
@@ -113,7 +113,6 @@ async def handle_yes(ctx: CommandCtx) -> str | None:
         market = rules.from_settings(settings)
         return texts.order_problem(market, user.currency, proposal.wh, proposal.price) or sell_usage(user.currency)
     proposal.state, proposal.order_id = "placed", placed.order.id
-    ctx.dispatch += placed.dispatch
     if proposal.side == BUY:     # the receipt is the answer (queued by the book)
         return None if placed.trades else _("Nothing was for sale at that price any more.")
     # What sold at once has its receipt from the book; the answer is what stays listed, if anything.

@@ -42,13 +42,10 @@ async def inbound(request: web.Request) -> web.Response:
     verdict = await sms_verdict(app, number.e164, provider_id)
     if verdict == "drop":                   # past the hour's inbound budget: AT gets its 200, we keep nothing
         return web.Response(text="OK")
-    if verdict == "answer":
-        followups = await receive(app[appkeys.DB], sms, app[appkeys.SETTINGS])
+    if verdict == "answer":           # its follow-ups are enqueued by its unit of work
+        await receive(app[appkeys.DB], sms, app[appkeys.SETTINGS])
     else:
-        followups = await flood.keep_unanswered(app[appkeys.DB], sms, notice=verdict == "notice")
-    await app[appkeys.DISPATCH](followups.sms)
-    await app[appkeys.DISPATCH].answers(followups.questions)
-    await app[appkeys.DISPATCH].payouts(followups.payouts)
+        await flood.keep_unanswered(app[appkeys.DB], sms, notice=verdict == "notice")
     return web.Response(text="OK")
 
 

@@ -21,6 +21,7 @@ from enerlectra.domain.account_texts import meter_receipt
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import YEARS, Rejected, check_json, sane_year
 from enerlectra.domain import meters
+from enerlectra.domain.work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ async def readings(request: web.Request) -> web.Response:
     reading = parse(await request.read())
     limits = meters.Limits.from_settings(app[appkeys.SETTINGS])
     try:
-        async with app[appkeys.DB]() as s, s.begin():
+        async with unit_of_work(app[appkeys.DB]) as s:      # the owner's receipt is sent after the commit
             outcome = await meters.record(s, reading, secret, limits, receipt=meter_receipt)
     except meters.UnknownMeter:
         raise web.HTTPUnauthorized(text=json.dumps({"error": "unknown meter or wrong secret"}),
@@ -76,7 +77,6 @@ async def readings(request: web.Request) -> web.Response:
                                content_type="application/json") from None
     except ValueError as exc:
         raise _bad("bad_reading", str(exc)) from None
-    await app[appkeys.DISPATCH](list(outcome.dispatch))
     if outcome.status == "flagged":
         log.warning("meter %s reading at %s flagged: %s", reading.number, reading.read_at, outcome.reason)
     return web.json_response({"status": outcome.status, "credited_wh": outcome.credited_wh,

@@ -15,6 +15,7 @@ from enerlectra.db.models import AdvisorQuestion, User
 from enerlectra.domain import outbox
 from enerlectra.domain.pins import LOCAL_TIME, aware_utc
 from enerlectra.clock import now
+from enerlectra.domain.work import followups
 
 MAX_QUESTION = 500            # characters kept (an SMS can be longer; a question need not be)
 EARLIER_TURNS = 2             # follow-up context: at most this many earlier question/answer pairs
@@ -34,7 +35,8 @@ class Asked:
 
 async def ask(s: AsyncSession, key: str, user: User, topic: str, question: str, source: str, *,
               daily_limit: int, at: datetime | None = None) -> Asked:
-    """Store a question inside the caller's transaction, unless the user is over today's limit.
+    """Store a question inside the caller's transaction, unless the user is over today's limit; its unit of
+    work hands it to the advisor's queue after the commit.
 
     The same `key` again (a repeated hop or SMS) returns the first row.
     """
@@ -42,7 +44,8 @@ async def ask(s: AsyncSession, key: str, user: User, topic: str, question: str, 
     await s.execute(select(User.id).where(User.id == user.id).with_for_update())   # one asker at a time
     seen = await s.scalar(select(AdvisorQuestion.id).where(AdvisorQuestion.request_key == key))
     count = await asked_since(s, user.id, day_start(at, user.country))
-    if seen is not None:
+    if seen is not None:               # answered once: the job id is the question's, so no second answer
+        followups(s).question(seen)
         return Asked(seen, count)
     if count >= daily_limit:
         return Asked(None, count)
@@ -51,6 +54,7 @@ async def ask(s: AsyncSession, key: str, user: User, topic: str, question: str, 
                           output_tokens=0, cost_micro_usd=0, attempts=0, created_at=at)
     s.add(row)
     await s.flush()
+    followups(s).question(row.id)
     return Asked(row.id, count + 1)
 
 
@@ -103,8 +107,8 @@ class Usage:
 
 
 async def finish(s: AsyncSession, q: AdvisorQuestion, msisdn: str, sms: str, usage: Usage | None,
-                 error: str | None = None) -> list[tuple[int, int]]:
-    """Queue the answer (or the apology, when `error`) and close the question. Returns rows to dispatch.
+                 error: str | None = None) -> None:
+    """Queue the answer (or the apology, when `error`) and close the question.
 
     The SMS is keyed by the question, so a second job finishing the same question sends nothing more.
     """
@@ -116,7 +120,6 @@ async def finish(s: AsyncSession, q: AdvisorQuestion, msisdn: str, sms: str, usa
         backend=usage.backend, model=usage.model, input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens, cost_micro_usd=usage.cost_micro_usd, stop_reason=usage.stop_reason,
         lease_until=None, answered_at=now(), outbox_id=row.id if row is not None else q.outbox_id))
-    return outbox.to_dispatch([row])
 
 
 async def stale(s: AsyncSession, older_than: timedelta) -> list[int]:

@@ -81,7 +81,7 @@ async def by_code(s: AsyncSession, code: str) -> Cluster | None:
     return await s.scalar(select(Cluster).where(Cluster.code == code.strip().upper()))
 
 
-async def add_member(s: AsyncSession, cluster: Cluster, user: User) -> list[tuple[int, int]]:
+async def add_member(s: AsyncSession, cluster: Cluster, user: User) -> None:
     """Make `user` an active member (again, after leaving); the welcome SMS is queued."""
     found = await s.scalar(select(Membership).where(Membership.cluster_id == cluster.id,
                                                     Membership.user_id == user.id))
@@ -90,14 +90,13 @@ async def add_member(s: AsyncSession, cluster: Cluster, user: User) -> list[tupl
     else:
         found.status, found.left_at = "active", None
     await s.flush()
-    return await say(s, user, texts.welcome, cluster, key=None)
+    await say(s, user, texts.welcome, cluster, key=None)
 
 
 @dataclass(frozen=True)
 class Joined:
     cluster: Cluster
     proposal_number: int | None      # a closed cluster: the admission put to a vote (#number)
-    dispatch: list[tuple[int, int]]
 
 
 async def join(s: AsyncSession, user: User, code: str) -> Joined:
@@ -111,20 +110,20 @@ async def join(s: AsyncSession, user: User, code: str) -> Joined:
     if cluster.currency != user.currency:
         raise ClusterError("other_country")
     if cluster.open:
-        return Joined(cluster, None, await add_member(s, cluster, user))
+        await add_member(s, cluster, user)
+        return Joined(cluster, None)
     from enerlectra.domain.clusters import proposals     # proposals build on members: import at use
     opened = await proposals.open_(s, cluster, user, "admit", title="admit", subject=user)
-    return Joined(cluster, opened.proposal.number, opened.dispatch)
+    return Joined(cluster, opened.proposal.number)
 
 
 async def invite(s: AsyncSession, cluster: Cluster, inviter: User, number, invitee: User | None, *, key: str
-                 ) -> list[tuple[int, int]]:
+                 ) -> None:
     """An SMS with the cluster's code, in the invitee's language (or their country's, if not registered); once
     per `key` (the hop that asked: a retransmitted hop pays for no second SMS)."""
     with i18n.language(invitee.language if invitee else number.default_language):
         body = texts.invitation(cluster, inviter.name)
-    row = await outbox.add(s, number.e164, body, "cluster-invite", dedupe_key=key)
-    return outbox.to_dispatch([row])
+    await outbox.add(s, number.e164, body, "cluster-invite", dedupe_key=key)
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,6 @@ class Contributed:
     cluster: Cluster
     total: int                        # what the member gave in all
     pool: int
-    dispatch: list[tuple[int, int]]   # the receipt SMS
 
 
 async def contribute(s: AsyncSession, key: str, user: User, amount: int) -> Contributed:
@@ -146,12 +144,11 @@ async def contribute(s: AsyncSession, key: str, user: User, amount: int) -> Cont
     pool = await ledger.account(s, pool_code(cluster), "pool", cluster.currency)
     posted = await ledger.post(s, key, "contribution", [Leg(wallet.id, -amount), Leg(pool.id, amount)],
                                memo=f"cluster {cluster.code}")
-    dispatch: list[tuple[int, int]] = []
     if posted.created:
         membership.contributed += amount
-        dispatch = await say(s, user, texts.contributed, cluster, amount, membership.contributed,
-                             await pool_balance(s, cluster), key=f"contribution:{key}")
-    return Contributed(cluster, membership.contributed, await pool_balance(s, cluster), dispatch)
+        await say(s, user, texts.contributed, cluster, amount, membership.contributed,
+                  await pool_balance(s, cluster), key=f"contribution:{key}")
+    return Contributed(cluster, membership.contributed, await pool_balance(s, cluster))
 
 
 async def leave(s: AsyncSession, user: User) -> Cluster:
@@ -170,9 +167,8 @@ async def leave(s: AsyncSession, user: User) -> Cluster:
     return cluster
 
 
-async def say(s: AsyncSession, user: User, render, *args, key: str | None) -> list[tuple[int, int]]:
-    """Queue an SMS to `user` in their language; `key` makes it once-only."""
+async def say(s: AsyncSession, user: User, render, *args, key: str | None) -> None:
+    """Queue an SMS to `user` in their language; `key` makes it once-only (sent after the commit)."""
     with i18n.language(user.language):
         body = render(*args)
-    row = await outbox.add(s, user.msisdn, body, "cluster", essential=True, dedupe_key=key)
-    return outbox.to_dispatch([row])
+    await outbox.add(s, user.msisdn, body, "cluster", essential=True, dedupe_key=key)

@@ -8,7 +8,7 @@ Members see a proposal's `number`, counted per cluster (#1, #2 ...); `id` stays 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, or_, select
@@ -19,6 +19,7 @@ from enerlectra.db.models import Cluster, Membership, Payment, Proposal, User, V
 from enerlectra.domain import outbox
 from enerlectra.domain.clusters import lifecycle, members, tally, texts
 from enerlectra.domain.pins import aware_utc
+from enerlectra.domain.work import followups
 
 DEFAULT_HOURS = 72
 PAYS = ("equipment", "spend")           # kinds that pay a supplier from the pool once passed
@@ -27,7 +28,6 @@ PAYS = ("equipment", "spend")           # kinds that pay a supplier from the poo
 @dataclass
 class Opened:
     proposal: Proposal
-    dispatch: list[tuple[int, int]] = field(default_factory=list)
 
 
 async def subject_name(s: AsyncSession, proposal: Proposal) -> str | None:
@@ -61,12 +61,11 @@ async def open_(s: AsyncSession, cluster: Cluster, proposer: User, kind: str, *,
     else:
         raise RuntimeError(f"no free proposal number in cluster {cluster.id}")
     s.add_all([Voter(proposal_id=proposal.id, user_id=user.id) for _m, user in voters])
-    opened = Opened(proposal)
     name = subject.name if subject else None
     for _m, user in voters:
-        opened.dispatch += await members.say(s, user, texts.ballot, proposal, cluster, user, name,
-                                             key=f"proposal:{proposal.id}:ballot:{user.id}")
-    return opened
+        await members.say(s, user, texts.ballot, proposal, cluster, user, name,
+                          key=f"proposal:{proposal.id}:ballot:{user.id}")
+    return Opened(proposal)
 
 
 async def numbered(s: AsyncSession, user: User, number: int) -> Proposal | None:
@@ -91,8 +90,7 @@ class Voted:
     status: str                      # recorded / changed / same / closed / not_eligible / held / unknown
     proposal: Proposal | None = None
     decided: bool = False            # this vote closed the proposal (its result is in proposal.state)
-    dispatch: list[tuple[int, int]] = field(default_factory=list)
-    to_pay: list[int] = field(default_factory=list)     # proposals passed now that pay from the pool
+    closed: int = 0                  # close_due: how many proposals it closed
     held_until: datetime | None = None  # held: the voter's PIN was reset, and this vote could pay from the pool
 
 
@@ -128,7 +126,7 @@ async def vote(s: AsyncSession, user: User, proposal_id: int, choice: str, at: d
     decision = tally.decide(proposal.eligible, proposal.quorum, yes, no, deadline_passed=False)
     voted = Voted(status, proposal)
     if decision:
-        await _close(s, proposal, decision, yes, no, voted)
+        await _close(s, proposal, decision, yes, no)
         voted.decided = True
     return voted
 
@@ -141,8 +139,9 @@ async def counts(s: AsyncSession, proposal_id: int) -> tuple[int, int]:
     return int(yes), int(no)
 
 
-async def _close(s: AsyncSession, proposal: Proposal, decision: str, yes: int, no: int, out: Voted) -> None:
-    """Close once (the machine refuses a second time); tell every voter; apply what needs no payment."""
+async def _close(s: AsyncSession, proposal: Proposal, decision: str, yes: int, no: int) -> None:
+    """Close once (the machine refuses a second time); tell every voter; apply what needs no payment (a payout
+    is recorded on the session: its unit of work hands it to the money queue after the commit)."""
     if lifecycle.advance(proposal.state, decision) is None:
         return
     proposal.state, proposal.yes, proposal.no, proposal.closed_at = decision, yes, no, outbox.now()
@@ -153,15 +152,15 @@ async def _close(s: AsyncSession, proposal: Proposal, decision: str, yes: int, n
     if proposal.kind == "admit" and proposal.subject_id:
         told.append(await s.get(User, proposal.subject_id))
     for user in told:
-        out.dispatch += await members.say(s, user, texts.result, proposal, cluster, name,
-                                          key=f"proposal:{proposal.id}:result:{user.id}")
+        await members.say(s, user, texts.result, proposal, cluster, name,
+                          key=f"proposal:{proposal.id}:result:{user.id}")
     if decision != "passed":
         return
     if proposal.kind in PAYS:
-        out.to_pay.append(proposal.id)
+        followups(s).payout(proposal.id)
         return
     if proposal.kind == "admit":
-        out.dispatch += await members.add_member(s, cluster, await s.get(User, proposal.subject_id))
+        await members.add_member(s, cluster, await s.get(User, proposal.subject_id))
     elif proposal.kind == "remove":
         membership = await s.scalar(select(Membership).where(Membership.cluster_id == cluster.id,
                                                              Membership.user_id == proposal.subject_id))
@@ -173,7 +172,7 @@ async def _close(s: AsyncSession, proposal: Proposal, decision: str, yes: int, n
 
 
 async def close_due(s: AsyncSession, at: datetime | None = None) -> Voted:
-    """Close every open proposal past its deadline (the scheduled job); one Voted carries all follow-ups."""
+    """Close every open proposal past its deadline (the scheduled job); their follow-ups are on the session."""
     at = at or outbox.now()
     out = Voted("closed")
     due = (await s.scalars(select(Proposal.id).where(Proposal.state == "open", Proposal.deadline <= at)
@@ -183,7 +182,8 @@ async def close_due(s: AsyncSession, at: datetime | None = None) -> Voted:
                                     .execution_options(populate_existing=True))).scalar_one()
         yes, no = await counts(s, proposal.id)
         await _close(s, proposal, tally.decide(proposal.eligible, proposal.quorum, yes, no, deadline_passed=True),
-                     yes, no, out)
+                     yes, no)
+        out.closed += 1
     return out
 
 
@@ -197,30 +197,27 @@ async def payment_for(s: AsyncSession, proposal_id: int) -> Payment | None:
     return await s.scalar(select(Payment).where(Payment.purpose == f"proposal:{proposal_id}"))
 
 
-async def payout_failed(s: AsyncSession, proposal: Proposal, reason: str) -> list[tuple[int, int]]:
+async def payout_failed(s: AsyncSession, proposal: Proposal, reason: str) -> None:
     """The payment could not start (pool short, network not served, over the limit): members are told."""
     proposal.state = lifecycle.advance(proposal.state, "execution_failed") or proposal.state
-    return await _tell_members(s, proposal, texts.payout_failed, f"proposal:{proposal.id}:payout:{reason}")
+    await _tell_members(s, proposal, texts.payout_failed, f"proposal:{proposal.id}:payout:{reason}")
 
 
-async def payout_settled(s: AsyncSession, payment: Payment, state: str) -> list:
+async def payout_settled(s: AsyncSession, payment: Payment, state: str) -> None:
     """Payments' listener for purpose "proposal:<id>": executed (members told it is paid) or failed (the hold
     went back to the pool: members told)."""
     proposal = await s.get(Proposal, int(payment.purpose.split(":")[1]))
     if state == "succeeded":
         proposal.state = lifecycle.advance(proposal.state, "executed") or proposal.state
-        return await _tell_members(s, proposal, texts.paid, f"proposal:{proposal.id}:paid")
-    if state in ("failed", "expired"):
-        return await payout_failed(s, proposal, "failed")
-    return []
+        await _tell_members(s, proposal, texts.paid, f"proposal:{proposal.id}:paid")
+    elif state in ("failed", "expired"):
+        await payout_failed(s, proposal, "failed")
 
 
-async def _tell_members(s: AsyncSession, proposal: Proposal, render, key: str) -> list:
+async def _tell_members(s: AsyncSession, proposal: Proposal, render, key: str) -> None:
     cluster = await s.get(Cluster, proposal.cluster_id)
-    rows = []
     for _m, user in await members.active_members(s, cluster.id):
-        rows += await members.say(s, user, render, proposal, cluster, key=f"{key}:{user.id}")
-    return rows
+        await members.say(s, user, render, proposal, cluster, key=f"{key}:{user.id}")
 
 
 async def open_list(s: AsyncSession, cluster_id: int, limit: int = 9) -> list[Proposal]:

@@ -43,7 +43,6 @@ def bids_code(currency: str) -> str:
 class Placed:
     order: MarketOrder
     trades: list[Trade] = field(default_factory=list)
-    dispatch: list[tuple[int, int]] = field(default_factory=list)     # outbox rows to send after commit
     created: bool = True
 
     @property
@@ -79,7 +78,7 @@ async def place(s: AsyncSession, key: str, user: User, side: str, wh: int, price
     if seen is not None:                                   # the same hop or SMS again: what it did then
         trades = (await s.scalars(select(Trade).where(
             (Trade.buy_order_id == seen.id) | (Trade.sell_order_id == seen.id)).order_by(Trade.id))).all()
-        return Placed(seen, list(trades), [], created=False)
+        return Placed(seen, list(trades), created=False)
     # A refused order (InsufficientFunds) leaves no row, no half-placed order.
     async with nullcontext() if faults.on("half_placed_order") else s.begin_nested():
         return await _place_new(s, market, key, user, side, wh, price, rules, messages, expires_at, keep_rest)
@@ -106,9 +105,9 @@ async def _place_new(s: AsyncSession, market: Market, key: str, user: User, side
         _close(order, "filled")
     if placed.trades:          # the taker hears once for the whole order; each maker per fill (in _settle)
         told, kind = (messages.bought, "market:bought") if side == BUY else (messages.sold, "market:sold")
-        placed.dispatch += await notify(s, user, told(user, placed.trades), kind)
+        await notify(s, user, told(user, placed.trades), kind)
     if side == SELL and order.state == "open":
-        placed.dispatch += await _fire_alerts(s, order, messages)
+        await _fire_alerts(s, order, messages)
     return placed
 
 
@@ -162,10 +161,10 @@ async def _settle(s: AsyncSession, market: Market, taker: MarketOrder, fill: Fil
     market.last_price, market.last_trade_at = fill.price, trade.created_at
     if sell is maker:
         seller = await s.get(User, sell.user_id)
-        placed.dispatch += await notify(s, seller, messages.sold(seller, [trade]), "market:sold")
+        await notify(s, seller, messages.sold(seller, [trade]), "market:sold")
     else:
         buyer = await s.get(User, buy.user_id)
-        placed.dispatch += await notify(s, buyer, messages.bought(buyer, [trade]), "market:bought")
+        await notify(s, buyer, messages.bought(buyer, [trade]), "market:bought")
     return trade
 
 
@@ -229,43 +228,38 @@ async def cancel(s: AsyncSession, user: User, order_id: int) -> tuple[MarketOrde
     return order, released
 
 
-async def expire_due(s: AsyncSession, currency: str, messages: Messages, at: datetime | None = None
-                     ) -> list[tuple[int, int]]:
-    """Expire every open order of the market past its time: escrow back, the owner told by SMS."""
+async def expire_due(s: AsyncSession, currency: str, messages: Messages, at: datetime | None = None) -> int:
+    """Expire every open order of the market past its time: escrow back, the owner told by SMS. Returns how
+    many expired."""
     at = at or now()
     await lock_market(s, currency)
     due = (await s.scalars(select(MarketOrder).where(
         MarketOrder.currency == currency, MarketOrder.state == "open", MarketOrder.expires_at < at)
         .order_by(MarketOrder.id).execution_options(populate_existing=True))).all()
-    dispatch = []
     for order in due:
         await _release(s, order)
         _close(order, "expired")
         owner = await s.get(User, order.user_id)
-        dispatch += await notify(s, owner, messages.expired(owner, order), "market:expired",
-                               dedupe=f"market:expired:{order.id}")
-    return dispatch
+        await notify(s, owner, messages.expired(owner, order), "market:expired", dedupe=f"market:expired:{order.id}")
+    return len(due)
 
 
-async def _fire_alerts(s: AsyncSession, offer: MarketOrder, messages: Messages) -> list[tuple[int, int]]:
+async def _fire_alerts(s: AsyncSession, offer: MarketOrder, messages: Messages) -> None:
     """Alerts waiting for a price below this new offer's fire once and are spent."""
     alerts = (await s.scalars(select(PriceAlert).where(
         PriceAlert.currency == offer.currency, PriceAlert.state == "active", PriceAlert.below > offer.price,
         PriceAlert.user_id != offer.user_id).order_by(PriceAlert.id))).all()
-    dispatch = []
     for alert in alerts:
         await s.execute(update(PriceAlert).where(PriceAlert.id == alert.id)
                         .values(state="spent", fired_at=now()))
         owner = await s.get(User, alert.user_id)
-        dispatch += await notify(s, owner, messages.alert(owner, alert, offer.price), "market:alert",
-                               dedupe=f"market:alert:{alert.id}")
-    return dispatch
+        await notify(s, owner, messages.alert(owner, alert, offer.price), "market:alert",
+                     dedupe=f"market:alert:{alert.id}")
 
 
-async def notify(s: AsyncSession, user: User, body: str, kind: str, dedupe: str | None = None) -> list[tuple[int, int]]:
-    """Queue one SMS to a trader (receipts go out even after STOP; alerts do not)."""
-    row = await outbox.add(s, user.msisdn, body, kind, essential=kind != "market:alert", dedupe_key=dedupe)
-    return outbox.to_dispatch([row])
+async def notify(s: AsyncSession, user: User, body: str, kind: str, dedupe: str | None = None) -> None:
+    """Queue one SMS to a trader (receipts go out even after STOP; alerts do not), sent after the commit."""
+    await outbox.add(s, user.msisdn, body, kind, essential=kind != "market:alert", dedupe_key=dedupe)
 
 
 async def add_alert(s: AsyncSession, user: User, below: int) -> PriceAlert:

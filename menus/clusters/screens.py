@@ -6,7 +6,7 @@ from payments import routing
 from payments.providers.base import PAYOUT
 from enerlectra.db.models import Proposal, User
 from enerlectra.domain import ledger, pin_resets, users
-from enerlectra.domain.clusters import members as clubs, proposals, texts
+from enerlectra.domain.clusters import joining, members as clubs, proposals, texts
 from enerlectra.domain.clusters.members import ClusterError
 from enerlectra.domain.money import format_money
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
@@ -92,7 +92,7 @@ async def joined(ctx: Ctx) -> Rendered:
     try:
         async with unit_of_work(ctx.services.db) as s:
             me = await s.get(User, ctx.session.user_id)
-            result = await clubs.join(s, me, code)
+            result = await joining.join(s, me, code)
     except ClusterError as exc:
         return Reject(texts.refusal(exc.reason, code))
     ctx.session.data = {}

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from functools import cache
 
-from sms.commands import ask, bal, clusters, lang, market, optout
+from sms.commands import ask, bal, clusters, lang, market, optout, yes
 from sms.commands import help as help_cmd
-from sms.commands.base import Command, CommandCtx, KEYWORD_CONTEXT
-from enerlectra import i18n
+from sms.commands.base import Command, CommandCtx, spoken
 
 COMMANDS: tuple[Command, ...] = (help_cmd.COMMAND, lang.COMMAND, optout.STOP, optout.START, bal.COMMAND,
                                  ask.COMMAND, market.PRICE, market.ALERT, market.SELL_CMD, market.BUY_CMD,
-                                 clusters.YES, clusters.NO, clusters.VOTE, clusters.JOIN, clusters.CLUSTER)
+                                 yes.YES, clusters.NO, clusters.VOTE, clusters.JOIN, clusters.CLUSTER)
 
 
 @cache
@@ -22,10 +21,7 @@ def aliases() -> dict[str, Command]:
     """Every accepted first word, upper-cased -> its command."""
     table: dict[str, Command] = {}
     for command in COMMANDS:
-        words = {command.keyword} | {i18n.in_language(code, command.keyword, KEYWORD_CONTEXT)
-                                     for code in i18n.LANGUAGES}
-        for word in words:
-            word = word.strip().upper()
+        for word in spoken(command.keyword):
             if table.get(word, command) is not command:
                 raise ValueError(f"SMS keyword {word!r} means both {table[word].name} and {command.name}")
             table[word] = command

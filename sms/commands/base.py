@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from enerlectra import i18n
 from enerlectra.db.models import User
 from enerlectra.domain.phone import Msisdn
 from enerlectra.domain.pins import PinCheck
@@ -14,6 +16,13 @@ if TYPE_CHECKING:
     from enerlectra.settings import Settings
 
 KEYWORD_CONTEXT = "sms keyword"      # the msgctxt of keyword aliases in the catalogs
+
+
+@cache
+def spoken(keyword: str) -> frozenset[str]:
+    """A keyword as people may send it: the English word and its alias in each language, upper-case."""
+    return frozenset(word.strip().upper() for word in
+                     {keyword} | {i18n.in_language(code, keyword, KEYWORD_CONTEXT) for code in i18n.LANGUAGES})
 
 
 @dataclass

@@ -93,30 +93,6 @@ async def add_member(s: AsyncSession, cluster: Cluster, user: User) -> None:
     await say(s, user, texts.welcome, cluster, key=None)
 
 
-@dataclass(frozen=True)
-class Joined:
-    cluster: Cluster
-    proposal_number: int | None      # a closed cluster: the admission put to a vote (#number)
-
-
-async def join(s: AsyncSession, user: User, code: str) -> Joined:
-    """Join by code. Raises ClusterError: unknown_code, already_member, other_country."""
-    cluster = await by_code(s, code)
-    if cluster is None:
-        raise ClusterError("unknown_code")
-    mine = await membership_of(s, user.id)
-    if mine is not None:
-        raise ClusterError("already_member" if mine[0].id == cluster.id else "in_another")
-    if cluster.currency != user.currency:
-        raise ClusterError("other_country")
-    if cluster.open:
-        await add_member(s, cluster, user)
-        return Joined(cluster, None)
-    from enerlectra.domain.clusters import proposals     # proposals build on members: import at use
-    opened = await proposals.open_(s, cluster, user, "admit", title="admit", subject=user)
-    return Joined(cluster, opened.proposal.number)
-
-
 async def invite(s: AsyncSession, cluster: Cluster, inviter: User, number, invitee: User | None, *, key: str
                  ) -> None:
     """An SMS with the cluster's code, in the invitee's language (or their country's, if not registered); once

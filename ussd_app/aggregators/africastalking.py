@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import FORMS, at_time, whole
 from ussd_app.aggregators.contract import Aggregator, Hop, Notice
+from ussd_app.aggregators.view import session_over_reply
 from ussd_app.db.models import UssdSessionEvent
 from ussd_app.domain.phone import parse_msisdn
 from ussd_app.engine import paths
@@ -71,6 +72,7 @@ async def events(request: web.Request) -> web.Response:
     session_id, status = form["sessionId"].strip(), form["status"].strip()      # required by bounds.FORMS
     currency, amount = parse_cost(form.get("cost", ""))
     secret = await app[appkeys.ENGINE].store.secret_steps(session_id)
+    await app[appkeys.ENGINE].store.close(session_id, session_over_reply)      # a late hop gets an END
     row = UssdSessionEvent(
         session_id=session_id, msisdn=form.get("phoneNumber", ""), service_code=form.get("serviceCode", ""),
         network_code=form.get("networkCode", ""), status=status, cost_currency=currency, cost_amount=amount,

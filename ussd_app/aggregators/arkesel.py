@@ -38,7 +38,9 @@ class Arkesel(Aggregator):
     async def with_hop_id(self, hop: Hop, store) -> Hop:
         if hop.hop_id is not None:
             return hop
-        return replace(hop, hop_id=f"n{await store.steps(hop.session_id) + 1}")
+        steps = await store.steps(hop.session_id)
+        # No live session (ended, or lost): a hop id no answered hop had, so the END, not an old screen, answers.
+        return replace(hop, hop_id="gone" if steps is None else f"n{steps + 1}")
 
     def render(self, reply: UssdReply, body: dict[str, Any]) -> web.Response:
         return web.json_response({"sessionID": get(body, "sessionID"), "userID": get(body, "userID"),

@@ -57,7 +57,7 @@ async def answer(request: web.Request, adapter: Aggregator) -> web.Response:
     return adapter.render(reply, body)
 
 
-def _over(session: Session) -> UssdReply:
+def session_over_reply(session: Session) -> UssdReply:
     with i18n.language(session.lang or default_language(session.country)):
         return UssdReply(_("Sorry, your session timed out. Please dial again."), end=True)
 
@@ -66,7 +66,7 @@ async def session_over(app: web.Application, notice: Notice) -> None:
     """An end-of-session notice: the session ends here too (a late hop gets an END, the resume point stays),
     and a row records it (once per session; the aggregator's fields only, no inputs)."""
     try:
-        await app[appkeys.ENGINE].store.close(notice.session_id, _over)
+        await app[appkeys.ENGINE].store.close(notice.session_id, session_over_reply)
     except Exception:  # Redis down: the notice is still recorded; the session expires on its own
         log.exception("session %s: not closed on the aggregator's notice", notice.session_id)
     row = UssdSessionEvent(session_id=notice.session_id, msisdn=notice.msisdn, status=notice.status,

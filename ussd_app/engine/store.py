@@ -187,11 +187,11 @@ class SessionStore:
         finally:
             await self.release(sid, loaded.token)
 
-    async def steps(self, sid: str) -> int:
-        """How many inputs the live session consumed (0 when there is none): an aggregator without a hop number
-        of its own counts hops with it (ussd_app/aggregators/arkesel.py)."""
+    async def steps(self, sid: str) -> int | None:
+        """How many inputs the live session consumed (None when there is none): an aggregator without a hop
+        number of its own counts hops with it (ussd_app/aggregators/arkesel.py)."""
         session = _session(await self.redis.get(self._key(sid, "s")))
-        return session.steps if session is not None else 0
+        return session.steps if session is not None else None
 
     async def load_session(self, sid: str) -> Session | None:
         """Read a session without locking (tests and operators' tools)."""

@@ -230,3 +230,28 @@ def test_every_registered_aggregator_has_a_table():
     assert set(ADAPTERS) == set(TABLES)
 
 
+
+
+# -- the probe, at the engine: a latest-input aggregator's repeated key ------------------------------------
+
+async def test_probe_a_repeated_key_runs_twice_and_a_retry_of_either_runs_nothing(client):
+    """Hops of a latest-input aggregator carry `1` and `1`: two hop ids, two steps. Before the contract the
+    replay cache was keyed by the text, so the second `1` got the first one's screen and nothing ran."""
+    from ussd_app.engine import paths
+    from ussd_app.engine.types import UssdRequest
+
+    await register(client, USER, "Mwila")
+    engine = client.app[appkeys.ENGINE]
+
+    def hop(hop_id: str, text: str, new: bool = False) -> UssdRequest:
+        return UssdRequest("probe:1", USER, "ZM", text, hop_id=hop_id, is_new=new, path_rule=paths.APPENDED,
+                           aggregator="probe")
+
+    assert HOME in (await engine.handle(hop("h0", "", new=True))).text
+    first = await engine.handle(hop("h1", "1"))
+    second = await engine.handle(hop("h2", "1"))
+    assert WALLET in first.text and HISTORY in second.text
+    assert await engine.handle(hop("h1", "1")) == first           # retries answer from the replay cache
+    assert await engine.handle(hop("h2", "1")) == second
+    back = await engine.handle(hop("h3", "0"))                    # Back from History: the wallet, no hint on top
+    assert back.text.startswith(WALLET), back.text

@@ -28,7 +28,7 @@ def new_input(consumed: str, text: str) -> str:
     """Africa's Talking sends every input so far joined by '*'; what follows the consumed prefix is new.
     Text that does not extend the prefix is taken whole."""
     seen = _seen_prefix(consumed, text) if consumed else None
-    if seen is None:
+    if not seen:                 # nothing consumed yet: the text is the first input, '*' and all
         return text
     if text == seen:
         return ""

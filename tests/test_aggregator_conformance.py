@@ -14,7 +14,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from simulator.wire import Call, Hubtel, Wire
+from simulator.wire import WIRES, Call, Hubtel, Wire
 from tests.aggregators import CASES, Table, africastalking, arkesel, beem, hubtel
 from tests.helpers import assert_screen_ok
 from tests.test_wallet import fund, register, transfers
@@ -255,3 +255,26 @@ async def test_probe_a_repeated_key_runs_twice_and_a_retry_of_either_runs_nothin
     assert await engine.handle(hop("h2", "1")) == second
     back = await engine.handle(hop("h3", "0"))                    # Back from History: the wallet, no hint on top
     assert back.text.startswith(WALLET), back.text
+
+
+SHORTCUTS = [  # (aggregator, configured codes, dial string, ServiceCode field, the inputs it opens with)
+    ("hubtel", ("*713*20#",), "*713*20*1*1#", "713*20", "1*1"),
+    ("hubtel", ("*713*20#",), "*713*20#", "713*20", ""),
+    ("hubtel", ("*123#",), "*713*20*4#", "713*20", "4"),          # not ours by setting: the code Hubtel names
+    ("arkesel", ("*928*01#", "*928#"), "*928*01*4#", "", "4"),    # the longest code of ours wins
+    ("arkesel", ("*928#",), "4", "", ""),                          # not a dial string
+    ("beem", ("*150*00#",), "*150*00*2#", "", "2"),
+]
+
+
+@pytest.mark.parametrize("name,codes,dial,code,parts", SHORTCUTS)
+def test_a_first_hops_dial_string_opens_with_its_shortcut(name, codes, dial, code, parts):
+    from ussd_app.aggregators.contract import Config
+    from ussd_app.aggregators.registry import ADAPTERS
+
+    adapter = ADAPTERS[name](Config(enabled=True, token=None, service_codes=codes))
+    call = WIRES[name]().new_call(STRANGER, codes[0], dial, "")
+    body = WIRES[name]().first(call)
+    if name == "hubtel":
+        body["ServiceCode"] = code
+    assert adapter.parse(body).text == parts

@@ -50,7 +50,7 @@ class Hubtel(Aggregator):
     def _dialled(self, message: str, code: str) -> str:
         """The shortcut in a first hop's dial string, against our codes or else the one Hubtel names."""
         parts = self.shortcut(message)
-        if not parts and code and not self.config.service_codes:
+        if not parts and code:
             base = "*" + code.strip("*#")
             if message.startswith(base + "*") and message.endswith("#"):
                 return message[len(base) + 1:-1]

@@ -23,8 +23,8 @@ import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ussd_app.db.models import JournalEntry, MarketOrder, Payment, SmsOutbox, User
-from ussd_app.settings import Settings
+from enerlectra.db.models import JournalEntry, MarketOrder, Payment, SmsOutbox, User
+from enerlectra.settings import Settings
 
 PIN = "4826"
 

@@ -295,13 +295,13 @@ async def in_process() -> AsyncIterator[str]:
 
     from aiohttp import web
 
-    from simulator import local_payments
-    from simulator.sandbox import free_port
+    from payments.sandboxes import local as local_payments
+    from enerlectra.sandbox import free_port
     from tests.databases import fresh_database
     from ussd_app import appkeys
     from ussd_app.app import create_app
-    from ussd_app.embedded_redis import EmbeddedRedis
-    from ussd_app.settings import Settings
+    from enerlectra.embedded_redis import EmbeddedRedis
+    from enerlectra.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-fuzz-") as tmp:
         home = Path(tmp)
@@ -328,8 +328,8 @@ async def in_process() -> AsyncIterator[str]:
 
 
 async def _register_meter(db) -> None:
-    from ussd_app.domain import meters, users
-    from ussd_app.domain.phone import parse_msisdn
+    from enerlectra.domain import meters, users
+    from enerlectra.domain.phone import parse_msisdn
 
     user, _ = await users.register(db, parse_msisdn("+260971999001"), "Fuzz", "en", "x")
     async with db() as s, s.begin():

@@ -23,10 +23,10 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ussd_app.db.engine import make_sessionmaker
-from ussd_app.db.migrate import upgrade_async
-from ussd_app.domain import ledger
-from ussd_app.domain.ledger import InsufficientFunds, Leg
+from enerlectra.db.engine import make_sessionmaker
+from enerlectra.db.migrate import upgrade_async
+from enerlectra.domain import ledger
+from enerlectra.domain.ledger import InsufficientFunds, Leg
 
 
 async def ledger_rate(url: str, schema: str, clients: int, n_accounts: int, seconds: float) -> tuple[float, int]:

@@ -21,13 +21,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.ledger import transfer_rate
-from ussd_app.db.engine import make_engine, make_sessionmaker
-from ussd_app.db.migrate import upgrade_async
-from ussd_app.domain import ledger, users, wallet
-from ussd_app.domain.market import book, texts
-from ussd_app.domain.market.rules import MarketRules
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
+from enerlectra.db.engine import make_engine, make_sessionmaker
+from enerlectra.db.migrate import upgrade_async
+from enerlectra.domain import ledger, users, wallet
+from enerlectra.domain.market import book, texts
+from enerlectra.domain.market.rules import MarketRules
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 
 
 async def market_rate(db, clients: int, seconds: float) -> tuple[float, int]:

@@ -31,10 +31,10 @@ AMOUNT = {"mtn": 5000, "airtel": 5000, "pawapay": 5000, "azampay": 150000}
 
 
 def fakes(callback_base: str):
-    from simulator.fake_airtel import FakeAirtel
-    from simulator.fake_azampay import FakeAzamPay
-    from simulator.fake_mtn import FakeMtn
-    from simulator.fake_pawapay import FakePawaPay
+    from payments.sandboxes.airtel import FakeAirtel
+    from payments.sandboxes.azampay import FakeAzamPay
+    from payments.sandboxes.mtn import FakeMtn
+    from payments.sandboxes.pawapay import FakePawaPay
 
     return {"mtn": FakeMtn(decide_after=0.0),
             "airtel": FakeAirtel(decide_after=0.0, callback_key="bench-key",
@@ -44,7 +44,7 @@ def fakes(callback_base: str):
 
 
 def serve_fakes(ports: dict[str, int], callback_base: str, key_file: str) -> None:
-    from simulator.sandbox import running
+    from enerlectra.sandbox import running
 
     async def main() -> None:
         boxes = fakes(callback_base)
@@ -66,11 +66,11 @@ async def measure(settings, n: int) -> dict[str, list[float]]:
 
     from ussd_app import appkeys
     from ussd_app.app import create_app
-    from ussd_app.db.migrate import upgrade_async
-    from ussd_app.db.models import Payment
-    from ussd_app.domain import users
-    from ussd_app.domain.phone import parse_msisdn
-    from ussd_app.domain.pin import hash_pin
+    from enerlectra.db.migrate import upgrade_async
+    from enerlectra.db.models import Payment
+    from enerlectra.domain import users
+    from enerlectra.domain.phone import parse_msisdn
+    from enerlectra.domain.pin_code import hash_pin
 
     await upgrade_async(settings.effective_database_url)
     app = create_app(settings)
@@ -110,9 +110,9 @@ def main() -> None:
         spec = json.loads(args.serve_fakes)
         serve_fakes(spec["ports"], spec["callback"], spec["key_file"])
         return
-    from simulator.sandbox import free_port
-    from ussd_app.embedded_redis import EmbeddedRedis
-    from ussd_app.settings import Settings
+    from enerlectra.sandbox import free_port
+    from enerlectra.embedded_redis import EmbeddedRedis
+    from enerlectra.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-bench-payments-") as home:
         app_port, key_file = free_port(), str(Path(home) / "azampay.pem")

@@ -49,10 +49,10 @@ def baseline(at_url: str, n: int) -> float:
 
 
 async def _queue(settings, n: int, same_text: bool) -> None:
-    from sms.dispatch import SMS, enqueue_sends, make_queue
-    from ussd_app.db.engine import make_engine, make_sessionmaker
-    from ussd_app.db.migrate import upgrade_async
-    from ussd_app.domain import outbox
+    from enerlectra.jobs import SMS, enqueue_sends, make_queue
+    from enerlectra.db.engine import make_engine, make_sessionmaker
+    from enerlectra.db.migrate import upgrade_async
+    from enerlectra.domain import outbox
 
     await upgrade_async(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
@@ -69,8 +69,8 @@ async def _queue(settings, n: int, same_text: bool) -> None:
 async def _sent(settings) -> int:
     from sqlalchemy import func, select
 
-    from ussd_app.db.engine import make_engine, make_sessionmaker
-    from ussd_app.db.models import SmsOutbox
+    from enerlectra.db.engine import make_engine, make_sessionmaker
+    from enerlectra.db.models import SmsOutbox
 
     engine = make_engine(settings.effective_database_url)
     async with make_sessionmaker(engine)() as s:
@@ -80,7 +80,7 @@ async def _sent(settings) -> int:
 
 
 def outbox_run(at_url: str, redis_url: str, n: int, same_text: bool, forking: bool) -> float:
-    from ussd_app.settings import Settings
+    from enerlectra.settings import Settings
     from workers.main import run_burst
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-bench-sms-") as home:

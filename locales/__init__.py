@@ -1,1 +1,1 @@
-"""gettext catalogs: <lang>/LC_MESSAGES/messages.po, compiled in memory at start (ussd_app.i18n)."""
+"""gettext catalogs: <lang>/LC_MESSAGES/messages.po, compiled in memory at start (enerlectra.i18n)."""

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from sms.templates import pin_lock_text
-from ussd_app import i18n
-from ussd_app.domain import hops, pin_resets, pin_texts, pins
-from ussd_app.domain.pin import hash_pin_async, is_valid_pin, verify_pin_async
-from ussd_app.engine.types import Ctx, Reject, Screen, Session
-from ussd_app.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
+from enerlectra import i18n
+from enerlectra.domain import hops, pin_resets, pin_texts, pins
+from enerlectra.domain.pin_code import hash_pin_async, is_valid_pin, verify_pin_async
+from enerlectra.ussd.types import Ctx, Reject, Screen, Session
+from enerlectra.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
 
 LANGUAGE_CODES = list(i18n.LANGUAGES)          # option n picks LANGUAGE_CODES[n - 1]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import carrier
 
-from payments.base import COLLECTION, PAYOUT
+from payments.providers.base import COLLECTION, PAYOUT
 
 
 @dataclass(frozen=True)

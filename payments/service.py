@@ -17,17 +17,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from payments.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED, Callback, Order,
+from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED, Callback, Order,
                            Provider, ProviderError, Status)
 from payments.lifecycle import OPEN, advance
 from payments import routing
 from sms.templates import payment_checking_text, payment_failed_text, payment_ok_text
-from ussd_app import faults
-from ussd_app.i18n import in_language_of
-from ussd_app.db.models import Account, Payment, User
-from ussd_app.domain import ledger, outbox
-from ussd_app.domain.pins import aware_utc
-from ussd_app.domain.ledger import Leg
+from enerlectra import faults
+from enerlectra.i18n import in_language_of
+from enerlectra.db.models import Account, Payment, User
+from enerlectra.domain import ledger, outbox
+from enerlectra.domain.pins import aware_utc
+from enerlectra.domain.ledger import Leg
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ from urllib.parse import quote
 
 import aiohttp
 
-from payments.airtel import AirtelMoney
-from payments.azampay import AzamPay
-from payments.mtn import MtnMomo
-from payments.pawapay import PawaPay
+from payments.providers.airtel import AirtelMoney
+from payments.providers.azampay import AzamPay
+from payments.providers.mtn import MtnMomo
+from payments.providers.pawapay import PawaPay
 from payments.service import Limits, Payments, parse_fees
-from ussd_app.domain.clusters import proposals
+from enerlectra.domain.clusters import proposals
 
 
 def callback_url(settings, provider: str) -> str:

@@ -291,7 +291,7 @@ async def _sms_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:
 async def _fresh_app(journey: Journey, aggregator: str = "africastalking"):
     """A throwaway in-process app (own SQLite, own key prefix) so every file starts from nothing."""
     from simulator.fake_claude import pointed_at_fake
-    from ussd_app.settings import Settings
+    from enerlectra.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-sim-") as tmp:
         base = Settings.from_env()

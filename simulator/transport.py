@@ -184,10 +184,10 @@ class Operator:
 
     def __init__(self, db, dispatcher=None):
         self.db = db
-        self.dispatcher = dispatcher      # sms.dispatch.Dispatcher: follow-ups go to the workers
+        self.dispatcher = dispatcher      # enerlectra.jobs.Dispatcher: follow-ups go to the workers
 
     async def _user(self, msisdn: str):
-        from ussd_app.domain import wallet
+        from enerlectra.domain import wallet
 
         user = await wallet.find_user(self.db, msisdn)
         if user is None:
@@ -197,8 +197,8 @@ class Operator:
     async def credit(self, msisdn: str, amount: str, energy: bool = False) -> str:
         import uuid
 
-        from ussd_app.domain import ledger, wallet
-        from ussd_app.domain.money import parse_amount
+        from enerlectra.domain import ledger, wallet
+        from enerlectra.domain.money import parse_amount
 
         user = await self._user(msisdn)
         asset, value = (ledger.ENERGY, int(amount)) if energy else (user.currency, parse_amount(amount, user.currency))
@@ -210,8 +210,8 @@ class Operator:
         returns how many result SMS were queued (the settle step sends them)."""
         from datetime import timedelta
 
-        from ussd_app.domain import outbox
-        from ussd_app.domain.clusters import proposals
+        from enerlectra.domain import outbox
+        from enerlectra.domain.clusters import proposals
 
         async with self.db() as s, s.begin():
             closed = await proposals.close_due(s, at=outbox.now() + timedelta(hours=hours))
@@ -226,7 +226,7 @@ class Operator:
         import secrets
         from datetime import timedelta
 
-        from ussd_app.domain import meters, outbox
+        from enerlectra.domain import meters, outbox
 
         user = await self._user(msisdn)
         secret = secrets.token_hex(8)
@@ -238,12 +238,12 @@ class Operator:
 
 @contextlib.asynccontextmanager
 async def _in_process(settings):
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
     from simulator.fake_at import FakeAT, report_url, running
     from ussd_app.app import create_app
-    from ussd_app.db.migrate import upgrade_async
-    from ussd_app.embedded_redis import resolve_redis_url
-    from ussd_app.settings import Settings
+    from enerlectra.db.migrate import upgrade_async
+    from enerlectra.embedded_redis import resolve_redis_url
+    from enerlectra.settings import Settings
     from ussd_app import appkeys
     from workers.main import run_burst
 

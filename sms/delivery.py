@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from ussd_app.db.models import SmsOutbox
-from ussd_app.domain.outbox import now
+from enerlectra.db.models import SmsOutbox
+from enerlectra.domain.outbox import now
 
 # Africa's Talking report status -> our outbox status (protocols.md section 2; * final there).
 AT_REPORT_STATUS: dict[str, str] = {

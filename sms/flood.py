@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from sms.inbound import Followups, InboundSms, answered, claim
-from ussd_app import i18n
-from ussd_app.db.models import User
-from ussd_app.domain import outbox
-from ussd_app.i18n import _
+from enerlectra import i18n
+from enerlectra.db.models import User
+from enerlectra.domain import outbox
+from enerlectra.i18n import _
 
 COMMAND = "limited"
 

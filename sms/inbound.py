@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from sms.commands import CommandCtx, parse
 from sms.masking import stored_text
-from ussd_app import i18n
-from ussd_app.db.models import SmsInbound, User
-from ussd_app.domain import outbox, pins
-from ussd_app.domain.pins import PinCheck
-from ussd_app.domain.phone import Msisdn
-from ussd_app.i18n import _
-from ussd_app.settings import Settings
+from enerlectra import i18n
+from enerlectra.db.models import SmsInbound, User
+from enerlectra.domain import outbox, pins
+from enerlectra.domain.pins import PinCheck
+from enerlectra.domain.phone import Msisdn
+from enerlectra.i18n import _
+from enerlectra.settings import Settings
 
 log = logging.getLogger(__name__)
 

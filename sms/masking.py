@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from sms.commands import parse
-from ussd_app.redact import MASK, mask_pin_runs
+from enerlectra.redact import MASK, mask_pin_runs
 
 
 def stored_text(text: str) -> str:

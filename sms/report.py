@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from ussd_app.db.models import SmsOutbox
+from enerlectra.db.models import SmsOutbox
 
 COLUMNS = ("id", "to", "kind", "status", "enc", "segs", "tries", "message id", "cost", "reason", "created",
            "text")

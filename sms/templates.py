@@ -11,15 +11,15 @@ from sms.commands import bal
 from sms.commands import help as help_cmd
 from sms.commands import lang, optout
 from sms.commands import market as market_cmd
-from ussd_app.domain.advisor import bank, texts as advisor_texts
-from ussd_app.domain.clusters import texts as cluster_texts
-from ussd_app.domain.market import texts as market_texts
-from ussd_app.domain.market.data import SaleQuote, Snapshot
-from ussd_app.domain.ledger import ENERGY
-from ussd_app.domain.meters import Receipt
-from ussd_app.domain.money import format_energy, format_money
-from ussd_app.domain.pins import local_hhmm
-from ussd_app.i18n import _, in_language_of
+from enerlectra.domain.advisor import bank, texts as advisor_texts
+from enerlectra.domain.clusters import texts as cluster_texts
+from enerlectra.domain.market import texts as market_texts
+from enerlectra.domain.market.data import SaleQuote, Snapshot
+from enerlectra.domain.ledger import ENERGY
+from enerlectra.domain.meters import Receipt
+from enerlectra.domain.money import format_energy, format_money
+from enerlectra.domain.pins import local_hhmm
+from enerlectra.i18n import _, in_language_of
 
 LONGEST_NAME = "Mwansa Chilufya Bwal"        # NAME_MAX letters
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from sms.dispatch import KINDS, queue_name
+from enerlectra.jobs import KINDS, queue_name
 from tests.databases import fresh_database
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.domain import ledger, ledger_key as ledger_key_module
-from ussd_app.embedded_redis import EmbeddedRedis
-from ussd_app.settings import Settings
+from enerlectra.domain import ledger, ledger_key as ledger_key_module
+from enerlectra.embedded_redis import EmbeddedRedis
+from enerlectra.settings import Settings
 
 TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
 

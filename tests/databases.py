@@ -11,7 +11,7 @@ from typing import AsyncIterator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ussd_app.db.migrate import upgrade_async
+from enerlectra.db.migrate import upgrade_async
 
 
 def pg_url() -> str | None:

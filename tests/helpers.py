@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from sms.gsm7 import is_gsm7, screen_units
+from enerlectra.text.gsm7 import is_gsm7, screen_units
 
 
 def at_form(session_id: str, text: str = "", msisdn: str = "+260971234567", **extra: str) -> dict[str, str]:

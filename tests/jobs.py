@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ussd_app.settings import Settings
+from enerlectra.settings import Settings
 from workers.main import run_burst
 
 

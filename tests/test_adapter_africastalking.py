@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
-from ussd_app.db.models import UssdSessionEvent
+from enerlectra.db.models import UssdSessionEvent
 
 SID = "{sid}"          # replaced by a fresh session id per case
 

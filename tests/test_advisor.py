@@ -9,14 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from sms.gsm7 import is_gsm7, segment
+from enerlectra.text.gsm7 import is_gsm7, segment
 from tests.jobs import run_jobs
 from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, fund, register
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.db.models import AdvisorQuestion, SmsInbound, SmsOutbox, User
-from ussd_app.domain.advisor import usage
+from enerlectra.db.models import AdvisorQuestion, SmsInbound, SmsOutbox, User
+from enerlectra.domain.advisor import usage
 
 ZM, TZ = "+260971800001", "+255754800002"
 NAME = "Mapalo"
@@ -210,7 +210,7 @@ async def test_an_answer_job_run_twice_sends_one_sms(claude_client, claude_setti
 
 async def test_lost_enqueue_is_answered_by_the_sweep(claude_client, claude_settings):
     """A question committed while the queue was unreachable: the sweeper finds it and a job answers it."""
-    from sms.dispatch import ADVISOR, ANSWER_SWEEP_JOB, make_queue
+    from enerlectra.jobs import ADVISOR, ANSWER_SWEEP_JOB, make_queue
 
     await register(claude_client, ZM, NAME)
     claude_client.app[appkeys.DISPATCH].queues = None           # the enqueue after commit is lost
@@ -361,7 +361,7 @@ async def test_should_i_sell_now_is_grounded_in_the_market_and_the_users_trades(
 
 
 async def test_the_prompt_knows_the_users_cluster_in_numbers_only(claude_client, claude_settings, fake_claude):
-    from ussd_app.domain.clusters import members
+    from enerlectra.domain.clusters import members
 
     fake, _url = fake_claude
     await register(claude_client, ZM, NAME)

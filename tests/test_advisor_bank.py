@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from sms.gsm7 import is_gsm7, segment
-from ussd_app import i18n
-from ussd_app.domain.advisor import bank, prompts, texts, topics
-from ussd_app.domain.advisor.context import MarketNow, UserFacts
-from ussd_app.domain.money import format_money
+from enerlectra.text.gsm7 import is_gsm7, segment
+from enerlectra import i18n
+from enerlectra.domain.advisor import bank, prompts, texts, topics
+from enerlectra.domain.advisor.context import MarketNow, UserFacts
+from enerlectra.domain.money import format_money
 
 
 @pytest.mark.parametrize("question, language, topic", [

@@ -20,8 +20,8 @@ from tests.helpers import assert_screen_ok
 from tests.test_wallet import fund, register, transfers
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.db.models import UssdSessionEvent
-from ussd_app.settings import AggregatorConfig
+from enerlectra.db.models import UssdSessionEvent
+from enerlectra.settings import AggregatorConfig
 
 TABLES: dict[str, Table] = {t.TABLE.name: t.TABLE for t in (africastalking, beem, hubtel, arkesel)}
 USER, FRIEND, STRANGER = "+260971700001", "+260961700002", "+260971700003"
@@ -238,7 +238,7 @@ async def test_probe_a_repeated_key_runs_twice_and_a_retry_of_either_runs_nothin
     """Hops of a latest-input aggregator carry `1` and `1`: two hop ids, two steps. Before the contract the
     replay cache was keyed by the text, so the second `1` got the first one's screen and nothing ran."""
     from ussd_app.engine import paths
-    from ussd_app.engine.types import UssdRequest
+    from enerlectra.ussd.types import UssdRequest
 
     await register(client, USER, "Mwila")
     engine = client.app[appkeys.ENGINE]

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sms.gsm7 import BASIC, EXTENSION, screen_units
-from ussd_app import i18n
-from ussd_app.engine.budget import paginate
-from ussd_app.engine.types import Nav, Screen
+from enerlectra.text.gsm7 import BASIC, EXTENSION, screen_units
+from enerlectra import i18n
+from enerlectra.ussd.budget import paginate
+from enerlectra.ussd.types import Nav, Screen
 
 
 @pytest.mark.parametrize("nav,footer", [(Nav.FULL, "0 Back 00 Home"), (Nav.BACK, "0 Back"), (Nav.NONE, None)])

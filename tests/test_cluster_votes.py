@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 
 from tests.test_clusters import a_cluster, people
 from tests.test_sms_webhooks import sms
-from ussd_app import appkeys, i18n
-from ussd_app.db.models import Proposal, SmsOutbox, User, Vote
-from ussd_app.domain.clusters import proposals
+from ussd_app import appkeys
+from enerlectra import i18n
+from enerlectra.db.models import Proposal, SmsOutbox, User, Vote
+from enerlectra.domain.clusters import proposals
 
 OPEN = "You can change it while the vote is open"
 
@@ -144,8 +145,8 @@ async def test_proposals_are_numbered_per_cluster_and_votes_find_the_voters_own(
 
 
 async def test_ballots_name_who_gets_paid_and_contributions_get_a_receipt_once(client):
-    from ussd_app.domain import wallet
-    from ussd_app.domain.clusters import members
+    from enerlectra.domain import wallet
+    from enerlectra.domain.clusters import members
 
     db = client.app[appkeys.DB]
     chair, member = await people(db, 2, first=760)
@@ -171,7 +172,7 @@ def test_migration_0014_keeps_the_numbers_ballots_already_carry():
     """Before 0014 a ballot said "YES <id>": after it, that proposal's number is its id, in its cluster, and new
     proposals continue from the highest number in theirs."""
     from tests.test_ledger import Db
-    from ussd_app.db.migrate import downgrade, upgrade
+    from enerlectra.db.migrate import downgrade, upgrade
 
     store = Db()
     try:

@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.test_sms_webhooks import sms
 from ussd_app import appkeys
-from ussd_app.db.engine import make_engine, make_sessionmaker
-from ussd_app.db.models import Cluster, Membership, Proposal, SmsOutbox, User, Vote
-from ussd_app.domain import ledger, outbox, users, wallet
-from ussd_app.domain.clusters import members, proposals
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
+from enerlectra.db.engine import make_engine, make_sessionmaker
+from enerlectra.db.models import Cluster, Membership, Proposal, SmsOutbox, User, Vote
+from enerlectra.domain import ledger, outbox, users, wallet
+from enerlectra.domain.clusters import members, proposals
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 
 PIN = hash_pin("4826", 16)
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import at_form, new_session_id
 from ussd_app import appkeys
-from ussd_app.db.models import User
+from enerlectra.db.models import User
 
 MSISDN = "+260971300001"
 

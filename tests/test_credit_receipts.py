@@ -9,7 +9,7 @@ from tests.test_meters import OWNER, REGISTERED_HOURS_AGO, SECRET, add_meter, bo
 from tests.test_wallet import Phone
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.db.models import SmsOutbox
+from enerlectra.db.models import SmsOutbox
 
 LANGUAGE_KEY = {"en": "1", "bem": "2", "nya": "3", "sw": "4"}
 

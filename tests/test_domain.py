@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from ussd_app.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
-from ussd_app.domain.pin import hash_pin, is_valid_pin, verify_pin
-from ussd_app.domain.users import clean_name
-from ussd_app.settings import Settings
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from enerlectra.domain.pin_code import hash_pin, is_valid_pin, verify_pin
+from enerlectra.domain.users import clean_name
+from enerlectra.settings import Settings
 
 
 @pytest.mark.parametrize("raw,e164,country,currency,lang", [

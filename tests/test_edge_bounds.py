@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from bench.fuzz import ENDPOINTS, FORM, JSON, METER, METER_SECRET, TOKEN, Endpoint, _register_meter
-from simulator import local_payments
+from payments.sandboxes import local as local_payments
 from ussd_app import appkeys
 from ussd_app.app import create_app
 

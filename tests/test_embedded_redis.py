@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import redis
 
-from ussd_app.embedded_redis import EmbeddedRedis, resolve_redis_url
+from enerlectra.embedded_redis import EmbeddedRedis, resolve_redis_url
 
 
 def test_start_reuse_stop(tmp_path):

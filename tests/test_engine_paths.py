@@ -12,14 +12,14 @@ import pytest
 from menus import main, onboarding, settings as settings_menu
 from menus.common import press
 from tests.helpers import assert_screen_ok, new_session_id
-from ussd_app.domain import users
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
+from enerlectra.domain import users
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
 from ussd_app.engine.tree import Feature, Go, MenuTree, State
-from ussd_app.engine.types import Ctx, Screen, UssdRequest
-from ussd_app.i18n import lazy_gettext
+from enerlectra.ussd.types import Ctx, Screen, UssdRequest
+from enerlectra.i18n import lazy_gettext
 
 OFFERS = [f"Offer {n}: {n} kWh at 1.{n:02d} ZMW" for n in range(1, 21)]
 

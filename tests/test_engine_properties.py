@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import menus
 from tests.helpers import assert_screen_ok, new_session_id
-from ussd_app import i18n
-from ussd_app.domain import users
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
+from enerlectra import i18n
+from enerlectra.domain import users
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 from ussd_app.engine.core import RESUME
-from ussd_app.engine.types import Session, UssdRequest
+from enerlectra.ussd.types import Session, UssdRequest
 
 KEYS = st.one_of(
     st.sampled_from(["", "0", "00", "98", "1", "2", "3", "4", "5", "9", "4826", "1234", "2580", "1111",

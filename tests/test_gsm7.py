@@ -1,7 +1,7 @@
 """GSM 03.38 counting, table-tested against protocols.md section 3."""
 import pytest
 
-from sms.gsm7 import is_gsm7, non_gsm7, screen_cost, septets, utf16_units
+from enerlectra.text.gsm7 import is_gsm7, non_gsm7, screen_cost, septets, utf16_units
 
 CASES = [
     # text, GSM-7?, septets or UTF-16 units, encoding

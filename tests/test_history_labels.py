@@ -10,20 +10,21 @@ import pytest
 from sqlalchemy import select
 
 from menus.wallet import history
-from sms.gsm7 import is_gsm7, screen_units
+from enerlectra.text.gsm7 import is_gsm7, screen_units
 from tests.test_market import TRADE, energize
 from tests.test_trade_receipts import bid
 from tests.test_wallet import fund, register
-from ussd_app import appkeys, i18n
-from ussd_app.db.models import MarketOrder, User
-from ussd_app.domain import meters, wallet
-from ussd_app.domain.clusters import members
-from ussd_app.domain.market import book, texts
-from ussd_app.domain.market.matching import BUY
-from ussd_app.domain.market.rules import from_settings
-from ussd_app.domain.statement import Entry
-from ussd_app.engine.budget import paginate
-from ussd_app.engine.types import Nav, Screen
+from ussd_app import appkeys
+from enerlectra import i18n
+from enerlectra.db.models import MarketOrder, User
+from enerlectra.domain import meters, wallet
+from enerlectra.domain.clusters import members
+from enerlectra.domain.market import book, texts
+from enerlectra.domain.market.matching import BUY
+from enerlectra.domain.market.rules import from_settings
+from enerlectra.domain.statement import Entry
+from enerlectra.ussd.budget import paginate
+from enerlectra.ussd.types import Nav, Screen
 
 WHEN = datetime(2026, 12, 31, 23, 59, tzinfo=timezone.utc)
 NAME = "Mwansa Chilufya Bwal"                      # the longest name, and the longest cluster name below

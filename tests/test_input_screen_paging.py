@@ -11,17 +11,19 @@ import copy
 import pytest
 
 import menus
-from menus import lint, main, onboarding
+from ussd_app import lint
+from menus import main, onboarding
 from tests.helpers import assert_screen_ok, new_session_id
-from ussd_app import appkeys, i18n
-from ussd_app.domain import users
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
-from ussd_app.engine.budget import paginate
+from ussd_app import appkeys
+from enerlectra import i18n
+from enerlectra.domain import users
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
+from enerlectra.ussd.budget import paginate
 from ussd_app.engine.core import Engine
 from ussd_app.engine.tree import Feature, Go, MenuTree, State
-from ussd_app.engine.types import Ctx, Nav, Reject, Screen, Session, UssdRequest
-from ussd_app.i18n import _, lazy_gettext
+from enerlectra.ussd.types import Ctx, Nav, Reject, Screen, Session, UssdRequest
+from enerlectra.i18n import _, lazy_gettext
 
 LANGS = list(i18n.LANGUAGES)
 AMOUNT_HINT = lazy_gettext("Type an amount, like 25 or 25.50.")

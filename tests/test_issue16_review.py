@@ -13,9 +13,9 @@ from tests.test_clusters import a_cluster, people
 from tests.test_edge_bounds import edge  # noqa: F401  (fixture)
 from tests.test_payments import airtel, make_pay, mtn, pawapay  # noqa: F401  (fixtures)
 from ussd_app import appkeys
-from ussd_app.db.models import Proposal, User
-from ussd_app.domain import outbox
-from ussd_app.domain.clusters import proposals
+from enerlectra.db.models import Proposal, User
+from enerlectra.domain import outbox
+from enerlectra.domain.clusters import proposals
 
 
 async def test_r1_session_lock_acquire_survives_a_retry_with_the_same_token(client):
@@ -124,9 +124,9 @@ async def test_r4_a_ballot_reply_with_a_four_digit_number_is_a_vote_not_a_pin_tr
 
     from sms.inbound import InboundSms, receive
     from tests.test_pin_reset import sms_to
-    from ussd_app.db.models import Vote
-    from ussd_app.domain import ledger, wallet
-    from ussd_app.domain.phone import parse_msisdn
+    from enerlectra.db.models import Vote
+    from enerlectra.domain import ledger, wallet
+    from enerlectra.domain.phone import parse_msisdn
 
     db, settings = client.app[appkeys.DB], client.app[appkeys.SETTINGS]
     group = await people(db, 3, first=960)
@@ -170,7 +170,7 @@ async def test_r6_an_unconfigured_providers_payment_goes_up_for_review_when_too_
     import asyncio
     from datetime import datetime, timezone
 
-    from sms.dispatch import MONEY, RECONCILE_JOB, make_queue
+    from enerlectra.jobs import MONEY, RECONCILE_JOB, make_queue
     from tests.jobs import run_jobs
     from tests.test_payments import NUMBERS, payment
 

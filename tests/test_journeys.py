@@ -11,8 +11,8 @@ from simulator.journeys import Journey, JourneyError, Step, load_journey, parse_
 from simulator.transport import HttpTransport, Operator
 from ussd_app import appkeys
 from tests.jobs import run_jobs
-from ussd_app.domain import ledger
-from ussd_app.domain.market import book
+from enerlectra.domain import ledger
+from enerlectra.domain.market import book
 
 JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.yaml"))
 
@@ -27,7 +27,7 @@ async def transport(aiohttp_client, at_settings, fake_at):
 async def app_transport(aiohttp_client, at_settings, fake_at, aggregator: str = "africastalking"):
     """The test app with SMS through the fake AT and mobile money through the local sandboxes (prompts wait
     for the journey to approve or decline); queued jobs run after every action; hops in `aggregator`'s wire."""
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
     from simulator.fake_at import free_port
     from ussd_app.app import create_app
 

@@ -13,7 +13,7 @@ import pytest
 from simulator.journeys import load_journey, run_journey
 from simulator.wire import WIRES
 from tests.test_journeys import app_transport
-from ussd_app.domain import ledger
+from enerlectra.domain import ledger
 
 FEW = ("send_money", "resume", "back_home", "deposit")
 JOURNEYS = Path(str(resources.files("simulator") / "journeys"))

@@ -21,12 +21,12 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.databases import pg_url
-from ussd_app.db.engine import make_engine, make_sessionmaker
-from ussd_app.db.migrate import downgrade, upgrade
-from ussd_app.db.models import Account, JournalEntry, LedgerHead, Posting, User
-from ussd_app.domain import ledger, ledger_key
-from ussd_app.domain.ledger import InsufficientFunds, Leg, Unbalanced
-from ussd_app.settings import Settings
+from enerlectra.db.engine import make_engine, make_sessionmaker
+from enerlectra.db.migrate import downgrade, upgrade
+from enerlectra.db.models import Account, JournalEntry, LedgerHead, Posting, User
+from enerlectra.domain import ledger, ledger_key
+from enerlectra.domain.ledger import InsufficientFunds, Leg, Unbalanced
+from enerlectra.settings import Settings
 
 USERS = 4
 

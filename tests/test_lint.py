@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from menus import lint as lint_mod
+from ussd_app import lint as lint_mod
 from menus import main, onboarding
 from menus.common import press
 from ussd_app.engine.tree import Feature, Go, MenuTree, State
-from ussd_app.engine.types import Ctx, Nav, Screen
+from enerlectra.ussd.types import Ctx, Nav, Screen
 
 
 def test_installed_tree_is_clean():

@@ -12,11 +12,11 @@ from tests.jobs import run_jobs
 from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, fund, register
 from ussd_app import appkeys
-from ussd_app.db.models import JournalEntry, MarketOrder, PriceAlert, SmsOutbox, Trade, User
-from ussd_app.domain import ledger, wallet
-from ussd_app.domain.market import book, texts
-from ussd_app.domain.market.rules import from_settings
-from ussd_app.domain.money import parse_amount
+from enerlectra.db.models import JournalEntry, MarketOrder, PriceAlert, SmsOutbox, Trade, User
+from enerlectra.domain import ledger, wallet
+from enerlectra.domain.market import book, texts
+from enerlectra.domain.market.rules import from_settings
+from enerlectra.domain.money import parse_amount
 
 SELLER, SELLER2, BUYER = "+260971900001", "+260971900002", "+260971900003"
 TRADE = "5"                       # the main menu's Trade energy
@@ -178,7 +178,7 @@ async def test_offers_expire_on_time_and_the_seller_is_told(client, settings, ma
 
 
 async def test_the_expiry_job_runs_in_the_worker(client, settings, market):
-    from sms.dispatch import EXPIRE_JOB, MONEY, make_queue
+    from enerlectra.jobs import EXPIRE_JOB, MONEY, make_queue
 
     await sell(market[SELLER], "2", "1.50")
     async with client.app[appkeys.DB]() as s, s.begin():                      # its time has come
@@ -276,7 +276,7 @@ async def test_market_keywords(client, text, reply):
 
 
 def test_amounts_and_prices_parse_without_floats():
-    from ussd_app.domain.market.rules import parse_kwh
+    from enerlectra.domain.market.rules import parse_kwh
 
     assert [parse_kwh(t) for t in ("2", "2.5", "0,3", "1.25kWh", " 10 ")] == [2000, 2500, 300, 1250, 10000]
     assert parse_amount("1.20", "ZMW") == 120

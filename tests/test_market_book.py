@@ -8,13 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from ussd_app.db.engine import make_engine, make_sessionmaker
-from ussd_app.db.models import Account, MarketOrder, User
-from ussd_app.domain import ledger, users, wallet
-from ussd_app.domain.market import book, texts
-from ussd_app.domain.market.rules import MarketRules
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
+from enerlectra.db.engine import make_engine, make_sessionmaker
+from enerlectra.db.models import Account, MarketOrder, User
+from enerlectra.domain import ledger, users, wallet
+from enerlectra.domain.market import book, texts
+from enerlectra.domain.market.rules import MarketRules
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 
 RULES = MarketRules()
 ENERGY, MONEY = 5_000, 100_00          # each trader's starting Wh and ngwee

@@ -17,14 +17,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import func, select, update
 
 from sms.inbound import InboundSms, receive
-from ussd_app.db.engine import make_engine, make_sessionmaker
-from ussd_app.db.models import Account, MarketOrder, User
-from ussd_app.domain import ledger, users, wallet
-from ussd_app.domain.market import book, texts
-from ussd_app.domain.market.rules import MarketRules
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
-from ussd_app.settings import Settings
+from enerlectra.db.engine import make_engine, make_sessionmaker
+from enerlectra.db.models import Account, MarketOrder, User
+from enerlectra.domain import ledger, users, wallet
+from enerlectra.domain.market import book, texts
+from enerlectra.domain.market.rules import MarketRules
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
+from enerlectra.settings import Settings
 
 RULES = MarketRules()
 SETTINGS = Settings(pin_kdf_cost=16, pin_lock_minutes=0)   # a lock lifts at once: keep every example trading

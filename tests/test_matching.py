@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ussd_app.domain.market.matching import BUY, SELL, Fill, Order, crosses, match, money_for, priority
+from enerlectra.domain.market.matching import BUY, SELL, Fill, Order, crosses, match, money_for, priority
 
 LOT, TICK = 100, 10
 

@@ -18,9 +18,9 @@ from sqlalchemy import delete, func, select, update
 from tests.test_market import balances, escrow_ok
 from tests.test_wallet import Phone, register
 from ussd_app import appkeys
-from ussd_app.db.models import Meter, MeterReading, User
-from ussd_app.domain import meters
-from ussd_app.domain.pins import aware_utc
+from enerlectra.db.models import Meter, MeterReading, User
+from enerlectra.domain import meters
+from enerlectra.domain.pins import aware_utc
 
 OWNER = "+260971950001"
 SECRET = "K7QX-93MP-ZT4A"                  # as the meter's manufacturer set it

@@ -7,9 +7,10 @@ from sqlalchemy import update
 
 from tests.test_payments import airtel, make_pay, mtn, pawapay  # noqa: F401  fixtures
 from tests.test_wallet import Phone
-from ussd_app import appkeys, i18n
-from ussd_app.db.models import User
-from ussd_app.domain import wallet
+from ussd_app import appkeys
+from enerlectra import i18n
+from enerlectra.db.models import User
+from enerlectra.domain import wallet
 
 MONEY = "2"                       # the main menu's Mobile money
 

@@ -20,12 +20,12 @@ from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, fund, register
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.db.models import JournalEntry, MarketOrder, Payment, SmsOutbox, UssdSessionEvent
-from ussd_app.domain import ledger, users, wallet
-from ussd_app.domain.market import book
-from ussd_app.domain.market.rules import from_settings
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
+from enerlectra.db.models import JournalEntry, MarketOrder, Payment, SmsOutbox, UssdSessionEvent
+from enerlectra.domain import ledger, users, wallet
+from enerlectra.domain.market import book
+from enerlectra.domain.market.rules import from_settings
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 
 SELLER, BUYER, FRIEND = "+260971900011", "+260971900012", "+260961900013"
 
@@ -140,7 +140,7 @@ async def test_a_hundred_parallel_pin_guesses_evaluate_three_and_send_one_lock_s
     (0, ["1111", "1111", "1111", "4826"], ["2 left", "1 left", "locked+sms", "ok"]),   # a lock past its time lifts
 ])
 async def test_pin_tries_in_sequence(client, lock_minutes, typed, expected):
-    from ussd_app.domain import pins
+    from enerlectra.domain import pins
 
     await register(client, SELLER, "Bupe")
     user = await wallet.find_user(client.app[appkeys.DB], SELLER)

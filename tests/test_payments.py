@@ -13,16 +13,16 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from payments.base import AMBIGUOUS, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Order
-from payments.mtn import MtnMomo, amount_text
-from simulator.fake_mtn import FakeMtn, running
+from payments.providers.base import AMBIGUOUS, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Order
+from payments.providers.mtn import MtnMomo, amount_text
+from payments.sandboxes.mtn import FakeMtn, running
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.db.models import JournalEntry, Payment, SmsOutbox
-from ussd_app.domain import ledger, wallet
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
-from ussd_app.domain import users
+from enerlectra.db.models import JournalEntry, Payment, SmsOutbox
+from enerlectra.domain import ledger, wallet
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain import users
 
 USER = "+260961500001"          # an MTN number
 
@@ -51,7 +51,7 @@ SAYS = {("pawapay", "timeout"): "it was declined"}
 
 @pytest.fixture
 async def airtel():
-    from simulator.fake_airtel import FakeAirtel, running as running_airtel
+    from payments.sandboxes.airtel import FakeAirtel, running as running_airtel
 
     fake = FakeAirtel(decide_after=0.02, callback_key="portal-key")
     async with running_airtel(fake) as url:
@@ -60,7 +60,7 @@ async def airtel():
 
 @pytest.fixture
 async def pawapay():
-    from simulator.fake_pawapay import FakePawaPay, running as running_pawapay
+    from payments.sandboxes.pawapay import FakePawaPay, running as running_pawapay
 
     fake = FakePawaPay(decide_after=0.02)
     async with running_pawapay(fake) as url:
@@ -384,7 +384,7 @@ async def test_a_deposit_confirmed_after_we_gave_up_on_it_is_credited(pay):
 
 
 async def test_the_worker_reconciliation_job_settles_a_payment_whose_callback_was_lost(pay):
-    from sms.dispatch import MONEY, RECONCILE_JOB, make_queue
+    from enerlectra.jobs import MONEY, RECONCILE_JOB, make_queue
     from tests.jobs import run_jobs
 
     client, fake, user = pay
@@ -440,7 +440,7 @@ async def test_a_failed_deposit_does_not_use_up_the_day(pay):
 
 @pytest.fixture
 async def airtel_provider(airtel):
-    from payments.airtel import AirtelMoney
+    from payments.providers.airtel import AirtelMoney
 
     fake, url = airtel
     async with aiohttp.ClientSession() as http:
@@ -486,7 +486,7 @@ async def test_airtel_payout_shape_and_5xx(airtel_provider):
 
 
 async def test_airtel_callback_hash_is_checked(airtel_provider):
-    from payments.airtel import callback_hash
+    from payments.providers.airtel import callback_hash
 
     provider, fake = airtel_provider
     txn = {"id": "abc", "message": "SUCCESS", "status_code": "TS", "airtel_money_id": "MP1"}
@@ -507,20 +507,20 @@ async def test_airtel_callback_hash_is_checked(airtel_provider):
     ("+260981234567", None, None), ("+255732345678", None, None),      # Beeline, TTCL: no mobile money we reach
 ])
 def test_pawapay_provider_by_network(msisdn, code, decimals):
-    from payments.pawapay import provider_code
+    from payments.providers.pawapay import provider_code
 
     assert provider_code(msisdn) == ((code, decimals) if code else None)
 
 
 @pytest.mark.parametrize("minor,decimals,text", [(2550, 2, "25.50"), (2500, 2, "25"), (150000, 0, "1500")])
 def test_pawapay_amounts(minor, decimals, text):
-    from payments.pawapay import amount_text
+    from payments.providers.pawapay import amount_text
 
     assert amount_text(minor, decimals) == text
 
 
 async def test_pawapay_request_shape_duplicate_and_status(pawapay):
-    from payments.pawapay import PawaPay
+    from payments.providers.pawapay import PawaPay
 
     fake, url = pawapay
     fake.auto = False
@@ -566,7 +566,7 @@ async def test_deposit_from_another_wallet_the_user_holds(make_pay, mtn):
 
 
 def test_local_sandboxes_call_back_with_the_webhook_token(settings):
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
 
     planned, boxes = local_payments.plan(settings.with_(webhook_token="t0k", public_base_url="http://app.example"))
     with_urls = {box.name: box.fake.callback_url for box in boxes if hasattr(box.fake, "callback_url")}

@@ -17,9 +17,9 @@ from sqlalchemy import func, select, update
 from sms.inbound import InboundSms, receive
 from tests.test_wallet import Phone, register
 from ussd_app import appkeys
-from ussd_app.db.models import JournalEntry, PinReset, SmsOutbox, User
-from ussd_app.domain import ledger, outbox, pin_resets, wallet
-from ussd_app.domain.phone import parse_msisdn
+from enerlectra.db.models import JournalEntry, PinReset, SmsOutbox, User
+from enerlectra.domain import ledger, outbox, pin_resets, wallet
+from enerlectra.domain.phone import parse_msisdn
 
 OWNER, OTHER = "+260971800001", "+260961800002"
 FORGOT, SEND_MONEY = ("3", "5", "1"), ("1", "2")     # main menu: 1 Wallet, 2 Money, 3 Settings
@@ -211,7 +211,7 @@ async def test_a_reset_that_expires_while_typing_changes_nothing(client, monkeyp
     assert "That reset has expired. Ask again: Settings > Forgot PIN." in home, home
     async with client.app[appkeys.DB]() as s:
         user = await s.scalar(select(User).where(User.msisdn == OWNER))
-    from ussd_app.domain.pin import verify_pin_async
+    from enerlectra.domain.pin_code import verify_pin_async
     assert await verify_pin_async("4826", user.pin_hash) and user.pin_reset_hold_until is not None
 
 

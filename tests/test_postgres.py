@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from tests.databases import pg_url
-from ussd_app.db.engine import make_engine, make_sessionmaker
-from ussd_app.db.migrate import downgrade, upgrade
-from ussd_app.db.models import User
-from ussd_app.domain import users
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
+from enerlectra.db.engine import make_engine, make_sessionmaker
+from enerlectra.db.migrate import downgrade, upgrade
+from enerlectra.db.models import User
+from enerlectra.domain import users
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(pg_url() is None, reason="TEST_DATABASE_URL is not set (PostgreSQL tests)")]
@@ -52,9 +52,9 @@ async def test_64_concurrent_transfers_among_8_accounts_lose_and_create_nothing(
 
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from ussd_app.db.models import Account
-    from ussd_app.domain import ledger
-    from ussd_app.domain.ledger import InsufficientFunds, Leg
+    from enerlectra.db.models import Account
+    from enerlectra.domain import ledger
+    from enerlectra.domain.ledger import InsufficientFunds, Leg
 
     url, schema = database
     engine = create_async_engine(url, pool_size=64, max_overflow=0,
@@ -92,10 +92,10 @@ async def test_64_concurrent_transfers_among_8_accounts_lose_and_create_nothing(
 async def test_32_buyers_racing_for_one_offer_fill_it_exactly_once(database):
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from ussd_app.db.models import MarketOrder, Trade
-    from ussd_app.domain import ledger, wallet
-    from ussd_app.domain.market import book, texts
-    from ussd_app.domain.market.rules import MarketRules
+    from enerlectra.db.models import MarketOrder, Trade
+    from enerlectra.domain import ledger, wallet
+    from enerlectra.domain.market import book, texts
+    from enerlectra.domain.market.rules import MarketRules
 
     url, schema = database
     engine = create_async_engine(url, pool_size=40, max_overflow=0,

@@ -7,13 +7,13 @@ import redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from sms.dispatch import (ADVISOR, ANCHOR_JOB, ANSWER_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, KINDS, MONEY,
+from enerlectra.jobs import (ADVISOR, ANCHOR_JOB, ANSWER_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, KINDS, MONEY,
                           PAY_JOB, PROPOSALS_JOB, RECONCILE_JOB, SEND_JOB, SMS, SWEEP_JOB, make_queue, queue_name,
                           send_job_id)
 from tests.jobs import run_jobs
 from workers.main import ForkingWorker, InProcessWorker, ThreadedWorker
 from ussd_app import appkeys
-from ussd_app.domain import outbox
+from enerlectra.domain import outbox
 
 BACKLOG = 40
 

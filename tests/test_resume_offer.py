@@ -9,10 +9,10 @@ import pytest
 
 from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
-from ussd_app.domain import users
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
-from ussd_app.engine.types import Session
+from enerlectra.domain import users
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
+from enerlectra.ussd.types import Session
 
 MSISDN = "+260971800001"
 OFFER = "Continue where you left off?"

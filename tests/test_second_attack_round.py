@@ -18,10 +18,10 @@ from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, register
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.db.models import (Account, JournalEntry, LedgerHead, MarketOrder, Meter, MeterReading, Posting, Proposal,
+from enerlectra.db.models import (Account, JournalEntry, LedgerHead, MarketOrder, Meter, MeterReading, Posting, Proposal,
                                 SmsInbound, User)
-from ussd_app.domain import ledger, ledger_anchors, meters, wallet
-from ussd_app.domain.clusters import members as clubs
+from enerlectra.domain import ledger, ledger_anchors, meters, wallet
+from enerlectra.domain.clusters import members as clubs
 
 SENDER = "+260971900021"
 SELLER2 = "+260961900022"
@@ -135,8 +135,8 @@ async def test_ledger_verify_notices_the_newest_entry_removed(client, settings):
 def test_no_ledger_key_is_made_up_for_an_external_database(tmp_path):
     """ledger_key.load() generates HOME/ledger.key whenever LEDGER_KEY is unset, embedded or not: two web boxes
     on one PostgreSQL seal with two different keys (and verify on either reports the other's entries)."""
-    from ussd_app.domain import ledger_key
-    from ussd_app.settings import Settings
+    from enerlectra.domain import ledger_key
+    from enerlectra.settings import Settings
 
     url = "postgresql+asyncpg://enerlectra@db.internal/enerlectra"
     keys = []
@@ -303,7 +303,7 @@ async def test_yes_after_the_market_rules_changed_says_the_rules_and_lists_nothi
     ("redis_url", "redis://:pw-3971@cache:6379/0"),
 ])
 def test_printing_the_settings_shows_no_secret(field, value):
-    from ussd_app.settings import Settings
+    from enerlectra.settings import Settings
 
     shown = repr(Settings(**{field: value}))
     assert "3971" not in shown and "k" * 40 not in shown, shown

@@ -1,7 +1,7 @@
 """No secret in the clear: PINs, the webhook token and the database password never reach a log line, the
 access log or a stored row (issue 14, item 9).
 
-Tables for the pure functions (ussd_app.redact, sms.masking, the start-up line); journeys through the running
+Tables for the pure functions (enerlectra.redact, sms.masking, the start-up line); journeys through the running
 app with WEBHOOK_TOKEN set, every log record at DEBUG captured and searched; and `enerlectra serve` itself,
 its whole output searched.
 """
@@ -36,10 +36,10 @@ from tests.jobs import run_jobs
 from ussd_app import access_log, appkeys
 from ussd_app.app import create_app
 from ussd_app.cli import open_webhooks_warning, startup_line
-from ussd_app.db.engine import make_engine, make_sessionmaker
-from ussd_app.db.models import SmsInbound, UssdSessionEvent
-from ussd_app.redact import mask_input, redact_path, redact_url
-from ussd_app.settings import Settings
+from enerlectra.db.engine import make_engine, make_sessionmaker
+from enerlectra.db.models import SmsInbound, UssdSessionEvent
+from enerlectra.redact import mask_input, redact_path, redact_url
+from enerlectra.settings import Settings
 
 JOURNEYS = Path(str(resources.files("simulator") / "journeys"))
 # The journeys replayed below and the PINs typed in them (each checked to be in its file).
@@ -214,7 +214,7 @@ def _leaks(text_: str, secrets: list[str]) -> list[str]:
 async def running_app(aiohttp_client, settings, fake_at):
     """The app as `serve` runs it (our access log), the local sandboxes calling back with the token in the path,
     SMS through the fake AT; queued jobs run after every action. Yields (transport, test client)."""
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
     from simulator.fake_at import free_port
 
     port = free_port()

@@ -1,5 +1,5 @@
 """The fault-injection simulation in CI (issue 15): a few fixed seeds hold every invariant, a seed replays
-exactly, and each money defect of issue 14, planted again behind its switch (ussd_app/faults.py), is caught
+exactly, and each money defect of issue 14, planted again behind its switch (enerlectra/faults.py), is caught
 within these seeds by the invariant that guards it. Long hunts: `python -m tests.simulation --seeds 1000`.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from tests.simulation.plan import plan, setup_steps
 from tests.simulation.run import run_seed, run_steps
-from ussd_app.faults import DEFECTS
+from enerlectra.faults import DEFECTS
 
 CI_SEEDS = (1, 2, 3)                 # every invariant holds on each
 CI_STEPS = 100

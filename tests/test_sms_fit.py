@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sms.fit import budget, fit, plain, to_gsm7
-from sms.gsm7 import is_gsm7, segment, septets
+from enerlectra.text.fit import budget, fit, plain, to_gsm7
+from enerlectra.text.gsm7 import is_gsm7, segment, septets
 
 
 @pytest.mark.parametrize("written, sent", [

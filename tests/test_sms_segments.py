@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sms.gsm7 import BASIC, EXTENSION, PART_GSM, PART_UCS2, is_gsm7, segment, septets, utf16_units
+from enerlectra.text.gsm7 import BASIC, EXTENSION, PART_GSM, PART_UCS2, is_gsm7, segment, septets, utf16_units
 
 
 @pytest.mark.parametrize("text,encoding,sizes", [

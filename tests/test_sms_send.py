@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from sms.dispatch import MAX_ATTEMPTS
+from enerlectra.jobs import MAX_ATTEMPTS
 from tests.helpers import at_form, new_session_id
 from tests.jobs import run_jobs
 from ussd_app import appkeys
-from ussd_app.db.models import SmsOutbox
-from ussd_app.domain import outbox
+from enerlectra.db.models import SmsOutbox
+from enerlectra.domain import outbox
 
 TO = "+260971800001"
 
@@ -150,7 +150,7 @@ async def test_registration_sends_the_welcome_sms_in_the_chosen_language(at_clie
 async def test_sweeper_sends_a_row_whose_enqueue_was_lost(at_client, at_settings, fake_at):
     from sqlalchemy import update
 
-    from sms.dispatch import SMS, SWEEP_JOB, make_queue
+    from enerlectra.jobs import SMS, SWEEP_JOB, make_queue
 
     fake, _url = fake_at
     async with at_client.app[appkeys.DB]() as s, s.begin():        # committed, never enqueued

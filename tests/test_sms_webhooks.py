@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import at_form, new_session_id
 from ussd_app import appkeys
-from ussd_app.db.models import SmsInbound, SmsOutbox, User
+from enerlectra.db.models import SmsInbound, SmsOutbox, User
 
 REGISTERED = "+260971700001"
 NEWCOMER = "+260961700002"
@@ -132,7 +132,7 @@ async def test_inbound_conformance(case: InboundCase, sms_client):
 
 
 async def test_stop_suppresses_news_but_not_receipts(sms_client):
-    from ussd_app.domain import outbox
+    from enerlectra.domain import outbox
 
     client = await sms_client()
     await client.post("/sms/africastalking/inbound", data=sms("STOP"))
@@ -144,7 +144,7 @@ async def test_stop_suppresses_news_but_not_receipts(sms_client):
 
 
 async def test_dedupe_key_queues_a_follow_up_once(client):
-    from ussd_app.domain import outbox
+    from enerlectra.domain import outbox
 
     async with client.app[appkeys.DB]() as s, s.begin():
         first = await outbox.add(s, REGISTERED, "Welcome", "welcome", dedupe_key="welcome:1")
@@ -200,7 +200,7 @@ REPORTS = [
 async def test_delivery_report_conformance(case: ReportCase, client):
     from sqlalchemy import update
 
-    from ussd_app.domain import outbox
+    from enerlectra.domain import outbox
 
     async with client.app[appkeys.DB]() as s, s.begin():
         row = await outbox.add(s, REGISTERED, "Hello", "test", essential=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ussd_app.domain.clusters.lifecycle import advance
-from ussd_app.domain.clusters.tally import decide, quorum_for
+from enerlectra.domain.clusters.lifecycle import advance
+from enerlectra.domain.clusters.tally import decide, quorum_for
 
 
 @pytest.mark.parametrize("eligible, quorum", [(1, 1), (2, 1), (3, 2), (10, 5), (11, 6), (100, 50), (0, 1)])

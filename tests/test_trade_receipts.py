@@ -11,10 +11,10 @@ from tests.test_market import SELLER, TRADE, balances, energize, escrow_ok, sms_
 from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, fund, register
 from ussd_app import appkeys
-from ussd_app.db.models import User
-from ussd_app.domain.market import book, texts
-from ussd_app.domain.market.matching import BUY
-from ussd_app.domain.market.rules import from_settings
+from enerlectra.db.models import User
+from enerlectra.domain.market import book, texts
+from enerlectra.domain.market.matching import BUY
+from enerlectra.domain.market.rules import from_settings
 
 BIDDER, BIDDER2 = "+260971900011", "+260971900012"
 

@@ -9,15 +9,15 @@ from hypothesis import given, strategies as st
 
 from sms.commands import COMMANDS, KEYWORD_CONTEXT
 from sms.commands import help as help_cmd
-from sms.gsm7 import segment
+from enerlectra.text.gsm7 import segment
 from tests.helpers import at_form, new_session_id
-from ussd_app import i18n
-from ussd_app.domain import pin_texts
-from ussd_app.domain.clusters import texts as cluster_texts
-from ussd_app.domain.market import texts as market_texts
-from ussd_app.domain.market.rules import MarketRules, parse_limits
-from ussd_app.domain.money import format_money, parse_amount
-from ussd_app.domain.pin import is_valid_pin
+from enerlectra import i18n
+from enerlectra.domain import pin_texts
+from enerlectra.domain.clusters import texts as cluster_texts
+from enerlectra.domain.market import texts as market_texts
+from enerlectra.domain.market.rules import MarketRules, parse_limits
+from enerlectra.domain.money import format_money, parse_amount
+from enerlectra.domain.pin_code import is_valid_pin
 
 LANGS = list(i18n.LANGUAGES)
 
@@ -65,7 +65,7 @@ def test_member_counts_agree_with_the_count(language, one, many):
 
 @pytest.mark.parametrize("language", LANGS)
 def test_every_plural_and_lock_count_renders_in_every_language(language):
-    from ussd_app.domain.advisor import texts as advisor_texts
+    from enerlectra.domain.advisor import texts as advisor_texts
     with i18n.language(language):
         for n in (1, 2, 5):
             for text in (pin_texts.tries_left(n), pin_texts.locked_after(n, "18:00"),

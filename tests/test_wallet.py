@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.db.models import JournalEntry, SmsOutbox
-from ussd_app.domain import ledger, wallet
-from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
+from enerlectra.db.models import JournalEntry, SmsOutbox
+from enerlectra.domain import ledger, wallet
+from enerlectra.domain.money import BadAmount, format_energy, format_money, parse_amount
 
 SENDER, RECIPIENT = "+260971900001", "+260961900002"
 

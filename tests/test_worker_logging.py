@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from sms.dispatch import EXPIRE_JOB, MONEY, SMS, make_queue
+from enerlectra.jobs import EXPIRE_JOB, MONEY, SMS, make_queue
 
 
 async def test_a_burst_worker_logs_the_failure_and_not_rqs_info_lines(settings):

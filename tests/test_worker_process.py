@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tests.test_sms_send import TO, queue_sms
 from ussd_app import appkeys
-from ussd_app.db.models import SmsOutbox
+from enerlectra.db.models import SmsOutbox
 
 
 def start_worker(settings, fork: bool, fault: str | None = None) -> subprocess.Popen:

@@ -8,9 +8,9 @@ import pytest
 
 from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
-from ussd_app.domain import users
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.domain.pin import hash_pin
+from enerlectra.domain import users
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 
 MSISDN = "+260971800002"
 

@@ -11,7 +11,7 @@ import logging
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from ussd_app.redact import redact_path
+from enerlectra.redact import redact_path
 
 
 class RedactedAccessLogger(AbstractAccessLogger):

@@ -10,21 +10,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 import menus
-from ussd_app import appkeys, i18n
-from sms.dispatch import Dispatcher, make_queues, redis_client
+from ussd_app import appkeys
+from enerlectra import i18n
+from enerlectra.jobs import Dispatcher, make_queues, redis_client
 from payments import setup as payments_setup
 from ussd_app.adapters import africastalking_sms, guards, meters, payments_callback, ratelimits
 from ussd_app.aggregators import registry, view as ussd_view
-from ussd_app.db.engine import Timeouts, make_engine, make_sessionmaker
-from ussd_app.domain import ledger, ledger_key
-from ussd_app.embedded_redis import resolve_redis_url
+from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
+from enerlectra.domain import ledger, ledger_key
+from enerlectra.embedded_redis import resolve_redis_url
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
-from ussd_app.engine.types import Services
+from enerlectra.ussd.types import Services
 from ussd_app.metrics import Metrics
-from ussd_app.ratelimit import Limiter
-from ussd_app.redis_client import async_client
-from ussd_app.settings import Settings
+from enerlectra.ratelimit import Limiter
+from enerlectra.redis_client import async_client
+from enerlectra.settings import Settings
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -6,11 +6,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from payments.service import Payments
-from sms.dispatch import Dispatcher
+from enerlectra.jobs import Dispatcher
 from ussd_app.engine.core import Engine
 from ussd_app.metrics import Metrics
-from ussd_app.ratelimit import Limiter
-from ussd_app.settings import Settings
+from enerlectra.ratelimit import Limiter
+from enerlectra.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)

@@ -8,8 +8,8 @@ import sys
 
 from ussd_app import cli_errors
 from ussd_app.cli_errors import BadArgument
-from ussd_app.redact import redact_url
-from ussd_app.settings import Settings
+from enerlectra.redact import redact_url
+from enerlectra.settings import Settings
 
 
 def _logging(level: str) -> None:
@@ -19,7 +19,7 @@ def _logging(level: str) -> None:
 
 def _use_ledger_key(settings: Settings) -> None:
     """This process seals and verifies the ledger with LEDGER_KEY or HOME/ledger.key (see ledger_key)."""
-    from ussd_app.domain import ledger, ledger_key
+    from enerlectra.domain import ledger, ledger_key
 
     try:
         ledger.use_key(ledger_key.load(settings))
@@ -32,8 +32,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from ussd_app import access_log
     from ussd_app.app import create_app
-    from ussd_app.db.migrate import upgrade
-    from ussd_app.embedded_redis import resolve_redis_url
+    from enerlectra.db.migrate import upgrade
+    from enerlectra.embedded_redis import resolve_redis_url
 
     settings = Settings.from_env()
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
@@ -54,14 +54,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.with_(at_username=fake_at.username, at_api_key=fake_at.api_key,
                                   at_api_base_url=f"http://127.0.0.1:{at_port}")
         fake_at.report_url = report_url(f"http://127.0.0.1:{settings.port}", settings.webhook_token)
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
 
     # Mobile-money providers without a configured base URL get a local sandbox (prompts wait for QA).
     settings, sandboxes = local_payments.plan(settings)
     local_payments.remember(settings, sandboxes)          # a worker started on its own finds them (cmd_worker)
     if args.fake_claude:
         from simulator.fake_claude import FakeClaude
-        from simulator.sandbox import free_port
+        from enerlectra.sandbox import free_port
 
         claude = local_payments.LocalSandbox("claude", FakeClaude(), free_port())
         settings = settings.with_(anthropic_api_key=claude.fake.api_key, anthropic_base_url=claude.url)
@@ -145,7 +145,7 @@ def _start_worker(settings: Settings):
 
 def _serve_sandboxes(sandboxes):
     """Run the local sandboxes inside the web app's loop, on their known ports."""
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
 
     async def ctx(app):
         async with local_payments.serving(sandboxes):
@@ -156,7 +156,7 @@ def _serve_sandboxes(sandboxes):
 def cmd_worker(args: argparse.Namespace) -> int:
     from workers.main import run_worker
 
-    from simulator import local_payments
+    from payments.sandboxes import local as local_payments
 
     settings = local_payments.attach(Settings.from_env())      # the providers exactly as serve has them
     _logging(settings.log_level)
@@ -171,7 +171,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_sms_outbox(args: argparse.Namespace) -> int:
     from sms.report import outbox_rows, table
-    from ussd_app.db.engine import make_engine, make_sessionmaker
+    from enerlectra.db.engine import make_engine, make_sessionmaker
 
     settings = Settings.from_env()
 
@@ -186,7 +186,7 @@ def cmd_sms_outbox(args: argparse.Namespace) -> int:
 
 
 def _with_db(settings: Settings, work):
-    from ussd_app.db.engine import make_engine, make_sessionmaker
+    from enerlectra.db.engine import make_engine, make_sessionmaker
 
     _use_ledger_key(settings)
 
@@ -202,11 +202,11 @@ def _with_db(settings: Settings, work):
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
-    from ussd_app.db.models import JournalEntry
-    from ussd_app.domain import ledger
-    from ussd_app.domain.market import book
-    from ussd_app.domain import ledger_anchors
-    from ussd_app.domain.market import rules as market_rules
+    from enerlectra.db.models import JournalEntry
+    from enerlectra.domain import ledger
+    from enerlectra.domain.market import book
+    from enerlectra.domain import ledger_anchors
+    from enerlectra.domain.market import rules as market_rules
 
     try:
         anchor = ledger.Anchor.parse(args.anchor) if args.anchor else ledger_anchors.latest(Settings.from_env().home)
@@ -235,7 +235,7 @@ def cmd_ledger_anchor(args: argparse.Namespace) -> int:
     """One line to keep outside the database (a log, a ticket, paper): `ledger verify --anchor LINE` later
     proves the chain still passes through it, which a rewrite or truncation of the tail cannot fake. It is
     also recorded in the home's ledger.anchors, which a plain `ledger verify` checks."""
-    from ussd_app.domain import ledger, ledger_anchors
+    from enerlectra.domain import ledger, ledger_anchors
 
     async def anchor(db):
         async with db() as s:
@@ -254,9 +254,9 @@ def cmd_ledger_credit(args: argparse.Namespace) -> int:
     import uuid
 
     from sms.templates import credit_text
-    from ussd_app.domain import ledger, wallet
-    from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
-    from ussd_app.i18n import in_language_of
+    from enerlectra.domain import ledger, wallet
+    from enerlectra.domain.money import BadAmount, format_energy, format_money, parse_amount
+    from enerlectra.i18n import in_language_of
 
     if args.energy:
         try:
@@ -303,7 +303,7 @@ def _payments(work):
 
 
 def cmd_payments_review(args: argparse.Namespace) -> int:
-    from ussd_app.domain.money import format_money
+    from enerlectra.domain.money import format_money
 
     rows = _payments(lambda payments: payments.under_review(args.limit))
     if not rows:
@@ -329,7 +329,7 @@ def cmd_payments_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_advisor_usage(args: argparse.Namespace) -> int:
-    from ussd_app.domain.advisor import usage
+    from enerlectra.domain.advisor import usage
 
     async def report(db):
         async with db() as s:
@@ -348,8 +348,8 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
     """`meter add MSISDN SERIAL --export-wh N --import-wh N`: the secret from --secret-file or stdin, never argv."""
     from sqlalchemy import select
 
-    from ussd_app.db.models import User
-    from ussd_app.domain import meters
+    from enerlectra.db.models import User
+    from enerlectra.domain import meters
 
     secret = _read_secret(args.secret_file)
 
@@ -383,7 +383,7 @@ def _read_secret(path: str | None) -> str:
 
 
 def cmd_meter_flagged(args: argparse.Namespace) -> int:
-    from ussd_app.domain import meters
+    from enerlectra.domain import meters
 
     async def show(db):
         async with db() as s:
@@ -398,7 +398,7 @@ def cmd_meter_flagged(args: argparse.Namespace) -> int:
 
 
 def cmd_pin_requests(args: argparse.Namespace) -> int:
-    from ussd_app import pin_support
+    from enerlectra.domain import pin_support
 
     print("\n".join(_with_db(Settings.from_env(), lambda db: pin_support.requests(db, args.limit))))
     return 0
@@ -406,8 +406,8 @@ def cmd_pin_requests(args: argparse.Namespace) -> int:
 
 def cmd_pin_reset(args: argparse.Namespace) -> int:
     """One line either way: what was issued, or why nothing was (exit 1)."""
-    from ussd_app import pin_support
-    from ussd_app.domain.pin_resets import ResetRefused
+    from enerlectra.domain import pin_support
+    from enerlectra.domain.pin_resets import ResetRefused
 
     settings = Settings.from_env()
     try:
@@ -419,7 +419,7 @@ def cmd_pin_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from ussd_app.db.migrate import upgrade
+    from enerlectra.db.migrate import upgrade
 
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -433,7 +433,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_menus_lint(args: argparse.Namespace) -> int:
-    from menus.lint import lint
+    from ussd_app.lint import lint
 
     problems = lint()
     for problem in problems:
@@ -448,7 +448,7 @@ def cmd_menus_lint(args: argparse.Namespace) -> int:
 
 def cmd_menus_graph(args: argparse.Namespace) -> int:
     import menus
-    from menus.lint import mermaid
+    from ussd_app.lint import mermaid
 
     print(mermaid(menus.TREE))
     return 0

@@ -21,7 +21,7 @@ class BadArgument(Exception):
 
 def msisdn(text: str) -> str:
     """argparse type: a served number in E.164, as the database stores it."""
-    from ussd_app.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
+    from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 
     if not text.strip().startswith("+"):
         raise argparse.ArgumentTypeError(f"{text!r}: {E164_HINT}")
@@ -65,8 +65,8 @@ def _say(line: str, code: int) -> int:
 
 
 def _database_url() -> str:
-    from ussd_app.redact import redact_url
-    from ussd_app.settings import Settings
+    from enerlectra.redact import redact_url
+    from enerlectra.settings import Settings
 
     return redact_url(Settings.from_env().effective_database_url)
 
@@ -103,8 +103,8 @@ def _redis_line(exc: Exception) -> tuple[str, int] | None:
     from redis.exceptions import ConnectionError as RedisDown, TimeoutError as RedisSlow
 
     if isinstance(exc, (RedisDown, RedisSlow)):
-        from ussd_app.redact import redact_url
-        from ussd_app.settings import Settings
+        from enerlectra.redact import redact_url
+        from enerlectra.settings import Settings
 
         return f"Redis {redact_url(Settings.from_env().redis_url or 'embedded')}: {exc}", 1
     return None

@@ -24,7 +24,7 @@ class Metrics:
         # review count means a provider stopped signing (AzamPay) and an operator has work waiting.
         self.payment_callbacks = Counter("payment_callbacks_total", "Mobile-money callbacks, by what came of them",
                                          ["provider", "result"], registry=self.registry)
-        # kind: ussd_session, ussd_hop, webhook_ip, sms_in, sms_reply, status_query (ussd_app/ratelimit.py)
+        # kind: ussd_session, ussd_hop, webhook_ip, sms_in, sms_reply, status_query (enerlectra/ratelimit.py)
         self.rate_limited = Counter("rate_limited_total", "Requests a rate limit refused, by kind", ["kind"],
                                     registry=self.registry)
         # endpoint: the webhook's route ("http": refused by the HTTP parser before any route); reason: what

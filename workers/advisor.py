@@ -6,14 +6,14 @@ import logging
 import time
 from datetime import timedelta
 
-from sms.dispatch import ADVISOR, enqueue_answers, make_queue
-from sms.fit import budget, fit
-from ussd_app import i18n
-from ussd_app.adapters import claude
-from ussd_app.db.models import AdvisorQuestion, User
-from ussd_app.domain.advisor import bank, context, prompts, questions, texts, topics
-from ussd_app.domain.advisor.questions import Usage
-from ussd_app.settings import Settings
+from enerlectra.jobs import ADVISOR, enqueue_answers, make_queue
+from enerlectra.text.fit import budget, fit
+from enerlectra import i18n
+from enerlectra.domain.advisor import claude
+from enerlectra.db.models import AdvisorQuestion, User
+from enerlectra.domain.advisor import bank, context, prompts, questions, texts, topics
+from enerlectra.domain.advisor.questions import Usage
+from enerlectra.settings import Settings
 from workers import runtime
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from payments import setup as payments_setup
 from payments.service import NotServed, OverLimit
-from ussd_app.db.models import Cluster, Proposal, User
-from ussd_app.domain import ledger
-from ussd_app.domain.clusters import members, proposals
+from enerlectra.db.models import Cluster, Proposal, User
+from enerlectra.domain import ledger
+from enerlectra.domain.clusters import members, proposals
 from workers import runtime
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
-"""Ledger job: write the chain's head down outside the database (ussd_app/domain/ledger_anchors.py)."""
+"""Ledger job: write the chain's head down outside the database (enerlectra/domain/ledger_anchors.py)."""
 from __future__ import annotations
 
 import logging
 
-from ussd_app.domain import ledger, ledger_anchors
+from enerlectra.domain import ledger, ledger_anchors
 from workers import runtime
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from sms.dispatch import (ANCHOR_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB,
+from enerlectra.jobs import (ANCHOR_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB,
                           SWEEP_JOB, make_queues)
-from ussd_app.embedded_redis import resolve_redis_url
-from ussd_app.settings import Settings
+from enerlectra.embedded_redis import resolve_redis_url
+from enerlectra.settings import Settings
 from workers import runtime
 from workers import advisor as _advisor_jobs  # noqa: F401  imported here so a forked work horse need not
 from workers import clusters as _cluster_jobs  # noqa: F401

@@ -5,8 +5,8 @@ import logging
 
 from sqlalchemy import select
 
-from ussd_app.db.models import Market
-from ussd_app.domain.market import book, texts
+from enerlectra.db.models import Market
+from enerlectra.domain.market import book, texts
 from workers import runtime
 
 log = logging.getLogger(__name__)

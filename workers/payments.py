@@ -7,7 +7,7 @@ from datetime import timedelta
 import aiohttp
 
 from payments import setup as payments_setup
-from sms.dispatch import SMS, enqueue_sends, make_queue
+from enerlectra.jobs import SMS, enqueue_sends, make_queue
 from workers import runtime
 
 log = logging.getLogger(__name__)

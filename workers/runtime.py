@@ -12,9 +12,9 @@ from typing import Awaitable, Callable, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from ussd_app.db.engine import Timeouts, make_engine, make_sessionmaker
-from ussd_app.domain import ledger, ledger_key
-from ussd_app.settings import Settings
+from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
+from enerlectra.domain import ledger, ledger_key
+from enerlectra.settings import Settings
 
 T = TypeVar("T")
 _settings: Settings | None = None
@@ -48,7 +48,7 @@ def send_sms(items: list[tuple[int, int]]) -> None:
     """Hand committed outbox rows to the send jobs (a lost enqueue is caught by the outbox sweep)."""
     if not items:
         return
-    from sms.dispatch import SMS, enqueue_sends, make_queue
+    from enerlectra.jobs import SMS, enqueue_sends, make_queue
 
     queue = make_queue(settings().redis_url, settings().queue_name, SMS)
     try:

@@ -10,11 +10,11 @@ import redis
 from sqlalchemy import select, update
 
 from sms import answers
-from sms.dispatch import MAX_ATTEMPTS, SMS, enqueue_sends, make_queue, redis_client
+from enerlectra.jobs import MAX_ATTEMPTS, SMS, enqueue_sends, make_queue, redis_client
 from sms.gateways import FAILED, RETRY, SENT, Delivery, GatewayError, gateway_from_settings
-from ussd_app import faults
-from ussd_app.db.models import SmsOutbox
-from ussd_app.domain import outbox
+from enerlectra import faults
+from enerlectra.db.models import SmsOutbox
+from enerlectra.domain import outbox
 from workers import runtime
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from menus.advisor import rules, screens
 from ussd_app.engine.tree import Feature, Go, State
-from ussd_app.i18n import lazy_gettext
+from enerlectra.i18n import lazy_gettext
 
 SAMPLE = {"topic": "trading"}
 

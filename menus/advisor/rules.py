@@ -1,8 +1,8 @@
 """Advisor rules: pure functions of (session, text)."""
 from __future__ import annotations
 
-from ussd_app.domain.advisor.topics import TOPICS
-from ussd_app.engine.types import Session
+from enerlectra.domain.advisor.topics import TOPICS
+from enerlectra.ussd.types import Session
 
 COMMON_KEYS = ("1", "2", "3")
 MIN_QUESTION = 3

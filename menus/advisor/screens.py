@@ -1,11 +1,11 @@
 """Advisor screens: the question is stored and handed to a worker; the screen ends at once."""
 from __future__ import annotations
 
-from ussd_app.db.models import User
-from ussd_app.domain.advisor import questions, texts
-from ussd_app.domain.advisor.topics import BY_KEY, TOPICS
-from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
-from ussd_app.i18n import _
+from enerlectra.db.models import User
+from enerlectra.domain.advisor import questions, texts
+from enerlectra.domain.advisor.topics import BY_KEY, TOPICS
+from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
+from enerlectra.i18n import _
 
 
 async def _asked_today(ctx: Ctx) -> int:

@@ -3,10 +3,10 @@ whether the user is a member (the menu screen notes it in session.data)."""
 from __future__ import annotations
 
 from menus.wallet.rules import is_amount, looks_like_number, remember_amount, remember_number  # noqa: F401
-from sms.gsm7 import is_gsm7
-from ussd_app.domain.clusters.members import KINDS
-from ussd_app.domain.clusters.proposals import PAYS
-from ussd_app.engine.types import Session
+from enerlectra.text.gsm7 import is_gsm7
+from enerlectra.domain.clusters.members import KINDS
+from enerlectra.domain.clusters.proposals import PAYS
+from enerlectra.ussd.types import Session
 
 PROPOSAL_KINDS = ("equipment", "spend", "target", "remove")
 

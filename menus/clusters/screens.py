@@ -5,15 +5,15 @@ from sqlalchemy import select
 
 from menus.common import money_locked, money_pin
 from payments import routing
-from payments.base import PAYOUT
-from ussd_app.db.models import Proposal, User
-from ussd_app.domain import ledger, pin_resets
-from ussd_app.domain.clusters import members as clubs, proposals, texts
-from ussd_app.domain.clusters.members import ClusterError
-from ussd_app.domain.money import format_money
-from ussd_app.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
-from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
-from ussd_app.i18n import _
+from payments.providers.base import PAYOUT
+from enerlectra.db.models import Proposal, User
+from enerlectra.domain import ledger, pin_resets
+from enerlectra.domain.clusters import members as clubs, proposals, texts
+from enerlectra.domain.clusters.members import ClusterError
+from enerlectra.domain.money import format_money
+from enerlectra.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
+from enerlectra.i18n import _
 
 MEMBERS_PAGE = 5
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from menus.common import press
 from menus.main import screens
 from ussd_app.engine.tree import Feature, Go, State
-from ussd_app.engine.types import Nav
+from enerlectra.ussd.types import Nav
 
 
 def build(features: list[Feature]) -> Feature:

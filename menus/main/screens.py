@@ -2,10 +2,10 @@
 goes to choose the new PIN instead."""
 from __future__ import annotations
 
-from ussd_app.domain import pin_resets
+from enerlectra.domain import pin_resets
 from ussd_app.engine.tree import Feature
-from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
-from ussd_app.i18n import _
+from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
+from enerlectra.i18n import _
 
 
 def menu_renderer(entries: list[Feature], reset_state: str | None = None):

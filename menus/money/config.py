@@ -6,7 +6,7 @@ from menus.money import rules as money_rules
 from menus.money import screens
 from menus.wallet import rules
 from ussd_app.engine.tree import Feature, Go, State
-from ussd_app.i18n import lazy_gettext
+from enerlectra.i18n import lazy_gettext
 
 AMOUNT_HINT = lazy_gettext("Type an amount, like 25 or 25.50.")
 SAMPLE = {"amount": 99_999_99}

@@ -1,8 +1,8 @@
 """Mobile-money rules: pure functions of (session, text)."""
 from __future__ import annotations
 
-from ussd_app.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
-from ussd_app.engine.types import Session
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from enerlectra.ussd.types import Session
 
 
 def own_country_number(session: Session, text: str) -> bool:

@@ -5,15 +5,15 @@ import uuid
 
 from menus.common import money_locked, money_pin, money_step_refused
 from payments import routing
-from payments.base import COLLECTION
+from payments.providers.base import COLLECTION
 from payments.service import NotServed, OverLimit
-from ussd_app import faults
-from ussd_app.db.models import User
-from ussd_app.domain import ledger, wallet
-from ussd_app.domain.money import format_money
-from ussd_app.domain.phone import COUNTRIES
-from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
-from ussd_app.i18n import _
+from enerlectra import faults
+from enerlectra.db.models import User
+from enerlectra.domain import ledger, wallet
+from enerlectra.domain.money import format_money
+from enerlectra.domain.phone import COUNTRIES
+from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
+from enerlectra.i18n import _
 
 def _payable(ctx: Ctx, amount: int) -> Reject | None:
     """Tanzanian mobile money moves whole shillings only."""

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from menus.common import LANGUAGE_HINT, PIN_HINT, picks_language, pin_shaped
 from menus.onboarding import rules, screens
-from ussd_app.domain.pin import hash_pin
-from ussd_app.domain.users import NAME_MAX
+from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.users import NAME_MAX
 from ussd_app.engine.tree import Feature, Go, State
-from ussd_app.engine.types import Nav
-from ussd_app.i18n import lazy_gettext
+from enerlectra.ussd.types import Nav
+from enerlectra.i18n import lazy_gettext
 
 LONGEST_NAME = "Mwansa Chilufya Bwal"[:NAME_MAX]   # lint renders the worst case
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from menus.common import language_picked
-from ussd_app.domain.users import clean_name
-from ussd_app.engine.types import Session
+from enerlectra.domain.users import clean_name
+from enerlectra.ussd.types import Session
 
 
 def set_language(session: Session, text: str) -> None:

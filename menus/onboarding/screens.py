@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from menus.common import confirm_pin, language_options, remember_first_pin
 from sms.templates import welcome_text
-from ussd_app.domain import users
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
-from ussd_app.i18n import _
+from enerlectra.domain import users
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
+from enerlectra.i18n import _
 
 
 async def language(ctx: Ctx) -> Rendered:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from menus.common import PIN_HINT, pin_shaped
 from menus.pinreset import screens
-from ussd_app.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from ussd_app.engine.tree import Feature, Go, State
-from ussd_app.engine.types import Nav
-from ussd_app.i18n import lazy_gettext
+from enerlectra.ussd.types import Nav
+from enerlectra.i18n import lazy_gettext
 
 SAMPLE_PIN = "4826"
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from menus.common import confirm_pin, in_language_of, remember_first_pin
 from sms.templates import pin_reset_done_text
-from ussd_app.domain import pin_resets
-from ussd_app.domain.clusters.texts import when as local_when
-from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
-from ussd_app.i18n import _
+from enerlectra.domain import pin_resets
+from enerlectra.domain.clusters.texts import when as local_when
+from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
+from enerlectra.i18n import _
 
 
 async def new(ctx: Ctx) -> Rendered:

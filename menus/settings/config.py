@@ -5,9 +5,9 @@ from __future__ import annotations
 from menus.common import LANGUAGE_HINT, PIN_HINT, four_digits, picks_language, pin_shaped, press
 from menus.settings import rules, screens
 from menus.settings.screens import FORGOT_KEY
-from ussd_app.domain.pin import hash_pin
+from enerlectra.domain.pin_code import hash_pin
 from ussd_app.engine.tree import Feature, Go, State
-from ussd_app.i18n import lazy_gettext
+from enerlectra.i18n import lazy_gettext
 
 SAMPLE_PIN = "4826"
 

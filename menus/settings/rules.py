@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from menus.common import language_picked
-from ussd_app.engine.types import Session
+from enerlectra.ussd.types import Session
 
 
 def remember_language(session: Session, text: str) -> None:

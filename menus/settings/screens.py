@@ -5,13 +5,13 @@ from menus.common import confirm_pin, in_language_of, language_options, money_pi
 from sms.templates import pin_changed_text, pin_reset_asked_text
 from sqlalchemy import select, update
 
-from ussd_app import i18n
-from ussd_app.db.models import User
-from ussd_app.domain import meters, pin_resets, pins, users
-from ussd_app.domain.clusters.texts import when as local_when
-from ussd_app.domain.money import format_energy
-from ussd_app.engine.types import Ctx, Redirect, Rendered, Screen
-from ussd_app.i18n import _
+from enerlectra import i18n
+from enerlectra.db.models import User
+from enerlectra.domain import meters, pin_resets, pins, users
+from enerlectra.domain.clusters.texts import when as local_when
+from enerlectra.domain.money import format_energy
+from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
+from enerlectra.i18n import _
 
 
 FORGOT_KEY = "9"          # on the PIN screen: not 4 digits, so never a PIN

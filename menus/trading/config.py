@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from menus.common import four_digits, press
 from menus.trading import rules, screens
-from ussd_app.domain.market.texts import price_hint
-from ussd_app.domain.phone import COUNTRIES
+from enerlectra.domain.market.texts import price_hint
+from enerlectra.domain.phone import COUNTRIES
 from ussd_app.engine.tree import Feature, Go, State
-from ussd_app.i18n import lazy_gettext
+from enerlectra.i18n import lazy_gettext
 
 KWH_HINT = lazy_gettext("Type kWh, like 2 or 2.5.")
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from menus.wallet.rules import is_amount, remember_amount
-from ussd_app.domain.market.rules import BadOrder, parse_kwh
-from ussd_app.engine.types import Session
+from enerlectra.domain.market.rules import BadOrder, parse_kwh
+from enerlectra.ussd.types import Session
 
 EXPIRY_DAYS = {"1": 0, "2": 3, "3": 7}          # 0: until midnight tonight
 

@@ -6,14 +6,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from menus.common import money_locked, money_pin
-from ussd_app.db.models import MarketOrder, User
-from ussd_app.domain import ledger, pins, wallet
-from ussd_app.domain.market import book, data, rules as market_rules, texts
-from ussd_app.domain.market.matching import BUY, SELL
-from ussd_app.domain.money import format_energy, format_money
-from ussd_app.domain.phone import COUNTRIES
-from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
-from ussd_app.i18n import _
+from enerlectra.db.models import MarketOrder, User
+from enerlectra.domain import ledger, pins, wallet
+from enerlectra.domain.market import book, data, rules as market_rules, texts
+from enerlectra.domain.market.matching import BUY, SELL
+from enerlectra.domain.money import format_energy, format_money
+from enerlectra.domain.phone import COUNTRIES
+from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
+from enerlectra.i18n import _
 
 BID_DAYS = 7                     # a standing bid for the rest of a buy stays this long
 MY_ORDERS = 9                    # open orders listed (one key each)

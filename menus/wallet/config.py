@@ -4,7 +4,7 @@ from __future__ import annotations
 from menus.common import four_digits, press
 from menus.wallet import rules, screens
 from ussd_app.engine.tree import Feature, Go, State
-from ussd_app.i18n import lazy_gettext
+from enerlectra.i18n import lazy_gettext
 
 SAMPLE_SEND = {"to": "0961234567", "recipient_id": 1, "recipient_name": "Mwansa Chilufya Bwal",
                "recipient_msisdn": "+260961234567", "amount": 99_999_99}

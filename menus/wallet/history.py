@@ -5,9 +5,9 @@ cut to their first word and NAME_ROOM letters.
 """
 from __future__ import annotations
 
-from ussd_app.domain.money import format_energy, format_money
-from ussd_app.domain.statement import Entry
-from ussd_app.i18n import _
+from enerlectra.domain.money import format_energy, format_money
+from enerlectra.domain.statement import Entry
+from enerlectra.i18n import _
 
 NAME_ROOM = 12
 

@@ -1,9 +1,9 @@
 """Wallet rules: pure functions of (session, text)."""
 from __future__ import annotations
 
-from ussd_app.domain.money import BadAmount, parse_amount
-from ussd_app.domain.phone import COUNTRIES
-from ussd_app.engine.types import Session
+from enerlectra.domain.money import BadAmount, parse_amount
+from enerlectra.domain.phone import COUNTRIES
+from enerlectra.ussd.types import Session
 
 
 def looks_like_number(session: Session, text: str) -> bool:

@@ -8,12 +8,12 @@ from sms.templates import received_text, sent_text
 from sqlalchemy import select
 
 from payments.lifecycle import OPEN
-from ussd_app.db.models import Payment, User
-from ussd_app.domain import ledger, statement, users, wallet
-from ussd_app.domain.money import format_energy, format_money
-from ussd_app.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
-from ussd_app.engine.types import Ctx, Redirect, Reject, Rendered, Screen
-from ussd_app.i18n import _
+from enerlectra.db.models import Payment, User
+from enerlectra.domain import ledger, statement, users, wallet
+from enerlectra.domain.money import format_energy, format_money
+from enerlectra.domain.phone import COUNTRIES, InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
+from enerlectra.i18n import _
 
 HISTORY_LINES = 12
 HISTORY_PAGE = 4

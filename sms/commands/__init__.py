@@ -10,7 +10,7 @@ from functools import cache
 from sms.commands import ask, bal, clusters, lang, market, optout
 from sms.commands import help as help_cmd
 from sms.commands.base import Command, CommandCtx, KEYWORD_CONTEXT
-from ussd_app import i18n
+from enerlectra import i18n
 
 COMMANDS: tuple[Command, ...] = (help_cmd.COMMAND, lang.COMMAND, optout.STOP, optout.START, bal.COMMAND,
                                  ask.COMMAND, market.PRICE, market.ALERT, market.SELL_CMD, market.BUY_CMD,

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app.domain.advisor import bank, questions, texts
-from ussd_app.i18n import pgettext_noop
+from enerlectra.domain.advisor import bank, questions, texts
+from enerlectra.i18n import pgettext_noop
 
 MIN_QUESTION = 3          # characters: "ASK" alone, or "ASK ?", gets the usage line
 

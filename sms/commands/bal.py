@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app.domain import wallet
-from ussd_app.domain.money import format_energy, format_money
-from ussd_app.i18n import _, pgettext_noop
+from enerlectra.domain import wallet
+from enerlectra.domain.money import format_energy, format_money
+from enerlectra.i18n import _, pgettext_noop
 
 
 def balance_text(money: int, currency: str, energy_wh: int) -> str:

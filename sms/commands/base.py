@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ussd_app.db.models import User
-from ussd_app.domain.phone import Msisdn
-from ussd_app.domain.pins import PinCheck
+from enerlectra.db.models import User
+from enerlectra.domain.phone import Msisdn
+from enerlectra.domain.pins import PinCheck
 
 if TYPE_CHECKING:
-    from ussd_app.settings import Settings
+    from enerlectra.settings import Settings
 
 KEYWORD_CONTEXT = "sms keyword"      # the msgctxt of keyword aliases in the catalogs
 

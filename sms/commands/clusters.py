@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from sms.commands import market
 from sms.commands.base import Command, CommandCtx
-from ussd_app.db.models import Proposal
-from ussd_app.domain import pin_resets
-from ussd_app.domain.clusters import members, proposals, texts
-from ussd_app.domain.market import by_sms
-from ussd_app.i18n import pgettext_noop
+from enerlectra.db.models import Proposal
+from enerlectra.domain import pin_resets
+from enerlectra.domain.clusters import members, proposals, texts
+from enerlectra.domain.market import by_sms
+from enerlectra.i18n import pgettext_noop
 
 
 async def handle_join(ctx: CommandCtx) -> str | None:

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from sms.commands.base import KEYWORD_CONTEXT, Command, CommandCtx
-from ussd_app import i18n
-from ussd_app.i18n import _, pgettext_noop
+from enerlectra import i18n
+from enerlectra.i18n import _, pgettext_noop
 
 MORE = pgettext_noop("sms keyword", "MORE")      # HELP MORE, with its word in every language (HELP ZAIDI)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app import i18n
-from ussd_app.db.models import User
-from ussd_app.i18n import _, pgettext_noop
+from enerlectra import i18n
+from enerlectra.db.models import User
+from enerlectra.i18n import _, pgettext_noop
 
 # What people type after LANG -> our language code.
 CHOICES = {"EN": "en", "ENGLISH": "en", "BEM": "bem", "BEMBA": "bem", "ICHIBEMBA": "bem", "NY": "nya",

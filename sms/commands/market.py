@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app.domain import ledger, pin_resets, pin_texts, pins, wallet
-from ussd_app.domain.market import book, by_sms, data, rules, texts
-from ussd_app.domain.market.matching import BUY, SELL
-from ussd_app.domain.money import BadAmount, format_energy, format_money, parse_amount
-from ussd_app.i18n import _, pgettext_noop
+from enerlectra.domain import ledger, pin_resets, pin_texts, pins, wallet
+from enerlectra.domain.market import book, by_sms, data, rules, texts
+from enerlectra.domain.market.matching import BUY, SELL
+from enerlectra.domain.money import BadAmount, format_energy, format_money, parse_amount
+from enerlectra.i18n import _, pgettext_noop
 
 
 async def handle_price(ctx: CommandCtx) -> str:

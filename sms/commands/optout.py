@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from sms.commands.base import Command, CommandCtx
-from ussd_app.db.models import User
-from ussd_app.i18n import _, pgettext_noop
+from enerlectra.db.models import User
+from enerlectra.i18n import _, pgettext_noop
 
 
 def stopped() -> str:

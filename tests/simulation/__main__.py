@@ -3,7 +3,7 @@
     python -m tests.simulation --seeds 1000 --steps 1000            # hunt: seeds 1..1000
     python -m tests.simulation --replay 17 --steps 1000 --verbose    # one seed again, step by step
     python -m tests.simulation --replay-file failing.json            # a (shrunk) list saved by a hunt
-    python -m tests.simulation --defect half_placed_order --seeds 5  # with a planted defect (ussd_app/faults.py)
+    python -m tests.simulation --defect half_placed_order --seeds 5  # with a planted defect (enerlectra/faults.py)
 
 Real Redis from REDIS_URL (else an embedded server), SQL from TEST_DATABASE_URL (else a SQLite file).
 """
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from tests.simulation.run import Outcome, dump_steps, load_steps, redis_server, run_seed, run_steps, shrink
-from ussd_app.faults import DEFECTS
+from enerlectra.faults import DEFECTS
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:

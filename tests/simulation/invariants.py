@@ -10,14 +10,14 @@ from collections import defaultdict
 
 from sqlalchemy import func, select
 
-from payments.base import PAYOUT
+from payments.providers.base import PAYOUT
 from payments.lifecycle import OPEN
 from tests.simulation.world import World
-from ussd_app.db.models import (Account, Cluster, JournalEntry, MarketOrder, Membership, Meter, MeterReading,
+from enerlectra.db.models import (Account, Cluster, JournalEntry, MarketOrder, Membership, Meter, MeterReading,
                                 Payment, User)
-from ussd_app.domain import ledger
-from ussd_app.domain.clusters import members as clubs
-from ussd_app.domain.market import book, rules
+from enerlectra.domain import ledger
+from enerlectra.domain.clusters import members as clubs
+from enerlectra.domain.market import book, rules
 
 
 async def check(world: World) -> list[str]:

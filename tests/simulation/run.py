@@ -18,8 +18,8 @@ from tests.simulation import invariants
 from tests.simulation.journeys import STEPS, jobs
 from tests.simulation.plan import Step, plan, setup_steps
 from tests.simulation.world import DECIDE_AFTER, World, open_world
-from ussd_app import faults
-from ussd_app.embedded_redis import EmbeddedRedis
+from enerlectra import faults
+from enerlectra.embedded_redis import EmbeddedRedis
 
 
 @dataclass

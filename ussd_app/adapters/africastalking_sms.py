@@ -18,7 +18,7 @@ from ussd_app.adapters.africastalking import _form
 from ussd_app.adapters.auth import check_token
 from ussd_app.adapters.bounds import bad
 from ussd_app.adapters.ratelimits import sms_verdict
-from ussd_app.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 
 log = logging.getLogger(__name__)
 

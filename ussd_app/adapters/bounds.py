@@ -53,7 +53,7 @@ class Field:
 AT_DATE = "%Y-%m-%d %H:%M:%S"
 _WHOLE = re.compile(r"\d{1,15}(?:\.\d{1,6})?")     # AT sends counts as "3" (or "3.0"); no sign, no exponent
 
-# Column widths are in ussd_app/db/models.py: a field longer than its column never reaches SQL.
+# Column widths are in enerlectra/db/models.py: a field longer than its column never reaches SQL.
 AT_USSD_FORM = {
     "sessionId": Field(128, required=True), "phoneNumber": Field(32, required=True), "text": Field(1000),
     "serviceCode": Field(40), "networkCode": Field(10)}

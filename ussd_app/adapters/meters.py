@@ -20,7 +20,7 @@ from aiohttp import web
 from sms.templates import meter_receipt
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import YEARS, Rejected, check_json, sane_year
-from ussd_app.domain import meters
+from enerlectra.domain import meters
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ import logging
 
 from aiohttp import web
 
-from payments.base import BadCallback, ForgedCallback
+from payments.providers.base import BadCallback, ForgedCallback
 from payments.setup import callback_url
 from ussd_app import appkeys
 from ussd_app.adapters.auth import check_token
-from ussd_app.redact import redact_path
+from enerlectra.redact import redact_path
 
 log = logging.getLogger(__name__)
 

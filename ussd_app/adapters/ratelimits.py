@@ -1,6 +1,6 @@
 """Where the rate limits apply: every webhook per source address, USSD per number, SMS per number, and the
 status queries a payment's callbacks may trigger. The limits are settings; the limiter is
-ussd_app/ratelimit.py.
+enerlectra/ratelimit.py.
 
 Each check answers the way its caller needs: a webhook gets 429 with Retry-After; a phone gets an END
 screen in its user's language with HTTP 200 (Africa's Talking shows nothing else); an SMS sender gets one
@@ -15,14 +15,15 @@ from typing import Awaitable, Callable, Literal
 from aiohttp import web
 from sqlalchemy import select
 
-from ussd_app import appkeys, i18n
+from ussd_app import appkeys
+from enerlectra import i18n
 from ussd_app.adapters.auth import check_token
-from ussd_app.db.models import User
-from ussd_app.domain import ledger
+from enerlectra.db.models import User
+from enerlectra.domain import ledger
 from ussd_app.engine.core import default_language
-from ussd_app.engine.types import UssdReply, UssdRequest
-from ussd_app.i18n import _
-from ussd_app.ratelimit import Rule
+from enerlectra.ussd.types import UssdReply, UssdRequest
+from enerlectra.i18n import _
+from enerlectra.ratelimit import Rule
 
 MINUTE, HOUR = 60, 3600
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

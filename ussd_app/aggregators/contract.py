@@ -19,7 +19,7 @@ from aiohttp import web
 from ussd_app.adapters.auth import check_token
 from ussd_app.adapters.bounds import Field, Rejected
 from ussd_app.engine import paths
-from ussd_app.engine.types import UssdReply, UssdRequest
+from enerlectra.ussd.types import UssdReply, UssdRequest
 
 Hop = UssdRequest      # the neutral request: one hop
 

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from ussd_app.adapters.bounds import Field, Rejected
 from ussd_app.aggregators.contract import Aggregator, Hop, Notice, get
-from ussd_app.domain.phone import parse_msisdn
-from ussd_app.engine.types import UssdReply
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.ussd.types import UssdReply
 
 TYPES = ("initiation", "response", "release", "timeout")
 

@@ -10,7 +10,7 @@ from ussd_app.aggregators.arkesel import Arkesel
 from ussd_app.aggregators.beem import Beem
 from ussd_app.aggregators.contract import Aggregator, Config
 from ussd_app.aggregators.hubtel import Hubtel
-from ussd_app.settings import AggregatorConfig, Settings
+from enerlectra.settings import AggregatorConfig, Settings
 
 ADAPTERS: dict[str, type[Aggregator]] = {
     "africastalking": AfricasTalking,

@@ -17,17 +17,17 @@ import logging
 
 from babel.support import LazyProxy
 
-from ussd_app import faults, i18n
-from ussd_app.domain import users
-from ussd_app.domain.phone import COUNTRIES
+from enerlectra import faults, i18n
+from enerlectra.domain import users
+from enerlectra.domain.phone import COUNTRIES
 from ussd_app.engine import paths
-from ussd_app.engine.budget import BACK, HOME, MORE, paginate
+from enerlectra.ussd.budget import BACK, HOME, MORE, paginate
 from ussd_app.engine.paths import consumed_mark, new_input as _new_input  # noqa: F401  (kept importable)
 from ussd_app.engine.store import Loaded, LockTimeout, SessionStore
 from ussd_app.engine.tree import MenuTree
-from ussd_app.engine.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
+from enerlectra.ussd.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
                                    UssdRequest)
-from ussd_app.i18n import _
+from enerlectra.i18n import _
 from ussd_app.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ussd_app.domain import ledger
+from enerlectra.domain import ledger
 
 CUMULATIVE = "cumulative"
 APPENDED = "appended"

@@ -16,9 +16,9 @@ from typing import Callable
 
 from redis.asyncio import Redis
 
-from ussd_app import faults
-from ussd_app.domain import ledger
-from ussd_app.engine.types import Session, UssdReply
+from enerlectra import faults
+from enerlectra.domain import ledger
+from enerlectra.ussd.types import Session, UssdReply
 
 # Take the lock; when it is ours, read the session, the stored reply for this hop id, and the END
 # the session ended with (if it did). A lock already holding our token is ours: the Redis client retries a

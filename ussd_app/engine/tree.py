@@ -13,7 +13,7 @@ from typing import Any, Callable
 from babel.support import LazyProxy
 from transitions.extensions import HierarchicalMachine
 
-from ussd_app.engine.types import Action, Nav, Renderer, Rule, Session
+from enerlectra.ussd.types import Action, Nav, Renderer, Rule, Session
 
 logging.getLogger("transitions").setLevel(logging.WARNING)
 

@@ -1,0 +1,29 @@
+"""Which money steps a USSD hop has taken: a hop key moves money for one kind of step only.
+
+After Redis lost a session, a retransmitted hop is walked again from the main menu (`Engine._open`). When the
+session had begun with the resume offer ("Continue where you left off?"), its first input answered that offer,
+and the walk reads every input one place off: the path of a buy can lead to a withdrawal. Both keys derive from
+the same hop, so each step alone would be idempotent and still run; this is what lets the second one refuse.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from enerlectra.db.models import JournalEntry, MarketOrder, Payment, Proposal
+
+# kind -> the key its rows carry, from the hop key (the screens build them the same way)
+SUFFIX = {"payment": "", "send": ":send", "contribute": ":contribute", "sell": ":sell", "buy": ":buy",
+          "propose": ":propose"}
+
+
+async def taken(s: AsyncSession, hop_key: str) -> set[str]:
+    """The kinds of money step that already ran with this hop key (one query over the four tables)."""
+    keys = {f"{hop_key}{suffix}": kind for kind, suffix in SUFFIX.items()}
+    found = await s.scalars(union_all(
+        select(Payment.request_key).where(Payment.request_key == hop_key),
+        select(JournalEntry.idempotency_key).where(
+            JournalEntry.idempotency_key.in_([f"{hop_key}:send", f"{hop_key}:contribute"])),
+        select(MarketOrder.request_key).where(MarketOrder.request_key.in_([f"{hop_key}:sell", f"{hop_key}:buy"])),
+        select(Proposal.request_key).where(Proposal.request_key == f"{hop_key}:propose")))
+    return {keys[k] for k in found}

@@ -1,0 +1,432 @@
+"""The double-entry ledger. Every movement is one journal entry whose postings sum to zero per asset.
+
+Rules kept here, for every caller (wallet, market, payments, clusters, meters):
+- integer minor units and integer Wh only;
+- an idempotency key per entry: posting again with the same key returns the first entry, posts nothing;
+- accounts are locked in id order (SELECT ... FOR UPDATE on PostgreSQL; SQLite transactions are
+  BEGIN IMMEDIATE, one writer), then the chain head: no deadlocks, no lost updates;
+- no balance below zero unless the account allows it (clearing accounts); balances are a column updated
+  in the same transaction as the postings;
+- each entry is sealed by a MAC (HMAC-SHA256 under the ledger key, which lives outside the database):
+  over the previous entry's MAC, a gapless sequence number, its key, kind, memo and time, and every
+  posting with the account it moved (id, code, owner, kind, asset, allow_negative). Whoever edits the
+  tables cannot seal the result again, so `verify` names the first entry changed, removed or moved.
+
+The key is per process, set once at start-up with `use_key` (create_app, the worker's runtime.configure,
+the CLI; tests: a fixture per test) rather than passed down: post is called from wallet, market, payments,
+clusters and meters, and threading a key through all of them would change every money path for a value
+that never varies within a process. Posting without a key raises; it never seals with a made-up one.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from enerlectra.checks import Problem
+from enerlectra.db.models import Account, JournalEntry, LedgerHead, Posting
+from enerlectra.domain.ledger_key import fingerprint
+
+ENERGY = "WH"
+GENESIS = "0" * 64
+MAC_VERSION = 1
+_key: bytes | None = None
+
+
+class LedgerError(Exception):
+    pass
+
+
+class NoKey(LedgerError):
+    """The process never called use_key: nothing is posted or verified without the real key."""
+
+
+class Unbalanced(LedgerError):
+    """Postings that do not sum to zero per asset: a bug in the caller, never posted."""
+
+
+class InsufficientFunds(LedgerError):
+    def __init__(self, account_code: str, balance: int, needed: int):
+        super().__init__(f"{account_code}: balance {balance}, needs {needed}")
+        self.account_code, self.balance, self.needed = account_code, balance, needed
+
+
+@dataclass(frozen=True)
+class Leg:
+    account_id: int
+    amount: int            # + into the account, - out of it
+
+
+@dataclass(frozen=True)
+class Posted:
+    entry_id: int
+    created: bool          # False: the idempotency key was used before; nothing was posted now
+
+
+def use_key(key: bytes | None) -> bytes | None:
+    """Set this process's ledger key (ledger_key.load(settings)); None forgets it. Returns the one before,
+    for code that seals a throwaway ledger of its own (menus lint) and puts the process's key back."""
+    global _key
+    previous, _key = _key, key
+    return previous
+
+
+def current_key() -> bytes:
+    if _key is None:
+        raise NoKey("no ledger key in this process: call ledger.use_key(ledger_key.load(settings)) at start-up")
+    return _key
+
+
+def keyed_digest(purpose: str, text: str) -> str:
+    """A digest of `text` only this installation can compute (HMAC-SHA256 under the ledger key, per purpose).
+    What we keep of a USSD path (its PINs have 10,000 values each) cannot be reversed by trying inputs."""
+    return hmac.new(current_key(), f"{purpose}\n{text}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+# -- accounts ------------------------------------------------------------------------------------
+
+def user_code(user_id: int, asset: str) -> str:
+    return f"user:{user_id}:{asset}"
+
+
+def system_code(name: str, asset: str) -> str:
+    return f"system:{name}:{asset}"
+
+
+async def account(db: AsyncSession, code: str, kind: str, asset: str, user_id: int | None = None,
+                  allow_negative: bool = False) -> Account:
+    """Get or create an account by its code (safe against a concurrent creation)."""
+    found = await db.scalar(select(Account).where(Account.code == code))
+    if found is not None:
+        return found
+    try:
+        async with db.begin_nested():
+            created = Account(code=code, kind=kind, asset=asset, user_id=user_id, allow_negative=allow_negative,
+                              balance=0)
+            db.add(created)
+        return created
+    except IntegrityError:
+        return await db.scalar(select(Account).where(Account.code == code))
+
+
+async def user_money(db: AsyncSession, user_id: int, currency: str) -> Account:
+    return await account(db, user_code(user_id, currency), "money", currency, user_id)
+
+
+async def user_energy(db: AsyncSession, user_id: int) -> Account:
+    return await account(db, user_code(user_id, ENERGY), "energy", ENERGY, user_id)
+
+
+async def system(db: AsyncSession, name: str, asset: str) -> Account:
+    """System accounts: `fees`, `escrow`, ... never negative; `clearing:*` and `operator` may be."""
+    may_go_negative = name.startswith("clearing") or name == "operator"
+    return await account(db, system_code(name, asset), name.split(":")[0], asset, None, may_go_negative)
+
+
+# -- sealing ------------------------------------------------------------------------------------
+
+def utc_text(when: datetime) -> str:
+    """One text per instant, whatever the driver hands back (SQLite: naive UTC; PostgreSQL: aware)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _account_part(account_id: int, accounts: dict[int, Account]) -> dict:
+    acc = accounts.get(account_id)
+    if acc is None:            # a posting to an account that is gone: seals as such, so it cannot match
+        return {"id": account_id, "missing": True}
+    return {"id": acc.id, "code": acc.code, "owner": acc.user_id, "kind": acc.kind, "asset": acc.asset,
+            "allow_negative": bool(acc.allow_negative)}
+
+
+def sealed_content(prev_mac: str, seq: int, key: str, kind: str, memo: str, at: datetime,
+                   postings: list[tuple[int, str, int]], accounts: dict[int, Account]) -> bytes:
+    """What an entry's MAC covers, as canonical JSON (sorted keys, no spaces, ASCII only): every string is
+    quoted and escaped, so no two different entries encode alike. `postings`: (account id, asset, amount)."""
+    return json.dumps({"v": MAC_VERSION, "prev": prev_mac, "seq": seq, "key": key, "kind": kind, "memo": memo,
+                       "at": utc_text(at),
+                       "postings": [{"account": _account_part(a, accounts), "asset": asset, "amount": amount}
+                                    for a, asset, amount in sorted(postings)]},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def seal(key: bytes, content: bytes) -> str:
+    return hmac.new(key, content, hashlib.sha256).hexdigest()
+
+
+# -- posting -------------------------------------------------------------------------------------
+
+async def _lock(db: AsyncSession, account_ids: list[int]) -> dict[int, Account]:
+    rows = (await db.scalars(select(Account).where(Account.id.in_(account_ids)).order_by(Account.id)
+                             .with_for_update().execution_options(populate_existing=True))).all()
+    return {a.id: a for a in rows}
+
+
+def _merge(legs: list[Leg]) -> dict[int, int]:
+    merged: dict[int, int] = defaultdict(int)
+    for leg in legs:
+        if not isinstance(leg.amount, int) or isinstance(leg.amount, bool):
+            raise Unbalanced(f"amounts are integers, got {leg.amount!r}")
+        merged[leg.account_id] += leg.amount
+    return merged
+
+
+def _check(key: str, merged: dict[int, int], accounts: dict[int, Account]) -> None:
+    if len(accounts) != len(merged):
+        raise LedgerError(f"unknown account in {sorted(merged)}")
+    per_asset: dict[str, int] = defaultdict(int)
+    for account_id, amount in merged.items():
+        per_asset[accounts[account_id].asset] += amount
+    if any(per_asset.values()):
+        raise Unbalanced(f"{key}: postings sum to {dict(per_asset)}")
+    for account_id, amount in merged.items():
+        acc = accounts[account_id]
+        if acc.balance + amount < 0 and not acc.allow_negative:
+            raise InsufficientFunds(acc.code, acc.balance, -amount)
+
+
+async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str = "") -> Posted:
+    """Post one entry inside the caller's transaction (the caller commits, with its outbox rows).
+
+    Raises Unbalanced or InsufficientFunds (or NoKey) without writing anything.
+    """
+    mac_key = current_key()
+    seen = await db.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == key))
+    if seen is not None:
+        return Posted(seen, created=False)
+    merged = _merge(legs)
+    accounts = await _lock(db, sorted(merged))
+    _check(key, merged, accounts)
+    # The chain head is locked last and held briefly: four statements, then the caller's commit.
+    head = (await db.execute(select(LedgerHead.seq, LedgerHead.last_mac).where(LedgerHead.id == 1)
+                             .with_for_update())).one()
+    seq, at = head.seq + 1, datetime.now(timezone.utc)
+    moved = {a: n for a, n in merged.items() if n}
+    mac = seal(mac_key, sealed_content(head.last_mac, seq, key, kind, memo, at,
+                                       [(a, accounts[a].asset, n) for a, n in moved.items()], accounts))
+    entry_id = await db.scalar(insert(JournalEntry).values(idempotency_key=key, kind=kind, memo=memo, seq=seq,
+                                                           created_at=at, prev_mac=head.last_mac, mac=mac)
+                               .returning(JournalEntry.id))
+    if moved:     # legs that cancel out (an account paying itself) leave an entry with no postings
+        await db.execute(insert(Posting), [{"entry_id": entry_id, "account_id": a, "asset": accounts[a].asset,
+                                            "amount": n} for a, n in sorted(moved.items())])
+        await db.execute(update(Account).where(Account.id.in_(list(moved)))
+                         .values(balance=Account.balance + case(moved, value=Account.id))
+                         .execution_options(synchronize_session=False))
+    await db.execute(update(LedgerHead).where(LedgerHead.id == 1)
+                     .values(seq=seq, last_entry_id=entry_id, last_mac=mac))
+    return Posted(entry_id, created=True)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HistoryLine:
+    entry_id: int
+    kind: str
+    memo: str
+    amount: int
+    asset: str
+    when: object           # datetime
+
+
+async def history(db: AsyncSession, account_codes: list[str], limit: int = 20) -> list[HistoryLine]:
+    """Read only: the newest postings to these accounts, newest first."""
+    rows = (await db.execute(
+        select(JournalEntry.id, JournalEntry.kind, JournalEntry.memo, Posting.amount, Posting.asset,
+               JournalEntry.created_at)
+        .join(Posting, Posting.entry_id == JournalEntry.id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.code.in_(account_codes))
+        .order_by(JournalEntry.id.desc(), Posting.id).limit(limit))).all()
+    return [HistoryLine(*r) for r in rows]
+
+
+# -- verifying -----------------------------------------------------------------------------------
+
+MAX_ENTRY_PROBLEMS = 50     # a swapped account breaks every entry that touched it: name the first ones
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The chain's head written down outside the database: the chain must still pass through it."""
+    seq: int
+    entry_id: int
+    mac: str
+    key_id: str            # ledger_key.fingerprint of the key that sealed it
+
+    def __str__(self) -> str:
+        return f"ledger-anchor seq={self.seq} entry={self.entry_id} mac={self.mac} key={self.key_id}"
+
+    @classmethod
+    def parse(cls, line: str) -> "Anchor":
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        try:
+            return cls(int(fields["seq"]), int(fields["entry"]), fields["mac"], fields.get("key", ""))
+        except (KeyError, ValueError):
+            raise ValueError(f"not a ledger anchor: {line!r}") from None
+
+
+class _Walk:
+    """The chain read in seq order: what each entry must follow, and the postings summed per account."""
+
+    def __init__(self, key: bytes, accounts: dict[int, Account], anchor_seq: int | None):
+        self.key, self.accounts, self.anchor_seq = key, accounts, anchor_seq
+        self.problems: list[Problem] = []
+        self.unlisted = 0
+        self.sums: dict[int, int] = defaultdict(int)
+        self.prev_mac, self.prev_seq, self.last_id = GENESIS, 0, 0
+        self.anchored: JournalEntry | None = None
+
+    def problem(self, where: str, what: str) -> None:
+        if len(self.problems) < MAX_ENTRY_PROBLEMS:
+            self.problems.append(Problem(where, what))
+        else:
+            self.unlisted += 1
+
+    def step(self, e: JournalEntry, postings: list[Posting]) -> None:
+        where = f"entry {e.id}"
+        if e.seq != self.prev_seq + 1:
+            missing = e.seq - self.prev_seq - 1
+            self.problem(where, f"seq {e.seq} follows seq {self.prev_seq}: " +
+                         (f"{missing} entr{'y' if missing == 1 else 'ies'} before it removed" if missing > 0
+                          else "out of order"))
+        elif e.prev_mac != self.prev_mac:
+            self.problem(where, "does not follow the entry before it: entries were removed, replaced or "
+                                "reordered")
+        self._postings(where, postings)
+        if not hmac.compare_digest(e.mac, entry_mac(self.key, e, postings, self.accounts)):
+            self.problem(where, "MAC does not match: its amounts, accounts, owners, key, memo or time were "
+                                "changed, or it was sealed with another key")
+        if e.seq == self.anchor_seq:
+            self.anchored = e
+        self.prev_mac, self.prev_seq, self.last_id = e.mac, e.seq, e.id
+
+    def _postings(self, where: str, postings: list[Posting]) -> None:
+        per_asset: dict[str, int] = defaultdict(int)
+        for p in postings:
+            per_asset[p.asset] += p.amount
+            self.sums[p.account_id] += p.amount
+            acc = self.accounts.get(p.account_id)
+            if acc is not None and acc.asset != p.asset:
+                self.problem(where, f"posting {p.id} in {p.asset} to a {acc.asset} account")
+        if any(per_asset.values()):
+            self.problem(where, f"postings do not balance: {dict(per_asset)}")
+
+
+def entry_mac(key: bytes, e: JournalEntry, postings: list[Posting], accounts: dict[int, Account]) -> str:
+    """The MAC an entry must carry, from what the database says now."""
+    return seal(key, sealed_content(e.prev_mac, e.seq, e.idempotency_key, e.kind, e.memo, e.created_at,
+                                    [(p.account_id, p.asset, p.amount) for p in postings], accounts))
+
+
+async def _entries(db: AsyncSession, batch: int):
+    """Every entry in seq order with its postings, a batch at a time."""
+    last_seq = None
+    while True:
+        query = select(JournalEntry).order_by(JournalEntry.seq).limit(batch)
+        if last_seq is not None:
+            query = query.where(JournalEntry.seq > last_seq)
+        entries = (await db.scalars(query)).all()
+        if not entries:
+            return
+        postings: dict[int, list[Posting]] = defaultdict(list)
+        for p in (await db.scalars(select(Posting).where(Posting.entry_id.in_([e.id for e in entries]))
+                                   .order_by(Posting.id))).all():
+            postings[p.entry_id].append(p)
+        for e in entries:
+            yield e, postings[e.id]
+        last_seq = entries[-1].seq
+
+
+async def one_snapshot(s: AsyncSession) -> None:
+    """Make this session's reads one moment's picture (PostgreSQL: REPEATABLE READ; a SQLite transaction is one
+    already), so verifying a live ledger never sees half of a commit. Call before the session's first read."""
+    if s.bind.dialect.name == "postgresql":
+        await s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+async def verify(db: AsyncSession, batch: int = 5000, anchor: Anchor | None = None) -> list[Problem]:
+    """Recompute every MAC and balance; the entries' problems come first and in seq order, so the first
+    line names the first bad entry. With an `anchor`, the chain must still pass through it."""
+    key = current_key()
+    accounts = {a.id: a for a in (await db.scalars(select(Account))).all()}
+    walk = _Walk(key, accounts, anchor.seq if anchor else None)
+    async for entry, postings in _entries(db, batch):
+        walk.step(entry, postings)
+    problems = walk.problems
+    if walk.unlisted:
+        problems.append(Problem("ledger", f"{walk.unlisted} more problems in later entries, not listed"))
+    problems += _head_problems(await db.scalar(select(LedgerHead).where(LedgerHead.id == 1)), walk)
+    if anchor is not None:
+        problems += _anchor_problems(anchor, walk, fingerprint(key))
+    return problems + _balance_problems(walk)
+
+
+def _head_problems(head: LedgerHead | None, walk: _Walk) -> list[Problem]:
+    if head is None:
+        return [Problem("ledger head", "missing")]
+    if head.seq > walk.prev_seq:
+        return [Problem("ledger head", f"says seq {head.seq} (entry {head.last_entry_id}), the chain ends at "
+                                       f"seq {walk.prev_seq}: entries were removed from the end")]
+    if (head.seq, head.last_entry_id, head.last_mac) != (walk.prev_seq, walk.last_id, walk.prev_mac):
+        return [Problem("ledger head", f"says seq {head.seq} (entry {head.last_entry_id}), the chain ends at "
+                                       f"seq {walk.prev_seq} (entry {walk.last_id}) with another MAC")]
+    return []
+
+
+def _anchor_problems(anchor: Anchor, walk: _Walk, key_id: str) -> list[Problem]:
+    problems = []
+    if anchor.key_id and anchor.key_id != key_id:
+        problems.append(Problem("anchor", f"made with another ledger key ({anchor.key_id}, this one {key_id})"))
+    e = walk.anchored
+    if anchor.seq == 0:                  # anchored before the first entry: every chain passes through it
+        return problems
+    if e is None and walk.prev_seq < anchor.seq:
+        problems.append(Problem("anchor", f"seq {anchor.seq} (entry {anchor.entry_id}) is gone: the chain ends "
+                                          f"at seq {walk.prev_seq}, entries were removed from the end"))
+    elif e is None:
+        problems.append(Problem("anchor", f"seq {anchor.seq} (entry {anchor.entry_id}) is gone from the chain"))
+    elif (e.id, e.mac) != (anchor.entry_id, anchor.mac):
+        problems.append(Problem("anchor", f"seq {anchor.seq} is entry {e.id} with another MAC than the anchored "
+                                          f"entry {anchor.entry_id}: the chain was rewritten up to there"))
+    return problems
+
+
+def _balance_problems(walk: _Walk) -> list[Problem]:
+    problems = []
+    for acc in sorted(walk.accounts.values(), key=lambda a: a.id):
+        if acc.balance != walk.sums[acc.id]:
+            problems.append(Problem(f"account {acc.code}",
+                                    f"balance {acc.balance} but postings sum to {walk.sums[acc.id]}"))
+        if acc.balance < 0 and not acc.allow_negative:
+            problems.append(Problem(f"account {acc.code}", f"negative balance {acc.balance}"))
+    return problems
+
+
+async def head_anchor(db: AsyncSession) -> Anchor:
+    """The head as an anchor to keep outside the database, after checking that the newest entry is
+    the head's and carries a MAC made with this key (the whole chain is `verify`'s job)."""
+    key = current_key()
+    head = await db.scalar(select(LedgerHead).where(LedgerHead.id == 1))
+    if head is None:
+        raise LedgerError("ledger head: missing")
+    if head.seq == 0:
+        return Anchor(0, 0, GENESIS, fingerprint(key))
+    entry = await db.scalar(select(JournalEntry).where(JournalEntry.seq == head.seq))
+    if entry is None or (entry.id, entry.mac) != (head.last_entry_id, head.last_mac):
+        raise LedgerError(f"ledger head: says seq {head.seq} (entry {head.last_entry_id}), no such entry")
+    postings = (await db.scalars(select(Posting).where(Posting.entry_id == entry.id))).all()
+    accounts = {a.id: a for a in (await db.scalars(
+        select(Account).where(Account.id.in_([p.account_id for p in postings])))).all()}
+    if not hmac.compare_digest(entry.mac, entry_mac(key, entry, list(postings), accounts)):
+        raise LedgerError(f"entry {entry.id}: MAC does not match (changed, or sealed with another key)")
+    return Anchor(head.seq, entry.id, entry.mac, fingerprint(key))

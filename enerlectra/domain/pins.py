@@ -1,0 +1,142 @@
+"""Money PINs: three wrong in a row lock money actions for a while; the owner is told by SMS once.
+
+The counter and the lock live in the users table, so a restart changes nothing. An attempt is reserved
+(one conditional UPDATE) before the slow KDF runs and counted as a failure until it proves right: N guesses
+at once evaluate at most the tries left, never N. Only the attempt that used the last try locks, so one lock
+makes one SMS. No write transaction is held across the KDF.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from enerlectra import faults
+from enerlectra.db.models import User
+from enerlectra.domain import outbox
+from enerlectra.domain.pin_code import verify_pin_async
+
+# No daylight saving in either country: fixed offsets are exact.
+LOCAL_TIME = {"ZM": timezone(timedelta(hours=2)), "TZ": timezone(timedelta(hours=3))}
+
+
+@dataclass(frozen=True)
+class PinCheck:
+    ok: bool
+    locked_until: datetime | None = None     # set when money actions are locked (now or already)
+    tries_left: int = 0
+    dispatch: tuple[tuple[int, int], ...] = ()
+    held: bool = False       # locked_until is the hold after a PIN reset (no try was taken)
+
+
+def local_hhmm(when: datetime, country: str) -> str:
+    return when.astimezone(LOCAL_TIME.get(country, timezone.utc)).strftime("%H:%M")
+
+
+def aware_utc(when: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without a zone; ours are all UTC."""
+    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
+
+
+async def locked_until(db: async_sessionmaker, user_id: int) -> datetime | None:
+    async with db() as s:
+        until = aware_utc(await s.scalar(select(User.pin_locked_until).where(User.id == user_id)))
+    return until if until is not None and until > outbox.now() else None
+
+
+async def held_until(db: async_sessionmaker, user_id: int) -> datetime | None:
+    """When the hold on money actions after a PIN reset ends, while it lasts."""
+    async with db() as s:
+        return await _held(s, user_id)
+
+
+async def _held(s: AsyncSession, user_id: int) -> datetime | None:
+    until = aware_utc(await s.scalar(select(User.pin_reset_hold_until).where(User.id == user_id)))
+    return until if until is not None and until > outbox.now() else None
+
+
+async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures: int, lock_minutes: int,
+                lock_sms: Callable[[User, datetime], str], hold: bool = True) -> PinCheck:
+    """Verify a PIN for a money action: reserve a try, run the KDF outside any transaction, then settle
+    the try (the lock SMS is queued in the same transaction as the lock). While a PIN reset's hold lasts
+    (`hold`: this action is one it holds) the answer is that hold, and no try is taken."""
+    if faults.on("pin_no_reservation"):             # a planted defect (tests only): the check before issue 14
+        return await _unreserved(db, user_id, pin, max_failures, lock_minutes, lock_sms)
+    async with db() as s, s.begin():
+        held = await _held(s, user_id) if hold else None
+        if held is not None:
+            return PinCheck(False, locked_until=held, held=True)
+        reserved = await _reserve(s, user_id, max_failures)
+        stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
+    if isinstance(reserved, datetime):
+        return PinCheck(False, locked_until=reserved)
+    good = stored is not None and await verify_pin_async(pin, stored)
+    async with db() as s, s.begin():
+        return await _settle(s, user_id, good, reserved, max_failures=max_failures, lock_minutes=lock_minutes,
+                             lock_sms=lock_sms)
+
+
+async def _reserve(s: AsyncSession, user_id: int, max_failures: int) -> int | datetime:
+    """Take one try: the failures count it would make (1..max), or when money actions are locked until.
+
+    A lock past its time is lifted first. When every try is taken by attempts still running, the account is
+    about to lock (or one of them was right): callers see it as locked for now."""
+    now = outbox.now()
+    await s.execute(update(User).where(User.id == user_id, User.pin_locked_until.is_not(None),
+                                       User.pin_locked_until <= now)
+                    .values(pin_failures=0, pin_locked_until=None))
+    taken = await s.scalar(update(User).where(User.id == user_id, User.pin_locked_until.is_(None),
+                                              User.pin_failures < max_failures)
+                           .values(pin_failures=User.pin_failures + 1).returning(User.pin_failures))
+    if taken is not None:
+        return taken
+    until = aware_utc(await s.scalar(select(User.pin_locked_until).where(User.id == user_id)))
+    return until if until is not None else now + timedelta(minutes=1)
+
+
+async def _settle(s: AsyncSession, user_id: int, good: bool, taken: int, *, max_failures: int,
+                  lock_minutes: int, lock_sms: Callable[[User, datetime], str]) -> PinCheck:
+    """A right PIN clears the count; a wrong one keeps its reserved failure, and the one that used the
+    last try locks (exactly one attempt can have taken it) and queues the lock SMS."""
+    if good:
+        await s.execute(update(User).where(User.id == user_id, User.pin_failures != 0).values(pin_failures=0))
+        return PinCheck(True)
+    if taken < max_failures:
+        return PinCheck(False, tries_left=max_failures - taken)
+    until = outbox.now() + timedelta(minutes=lock_minutes)
+    locked = await s.scalar(update(User).where(User.id == user_id, User.pin_locked_until.is_(None),
+                                               User.pin_failures >= max_failures)
+                            .values(pin_locked_until=until).returning(User.id))
+    if locked is None:                 # a right PIN in between cleared the tries (this one's too): nothing to lock
+        return PinCheck(False, tries_left=max_failures)
+    user = await s.get(User, user_id)
+    row = await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
+    return PinCheck(False, locked_until=until, dispatch=tuple(outbox.to_dispatch([row])))
+
+
+async def _unreserved(db: async_sessionmaker, user_id: int, pin: str, max_failures: int, lock_minutes: int,
+                      lock_sms: Callable[[User, datetime], str]) -> PinCheck:
+    """The planted defect `pin_no_reservation` (enerlectra/faults.py; tests only): the check before issue 14,
+    which read the lock, ran the KDF and only then counted the failure, so N guesses at once were N tries."""
+    until = await locked_until(db, user_id)
+    if until is not None:
+        return PinCheck(False, locked_until=until)
+    async with db() as s:
+        stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
+    good = stored is not None and await verify_pin_async(pin, stored)
+    async with db() as s, s.begin():
+        if good:
+            await s.execute(update(User).where(User.id == user_id).values(pin_failures=0))
+            return PinCheck(True)
+        failures = await s.scalar(update(User).where(User.id == user_id)
+                                  .values(pin_failures=User.pin_failures + 1).returning(User.pin_failures))
+        if failures < max_failures:
+            return PinCheck(False, tries_left=max_failures - failures)
+        until = outbox.now() + timedelta(minutes=lock_minutes)
+        await s.execute(update(User).where(User.id == user_id).values(pin_failures=0, pin_locked_until=until))
+        user = await s.get(User, user_id)
+        row = await outbox.add(s, user.msisdn, lock_sms(user, until), "pin-lock", essential=True)
+        return PinCheck(False, locked_until=until, dispatch=tuple(outbox.to_dispatch([row])))

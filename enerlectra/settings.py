@@ -5,6 +5,7 @@ The names are the ones in DESIGN.md that operators and acceptance tests rely on;
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -29,6 +30,38 @@ def _number(env: dict[str, str], name: str, default, kind, what: str):
         raise SystemExit(f"{name} must be {what}, got {raw!r}") from None
 
 
+@dataclass(frozen=True)
+class AggregatorConfig:
+    """One USSD aggregator's switches (ussd_app/aggregators/registry.py): from USSD_<NAME>_ENABLED,
+    USSD_<NAME>_TOKEN and USSD_<NAME>_SERVICE_CODES; an aggregator not named is enabled with the defaults."""
+
+    enabled: bool = True
+    token: str | None = field(default=None, repr=False)   # None: WEBHOOK_TOKEN
+    service_codes: tuple[str, ...] = ()                   # empty: USSD_SERVICE_CODE
+
+
+_AGGREGATOR_ENV = re.compile(r"USSD_([A-Z0-9]+)_(ENABLED|TOKEN|SERVICE_CODES)")
+
+
+def _aggregators(env: dict[str, str]) -> dict[str, AggregatorConfig]:
+    """USSD_<NAME>_* variables, by aggregator name in lower case (USSD_BEEM_ENABLED=0 -> beem off)."""
+    found: dict[str, dict] = {}
+    for key, raw in env.items():
+        match = _AGGREGATOR_ENV.fullmatch(key)
+        if not match:
+            continue
+        name, what, raw = match.group(1).lower(), match.group(2), raw.strip()
+        if what == "ENABLED" and raw:
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise SystemExit(f"{key} must be 1 or 0, got {raw!r}")
+            found.setdefault(name, {})["enabled"] = raw.lower() in ("1", "true", "yes", "on")
+        elif what == "TOKEN" and raw:
+            found.setdefault(name, {})["token"] = raw
+        elif what == "SERVICE_CODES" and raw:
+            found.setdefault(name, {})["service_codes"] = tuple(c.strip() for c in raw.split(",") if c.strip())
+    return {name: AggregatorConfig(**values) for name, values in found.items()}
+
+
 # Shown as *** wherever Settings is printed or logged (URLs: their password only).
 SECRET_FIELDS = frozenset({"webhook_token", "at_api_key", "mtn_api_key", "mtn_subscription_key",
                            "airtel_client_secret", "airtel_callback_key", "airtel_disbursement_pin", "pawapay_token",
@@ -46,6 +79,7 @@ class Settings:
     redis_prefix: str = "enerlectra:"     # every key we write starts with this
     webhook_token: str | None = None
     service_code: str = "*123#"
+    aggregators: dict[str, AggregatorConfig] = field(default_factory=dict)   # USSD_<NAME>_*; unnamed: defaults
     session_ttl: int = 300                # AT ends a session after 180 s; keep ours a little longer
     resume_ttl: int = 180                 # "dial again within 3 minutes" to continue
     lock_timeout_ms: int = 5000           # a hop holding the session lock longer than this has died
@@ -140,6 +174,7 @@ class Settings:
             redis_prefix=env.get("ENERLECTRA_REDIS_PREFIX") or "enerlectra:",
             webhook_token=env.get("WEBHOOK_TOKEN") or None,
             service_code=env.get("USSD_SERVICE_CODE") or "*123#",
+            aggregators=_aggregators(env),
             session_ttl=_int(env, "USSD_SESSION_TTL", 300),
             resume_ttl=_int(env, "USSD_RESUME_TTL", 180),
             pin_kdf_cost=_int(env, "PIN_KDF_COST", 2**14),

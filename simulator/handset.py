@@ -135,7 +135,7 @@ async def _lines_from_pipe():
 
 async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str,
                       at_url: str | None = None, sandboxes: dict[str, str] | None = None,
-                      fake_claude: bool = False) -> int:
+                      fake_claude: bool = False, aggregator: str = "africastalking") -> int:
     async with contextlib.AsyncExitStack() as stack:
         settings = None
         if fake_claude and not url:          # in-process: the advisor answers through the fake Messages API
@@ -144,9 +144,10 @@ async def run_handset(url: str | None, msisdn: str, token: str | None, service_c
 
             settings = await stack.enter_async_context(pointed_at_fake(Settings.from_env()))
         transport = await stack.enter_async_context(connect(url, token, settings=settings, at_url=at_url,
-                                                            sandboxes=sandboxes))
+                                                            sandboxes=sandboxes, aggregator=aggregator))
         handset = Handset(Phone(transport, msisdn, service_code))
-        print(f"Enerlectra handset simulator: {msisdn} -> {redact_url(url) if url else 'in-process app'}. "
+        print(f"Enerlectra handset simulator: {msisdn} -> {redact_url(url) if url else 'in-process app'}"
+              f" via {aggregator}. "
               f"Type `dial` to call {service_code}, `help` for commands.")
         if transport.at_url is None:
             print(NO_INBOX)

@@ -288,7 +288,7 @@ async def _sms_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def _fresh_app(journey: Journey):
+async def _fresh_app(journey: Journey, aggregator: str = "africastalking"):
     """A throwaway in-process app (own SQLite, own key prefix) so every file starts from nothing."""
     from simulator.fake_claude import pointed_at_fake
     from enerlectra.settings import Settings
@@ -300,11 +300,12 @@ async def _fresh_app(journey: Journey):
         async with contextlib.AsyncExitStack() as stack:
             if journey.advisor == "fake-claude":
                 settings = await stack.enter_async_context(pointed_at_fake(settings))
-            yield await stack.enter_async_context(connect(settings=settings))
+            yield await stack.enter_async_context(connect(settings=settings, aggregator=aggregator))
 
 
 async def run_files(files: list[str], url: str | None = None, token: str | None = None,
-                    at_url: str | None = None) -> int:
+                    at_url: str | None = None, aggregator: str = "africastalking") -> int:
+    """Each file through `aggregator`'s wire format (simulator/wire.py); 0 when all pass."""
     try:
         journeys = [load_journey(f) for f in files]
     except (JourneyError, OSError) as exc:          # one line: YAML's own message spans several
@@ -312,11 +313,12 @@ async def run_files(files: list[str], url: str | None = None, token: str | None 
         print("error: " + " ".join(line for line in lines if line not in ("", "^")))
         return 2
     for journey in journeys:
-        ctx = connect(url, token, at_url=at_url) if url else _fresh_app(journey)
+        ctx = connect(url, token, at_url=at_url, aggregator=aggregator) if url else _fresh_app(journey, aggregator)
         async with ctx as transport:
             outcome = await run_journey(journey, transport)
         if not outcome.ok:
             print(f"FAIL {journey.source} ({journey.name}) at step {outcome.failed_step}: {outcome.message}")
             return 1
-        print(f"ok   {journey.source} ({journey.name}): {len(journey.steps)} steps")
+        print(f"ok   {journey.source} ({journey.name}): {len(journey.steps)} steps"
+              + ("" if aggregator == "africastalking" else f" via {aggregator}"))
     return 0

@@ -1,24 +1,17 @@
-"""A feature phone on a USSD session, as Africa's Talking reports it to us.
+"""A feature phone on a USSD session, as its aggregator reports it to us (the transport's `wire`:
+Africa's Talking by default, or Beem, Hubtel, Arkesel; simulator/wire.py).
 
-AT sends every input of the session joined with '*' in `text`; a new session starts with "".
-A dial string such as *123*4# opens the session with its extra parts already in `text`.
+AT sends every input of the session joined with '*' in `text`; a new session starts with "", and a dial string
+such as *123*4# opens it with its extra parts already in `text`. The others send the latest input, and the
+dial string itself on the first hop.
 """
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from simulator.transport import HttpTransport, Reply
 
 # Network codes by national prefix (protocols.md sections 1 and 7); 99999 is AT's sandbox.
-NETWORKS = {"+26097": "64501", "+26077": "64501", "+26057": "64501", "+26096": "64502", "+26076": "64502",
-            "+26056": "64502", "+26095": "64503", "+26075": "64503", "+26055": "64503"}
-
-
-def network_code(msisdn: str) -> str:
-    return NETWORKS.get(msisdn[:6], "99999")
-
-
 class Phone:
     def __init__(self, transport: HttpTransport, msisdn: str, service_code: str = "*123#"):
         self.transport = transport
@@ -26,6 +19,8 @@ class Phone:
         self.service_code = service_code
         self.session_id: str | None = None
         self.inputs: list[str] = []
+        self.call = None                  # simulator.wire.Call: the session as the aggregator keeps it
+        self.sent: dict | None = None     # the last hop's body (a retry sends it again)
         self.last: Reply | None = None
         self.sms_seen = 0                 # inbox messages already shown or checked
 
@@ -44,20 +39,24 @@ class Phone:
         raise ValueError(f"{code} is not {self.service_code} or a shortcut like {base}*1#")
 
     async def dial(self, code: str | None = None) -> Reply:
-        extra = self.shortcut_text(code or self.service_code)
-        self.session_id = f"ATUid_sim_{uuid.uuid4().hex}"
+        dialled = (code or self.service_code).strip()
+        extra = self.shortcut_text(dialled)
+        self.call = self.transport.wire.new_call(self.msisdn, self.service_code, dialled, extra)
+        self.session_id = self.call.session_id
         self.inputs = [extra] if extra else []
-        return await self._post()
+        return await self._post(self.transport.wire.first(self.call))
 
     async def send(self, text: str) -> Reply:
         if not self.in_session:
             raise RuntimeError("dial first")
         self.inputs.append(text)
-        return await self._post()
+        return await self._post(self.transport.wire.next(self.call, text))
 
     async def resend(self) -> Reply:
-        """The aggregator retrying the same hop (same sessionId and text)."""
-        return await self._post()
+        """The aggregator retrying the same hop (the same body again)."""
+        if self.sent is None:
+            raise RuntimeError("dial first")
+        return await self._post(self.sent)
 
     async def sms(self, text: str) -> None:
         """Send an SMS from this phone to our short code."""
@@ -97,12 +96,11 @@ class Phone:
         return fresh
 
     def hangup(self) -> None:
-        self.session_id, self.inputs = None, []
+        self.session_id, self.inputs, self.call = None, [], None
 
-    async def _post(self) -> Reply:
-        form = {"sessionId": self.session_id, "phoneNumber": self.msisdn, "serviceCode": self.service_code,
-                "networkCode": network_code(self.msisdn), "text": "*".join(self.inputs)}
-        reply = await self.transport.post(form)
+    async def _post(self, body: dict) -> Reply:
+        self.sent = body
+        reply = await self.transport.post(body, self.call)
         self.last = reply
         if reply.ended:
             self.session_id, self.inputs = None, []

@@ -16,7 +16,9 @@ from typing import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-USSD_PATH = "/ussd/africastalking"
+from simulator.wire import WireError, wire
+
+USSD_PATH = "/ussd/africastalking"          # the default aggregator's; `aggregator=` picks another
 SMS_INBOUND_PATH = "/sms/africastalking/inbound"
 READING_HOURS = 24      # a journey's meters were registered this long ago; its readings follow an hour apart
 
@@ -45,9 +47,12 @@ async def _nothing_to_settle() -> None:
 class HttpTransport:
     def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None,
                  at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle,
-                 operator: "Operator | None" = None, sandboxes: dict[str, str] | None = None):
+                 operator: "Operator | None" = None, sandboxes: dict[str, str] | None = None,
+                 aggregator: str = "africastalking"):
         self.base = base_url.rstrip("/")
-        self.url = self.base + USSD_PATH
+        self.wire = wire(aggregator)        # whose wire format the phone's hops take (simulator/wire.py)
+        self.aggregator = aggregator
+        self.url = f"{self.base}/ussd/{aggregator}"
         self.params = {"token": token} if token else {}
         self.at_url = at_url.rstrip("/") if at_url else None
         self.settle = settle            # let the workers catch up (in-process: run queued jobs now)
@@ -60,17 +65,20 @@ class HttpTransport:
         self._readings = 0
         self.meter_secrets: dict[str, str] = {}
 
-    async def post(self, form: dict[str, str]) -> Reply:
+    async def post(self, body: dict, call=None) -> Reply:
+        """One hop in the aggregator's wire format (`call`: its session, for what the reply asks back)."""
         assert self._client is not None, "use HttpTransport inside `connect()`"
-        async with self._client.post(self.url, data=form, params=self.params) as resp:
-            body = await resp.text()
+        sent = {"data": body} if self.wire.form else {"json": body}
+        async with self._client.post(self.url, params=self.params, **sent) as resp:
+            raw = await resp.text()
             if resp.status != 200:
-                raise SimError(f"HTTP {resp.status}: {body.strip()}")
+                raise SimError(f"HTTP {resp.status}: {raw.strip()}")
         await self.settle()
-        kind, _, text = body.partition(" ")
-        if kind not in ("CON", "END"):
-            raise SimError(f"not a USSD reply: {body!r}")
-        return Reply(kind, text)
+        try:
+            answer = self.wire.read(call, raw) if call is not None else self.wire.read_plain(raw)
+        except WireError as exc:
+            raise SimError(str(exc)) from None
+        return Reply(answer.kind, answer.text)
 
     async def send_sms(self, msisdn: str, text: str, to: str = "21212") -> None:
         """An SMS from the phone to our short code, as Africa's Talking would post it."""
@@ -155,15 +163,17 @@ class HttpTransport:
 
 @contextlib.asynccontextmanager
 async def connect(url: str | None = None, token: str | None = None, settings=None, at_url: str | None = None,
-                  sandboxes: dict[str, str] | None = None) -> AsyncIterator[HttpTransport]:
-    """A transport to `url`, or to the real app started here on embedded defaults (or `settings`)."""
+                  sandboxes: dict[str, str] | None = None,
+                  aggregator: str = "africastalking") -> AsyncIterator[HttpTransport]:
+    """A transport to `url`, or to the real app started here on embedded defaults (or `settings`), whose
+    hops take `aggregator`'s wire format."""
     async with aiohttp.ClientSession() as client:
         if url:
-            yield HttpTransport(url, token, client, at_url=at_url, sandboxes=sandboxes)
+            yield HttpTransport(url, token, client, at_url=at_url, sandboxes=sandboxes, aggregator=aggregator)
             return
         async with _in_process(settings) as (base, settings, at_url, settle, operator, sandboxes):
             yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle,
-                                operator=operator, sandboxes=sandboxes)
+                                operator=operator, sandboxes=sandboxes, aggregator=aggregator)
 
 
 class Operator:

@@ -69,7 +69,7 @@ async def test_any_keys_from_any_state(engine, state, keys, lang):
     sid = new_session_id()
     session = Session(id=sid, msisdn=msisdn, country="ZM", state=state, lang=lang,
                       user_id=user.id if user else None, name=user.name if user else None,
-                      data=copy.deepcopy(spec.sample), consumed="start", history=["main_menu"] if user else [])
+                      data=copy.deepcopy(spec.sample), path="start", history=["main_menu"] if user else [])
     session.screen = {"body": ["(previous screen)"], "options": [], "end": False}
     reply = await engine._enter(session, state, spec.sample_input, "start",
                                 undo=(state, copy.deepcopy(spec.sample), list(session.history)))

@@ -183,7 +183,7 @@ async def test_98_typed_on_an_installed_input_screen_is_read_as_the_answer(engin
         sid = new_session_id()
         session = Session(id=sid, msisdn=msisdn if registered else newcomer, country="ZM", state=state,
                           lang=lang, user_id=user.id if registered else None, name="Bupe" if registered else None,
-                          data=copy.deepcopy(spec.sample), consumed="start", history=["main_menu"])
+                          data=copy.deepcopy(spec.sample), path="start", history=["main_menu"])
         session.screen = {"body": ["(previous screen)"], "options": [], "end": False}
         shown = await engine._enter(session, state, spec.sample_input, "start",
                                     undo=(state, copy.deepcopy(spec.sample), list(session.history)))

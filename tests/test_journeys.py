@@ -24,9 +24,9 @@ async def transport(aiohttp_client, at_settings, fake_at):
 
 
 @contextlib.asynccontextmanager
-async def app_transport(aiohttp_client, at_settings, fake_at):
+async def app_transport(aiohttp_client, at_settings, fake_at, aggregator: str = "africastalking"):
     """The test app with SMS through the fake AT and mobile money through the local sandboxes (prompts wait
-    for the journey to approve or decline); queued jobs run after every action."""
+    for the journey to approve or decline); queued jobs run after every action; hops in `aggregator`'s wire."""
     from payments.sandboxes import local as local_payments
     from simulator.fake_at import free_port
     from ussd_app.app import create_app
@@ -42,7 +42,7 @@ async def app_transport(aiohttp_client, at_settings, fake_at):
             await run_jobs(settings)
         yield HttpTransport(str(client.make_url("")), None, client.session, at_url=fake_at[1], settle=settle,
                             operator=Operator(client.app[appkeys.DB]),
-                            sandboxes={box.name: box.url for box in sandboxes})
+                            sandboxes={box.name: box.url for box in sandboxes}, aggregator=aggregator)
 
 
 def test_there_are_journeys_for_every_story():

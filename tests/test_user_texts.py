@@ -7,7 +7,8 @@ import re
 import pytest
 from hypothesis import given, strategies as st
 
-from sms.commands import COMMANDS, KEYWORD_CONTEXT
+from sms.commands import COMMANDS
+from sms.commands.base import KEYWORD_CONTEXT
 from sms.commands import help as help_cmd
 from enerlectra.text.gsm7 import segment
 from tests.helpers import at_form, new_session_id

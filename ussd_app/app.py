@@ -13,9 +13,10 @@ from ussd_app import menu_tree, appkeys
 from enerlectra import i18n
 from enerlectra.jobs import Dispatcher, make_queues, redis_client
 from payments import setup as payments_setup
-from ussd_app.adapters import africastalking, africastalking_sms, guards, meters, payments_callback, ratelimits
+from ussd_app.adapters import africastalking_sms, guards, meters, payments_callback, ratelimits
 from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
 from enerlectra.domain import ledger, ledger_key, work
+from ussd_app.aggregators import registry, view as ussd_view
 from enerlectra.embedded_redis import resolve_redis_url
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
@@ -116,14 +117,18 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[appkeys.SETTINGS] = settings
     app[appkeys.METRICS] = counters
     app.cleanup_ctx.extend([_redis_ctx, _db_ctx, _payments_ctx, _engine_ctx])
-    webhooks = [*africastalking.routes(), *africastalking_sms.routes(), *payments_callback.routes(),
+    aggregators = app[appkeys.AGGREGATORS] = registry.enabled(settings)
+    webhooks = [*ussd_view.routes(aggregators), *africastalking_sms.routes(), *payments_callback.routes(),
                 *meters.routes()]
     app.add_routes(webhooks)
+    app.add_routes(ussd_view.fallback_routes())     # any other /ussd/NAME: 404
     trusted = ratelimits.trusted_networks(settings.trusted_proxies)
     # Every 4xx counted; the webhook token first (a forged request spends nobody's budget), then the budget
     # per source address, then the body held to its bounds (ussd_app/adapters/bounds.py).
     app.middlewares.append(guards.count_rejections(webhooks))
-    app.middlewares.append(ratelimits.webhook_limit(webhooks, trusted, open_routes=meters.routes()))
-    app.middlewares.append(guards.edge_guard(webhooks, json_answers=meters.routes()))
+    app.middlewares.append(ratelimits.webhook_limit(webhooks, trusted, open_routes=meters.routes(),
+                                                    tokens=ussd_view.tokens(aggregators)))
+    app.middlewares.append(guards.edge_guard(webhooks, json_answers=meters.routes(),
+                                             json_fields=ussd_view.json_fields(aggregators)))
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     return app

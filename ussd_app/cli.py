@@ -459,13 +459,17 @@ def cmd_sim(args: argparse.Namespace) -> int:
                                    service_code=args.service_code, at_url=args.at_url,
                                    sandboxes={"mtn": args.mtn_url, "airtel": args.airtel_url,
                                               "pawapay": args.pawapay_url, "azampay": args.azampay_url},
-                                   fake_claude=args.fake_claude))
+                                   fake_claude=args.fake_claude, aggregator=args.aggregator))
 
 
 def cmd_sim_run(args: argparse.Namespace) -> int:
     from simulator.journeys import run_files
 
-    return asyncio.run(run_files(args.files, url=args.url, token=args.token, at_url=args.at_url))
+    return asyncio.run(run_files(args.files, url=args.url, token=args.token, at_url=args.at_url,
+                                 aggregator=args.aggregator))
+
+
+AGGREGATOR_CHOICES = ("africastalking", "beem", "hubtel", "arkesel")     # simulator/wire.py WIRES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -577,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="in-process: the advisor answers through a fake Messages API (default: offline bank)")
     sim.add_argument("--msisdn", default="+260971000001")
     sim.add_argument("--service-code", default="*123#")
+    sim.add_argument("--aggregator", default="africastalking", choices=AGGREGATOR_CHOICES,
+                     help="whose wire format the handset speaks (default africastalking)")
     sim.set_defaults(func=cmd_sim)
     sim_sub = sim.add_subparsers(dest="sim_command")
     run = sim_sub.add_parser("run", help="replay journey files; exit 1 on the first mismatch")
@@ -584,6 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--url", help="a running server (default: a fresh in-process app per file)")
     run.add_argument("--token")
     run.add_argument("--at-url", help="with --url: the fake AT server it sends SMS through")
+    run.add_argument("--aggregator", default="africastalking", choices=AGGREGATOR_CHOICES,
+                     help="whose wire format every journey's hops take (default africastalking)")
     run.set_defaults(func=cmd_sim_run)
     return parser
 

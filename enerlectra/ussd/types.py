@@ -16,14 +16,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class UssdRequest:
-    """One hop, as every adapter hands it over: the aggregator's quirks stay in the adapter."""
+    """One hop, as every aggregator adapter hands it over (ussd_app/aggregators/contract.py): the aggregator's
+    quirks stay in the adapter.
+
+    `text` is the input field as the aggregator sent it: Africa's Talking's whole `*`-joined path (`path_rule`
+    "cumulative": the engine finds the new input against the path it kept), or the latest input alone
+    ("appended": the others). On a first hop it holds a dial-string shortcut's parts (`4*1` for *123*4*1#).
+    `hop_id` is what the aggregator sends again on a retry of the same hop (AT: the text): the replay cache and
+    the money steps' keys (`Ctx.hop_key`) derive from it, never from Redis state.
+    """
 
     session_id: str
     msisdn: str          # E.164, validated by the adapter
     country: str         # ZM / TZ
-    text: str            # cumulative, as Africa's Talking sends it ("" on the first hop)
+    text: str            # cumulative (AT) or the latest input (the others); "" on a plain dial
     service_code: str = ""
-    network_code: str = ""
+    network_code: str = ""   # or the operator's name, as the aggregator names it
+    hop_id: str | None = None        # None: the text (Africa's Talking's rule)
+    is_new: bool | None = None       # None: the aggregator does not say (AT): a session Redis lacks is new
+    path_rule: str = "cumulative"    # how the session's path grows: "cumulative" (AT) or "appended"
+    aggregator: str = "africastalking"
+
+    @property
+    def hop(self) -> str:
+        return self.text if self.hop_id is None else self.hop_id
 
 
 @dataclass(frozen=True)
@@ -108,7 +124,8 @@ class Session:
     user_id: int | None = None
     name: str | None = None
     data: dict[str, Any] = field(default_factory=dict)     # per-journey answers
-    consumed: str = ""                                      # length:digest of the AT text turned into inputs
+    path: str = ""                                          # a mark of the inputs consumed (engine/paths.py)
+    steps: int = 0                                          # how many inputs the session has consumed
     secret_steps: list[int] = field(default_factory=list)   # which inputs were PINs (masked when stored)
     history: list[str] = field(default_factory=list)        # for 0 Back
     screen: dict[str, Any] | None = None                    # last rendered Screen (for 98/0 paging)
@@ -125,6 +142,8 @@ class Session:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Session":
+        if "consumed" in data and "path" not in data:     # saved before the path replaced `consumed`
+            data = {**data, "path": data["consumed"]}
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
@@ -132,9 +151,9 @@ class Session:
 class Ctx:
     """What a renderer sees: the session, the input that led here, and the services.
 
-    `hop` is the aggregator's whole path through this input (for Africa's Talking, `text`): what a
-    retransmission, a late webhook or a hop replayed after Redis lost the session sends again. Money steps
-    key their SQL rows by `hop_key`, never by anything kept in Redis.
+    `hop` is the hop id of this input (ussd_app/aggregators: for Africa's Talking the whole path through it,
+    its `text`): what a retransmission, a late webhook or a hop replayed after Redis lost the session sends
+    again. Money steps key their SQL rows by `hop_key`, never by anything kept in Redis.
     """
 
     session: Session
@@ -142,6 +161,8 @@ class Ctx:
     services: Services
     hop: str = ""
     walking: bool = False     # rebuilt from the path alone (a dial string, or Redis lost the session)
+    step: int = 0             # the position of the input that led here in the session (0: the first input)
+    opening: bool = False     # the first screen of a dial, before any input
 
     @property
     def hop_key(self) -> str:
@@ -149,10 +170,9 @@ class Ctx:
         return "ussd:" + keyed_digest("hop", f"{self.session.id}\n{self.session.msisdn}\n{self.hop}")
 
     def secret_input(self) -> None:
-        """The input that led here is a PIN: the end-of-session record masks it."""
-        step = self.hop.count("*")
-        if step not in self.session.secret_steps:
-            self.session.secret_steps.append(step)
+        """The input that led here is a PIN: the end-of-session record masks it (by its position)."""
+        if self.step not in self.session.secret_steps:
+            self.session.secret_steps.append(self.step)
 
 
 Renderer = Callable[[Ctx], Awaitable[Rendered]]

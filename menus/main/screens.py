@@ -10,8 +10,8 @@ from enerlectra.i18n import _
 
 def menu_renderer(entries: list[Feature], reset_state: str | None = None):
     async def menu(ctx: Ctx) -> Rendered:
-        # Only as the dial opens (hop ""): "the next dial" chooses the PIN, and Home within a call reads no SQL.
-        if reset_state and ctx.hop == "" and ctx.session.user_id \
+        # Only as the dial opens: "the next dial" chooses the PIN, and Home within a call reads no SQL.
+        if reset_state and ctx.opening and ctx.session.user_id \
                 and await pin_resets.due(ctx.services.db_read, ctx.session.user_id):
             return Redirect(reset_state)
         greeting = _("Enerlectra - hi {name}").format(name=ctx.session.name or "")

@@ -54,10 +54,12 @@ AT_DATE = "%Y-%m-%d %H:%M:%S"
 _WHOLE = re.compile(r"\d{1,15}(?:\.\d{1,6})?")     # AT sends counts as "3" (or "3.0"); no sign, no exponent
 
 # Column widths are in enerlectra/db/models.py: a field longer than its column never reaches SQL.
+AT_USSD_FORM = {
+    "sessionId": Field(128, required=True), "phoneNumber": Field(32, required=True), "text": Field(1000),
+    "serviceCode": Field(40), "networkCode": Field(10)}
 FORMS: dict[str, dict[str, Field]] = {
-    "/ussd/africastalking": {
-        "sessionId": Field(128, required=True), "phoneNumber": Field(32, required=True), "text": Field(1000),
-        "serviceCode": Field(40), "networkCode": Field(10)},
+    "/ussd/africastalking": AT_USSD_FORM,
+    "/ussd/africastalking/{token}": AT_USSD_FORM,        # the token in the path (aggregators/registry.py)
     "/ussd/africastalking/events": {
         "sessionId": Field(128, required=True), "status": Field(20, required=True), "phoneNumber": Field(20),
         "serviceCode": Field(40), "networkCode": Field(10), "cost": Field(20),
@@ -128,6 +130,29 @@ def sane_year(when: datetime) -> bool:
 
 
 # -- JSON bodies -------------------------------------------------------------------------------------
+
+def check_json_fields(spec: dict[str, Field], data: object, *, as_json: bool = False) -> None:
+    """A JSON object's fields held to `spec` (dotted names read nested objects; a USSD aggregator's table is
+    in its adapter, ussd_app/aggregators/): text or a number each, within its length; required ones present."""
+    if not isinstance(data, dict):
+        raise Rejected("wrong_type", "the body must be a JSON object", as_json=as_json)
+    for name, field in spec.items():
+        value: object = data
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, (dict, list)):
+            raise Rejected("wrong_type", f"{name} must be text or a number", as_json=as_json)
+        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        if field.required and not text.strip():
+            raise Rejected("missing_field", f"{name} is required", as_json=as_json)
+        if len(text) > field.max_len:
+            raise Rejected("too_long", f"{name} is too long (at most {field.max_len} characters)", as_json=as_json)
+        if field.integer is not None and text.strip():
+            low, high = field.integer
+            if isinstance(value, float) or not text.strip().lstrip("-").isdigit() \
+                    or not low <= int(text) <= high:
+                raise Rejected("bad_number", f"{name}: a whole number from {low} to {high}", as_json=as_json)
+
 
 def _no_constants(name: str):
     raise ValueError(f"{name} is not a JSON number")

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ussd_app import appkeys
-from ussd_app.adapters.bounds import FORMS, Rejected, check_form, check_json
+from ussd_app.adapters.bounds import FORMS, Field, Rejected, check_form, check_json, check_json_fields
 from ussd_app.metrics import Metrics
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -21,10 +21,13 @@ STATUS_REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404
                   405: "method_not_allowed", 409: "conflict", 413: "too_large", 429: "rate_limited"}
 
 
-def edge_guard(routes: list[web.RouteDef], json_answers: list[web.RouteDef]):
+def edge_guard(routes: list[web.RouteDef], json_answers: list[web.RouteDef],
+               json_fields: dict[str, dict[str, Field]] | None = None):
     """Form routes (bounds.FORMS) and JSON routes (the rest of `routes`); `json_answers`: routes whose 400
-    is a JSON object ({"error": ...}), as their other answers are."""
+    is a JSON object ({"error": ...}), as their other answers are; `json_fields`: a JSON route's field table
+    (a USSD aggregator's, from its adapter)."""
     paths, as_json = {route.path for route in routes}, {route.path for route in json_answers}
+    tables = json_fields or {}
 
     @web.middleware
     async def guard(request: web.Request, handler):
@@ -33,7 +36,9 @@ def edge_guard(routes: list[web.RouteDef], json_answers: list[web.RouteDef]):
         if path in FORMS:
             await _check_form_body(request, path)
         elif path in paths:
-            check_json(await request.read(), as_json=path in as_json)
+            data = check_json(await request.read(), as_json=path in as_json)
+            if path in tables:
+                check_json_fields(tables[path], data, as_json=path in as_json)
         return await handler(request)
     return guard
 

@@ -69,11 +69,14 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
     return hops[0] if hops else peer
 
 
-def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...], open_routes: list[web.RouteDef]):
+def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...], open_routes: list[web.RouteDef],
+                  tokens: dict[str, str | None] | None = None):
     """Middleware counting requests to these routes per client address per minute; over: 429 + Retry-After.
     The webhook token is checked first (403), except on `open_routes` (a meter's own secret authenticates it):
-    requests without it spend no budget, so a forger cannot crowd out the aggregator sharing an address."""
+    requests without it spend no budget, so a forger cannot crowd out the aggregator sharing an address.
+    `tokens`: a route's own token (a USSD aggregator's, USSD_<NAME>_TOKEN) instead of WEBHOOK_TOKEN."""
     paths, unguarded = {route.path for route in routes}, {route.path for route in open_routes}
+    own = tokens or {}
 
     @web.middleware
     async def limit(request: web.Request, handler):
@@ -82,7 +85,8 @@ def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...], open
             return await handler(request)
         app = request.app
         if resource.canonical not in unguarded:
-            check_token(request, app[appkeys.SETTINGS].webhook_token)
+            path = resource.canonical
+            check_token(request, own[path] if path in own else app[appkeys.SETTINGS].webhook_token)
         verdict = await app[appkeys.LIMITER].hit("webhook_ip", client_ip(request, trusted),
                                                  app[appkeys.SETTINGS].rate_webhook_per_ip, MINUTE)
         if verdict.ok:
@@ -99,7 +103,7 @@ async def ussd_refusal(app: web.Application, req: UssdRequest) -> UssdReply | No
     """None when this hop may go on; else the END screen. A session counts once (its id is the member),
     a hop once (a retransmission names the same member), both in one round trip."""
     settings = app[appkeys.SETTINGS]
-    hop = ledger.keyed_digest("hop-limit", f"{req.session_id}\n{req.text}")     # the text holds PINs
+    hop = ledger.keyed_digest("hop-limit", f"{req.session_id}\n{req.hop}")     # AT's hop id holds PINs
     verdict = await app[appkeys.LIMITER].hit_all(req.msisdn, [
         Rule("ussd_session", settings.rate_ussd_sessions_per_msisdn, 10 * MINUTE, member=req.session_id),
         Rule("ussd_hop", settings.rate_ussd_hops_per_msisdn, MINUTE, member=hop)])

@@ -1,9 +1,10 @@
 """One hop, start to finish: `Engine.handle(request) -> reply`.
 
-    lock the session (renewed while the hop runs) -> refuse another phoneNumber -> replay cache, or the END
-    of an ended session -> load -> reduce the cumulative text to the new input -> navigation (98 More,
-    0 Back, 00 Home) or the machine -> render the state (I/O lives here; money steps key their SQL rows by
-    the hop's path, `Ctx.hop_key`) -> paginate within the budget -> save -> unlock -> reply
+    lock the session (renewed while the hop runs) -> refuse another phoneNumber -> replay cache (by the hop
+    id the aggregator resends), or the END of an ended session -> load -> the new input, by the aggregator's
+    path rule (engine/paths.py) -> navigation (98 More, 0 Back, 00 Home) or the machine -> render the state
+    (I/O lives here; money steps key their SQL rows by the hop id, `Ctx.hop_key`) -> paginate within the
+    budget -> save -> unlock -> reply
 
 Nothing raised here reaches the user: an internal error ends the session with a short apology,
 logged with the session id, and the last good screen stays resumable.
@@ -17,9 +18,11 @@ import logging
 from babel.support import LazyProxy
 
 from enerlectra import faults, i18n
-from enerlectra.domain import ledger, users
+from enerlectra.domain import users
 from enerlectra.domain.phone import COUNTRIES
 from enerlectra.ussd.budget import BACK, HOME, MORE, paginate
+from ussd_app.engine import paths
+from ussd_app.engine.paths import consumed_mark, new_input as _new_input  # noqa: F401  (kept importable)
 from ussd_app.engine.store import Loaded, LockTimeout, SessionStore
 from ussd_app.engine.tree import MenuTree
 from enerlectra.ussd.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
@@ -42,7 +45,7 @@ class Engine:
 
     async def handle(self, req: UssdRequest) -> UssdReply:
         try:
-            loaded = await self.store.acquire(req.session_id, req.text)
+            loaded = await self.store.acquire(req.session_id, req.hop)
         except LockTimeout:
             log.error("session %s: lock not acquired in time", req.session_id)
             self.metrics.errors.labels("lock_timeout").inc()
@@ -55,7 +58,7 @@ class Engine:
             if answered is not None:
                 return answered
             reply, session, save_args = await self._hop(req, loaded.session)
-            await self.store.save(session, req.text, reply, loaded.token, **save_args)
+            await self.store.save(session, req.hop, reply, loaded.token, **save_args)
             saved = True
             return reply
         finally:
@@ -83,14 +86,20 @@ class Engine:
             session = Session(id=req.session_id, msisdn=req.msisdn, country=req.country,
                               state=self.tree.start, lang=default_language(req.country))
         i18n.use(session.lang)
-        failed = False
+        failed = timed_out = False
         try:
-            if is_new:
+            if is_new and req.is_new is False:
+                # Redis lost a session whose aggregator sends the latest input only: its path is gone, so no
+                # step may run blind (Africa's Talking sends the whole path: that session is walked again).
+                timed_out = True
+                reply = await self._timed_out(session)
+            elif is_new:
                 self.metrics.sessions_started.inc()
-                reply = await self._open(session, await self.store.resume_point(session.msisdn), req.text)
+                reply = await self._open(session, await self.store.resume_point(session.msisdn), req)
             else:
-                reply = await self._step(session, _new_input(session.consumed, req.text), req.text)
-            session.consumed = consumed_mark(req.text)
+                path, text = paths.advance(req.path_rule, session.path, req.text)
+                reply = await self._step(session, text, req.hop, step=session.steps)
+                session.path, session.steps = path, session.steps + 1
         except Exception:
             log.exception("session %s: hop failed in state %s", req.session_id, session.state)
             self.metrics.errors.labels("internal").inc()
@@ -100,39 +109,52 @@ class Engine:
             self.metrics.sessions_ended.labels("error" if failed else "end").inc()
         # The resume offer and a failure leave the last good resume point in place.
         return reply, session, {"resumable": session.state != RESUME and self.tree.mid_journey(session.state),
-                                "keep_resume": failed or session.state == RESUME}
+                                "keep_resume": failed or timed_out or session.state == RESUME}
+
+    async def _timed_out(self, session: Session) -> UssdReply:
+        """The END for a hop of a session we no longer have, in its owner's language; the resume point stays,
+        so the next dial offers to continue."""
+        self.metrics.errors.labels("session_lost").inc()
+        user = await users.get_by_msisdn(self.services.db_read, session.msisdn)
+        i18n.use(user.language if user is not None else session.lang)
+        return UssdReply(_("Sorry, your session timed out. Please dial again."), end=True)
 
     # -- opening a session ---------------------------------------------------------------------
 
-    async def _open(self, session: Session, resume: Session | None, text: str) -> UssdReply:
+    async def _open(self, session: Session, resume: Session | None, req: UssdRequest) -> UssdReply:
         user = await users.get_by_msisdn(self.services.db_read, session.msisdn)
         if user is not None:
             session.user_id, session.name, session.lang = user.id, user.name, user.language
             session.state = self.tree.home
             i18n.use(session.lang)
-        shortcut = bool(text) and session.user_id is not None
+        parts = req.text.split("*") if req.text else []      # a first hop's text: a dial string's parts
+        shortcut = bool(parts) and session.user_id is not None
+        session.path = paths.opened(req.path_rule, parts)
         if resume is not None and not shortcut and self._worth_resuming(session, resume):
             session.state = RESUME
             session.data = {"resume": resume.to_json()}
             session.screen, session.header = _resume_screen().to_json(), []
             return self._show(session)
-        reply = await self._enter(session, session.state, None, "")
+        cumulative = req.path_rule == paths.CUMULATIVE
+        reply = await self._enter(session, session.state, None, "" if cumulative else req.hop, opening=True)
         if shortcut:
             # A dial-string shortcut (*123*4#) says where to go: its parts are the first inputs (and it wins
-            # over a resume offer). New users onboard first. After Redis lost a session, a retransmitted hop
-            # walks here too: each step's path, and so its money key, is the one it had the first time.
-            parts = text.split("*")
+            # over a resume offer). New users onboard first. After Redis lost an Africa's Talking session, a
+            # retransmitted hop walks here too: each step's path, and so its money key, is the one it had the
+            # first time. A walked step never moves money first (menus/common.money_step_refused).
             for i, part in enumerate(parts):
                 if reply.end:
                     break
-                reply = await self._step(session, part, "*".join(parts[:i + 1]), walking=True)
+                hop = "*".join(parts[:i + 1]) if cumulative else f"{req.hop}#{i + 1}"
+                reply = await self._step(session, part, hop, step=i, walking=True)
+        session.steps = len(parts)
         return reply
 
     def _worth_resuming(self, session: Session, resume: Session) -> bool:
         return (resume.user_id == session.user_id and resume.state in self.tree.states
                 and self.tree.mid_journey(resume.state))
 
-    async def _resume_choice(self, session: Session, text: str, hop: str) -> UssdReply:
+    async def _resume_choice(self, session: Session, text: str, hop: str, step: int) -> UssdReply:
         if text == "1":
             saved = Session.from_json(session.data["resume"])
             session.state, session.data, session.history = saved.state, saved.data, saved.history
@@ -140,15 +162,16 @@ class Engine:
             return self._show(session)
         if text == "2":
             session.data, session.history = {}, []
-            return await self._enter(session, self.tree.home if session.user_id else self.tree.start, None, hop)
+            return await self._enter(session, self.tree.home if session.user_id else self.tree.start, None, hop,
+                                     step=step)
         return self._show(session, hint=_("Reply 1 or 2."))
 
     # -- one input -----------------------------------------------------------------------------
 
-    async def _step(self, session: Session, text: str, hop: str, *, walking: bool = False) -> UssdReply:
-        """One input; `hop` is the aggregator's whole path through it (what a retransmission sends again)."""
+    async def _step(self, session: Session, text: str, hop: str, *, step: int, walking: bool = False) -> UssdReply:
+        """One input, the session's `step`th; `hop` is its hop id (what a retransmission sends again)."""
         if session.state == RESUME:
-            return await self._resume_choice(session, text, hop)
+            return await self._resume_choice(session, text, hop, step)
         nav = self._nav(session)
         # The pages shown, hint or flash on top included: paging keys win until the last page is shown, so
         # the whole of a long prompt is reachable; on the last page (or a one-page screen) 98 is an answer.
@@ -160,24 +183,26 @@ class Engine:
             session.page -= 1
             return self._show(session)
         if text == BACK and nav is not Nav.NONE and session.history:
-            return await self._enter(session, session.history.pop(), None, hop)
+            return await self._enter(session, session.history.pop(), None, hop, step=step)
         if text == HOME and nav is Nav.FULL:
             session.history.clear()
             session.data = {}
-            return await self._enter(session, self.tree.home, None, hop)
+            return await self._enter(session, self.tree.home, None, hop, step=step)
         undo = (session.state, copy.deepcopy(session.data), list(session.history))
         if not self.tree.move(session, text):
             return self._show(session, hint=self._hint(session))
         session.history.append(undo[0])
-        return await self._enter(session, session.state, text, hop, undo=undo, walking=walking)
+        return await self._enter(session, session.state, text, hop, undo=undo, walking=walking, step=step)
 
     async def _enter(self, session: Session, state: str, text: str | None, hop: str, *,
-                     undo: tuple[str, dict, list] | None = None, walking: bool = False) -> UssdReply:
+                     undo: tuple[str, dict, list] | None = None, walking: bool = False, step: int = 0,
+                     opening: bool = False) -> UssdReply:
         flash = None
         for _attempt in range(MAX_REDIRECTS):
             self.tree.set_state(session, state)
             i18n.use(session.lang)             # a renderer may have changed the language
-            result = await self.tree.states[state].screen(Ctx(session, text, self.services, hop, walking))
+            result = await self.tree.states[state].screen(Ctx(session, text, self.services, hop, walking, step,
+                                                              opening and text is None))
             i18n.use(session.lang)
             if isinstance(result, Redirect):
                 state, flash, text = result.state, result.flash, None
@@ -218,37 +243,6 @@ class Engine:
 def _resume_screen() -> Screen:
     return Screen(body=[_("Continue where you left off?")],
                   options=[("1", _("Continue")), ("2", _("Start again"))])
-
-
-def consumed_mark(text: str) -> str:
-    """What the session keeps of the text it has turned into inputs: its length and a digest, never the
-    text itself (it carries the PINs typed)."""
-    return f"{len(text)}:{ledger.keyed_digest('consumed', text)}"
-
-
-def _new_input(consumed: str, text: str) -> str:
-    """Africa's Talking sends every input so far joined by '*'; what follows the consumed prefix is new.
-
-    A user's input may itself contain '*', so splitting the whole text would be ambiguous.
-    Text that does not extend the prefix comes from an aggregator that sends only the latest input.
-    """
-    seen = _seen_prefix(consumed, text) if consumed else None
-    if seen is None:
-        return text
-    if text == seen:
-        return ""
-    if text.startswith(seen + "*"):
-        return text[len(seen) + 1:]
-    return text
-
-
-def _seen_prefix(consumed: str, text: str) -> str | None:
-    """The part of `text` the session has consumed already, if `text` starts with it."""
-    size, sep, _digest = consumed.partition(":")
-    if sep and size.isdigit():
-        prefix = text[:int(size)]
-        return prefix if consumed_mark(prefix) == consumed else None
-    return consumed              # a session saved before marks were digests holds the text itself
 
 
 def default_language(country: str) -> str:

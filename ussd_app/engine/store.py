@@ -12,6 +12,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from redis.asyncio import Redis
 
@@ -19,7 +20,7 @@ from enerlectra import faults
 from enerlectra.domain import ledger
 from enerlectra.ussd.types import Session, UssdReply
 
-# Take the lock; when it is ours, read the session, the stored reply for this exact text, and the END
+# Take the lock; when it is ours, read the session, the stored reply for this hop id, and the END
 # the session ended with (if it did). A lock already holding our token is ours: the Redis client retries a
 # call whose reply was lost, and that retry must not wait out its own lock.
 _ACQUIRE_AND_LOAD = """
@@ -75,9 +76,10 @@ def _session(raw: bytes | None) -> Session | None:
     return Session.from_json(json.loads(raw)) if raw else None
 
 
-def _text_field(text: str) -> str:
-    """The replay cache's field for a hop's text: a keyed digest, since the text carries the PINs typed."""
-    return ledger.keyed_digest("replay", text)
+def _text_field(hop_id: str) -> str:
+    """The replay cache's field for a hop id: a keyed digest, since Africa's Talking's (its text) carries the
+    PINs typed."""
+    return ledger.keyed_digest("replay", hop_id)
 
 
 def _reply_from_str(raw: bytes) -> UssdReply:
@@ -104,13 +106,13 @@ class SessionStore:
     def _resume_key(self, msisdn: str) -> str:
         return f"{self.prefix}ussd:resume:{msisdn}"
 
-    async def acquire(self, sid: str, text: str) -> Loaded:
-        """Lock the session and load it. A duplicate hop waits here, then finds the replay."""
+    async def acquire(self, sid: str, hop_id: str) -> Loaded:
+        """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay."""
         token = secrets.token_hex(8)
         keys = [self._key(sid, "lock"), self._key(sid, "s"), self._key(sid, "r"), self._key(sid, "end")]
         deadline = time.monotonic() + self.lock_wait
         while True:
-            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms, _text_field(text)])
+            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms, _text_field(hop_id)])
             if got[0] == 1:
                 replay = _reply_from_str(got[2]) if got[2] else None
                 return Loaded(token, _session(got[1]), replay, Ended.load(got[3]))
@@ -140,7 +142,7 @@ class SessionStore:
     async def resume_point(self, msisdn: str) -> Session | None:
         return _session(await self.redis.get(self._resume_key(msisdn)))
 
-    async def save(self, session: Session, text: str, reply: UssdReply, token: str, *, resumable: bool,
+    async def save(self, session: Session, hop_id: str, reply: UssdReply, token: str, *, resumable: bool,
                    keep_resume: bool = False) -> None:
         """Store the session (or drop it on END), the reply for retransmissions, the resume pointer;
         then release the lock, all in one round trip.
@@ -158,7 +160,7 @@ class SessionStore:
                     pipe.set(self._key(session.id, "end"), ended.dump(), ex=self.ttl)
             else:
                 pipe.set(skey, blob, ex=self.ttl)
-            pipe.hset(rkey, _text_field(text), reply.wire)
+            pipe.hset(rkey, _text_field(hop_id), reply.wire)
             pipe.expire(rkey, self.ttl)
             if not keep_resume:
                 if resumable and not reply.end:
@@ -167,6 +169,29 @@ class SessionStore:
                     pipe.delete(self._resume_key(session.msisdn))
             await self._release(keys=[self._key(session.id, "lock")], args=[token], client=pipe)
             await pipe.execute()
+
+    async def close(self, sid: str, reply: "Callable[[Session], UssdReply]") -> bool:
+        """The aggregator says the session ended (the user hung up, or it timed out): drop it and answer every
+        later hop with `reply`. The resume point stays (a dropped call is offered again). False when there was
+        no live session (ended already, or forgotten)."""
+        loaded = await self.acquire(sid, "")
+        try:
+            if loaded.session is None:
+                return False
+            ended = Ended(loaded.session.msisdn, reply(loaded.session), tuple(loaded.session.secret_steps))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(self._key(sid, "s"))
+                pipe.set(self._key(sid, "end"), ended.dump(), ex=self.ttl)
+                await pipe.execute()
+            return True
+        finally:
+            await self.release(sid, loaded.token)
+
+    async def steps(self, sid: str) -> int | None:
+        """How many inputs the live session consumed (None when there is none): an aggregator without a hop
+        number of its own counts hops with it (ussd_app/aggregators/arkesel.py)."""
+        session = _session(await self.redis.get(self._key(sid, "s")))
+        return session.steps if session is not None else None
 
     async def load_session(self, sid: str) -> Session | None:
         """Read a session without locking (tests and operators' tools)."""

@@ -1,0 +1,1 @@
+"""USSD aggregators behind one contract (contract.py), one module each, named in registry.py."""

@@ -1,0 +1,125 @@
+"""The one USSD view, `POST /ussd/{aggregator}`, whatever the aggregator: parse with its adapter, run the
+engine, render with its adapter. Metrics and the apology live here, once.
+
+The webhook token (the aggregator's own) was checked before the request spent any budget
+(ratelimits.webhook_limit) and the body held to the adapter's bounds (guards.edge_guard).
+Unknown or disabled aggregator: 404. Bad number: 400. A number from a country we do not serve: a polite END.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+
+from ussd_app import appkeys
+from enerlectra import i18n
+from ussd_app.adapters.bounds import bad
+from ussd_app.adapters.ratelimits import ussd_refusal
+from ussd_app.aggregators.contract import Aggregator, Notice
+from enerlectra.db.models import UssdSessionEvent
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry
+from ussd_app.engine.core import default_language
+from enerlectra.ussd.types import Session, UssdReply
+from enerlectra.i18n import _
+
+log = logging.getLogger(__name__)
+UNSUPPORTED = UssdReply("Sorry, Enerlectra serves Zambian and Tanzanian numbers only.", end=True)
+UNAVAILABLE = UssdReply("Sorry, Enerlectra is not available right now. Please dial again later.", end=True)
+
+
+async def answer(request: web.Request, adapter: Aggregator) -> web.Response:
+    app = request.app
+    metrics = app[appkeys.METRICS]
+    started = time.perf_counter()
+    adapter.authenticate(request)
+    body = await adapter.read(request)
+    try:
+        parsed = adapter.parse(body)
+    except InvalidMsisdn as exc:
+        metrics.errors.labels("bad_request").inc()
+        raise bad("bad_number", str(exc)) from None
+    except UnsupportedCountry:
+        return adapter.render(UNSUPPORTED, body)
+    if isinstance(parsed, Notice):
+        await session_over(app, parsed)
+        return adapter.acknowledge(parsed, body)
+    try:
+        hop = await adapter.with_hop_id(parsed, app[appkeys.ENGINE].store)
+        reply = await ussd_refusal(app, hop) or await app[appkeys.ENGINE].handle(hop)
+    except Exception:  # Redis or SQL down: the phone gets an apology, never a 500 or a traceback
+        log.exception("session %s: no reply from the engine", parsed.session_id)
+        metrics.errors.labels("unavailable").inc()
+        reply = UNAVAILABLE
+    metrics.hops.labels(adapter.name, "end" if reply.end else "con").inc()
+    metrics.latency.labels(adapter.name).observe(time.perf_counter() - started)
+    return adapter.render(reply, body)
+
+
+def session_over_reply(session: Session) -> UssdReply:
+    with i18n.language(session.lang or default_language(session.country)):
+        return UssdReply(_("Sorry, your session timed out. Please dial again."), end=True)
+
+
+async def session_over(app: web.Application, notice: Notice) -> None:
+    """An end-of-session notice: the session ends here too (a late hop gets an END, the resume point stays),
+    and a row records it (once per session; the aggregator's fields only, no inputs)."""
+    try:
+        await app[appkeys.ENGINE].store.close(notice.session_id, session_over_reply)
+    except Exception:  # Redis down: the notice is still recorded; the session expires on its own
+        log.exception("session %s: not closed on the aggregator's notice", notice.session_id)
+    row = UssdSessionEvent(session_id=notice.session_id, msisdn=notice.msisdn, status=notice.status,
+                           service_code=notice.service_code, network_code=notice.network_code)
+    try:
+        async with app[appkeys.DB]() as s, s.begin():
+            s.add(row)
+    except IntegrityError:
+        log.info("session %s: duplicate end-of-session notice ignored", notice.session_id)
+
+
+async def unknown(request: web.Request) -> web.Response:
+    raise web.HTTPNotFound(text=f"no USSD aggregator {request.match_info['aggregator'][:40]!r} here\n")
+
+
+def paths(adapter: Aggregator) -> list[str]:
+    """Where an aggregator posts hops: its name, and its name with the token in the path."""
+    return [f"/ussd/{adapter.name}", f"/ussd/{adapter.name}/{{token}}"]
+
+
+def routes(adapters: dict[str, Aggregator]) -> list[web.RouteDef]:
+    """The webhook routes of the enabled aggregators (their own endpoints, such as AT's events, first)."""
+    found: list[web.RouteDef] = []
+    for adapter in adapters.values():
+        found += getattr(adapter, "extra_routes", list)()
+    for adapter in adapters.values():
+        handler = functools.partial(answer, adapter=adapter)
+        found += [web.post(path, _as_handler(handler)) for path in paths(adapter)]
+    return found
+
+
+def _as_handler(call):
+    async def handler(request: web.Request) -> web.Response:
+        return await call(request)
+    return handler
+
+
+def fallback_routes() -> list[web.RouteDef]:
+    """Any other /ussd/NAME: a one-line 404 (registered after the aggregators' routes)."""
+    return [web.post("/ussd/{aggregator}", unknown), web.post("/ussd/{aggregator}/{token}", unknown)]
+
+
+def tokens(adapters: dict[str, Aggregator]) -> dict[str, str | None]:
+    """route path -> the token its aggregator wants (ratelimits.webhook_limit checks it)."""
+    found: dict[str, str | None] = {}
+    for adapter in adapters.values():
+        for path in paths(adapter) + [r.path for r in getattr(adapter, "extra_routes", list)()]:
+            found[path] = adapter.config.token
+    return found
+
+
+def json_fields(adapters: dict[str, Aggregator]) -> dict:
+    """route path -> the JSON field table the edge guard holds it to."""
+    return {path: adapter.fields for adapter in adapters.values() if adapter.body == "json"
+            for path in paths(adapter)}

@@ -47,9 +47,9 @@ def pct(values: list[float], p: float) -> float:
 async def baseline(claude_url: str, n: int) -> list[float]:
     import anthropic
 
-    from simulator.fake_claude import FakeClaude
     from enerlectra.domain.advisor import prompts
     from enerlectra.domain.advisor.context import UserFacts
+    from simulator.fake_claude import FakeClaude
 
     system = prompts.system_prompt("trading", "en", UserFacts("ZM", "ZMW", "K100.00", "3.5 kWh"), 440)
     latencies = []
@@ -67,14 +67,14 @@ async def pipeline(settings, n: int) -> tuple[list[float], list[tuple[int, int]]
     from aiohttp import web
     from sqlalchemy import select
 
-    from enerlectra.sandbox import free_port
-    from ussd_app.app import create_app
     from enerlectra.db.engine import make_engine, make_sessionmaker
     from enerlectra.db.migrate import upgrade_async
     from enerlectra.db.models import AdvisorQuestion
     from enerlectra.domain import users
     from enerlectra.domain.phone import parse_msisdn
     from enerlectra.domain.pin_code import hash_pin
+    from enerlectra.sandbox import free_port
+    from ussd_app.app import create_app
 
     await upgrade_async(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
@@ -116,8 +116,8 @@ async def pipeline(settings, n: int) -> tuple[list[float], list[tuple[int, int]]
 
 
 def run(redis_url: str, claude_url: str | None, n: int) -> tuple[list[float], list[tuple[int, int]]]:
-    from simulator.fake_claude import FakeClaude
     from enerlectra.settings import Settings
+    from simulator.fake_claude import FakeClaude
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-bench-advisor-") as home:
         settings = Settings(home=Path(home), redis_url=redis_url, queue_name=f"bench-{Path(home).name}",

@@ -295,13 +295,13 @@ async def in_process() -> AsyncIterator[str]:
 
     from aiohttp import web
 
-    from payments.sandboxes import local as local_payments
+    from enerlectra.embedded_redis import EmbeddedRedis
     from enerlectra.sandbox import free_port
+    from enerlectra.settings import Settings
+    from payments.sandboxes import local as local_payments
     from tests.databases import fresh_database
     from ussd_app import appkeys
     from ussd_app.app import create_app
-    from enerlectra.embedded_redis import EmbeddedRedis
-    from enerlectra.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-fuzz-") as tmp:
         home = Path(tmp)

@@ -48,12 +48,12 @@ def serve_full(port: int, home: str) -> None:
 
     from aiohttp import web
 
-    from ussd_app.app import create_app
     from enerlectra.db.migrate import upgrade
     from enerlectra.domain import users
     from enerlectra.domain.phone import parse_msisdn
     from enerlectra.domain.pin_code import hash_pin
     from enerlectra.settings import Settings
+    from ussd_app.app import create_app
 
     logging.basicConfig(level=logging.WARNING)
     # The rate limits stay on (their Redis round trip is part of the hop measured) but high enough that

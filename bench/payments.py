@@ -64,13 +64,13 @@ async def measure(settings, n: int) -> dict[str, list[float]]:
     from aiohttp import web
     from sqlalchemy import select
 
-    from ussd_app import appkeys
-    from ussd_app.app import create_app
     from enerlectra.db.migrate import upgrade_async
     from enerlectra.db.models import Payment
     from enerlectra.domain import users
     from enerlectra.domain.phone import parse_msisdn
     from enerlectra.domain.pin_code import hash_pin
+    from ussd_app import appkeys
+    from ussd_app.app import create_app
 
     await upgrade_async(settings.effective_database_url)
     app = create_app(settings)
@@ -110,8 +110,8 @@ def main() -> None:
         spec = json.loads(args.serve_fakes)
         serve_fakes(spec["ports"], spec["callback"], spec["key_file"])
         return
-    from enerlectra.sandbox import free_port
     from enerlectra.embedded_redis import EmbeddedRedis
+    from enerlectra.sandbox import free_port
     from enerlectra.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-bench-payments-") as home:

@@ -49,10 +49,10 @@ def baseline(at_url: str, n: int) -> float:
 
 
 async def _queue(settings, n: int, same_text: bool) -> None:
-    from enerlectra.jobs import SMS, enqueue_sends, make_queue
     from enerlectra.db.engine import make_engine, make_sessionmaker
     from enerlectra.db.migrate import upgrade_async
     from enerlectra.domain import outbox
+    from enerlectra.jobs import SMS, enqueue_sends, make_queue
 
     await upgrade_async(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)

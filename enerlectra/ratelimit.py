@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisDown, TimeoutError as RedisSlow
+from redis.exceptions import ConnectionError as RedisDown
+from redis.exceptions import TimeoutError as RedisSlow
 
 log = logging.getLogger(__name__)
 

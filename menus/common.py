@@ -1,12 +1,12 @@
 """Rules and screen pieces every feature uses. Rules are pure functions of (session, text)."""
 from __future__ import annotations
 
-from enerlectra.domain.pin_texts import pin_lock_text
 from enerlectra import i18n
 from enerlectra.domain import hops, pin_resets, pin_texts, pins
 from enerlectra.domain.pin_code import hash_pin_async, is_valid_pin, verify_pin_async
-from enerlectra.ussd.types import Ctx, Reject, Screen, Session
+from enerlectra.domain.pin_texts import pin_lock_text
 from enerlectra.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
+from enerlectra.ussd.types import Ctx, Reject, Screen, Session
 
 LANGUAGE_CODES = list(i18n.LANGUAGES)          # option n picks LANGUAGE_CODES[n - 1]
 

@@ -17,18 +17,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED, Callback, Order,
-                           Provider, ProviderError, Status)
-from payments.lifecycle import OPEN, advance
-from payments import routing
-from payments.texts import payment_checking_text, payment_failed_text, payment_ok_text
 from enerlectra import faults
-from enerlectra.i18n import in_language_of
 from enerlectra.db.models import Account, Payment, User
 from enerlectra.domain import ledger, outbox
-from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.ledger import Leg
+from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.work import unit_of_work
+from enerlectra.i18n import in_language_of
+from payments import routing
+from payments.lifecycle import OPEN, advance
+from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED,
+                                     Callback, Order, Provider, ProviderError, Status)
+from payments.texts import payment_checking_text, payment_failed_text, payment_ok_text
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ from urllib.parse import quote
 
 import aiohttp
 
+from enerlectra.domain.settlements import LISTENERS
 from payments.providers.airtel import AirtelMoney
 from payments.providers.azampay import AzamPay
 from payments.providers.mtn import MtnMomo
 from payments.providers.pawapay import PawaPay
 from payments.service import Limits, Payments, parse_fees
-from enerlectra.domain.settlements import LISTENERS
 
 
 def callback_url(settings, provider: str) -> str:

@@ -21,9 +21,9 @@ import textwrap
 
 import aiohttp
 
+from enerlectra.redact import redact_url
 from simulator.phone import Phone
 from simulator.transport import Reply, SimError, connect
-from enerlectra.redact import redact_url
 
 WIDTH = 26        # a feature phone's screen is narrow; text wraps as it would there
 COMMANDS = ("dial", "hangup", "msisdn", "sms", "inbox", "approve", "decline", "help", "quit", "exit")
@@ -139,8 +139,8 @@ async def run_handset(url: str | None, msisdn: str, token: str | None, service_c
     async with contextlib.AsyncExitStack() as stack:
         settings = None
         if fake_claude and not url:          # in-process: the advisor answers through the fake Messages API
-            from simulator.fake_claude import pointed_at_fake
             from enerlectra.settings import Settings
+            from simulator.fake_claude import pointed_at_fake
 
             settings = await stack.enter_async_context(pointed_at_fake(Settings.from_env()))
         transport = await stack.enter_async_context(connect(url, token, settings=settings, at_url=at_url,

@@ -290,8 +290,8 @@ async def _sms_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:
 @contextlib.asynccontextmanager
 async def _fresh_app(journey: Journey, aggregator: str = "africastalking"):
     """A throwaway in-process app (own SQLite, own key prefix) so every file starts from nothing."""
-    from simulator.fake_claude import pointed_at_fake
     from enerlectra.settings import Settings
+    from simulator.fake_claude import pointed_at_fake
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-sim-") as tmp:
         base = Settings.from_env()

@@ -11,6 +11,7 @@ import asyncio
 
 from simulator.transport import HttpTransport, Reply
 
+
 # Network codes by national prefix (protocols.md sections 1 and 7); 99999 is AT's sandbox.
 class Phone:
     def __init__(self, transport: HttpTransport, msisdn: str, service_code: str = "*123#"):

@@ -234,13 +234,13 @@ class Operator:
 
 @contextlib.asynccontextmanager
 async def _in_process(settings):
-    from payments.sandboxes import local as local_payments
-    from simulator.fake_at import FakeAT, report_url, running
-    from ussd_app.app import create_app
     from enerlectra.db.migrate import upgrade_async
     from enerlectra.embedded_redis import resolve_redis_url
     from enerlectra.settings import Settings
+    from payments.sandboxes import local as local_payments
+    from simulator.fake_at import FakeAT, report_url, running
     from ussd_app import appkeys
+    from ussd_app.app import create_app
     from workers.main import run_burst
 
     settings = settings or Settings.from_env()

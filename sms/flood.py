@@ -10,12 +10,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from sms.inbound import InboundSms, answered, claim
 from enerlectra import i18n
 from enerlectra.db.models import User
 from enerlectra.domain import outbox
 from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import _
+from sms.inbound import InboundSms, answered, claim
 
 COMMAND = "limited"
 

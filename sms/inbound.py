@@ -9,17 +9,17 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from sms.commands import CommandCtx, parse
-from sms.masking import stored_text
 from enerlectra import i18n
 from enerlectra.db.models import SmsInbound, User
 from enerlectra.domain import outbox, pins
+from enerlectra.domain.phone import Msisdn
 from enerlectra.domain.pin_texts import pin_lock_text
 from enerlectra.domain.pins import PinCheck
-from enerlectra.domain.phone import Msisdn
 from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import _
 from enerlectra.settings import Settings
+from sms.commands import CommandCtx, parse
+from sms.masking import stored_text
 
 log = logging.getLogger(__name__)
 

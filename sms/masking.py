@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from sms.commands import parse
 from enerlectra.redact import MASK, mask_pin_runs
+from sms.commands import parse
 
 
 def stored_text(text: str) -> str:

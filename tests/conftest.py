@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from enerlectra.domain import ledger
+from enerlectra.domain import ledger_key as ledger_key_module
+from enerlectra.embedded_redis import EmbeddedRedis
 from enerlectra.jobs import KINDS, queue_name
+from enerlectra.settings import Settings
 from tests.databases import fresh_database
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from enerlectra.domain import ledger, ledger_key as ledger_key_module
-from enerlectra.embedded_redis import EmbeddedRedis
-from enerlectra.settings import Settings
 
 TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
 

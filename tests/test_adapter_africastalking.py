@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import func, select
 
+from enerlectra.db.models import UssdSessionEvent
 from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
-from enerlectra.db.models import UssdSessionEvent
 
 SID = "{sid}"          # replaced by a fresh session id per case
 

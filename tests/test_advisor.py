@@ -9,14 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from enerlectra.db.models import AdvisorQuestion, SmsInbound, SmsOutbox, User
+from enerlectra.domain.advisor import usage
 from enerlectra.text.gsm7 import is_gsm7, segment
 from tests.jobs import run_jobs
 from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, fund, register
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from enerlectra.db.models import AdvisorQuestion, SmsInbound, SmsOutbox, User
-from enerlectra.domain.advisor import usage
 
 ZM, TZ = "+260971800001", "+255754800002"
 NAME = "Mapalo"
@@ -196,8 +196,8 @@ async def test_follow_up_within_ten_minutes_keeps_the_conversation(claude_client
 
 
 async def test_an_answer_job_run_twice_sends_one_sms(claude_client, claude_settings, fake_claude):
-    from workers.advisor import answer_question
     from workers import runtime
+    from workers.advisor import answer_question
 
     await register(claude_client, ZM, NAME)
     await claude_client.post("/sms/africastalking/inbound", data=sms("ASK solar panel care", sender=ZM))

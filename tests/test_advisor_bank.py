@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from enerlectra.text.gsm7 import is_gsm7, segment
 from enerlectra import i18n
 from enerlectra.domain.advisor import bank, prompts, texts, topics
 from enerlectra.domain.advisor.context import MarketNow, UserFacts
 from enerlectra.domain.money import format_money
+from enerlectra.text.gsm7 import is_gsm7, segment
 
 
 @pytest.mark.parametrize("question, language, topic", [

@@ -14,14 +14,14 @@ import json
 import pytest
 from sqlalchemy import select
 
+from enerlectra.db.models import UssdSessionEvent
+from enerlectra.settings import AggregatorConfig
 from simulator.wire import WIRES, Call, Hubtel, Wire
 from tests.aggregators import CASES, Table, africastalking, arkesel, beem, hubtel
 from tests.helpers import assert_screen_ok
 from tests.test_wallet import fund, register, transfers
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from enerlectra.db.models import UssdSessionEvent
-from enerlectra.settings import AggregatorConfig
 
 TABLES: dict[str, Table] = {t.TABLE.name: t.TABLE for t in (africastalking, beem, hubtel, arkesel)}
 USER, FRIEND, STRANGER = "+260971700001", "+260961700002", "+260971700003"
@@ -237,8 +237,8 @@ def test_every_registered_aggregator_has_a_table():
 async def test_probe_a_repeated_key_runs_twice_and_a_retry_of_either_runs_nothing(client):
     """Hops of a latest-input aggregator carry `1` and `1`: two hop ids, two steps. Before the contract the
     replay cache was keyed by the text, so the second `1` got the first one's screen and nothing ran."""
-    from ussd_app.engine import paths
     from enerlectra.ussd.types import UssdRequest
+    from ussd_app.engine import paths
 
     await register(client, USER, "Mwila")
     engine = client.app[appkeys.ENGINE]

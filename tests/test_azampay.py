@@ -12,19 +12,20 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from payments.providers import azampay
-from payments.providers.azampay import AzamPay, expires_in
-from payments.providers.base import AMBIGUOUS, FAILED, PENDING, SUCCEEDED, BadCallback, ForgedCallback, Order, ProviderError
-from payments.service import NotUnderReview
-from payments.sandboxes.azampay import FakeAzamPay, running
-from enerlectra.sandbox import free_port
-from tests.test_payments import books_ok, money, payment, sms_to
-from ussd_app import appkeys
-from ussd_app.app import create_app
 from enerlectra.db.models import JournalEntry, Payment
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from enerlectra.sandbox import free_port
+from payments.providers import azampay
+from payments.providers.azampay import AzamPay, expires_in
+from payments.providers.base import (AMBIGUOUS, FAILED, PENDING, SUCCEEDED, BadCallback, ForgedCallback,
+                                     Order, ProviderError)
+from payments.sandboxes.azampay import FakeAzamPay, running
+from payments.service import NotUnderReview
+from tests.test_payments import books_ok, money, payment, sms_to
+from ussd_app import appkeys
+from ussd_app.app import create_app
 
 USER = "+255754600001"            # Vodacom: M-Pesa
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from enerlectra.text.gsm7 import BASIC, EXTENSION, screen_units
 from enerlectra import i18n
+from enerlectra.text.gsm7 import BASIC, EXTENSION, screen_units
 from enerlectra.ussd.budget import paginate
 from enerlectra.ussd.types import Nav, Screen
 

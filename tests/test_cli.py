@@ -239,8 +239,8 @@ async def test_the_readme_drives_a_deposit_through_the_mtn_sandbox_with_curl(set
 async def test_a_bad_sandbox_control_gets_one_line(sandbox, path, body, status, says):
     import aiohttp
 
-    from payments.sandboxes import local as local_payments
     from enerlectra.settings import Settings
+    from payments.sandboxes import local as local_payments
 
     _settings, boxes = local_payments.plan(Settings(public_base_url="http://127.0.0.1:9"))
     [box] = [b for b in boxes if b.name == sandbox]

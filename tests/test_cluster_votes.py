@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_clusters import a_cluster, people
-from tests.test_sms_webhooks import sms
-from ussd_app import appkeys
 from enerlectra import i18n
 from enerlectra.db.models import Proposal, SmsOutbox, User, Vote
 from enerlectra.domain.clusters import proposals
+from tests.test_clusters import a_cluster, people
+from tests.test_sms_webhooks import sms
+from ussd_app import appkeys
 
 OPEN = "You can change it while the vote is open"
 
@@ -171,8 +171,8 @@ async def test_ballots_name_who_gets_paid_and_contributions_get_a_receipt_once(c
 def test_migration_0014_keeps_the_numbers_ballots_already_carry():
     """Before 0014 a ballot said "YES <id>": after it, that proposal's number is its id, in its cluster, and new
     proposals continue from the highest number in theirs."""
-    from tests.test_ledger import Db
     from enerlectra.db.migrate import downgrade, upgrade
+    from tests.test_ledger import Db
 
     store = Db()
     try:

@@ -9,8 +9,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.test_sms_webhooks import sms
-from ussd_app import appkeys
 from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.models import Cluster, Membership, Proposal, SmsOutbox, User, Vote
 from enerlectra.domain import ledger, outbox, users, wallet
@@ -18,6 +16,8 @@ from enerlectra.domain.clusters import members, proposals
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.domain.work import followups, unit_of_work
+from tests.test_sms_webhooks import sms
+from ussd_app import appkeys
 
 PIN = hash_pin("4826", 16)
 

@@ -5,9 +5,9 @@ import asyncio
 
 from sqlalchemy import func, select
 
+from enerlectra.db.models import User
 from tests.helpers import at_form, new_session_id
 from ussd_app import appkeys
-from enerlectra.db.models import User
 
 MSISDN = "+260971300001"
 

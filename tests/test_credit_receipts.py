@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.test_meters import OWNER, REGISTERED_HOURS_AGO, SECRET, add_meter, books_ok, reading, timed, _cli
+from enerlectra.db.models import SmsOutbox
+from tests.test_meters import OWNER, REGISTERED_HOURS_AGO, SECRET, _cli, add_meter, books_ok, reading, timed
 from tests.test_wallet import Phone
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from enerlectra.db.models import SmsOutbox
 
 LANGUAGE_KEY = {"en": "1", "bem": "2", "nya": "3", "sw": "4"}
 

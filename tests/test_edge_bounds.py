@@ -14,7 +14,9 @@ import random
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from bench.fuzz import ENDPOINTS, FORM, JSON, METER, METER_SECRET, TOKEN, Endpoint, _register_meter
 from payments.sandboxes import local as local_payments

@@ -9,18 +9,19 @@ import logging
 
 import pytest
 
-from menus import main, onboarding, settings as settings_menu
-from menus.common import press
-from tests.helpers import assert_screen_ok, new_session_id
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from enerlectra.i18n import lazy_gettext
+from enerlectra.ussd.feature import Feature, Go, State
+from enerlectra.ussd.types import Ctx, Screen, UssdRequest
+from menus import main, onboarding
+from menus import settings as settings_menu
+from menus.common import press
+from tests.helpers import assert_screen_ok, new_session_id
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
-from enerlectra.ussd.feature import Feature, Go, State
 from ussd_app.engine.tree import MenuTree
-from enerlectra.ussd.types import Ctx, Screen, UssdRequest
-from enerlectra.i18n import lazy_gettext
 
 OFFERS = [f"Offer {n}: {n} kWh at 1.{n:02d} ZMW" for n in range(1, 21)]
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import copy
 import itertools
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ussd_app import menu_tree
-from tests.helpers import assert_screen_ok, new_session_id
 from enerlectra import i18n
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
-from ussd_app.engine.core import RESUME
 from enerlectra.ussd.types import Session, UssdRequest
+from tests.helpers import assert_screen_ok, new_session_id
+from ussd_app import menu_tree
+from ussd_app.engine.core import RESUME
 
 KEYS = st.one_of(
     st.sampled_from(["", "0", "00", "98", "1", "2", "3", "4", "5", "9", "4826", "1234", "2580", "1111",

@@ -9,12 +9,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from menus.wallet import history
-from enerlectra.text.gsm7 import is_gsm7, screen_units
-from tests.test_market import TRADE, energize
-from tests.test_trade_receipts import bid
-from tests.test_wallet import fund, register
-from ussd_app import appkeys
 from enerlectra import i18n
 from enerlectra.db.models import MarketOrder, User
 from enerlectra.domain import meters, wallet
@@ -23,8 +17,14 @@ from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.matching import BUY
 from enerlectra.domain.market.rules import from_settings
 from enerlectra.domain.statement import Entry
+from enerlectra.text.gsm7 import is_gsm7, screen_units
 from enerlectra.ussd.budget import paginate
 from enerlectra.ussd.types import Nav, Screen
+from menus.wallet import history
+from tests.test_market import TRADE, energize
+from tests.test_trade_receipts import bid
+from tests.test_wallet import fund, register
+from ussd_app import appkeys
 
 WHEN = datetime(2026, 12, 31, 23, 59, tzinfo=timezone.utc)
 NAME = "Mwansa Chilufya Bwal"                      # the longest name, and the longest cluster name below

@@ -10,19 +10,19 @@ import copy
 
 import pytest
 
-from ussd_app import menu_tree, lint, appkeys
-from menus import main, onboarding
-from tests.helpers import assert_screen_ok, new_session_id
 from enerlectra import i18n
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
-from enerlectra.ussd.budget import paginate
-from ussd_app.engine.core import Engine
-from enerlectra.ussd.feature import Feature, Go, State
-from ussd_app.engine.tree import MenuTree
-from enerlectra.ussd.types import Ctx, Nav, Reject, Screen, Session, UssdRequest
 from enerlectra.i18n import _, lazy_gettext
+from enerlectra.ussd.budget import paginate
+from enerlectra.ussd.feature import Feature, Go, State
+from enerlectra.ussd.types import Ctx, Nav, Reject, Screen, Session, UssdRequest
+from menus import main, onboarding
+from tests.helpers import assert_screen_ok, new_session_id
+from ussd_app import appkeys, lint, menu_tree
+from ussd_app.engine.core import Engine
+from ussd_app.engine.tree import MenuTree
 
 LANGS = list(i18n.LANGUAGES)
 AMOUNT_HINT = lazy_gettext("Type an amount, like 25 or 25.50.")

@@ -8,14 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from enerlectra.db.models import Proposal, User
+from enerlectra.domain import outbox
+from enerlectra.domain.clusters import proposals
 from tests.test_cluster_votes import say_by_sms
 from tests.test_clusters import a_cluster, people
 from tests.test_edge_bounds import edge  # noqa: F401  (fixture)
 from tests.test_payments import airtel, make_pay, mtn, pawapay  # noqa: F401  (fixtures)
 from ussd_app import appkeys
-from enerlectra.db.models import Proposal, User
-from enerlectra.domain import outbox
-from enerlectra.domain.clusters import proposals
 
 
 async def test_r1_session_lock_acquire_survives_a_retry_with_the_same_token(client):
@@ -103,8 +103,9 @@ def _replaced(data, path, odd):
 
 
 async def test_r_check_every_json_field_of_every_json_webhook_swapped_never_5xx(edge, caplog):
-    from tests.test_edge_bounds import JSON_EPS, base, post
     import json as _json
+
+    from tests.test_edge_bounds import JSON_EPS, base, post
     bad = []
     count = 0
     for ep in JSON_EPS:
@@ -122,11 +123,11 @@ async def test_r_check_every_json_field_of_every_json_webhook_swapped_never_5xx(
 async def test_r4_a_ballot_reply_with_a_four_digit_number_is_a_vote_not_a_pin_try(client):
     from sqlalchemy import update as sql_update
 
-    from sms.inbound import InboundSms, receive
-    from tests.test_pin_reset import sms_to
     from enerlectra.db.models import Vote
     from enerlectra.domain import ledger, wallet
     from enerlectra.domain.phone import parse_msisdn
+    from sms.inbound import InboundSms, receive
+    from tests.test_pin_reset import sms_to
 
     db, settings = client.app[appkeys.DB], client.app[appkeys.SETTINGS]
     group = await people(db, 3, first=960)

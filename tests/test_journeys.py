@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from simulator.journeys import Journey, JourneyError, Step, load_journey, parse_journey, run_files, run_journey
-from simulator.transport import HttpTransport, Operator
-from ussd_app import appkeys
-from tests.jobs import run_jobs
 from enerlectra.domain import ledger
 from enerlectra.domain.market import book
+from simulator.journeys import (Journey, JourneyError, Step, load_journey, parse_journey, run_files,
+                                run_journey)
+from simulator.transport import HttpTransport, Operator
+from tests.jobs import run_jobs
+from ussd_app import appkeys
 
 JOURNEYS = sorted(Path(str(resources.files("simulator") / "journeys")).glob("*.yaml"))
 

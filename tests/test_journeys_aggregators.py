@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from enerlectra.domain import ledger
 from simulator.journeys import load_journey, run_journey
 from simulator.wire import WIRES
 from tests.test_journeys import app_transport
-from enerlectra.domain import ledger
 
 FEW = ("send_money", "resume", "back_home", "deposit")
 JOURNEYS = Path(str(resources.files("simulator") / "journeys"))

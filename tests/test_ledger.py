@@ -15,18 +15,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import settings as hsettings, strategies as st
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.databases import pg_url
 from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.migrate import downgrade, upgrade
 from enerlectra.db.models import Account, JournalEntry, LedgerHead, Posting, User
 from enerlectra.domain import ledger, ledger_key
 from enerlectra.domain.ledger import InsufficientFunds, Leg, Unbalanced
 from enerlectra.settings import Settings
+from tests.databases import pg_url
 
 USERS = 4
 

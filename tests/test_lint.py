@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from ussd_app import lint as lint_mod
+from enerlectra.ussd.feature import Feature, Go, State
+from enerlectra.ussd.types import Ctx, Nav, Screen
 from menus import main, onboarding
 from menus.common import press
-from enerlectra.ussd.feature import Feature, Go, State
+from ussd_app import lint as lint_mod
 from ussd_app.engine.tree import MenuTree
-from enerlectra.ussd.types import Ctx, Nav, Screen
 
 
 def test_installed_tree_is_clean():

@@ -8,15 +8,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from tests.jobs import run_jobs
-from tests.test_sms_webhooks import sms
-from tests.test_wallet import Phone, fund, register
-from ussd_app import appkeys
 from enerlectra.db.models import JournalEntry, MarketOrder, PriceAlert, SmsOutbox, Trade, User
 from enerlectra.domain import ledger, wallet
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import from_settings
 from enerlectra.domain.money import parse_amount
+from tests.jobs import run_jobs
+from tests.test_sms_webhooks import sms
+from tests.test_wallet import Phone, fund, register
+from ussd_app import appkeys
 
 SELLER, SELLER2, BUYER = "+260971900001", "+260971900002", "+260971900003"
 TRADE = "5"                       # the main menu's Trade energy

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select, update
 
-from sms.inbound import InboundSms, receive
 from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.models import Account, MarketOrder, User
 from enerlectra.domain import ledger, users, wallet
@@ -25,6 +24,7 @@ from enerlectra.domain.market.rules import MarketRules
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.settings import Settings
+from sms.inbound import InboundSms, receive
 
 RULES = MarketRules()
 SETTINGS = Settings(pin_kdf_cost=16, pin_lock_minutes=0)   # a lock lifts at once: keep every example trading

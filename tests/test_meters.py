@@ -15,12 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 
-from tests.test_market import balances, escrow_ok
-from tests.test_wallet import Phone, register
-from ussd_app import appkeys
 from enerlectra.db.models import Meter, MeterReading, User
 from enerlectra.domain import meters
 from enerlectra.domain.pins import aware_utc
+from tests.test_market import balances, escrow_ok
+from tests.test_wallet import Phone, register
+from ussd_app import appkeys
 
 OWNER = "+260971950001"
 SECRET = "K7QX-93MP-ZT4A"                  # as the meter's manufacturer set it

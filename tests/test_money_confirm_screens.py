@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from tests.test_payments import airtel, make_pay, mtn, pawapay  # noqa: F401  fixtures
-from tests.test_wallet import Phone
-from ussd_app import appkeys
 from enerlectra import i18n
 from enerlectra.db.models import User
 from enerlectra.domain import wallet
+from tests.test_payments import airtel, make_pay, mtn, pawapay  # noqa: F401  fixtures
+from tests.test_wallet import Phone
+from ussd_app import appkeys
 
 MONEY = "2"                       # the main menu's Mobile money
 

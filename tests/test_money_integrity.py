@@ -14,18 +14,18 @@ from typing import Awaitable, Callable
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_market import energize, sms_pin_on, sms_to
-from tests.test_payments import USER, airtel, make_pay, mtn, pawapay, pay  # noqa: F401  fixtures
-from tests.test_sms_webhooks import sms
-from tests.test_wallet import Phone, fund, register
-from ussd_app import appkeys
-from ussd_app.app import create_app
 from enerlectra.db.models import JournalEntry, MarketOrder, Payment, SmsOutbox, UssdSessionEvent
 from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book
 from enerlectra.domain.market.rules import from_settings
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from tests.test_market import energize, sms_pin_on, sms_to
+from tests.test_payments import USER, airtel, make_pay, mtn, pawapay, pay  # noqa: F401  fixtures
+from tests.test_sms_webhooks import sms
+from tests.test_wallet import Phone, fund, register
+from ussd_app import appkeys
+from ussd_app.app import create_app
 
 SELLER, BUYER, FRIEND = "+260971900011", "+260971900012", "+260961900013"
 

@@ -13,16 +13,15 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from enerlectra.db.models import JournalEntry, Payment, SmsOutbox
+from enerlectra.domain import ledger, users, wallet
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 from payments.providers.base import AMBIGUOUS, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Order
 from payments.providers.mtn import MtnMomo, amount_text
 from payments.sandboxes.mtn import FakeMtn, running
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from enerlectra.db.models import JournalEntry, Payment, SmsOutbox
-from enerlectra.domain import ledger, wallet
-from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
-from enerlectra.domain import users
 
 USER = "+260961500001"          # an MTN number
 
@@ -51,7 +50,8 @@ SAYS = {("pawapay", "timeout"): "it was declined"}
 
 @pytest.fixture
 async def airtel():
-    from payments.sandboxes.airtel import FakeAirtel, running as running_airtel
+    from payments.sandboxes.airtel import FakeAirtel
+    from payments.sandboxes.airtel import running as running_airtel
 
     fake = FakeAirtel(decide_after=0.02, callback_key="portal-key")
     async with running_airtel(fake) as url:
@@ -60,7 +60,8 @@ async def airtel():
 
 @pytest.fixture
 async def pawapay():
-    from payments.sandboxes.pawapay import FakePawaPay, running as running_pawapay
+    from payments.sandboxes.pawapay import FakePawaPay
+    from payments.sandboxes.pawapay import running as running_pawapay
 
     fake = FakePawaPay(decide_after=0.02)
     async with running_pawapay(fake) as url:

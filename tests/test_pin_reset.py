@@ -14,12 +14,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, update
 
-from sms.inbound import InboundSms, receive
-from tests.test_wallet import Phone, register
-from ussd_app import appkeys
 from enerlectra.db.models import JournalEntry, PinReset, SmsOutbox, User
 from enerlectra.domain import ledger, outbox, pin_resets, wallet
 from enerlectra.domain.phone import parse_msisdn
+from sms.inbound import InboundSms, receive
+from tests.test_wallet import Phone, register
+from ussd_app import appkeys
 
 OWNER, OTHER = "+260971800001", "+260961800002"
 FORGOT, SEND_MONEY = ("3", "5", "1"), ("1", "2")     # main menu: 1 Wallet, 2 Money, 3 Settings

@@ -6,13 +6,13 @@ import asyncio
 import pytest
 from sqlalchemy import func, inspect, select
 
-from tests.databases import pg_url
 from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.migrate import downgrade, upgrade
 from enerlectra.db.models import User
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from tests.databases import pg_url
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(pg_url() is None, reason="TEST_DATABASE_URL is not set (PostgreSQL tests)")]

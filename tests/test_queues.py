@@ -7,14 +7,14 @@ import redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from enerlectra.jobs import (ADVISOR, ANCHOR_JOB, ANSWER_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, KINDS, MONEY,
-                          PAY_JOB, PROPOSALS_JOB, RECONCILE_JOB, SEND_JOB, SMS, SWEEP_JOB, make_queue, queue_name,
-                          send_job_id)
-from tests.jobs import run_jobs
-from workers.main import ForkingWorker, InProcessWorker, ThreadedWorker
-from ussd_app import appkeys
 from enerlectra.domain import outbox
 from enerlectra.domain.work import unit_of_work
+from enerlectra.jobs import (ADVISOR, ANCHOR_JOB, ANSWER_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, KINDS,
+                             MONEY, PAY_JOB, PROPOSALS_JOB, RECONCILE_JOB, SEND_JOB, SMS, SWEEP_JOB,
+                             make_queue, queue_name, send_job_id)
+from tests.jobs import run_jobs
+from ussd_app import appkeys
+from workers.main import ForkingWorker, InProcessWorker, ThreadedWorker
 
 BACKLOG = 40
 

@@ -9,23 +9,25 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from payments.sandboxes.mtn import FakeMtn, running
-from sms.flood import too_many_text
-from tests.helpers import assert_screen_ok, at_form, new_session_id
-from ussd_app import appkeys
 from enerlectra import i18n
-from ussd_app.adapters.ratelimits import too_many_requests_text, trusted_networks
-from ussd_app.app import create_app
 from enerlectra.db.models import SmsInbound, SmsOutbox
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.ratelimit import Limiter, Rule
 from enerlectra.settings import Settings
+from payments.sandboxes.mtn import FakeMtn, running
+from sms.flood import too_many_text
+from tests.helpers import assert_screen_ok, at_form, new_session_id
+from ussd_app import appkeys
+from ussd_app.adapters.ratelimits import too_many_requests_text, trusted_networks
+from ussd_app.app import create_app
 
 RELAXED = hsettings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -7,7 +7,7 @@ import uuid
 
 from enerlectra.jobs import MONEY, RECONCILE_JOB, make_queue
 from tests.jobs import run_jobs
-from tests.test_payments import NUMBERS, make_pay, mtn, airtel, pawapay, money, payment  # noqa: F401 fixtures
+from tests.test_payments import NUMBERS, airtel, make_pay, money, mtn, pawapay, payment  # noqa: F401 fixtures
 from ussd_app import appkeys
 
 
@@ -39,8 +39,8 @@ async def test_a_payment_of_an_unconfigured_provider_does_not_stop_the_others(ma
 
 def test_a_worker_started_on_its_own_has_the_providers_serve_has(settings):
     """serve's plan (its local sandboxes) is what `enerlectra worker` of the same home configures."""
-    from payments.sandboxes import local as local_payments
     from enerlectra.settings import Settings
+    from payments.sandboxes import local as local_payments
 
     env = {"ENERLECTRA_HOME": str(settings.home), "MTN_MOMO_BASE_URL": "https://mtn.example", "MTN_MOMO_API_KEY": "k"}
     served, sandboxes = local_payments.plan(Settings.from_env(env))

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from enerlectra.db.models import (Account, JournalEntry, LedgerHead, MarketOrder, Meter, MeterReading,
+                                  Posting, Proposal, SmsInbound, User)
+from enerlectra.domain import ledger, ledger_anchors, meters, wallet
+from enerlectra.domain.clusters import members as clubs
+from tests.jobs import run_jobs
 from tests.test_money_integrity import USER, books_ok, dial_home, forget_sessions  # noqa: F401
 from tests.test_payments import airtel, make_pay, mtn, pawapay, pay  # noqa: F401  fixtures
-from tests.jobs import run_jobs
 from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, register
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from enerlectra.db.models import (Account, JournalEntry, LedgerHead, MarketOrder, Meter, MeterReading, Posting, Proposal,
-                                SmsInbound, User)
-from enerlectra.domain import ledger, ledger_anchors, meters, wallet
-from enerlectra.domain.clusters import members as clubs
 
 SENDER = "+260971900021"
 SELLER2 = "+260961900022"
@@ -100,7 +100,8 @@ async def test_readings_a_microsecond_apart_are_held_to_the_hourly_rate(client):
 
 def _worker_anchors(settings) -> str:
     """The worker's periodic anchor job, run as the worker runs it."""
-    from workers import ledger as ledger_jobs, runtime
+    from workers import ledger as ledger_jobs
+    from workers import runtime
 
     runtime.configure(settings)
     return ledger_jobs.anchor_ledger()

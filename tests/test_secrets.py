@@ -26,6 +26,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import make_url, select, text
 
+from enerlectra.db.engine import make_engine, make_sessionmaker
+from enerlectra.db.models import SmsInbound, UssdSessionEvent
+from enerlectra.redact import mask_input, redact_path, redact_url
+from enerlectra.settings import Settings
 from payments.setup import callback_url
 from simulator.fake_at import report_url
 from simulator.journeys import Journey, Step, load_journey, run_journey
@@ -36,10 +40,6 @@ from tests.jobs import run_jobs
 from ussd_app import access_log, appkeys
 from ussd_app.app import create_app
 from ussd_app.cli import open_webhooks_warning, startup_line
-from enerlectra.db.engine import make_engine, make_sessionmaker
-from enerlectra.db.models import SmsInbound, UssdSessionEvent
-from enerlectra.redact import mask_input, redact_path, redact_url
-from enerlectra.settings import Settings
 
 JOURNEYS = Path(str(resources.files("simulator") / "journeys"))
 # The journeys replayed below and the PINs typed in them (each checked to be in its file).

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from enerlectra.faults import DEFECTS
 from tests.simulation.plan import plan, setup_steps
 from tests.simulation.run import run_seed, run_steps
-from enerlectra.faults import DEFECTS
 
 CI_SEEDS = (1, 2, 3)                 # every invariant holds on each
 CI_STEPS = 100

@@ -8,12 +8,12 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from enerlectra import faults
+from enerlectra.db.models import SmsOutbox
 from enerlectra.jobs import SMS, SWEEP_JOB, make_queue
 from tests.jobs import run_jobs
 from tests.test_sms_send import queue_sms
 from ussd_app import appkeys
-from enerlectra import faults
-from enerlectra.db.models import SmsOutbox
 
 NUMBERS = [f"+2609718{i:05d}" for i in range(100)]
 BODY = "Cluster Kabwata: the vote on #3 passed"

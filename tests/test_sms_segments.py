@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from enerlectra.text.gsm7 import BASIC, EXTENSION, PART_GSM, PART_UCS2, is_gsm7, segment, septets, utf16_units
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
+from enerlectra.db.models import SmsOutbox
+from enerlectra.domain import outbox
+from enerlectra.domain.work import Followups, unit_of_work
 from enerlectra.jobs import MAX_ATTEMPTS
 from tests.helpers import at_form, new_session_id
 from tests.jobs import run_jobs
 from ussd_app import appkeys
-from enerlectra.db.models import SmsOutbox
-from enerlectra.domain import outbox
-from enerlectra.domain.work import Followups, unit_of_work
 
 TO = "+260971800001"
 

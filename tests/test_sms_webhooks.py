@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import func, select
 
+from enerlectra.db.models import SmsInbound, SmsOutbox, User
 from tests.helpers import at_form, new_session_id
 from ussd_app import appkeys
-from enerlectra.db.models import SmsInbound, SmsOutbox, User
 
 REGISTERED = "+260971700001"
 NEWCOMER = "+260961700002"

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from tests.test_market import SELLER, TRADE, balances, energize, escrow_ok, sms_pin_on, sms_to
-from tests.test_sms_webhooks import sms
-from tests.test_wallet import Phone, fund, register
-from ussd_app import appkeys
 from enerlectra.db.models import User
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.matching import BUY
 from enerlectra.domain.market.rules import from_settings
+from tests.test_market import SELLER, TRADE, balances, energize, escrow_ok, sms_pin_on, sms_to
+from tests.test_sms_webhooks import sms
+from tests.test_wallet import Phone, fund, register
+from ussd_app import appkeys
 
 BIDDER, BIDDER2 = "+260971900011", "+260971900012"
 

@@ -15,7 +15,6 @@ import pytest
 from rq import Queue
 from sqlalchemy import func, select
 
-from enerlectra.jobs import ADVISOR, MONEY, SMS, Dispatcher, make_queues, redis_client
 from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.models import SmsOutbox, User
 from enerlectra.domain import outbox, users
@@ -23,6 +22,7 @@ from enerlectra.domain.advisor import questions
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.domain.work import followups, unit_of_work, with_jobs
+from enerlectra.jobs import ADVISOR, MONEY, SMS, Dispatcher, make_queues, redis_client
 
 ROOT = Path(__file__).resolve().parent.parent
 ASKER = "+260971700001"

@@ -5,13 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sms.commands import COMMANDS
-from sms.commands.base import KEYWORD_CONTEXT
-from sms.commands import help as help_cmd
-from enerlectra.text.gsm7 import segment
-from tests.helpers import at_form, new_session_id
 from enerlectra import i18n
 from enerlectra.domain import pin_texts
 from enerlectra.domain.clusters import texts as cluster_texts
@@ -19,6 +15,11 @@ from enerlectra.domain.market import texts as market_texts
 from enerlectra.domain.market.rules import MarketRules, parse_limits
 from enerlectra.domain.money import format_money, parse_amount
 from enerlectra.domain.pin_code import is_valid_pin
+from enerlectra.text.gsm7 import segment
+from sms.commands import COMMANDS
+from sms.commands import help as help_cmd
+from sms.commands.base import KEYWORD_CONTEXT
+from tests.helpers import at_form, new_session_id
 
 LANGS = list(i18n.LANGUAGES)
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import assert_screen_ok, at_form, new_session_id
-from ussd_app import appkeys
-from ussd_app.app import create_app
 from enerlectra.db.models import JournalEntry, SmsOutbox
 from enerlectra.domain import ledger, wallet
 from enerlectra.domain.money import BadAmount, format_energy, format_money, parse_amount
+from tests.helpers import assert_screen_ok, at_form, new_session_id
+from ussd_app import appkeys
+from ussd_app.app import create_app
 
 SENDER, RECIPIENT = "+260971900001", "+260961900002"
 

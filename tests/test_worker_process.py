@@ -11,9 +11,9 @@ import sys
 import pytest
 from sqlalchemy import select
 
+from enerlectra.db.models import SmsOutbox
 from tests.test_sms_send import TO, queue_sms
 from ussd_app import appkeys
-from enerlectra.db.models import SmsOutbox
 
 
 def start_worker(settings, fork: bool, fault: str | None = None) -> subprocess.Popen:

@@ -6,11 +6,11 @@ import logging
 
 import pytest
 
-from tests.helpers import assert_screen_ok, at_form, new_session_id
-from ussd_app import appkeys
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from tests.helpers import assert_screen_ok, at_form, new_session_id
+from ussd_app import appkeys
 
 MSISDN = "+260971800002"
 

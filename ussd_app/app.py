@@ -9,22 +9,23 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from ussd_app import menu_tree, appkeys
 from enerlectra import i18n
-from enerlectra.jobs import Dispatcher, make_queues, redis_client
-from payments import setup as payments_setup
-from ussd_app.adapters import africastalking_sms, guards, meters, payments_callback, ratelimits
 from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
 from enerlectra.domain import ledger, ledger_key, work
-from ussd_app.aggregators import registry, view as ussd_view
 from enerlectra.embedded_redis import resolve_redis_url
-from ussd_app.engine.core import Engine
-from ussd_app.engine.store import SessionStore
-from enerlectra.ussd.types import Services
-from ussd_app.metrics import Metrics
+from enerlectra.jobs import Dispatcher, make_queues, redis_client
 from enerlectra.ratelimit import Limiter
 from enerlectra.redis_client import async_client
 from enerlectra.settings import Settings
+from enerlectra.ussd.types import Services
+from payments import setup as payments_setup
+from ussd_app import appkeys, menu_tree
+from ussd_app.adapters import africastalking_sms, guards, meters, payments_callback, ratelimits
+from ussd_app.aggregators import registry
+from ussd_app.aggregators import view as ussd_view
+from ussd_app.engine.core import Engine
+from ussd_app.engine.store import SessionStore
+from ussd_app.metrics import Metrics
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -5,12 +5,12 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from payments.service import Payments
 from enerlectra.jobs import Dispatcher
-from ussd_app.engine.core import Engine
-from ussd_app.metrics import Metrics
 from enerlectra.ratelimit import Limiter
 from enerlectra.settings import Settings
+from payments.service import Payments
+from ussd_app.engine.core import Engine
+from ussd_app.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)

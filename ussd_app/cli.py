@@ -6,10 +6,10 @@ import asyncio
 import logging
 import sys
 
-from ussd_app import cli_errors
-from ussd_app.cli_errors import BadArgument
 from enerlectra.redact import redact_url
 from enerlectra.settings import Settings
+from ussd_app import cli_errors
+from ussd_app.cli_errors import BadArgument
 
 
 def _logging(level: str) -> None:
@@ -30,10 +30,10 @@ def _use_ledger_key(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from ussd_app import access_log
-    from ussd_app.app import create_app
     from enerlectra.db.migrate import upgrade
     from enerlectra.embedded_redis import resolve_redis_url
+    from ussd_app import access_log
+    from ussd_app.app import create_app
 
     settings = Settings.from_env()
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
@@ -60,8 +60,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings, sandboxes = local_payments.plan(settings)
     local_payments.remember(settings, sandboxes)          # a worker started on its own finds them (cmd_worker)
     if args.fake_claude:
-        from simulator.fake_claude import FakeClaude
         from enerlectra.sandbox import free_port
+        from simulator.fake_claude import FakeClaude
 
         claude = local_payments.LocalSandbox("claude", FakeClaude(), free_port())
         settings = settings.with_(anthropic_api_key=claude.fake.api_key, anthropic_base_url=claude.url)
@@ -154,9 +154,8 @@ def _serve_sandboxes(sandboxes):
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.main import run_worker
-
     from payments.sandboxes import local as local_payments
+    from workers.main import run_worker
 
     settings = local_payments.attach(Settings.from_env())      # the providers exactly as serve has them
     _logging(settings.log_level)
@@ -170,8 +169,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_sms_outbox(args: argparse.Namespace) -> int:
-    from sms.report import outbox_rows, table
     from enerlectra.db.engine import make_engine, make_sessionmaker
+    from sms.report import outbox_rows, table
 
     settings = Settings.from_env()
 
@@ -203,9 +202,8 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
     from enerlectra.db.models import JournalEntry
-    from enerlectra.domain import ledger
+    from enerlectra.domain import ledger, ledger_anchors
     from enerlectra.domain.market import book
-    from enerlectra.domain import ledger_anchors
     from enerlectra.domain.market import rules as market_rules
 
     try:
@@ -253,8 +251,8 @@ def cmd_ledger_anchor(args: argparse.Namespace) -> int:
 def cmd_ledger_credit(args: argparse.Namespace) -> int:
     import uuid
 
-    from enerlectra.domain.account_texts import credit_text
     from enerlectra.domain import ledger, wallet
+    from enerlectra.domain.account_texts import credit_text
     from enerlectra.domain.money import BadAmount, format_energy, format_money, parse_amount
     from enerlectra.i18n import in_language_of
 

@@ -100,7 +100,8 @@ def _url_line(exc: Exception) -> tuple[str, int] | None:
 
 
 def _redis_line(exc: Exception) -> tuple[str, int] | None:
-    from redis.exceptions import ConnectionError as RedisDown, TimeoutError as RedisSlow
+    from redis.exceptions import ConnectionError as RedisDown
+    from redis.exceptions import TimeoutError as RedisSlow
 
     if isinstance(exc, (RedisDown, RedisSlow)):
         from enerlectra.redact import redact_url

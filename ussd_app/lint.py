@@ -16,8 +16,6 @@ import aiohttp
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from ussd_app import menu_tree
-from enerlectra.text.gsm7 import is_gsm7, non_gsm7, screen_units, segment
 from enerlectra import i18n
 from enerlectra.checks import Problem
 from enerlectra.db.engine import make_engine, make_sessionmaker
@@ -25,11 +23,13 @@ from enerlectra.db.migrate import upgrade_async
 from enerlectra.domain import ledger, ledger_key, users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
-from ussd_app.engine import core
-from enerlectra.ussd.budget import paginate
-from ussd_app.engine.tree import MenuTree
-from enerlectra.ussd.types import Nav, Screen, Services, Session
 from enerlectra.settings import Settings
+from enerlectra.text.gsm7 import is_gsm7, non_gsm7, screen_units, segment
+from enerlectra.ussd.budget import paginate
+from enerlectra.ussd.types import Nav, Screen, Services, Session
+from ussd_app import menu_tree
+from ussd_app.engine import core
+from ussd_app.engine.tree import MenuTree
 
 SOURCE_PACKAGES = ("enerlectra", "payments", "sms", "menus", "ussd_app")
 KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None, "ngettext": (1, 2),

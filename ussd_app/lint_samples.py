@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from enerlectra.domain.account_texts import credit_text, meter_text, received_text, sent_text, welcome_text
-from enerlectra.domain.advisor import bank, texts as advisor_texts
+from enerlectra.domain.advisor import bank
+from enerlectra.domain.advisor import texts as advisor_texts
 from enerlectra.domain.clusters import texts as cluster_texts
 from enerlectra.domain.ledger import ENERGY
 from enerlectra.domain.market import texts as market_texts
@@ -20,7 +21,11 @@ from enerlectra.domain.pin_texts import (pin_changed_text, pin_lock_text, pin_re
                                          pin_reset_done_text, pin_reset_issued_text)
 from payments.texts import payment_checking_text, payment_failed_text, payment_ok_text
 from sms import flood, inbound
-from sms.commands import bal, help as help_cmd, lang, optout, market as market_cmd
+from sms.commands import bal
+from sms.commands import help as help_cmd
+from sms.commands import lang
+from sms.commands import market as market_cmd
+from sms.commands import optout
 
 LONGEST_NAME = "Mwansa Chilufya Bwal"        # NAME_MAX letters
 

@@ -6,14 +6,14 @@ import logging
 import time
 from datetime import timedelta
 
-from enerlectra.jobs import ADVISOR, enqueue_answers, make_queue
-from enerlectra.text.fit import budget, fit
 from enerlectra import i18n
-from enerlectra.domain.advisor import claude, bank, context, prompts, questions, texts, topics
 from enerlectra.db.models import AdvisorQuestion, User
+from enerlectra.domain.advisor import bank, claude, context, prompts, questions, texts, topics
 from enerlectra.domain.advisor.questions import Usage
 from enerlectra.domain.work import unit_of_work
+from enerlectra.jobs import ADVISOR, enqueue_answers, make_queue
 from enerlectra.settings import Settings
+from enerlectra.text.fit import budget, fit
 from workers import runtime
 
 log = logging.getLogger(__name__)

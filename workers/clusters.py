@@ -6,12 +6,12 @@ import logging
 import aiohttp
 from sqlalchemy import select
 
-from payments import setup as payments_setup
-from payments.service import NotServed, OverLimit
 from enerlectra.db.models import Cluster, Proposal, User
 from enerlectra.domain import ledger
 from enerlectra.domain.clusters import members, proposals
 from enerlectra.domain.work import followups, unit_of_work
+from payments import setup as payments_setup
+from payments.service import NotServed, OverLimit
 from workers import runtime
 
 log = logging.getLogger(__name__)

@@ -12,18 +12,17 @@ from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from enerlectra.jobs import (ANCHOR_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB,
-                          SWEEP_JOB, make_queues)
 from enerlectra.embedded_redis import resolve_redis_url
+from enerlectra.jobs import (ANCHOR_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB,
+                             SWEEP_JOB, make_queues)
 from enerlectra.settings import Settings
-from workers import runtime
 from workers import advisor as _advisor_jobs  # noqa: F401  imported here so a forked work horse need not
 from workers import clusters as _cluster_jobs  # noqa: F401
 from workers import ledger as _ledger_jobs  # noqa: F401
 from workers import market as _market_jobs  # noqa: F401
 from workers import payments as _payment_jobs  # noqa: F401
+from workers import runtime
 from workers import sms as _sms_jobs  # noqa: F401
-
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from datetime import timedelta
 import redis
 from sqlalchemy import select, update
 
-from sms import answers
-from enerlectra.jobs import MAX_ATTEMPTS, redis_client
-from sms.gateways import FAILED, RETRY, SENT, Delivery, GatewayError, gateway_from_settings
 from enerlectra import faults
 from enerlectra.db.models import SmsOutbox
 from enerlectra.domain import outbox
 from enerlectra.domain.work import unit_of_work
+from enerlectra.jobs import MAX_ATTEMPTS, redis_client
+from sms import answers
+from sms.gateways import FAILED, RETRY, SENT, Delivery, GatewayError, gateway_from_settings
 from workers import runtime
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-
 SQLITE_BUSY_MS = 10_000        # without a statement timeout (CLI, migrations): wait this long for the writer
 
 

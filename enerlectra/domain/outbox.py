@@ -10,10 +10,10 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from enerlectra.text.gsm7 import segment
-from enerlectra.db.models import SmsOutbox, User
 from enerlectra.clock import now
+from enerlectra.db.models import SmsOutbox, User
 from enerlectra.domain.work import followups
+from enerlectra.text.gsm7 import segment
 
 BATCH = 100                  # recipients per gateway request when the text is the same
 

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra.db.models import PinReset, User
 from enerlectra.domain import outbox
-from enerlectra.domain.work import unit_of_work
 from enerlectra.domain.clusters.texts import when as local_when
 from enerlectra.domain.pins import aware_utc
+from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import _
 
 Texts = Callable[[User, "datetime | None"], str]   # the owner's SMS (with the step's `until`), in their language

@@ -8,11 +8,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from enerlectra.text.gsm7 import is_gsm7
 from enerlectra.db.models import User
 from enerlectra.domain import outbox
-from enerlectra.domain.work import unit_of_work
 from enerlectra.domain.phone import Msisdn
+from enerlectra.domain.work import unit_of_work
+from enerlectra.text.gsm7 import is_gsm7
 
 NAME_MIN, NAME_MAX = 2, 20
 _NAME_SHAPE = re.compile(r"^[^\W\d_](?:[^\W\d_]|[ '.-])*$")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from enerlectra.i18n import _
 from enerlectra.text.gsm7 import USSD_SCREEN_SEPTETS, fits_screen, screen_units
 from enerlectra.ussd.types import Nav, Screen
-from enerlectra.i18n import _
 
 MORE, BACK, HOME = "98", "0", "00"
 

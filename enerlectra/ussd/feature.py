@@ -12,6 +12,7 @@ from babel.support import LazyProxy
 
 from enerlectra.ussd.types import Action, Nav, Renderer, Rule
 
+
 @dataclass(frozen=True)
 class State:
     """One screen. `name` is local to its feature; the machine calls it `<feature>_<name>`."""

@@ -1,9 +1,9 @@
 """Advisor as data: topics -> question (typed, or one of three) -> "your answer will arrive by SMS"."""
 from __future__ import annotations
 
-from menus.advisor import rules, screens
-from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.i18n import lazy_gettext
+from enerlectra.ussd.feature import Feature, Go, State
+from menus.advisor import rules, screens
 
 SAMPLE = {"topic": "trading"}
 

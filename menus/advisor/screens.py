@@ -5,8 +5,8 @@ from enerlectra.db.models import User
 from enerlectra.domain.advisor import questions, texts
 from enerlectra.domain.advisor.topics import BY_KEY, TOPICS
 from enerlectra.domain.work import unit_of_work
-from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
 from enerlectra.i18n import _
+from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
 
 
 async def _asked_today(ctx: Ctx) -> int:

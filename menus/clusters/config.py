@@ -10,10 +10,10 @@
 """
 from __future__ import annotations
 
+from enerlectra.i18n import lazy_gettext
+from enerlectra.ussd.feature import Feature, Go, State
 from menus.clusters import rules, screens
 from menus.common import four_digits, press
-from enerlectra.ussd.feature import Feature, Go, State
-from enerlectra.i18n import lazy_gettext
 
 AMOUNT_HINT = lazy_gettext("Type an amount, like 25 or 25.50.")
 NUMBER_HINT = lazy_gettext("Type a phone number, like 0971234567.")

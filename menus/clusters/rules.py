@@ -2,11 +2,11 @@
 whether the user is a member (the menu screen notes it in session.data)."""
 from __future__ import annotations
 
-from menus.wallet.rules import is_amount, looks_like_number, remember_amount, remember_number  # noqa: F401
-from enerlectra.text.gsm7 import is_gsm7
 from enerlectra.domain.clusters.members import KINDS
 from enerlectra.domain.clusters.proposals import PAYS
+from enerlectra.text.gsm7 import is_gsm7
 from enerlectra.ussd.types import Session
+from menus.wallet.rules import is_amount, looks_like_number, remember_amount, remember_number  # noqa: F401
 
 PROPOSAL_KINDS = ("equipment", "spend", "target", "remove")
 

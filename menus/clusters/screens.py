@@ -1,18 +1,20 @@
 """Community cluster screens: checks that need SQL happen here; the domain does the rest."""
 from __future__ import annotations
 
-from menus.common import money_locked, money_pin
-from payments import routing
-from payments.providers.base import PAYOUT
 from enerlectra.db.models import Proposal, User
 from enerlectra.domain import ledger, pin_resets, users
-from enerlectra.domain.clusters import joining, members as clubs, proposals, texts
+from enerlectra.domain.clusters import joining
+from enerlectra.domain.clusters import members as clubs
+from enerlectra.domain.clusters import proposals, texts
 from enerlectra.domain.clusters.members import ClusterError
 from enerlectra.domain.money import format_money
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from enerlectra.domain.work import unit_of_work
-from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
+from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
+from menus.common import money_locked, money_pin
+from payments import routing
+from payments.providers.base import PAYOUT
 
 MEMBERS_PAGE = 5
 

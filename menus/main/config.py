@@ -1,10 +1,10 @@
 """The main menu is built from the installed features: a feature appears when it is registered."""
 from __future__ import annotations
 
-from menus.common import press
-from menus.main import screens
 from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Nav
+from menus.common import press
+from menus.main import screens
 
 
 def build(features: list[Feature]) -> Feature:

@@ -3,9 +3,9 @@ goes to choose the new PIN instead."""
 from __future__ import annotations
 
 from enerlectra.domain import pin_resets
+from enerlectra.i18n import _
 from enerlectra.ussd.feature import Feature
 from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
-from enerlectra.i18n import _
 
 
 def menu_renderer(entries: list[Feature], reset_state: str | None = None):

@@ -1,11 +1,12 @@
 """Mobile money as data: deposit (amount -> fee and total -> confirm) and withdraw (amount -> fee -> PIN)."""
 from __future__ import annotations
 
-from menus.common import four_digits, press
-from menus.money import rules as money_rules, screens
-from menus.wallet import rules
-from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.i18n import lazy_gettext
+from enerlectra.ussd.feature import Feature, Go, State
+from menus.common import four_digits, press
+from menus.money import rules as money_rules
+from menus.money import screens
+from menus.wallet import rules
 
 AMOUNT_HINT = lazy_gettext("Type an amount, like 25 or 25.50.")
 SAMPLE = {"amount": 99_999_99}

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import uuid
 
-from menus.common import money_locked, money_pin, money_step_refused
-from payments import routing
-from payments.providers.base import COLLECTION
-from payments.service import NotServed, OverLimit
 from enerlectra import faults
 from enerlectra.db.models import User
 from enerlectra.domain import ledger, wallet
 from enerlectra.domain.money import format_money
-from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
+from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
+from menus.common import money_locked, money_pin, money_step_refused
+from payments import routing
+from payments.providers.base import COLLECTION
+from payments.service import NotServed, OverLimit
+
 
 def _payable(ctx: Ctx, amount: int) -> Reject | None:
     """Tanzanian mobile money moves whole shillings only."""

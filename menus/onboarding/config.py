@@ -1,13 +1,13 @@
 """Onboarding as data: language -> name -> PIN -> PIN again -> registered (main menu)."""
 from __future__ import annotations
 
-from menus.common import LANGUAGE_HINT, PIN_HINT, picks_language, pin_shaped
-from menus.onboarding import rules, screens
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.domain.users import NAME_MAX
+from enerlectra.i18n import lazy_gettext
 from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Nav
-from enerlectra.i18n import lazy_gettext
+from menus.common import LANGUAGE_HINT, PIN_HINT, picks_language, pin_shaped
+from menus.onboarding import rules, screens
 
 LONGEST_NAME = "Mwansa Chilufya Bwal"[:NAME_MAX]   # lint renders the worst case
 

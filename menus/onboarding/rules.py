@@ -1,9 +1,9 @@
 """Onboarding rules: pure functions of (session, text)."""
 from __future__ import annotations
 
-from menus.common import language_picked
 from enerlectra.domain.users import clean_name
 from enerlectra.ussd.types import Session
+from menus.common import language_picked
 
 
 def set_language(session: Session, text: str) -> None:

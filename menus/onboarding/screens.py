@@ -1,12 +1,12 @@
 """Onboarding screens. I/O (hashing, registration) happens here, never in rules."""
 from __future__ import annotations
 
-from menus.common import confirm_pin, language_options, remember_first_pin
-from enerlectra.domain.account_texts import welcome_text
 from enerlectra.domain import users
+from enerlectra.domain.account_texts import welcome_text
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
 from enerlectra.i18n import _
+from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
+from menus.common import confirm_pin, language_options, remember_first_pin
 
 
 async def language(ctx: Ctx) -> Rendered:

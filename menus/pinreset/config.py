@@ -3,12 +3,12 @@
 No 0 Back and no 00 Home: the way out is to choose the PIN (or hang up; the next dial comes back here)."""
 from __future__ import annotations
 
-from menus.common import PIN_HINT, pin_shaped
-from menus.pinreset import screens
 from enerlectra.domain.pin_code import hash_pin
+from enerlectra.i18n import lazy_gettext
 from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Nav
-from enerlectra.i18n import lazy_gettext
+from menus.common import PIN_HINT, pin_shaped
+from menus.pinreset import screens
 
 SAMPLE_PIN = "4826"
 

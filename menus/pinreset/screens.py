@@ -1,12 +1,12 @@
 """PIN reset screens: the new PIN is kept only as a slow-KDF hash; the reset is used once, in SQL."""
 from __future__ import annotations
 
-from menus.common import confirm_pin, in_language_of, remember_first_pin
-from enerlectra.domain.pin_texts import pin_reset_done_text
 from enerlectra.domain import pin_resets
 from enerlectra.domain.clusters.texts import when as local_when
-from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
+from enerlectra.domain.pin_texts import pin_reset_done_text
 from enerlectra.i18n import _
+from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
+from menus.common import confirm_pin, in_language_of, remember_first_pin
 
 
 async def new(ctx: Ctx) -> Rendered:

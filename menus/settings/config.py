@@ -2,12 +2,12 @@
 user's meters (prosumers)."""
 from __future__ import annotations
 
+from enerlectra.domain.pin_code import hash_pin
+from enerlectra.i18n import lazy_gettext
+from enerlectra.ussd.feature import Feature, Go, State
 from menus.common import LANGUAGE_HINT, PIN_HINT, four_digits, picks_language, pin_shaped, press
 from menus.settings import rules, screens
 from menus.settings.screens import FORGOT_KEY
-from enerlectra.domain.pin_code import hash_pin
-from enerlectra.ussd.feature import Feature, Go, State
-from enerlectra.i18n import lazy_gettext
 
 SAMPLE_PIN = "4826"
 

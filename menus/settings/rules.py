@@ -1,8 +1,8 @@
 """Settings rules: pure functions of (session, text)."""
 from __future__ import annotations
 
-from menus.common import language_picked
 from enerlectra.ussd.types import Session
+from menus.common import language_picked
 
 
 def remember_language(session: Session, text: str) -> None:

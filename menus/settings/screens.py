@@ -1,16 +1,15 @@
 """Settings screens; the database writes happen here."""
 from __future__ import annotations
 
-from menus.common import confirm_pin, in_language_of, language_options, money_pin, remember_first_pin
-from enerlectra.domain.pin_texts import pin_changed_text, pin_reset_asked_text
 from enerlectra import i18n
 from enerlectra.domain import meters, pin_resets, pins, users
 from enerlectra.domain.clusters.texts import when as local_when
 from enerlectra.domain.money import format_energy
+from enerlectra.domain.pin_texts import pin_changed_text, pin_reset_asked_text
 from enerlectra.domain.work import unit_of_work
-from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
 from enerlectra.i18n import _
-
+from enerlectra.ussd.types import Ctx, Redirect, Rendered, Screen
+from menus.common import confirm_pin, in_language_of, language_options, money_pin, remember_first_pin
 
 FORGOT_KEY = "9"          # on the PIN screen: not 4 digits, so never a PIN
 

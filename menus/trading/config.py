@@ -9,12 +9,12 @@
 """
 from __future__ import annotations
 
-from menus.common import four_digits, press
-from menus.trading import rules, screens
 from enerlectra.domain.market.texts import price_hint
 from enerlectra.domain.phone import COUNTRIES
-from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.i18n import lazy_gettext
+from enerlectra.ussd.feature import Feature, Go, State
+from menus.common import four_digits, press
+from menus.trading import rules, screens
 
 KWH_HINT = lazy_gettext("Type kWh, like 2 or 2.5.")
 

@@ -1,9 +1,9 @@
 """Trading rules: pure functions of (session, text)."""
 from __future__ import annotations
 
-from menus.wallet.rules import is_amount, remember_amount
 from enerlectra.domain.market.rules import BadOrder, parse_kwh
 from enerlectra.ussd.types import Session
+from menus.wallet.rules import is_amount, remember_amount
 
 EXPIRY_DAYS = {"1": 0, "2": 3, "3": 7}          # 0: until midnight tonight
 

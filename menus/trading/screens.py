@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-
-from menus.common import money_locked, money_pin
 from enerlectra.db.models import MarketOrder, User
 from enerlectra.domain import ledger, pins, wallet
-from enerlectra.domain.market import book, data, rules as market_rules, texts
+from enerlectra.domain.market import book, data
+from enerlectra.domain.market import rules as market_rules
+from enerlectra.domain.market import texts
 from enerlectra.domain.market.matching import BUY, SELL
 from enerlectra.domain.money import format_energy, format_money
 from enerlectra.domain.work import unit_of_work
-from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
+from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
+from menus.common import money_locked, money_pin
 
 BID_DAYS = 7                     # a standing bid for the rest of a buy stays this long
 MY_ORDERS = 9                    # open orders listed (one key each)

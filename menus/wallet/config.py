@@ -1,10 +1,10 @@
 """Wallet as data: balances -> history | send money (number -> amount -> confirm with PIN -> done)."""
 from __future__ import annotations
 
+from enerlectra.i18n import lazy_gettext
+from enerlectra.ussd.feature import Feature, Go, State
 from menus.common import four_digits, press
 from menus.wallet import rules, screens
-from enerlectra.ussd.feature import Feature, Go, State
-from enerlectra.i18n import lazy_gettext
 
 SAMPLE_SEND = {"to": "0961234567", "recipient_id": 1, "recipient_name": "Mwansa Chilufya Bwal",
                "recipient_msisdn": "+260961234567", "amount": 99_999_99}

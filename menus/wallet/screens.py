@@ -1,17 +1,15 @@
 """Wallet screens: balances and history read the ledger; send money posts one entry with receipts."""
 from __future__ import annotations
 
-
-from menus.common import in_language_of, money_locked, money_pin
-from menus.wallet import history as history_lines
-from enerlectra.domain.account_texts import received_text, sent_text
-
 from enerlectra.db.models import Payment, User
 from enerlectra.domain import ledger, statement, users, wallet
+from enerlectra.domain.account_texts import received_text, sent_text
 from enerlectra.domain.money import format_energy, format_money
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
-from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from enerlectra.i18n import _
+from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
+from menus.common import in_language_of, money_locked, money_pin
+from menus.wallet import history as history_lines
 
 HISTORY_LINES = 12
 HISTORY_PAGE = 4

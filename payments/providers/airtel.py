@@ -18,8 +18,8 @@ import time
 
 import aiohttp
 
-from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Callback,
-                           ForgedCallback, Order, ProviderError, Status)
+from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PENDING, SUCCEEDED,
+                                     BadCallback, Callback, ForgedCallback, Order, ProviderError, Status)
 from payments.providers.mtn import amount_text
 
 STATUS = {"TS": SUCCEEDED, "TF": FAILED, "TE": FAILED, "TIP": PENDING, "TA": AMBIGUOUS}

@@ -26,8 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, PENDING, SUCCEEDED, BadCallback, Callback, ForgedCallback,
-                           Order, ProviderError, Status)
+from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, PENDING, SUCCEEDED, BadCallback, Callback,
+                                     ForgedCallback, Order, ProviderError, Status)
 
 # Our network names (payments.routing) -> AzamPay's provider names.
 OPERATORS = {"airtel": "Airtel", "yas": "Tigo", "halotel": "Halopesa", "vodacom": "Mpesa"}

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Callback,
-                           Order, ProviderError, Status)
+from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PENDING, SUCCEEDED,
+                                     BadCallback, Callback, Order, ProviderError, Status)
 
 PRODUCT = {COLLECTION: "collection", "payout": "disbursement"}
 PATH = {COLLECTION: "requesttopay", "payout": "transfer"}

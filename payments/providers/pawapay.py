@@ -15,8 +15,8 @@ import json
 
 import aiohttp
 
-from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Callback,
-                           Order, ProviderError, Status)
+from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PENDING, SUCCEEDED,
+                                     BadCallback, Callback, Order, ProviderError, Status)
 from payments.routing import Network, network
 
 # Network (payments.routing) -> pawaPay provider code and how many decimals it takes.

@@ -8,12 +8,12 @@ import contextlib
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from payments.setup import callback_url
+from enerlectra.sandbox import Sandbox, free_port, running
 from payments.sandboxes.airtel import FakeAirtel
 from payments.sandboxes.azampay import FakeAzamPay
 from payments.sandboxes.mtn import FakeMtn
 from payments.sandboxes.pawapay import FakePawaPay
-from enerlectra.sandbox import Sandbox, free_port, running
+from payments.setup import callback_url
 
 
 @dataclass(frozen=True)

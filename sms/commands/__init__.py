@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from functools import cache
 
-from sms.commands import ask, bal, clusters, lang, market, optout, yes
+from sms.commands import ask, bal, clusters
 from sms.commands import help as help_cmd
+from sms.commands import lang, market, optout, yes
 from sms.commands.base import Command, CommandCtx, spoken
 
 COMMANDS: tuple[Command, ...] = (help_cmd.COMMAND, lang.COMMAND, optout.STOP, optout.START, bal.COMMAND,

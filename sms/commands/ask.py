@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sms.commands.base import Command, CommandCtx
 from enerlectra.domain.advisor import bank, questions, texts
 from enerlectra.i18n import pgettext_noop
+from sms.commands.base import Command, CommandCtx
 
 MIN_QUESTION = 3          # characters: "ASK" alone, or "ASK ?", gets the usage line
 

@@ -1,10 +1,10 @@
 """BAL: both balances by SMS."""
 from __future__ import annotations
 
-from sms.commands.base import Command, CommandCtx
 from enerlectra.domain import wallet
 from enerlectra.domain.money import format_energy, format_money
 from enerlectra.i18n import _, pgettext_noop
+from sms.commands.base import Command, CommandCtx
 
 
 def balance_text(money: int, currency: str, energy_wh: int) -> str:

@@ -1,11 +1,11 @@
 """Cluster keywords: JOIN <code>, CLUSTER (the summary), and votes: NO 12 / VOTE 12 YES (YES 12: sms/commands/yes.py)."""
 from __future__ import annotations
 
-from sms.commands.base import Command, CommandCtx, spoken
 from enerlectra.db.models import Proposal
 from enerlectra.domain import pin_resets
 from enerlectra.domain.clusters import joining, members, proposals, texts
 from enerlectra.i18n import pgettext_noop
+from sms.commands.base import Command, CommandCtx, spoken
 
 
 async def handle_join(ctx: CommandCtx) -> str | None:

@@ -1,9 +1,9 @@
 """HELP: the main keywords in one SMS, in the sender's language; HELP MORE: the rest (each fits one SMS)."""
 from __future__ import annotations
 
-from sms.commands.base import KEYWORD_CONTEXT, Command, CommandCtx
 from enerlectra import i18n
 from enerlectra.i18n import _, pgettext_noop
+from sms.commands.base import KEYWORD_CONTEXT, Command, CommandCtx
 
 MORE = pgettext_noop("sms keyword", "MORE")      # HELP MORE, with its word in every language (HELP ZAIDI)
 

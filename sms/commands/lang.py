@@ -1,10 +1,10 @@
 """LANG <code>: switch the language of screens and SMS."""
 from __future__ import annotations
 
-from sms.commands.base import Command, CommandCtx
 from enerlectra import i18n
 from enerlectra.domain import users
 from enerlectra.i18n import _, pgettext_noop
+from sms.commands.base import Command, CommandCtx
 
 # What people type after LANG -> our language code.
 CHOICES = {"EN": "en", "ENGLISH": "en", "BEM": "bem", "BEMBA": "bem", "ICHIBEMBA": "bem", "NY": "nya",

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sms.commands.base import Command, CommandCtx
 from enerlectra.domain import ledger, pin_resets, pin_texts, pins, wallet
 from enerlectra.domain.market import book, by_sms, data, rules, texts
 from enerlectra.domain.market.matching import BUY, SELL
 from enerlectra.domain.money import BadAmount, format_energy, format_money, parse_amount
 from enerlectra.i18n import _, pgettext_noop
+from sms.commands.base import Command, CommandCtx
 
 
 async def handle_price(ctx: CommandCtx) -> str:

@@ -1,9 +1,9 @@
 """STOP / START: opt out of and back into non-essential SMS (money receipts still go out)."""
 from __future__ import annotations
 
-from sms.commands.base import Command, CommandCtx
 from enerlectra.domain import users
 from enerlectra.i18n import _, pgettext_noop
+from sms.commands.base import Command, CommandCtx
 
 
 def stopped() -> str:

@@ -3,11 +3,11 @@
 """
 from __future__ import annotations
 
-from sms.commands import clusters, market
-from sms.commands.base import Command, CommandCtx
 from enerlectra.domain.clusters import proposals, texts
 from enerlectra.domain.market import by_sms
 from enerlectra.i18n import pgettext_noop
+from sms.commands import clusters, market
+from sms.commands.base import Command, CommandCtx
 
 
 def _pin_shaped(args: list[str]) -> bool:

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.simulation.run import Outcome, dump_steps, load_steps, redis_server, run_seed, run_steps, shrink
 from enerlectra.faults import DEFECTS
+from tests.simulation.run import Outcome, dump_steps, load_steps, redis_server, run_seed, run_steps, shrink
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:

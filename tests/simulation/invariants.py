@@ -10,14 +10,14 @@ from collections import defaultdict
 
 from sqlalchemy import func, select
 
-from payments.providers.base import PAYOUT
-from payments.lifecycle import OPEN
-from tests.simulation.world import World
-from enerlectra.db.models import (Account, Cluster, JournalEntry, MarketOrder, Membership, Meter, MeterReading,
-                                Payment, User)
+from enerlectra.db.models import (Account, Cluster, JournalEntry, MarketOrder, Membership, Meter,
+                                  MeterReading, Payment, User)
 from enerlectra.domain import ledger
 from enerlectra.domain.clusters import members as clubs
 from enerlectra.domain.market import book, rules
+from payments.lifecycle import OPEN
+from payments.providers.base import PAYOUT
+from tests.simulation.world import World
 
 
 async def check(world: World) -> list[str]:

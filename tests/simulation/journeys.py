@@ -13,16 +13,16 @@ from datetime import datetime, timedelta, timezone
 import redis
 from sqlalchemy import func, select
 
-from payments.sandboxes.airtel import callback_hash
-from payments.providers.base import COLLECTION, PAYOUT
-from enerlectra.jobs import EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB, make_queues
-from tests.simulation.plan import NUMBERS, PIN, STRANGER, SUPPLIER, WRONG_PIN, Step
-from tests.simulation.world import DECIDE_AFTER, World
-from ussd_app import appkeys
 from enerlectra import faults
 from enerlectra.db.models import Payment, Proposal, User
 from enerlectra.domain import ledger, meters, wallet
 from enerlectra.domain.clusters import members as clubs
+from enerlectra.jobs import EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB, make_queues
+from payments.providers.base import COLLECTION, PAYOUT
+from payments.sandboxes.airtel import callback_hash
+from tests.simulation.plan import NUMBERS, PIN, STRANGER, SUPPLIER, WRONG_PIN, Step
+from tests.simulation.world import DECIDE_AFTER, World
+from ussd_app import appkeys
 from workers.main import run_burst
 
 NAMES = ("Bwalya", "Mutale", "Chipo", "Chanda", "Mwansa", "Bupe")

@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from enerlectra import faults
+from enerlectra.embedded_redis import EmbeddedRedis
 from tests.simulation import invariants
 from tests.simulation.journeys import STEPS, jobs
 from tests.simulation.plan import Step, plan, setup_steps
 from tests.simulation.world import DECIDE_AFTER, World, open_world
-from enerlectra import faults
-from enerlectra.embedded_redis import EmbeddedRedis
 
 
 @dataclass

@@ -18,21 +18,21 @@ from typing import AsyncIterator
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 
-from payments.sandboxes.airtel import FakeAirtel
-from simulator.fake_at import FakeAT
-from payments.sandboxes.mtn import FakeMtn
-from payments.sandboxes.pawapay import FakePawaPay
-from enerlectra.sandbox import free_port, running
-from enerlectra.jobs import KINDS, queue_name
-from enerlectra.text.gsm7 import is_gsm7, screen_units
-from tests.databases import fresh_database
-from ussd_app import appkeys
 from enerlectra import faults, i18n
-from ussd_app.app import create_app
 from enerlectra.domain import ledger, outbox
 from enerlectra.domain.advisor import questions
 from enerlectra.domain.market import book, by_sms
+from enerlectra.jobs import KINDS, queue_name
+from enerlectra.sandbox import free_port, running
 from enerlectra.settings import Settings
+from enerlectra.text.gsm7 import is_gsm7, screen_units
+from payments.sandboxes.airtel import FakeAirtel
+from payments.sandboxes.mtn import FakeMtn
+from payments.sandboxes.pawapay import FakePawaPay
+from simulator.fake_at import FakeAT
+from tests.databases import fresh_database
+from ussd_app import appkeys
+from ussd_app.app import create_app
 
 DECIDE_AFTER = 0.02                       # seconds before a fake provider decides (and calls back)
 LEDGER_KEY = "simulation-ledger-key-" + "5" * 43      # the MAC chain's key: one per world, never a real one

@@ -10,15 +10,15 @@ import logging
 
 from aiohttp import web
 
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from sms import flood
 from sms.delivery import Report, apply_report
 from sms.inbound import InboundSms, receive
 from ussd_app import appkeys
-from ussd_app.aggregators.africastalking import _form
 from ussd_app.adapters.auth import check_token
 from ussd_app.adapters.bounds import bad
 from ussd_app.adapters.ratelimits import sms_verdict
-from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
+from ussd_app.aggregators.africastalking import _form
 
 log = logging.getLogger(__name__)
 

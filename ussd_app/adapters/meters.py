@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
+from enerlectra.domain import meters
 from enerlectra.domain.account_texts import meter_receipt
+from enerlectra.domain.work import unit_of_work
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import YEARS, Rejected, check_json, sane_year
-from enerlectra.domain import meters
-from enerlectra.domain.work import unit_of_work
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ import logging
 
 from aiohttp import web
 
+from enerlectra.redact import redact_path
 from payments.providers.base import BadCallback, ForgedCallback
 from payments.setup import callback_url
 from ussd_app import appkeys
 from ussd_app.adapters.auth import check_token
-from enerlectra.redact import redact_path
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,15 @@ from typing import Awaitable, Callable, Literal
 from aiohttp import web
 from sqlalchemy import select
 
-from ussd_app import appkeys
 from enerlectra import i18n
-from ussd_app.adapters.auth import check_token
 from enerlectra.db.models import User
 from enerlectra.domain import ledger
-from ussd_app.engine.core import default_language
-from enerlectra.ussd.types import UssdReply, UssdRequest
 from enerlectra.i18n import _
 from enerlectra.ratelimit import Rule
+from enerlectra.ussd.types import UssdReply, UssdRequest
+from ussd_app import appkeys
+from ussd_app.adapters.auth import check_token
+from ussd_app.engine.core import default_language
 
 MINUTE, HOUR = 60, 3600
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

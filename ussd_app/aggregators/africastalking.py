@@ -13,15 +13,15 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
+from enerlectra.db.models import UssdSessionEvent
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.redact import mask_input
+from enerlectra.ussd.types import UssdReply
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import FORMS, at_time, whole
 from ussd_app.aggregators.contract import Aggregator, Hop, Notice
 from ussd_app.aggregators.view import session_over_reply
-from enerlectra.db.models import UssdSessionEvent
-from enerlectra.domain.phone import parse_msisdn
 from ussd_app.engine import paths
-from enerlectra.ussd.types import UssdReply
-from enerlectra.redact import mask_input
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ussd_app.adapters.bounds import Field, Rejected
-from ussd_app.aggregators.contract import Aggregator, Hop, Notice, get
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.ussd.types import UssdReply
+from ussd_app.adapters.bounds import Field, Rejected
+from ussd_app.aggregators.contract import Aggregator, Hop, Notice, get
 
 COMMANDS = ("initiate", "continue", "terminate")
 

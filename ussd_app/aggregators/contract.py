@@ -16,10 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
+from enerlectra.ussd.types import UssdReply, UssdRequest
 from ussd_app.adapters.auth import check_token
 from ussd_app.adapters.bounds import Field, Rejected
 from ussd_app.engine import paths
-from enerlectra.ussd.types import UssdReply, UssdRequest
 
 Hop = UssdRequest      # the neutral request: one hop
 

@@ -5,12 +5,12 @@ USSD_<NAME>_SERVICE_CODES; unset: enabled, WEBHOOK_TOKEN, USSD_SERVICE_CODE).
 """
 from __future__ import annotations
 
+from enerlectra.settings import AggregatorConfig, Settings
 from ussd_app.aggregators.africastalking import AfricasTalking
 from ussd_app.aggregators.arkesel import Arkesel
 from ussd_app.aggregators.beem import Beem
 from ussd_app.aggregators.contract import Aggregator, Config
 from ussd_app.aggregators.hubtel import Hubtel
-from enerlectra.settings import AggregatorConfig, Settings
 
 ADAPTERS: dict[str, type[Aggregator]] = {
     "africastalking": AfricasTalking,

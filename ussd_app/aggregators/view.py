@@ -14,16 +14,16 @@ import time
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
-from ussd_app import appkeys
 from enerlectra import i18n
+from enerlectra.db.models import UssdSessionEvent
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry
+from enerlectra.i18n import _
+from enerlectra.ussd.types import Session, UssdReply
+from ussd_app import appkeys
 from ussd_app.adapters.bounds import bad
 from ussd_app.adapters.ratelimits import ussd_refusal
 from ussd_app.aggregators.contract import Aggregator, Notice
-from enerlectra.db.models import UssdSessionEvent
-from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry
 from ussd_app.engine.core import default_language
-from enerlectra.ussd.types import Session, UssdReply
-from enerlectra.i18n import _
 
 log = logging.getLogger(__name__)
 UNSUPPORTED = UssdReply("Sorry, Enerlectra serves Zambian and Tanzanian numbers only.", end=True)

@@ -20,14 +20,15 @@ from babel.support import LazyProxy
 from enerlectra import faults, i18n
 from enerlectra.domain import users
 from enerlectra.domain.phone import COUNTRIES
+from enerlectra.i18n import _
 from enerlectra.ussd.budget import BACK, HOME, MORE, paginate
-from ussd_app.engine import paths
-from ussd_app.engine.paths import consumed_mark, new_input as _new_input  # noqa: F401  (kept importable)
-from ussd_app.engine.store import Loaded, LockTimeout, SessionStore
-from ussd_app.engine.tree import MenuTree
 from enerlectra.ussd.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
                                    UssdRequest)
-from enerlectra.i18n import _
+from ussd_app.engine import paths
+from ussd_app.engine.paths import consumed_mark
+from ussd_app.engine.paths import new_input as _new_input  # noqa: F401  (kept importable)
+from ussd_app.engine.store import Loaded, LockTimeout, SessionStore
+from ussd_app.engine.tree import MenuTree
 from ussd_app.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ no Machine per request, no add_model, no async machine (transitions #434, #735).
 from __future__ import annotations
 
 import logging
+
 from transitions.extensions import HierarchicalMachine
 
 from enerlectra.ussd.feature import Feature, State

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from enerlectra.domain.payment_states import OPEN
 from enerlectra.db.models import MarketOrder, Payment, Trade, User
 from enerlectra.domain import ledger, wallet
 from enerlectra.domain.clusters import members, proposals
 from enerlectra.domain.market import data
 from enerlectra.domain.money import format_energy, format_money
+from enerlectra.domain.payment_states import OPEN
 
 COUNTRY_NAMES = {"ZM": "Zambia", "TZ": "Tanzania"}
 RECENT = 5

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from enerlectra.clock import now
 from enerlectra.db.models import AdvisorQuestion, User
 from enerlectra.domain import outbox
 from enerlectra.domain.pins import LOCAL_TIME, aware_utc
-from enerlectra.clock import now
 from enerlectra.domain.work import followups
 
 MAX_QUESTION = 500            # characters kept (an SMS can be longer; a question need not be)

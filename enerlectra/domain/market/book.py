@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra import faults
 from enerlectra.checks import Problem
+from enerlectra.clock import now
 from enerlectra.db.models import Account, Market, MarketOrder, PriceAlert, Trade, User
 from enerlectra.domain import ledger, outbox
 from enerlectra.domain.ledger import Leg
 from enerlectra.domain.market.matching import BUY, SELL, Fill, Order, match, money_for
 from enerlectra.domain.market.rules import MarketRules
-from enerlectra.clock import now
 
 BOOK_DEPTH = 500           # resting orders read per match: more than any one order can take
 

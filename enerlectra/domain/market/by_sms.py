@@ -10,8 +10,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from enerlectra.db.models import SmsOrder, User
 from enerlectra.clock import now
+from enerlectra.db.models import SmsOrder, User
 
 CONFIRM_WITHIN = timedelta(minutes=10)
 OFFER_DAYS = 7                    # an offer made by SMS stays this long

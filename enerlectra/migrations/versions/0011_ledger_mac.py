@@ -77,7 +77,7 @@ def _seal_existing(bind) -> None:
     """Check the old chain entry by entry, then seal each entry under the key, a batch at a time."""
     if not bind.execute(sa.select(sa.func.count()).select_from(entries)).scalar():
         return
-    from enerlectra.domain import ledger      # sealed_content v1 stays in ledger.py: verify reads it forever
+    from enerlectra.domain import ledger  # sealed_content v1 stays in ledger.py: verify reads it forever
 
     key = ledger.current_key()
     owners = {r.id: r for r in bind.execute(sa.select(accounts))}

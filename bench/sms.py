@@ -52,12 +52,13 @@ async def _queue(settings, n: int, same_text: bool) -> None:
     from enerlectra.db.engine import make_engine, make_sessionmaker
     from enerlectra.db.migrate import upgrade_async
     from enerlectra.domain import outbox
+    from enerlectra.domain.work import unit_of_work
     from enerlectra.jobs import SMS, enqueue_sends, make_queue
 
     await upgrade_async(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
     db = make_sessionmaker(engine)
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:        # no sink: this bench enqueues the rows itself, below
         rows = [await outbox.add(s, number, "Vote closes Fri 18:00" if same_text else f"Receipt {i}: 10.00 ZMW",
                                  "bench", essential=True) for i, number in enumerate(numbers(n))]
     await engine.dispose()

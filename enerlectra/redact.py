@@ -19,6 +19,8 @@ _USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*:)(?P<pass
 _SECRET_PARAM = re.compile(r"(?P<key>[?&](?:password|passwd|pass|pwd|token|secret|api_key|apikey)=)[^&#]*",
                            re.IGNORECASE)
 _CALLBACK_TOKEN = re.compile(r"(?P<head>/callback/)[^/]+")
+# /ussd/<aggregator>/<token>: an aggregator may carry its secret in the path (AT's /events is a route, not one)
+_USSD_TOKEN = re.compile(r"(?P<head>^/ussd/[^/]+/)(?!events$)[^/]+$")
 
 
 def redact_url(url: str | None) -> str:
@@ -55,6 +57,8 @@ def mask_pin_runs(text: str) -> str:
 
 
 def redact_path(path: str) -> str:
-    """A request path fit for the access log: the token of `/payments/<provider>/callback/<token>` hidden.
-    (The query string, where `?token=` travels, is never logged at all: see ussd_app.access_log.)"""
-    return _CALLBACK_TOKEN.sub(lambda m: m.group("head") + MASK, path)
+    """A request path fit for the access log: the token of `/payments/<provider>/callback/<token>` and of
+    `/ussd/<aggregator>/<token>` hidden. (The query string, where `?token=` travels, is never logged at all:
+    see ussd_app.access_log.)"""
+    path = _CALLBACK_TOKEN.sub(lambda m: m.group("head") + MASK, path)
+    return _USSD_TOKEN.sub(lambda m: m.group("head") + MASK, path)

@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from enerlectra.sandbox import Sandbox, free_port  # noqa: F401  free_port: callers import it from here
-from enerlectra.sandbox import running as sandbox_running
+from payments.sandboxes.base import Sandbox, free_port  # noqa: F401  free_port: callers import it from here
+from payments.sandboxes.base import running as sandbox_running
 
 COST = {"+260": "ZMW 0.3000", "+255": "TZS 25.0000"}
 STATUS_TEXT = {101: "Success", 403: "InvalidPhoneNumber", 405: "InsufficientBalance", 406: "UserInBlacklist",

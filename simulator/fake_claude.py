@@ -27,8 +27,8 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from enerlectra.sandbox import Sandbox
-from enerlectra.sandbox import running as sandbox_running
+from payments.sandboxes.base import Sandbox
+from payments.sandboxes.base import running as sandbox_running
 
 ERRORS = {"429": (429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
           "529": (529, "overloaded_error", "Overloaded"),

@@ -20,3 +20,14 @@ def assert_screen_ok(wire: str) -> None:
     body = wire[4:]
     assert is_gsm7(body), body
     assert screen_units(body) <= 160, (screen_units(body), body)
+
+
+async def _kept(done) -> None:
+    """A sink that hands nothing to the queues: the rows stay committed for the sweepers (or the test)."""
+
+
+def committed_only(db):
+    """A unit of work whose follow-ups are never enqueued (a test that reads the rows, or plays a lost enqueue)."""
+    from enerlectra.domain.work import unit_of_work
+
+    return unit_of_work(db, jobs=_kept)

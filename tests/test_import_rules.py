@@ -1,6 +1,7 @@
-"""The walls: which package may import which (DESIGN.md, "Packages"), and no import cycle between modules.
+"""The walls: which package may import which (README, "Working on it"), and no import cycle between modules.
 
-Every import counts, including one inside a function: a late import hides a dependency, it does not remove it.
+Every import counts, including one inside a function (a late import hides a dependency, it does not remove
+it) and a module named to importlib by a literal string; no other dynamic import is allowed.
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "simulator": {"enerlectra", "payments", "workers",
                   "ussd_app"},                                  # the one exception: the simulator builds the app
     "ussd_app": {"enerlectra", "payments", "sms", "menus", "workers", "simulator"},
+    "bench": {"enerlectra", "payments", "workers", "simulator", "ussd_app"},   # benchmarks: a tool on top
 }
-LAYER = ("enerlectra", "payments", "sms", "menus", "workers", "simulator", "ussd_app")
+LAYER = ("enerlectra", "payments", "sms", "menus", "workers", "simulator", "ussd_app", "bench")
 ALLOWED_UPWARD = {("simulator", "ussd_app")}
 
 
@@ -42,11 +44,26 @@ def resolve(name: str, known: dict[str, Path]) -> str | None:
     return name or None
 
 
+DYNAMIC = ("import_module", "__import__")     # importlib.import_module("a.b"), __import__("a.b")
+
+
+def _dynamic_target(node: ast.Call) -> str | None:
+    """The literal module name given to a dynamic import, "" for a name not written out, None if not one."""
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    if name not in DYNAMIC:
+        return None
+    first = node.args[0] if node.args else None
+    return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
+
+
 def imports_of(module: str, path: Path, known: dict[str, Path]) -> set[str]:
     found = set()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call) and _dynamic_target(node) is not None:
+            names = [_dynamic_target(node)]
+        elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
@@ -125,6 +142,32 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
                 if len(group) > 1:
                     groups.append(sorted(group))
     return groups
+
+
+def test_no_module_is_imported_by_a_name_made_at_run_time():
+    """A dynamic import names its module as a literal, so the walls above can see it."""
+    made = sorted(f"{path.relative_to(ROOT)}:{node.lineno}" for path in modules().values()
+                  for node in ast.walk(ast.parse(path.read_text()))
+                  if isinstance(node, ast.Call) and _dynamic_target(node) == "")
+    assert made == []
+
+
+@pytest.mark.parametrize("source, found", [
+    ('import importlib\nimportlib.import_module("ussd_app.app")\n', {"ussd_app.app"}),
+    ('from importlib import import_module\nimport_module("menus.wallet")\n', {"menus.wallet"}),
+    ('__import__("ussd_app.cli")\n', {"ussd_app.cli"}),
+    ('def late():\n    from ussd_app import app\n', {"ussd_app.app"}),
+    ('import json\n', set()),
+])
+def test_the_walls_see_every_kind_of_import(tmp_path, source, found):
+    scratch = tmp_path / "scratch.py"
+    scratch.write_text(source)
+    assert imports_of("enerlectra.scratch", scratch, modules()) == found
+
+
+def test_every_package_of_ours_has_a_row():
+    ours = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "locales"}
+    assert ours - set(MAY_IMPORT) == set()
 
 
 def test_no_module_import_cycle():

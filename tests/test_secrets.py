@@ -115,6 +115,10 @@ def test_any_password_is_hidden_whole(password, scheme):
     ("/payments/airtel/callback/s%2F3", "/payments/airtel/callback/****"),
     ("/payments/mtn/callback", "/payments/mtn/callback"),          # the old form: its token was in the query
     ("/ussd/africastalking", "/ussd/africastalking"),
+    ("/ussd/beem/s3cret", "/ussd/beem/****"),                      # an aggregator's token in the path
+    ("/ussd/africastalking/s3cret", "/ussd/africastalking/****"),
+    ("/ussd/nosuch/s3cret", "/ussd/nosuch/****"),                  # an unknown aggregator's too
+    ("/ussd/africastalking/events", "/ussd/africastalking/events"),
 ])
 def test_redact_path(path, expected):
     assert redact_path(path) == expected

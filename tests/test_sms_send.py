@@ -14,7 +14,7 @@ from enerlectra.db.models import SmsOutbox
 from enerlectra.domain import outbox
 from enerlectra.domain.work import Followups, unit_of_work
 from enerlectra.jobs import MAX_ATTEMPTS
-from tests.helpers import at_form, new_session_id
+from tests.helpers import at_form, committed_only, new_session_id
 from tests.jobs import run_jobs
 from ussd_app import appkeys
 
@@ -153,7 +153,7 @@ async def test_sweeper_sends_a_row_whose_enqueue_was_lost(at_client, at_settings
     from enerlectra.jobs import SMS, SWEEP_JOB, make_queue
 
     fake, _url = fake_at
-    async with at_client.app[appkeys.DB]() as s, s.begin():        # committed, never enqueued
+    async with committed_only(at_client.app[appkeys.DB]) as s:        # committed, never enqueued
         row = await outbox.add(s, TO, "Lost and found", "test", essential=True)
         await s.execute(update(SmsOutbox).values(updated_at=outbox.now().replace(year=2025)))
     queue = make_queue(at_settings.redis_url, at_settings.queue_name, SMS)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from enerlectra.db.models import SmsInbound, SmsOutbox, User
-from tests.helpers import at_form, new_session_id
+from tests.helpers import at_form, committed_only, new_session_id
 from ussd_app import appkeys
 
 REGISTERED = "+260971700001"
@@ -136,7 +136,7 @@ async def test_stop_suppresses_news_but_not_receipts(sms_client):
 
     client = await sms_client()
     await client.post("/sms/africastalking/inbound", data=sms("STOP"))
-    async with client.app[appkeys.DB]() as s, s.begin():
+    async with committed_only(client.app[appkeys.DB]) as s:
         news = await outbox.add(s, REGISTERED, "Price alert: 1.10 ZMW/kWh", "alert")
         receipt = await outbox.add(s, REGISTERED, "You received 10.00 ZMW", "receipt", essential=True)
     assert (news.status, receipt.status) == ("suppressed", "queued")
@@ -146,7 +146,7 @@ async def test_stop_suppresses_news_but_not_receipts(sms_client):
 async def test_dedupe_key_queues_a_follow_up_once(client):
     from enerlectra.domain import outbox
 
-    async with client.app[appkeys.DB]() as s, s.begin():
+    async with committed_only(client.app[appkeys.DB]) as s:
         first = await outbox.add(s, REGISTERED, "Welcome", "welcome", dedupe_key="welcome:1")
         again = await outbox.add(s, REGISTERED, "Welcome", "welcome", dedupe_key="welcome:1")
     assert first is not None and again is None
@@ -202,7 +202,7 @@ async def test_delivery_report_conformance(case: ReportCase, client):
 
     from enerlectra.domain import outbox
 
-    async with client.app[appkeys.DB]() as s, s.begin():
+    async with committed_only(client.app[appkeys.DB]) as s:
         row = await outbox.add(s, REGISTERED, "Hello", "test", essential=True)
         await s.execute(update(SmsOutbox).where(SmsOutbox.id == row.id)
                         .values(status="sent", gateway_message_id="ATXid_sent_1", gateway="africastalking"))

@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings, sandboxes = local_payments.plan(settings)
     local_payments.remember(settings, sandboxes)          # a worker started on its own finds them (cmd_worker)
     if args.fake_claude:
-        from enerlectra.sandbox import free_port
+        from payments.sandboxes.base import free_port
         from simulator.fake_claude import FakeClaude
 
         claude = local_payments.LocalSandbox("claude", FakeClaude(), free_port())

@@ -23,6 +23,7 @@ from enerlectra.db.migrate import upgrade_async
 from enerlectra.domain import ledger, ledger_key, users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.work import unit_of_work
 from enerlectra.settings import Settings
 from enerlectra.text.gsm7 import is_gsm7, non_gsm7, screen_units, segment
 from enerlectra.ussd.budget import paginate
@@ -226,7 +227,7 @@ async def _sample_market(db, settings: Settings) -> None:
         await wallet.credit(db, f"lint:{who.id}:{asset}", who, asset, amount, "lint sample")
     market_rules = rules.from_settings(settings)
     high = market_rules.price_range("ZMW")[1]
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:        # no sink: the sample SMS stay queued
         for who, wh in ((user, 99_800_000), (seller, 100)):
             await book.place(s, f"lint:{who.id}", await s.merge(who), "sell", wh, high, market_rules,
                              texts.messages())
@@ -241,7 +242,7 @@ async def _sample_meters(db) -> None:
 
     user = await users.get_by_msisdn(db, SAMPLE_USER)
     now = outbox.now()
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:        # no sink: the sample SMS stay queued
         for n in range(2):
             await meters.register(s, user, f"MTR-{n}" + "9" * 35, "LINTSECRET", 0, 0, now=now - timedelta(hours=1))
         reading = meters.Reading("MTR-0" + "9" * 35, 19_999, 0, now)
@@ -252,7 +253,7 @@ async def _sample_cluster(db, chair, member) -> None:
     """A cluster with the longest name, the sample user as chair and an open proposal #1 to vote on."""
     from enerlectra.domain.clusters import members, proposals
 
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:        # no sink: the sample SMS stay queued
         chair, member = await s.merge(chair), await s.merge(member)
         cluster = await members.create(s, chair, "Kabwata Solar Sisters Cooperative Sociey", "neighbourhood",
                                        "Kabwata Site and Service", 99_999_99, True)

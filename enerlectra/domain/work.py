@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 FOLLOWUPS = "enerlectra.followups"     # session.info: what this transaction will hand to the workers
 JOBS = "enerlectra.jobs"               # session.info (from the sessionmaker): where it hands them
 SAVEPOINTS = "enerlectra.savepoints"   # session.info: how much was recorded when each open savepoint began
+OPEN = "enerlectra.unit_of_work"       # session.info: this session is a unit of work's (follow-ups may be recorded)
 
 
 @dataclass
@@ -64,8 +65,14 @@ class Followups:
 Jobs = Callable[[Followups], Awaitable[None]]
 
 
+class OutsideUnitOfWork(RuntimeError):
+    """A follow-up recorded on a session no unit of work opened: it would be committed and never handed over."""
+
+
 def followups(s: AsyncSession) -> Followups:
-    """The follow-ups recorded in this session's transaction so far."""
+    """The follow-ups recorded in this session's transaction so far (only inside `unit_of_work`)."""
+    if not s.info.get(OPEN):
+        raise OutsideUnitOfWork("record follow-ups inside `async with unit_of_work(db) as s:`")
     return s.info.setdefault(FOLLOWUPS, Followups())
 
 
@@ -97,8 +104,12 @@ async def unit_of_work(db: async_sessionmaker, jobs: Jobs | None = None) -> Asyn
     """`async with unit_of_work(db) as s:` one session, one transaction; its follow-ups go to `jobs` (default:
     the sink bound to `db`) after the commit. An exception inside rolls back and enqueues nothing."""
     async with db() as s:
-        async with s.begin():
-            yield s
+        s.info[OPEN] = True
+        try:
+            async with s.begin():
+                yield s
+        finally:
+            s.info.pop(OPEN, None)
         done = s.info.pop(FOLLOWUPS, None)
         s.info.pop(SAVEPOINTS, None)
         sink = jobs if jobs is not None else s.info.get(JOBS)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from enerlectra.sandbox import Sandbox
-from enerlectra.sandbox import running as sandbox_running
 from payments.providers.airtel import callback_hash
+from payments.sandboxes.base import Sandbox
+from payments.sandboxes.base import running as sandbox_running
 
 DECLINE_CODES = {"NOT_ENOUGH_FUNDS": "DP00800001007", "APPROVAL_REJECTED": "DP00800001008",
                  "EXPIRED": "DP00800001024"}

@@ -20,9 +20,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from enerlectra.sandbox import Sandbox
-from enerlectra.sandbox import running as sandbox_running
 from payments.providers.azampay import signed_text
+from payments.sandboxes.base import Sandbox
+from payments.sandboxes.base import running as sandbox_running
 
 PROVIDERS = {"Airtel", "Tigo", "Halopesa", "Azampesa", "Mpesa"}
 # What the operator's message says on a decline (AzamPay passes the MNO's words through; not a fixed list).

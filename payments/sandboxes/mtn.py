@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-from enerlectra.sandbox import Sandbox
-from enerlectra.sandbox import running as sandbox_running
+from payments.sandboxes.base import Sandbox
+from payments.sandboxes.base import running as sandbox_running
 
 SANDBOX = {  # payer number -> (final status, reason); None: stays pending (Delayed)
     "46733123450": ("FAILED", "INTERNAL_PROCESSING_ERROR"), "46733123451": ("FAILED", "APPROVAL_REJECTED"),

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from enerlectra.sandbox import Sandbox
-from enerlectra.sandbox import running as sandbox_running
+from payments.sandboxes.base import Sandbox
+from payments.sandboxes.base import running as sandbox_running
 
 DECLINES = {"NOT_ENOUGH_FUNDS": "INSUFFICIENT_BALANCE", "APPROVAL_REJECTED": "PAYMENT_NOT_APPROVED",
             "EXPIRED": "PAYMENT_NOT_APPROVED"}

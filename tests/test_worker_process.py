@@ -71,7 +71,7 @@ async def test_worker_killed_after_claim_then_restarted_sends_exactly_once(at_cl
     try:
         async def delivered_once() -> bool:
             return len(fake.inbox(TO)) >= 1
-        assert await wait_for(delivered_once, 30), healthy.stderr.read1().decode() if healthy.poll() else "timeout"
+        assert await wait_for(delivered_once, 60), healthy.stderr.read1().decode() if healthy.poll() else "timeout"
         await asyncio.sleep(2.5)          # two more sweep ticks: nothing is sent again
     finally:
         stop(healthy)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from enerlectra import i18n
 from enerlectra.db.models import Proposal, SmsOutbox, User, Vote
 from enerlectra.domain.clusters import proposals
+from tests.helpers import committed_only
 from tests.test_clusters import a_cluster, people
 from tests.test_sms_webhooks import sms
 from ussd_app import appkeys
@@ -81,7 +82,7 @@ async def test_every_vote_reply_agrees_with_the_rule(client, case):
     db = client.app[appkeys.DB]
     group = await people(db, case.members, first=700)
     cluster = await a_cluster(db, group[0], group[1:])
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         opened = await proposals.open_(s, cluster, await s.get(User, group[0].id), "target", title="target",
                                        amount=3_000_00)
     say = say_by_sms(client)
@@ -104,10 +105,10 @@ async def test_vote_confirmations_name_the_choice_in_the_voters_language(client,
     db = client.app[appkeys.DB]
     group = await people(db, 5, first=720)
     cluster = await a_cluster(db, group[0], group[1:])
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         for user in group:
             (await s.get(User, user.id)).language = language
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         opened = await proposals.open_(s, cluster, await s.get(User, group[0].id), "target", title="target",
                                        amount=3_000_00)
     say = say_by_sms(client)
@@ -126,7 +127,7 @@ async def test_proposals_are_numbered_per_cluster_and_votes_find_the_voters_own(
     second = await a_cluster(db, b1, [b2, b3])
     numbers = []
     for cluster, chair in ((first, a1), (first, a1), (second, b1)):
-        async with db() as s, s.begin():
+        async with committed_only(db) as s:
             opened = await proposals.open_(s, cluster, await s.get(User, chair.id), "target", title="target",
                                            amount=3_000_00)
             numbers.append((cluster.id, opened.proposal.number))
@@ -153,9 +154,9 @@ async def test_ballots_name_who_gets_paid_and_contributions_get_a_receipt_once(c
     cluster = await a_cluster(db, chair, [member])
     await wallet.credit(db, "t:fund", chair, "ZMW", 100_00, "test")
     for _twice in range(2):                                  # the same hop again: one entry, one receipt
-        async with db() as s, s.begin():
+        async with committed_only(db) as s:
             given = await members.contribute(s, "t:give", await s.get(User, chair.id), 60_00)
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         await proposals.open_(s, cluster, await s.get(User, chair.id), "equipment", title="2 batteries",
                               amount=50_00, payee="+260961234567")
     async with db() as s:
@@ -182,7 +183,7 @@ def test_migration_0014_keeps_the_numbers_ballots_already_carry():
             second = await a_cluster(store.db, chairs[1], [])
             ids = []
             for cluster, chair in ((first, chairs[0]), (second, chairs[1])):
-                async with store.db() as s, s.begin():
+                async with committed_only(store.db) as s:
                     opened = await proposals.open_(s, cluster, await s.get(User, chair.id), "target",
                                                    title="target", amount=100, hours=1)
                     ids.append(opened.proposal.id)
@@ -192,7 +193,7 @@ def test_migration_0014_keeps_the_numbers_ballots_already_carry():
         upgrade(store.url, schema=store.schema)
 
         async def after() -> tuple[int, int]:
-            async with store.db() as s, s.begin():
+            async with committed_only(store.db) as s:
                 old = await s.get(Proposal, old_id)
                 cluster = await s.get(proposals.Cluster, second_id)
                 chair = await s.get(User, old.proposer_id)

@@ -16,6 +16,7 @@ from enerlectra.domain.clusters import members, proposals
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.domain.work import followups, unit_of_work
+from tests.helpers import committed_only
 from tests.test_sms_webhooks import sms
 from ussd_app import appkeys
 
@@ -28,7 +29,7 @@ async def people(db, n: int, first: int = 0) -> list[User]:
 
 
 async def a_cluster(db, chair: User, others: list[User], open_: bool = True) -> Cluster:
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         cluster = await members.create(s, await s.merge(chair), "Kabwata Solar", "micro", "Kabwata", 2_000_00, open_)
         for user in others:
             await members.add_member(s, cluster, await s.merge(user))
@@ -58,14 +59,14 @@ async def test_100_members_voting_concurrently_twice_each_give_one_vote_each_and
     vote twice at once (a retried SMS, a double tap); then two closing jobs race at the deadline."""
     everyone = await people(db, 150)
     cluster = await a_cluster(db, everyone[0], everyone[1:])
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         opened = await proposals.open_(s, cluster, await s.merge(everyone[0]), "target", title="target",
                                        amount=3_000_00)
     proposal_id = opened.proposal.id
     voters = everyone[:100]
 
     async def vote(user: User, choice: str) -> str:
-        async with db() as s, s.begin():
+        async with committed_only(db) as s:
             return (await proposals.vote(s, await s.get(User, user.id), proposal_id, choice)).status
 
     final = {u.id: ("no" if i % 3 == 0 else "yes") for i, u in enumerate(voters)}
@@ -100,10 +101,10 @@ async def test_removing_a_member(db, votes, state, members_after):
     a, b, c = await people(db, 3, first=300)
     cluster = await a_cluster(db, a, [b, c])
     by_name = {"A": a, "B": b, "C": c}
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         opened = await proposals.open_(s, cluster, await s.merge(a), "remove", title="remove", subject=c)
     for name, choice in votes.items():
-        async with db() as s, s.begin():
+        async with committed_only(db) as s:
             await proposals.vote(s, await s.get(User, by_name[name].id), opened.proposal.id, choice)
     async with db() as s:
         proposal = await s.get(Proposal, opened.proposal.id)
@@ -115,15 +116,15 @@ async def test_removing_a_member(db, votes, state, members_after):
 async def test_eligibility_is_fixed_when_a_proposal_opens(db):
     a, b, late = await people(db, 3, first=400)
     cluster = await a_cluster(db, a, [b])
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         opened = await proposals.open_(s, cluster, await s.merge(a), "target", title="target", amount=100)
         await members.add_member(s, cluster, await s.merge(late))
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         result = await proposals.vote(s, await s.get(User, late.id), opened.proposal.id, "yes")
     assert result.status == "not_eligible"
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         await members.leave(s, await s.get(User, b.id))                  # leaving does not take the vote away
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         assert (await proposals.vote(s, await s.get(User, b.id), opened.proposal.id, "yes")).status == "recorded"
 
 
@@ -131,10 +132,10 @@ async def test_contributions_stay_in_the_pool_when_a_member_leaves_and_the_chair
     chair, b = await people(db, 2, first=500)
     cluster = await a_cluster(db, chair, [b])
     await wallet.credit(db, "t:fund", chair, "ZMW", 100_00, "test")
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         await members.contribute(s, "t:c1", await s.get(User, chair.id), 60_00)
         await members.contribute(s, "t:c1", await s.get(User, chair.id), 60_00)     # the same key: once
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         await members.leave(s, await s.get(User, chair.id))
     async with db() as s:
         pool = await members.pool_balance(s, cluster)

@@ -21,6 +21,7 @@ from enerlectra.text.gsm7 import is_gsm7, screen_units
 from enerlectra.ussd.budget import paginate
 from enerlectra.ussd.types import Nav, Screen
 from menus.wallet import history
+from tests.helpers import committed_only
 from tests.test_market import TRADE, energize
 from tests.test_trade_receipts import bid
 from tests.test_wallet import fund, register
@@ -88,27 +89,27 @@ async def _through_the_ledger(client) -> None:
     phone = client.phones[ME]
     await phone.dial()
     await phone.press(TRADE, "1", "2", "1.20", "3", "4826")                 # offer 2.0 kWh
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         other = await s.scalar(select(User).where(User.msisdn == OTHER))
         await book.place(s, "test:buy", other, BUY, 1_000, 120, rules, texts.messages(), keep_rest=False)
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         me = await s.scalar(select(User).where(User.msisdn == ME))
         offer = await s.scalar(select(MarketOrder).where(MarketOrder.user_id == me.id))
         await book.cancel(s, me, offer.id)
     await bid(client, ME, 1_000, 100)
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         me = await s.scalar(select(User).where(User.msisdn == ME))
         held = await s.scalar(select(MarketOrder).where(MarketOrder.user_id == me.id, MarketOrder.side == BUY))
         await book.cancel(s, me, held.id)
     me, other = await wallet.find_user(db, ME), await wallet.find_user(db, OTHER)
     await wallet.transfer(db, "test:send", me, other, 500, 0)
     await wallet.transfer(db, "test:back", other, me, 200, 0)
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         me = await s.scalar(select(User).where(User.msisdn == ME))
         await members.create(s, me, CLUSTER, "micro", "Kabwata", 1_000, True)
         await members.contribute(s, "test:give", me, 1_000)
     now = datetime.now(timezone.utc)
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         me = await s.scalar(select(User).where(User.msisdn == ME))
         await meters.register(s, me, "MTR-HIST-1", "SECRET-12345", 0, 0, now=now - timedelta(hours=1))
         await meters.record(s, meters.Reading("MTR-HIST-1", 1_200, 0, now), "SECRET-12345",

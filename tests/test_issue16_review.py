@@ -11,6 +11,7 @@ from sqlalchemy import select
 from enerlectra.db.models import Proposal, User
 from enerlectra.domain import outbox
 from enerlectra.domain.clusters import proposals
+from tests.helpers import committed_only
 from tests.test_cluster_votes import say_by_sms
 from tests.test_clusters import a_cluster, people
 from tests.test_edge_bounds import edge  # noqa: F401  (fixture)
@@ -35,7 +36,7 @@ async def test_r2_a_held_member_cannot_pass_a_pool_payout(client):
     db = client.app[appkeys.DB]
     group = await people(db, 1, first=950)
     cluster = await a_cluster(db, group[0], [])
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         opened = await proposals.open_(s, cluster, await s.get(User, group[0].id), "spend", title="panels",
                                        amount=100_00, payee="+260971239999")
         (await s.get(User, group[0].id)).pin_reset_hold_until = outbox.now() + timedelta(hours=24)
@@ -132,7 +133,7 @@ async def test_r4_a_ballot_reply_with_a_four_digit_number_is_a_vote_not_a_pin_tr
     db, settings = client.app[appkeys.DB], client.app[appkeys.SETTINGS]
     group = await people(db, 3, first=960)
     cluster = await a_cluster(db, group[0], group[1:])
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         opened = await proposals.open_(s, cluster, await s.get(User, group[0].id), "target", title="target",
                                        amount=3_000_00)
         # what 0014 leaves on a deployment that had over a thousand proposals: the global id as the number

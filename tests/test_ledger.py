@@ -28,6 +28,7 @@ from enerlectra.domain import ledger, ledger_key
 from enerlectra.domain.ledger import InsufficientFunds, Leg, Unbalanced
 from enerlectra.settings import Settings
 from tests.databases import pg_url
+from tests.helpers import committed_only
 
 USERS = 4
 
@@ -67,7 +68,7 @@ class Db:
 
 
 async def _post(db, key, kind, legs):
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         return await ledger.post(s, key, kind, legs)
 
 
@@ -81,7 +82,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize()
     def accounts(self):
         async def make():
-            async with self.store.db() as s, s.begin():
+            async with committed_only(self.store.db) as s:
                 self.operator = (await ledger.system(s, "operator", "ZMW")).id
                 self.fees = (await ledger.system(s, "fees", "ZMW")).id
                 self.users = [(await ledger.account(s, f"user:{n}:ZMW", "money", "ZMW")).id for n in range(USERS)]
@@ -199,7 +200,7 @@ def filled():
     store = Db()
 
     async def fill():
-        async with store.db() as s, s.begin():
+        async with committed_only(store.db) as s:
             owners = [User(msisdn=f"+26097100000{n}", country="ZM", currency="ZMW", language="en", name=f"U{n}",
                            pin_hash="x") for n in range(3)]
             s.add_all(owners)
@@ -232,7 +233,7 @@ def _anchor(store) -> ledger.Anchor:
 
 def _tamper(store, *statements) -> None:
     async def go():
-        async with store.db() as s, s.begin():
+        async with committed_only(store.db) as s:
             for statement in statements:
                 await s.execute(statement)
     store.run(go())
@@ -247,7 +248,7 @@ def _fix_balances(store) -> None:
 def _reseal_from(store, seq: int, mac) -> None:
     """Recompute prev_mac/mac from `seq` to the end and the head, as the attacker can: `mac(content)`."""
     async def go():
-        async with store.db() as s, s.begin():
+        async with committed_only(store.db) as s:
             accounts = {a.id: a for a in (await s.scalars(select(Account))).all()}
             prev = await s.scalar(select(JournalEntry.mac).where(JournalEntry.seq == seq - 1)) or ledger.GENESIS
             for e in (await s.scalars(select(JournalEntry).where(JournalEntry.seq >= seq)
@@ -461,7 +462,7 @@ def test_many_concurrent_posts_verify_clean_and_gapless():
     store = Db()
 
     async def run():
-        async with store.db() as s, s.begin():
+        async with committed_only(store.db) as s:
             op = (await ledger.system(s, "operator", "ZMW")).id
             users = [(await ledger.account(s, f"user:{n}:ZMW", "money", "ZMW")).id for n in range(4)]
         await asyncio.gather(*(_post(store.db, f"fund-{u}", "deposit", [Leg(op, -10_000), Leg(u, 10_000)])
@@ -488,7 +489,7 @@ def test_posting_without_a_key_refuses_and_writes_nothing():
     store = Db()
 
     async def run():
-        async with store.db() as s, s.begin():
+        async with committed_only(store.db) as s:
             op, acc = (await ledger.system(s, "operator", "ZMW")).id, (await ledger.account(
                 s, "user:1:ZMW", "money", "ZMW")).id
         ledger.use_key(None)

@@ -13,6 +13,7 @@ from enerlectra.domain import ledger, wallet
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import from_settings
 from enerlectra.domain.money import parse_amount
+from tests.helpers import committed_only
 from tests.jobs import run_jobs
 from tests.test_sms_webhooks import sms
 from tests.test_wallet import Phone, fund, register
@@ -163,13 +164,13 @@ async def test_price_alert_fires_once_when_an_offer_is_listed_below_it(client, m
 
 async def test_offers_expire_on_time_and_the_seller_is_told(client, settings, market):
     await sell(market[SELLER], "2", "1.50", expiry="1")                       # until tonight
-    async with client.app[appkeys.DB]() as s, s.begin():
+    async with committed_only(client.app[appkeys.DB]) as s:
         items = await book.expire_due(s, "ZMW", texts.messages(), at=datetime.now(timezone.utc))
     assert items == 0                                                         # not yet
     later = datetime.now(timezone.utc) + timedelta(days=1, hours=1)
-    async with client.app[appkeys.DB]() as s, s.begin():
+    async with committed_only(client.app[appkeys.DB]) as s:
         items = await book.expire_due(s, "ZMW", texts.messages(), at=later)
-    async with client.app[appkeys.DB]() as s, s.begin():
+    async with committed_only(client.app[appkeys.DB]) as s:
         assert await book.expire_due(s, "ZMW", texts.messages(), at=later) == 0      # twice: once
     assert items == 1
     assert await balances(client, SELLER) == (0, 10_000)
@@ -181,7 +182,7 @@ async def test_the_expiry_job_runs_in_the_worker(client, settings, market):
     from enerlectra.jobs import EXPIRE_JOB, MONEY, make_queue
 
     await sell(market[SELLER], "2", "1.50")
-    async with client.app[appkeys.DB]() as s, s.begin():                      # its time has come
+    async with committed_only(client.app[appkeys.DB]) as s:                      # its time has come
         order = (await s.scalars(select(MarketOrder))).one()
         order.expires_at = datetime.now(timezone.utc) - timedelta(minutes=1)
     queue = make_queue(settings.redis_url, settings.queue_name, MONEY)
@@ -194,7 +195,7 @@ async def test_the_expiry_job_runs_in_the_worker(client, settings, market):
 
 
 async def test_a_repeated_hop_places_one_order(client, settings, market):
-    async with client.app[appkeys.DB]() as s, s.begin():
+    async with committed_only(client.app[appkeys.DB]) as s:
         me = await s.scalar(select(User).where(User.msisdn == SELLER))
         first = await book.place(s, "k1", me, "sell", 1_000, 120, from_settings(settings), texts.messages())
         again = await book.place(s, "k1", me, "sell", 1_000, 120, from_settings(settings), texts.messages())

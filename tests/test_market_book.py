@@ -15,6 +15,7 @@ from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import MarketRules
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from tests.helpers import committed_only
 
 RULES = MarketRules()
 ENERGY, MONEY = 5_000, 100_00          # each trader's starting Wh and ngwee
@@ -63,7 +64,7 @@ async def test_any_orders_keep_escrow_ledger_and_totals_straight(database, steps
         traders = traders or await _traders(db)
         for n, step in enumerate(steps):
             try:
-                async with db() as s, s.begin():
+                async with committed_only(db) as s:
                     if step[0] == "order":
                         _kind, who, side, price, lots, keep = step
                         await book.place(s, f"p{run}:{n}", await s.get(User, traders[who].id), side, lots * 100,

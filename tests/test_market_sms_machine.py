@@ -25,6 +25,7 @@ from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.settings import Settings
 from sms.inbound import InboundSms, receive
+from tests.helpers import committed_only
 
 RULES = MarketRules()
 SETTINGS = Settings(pin_kdf_cost=16, pin_lock_minutes=0)   # a lock lifts at once: keep every example trading
@@ -64,7 +65,7 @@ class MarketBySms(RuleBasedStateMachine):
             await wallet.credit(self.db, f"seed:e:{n}", user, ledger.ENERGY, ENERGY, "seed")
             await wallet.credit(self.db, f"seed:m:{n}", user, "ZMW", MONEY, "seed")
             found.append(user)
-        async with self.db() as s, s.begin():
+        async with committed_only(self.db) as s:
             await s.execute(update(User).where(User.msisdn.in_(NUMBERS)).values(sms_pin_enabled=True))
         return found
 
@@ -89,7 +90,7 @@ class MarketBySms(RuleBasedStateMachine):
 
     async def _place(self, n: int, side: str, lots: int, ticks: int, keep: bool) -> None:
         try:
-            async with self.db() as s, s.begin():
+            async with committed_only(self.db) as s:
                 user = await s.get(User, self.traders[n].id)
                 await book.place(s, f"ussd:{uuid.uuid4().hex}", user, side, lots * 100, ticks * 10, RULES,
                                  texts.messages(), keep_rest=keep)
@@ -113,7 +114,7 @@ class MarketBySms(RuleBasedStateMachine):
         self.run(self._spend(n, to, share))
 
     async def _cancel(self, n: int, index: int) -> None:
-        async with self.db() as s, s.begin():
+        async with committed_only(self.db) as s:
             user = await s.get(User, self.traders[n].id)
             ids = (await s.scalars(select(MarketOrder.id).where(MarketOrder.user_id == user.id,
                                                                 MarketOrder.state == "open")

@@ -15,6 +15,7 @@ from enerlectra.db.models import (Account, JournalEntry, LedgerHead, MarketOrder
                                   Posting, Proposal, SmsInbound, User)
 from enerlectra.domain import ledger, ledger_anchors, meters, wallet
 from enerlectra.domain.clusters import members as clubs
+from tests.helpers import committed_only
 from tests.jobs import run_jobs
 from tests.test_money_integrity import USER, books_ok, dial_home, forget_sessions  # noqa: F401
 from tests.test_payments import airtel, make_pay, mtn, pawapay, pay  # noqa: F401  fixtures
@@ -50,7 +51,7 @@ PAYEE = "0961234567"
 async def _member_with_a_pool(client, user: User, pool: int) -> None:
     db = client.app[appkeys.DB]
     await wallet.credit(db, "fund-pool", user, "ZMW", pool, "test")
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         me = await s.merge(user)
         await clubs.create(s, me, "Kabwata Solar", "micro", "Kabwata", 10_000, True)
         await clubs.contribute(s, "seed-pool", me, pool)
@@ -82,13 +83,13 @@ async def test_readings_a_microsecond_apart_are_held_to_the_hourly_rate(client):
     limits = meters.Limits(per_hour=20_000, per_reading=50_000, per_day=100_000, max_age=timedelta(hours=48))
     now = datetime.now(timezone.utc).replace(microsecond=0)
     base = now - timedelta(seconds=1)
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         user = await s.scalar(select(User).where(User.msisdn == SENDER))
         await meters.register(s, user, "MTR-REVIEW-1", "SECRET-123456", 0, 0, now=base)
     credited, export = 0, 0
     for n in range(1, 31):                           # 30 readings, 30 us of meter time
         export += 333
-        async with db() as s, s.begin():
+        async with committed_only(db) as s:
             out = await meters.record(s, meters.Reading("MTR-REVIEW-1", export, 0, base + timedelta(microseconds=n)),
                                       "SECRET-123456", limits, now=now)
         credited += out.credited_wh
@@ -116,7 +117,7 @@ async def test_ledger_verify_notices_the_newest_entry_removed(client, settings):
     await wallet.credit(db, "c1", user, "ZMW", 10_000, "test")
     await wallet.credit(db, "c2", user, "ZMW", 5_000, "test")
     assert (await asyncio.to_thread(_worker_anchors, settings)).startswith("ledger-anchor")
-    async with db() as s, s.begin():                 # the attacker: write access to the tables, not the key
+    async with committed_only(db) as s:                 # the attacker: write access to the tables, not the key
         last = await s.scalar(select(JournalEntry).order_by(JournalEntry.seq.desc()).limit(1))
         before = await s.scalar(select(JournalEntry).where(JournalEntry.seq == last.seq - 1))
         for p in (await s.scalars(select(Posting).where(Posting.entry_id == last.id))).all():
@@ -244,7 +245,7 @@ async def test_a_locked_account_cannot_pay_out_its_clusters_pool(pay):
     wrong PINs, or with no PIN at all (a stolen phone), the pool goes to any number."""
     client, _fake, user = pay
     await _member_with_a_pool(client, user, 50_000)
-    async with client.app[appkeys.DB]() as s, s.begin():          # three wrong PINs: money actions locked
+    async with committed_only(client.app[appkeys.DB]) as s:          # three wrong PINs: money actions locked
         await s.execute(update(User).where(User.id == user.id)
                         .values(pin_failures=3, pin_locked_until=datetime.now(timezone.utc) + timedelta(hours=1)))
     phone = Phone(client, USER)

@@ -1,0 +1,223 @@
+"""Independent review of issue 17 (kernel, walls, USSD aggregators as plug-ins, the unit of work).
+
+Each test is one finding and FAILS on the merged code: it states what should hold. Real parts throughout: the
+app through aiohttp's test client, real Redis, real SQL, each aggregator's own wire format (simulator/wire.py).
+Severity and the suggested fix are in each docstring.
+"""
+from __future__ import annotations
+
+import ast
+import logging
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from simulator.wire import Arkesel, Beem, Hubtel
+from tests.test_aggregator_conformance import USER, Line
+from tests.test_clusters import a_cluster, people
+from tests.test_import_rules import MAY_IMPORT, ROOT, imports_of, modules
+from ussd_app import appkeys
+from ussd_app.access_log import RUNNER_KWARGS
+from ussd_app.app import create_app
+from enerlectra.db.models import Proposal, User, UssdSessionEvent, Vote
+from enerlectra.domain.clusters import proposals
+from enerlectra.settings import AggregatorConfig
+
+HOME = "Enerlectra - hi"
+WALLET = "Money:"
+
+
+async def _votes(client, user: User) -> int:
+    async with client.app[appkeys.DB]() as s:
+        return await s.scalar(select(func.count()).select_from(Vote).where(Vote.user_id == user.id))
+
+
+# -- 1. money: a retransmission must never be a choice the user did not make --------------------------------
+
+async def test_arkesel_retry_of_an_answered_hop_does_not_cast_a_vote_the_user_never_chose(client):
+    """HIGH. Arkesel's hop id is our own count of the steps the session consumed (read from Redis as the hop
+    arrives), so a retransmission of a hop that was already answered (its reply lost on the way back) runs as
+    the NEXT input. The documented limit says "after a money step's END, that is the END again" -- but the
+    step that follows a menu pick is often a `1 Yes / 2 No` screen with no PIN: picking proposal 1 ("1") and
+    then the aggregator resending that hop casts a YES vote on a payout proposal the user never chose (votes
+    decide payouts from the pool). The same holds for the deposit confirm ("1 Confirm", no PIN).
+
+    Fix: never let a hop id come from Redis state (house rule: idempotency keys come from what the aggregator
+    resends). Options: key Arkesel's hop by (sessionID, the input, the count) and refuse (END) an input whose
+    predecessor was the same text arriving within the aggregator's retry window; or keep Arkesel's hops on
+    screens that take a money/vote decision behind a PIN; at the very least mark such adapters
+    `at_most_once = False` and make every no-PIN decision screen (pvote, depconfirm) ask for a key that
+    cannot equal the previous screen's pick (e.g. `1 Yes` only after a screen whose picks are not `1`)."""
+    db = client.app[appkeys.DB]
+    chair, voter, third, fourth = await people(db, 4, first=950)
+    cluster = await a_cluster(db, chair, [voter, third, fourth])
+    async with db() as s, s.begin():
+        await proposals.open_(s, cluster, await s.get(User, chair.id), "target", title="target", amount=3_000_00)
+    line = Line(client, Arkesel(), voter.msisdn)
+    assert HOME in await line.dial()
+    await line.press("6", "3")                       # Community cluster -> Vote: the open proposals
+    ballot = await line.press("1")                   # pick proposal 1: its ballot, "1 Yes / 2 No"
+    assert "1 Yes" in ballot, ballot
+    await line.resend()                              # Arkesel resends the pick (its reply was lost)
+    assert await _votes(client, voter) == 0, "a retransmitted menu pick was counted as a YES vote"
+
+
+# -- 2. edges: bounds, secrets in logs, sessions of other aggregators ---------------------------------------
+
+async def test_a_ussd_aggregators_path_token_never_reaches_the_access_log(settings, caplog):
+    """HIGH (a secret in a log line). The contract lets an aggregator carry its secret token in the path
+    (`/ussd/beem/<token>`, `/ussd/africastalking/<token>`: view.paths), but the redacted access log
+    (ussd_app/access_log.py -> enerlectra.redact.redact_path) masks only `/callback/<token>`. Every hop of an
+    aggregator configured with a path token writes that token to the access log.
+
+    Fix: redact_path masks the segment after `/ussd/<name>/` too (except the known `events` route), or the
+    view's routes are told to the access logger (route name 'ussd-token' -> mask match_info['token'])."""
+    token = "s3cret-beem-path-token"
+    app = create_app(settings.with_(aggregators={"beem": AggregatorConfig(token=token)}))
+    async with TestClient(TestServer(app, **RUNNER_KWARGS)) as client:
+        wire = Beem()
+        call = wire.new_call(USER, "*123#", "*123#", "")
+        with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+            resp = await client.post(f"/ussd/beem/{token}", json=wire.first(call))
+            assert resp.status == 200, await resp.text()
+    logged = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert logged, "the access log wrote nothing: the test did not see the line it checks"
+    assert not any(token in line for line in logged), logged
+
+
+@pytest.mark.parametrize("name,body", [
+    ("beem", {"command": "terminate", "msisdn": "260971700003", "session_id": 1e200}),
+    ("hubtel", {"Type": "release", "Mobile": "260971700003", "SessionId": 1e200}),
+    ("arkesel", {"sessionID": 1e200, "msisdn": "260971700003", "newSession": True, "userData": "*123#"}),
+])
+async def test_a_number_shaped_session_id_is_held_to_the_fields_bound(client, name, body):
+    """MEDIUM. check_json_fields bounds a field by `str(value)` ("1e+200": 6 characters), but the adapters read
+    it through contract.get, which writes a whole float out in full (201 digits). The field bound (100) and the
+    column (ussd_session_events.session_id String(128)) are passed by a 200+ character session id: SQLite
+    stores it, PostgreSQL raises DataError (not IntegrityError) in view.session_over -> a 5xx the aggregator
+    retries forever. Same for any Field read through `get` (msisdn, Sequence, userData...).
+
+    Fix: check the bound on the text `get` returns (one normaliser for both), or refuse JSON floats for text
+    fields (a session id is never a float)."""
+    resp = await client.post(f"/ussd/{name}", json=body)
+    if resp.status == 400:
+        return                                                      # refused with a line: fine
+    async with client.app[appkeys.DB]() as s:
+        longest = await s.scalar(select(func.max(func.length(UssdSessionEvent.session_id))))
+    live = [k.decode().partition("{")[2].rpartition("}")[0]
+            async for k in client.app[appkeys.ENGINE].store.redis.scan_iter(match="*ussd:{*")]
+    widest = max([longest or 0] + [len(k) for k in live])
+    assert widest <= 128, f"a {widest}-character session id got past a 100-character bound"
+
+
+async def test_an_africastalking_session_id_cannot_reach_another_aggregators_session(client):
+    """MEDIUM. Session ids are namespaced per aggregator ("hubtel:<id>") so two cannot meet -- except Africa's
+    Talking's, kept bare. An AT body whose sessionId is "hubtel:<id>" is that Hubtel session: here AT's
+    end-of-session event ends a live Hubtel call (and an AT hop with the same msisdn would drive it). With the
+    default configuration every aggregator shares WEBHOOK_TOKEN, so any of them can end or drive another's.
+
+    Fix: refuse (400) an AT sessionId that starts with '<registered name>:' (cheap, keeps AT's keys), or
+    namespace AT too with a one-release fallback read of the bare key."""
+    line = Line(client, Hubtel(), USER)
+    await line.dial()
+    assert "name" in (await line.press("1")).lower()
+    resp = await client.post("/ussd/africastalking/events", data={
+        "sessionId": f"hubtel:{line.call.session_id}", "status": "Failed", "phoneNumber": USER})
+    assert resp.status in (200, 400)
+    after = await line.press("Mwila")
+    assert after.startswith("CON "), f"an AT event ended a Hubtel session: {after}"
+
+
+async def test_an_end_notice_from_another_number_does_not_end_the_session(client):
+    """LOW. A hop from another number is refused (engine._answered), but a notice is not checked at all:
+    a Hubtel `release` (or Beem `terminate`) naming a session with someone else's Mobile ends that session and
+    records the stranger's number as the session's in ussd_session_events.
+
+    Fix: view.session_over closes only when the notice's msisdn is the session's owner (store.close can take
+    the msisdn and compare, under the lock it already takes); otherwise log and acknowledge."""
+    line = Line(client, Hubtel(), USER)
+    await line.dial()
+    await line.press("1")
+    notice = Hubtel().end_notice(line.call)
+    notice["Mobile"] = "260961700009"
+    resp = await client.post("/ussd/hubtel", json=notice)
+    assert resp.status == 200
+    after = await line.press("Mwila")
+    assert after.startswith("CON "), f"a stranger's notice ended the session: {after}"
+
+
+async def test_a_beem_continue_without_a_request_id_is_refused_not_answered_with_the_first_screen(client):
+    """MEDIUM. payload.request_id is optional in Beem's table and read as "0" when absent, so a `continue`
+    without it is hop "r0" -- the initiate's hop id -- and gets the first screen back from the replay cache:
+    the user's input is dropped silently, every time (an integration that does not round-trip request_id is
+    stuck on the first screen forever, with 200s and no error anywhere). Hubtel's Sequence is required.
+
+    Fix: request_id required on `continue` (a one-line 400 naming payload.request_id), or log + count a
+    continue whose request_id is not the one we sent."""
+    line = Line(client, Beem(), USER)
+    await line.dial()
+    body = Beem().next(line.call, "1")
+    del body["payload"]["request_id"]
+    resp = await client.post("/ussd/beem", json=body)
+    text = await resp.text()
+    if resp.status == 400:
+        assert "request_id" in text and "\n" not in text.strip()
+        return
+    assert "name" in Beem().read(line.call, text).text.lower(), f"the input was dropped: {text}"
+
+
+async def test_the_beem_request_id_we_send_back_is_one_beem_may_send_us(client):
+    """LOW. We answer request_id N with N + 1 and bound the incoming one to 2**31 - 1: a hop carrying the
+    bound gets 2**31 back, and the next hop (Beem echoing it) is a 400: the session is dead. Fix: wrap around
+    (N + 1 mod 2**31) or widen the bound to what we can send."""
+    line = Line(client, Beem(), USER)
+    line.call = Beem().new_call(USER, "*123#", "*123#", "")
+    body = Beem().first(line.call)
+    body["payload"]["request_id"] = 2**31 - 1
+    await line.post(body)
+    assert line.call.round_trip <= 2**31 - 1, line.call.round_trip
+    assert "name" in (await line.press("1")).lower()
+
+
+# -- 3. the walls ------------------------------------------------------------------------------------------
+
+def test_the_import_rules_see_an_import_by_string(tmp_path):
+    """LOW. The walls test reads `import` statements only. `importlib.import_module("ussd_app.app")` (or
+    `__import__`) in the kernel passes it -- the very "features imported by string" the issue removed. Fix:
+    imports_of also takes the string literal given to importlib.import_module/__import__ when it names a
+    module of ours (and a source check that no other dynamic import exists)."""
+    known = modules()
+    scratch = tmp_path / "scratch.py"
+    scratch.write_text('import importlib\n\n\ndef late():\n    return importlib.import_module("ussd_app.app")\n')
+    assert "ussd_app.app" in imports_of("enerlectra.scratch", scratch, known)
+
+
+def test_every_package_of_ours_has_a_row_in_the_walls_table():
+    """LOW. `bench/` is a package of ours (it imports enerlectra, payments, ussd_app) but has no row: a kernel
+    module importing `bench.fakes` passes the walls test, and bench's own imports are never checked. Fix: a row
+    for bench (a tool at the top, like the simulator), and this check that every top-level package is listed."""
+    ours = {p.parent.name for p in ROOT.glob("*/__init__.py")
+            if any(q.name != "__init__.py" for q in p.parent.rglob("*.py"))} - {"tests"}
+    assert ours - set(MAY_IMPORT) == set()
+
+
+# -- 4. readability: the contract says what is used ----------------------------------------------------------
+
+def test_every_method_of_the_aggregator_contract_is_used_outside_it():
+    """LOW (readability). `Aggregator.path` is never called (the engine calls engine.paths.advance with the
+    hop's path_rule), so a newcomer writing the fifth adapter reads a hook that does nothing if overridden.
+    `extra_routes` is the reverse: used (via getattr) but not declared on the contract. Also dead: core.py's
+    `consumed_mark, new_input as _new_input  # noqa (kept importable)`, and view._as_handler wrapping a partial.
+    Fix: drop Aggregator.path (or have the engine call it), declare extra_routes() -> [] on the contract."""
+    contract = ROOT / "ussd_app" / "aggregators" / "contract.py"
+    tree = ast.parse(contract.read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Aggregator")
+    methods = {f.name for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+               and not f.name.startswith("_")}
+    others = "\n".join(p.read_text() for package in ("ussd_app", "simulator")
+                       for p in (ROOT / package).rglob("*.py") if p != contract)
+    unused = {m for m in methods if f".{m}(" not in others}
+    assert unused == set(), f"contract methods nobody calls: {sorted(unused)}"
+    assert "def extra_routes" in contract.read_text(), "extra_routes is used (getattr) but not in the contract"

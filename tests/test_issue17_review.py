@@ -221,3 +221,37 @@ def test_every_method_of_the_aggregator_contract_is_used_outside_it():
     unused = {m for m in methods if f".{m}(" not in others}
     assert unused == set(), f"contract methods nobody calls: {sorted(unused)}"
     assert "def extra_routes" in contract.read_text(), "extra_routes is used (getattr) but not in the contract"
+
+
+# -- 1b. money: a money key must not outlive the session it was made in -------------------------------------
+
+async def test_a_reused_beem_session_id_does_not_answer_a_new_transfer_with_the_old_one(client):
+    """MEDIUM (conditional on the aggregator). Money keys are (session id, msisdn, hop id). Africa's Talking's
+    session ids are unique; Beem's are short ("4574" in its own sample) and its request_id sequence restarts at
+    0 each session, which we number ourselves. If Beem ever gives a later call the same session_id (a counter
+    wrapping, a restart), every hop of the new call has the old call's keys: the second transfer of the same
+    shape is answered "Sent" from the first one's row and nothing moves (run blind: the user is told it was
+    sent). Hubtel (GUID SessionId + Sequence from 1) and Arkesel have the same exposure.
+
+    Fix: the money key of a latest-input aggregator also takes something the aggregator sends with every hop of
+    THAT call only -- for Beem there is none, so bind the key to the session's first-hop time carried in our
+    own round-trip value (request_id = a per-call nonce + hop count, still stateless and resent on retries), or
+    refuse a money step whose key exists with a different amount/recipient than this one (and say so)."""
+    from tests.test_wallet import fund, transfers
+    from tests.test_aggregator_conformance import FRIEND, PIN, _registered
+
+    wire = Beem()
+    await _registered(client, wire, FRIEND, "Chipo")
+    line = await _registered(client, wire, USER, "Mwila")
+    await fund(client, USER, "100")
+    await line.dial()
+    sid = line.call.session_id
+    assert "Sent" in await line.press("1", "2", FRIEND.replace("+260", "0"), "15", PIN)
+    store = client.app[appkeys.ENGINE].store
+    await store.redis.delete(*[store._key(line.session_id, part) for part in ("s", "r", "end", "lock")])  # TTL
+    line.call = wire.new_call(USER, "*123#", "*123#", "")
+    line.call.session_id = sid                          # a later call that Beem numbered the same
+    await line.post(wire.first(line.call))
+    second = await line.press("1", "2", FRIEND.replace("+260", "0"), "15", PIN)
+    assert "Sent" in second, second
+    assert await transfers(client) == 2, "the second call was told 'Sent' but no money moved"

@@ -255,3 +255,23 @@ async def test_a_reused_beem_session_id_does_not_answer_a_new_transfer_with_the_
     second = await line.press("1", "2", FRIEND.replace("+260", "0"), "15", PIN)
     assert "Sent" in second, second
     assert await transfers(client) == 2, "the second call was told 'Sent' but no money moved"
+
+
+# -- 1c. the unit of work: a follow-up recorded where nobody will hand it over ------------------------------
+
+async def test_a_follow_up_recorded_outside_a_unit_of_work_is_refused_not_left_to_the_sweeper(client):
+    """LOW-MEDIUM. The unit of work collects follow-ups on the session, but nothing says a session IS a unit of
+    work: `async with db() as s, s.begin(): await outbox.add(s, ...)` (the shape a dozen modules still use for other
+    writes) commits the row, records the follow-up on s.info, and drops it silently -- the SMS waits for the
+    sweeper, which is exactly the "forgotten hand-off caught only late" the issue set out to end. The source
+    check (test_unit_of_work) looks for enqueue calls, not for follow-ups recorded outside a unit of work.
+
+    Fix: unit_of_work marks its session (s.info["enerlectra.uow"] = True); followups(s) raises (RuntimeError
+    "record follow-ups inside unit_of_work") on a session without the mark. The CLI and tests open units of
+    work too (their sink may be None)."""
+    from enerlectra.domain import outbox
+
+    db = client.app[appkeys.DB]
+    with pytest.raises(RuntimeError):
+        async with db() as s, s.begin():
+            await outbox.add(s, USER, "a receipt nobody will hand to the queue", "receipt", essential=True)

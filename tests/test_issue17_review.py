@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,13 @@ async def test_a_follow_up_recorded_outside_a_unit_of_work_is_refused_not_left_t
     with pytest.raises(RuntimeError):
         async with db() as s, s.begin():
             await outbox.add(s, USER, "a receipt nobody will hand to the queue", "receipt", essential=True)
+
+
+def test_every_field_of_the_neutral_request_is_read_past_the_adapters():
+    """LOW (readability). `UssdRequest.aggregator` is set by all four adapters and read nowhere (nor are
+    `service_code` and `network_code` past the adapters: they were AT's fields, carried and never used). A
+    newcomer must fill fields that do nothing. Fix: drop `aggregator` (the metrics take adapter.name already),
+    or use it (the engine's log lines and the rate limiter's subject would gain from it)."""
+    sources = "\n".join(p.read_text() for package in ("ussd_app", "enerlectra", "menus", "sms")
+                        for p in (ROOT / package).rglob("*.py") if "aggregators" not in p.parts)
+    assert re.search(r"\b(req|request|hop|parsed)\.aggregator\b", sources), "UssdRequest.aggregator is never read"

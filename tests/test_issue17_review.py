@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from simulator.wire import Arkesel, Beem, Hubtel
+from simulator.wire import AfricasTalking, Arkesel, Beem, Hubtel
 from tests.test_aggregator_conformance import USER, Line
 from tests.test_clusters import a_cluster, people
 from tests.test_import_rules import MAY_IMPORT, ROOT, imports_of, modules
@@ -286,3 +286,25 @@ def test_every_field_of_the_neutral_request_is_read_past_the_adapters():
     sources = "\n".join(p.read_text() for package in ("ussd_app", "enerlectra", "menus", "sms")
                         for p in (ROOT / package).rglob("*.py") if "aggregators" not in p.parts)
     assert re.search(r"\b(req|request|hop|parsed)\.aggregator\b", sources), "UssdRequest.aggregator is never read"
+
+
+async def test_an_africastalking_end_event_while_a_hop_holds_the_session_is_not_a_5xx(aiohttp_client, settings):
+    """MEDIUM. The generic view's notice path guards store.close (`except Exception`: Redis down or the lock
+    busy -> logged, the notice still recorded, 200). Africa's Talking's own events handler, which this issue
+    made close the session too, calls store.close bare: an end-of-session notification that arrives while a
+    hop still holds the session's lock (a slow provider call; keep_alive renews the lock) waits lock_wait_ms
+    and raises LockTimeout -> a 500 with a traceback, and AT retries it. Same with Redis down.
+
+    Fix: the events handler reuses view.session_over's guarded close (one code path for every notice)."""
+    client = await aiohttp_client(create_app(settings.with_(lock_wait_ms=200)))
+    line = Line(client, AfricasTalking(), USER)
+    await line.dial()
+    store = client.app[appkeys.ENGINE].store
+    held = await store.acquire(line.session_id, "a hop still running")        # a slow hop holds the lock
+    try:
+        resp = await client.post("/ussd/africastalking/events", data={
+            "sessionId": line.session_id, "status": "Success", "phoneNumber": USER})
+        text = await resp.text()
+    finally:
+        await store.release(line.session_id, held.token)
+    assert resp.status < 500, (resp.status, text[:200])

@@ -308,3 +308,15 @@ async def test_an_africastalking_end_event_while_a_hop_holds_the_session_is_not_
     finally:
         await store.release(line.session_id, held.token)
     assert resp.status < 500, (resp.status, text[:200])
+
+
+def test_the_kernel_serves_no_http_and_fakes_nothing():
+    """LOW (the walls). `enerlectra/sandbox.py` -- what every FAKE provider shares: failure injection, the
+    /sim/ routes, serving itself on a loopback port -- sits in the kernel, the only module there importing
+    aiohttp. It is simulator/sandbox code; it went down to the kernel because payments/sandboxes may not import
+    the simulator. Fix: move it to payments/sandboxes/base.py (payments may import only the kernel, the simulator
+    and bench may import payments), so the kernel stays domain + infrastructure and no web server."""
+    kernel = [p for p in (ROOT / "enerlectra").rglob("*.py") if "migrations" not in p.parts]
+    web = sorted(str(p.relative_to(ROOT)) for p in kernel
+                 if re.search(r"^\s*(import aiohttp|from aiohttp)", p.read_text(), re.M))
+    assert web == [], web

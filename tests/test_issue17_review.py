@@ -320,3 +320,17 @@ def test_the_kernel_serves_no_http_and_fakes_nothing():
     web = sorted(str(p.relative_to(ROOT)) for p in kernel
                  if re.search(r"^\s*(import aiohttp|from aiohttp)", p.read_text(), re.M))
     assert web == [], web
+
+
+def test_a_new_aggregator_is_named_in_the_registry_not_again_in_the_cli():
+    """LOW (readability: "one module + one table"). A fifth aggregator is in fact: its adapter, a line in
+    registry.ADAPTERS, a Wire class + the WIRES tuple in simulator/wire.py, its table module, the TABLES tuple in
+    test_aggregator_conformance.py -- and a hand-kept copy of the names in ussd_app/cli.py
+    (AGGREGATOR_CHOICES, "# simulator/wire.py WIRES") that the README's "Adding an aggregator" does not mention:
+    forget it and `sim --aggregator NEW` is refused by argparse. Fix: choices=sorted(ADAPTERS) (or WIRES), and
+    let the conformance kit discover tests/aggregators/*.py instead of a second hand list."""
+    tree = ast.parse((ROOT / "ussd_app" / "cli.py").read_text())
+    literal = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)
+               and any(isinstance(t, ast.Name) and t.id == "AGGREGATOR_CHOICES" for t in n.targets)
+               and isinstance(n.value, (ast.Tuple, ast.List))]
+    assert literal == [], "the CLI keeps its own list of aggregator names"

@@ -334,3 +334,23 @@ def test_a_new_aggregator_is_named_in_the_registry_not_again_in_the_cli():
                and any(isinstance(t, ast.Name) and t.id == "AGGREGATOR_CHOICES" for t in n.targets)
                and isinstance(n.value, (ast.Tuple, ast.List))]
     assert literal == [], "the CLI keeps its own list of aggregator names"
+
+
+@pytest.mark.parametrize("wire", [Hubtel, Arkesel, Beem, AfricasTalking])
+async def test_a_dial_string_shortcut_walks_a_few_parts_not_hundreds(client, wire):
+    """LOW (cost per request). A first hop's dial string is walked part by part inside one hop, with no cap
+    but the field's length: a 1000-character `*123*1*0*1*0...#` walks ~500 steps (each wallet screen reads
+    SQL) in one request -- ~0.5 s on SQLite here, more on PostgreSQL over a network, and it counts as one hop
+    for the rate limiter. Africa's Talking had this before; the three new adapters (Message/userData/response
+    up to 1000 characters) have it too. No real dial string has more than a handful of parts (a USSD string
+    is at most 182 characters and a menu is 3-4 levels deep).
+
+    Fix: engine._open walks at most MAX_SHORTCUT_PARTS (say 8); a longer dial string opens the plain first
+    screen (or an END "that code is too long")."""
+    from tests.test_aggregator_conformance import _registered
+
+    line = await _registered(client, wire(), USER, "Mwila")
+    dial = "*123*" + "1*0*" * 248 + "1#"
+    line.call = wire().new_call(USER, "*123#", dial, "1*0*" * 248 + "1")
+    opened = await line.post(line.wire.first(line.call))
+    assert WALLET not in opened, "a 497-part dial string was walked to its end in one hop"

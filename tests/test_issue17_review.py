@@ -41,16 +41,16 @@ async def test_arkesel_retry_of_an_answered_hop_does_not_cast_a_vote_the_user_ne
     """HIGH. Arkesel's hop id is our own count of the steps the session consumed (read from Redis as the hop
     arrives), so a retransmission of a hop that was already answered (its reply lost on the way back) runs as
     the NEXT input. The documented limit says "after a money step's END, that is the END again" -- but the
-    step that follows a menu pick is often a `1 Yes / 2 No` screen with no PIN: picking proposal 1 ("1") and
-    then the aggregator resending that hop casts a YES vote on a payout proposal the user never chose (votes
-    decide payouts from the pool). The same holds for the deposit confirm ("1 Confirm", no PIN).
+    screen after a menu pick is often a `1 Yes / 2 No` decision with no PIN: picking proposal 1 ("1") and
+    Arkesel resending that hop casts a YES vote on a payout proposal the user never chose (votes decide
+    payouts from the pool). Likewise `1 Confirm` on the deposit screen (no PIN) after an amount typed as "1".
 
-    Fix: never let a hop id come from Redis state (house rule: idempotency keys come from what the aggregator
-    resends). Options: key Arkesel's hop by (sessionID, the input, the count) and refuse (END) an input whose
-    predecessor was the same text arriving within the aggregator's retry window; or keep Arkesel's hops on
-    screens that take a money/vote decision behind a PIN; at the very least mark such adapters
-    `at_most_once = False` and make every no-PIN decision screen (pvote, depconfirm) ask for a key that
-    cannot equal the previous screen's pick (e.g. `1 Yes` only after a screen whose picks are not `1`)."""
+    Fix (the house rule: idempotency keys come from what the aggregator resends, never from Redis state):
+    Arkesel resends nothing that names the hop, so the engine must not take a decision from an input it cannot
+    tell from a retry. E.g. the adapter marks its hops `hop_id_trusted=False` and the engine refuses, on such
+    hops, an input equal to the previous one that arrives within the retry window (a short "Please reply
+    again" screen, no step run); or every no-PIN decision screen (pvote, depconfirm) takes a key that is never
+    the key of the pick before it. At the least, the conformance kit gets an Arkesel case for this."""
     db = client.app[appkeys.DB]
     chair, voter, third, fourth = await people(db, 4, first=950)
     cluster = await a_cluster(db, chair, [voter, third, fourth])

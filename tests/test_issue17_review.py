@@ -1,15 +1,13 @@
 """Independent review of issue 17 (kernel, walls, USSD aggregators as plug-ins, the unit of work).
 
 Each test is one finding and FAILS on the merged code: it states what should hold. Real parts throughout: the
-app through aiohttp's test client, real Redis, real SQL, each aggregator's own wire format (simulator/wire.py).
-Severity and the suggested fix are in each docstring.
-"""
+app through aiohttp's test client, real Redis, real SQL, each aggregator's own wire format
+(simulator/wire.py). Severity and the suggested fix are in each docstring."""
 from __future__ import annotations
 
 import ast
 import logging
 import re
-from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -22,7 +20,7 @@ from tests.test_import_rules import MAY_IMPORT, ROOT, imports_of, modules
 from ussd_app import appkeys
 from ussd_app.access_log import RUNNER_KWARGS
 from ussd_app.app import create_app
-from enerlectra.db.models import Proposal, User, UssdSessionEvent, Vote
+from enerlectra.db.models import User, UssdSessionEvent, Vote
 from enerlectra.domain.clusters import proposals
 from enerlectra.settings import AggregatorConfig
 
@@ -55,7 +53,8 @@ async def test_arkesel_retry_of_an_answered_hop_does_not_cast_a_vote_the_user_ne
     chair, voter, third, fourth = await people(db, 4, first=950)
     cluster = await a_cluster(db, chair, [voter, third, fourth])
     async with db() as s, s.begin():
-        await proposals.open_(s, cluster, await s.get(User, chair.id), "target", title="target", amount=3_000_00)
+        chair_row = await s.get(User, chair.id)
+        await proposals.open_(s, cluster, chair_row, "target", title="target", amount=3_000_00)
     line = Line(client, Arkesel(), voter.msisdn)
     assert HOME in await line.dial()
     await line.press("6", "3")                       # Community cluster -> Vote: the open proposals
@@ -94,11 +93,11 @@ async def test_a_ussd_aggregators_path_token_never_reaches_the_access_log(settin
     ("arkesel", {"sessionID": 1e200, "msisdn": "260971700003", "newSession": True, "userData": "*123#"}),
 ])
 async def test_a_number_shaped_session_id_is_held_to_the_fields_bound(client, name, body):
-    """MEDIUM. check_json_fields bounds a field by `str(value)` ("1e+200": 6 characters), but the adapters read
-    it through contract.get, which writes a whole float out in full (201 digits). The field bound (100) and the
-    column (ussd_session_events.session_id String(128)) are passed by a 200+ character session id: SQLite
-    stores it, PostgreSQL raises DataError (not IntegrityError) in view.session_over -> a 5xx the aggregator
-    retries forever. Same for any Field read through `get` (msisdn, Sequence, userData...).
+    """MEDIUM. check_json_fields bounds a field by `str(value)` ("1e+200": 6 characters), but the adapters
+    read it through contract.get, which writes a whole float out in full (201 digits). The field bound (100)
+    and the column (ussd_session_events.session_id String(128)) are passed by a 200+ character session id:
+    SQLite stores it, PostgreSQL raises DataError (not IntegrityError) in view.session_over -> a 5xx the
+    aggregator retries forever. Same for any Field read through `get` (msisdn, Sequence, userData...).
 
     Fix: check the bound on the text `get` returns (one normaliser for both), or refuse JSON floats for text
     fields (a session id is never a float)."""
@@ -191,14 +190,16 @@ def test_the_import_rules_see_an_import_by_string(tmp_path):
     module of ours (and a source check that no other dynamic import exists)."""
     known = modules()
     scratch = tmp_path / "scratch.py"
-    scratch.write_text('import importlib\n\n\ndef late():\n    return importlib.import_module("ussd_app.app")\n')
+    scratch.write_text('import importlib\n\n\ndef late():\n'
+                       '    return importlib.import_module("ussd_app.app")\n')
     assert "ussd_app.app" in imports_of("enerlectra.scratch", scratch, known)
 
 
 def test_every_package_of_ours_has_a_row_in_the_walls_table():
     """LOW. `bench/` is a package of ours (it imports enerlectra, payments, ussd_app) but has no row: a kernel
-    module importing `bench.fakes` passes the walls test, and bench's own imports are never checked. Fix: a row
-    for bench (a tool at the top, like the simulator), and this check that every top-level package is listed."""
+    module importing `bench.fakes` passes the walls test, and bench's own imports are never checked. Fix: a
+    row for bench (a tool at the top, like the simulator), and this check that every top-level package is
+    listed."""
     ours = {p.parent.name for p in ROOT.glob("*/__init__.py")
             if any(q.name != "__init__.py" for q in p.parent.rglob("*.py"))} - {"tests"}
     assert ours - set(MAY_IMPORT) == set()
@@ -210,8 +211,9 @@ def test_every_method_of_the_aggregator_contract_is_used_outside_it():
     """LOW (readability). `Aggregator.path` is never called (the engine calls engine.paths.advance with the
     hop's path_rule), so a newcomer writing the fifth adapter reads a hook that does nothing if overridden.
     `extra_routes` is the reverse: used (via getattr) but not declared on the contract. Also dead: core.py's
-    `consumed_mark, new_input as _new_input  # noqa (kept importable)`, and view._as_handler wrapping a partial.
-    Fix: drop Aggregator.path (or have the engine call it), declare extra_routes() -> [] on the contract."""
+    `consumed_mark, new_input as _new_input  # noqa (kept importable)`, and view._as_handler wrapping a
+    partial. Fix: drop Aggregator.path (or have the engine call it), declare extra_routes() -> [] on the
+    contract."""
     contract = ROOT / "ussd_app" / "aggregators" / "contract.py"
     tree = ast.parse(contract.read_text())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Aggregator")
@@ -221,23 +223,25 @@ def test_every_method_of_the_aggregator_contract_is_used_outside_it():
                        for p in (ROOT / package).rglob("*.py") if p != contract)
     unused = {m for m in methods if f".{m}(" not in others}
     assert unused == set(), f"contract methods nobody calls: {sorted(unused)}"
-    assert "def extra_routes" in contract.read_text(), "extra_routes is used (getattr) but not in the contract"
+    assert "def extra_routes" in contract.read_text(), \
+        "extra_routes is used (through getattr) but not in the contract"
 
 
 # -- 1b. money: a money key must not outlive the session it was made in -------------------------------------
 
 async def test_a_reused_beem_session_id_does_not_answer_a_new_transfer_with_the_old_one(client):
     """MEDIUM (conditional on the aggregator). Money keys are (session id, msisdn, hop id). Africa's Talking's
-    session ids are unique; Beem's are short ("4574" in its own sample) and its request_id sequence restarts at
-    0 each session, which we number ourselves. If Beem ever gives a later call the same session_id (a counter
-    wrapping, a restart), every hop of the new call has the old call's keys: the second transfer of the same
-    shape is answered "Sent" from the first one's row and nothing moves (run blind: the user is told it was
-    sent). Hubtel (GUID SessionId + Sequence from 1) and Arkesel have the same exposure.
+    session ids are unique; Beem's are short ("4574" in its own sample) and its request_id sequence restarts
+    at 0 each session, which we number ourselves. If Beem ever gives a later call the same session_id (a
+    counter wrapping, a restart), every hop of the new call has the old call's keys: the second transfer of
+    the same shape is answered "Sent" from the first one's row and nothing moves (run blind: the user is told
+    it was sent). Hubtel (GUID SessionId + Sequence from 1) and Arkesel have the same exposure.
 
-    Fix: the money key of a latest-input aggregator also takes something the aggregator sends with every hop of
-    THAT call only -- for Beem there is none, so bind the key to the session's first-hop time carried in our
-    own round-trip value (request_id = a per-call nonce + hop count, still stateless and resent on retries), or
-    refuse a money step whose key exists with a different amount/recipient than this one (and say so)."""
+    Fix: the money key of a latest-input aggregator also takes something the aggregator sends with every hop
+    of THAT call only -- for Beem there is none, so bind the key to the session's first-hop time carried in
+    our own round-trip value (request_id = a per-call nonce + hop count, still stateless and resent on
+    retries), or refuse a money step whose key exists with a different amount/recipient than this one (and say
+    so)."""
     from tests.test_wallet import fund, transfers
     from tests.test_aggregator_conformance import FRIEND, PIN, _registered
 
@@ -249,7 +253,8 @@ async def test_a_reused_beem_session_id_does_not_answer_a_new_transfer_with_the_
     sid = line.call.session_id
     assert "Sent" in await line.press("1", "2", FRIEND.replace("+260", "0"), "15", PIN)
     store = client.app[appkeys.ENGINE].store
-    await store.redis.delete(*[store._key(line.session_id, part) for part in ("s", "r", "end", "lock")])  # TTL
+    # the first call's keys expire (its TTL)
+    await store.redis.delete(*[store._key(line.session_id, part) for part in ("s", "r", "end", "lock")])
     line.call = wire.new_call(USER, "*123#", "*123#", "")
     line.call.session_id = sid                          # a later call that Beem numbered the same
     await line.post(wire.first(line.call))
@@ -261,11 +266,12 @@ async def test_a_reused_beem_session_id_does_not_answer_a_new_transfer_with_the_
 # -- 1c. the unit of work: a follow-up recorded where nobody will hand it over ------------------------------
 
 async def test_a_follow_up_recorded_outside_a_unit_of_work_is_refused_not_left_to_the_sweeper(client):
-    """LOW-MEDIUM. The unit of work collects follow-ups on the session, but nothing says a session IS a unit of
-    work: `async with db() as s, s.begin(): await outbox.add(s, ...)` (the shape a dozen modules still use for other
-    writes) commits the row, records the follow-up on s.info, and drops it silently -- the SMS waits for the
-    sweeper, which is exactly the "forgotten hand-off caught only late" the issue set out to end. The source
-    check (test_unit_of_work) looks for enqueue calls, not for follow-ups recorded outside a unit of work.
+    """LOW-MEDIUM. The unit of work collects follow-ups on the session, but nothing says a session IS a unit
+    of work: `async with db() as s, s.begin(): await outbox.add(s, ...)` (the shape a dozen modules still use
+    for other writes) commits the row, records the follow-up on s.info, and drops it silently -- the SMS waits
+    for the sweeper, which is exactly the "forgotten hand-off caught only late" the issue set out to end. The
+    source check (test_unit_of_work) looks for enqueue calls, not for follow-ups recorded outside a unit of
+    work.
 
     Fix: unit_of_work marks its session (s.info["enerlectra.uow"] = True); followups(s) raises (RuntimeError
     "record follow-ups inside unit_of_work") on a session without the mark. The CLI and tests open units of
@@ -285,10 +291,12 @@ def test_every_field_of_the_neutral_request_is_read_past_the_adapters():
     or use it (the engine's log lines and the rate limiter's subject would gain from it)."""
     sources = "\n".join(p.read_text() for package in ("ussd_app", "enerlectra", "menus", "sms")
                         for p in (ROOT / package).rglob("*.py") if "aggregators" not in p.parts)
-    assert re.search(r"\b(req|request|hop|parsed)\.aggregator\b", sources), "UssdRequest.aggregator is never read"
+    assert re.search(r"\b(req|request|hop|parsed)\.aggregator\b", sources), \
+        "UssdRequest.aggregator is never read"
 
 
-async def test_an_africastalking_end_event_while_a_hop_holds_the_session_is_not_a_5xx(aiohttp_client, settings):
+async def test_an_africastalking_end_event_while_a_hop_holds_the_session_is_not_a_5xx(aiohttp_client,
+                                                                                       settings):
     """MEDIUM. The generic view's notice path guards store.close (`except Exception`: Redis down or the lock
     busy -> logged, the notice still recorded, 200). Africa's Talking's own events handler, which this issue
     made close the session too, calls store.close bare: an end-of-session notification that arrives while a
@@ -313,9 +321,10 @@ async def test_an_africastalking_end_event_while_a_hop_holds_the_session_is_not_
 def test_the_kernel_serves_no_http_and_fakes_nothing():
     """LOW (the walls). `enerlectra/sandbox.py` -- what every FAKE provider shares: failure injection, the
     /sim/ routes, serving itself on a loopback port -- sits in the kernel, the only module there importing
-    aiohttp. It is simulator/sandbox code; it went down to the kernel because payments/sandboxes may not import
-    the simulator. Fix: move it to payments/sandboxes/base.py (payments may import only the kernel, the simulator
-    and bench may import payments), so the kernel stays domain + infrastructure and no web server."""
+    aiohttp. It is simulator/sandbox code; it went down to the kernel because payments/sandboxes may not
+    import the simulator. Fix: move it to payments/sandboxes/base.py (payments may import only the kernel, the
+    simulator and bench may import payments), so the kernel stays domain + infrastructure and no web server.
+    """
     kernel = [p for p in (ROOT / "enerlectra").rglob("*.py") if "migrations" not in p.parts]
     web = sorted(str(p.relative_to(ROOT)) for p in kernel
                  if re.search(r"^\s*(import aiohttp|from aiohttp)", p.read_text(), re.M))
@@ -324,11 +333,11 @@ def test_the_kernel_serves_no_http_and_fakes_nothing():
 
 def test_a_new_aggregator_is_named_in_the_registry_not_again_in_the_cli():
     """LOW (readability: "one module + one table"). A fifth aggregator is in fact: its adapter, a line in
-    registry.ADAPTERS, a Wire class + the WIRES tuple in simulator/wire.py, its table module, the TABLES tuple in
-    test_aggregator_conformance.py -- and a hand-kept copy of the names in ussd_app/cli.py
-    (AGGREGATOR_CHOICES, "# simulator/wire.py WIRES") that the README's "Adding an aggregator" does not mention:
-    forget it and `sim --aggregator NEW` is refused by argparse. Fix: choices=sorted(ADAPTERS) (or WIRES), and
-    let the conformance kit discover tests/aggregators/*.py instead of a second hand list."""
+    registry.ADAPTERS, a Wire class + the WIRES tuple in simulator/wire.py, its table module, the TABLES tuple
+    in test_aggregator_conformance.py -- and a hand-kept copy of the names in ussd_app/cli.py
+    (AGGREGATOR_CHOICES, "# simulator/wire.py WIRES") that the README's "Adding an aggregator" does not
+    mention: forget it and `sim --aggregator NEW` is refused by argparse. Fix: choices=sorted(ADAPTERS) (or
+    WIRES), and let the conformance kit discover tests/aggregators/*.py instead of a second hand list."""
     tree = ast.parse((ROOT / "ussd_app" / "cli.py").read_text())
     literal = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)
                and any(isinstance(t, ast.Name) and t.id == "AGGREGATOR_CHOICES" for t in n.targets)

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from enerlectra.ussd.types import UssdReply, UssdRequest
 from ussd_app.adapters.auth import check_token
-from ussd_app.adapters.bounds import Field, Rejected
+from ussd_app.adapters.bounds import Field, Rejected, json_text
 from ussd_app.engine import paths
 
 Hop = UssdRequest      # the neutral request: one hop
@@ -118,16 +118,9 @@ def get(body: dict[str, Any], name: str, *, required: bool = False, as_typed: bo
     value: Any = body
     for part in name.split("."):
         value = value.get(part) if isinstance(value, dict) else None
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    elif isinstance(value, int):
-        value = str(value)
-    elif isinstance(value, float):
-        value = str(int(value)) if value.is_integer() else str(value)
-    elif value is None:
-        value = ""
-    elif not isinstance(value, str):
+    if isinstance(value, (dict, list)):
         raise Rejected("wrong_type", f"{name} must be text or a number")
+    value = json_text(value)            # the text the edge guard held to the field's bound
     if required and not value.strip():
         raise Rejected("missing_field", f"{name} is required")
     return value if as_typed else value.strip()

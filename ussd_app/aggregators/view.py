@@ -66,17 +66,36 @@ def session_over_reply(session: Session) -> UssdReply:
 async def session_over(app: web.Application, notice: Notice) -> None:
     """An end-of-session notice: the session ends here too (a late hop gets an END, the resume point stays),
     and a row records it (once per session; the aggregator's fields only, no inputs)."""
-    try:
-        await app[appkeys.ENGINE].store.close(notice.session_id, session_over_reply)
-    except Exception:  # Redis down: the notice is still recorded; the session expires on its own
-        log.exception("session %s: not closed on the aggregator's notice", notice.session_id)
+    if not await close_on_notice(app, notice.session_id, notice.msisdn):
+        return
     row = UssdSessionEvent(session_id=notice.session_id, msisdn=notice.msisdn, status=notice.status,
                            service_code=notice.service_code, network_code=notice.network_code)
+    await record_notice(app, row)
+
+
+async def close_on_notice(app: web.Application, session_id: str, msisdn: str) -> bool:
+    """Close the session a notice names (every aggregator's notices, AT's events included, come here). False:
+    the notice names another number than the session's owner -- nothing closed, nothing to record. Redis
+    down, or a hop still holding the session's lock: logged, never a 5xx (the session expires on its own)."""
+    try:
+        closed = await app[appkeys.ENGINE].store.close(session_id, session_over_reply, msisdn)
+    except Exception:
+        log.exception("session %s: not closed on the aggregator's notice", session_id)
+        return True
+    if closed == "foreign":
+        log.warning("session %s: an end notice naming another number ignored", session_id)
+        app[appkeys.METRICS].errors.labels("foreign_number").inc()
+        return False
+    return True
+
+
+async def record_notice(app: web.Application, row: UssdSessionEvent) -> None:
+    """The notice's row, once per session (a repeated notice is a duplicate, acknowledged all the same)."""
     try:
         async with app[appkeys.DB]() as s, s.begin():
             s.add(row)
     except IntegrityError:
-        log.info("session %s: duplicate end-of-session notice ignored", notice.session_id)
+        log.info("session %s: duplicate end-of-session notice ignored", row.session_id)
 
 
 async def unknown(request: web.Request) -> web.Response:

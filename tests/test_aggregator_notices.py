@@ -1,0 +1,31 @@
+"""End-of-session notices of every aggregator that sends them: only the session owner's number ends it."""
+from __future__ import annotations
+
+import pytest
+
+from tests.test_aggregator_conformance import TABLES, USER, Line, _event
+
+NOTICES = [name for name, table in TABLES.items() if "end_notice" not in table.skipped]
+
+
+@pytest.mark.parametrize("name", NOTICES)
+@pytest.mark.parametrize("number,ends", [(USER, True), ("+260961700009", False)])
+async def test_a_notice_ends_the_session_only_when_it_names_its_owner(client, name, number, ends):
+    table = TABLES[name]
+    wire = table.wire()
+    line = Line(client, wire, USER)
+    await line.dial()
+    assert "name" in (await line.press("1")).lower()
+    line.call.msisdn = number                          # the notice names this number
+    notice = table.end_notice(line.call)
+    line.call.msisdn = USER
+    sent = {"data": notice} if wire.form else {"json": notice}
+    resp = await client.post(table.notice_path or line.path, **sent)
+    assert resp.status == 200, await resp.text()
+    after = await line.press("Mwila")
+    assert after.startswith("END " if ends else "CON "), after
+    assert (await _event(client, line.session_id) is not None) is ends
+
+
+def test_the_table_has_notices():
+    assert set(NOTICES) >= {"africastalking", "beem", "hubtel"}

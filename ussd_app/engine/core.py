@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 RESUME = "resume"            # engine screen, not a menu state: "1 Continue / 2 Start again"
 MAX_REDIRECTS = 5
+MAX_SHORTCUT_PARTS = 8       # a real dial string has a handful (a menu is 3-4 levels deep); more is not walked
 
 
 class Engine:
@@ -129,7 +130,9 @@ class Engine:
             session.state = self.tree.home
             i18n.use(session.lang)
         parts = req.text.split("*") if req.text else []      # a first hop's text: a dial string's parts
-        shortcut = bool(parts) and session.user_id is not None
+        # A longer dial string opens the plain first screen: one hop never walks hundreds of steps. Its parts
+        # still count as consumed (AT's next hops repeat them in front of the new input).
+        shortcut = 0 < len(parts) <= MAX_SHORTCUT_PARTS and session.user_id is not None
         session.path = paths.opened(req.path_rule, parts)
         if resume is not None and not shortcut and self._worth_resuming(session, resume):
             session.state = RESUME

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from enerlectra.db.models import UssdSessionEvent
 from enerlectra.settings import AggregatorConfig
 from simulator.wire import WIRES, Call, Hubtel, Wire
-from tests.aggregators import CASES, Table, africastalking, arkesel, beem, hubtel
+from tests.aggregators import CASES, Table, tables
 from tests.helpers import assert_screen_ok
 from tests.test_wallet import fund, register, transfers
 from ussd_app import appkeys
 from ussd_app.app import create_app
 
-TABLES: dict[str, Table] = {t.TABLE.name: t.TABLE for t in (africastalking, beem, hubtel, arkesel)}
+TABLES: dict[str, Table] = tables()
 USER, FRIEND, STRANGER = "+260971700001", "+260961700002", "+260971700003"
 PIN = "3971"
 HOME = "Enerlectra - hi"
@@ -227,7 +227,7 @@ async def test_an_unknown_or_disabled_aggregator_is_a_404(aiohttp_client, settin
 def test_every_registered_aggregator_has_a_table():
     from ussd_app.aggregators.registry import ADAPTERS
 
-    assert set(ADAPTERS) == set(TABLES)
+    assert set(ADAPTERS) == set(TABLES) == set(WIRES)
 
 
 

@@ -5,6 +5,8 @@ cases it supports, and its own bad bodies. A new aggregator = its adapter module
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,3 +43,9 @@ class Table:
 
     def timeout_notice(self, call: Call) -> dict | None:
         return self.wire().timeout_notice(call)
+
+
+def tables() -> dict[str, Table]:
+    """Every table module in this package, by aggregator name (a new module is found, no list to keep)."""
+    found = [importlib.import_module(f"{__name__}.{m.name}").TABLE for m in pkgutil.iter_modules(__path__)]
+    return {table.name: table for table in found}

@@ -50,7 +50,7 @@ class Aggregator(ABC):
     name: str = ""
     body: str = "json"                     # "json" or "form": what the edge guard checks (bounds.py)
     fields: dict[str, Field] = {}          # JSON: dotted field names -> bounds (forms: bounds.FORMS)
-    path_rule: str = paths.APPENDED
+    path_rule: str = paths.APPENDED        # how the session's path grows (the engine applies it: engine/paths.py)
 
     def __init__(self, config: Config):
         self.config = config
@@ -95,10 +95,6 @@ class Aggregator(ABC):
         """The hop as the engine takes it; an aggregator without a sequence of its own counts (arkesel.py)."""
         return hop
 
-    def path(self, stored: str, hop: Hop) -> tuple[str, str]:
-        """(the session's new path, the new input) from the path it kept (engine/paths.py)."""
-        return paths.advance(hop.path_rule, stored, hop.text)
-
     # -- out ---------------------------------------------------------------------------------------
 
     @abstractmethod
@@ -108,6 +104,10 @@ class Aggregator(ABC):
     def acknowledge(self, notice: Notice, body: dict[str, Any]) -> web.Response:
         """The 200 a notice gets."""
         return web.json_response({"status": "ok"})
+
+    def extra_routes(self) -> list[web.RouteDef]:
+        """Endpoints of its own besides `/ussd/NAME` (Africa's Talking's events URL); their token is its token."""
+        return []
 
 
 # -- reading JSON fields the edge guard bounded ------------------------------------------------------

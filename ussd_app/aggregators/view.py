@@ -7,7 +7,6 @@ Unknown or disabled aggregator: 404. Bad number: 400. A number from a country we
 """
 from __future__ import annotations
 
-import functools
 import logging
 import time
 
@@ -53,8 +52,8 @@ async def answer(request: web.Request, adapter: Aggregator) -> web.Response:
         log.exception("session %s: no reply from the engine", parsed.session_id)
         metrics.errors.labels("unavailable").inc()
         reply = UNAVAILABLE
-    metrics.hops.labels(adapter.name, "end" if reply.end else "con").inc()
-    metrics.latency.labels(adapter.name).observe(time.perf_counter() - started)
+    metrics.hops.labels(parsed.aggregator, "end" if reply.end else "con").inc()
+    metrics.latency.labels(parsed.aggregator).observe(time.perf_counter() - started)
     return adapter.render(reply, body)
 
 
@@ -111,16 +110,15 @@ def routes(adapters: dict[str, Aggregator]) -> list[web.RouteDef]:
     """The webhook routes of the enabled aggregators (their own endpoints, such as AT's events, first)."""
     found: list[web.RouteDef] = []
     for adapter in adapters.values():
-        found += getattr(adapter, "extra_routes", list)()
+        found += adapter.extra_routes()
     for adapter in adapters.values():
-        handler = functools.partial(answer, adapter=adapter)
-        found += [web.post(path, _as_handler(handler)) for path in paths(adapter)]
+        found += [web.post(path, _handler(adapter)) for path in paths(adapter)]
     return found
 
 
-def _as_handler(call):
+def _handler(adapter: Aggregator):
     async def handler(request: web.Request) -> web.Response:
-        return await call(request)
+        return await answer(request, adapter)
     return handler
 
 
@@ -133,7 +131,7 @@ def tokens(adapters: dict[str, Aggregator]) -> dict[str, str | None]:
     """route path -> the token its aggregator wants (ratelimits.webhook_limit checks it)."""
     found: dict[str, str | None] = {}
     for adapter in adapters.values():
-        for path in paths(adapter) + [r.path for r in getattr(adapter, "extra_routes", list)()]:
+        for path in paths(adapter) + [r.path for r in adapter.extra_routes()]:
             found[path] = adapter.config.token
     return found
 

@@ -25,8 +25,6 @@ from enerlectra.ussd.budget import BACK, HOME, MORE, paginate
 from enerlectra.ussd.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
                                    UssdRequest)
 from ussd_app.engine import paths
-from ussd_app.engine.paths import consumed_mark
-from ussd_app.engine.paths import new_input as _new_input  # noqa: F401  (kept importable)
 from ussd_app.engine.store import Loaded, LockTimeout, SessionStore
 from ussd_app.engine.tree import MenuTree
 from ussd_app.metrics import Metrics
@@ -49,7 +47,7 @@ class Engine:
         try:
             loaded = await self.store.acquire(req.session_id, req.hop)
         except LockTimeout:
-            log.error("session %s: lock not acquired in time", req.session_id)
+            log.error("session %s (%s): lock not acquired in time", req.session_id, req.aggregator)
             self.metrics.errors.labels("lock_timeout").inc()
             with i18n.language(default_language(req.country)):
                 return UssdReply(_("Sorry, we are busy. Please dial again."), end=True)
@@ -73,7 +71,7 @@ class Engine:
         reply), or any hop after the session's END (that END: a late or retried webhook moves nothing)."""
         owner = loaded.session.msisdn if loaded.session else loaded.ended.msisdn if loaded.ended else None
         if owner is not None and owner != req.msisdn and not faults.on("foreign_number_accepted"):
-            log.warning("session %s: a hop from another number refused", req.session_id)
+            log.warning("session %s (%s): a hop from another number refused", req.session_id, req.aggregator)
             self.metrics.errors.labels("foreign_number").inc()
             with i18n.language(default_language(req.country)):
                 return UssdReply(_("Sorry, this session is not yours. Please dial again."), end=True)

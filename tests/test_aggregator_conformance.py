@@ -112,6 +112,9 @@ async def run_case(client, aiohttp_client, settings, table: Table, case: str) ->
         line = await _registered(client, wire, USER, "Mwila")
         assert HOME in await line.dial()
         first, second = await line.press("1"), await line.press("1")
+        if table.asks_on_repeat:       # it may be a retry: nothing runs, the screen asks; the next `1` is taken
+            assert WALLET in first and "You pressed 1 again" in second and WALLET in second, (first, second)
+            second = await line.press("1")
         assert WALLET in first and HISTORY in second, (first, second)
     elif case == "star_inside_input":
         line = await _registered(client, wire, USER, "Mwila")

@@ -51,6 +51,9 @@ class Aggregator(ABC):
     body: str = "json"                     # "json" or "form": what the edge guard checks (bounds.py)
     fields: dict[str, Field] = {}          # JSON: dotted field names -> bounds (forms: bounds.FORMS)
     path_rule: str = paths.APPENDED        # how the session's path grows (the engine applies it: engine/paths.py)
+    # True when the aggregator sends no hop id and we count hops ourselves (with_hop_id): a retry of an answered
+    # hop then looks like the same key pressed again, so the engine asks before taking a repeated pick.
+    own_hop_ids: bool = False
 
     def __init__(self, config: Config):
         self.config = config

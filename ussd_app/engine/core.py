@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 
 from babel.support import LazyProxy
 
 from enerlectra import faults, i18n
-from enerlectra.domain import users
+from enerlectra.domain import ledger, users
 from enerlectra.domain.phone import COUNTRIES
 from enerlectra.i18n import _
 from enerlectra.ussd.budget import BACK, HOME, MORE, paginate
@@ -98,7 +99,11 @@ class Engine:
                 reply = await self._open(session, await self.store.resume_point(session.msisdn), req)
             else:
                 path, text = paths.advance(req.path_rule, session.path, req.text)
-                reply = await self._step(session, text, req.hop, step=session.steps)
+                if req.own_hop_id and self._maybe_a_retry(session, text):
+                    reply = self._show(session, hint=_("You pressed {key} again. Press {key} once more to "
+                                                       "choose it.").format(key=text))
+                else:
+                    reply = await self._step(session, text, req.hop, step=session.steps)
                 session.path, session.steps = path, session.steps + 1
         except Exception:
             log.exception("session %s: hop failed in state %s", req.session_id, session.state)
@@ -110,6 +115,19 @@ class Engine:
         # The resume offer and a failure leave the last good resume point in place.
         return reply, session, {"resumable": session.state != RESUME and self.tree.mid_journey(session.state),
                                 "keep_resume": failed or timed_out or session.state == RESUME}
+
+    def _maybe_a_retry(self, session: Session, text: str) -> bool:
+        """An aggregator whose hop ids are our own count (Arkesel) cannot tell a retry of an answered hop from
+        the same key pressed again. A pick of the current screen equal to the input that led here, within the
+        retry window and not asked about yet, may be a retry: run nothing, ask once. Kept as a digest: an input
+        may be a PIN."""
+        now, digest = time.time(), ledger.keyed_digest("pick", text)
+        key, at, asked = (session.last_pick + ["", 0.0, False])[:3]
+        options = {k for k, _label in Screen.from_json(session.screen).options} if session.screen else set()
+        retry = (digest == key and not asked and text in options
+                 and now - at < self.services.settings.ussd_retry_window_seconds)
+        session.last_pick = [digest, now, retry]
+        return retry
 
     async def _timed_out(self, session: Session) -> UssdReply:
         """The END for a hop of a session we no longer have, in its owner's language; the resume point stays,

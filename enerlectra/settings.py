@@ -33,9 +33,10 @@ def _number(env: dict[str, str], name: str, default, kind, what: str):
 @dataclass(frozen=True)
 class AggregatorConfig:
     """One USSD aggregator's switches (ussd_app/aggregators/registry.py): from USSD_<NAME>_ENABLED,
-    USSD_<NAME>_TOKEN and USSD_<NAME>_SERVICE_CODES; an aggregator not named is enabled with the defaults."""
+    USSD_<NAME>_TOKEN and USSD_<NAME>_SERVICE_CODES. Only Africa's Talking answers unless switched on: a
+    webhook nobody configured must not answer (USSD_BEEM_ENABLED=1 turns Beem on)."""
 
-    enabled: bool = True
+    enabled: bool | None = None                           # None: the aggregator's default (AT on, others off)
     token: str | None = field(default=None, repr=False)   # None: WEBHOOK_TOKEN
     service_codes: tuple[str, ...] = ()                   # empty: USSD_SERVICE_CODE
 

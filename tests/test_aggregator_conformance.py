@@ -162,7 +162,7 @@ async def run_case(client, aiohttp_client, settings, table: Table, case: str) ->
             assert "\n" not in text.strip() and "Traceback" not in text, (bad.label, text)
             assert bad.says.lower() in text.lower(), (bad.label, text)
     elif case == "wrong_token":
-        guarded = settings.with_(aggregators={table.name: AggregatorConfig(token="right-token")},
+        guarded = settings.with_(aggregators={table.name: AggregatorConfig(enabled=True, token="right-token")},
                                  webhook_token="another-token")
         other = await aiohttp_client(create_app(guarded))
         call = wire.new_call(STRANGER, "*123#", "*123#", "")
@@ -217,7 +217,8 @@ async def test_conformance(client, aiohttp_client, settings, name, case):
 # -- the registry ------------------------------------------------------------------------------------
 
 async def test_an_unknown_or_disabled_aggregator_is_a_404(aiohttp_client, settings):
-    app = await aiohttp_client(create_app(settings.with_(aggregators={"beem": AggregatorConfig(enabled=False)})))
+    off = {**settings.aggregators, "beem": AggregatorConfig(enabled=False)}
+    app = await aiohttp_client(create_app(settings.with_(aggregators=off)))
     for path in ("/ussd/nobody", "/ussd/beem", "/ussd/beem/some-token"):
         resp = await app.post(path, json={"command": "initiate"})
         assert resp.status == 404, path

@@ -75,7 +75,7 @@ async def test_a_ussd_aggregators_path_token_never_reaches_the_access_log(settin
     Fix: redact_path masks the segment after `/ussd/<name>/` too (except the known `events` route), or the
     view's routes are told to the access logger (route name 'ussd-token' -> mask match_info['token'])."""
     token = "s3cret-beem-path-token"
-    app = create_app(settings.with_(aggregators={"beem": AggregatorConfig(token=token)}))
+    app = create_app(settings.with_(aggregators={"beem": AggregatorConfig(enabled=True, token=token)}))
     async with TestClient(TestServer(app, **RUNNER_KWARGS)) as client:
         wire = Beem()
         call = wire.new_call(USER, "*123#", "*123#", "")

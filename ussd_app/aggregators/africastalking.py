@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 class AfricasTalking(Aggregator):
     name = "africastalking"
+    enabled_by_default = True
     body = "form"
     fields = FORMS["/ussd/africastalking"]
     path_rule = paths.CUMULATIVE

@@ -54,6 +54,7 @@ class Aggregator(ABC):
     # True when the aggregator sends no hop id and we count hops ourselves (with_hop_id): a retry of an answered
     # hop then looks like the same key pressed again, so the engine asks before taking a repeated pick.
     own_hop_ids: bool = False
+    enabled_by_default: bool = False       # answers without USSD_<NAME>_ENABLED=1 (Africa's Talking only)
 
     def __init__(self, config: Config):
         self.config = config

@@ -33,11 +33,15 @@ class Table:
     skipped: dict[str, str] = field(default_factory=dict)     # case -> why this aggregator cannot have it
     notice_path: str | None = None                            # where its end notices go (None: its USSD URL)
     after_lost_session: str = "timed out"                     # what a hop after Redis lost the session gets
-    asks_on_repeat: bool = False          # our own hop ids: a repeated pick within the retry window is asked again
 
     @property
     def name(self) -> str:
         return self.wire.name
+
+    @property
+    def asks_on_repeat(self) -> bool:
+        """Our own hop ids: a repeated pick within the retry window is asked about first."""
+        return self.wire.asks_on_repeat
 
     def end_notice(self, call: Call) -> dict | None:
         return self.wire().end_notice(call)

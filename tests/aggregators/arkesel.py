@@ -4,7 +4,6 @@ from tests.aggregators import Malformed, Table
 
 TABLE = Table(
     wire=Arkesel,
-    asks_on_repeat=True,
     skipped={
         "retransmit_mid_session": "Arkesel sends no hop number: a retry of an answered hop is asked about as a "
                                   "repeated pick (repeated_key; ussd_app/aggregators/arkesel.py)",

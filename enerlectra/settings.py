@@ -83,7 +83,7 @@ class Settings:
     aggregators: dict[str, AggregatorConfig] = field(default_factory=dict)   # USSD_<NAME>_*; unnamed: defaults
     session_ttl: int = 300                # AT ends a session after 180 s; keep ours a little longer
     resume_ttl: int = 180                 # "dial again within 3 minutes" to continue
-    ussd_retry_window_seconds: int = 30   # own-hop-id aggregators (Arkesel): a repeated pick this soon may be a retry
+    ussd_retry_window_seconds: int = 30   # Arkesel (own hop ids): a repeated pick this soon may be a retry
     lock_timeout_ms: int = 5000           # a hop holding the session lock longer than this has died
     lock_wait_ms: int = 8000              # a duplicate hop waits this long for the first one
     pin_kdf_cost: int = 2**14             # scrypt N; tests lower it, production keeps the default

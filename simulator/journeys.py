@@ -227,7 +227,8 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
 
 def _asked_again(phone: Phone) -> bool:
     """The last key repeated the one before it on an aggregator where the app asks about that."""
-    return phone.transport.wire.asks_on_repeat and len(phone.inputs) >= 2 and phone.inputs[-1] == phone.inputs[-2]
+    inputs = phone.inputs
+    return phone.transport.wire.asks_on_repeat and len(inputs) >= 2 and inputs[-1] == inputs[-2]
 
 
 async def _operator_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:

@@ -52,8 +52,8 @@ def _national(msisdn: str) -> str:
 class Wire(ABC):
     name: str = ""
     form: bool = False        # a form POST (Africa's Talking) or JSON
-    # No hop id of its own (the app counts hops): a key pressed again right away may be a retry, so the app asks
-    # "You pressed 1 again. Press 1 once more to choose it." (ussd_app/aggregators/arkesel.py)
+    # No hop id of its own (the app counts hops): a key pressed again right away may be a retry, so the app
+    # asks "You pressed 1 again. Press 1 once more to choose it." (ussd_app/aggregators/arkesel.py)
     asks_on_repeat: bool = False
 
     def new_call(self, msisdn: str, service_code: str, dial: str, shortcut: str) -> Call:

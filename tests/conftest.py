@@ -81,7 +81,7 @@ def settings(tmp_path, redis_url, redis_prefix, database) -> Settings:
     return Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
                     queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
                     pin_kdf_cost=TEST_KDF_COST,
-                    aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS})   # the tests speak each
+                    aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS})   # all four
 
 
 @pytest.fixture

@@ -112,7 +112,7 @@ async def run_case(client, aiohttp_client, settings, table: Table, case: str) ->
         line = await _registered(client, wire, USER, "Mwila")
         assert HOME in await line.dial()
         first, second = await line.press("1"), await line.press("1")
-        if table.asks_on_repeat:       # it may be a retry: nothing runs, the screen asks; the next `1` is taken
+        if table.asks_on_repeat:       # may be a retry: nothing runs, the screen asks; the next `1` is taken
             assert WALLET in first and "You pressed 1 again" in second and WALLET in second, (first, second)
             second = await line.press("1")
         assert WALLET in first and HISTORY in second, (first, second)
@@ -162,7 +162,8 @@ async def run_case(client, aiohttp_client, settings, table: Table, case: str) ->
             assert "\n" not in text.strip() and "Traceback" not in text, (bad.label, text)
             assert bad.says.lower() in text.lower(), (bad.label, text)
     elif case == "wrong_token":
-        guarded = settings.with_(aggregators={table.name: AggregatorConfig(enabled=True, token="right-token")},
+        token = AggregatorConfig(enabled=True, token="right-token")
+        guarded = settings.with_(aggregators={table.name: token},
                                  webhook_token="another-token")
         other = await aiohttp_client(create_app(guarded))
         call = wire.new_call(STRANGER, "*123#", "*123#", "")

@@ -1,5 +1,6 @@
 """Production defaults: only Africa's Talking answers until an aggregator is switched on
-(USSD_<NAME>_ENABLED=1): a webhook nobody configured must not answer. The simulator enables the one it speaks."""
+(USSD_<NAME>_ENABLED=1): a webhook nobody configured must not answer. The simulator enables the one it
+speaks."""
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,7 @@ CASES = [  # (environment, the aggregators that answer)
     ({"USSD_BEEM_ENABLED": "1"}, {"africastalking", "beem"}),
     ({"USSD_HUBTEL_ENABLED": "yes", "USSD_ARKESEL_ENABLED": "1"}, {"africastalking", "hubtel", "arkesel"}),
     ({"USSD_AFRICASTALKING_ENABLED": "0", "USSD_BEEM_ENABLED": "1"}, {"beem"}),
-    ({"USSD_BEEM_TOKEN": "t", "USSD_BEEM_SERVICE_CODES": "*150*00#"}, {"africastalking"}),   # configured, not on
+    ({"USSD_BEEM_TOKEN": "t", "USSD_BEEM_SERVICE_CODES": "*150*00#"}, {"africastalking"}),   # not on
     ({"USSD_BEEM_ENABLED": "0"}, {"africastalking"}),
 ]
 

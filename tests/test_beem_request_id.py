@@ -1,4 +1,4 @@
-"""Beem's request_id is ours: a call nonce on `initiate`, then + 1 a hop, always within what we accept back."""
+"""Beem's request_id is ours: a call nonce on `initiate`, then + 1 a hop, within what we accept back."""
 from __future__ import annotations
 
 import pytest

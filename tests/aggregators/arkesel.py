@@ -5,8 +5,8 @@ from tests.aggregators import Malformed, Table
 TABLE = Table(
     wire=Arkesel,
     skipped={
-        "retransmit_mid_session": "Arkesel sends no hop number: a retry of an answered hop is asked about as a "
-                                  "repeated pick (repeated_key; ussd_app/aggregators/arkesel.py)",
+        "retransmit_mid_session": "Arkesel sends no hop number: a retry of an answered hop is asked "
+                                  "about as a repeated pick (repeated_key; ussd_app/aggregators/arkesel.py)",
         "end_notice": "Arkesel sends no end-of-session notice",
         "timeout_notice": "Arkesel sends no end-of-session notice",
     },

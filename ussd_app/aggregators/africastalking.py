@@ -96,7 +96,7 @@ def _session_id(raw: str) -> str:
     sid = raw.strip()
     prefix, colon, _rest = sid.partition(":")
     if colon and prefix in ADAPTERS:
-        raise bad("bad_value", f"sessionId may not start with {prefix + ':'!r} (another aggregator's sessions)")
+        raise bad("bad_value", f"sessionId may not start with '{prefix}:' (another aggregator's sessions)")
     return sid
 
 

@@ -6,10 +6,11 @@ Out: {"sessionID", "userID", "msisdn", "message": "text", "continueSession": tru
 
 Arkesel sends no hop number and no round-trip field, so the hop id is our own count of the inputs the session
 consumed (read as the hop arrives). A retry that arrives while its hop still runs waits for it and gets its
-reply; a retry of a hop already answered reads the next count, so it cannot be told from the same key pressed
-again: `own_hop_ids` makes the engine run nothing for a pick equal to the one before it within
-USSD_RETRY_WINDOW_SECONDS, and ask ("You pressed 1 again. Press 1 once more to choose it."); the next identical
-press is taken. (After a money step's END a retry gets that END: nothing moves twice.) No end-of-session notice.
+reply; a retry of a hop already answered reads the next count, so it cannot be told from the same key
+pressed again: `own_hop_ids` makes the engine run nothing for a pick equal to the one before it within
+USSD_RETRY_WINDOW_SECONDS, and ask ("You pressed 1 again. Press 1 once more to choose it."); the next
+identical press is taken. (After a money step's END a retry gets that END: nothing moves twice.) No
+end-of-session notice.
 """
 from __future__ import annotations
 

@@ -50,9 +50,9 @@ class Aggregator(ABC):
     name: str = ""
     body: str = "json"                     # "json" or "form": what the edge guard checks (bounds.py)
     fields: dict[str, Field] = {}          # JSON: dotted field names -> bounds (forms: bounds.FORMS)
-    path_rule: str = paths.APPENDED        # how the session's path grows (the engine applies it: engine/paths.py)
-    # True when the aggregator sends no hop id and we count hops ourselves (with_hop_id): a retry of an answered
-    # hop then looks like the same key pressed again, so the engine asks before taking a repeated pick.
+    path_rule: str = paths.APPENDED        # how the session's path grows (the engine: engine/paths.py)
+    # True when the aggregator sends no hop id and we count hops ourselves (with_hop_id): a retry of an
+    # answered hop then looks like the same key pressed again, so the engine asks before taking a repeat.
     own_hop_ids: bool = False
     enabled_by_default: bool = False       # answers without USSD_<NAME>_ENABLED=1 (Africa's Talking only)
 
@@ -110,7 +110,7 @@ class Aggregator(ABC):
         return web.json_response({"status": "ok"})
 
     def extra_routes(self) -> list[web.RouteDef]:
-        """Endpoints of its own besides `/ussd/NAME` (Africa's Talking's events URL); their token is its token."""
+        """Endpoints of its own besides `/ussd/NAME` (such as Africa's Talking's events URL), its token's."""
         return []
 
 

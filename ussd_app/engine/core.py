@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 RESUME = "resume"            # engine screen, not a menu state: "1 Continue / 2 Start again"
 MAX_REDIRECTS = 5
-MAX_SHORTCUT_PARTS = 8       # a real dial string has a handful (a menu is 3-4 levels deep); more is not walked
+MAX_SHORTCUT_PARTS = 8       # a real dial string has a handful (menus are 3-4 levels deep); more: not walked
 
 
 class Engine:
@@ -118,9 +118,9 @@ class Engine:
 
     def _maybe_a_retry(self, session: Session, text: str) -> bool:
         """An aggregator whose hop ids are our own count (Arkesel) cannot tell a retry of an answered hop from
-        the same key pressed again. A pick of the current screen equal to the input that led here, within the
-        retry window and not asked about yet, may be a retry: run nothing, ask once. Kept as a digest: an input
-        may be a PIN."""
+        the same key pressed again. A pick of the current screen equal to the input that led here, within
+        the retry window and not asked about yet, may be a retry: run nothing, ask once. Kept as a digest:
+        an input may be a PIN."""
         now, digest = time.time(), ledger.keyed_digest("pick", text)
         key, at, asked = (session.last_pick + ["", 0.0, False])[:3]
         options = {k for k, _label in Screen.from_json(session.screen).options} if session.screen else set()

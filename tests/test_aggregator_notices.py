@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.test_aggregator_conformance import TABLES, USER, Line, _event
+from ussd_app.aggregators.registry import ADAPTERS
 
 NOTICES = [name for name, table in TABLES.items() if "end_notice" not in table.skipped]
 
@@ -29,3 +30,11 @@ async def test_a_notice_ends_the_session_only_when_it_names_its_owner(client, na
 
 def test_the_table_has_notices():
     assert set(NOTICES) >= {"africastalking", "beem", "hubtel"}
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+async def test_an_africastalking_session_id_shaped_like_another_aggregators_is_a_400(client, name):
+    hop, event = ("/ussd/africastalking", {"text": ""}), ("/ussd/africastalking/events", {"status": "Failed"})
+    for path, extra in (hop, event):
+        resp = await client.post(path, data={"sessionId": f"{name}:abc", "phoneNumber": USER, **extra})
+        assert resp.status == 400 and "sessionId" in await resp.text(), path

@@ -88,15 +88,17 @@ async def events(request: web.Request) -> web.Response:
     return web.Response(text="OK")
 
 
-def _session_id(raw: str) -> str:
-    """AT's session ids stay bare (its money keys are what they always were), so one shaped like another
-    aggregator's namespaced id (`hubtel:...`) could reach that session: a 400."""
-    from ussd_app.aggregators.registry import ADAPTERS     # the registry imports this module
+# The shape of the others' namespaced session ids (`hubtel:...`: an aggregator's name is a lower-case word).
+NAMESPACED = re.compile(r"([a-z][a-z0-9]*):")
 
+
+def _session_id(raw: str) -> str:
+    """AT's session ids stay bare (its money keys are what they always were; AT's own are `ATUid_...`), so one
+    shaped like another aggregator's namespaced id could reach that session: a 400."""
     sid = raw.strip()
-    prefix, colon, _rest = sid.partition(":")
-    if colon and prefix in ADAPTERS:
-        raise bad("bad_value", f"sessionId may not start with '{prefix}:' (another aggregator's sessions)")
+    namespaced = NAMESPACED.match(sid)
+    if namespaced:
+        raise bad("bad_value", f"sessionId may not start with '{namespaced.group(1)}:' (another aggregator)")
     return sid
 
 

@@ -33,9 +33,10 @@ def _number(env: dict[str, str], name: str, default, kind, what: str):
 @dataclass(frozen=True)
 class AggregatorConfig:
     """One USSD aggregator's switches (ussd_app/aggregators/registry.py): from USSD_<NAME>_ENABLED,
-    USSD_<NAME>_TOKEN and USSD_<NAME>_SERVICE_CODES; an aggregator not named is enabled with the defaults."""
+    USSD_<NAME>_TOKEN and USSD_<NAME>_SERVICE_CODES. Only Africa's Talking answers unless switched on: a
+    webhook nobody configured must not answer (USSD_BEEM_ENABLED=1 turns Beem on)."""
 
-    enabled: bool = True
+    enabled: bool | None = None                           # None: the aggregator's default (AT on, others off)
     token: str | None = field(default=None, repr=False)   # None: WEBHOOK_TOKEN
     service_codes: tuple[str, ...] = ()                   # empty: USSD_SERVICE_CODE
 
@@ -82,6 +83,7 @@ class Settings:
     aggregators: dict[str, AggregatorConfig] = field(default_factory=dict)   # USSD_<NAME>_*; unnamed: defaults
     session_ttl: int = 300                # AT ends a session after 180 s; keep ours a little longer
     resume_ttl: int = 180                 # "dial again within 3 minutes" to continue
+    ussd_retry_window_seconds: int = 30   # Arkesel (own hop ids): a repeated pick this soon may be a retry
     lock_timeout_ms: int = 5000           # a hop holding the session lock longer than this has died
     lock_wait_ms: int = 8000              # a duplicate hop waits this long for the first one
     pin_kdf_cost: int = 2**14             # scrypt N; tests lower it, production keeps the default
@@ -177,6 +179,7 @@ class Settings:
             aggregators=_aggregators(env),
             session_ttl=_int(env, "USSD_SESSION_TTL", 300),
             resume_ttl=_int(env, "USSD_RESUME_TTL", 180),
+            ussd_retry_window_seconds=_int(env, "USSD_RETRY_WINDOW_SECONDS", 30),
             pin_kdf_cost=_int(env, "PIN_KDF_COST", 2**14),
             log_level=env.get("LOG_LEVEL") or "INFO",
             queue_name=env.get("ENERLECTRA_QUEUE") or "enerlectra",

@@ -171,7 +171,7 @@ async def connect(url: str | None = None, token: str | None = None, settings=Non
         if url:
             yield HttpTransport(url, token, client, at_url=at_url, sandboxes=sandboxes, aggregator=aggregator)
             return
-        async with _in_process(settings) as (base, settings, at_url, settle, operator, sandboxes):
+        async with _in_process(settings, aggregator) as (base, settings, at_url, settle, operator, sandboxes):
             yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle,
                                 operator=operator, sandboxes=sandboxes, aggregator=aggregator)
 
@@ -233,7 +233,7 @@ class Operator:
 
 
 @contextlib.asynccontextmanager
-async def _in_process(settings):
+async def _in_process(settings, aggregator: str = "africastalking"):
     from enerlectra.db.migrate import upgrade_async
     from enerlectra.embedded_redis import resolve_redis_url
     from enerlectra.settings import Settings
@@ -243,7 +243,7 @@ async def _in_process(settings):
     from ussd_app.app import create_app
     from workers.main import run_burst
 
-    settings = settings or Settings.from_env()
+    settings = switched_on(settings or Settings.from_env(), aggregator)   # the one the phone speaks answers
     if settings.is_embedded_db:
         settings.home.mkdir(parents=True, exist_ok=True)
         await upgrade_async(settings.effective_database_url)
@@ -274,3 +274,14 @@ async def _in_process(settings):
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+def switched_on(settings, aggregator: str):
+    """`settings` with `aggregator` enabled (its token and codes kept): the in-process app answers the
+    aggregator the simulator speaks, whatever its production default."""
+    from dataclasses import replace
+
+    from enerlectra.settings import AggregatorConfig
+
+    given = settings.aggregators.get(aggregator, AggregatorConfig())
+    return settings.with_(aggregators={**settings.aggregators, aggregator: replace(given, enabled=True)})

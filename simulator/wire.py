@@ -52,6 +52,9 @@ def _national(msisdn: str) -> str:
 class Wire(ABC):
     name: str = ""
     form: bool = False        # a form POST (Africa's Talking) or JSON
+    # No hop id of its own (the app counts hops): a key pressed again right away may be a retry, so the app
+    # asks "You pressed 1 again. Press 1 once more to choose it." (ussd_app/aggregators/arkesel.py)
+    asks_on_repeat: bool = False
 
     def new_call(self, msisdn: str, service_code: str, dial: str, shortcut: str) -> Call:
         return Call(f"{self.name}-sim-{uuid.uuid4().hex[:20]}", msisdn, service_code, dial, shortcut)
@@ -166,6 +169,7 @@ class Hubtel(Wire):
 
 class Arkesel(Wire):
     name = "arkesel"
+    asks_on_repeat = True
 
     def _body(self, call: Call, new: bool, data: str) -> dict:
         call.hops += 1
@@ -197,7 +201,8 @@ def _json(raw: str) -> dict:
     return data
 
 
-WIRES: dict[str, type[Wire]] = {w.name: w for w in (AfricasTalking, Beem, Hubtel, Arkesel)}
+# Every Wire written above, by name: a new aggregator's wire is found here without a second list.
+WIRES: dict[str, type[Wire]] = {w.name: w for w in Wire.__subclasses__()}
 
 
 def wire(name: str) -> Wire:

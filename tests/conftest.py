@@ -16,9 +16,10 @@ from enerlectra.domain import ledger
 from enerlectra.domain import ledger_key as ledger_key_module
 from enerlectra.embedded_redis import EmbeddedRedis
 from enerlectra.jobs import KINDS, queue_name
-from enerlectra.settings import Settings
+from enerlectra.settings import AggregatorConfig, Settings
 from tests.databases import fresh_database
 from ussd_app import appkeys
+from ussd_app.aggregators.registry import ADAPTERS
 from ussd_app.app import create_app
 
 TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
@@ -79,7 +80,8 @@ def settings(tmp_path, redis_url, redis_prefix, database) -> Settings:
     url, schema = database
     return Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
                     queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
-                    pin_kdf_cost=TEST_KDF_COST)
+                    pin_kdf_cost=TEST_KDF_COST,
+                    aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS})   # all four
 
 
 @pytest.fixture

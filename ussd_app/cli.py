@@ -467,10 +467,10 @@ def cmd_sim_run(args: argparse.Namespace) -> int:
                                  aggregator=args.aggregator))
 
 
-AGGREGATOR_CHOICES = ("africastalking", "beem", "hubtel", "arkesel")     # simulator/wire.py WIRES
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from ussd_app.aggregators.registry import ADAPTERS     # the one list of aggregators (wires match it)
+
+    aggregators = sorted(ADAPTERS)
     parser = argparse.ArgumentParser(prog="enerlectra", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -579,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="in-process: the advisor answers through a fake Messages API (default: offline bank)")
     sim.add_argument("--msisdn", default="+260971000001")
     sim.add_argument("--service-code", default="*123#")
-    sim.add_argument("--aggregator", default="africastalking", choices=AGGREGATOR_CHOICES,
+    sim.add_argument("--aggregator", default="africastalking", choices=aggregators,
                      help="whose wire format the handset speaks (default africastalking)")
     sim.set_defaults(func=cmd_sim)
     sim_sub = sim.add_subparsers(dest="sim_command")
@@ -588,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--url", help="a running server (default: a fresh in-process app per file)")
     run.add_argument("--token")
     run.add_argument("--at-url", help="with --url: the fake AT server it sends SMS through")
-    run.add_argument("--aggregator", default="africastalking", choices=AGGREGATOR_CHOICES,
+    run.add_argument("--aggregator", default="africastalking", choices=aggregators,
                      help="whose wire format every journey's hops take (default africastalking)")
     run.set_defaults(func=cmd_sim_run)
     return parser

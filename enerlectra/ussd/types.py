@@ -36,6 +36,8 @@ class UssdRequest:
     is_new: bool | None = None       # None: the aggregator does not say (AT): a session Redis lacks is new
     path_rule: str = "cumulative"    # how the session's path grows: "cumulative" (AT) or "appended"
     aggregator: str = "africastalking"
+    own_hop_id: bool = False         # the hop id is our own count (Arkesel): a retry of an answered hop
+                                     # cannot be told from the same key pressed again (the engine asks)
 
     @property
     def hop(self) -> str:
@@ -131,6 +133,7 @@ class Session:
     screen: dict[str, Any] | None = None                    # last rendered Screen (for 98/0 paging)
     page: int = 0
     header: list[str] = field(default_factory=list)         # the hint or flash shown on top of its pages
+    last_pick: list = field(default_factory=list)           # own hop ids: [input digest, time, asked]
 
     @property
     def currency(self) -> str:

@@ -5,6 +5,8 @@ cases it supports, and its own bad bodies. A new aggregator = its adapter module
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +38,19 @@ class Table:
     def name(self) -> str:
         return self.wire.name
 
+    @property
+    def asks_on_repeat(self) -> bool:
+        """Our own hop ids: a repeated pick within the retry window is asked about first."""
+        return self.wire.asks_on_repeat
+
     def end_notice(self, call: Call) -> dict | None:
         return self.wire().end_notice(call)
 
     def timeout_notice(self, call: Call) -> dict | None:
         return self.wire().timeout_notice(call)
+
+
+def tables() -> dict[str, Table]:
+    """Every table module in this package, by aggregator name (a new module is found, no list to keep)."""
+    found = [importlib.import_module(f"{__name__}.{m.name}").TABLE for m in pkgutil.iter_modules(__path__)]
+    return {table.name: table for table in found}

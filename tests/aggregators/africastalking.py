@@ -23,6 +23,9 @@ TABLE = Table(
                   "application/x-www-form-urlencoded"),
         Malformed("not a phone number", {"sessionId": "s1", "phoneNumber": "hello", "text": ""}, "phone number",
                   "application/x-www-form-urlencoded"),
+        Malformed("another aggregator's session id",
+                  {"sessionId": "hubtel:s1", "phoneNumber": "+260971234567", "text": ""}, "sessionId",
+                  "application/x-www-form-urlencoded"),
         Malformed("JSON instead of a form", b'{"sessionId": "s1"}', "form"),
     ),
 )

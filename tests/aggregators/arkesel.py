@@ -5,8 +5,8 @@ from tests.aggregators import Malformed, Table
 TABLE = Table(
     wire=Arkesel,
     skipped={
-        "retransmit_mid_session": "Arkesel sends no hop number: a retry of an answered hop runs as the next input "
-                                  "(ussd_app/aggregators/arkesel.py); after a money step's END it gets that END",
+        "retransmit_mid_session": "Arkesel sends no hop number: a retry of an answered hop is asked "
+                                  "about as a repeated pick (repeated_key; ussd_app/aggregators/arkesel.py)",
         "end_notice": "Arkesel sends no end-of-session notice",
         "timeout_notice": "Arkesel sends no end-of-session notice",
     },

@@ -142,7 +142,7 @@ def check_json_fields(spec: dict[str, Field], data: object, *, as_json: bool = F
             value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, (dict, list)):
             raise Rejected("wrong_type", f"{name} must be text or a number", as_json=as_json)
-        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        text = json_text(value)
         if field.required and not text.strip():
             raise Rejected("missing_field", f"{name} is required", as_json=as_json)
         if len(text) > field.max_len:
@@ -152,6 +152,18 @@ def check_json_fields(spec: dict[str, Field], data: object, *, as_json: bool = F
             if isinstance(value, float) or not text.strip().lstrip("-").isdigit() \
                     or not low <= int(text) <= high:
                 raise Rejected("bad_number", f"{name}: a whole number from {low} to {high}", as_json=as_json)
+
+
+def json_text(value: object) -> str:
+    """A JSON scalar as the text an adapter reads (contract.get): the bound is held on this text, so a
+    float written out in full (1e200: 201 digits) meets the same length bound as the digits sent as text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _no_constants(name: str):

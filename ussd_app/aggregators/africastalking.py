@@ -11,16 +11,14 @@ import re
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
-
 from enerlectra.db.models import UssdSessionEvent
-from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from enerlectra.redact import mask_input
 from enerlectra.ussd.types import UssdReply
 from ussd_app import appkeys
-from ussd_app.adapters.bounds import FORMS, at_time, whole
+from ussd_app.adapters.bounds import FORMS, at_time, bad, whole
 from ussd_app.aggregators.contract import Aggregator, Hop, Notice
-from ussd_app.aggregators.view import session_over_reply
+from ussd_app.aggregators.view import close_on_notice, record_notice
 from ussd_app.engine import paths
 
 log = logging.getLogger(__name__)
@@ -28,16 +26,17 @@ log = logging.getLogger(__name__)
 
 class AfricasTalking(Aggregator):
     name = "africastalking"
+    enabled_by_default = True
     body = "form"
     fields = FORMS["/ussd/africastalking"]
     path_rule = paths.CUMULATIVE
 
     def session_id(self, raw: str) -> str:
-        return raw
+        return _session_id(raw)
 
     def parse(self, body: dict[str, Any]) -> Hop | Notice:
         number = parse_msisdn(body["phoneNumber"])                 # present: bounds.FORMS requires it
-        return Hop(session_id=self.session_id(body["sessionId"].strip()), msisdn=number.e164,
+        return Hop(session_id=self.session_id(body["sessionId"]), msisdn=number.e164,
                    country=number.country, text=body.get("text", ""), service_code=body.get("serviceCode", ""),
                    network_code=body.get("networkCode", ""), path_rule=self.path_rule, aggregator=self.name)
 
@@ -69,19 +68,43 @@ async def events(request: web.Request) -> web.Response:
     PIN-shaped step is masked. (The token was checked by ratelimits.webhook_limit: AT's own.)"""
     app = request.app
     form = await _form(request)
-    session_id, status = form["sessionId"].strip(), form["status"].strip()      # required by bounds.FORMS
+    session_id, status = _session_id(form["sessionId"]), form["status"].strip()   # required by bounds.FORMS
+    msisdn = _e164(form.get("phoneNumber", ""))
     currency, amount = parse_cost(form.get("cost", ""))
-    secret = await app[appkeys.ENGINE].store.secret_steps(session_id)
-    await app[appkeys.ENGINE].store.close(session_id, session_over_reply)      # a late hop gets an END
+    try:
+        secret = await app[appkeys.ENGINE].store.secret_steps(session_id)
+    except Exception:   # Redis down: every PIN-shaped step is masked
+        log.exception("session %s: PIN steps not read for its end event", session_id)
+        secret = None
+    if not await close_on_notice(app, session_id, msisdn):       # a late hop gets an END
+        return web.Response(text="OK")
     row = UssdSessionEvent(
-        session_id=session_id, msisdn=form.get("phoneNumber", ""), service_code=form.get("serviceCode", ""),
+        session_id=session_id, msisdn=msisdn, service_code=form.get("serviceCode", ""),
         network_code=form.get("networkCode", ""), status=status, cost_currency=currency, cost_amount=amount,
         duration_ms=whole(form.get("durationInMillis")), hops=whole(form.get("hopsCount")),
         input=mask_input(form.get("input", ""), secret), last_response=form.get("lastAppResponse", ""),
         error=form.get("errorMessage", ""), occurred_at=at_time(form.get("date")))
-    try:
-        async with app[appkeys.DB]() as s, s.begin():
-            s.add(row)
-    except IntegrityError:
-        log.info("session %s: duplicate end-of-session notification ignored", session_id)
+    await record_notice(app, row)
     return web.Response(text="OK")
+
+
+# The shape of the others' namespaced session ids (`hubtel:...`: an aggregator's name is a lower-case word).
+NAMESPACED = re.compile(r"([a-z][a-z0-9]*):")
+
+
+def _session_id(raw: str) -> str:
+    """AT's session ids stay bare (its money keys are what they always were; AT's own are `ATUid_...`), so one
+    shaped like another aggregator's namespaced id could reach that session: a 400."""
+    sid = raw.strip()
+    namespaced = NAMESPACED.match(sid)
+    if namespaced:
+        raise bad("bad_value", f"sessionId may not start with '{namespaced.group(1)}:' (another aggregator)")
+    return sid
+
+
+def _e164(raw: str) -> str:
+    """The event's number as the session keeps it (E.164); as sent when it does not parse."""
+    try:
+        return parse_msisdn(raw).e164 if raw.strip() else ""
+    except (InvalidMsisdn, UnsupportedCountry):
+        return raw.strip()

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from enerlectra.ussd.types import UssdReply, UssdRequest
 from ussd_app.adapters.auth import check_token
-from ussd_app.adapters.bounds import Field, Rejected
+from ussd_app.adapters.bounds import Field, Rejected, json_text
 from ussd_app.engine import paths
 
 Hop = UssdRequest      # the neutral request: one hop
@@ -50,7 +50,11 @@ class Aggregator(ABC):
     name: str = ""
     body: str = "json"                     # "json" or "form": what the edge guard checks (bounds.py)
     fields: dict[str, Field] = {}          # JSON: dotted field names -> bounds (forms: bounds.FORMS)
-    path_rule: str = paths.APPENDED
+    path_rule: str = paths.APPENDED        # how the session's path grows (the engine: engine/paths.py)
+    # True when the aggregator sends no hop id and we count hops ourselves (with_hop_id): a retry of an
+    # answered hop then looks like the same key pressed again, so the engine asks before taking a repeat.
+    own_hop_ids: bool = False
+    enabled_by_default: bool = False       # answers without USSD_<NAME>_ENABLED=1 (Africa's Talking only)
 
     def __init__(self, config: Config):
         self.config = config
@@ -95,10 +99,6 @@ class Aggregator(ABC):
         """The hop as the engine takes it; an aggregator without a sequence of its own counts (arkesel.py)."""
         return hop
 
-    def path(self, stored: str, hop: Hop) -> tuple[str, str]:
-        """(the session's new path, the new input) from the path it kept (engine/paths.py)."""
-        return paths.advance(hop.path_rule, stored, hop.text)
-
     # -- out ---------------------------------------------------------------------------------------
 
     @abstractmethod
@@ -109,6 +109,10 @@ class Aggregator(ABC):
         """The 200 a notice gets."""
         return web.json_response({"status": "ok"})
 
+    def extra_routes(self) -> list[web.RouteDef]:
+        """Endpoints of its own besides `/ussd/NAME` (such as Africa's Talking's events URL), its token's."""
+        return []
+
 
 # -- reading JSON fields the edge guard bounded ------------------------------------------------------
 
@@ -118,16 +122,9 @@ def get(body: dict[str, Any], name: str, *, required: bool = False, as_typed: bo
     value: Any = body
     for part in name.split("."):
         value = value.get(part) if isinstance(value, dict) else None
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    elif isinstance(value, int):
-        value = str(value)
-    elif isinstance(value, float):
-        value = str(int(value)) if value.is_integer() else str(value)
-    elif value is None:
-        value = ""
-    elif not isinstance(value, str):
+    if isinstance(value, (dict, list)):
         raise Rejected("wrong_type", f"{name} must be text or a number")
+    value = json_text(value)            # the text the edge guard held to the field's bound
     if required and not value.strip():
         raise Rejected("missing_field", f"{name} is required")
     return value if as_typed else value.strip()

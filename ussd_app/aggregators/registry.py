@@ -1,7 +1,8 @@
 """The aggregators we speak, by name: the one list a new aggregator is added to.
 
 Each is switched and configured from settings (USSD_<NAME>_ENABLED, USSD_<NAME>_TOKEN,
-USSD_<NAME>_SERVICE_CODES; unset: enabled, WEBHOOK_TOKEN, USSD_SERVICE_CODE).
+USSD_<NAME>_SERVICE_CODES; unset: its `enabled_by_default` (Africa's Talking on, the others off: a webhook
+nobody configured must not answer), WEBHOOK_TOKEN, USSD_SERVICE_CODE).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ ADAPTERS: dict[str, type[Aggregator]] = {
 
 def config(settings: Settings, name: str) -> Config:
     given = settings.aggregators.get(name, AggregatorConfig())
-    return Config(enabled=given.enabled, token=given.token or settings.webhook_token,
+    enabled = ADAPTERS[name].enabled_by_default if given.enabled is None else given.enabled
+    return Config(enabled=enabled, token=given.token or settings.webhook_token,
                   service_codes=given.service_codes or (settings.service_code,))
 
 

@@ -7,7 +7,6 @@ Unknown or disabled aggregator: 404. Bad number: 400. A number from a country we
 """
 from __future__ import annotations
 
-import functools
 import logging
 import time
 
@@ -53,8 +52,8 @@ async def answer(request: web.Request, adapter: Aggregator) -> web.Response:
         log.exception("session %s: no reply from the engine", parsed.session_id)
         metrics.errors.labels("unavailable").inc()
         reply = UNAVAILABLE
-    metrics.hops.labels(adapter.name, "end" if reply.end else "con").inc()
-    metrics.latency.labels(adapter.name).observe(time.perf_counter() - started)
+    metrics.hops.labels(parsed.aggregator, "end" if reply.end else "con").inc()
+    metrics.latency.labels(parsed.aggregator).observe(time.perf_counter() - started)
     return adapter.render(reply, body)
 
 
@@ -66,17 +65,36 @@ def session_over_reply(session: Session) -> UssdReply:
 async def session_over(app: web.Application, notice: Notice) -> None:
     """An end-of-session notice: the session ends here too (a late hop gets an END, the resume point stays),
     and a row records it (once per session; the aggregator's fields only, no inputs)."""
-    try:
-        await app[appkeys.ENGINE].store.close(notice.session_id, session_over_reply)
-    except Exception:  # Redis down: the notice is still recorded; the session expires on its own
-        log.exception("session %s: not closed on the aggregator's notice", notice.session_id)
+    if not await close_on_notice(app, notice.session_id, notice.msisdn):
+        return
     row = UssdSessionEvent(session_id=notice.session_id, msisdn=notice.msisdn, status=notice.status,
                            service_code=notice.service_code, network_code=notice.network_code)
+    await record_notice(app, row)
+
+
+async def close_on_notice(app: web.Application, session_id: str, msisdn: str) -> bool:
+    """Close the session a notice names (every aggregator's notices, AT's events included, come here). False:
+    the notice names another number than the session's owner -- nothing closed, nothing to record. Redis
+    down, or a hop still holding the session's lock: logged, never a 5xx (the session expires on its own)."""
+    try:
+        closed = await app[appkeys.ENGINE].store.close(session_id, session_over_reply, msisdn)
+    except Exception:
+        log.exception("session %s: not closed on the aggregator's notice", session_id)
+        return True
+    if closed == "foreign":
+        log.warning("session %s: an end notice naming another number ignored", session_id)
+        app[appkeys.METRICS].errors.labels("foreign_number").inc()
+        return False
+    return True
+
+
+async def record_notice(app: web.Application, row: UssdSessionEvent) -> None:
+    """The notice's row, once per session (a repeated notice is a duplicate, acknowledged all the same)."""
     try:
         async with app[appkeys.DB]() as s, s.begin():
             s.add(row)
     except IntegrityError:
-        log.info("session %s: duplicate end-of-session notice ignored", notice.session_id)
+        log.info("session %s: duplicate end-of-session notice ignored", row.session_id)
 
 
 async def unknown(request: web.Request) -> web.Response:
@@ -92,16 +110,15 @@ def routes(adapters: dict[str, Aggregator]) -> list[web.RouteDef]:
     """The webhook routes of the enabled aggregators (their own endpoints, such as AT's events, first)."""
     found: list[web.RouteDef] = []
     for adapter in adapters.values():
-        found += getattr(adapter, "extra_routes", list)()
+        found += adapter.extra_routes()
     for adapter in adapters.values():
-        handler = functools.partial(answer, adapter=adapter)
-        found += [web.post(path, _as_handler(handler)) for path in paths(adapter)]
+        found += [web.post(path, _handler(adapter)) for path in paths(adapter)]
     return found
 
 
-def _as_handler(call):
+def _handler(adapter: Aggregator):
     async def handler(request: web.Request) -> web.Response:
-        return await call(request)
+        return await answer(request, adapter)
     return handler
 
 
@@ -114,7 +131,7 @@ def tokens(adapters: dict[str, Aggregator]) -> dict[str, str | None]:
     """route path -> the token its aggregator wants (ratelimits.webhook_limit checks it)."""
     found: dict[str, str | None] = {}
     for adapter in adapters.values():
-        for path in paths(adapter) + [r.path for r in getattr(adapter, "extra_routes", list)()]:
+        for path in paths(adapter) + [r.path for r in adapter.extra_routes()]:
             found[path] = adapter.config.token
     return found
 

@@ -14,19 +14,18 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 
 from babel.support import LazyProxy
 
 from enerlectra import faults, i18n
-from enerlectra.domain import users
+from enerlectra.domain import ledger, users
 from enerlectra.domain.phone import COUNTRIES
 from enerlectra.i18n import _
 from enerlectra.ussd.budget import BACK, HOME, MORE, paginate
 from enerlectra.ussd.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
                                    UssdRequest)
 from ussd_app.engine import paths
-from ussd_app.engine.paths import consumed_mark
-from ussd_app.engine.paths import new_input as _new_input  # noqa: F401  (kept importable)
 from ussd_app.engine.store import Loaded, LockTimeout, SessionStore
 from ussd_app.engine.tree import MenuTree
 from ussd_app.metrics import Metrics
@@ -35,6 +34,7 @@ log = logging.getLogger(__name__)
 
 RESUME = "resume"            # engine screen, not a menu state: "1 Continue / 2 Start again"
 MAX_REDIRECTS = 5
+MAX_SHORTCUT_PARTS = 8       # a real dial string has a handful (menus are 3-4 levels deep); more: not walked
 
 
 class Engine:
@@ -48,7 +48,7 @@ class Engine:
         try:
             loaded = await self.store.acquire(req.session_id, req.hop)
         except LockTimeout:
-            log.error("session %s: lock not acquired in time", req.session_id)
+            log.error("session %s (%s): lock not acquired in time", req.session_id, req.aggregator)
             self.metrics.errors.labels("lock_timeout").inc()
             with i18n.language(default_language(req.country)):
                 return UssdReply(_("Sorry, we are busy. Please dial again."), end=True)
@@ -72,7 +72,7 @@ class Engine:
         reply), or any hop after the session's END (that END: a late or retried webhook moves nothing)."""
         owner = loaded.session.msisdn if loaded.session else loaded.ended.msisdn if loaded.ended else None
         if owner is not None and owner != req.msisdn and not faults.on("foreign_number_accepted"):
-            log.warning("session %s: a hop from another number refused", req.session_id)
+            log.warning("session %s (%s): a hop from another number refused", req.session_id, req.aggregator)
             self.metrics.errors.labels("foreign_number").inc()
             with i18n.language(default_language(req.country)):
                 return UssdReply(_("Sorry, this session is not yours. Please dial again."), end=True)
@@ -99,7 +99,11 @@ class Engine:
                 reply = await self._open(session, await self.store.resume_point(session.msisdn), req)
             else:
                 path, text = paths.advance(req.path_rule, session.path, req.text)
-                reply = await self._step(session, text, req.hop, step=session.steps)
+                if req.own_hop_id and self._maybe_a_retry(session, text):
+                    reply = self._show(session, hint=_("You pressed {key} again. Press {key} once more to "
+                                                       "choose it.").format(key=text))
+                else:
+                    reply = await self._step(session, text, req.hop, step=session.steps)
                 session.path, session.steps = path, session.steps + 1
         except Exception:
             log.exception("session %s: hop failed in state %s", req.session_id, session.state)
@@ -111,6 +115,19 @@ class Engine:
         # The resume offer and a failure leave the last good resume point in place.
         return reply, session, {"resumable": session.state != RESUME and self.tree.mid_journey(session.state),
                                 "keep_resume": failed or timed_out or session.state == RESUME}
+
+    def _maybe_a_retry(self, session: Session, text: str) -> bool:
+        """An aggregator whose hop ids are our own count (Arkesel) cannot tell a retry of an answered hop from
+        the same key pressed again. A pick of the current screen equal to the input that led here, within
+        the retry window and not asked about yet, may be a retry: run nothing, ask once. Kept as a digest:
+        an input may be a PIN."""
+        now, digest = time.time(), ledger.keyed_digest("pick", text)
+        key, at, asked = (session.last_pick + ["", 0.0, False])[:3]
+        options = {k for k, _label in Screen.from_json(session.screen).options} if session.screen else set()
+        retry = (digest == key and not asked and text in options
+                 and now - at < self.services.settings.ussd_retry_window_seconds)
+        session.last_pick = [digest, now, retry]
+        return retry
 
     async def _timed_out(self, session: Session) -> UssdReply:
         """The END for a hop of a session we no longer have, in its owner's language; the resume point stays,
@@ -129,7 +146,9 @@ class Engine:
             session.state = self.tree.home
             i18n.use(session.lang)
         parts = req.text.split("*") if req.text else []      # a first hop's text: a dial string's parts
-        shortcut = bool(parts) and session.user_id is not None
+        # A longer dial string opens the plain first screen: one hop never walks hundreds of steps. Its parts
+        # still count as consumed (AT's next hops repeat them in front of the new input).
+        shortcut = 0 < len(parts) <= MAX_SHORTCUT_PARTS and session.user_id is not None
         session.path = paths.opened(req.path_rule, parts)
         if resume is not None and not shortcut and self._worth_resuming(session, resume):
             session.state = RESUME

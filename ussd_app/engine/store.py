@@ -170,20 +170,26 @@ class SessionStore:
             await self._release(keys=[self._key(session.id, "lock")], args=[token], client=pipe)
             await pipe.execute()
 
-    async def close(self, sid: str, reply: "Callable[[Session], UssdReply]") -> bool:
+    async def close(self, sid: str, reply: "Callable[[Session], UssdReply]", msisdn: str = "") -> str:
         """The aggregator says the session ended (the user hung up, or it timed out): drop it and answer every
-        later hop with `reply`. The resume point stays (a dropped call is offered again). False when there was
-        no live session (ended already, or forgotten)."""
+        later hop with `reply`. The resume point stays (a dropped call is offered again).
+
+        `msisdn`: the number the notice names; a notice naming another number than the session's owner closes
+        nothing (blank: the notice names none). Returns "closed", "gone" (no live session: ended already, or
+        forgotten) or "foreign" (another number's notice)."""
         loaded = await self.acquire(sid, "")
         try:
+            owner = loaded.session.msisdn if loaded.session else loaded.ended.msisdn if loaded.ended else None
+            if msisdn and owner is not None and owner != msisdn:
+                return "foreign"
             if loaded.session is None:
-                return False
+                return "gone"
             ended = Ended(loaded.session.msisdn, reply(loaded.session), tuple(loaded.session.secret_steps))
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.delete(self._key(sid, "s"))
                 pipe.set(self._key(sid, "end"), ended.dump(), ex=self.ttl)
                 await pipe.execute()
-            return True
+            return "closed"
         finally:
             await self.release(sid, loaded.token)
 

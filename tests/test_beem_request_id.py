@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ussd_app.aggregators.beem import HOPS_PER_NONCE, MAX_REQUEST_ID, next_request_id
 

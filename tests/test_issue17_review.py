@@ -13,16 +13,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from enerlectra.db.models import User, UssdSessionEvent, Vote
+from enerlectra.domain.clusters import proposals
+from enerlectra.settings import AggregatorConfig
 from simulator.wire import AfricasTalking, Arkesel, Beem, Hubtel
+from tests.helpers import committed_only
 from tests.test_aggregator_conformance import USER, Line
 from tests.test_clusters import a_cluster, people
 from tests.test_import_rules import MAY_IMPORT, ROOT, imports_of, modules
 from ussd_app import appkeys
 from ussd_app.access_log import RUNNER_KWARGS
 from ussd_app.app import create_app
-from enerlectra.db.models import User, UssdSessionEvent, Vote
-from enerlectra.domain.clusters import proposals
-from enerlectra.settings import AggregatorConfig
 
 HOME = "Enerlectra - hi"
 WALLET = "Money:"
@@ -52,7 +53,7 @@ async def test_arkesel_retry_of_an_answered_hop_does_not_cast_a_vote_the_user_ne
     db = client.app[appkeys.DB]
     chair, voter, third, fourth = await people(db, 4, first=950)
     cluster = await a_cluster(db, chair, [voter, third, fourth])
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         chair_row = await s.get(User, chair.id)
         await proposals.open_(s, cluster, chair_row, "target", title="target", amount=3_000_00)
     line = Line(client, Arkesel(), voter.msisdn)
@@ -76,7 +77,9 @@ async def test_a_ussd_aggregators_path_token_never_reaches_the_access_log(settin
     view's routes are told to the access logger (route name 'ussd-token' -> mask match_info['token'])."""
     token = "s3cret-beem-path-token"
     app = create_app(settings.with_(aggregators={"beem": AggregatorConfig(enabled=True, token=token)}))
-    async with TestClient(TestServer(app, **RUNNER_KWARGS)) as client:
+    server = TestServer(app)
+    await server.start_server(**RUNNER_KWARGS)            # the runner `serve` builds (TestClient starts none)
+    async with TestClient(server) as client:
         wire = Beem()
         call = wire.new_call(USER, "*123#", "*123#", "")
         with caplog.at_level(logging.INFO, logger="aiohttp.access"):
@@ -242,8 +245,8 @@ async def test_a_reused_beem_session_id_does_not_answer_a_new_transfer_with_the_
     our own round-trip value (request_id = a per-call nonce + hop count, still stateless and resent on
     retries), or refuse a money step whose key exists with a different amount/recipient than this one (and say
     so)."""
-    from tests.test_wallet import fund, transfers
     from tests.test_aggregator_conformance import FRIEND, PIN, _registered
+    from tests.test_wallet import fund, transfers
 
     wire = Beem()
     await _registered(client, wire, FRIEND, "Chipo")

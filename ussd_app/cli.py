@@ -468,7 +468,7 @@ def cmd_sim_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ussd_app.aggregators.registry import ADAPTERS     # the one list of aggregators (wires match it)
+    from ussd_app.aggregators.registry import ADAPTERS  # the one list of aggregators (wires match it)
 
     aggregators = sorted(ADAPTERS)
     parser = argparse.ArgumentParser(prog="enerlectra", description=__doc__)

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from aiohttp import web
+
 from enerlectra.db.models import UssdSessionEvent
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from enerlectra.redact import mask_input

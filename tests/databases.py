@@ -2,6 +2,7 @@
 own (TEST_DATABASE_URL), removed afterwards."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from enerlectra.db.migrate import upgrade_async
@@ -42,6 +44,19 @@ async def fresh_database(workdir: Path, tag: str) -> AsyncIterator[tuple[str, st
         await upgrade_async(url, schema=schema)
         yield url, schema
     finally:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await _drop(admin, schema)
         await admin.dispose()
+
+
+async def _drop(admin, schema: str, tries: int = 5) -> None:
+    """DROP SCHEMA, again if it lost a deadlock to a straggler of the test (a callback still landing): the
+    straggler finishes, the drop goes through."""
+    for attempt in range(tries):
+        try:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            return
+        except DBAPIError as exc:
+            if "deadlock" not in str(exc) or attempt == tries - 1:
+                raise
+            await asyncio.sleep(0.5)

@@ -13,6 +13,7 @@ from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from tests.databases import pg_url
+from tests.helpers import committed_only
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(pg_url() is None, reason="TEST_DATABASE_URL is not set (PostgreSQL tests)")]
@@ -60,18 +61,18 @@ async def test_64_concurrent_transfers_among_8_accounts_lose_and_create_nothing(
     engine = create_async_engine(url, pool_size=64, max_overflow=0,
                                  connect_args={"server_settings": {"search_path": schema}})
     db = make_sessionmaker(engine)
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         operator = (await ledger.system(s, "operator", "ZMW")).id
         accounts = [(await ledger.account(s, f"user:{n}:ZMW", "money", "ZMW")).id for n in range(8)]
     for n, acc in enumerate(accounts):
-        async with db() as s, s.begin():
+        async with committed_only(db) as s:
             await ledger.post(s, f"fund-{n}", "deposit", [Leg(operator, -10_000), Leg(acc, 10_000)])
     rng = random.Random(7)
     moves = [(rng.choice(accounts), rng.choice(accounts), rng.randint(1, 6_000)) for _ in range(64)]
 
     async def move(n: int, src: int, dst: int, amount: int) -> str:
         try:
-            async with db() as s, s.begin():
+            async with committed_only(db) as s:
                 await ledger.post(s, f"move-{n}", "transfer", [Leg(src, -amount), Leg(dst, amount)])
             return "posted"
         except InsufficientFunds:
@@ -108,11 +109,11 @@ async def test_32_buyers_racing_for_one_offer_fill_it_exactly_once(database):
     await wallet.credit(db, "race:energy", seller, ledger.ENERGY, 1_000, "race")
     for n, buyer in enumerate(buyers):
         await wallet.credit(db, f"race:money:{n}", buyer, "ZMW", 1_000, "race")
-    async with db() as s, s.begin():
+    async with committed_only(db) as s:
         offer = (await book.place(s, "race:offer", seller, "sell", 1_000, 120, rules, texts.messages())).order
 
     async def buy(n: int, buyer) -> int:
-        async with db() as s, s.begin():
+        async with committed_only(db) as s:
             placed = await book.place(s, f"race:buy:{n}", buyer, "buy", 300, 120, rules, texts.messages(),
                                       keep_rest=False)
             return placed.filled_wh

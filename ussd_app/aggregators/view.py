@@ -13,16 +13,14 @@ import time
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
-from enerlectra import i18n
 from enerlectra.db.models import UssdSessionEvent
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry
-from enerlectra.i18n import _
 from enerlectra.ussd.types import Session, UssdReply
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import bad
 from ussd_app.adapters.ratelimits import ussd_refusal
 from ussd_app.aggregators.contract import Aggregator, Notice
-from ussd_app.engine.core import default_language
+from ussd_app.engine.core import default_language, timed_out_reply
 
 log = logging.getLogger(__name__)
 UNSUPPORTED = UssdReply("Sorry, Enerlectra serves Zambian and Tanzanian numbers only.", end=True)
@@ -58,8 +56,7 @@ async def answer(request: web.Request, adapter: Aggregator) -> web.Response:
 
 
 def session_over_reply(session: Session) -> UssdReply:
-    with i18n.language(session.lang or default_language(session.country)):
-        return UssdReply(_("Sorry, your session timed out. Please dial again."), end=True)
+    return timed_out_reply(session.lang or default_language(session.country))
 
 
 async def session_over(app: web.Application, notice: Notice) -> None:

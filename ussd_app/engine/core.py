@@ -134,8 +134,7 @@ class Engine:
         so the next dial offers to continue."""
         self.metrics.errors.labels("session_lost").inc()
         user = await users.get_by_msisdn(self.services.db_read, session.msisdn)
-        i18n.use(user.language if user is not None else session.lang)
-        return UssdReply(_("Sorry, your session timed out. Please dial again."), end=True)
+        return timed_out_reply(user.language if user is not None else session.lang)
 
     # -- opening a session ---------------------------------------------------------------------
 
@@ -263,6 +262,12 @@ class Engine:
 def _resume_screen() -> Screen:
     return Screen(body=[_("Continue where you left off?")],
                   options=[("1", _("Continue")), ("2", _("Start again"))])
+
+
+def timed_out_reply(lang: str) -> UssdReply:
+    """The END for a hop of a session that is over (lost, or closed by the aggregator's notice)."""
+    with i18n.language(lang):
+        return UssdReply(_("Sorry, your session timed out. Please dial again."), end=True)
 
 
 def default_language(country: str) -> str:

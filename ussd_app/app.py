@@ -103,7 +103,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[appkeys.METRICS].registry)
+    body = generate_latest(request.app[appkeys.METRICS].exposed)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -28,37 +28,43 @@ def _use_ledger_key(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    import os
 
     from enerlectra.db.migrate import upgrade
     from enerlectra.embedded_redis import resolve_redis_url
-    from ussd_app import access_log
-    from ussd_app.app import create_app
 
     settings = Settings.from_env()
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
+    workers = args.workers or settings.web_workers or os.cpu_count() or 1
     _logging(settings.log_level)
-    log = logging.getLogger("enerlectra")
     settings.home.mkdir(parents=True, exist_ok=True)
     _use_ledger_key(settings)                             # an upgrade may seal existing entries (0011)
+    if workers > 1:
+        from ussd_app.processes import port_free
+        if not port_free(settings.host, settings.port):   # before anything starts: nothing to undo
+            raise SystemExit(f"enerlectra: {settings.host}:{settings.port} is in use (another serve?); "
+                             f"pick another with --port")
     if settings.is_embedded_db:
         upgrade(settings.effective_database_url)          # embedded SQLite is always at head
     embedded_mode = settings.redis_url is None
     url, embedded = resolve_redis_url(settings.redis_url, settings.home)
     settings = settings.with_(redis_url=url)
-    fake_at = None
+    sandboxes = []
     if args.fake_at:
+        from payments.sandboxes import local as local_payments
         from simulator.fake_at import FakeAT, free_port, report_url
 
         fake_at, at_port = FakeAT(), free_port()
         settings = settings.with_(at_username=fake_at.username, at_api_key=fake_at.api_key,
                                   at_api_base_url=f"http://127.0.0.1:{at_port}")
         fake_at.report_url = report_url(f"http://127.0.0.1:{settings.port}", settings.webhook_token)
+        sandboxes.append(local_payments.LocalSandbox("at", fake_at, at_port))
     from payments.sandboxes import local as local_payments
 
     # Mobile-money providers without a configured base URL get a local sandbox (prompts wait for QA).
-    settings, sandboxes = local_payments.plan(settings)
-    local_payments.remember(settings, sandboxes)          # a worker started on its own finds them (cmd_worker)
+    settings, payment_boxes = local_payments.plan(settings)
+    sandboxes[:0] = payment_boxes
+    local_payments.remember(settings, payment_boxes)      # a worker started on its own finds them (cmd_worker)
     if args.fake_claude:
         from payments.sandboxes.base import free_port
         from simulator.fake_claude import FakeClaude
@@ -68,19 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sandboxes.append(claude)
     worker = _start_worker(settings) if embedded_mode else None
     try:
-        app = create_app(settings)
-        if sandboxes:
-            app.cleanup_ctx.append(_serve_sandboxes(sandboxes))
-        for box in sandboxes:
-            log.info("%s", sandbox_line(box.name, box.url))
-        if fake_at is not None:
-            app.cleanup_ctx.append(_serve_sandboxes([local_payments.LocalSandbox("at", fake_at, at_port)]))
-            log.info("fake Africa's Talking SMS API: http://127.0.0.1:%s (sim --at-url)", at_port)
-        log.info("%s", startup_line(settings))
-        warning = open_webhooks_warning(settings)
-        if warning:
-            log.warning("%s", warning)
-        web.run_app(app, host=settings.host, port=settings.port, print=None, **access_log.RUNNER_KWARGS)
+        return _serve(settings, sandboxes, workers)
     finally:
         if worker is not None:
             worker.terminate()
@@ -88,7 +82,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
         local_payments.forget(settings)
-    return 0
+
+
+def _serve(settings: Settings, sandboxes, workers: int) -> int:
+    """One web process here (workers == 1, as before), or a supervisor of `workers` forked ones
+    (ussd_app/processes.py). Either way the sandboxes run once."""
+    from aiohttp import web
+
+    from ussd_app import access_log, processes
+
+    log = logging.getLogger("enerlectra")
+    for box in sandboxes:
+        if box.name == "at":
+            log.info("fake Africa's Talking SMS API: %s (sim --at-url)", box.url)
+        else:
+            log.info("%s", sandbox_line(box.name, box.url))
+    log.info("%s", startup_line(settings))
+    warning = open_webhooks_warning(settings)
+    if warning:
+        log.warning("%s", warning)
+    loop_kind = "uvloop" if processes.use_uvloop() else "asyncio"
+    if workers == 1:
+        from ussd_app.app import create_app
+
+        app = create_app(settings)
+        if sandboxes:
+            app.cleanup_ctx.append(_serve_sandboxes(sandboxes))
+        log.info("one web process (%s)", loop_kind)
+        web.run_app(app, host=settings.host, port=settings.port, print=None, **access_log.RUNNER_KWARGS)
+        return 0
+
+    from enerlectra import i18n
+    from ussd_app import metrics
+
+    metrics.use_multiprocess(settings.home / "metrics")   # before the app is imported into the forks
+    from ussd_app.app import create_app                   # imported once here: every fork starts warm
+    i18n.load_all()
+
+    def web_process() -> None:
+        app = create_app(settings)
+        web.run_app(app, host=settings.host, port=settings.port, reuse_port=True, print=None,
+                    handle_signals=True, **access_log.RUNNER_KWARGS)
+
+    children = [processes.Child(f"web process {n + 1}", web_process, restart=True) for n in range(workers)]
+    if sandboxes:
+        children.insert(0, processes.Child("sandboxes", lambda: processes.serve_sandboxes(sandboxes),
+                                           restart=False))
+    log.info("%d web processes (%s, SO_REUSEPORT on port %s)", workers, loop_kind, settings.port)
+    return processes.Supervisor(children).run()
 
 
 # The sandboxes a `sim --url` handset must be told about (it approves their payment prompts); the fake
@@ -477,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web service (embedded Redis and SQLite by default)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=cli_errors.whole(1, 65535))
+    serve.add_argument("--workers", type=cli_errors.whole(1, 256),
+                       help="web processes (default WEB_WORKERS, else one per core); 1: one process, as before")
     serve.add_argument("--fake-at", action="store_true",
                        help="send SMS through the real SDK to a fake Africa's Talking server started here")
     serve.add_argument("--fake-claude", action="store_true",

@@ -1,7 +1,33 @@
-"""Prometheus metrics, one registry per app (so tests can build many apps in one process)."""
+"""Prometheus metrics, one registry per app (so tests can build many apps in one process).
+
+`serve --workers N` runs N web processes: there prometheus-client's multiprocess mode is on (`use_multiprocess`,
+before the fork), every process writes its counts to files under HOME/metrics, and /metrics on any process
+answers the sum over all of them (a MultiProcessCollector reading those files).
+"""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, values
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def use_multiprocess(path: Path) -> None:
+    """Multiprocess mode for this process and the ones it forks from now on; `path` emptied first (files left
+    by an earlier run would be counted). prometheus-client picks its value class when imported, from the
+    environment; the CLI imported it already, so pick again (no metric exists yet: they are made per app)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(path)
+    values.ValueClass = values.get_value_class()
+
+
+def _multiprocess_dir() -> str | None:
+    path = os.environ.get(MULTIPROC_ENV)
+    return path if path and getattr(values.ValueClass, "_multiprocess", False) else None
 
 
 class Metrics:
@@ -31,3 +57,9 @@ class Metrics:
         # was wrong (missing_field, too_long, nul, too_deep, bad_number, bad_date, not_json, forbidden, ...)
         self.rejections = Counter("http_rejections_total", "Webhook requests answered 4xx, by reason",
                                   ["endpoint", "reason"], registry=self.registry)
+        # What /metrics shows: this app's registry, or in multiprocess mode every process's files.
+        self.exposed = self.registry
+        path = _multiprocess_dir()
+        if path:
+            self.exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.exposed, path)

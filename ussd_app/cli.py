@@ -508,6 +508,12 @@ def cmd_sim_run(args: argparse.Namespace) -> int:
                                  aggregator=args.aggregator))
 
 
+def cmd_sim_load(args: argparse.Namespace) -> int:
+    from simulator import load
+
+    return load.main(args.rate, args.seconds, args.url, args.workers, args.users, args.token)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ussd_app.aggregators.registry import ADAPTERS  # the one list of aggregators (wires match it)
 
@@ -634,6 +640,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--aggregator", default="africastalking", choices=aggregators,
                      help="whose wire format every journey's hops take (default africastalking)")
     run.set_defaults(func=cmd_sim_run)
+    load = sim_sub.add_parser("load", help="open-loop load: menu walks of registered users at a fixed rate; "
+                                           "prints offered and achieved rate, latency percentiles, errors")
+    load.add_argument("--rate", type=cli_errors.whole(1, 1_000_000), default=100, help="hops per second offered")
+    load.add_argument("--seconds", type=cli_errors.positive(3600), default=10)
+    load.add_argument("--url", help="a running server (its rate limits off); default: start serve --workers N "
+                                    "on embedded defaults in a temporary home")
+    load.add_argument("--token", help="with --url: the webhook token")
+    load.add_argument("--workers", type=cli_errors.whole(1, 256), default=2,
+                      help="without --url: the web processes of the serve it starts (default 2)")
+    load.add_argument("--users", type=cli_errors.whole(1, 10_000), default=64,
+                      help="registered users walking the menus, one keep-alive connection each (default 64)")
+    load.set_defaults(func=cmd_sim_load)
     return parser
 
 

@@ -45,6 +45,20 @@ def whole(low: int, high: int):
     return parse
 
 
+def positive(high: float):
+    """argparse type: a number of seconds above zero, at most `high`."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds above 0, at most {high:g}") from None
+        if not 0 < value <= high:       # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds above 0, at most {high:g}")
+        return value
+    parse.__name__ = "number of seconds"
+    return parse
+
+
 def run(func, args: argparse.Namespace) -> int:
     """Run a command; known failures become one line on stderr and an exit code."""
     try:

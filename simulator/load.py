@@ -284,7 +284,10 @@ async def run(rate: float, seconds: float, url: str | None = None, workers: int 
         target = target if target.endswith(USSD_PATH) or "/ussd/" in target else target + USSD_PATH
         if token:
             target += ("&" if "?" in target else "?") + urlencode({"token": token})
-        crowd = await make_users(target, users)
+        try:
+            crowd = await make_users(target, users)
+        except (OSError, HttpError, asyncio.IncompleteReadError) as exc:
+            raise SystemExit(f"enerlectra: sim load: {url} does not answer: {exc or type(exc).__name__}") from None
         try:
             return await open_loop(crowd, rate, seconds)
         finally:

@@ -1,0 +1,133 @@
+"""`enerlectra serve --workers N` (issue 18): N web processes share one port, /metrics on any of them counts the
+hops of all, SIGTERM stops every child; `sim load` drives it open loop; bad arguments get one line."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from enerlectra.ports import free_port
+from simulator import load
+from simulator.http1 import Connection
+from tests.test_cli import assert_one_line, enerlectra
+
+HOPS = 40
+
+
+def hops_in(text: str) -> float:
+    """The sum of ussd_hops_total over its labels in a Prometheus exposition."""
+    return sum(float(v) for v in re.findall(r"^ussd_hops_total\{[^}]*\} (\S+)$", text, re.M))
+
+
+async def fresh(url: str, *, form: dict | None = None, path: str | None = None) -> tuple[int, str]:
+    """One request on a new connection (SO_REUSEPORT spreads connections, not requests)."""
+    conn = Connection(url)
+    try:
+        status, body = await (conn.post_form(urlencode(form).encode()) if form else conn.get(path))
+        return status, body.decode()
+    finally:
+        await conn.close()
+
+
+async def metrics_total(url: str) -> float:
+    status, body = await fresh(url, path="/metrics")
+    assert status == 200
+    return hops_in(body)
+
+
+def hops_per_process(metrics_dir: Path, scratch: Path) -> dict[int, float]:
+    """Each web process's own count, read from its file alone by the same collector /metrics uses."""
+    counts = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        own = scratch / path.stem
+        own.mkdir()
+        shutil.copy(path, own)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, str(own))
+        counts[int(path.stem.split("_")[1])] = sum(
+            s.value for m in registry.collect() if m.name == "ussd_hops" for s in m.samples
+            if s.name == "ussd_hops_total")
+    return counts
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(p) for p in (task / "children").read_text().split()}
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}").exists() \
+        else "X"
+    return state not in ("Z", "X")
+
+
+async def test_two_web_processes_share_the_hops_and_either_counts_them_all(tmp_path):
+    server = await load.start_server(2, tmp_path / "home")
+    try:
+        children = children_of(server.process.pid)
+        base = await metrics_total(server.url)
+        for n in range(HOPS):
+            status, body = await fresh(server.url, form={"sessionId": f"w{n}", "phoneNumber": load.msisdn(n % 5),
+                                                         "text": ""})
+            assert status == 200 and body.startswith("CON ")
+        answers = [await metrics_total(server.url) for _ in range(6)]     # several connections, both processes
+        per_process = hops_per_process(tmp_path / "home" / "metrics", tmp_path)
+    finally:
+        code = server.stop()
+    assert answers == [base + HOPS] * 6
+    assert len([n for n in per_process.values() if n > 0]) == 2, per_process        # the hops were spread
+    assert sum(per_process.values()) == base + HOPS
+    # SIGTERM: the parent exits 0 and takes every child with it (web processes, sandboxes, rq worker, Redis).
+    assert code == 0
+    assert len(children) >= 4, children
+    assert [pid for pid in children if alive(pid)] == []
+    assert set(per_process) <= children
+
+
+async def test_sim_load_runs_open_loop_against_a_server_it_starts():
+    report = await load.run(rate=20, seconds=2, workers=1, users=4)
+    assert report.errors == {}
+    assert report.scheduled == 40 and report.answered == 40 and len(report.latencies) == 40
+    assert report.cold_start and report.cold_start > 0
+    assert any(line.startswith("menu hops (ms, from the due time): p50") for line in report.lines())
+
+
+BAD = [
+    (("serve", "--workers", "0"), "a whole number from 1 to 256"),
+    (("sim", "load", "--rate", "0"), "a whole number from 1 to 1000000"),
+    (("sim", "load", "--seconds", "nan"), "a number of seconds above 0"),
+    (("sim", "load", "--seconds", "-2"), "a number of seconds above 0"),
+    (("sim", "load", "--users", "x"), "a whole number from 1 to 10000"),
+]
+
+
+@pytest.mark.parametrize("argv, says", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_arguments_get_one_line(argv, says):
+    assert_one_line(*enerlectra(*argv), 2, says)
+
+
+def test_sim_load_against_nothing_gets_one_line():
+    url = f"http://127.0.0.1:{free_port()}"
+    assert_one_line(*enerlectra("sim", "load", "--url", url, "--seconds", "1"), 1, f"{url} does not answer")
+
+
+def test_serve_on_a_port_in_use_gets_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERLECTRA_HOME", str(tmp_path / "home"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", free_port()))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert_one_line(*enerlectra("serve", "--workers", "2", "--port", str(port)), 1, f"{port} is in use")

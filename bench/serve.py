@@ -1,0 +1,73 @@
+"""The whole box against one process: the same closed-loop menu walk against `serve --workers 1` and
+`serve --workers N`, and each one's cold start (spawn to the first answered hop).
+
+    .venv/bin/python -m bench.serve --seconds 15 --users 32 [--workers 2] [--check]
+
+Both servers run on embedded defaults in a fresh temporary home (simulator/load.py starts them: rate limits
+off, WARNING logs); this process is the load generator (hand-written keep-alive HTTP/1.1 on uvloop), so it
+shares the cores with the servers. `--check` exits 1 when the ratio is below 1.8 or a cold start above 1 s
+(issue 18's targets); it is a benchmark, run by hand, never in CI.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from simulator import load
+
+RATIO_TARGET = 1.8
+COLD_START_TARGET = 1.0
+
+
+async def measure(workers: int, seconds: float, users: int) -> load.Report:
+    with tempfile.TemporaryDirectory(prefix="enerlectra-bench-serve-") as home:
+        server = await load.start_server(workers, Path(home))
+        try:
+            crowd = await load.make_users(server.url, users)
+            try:
+                await load.closed_loop(crowd, min(3.0, seconds / 3))       # warm: connections, caches, JIT-less
+                report = await load.closed_loop(crowd, seconds)
+            finally:
+                await load.close_all(crowd)
+        finally:
+            server.stop()
+    report.cold_start, report.workers = server.cold_start, workers
+    return report
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    one = await measure(1, args.seconds, args.users)
+    many = await measure(args.workers, args.seconds, args.users)
+    print(f"closed loop, {args.users} users walking menus for {args.seconds:g} s each "
+          f"(server and generator share {os.cpu_count()} cores)")
+    print(f"{'workers':>7} {'hops/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'cold start s':>12}")
+    for r in (one, many):
+        print(f"{r.workers:>7} {r.achieved_rate:8.0f} {r.ms(0.5):7.1f} {r.ms(0.99):7.1f} "
+              f"{sum(r.errors.values()):>6} {r.cold_start:12.2f}")
+    ratio = many.achieved_rate / one.achieved_rate if one.achieved_rate else 0.0
+    print(f"ratio whole box ({args.workers} workers) / one process: {ratio:.2f}x (target >= {RATIO_TARGET}x); "
+          f"cold start target <= {COLD_START_TARGET} s")
+    if args.check:
+        failed = ratio < RATIO_TARGET or max(one.cold_start, many.cold_start) > COLD_START_TARGET \
+            or one.errors or many.errors
+        return 1 if failed else 0
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--users", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--check", action="store_true", help="exit 1 below the targets")
+    args = parser.parse_args()
+    load.use_uvloop()
+    sys.exit(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()

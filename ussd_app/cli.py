@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from enerlectra.redact import redact_url
@@ -28,22 +29,31 @@ def _use_ledger_key(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
-    from enerlectra.db.migrate import upgrade
-    from enerlectra.embedded_redis import resolve_redis_url
-
     settings = Settings.from_env()
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     workers = args.workers or settings.web_workers or os.cpu_count() or 1
+    if workers == 1:
+        return _start(settings, args, workers)
+    from ussd_app import processes
+
+    if not processes.port_free(settings.host, settings.port):     # before anything starts: nothing to undo
+        raise SystemExit(f"enerlectra: {settings.host}:{settings.port} is in use (another serve?); "
+                         f"pick another with --port")
+    processes.catch_stop_signals()     # a Ctrl-C during start-up stops cleanly once started (no orphans)
+    try:
+        return _start(settings, args, workers)
+    finally:
+        processes.release_stop_signals()
+
+
+def _start(settings: Settings, args: argparse.Namespace, workers: int) -> int:
+    """The once-only work (migrations, embedded Redis, sandboxes, rq worker), then the web processes."""
+    from enerlectra.db.migrate import upgrade
+    from enerlectra.embedded_redis import resolve_redis_url
+
     _logging(settings.log_level)
     settings.home.mkdir(parents=True, exist_ok=True)
     _use_ledger_key(settings)                             # an upgrade may seal existing entries (0011)
-    if workers > 1:
-        from ussd_app.processes import port_free
-        if not port_free(settings.host, settings.port):   # before anything starts: nothing to undo
-            raise SystemExit(f"enerlectra: {settings.host}:{settings.port} is in use (another serve?); "
-                             f"pick another with --port")
     if settings.is_embedded_db:
         upgrade(settings.effective_database_url)          # embedded SQLite is always at head
     embedded_mode = settings.redis_url is None
@@ -72,9 +82,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         claude = local_payments.LocalSandbox("claude", FakeClaude(), free_port())
         settings = settings.with_(anthropic_api_key=claude.fake.api_key, anthropic_base_url=claude.url)
         sandboxes.append(claude)
-    worker = _start_worker(settings) if embedded_mode else None
+    worker = _start_worker(settings) if embedded_mode and workers == 1 else None
     try:
-        return _serve(settings, sandboxes, workers)
+        return _serve(settings, sandboxes, workers, rq_worker=embedded_mode)
     finally:
         if worker is not None:
             worker.terminate()
@@ -84,9 +94,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         local_payments.forget(settings)
 
 
-def _serve(settings: Settings, sandboxes, workers: int) -> int:
+def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool) -> int:
     """One web process here (workers == 1, as before), or a supervisor of `workers` forked ones
-    (ussd_app/processes.py). Either way the sandboxes run once."""
+    (ussd_app/processes.py), which also keeps the rq worker running (embedded mode). Either way the sandboxes
+    and the rq worker run once."""
     from aiohttp import web
 
     from ussd_app import access_log, processes
@@ -105,6 +116,8 @@ def _serve(settings: Settings, sandboxes, workers: int) -> int:
     if workers == 1:
         from ussd_app.app import create_app
 
+        if processes.stop_requested():
+            return 0
         app = create_app(settings)
         if sandboxes:
             app.cleanup_ctx.append(_serve_sandboxes(sandboxes))
@@ -116,7 +129,8 @@ def _serve(settings: Settings, sandboxes, workers: int) -> int:
     from ussd_app import metrics
 
     metrics.use_multiprocess(settings.home / "metrics")   # before the app is imported into the forks
-    from ussd_app.app import create_app                   # imported once here: every fork starts warm
+    # Imported once here: every fork starts warm.
+    from ussd_app.app import create_app
     i18n.load_all()
 
     def web_process() -> None:
@@ -125,6 +139,11 @@ def _serve(settings: Settings, sandboxes, workers: int) -> int:
                     handle_signals=True, **access_log.RUNNER_KWARGS)
 
     children = [processes.Child(f"web process {n + 1}", web_process, restart=True) for n in range(workers)]
+    if rq_worker:
+        log.info("starting a worker process (embedded mode)")
+        env = {**os.environ, **settings.worker_env()}
+        children.append(processes.Child("rq worker", processes.exec_python(["-m", "ussd_app.cli", "worker"], env),
+                                        restart=True))
     if sandboxes:
         children.insert(0, processes.Child("sandboxes", lambda: processes.serve_sandboxes(sandboxes),
                                            restart=False))

@@ -50,12 +50,29 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-class _Stop(Exception):
-    """Raised in the parent by SIGINT / SIGTERM."""
+_stop_requested: list[int] = []       # the signals received (a flag a handler may set at any moment)
+_previous: dict = {}                  # the handlers catch_stop_signals replaced
 
 
-def _raise_stop(signum, frame):
-    raise _Stop(signum)
+def catch_stop_signals() -> None:
+    """From here on SIGINT / SIGTERM only ask the parent to stop: start-up (migrations, forks) finishes, then
+    everything stops cleanly. A raising handler could fire inside a GC callback, where Python drops the
+    exception (seen: a Ctrl-C during start-up was lost and the service kept running)."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.signal(s, lambda signum, frame: _stop_requested.append(signum))
+        _previous.setdefault(s, previous)
+
+
+def release_stop_signals() -> None:
+    """The handlers from before catch_stop_signals (the CLI may run in-process, as tests do)."""
+    for s, handler in _previous.items():
+        signal.signal(s, handler)
+    _previous.clear()
+    _stop_requested.clear()
+
+
+def stop_requested() -> bool:
+    return bool(_stop_requested)
 
 
 @dataclass
@@ -70,7 +87,6 @@ class Child:
 @dataclass
 class Supervisor:
     children: list[Child] = field(default_factory=list)
-    stopping: bool = False
 
     def start(self, child: Child) -> None:
         child.pid, child.started = _fork(child.run), time.monotonic()
@@ -78,14 +94,14 @@ class Supervisor:
 
     def run(self) -> int:
         """Watch the children until a signal (exit 0) or a child that cannot be kept up (exit 1)."""
-        previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        catch_stop_signals()
         try:
             for child in self.children:
-                if not child.pid:
+                if not child.pid and not stop_requested():
                     self.start(child)
-            while True:
+            while not stop_requested():
                 time.sleep(0.2)                # cheap: five waitpid calls a second on a handful of children
-                for child in list(self.children):
+                for child in self.children:
                     done, status = os.waitpid(child.pid, os.WNOHANG)
                     if not done:
                         continue
@@ -99,17 +115,14 @@ class Supervisor:
                         return 1
                     log.warning("%s (pid %s) exited with %s; starting it again", child.name, child.pid, code)
                     self.start(child)
-        except _Stop:
             return 0
         finally:
-            for s in previous:
-                signal.signal(s, signal.SIG_IGN)       # a second Ctrl-C must not cut the clean stop short
             self.stop()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
     def stop(self) -> None:
         live = [c for c in self.children if c.pid]
+        if live:
+            log.info("stopping %s", ", ".join(f"{c.name} (pid {c.pid})" for c in live))
         for child in live:
             _signal(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_SECONDS
@@ -156,6 +169,9 @@ def _fork(run: Callable[[], None]) -> int:
     try:                                       # the child: never back into the parent's code (its finally
         for s in (signal.SIGINT, signal.SIGTERM):   # blocks stop the embedded Redis and the rq worker)
             signal.signal(s, signal.SIG_DFL)
+        _stop_requested.clear()
+        _previous.clear()
+        os.setpgrp()               # a terminal's Ctrl-C reaches the parent only: it stops each child once
         run()
         code = 0
     except BaseException:                      # noqa: BLE001 -- logged, then this process ends
@@ -163,6 +179,13 @@ def _fork(run: Callable[[], None]) -> int:
     finally:
         logging.shutdown()
         os._exit(code)
+
+
+def exec_python(argv: list[str], env: dict[str, str]) -> Callable[[], None]:
+    """A child's life: another Python program (the rq worker), replacing the forked copy of this one."""
+    import sys
+
+    return lambda: os.execve(sys.executable, [sys.executable, *argv], env)
 
 
 def serve_sandboxes(sandboxes) -> None:

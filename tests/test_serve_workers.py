@@ -2,9 +2,11 @@
 hops of all, SIGTERM stops every child; `sim load` drives it open loop; bad arguments get one line."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
+import signal
 import socket
 from pathlib import Path
 from urllib.parse import urlencode
@@ -17,6 +19,7 @@ from enerlectra.ports import free_port
 from simulator import load
 from simulator.http1 import Connection
 from tests.test_cli import assert_one_line, enerlectra
+from ussd_app import processes
 
 HOPS = 40
 
@@ -131,3 +134,38 @@ def test_serve_on_a_port_in_use_gets_one_line(tmp_path, monkeypatch):
         taken.listen()
         port = taken.getsockname()[1]
         assert_one_line(*enerlectra("serve", "--workers", "2", "--port", str(port)), 1, f"{port} is in use")
+
+
+async def test_a_web_process_that_dies_is_started_again_and_its_counts_stay(tmp_path):
+    server = await load.start_server(2, tmp_path / "home")
+    metrics_dir = tmp_path / "home" / "metrics"
+    try:
+        for n in range(10):
+            await fresh(server.url, form={"sessionId": f"k{n}", "phoneNumber": load.msisdn(n % 3), "text": ""})
+        before = await metrics_total(server.url)
+        victim = min(int(p.stem.split("_")[1]) for p in metrics_dir.glob("counter_*.db"))
+        await asyncio.sleep(processes.CRASH_LOOP_SECONDS)  # younger, its death is a crash loop: all stop
+        os.kill(victim, signal.SIGKILL)
+        for _ in range(100):                                # the supervisor looks five times a second
+            if victim not in children_of(server.process.pid) and len(children_of(server.process.pid)) >= 5 \
+                    and await _answers(server.url):
+                break
+            await asyncio.sleep(0.1)
+        for n in range(HOPS):
+            status, _ = await fresh(server.url, form={"sessionId": f"r{n}", "phoneNumber": load.msisdn(n % 3),
+                                                      "text": ""})
+            assert status == 200
+        after = await metrics_total(server.url)
+        pids = {int(p.stem.split("_")[1]) for p in metrics_dir.glob("counter_*.db")}
+    finally:
+        assert server.stop() == 0
+    assert after == before + HOPS              # the dead process's counts are kept, the new one's added
+    assert victim in pids and len(pids) == 3
+
+
+async def _answers(url: str) -> bool:
+    try:
+        status, _ = await fresh(url, path="/healthz")
+        return status == 200
+    except OSError:
+        return False

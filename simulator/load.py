@@ -178,6 +178,8 @@ class Report:
     late: int = 0                 # hops sent 10 ms or more after their due time (every user was busy)
     cold_start: float | None = None
     workers: int | None = None
+    server_cpu_ms: float = 0.0    # bench/serve.py: CPU of the serve process tree per hop answered
+    client_cpu_ms: float = 0.0    # and of this generator
 
     @property
     def achieved_rate(self) -> float:

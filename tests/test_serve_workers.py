@@ -122,6 +122,11 @@ def test_bad_arguments_get_one_line(argv, says):
     assert_one_line(*enerlectra(*argv), 2, says)
 
 
+def test_a_bad_web_workers_variable_gets_one_line(monkeypatch):
+    monkeypatch.setenv("WEB_WORKERS", "-3")
+    assert_one_line(*enerlectra("serve"), 2, "WEB_WORKERS=-3: a whole number from 1 to 256")
+
+
 def test_sim_load_against_nothing_gets_one_line():
     url = f"http://127.0.0.1:{free_port()}"
     assert_one_line(*enerlectra("sim", "load", "--url", url, "--seconds", "1"), 1, f"{url} does not answer")

@@ -31,6 +31,8 @@ def _use_ledger_key(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
+    if not args.workers and settings.web_workers is not None and not 1 <= settings.web_workers <= 256:
+        raise BadArgument(f"WEB_WORKERS={settings.web_workers}: a whole number from 1 to 256 (unset: one per core)")
     workers = args.workers or settings.web_workers or os.cpu_count() or 1
     if workers == 1:
         return _start(settings, args, workers)

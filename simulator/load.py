@@ -98,6 +98,10 @@ async def start_server(workers: int, home: Path, env: dict[str, str] | None = No
 
 # --- users ---------------------------------------------------------------------------------------------------
 
+class NotReady(Exception):
+    """The server under load refused to register a user (a token, a rate limit): one line, not a traceback."""
+
+
 class BadReply(Exception):
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
@@ -147,7 +151,8 @@ class User:
                 inputs.append(answer)
             status, body = await self.conn.post_form(self._form(sid, "*".join(inputs)))
             if status != 200 or not body.startswith(b"CON"):
-                raise RuntimeError(f"registering {self.number}: {status} {body[:80]!r}")
+                raise NotReady(f"registering {self.number} through the onboarding screens got {status} "
+                               f"{body[:80].decode(errors='replace').strip()!r}")
             if answer is None and b"Choose your language" not in body:
                 return                             # registered already: the main menu
 
@@ -290,6 +295,8 @@ async def run(rate: float, seconds: float, url: str | None = None, workers: int 
             crowd = await make_users(target, users)
         except (OSError, HttpError, asyncio.IncompleteReadError) as exc:
             raise SystemExit(f"enerlectra: sim load: {url} does not answer: {exc or type(exc).__name__}") from None
+        except NotReady as exc:
+            raise SystemExit(f"enerlectra: sim load: {exc} (--token? rate limits off?)") from None
         try:
             return await open_loop(crowd, rate, seconds)
         finally:

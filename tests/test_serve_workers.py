@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -174,3 +175,14 @@ async def _answers(url: str) -> bool:
         return status == 200
     except OSError:
         return False
+
+
+async def test_sim_load_refused_by_the_server_gets_one_line(aiohttp_server):
+    async def refuse(request: web.Request) -> web.Response:
+        return web.Response(status=403, text="missing or wrong webhook token\n")
+    app = web.Application()
+    app.router.add_post(load.USSD_PATH, refuse)
+    server = await aiohttp_server(app)
+    url = str(server.make_url(""))
+    code, out, err = await asyncio.to_thread(enerlectra, "sim", "load", "--url", url, "--seconds", "1")
+    assert_one_line(code, out, err, 1, "got 403 'missing or wrong webhook token' (--token? rate limits off?)")

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import os
 import random
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -93,7 +94,8 @@ def server_env(home: str, port: int, database_url: str | None, schema: str | Non
     env.update(ENERLECTRA_HOME=home, PORT=str(port), HOST="127.0.0.1", LOG_LEVEL="WARNING",
                # One address and a few numbers carry the whole load: the rate limits would refuse it.
                RATE_WEBHOOK_PER_IP="0", RATE_USSD_HOPS_PER_MSISDN="0", RATE_USSD_SESSIONS_PER_MSISDN="0",
-               PAYMENT_DAILY_LIMIT_MINOR=str(10**12))
+               PAYMENT_DAILY_LIMIT_MINOR=str(10**12),
+               LEDGER_KEY=secrets.token_hex(32))      # a database server is shared: no key file is generated
     if database_url:
         env["DATABASE_URL"] = database_url
     if schema:
@@ -150,18 +152,23 @@ async def _wait_up(url: str, server: subprocess.Popen, timeout: float = 60) -> N
 
 # -- the load --------------------------------------------------------------------------------------------------
 
+RESUME_OFFER = "Continue where you left off?"     # a journey the load broke off earlier: start again (2)
+
+
 async def user_loop(client: aiohttp.ClientSession, url: str, me: int, users: int, mix: list[tuple[str, int]],
                     think: tuple[float, float], stop_at: float, tally: Tally, rng: random.Random) -> None:
     kinds, weights = [k for k, _ in mix], [w for _, w in mix]
     while time.monotonic() < stop_at:
         kind = rng.choices(kinds, weights)[0]
         inputs, ending = JOURNEYS[kind](rng, me, users)
+        steps = [None] + inputs
         sid = f"mixed-{me}-{uuid.uuid4().hex[:12]}"
         path: list[str] = []
-        for i, step in enumerate([None] + inputs):
-            if step is not None:
-                path.append(step)
-            last = i == len(inputs)
+        i = 0
+        while i < len(steps):
+            if steps[i] is not None:
+                path.append(steps[i])
+            last = i == len(steps) - 1
             form = {"sessionId": sid, "phoneNumber": msisdn(me), "serviceCode": "*123#", "networkCode": "64501",
                     "text": "*".join(path)}
             started = time.perf_counter()
@@ -175,12 +182,15 @@ async def user_loop(client: aiohttp.ClientSession, url: str, me: int, users: int
                 tally.money.setdefault(kind, []).append(took)
             else:
                 tally.menu.append(took)
+            if i == 0 and RESUME_OFFER in body:
+                steps.insert(1, "2")
             wanted = ending if last and ending else "CON"
             if status != 200 or any(s in body for s in SOMETHING_WRONG) or not body.startswith(wanted):
                 tally.errors.append(f"{kind} hop {i} ({'*'.join(path) or 'dial'}): {status} {body[:90]!r}")
                 break
             if time.monotonic() >= stop_at and not last:
                 break
+            i += 1
             await asyncio.sleep(rng.uniform(*think))
         else:
             tally.journeys[kind] = tally.journeys.get(kind, 0) + 1

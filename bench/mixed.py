@@ -26,7 +26,6 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 
@@ -134,6 +133,20 @@ def _seed_here(users: int) -> None:
     asyncio.run(run())
 
 
+def serve_bare(port: int) -> None:
+    """The same-run baseline: an aiohttp handler that reads the form and answers at once (the machine's floor)."""
+    from aiohttp import web
+
+    async def hop(request: web.Request) -> web.Response:
+        await request.post()
+        return web.Response(text="CON ok", content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_post("/ussd/africastalking", hop)
+    app.router.add_get("/healthz", lambda request: web.Response(text="ok"))
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
 async def _wait_up(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as client:
@@ -156,7 +169,8 @@ RESUME_OFFER = "Continue where you left off?"     # a journey the load broke off
 
 
 async def user_loop(client: aiohttp.ClientSession, url: str, me: int, users: int, mix: list[tuple[str, int]],
-                    think: tuple[float, float], stop_at: float, tally: Tally, rng: random.Random) -> None:
+                    think: tuple[float, float], stop_at: float, tally: Tally, rng: random.Random,
+                    bare: bool = False) -> None:
     kinds, weights = [k for k, _ in mix], [w for _, w in mix]
     while time.monotonic() < stop_at:
         kind = rng.choices(kinds, weights)[0]
@@ -185,6 +199,8 @@ async def user_loop(client: aiohttp.ClientSession, url: str, me: int, users: int
             if i == 0 and RESUME_OFFER in body:
                 steps.insert(1, "2")
             wanted = ending if last and ending else "CON"
+            if bare:
+                wanted = "CON"
             if status != 200 or any(s in body for s in SOMETHING_WRONG) or not body.startswith(wanted):
                 tally.errors.append(f"{kind} hop {i} ({'*'.join(path) or 'dial'}): {status} {body[:90]!r}")
                 break
@@ -261,7 +277,7 @@ async def main_async(args: argparse.Namespace) -> int:
             base = f"http://127.0.0.1:{port}"
             try:
                 await _wait_up(base, server)
-                tally = await run_load(base + "/ussd/africastalking", args)
+                tally = await run_load(base + "/ussd/africastalking", args, args.seconds)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
@@ -269,24 +285,40 @@ async def main_async(args: argparse.Namespace) -> int:
     finally:
         if schema:
             await _drop_schema(url, schema)
-    return report(args, tally, verified, said)
+    bare = await bare_load(args) if args.bare_seconds > 0 else None
+    return report(args, tally, verified, said, bare)
 
 
-async def run_load(url: str, args: argparse.Namespace) -> Tally:
+async def bare_load(args: argparse.Namespace) -> Tally:
+    """The same users and think times against the bare handler, right after: the same-run baseline."""
+    from enerlectra.ports import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bench.mixed", "--serve-bare", str(port)])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_up(base, server)
+        return await run_load(base + "/ussd/africastalking", args, args.bare_seconds, bare=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+async def run_load(url: str, args: argparse.Namespace, seconds: float, bare: bool = False) -> Tally:
     tally, mix = Tally(), parse_mix(args.mix)
     connector = aiohttp.TCPConnector(limit=args.users)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         started = time.monotonic()
-        stop_at = started + args.seconds
+        stop_at = started + seconds
         await asyncio.gather(*(user_loop(client, url, n, args.users, mix, (args.think_min, args.think_max),
-                                         stop_at, tally, random.Random(args.seed * 1000 + n))
+                                         stop_at, tally, random.Random(args.seed * 1000 + n), bare)
                                for n in range(args.users)))
         tally.elapsed = time.monotonic() - started          # type: ignore[attr-defined]
     return tally
 
 
-def report(args: argparse.Namespace, tally: Tally, verified: bool, said: str) -> int:
+def report(args: argparse.Namespace, tally: Tally, verified: bool, said: str, bare: Tally | None) -> int:
     money = tally.all_money()
     requests = len(tally.menu) + len(money)
     where = "PostgreSQL" if args.database_url else "SQLite"
@@ -298,6 +330,13 @@ def report(args: argparse.Namespace, tally: Tally, verified: bool, said: str) ->
     print(_line("money", money))
     for kind, values in sorted(tally.money.items()):
         print(_line(f"  {kind}", values))
+    if bare is not None:
+        bare_hops = bare.menu + bare.all_money()
+        print(_line("bare", bare_hops) + f"   (baseline: the same load on a bare aiohttp handler, "
+                                        f"{args.bare_seconds:.0f} s)")
+        floor = max(_pct(bare_hops, 0.99), 0.1)
+        print(f"p99 / bare p99: menu {_pct(tally.menu, 0.99) / floor:.1f}x, money {_pct(money, 0.99) / floor:.1f}x; "
+              f"p50 / bare p50: menu {_pct(tally.menu, 0.5) / max(_pct(bare_hops, 0.5), 0.1):.1f}x")
     print(f"errors {len(tally.errors)}")
     for line in tally.errors[:8]:
         print(f"  {line}")
@@ -320,6 +359,8 @@ def main() -> None:
     parser.add_argument("--think-min", type=float, default=0.1, help="seconds a user thinks between hops (min)")
     parser.add_argument("--think-max", type=float, default=0.5, help="... (max)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--bare-seconds", type=float, default=10,
+                        help="the same load on a bare aiohttp handler afterwards, for a same-run baseline (0: none)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     if args.database_url and args.database_url.startswith("postgresql://"):
@@ -330,5 +371,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--seed-users":       # the child that seeds (see `seed`)
         _seed_here(int(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--serve-bare":      # the baseline's server (see `bare_load`)
+        serve_bare(int(sys.argv[2]))
     else:
         main()

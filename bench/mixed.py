@@ -110,8 +110,9 @@ def seed(env: dict[str, str], users: int) -> None:
 def _seed_here(users: int) -> None:
     from enerlectra.db.engine import make_engine, make_sessionmaker
     from enerlectra.db.migrate import upgrade
-    from enerlectra.domain import ledger, ledger_key, wallet
+    from enerlectra.domain import ledger, ledger_key
     from enerlectra.domain import users as users_
+    from enerlectra.domain import wallet
     from enerlectra.domain.phone import parse_msisdn
     from enerlectra.domain.pin_code import hash_pin
     from enerlectra.settings import Settings

@@ -25,6 +25,7 @@ from tests.test_wallet import Phone
 from ussd_app import appkeys
 
 FRIEND = "+260961900013"
+FIXTURES = (airtel, make_pay, mtn, pawapay, pay)      # the payment fixtures this module's tests use (pytest finds them)
 
 
 class Watch:

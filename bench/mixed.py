@@ -1,7 +1,8 @@
 """Mixed load: USSD users browsing menus, sending money, selling kWh and withdrawing to MTN MoMo at once.
 
     .venv/bin/python -m bench.mixed --users 50 --seconds 60
-    .venv/bin/python -m bench.mixed --users 50 --seconds 60 --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
+    .venv/bin/python -m bench.mixed --users 50 --seconds 60 \
+        --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 `enerlectra serve` runs in its own process on embedded defaults (embedded Redis and its worker, SQLite under a
 temporary ENERLECTRA_HOME, the local mobile-money sandboxes: MTN payouts succeed on their own and call back), or

@@ -70,9 +70,12 @@ class _Opened:
 
 class Payments:
     def __init__(self, db: async_sessionmaker, providers: dict[str, Provider], fees: dict[tuple[str, str], int],
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, db_read: async_sessionmaker | None = None):
         self.limits = limits or Limits(10**15, 10**15)
         self.db = db              # settling is a unit of work: its SMS go to the sink bound to `db` after commit
+        # Reads that decide nothing under a lock (a screen's early word, what a callback names) use `db_read`: on
+        # SQLite a read on `db` begins IMMEDIATE and queues with the writers (issue 18).
+        self.db_read = db_read or db
         self.providers = providers
         self.fees = fees
         # A payout made for some purpose ("proposal:12") is reported by that purpose's listener, inside the
@@ -98,7 +101,7 @@ class Payments:
     async def check_limits(self, user_id: int, direction: str, amount: int) -> None:
         """Raise OverLimit when `amount` is above the per-payment limit or would pass today's (a screen's
         early word; `_start` checks again under the user's lock, where it counts)."""
-        async with self.db() as s:
+        async with self.db_read() as s:
             await self._within_limits(s, user_id, direction, amount)
 
     async def _within_limits(self, s, user_id: int, direction: str, amount: int) -> None:
@@ -182,7 +185,7 @@ class Payments:
 
     async def confirm(self, reference: str, provider: str | None = None) -> str:
         """Ask the provider how it stands (a callback is only a prompt), then settle on the answer."""
-        async with self.db() as s:
+        async with self.db_read() as s:             # what it names never changes; `settle` locks the row
             payment = await s.scalar(select(Payment).where(Payment.reference == reference))
         if payment is None or provider not in (None, payment.provider):
             return "unknown"
@@ -210,7 +213,7 @@ class Payments:
 
     async def state_of(self, reference: str, provider: str | None = None) -> str:
         """The payment's state as we hold it, asking nobody ("unknown": no such payment of `provider`'s)."""
-        async with self.db() as s:
+        async with self.db_read() as s:
             payment = await s.scalar(select(Payment).where(Payment.reference == reference))
         return "unknown" if payment is None or provider not in (None, payment.provider) else payment.state
 
@@ -230,7 +233,7 @@ class Payments:
                                          .order_by(Payment.id).limit(limit))).all())
 
     async def _charged(self, reference: str, amount: int) -> bool:
-        async with self.db() as s:
+        async with self.db_read() as s:
             payment = await s.scalar(select(Payment).where(Payment.reference == reference))
         if payment is None:
             return True                       # settle answers "unknown"

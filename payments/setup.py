@@ -28,8 +28,9 @@ def pem_text(value: str) -> str:
     return Path(value).read_text()
 
 
-def build(settings, db, http: aiohttp.ClientSession) -> Payments:
-    """Payments on `db`: its units of work hand their SMS to the job sink bound to it (enerlectra/domain/work.py)."""
+def build(settings, db, http: aiohttp.ClientSession, db_read=None) -> Payments:
+    """Payments on `db`: its units of work hand their SMS to the job sink bound to it (enerlectra/domain/work.py);
+    reads that decide nothing go to `db_read` when given."""
     providers = {}
     if settings.mtn_base_url:
         providers["mtn"] = MtnMomo(http, settings.mtn_base_url, settings.mtn_api_user, settings.mtn_api_key,
@@ -47,6 +48,7 @@ def build(settings, db, http: aiohttp.ClientSession) -> Payments:
                                        settings.azampay_client_id, settings.azampay_client_secret,
                                        settings.azampay_api_key, pem_text(settings.azampay_public_key))
     payments = Payments(db, providers, parse_fees(settings.payment_fees),
-                        limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor))
+                        limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor),
+                        db_read=db_read)
     payments.listeners.update(LISTENERS)
     return payments

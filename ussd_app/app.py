@@ -63,7 +63,8 @@ async def _db_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-        app[appkeys.PAYMENTS] = payments_setup.build(app[appkeys.SETTINGS], app[appkeys.DB], http)
+        app[appkeys.PAYMENTS] = payments_setup.build(app[appkeys.SETTINGS], app[appkeys.DB], http,
+                                                     db_read=app[appkeys.DB_READ])
         app[appkeys.PAYMENTS].may_ask = ratelimits.status_query_gate(app)     # callbacks' status queries
         yield
 

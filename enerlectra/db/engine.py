@@ -47,6 +47,12 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
         if connect_args:
             kwargs["connect_args"] = connect_args
     busy_ms = timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS
+    if url.startswith("sqlite") and not read_only and ":memory:" not in url:
+        # SQLite has one writer: a process's writers queue for one connection, first come first served, instead
+        # of each holding a connection and polling the lock with SQLite's sleeps (up to 100 ms a turn, newcomers
+        # first), which left money steps waiting seconds under load (issue 18). The same bound as the lock wait.
+        # No ping on checkout: a local file has no connection to lose, and the ping held the writer a turn more.
+        kwargs |= {"pool_size": 1, "max_overflow": 0, "pool_timeout": busy_ms / 1000, "pool_pre_ping": False}
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         # aiosqlite logs every call with its arguments at DEBUG (bound values included): never below INFO.

@@ -1,6 +1,11 @@
 """PINs: 4 digits, not trivially guessable, stored as a salted scrypt hash (a slow KDF).
 
 The hash string carries its own cost parameters, so raising the cost later keeps old PINs valid.
+
+The KDF runs in a few threads of its own, fewer than the cores: scrypt takes tens of milliseconds of CPU by
+design, and six of them at once in asyncio's default pool (cores + 4 threads) took the CPU from the event loop,
+so every hop of the process waited behind them (the mixed load's seconds-long hops, issue 18). Callers never
+hold a write transaction while it runs (enerlectra/domain/pins.py; tests/test_kdf_outside_transactions.py).
 """
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 PIN_LENGTH = 4
 _R, _P, _DKLEN = 8, 1, 32
@@ -43,10 +51,35 @@ def verify_pin(pin: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
+# Threads for the KDF: one core stays the event loop's (on one core, one thread: the loop still runs between).
+KDF_THREADS = max(1, (os.cpu_count() or 2) - 1)
+# Observers of the KDF (tests: is a transaction open while it runs?), called in its thread with "start" / "end".
+KDF_OBSERVERS: list[Callable[[str], None]] = []
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _kdf_pool() -> ThreadPoolExecutor:
+    """This process's KDF threads (made again in a forked child: threads do not survive a fork)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(KDF_THREADS, thread_name_prefix="pin-kdf"))
+    return _pool[1]
+
+
+def _observed(kdf: Callable, *args):
+    for observe in KDF_OBSERVERS:
+        observe("start")
+    try:
+        return kdf(*args)
+    finally:
+        for observe in KDF_OBSERVERS:
+            observe("end")
+
+
 async def hash_pin_async(pin: str, cost: int) -> str:
-    """scrypt takes tens of milliseconds by design: keep it off the event loop."""
-    return await asyncio.to_thread(hash_pin, pin, cost)
+    """scrypt takes tens of milliseconds by design: keep it off the event loop (in the KDF threads)."""
+    return await asyncio.get_running_loop().run_in_executor(_kdf_pool(), _observed, hash_pin, pin, cost)
 
 
 async def verify_pin_async(pin: str, stored: str) -> bool:
-    return await asyncio.to_thread(verify_pin, pin, stored)
+    return await asyncio.get_running_loop().run_in_executor(_kdf_pool(), _observed, verify_pin, pin, stored)

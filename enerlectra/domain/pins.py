@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, null, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra import faults
@@ -67,35 +67,41 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
     if faults.on("pin_no_reservation"):             # a planted defect (tests only): the check before issue 14
         return await _unreserved(db, user_id, pin, max_failures, lock_minutes, lock_sms)
     async with unit_of_work(db) as s:
-        held = await _held(s, user_id) if hold else None
-        if held is not None:
-            return PinCheck(False, locked_until=held, held=True)
-        reserved = await _reserve(s, user_id, max_failures)
-        stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
-    if isinstance(reserved, datetime):
-        return PinCheck(False, locked_until=reserved)
+        reserved = await _reserve(s, user_id, max_failures, hold)
+    if isinstance(reserved, PinCheck):
+        return reserved
+    taken, stored = reserved
     good = stored is not None and await verify_pin_async(pin, stored)
     async with unit_of_work(db) as s:
-        return await _settle(s, user_id, good, reserved, max_failures=max_failures, lock_minutes=lock_minutes,
+        return await _settle(s, user_id, good, taken, max_failures=max_failures, lock_minutes=lock_minutes,
                              lock_sms=lock_sms)
 
 
-async def _reserve(s: AsyncSession, user_id: int, max_failures: int) -> int | datetime:
-    """Take one try: the failures count it would make (1..max), or when money actions are locked until.
+async def _reserve(s: AsyncSession, user_id: int, max_failures: int, hold: bool) -> tuple[int, str] | PinCheck:
+    """Take one try: (the failures count it makes, 1..max; the stored hash), or why none may be taken.
 
-    A lock past its time is lifted first. When every try is taken by attempts still running, the account is
-    about to lock (or one of them was right): callers see it as locked for now."""
+    One statement: on SQLite the writer lock is held for it alone, not for one loop turn per statement (issue
+    18). A lock past its time is lifted by the same UPDATE (the try is then the first). When every try is
+    taken by attempts still running, the account is about to lock (or one of them was right): callers see it
+    as locked for now. While a PIN reset's hold lasts (`hold`), no try is taken and the hold is the answer."""
     now = outbox.now()
-    await s.execute(update(User).where(User.id == user_id, User.pin_locked_until.is_not(None),
-                                       User.pin_locked_until <= now)
-                    .values(pin_failures=0, pin_locked_until=None))
-    taken = await s.scalar(update(User).where(User.id == user_id, User.pin_locked_until.is_(None),
-                                              User.pin_failures < max_failures)
-                           .values(pin_failures=User.pin_failures + 1).returning(User.pin_failures))
+    lapsed = and_(User.pin_locked_until.is_not(None), User.pin_locked_until <= now)
+    may_try = or_(and_(User.pin_locked_until.is_(None), User.pin_failures < max_failures), lapsed)
+    not_held = or_(User.pin_reset_hold_until.is_(None), User.pin_reset_hold_until <= now) if hold else true()
+    taken = (await s.execute(
+        update(User).where(User.id == user_id, may_try, not_held)
+        .values(pin_failures=case((lapsed, 1), else_=User.pin_failures + 1),
+                pin_locked_until=case((lapsed, null()), else_=User.pin_locked_until))
+        .returning(User.pin_failures, User.pin_hash))).first()
     if taken is not None:
-        return taken
-    until = aware_utc(await s.scalar(select(User.pin_locked_until).where(User.id == user_id)))
-    return until if until is not None else now + timedelta(minutes=1)
+        return taken.pin_failures, taken.pin_hash
+    why = (await s.execute(select(User.pin_locked_until, User.pin_reset_hold_until)
+                           .where(User.id == user_id))).first()
+    held = aware_utc(why.pin_reset_hold_until) if why is not None and hold else None
+    if held is not None and held > now:
+        return PinCheck(False, locked_until=held, held=True)
+    until = aware_utc(why.pin_locked_until) if why is not None else None
+    return PinCheck(False, locked_until=until if until is not None and until > now else now + timedelta(minutes=1))
 
 
 async def _settle(s: AsyncSession, user_id: int, good: bool, taken: int, *, max_failures: int,

@@ -15,11 +15,6 @@ HISTORY_LINES = 12
 HISTORY_PAGE = 4
 
 
-async def _me(ctx: Ctx) -> User:
-    async with ctx.services.db_read() as s:
-        return await s.get(User, ctx.session.user_id)
-
-
 async def menu(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         bal = await wallet.balances(s, ctx.session.user_id, ctx.session.currency)
@@ -102,9 +97,8 @@ async def senddone(ctx: Ctx) -> Rendered:
     refused = await money_pin(ctx, step="send")
     if refused is not None:
         return refused
-    me = await _me(ctx)
-    async with ctx.services.db_read() as s:
-        recipient = await s.get(User, data["recipient_id"])
+    async with ctx.services.db_read() as s:          # both in one read: one loop turn less per send
+        me, recipient = await s.get(User, session.user_id), await s.get(User, data["recipient_id"])
     amount, fee = data["amount"], settings.transfer_fee_minor
     key = f"{ctx.hop_key}:send"      # the same hop again (even after Redis lost the session) -> posted once
     try:

@@ -240,6 +240,7 @@ async def main_async(args: argparse.Namespace) -> int:
     results: dict[tuple[str, str, str], tuple[float, float, float, float]] = {}
     clients = {"aiohttp": lambda url, n, walk: drive_aiohttp(url, n, args.concurrency, walk),
                "cheap": lambda url, n, walk: drive_cheap(url, n, args.users, walk)}
+    clients = {name: clients[name] for name in args.clients}
     with tempfile.TemporaryDirectory(prefix="enerlectra-bench-") as home:
         servers = {name: _start(name, home) for name in ("bare", "full")}
         try:
@@ -290,6 +291,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="aiohttp client: sessions at once")
     parser.add_argument("--users", type=int, default=50, help="cheap client: users, one stream each")
     parser.add_argument("--walks", nargs="+", choices=list(WALKS), default=list(WALKS))
+    parser.add_argument("--clients", nargs="+", choices=list(TARGETS), default=list(TARGETS))
     parser.add_argument("--check", action="store_true", help="exit 1 below the targets of issue 18")
     parser.add_argument("--serve", choices=["bare", "full"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -4,10 +4,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from enerlectra.db import inline_sqlite
+
 SQLITE_BUSY_MS = 10_000        # without a statement timeout (CLI, migrations): wait this long for the writer
+# SQLite connections are kept (each aiosqlite connection is a thread started; the pool's default 5 made a
+# burst of hops open and close overflow connections, a thread each).
+SQLITE_POOL = {"pool_size": 16, "max_overflow": 16}
 
 
 @dataclass(frozen=True)
@@ -29,10 +34,18 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
     and the workers' bounds (operator commands and migrations may run longer statements).
 
     On SQLite every transaction of the default engine is BEGIN IMMEDIATE (one writer, decided up front);
-    a `read_only` engine begins deferred, so screens that only read never queue behind a writer (WAL).
+    a `read_only` engine begins deferred, so screens that only read never queue behind a writer (WAL), and
+    runs its reads in place on the loop (`inline_sqlite`: a reader in WAL never waits for a lock).
     """
     # hide_parameters: an SQL error (or SQL logging) shows the statement, never the values bound to it.
     kwargs: dict = {"pool_pre_ping": True, "hide_parameters": True}
+    if url.startswith("sqlite"):
+        # A local file does not drop connections: no ping (each one a round trip to the connection's thread).
+        kwargs |= {"pool_pre_ping": False, **SQLITE_POOL}
+        database = make_url(url).database
+        if read_only and database and database != ":memory:" and "?" not in url:
+            kwargs["async_creator"] = inline_sqlite.creator(
+                database, (timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS) / 1000)
     if url.startswith("postgresql"):
         server_settings = {"search_path": schema} if schema else {}
         connect_args: dict = {}

@@ -1,9 +1,14 @@
-"""Sessions in Redis: state + JSON data with a TTL, a per-session lock, a replay cache, resume pointers.
+"""Sessions in Redis: one hash per session (the state + JSON data, the END it ended with, the replay cache) with
+a TTL, a per-session lock, resume pointers.
 
 Keys carry the session id as a hash tag (`{sid}`) so one session's keys share a Redis Cluster slot.
 A hop costs two round trips: one script takes the lock and reads the session and the replay cache;
-one pipeline writes the session, the reply and the resume pointer and releases the lock.
+one pipeline writes the resume pointer, then one script writes the session and the reply and releases the lock.
 A new session adds one read (the caller's resume pointer lives under their number, not the session).
+
+Bytes per live session (issue 18: at most 600): the session is compact JSON (types.Session.to_json), and the
+replay cache keeps the replies of the last two hop ids -- the retry of the latest hop, and a late retry of the
+one before it arriving after the next was answered (tests/test_aggregator_conformance.py, the probe).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from enerlectra import faults
 from enerlectra.domain import ledger
@@ -23,11 +29,29 @@ from enerlectra.ussd.types import Session, UssdReply
 # Take the lock; when it is ours, read the session, the stored reply for this hop id, and the END
 # the session ended with (if it did). A lock already holding our token is ours: the Redis client retries a
 # call whose reply was lost, and that retry must not wait out its own lock.
+# KEYS: lock, the session's hash. ARGV: token, lock ms, the hop id's replay field.
 _ACQUIRE_AND_LOAD = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET', KEYS[1]) == ARGV[1] then
-  return {1, redis.call('GET', KEYS[2]), redis.call('HGET', KEYS[3], ARGV[3]), redis.call('GET', KEYS[4])}
+  local v = redis.call('HMGET', KEYS[2], 's', 'e', 'h0', 'r0', 'h1', 'r1')
+  local replay = false
+  if v[3] == ARGV[3] then replay = v[4] elseif v[5] == ARGV[3] then replay = v[6] end
+  return {1, v[1], replay, v[2]}
 end
 return {0}
+"""
+# Write the session (or drop it and keep its END), keep this hop's reply (the one before moves to the second
+# slot), refresh the TTL, release the lock if still ours. KEYS: lock, the session's hash. ARGV: token, TTL s,
+# the hop id's replay field, the reply, the session ('' on END), the END kept ('' none).
+_SAVE_AND_RELEASE = """
+local h = KEYS[2]
+if ARGV[5] ~= '' then redis.call('HSET', h, 's', ARGV[5]) else redis.call('HDEL', h, 's') end
+if ARGV[6] ~= '' then redis.call('HSET', h, 'e', ARGV[6]) end
+local last = redis.call('HMGET', h, 'h0', 'r0')
+if last[1] and last[1] ~= ARGV[3] then redis.call('HSET', h, 'h1', last[1], 'r1', last[2]) end
+redis.call('HSET', h, 'h0', ARGV[3], 'r0', ARGV[4])
+redis.call('EXPIRE', h, ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
 """
 # Keep a lock we still own alive while a slow hop (a provider call) runs.
 _EXTEND = """
@@ -78,8 +102,8 @@ def _session(raw: bytes | None) -> Session | None:
 
 def _text_field(hop_id: str) -> str:
     """The replay cache's field for a hop id: a keyed digest, since Africa's Talking's (its text) carries the
-    PINs typed."""
-    return ledger.keyed_digest("replay", hop_id)
+    PINs typed. 64 bits: it tells apart the two hop ids a session keeps."""
+    return ledger.keyed_digest("replay", hop_id)[:16]
 
 
 def _reply_from_str(raw: bytes) -> UssdReply:
@@ -98,9 +122,11 @@ class SessionStore:
         self.lock_wait = lock_wait_ms / 1000
         self._acquire = redis.register_script(_ACQUIRE_AND_LOAD)
         self._release = redis.register_script(_RELEASE)
+        self._save = redis.register_script(_SAVE_AND_RELEASE)
         self._extend = redis.register_script(_EXTEND)
 
     def _key(self, sid: str, part: str) -> str:
+        """`lock`, or `s`: the session's hash (fields s: the session, e: its END, h0/r0 h1/r1: the replay cache)."""
         return f"{self.prefix}ussd:{{{sid}}}:{part}"
 
     def _resume_key(self, msisdn: str) -> str:
@@ -109,7 +135,7 @@ class SessionStore:
     async def acquire(self, sid: str, hop_id: str) -> Loaded:
         """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay."""
         token = secrets.token_hex(8)
-        keys = [self._key(sid, "lock"), self._key(sid, "s"), self._key(sid, "r"), self._key(sid, "end")]
+        keys = [self._key(sid, "lock"), self._key(sid, "s")]
         deadline = time.monotonic() + self.lock_wait
         while True:
             got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms, _text_field(hop_id)])
@@ -135,7 +161,7 @@ class SessionStore:
     async def secret_steps(self, sid: str) -> set[int] | None:
         """Which inputs of the session were PINs (positions in the `*`-joined text), while we remember the
         session (ended or not); None once it is forgotten."""
-        ended_raw, live_raw = await self.redis.mget(self._key(sid, "end"), self._key(sid, "s"))
+        ended_raw, live_raw = await self.redis.hmget(self._key(sid, "s"), "e", "s")
         known = Ended.load(ended_raw) or _session(live_raw)
         return set(known.secret_steps) if known is not None else None
 
@@ -150,25 +176,29 @@ class SessionStore:
         `resumable`: this screen is worth offering again if the call drops.
         `keep_resume`: leave the previous pointer alone (the resume offer itself, an internal error).
         """
-        skey, rkey = self._key(session.id, "s"), self._key(session.id, "r")
         blob = json.dumps(session.to_json(), separators=(",", ":"))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if reply.end:
-                pipe.delete(skey)
-                ended = Ended(session.msisdn, reply, tuple(session.secret_steps))
-                if not faults.on("end_not_remembered"):
-                    pipe.set(self._key(session.id, "end"), ended.dump(), ex=self.ttl)
-            else:
-                pipe.set(skey, blob, ex=self.ttl)
-            pipe.hset(rkey, _text_field(hop_id), reply.wire)
-            pipe.expire(rkey, self.ttl)
-            if not keep_resume:
-                if resumable and not reply.end:
-                    pipe.set(self._resume_key(session.msisdn), blob, ex=self.resume_ttl)
-                else:
-                    pipe.delete(self._resume_key(session.msisdn))
-            await self._release(keys=[self._key(session.id, "lock")], args=[token], client=pipe)
-            await pipe.execute()
+        ended = ""
+        if reply.end and not faults.on("end_not_remembered"):
+            ended = Ended(session.msisdn, reply, tuple(session.secret_steps)).dump()
+        keys = [self._key(session.id, "lock"), self._key(session.id, "s")]
+        args = [token, self.ttl, _text_field(hop_id), reply.wire, "" if reply.end else blob, ended]
+        for attempt in (1, 2):
+            # The resume pointer first, then the session and the lock's release: one round trip (the script by
+            # its digest: a pipeline given a Script object asks SCRIPT EXISTS first, a round trip of its own).
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if not keep_resume:
+                    if resumable and not reply.end:
+                        pipe.set(self._resume_key(session.msisdn), blob, ex=self.resume_ttl)
+                    else:
+                        pipe.delete(self._resume_key(session.msisdn))
+                pipe.evalsha(self._save.sha, len(keys), *keys, *args)
+                try:
+                    await pipe.execute()
+                    return
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+                    await self.redis.script_load(_SAVE_AND_RELEASE)     # Redis restarted: scripts are gone
 
     async def close(self, sid: str, reply: "Callable[[Session], UssdReply]", msisdn: str = "") -> str:
         """The aggregator says the session ended (the user hung up, or it timed out): drop it and answer every
@@ -186,8 +216,9 @@ class SessionStore:
                 return "gone"
             ended = Ended(loaded.session.msisdn, reply(loaded.session), tuple(loaded.session.secret_steps))
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(self._key(sid, "s"))
-                pipe.set(self._key(sid, "end"), ended.dump(), ex=self.ttl)
+                pipe.hdel(self._key(sid, "s"), "s")
+                pipe.hset(self._key(sid, "s"), "e", ended.dump())
+                pipe.expire(self._key(sid, "s"), self.ttl)
                 await pipe.execute()
             return "closed"
         finally:
@@ -201,4 +232,4 @@ class SessionStore:
 
     async def load_session(self, sid: str) -> Session | None:
         """Read a session without locking (tests and operators' tools)."""
-        return _session(await self.redis.get(self._key(sid, "s")))
+        return _session(await self.redis.hget(self._key(sid, "s"), "s"))

@@ -204,6 +204,12 @@ async def drive_cheap(url: str, hops: int, users: int, walk: list[str]) -> tuple
     return time.perf_counter() - started, latencies
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux): what a hop costs the server, whatever else runs here."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
@@ -237,7 +243,7 @@ def _start(name: str, home: str) -> tuple[subprocess.Popen, str]:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    results: dict[tuple[str, str, str], tuple[float, float, float, float]] = {}
+    results: dict[tuple[str, str, str], tuple[float, float, float, float, float]] = {}
     clients = {"aiohttp": lambda url, n, walk: drive_aiohttp(url, n, args.concurrency, walk),
                "cheap": lambda url, n, walk: drive_cheap(url, n, args.users, walk)}
     clients = {name: clients[name] for name in args.clients}
@@ -248,11 +254,13 @@ async def main_async(args: argparse.Namespace) -> int:
                 await _wait_up(url)
             for client, drive in clients.items():
                 for walk in args.walks:
-                    for name, (_proc, url) in servers.items():     # bare then full, back to back
+                    for name, (proc, url) in servers.items():     # bare then full, back to back
                         await drive(url, min(300, args.hops), WALKS[walk])          # warm-up
+                        cpu = _cpu_seconds(proc.pid)
                         elapsed, lat = await drive(url, args.hops, WALKS[walk])
+                        cpu_ms = (_cpu_seconds(proc.pid) - cpu) * 1000 / args.hops
                         results[(client, walk, name)] = (args.hops / elapsed, _pct(lat, 0.5), _pct(lat, 0.99),
-                                                         statistics.mean(lat) * 1000)
+                                                         statistics.mean(lat) * 1000, cpu_ms)
             memory = await redis_bytes_per_session(Path(home), servers["full"][1])
         finally:
             for proc, _url in servers.values():
@@ -260,19 +268,21 @@ async def main_async(args: argparse.Namespace) -> int:
                 proc.wait(timeout=20)
     print(f"hops={args.hops} aiohttp concurrency={args.concurrency} cheap users={args.users} "
           f"(servers and client share {os.cpu_count()} cores)")
-    print(f"{'client':8} {'walk':7} {'server':6} {'hops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    print(f"{'client':8} {'walk':7} {'server':6} {'hops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
+          f"{'cpu ms/hop':>10}")
     failed = []
     for client in clients:
         for walk in args.walks:
             for name in ("bare", "full"):
-                rate, p50, p99, mean = results[(client, walk, name)]
-                print(f"{client:8} {walk:7} {name:6} {rate:9.0f} {p50:8.2f} {p99:8.2f} {mean:8.2f}")
+                rate, p50, p99, mean, cpu_ms = results[(client, walk, name)]
+                print(f"{client:8} {walk:7} {name:6} {rate:9.0f} {p50:8.2f} {p99:8.2f} {mean:8.2f} {cpu_ms:10.3f}")
             bare, full = results[(client, walk, "bare")], results[(client, walk, "full")]
             ratio = full[0] / bare[0]
             target = TARGETS[client] if walk == "wallet" else None
             print(f"{'':8} {walk:7} ratio full/bare: throughput {ratio:.3f}"
                   + (f" (target {target:.2f})" if target else "")
-                  + f", p50 {full[1] / bare[1]:.1f}x, p99 {full[2] / bare[2]:.1f}x")
+                  + f", p50 {full[1] / bare[1]:.1f}x, p99 {full[2] / bare[2]:.1f}x, "
+                  f"server CPU per hop {full[4] / bare[4]:.1f}x")
             if target and ratio < target:
                 failed.append(f"{client} {walk}: {ratio:.3f} < {target:.2f}")
     print(f"redis bytes per live session: {memory['session']} (its keys: state+data, replay cache; target "

@@ -59,7 +59,7 @@ class Engine:
             if answered is not None:
                 return answered
             reply, session, save_args = await self._hop(req, loaded.session)
-            await self.store.save(session, req.hop, reply, loaded.token, **save_args)
+            await self.store.save(session, req.hop, reply, loaded.token, recent=loaded.recent, **save_args)
             saved = True
             return reply
         finally:

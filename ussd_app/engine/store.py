@@ -1,5 +1,4 @@
-"""Sessions in Redis: one hash per session (the state + JSON data, the END it ended with, the replay cache) with
-a TTL, a per-session lock, resume pointers.
+"""Sessions in Redis: state + JSON data with a TTL, a per-session lock, a replay cache, resume pointers.
 
 Keys carry the session id as a hash tag (`{sid}`) so one session's keys share a Redis Cluster slot.
 A hop costs two round trips: one script takes the lock and reads the session and the replay cache;
@@ -8,7 +7,8 @@ A new session adds one read (the caller's resume pointer lives under their numbe
 
 Bytes per live session (issue 18: at most 600): the session is compact JSON (types.Session.to_json), and the
 replay cache keeps the replies of the last two hop ids -- the retry of the latest hop, and a late retry of the
-one before it arriving after the next was answered (tests/test_aggregator_conformance.py, the probe).
+one before it arriving after the next was answered (tests/test_aggregator_conformance.py, the probe). Plain
+strings: a hash with a value over 64 bytes leaves Redis's compact encoding and takes several times the room.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import asyncio
 import json
 import secrets
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import Callable
 
 from redis.asyncio import Redis
@@ -26,30 +27,22 @@ from enerlectra import faults
 from enerlectra.domain import ledger
 from enerlectra.ussd.types import Session, UssdReply
 
-# Take the lock; when it is ours, read the session, the stored reply for this hop id, and the END
-# the session ended with (if it did). A lock already holding our token is ours: the Redis client retries a
-# call whose reply was lost, and that retry must not wait out its own lock.
-# KEYS: lock, the session's hash. ARGV: token, lock ms, the hop id's replay field.
+# Take the lock; when it is ours, read the session, the replay cache, and the END the session ended with (if
+# it did). A lock already holding our token is ours: the Redis client retries a call whose reply was lost, and
+# that retry must not wait out its own lock. KEYS: lock, session, replay cache, END. ARGV: token, lock ms.
 _ACQUIRE_AND_LOAD = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET', KEYS[1]) == ARGV[1] then
-  local v = redis.call('HMGET', KEYS[2], 's', 'e', 'h0', 'r0', 'h1', 'r1')
-  local replay = false
-  if v[3] == ARGV[3] then replay = v[4] elseif v[5] == ARGV[3] then replay = v[6] end
-  return {1, v[1], replay, v[2]}
+  return {1, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4])}
 end
 return {0}
 """
-# Write the session (or drop it and keep its END), keep this hop's reply (the one before moves to the second
-# slot), refresh the TTL, release the lock if still ours. KEYS: lock, the session's hash. ARGV: token, TTL s,
-# the hop id's replay field, the reply, the session ('' on END), the END kept ('' none).
+# Write the session (or drop it and keep its END), the replay cache, release the lock if still ours.
+# KEYS: lock, session, replay cache, END. ARGV: token, TTL s, the replay cache, the session ('' on END),
+# the END kept ('' none).
 _SAVE_AND_RELEASE = """
-local h = KEYS[2]
-if ARGV[5] ~= '' then redis.call('HSET', h, 's', ARGV[5]) else redis.call('HDEL', h, 's') end
-if ARGV[6] ~= '' then redis.call('HSET', h, 'e', ARGV[6]) end
-local last = redis.call('HMGET', h, 'h0', 'r0')
-if last[1] and last[1] ~= ARGV[3] then redis.call('HSET', h, 'h1', last[1], 'r1', last[2]) end
-redis.call('HSET', h, 'h0', ARGV[3], 'r0', ARGV[4])
-redis.call('EXPIRE', h, ARGV[2])
+if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[2]) else redis.call('DEL', KEYS[2]) end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[2]) end
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
@@ -75,6 +68,7 @@ class Loaded:
     session: Session | None
     replay: UssdReply | None
     ended: Ended | None = None  # the session ended: every later hop gets this END
+    recent: list[str] = field(default_factory=list)     # the replay cache: [field, reply] of the last two hops
 
 
 @dataclass(frozen=True)
@@ -96,8 +90,19 @@ class Ended:
         return cls(data["msisdn"], _reply_from_str(data["reply"].encode()), tuple(data.get("secret", ())))
 
 
+def _pack(text: str) -> bytes:
+    """zlib when it is shorter (a screen's words repeat across the session and its replies): Redis bytes."""
+    raw = text.encode()
+    packed = zlib.compress(raw, 9)
+    return packed if len(packed) < len(raw) else raw
+
+
+def _unpack(raw: bytes) -> bytes:
+    return zlib.decompress(raw) if raw[:1] == b"x" else raw      # JSON starts with { or [, zlib with x
+
+
 def _session(raw: bytes | None) -> Session | None:
-    return Session.from_json(json.loads(raw)) if raw else None
+    return Session.from_json(json.loads(_unpack(raw))) if raw else None
 
 
 def _text_field(hop_id: str) -> str:
@@ -126,7 +131,8 @@ class SessionStore:
         self._extend = redis.register_script(_EXTEND)
 
     def _key(self, sid: str, part: str) -> str:
-        """`lock`, or `s`: the session's hash (fields s: the session, e: its END, h0/r0 h1/r1: the replay cache)."""
+        """lock, s (the session), rp (the replay cache; `r` was a hash before issue 18), end (the END it ended
+        with)."""
         return f"{self.prefix}ussd:{{{sid}}}:{part}"
 
     def _resume_key(self, msisdn: str) -> str:
@@ -135,13 +141,16 @@ class SessionStore:
     async def acquire(self, sid: str, hop_id: str) -> Loaded:
         """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay."""
         token = secrets.token_hex(8)
-        keys = [self._key(sid, "lock"), self._key(sid, "s")]
+        keys = [self._key(sid, "lock"), self._key(sid, "s"), self._key(sid, "rp"), self._key(sid, "end")]
         deadline = time.monotonic() + self.lock_wait
         while True:
-            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms, _text_field(hop_id)])
+            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms])
             if got[0] == 1:
-                replay = _reply_from_str(got[2]) if got[2] else None
-                return Loaded(token, _session(got[1]), replay, Ended.load(got[3]))
+                recent = json.loads(_unpack(got[2])) if got[2] else []
+                wanted = _text_field(hop_id)
+                replay = next((_reply_from_str(recent[i + 1].encode()) for i in range(0, len(recent) - 1, 2)
+                               if recent[i] == wanted), None)
+                return Loaded(token, _session(got[1]), replay, Ended.load(got[3]), recent)
             if time.monotonic() > deadline:
                 raise LockTimeout(sid)
             await asyncio.sleep(0.005)
@@ -161,7 +170,7 @@ class SessionStore:
     async def secret_steps(self, sid: str) -> set[int] | None:
         """Which inputs of the session were PINs (positions in the `*`-joined text), while we remember the
         session (ended or not); None once it is forgotten."""
-        ended_raw, live_raw = await self.redis.hmget(self._key(sid, "s"), "e", "s")
+        ended_raw, live_raw = await self.redis.mget(self._key(sid, "end"), self._key(sid, "s"))
         known = Ended.load(ended_raw) or _session(live_raw)
         return set(known.secret_steps) if known is not None else None
 
@@ -169,19 +178,24 @@ class SessionStore:
         return _session(await self.redis.get(self._resume_key(msisdn)))
 
     async def save(self, session: Session, hop_id: str, reply: UssdReply, token: str, *, resumable: bool,
-                   keep_resume: bool = False) -> None:
+                   keep_resume: bool = False, recent: list[str] | None = None) -> None:
         """Store the session (or drop it on END), the reply for retransmissions, the resume pointer;
         then release the lock, all in one round trip.
 
         `resumable`: this screen is worth offering again if the call drops.
         `keep_resume`: leave the previous pointer alone (the resume offer itself, an internal error).
+        `recent`: the replay cache as loaded (`Loaded.recent`): this hop's reply goes first, the one before stays.
         """
-        blob = json.dumps(session.to_json(), separators=(",", ":"))
+        blob = _pack(json.dumps(session.to_json(), separators=(",", ":"), ensure_ascii=False))
         ended = ""
         if reply.end and not faults.on("end_not_remembered"):
             ended = Ended(session.msisdn, reply, tuple(session.secret_steps)).dump()
-        keys = [self._key(session.id, "lock"), self._key(session.id, "s")]
-        args = [token, self.ttl, _text_field(hop_id), reply.wire, "" if reply.end else blob, ended]
+        hop_field, recent = _text_field(hop_id), recent or []
+        kept = recent[:2] if recent[:1] != [hop_field] else recent[2:4]
+        replays = _pack(json.dumps([hop_field, reply.wire, *kept], separators=(",", ":"), ensure_ascii=False))
+        keys = [self._key(session.id, "lock"), self._key(session.id, "s"), self._key(session.id, "rp"),
+                self._key(session.id, "end")]
+        args = [token, self.ttl, replays, b"" if reply.end else blob, ended]
         for attempt in (1, 2):
             # The resume pointer first, then the session and the lock's release: one round trip (the script by
             # its digest: a pipeline given a Script object asks SCRIPT EXISTS first, a round trip of its own).
@@ -216,9 +230,8 @@ class SessionStore:
                 return "gone"
             ended = Ended(loaded.session.msisdn, reply(loaded.session), tuple(loaded.session.secret_steps))
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hdel(self._key(sid, "s"), "s")
-                pipe.hset(self._key(sid, "s"), "e", ended.dump())
-                pipe.expire(self._key(sid, "s"), self.ttl)
+                pipe.delete(self._key(sid, "s"))
+                pipe.set(self._key(sid, "end"), ended.dump(), ex=self.ttl)
                 await pipe.execute()
             return "closed"
         finally:
@@ -232,4 +245,4 @@ class SessionStore:
 
     async def load_session(self, sid: str) -> Session | None:
         """Read a session without locking (tests and operators' tools)."""
-        return _session(await self.redis.hget(self._key(sid, "s"), "s"))
+        return _session(await self.redis.get(self._key(sid, "s")))

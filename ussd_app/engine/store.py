@@ -93,7 +93,7 @@ class Ended:
 def _pack(text: str) -> bytes:
     """zlib when it is shorter (a screen's words repeat across the session and its replies): Redis bytes."""
     raw = text.encode()
-    packed = zlib.compress(raw, 9)
+    packed = zlib.compress(raw, 6)
     return packed if len(packed) < len(raw) else raw
 
 

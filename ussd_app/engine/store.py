@@ -1,14 +1,16 @@
-"""Sessions in Redis: state + JSON data with a TTL, a per-session lock, a replay cache, resume pointers.
+"""Sessions in Redis: one record per session (its state + JSON data, the END it ended with, the replay cache)
+with a TTL, a per-session lock, resume pointers.
 
 Keys carry the session id as a hash tag (`{sid}`) so one session's keys share a Redis Cluster slot.
-A hop costs two round trips: one script takes the lock and reads the session and the replay cache;
-one pipeline writes the resume pointer, then one script writes the session and the reply and releases the lock.
+A hop costs two round trips: one script takes the lock and reads the record; one pipeline writes the resume
+pointer, then one script writes the record and releases the lock.
 A new session adds one read (the caller's resume pointer lives under their number, not the session).
 
-Bytes per live session (issue 18: at most 600): the session is compact JSON (types.Session.to_json), and the
-replay cache keeps the replies of the last two hop ids -- the retry of the latest hop, and a late retry of the
-one before it arriving after the next was answered (tests/test_aggregator_conformance.py, the probe). Plain
-strings: a hash with a value over 64 bytes leaves Redis's compact encoding and takes several times the room.
+Bytes per live session (issue 18: at most 600): one key (each key costs Redis about 100 bytes of its own), the
+session as compact JSON (types.Session.to_json) without its id (the key names it), a replay cache of the last
+two hop ids -- the retry of the latest hop, and a late retry of the one before it arriving after the next was
+answered (tests/test_aggregator_conformance.py, the probe) -- and zlib over the whole when that is shorter
+(the screen and the replies repeat each other's words).
 """
 from __future__ import annotations
 
@@ -27,22 +29,18 @@ from enerlectra import faults
 from enerlectra.domain import ledger
 from enerlectra.ussd.types import Session, UssdReply
 
-# Take the lock; when it is ours, read the session, the replay cache, and the END the session ended with (if
-# it did). A lock already holding our token is ours: the Redis client retries a call whose reply was lost, and
-# that retry must not wait out its own lock. KEYS: lock, session, replay cache, END. ARGV: token, lock ms.
+# Take the lock; when it is ours, read the session's record. A lock already holding our token is ours: the
+# Redis client retries a call whose reply was lost, and that retry must not wait out its own lock.
+# KEYS: lock, record. ARGV: token, lock ms.
 _ACQUIRE_AND_LOAD = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET', KEYS[1]) == ARGV[1] then
-  return {1, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4])}
+  return {1, redis.call('GET', KEYS[2])}
 end
 return {0}
 """
-# Write the session (or drop it and keep its END), the replay cache, release the lock if still ours.
-# KEYS: lock, session, replay cache, END. ARGV: token, TTL s, the replay cache, the session ('' on END),
-# the END kept ('' none).
+# Write the record, release the lock if still ours. KEYS: lock, record. ARGV: token, TTL s, the record.
 _SAVE_AND_RELEASE = """
-if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[2]) else redis.call('DEL', KEYS[2]) end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[2]) end
-redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
@@ -79,15 +77,14 @@ class Ended:
     reply: UssdReply
     secret_steps: tuple[int, ...] = ()      # which inputs were PINs (the end-of-session event masks them)
 
-    def dump(self) -> str:
-        return json.dumps({"msisdn": self.msisdn, "reply": self.reply.wire, "secret": list(self.secret_steps)})
+    def dump(self) -> list:
+        return [self.msisdn, self.reply.wire, list(self.secret_steps)]
 
     @classmethod
-    def load(cls, raw: bytes | None) -> "Ended | None":
-        if not raw:
+    def load(cls, data: list | None) -> "Ended | None":
+        if not data:
             return None
-        data = json.loads(raw)
-        return cls(data["msisdn"], _reply_from_str(data["reply"].encode()), tuple(data.get("secret", ())))
+        return cls(data[0], _reply_from_str(data[1].encode()), tuple(data[2]))
 
 
 def _pack(text: str) -> bytes:
@@ -103,6 +100,23 @@ def _unpack(raw: bytes) -> bytes:
 
 def _session(raw: bytes | None) -> Session | None:
     return Session.from_json(json.loads(_unpack(raw))) if raw else None
+
+
+def _record(raw: bytes | None) -> dict:
+    """A session's record: s (the session without its id), e (its END), r (the replay cache)."""
+    if not raw:
+        return {}
+    data = json.loads(_unpack(raw))
+    return {"s": data} if "msisdn" in data else data        # a bare session, saved before issue 18
+
+
+def _live(sid: str, record: dict) -> Session | None:
+    data = record.get("s")
+    return Session.from_json({**data, "i": sid} if "m" in data else data) if data else None
+
+
+def _dump(record: dict) -> bytes:
+    return _pack(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
 
 
 def _text_field(hop_id: str) -> str:
@@ -131,8 +145,7 @@ class SessionStore:
         self._extend = redis.register_script(_EXTEND)
 
     def _key(self, sid: str, part: str) -> str:
-        """lock, s (the session), rp (the replay cache; `r` was a hash before issue 18), end (the END it ended
-        with)."""
+        """lock, or s: the session's record."""
         return f"{self.prefix}ussd:{{{sid}}}:{part}"
 
     def _resume_key(self, msisdn: str) -> str:
@@ -141,16 +154,16 @@ class SessionStore:
     async def acquire(self, sid: str, hop_id: str) -> Loaded:
         """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay."""
         token = secrets.token_hex(8)
-        keys = [self._key(sid, "lock"), self._key(sid, "s"), self._key(sid, "rp"), self._key(sid, "end")]
+        keys = [self._key(sid, "lock"), self._key(sid, "s")]
         deadline = time.monotonic() + self.lock_wait
         while True:
             got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms])
             if got[0] == 1:
-                recent = json.loads(_unpack(got[2])) if got[2] else []
-                wanted = _text_field(hop_id)
+                record = _record(got[1])
+                recent, wanted = record.get("r", []), _text_field(hop_id)
                 replay = next((_reply_from_str(recent[i + 1].encode()) for i in range(0, len(recent) - 1, 2)
                                if recent[i] == wanted), None)
-                return Loaded(token, _session(got[1]), replay, Ended.load(got[3]), recent)
+                return Loaded(token, _live(sid, record), replay, Ended.load(record.get("e")), recent)
             if time.monotonic() > deadline:
                 raise LockTimeout(sid)
             await asyncio.sleep(0.005)
@@ -170,8 +183,8 @@ class SessionStore:
     async def secret_steps(self, sid: str) -> set[int] | None:
         """Which inputs of the session were PINs (positions in the `*`-joined text), while we remember the
         session (ended or not); None once it is forgotten."""
-        ended_raw, live_raw = await self.redis.mget(self._key(sid, "end"), self._key(sid, "s"))
-        known = Ended.load(ended_raw) or _session(live_raw)
+        record = _record(await self.redis.get(self._key(sid, "s")))
+        known = Ended.load(record.get("e")) or _live(sid, record)
         return set(known.secret_steps) if known is not None else None
 
     async def resume_point(self, msisdn: str) -> Session | None:
@@ -186,23 +199,25 @@ class SessionStore:
         `keep_resume`: leave the previous pointer alone (the resume offer itself, an internal error).
         `recent`: the replay cache as loaded (`Loaded.recent`): this hop's reply goes first, the one before stays.
         """
-        blob = _pack(json.dumps(session.to_json(), separators=(",", ":"), ensure_ascii=False))
-        ended = ""
-        if reply.end and not faults.on("end_not_remembered"):
-            ended = Ended(session.msisdn, reply, tuple(session.secret_steps)).dump()
+        stored = session.to_json()
         hop_field, recent = _text_field(hop_id), recent or []
         kept = recent[:2] if recent[:1] != [hop_field] else recent[2:4]
-        replays = _pack(json.dumps([hop_field, reply.wire, *kept], separators=(",", ":"), ensure_ascii=False))
-        keys = [self._key(session.id, "lock"), self._key(session.id, "s"), self._key(session.id, "rp"),
-                self._key(session.id, "end")]
-        args = [token, self.ttl, replays, b"" if reply.end else blob, ended]
+        record: dict = {"r": [hop_field, reply.wire, *kept]}
+        if not reply.end:
+            record["s"] = {k: v for k, v in stored.items() if k != "i"}
+        elif not faults.on("end_not_remembered"):
+            record["e"] = Ended(session.msisdn, reply, tuple(session.secret_steps)).dump()
+        keys = [self._key(session.id, "lock"), self._key(session.id, "s")]
+        args = [token, self.ttl, _dump(record)]
         for attempt in (1, 2):
             # The resume pointer first, then the session and the lock's release: one round trip (the script by
             # its digest: a pipeline given a Script object asks SCRIPT EXISTS first, a round trip of its own).
             async with self.redis.pipeline(transaction=False) as pipe:
                 if not keep_resume:
                     if resumable and not reply.end:
-                        pipe.set(self._resume_key(session.msisdn), blob, ex=self.resume_ttl)
+                        pipe.set(self._resume_key(session.msisdn), _pack(json.dumps(stored, separators=(",", ":"),
+                                                                                  ensure_ascii=False)),
+                                 ex=self.resume_ttl)
                     else:
                         pipe.delete(self._resume_key(session.msisdn))
                 pipe.evalsha(self._save.sha, len(keys), *keys, *args)
@@ -229,10 +244,7 @@ class SessionStore:
             if loaded.session is None:
                 return "gone"
             ended = Ended(loaded.session.msisdn, reply(loaded.session), tuple(loaded.session.secret_steps))
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(self._key(sid, "s"))
-                pipe.set(self._key(sid, "end"), ended.dump(), ex=self.ttl)
-                await pipe.execute()
+            await self.redis.set(self._key(sid, "s"), _dump({"e": ended.dump(), "r": loaded.recent}), ex=self.ttl)
             return "closed"
         finally:
             await self.release(sid, loaded.token)
@@ -245,4 +257,4 @@ class SessionStore:
 
     async def load_session(self, sid: str) -> Session | None:
         """Read a session without locking (tests and operators' tools)."""
-        return _session(await self.redis.get(self._key(sid, "s")))
+        return _live(sid, _record(await self.redis.get(self._key(sid, "s"))))

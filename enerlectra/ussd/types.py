@@ -144,6 +144,7 @@ class Session:
     page: int = 0
     header: list[str] = field(default_factory=list)         # the hint or flash shown on top of its pages
     last_pick: list = field(default_factory=list)           # own hop ids: [input digest, time, asked]
+    resume_kept: bool = False       # a resume pointer of this number may exist (read at the dial, or set since)
 
     @property
     def currency(self) -> str:
@@ -170,7 +171,7 @@ class Session:
 
 _SHORT = {"id": "i", "msisdn": "m", "country": "c", "state": "t", "lang": "l", "user_id": "u", "name": "n",
           "data": "d", "path": "p", "steps": "k", "secret_steps": "x", "history": "y", "screen": "w", "page": "g",
-          "header": "h", "last_pick": "q"}
+          "header": "h", "last_pick": "q", "resume_kept": "v"}
 _REQUIRED = {"id", "msisdn", "country", "state", "lang"}
 _DEFAULTS = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default
              for f in fields(Session) if f.name not in _REQUIRED}

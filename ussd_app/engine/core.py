@@ -139,6 +139,7 @@ class Engine:
     # -- opening a session ---------------------------------------------------------------------
 
     async def _open(self, session: Session, resume: Session | None, req: UssdRequest) -> UssdReply:
+        session.resume_kept = resume is not None
         user = await users.get_by_msisdn(self.services.db_read, session.msisdn)
         if user is not None:
             session.user_id, session.name, session.lang = user.id, user.name, user.language

@@ -199,6 +199,14 @@ class SessionStore:
         `keep_resume`: leave the previous pointer alone (the resume offer itself, an internal error).
         `recent`: the replay cache as loaded (`Loaded.recent`): this hop's reply goes first, the one before stays.
         """
+        # The resume pointer: set on a screen worth resuming; dropped otherwise, when this session knows of one
+        # (read at the dial, or set since): most hops then write the record alone, one script, no pipeline.
+        pointer = None
+        if not keep_resume:
+            if resumable and not reply.end:
+                pointer, session.resume_kept = "set", True
+            elif session.resume_kept:
+                pointer, session.resume_kept = "delete", False
         stored = session.to_json()
         hop_field, recent = _text_field(hop_id), recent or []
         kept = recent[:2] if recent[:1] != [hop_field] else recent[2:4]
@@ -209,17 +217,19 @@ class SessionStore:
             record["e"] = Ended(session.msisdn, reply, tuple(session.secret_steps)).dump()
         keys = [self._key(session.id, "lock"), self._key(session.id, "s")]
         args = [token, self.ttl, _dump(record)]
+        if pointer is None:
+            await self._save(keys=keys, args=args)
+            return
         for attempt in (1, 2):
-            # The resume pointer first, then the session and the lock's release: one round trip (the script by
+            # The resume pointer first, then the record and the lock's release: one round trip (the script by
             # its digest: a pipeline given a Script object asks SCRIPT EXISTS first, a round trip of its own).
             async with self.redis.pipeline(transaction=False) as pipe:
-                if not keep_resume:
-                    if resumable and not reply.end:
-                        pipe.set(self._resume_key(session.msisdn), _pack(json.dumps(stored, separators=(",", ":"),
-                                                                                  ensure_ascii=False)),
-                                 ex=self.resume_ttl)
-                    else:
-                        pipe.delete(self._resume_key(session.msisdn))
+                if pointer == "set":
+                    pipe.set(self._resume_key(session.msisdn), _pack(json.dumps(stored, separators=(",", ":"),
+                                                                                ensure_ascii=False)),
+                             ex=self.resume_ttl)
+                else:
+                    pipe.delete(self._resume_key(session.msisdn))
                 pipe.evalsha(self._save.sha, len(keys), *keys, *args)
                 try:
                     await pipe.execute()

@@ -73,11 +73,16 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        inline = "async_creator" in kwargs
+
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn):  # noqa: ANN001
             # One writer at a time, decided at BEGIN: a transaction that reads balances and then writes
             # cannot lose a race to another that read the same balances.
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if inline:      # a reader on the loop: BEGIN straight to sqlite3, not through a statement's machinery
+                conn.connection.driver_connection.begin_deferred()
+            else:
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
     return engine
 
 

@@ -102,6 +102,9 @@ class InlineConnection:
     async def create_function(self, *args: Any, **kw: Any) -> None:
         self._conn.create_function(*args, **kw)
 
+    def begin_deferred(self) -> None:
+        self._conn.execute("BEGIN")
+
     async def commit(self) -> None:
         self._conn.commit()
 

@@ -337,6 +337,7 @@ async def test_the_three_prices_of_a_trade_screen_agree_with_the_market_snapshot
     phone = market[BUYER]
     await phone.dial()
     await phone.press(TRADE, "2", "4", "2", "4826")                 # buys 3 kWh, a standing bid for the rest
+    await sell(market[SELLER], "1", "1.50")                         # above the bid: stays on the book
     snap, now = await both()
     assert snap == now and None not in now, (snap, now)       # an offer left, a bid, a last price
     screen = (await phone.dial(), await phone.press(TRADE))[1]

@@ -13,6 +13,9 @@ SQLITE_BUSY_MS = 10_000        # without a statement timeout (CLI, migrations): 
 # SQLite connections are kept (each aiosqlite connection is a thread started; the pool's default 5 made a
 # burst of hops open and close overflow connections, a thread each).
 SQLITE_POOL = {"pool_size": 16, "max_overflow": 16}
+# A reader on the loop (inline_sqlite) waits at most this long for a lock (WAL readers rarely meet one: a
+# checkpoint's restart, a recovery): the loop must not stand still for the statement timeout.
+INLINE_BUSY_MS = 100
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,7 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
         kwargs |= {"pool_pre_ping": False, **SQLITE_POOL}
         database = make_url(url).database
         if read_only and database and database != ":memory:" and "?" not in url:
-            kwargs["async_creator"] = inline_sqlite.creator(
-                database, (timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS) / 1000)
+            kwargs["async_creator"] = inline_sqlite.creator(database, INLINE_BUSY_MS / 1000)
     if url.startswith("postgresql"):
         server_settings = {"search_path": schema} if schema else {}
         connect_args: dict = {}
@@ -59,7 +61,8 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
             connect_args["server_settings"] = server_settings
         if connect_args:
             kwargs["connect_args"] = connect_args
-    busy_ms = timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS
+    inline = "async_creator" in kwargs
+    busy_ms = INLINE_BUSY_MS if inline else timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         # aiosqlite logs every call with its arguments at DEBUG (bound values included): never below INFO.
@@ -72,8 +75,6 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
             cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
-
-        inline = "async_creator" in kwargs
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn):  # noqa: ANN001

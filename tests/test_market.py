@@ -318,3 +318,27 @@ async def test_sell_and_buy_by_sms_with_yes_and_pin(client, market):
     assert "you sold 2.0 kWh" in (await sms_to(client, SELLER))[-1]
     assert "No kWh for sale now." in await say(BUYER, "BUY 1")
     await escrow_ok(client)
+
+
+async def test_the_three_prices_of_a_trade_screen_agree_with_the_market_snapshot(client, market):
+    """data.prices (one query, issue 18) says what data.snapshot says, on an empty book and on a busy one."""
+    from enerlectra.domain.market import data
+
+    async def both():
+        async with client.app[appkeys.DB_READ]() as s:
+            snap, now = await data.snapshot(s, "ZMW"), await data.prices(s, "ZMW")
+        return (snap.best_offers[0][0] if snap.best_offers else None, snap.best_bid, snap.last_price), \
+            (now.best_offer, now.best_bid, now.last_price)
+
+    empty, none = await both()
+    assert empty == none == (None, None, None)
+    await sell(market[SELLER], "1", "1.40")
+    await sell(market[SELLER2], "2", "1.20")
+    phone = market[BUYER]
+    await phone.dial()
+    await phone.press(TRADE, "2", "4", "2", "4826")                 # buys 3 kWh, a standing bid for the rest
+    await sell(market[SELLER], "1", "1.50")                         # above the bid: stays on the book
+    snap, now = await both()
+    assert snap == now and None not in now, (snap, now)       # an offer left, a bid, a last price
+    screen = (await phone.dial(), await phone.press(TRADE))[1]
+    assert f"last K{now[2] / 100:.2f}" in screen, screen

@@ -4,10 +4,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from enerlectra.db import inline_sqlite
+
 SQLITE_BUSY_MS = 10_000        # without a statement timeout (CLI, migrations): wait this long for the writer
+# SQLite connections are kept (each aiosqlite connection is a thread started; the pool's default 5 made a
+# burst of hops open and close overflow connections, a thread each).
+SQLITE_POOL = {"pool_size": 16, "max_overflow": 16}
+# A reader on the loop (inline_sqlite) waits at most this long for a lock (WAL readers rarely meet one: a
+# checkpoint's restart, a recovery): the loop must not stand still for the statement timeout.
+INLINE_BUSY_MS = 100
 
 
 @dataclass(frozen=True)
@@ -29,10 +37,17 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
     and the workers' bounds (operator commands and migrations may run longer statements).
 
     On SQLite every transaction of the default engine is BEGIN IMMEDIATE (one writer, decided up front);
-    a `read_only` engine begins deferred, so screens that only read never queue behind a writer (WAL).
+    a `read_only` engine begins deferred, so screens that only read never queue behind a writer (WAL), and
+    runs its reads in place on the loop (`inline_sqlite`: a reader in WAL never waits for a lock).
     """
     # hide_parameters: an SQL error (or SQL logging) shows the statement, never the values bound to it.
     kwargs: dict = {"pool_pre_ping": True, "hide_parameters": True}
+    if url.startswith("sqlite"):
+        # A local file does not drop connections: no ping (each one a round trip to the connection's thread).
+        kwargs |= {"pool_pre_ping": False, **SQLITE_POOL}
+        database = make_url(url).database
+        if read_only and database and database != ":memory:" and "?" not in url:
+            kwargs["async_creator"] = inline_sqlite.creator(database, INLINE_BUSY_MS / 1000)
     if url.startswith("postgresql"):
         server_settings = {"search_path": schema} if schema else {}
         connect_args: dict = {}
@@ -46,7 +61,8 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
             connect_args["server_settings"] = server_settings
         if connect_args:
             kwargs["connect_args"] = connect_args
-    busy_ms = timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS
+    inline = "async_creator" in kwargs
+    busy_ms = INLINE_BUSY_MS if inline else timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS
     if url.startswith("sqlite") and not read_only and ":memory:" not in url:
         # SQLite has one writer: a process's writers queue for one connection, first come first served, instead
         # of each holding a connection and polling the lock with SQLite's sleeps (up to 100 ms a turn, newcomers
@@ -70,7 +86,10 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
         def _sqlite_begin(conn):  # noqa: ANN001
             # One writer at a time, decided at BEGIN: a transaction that reads balances and then writes
             # cannot lose a race to another that read the same balances.
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if inline:      # a reader on the loop: BEGIN straight to sqlite3, not through a statement's machinery
+                conn.connection.driver_connection.begin_deferred()
+            else:
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
     return engine
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 
@@ -31,9 +32,13 @@ class Msisdn:
         return COUNTRIES[self.country][1]
 
 
+@lru_cache(maxsize=4096)
 def parse_msisdn(raw: str, region: str | None = None) -> Msisdn:
     """Accept E.164 with or without '+', as aggregators send it; with `region`, also a national number
-    as a person types it (0971234567). Reject anything else."""
+    as a person types it (0971234567). Reject anything else.
+
+    Cached per string (issue 18: libphonenumber on every hop): the answer is immutable, a refusal is raised
+    again each time (lru_cache keeps no exceptions)."""
     text = (raw or "").strip().replace(" ", "")
     if not text:
         raise InvalidMsisdn("phone number is empty")

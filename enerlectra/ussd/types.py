@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
 
 from enerlectra.domain.ledger import keyed_digest
@@ -72,13 +72,23 @@ class Screen:
     page_size: int | None = None          # at most this many lines a page (history: short pages)
 
     def to_json(self) -> dict[str, Any]:
-        return {"body": self.body, "options": [list(o) for o in self.options], "end": self.end,
-                "page_size": self.page_size}
+        """Short keys, defaults left out: a session carries its screen in Redis (issue 18: bytes per session)."""
+        data: dict[str, Any] = {"b": self.body}
+        if self.options:
+            data["o"] = [list(o) for o in self.options]
+        if self.end:
+            data["e"] = 1
+        if self.page_size is not None:
+            data["z"] = self.page_size
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Screen":
-        return cls(body=list(data["body"]), options=[tuple(o) for o in data["options"]], end=data["end"],
-                   page_size=data.get("page_size"))
+        if "body" in data:                  # the long form, saved before issue 18
+            return cls(body=list(data["body"]), options=[tuple(o) for o in data["options"]], end=data["end"],
+                       page_size=data.get("page_size"))
+        return cls(body=list(data["b"]), options=[tuple(o) for o in data.get("o", ())], end=bool(data.get("e")),
+                   page_size=data.get("z"))
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,7 @@ class Session:
     page: int = 0
     header: list[str] = field(default_factory=list)         # the hint or flash shown on top of its pages
     last_pick: list = field(default_factory=list)           # own hop ids: [input digest, time, asked]
+    resume_kept: bool = False       # a resume pointer of this number may exist (read at the dial, or set since)
 
     @property
     def currency(self) -> str:
@@ -141,13 +152,29 @@ class Session:
         return COUNTRIES[self.country][0]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Short keys, fields at their defaults left out (issue 18: a live session within 600 bytes of Redis)."""
+        data = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _REQUIRED or value != _DEFAULTS[f.name]:
+                data[_SHORT[f.name]] = value
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Session":
-        if "consumed" in data and "path" not in data:     # saved before the path replaced `consumed`
-            data = {**data, "path": data["consumed"]}
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        if "msisdn" in data:                                # the long form, saved before issue 18
+            if "consumed" in data and "path" not in data:     # saved before the path replaced `consumed`
+                data = {**data, "path": data["consumed"]}
+            return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        return cls(**{name: data[short] for name, short in _SHORT.items() if short in data})
+
+
+_SHORT = {"id": "i", "msisdn": "m", "country": "c", "state": "t", "lang": "l", "user_id": "u", "name": "n",
+          "data": "d", "path": "p", "steps": "k", "secret_steps": "x", "history": "y", "screen": "w", "page": "g",
+          "header": "h", "last_pick": "q", "resume_kept": "v"}
+_REQUIRED = {"id", "msisdn", "country", "state", "lang"}
+_DEFAULTS = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default
+             for f in fields(Session) if f.name not in _REQUIRED}
 
 
 @dataclass

@@ -34,10 +34,9 @@ def _order_problem(ctx: Ctx, wh: int | None = None, price: int | None = None) ->
 
 async def menu(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
-        snap = await data.snapshot(s, ctx.session.currency)
-    best = snap.best_offers[0][0] if snap.best_offers else None
+        now = await data.prices(s, ctx.session.currency)
     return Screen([_("Trade energy. Best offer {best}, last {last} per kWh").format(
-        best=_price(ctx, best), last=_price(ctx, snap.last_price))],
+        best=_price(ctx, now.best_offer), last=_price(ctx, now.last_price))],
         [("1", _("Sell kWh")), ("2", _("Buy kWh")), ("3", _("My offers")), ("4", _("Market")),
          ("5", _("Price alert"))])
 
@@ -61,13 +60,12 @@ async def sellprice(ctx: Ctx) -> Rendered:
             return problem
     async with ctx.services.db_read() as s:
         energy = (await wallet.balances(s, ctx.session.user_id, ctx.session.currency)).energy
-        snap = await data.snapshot(s, ctx.session.currency)
+        now = await data.prices(s, ctx.session.currency)
     if ctx.text is not None and wh > energy:
         return Reject(_("You have only {energy}. Type a smaller amount.").format(energy=format_energy(energy)))
-    best = snap.best_offers[0][0] if snap.best_offers else None
     return Screen([_("Price per kWh in {currency}? Now: best offer {ask}, best bid {bid}, last {last}.").format(
-        currency=ctx.session.currency, ask=_price(ctx, best), bid=_price(ctx, snap.best_bid),
-        last=_price(ctx, snap.last_price))])
+        currency=ctx.session.currency, ask=_price(ctx, now.best_offer), bid=_price(ctx, now.best_bid),
+        last=_price(ctx, now.last_price))])
 
 
 async def sellexpiry(ctx: Ctx) -> Rendered:
@@ -241,10 +239,9 @@ async def market(ctx: Ctx) -> Rendered:
 
 async def alertprice(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
-        snap = await data.snapshot(s, ctx.session.currency)
-    best = snap.best_offers[0][0] if snap.best_offers else None
+        now = await data.prices(s, ctx.session.currency)
     return Screen([_("SMS me when kWh is offered below what price? Best offer now {best}.").format(
-        best=_price(ctx, best))])
+        best=_price(ctx, now.best_offer))])
 
 
 async def alertset(ctx: Ctx) -> Rendered:

@@ -59,7 +59,7 @@ class Engine:
             if answered is not None:
                 return answered
             reply, session, save_args = await self._hop(req, loaded.session)
-            await self.store.save(session, req.hop, reply, loaded.token, **save_args)
+            await self.store.save(session, req.hop, reply, loaded.token, recent=loaded.recent, **save_args)
             saved = True
             return reply
         finally:
@@ -139,6 +139,7 @@ class Engine:
     # -- opening a session ---------------------------------------------------------------------
 
     async def _open(self, session: Session, resume: Session | None, req: UssdRequest) -> UssdReply:
+        session.resume_kept = resume is not None
         user = await users.get_by_msisdn(self.services.db_read, session.msisdn)
         if user is not None:
             session.user_id, session.name, session.lang = user.id, user.name, user.language

@@ -1,9 +1,16 @@
-"""Sessions in Redis: state + JSON data with a TTL, a per-session lock, a replay cache, resume pointers.
+"""Sessions in Redis: one record per session (its state + JSON data, the END it ended with, the replay cache)
+with a TTL, a per-session lock, resume pointers.
 
 Keys carry the session id as a hash tag (`{sid}`) so one session's keys share a Redis Cluster slot.
-A hop costs two round trips: one script takes the lock and reads the session and the replay cache;
-one pipeline writes the session, the reply and the resume pointer and releases the lock.
+A hop costs two round trips: one script takes the lock and reads the record; one pipeline writes the resume
+pointer, then one script writes the record and releases the lock.
 A new session adds one read (the caller's resume pointer lives under their number, not the session).
+
+Bytes per live session (issue 18: at most 600): one key (each key costs Redis about 100 bytes of its own), the
+session as compact JSON (types.Session.to_json) without its id (the key names it), a replay cache of the last
+two hop ids -- the retry of the latest hop, and a late retry of the one before it arriving after the next was
+answered (tests/test_aggregator_conformance.py, the probe) -- and zlib over the whole when that is shorter
+(the screen and the replies repeat each other's words).
 """
 from __future__ import annotations
 
@@ -11,23 +18,31 @@ import asyncio
 import json
 import secrets
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import Callable
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from enerlectra import faults
 from enerlectra.domain import ledger
 from enerlectra.ussd.types import Session, UssdReply
 
-# Take the lock; when it is ours, read the session, the stored reply for this hop id, and the END
-# the session ended with (if it did). A lock already holding our token is ours: the Redis client retries a
-# call whose reply was lost, and that retry must not wait out its own lock.
+# Take the lock; when it is ours, read the session's record. A lock already holding our token is ours: the
+# Redis client retries a call whose reply was lost, and that retry must not wait out its own lock.
+# KEYS: lock, record. ARGV: token, lock ms.
 _ACQUIRE_AND_LOAD = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET', KEYS[1]) == ARGV[1] then
-  return {1, redis.call('GET', KEYS[2]), redis.call('HGET', KEYS[3], ARGV[3]), redis.call('GET', KEYS[4])}
+  return {1, redis.call('GET', KEYS[2])}
 end
 return {0}
+"""
+# Write the record, release the lock if still ours. KEYS: lock, record. ARGV: token, TTL s, the record.
+_SAVE_AND_RELEASE = """
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
 """
 # Keep a lock we still own alive while a slow hop (a provider call) runs.
 _EXTEND = """
@@ -51,6 +66,7 @@ class Loaded:
     session: Session | None
     replay: UssdReply | None
     ended: Ended | None = None  # the session ended: every later hop gets this END
+    recent: list[str] = field(default_factory=list)     # the replay cache: [field, reply] of the last two hops
 
 
 @dataclass(frozen=True)
@@ -61,25 +77,52 @@ class Ended:
     reply: UssdReply
     secret_steps: tuple[int, ...] = ()      # which inputs were PINs (the end-of-session event masks them)
 
-    def dump(self) -> str:
-        return json.dumps({"msisdn": self.msisdn, "reply": self.reply.wire, "secret": list(self.secret_steps)})
+    def dump(self) -> list:
+        return [self.msisdn, self.reply.wire, list(self.secret_steps)]
 
     @classmethod
-    def load(cls, raw: bytes | None) -> "Ended | None":
-        if not raw:
+    def load(cls, data: list | None) -> "Ended | None":
+        if not data:
             return None
-        data = json.loads(raw)
-        return cls(data["msisdn"], _reply_from_str(data["reply"].encode()), tuple(data.get("secret", ())))
+        return cls(data[0], _reply_from_str(data[1].encode()), tuple(data[2]))
+
+
+def _pack(text: str) -> bytes:
+    """zlib when it is shorter (a screen's words repeat across the session and its replies): Redis bytes."""
+    raw = text.encode()
+    packed = zlib.compress(raw, 6)
+    return packed if len(packed) < len(raw) else raw
+
+
+def _unpack(raw: bytes) -> bytes:
+    return zlib.decompress(raw) if raw[:1] == b"x" else raw      # JSON starts with { or [, zlib with x
 
 
 def _session(raw: bytes | None) -> Session | None:
-    return Session.from_json(json.loads(raw)) if raw else None
+    return Session.from_json(json.loads(_unpack(raw))) if raw else None
+
+
+def _record(raw: bytes | None) -> dict:
+    """A session's record: s (the session without its id), e (its END), r (the replay cache)."""
+    if not raw:
+        return {}
+    data = json.loads(_unpack(raw))
+    return {"s": data} if "msisdn" in data else data        # a bare session, saved before issue 18
+
+
+def _live(sid: str, record: dict) -> Session | None:
+    data = record.get("s")
+    return Session.from_json({**data, "i": sid} if "m" in data else data) if data else None
+
+
+def _dump(record: dict) -> bytes:
+    return _pack(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
 
 
 def _text_field(hop_id: str) -> str:
     """The replay cache's field for a hop id: a keyed digest, since Africa's Talking's (its text) carries the
-    PINs typed."""
-    return ledger.keyed_digest("replay", hop_id)
+    PINs typed. 64 bits: it tells apart the two hop ids a session keeps."""
+    return ledger.keyed_digest("replay", hop_id)[:16]
 
 
 def _reply_from_str(raw: bytes) -> UssdReply:
@@ -98,9 +141,11 @@ class SessionStore:
         self.lock_wait = lock_wait_ms / 1000
         self._acquire = redis.register_script(_ACQUIRE_AND_LOAD)
         self._release = redis.register_script(_RELEASE)
+        self._save = redis.register_script(_SAVE_AND_RELEASE)
         self._extend = redis.register_script(_EXTEND)
 
     def _key(self, sid: str, part: str) -> str:
+        """lock, or s: the session's record."""
         return f"{self.prefix}ussd:{{{sid}}}:{part}"
 
     def _resume_key(self, msisdn: str) -> str:
@@ -109,13 +154,16 @@ class SessionStore:
     async def acquire(self, sid: str, hop_id: str) -> Loaded:
         """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay."""
         token = secrets.token_hex(8)
-        keys = [self._key(sid, "lock"), self._key(sid, "s"), self._key(sid, "r"), self._key(sid, "end")]
+        keys = [self._key(sid, "lock"), self._key(sid, "s")]
         deadline = time.monotonic() + self.lock_wait
         while True:
-            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms, _text_field(hop_id)])
+            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms])
             if got[0] == 1:
-                replay = _reply_from_str(got[2]) if got[2] else None
-                return Loaded(token, _session(got[1]), replay, Ended.load(got[3]))
+                record = _record(got[1])
+                recent, wanted = record.get("r", []), _text_field(hop_id)
+                replay = next((_reply_from_str(recent[i + 1].encode()) for i in range(0, len(recent) - 1, 2)
+                               if recent[i] == wanted), None)
+                return Loaded(token, _live(sid, record), replay, Ended.load(record.get("e")), recent)
             if time.monotonic() > deadline:
                 raise LockTimeout(sid)
             await asyncio.sleep(0.005)
@@ -135,40 +183,61 @@ class SessionStore:
     async def secret_steps(self, sid: str) -> set[int] | None:
         """Which inputs of the session were PINs (positions in the `*`-joined text), while we remember the
         session (ended or not); None once it is forgotten."""
-        ended_raw, live_raw = await self.redis.mget(self._key(sid, "end"), self._key(sid, "s"))
-        known = Ended.load(ended_raw) or _session(live_raw)
+        record = _record(await self.redis.get(self._key(sid, "s")))
+        known = Ended.load(record.get("e")) or _live(sid, record)
         return set(known.secret_steps) if known is not None else None
 
     async def resume_point(self, msisdn: str) -> Session | None:
         return _session(await self.redis.get(self._resume_key(msisdn)))
 
     async def save(self, session: Session, hop_id: str, reply: UssdReply, token: str, *, resumable: bool,
-                   keep_resume: bool = False) -> None:
+                   keep_resume: bool = False, recent: list[str] | None = None) -> None:
         """Store the session (or drop it on END), the reply for retransmissions, the resume pointer;
         then release the lock, all in one round trip.
 
         `resumable`: this screen is worth offering again if the call drops.
         `keep_resume`: leave the previous pointer alone (the resume offer itself, an internal error).
+        `recent`: the replay cache as loaded (`Loaded.recent`): this hop's reply goes first, the one before stays.
         """
-        skey, rkey = self._key(session.id, "s"), self._key(session.id, "r")
-        blob = json.dumps(session.to_json(), separators=(",", ":"))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if reply.end:
-                pipe.delete(skey)
-                ended = Ended(session.msisdn, reply, tuple(session.secret_steps))
-                if not faults.on("end_not_remembered"):
-                    pipe.set(self._key(session.id, "end"), ended.dump(), ex=self.ttl)
-            else:
-                pipe.set(skey, blob, ex=self.ttl)
-            pipe.hset(rkey, _text_field(hop_id), reply.wire)
-            pipe.expire(rkey, self.ttl)
-            if not keep_resume:
-                if resumable and not reply.end:
-                    pipe.set(self._resume_key(session.msisdn), blob, ex=self.resume_ttl)
+        # The resume pointer: set on a screen worth resuming; dropped otherwise, when this session knows of one
+        # (read at the dial, or set since): most hops then write the record alone, one script, no pipeline.
+        pointer = None
+        if not keep_resume:
+            if resumable and not reply.end:
+                pointer, session.resume_kept = "set", True
+            elif session.resume_kept:
+                pointer, session.resume_kept = "delete", False
+        stored = session.to_json()
+        hop_field, recent = _text_field(hop_id), recent or []
+        kept = recent[:2] if recent[:1] != [hop_field] else recent[2:4]
+        record: dict = {"r": [hop_field, reply.wire, *kept]}
+        if not reply.end:
+            record["s"] = {k: v for k, v in stored.items() if k != "i"}
+        elif not faults.on("end_not_remembered"):
+            record["e"] = Ended(session.msisdn, reply, tuple(session.secret_steps)).dump()
+        keys = [self._key(session.id, "lock"), self._key(session.id, "s")]
+        args = [token, self.ttl, _dump(record)]
+        if pointer is None:
+            await self._save(keys=keys, args=args)
+            return
+        for attempt in (1, 2):
+            # The resume pointer first, then the record and the lock's release: one round trip (the script by
+            # its digest: a pipeline given a Script object asks SCRIPT EXISTS first, a round trip of its own).
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if pointer == "set":
+                    pipe.set(self._resume_key(session.msisdn), _pack(json.dumps(stored, separators=(",", ":"),
+                                                                                ensure_ascii=False)),
+                             ex=self.resume_ttl)
                 else:
                     pipe.delete(self._resume_key(session.msisdn))
-            await self._release(keys=[self._key(session.id, "lock")], args=[token], client=pipe)
-            await pipe.execute()
+                pipe.evalsha(self._save.sha, len(keys), *keys, *args)
+                try:
+                    await pipe.execute()
+                    return
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+                    await self.redis.script_load(_SAVE_AND_RELEASE)     # Redis restarted: scripts are gone
 
     async def close(self, sid: str, reply: "Callable[[Session], UssdReply]", msisdn: str = "") -> str:
         """The aggregator says the session ended (the user hung up, or it timed out): drop it and answer every
@@ -185,10 +254,7 @@ class SessionStore:
             if loaded.session is None:
                 return "gone"
             ended = Ended(loaded.session.msisdn, reply(loaded.session), tuple(loaded.session.secret_steps))
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(self._key(sid, "s"))
-                pipe.set(self._key(sid, "end"), ended.dump(), ex=self.ttl)
-                await pipe.execute()
+            await self.redis.set(self._key(sid, "s"), _dump({"e": ended.dump(), "r": loaded.recent}), ex=self.ttl)
             return "closed"
         finally:
             await self.release(sid, loaded.token)
@@ -201,4 +267,4 @@ class SessionStore:
 
     async def load_session(self, sid: str) -> Session | None:
         """Read a session without locking (tests and operators' tools)."""
-        return _session(await self.redis.get(self._key(sid, "s")))
+        return _live(sid, _record(await self.redis.get(self._key(sid, "s"))))

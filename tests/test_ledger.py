@@ -258,7 +258,8 @@ def _reseal_from(store, seq: int, mac) -> None:
                     prev, e.seq, e.idempotency_key, e.kind, e.memo, e.created_at,
                     [(p.account_id, p.asset, p.amount) for p in postings], accounts))
                 prev = e.mac
-                await s.execute(update(LedgerHead).values(seq=e.seq, last_entry_id=e.id, last_mac=e.mac))
+                await s.execute(update(LedgerHead).where(LedgerHead.id == 1)
+                                .values(seq=e.seq, last_entry_id=e.id, last_mac=e.mac))
     store.run(go())
 
 
@@ -295,7 +296,7 @@ def delete_entry_4(store, a, b):
 def delete_entry_4_renumber(store, a, b):
     _delete(store, 4)
     _tamper(store, update(JournalEntry).where(JournalEntry.seq > 4).values(seq=JournalEntry.seq - 1),
-            update(LedgerHead).values(seq=5))
+            update(LedgerHead).where(LedgerHead.id == 1).values(seq=5))
 
 
 def delete_last_entry(store, a, b):
@@ -304,9 +305,9 @@ def delete_last_entry(store, a, b):
 
 def delete_last_entry_fix_head(store, a, b):
     _delete(store, 6)
-    _tamper(store, update(LedgerHead).values(seq=5, last_entry_id=5,
-                                             last_mac=select(JournalEntry.mac).where(JournalEntry.id == 5)
-                                             .scalar_subquery()))
+    _tamper(store, update(LedgerHead).where(LedgerHead.id == 1)
+            .values(seq=5, last_entry_id=5,
+                    last_mac=select(JournalEntry.mac).where(JournalEntry.id == 5).scalar_subquery()))
 
 
 def _swap(store, column: str, a: int, b: int):

@@ -475,14 +475,19 @@ def test_many_concurrent_posts_verify_clean_and_gapless():
                 await _post(store.db, f"c{c}-{n}", "transfer", [Leg(src, -7), Leg(dst, 7)])
         await asyncio.gather(*(client(c) for c in range(8)))
         async with store.db() as s:
-            seqs = (await s.scalars(select(JournalEntry.seq).order_by(JournalEntry.seq))).all()
-            head = await s.scalar(select(LedgerHead))
-            return seqs, head.seq, await ledger.verify(s), await ledger.verify(s, anchor=await ledger.head_anchor(s))
+            seqs = defaultdict(list)          # lane -> its seqs (PostgreSQL spreads them over free lanes)
+            for lane, seq in (await s.execute(select(JournalEntry.lane, JournalEntry.seq)
+                                              .order_by(JournalEntry.lane, JournalEntry.seq))).all():
+                seqs[lane].append(seq)
+            heads = dict((await s.execute(select(LedgerHead.id, LedgerHead.seq))).all())
+            return seqs, heads, await ledger.verify(s), await ledger.verify(s, anchor=await ledger.head_anchor(s))
     try:
-        seqs, head_seq, problems, anchored = store.run(run())
+        seqs, heads, problems, anchored = store.run(run())
     finally:
         store.close()
-    assert seqs == list(range(1, 85)) and head_seq == 84
+    assert all(lane_seqs == list(range(1, len(lane_seqs) + 1)) for lane_seqs in seqs.values())   # gapless per lane
+    assert {lane: len(lane_seqs) for lane, lane_seqs in seqs.items()} == {l: n for l, n in heads.items() if n}
+    assert sum(heads.values()) == 84
     assert problems == [] and anchored == []
 
 

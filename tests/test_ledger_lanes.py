@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import delete, select, update
 
-from enerlectra.db.models import Account, JournalEntry, LedgerHead, Posting
+from enerlectra.db.models import JournalEntry, LedgerHead, Posting
 from enerlectra.domain import ledger
 from enerlectra.domain.ledger import Leg
 from tests.databases import pg_url

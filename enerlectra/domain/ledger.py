@@ -30,7 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -171,10 +171,20 @@ def seal(key: bytes, content: bytes) -> str:
 
 # -- posting -------------------------------------------------------------------------------------
 
-async def _lock(db: AsyncSession, account_ids: list[int]) -> dict[int, Account]:
-    rows = (await db.scalars(select(Account).where(Account.id.in_(account_ids)).order_by(Account.id)
-                             .with_for_update().execution_options(populate_existing=True))).all()
-    return {a.id: a for a in rows}
+async def _seen(db: AsyncSession, key: str) -> int | None:
+    return await db.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == key))
+
+
+async def _lock(db: AsyncSession, key: str, account_ids: list[int]) -> tuple[int | None, dict[int, Account]]:
+    """Lock the accounts in id order and ask whether `key` was posted before, in one round trip: the entry
+    posted under `key` (or None) and the locked accounts."""
+    seen = select(JournalEntry.id).where(JournalEntry.idempotency_key == key).scalar_subquery()
+    rows = (await db.execute(select(Account, seen.label("seen")).where(Account.id.in_(account_ids))
+                             .order_by(Account.id).with_for_update(of=Account)
+                             .execution_options(populate_existing=True))).all()
+    if not rows:              # no legs, or no such accounts: ask on its own
+        return await _seen(db, key), {}
+    return rows[0].seen, {row.Account.id: row.Account for row in rows}
 
 
 def _merge(legs: list[Leg]) -> dict[int, int]:
@@ -223,30 +233,63 @@ async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str
     Raises Unbalanced or InsufficientFunds (or NoKey) without writing anything.
     """
     mac_key = current_key()
-    seen = await db.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == key))
+    try:
+        merged = _merge(legs)
+    except Unbalanced:
+        seen = await _seen(db, key)       # a retry of a posted key returns it, whatever legs it carries
+        if seen is not None:
+            return Posted(seen, created=False)
+        raise
+    seen, accounts = await _lock(db, key, sorted(merged))
     if seen is not None:
         return Posted(seen, created=False)
-    merged = _merge(legs)
-    accounts = await _lock(db, sorted(merged))
     _check(key, merged, accounts)
-    # A lane's head is locked last and held briefly: four statements, then the caller's commit.
+    # A lane's head is locked last and held briefly: the writes, then the caller's commit.
     head = await _take_lane(db)
     lane, seq, at = head.id, head.seq + 1, datetime.now(timezone.utc)
-    moved = {a: n for a, n in merged.items() if n}
+    moved = {a: n for a, n in sorted(merged.items()) if n}  # legs that cancel out leave an entry without postings
     mac = seal(mac_key, sealed_content(head.last_mac, seq, key, kind, memo, at,
                                        [(a, accounts[a].asset, n) for a, n in moved.items()], accounts, lane))
-    entry_id = await db.scalar(insert(JournalEntry).values(idempotency_key=key, kind=kind, memo=memo, lane=lane,
-                                                           seq=seq, created_at=at, prev_mac=head.last_mac, mac=mac)
-                               .returning(JournalEntry.id))
-    if moved:     # legs that cancel out (an account paying itself) leave an entry with no postings
-        await db.execute(insert(Posting), [{"entry_id": entry_id, "account_id": a, "asset": accounts[a].asset,
-                                            "amount": n} for a, n in sorted(moved.items())])
+    entry = {"idempotency_key": key, "kind": kind, "memo": memo, "lane": lane, "seq": seq, "created_at": at,
+             "prev_mac": head.last_mac, "mac": mac}
+    write = _write_in_one if db.bind.dialect.name == "postgresql" else _write_each
+    return Posted(await write(db, entry, {a: (accounts[a].asset, n) for a, n in moved.items()}), created=True)
+
+
+# PostgreSQL: the entry, its postings, the balances and the lane's head in one statement (one round trip).
+_WRITE_ALL = text("""
+WITH e AS (INSERT INTO journal_entries (idempotency_key, kind, memo, lane, seq, created_at, prev_mac, mac)
+           VALUES (:idempotency_key, :kind, :memo, :lane, :seq, :created_at, :prev_mac, :mac) RETURNING id),
+     p AS (INSERT INTO postings (entry_id, account_id, asset, amount)
+           SELECT e.id, m.account_id, m.asset, m.amount FROM e,
+                  unnest(CAST(:ids AS integer[]), CAST(:assets AS varchar[]), CAST(:amounts AS bigint[]))
+                  WITH ORDINALITY AS m(account_id, asset, amount, n) ORDER BY m.n),
+     a AS (UPDATE accounts SET balance = accounts.balance + m.amount
+           FROM unnest(CAST(:ids AS integer[]), CAST(:amounts AS bigint[])) AS m(id, amount)
+           WHERE accounts.id = m.id),
+     h AS (UPDATE ledger_head SET seq = :seq, last_entry_id = e.id, last_mac = :mac FROM e
+           WHERE ledger_head.id = :lane)
+SELECT id FROM e""")
+
+
+async def _write_in_one(db: AsyncSession, entry: dict, moved: dict[int, tuple[str, int]]) -> int:
+    return await db.scalar(_WRITE_ALL, {**entry, "ids": list(moved), "assets": [a for a, _ in moved.values()],
+                                        "amounts": [n for _, n in moved.values()]})
+
+
+async def _write_each(db: AsyncSession, entry: dict, moved: dict[int, tuple[str, int]]) -> int:
+    """SQLite (no INSERT or UPDATE inside WITH): the same writes one statement each."""
+    entry_id = await db.scalar(insert(JournalEntry).values(**entry).returning(JournalEntry.id))
+    if moved:
+        await db.execute(insert(Posting), [{"entry_id": entry_id, "account_id": a, "asset": asset, "amount": n}
+                                           for a, (asset, n) in moved.items()])
         await db.execute(update(Account).where(Account.id.in_(list(moved)))
-                         .values(balance=Account.balance + case(moved, value=Account.id))
+                         .values(balance=Account.balance + case({a: n for a, (_, n) in moved.items()},
+                                                                value=Account.id))
                          .execution_options(synchronize_session=False))
-    await db.execute(update(LedgerHead).where(LedgerHead.id == lane)
-                     .values(seq=seq, last_entry_id=entry_id, last_mac=mac))
-    return Posted(entry_id, created=True)
+    await db.execute(update(LedgerHead).where(LedgerHead.id == entry["lane"])
+                     .values(seq=entry["seq"], last_entry_id=entry_id, last_mac=entry["mac"]))
+    return entry_id
 
 
 # -- reading -------------------------------------------------------------------------------------

@@ -30,12 +30,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import case, insert, select, text, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.checks import Problem
 from enerlectra.db.models import Account, JournalEntry, LedgerHead, Posting
+from enerlectra.domain import ledger_pg
 from enerlectra.domain.ledger_key import fingerprint
 
 ENERGY = "WH"
@@ -175,16 +176,14 @@ async def _seen(db: AsyncSession, key: str) -> int | None:
     return await db.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == key))
 
 
-async def _lock(db: AsyncSession, key: str, account_ids: list[int]) -> tuple[int | None, dict[int, Account]]:
+async def _lock(db: AsyncSession, key: str, account_ids: list[int]) -> tuple[int | None, dict[int, Account]] | None:
     """Lock the accounts in id order and ask whether `key` was posted before, in one round trip: the entry
-    posted under `key` (or None) and the locked accounts."""
+    posted under `key` (or None) and the locked accounts; None when no account matched."""
     seen = select(JournalEntry.id).where(JournalEntry.idempotency_key == key).scalar_subquery()
     rows = (await db.execute(select(Account, seen.label("seen")).where(Account.id.in_(account_ids))
                              .order_by(Account.id).with_for_update(of=Account)
                              .execution_options(populate_existing=True))).all()
-    if not rows:              # no legs, or no such accounts: ask on its own
-        return await _seen(db, key), {}
-    return rows[0].seen, {row.Account.id: row.Account for row in rows}
+    return (rows[0].seen, {row.Account.id: row.Account for row in rows}) if rows else None
 
 
 def _merge(legs: list[Leg]) -> dict[int, int]:
@@ -213,18 +212,11 @@ def _check(key: str, merged: dict[int, int], accounts: dict[int, Account]) -> No
 LANE = "enerlectra.ledger_lane"     # session.info: the lane this session posted on last (a preference only)
 
 
-async def _take_lane(db: AsyncSession):
-    """Lock a lane's head: the one this transaction already holds if it posted before (a transaction keeps
-    to one lane), else the first lane nobody holds. Never waits while one is free; when every lane is held
-    (more posting transactions than lanes), waits for the preferred one."""
-    preferred = db.info.get(LANE, 1)
+async def _take_lane(db: AsyncSession, preferred: int):
     query = select(LedgerHead.id, LedgerHead.seq, LedgerHead.last_mac)
     head = (await db.execute(query.order_by((LedgerHead.id == preferred).desc(), LedgerHead.id).limit(1)
                              .with_for_update(skip_locked=True))).first()
-    if head is None:
-        head = (await db.execute(query.where(LedgerHead.id == preferred).with_for_update())).one()
-    db.info[LANE] = head.id
-    return head
+    return head or (await db.execute(query.where(LedgerHead.id == preferred).with_for_update())).one()
 
 
 async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str = "") -> Posted:
@@ -233,6 +225,7 @@ async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str
     Raises Unbalanced or InsufficientFunds (or NoKey) without writing anything.
     """
     mac_key = current_key()
+    pg = await ledger_pg.driver(db)         # PostgreSQL: the statements go straight to asyncpg
     try:
         merged = _merge(legs)
     except Unbalanced:
@@ -240,45 +233,36 @@ async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str
         if seen is not None:
             return Posted(seen, created=False)
         raise
-    seen, accounts = await _lock(db, key, sorted(merged))
+    if pg is not None and pg.is_in_transaction():
+        found = await ledger_pg.lock(pg, key, sorted(merged))
+    else:       # SQLite, or the transaction's first statement: SQLAlchemy sends its BEGIN with it
+        found = await _lock(db, key, sorted(merged))
+    seen, accounts = found if found is not None else (await _seen(db, key), {})
     if seen is not None:
         return Posted(seen, created=False)
     _check(key, merged, accounts)
-    # A lane's head is locked last and held briefly: the writes, then the caller's commit.
-    head = await _take_lane(db)
+    # Then a lane's head, held briefly: the writes, then the caller's commit. The lane this transaction
+    # already holds if it posted before (one lane per transaction), else the first lane nobody holds: never
+    # waits while one is free; when every lane is held (more posting transactions than lanes), waits.
+    preferred = db.info.get(LANE, 1)
+    head = await (ledger_pg.take_lane(pg, preferred) if pg else _take_lane(db, preferred))
+    db.info[LANE] = head.id
     lane, seq, at = head.id, head.seq + 1, datetime.now(timezone.utc)
     moved = {a: n for a, n in sorted(merged.items()) if n}  # legs that cancel out leave an entry without postings
     mac = seal(mac_key, sealed_content(head.last_mac, seq, key, kind, memo, at,
                                        [(a, accounts[a].asset, n) for a, n in moved.items()], accounts, lane))
-    entry = {"idempotency_key": key, "kind": kind, "memo": memo, "lane": lane, "seq": seq, "created_at": at,
-             "prev_mac": head.last_mac, "mac": mac}
-    write = _write_in_one if db.bind.dialect.name == "postgresql" else _write_each
-    return Posted(await write(db, entry, {a: (accounts[a].asset, n) for a, n in moved.items()}), created=True)
-
-
-# PostgreSQL: the entry, its postings, the balances and the lane's head in one statement (one round trip).
-_WRITE_ALL = text("""
-WITH e AS (INSERT INTO journal_entries (idempotency_key, kind, memo, lane, seq, created_at, prev_mac, mac)
-           VALUES (:idempotency_key, :kind, :memo, :lane, :seq, :created_at, :prev_mac, :mac) RETURNING id),
-     p AS (INSERT INTO postings (entry_id, account_id, asset, amount)
-           SELECT e.id, m.account_id, m.asset, m.amount FROM e,
-                  unnest(CAST(:ids AS integer[]), CAST(:assets AS varchar[]), CAST(:amounts AS bigint[]))
-                  WITH ORDINALITY AS m(account_id, asset, amount, n) ORDER BY m.n),
-     a AS (UPDATE accounts SET balance = accounts.balance + m.amount
-           FROM unnest(CAST(:ids AS integer[]), CAST(:amounts AS bigint[])) AS m(id, amount)
-           WHERE accounts.id = m.id),
-     h AS (UPDATE ledger_head SET seq = :seq, last_entry_id = e.id, last_mac = :mac FROM e
-           WHERE ledger_head.id = :lane)
-SELECT id FROM e""")
-
-
-async def _write_in_one(db: AsyncSession, entry: dict, moved: dict[int, tuple[str, int]]) -> int:
-    return await db.scalar(_WRITE_ALL, {**entry, "ids": list(moved), "assets": [a for a, _ in moved.values()],
-                                        "amounts": [n for _, n in moved.values()]})
+    moved_assets = {a: (accounts[a].asset, n) for a, n in moved.items()}
+    if pg:
+        entry_id = await ledger_pg.write(pg, key, kind, memo, lane, seq, at, head.last_mac, mac, moved_assets)
+    else:
+        entry_id = await _write_each(db, {"idempotency_key": key, "kind": kind, "memo": memo, "lane": lane,
+                                          "seq": seq, "created_at": at, "prev_mac": head.last_mac, "mac": mac},
+                                     moved_assets)
+    return Posted(entry_id, created=True)
 
 
 async def _write_each(db: AsyncSession, entry: dict, moved: dict[int, tuple[str, int]]) -> int:
-    """SQLite (no INSERT or UPDATE inside WITH): the same writes one statement each."""
+    """The entry, its postings, the balances and the lane's head, a statement each (SQLite)."""
     entry_id = await db.scalar(insert(JournalEntry).values(**entry).returning(JournalEntry.id))
     if moved:
         await db.execute(insert(Posting), [{"entry_id": entry_id, "account_id": a, "asset": asset, "amount": n}

@@ -73,9 +73,12 @@ async def place(s: AsyncSession, key: str, user: User, side: str, wh: int, price
     """Place an order and match it at once. Raises BadOrder, ledger.InsufficientFunds (nothing moves)."""
     rules.check_wh(wh)
     rules.check_price(user.currency, price)
-    market = await lock_market(s, user.currency)
-    seen = await s.scalar(select(MarketOrder).where(MarketOrder.request_key == key))
-    if seen is not None:                                   # the same hop or SMS again: what it did then
+    # The market's lock and the look-up of this request's order in one round trip (the lock is held from here).
+    seen_id = select(MarketOrder.id).where(MarketOrder.request_key == key).scalar_subquery()
+    market, seen_id = (await s.execute(select(Market, seen_id.label("seen")).where(Market.currency == user.currency)
+                                       .with_for_update(of=Market))).one()
+    if seen_id is not None:                                # the same hop or SMS again: what it did then
+        seen = await s.get(MarketOrder, seen_id)
         trades = (await s.scalars(select(Trade).where(
             (Trade.buy_order_id == seen.id) | (Trade.sell_order_id == seen.id)).order_by(Trade.id))).all()
         return Placed(seen, list(trades), created=False)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import delete, select, update
 
+from enerlectra.db.migrate import downgrade
 from enerlectra.db.models import JournalEntry, LedgerHead, Posting
 from enerlectra.domain import ledger
 from enerlectra.domain.ledger import Leg
@@ -180,3 +181,10 @@ def test_a_posting_takes_a_free_lane_instead_of_waiting_for_a_held_one():
     assert first.created and second.created and again.created
     assert lanes["held"] == lanes["held-2"] == 1 and lanes["other"] != 1       # a transaction keeps its lane
     assert problems == []
+
+
+def test_downgrading_below_lanes_is_refused_once_other_lanes_hold_entries(laned):
+    store, _ = laned
+    with pytest.raises(RuntimeError, match="entries on lanes other than 1"):
+        downgrade(store.url, "0014", schema=store.schema)
+    assert _verify(store) == []                     # refused before anything changed

@@ -188,3 +188,37 @@ def test_downgrading_below_lanes_is_refused_once_other_lanes_hold_entries(laned)
     with pytest.raises(RuntimeError, match="entries on lanes other than 1"):
         downgrade(store.url, "0014", schema=store.schema)
     assert _verify(store) == []                     # refused before anything changed
+
+
+@pytest.mark.skipif(not pg_url(), reason="asyncpg's errors: PostgreSQL only")
+def test_the_same_key_posted_at_the_same_moment_raises_sqlalchemys_integrity_error():
+    """The second of two transactions posting one key waits on the first's uncommitted entry, then loses the
+    unique key: callers see SQLAlchemy's IntegrityError, as from the ORM's statements, never asyncpg's own."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    store = Db()
+
+    async def run():
+        async with committed_only(store.db) as s:
+            op = (await ledger.system(s, "operator", "ZMW")).id
+            clearing = (await ledger.system(s, "clearing:mtn", "ZMW")).id
+            a, b = [(await ledger.account(s, f"user:{n}:ZMW", "money", "ZMW")).id for n in "ab"]
+        async with store.db() as first:
+            await first.begin()
+            await ledger.post(first, "same", "deposit", [Leg(op, -5), Leg(a, 5)])
+            async with store.db() as second:
+                await second.begin()
+                pid = await second.scalar(text("SELECT pg_backend_pid()"))
+                racing = asyncio.ensure_future(ledger.post(second, "same", "deposit", [Leg(clearing, -5), Leg(b, 5)]))
+                async with store.db() as watch:       # until the second waits on the first's key
+                    while not await watch.scalar(text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity "
+                                                      "WHERE pid = :pid"), {"pid": pid}):
+                        await asyncio.sleep(0.05)
+                await first.commit()
+                with pytest.raises(IntegrityError):
+                    await racing
+    try:
+        store.run(run())
+    finally:
+        store.close()

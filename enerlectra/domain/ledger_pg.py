@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -64,9 +66,20 @@ async def driver(db: AsyncSession):
     return (await conn.get_raw_connection()).driver_connection
 
 
+async def _sent(call, statement: str, *args):
+    """asyncpg's errors as SQLAlchemy raises them for the ORM's statements (IntegrityError for a key posted at
+    the same moment by another transaction, DBAPIError otherwise): callers catch those, whichever path ran."""
+    try:
+        return await call(statement, *args)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(statement, None, exc) from exc
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError(statement, None, exc) from exc
+
+
 async def lock(pg, key: str, account_ids: list[int]) -> tuple[int | None, dict[int, LockedAccount]] | None:
     """The accounts locked in id order and the entry posted under `key`; None when no account matched."""
-    rows = await pg.fetch(_LOCK, key, account_ids)
+    rows = await _sent(pg.fetch, _LOCK, key, account_ids)
     if not rows:
         return None
     return rows[0]["seen"], {r["id"]: LockedAccount(*(r[f] for f in LockedAccount.__dataclass_fields__))
@@ -74,11 +87,11 @@ async def lock(pg, key: str, account_ids: list[int]) -> tuple[int | None, dict[i
 
 
 async def take_lane(pg, preferred: int) -> Head:
-    row = await pg.fetchrow(_FREE_LANE, preferred) or await pg.fetchrow(_WAIT_LANE, preferred)
+    row = await _sent(pg.fetchrow, _FREE_LANE, preferred) or await _sent(pg.fetchrow, _WAIT_LANE, preferred)
     return Head(row["id"], row["seq"], row["last_mac"])
 
 
 async def write(pg, key: str, kind: str, memo: str, lane: int, seq: int, at: datetime, prev_mac: str, mac: str,
                 moved: dict[int, tuple[str, int]]) -> int:
-    return await pg.fetchval(_WRITE, key, kind, memo, lane, seq, at, prev_mac, mac, list(moved),
-                             [asset for asset, _ in moved.values()], [n for _, n in moved.values()])
+    return await _sent(pg.fetchval, _WRITE, key, kind, memo, lane, seq, at, prev_mac, mac, list(moved),
+                       [asset for asset, _ in moved.values()], [n for _, n in moved.values()])

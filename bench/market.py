@@ -28,6 +28,7 @@ from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import MarketRules
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.work import unit_of_work
 
 
 async def market_rate(db, clients: int, seconds: float) -> tuple[float, int]:
@@ -48,9 +49,9 @@ async def market_rate(db, clients: int, seconds: float) -> tuple[float, int]:
         n = 0
         while time.perf_counter() < deadline:
             n += 1
-            async with db() as s, s.begin():
+            async with unit_of_work(db) as s:
                 await book.place(s, f"s{c}-{n}", seller, "sell", 100, 1200, rules, texts.messages())
-            async with db() as s, s.begin():
+            async with unit_of_work(db) as s:
                 placed = await book.place(s, f"b{c}-{n}", buyer, "buy", 100, 5000, rules, texts.messages(),
                                           keep_rest=False)
             fills += len(placed.trades)

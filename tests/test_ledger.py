@@ -258,7 +258,8 @@ def _reseal_from(store, seq: int, mac) -> None:
                     prev, e.seq, e.idempotency_key, e.kind, e.memo, e.created_at,
                     [(p.account_id, p.asset, p.amount) for p in postings], accounts))
                 prev = e.mac
-                await s.execute(update(LedgerHead).values(seq=e.seq, last_entry_id=e.id, last_mac=e.mac))
+                await s.execute(update(LedgerHead).where(LedgerHead.id == 1)
+                                .values(seq=e.seq, last_entry_id=e.id, last_mac=e.mac))
     store.run(go())
 
 
@@ -295,7 +296,7 @@ def delete_entry_4(store, a, b):
 def delete_entry_4_renumber(store, a, b):
     _delete(store, 4)
     _tamper(store, update(JournalEntry).where(JournalEntry.seq > 4).values(seq=JournalEntry.seq - 1),
-            update(LedgerHead).values(seq=5))
+            update(LedgerHead).where(LedgerHead.id == 1).values(seq=5))
 
 
 def delete_last_entry(store, a, b):
@@ -304,9 +305,9 @@ def delete_last_entry(store, a, b):
 
 def delete_last_entry_fix_head(store, a, b):
     _delete(store, 6)
-    _tamper(store, update(LedgerHead).values(seq=5, last_entry_id=5,
-                                             last_mac=select(JournalEntry.mac).where(JournalEntry.id == 5)
-                                             .scalar_subquery()))
+    _tamper(store, update(LedgerHead).where(LedgerHead.id == 1)
+            .values(seq=5, last_entry_id=5,
+                    last_mac=select(JournalEntry.mac).where(JournalEntry.id == 5).scalar_subquery()))
 
 
 def _swap(store, column: str, a: int, b: int):
@@ -474,14 +475,19 @@ def test_many_concurrent_posts_verify_clean_and_gapless():
                 await _post(store.db, f"c{c}-{n}", "transfer", [Leg(src, -7), Leg(dst, 7)])
         await asyncio.gather(*(client(c) for c in range(8)))
         async with store.db() as s:
-            seqs = (await s.scalars(select(JournalEntry.seq).order_by(JournalEntry.seq))).all()
-            head = await s.scalar(select(LedgerHead))
-            return seqs, head.seq, await ledger.verify(s), await ledger.verify(s, anchor=await ledger.head_anchor(s))
+            seqs = defaultdict(list)          # lane -> its seqs (PostgreSQL spreads them over free lanes)
+            for lane, seq in (await s.execute(select(JournalEntry.lane, JournalEntry.seq)
+                                              .order_by(JournalEntry.lane, JournalEntry.seq))).all():
+                seqs[lane].append(seq)
+            heads = dict((await s.execute(select(LedgerHead.id, LedgerHead.seq))).all())
+            return seqs, heads, await ledger.verify(s), await ledger.verify(s, anchor=await ledger.head_anchor(s))
     try:
-        seqs, head_seq, problems, anchored = store.run(run())
+        seqs, heads, problems, anchored = store.run(run())
     finally:
         store.close()
-    assert seqs == list(range(1, 85)) and head_seq == 84
+    assert all(lane_seqs == list(range(1, len(lane_seqs) + 1)) for lane_seqs in seqs.values())   # gapless per lane
+    assert {lane: len(lane_seqs) for lane, lane_seqs in seqs.items()} == {l: n for l, n in heads.items() if n}
+    assert sum(heads.values()) == 84
     assert problems == [] and anchored == []
 
 

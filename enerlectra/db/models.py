@@ -129,13 +129,14 @@ class Account(Base):
 
 
 class JournalEntry(Base):
-    """One balanced movement. `mac` seals it to the entry before (by `seq`) under the ledger key."""
+    """One balanced movement. `mac` seals it to the entry before it on its lane (by `seq`) under the ledger key."""
 
     __tablename__ = "journal_entries"
-    __table_args__ = (Index("uq_journal_entries_seq", "seq", unique=True),)
+    __table_args__ = (Index("uq_journal_entries_lane_seq", "lane", "seq", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")   # 1, 2, 3 ... no gaps (the head's count)
+    lane: Mapped[int] = mapped_column(Integer, server_default="1")     # which chain (ledger_head row) it is on
+    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")   # 1, 2, 3 ... per lane, no gaps
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     kind: Mapped[str] = mapped_column(String(30))                     # transfer, deposit, credit, fee ...
     memo: Mapped[str] = mapped_column(String(200), default="")
@@ -155,12 +156,13 @@ class Posting(Base):
 
 
 class LedgerHead(Base):
-    """One row: the newest entry's seq and MAC. Locked by every posting, so the chain is a line, not a tree."""
+    """One row per lane (id = lane): the newest entry's seq and MAC on it. A posting locks one free lane
+    (SKIP LOCKED), so concurrent postings never queue behind one head; each lane is a line, not a tree."""
 
     __tablename__ = "ledger_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # entries in the chain
+    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # entries on this lane
     last_entry_id: Mapped[int] = mapped_column(Integer, default=0)
     last_mac: Mapped[str] = mapped_column(String(64))
 

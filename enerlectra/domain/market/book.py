@@ -73,9 +73,12 @@ async def place(s: AsyncSession, key: str, user: User, side: str, wh: int, price
     """Place an order and match it at once. Raises BadOrder, ledger.InsufficientFunds (nothing moves)."""
     rules.check_wh(wh)
     rules.check_price(user.currency, price)
-    market = await lock_market(s, user.currency)
-    seen = await s.scalar(select(MarketOrder).where(MarketOrder.request_key == key))
-    if seen is not None:                                   # the same hop or SMS again: what it did then
+    # The market's lock and the look-up of this request's order in one round trip (the lock is held from here).
+    seen_id = select(MarketOrder.id).where(MarketOrder.request_key == key).scalar_subquery()
+    market, seen_id = (await s.execute(select(Market, seen_id.label("seen")).where(Market.currency == user.currency)
+                                       .with_for_update(of=Market))).one()
+    if seen_id is not None:                                # the same hop or SMS again: what it did then
+        seen = await s.get(MarketOrder, seen_id)
         trades = (await s.scalars(select(Trade).where(
             (Trade.buy_order_id == seen.id) | (Trade.sell_order_id == seen.id)).order_by(Trade.id))).all()
         return Placed(seen, list(trades), created=False)
@@ -91,11 +94,12 @@ async def _place_new(s: AsyncSession, market: Market, key: str, user: User, side
     s.add(order)
     await s.flush()
     if side == SELL:
-        await _move(s, f"offer:{order.id}", "offer", await ledger.user_energy(s, user.id),
-                    await ledger.system(s, offers_code(user.currency), ledger.ENERGY), wh)
+        await _move(s, f"offer:{order.id}", "offer", *await ledger.accounts(s, [
+            ledger.user_energy_spec(user.id), ledger.system_spec(offers_code(user.currency), ledger.ENERGY)]), wh)
         order.escrow = wh
     placed = Placed(order)
-    fills, left = match(_as_order(order), await _book(s, order))
+    resting = await _book(s, order)      # held here: _settle finds each maker in the session, no query
+    fills, left = match(_as_order(order), [_as_order(row) for row in resting])
     for fill in fills:
         placed.trades.append(await _settle(s, market, order, fill, rules, messages, placed))
     order.remaining_wh = left
@@ -115,31 +119,32 @@ def _as_order(row: MarketOrder) -> Order:
     return Order(row.id, row.user_id, row.side, row.price, row.remaining_wh)
 
 
-async def _book(s: AsyncSession, taker: MarketOrder) -> list[Order]:
+async def _book(s: AsyncSession, taker: MarketOrder) -> list[MarketOrder]:
     """The other side's open orders that cross the taker's price, best first (the index's order)."""
     other = SELL if taker.side == BUY else BUY
+    # populate_existing: the rows as they are now, under the market's lock (_settle reads them back by id)
     q = select(MarketOrder).where(MarketOrder.currency == taker.currency, MarketOrder.side == other,
-                                  MarketOrder.state == "open", MarketOrder.user_id != taker.user_id)
+                                  MarketOrder.state == "open", MarketOrder.user_id != taker.user_id
+                                  ).execution_options(populate_existing=True)
     if other == SELL:
         q = q.where(MarketOrder.price <= taker.price).order_by(MarketOrder.price, MarketOrder.id)
     else:
         q = q.where(MarketOrder.price >= taker.price).order_by(MarketOrder.price.desc(), MarketOrder.id)
-    return [_as_order(row) for row in (await s.scalars(q.limit(BOOK_DEPTH))).all()]
+    return list((await s.scalars(q.limit(BOOK_DEPTH))).all())
 
 
 async def _settle(s: AsyncSession, market: Market, taker: MarketOrder, fill: Fill, rules: MarketRules,
                   messages: Messages, placed: Placed) -> Trade:
     """One fill as one ledger entry, the maker's row updated, the trade recorded, the maker told."""
-    maker = await s.get(MarketOrder, fill.maker_id, populate_existing=True)
+    maker = await s.get(MarketOrder, fill.maker_id)        # loaded fresh by _book in this transaction
     buy, sell = (taker, maker) if taker.side == BUY else (maker, taker)
     currency, money = taker.currency, fill.money
     fee = rules.fee(money)
-    escrow_wh = await ledger.system(s, offers_code(currency), ledger.ENERGY)
-    buyer_energy = await ledger.user_energy(s, buy.user_id)
-    payer = (await ledger.user_money(s, buy.user_id, currency) if buy is taker
-             else await ledger.system(s, bids_code(currency), currency))
-    seller_money = await ledger.user_money(s, sell.user_id, currency)
-    fees = await ledger.system(s, "fees", currency)
+    escrow_wh, buyer_energy, payer, seller_money, fees = await ledger.accounts(s, [
+        ledger.system_spec(offers_code(currency), ledger.ENERGY), ledger.user_energy_spec(buy.user_id),
+        ledger.user_money_spec(buy.user_id, currency) if buy is taker else ledger.system_spec(bids_code(currency),
+                                                                                             currency),
+        ledger.user_money_spec(sell.user_id, currency), ledger.system_spec("fees", currency)])
     legs = [Leg(escrow_wh.id, -fill.wh), Leg(buyer_energy.id, fill.wh),
             Leg(payer.id, -(money + fee)), Leg(seller_money.id, money)]
     if fee:

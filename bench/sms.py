@@ -87,13 +87,15 @@ def outbox_run(at_url: str, redis_url: str, n: int, same_text: bool, forking: bo
     with tempfile.TemporaryDirectory(prefix="enerlectra-bench-sms-") as home:
         settings = Settings(home=Path(home), redis_url=redis_url, queue_name=f"bench-{Path(home).name}",
                             at_username="sandbox", at_api_key="fake-at-key", at_api_base_url=at_url,
-                            log_level="WARNING")
+                            log_level="WARNING", ledger_key="bench-ledger-key-" + "0" * 32)
         asyncio.run(_queue(settings, n, same_text))
         started = time.perf_counter()
         if forking:
-            subprocess.run([sys.executable, "-m", "ussd_app.cli", "worker", "--burst", "--fork"], check=True,
-                           env={**os.environ, **settings.worker_env()}, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            done = subprocess.run([sys.executable, "-m", "ussd_app.cli", "worker", "--burst", "--fork"],
+                                  env={**os.environ, **settings.worker_env()}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+            if done.returncode:
+                raise RuntimeError(f"worker --fork exited {done.returncode}: {done.stderr[-2000:]}")
         else:
             run_burst(settings)
         elapsed = time.perf_counter() - started

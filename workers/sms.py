@@ -17,7 +17,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 
 import redis
 from sqlalchemy import bindparam, select, update
@@ -66,7 +65,7 @@ async def _drain(db, first: int | None = None) -> str:
         gateway = _gateway(settings)
         # No request starts after half the lease: each is bounded by the SDK's timeouts, so the rows are
         # recorded (or untried and handed back) before the sweeper may give them to another worker.
-        sent = sending.send_batch(gateway, outbox.requests_for(rows), partial(_journal, settings),
+        sent = sending.send_batch(gateway, outbox.requests_for(rows), _journal(settings).write,
                                   claimed_at + lease.total_seconds() / 2, _pool())
         totals.add(await _record(db, rows, sent.answers, sent.gateway, untried=sent.untried))
         _forget(settings, list(sent.answers))                  # the rows say it now
@@ -114,8 +113,8 @@ def _redis(settings):
     return runtime.cached("redis", lambda: redis_client(settings.redis_url))     # one pool per process
 
 
-def _journal(settings, gateway: str, by_id: dict[int, Delivery]) -> None:
-    answers.write(_redis(settings), settings.redis_prefix, gateway, by_id)
+def _journal(settings) -> answers.GroupJournal:
+    return runtime.cached("sms-journal", lambda: answers.GroupJournal(_redis(settings), settings.redis_prefix))
 
 
 def _forget(settings, outbox_ids: list[int]) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 import requests
-from africastalking.Service import AfricasTalkingException
+from africastalking.Service import AfricasTalkingException, validate_phone
 from africastalking.SMS import SMSService
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,12 @@ class AfricasTalkingGateway:
         self.timeout = timeout
 
     def send(self, body: str, recipients: list[str]) -> list[Delivery]:
+        bad = [n for n in recipients if not validate_phone(n)]
+        if bad:        # the SDK raises ValueError for the whole request: those fail, the others go
+            good = [n for n in recipients if n not in bad]
+            sent = {d.msisdn: d for d in (self.send(body, good) if good else [])}
+            return [sent.get(n) or Delivery(n, FAILED, status_code=403, reason="InvalidPhoneNumber")
+                    for n in recipients]
         try:
             raw = self.service.send(body, recipients, sender_id=self.sender_id, timeout=self.timeout)
         except AfricasTalkingException as exc:          # non-2xx: 401 text/plain, 5xx

@@ -11,6 +11,8 @@ not tried by then go back to the queue untried.
 """
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import Callable, Protocol
 from enerlectra import faults
 from sms.gateways import RETRY, Delivery, Gateway, GatewayError
 
+log = logging.getLogger(__name__)
 SENDERS = 8          # requests in flight per worker: enough to hide the gateway's latency (bench/sms.py)
 
 
@@ -46,7 +49,8 @@ def send_batch(gateway: Gateway, requests: list[list[Row]], journal: Journal, st
     {outbox id: delivery})` is called in the sending thread as soon as an accepted request's answer is in.
     A fault point that fires (a simulated death) is raised here, after the requests in flight finish."""
     outcome = Outcome(gateway=gateway.name)
-    futures = {pool.submit(_one, gateway, rows, journal, start_by): rows for rows in requests}
+    stop = threading.Event()          # set by a sender that died: no other request starts after it
+    futures = {pool.submit(_one, gateway, rows, journal, start_by, stop): rows for rows in requests}
     wait(futures, return_when=FIRST_EXCEPTION)
     died = next((f for f in futures if f.done() and not f.cancelled() and f.exception()), None)
     if died is not None:            # start nothing more; what is in flight finishes (its answer journaled)
@@ -63,15 +67,26 @@ def send_batch(gateway: Gateway, requests: list[list[Row]], journal: Journal, st
     return outcome
 
 
-def _one(gateway: Gateway, rows: list[Row], journal: Journal, start_by: float) -> dict[int, Delivery] | None:
-    if time.monotonic() > start_by:
+def _one(gateway: Gateway, rows: list[Row], journal: Journal, start_by: float,
+         stop: threading.Event) -> dict[int, Delivery] | None:
+    if stop.is_set() or time.monotonic() > start_by:
         return None
     try:
         deliveries = gateway.send(rows[0].body, [r.msisdn for r in rows])
     except GatewayError as exc:
         return {r.id: Delivery(r.msisdn, RETRY, reason=str(exc)) for r in rows}
+    except Exception as exc:          # a bug or a surprise in one request must not sink its batch's others
+        log.exception("SMS request failed unexpectedly; its %d message(s) will be tried again", len(rows))
+        return {r.id: Delivery(r.msisdn, RETRY, reason=f"unexpected: {type(exc).__name__}") for r in rows}
+    except BaseException:
+        stop.set()
+        raise
     by_number = {d.msisdn: d for d in deliveries}
     answers = {r.id: by_number[r.msisdn] for r in rows}
-    journal(gateway.name, answers)           # accepted: written down before anything else
-    faults.point("sms.send.after_gateway")
+    try:
+        journal(gateway.name, answers)           # accepted: written down before anything else
+        faults.point("sms.send.after_gateway")
+    except BaseException:
+        stop.set()
+        raise
     return answers

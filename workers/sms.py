@@ -72,8 +72,10 @@ async def _drain(db, first: int | None = None) -> str:
         if totals.retry_at:
             wake_drain_at(queue, min(totals.retry_at))
             totals.retry_at.clear()
-        if time.monotonic() - began > DRAIN_SECONDS:
-            wake_drain(queue)                                  # the rest after whatever waits (money first)
+        if time.monotonic() - began > DRAIN_SECONDS or not sent.answers:
+            # the rest after whatever waits (money first); a batch that could start nothing (its lease
+            # half gone before a sender was free) is not claimed again at once
+            wake_drain(queue)
             break
     return totals.summary()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import uuid
 from dataclasses import dataclass
@@ -74,7 +75,17 @@ class KeptAliveSMS(SMSService):
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
+            session = self._local.session = self._new_session()
+        return session
+
+    def _new_session(self) -> requests.Session:
+        """The environment (HTTPS_PROXY / NO_PROXY, REQUESTS_CA_BUNDLE) read once, not per request: with
+        `trust_env` requests also looks for ~/.netrc on every call, a tenth of a send's CPU (py-spy), and a
+        netrc login would only add a Basic header AT ignores (it authenticates by the apiKey header)."""
+        session = requests.Session()
+        session.proxies = requests.utils.get_environ_proxies(self._baseUrl)
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        session.trust_env = False
         return session
 
     def _Service__make_post_request(self, url, headers, data, params, callback=None, timeout=None):  # noqa: N802

@@ -237,3 +237,20 @@ async def test_a_number_the_sdk_refuses_fails_alone_and_its_batch_goes_out(at_cl
     assert (by_number["0971"].status, by_number["0971"].failure_reason) == ("failed", "InvalidPhoneNumber")
     assert sorted(m.to for m in fake.messages) == good
     assert {by_number[n].status for n in good} <= {"sent", "delivered"}
+
+
+@pytest.mark.parametrize("env, proxied", [
+    ({"HTTPS_PROXY": "http://proxy.example:3128"}, True),
+    ({"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "api.africastalking.com"}, False),
+    ({}, False),
+])
+def test_the_kept_alive_session_still_honours_the_proxy_environment(monkeypatch, env, proxied):
+    """The session reads the proxy variables once instead of per request (no ~/.netrc lookups per send)."""
+    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    gateway = AfricasTalkingGateway("enerlectra", "key")
+    session = gateway.service._session()
+    assert session.trust_env is False
+    assert (session.proxies.get("https") == "http://proxy.example:3128") == proxied

@@ -76,7 +76,9 @@ def _one(gateway: Gateway, rows: list[Row], journal: Journal, start_by: float,
     except GatewayError as exc:
         return {r.id: Delivery(r.msisdn, RETRY, reason=str(exc)) for r in rows}
     except Exception as exc:          # a bug or a surprise in one request must not sink its batch's others
-        log.exception("SMS request failed unexpectedly; its %d message(s) will be tried again", len(rows))
+        # the type only: an exception's text may carry a number or a text (logs stay redacted)
+        log.error("SMS request failed unexpectedly (%s); its %d message(s) will be tried again",
+                  type(exc).__name__, len(rows))
         return {r.id: Delivery(r.msisdn, RETRY, reason=f"unexpected: {type(exc).__name__}") for r in rows}
     except BaseException:
         stop.set()

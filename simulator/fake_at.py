@@ -58,6 +58,7 @@ class FakeAT(Sandbox):
     content_type: str = "application/json"  # exactly this, or the SDK returns a string
     messages: list[Message] = field(default_factory=list)
     requests: int = 0
+    peers: set = field(default_factory=set)   # (host, port) of each client connection seen: reuse shows here
 
     def inbox(self, msisdn: str) -> list[Message]:
         return [m for m in self.messages if m.to == msisdn]
@@ -66,6 +67,7 @@ class FakeAT(Sandbox):
 
     async def messaging(self, request: web.Request) -> web.Response:
         self.requests += 1
+        self.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
         mode = self.failures.pop(0) if self.failures else ""
         if mode == "http500":
             return web.Response(status=500, text="Internal Server Error")

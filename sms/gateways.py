@@ -1,19 +1,24 @@
 """Outbound SMS gateways. Each sends one text to a batch of numbers and reports per number.
 
-- AfricasTalkingGateway: the real `africastalking` SDK, its base URL pointed where settings say.
+- AfricasTalkingGateway: the real `africastalking` SDK, its base URL pointed where settings say, its requests
+  over one kept-alive connection per sending thread (KeptAliveSMS).
 - LocalGateway: the embedded default; records only (the outbox row is the record, plus a log line).
+
+A gateway is built once per worker process and called from several sending threads at once.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import requests
-from africastalking.Service import AfricasTalkingException
+from africastalking.Service import AfricasTalkingException, validate_phone
 from africastalking.SMS import SMSService
 
 log = logging.getLogger(__name__)
@@ -52,18 +57,62 @@ class Gateway(Protocol):
     def send(self, body: str, recipients: list[str]) -> list[Delivery]: ...
 
 
+class KeptAliveSMS(SMSService):
+    """The SDK's SMSService, its POSTs over one `requests.Session` per thread.
+
+    SDK 2.0.3 posts with the module-level `requests.post`: a new session, a new TCP connection (and TLS
+    handshake against AT) for every message, which cost more than the rest of a send. Everything else
+    (the form, the headers, the reply handling, its errors) stays the SDK's: only its private POST helper
+    (`Service.__make_post_request`, name-mangled) is replaced. tests/test_sms_drain.py checks that the SDK
+    still calls it (one connection for many messages); with a newer SDK that renamed it we would fall back
+    to a connection per message, slower but correct.
+    """
+
+    def __init__(self, username: str, api_key: str):
+        self._local = threading.local()       # a Session is not promised to be thread-safe: one per thread
+        super().__init__(username, api_key)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = self._new_session()
+        return session
+
+    def _new_session(self) -> requests.Session:
+        """The environment (HTTPS_PROXY / NO_PROXY, REQUESTS_CA_BUNDLE) read once, not per request: with
+        `trust_env` requests also looks for ~/.netrc on every call, a tenth of a send's CPU (py-spy), and a
+        netrc login would only add a Basic header AT ignores (it authenticates by the apiKey header)."""
+        session = requests.Session()
+        session.proxies = requests.utils.get_environ_proxies(self._baseUrl)
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        session.trust_env = False
+        return session
+
+    def _Service__make_post_request(self, url, headers, data, params, callback=None, timeout=None):  # noqa: N802
+        response = self._session().post(url=url, headers=headers, params=params, data=data, timeout=timeout)
+        if callback is None or callback == {}:
+            return response
+        callback(response)
+
+
 class AfricasTalkingGateway:
     name = "africastalking"
 
     def __init__(self, username: str, api_key: str, sender_id: str | None = None, base_url: str | None = None,
                  timeout: tuple[float, float] = (3.05, 9.05)):
-        self.service = SMSService(username, api_key)
+        self.service = KeptAliveSMS(username, api_key)
         if base_url:    # the SDK hard-codes its hosts; this is the documented one-line override
             self.service._baseUrl = self.service._contentUrl = base_url.rstrip("/") + "/version1"
         self.sender_id = sender_id
         self.timeout = timeout
 
     def send(self, body: str, recipients: list[str]) -> list[Delivery]:
+        bad = [n for n in recipients if not validate_phone(n)]
+        if bad:        # the SDK raises ValueError for the whole request: those fail, the others go
+            good = [n for n in recipients if n not in bad]
+            sent = {d.msisdn: d for d in (self.send(body, good) if good else [])}
+            return [sent.get(n) or Delivery(n, FAILED, status_code=403, reason="InvalidPhoneNumber")
+                    for n in recipients]
         try:
             raw = self.service.send(body, recipients, sender_id=self.sender_id, timeout=self.timeout)
         except AfricasTalkingException as exc:          # non-2xx: 401 text/plain, 5xx
@@ -98,11 +147,12 @@ class LocalGateway:
 
     def __init__(self, home: Path):
         self.path = home / "sms.log"
+        self._lock = threading.Lock()          # sending threads append whole lines, one request at a time
 
     def send(self, body: str, recipients: list[str]) -> list[Delivery]:
         deliveries = [Delivery(n, SENT, message_id=f"local-{uuid.uuid4().hex[:16]}") for n in recipients]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
+        with self._lock, self.path.open("a", encoding="utf-8") as f:
             for d in deliveries:
                 f.write(json.dumps({"to": d.msisdn, "id": d.message_id, "text": body}, ensure_ascii=False) + "\n")
         return deliveries

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 import redis
 from rq.job import Job
+from rq.registry import FinishedJobRegistry
 from rq.serializers import JSONSerializer
+from sqlalchemy import select
 
+from enerlectra.db.models import SmsOutbox
 from enerlectra.domain import outbox
 from enerlectra.domain.work import unit_of_work
-from enerlectra.jobs import (ADVISOR, ANCHOR_JOB, ANSWER_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, JOB_KIND, KINDS,
-                             MONEY, PAY_JOB, PROPOSALS_JOB, RECONCILE_JOB, SEND_JOB, SMS, SWEEP_JOB,
-                             make_queue, queue_name, send_job_id)
+from enerlectra.jobs import (ADVISOR, ANCHOR_JOB, ANSWER_JOB, ANSWER_SWEEP_JOB, DRAIN_JOB, EXPIRE_JOB,
+                             JOB_KIND, KINDS, MONEY, PAY_JOB, PROPOSALS_JOB, RECONCILE_JOB, SEND_JOB, SMS,
+                             SWEEP_JOB, make_queue, queue_name)
 from tests.jobs import run_jobs
 from ussd_app import appkeys
 from workers.main import ForkingWorker, InProcessWorker, ThreadedWorker
@@ -21,7 +24,7 @@ BACKLOG = 40
 
 @pytest.mark.parametrize("job, kind", [
     (RECONCILE_JOB, MONEY), (PAY_JOB, MONEY), (PROPOSALS_JOB, MONEY), (EXPIRE_JOB, MONEY), (ANCHOR_JOB, MONEY),
-    (SEND_JOB, SMS), (SWEEP_JOB, SMS), (ANSWER_JOB, ADVISOR), (ANSWER_SWEEP_JOB, ADVISOR),
+    (SEND_JOB, SMS), (DRAIN_JOB, SMS), (SWEEP_JOB, SMS), (ANSWER_JOB, ADVISOR), (ANSWER_SWEEP_JOB, ADVISOR),
 ])
 def test_every_job_has_its_queue(job, kind):
     assert JOB_KIND[job] == kind
@@ -36,7 +39,7 @@ def test_queue_names_and_the_workers_order():
 
 
 async def test_an_sms_backlog_does_not_delay_a_money_job(client, settings):
-    async with unit_of_work(client.app[appkeys.DB]) as s:     # distinct texts: one send job each, after commit
+    async with unit_of_work(client.app[appkeys.DB]) as s:     # distinct texts: a drain job wakes after commit
         rows = [await outbox.add(s, f"+2609718{i:05d}", f"News item {i}", "test", essential=True)
                 for i in range(BACKLOG)]                               # the backlog, queued first
     money = make_queue(settings.redis_url, settings.queue_name, MONEY)
@@ -46,13 +49,16 @@ async def test_an_sms_backlog_does_not_delay_a_money_job(client, settings):
     connection = redis.Redis.from_url(settings.redis_url)
     try:
         sms_queue = make_queue(settings.redis_url, settings.queue_name, SMS)
-        sends = [Job.fetch(send_job_id(sms_queue, r.id, r.dispatches), connection=connection,
-                           serializer=JSONSerializer) for r in rows]
+        sends = [Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+                 for job_id in FinishedJobRegistry(queue=sms_queue).get_job_ids()]
         sms_queue.connection.close()
         reconcile = Job.fetch(reconcile.id, connection=connection, serializer=JSONSerializer)
     finally:
         connection.close()
-    assert reconcile.get_status() == "finished" and all(j.get_status() == "finished" for j in sends)
+    async with client.app[appkeys.DB]() as s:
+        statuses = (await s.scalars(select(SmsOutbox.status).where(SmsOutbox.id.in_([r.id for r in rows])))).all()
+    assert statuses == ["sent"] * BACKLOG and [j.func_name for j in sends] == [DRAIN_JOB]
+    assert reconcile.get_status() == "finished"
     assert reconcile.ended_at <= min(j.started_at for j in sends), "the money job waited behind the SMS backlog"
 
 

@@ -172,6 +172,7 @@ async def test_operator_sees_each_message_with_id_cost_segments_and_reason(at_cl
     fake, _url = fake_at
     fake.fail("recipient:406")
     await queue_sms(at_client, "+260971800077", body="Blocked number test")
+    await run_jobs(at_settings)          # alone: requests of one batch go side by side, the failure takes the next
     await queue_sms(at_client, TO, body="x" * 200)                 # two GSM-7 segments
     await run_jobs(at_settings)
     rows = await outbox_rows(at_client.app[appkeys.DB])

@@ -1,66 +1,122 @@
-"""SMS jobs: send an outbox row (batched with others of the same text), and sweep rows left behind."""
+"""SMS jobs: drain the outbox (claim due rows a batch at a time, send them side by side, record each batch in
+one transaction), and sweep rows left behind.
+
+What a crash costs (the guarantee): a row is claimed by one worker at a time, and each accepted request's
+answers are journaled in Redis (sms/answers.py) the moment they arrive, so a worker killed mid-batch leaves
+- the rows it had sent: recorded by the sweeper from the journal, never sent again;
+- the rows it had not started: `sending` until their lease runs out, then queued again and sent once;
+- the requests in flight when it died, or answered but not yet journaled (at most `sending.SENDERS` requests,
+  each one message, or one text to up to 100 numbers): sent again (AT has no idempotency key for SMS).
+"""
 from __future__ import annotations
 
 import logging
 import os
 import signal
-from datetime import timedelta
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from enerlectra import faults
 from enerlectra.db.models import SmsOutbox
 from enerlectra.domain import outbox
 from enerlectra.domain.work import unit_of_work
-from enerlectra.jobs import MAX_ATTEMPTS, redis_client
-from sms import answers
-from sms.gateways import FAILED, RETRY, SENT, Delivery, GatewayError, gateway_from_settings
+from enerlectra.jobs import (MAX_ATTEMPTS, SMS, drain_started, make_queue, redis_client, wake_drain,
+                             wake_drain_at)
+from sms import answers, sending
+from sms.gateways import FAILED, SENT, Delivery, gateway_from_settings
 from workers import runtime
 
 log = logging.getLogger(__name__)
 
 
-class SendLater(Exception):
-    """Some messages could not be sent now; rq's Retry runs the job again later."""
+DRAIN_SECONDS = 5.0       # a drain claims no more batches after this long, and wakes another: money jobs go first
+
+
+def drain_outbox() -> str:
+    """Send every row due now, a claimed batch at a time (enqueued by `jobs.wake_drain`)."""
+    return runtime.run(lambda db: _drain(db))
 
 
 def send_outbox(outbox_id: int) -> str:
-    return runtime.run(lambda db: _send(db, outbox_id))
+    """Send this row now if it is still queued (a re-dispatch), with whatever else is due."""
+    return runtime.run(lambda db: _drain(db, first=outbox_id))
 
 
-async def _send(db, outbox_id: int) -> str:
+async def _drain(db, first: int | None = None) -> str:
     settings = runtime.settings()
-    async with db() as s, s.begin():
-        rows = await outbox.claim(s, outbox_id, timedelta(seconds=settings.sms_lease_seconds))
-    if not rows:
-        return "nothing to send (already claimed or sent)"
-    _fault("after-claim")
-    faults.point("sms.send.after_claim")
-    gateway = gateway_from_settings(settings)
-    try:
-        deliveries = gateway.send(rows[0].body, [r.msisdn for r in rows])   # a job owns its thread: block
-    except GatewayError as exc:
-        deliveries = [Delivery(r.msisdn, RETRY, reason=str(exc)) for r in rows]
-    else:                         # accepted: write each message's answer down before anything else
-        _journal(settings, rows, deliveries, gateway.name)
-    faults.point("sms.send.after_gateway")
-    later = await _record(db, rows, deliveries, gateway.name)
-    _forget(settings, [r.id for r in rows])                   # the rows say it now
-    summary = f"{len(rows) - later}/{len(rows)} settled via {gateway.name}"
-    if later:
-        raise SendLater(f"{later} message(s) to retry; {summary}")
-    return summary
+    queue = _queue(settings)
+    drain_started(queue)                    # before the first claim: a row committed later wakes another
+    lease = timedelta(seconds=settings.sms_lease_seconds)
+    began = time.monotonic()
+    totals = Totals()
+    while True:
+        async with db() as s, s.begin():
+            rows = await outbox.claim_due(s, lease, first=first)
+        claimed_at, first = time.monotonic(), None
+        if not rows:
+            break
+        _fault("after-claim")
+        faults.point("sms.send.after_claim")
+        gateway = _gateway(settings)
+        # No request starts after half the lease: each is bounded by the SDK's timeouts, so the rows are
+        # recorded (or untried and handed back) before the sweeper may give them to another worker.
+        sent = sending.send_batch(gateway, outbox.requests_for(rows), _journal(settings).write,
+                                  claimed_at + lease.total_seconds() / 2, _pool())
+        totals.add(await _record(db, rows, sent.answers, sent.gateway, untried=sent.untried))
+        _forget(settings, list(sent.answers))                  # the rows say it now
+        if totals.retry_at:
+            wake_drain_at(queue, min(totals.retry_at))
+            totals.retry_at.clear()
+        if time.monotonic() - began > DRAIN_SECONDS or not sent.answers:
+            # the rest after whatever waits (money first); a batch that could start nothing (its lease
+            # half gone before a sender was free) is not claimed again at once
+            wake_drain(queue)
+            break
+    return totals.summary()
+
+
+@dataclass
+class Totals:
+    settled: int = 0
+    later: int = 0
+    untried: int = 0
+    retry_at: list[datetime] = field(default_factory=list)
+
+    def add(self, other: "Totals") -> None:
+        self.settled += other.settled
+        self.later += other.later
+        self.untried += other.untried
+        self.retry_at += other.retry_at
+
+    def summary(self) -> str:
+        if not (self.settled or self.later or self.untried):
+            return "nothing to send (already claimed or sent)"
+        return f"{self.settled} settled, {self.later} to retry, {self.untried} handed back untried"
+
+
+def _queue(settings):
+    return runtime.cached("sms-queue", lambda: make_queue(settings.redis_url, settings.queue_name, SMS))
+
+
+def _gateway(settings):
+    return runtime.cached("sms-gateway", lambda: gateway_from_settings(settings))    # its kept-alive sessions
+
+
+def _pool() -> ThreadPoolExecutor:
+    return runtime.cached("sms-senders", lambda: ThreadPoolExecutor(sending.SENDERS, thread_name_prefix="sms"))
 
 
 def _redis(settings):
     return runtime.cached("redis", lambda: redis_client(settings.redis_url))     # one pool per process
 
 
-def _journal(settings, rows: list[SmsOutbox], deliveries: list[Delivery], gateway: str) -> None:
-    by_number = {d.msisdn: d for d in deliveries}
-    answers.write(_redis(settings), settings.redis_prefix, gateway,
-                  {r.id: by_number[r.msisdn] for r in rows if r.msisdn in by_number})
+def _journal(settings) -> answers.GroupJournal:
+    return runtime.cached("sms-journal", lambda: answers.GroupJournal(_redis(settings), settings.redis_prefix))
 
 
 def _forget(settings, outbox_ids: list[int]) -> None:
@@ -70,28 +126,48 @@ def _forget(settings, outbox_ids: list[int]) -> None:
         pass                      # they expire on their own (answers.KEEP_SECONDS)
 
 
-async def _record(db, rows: list[SmsOutbox], deliveries: list[Delivery] | dict[int, Delivery], gateway: str) -> int:
-    """Write each outcome (`deliveries` by number, or by outbox id); returns how many rows went back to
-    the queue for a retry. Only rows still `sending` change."""
-    by_id = deliveries if isinstance(deliveries, dict) else None
-    by_number = {d.msisdn: d for d in deliveries} if by_id is None else {}
-    later = 0
+_TABLE = SmsOutbox.__table__
+_STILL_OURS = (_TABLE.c.id == bindparam("row_id")) & (_TABLE.c.status == "sending")
+_SENT = update(_TABLE).where(_STILL_OURS).values(
+    status="sent", gateway=bindparam("gw"), status_code=bindparam("code"), gateway_message_id=bindparam("mid"),
+    cost=bindparam("cost"), sent_at=bindparam("at"), failure_reason=None, lease_until=None)
+_FAILED = update(_TABLE).where(_STILL_OURS).values(
+    status="failed", gateway=bindparam("gw"), status_code=bindparam("code"), failure_reason=bindparam("reason"),
+    last_error=bindparam("error"), lease_until=None)
+_RETRY = update(_TABLE).where(_STILL_OURS).values(
+    status="queued", gateway=bindparam("gw"), status_code=bindparam("code"), last_error=bindparam("error"),
+    lease_until=bindparam("not_before"))
+_UNTRIED = update(_TABLE).where(_STILL_OURS).values(status="queued", attempts=_TABLE.c.attempts - 1,
+                                                    lease_until=None)
+
+
+async def _record(db, rows: list[SmsOutbox], deliveries: dict[int, Delivery], gateway: str,
+                  untried: list[int] = ()) -> Totals:
+    """Write each row's outcome (`deliveries` by outbox id) in one short transaction, a statement per kind
+    of outcome. A row to retry goes back to the queue with its wait (outbox.retry_wait); a row no request was
+    started for goes back as it was. Only rows still `sending` change (the sweeper may have taken one)."""
+    t = outbox.now()
+    sent, failed, retry, totals = [], [], [], Totals(untried=len(untried))
+    for row in rows:
+        d = deliveries.get(row.id)
+        if d is None:
+            continue
+        common = {"row_id": row.id, "gw": gateway, "code": d.status_code}
+        if d.outcome == SENT:
+            sent.append(common | {"mid": d.message_id, "cost": d.cost, "at": t})
+        elif d.outcome == FAILED or row.attempts >= MAX_ATTEMPTS:
+            failed.append(common | {"reason": (d.reason or "Unknown")[:64], "error": d.reason})
+        else:
+            not_before = t + outbox.retry_wait(row.attempts)
+            retry.append(common | {"error": d.reason, "not_before": not_before})
+            totals.retry_at.append(not_before)
+    totals.settled, totals.later = len(sent) + len(failed), len(retry)
     async with db() as s, s.begin():
-        for row in rows:
-            d = by_id[row.id] if by_id is not None else by_number[row.msisdn]
-            values: dict = {"gateway": gateway, "status_code": d.status_code, "lease_until": None}
-            if d.outcome == SENT:
-                values |= {"status": "sent", "gateway_message_id": d.message_id, "cost": d.cost,
-                           "sent_at": outbox.now(), "failure_reason": None}
-            elif d.outcome == FAILED or row.attempts >= MAX_ATTEMPTS:
-                values |= {"status": "failed", "failure_reason": (d.reason or "Unknown")[:64],
-                           "last_error": d.reason}
-            else:
-                values |= {"status": "queued", "last_error": d.reason}
-                later += 1
-            await s.execute(update(SmsOutbox).where(SmsOutbox.id == row.id, SmsOutbox.status == "sending")
-                            .values(**values))
-    return later
+        for statement, params in ((_SENT, sent), (_FAILED, failed), (_RETRY, retry),
+                                  (_UNTRIED, [{"row_id": i} for i in untried])):
+            if params:
+                await s.execute(statement, params)
+    return totals
 
 
 def sweep_outbox() -> str:
@@ -120,7 +196,9 @@ async def _recover_answers(db, settings) -> int:
     for outbox_id, (gateway, delivery) in found.items():
         by_gateway.setdefault(gateway, {})[outbox_id] = delivery
     for gateway, deliveries in by_gateway.items():
-        await _record(db, [r for r in abandoned if r.id in deliveries], deliveries, gateway)
+        totals = await _record(db, [r for r in abandoned if r.id in deliveries], deliveries, gateway)
+        if totals.retry_at:                   # a number the gateway asked us to try again: after its wait
+            wake_drain_at(_queue(settings), min(totals.retry_at))
     _forget(settings, list(found))
     if found:
         log.warning("outbox sweep recorded %d message(s) a dead worker had sent", len(found))

@@ -2,6 +2,9 @@
 
 A row commits with the change it reports (or not at all), so a message is never lost; the worker
 claims rows before sending, so a message is never sent twice by two workers.
+
+A queued row's `lease_until` is when it may be tried again (None: now); a sending row's, when its
+worker's lease runs out and the sweeper may take it back.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from enerlectra.domain.work import followups
 from enerlectra.text.gsm7 import segment
 
 BATCH = 100                  # recipients per gateway request when the text is the same
+CLAIM = 100                  # rows a worker claims at once (then sends as one request per text and number)
+RETRY_SECONDS = (5, 30, 120, 600)   # the wait before try 2, 3, 4, 5 (jobs.MAX_ATTEMPTS)
 
 
 async def add(db: AsyncSession, msisdn: str, body: str, kind: str, *, essential: bool = False,
@@ -45,42 +50,64 @@ def to_dispatch(rows: list[SmsOutbox | None]) -> list[tuple[int, int]]:
     return [(r.id, r.dispatches) for r in rows if r is not None and r.status == "queued"]
 
 
-async def claim(db: AsyncSession, outbox_id: int, lease: timedelta) -> list[SmsOutbox]:
-    """Take this row, and up to BATCH-1 others queued with the same text, for sending now.
+async def claim_due(db: AsyncSession, lease: timedelta, limit: int = CLAIM, first: int | None = None
+                    ) -> list[SmsOutbox]:
+    """Take up to `limit` rows due now (queued, past any retry wait), oldest first, for sending: they
+    become `sending` with one more attempt and a lease. `first` (a row a job was dispatched for) is taken
+    when still queued, whatever its retry wait: a re-dispatch means now.
 
-    The conditional UPDATE is the claim: a row another worker took is no longer 'queued'.
+    The conditional UPDATE is the claim: a row another worker took is no longer 'queued'. On PostgreSQL
+    the rows are picked FOR UPDATE SKIP LOCKED, so two workers claiming at once take different rows
+    instead of queueing on each other's; SQLite's one writer (BEGIN IMMEDIATE) serialises claims.
     """
-    primary = (await db.execute(select(SmsOutbox.body, SmsOutbox.msisdn)
-                                .where(SmsOutbox.id == outbox_id, SmsOutbox.status == "queued"))).first()
-    if primary is None:
-        return []
-    body, first = primary
-    ids, numbers = [outbox_id], {first}
-    for other_id, msisdn in (await db.execute(
-            select(SmsOutbox.id, SmsOutbox.msisdn).where(SmsOutbox.status == "queued", SmsOutbox.body == body,
-                                                         SmsOutbox.id != outbox_id)
-            .order_by(SmsOutbox.id).limit(BATCH * 2))).all():
-        if msisdn not in numbers and len(ids) < BATCH:     # one number once per request
-            ids.append(other_id)
-            numbers.add(msisdn)
+    t = now()
+    due = (select(SmsOutbox.id)
+           .where(SmsOutbox.status == "queued", or_(SmsOutbox.lease_until.is_(None), SmsOutbox.lease_until <= t))
+           .order_by(SmsOutbox.id).limit(limit).with_for_update(skip_locked=True))
+    wanted = SmsOutbox.id.in_(due.scalar_subquery())
+    if first is not None:
+        wanted = or_(SmsOutbox.id == first, wanted)
     claimed = (await db.scalars(
-        update(SmsOutbox).where(SmsOutbox.id.in_(ids), SmsOutbox.status == "queued")
-        .values(status="sending", attempts=SmsOutbox.attempts + 1, lease_until=now() + lease)
+        update(SmsOutbox).where(wanted, SmsOutbox.status == "queued")
+        .values(status="sending", attempts=SmsOutbox.attempts + 1, lease_until=t + lease)
         .returning(SmsOutbox), execution_options={"synchronize_session": False})).all()
     return sorted(claimed, key=lambda r: r.id)
 
 
+def requests_for(rows: list[SmsOutbox]) -> list[list[SmsOutbox]]:
+    """The gateway requests a claimed batch needs: rows of one text together, up to BATCH numbers a
+    request, one number once per request (a number twice with the same text is two requests)."""
+    open_: dict[str, list[list[SmsOutbox]]] = {}
+    out: list[list[SmsOutbox]] = []
+    for row in rows:
+        for group in open_.setdefault(row.body, []):
+            if len(group) < BATCH and all(r.msisdn != row.msisdn for r in group):
+                group.append(row)
+                break
+        else:
+            group = [row]
+            open_[row.body].append(group)
+            out.append(group)
+    return out
+
+
+def retry_wait(attempts: int) -> timedelta:
+    """How long a row waits before its next try, after `attempts` tries that asked for a retry."""
+    return timedelta(seconds=RETRY_SECONDS[min(attempts, len(RETRY_SECONDS)) - 1])
+
+
 async def stale(db: AsyncSession, older_than: timedelta) -> list[tuple[int, int]]:
     """Rows left behind (enqueue lost, worker killed): put back to queued with a new dispatch number, and
-    recorded on the session like new rows (its unit of work enqueues them again after the commit)."""
+    recorded on the session like new rows (its unit of work enqueues them again after the commit).
+    A queued row counts from when it became due (after its retry wait), not from when it was written."""
     cutoff = now() - older_than
     rows = (await db.execute(
         update(SmsOutbox)
         .where(or_(
-            (SmsOutbox.status == "queued") & (SmsOutbox.updated_at < cutoff),
+            (SmsOutbox.status == "queued") & (func.coalesce(SmsOutbox.lease_until, SmsOutbox.updated_at) < cutoff),
             (SmsOutbox.status == "sending") & (SmsOutbox.lease_until < now()),
         ))
-        .values(status="queued", dispatches=SmsOutbox.dispatches + 1, updated_at=func.now())
+        .values(status="queued", dispatches=SmsOutbox.dispatches + 1, lease_until=None, updated_at=func.now())
         .returning(SmsOutbox.id, SmsOutbox.dispatches))).all()
     items = [(r[0], r[1]) for r in rows]
     followups(db).sends.extend(items)

@@ -52,11 +52,12 @@ def _env(home: Path) -> dict[str, str]:
 
 
 async def first_hop(argv: list[str], env: dict[str, str], port: int, stderr=subprocess.DEVNULL,
-                    timeout: float = 60) -> tuple[float, float, subprocess.Popen]:
+                    timeout: float = 60, cwd: str | None = None) -> tuple[float, float, subprocess.Popen]:
     """Spawn argv; seconds until a hop posted to 127.0.0.1:port answers 200, and the CPU seconds its process
     tree has spent by then (steadier than the wall clock on a shared box); the process is left running."""
     started = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                               cwd=cwd)
     body = urlencode({"sessionId": "cold", "phoneNumber": msisdn(0), "text": ""}).encode()
     while True:
         if process.poll() is not None:
@@ -90,9 +91,10 @@ def serve_argv(workers: int | None, port: int, python_flags: tuple[str, ...] = (
     return argv + (["--workers", str(workers)] if workers else [])
 
 
-async def serve_once(home: Path, workers: int | None) -> tuple[float, float]:
+async def serve_once(home: Path, workers: int | None, tree: str | None = None) -> tuple[float, float]:
+    """One spawn of serve; `tree`: another checkout's code (its directory comes first on sys.path)."""
     port = free_port()
-    seconds, cpu, process = await first_hop(serve_argv(workers, port), _env(home), port)
+    seconds, cpu, process = await first_hop(serve_argv(workers, port), _env(home), port, cwd=tree)
     stop(process)
     return seconds, cpu
 
@@ -112,12 +114,13 @@ async def bare_aiohttp() -> tuple[float, float]:
     return seconds, cpu
 
 
-async def importtime(home: Path, top: int) -> list[str]:
+async def importtime(home: Path, top: int, tree: str | None = None) -> list[str]:
     """One warm `serve --workers 1` under -X importtime: its N costliest imports, self and cumulative (ms)."""
     port = free_port()
     log = home / "importtime.log"
     with log.open("wb") as err:
-        _, _, process = await first_hop(serve_argv(1, port, ("-X", "importtime")), _env(home), port, stderr=err)
+        _, _, process = await first_hop(serve_argv(1, port, ("-X", "importtime")), _env(home), port, stderr=err,
+                                        cwd=tree)
         stop(process)
     rows = []
     for line in log.read_text(errors="replace").splitlines():
@@ -136,35 +139,41 @@ async def importtime(home: Path, top: int) -> list[str]:
 async def main_async(args: argparse.Namespace) -> int:
     cases: dict[str, list[tuple[float, float]]] = {"python -c pass": [], "bare aiohttp": []}
     workers_kinds = [1, None]
-    for workers in workers_kinds:
-        cases[f"fresh home, --workers {workers or 'default'}"] = []
-        cases[f"warm home, --workers {workers or 'default'}"] = []
+    trees = {"": None, **({"before: ": str(Path(args.before).resolve())} if args.before else {})}
+    for label in trees:
+        for workers in workers_kinds:
+            cases[f"{label}fresh home, --workers {workers or 'default'}"] = []
+            cases[f"{label}warm home, --workers {workers or 'default'}"] = []
     with tempfile.TemporaryDirectory(prefix="enerlectra-bench-cold-") as root:
-        warm = Path(root) / "warm"
-        await serve_once(warm, 1)                 # now at head, with its keys
+        warm = {label: Path(root) / f"warm{n}" for n, label in enumerate(trees)}
+        for label, tree in trees.items():
+            await serve_once(warm[label], 1, tree)    # now at head, with its keys and bytecode
         for n in range(args.runs):
             cases["python -c pass"].append(await python_pass())
             cases["bare aiohttp"].append(await bare_aiohttp())
-            for workers in workers_kinds:
-                kind = workers or "default"
-                cases[f"fresh home, --workers {kind}"].append(await serve_once(Path(root) / f"fresh-{n}-{kind}",
-                                                                              workers))
-                cases[f"warm home, --workers {kind}"].append(await serve_once(warm, workers))
+            for label, tree in trees.items():
+                for workers in workers_kinds:
+                    kind = workers or "default"
+                    fresh = Path(root) / f"fresh-{n}-{kind}-{len(label)}"
+                    cases[f"{label}fresh home, --workers {kind}"].append(await serve_once(fresh, workers, tree))
+                    cases[f"{label}warm home, --workers {kind}"].append(await serve_once(warm[label], workers,
+                                                                                          tree))
         print(f"spawn to first answered hop, median of {args.runs} (alternated; {os.cpu_count()} cores)")
         bare = statistics.median(wall for wall, _ in cases["bare aiohttp"])
         bare_cpu = statistics.median(cpu for _, cpu in cases["bare aiohttp"])
-        print(f"  {'':<30} {'wall s':>7} {'/bare':>6} {'CPU s':>6} {'/bare':>6}  each run's wall s")
+        print(f"  {'':<38} {'wall s':>7} {'/bare':>6} {'CPU s':>6} {'/bare':>6}  each run's wall s")
         worst = 0.0
         for name, values in cases.items():
             m = statistics.median(wall for wall, _ in values)
             cpu = statistics.median(c for _, c in values)
-            if name.startswith(("fresh", "warm")):
+            if name.startswith(("fresh", "warm")):          # this tree's, not --before's
                 worst = max(worst, m)
-            print(f"  {name:<30} {m:7.3f} {m / bare:5.2f}x {cpu:6.3f} {cpu / bare_cpu:5.2f}x  "
+            print(f"  {name:<38} {m:7.3f} {m / bare:5.2f}x {cpu:6.3f} {cpu / bare_cpu:5.2f}x  "
                   f"[{', '.join(f'{wall:.2f}' for wall, _ in values)}]")
         print(f"worst median {worst:.3f} s (target <= {TARGET} s)")
         if args.importtime:
-            print("\n".join(await importtime(warm, args.importtime)))
+            for label, tree in trees.items():
+                print(f"{label or 'this tree: '}" + "\n".join(await importtime(warm[label], args.importtime, tree)))
     return 1 if args.check and worst > TARGET else 0
 
 
@@ -172,6 +181,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--importtime", type=int, default=0, metavar="N")
+    parser.add_argument("--before", metavar="DIR", help="another checkout (e.g. `git archive main | tar -x -C DIR`) "
+                        "measured in the same run, alternated with this one: the before of a before/after")
     parser.add_argument("--check", action="store_true", help="exit 1 when a median is above 1 s")
     args = parser.parse_args()
     sys.exit(asyncio.run(main_async(args)))

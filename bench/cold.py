@@ -1,6 +1,6 @@
 """Cold start of `serve`: spawn to the first answered hop, fresh home and warm home, one process and the default.
 
-    .venv/bin/python -m bench.cold --runs 5 [--importtime 10] [--check]
+    .venv/bin/python -m bench.cold --runs 5 [--importtime 10] [--before DIR] [--check]
 
 A fresh home is an empty ENERLECTRA_HOME (migrations from nothing, the ledger key, the sandboxes' keys); a warm
 home is one a `serve` has run in and stopped (migrations at head, keys on disk). Each case is spawned `--runs`
@@ -8,7 +8,9 @@ times, in alternation (a shared box drifts), and the medians are printed beside 
 bare `python -c pass` and a bare aiohttp hello answering its first request, spawned the same way. The
 hop is a dial of an unregistered number (the onboarding screen), as bench/serve.py and simulator/load.py take
 it. `--importtime N` runs one more warm `--workers 1` serve under `python -X importtime` and prints the N
-costliest imports (self and cumulative). `--check` exits 1 when a median is above 1 s (issue 18's target).
+costliest imports (self and cumulative). `--before DIR` measures another checkout too (made with
+`git archive main | tar -x -C DIR`), alternated with this one in the same run. `--check` exits 1 when a
+median of this tree is above 1 s (issue 18's target).
 """
 from __future__ import annotations
 
@@ -129,7 +131,8 @@ async def importtime(home: Path, top: int, tree: str | None = None) -> list[str]
             rows.append((int(own), int(cumulative), name.rstrip()))
     by_self = sorted(rows, reverse=True)[:top]
     by_cumulative = sorted(rows, key=lambda r: r[1], reverse=True)[:top]
-    out = [f"top {top} imports by self time (ms), then by cumulative time (ms); total self {sum(r[0] for r in rows) / 1000:.0f} ms"]
+    total = sum(r[0] for r in rows) / 1000
+    out = [f"top {top} imports by self time (ms), then by cumulative time (ms); total self {total:.0f} ms"]
     out += [f"  {own / 1000:7.1f}  {name.strip()}" for own, _, name in by_self]
     out += ["  --"]
     out += [f"  {cum / 1000:7.1f}  {name.strip()}" for _, cum, name in by_cumulative]

@@ -10,7 +10,8 @@ from enerlectra.db import migrate
 
 
 def test_the_head_read_off_the_files_is_alembics():
-    assert migrate.head_revision() == ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
+    scripts = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    assert migrate.head_revision() == scripts.get_current_head()
 
 
 def test_a_fresh_file_is_migrated_then_seen_at_head_and_a_downgraded_one_is_not(tmp_path):

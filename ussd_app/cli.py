@@ -74,6 +74,9 @@ def _start(settings: Settings, args: argparse.Namespace, workers: int) -> int:
         _migrated(migrating)                              # embedded SQLite is always at head before a hop
     except BaseException:
         _undo_start(redis_started, migrating)
+        from payments.sandboxes import local as local_payments
+
+        local_payments.forget(settings)                   # planned, never started: no record of them
         raise
     worker = _start_worker(settings) if embedded_mode and workers == 1 else None
     try:
@@ -146,16 +149,18 @@ def _migrate_aside(url: str) -> int | None:
         return pid
     code = 1
     try:                                       # the child: never back into the parent's code
-        upgrade(url)
-        code = 0
+        # A known failure (not a database, a bad revision...) is one line on stderr, as before the fork.
+        code = cli_errors.run(lambda _: upgrade(url) or 0, argparse.Namespace())
     except BaseException:                      # noqa: BLE001 -- logged, then this process ends
         logging.getLogger("enerlectra").exception("migrating %s failed", redact_url(url))
     finally:
+        sys.stderr.flush()
         os._exit(code)
 
 
 def _migrated(pid: int | None) -> None:
-    """Wait for _migrate_aside's child; a failed upgrade stops serve (no hop on a half-migrated database)."""
+    """Wait for _migrate_aside's child; a failed upgrade stops serve with the child's exit code (it said why
+    on stderr): no hop on a half-migrated database."""
     if pid is None:
         return
     while True:
@@ -164,8 +169,9 @@ def _migrated(pid: int | None) -> None:
             break
         except InterruptedError:
             continue
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("enerlectra: migrating the embedded database failed (see the log above)")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(code if code > 0 else 1)
 
 
 def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool) -> int:

@@ -49,18 +49,64 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _start(settings: Settings, args: argparse.Namespace, workers: int) -> int:
-    """The once-only work (migrations, embedded Redis, sandboxes, rq worker), then the web processes."""
-    from enerlectra.db.migrate import upgrade
+    """The once-only work (migrations, embedded Redis, sandboxes, rq worker), then the web processes.
+
+    Cold start (issue 18: spawn to the first answered hop within 1 s): importing the app is most of it, so
+    the rest runs beside it: a fresh embedded database is migrated in a forked child (the other core), the
+    embedded Redis starts in a thread (mostly waiting for the server's first PONG)."""
+    import importlib
+    from concurrent.futures import ThreadPoolExecutor
+
     from enerlectra.embedded_redis import resolve_redis_url
 
     _logging(settings.log_level)
     settings.home.mkdir(parents=True, exist_ok=True)
     _use_ledger_key(settings)                             # an upgrade may seal existing entries (0011)
-    if settings.is_embedded_db:
-        upgrade(settings.effective_database_url)          # embedded SQLite is always at head
-    embedded_mode = settings.redis_url is None
-    url, embedded = resolve_redis_url(settings.redis_url, settings.home)
-    settings = settings.with_(redis_url=url)
+    migrating = _migrate_aside(settings.effective_database_url) if settings.is_embedded_db else None
+    embedded_mode, redis_started = settings.redis_url is None, None
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="embedded-redis") as pool:
+            redis_started = pool.submit(resolve_redis_url, settings.redis_url, settings.home)
+            settings, sandboxes = _plan_sandboxes(settings, args)
+            importlib.import_module("ussd_app.app")       # the app's own imports, while the others work
+        url, embedded = redis_started.result()
+        settings = settings.with_(redis_url=url)
+        _migrated(migrating)                              # embedded SQLite is always at head before a hop
+    except BaseException:
+        _undo_start(redis_started, migrating)
+        from payments.sandboxes import local as local_payments
+
+        local_payments.forget(settings)                   # planned, never started: no record of them
+        raise
+    worker = _start_worker(settings) if embedded_mode and workers == 1 else None
+    try:
+        return _serve(settings, sandboxes, workers, rq_worker=embedded_mode)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+        if embedded is not None:
+            embedded.stop()
+        from payments.sandboxes import local as local_payments
+
+        local_payments.forget(settings)
+
+
+def _undo_start(redis_started, migrating: int | None) -> None:
+    """Start-up failed (or was interrupted): nothing it started outlives it."""
+    if migrating is not None:
+        try:
+            os.waitpid(migrating, 0)
+        except ChildProcessError:
+            pass
+    if redis_started is not None and redis_started.done() and redis_started.exception() is None:
+        _, embedded = redis_started.result()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _plan_sandboxes(settings: Settings, args: argparse.Namespace):
+    """(settings pointed at the local sandboxes and fakes, the sandboxes to run)."""
     sandboxes = []
     if args.fake_at:
         from payments.sandboxes import local as local_payments
@@ -84,16 +130,48 @@ def _start(settings: Settings, args: argparse.Namespace, workers: int) -> int:
         claude = local_payments.LocalSandbox("claude", FakeClaude(), free_port())
         settings = settings.with_(anthropic_api_key=claude.fake.api_key, anthropic_base_url=claude.url)
         sandboxes.append(claude)
-    worker = _start_worker(settings) if embedded_mode and workers == 1 else None
-    try:
-        return _serve(settings, sandboxes, workers, rq_worker=embedded_mode)
+    return settings, sandboxes
+
+
+def _migrate_aside(url: str) -> int | None:
+    """Upgrade the embedded database to head in a forked child, so Alembic and the migrations run on the other
+    core while this process imports the app; its pid for _migrated (None: at head already, nothing to do).
+    Forked before any thread of ours starts."""
+    from enerlectra.db.migrate import at_head, upgrade
+
+    if at_head(url):
+        return None
+    if not hasattr(os, "fork"):
+        upgrade(url)
+        return None
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:                                       # the child: never back into the parent's code
+        # A known failure (not a database, a bad revision...) is one line on stderr, as before the fork.
+        code = cli_errors.run(lambda _: upgrade(url) or 0, argparse.Namespace())
+    except BaseException:                      # noqa: BLE001 -- logged, then this process ends
+        logging.getLogger("enerlectra").exception("migrating %s failed", redact_url(url))
     finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
-        if embedded is not None:
-            embedded.stop()
-        local_payments.forget(settings)
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _migrated(pid: int | None) -> None:
+    """Wait for _migrate_aside's child; a failed upgrade stops serve with the child's exit code (it said why
+    on stderr): no hop on a half-migrated database."""
+    if pid is None:
+        return
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(code if code > 0 else 1)
 
 
 def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool) -> int:
@@ -536,9 +614,9 @@ def cmd_sim_load(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ussd_app.aggregators.registry import ADAPTERS  # the one list of aggregators (wires match it)
+    from ussd_app.aggregators.names import NAMES  # registry.ADAPTERS' names, without importing the adapters
 
-    aggregators = sorted(ADAPTERS)
+    aggregators = sorted(NAMES)
     parser = argparse.ArgumentParser(prog="enerlectra", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

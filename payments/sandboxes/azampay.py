@@ -55,16 +55,23 @@ class FakeAzamPay(Sandbox):
     tokens: set[str] = field(default_factory=set)
     token_requests: int = 0
     key_requests: int = 0
-    key: rsa.RSAPrivateKey = field(default_factory=_new_key)
+    # Made at first use, not at construction: `serve` plans this sandbox at start-up, and a 2048-bit key
+    # costs 20-300 ms of CPU (70 ms typical) before the first hop, for a sandbox most runs never call.
+    key: rsa.RSAPrivateKey | None = None
     callbacks: list[dict] = field(default_factory=list)        # every callback body sent, for tests
+
+    def private_key(self) -> rsa.RSAPrivateKey:
+        if self.key is None:
+            self.key = _new_key()
+        return self.key
 
     @property
     def public_pem(self) -> str:
-        return self.key.public_key().public_bytes(serialization.Encoding.PEM,
+        return self.private_key().public_key().public_bytes(serialization.Encoding.PEM,
                                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
     def sign(self, data: dict, key: rsa.RSAPrivateKey | None = None) -> str:
-        raw = (key or self.key).sign(signed_text(data), padding.PKCS1v15(), hashes.SHA256())
+        raw = (key or self.private_key()).sign(signed_text(data), padding.PKCS1v15(), hashes.SHA256())
         return base64.b64encode(raw).decode()
 
     # -- the API -----------------------------------------------------------------------------------

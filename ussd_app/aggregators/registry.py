@@ -12,6 +12,7 @@ from ussd_app.aggregators.arkesel import Arkesel
 from ussd_app.aggregators.beem import Beem
 from ussd_app.aggregators.contract import Aggregator, Config
 from ussd_app.aggregators.hubtel import Hubtel
+from ussd_app.aggregators.names import NAMES
 
 ADAPTERS: dict[str, type[Aggregator]] = {
     "africastalking": AfricasTalking,
@@ -19,6 +20,8 @@ ADAPTERS: dict[str, type[Aggregator]] = {
     "hubtel": Hubtel,
     "arkesel": Arkesel,
 }
+if tuple(ADAPTERS) != NAMES:            # a new aggregator goes in both (names.py: the CLI reads it alone)
+    raise RuntimeError(f"ussd_app/aggregators/names.py lists {NAMES}, registry.py {tuple(ADAPTERS)}")
 
 
 def config(settings: Settings, name: str) -> Config:

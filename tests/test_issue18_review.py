@@ -6,6 +6,8 @@ Each test states one thing an attacker or an unlucky operator could try against 
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -16,6 +18,10 @@ from enerlectra.db.models import SmsOutbox, User
 from enerlectra.domain import outbox, pin_code, pins, users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from tests.test_sms_send import queue_sms
+from ussd_app import appkeys
+from workers import runtime
+from workers import sms as sms_jobs
 
 OWNER = "+260971555001"
 RIGHT = "4826"
@@ -75,3 +81,39 @@ async def test_parallel_wrong_pins_evaluate_at_most_the_tries_and_lock_once(db, 
         row = await s.get(User, user.id)
     assert locks == 1, "one lock, one SMS"
     assert pins.aware_utc(row.pin_locked_until) > outbox.now()
+
+
+# -- the SMS drain's lease: setting up the sender is not sending time ----------------------------------------
+
+@pytest.fixture
+def slow_sdk_start(monkeypatch):
+    """The SDK's service takes `delay` seconds to start (a cold work horse on a loaded box): the third-party
+    constructor is slowed, our code runs as it is."""
+    def arm(delay: float) -> None:
+        sdk = sys.modules["africastalking.SMS"].SMSService
+        original = sdk.__init__
+
+        def slow(self, *args, **kw):
+            time.sleep(delay)
+            original(self, *args, **kw)
+        monkeypatch.setattr(sdk, "__init__", slow)
+    return arm
+
+
+@pytest.mark.parametrize("lease_s, sdk_start_s", [(1, 0.7), (2, 1.3)])
+async def test_a_slow_sender_start_does_not_eat_the_claimed_rows_lease(at_client, at_settings, fake_at,
+                                                                       slow_sdk_start, lease_s, sdk_start_s):
+    """The drain claims rows for `lease` and starts no request after half of it. Building the gateway after
+    the claim counted its start-up as sending time: a horse slower to start than half the lease handed every
+    row back untried, claim after claim (each fork starts cold), until the sweeper re-dispatched it
+    (tests/test_worker_process.py "fork per job", flaky under load with its 1 s lease)."""
+    fake, _url = fake_at
+    settings = at_settings.with_(sms_lease_seconds=lease_s)
+    [outbox_id] = await queue_sms(at_client, "+260971555002", body="Your cluster vote passed")
+    slow_sdk_start(sdk_start_s)
+    runtime.configure(settings)
+    summary = await asyncio.to_thread(sms_jobs.drain_outbox)
+    assert summary == "1 settled, 0 to retry, 0 handed back untried"
+    async with at_client.app[appkeys.DB]() as s:
+        row = await s.get(SmsOutbox, outbox_id)
+    assert (row.status, row.attempts, len(fake.messages)) == ("sent", 1, 1)

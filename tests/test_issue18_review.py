@@ -12,12 +12,14 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.models import SmsOutbox, User
 from enerlectra.domain import outbox, pin_code, pins, users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from tests.helpers import committed_only
 from tests.test_sms_send import queue_sms
 from ussd_app import appkeys
 from workers import runtime
@@ -117,3 +119,29 @@ async def test_a_slow_sender_start_does_not_eat_the_claimed_rows_lease(at_client
     async with at_client.app[appkeys.DB]() as s:
         row = await s.get(SmsOutbox, outbox_id)
     assert (row.status, row.attempts, len(fake.messages)) == ("sent", 1, 1)
+
+
+# -- the reader engine refuses writes ----------------------------------------------------------------------
+
+WRITES = {   # what a screen might write by mistake through `db_read` (a read session never commits)
+    "update": lambda uid: update(User).where(User.id == uid).values(name="Mallory"),
+    "delete": lambda uid: SmsOutbox.__table__.delete().where(SmsOutbox.msisdn == OWNER),
+}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+async def test_a_write_through_the_reader_engine_is_refused(client, write):
+    """The reader (SQLite: statements run in place on the event loop) is for reads that decide nothing. A write
+    there would take SQLite's writer lock on the loop (or PostgreSQL row locks outside the writer's
+    discipline) and, without a commit, vanish silently: it must fail loudly instead."""
+    db, reader = client.app[appkeys.DB], client.app[appkeys.DB_READ]
+    user = await users.register(db, parse_msisdn(OWNER), "Mwila", "en", hash_pin(RIGHT, 16))
+    async with committed_only(db) as s:
+        await outbox.add(s, OWNER, "Welcome", "welcome")
+    with pytest.raises(DBAPIError):
+        async with reader() as s:
+            await s.execute(WRITES[write](user.id))
+            await s.commit()
+    async with db() as s:
+        assert (await s.get(User, user.id)).name == "Mwila"
+        assert await s.scalar(select(func.count()).select_from(SmsOutbox).where(SmsOutbox.msisdn == OWNER)) == 1

@@ -19,6 +19,7 @@ from enerlectra.db.models import SmsOutbox, User
 from enerlectra.domain import outbox, pin_code, pins, users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from tests import test_wallet as wallet_tests
 from tests.helpers import committed_only
 from tests.test_sms_send import queue_sms
 from ussd_app import appkeys
@@ -145,3 +146,28 @@ async def test_a_write_through_the_reader_engine_is_refused(client, write):
     async with db() as s:
         assert (await s.get(User, user.id)).name == "Mwila"
         assert await s.scalar(select(func.count()).select_from(SmsOutbox).where(SmsOutbox.msisdn == OWNER)) == 1
+
+
+# -- a late duplicate of a hop older than the two-hop replay cache (Africa's Talking) -------------------------
+
+@pytest.mark.parametrize("late", [
+    [],                  # the dial itself (text ""), five hops back
+    ["1"],               # the main menu's pick, four hops back
+    ["1", "2"],          # three hops back: just older than the two the replay cache answers
+])
+async def test_a_late_duplicate_of_an_old_hop_presses_nothing_and_the_send_goes_through(client, late):
+    """The replay cache keeps the last two hops. Africa's Talking's text only grows, so an older hop arriving
+    late is shorter than what the session consumed: it was taken whole as a new input to the PIN screen and
+    moved the session's path back, so the user's right PIN then read as "2*0961900002*20*4826" and was
+    refused, the session stuck. It must show the screen as it is and change nothing."""
+    await wallet_tests.register(client, wallet_tests.RECIPIENT, "Chipo")
+    sender = await wallet_tests.register(client, wallet_tests.SENDER, "Bupe")
+    await wallet_tests.fund(client, wallet_tests.SENDER)
+    await sender.dial()
+    at_pin = await sender.press("1", "2", "0961900002", "20")
+    assert "Enter your PIN" in at_pin
+    walked, sender.inputs = sender.inputs, list(late)
+    assert await sender._post() == at_pin, "the screen the session is on"
+    sender.inputs = walked
+    assert await sender.press("4826") == "END Sent K20.00 to Chipo. Your balance: K80.00."
+    assert await wallet_tests.transfers(client) == 1

@@ -1,7 +1,8 @@
 """Issue 18 review: the speed work attacked where money, PINs and SMS could go wrong.
 
-Each test states one thing an attacker or an unlucky operator could try against the merged speed changes
-(the PIN try reserved in one UPDATE, the SMS drain's lease), on SQLite and on PostgreSQL (TEST_DATABASE_URL).
+Each test states one thing an attacker or an unlucky operator could try against the merged speed changes (the
+PIN try reserved in one UPDATE, the SMS drain's lease, the reader engine, the two-hop replay cache), on SQLite
+and on PostgreSQL (TEST_DATABASE_URL).
 """
 from __future__ import annotations
 

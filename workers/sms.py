@@ -54,19 +54,23 @@ async def _drain(db, first: int | None = None) -> str:
     lease = timedelta(seconds=settings.sms_lease_seconds)
     began = time.monotonic()
     totals = Totals()
+    # Everything the sending needs is built before the first claim: a lease is time to send, and a cold
+    # work horse's start-up (the SDK, the journal's client, the threads) counted into it handed whole
+    # batches back untried, claim after claim (tests/test_issue18_review.py).
+    gateway, journal, pool = _gateway(settings), _journal(settings), _pool()
     while True:
+        lease_from = time.monotonic()          # no later than the claim's own clock: its lease ends after this
         async with db() as s, s.begin():
             rows = await outbox.claim_due(s, lease, first=first)
-        claimed_at, first = time.monotonic(), None
+        first = None
         if not rows:
             break
         _fault("after-claim")
         faults.point("sms.send.after_claim")
-        gateway = _gateway(settings)
         # No request starts after half the lease: each is bounded by the SDK's timeouts, so the rows are
         # recorded (or untried and handed back) before the sweeper may give them to another worker.
-        sent = sending.send_batch(gateway, outbox.requests_for(rows), _journal(settings).write,
-                                  claimed_at + lease.total_seconds() / 2, _pool())
+        sent = sending.send_batch(gateway, outbox.requests_for(rows), journal.write,
+                                  lease_from + lease.total_seconds() / 2, pool)
         totals.add(await _record(db, rows, sent.answers, sent.gateway, untried=sent.untried))
         _forget(settings, list(sent.answers))                  # the rows say it now
         if totals.retry_at:

@@ -50,6 +50,8 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
             kwargs["async_creator"] = inline_sqlite.creator(database, INLINE_BUSY_MS / 1000)
     if url.startswith("postgresql"):
         server_settings = {"search_path": schema} if schema else {}
+        if read_only:       # a write on the reader fails loudly (it would never be committed, or commit unseen)
+            server_settings["default_transaction_read_only"] = "on"
         connect_args: dict = {}
         if timeouts is not None:
             server_settings["statement_timeout"] = str(timeouts.statement_ms)
@@ -80,6 +82,8 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
             cur.execute("PRAGMA journal_mode=WAL")     # readers do not block the one writer
             cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
+            if read_only:   # a write on the reader fails loudly instead of taking the writer lock on the loop
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
 
         @event.listens_for(engine.sync_engine, "begin")

@@ -97,6 +97,10 @@ class Engine:
             elif is_new:
                 self.metrics.sessions_started.inc()
                 reply = await self._open(session, await self.store.resume_point(session.msisdn), req)
+            elif paths.behind(req.path_rule, session.path, req.text):
+                # A late duplicate of a hop older than the replay cache keeps: taken as input it would press
+                # keys nobody pressed now and move the path off the user's next hops. The screen as it is.
+                reply = self._show(session)
             else:
                 path, text = paths.advance(req.path_rule, session.path, req.text)
                 if req.own_hop_id and self._maybe_a_retry(session, text):

@@ -46,6 +46,15 @@ def _seen_prefix(consumed: str, text: str) -> str | None:
     return consumed              # a session saved before marks were digests holds the text itself
 
 
+def behind(rule: str, stored: str, text: str) -> bool:
+    """Africa's Talking's text only grows within a session: a text shorter than what the session consumed is a
+    late duplicate of an earlier hop (the replay cache keeps the last two hops only), never a new input."""
+    if rule != CUMULATIVE or not stored:
+        return False
+    size, sep, _digest = stored.partition(":")
+    return bool(sep) and size.isdigit() and len(text) < int(size)
+
+
 def _cumulative(stored: str, text: str) -> tuple[str, str]:
     return consumed_mark(text), new_input(stored, text)
 

@@ -2,7 +2,9 @@
 
 Each (kind, subject) is a sorted set of hits scored by their time in milliseconds, under the settings'
 key prefix with the subject as a hash tag (`{prefix}rl:{+260971234567}:ussd_hop`), so the rules one call
-checks for one subject share a Redis Cluster slot. A key expires one window after its latest hit.
+checks for one subject share a Redis Cluster slot. A key expires one window after its latest hit. (A USSD hop
+checks its source address and its number in one call, `hit_groups`: two subjects, so two slots; we run one
+Redis, not a Cluster.)
 
 The time is Redis's own `TIME`, read inside the script: every web process then shares one clock, so
 hosts whose clocks drift apart can neither widen nor narrow a window. (A script may write after `TIME`
@@ -30,35 +32,41 @@ from redis.exceptions import TimeoutError as RedisSlow
 log = logging.getLogger(__name__)
 
 # KEYS: one sorted set per rule. ARGV[1]: now in ms ('' = Redis TIME); then per rule: limit, window ms,
-# member. All rules allow, or nothing is recorded. Whole milliseconds keep every number within the 14
-# digits Lua prints when it hands a number to a Redis command.
+# member, group. Rules come in groups (consecutive rules of one group number): a group's rules all allow, or
+# none of its hits is recorded; a refusal stops there (the groups before it stay recorded, the ones after it
+# are not checked), as separate calls one after the other would. Whole milliseconds keep every number within
+# the 14 digits Lua prints when it hands a number to a Redis command.
 _SLIDING_WINDOW = """
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local fresh, counts = {}, {}
+local first, fresh = nil, {}
+local function record()
+  for _, i in ipairs(fresh) do
+    redis.call('ZADD', KEYS[i], now, ARGV[4*i])
+    redis.call('PEXPIRE', KEYS[i], ARGV[4*i-1])
+  end
+  fresh = {}
+end
 for i, key in ipairs(KEYS) do
-  local limit, window, member = tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i]), ARGV[3*i+1]
+  if i > 1 and ARGV[4*i+1] ~= ARGV[4*i-3] then record() end
+  local limit, window, member = tonumber(ARGV[4*i-2]), tonumber(ARGV[4*i-1]), ARGV[4*i]
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = redis.call('ZCARD', key)
   if redis.call('ZSCORE', key, member) then
-    counts[i], fresh[i] = count, false
+    first = first or count
   elseif count >= limit then
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     return {0, i, count, tonumber(oldest[2]) + window - now}
   else
-    counts[i], fresh[i] = count + 1, true
+    first = first or count + 1
+    fresh[#fresh + 1] = i
   end
 end
-for i, key in ipairs(KEYS) do
-  if fresh[i] then
-    redis.call('ZADD', key, now, ARGV[3*i+1])
-    redis.call('PEXPIRE', key, ARGV[3*i])
-  end
-end
-return {1, 0, counts[1], 0}
+record()
+return {1, 0, first, 0}
 """
 
 
@@ -97,20 +105,27 @@ class Limiter:
 
     async def hit_all(self, subject: str, rules: list[Rule], *, now: float | None = None) -> Allowed:
         """One hit against every rule for `subject`, one round trip: allowed when every rule allows."""
-        rules = [r for r in rules if r.limit > 0]
-        if not rules:
+        return await self.hit_groups([(subject, rules)], now=now)
+
+    async def hit_groups(self, groups: list[tuple[str, list[Rule]]], *, now: float | None = None) -> Allowed:
+        """Several `hit_all`s in one round trip, in order: [(subject, rules), ...]. A group that refuses stops
+        there: the groups before it are recorded, it and the ones after it are not (as separate calls, one
+        after the other, would leave them). `count` on success: the first rule's."""
+        checked = [(subject, rule, g) for g, (subject, rules) in enumerate(groups) for rule in rules
+                   if rule.limit > 0]
+        if not checked:
             return ALLOWED
         if now is None and self.clock is not None:
             now = self.clock()
         args: list[str | int] = ["" if now is None else round(now * 1000)]
-        for rule in rules:
-            args += [rule.limit, max(1, round(rule.window_s * 1000)), rule.member or secrets.token_hex(8)]
+        for _subject, rule, g in checked:
+            args += [rule.limit, max(1, round(rule.window_s * 1000)), rule.member or secrets.token_hex(8), g]
         try:
-            ok, which, count, wait_ms = await self._script(keys=[self.key(r.kind, subject) for r in rules],
-                                                           args=args)
+            ok, which, count, wait_ms = await self._script(keys=[self.key(r.kind, subject)
+                                                                 for subject, r, _g in checked], args=args)
         except (RedisDown, RedisSlow, OSError) as exc:
-            log.warning("rate limit %s for %s not checked (%s): allowed", rules[0].kind, subject, exc)
+            log.warning("rate limit %s for %s not checked (%s): allowed", checked[0][1].kind, checked[0][0], exc)
             return ALLOWED
         if ok:
             return Allowed(True, count, 0)
-        return Allowed(False, count, max(1, math.ceil(wait_ms / 1000)), rules[which - 1].kind)
+        return Allowed(False, count, max(1, math.ceil(wait_ms / 1000)), checked[which - 1][1].kind)

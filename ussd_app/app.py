@@ -129,7 +129,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     # per source address, then the body held to its bounds (ussd_app/adapters/bounds.py).
     app.middlewares.append(guards.count_rejections(webhooks))
     app.middlewares.append(ratelimits.webhook_limit(webhooks, trusted, open_routes=meters.routes(),
-                                                    tokens=ussd_view.tokens(aggregators)))
+                                                    tokens=ussd_view.tokens(aggregators),
+                                                    hop_routes=ussd_view.hop_paths(aggregators)))
     app.middlewares.append(guards.edge_guard(webhooks, json_answers=meters.routes(),
                                              json_fields=ussd_view.json_fields(aggregators)))
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])

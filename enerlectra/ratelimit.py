@@ -36,38 +36,44 @@ log = logging.getLogger(__name__)
 # none of its hits is recorded; a refusal stops there (the groups before it stay recorded, the ones after it
 # are not checked), as separate calls one after the other would. Whole milliseconds keep every number within
 # the 14 digits Lua prints when it hands a number to a Redis command.
-_SLIDING_WINDOW = """
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local first, fresh = nil, {}
-local function record()
-  for _, i in ipairs(fresh) do
-    redis.call('ZADD', KEYS[i], now, ARGV[4*i])
-    redis.call('PEXPIRE', KEYS[i], ARGV[4*i-1])
+# A Lua function, so another script may check limits before its own work (the USSD session's acquire does):
+# keys: the rules' sorted sets; argv[base]: now; then 4 arguments a rule from argv[base + 1].
+SLIDING_WINDOW_LUA = """
+local function sliding_window(keys, argv, base)
+  local now = tonumber(argv[base])
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  fresh = {}
-end
-for i, key in ipairs(KEYS) do
-  if i > 1 and ARGV[4*i+1] ~= ARGV[4*i-3] then record() end
-  local limit, window, member = tonumber(ARGV[4*i-2]), tonumber(ARGV[4*i-1]), ARGV[4*i]
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local count = redis.call('ZCARD', key)
-  if redis.call('ZSCORE', key, member) then
-    first = first or count
-  elseif count >= limit then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    return {0, i, count, tonumber(oldest[2]) + window - now}
-  else
-    first = first or count + 1
-    fresh[#fresh + 1] = i
+  local first, fresh = nil, {}
+  local function record()
+    for _, i in ipairs(fresh) do
+      redis.call('ZADD', keys[i], now, argv[base + 4*i - 1])
+      redis.call('PEXPIRE', keys[i], argv[base + 4*i - 2])
+    end
+    fresh = {}
   end
+  for i, key in ipairs(keys) do
+    local o = base + 4 * (i - 1)
+    if i > 1 and argv[o + 4] ~= argv[o] then record() end
+    local limit, window, member = tonumber(argv[o + 1]), tonumber(argv[o + 2]), argv[o + 3]
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    local count = redis.call('ZCARD', key)
+    if redis.call('ZSCORE', key, member) then
+      first = first or count
+    elseif count >= limit then
+      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      return {0, i, count, tonumber(oldest[2]) + window - now}
+    else
+      first = first or count + 1
+      fresh[#fresh + 1] = i
+    end
+  end
+  record()
+  return {1, 0, first, 0}
 end
-record()
-return {1, 0, first, 0}
 """
+_SLIDING_WINDOW = SLIDING_WINDOW_LUA + "return sliding_window(KEYS, ARGV, 1)"
 
 
 @dataclass(frozen=True)
@@ -111,21 +117,41 @@ class Limiter:
         """Several `hit_all`s in one round trip, in order: [(subject, rules), ...]. A group that refuses stops
         there: the groups before it are recorded, it and the ones after it are not (as separate calls, one
         after the other, would leave them). `count` on success: the first rule's."""
+        call = self.prepare(groups, now=now)
+        if call is None:
+            return ALLOWED
+        try:
+            reply = await self._script(keys=call.keys, args=call.args)
+        except (RedisDown, RedisSlow, OSError) as exc:
+            log.warning("rate limit %s not checked (%s): allowed", call.kinds[0], exc)
+            return ALLOWED
+        return call.verdict(reply)
+
+    def prepare(self, groups: list[tuple[str, list[Rule]]], *, now: float | None = None) -> "Call | None":
+        """The keys and arguments of `hit_groups`, for a script that runs SLIDING_WINDOW_LUA before its own
+        work; None when no rule limits anything."""
         checked = [(subject, rule, g) for g, (subject, rules) in enumerate(groups) for rule in rules
                    if rule.limit > 0]
         if not checked:
-            return ALLOWED
+            return None
         if now is None and self.clock is not None:
             now = self.clock()
         args: list[str | int] = ["" if now is None else round(now * 1000)]
         for _subject, rule, g in checked:
             args += [rule.limit, max(1, round(rule.window_s * 1000)), rule.member or secrets.token_hex(8), g]
-        try:
-            ok, which, count, wait_ms = await self._script(keys=[self.key(r.kind, subject)
-                                                                 for subject, r, _g in checked], args=args)
-        except (RedisDown, RedisSlow, OSError) as exc:
-            log.warning("rate limit %s for %s not checked (%s): allowed", checked[0][1].kind, checked[0][0], exc)
-            return ALLOWED
+        return Call([self.key(r.kind, subject) for subject, r, _g in checked], args,
+                    [r.kind for _s, r, _g in checked])
+
+
+@dataclass(frozen=True)
+class Call:
+    """One `hit_groups`, ready for a script: KEYS, ARGV, and each rule's kind (to name the refusing one)."""
+    keys: list[str]
+    args: list[str | int]
+    kinds: list[str]
+
+    def verdict(self, reply: list) -> Allowed:
+        ok, which, count, wait_ms = reply
         if ok:
             return Allowed(True, count, 0)
-        return Allowed(False, count, max(1, math.ceil(wait_ms / 1000)), checked[which - 1][1].kind)
+        return Allowed(False, count, max(1, math.ceil(wait_ms / 1000)), self.kinds[which - 1])

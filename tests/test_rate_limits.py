@@ -28,6 +28,7 @@ from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
 from ussd_app.adapters.ratelimits import too_many_requests_text, trusted_networks
 from ussd_app.app import create_app
+from ussd_app.engine.store import RateLimited, SessionStore
 
 RELAXED = hsettings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -132,6 +133,28 @@ async def test_groups_in_one_call_are_as_calls_one_after_the_other(limiter, redi
                await redis.zcard(limiter.key("n", f"no-{subject}")))
         assert got == recorded
         assert await redis.zcard(limiter.key("o", f"no-{subject}")) == recorded[1], "a group: all or nothing"
+    finally:
+        await redis.aclose()
+
+
+async def test_limits_in_the_lock_round_trip_count_once_and_a_refusal_takes_no_lock(limiter, redis_url,
+                                                                                   redis_prefix):
+    """The engine checks a hop's limits in the script that takes the session's lock: a hop that waits for the
+    lock is counted once (no member: every check would count), and a refused one leaves the lock alone."""
+    redis = Redis.from_url(redis_url)
+    store = SessionStore(redis, redis_prefix, 60, 60, 5000, 2000)
+    subject, sid = uuid.uuid4().hex, new_session_id()
+    try:
+        await redis.set(store._key(sid, "lock"), "another-hop", px=150)       # held a while, then lapses
+        loaded = await store.acquire(sid, "", limiter.prepare([(subject, [Rule("k", 2, 60)])]))
+        assert await redis.zcard(limiter.key("k", subject)) == 1
+        await store.release(sid, loaded.token)
+        again = await store.acquire(sid, "", limiter.prepare([(subject, [Rule("k", 2, 60)])]))
+        await store.release(sid, again.token)
+        with pytest.raises(RateLimited) as over:
+            await store.acquire(sid, "", limiter.prepare([(subject, [Rule("k", 2, 60)])]))
+        assert (over.value.verdict.ok, over.value.verdict.kind, over.value.verdict.count) == (False, "k", 2)
+        assert await redis.get(store._key(sid, "lock")) is None, "a refused hop took no lock"
     finally:
         await redis.aclose()
 

@@ -19,7 +19,7 @@ from enerlectra import i18n
 from enerlectra.db.models import User
 from enerlectra.domain import ledger
 from enerlectra.i18n import _
-from enerlectra.ratelimit import Allowed, Rule
+from enerlectra.ratelimit import Allowed, Call, Rule
 from enerlectra.ussd.types import UssdReply, UssdRequest
 from ussd_app import appkeys
 from ussd_app.adapters.auth import check_token
@@ -78,8 +78,8 @@ def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...], open
     The webhook token is checked first (403), except on `open_routes` (a meter's own secret authenticates it):
     requests without it spend no budget, so a forger cannot crowd out the aggregator sharing an address.
     `tokens`: a route's own token (a USSD aggregator's, USSD_<NAME>_TOKEN) instead of WEBHOOK_TOKEN.
-    `hop_routes` (USSD hops): the address is counted with the number's limits, one round trip
-    (`ussd_refusal`), or by `address_refusal` before anything else the handler does; a request that reaches
+    `hop_routes` (USSD hops): the address is counted with the number's limits in the session lock's round
+    trip (`ussd_limits`), or by `address_refusal` before anything else the handler does; a request that reaches
     neither (refused by the edge guard, a number we do not serve) is counted here after it, and answered 429
     when over, as if counted first: nothing it did moved anything."""
     paths, unguarded, deferred = {r.path for r in routes}, {r.path for r in open_routes}, set(hop_routes)
@@ -139,18 +139,21 @@ async def address_refusal(request: web.Request) -> web.Response | None:
 
 # -- USSD, per number ----------------------------------------------------------------------------
 
-async def ussd_refusal(request: web.Request, req: UssdRequest) -> UssdReply | web.Response | None:
-    """None when this hop may go on; else the 429 (its address is over) or the END screen (its number is).
-    A session counts once (its id is the member), a hop once (a retransmission names the same member); the
-    address first, then the number, in one round trip."""
-    app = request.app
-    settings = app[appkeys.SETTINGS]
+def ussd_limits(request: web.Request, req: UssdRequest) -> Call | None:
+    """The hop's limits, for the engine to check in its lock's round trip (store.RateLimited when over): its
+    address first (when the middleware left it here), then its number. A session counts once (its id is the
+    member), a hop once (a retransmission names the same member)."""
+    settings = request.app[appkeys.SETTINGS]
     hop = ledger.keyed_digest("hop-limit", f"{req.session_id}\n{req.hop}")     # AT's hop id holds PINs
-    verdict = await app[appkeys.LIMITER].hit_groups(_address_rule(request) + [(req.msisdn, [
+    return request.app[appkeys.LIMITER].prepare(_address_rule(request) + [(req.msisdn, [
         Rule("ussd_session", settings.rate_ussd_sessions_per_msisdn, 10 * MINUTE, member=req.session_id),
         Rule("ussd_hop", settings.rate_ussd_hops_per_msisdn, MINUTE, member=hop)])])
-    if verdict.ok:
-        return None
+
+
+async def ussd_refusal(request: web.Request, req: UssdRequest, verdict: Allowed) -> UssdReply | web.Response:
+    """What a refused hop gets: the 429 (its address is over) or the END screen in its user's language (its
+    number is)."""
+    app = request.app
     if verdict.kind == "webhook_ip":
         return _too_many_from(app, verdict)
     _refused(app, verdict.kind)

@@ -18,9 +18,10 @@ from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry
 from enerlectra.ussd.types import Session, UssdReply
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import bad
-from ussd_app.adapters.ratelimits import address_refusal, ussd_refusal
+from ussd_app.adapters.ratelimits import address_refusal, ussd_limits, ussd_refusal
 from ussd_app.aggregators.contract import Aggregator, Notice
 from ussd_app.engine.core import default_language, timed_out_reply
+from ussd_app.engine.store import RateLimited
 
 log = logging.getLogger(__name__)
 UNSUPPORTED = UssdReply("Sorry, Enerlectra serves Zambian and Tanzanian numbers only.", end=True)
@@ -48,10 +49,13 @@ async def answer(request: web.Request, adapter: Aggregator) -> web.Response:
         return adapter.acknowledge(parsed, body)
     try:
         hop = await adapter.with_hop_id(parsed, app[appkeys.ENGINE].store)
-        refusal = await ussd_refusal(request, hop)
-        if isinstance(refusal, web.Response):
-            return refusal
-        reply = refusal or await app[appkeys.ENGINE].handle(hop)
+        try:
+            reply = await app[appkeys.ENGINE].handle(hop, ussd_limits(request, hop))
+        except RateLimited as over:
+            refusal = await ussd_refusal(request, hop, over.verdict)
+            if isinstance(refusal, web.Response):
+                return refusal
+            reply = refusal
     except Exception:  # Redis or SQL down: the phone gets an apology, never a 500 or a traceback
         log.exception("session %s: no reply from the engine", parsed.session_id)
         metrics.errors.labels("unavailable").inc()

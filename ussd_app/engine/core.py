@@ -22,6 +22,7 @@ from enerlectra import faults, i18n
 from enerlectra.domain import ledger, users
 from enerlectra.domain.phone import COUNTRIES
 from enerlectra.i18n import _
+from enerlectra.ratelimit import Call
 from enerlectra.ussd.budget import BACK, HOME, MORE, paginate
 from enerlectra.ussd.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
                                    UssdRequest)
@@ -44,9 +45,10 @@ class Engine:
         self.services = services
         self.metrics = metrics
 
-    async def handle(self, req: UssdRequest) -> UssdReply:
+    async def handle(self, req: UssdRequest, limits: Call | None = None) -> UssdReply:
+        """`limits`: the hop's rate limits, checked in the lock's round trip (store.RateLimited when over)."""
         try:
-            loaded = await self.store.acquire(req.session_id, req.hop)
+            loaded = await self.store.acquire(req.session_id, req.hop, limits)
         except LockTimeout:
             log.error("session %s (%s): lock not acquired in time", req.session_id, req.aggregator)
             self.metrics.errors.labels("lock_timeout").inc()

@@ -27,6 +27,7 @@ from redis.exceptions import NoScriptError
 
 from enerlectra import faults
 from enerlectra.domain import ledger
+from enerlectra.ratelimit import SLIDING_WINDOW_LUA, Allowed, Call
 from enerlectra.ussd.types import Session, UssdReply
 
 # Take the lock; when it is ours, read the session's record. A lock already holding our token is ours: the
@@ -38,6 +39,14 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET',
 end
 return {0}
 """
+# The same, after the hop's rate limits (KEYS from 3, ARGV from 3: enerlectra/ratelimit.py): a refused hop
+# takes no lock and reads nothing ({2, the limiter's verdict}).
+_LIMITED_ACQUIRE_AND_LOAD = SLIDING_WINDOW_LUA + """
+local limits = {}
+for i = 3, #KEYS do limits[#limits + 1] = KEYS[i] end
+local verdict = sliding_window(limits, ARGV, 3)
+if verdict[1] == 0 then return {2, verdict[2], verdict[3], verdict[4]} end
+""" + _ACQUIRE_AND_LOAD
 # Write the record, release the lock if still ours. KEYS: lock, record. ARGV: token, TTL s, the record.
 _SAVE_AND_RELEASE = """
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
@@ -58,6 +67,14 @@ return 0
 
 class LockTimeout(Exception):
     """Another hop of this session held the lock for longer than we wait."""
+
+
+class RateLimited(Exception):
+    """The hop's rate limits (checked in the acquire's round trip) refused it: no lock taken."""
+
+    def __init__(self, verdict: Allowed):
+        super().__init__(verdict.kind)
+        self.verdict = verdict
 
 
 @dataclass
@@ -140,6 +157,7 @@ class SessionStore:
         self.lock_timeout_ms = lock_timeout_ms
         self.lock_wait = lock_wait_ms / 1000
         self._acquire = redis.register_script(_ACQUIRE_AND_LOAD)
+        self._limited_acquire = redis.register_script(_LIMITED_ACQUIRE_AND_LOAD)
         self._release = redis.register_script(_RELEASE)
         self._save = redis.register_script(_SAVE_AND_RELEASE)
         self._extend = redis.register_script(_EXTEND)
@@ -151,13 +169,22 @@ class SessionStore:
     def _resume_key(self, msisdn: str) -> str:
         return f"{self.prefix}ussd:resume:{msisdn}"
 
-    async def acquire(self, sid: str, hop_id: str) -> Loaded:
-        """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay."""
+    async def acquire(self, sid: str, hop_id: str, limits: Call | None = None) -> Loaded:
+        """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay.
+        `limits` (Limiter.prepare): checked and recorded first, in the same round trip, once however long the
+        lock is waited for; RateLimited when they refuse."""
         token = secrets.token_hex(8)
         keys = [self._key(sid, "lock"), self._key(sid, "s")]
         deadline = time.monotonic() + self.lock_wait
         while True:
-            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms])
+            if limits is not None:
+                got = await self._limited_acquire(keys=keys + limits.keys,
+                                                  args=[token, self.lock_timeout_ms, *limits.args])
+                if got[0] == 2:
+                    raise RateLimited(limits.verdict([0, *got[1:]]))
+                limits = None
+            else:
+                got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms])
             if got[0] == 1:
                 record = _record(got[1])
                 recent, wanted = record.get("r", []), _text_field(hop_id)

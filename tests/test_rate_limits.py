@@ -119,7 +119,8 @@ async def test_two_rules_in_one_call_record_nothing_when_either_refuses(limiter,
     ((5, 2), [(True, ""), (True, ""), (False, "n")], (3, 2)),     # the number refuses: the address counted
     ((2, 5), [(True, ""), (True, ""), (False, "a")], (2, 2)),     # the address refuses: the number is not
 ])
-async def test_groups_in_one_call_are_as_calls_one_after_the_other(limiter, redis_url, limits, expect, recorded):
+async def test_groups_in_one_call_are_as_calls_one_after_the_other(limiter, redis_url, limits, expect,
+                                                                   recorded):
     """hit_groups([address], [number]) in one round trip leaves what hit_all(address) then, when allowed,
     hit_all(number) would: a group records all or nothing, a refusal stops the groups after it."""
     subject = uuid.uuid4().hex
@@ -375,9 +376,11 @@ BAD_HOP = ("/ussd/africastalking", lambda: {"sessionId": new_session_id(), "text
     ({"rate_webhook_per_ip": 3, "rate_ussd_sessions_per_msisdn": 1}, [USSD_HOP] * 4, [200, 200, 200, 429],
      {"ussd_session": 2, "webhook_ip": 1}),
     # A hop the edge guard refuses still spends its address's budget, and is answered 429 once over it.
-    ({"rate_webhook_per_ip": 2}, [BAD_HOP, BAD_HOP, BAD_HOP, USSD_HOP], [400, 400, 429, 429], {"webhook_ip": 2}),
+    ({"rate_webhook_per_ip": 2}, [BAD_HOP, BAD_HOP, BAD_HOP, USSD_HOP], [400, 400, 429, 429],
+     {"webhook_ip": 2}),
     # One budget for hops and the other webhooks (here AT's end-of-session notices).
-    ({"rate_webhook_per_ip": 2}, [EVENTS, USSD_HOP, EVENTS, USSD_HOP], [200, 200, 429, 429], {"webhook_ip": 2}),
+    ({"rate_webhook_per_ip": 2}, [EVENTS, USSD_HOP, EVENTS, USSD_HOP], [200, 200, 429, 429],
+     {"webhook_ip": 2}),
 ])
 async def test_a_hops_address_and_number_counted_together(limits, requests, expect, metrics, aiohttp_client,
                                                           settings):

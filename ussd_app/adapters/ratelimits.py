@@ -79,9 +79,9 @@ def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...], open
     requests without it spend no budget, so a forger cannot crowd out the aggregator sharing an address.
     `tokens`: a route's own token (a USSD aggregator's, USSD_<NAME>_TOKEN) instead of WEBHOOK_TOKEN.
     `hop_routes` (USSD hops): the address is counted with the number's limits in the session lock's round
-    trip (`ussd_limits`), or by `address_refusal` before anything else the handler does; a request that reaches
-    neither (refused by the edge guard, a number we do not serve) is counted here after it, and answered 429
-    when over, as if counted first: nothing it did moved anything."""
+    trip (`ussd_limits`), or by `address_refusal` before anything else the handler does; a request that
+    reaches neither (refused by the edge guard, a number we do not serve) is counted here after it, and
+    answered 429 when over, as if counted first: nothing it did moved anything."""
     paths, unguarded, deferred = {r.path for r in routes}, {r.path for r in open_routes}, set(hop_routes)
     own = tokens or {}
 

@@ -11,7 +11,6 @@ logged with the session id, and the last good screen stays resumable.
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import time
@@ -55,7 +54,7 @@ class Engine:
             with i18n.language(default_language(req.country)):
                 return UssdReply(_("Sorry, we are busy. Please dial again."), end=True)
         saved = False
-        alive = asyncio.create_task(self.store.keep_alive(req.session_id, loaded.token))
+        alive = self.store.keep_alive_soon(req.session_id, loaded.token)
         try:
             answered = self._answered(req, loaded)
             if answered is not None:

@@ -20,7 +20,7 @@ import secrets
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
@@ -147,6 +147,22 @@ def _reply_from_str(raw: bytes) -> UssdReply:
     return UssdReply(text=text[4:], end=text.startswith("END "))
 
 
+class Renewal:
+    """A lock's renewal: a timer, then (a slow hop) the task renewing it."""
+
+    def __init__(self, delay: float, renew: "Callable[[], Awaitable[None]]"):
+        self._task: asyncio.Task | None = None
+        self._timer = asyncio.get_running_loop().call_later(delay, self._start, renew)
+
+    def _start(self, renew: "Callable[[], Awaitable[None]]") -> None:
+        self._task = asyncio.ensure_future(renew())
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+
 class SessionStore:
     def __init__(self, redis: Redis, prefix: str, ttl: int, resume_ttl: int,
                  lock_timeout_ms: int, lock_wait_ms: int):
@@ -198,14 +214,22 @@ class SessionStore:
     async def release(self, sid: str, token: str) -> None:
         await self._release(keys=[self._key(sid, "lock")], args=[token])
 
-    async def keep_alive(self, sid: str, token: str) -> None:
+    async def keep_alive(self, sid: str, token: str, *, wait_first: bool = True) -> None:
         """Renew the lock every third of its timeout until cancelled: a hop waiting on a slow provider keeps
         its session, so a retransmission waits for the stored reply instead of running the step again."""
         every = self.lock_timeout_ms / 3000
+        keys, args = [self._key(sid, "lock")], [token, self.lock_timeout_ms]
+        if not wait_first and not await self._extend(keys=keys, args=args):
+            return
         while True:
             await asyncio.sleep(every)
-            if not await self._extend(keys=[self._key(sid, "lock")], args=[token, self.lock_timeout_ms]):
+            if not await self._extend(keys=keys, args=args):
                 return
+
+    def keep_alive_soon(self, sid: str, token: str) -> "Renewal":
+        """`keep_alive`, started by a timer a third of the lock's timeout from now: most hops are over long
+        before, and a timer cancelled costs less than a task a hop. `.cancel()` when the hop ends."""
+        return Renewal(self.lock_timeout_ms / 3000, lambda: self.keep_alive(sid, token, wait_first=False))
 
     async def secret_steps(self, sid: str) -> set[int] | None:
         """Which inputs of the session were PINs (positions in the `*`-joined text), while we remember the

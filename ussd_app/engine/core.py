@@ -141,9 +141,10 @@ class Engine:
 
     async def _open(self, session: Session, resume: Session | None, req: UssdRequest) -> UssdReply:
         session.resume_kept = resume is not None
-        user = await users.get_by_msisdn(self.services.db_read, session.msisdn)
+        user = await users.at_dial(self.services.reads, session.msisdn)      # one read: the user, a PIN reset
         if user is not None:
             session.user_id, session.name, session.lang = user.id, user.name, user.language
+            session.reset_due = user.reset_due
             session.state = self.tree.home
             i18n.use(session.lang)
         parts = req.text.split("*") if req.text else []      # a first hop's text: a dial string's parts

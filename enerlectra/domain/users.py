@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,13 +43,15 @@ class Dialer:
     reset_due: bool         # a PIN reset is issued and waiting: this dial chooses the new PIN
 
 
+_AT_DIAL = (select(User.id, User.name, User.language, PinReset.state, PinReset.expires_at)
+            .outerjoin(PinReset, PinReset.open_for == User.id).where(User.msisdn == bindparam("msisdn")))
+
+
 async def at_dial(reads: Callable, msisdn: str) -> Dialer | None:
     """The caller's user and whether a PIN reset waits for this dial (pin_resets.due), in one Core read.
     `reads`: Services.reads (or any factory of a session or connection)."""
     async with reads() as s:
-        row = (await s.execute(
-            select(User.id, User.name, User.language, PinReset.state, PinReset.expires_at)
-            .outerjoin(PinReset, PinReset.open_for == User.id).where(User.msisdn == msisdn))).first()
+        row = (await s.execute(_AT_DIAL, {"msisdn": msisdn})).first()
     if row is None:
         return None
     expires = aware_utc(row.expires_at)

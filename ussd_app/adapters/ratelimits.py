@@ -60,7 +60,7 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
     """The peer's address; behind a trusted proxy, the right-most X-Forwarded-For hop it did not add itself
     (anything further left was written by the client and proves nothing)."""
     peer = request.remote or ""
-    if not _within(peer, trusted):
+    if not trusted or not _within(peer, trusted):       # no proxy trusted (the default): no address parsed
         return peer
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
     for hop in reversed(hops):

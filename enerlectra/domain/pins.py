@@ -48,7 +48,8 @@ async def locked_until(db: async_sessionmaker, user_id: int) -> datetime | None:
     return until if until is not None and until > outbox.now() else None
 
 
-_HOLD_AND_LOCK = select(User.pin_reset_hold_until, User.pin_locked_until).where(User.id == bindparam("user_id"))
+_HOLD_AND_LOCK = (select(User.pin_reset_hold_until, User.pin_locked_until)
+                  .where(User.id == bindparam("user_id")))
 
 
 async def hold_and_lock(db: async_sessionmaker, user_id: int) -> tuple[datetime | None, datetime | None]:

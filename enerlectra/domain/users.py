@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra.db.models import PinReset, User
 from enerlectra.domain import outbox
-from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.phone import Msisdn
+from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.work import unit_of_work
 from enerlectra.text.gsm7 import is_gsm7
 

@@ -23,7 +23,7 @@ class Balances:
     energy: int         # Wh
 
 
-# Built once: a statement reused is a cache hit without building its cache key again (a screen a hop reads it).
+# Built once: a statement reused is a cache hit without building its cache key again (read by a screen a hop).
 _BALANCES = select(Account.code, Account.balance).where(
     or_(Account.code == bindparam("money"), Account.code == bindparam("energy")))
 

@@ -36,7 +36,8 @@ async def prices(s: AsyncSession, currency: str) -> Prices:
 
 
 def _open_orders(side: str):
-    return (MarketOrder.currency == bindparam("currency"), MarketOrder.side == side, MarketOrder.state == "open")
+    return (MarketOrder.currency == bindparam("currency"), MarketOrder.side == side,
+            MarketOrder.state == "open")
 
 
 # Built once (a statement reused skips building its cache key): the trade screens read it every hop.

@@ -42,7 +42,9 @@ Reads = Callable[[], AsyncContextManager[Any]]
 def in_place_engine(database: str, busy_ms: int) -> Engine:
     """A synchronous engine on a SQLite file for reads in place: a connection per block that is open at once
     (a pool that never makes the loop wait: overflow unbounded), WAL, a short busy wait, BEGIN deferred."""
-    engine = create_engine(f"sqlite:///{database}", pool_size=16, max_overflow=-1, hide_parameters=True)
+    # check_same_thread off: the pool may close a connection from the garbage collector's thread.
+    engine = create_engine(f"sqlite:///{database}", pool_size=16, max_overflow=-1, hide_parameters=True,
+                           connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types

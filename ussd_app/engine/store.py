@@ -109,7 +109,7 @@ def _pack(text: str) -> bytes:
     raw = text.encode()
     # memLevel 1: zlib's default state (memLevel 8) costs about 65 us a call to set up, more than the whole
     # record's JSON; at 1 it costs a third of that, and a record of a few hundred bytes packs about as well.
-    # Still the zlib format with its 32 KB window's header ('x'): what _unpack, and records saved before, know.
+    # Still the zlib format with its 32 KB window's header ('x'): what _unpack and older records know.
     packer = zlib.compressobj(6, zlib.DEFLATED, 15, 1)
     packed = packer.compress(raw) + packer.flush()
     return packed if len(packed) < len(raw) else raw

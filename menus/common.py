@@ -59,7 +59,7 @@ def held_screen(until, country: str) -> Screen:
 async def money_locked(ctx: Ctx) -> Screen | None:
     """The END screen when money actions are locked (wrong PINs) or held (a PIN reset), before the user types
     anything."""
-    held, until = await pins.hold_and_lock(ctx.services.db_read, ctx.session.user_id)
+    held, until = await pins.hold_and_lock(ctx.services.reads, ctx.session.user_id)
     if held is not None:
         return held_screen(held, ctx.session.country)
     return locked_screen(until, ctx.session.country) if until is not None else None

@@ -156,3 +156,22 @@ async def test_a_hop_stuck_holding_the_lock_makes_the_next_one_say_busy(demo, se
     reply = await impatient.handle(UssdRequest(sid, msisdn, "ZM", ""))
     assert reply.end and reply.text == "Sorry, we are busy. Please dial again."
     assert await store.redis.get(store._key(sid, "lock")) == b"someone-else", "not ours to release"
+
+
+@pytest.mark.parametrize("lock_ms,runs_s,renewed", [(3000, 0.005, False), (300, 0.9, True)])
+async def test_a_slow_hop_keeps_its_lock_and_a_quick_one_starts_no_renewal(demo, settings, lock_ms, runs_s,
+                                                                           renewed):
+    """The lock is renewed from a third of its timeout on while the hop runs (a slow provider call: three
+    timeouts here); a hop over before that leaves only a cancelled timer behind."""
+    engine, _msisdn = demo
+    store = SessionStore(engine.store.redis, settings.redis_prefix, settings.session_ttl, 1, lock_ms, 50)
+    sid = new_session_id()
+    loaded = await store.acquire(sid, "")
+    renewal = store.keep_alive_soon(sid, loaded.token)
+    await asyncio.sleep(runs_s)
+    try:
+        assert await store.redis.get(store._key(sid, "lock")) == loaded.token.encode(), "still ours"
+        assert (renewal._task is not None) == renewed
+    finally:
+        renewal.cancel()
+        await store.release(sid, loaded.token)

@@ -28,6 +28,7 @@ from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
 from ussd_app.adapters.ratelimits import too_many_requests_text, trusted_networks
 from ussd_app.app import create_app
+from ussd_app.engine.store import RateLimited, SessionStore
 
 RELAXED = hsettings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -108,6 +109,53 @@ async def test_two_rules_in_one_call_record_nothing_when_either_refuses(limiter,
     redis = Redis.from_url(redis_url)
     try:
         assert await redis.zcard(limiter.key("a", "x")) == 2, "the refused hits did not count against 'a'"
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("limits,expect,recorded", [
+    # (address limit, number limit) -> verdicts of three calls, hits left in (address, number)
+    ((5, 5), [(True, ""), (True, ""), (True, "")], (3, 3)),
+    ((5, 2), [(True, ""), (True, ""), (False, "n")], (3, 2)),     # the number refuses: the address counted
+    ((2, 5), [(True, ""), (True, ""), (False, "a")], (2, 2)),     # the address refuses: the number is not
+])
+async def test_groups_in_one_call_are_as_calls_one_after_the_other(limiter, redis_url, limits, expect,
+                                                                   recorded):
+    """hit_groups([address], [number]) in one round trip leaves what hit_all(address) then, when allowed,
+    hit_all(number) would: a group records all or nothing, a refusal stops the groups after it."""
+    subject = uuid.uuid4().hex
+    groups = lambda n: [(f"ip-{subject}", [Rule("a", limits[0], 60)]),           # noqa: E731
+                        (f"no-{subject}", [Rule("n", limits[1], 60, member=f"m{n}"), Rule("o", 9, 60)])]
+    verdicts = [await limiter.hit_groups(groups(n)) for n in range(3)]
+    assert [(v.ok, v.kind) for v in verdicts] == expect
+    redis = Redis.from_url(redis_url)
+    try:
+        got = (await redis.zcard(limiter.key("a", f"ip-{subject}")),
+               await redis.zcard(limiter.key("n", f"no-{subject}")))
+        assert got == recorded
+        assert await redis.zcard(limiter.key("o", f"no-{subject}")) == recorded[1], "a group: all or nothing"
+    finally:
+        await redis.aclose()
+
+
+async def test_limits_in_the_lock_round_trip_count_once_and_a_refusal_takes_no_lock(limiter, redis_url,
+                                                                                   redis_prefix):
+    """The engine checks a hop's limits in the script that takes the session's lock: a hop that waits for the
+    lock is counted once (no member: every check would count), and a refused one leaves the lock alone."""
+    redis = Redis.from_url(redis_url)
+    store = SessionStore(redis, redis_prefix, 60, 60, 5000, 2000)
+    subject, sid = uuid.uuid4().hex, new_session_id()
+    try:
+        await redis.set(store._key(sid, "lock"), "another-hop", px=150)       # held a while, then lapses
+        loaded = await store.acquire(sid, "", limiter.prepare([(subject, [Rule("k", 2, 60)])]))
+        assert await redis.zcard(limiter.key("k", subject)) == 1
+        await store.release(sid, loaded.token)
+        again = await store.acquire(sid, "", limiter.prepare([(subject, [Rule("k", 2, 60)])]))
+        await store.release(sid, again.token)
+        with pytest.raises(RateLimited) as over:
+            await store.acquire(sid, "", limiter.prepare([(subject, [Rule("k", 2, 60)])]))
+        assert (over.value.verdict.ok, over.value.verdict.kind, over.value.verdict.count) == (False, "k", 2)
+        assert await redis.get(store._key(sid, "lock")) is None, "a refused hop took no lock"
     finally:
         await redis.aclose()
 
@@ -318,6 +366,33 @@ async def test_webhook_limits(case: WebhookCase, aiohttp_client, settings):
             assert 1 <= int(resp.headers["Retry-After"]) <= 60
     assert seen == case.expect
     assert (await limited(client)).get("webhook_ip", 0) == case.expect.count("R")
+
+
+BAD_HOP = ("/ussd/africastalking", lambda: {"sessionId": new_session_id(), "text": ""})   # no phoneNumber
+
+
+@pytest.mark.parametrize("limits,requests,expect,metrics", [
+    # A hop's address and number are counted in one call: the address first (429), then the number (END).
+    ({"rate_webhook_per_ip": 3, "rate_ussd_sessions_per_msisdn": 1}, [USSD_HOP] * 4, [200, 200, 200, 429],
+     {"ussd_session": 2, "webhook_ip": 1}),
+    # A hop the edge guard refuses still spends its address's budget, and is answered 429 once over it.
+    ({"rate_webhook_per_ip": 2}, [BAD_HOP, BAD_HOP, BAD_HOP, USSD_HOP], [400, 400, 429, 429],
+     {"webhook_ip": 2}),
+    # One budget for hops and the other webhooks (here AT's end-of-session notices).
+    ({"rate_webhook_per_ip": 2}, [EVENTS, USSD_HOP, EVENTS, USSD_HOP], [200, 200, 429, 429],
+     {"webhook_ip": 2}),
+])
+async def test_a_hops_address_and_number_counted_together(limits, requests, expect, metrics, aiohttp_client,
+                                                          settings):
+    client = await aiohttp_client(create_app(settings.with_(**limits)))
+    got = []
+    for path, body in requests:
+        form = body()
+        if path == USSD_HOP[0] and "phoneNumber" in form:
+            form["phoneNumber"] = A                 # one number: its session budget is the one spent
+        got.append((await client.post(path, data=form)).status)
+    assert got == expect
+    assert await limited(client) == {k: float(n) for k, n in metrics.items()}
 
 
 @pytest.mark.parametrize("env,field,value", [

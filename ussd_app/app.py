@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from enerlectra import i18n
-from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
+from enerlectra.db.core_reads import make_reads
+from enerlectra.db.engine import INLINE_BUSY_MS, Timeouts, make_engine, make_sessionmaker
 from enerlectra.domain import ledger, ledger_key, work
 from enerlectra.embedded_redis import resolve_redis_url
 from enerlectra.jobs import Dispatcher, make_queues, redis_client
@@ -54,11 +55,14 @@ async def _db_ctx(app: web.Application) -> AsyncIterator[None]:
     # Units of work on DB hand their follow-ups (SMS, questions, payouts) to the job queues after commit.
     app[appkeys.DB] = work.with_jobs(make_sessionmaker(engine), app[appkeys.DISPATCH])
     app[appkeys.DB_READ] = make_sessionmaker(reader)
+    app[appkeys.READS], in_place = make_reads(settings.effective_database_url, reader, INLINE_BUSY_MS)
     try:
         yield
     finally:
         await engine.dispose()
         await reader.dispose()
+        if in_place is not None:
+            in_place.dispose()
 
 
 async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -74,7 +78,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     store = SessionStore(app[appkeys.REDIS], settings.redis_prefix, settings.session_ttl,
                          settings.resume_ttl, settings.lock_timeout_ms, settings.lock_wait_ms)
     services = Services(db=app[appkeys.DB], db_read=app[appkeys.DB_READ], settings=settings,
-                        payments=app[appkeys.PAYMENTS])
+                        payments=app[appkeys.PAYMENTS], reads=app[appkeys.READS])
     app[appkeys.ENGINE] = Engine(menu_tree.TREE, store, services, app[appkeys.METRICS])
     yield
 
@@ -129,7 +133,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     # per source address, then the body held to its bounds (ussd_app/adapters/bounds.py).
     app.middlewares.append(guards.count_rejections(webhooks))
     app.middlewares.append(ratelimits.webhook_limit(webhooks, trusted, open_routes=meters.routes(),
-                                                    tokens=ussd_view.tokens(aggregators)))
+                                                    tokens=ussd_view.tokens(aggregators),
+                                                    hop_routes=ussd_view.hop_paths(aggregators)))
     app.middlewares.append(guards.edge_guard(webhooks, json_answers=meters.routes(),
                                              json_fields=ussd_view.json_fields(aggregators)))
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])

@@ -5,6 +5,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from enerlectra.db.core_reads import Reads
 from enerlectra.jobs import Dispatcher
 from enerlectra.ratelimit import Limiter
 from enerlectra.settings import Settings
@@ -23,4 +24,5 @@ METRICS = web.AppKey("metrics", Metrics)
 DISPATCH = web.AppKey("dispatch", Dispatcher)
 PAYMENTS = web.AppKey("payments", Payments)
 LIMITER = web.AppKey("limiter", Limiter)
+READS = web.AppKey("reads", Reads)                  # Core reads for hot screens (enerlectra/db/core_reads.py)
 AGGREGATORS = web.AppKey("aggregators", dict)       # name -> ussd_app.aggregators.contract.Aggregator (enabled)

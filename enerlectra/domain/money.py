@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 
@@ -53,6 +54,9 @@ def _gsm(text: str) -> str:
     return text.replace("\xa0", " ").replace("\u202f", " ")   # Babel's no-break spaces are not GSM-7
 
 
+# Babel's formatting costs about 15 us a call; a screen shows the same few amounts again and again (a balance
+# on every visit to the wallet): pure functions of their arguments, kept (issue 18: CPU per hop).
+@lru_cache(maxsize=4096)
 def format_money(minor: int, currency: str) -> str:
     amount = Decimal(minor).scaleb(-decimals(currency))
     if currency in WHOLE and amount == amount.to_integral_value():
@@ -69,6 +73,7 @@ def typed(minor: int, currency: str) -> str:
     return f"{amount:.{decimals(currency)}f}"
 
 
+@lru_cache(maxsize=4096)
 def format_energy(wh: int) -> str:
     kwh = Decimal(wh).scaleb(-3)
     return _gsm(format_decimal(kwh, format="#,##0.0##", locale="en")) + " kWh"

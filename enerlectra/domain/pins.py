@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import and_, case, null, or_, select, true, update
+from sqlalchemy import and_, bindparam, case, null, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra import faults
@@ -48,12 +48,15 @@ async def locked_until(db: async_sessionmaker, user_id: int) -> datetime | None:
     return until if until is not None and until > outbox.now() else None
 
 
+_HOLD_AND_LOCK = (select(User.pin_reset_hold_until, User.pin_locked_until)
+                  .where(User.id == bindparam("user_id")))
+
+
 async def hold_and_lock(db: async_sessionmaker, user_id: int) -> tuple[datetime | None, datetime | None]:
     """Both bars to money actions in one read: (the hold after a PIN reset, the wrong-PIN lock), each while it
     lasts."""
     async with db() as s:
-        row = (await s.execute(select(User.pin_reset_hold_until, User.pin_locked_until)
-                               .where(User.id == user_id))).one_or_none()
+        row = (await s.execute(_HOLD_AND_LOCK, {"user_id": user_id})).one_or_none()
     now = outbox.now()
     held, locked = (aware_utc(row[0]), aware_utc(row[1])) if row is not None else (None, None)
     return (held if held is not None and held > now else None, locked if locked is not None and locked > now else None)

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from enerlectra.db.models import User
+from enerlectra.db.models import PinReset, User
 from enerlectra.domain import outbox
 from enerlectra.domain.phone import Msisdn
+from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.work import unit_of_work
 from enerlectra.text.gsm7 import is_gsm7
 
@@ -29,6 +31,32 @@ def clean_name(raw: str) -> str | None:
 async def get_by_msisdn(db: async_sessionmaker, msisdn: str) -> User | None:
     async with db() as s:
         return (await s.execute(select(User).where(User.msisdn == msisdn))).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class Dialer:
+    """What a session keeps of its user from the dial on (screens read no user row again for these)."""
+
+    id: int
+    name: str
+    language: str
+    reset_due: bool         # a PIN reset is issued and waiting: this dial chooses the new PIN
+
+
+_AT_DIAL = (select(User.id, User.name, User.language, PinReset.state, PinReset.expires_at)
+            .outerjoin(PinReset, PinReset.open_for == User.id).where(User.msisdn == bindparam("msisdn")))
+
+
+async def at_dial(reads: Callable, msisdn: str) -> Dialer | None:
+    """The caller's user and whether a PIN reset waits for this dial (pin_resets.due), in one Core read.
+    `reads`: Services.reads (or any factory of a session or connection)."""
+    async with reads() as s:
+        row = (await s.execute(_AT_DIAL, {"msisdn": msisdn})).first()
+    if row is None:
+        return None
+    expires = aware_utc(row.expires_at)
+    return Dialer(row.id, row.name, row.language,
+                  row.state == "issued" and expires is not None and expires > outbox.now())
 
 
 async def register(db: async_sessionmaker, number: Msisdn, name: str, language: str, pin_hash: str,

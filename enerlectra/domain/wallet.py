@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra.db.models import Account, User
@@ -23,11 +23,15 @@ class Balances:
     energy: int         # Wh
 
 
+# Built once: a statement reused is a cache hit without building its cache key again (read by a screen a hop).
+_BALANCES = select(Account.code, Account.balance).where(
+    or_(Account.code == bindparam("money"), Account.code == bindparam("energy")))
+
+
 async def balances(db: AsyncSession, user_id: int, currency: str) -> Balances:
-    """Read only: an account not opened yet holds nothing."""
+    """Read only: an account not opened yet holds nothing. `db`: a session or a connection."""
     money_code, energy_code = ledger.user_code(user_id, currency), ledger.user_code(user_id, ledger.ENERGY)
-    held = dict((await db.execute(select(Account.code, Account.balance)
-                                  .where(Account.code.in_([money_code, energy_code])))).all())
+    held = dict((await db.execute(_BALANCES, {"money": money_code, "energy": energy_code})).all())
     return Balances(currency, held.get(money_code, 0), held.get(energy_code, 0))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import MISSING, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Union
+from typing import TYPE_CHECKING, Any, AsyncContextManager, Awaitable, Callable, Union
 
 from enerlectra.domain.ledger import keyed_digest
 from enerlectra.domain.phone import COUNTRIES
@@ -118,10 +118,14 @@ class Services:
     settings: "Settings"
     db_read: "async_sessionmaker | None" = None      # for screens that only read (None: use db)
     payments: Any = None                              # payments.service.Payments (deposits, withdrawals)
+    # Column SELECTs the hot screens make (enerlectra/db/core_reads.py; None: a db_read session)
+    reads: "Callable[[], AsyncContextManager[Any]] | None" = None
 
     def __post_init__(self) -> None:
         if self.db_read is None:
             self.db_read = self.db
+        if self.reads is None:
+            self.reads = self.db_read
 
 
 @dataclass
@@ -145,6 +149,7 @@ class Session:
     header: list[str] = field(default_factory=list)         # the hint or flash shown on top of its pages
     last_pick: list = field(default_factory=list)           # own hop ids: [input digest, time, asked]
     resume_kept: bool = False       # a resume pointer of this number may exist (read at the dial, or set since)
+    reset_due: bool = False         # the dial's hop only, never stored: a PIN reset waits (users.at_dial)
 
     @property
     def currency(self) -> str:
@@ -154,7 +159,7 @@ class Session:
     def to_json(self) -> dict[str, Any]:
         """Short keys, fields at their defaults left out (issue 18: a live session within 600 bytes of Redis)."""
         data = {}
-        for f in fields(self):
+        for f in _STORED:
             value = getattr(self, f.name)
             if f.name in _REQUIRED or value != _DEFAULTS[f.name]:
                 data[_SHORT[f.name]] = value
@@ -173,6 +178,7 @@ _SHORT = {"id": "i", "msisdn": "m", "country": "c", "state": "t", "lang": "l", "
           "data": "d", "path": "p", "steps": "k", "secret_steps": "x", "history": "y", "screen": "w", "page": "g",
           "header": "h", "last_pick": "q", "resume_kept": "v"}
 _REQUIRED = {"id", "msisdn", "country", "state", "lang"}
+_STORED = [f for f in fields(Session) if f.name in _SHORT]
 _DEFAULTS = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default
              for f in fields(Session) if f.name not in _REQUIRED}
 

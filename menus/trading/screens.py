@@ -33,7 +33,7 @@ def _order_problem(ctx: Ctx, wh: int | None = None, price: int | None = None) ->
 
 
 async def menu(ctx: Ctx) -> Rendered:
-    async with ctx.services.db_read() as s:
+    async with ctx.services.reads() as s:
         now = await data.prices(s, ctx.session.currency)
     return Screen([_("Trade energy. Best offer {best}, last {last} per kWh").format(
         best=_price(ctx, now.best_offer), last=_price(ctx, now.last_price))],
@@ -47,7 +47,7 @@ async def sellkwh(ctx: Ctx) -> Rendered:
     locked = await money_locked(ctx)
     if locked is not None:
         return locked
-    async with ctx.services.db_read() as s:
+    async with ctx.services.reads() as s:
         energy = (await wallet.balances(s, ctx.session.user_id, ctx.session.currency)).energy
     return Screen([_("You have {energy}. How many kWh to sell?").format(energy=format_energy(energy))])
 
@@ -58,7 +58,7 @@ async def sellprice(ctx: Ctx) -> Rendered:
         problem = _order_problem(ctx, wh=wh)
         if problem:
             return problem
-    async with ctx.services.db_read() as s:
+    async with ctx.services.reads() as s:
         energy = (await wallet.balances(s, ctx.session.user_id, ctx.session.currency)).energy
         now = await data.prices(s, ctx.session.currency)
     if ctx.text is not None and wh > energy:

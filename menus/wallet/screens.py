@@ -16,7 +16,7 @@ HISTORY_PAGE = 4
 
 
 async def menu(ctx: Ctx) -> Rendered:
-    async with ctx.services.db_read() as s:
+    async with ctx.services.reads() as s:
         bal = await wallet.balances(s, ctx.session.user_id, ctx.session.currency)
     return Screen([_("Money: {money}").format(money=format_money(bal.money, bal.currency)),
                    _("Energy: {energy}").format(energy=format_energy(bal.energy))],

@@ -19,7 +19,7 @@ from enerlectra import i18n
 from enerlectra.db.models import User
 from enerlectra.domain import ledger
 from enerlectra.i18n import _
-from enerlectra.ratelimit import Rule
+from enerlectra.ratelimit import Allowed, Call, Rule
 from enerlectra.ussd.types import UssdReply, UssdRequest
 from ussd_app import appkeys
 from ussd_app.adapters.auth import check_token
@@ -60,7 +60,7 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
     """The peer's address; behind a trusted proxy, the right-most X-Forwarded-For hop it did not add itself
     (anything further left was written by the client and proves nothing)."""
     peer = request.remote or ""
-    if not _within(peer, trusted):
+    if not trusted or not _within(peer, trusted):       # no proxy trusted (the default): no address parsed
         return peer
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
     for hop in reversed(hops):
@@ -69,13 +69,20 @@ def client_ip(request: web.Request, trusted: tuple[Network, ...]) -> str:
     return hops[0] if hops else peer
 
 
+WEBHOOK_IP = web.RequestKey("webhook_ip_pending", str)     # a USSD hop's address, not counted yet
+
+
 def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...], open_routes: list[web.RouteDef],
-                  tokens: dict[str, str | None] | None = None):
+                  tokens: dict[str, str | None] | None = None, hop_routes: list[str] = ()):
     """Middleware counting requests to these routes per client address per minute; over: 429 + Retry-After.
     The webhook token is checked first (403), except on `open_routes` (a meter's own secret authenticates it):
     requests without it spend no budget, so a forger cannot crowd out the aggregator sharing an address.
-    `tokens`: a route's own token (a USSD aggregator's, USSD_<NAME>_TOKEN) instead of WEBHOOK_TOKEN."""
-    paths, unguarded = {route.path for route in routes}, {route.path for route in open_routes}
+    `tokens`: a route's own token (a USSD aggregator's, USSD_<NAME>_TOKEN) instead of WEBHOOK_TOKEN.
+    `hop_routes` (USSD hops): the address is counted with the number's limits in the session lock's round
+    trip (`ussd_limits`), or by `address_refusal` before anything else the handler does; a request that
+    reaches neither (refused by the edge guard, a number we do not serve) is counted here after it, and
+    answered 429 when over, as if counted first: nothing it did moved anything."""
+    paths, unguarded, deferred = {r.path for r in routes}, {r.path for r in open_routes}, set(hop_routes)
     own = tokens or {}
 
     @web.middleware
@@ -84,31 +91,71 @@ def webhook_limit(routes: list[web.RouteDef], trusted: tuple[Network, ...], open
         if resource is None or resource.canonical not in paths:
             return await handler(request)
         app = request.app
-        if resource.canonical not in unguarded:
-            path = resource.canonical
+        path = resource.canonical
+        if path not in unguarded:
             check_token(request, own[path] if path in own else app[appkeys.SETTINGS].webhook_token)
+        if path in deferred:
+            request[WEBHOOK_IP] = client_ip(request, trusted)
+            try:
+                response = await handler(request)
+            except web.HTTPException:
+                refused = await address_refusal(request)
+                if refused is not None:
+                    return refused
+                raise
+            return await address_refusal(request) or response
         verdict = await app[appkeys.LIMITER].hit("webhook_ip", client_ip(request, trusted),
                                                  app[appkeys.SETTINGS].rate_webhook_per_ip, MINUTE)
         if verdict.ok:
             return await handler(request)
-        _refused(app, "webhook_ip")
-        return web.Response(status=429, text="too many requests from this address\n",
-                            headers={"Retry-After": str(verdict.retry_after)})
+        return _too_many_from(app, verdict)
     return limit
+
+
+def _too_many_from(app: web.Application, verdict: Allowed) -> web.Response:
+    _refused(app, "webhook_ip")
+    return web.Response(status=429, text="too many requests from this address\n",
+                        headers={"Retry-After": str(verdict.retry_after)})
+
+
+def _address_rule(request: web.Request) -> list[tuple[str, list[Rule]]]:
+    """The address's hit, when the middleware left it to the handler and nobody counted it yet (then it is
+    taken: it counts once)."""
+    address = request.get(WEBHOOK_IP)
+    if address is None:
+        return []
+    del request[WEBHOOK_IP]
+    return [(address, [Rule("webhook_ip", request.app[appkeys.SETTINGS].rate_webhook_per_ip, MINUTE)])]
+
+
+async def address_refusal(request: web.Request) -> web.Response | None:
+    """A USSD hop route's address counted now, if it was not yet: None, or the 429."""
+    groups = _address_rule(request)
+    if not groups:
+        return None
+    verdict = await request.app[appkeys.LIMITER].hit_groups(groups)
+    return None if verdict.ok else _too_many_from(request.app, verdict)
 
 
 # -- USSD, per number ----------------------------------------------------------------------------
 
-async def ussd_refusal(app: web.Application, req: UssdRequest) -> UssdReply | None:
-    """None when this hop may go on; else the END screen. A session counts once (its id is the member),
-    a hop once (a retransmission names the same member), both in one round trip."""
-    settings = app[appkeys.SETTINGS]
+def ussd_limits(request: web.Request, req: UssdRequest) -> Call | None:
+    """The hop's limits, for the engine to check in its lock's round trip (store.RateLimited when over): its
+    address first (when the middleware left it here), then its number. A session counts once (its id is the
+    member), a hop once (a retransmission names the same member)."""
+    settings = request.app[appkeys.SETTINGS]
     hop = ledger.keyed_digest("hop-limit", f"{req.session_id}\n{req.hop}")     # AT's hop id holds PINs
-    verdict = await app[appkeys.LIMITER].hit_all(req.msisdn, [
+    return request.app[appkeys.LIMITER].prepare(_address_rule(request) + [(req.msisdn, [
         Rule("ussd_session", settings.rate_ussd_sessions_per_msisdn, 10 * MINUTE, member=req.session_id),
-        Rule("ussd_hop", settings.rate_ussd_hops_per_msisdn, MINUTE, member=hop)])
-    if verdict.ok:
-        return None
+        Rule("ussd_hop", settings.rate_ussd_hops_per_msisdn, MINUTE, member=hop)])])
+
+
+async def ussd_refusal(request: web.Request, req: UssdRequest, verdict: Allowed) -> UssdReply | web.Response:
+    """What a refused hop gets: the 429 (its address is over) or the END screen in its user's language (its
+    number is)."""
+    app = request.app
+    if verdict.kind == "webhook_ip":
+        return _too_many_from(app, verdict)
     _refused(app, verdict.kind)
     async with app[appkeys.DB_READ]() as s:
         language = await s.scalar(select(User.language).where(User.msisdn == req.msisdn))

@@ -18,9 +18,10 @@ from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry
 from enerlectra.ussd.types import Session, UssdReply
 from ussd_app import appkeys
 from ussd_app.adapters.bounds import bad
-from ussd_app.adapters.ratelimits import ussd_refusal
+from ussd_app.adapters.ratelimits import address_refusal, ussd_limits, ussd_refusal
 from ussd_app.aggregators.contract import Aggregator, Notice
 from ussd_app.engine.core import default_language, timed_out_reply
+from ussd_app.engine.store import RateLimited
 
 log = logging.getLogger(__name__)
 UNSUPPORTED = UssdReply("Sorry, Enerlectra serves Zambian and Tanzanian numbers only.", end=True)
@@ -41,11 +42,20 @@ async def answer(request: web.Request, adapter: Aggregator) -> web.Response:
     except UnsupportedCountry:
         return adapter.render(UNSUPPORTED, body)
     if isinstance(parsed, Notice):
+        refused = await address_refusal(request)       # before the notice closes anything
+        if refused is not None:
+            return refused
         await session_over(app, parsed)
         return adapter.acknowledge(parsed, body)
     try:
         hop = await adapter.with_hop_id(parsed, app[appkeys.ENGINE].store)
-        reply = await ussd_refusal(app, hop) or await app[appkeys.ENGINE].handle(hop)
+        try:
+            reply = await app[appkeys.ENGINE].handle(hop, ussd_limits(request, hop))
+        except RateLimited as over:
+            refusal = await ussd_refusal(request, hop, over.verdict)
+            if isinstance(refusal, web.Response):
+                return refusal
+            reply = refusal
     except Exception:  # Redis or SQL down: the phone gets an apology, never a 500 or a traceback
         log.exception("session %s: no reply from the engine", parsed.session_id)
         metrics.errors.labels("unavailable").inc()
@@ -101,6 +111,11 @@ async def unknown(request: web.Request) -> web.Response:
 def paths(adapter: Aggregator) -> list[str]:
     """Where an aggregator posts hops: its name, and its name with the token in the path."""
     return [f"/ussd/{adapter.name}", f"/ussd/{adapter.name}/{{token}}"]
+
+
+def hop_paths(adapters: dict[str, Aggregator]) -> list[str]:
+    """The routes `answer` serves (ratelimits.webhook_limit leaves their address's count to it)."""
+    return [path for adapter in adapters.values() for path in paths(adapter)]
 
 
 def routes(adapters: dict[str, Aggregator]) -> list[web.RouteDef]:

@@ -11,7 +11,6 @@ logged with the session id, and the last good screen stays resumable.
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import time
@@ -22,6 +21,7 @@ from enerlectra import faults, i18n
 from enerlectra.domain import ledger, users
 from enerlectra.domain.phone import COUNTRIES
 from enerlectra.i18n import _
+from enerlectra.ratelimit import Call
 from enerlectra.ussd.budget import BACK, HOME, MORE, paginate
 from enerlectra.ussd.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
                                    UssdRequest)
@@ -44,16 +44,17 @@ class Engine:
         self.services = services
         self.metrics = metrics
 
-    async def handle(self, req: UssdRequest) -> UssdReply:
+    async def handle(self, req: UssdRequest, limits: Call | None = None) -> UssdReply:
+        """`limits`: the hop's rate limits, checked in the lock's round trip (store.RateLimited when over)."""
         try:
-            loaded = await self.store.acquire(req.session_id, req.hop)
+            loaded = await self.store.acquire(req.session_id, req.hop, limits)
         except LockTimeout:
             log.error("session %s (%s): lock not acquired in time", req.session_id, req.aggregator)
             self.metrics.errors.labels("lock_timeout").inc()
             with i18n.language(default_language(req.country)):
                 return UssdReply(_("Sorry, we are busy. Please dial again."), end=True)
         saved = False
-        alive = asyncio.create_task(self.store.keep_alive(req.session_id, loaded.token))
+        alive = self.store.keep_alive_soon(req.session_id, loaded.token)
         try:
             answered = self._answered(req, loaded)
             if answered is not None:
@@ -144,9 +145,10 @@ class Engine:
 
     async def _open(self, session: Session, resume: Session | None, req: UssdRequest) -> UssdReply:
         session.resume_kept = resume is not None
-        user = await users.get_by_msisdn(self.services.db_read, session.msisdn)
+        user = await users.at_dial(self.services.reads, session.msisdn)      # one read: the user, a PIN reset
         if user is not None:
             session.user_id, session.name, session.lang = user.id, user.name, user.language
+            session.reset_due = user.reset_due
             session.state = self.tree.home
             i18n.use(session.lang)
         parts = req.text.split("*") if req.text else []      # a first hop's text: a dial string's parts

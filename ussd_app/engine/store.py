@@ -2,8 +2,9 @@
 with a TTL, a per-session lock, resume pointers.
 
 Keys carry the session id as a hash tag (`{sid}`) so one session's keys share a Redis Cluster slot.
-A hop costs two round trips: one script takes the lock and reads the record; one pipeline writes the resume
-pointer, then one script writes the record and releases the lock.
+A hop costs two round trips: one script checks the hop's rate limits (its address, session and hop:
+enerlectra/ratelimit.py), takes the lock and reads the record; one pipeline writes the resume pointer, then
+one script writes the record and releases the lock (the script alone when the pointer does not change).
 A new session adds one read (the caller's resume pointer lives under their number, not the session).
 
 Bytes per live session (issue 18: at most 600): one key (each key costs Redis about 100 bytes of its own), the
@@ -20,13 +21,14 @@ import secrets
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from enerlectra import faults
 from enerlectra.domain import ledger
+from enerlectra.ratelimit import SLIDING_WINDOW_LUA, Allowed, Call
 from enerlectra.ussd.types import Session, UssdReply
 
 # Take the lock; when it is ours, read the session's record. A lock already holding our token is ours: the
@@ -38,6 +40,14 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET',
 end
 return {0}
 """
+# The same, after the hop's rate limits (KEYS from 3, ARGV from 3: enerlectra/ratelimit.py): a refused hop
+# takes no lock and reads nothing ({2, the limiter's verdict}).
+_LIMITED_ACQUIRE_AND_LOAD = SLIDING_WINDOW_LUA + """
+local limits = {}
+for i = 3, #KEYS do limits[#limits + 1] = KEYS[i] end
+local verdict = sliding_window(limits, ARGV, 3)
+if verdict[1] == 0 then return {2, verdict[2], verdict[3], verdict[4]} end
+""" + _ACQUIRE_AND_LOAD
 # Write the record, release the lock if still ours. KEYS: lock, record. ARGV: token, TTL s, the record.
 _SAVE_AND_RELEASE = """
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
@@ -58,6 +68,14 @@ return 0
 
 class LockTimeout(Exception):
     """Another hop of this session held the lock for longer than we wait."""
+
+
+class RateLimited(Exception):
+    """The hop's rate limits (checked in the acquire's round trip) refused it: no lock taken."""
+
+    def __init__(self, verdict: Allowed):
+        super().__init__(verdict.kind)
+        self.verdict = verdict
 
 
 @dataclass
@@ -90,7 +108,11 @@ class Ended:
 def _pack(text: str) -> bytes:
     """zlib when it is shorter (a screen's words repeat across the session and its replies): Redis bytes."""
     raw = text.encode()
-    packed = zlib.compress(raw, 6)
+    # memLevel 1: zlib's default state (memLevel 8) costs about 65 us a call to set up, more than the whole
+    # record's JSON; at 1 it costs a third of that, and a record of a few hundred bytes packs about as well.
+    # Still the zlib format with its 32 KB window's header ('x'): what _unpack and older records know.
+    packer = zlib.compressobj(6, zlib.DEFLATED, 15, 1)
+    packed = packer.compress(raw) + packer.flush()
     return packed if len(packed) < len(raw) else raw
 
 
@@ -130,6 +152,22 @@ def _reply_from_str(raw: bytes) -> UssdReply:
     return UssdReply(text=text[4:], end=text.startswith("END "))
 
 
+class Renewal:
+    """A lock's renewal: a timer, then (a slow hop) the task renewing it."""
+
+    def __init__(self, delay: float, renew: "Callable[[], Awaitable[None]]"):
+        self._task: asyncio.Task | None = None
+        self._timer = asyncio.get_running_loop().call_later(delay, self._start, renew)
+
+    def _start(self, renew: "Callable[[], Awaitable[None]]") -> None:
+        self._task = asyncio.ensure_future(renew())
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+
 class SessionStore:
     def __init__(self, redis: Redis, prefix: str, ttl: int, resume_ttl: int,
                  lock_timeout_ms: int, lock_wait_ms: int):
@@ -140,6 +178,7 @@ class SessionStore:
         self.lock_timeout_ms = lock_timeout_ms
         self.lock_wait = lock_wait_ms / 1000
         self._acquire = redis.register_script(_ACQUIRE_AND_LOAD)
+        self._limited_acquire = redis.register_script(_LIMITED_ACQUIRE_AND_LOAD)
         self._release = redis.register_script(_RELEASE)
         self._save = redis.register_script(_SAVE_AND_RELEASE)
         self._extend = redis.register_script(_EXTEND)
@@ -151,13 +190,22 @@ class SessionStore:
     def _resume_key(self, msisdn: str) -> str:
         return f"{self.prefix}ussd:resume:{msisdn}"
 
-    async def acquire(self, sid: str, hop_id: str) -> Loaded:
-        """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay."""
+    async def acquire(self, sid: str, hop_id: str, limits: Call | None = None) -> Loaded:
+        """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay.
+        `limits` (Limiter.prepare): checked and recorded first, in the same round trip, once however long the
+        lock is waited for; RateLimited when they refuse."""
         token = secrets.token_hex(8)
         keys = [self._key(sid, "lock"), self._key(sid, "s")]
         deadline = time.monotonic() + self.lock_wait
         while True:
-            got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms])
+            if limits is not None:
+                got = await self._limited_acquire(keys=keys + limits.keys,
+                                                  args=[token, self.lock_timeout_ms, *limits.args])
+                if got[0] == 2:
+                    raise RateLimited(limits.verdict([0, *got[1:]]))
+                limits = None
+            else:
+                got = await self._acquire(keys=keys, args=[token, self.lock_timeout_ms])
             if got[0] == 1:
                 record = _record(got[1])
                 recent, wanted = record.get("r", []), _text_field(hop_id)
@@ -171,14 +219,22 @@ class SessionStore:
     async def release(self, sid: str, token: str) -> None:
         await self._release(keys=[self._key(sid, "lock")], args=[token])
 
-    async def keep_alive(self, sid: str, token: str) -> None:
+    async def keep_alive(self, sid: str, token: str, *, wait_first: bool = True) -> None:
         """Renew the lock every third of its timeout until cancelled: a hop waiting on a slow provider keeps
         its session, so a retransmission waits for the stored reply instead of running the step again."""
         every = self.lock_timeout_ms / 3000
+        keys, args = [self._key(sid, "lock")], [token, self.lock_timeout_ms]
+        if not wait_first and not await self._extend(keys=keys, args=args):
+            return
         while True:
             await asyncio.sleep(every)
-            if not await self._extend(keys=[self._key(sid, "lock")], args=[token, self.lock_timeout_ms]):
+            if not await self._extend(keys=keys, args=args):
                 return
+
+    def keep_alive_soon(self, sid: str, token: str) -> "Renewal":
+        """`keep_alive`, started by a timer a third of the lock's timeout from now: most hops are over long
+        before, and a timer cancelled costs less than a task a hop. `.cancel()` when the hop ends."""
+        return Renewal(self.lock_timeout_ms / 3000, lambda: self.keep_alive(sid, token, wait_first=False))
 
     async def secret_steps(self, sid: str) -> set[int] | None:
         """Which inputs of the session were PINs (positions in the `*`-joined text), while we remember the

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import Market, MarketOrder, Trade
@@ -32,13 +32,18 @@ class Prices:
 
 async def prices(s: AsyncSession, currency: str) -> Prices:
     """The three prices a trade screen shows, in one query (the market screen's snapshot takes four)."""
-    def open_orders(side: str):
-        return (MarketOrder.currency == currency, MarketOrder.side == side, MarketOrder.state == "open")
-    row = (await s.execute(select(
-        select(func.min(MarketOrder.price)).where(*open_orders(SELL)).scalar_subquery(),
-        select(func.max(MarketOrder.price)).where(*open_orders(BUY)).scalar_subquery(),
-        select(Market.last_price).where(Market.currency == currency).scalar_subquery()))).one()
-    return Prices(*row)
+    return Prices(*(await s.execute(_PRICES, {"currency": currency})).one())
+
+
+def _open_orders(side: str):
+    return (MarketOrder.currency == bindparam("currency"), MarketOrder.side == side,
+            MarketOrder.state == "open")
+
+
+# Built once (a statement reused skips building its cache key): the trade screens read it every hop.
+_PRICES = select(select(func.min(MarketOrder.price)).where(*_open_orders(SELL)).scalar_subquery(),
+                 select(func.max(MarketOrder.price)).where(*_open_orders(BUY)).scalar_subquery(),
+                 select(Market.last_price).where(Market.currency == bindparam("currency")).scalar_subquery())
 
 
 async def snapshot(s: AsyncSession, currency: str, at: datetime | None = None) -> Snapshot:

@@ -1,0 +1,73 @@
+"""Core reads for the screens every hop shows: `reads()` opens a connection with awaitable `execute`, `scalar`
+and `scalars`, for column SELECTs (no ORM entities: no identity map, no unit of work).
+
+On a SQLite file it is a plain synchronous SQLAlchemy connection run in place on the loop, as the inline
+reader's statements are (enerlectra/db/inline_sqlite.py: WAL readers never wait for the writer): a read
+costs about a fifth of one through AsyncSession, which goes through greenlets and aiosqlite's adapter on
+top of the same sqlite3 call (issue 18: one screen's read was a quarter of a hop's CPU). A block's
+statements share one snapshot (BEGIN deferred, rolled back when the block ends), as the read-only engine's
+do. Elsewhere (PostgreSQL) it is the read-only engine's AsyncConnection, which has the same three methods.
+"""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any, AsyncContextManager, AsyncIterator, Callable
+
+from sqlalchemy import create_engine, event, make_url
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class InPlace:
+    """A synchronous connection behind the awaitable methods the async one has."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._conn.execute(statement, parameters)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self._conn.scalar(statement, parameters)
+
+    async def scalars(self, statement: Any, parameters: Any = None) -> Any:
+        return self._conn.scalars(statement, parameters)
+
+
+Reads = Callable[[], AsyncContextManager[Any]]
+
+
+def in_place_engine(database: str, busy_ms: int) -> Engine:
+    """A synchronous engine on a SQLite file for reads in place: a connection per block that is open at once
+    (a pool that never makes the loop wait: overflow unbounded), WAL, a short busy wait, BEGIN deferred."""
+    # check_same_thread off: the pool may close a connection from the garbage collector's thread.
+    engine = create_engine(f"sqlite:///{database}", pool_size=16, max_overflow=-1, hide_parameters=True,
+                           connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+        dbapi_conn.isolation_level = None           # we say BEGIN ourselves (below)
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        dbapi_conn.execute("PRAGMA query_only=ON")  # reads only: a write here would be a bug
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # noqa: ANN001
+        conn.connection.dbapi_connection.execute("BEGIN")
+    return engine
+
+
+def make_reads(url: str, read_engine: AsyncEngine, busy_ms: int) -> tuple[Reads, Engine | None]:
+    """`reads` for this database, and the synchronous engine behind it (to dispose of) when there is one."""
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:" or "?" in url:
+        return read_engine.connect, None
+    engine = in_place_engine(database, busy_ms)
+
+    @asynccontextmanager
+    async def reads() -> AsyncIterator[InPlace]:
+        with engine.connect() as conn:
+            yield InPlace(conn)
+    return reads, engine

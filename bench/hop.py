@@ -26,9 +26,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import aiohttp
+
+from simulator.http1 import Connection
 
 WALKS = {
     "wallet": ["1", "1", "0", "2", "0", "00", "1", "00"],
@@ -162,29 +164,15 @@ async def drive_aiohttp(url: str, hops: int, concurrency: int, walk: list[str]) 
     return elapsed, latencies
 
 
-async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, str]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    return status, (await reader.readexactly(length)).decode()
-
-
 async def drive_cheap(url: str, hops: int, users: int, walk: list[str]) -> tuple[float, list[float]]:
-    """One keep-alive stream per user, HTTP/1.1 written by hand: the least a client can cost."""
-    where = urlsplit(url)
-    head = (f"POST {where.path} HTTP/1.1\r\nHost: {where.netloc}\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ").encode()
+    """One keep-alive stream per user, HTTP/1.1 written by hand (`simulator/http1.py`, the one `sim load`
+    uses): the least a client can cost."""
     latencies: list[float] = []
     remaining = hops
 
     async def user(w: int) -> None:
         nonlocal remaining
-        reader, writer = await asyncio.open_connection(where.hostname, where.port)
+        conn = Connection(url)
         try:
             for form in _sessions(w, walk):
                 if remaining <= 0:
@@ -192,12 +180,11 @@ async def drive_cheap(url: str, hops: int, users: int, walk: list[str]) -> tuple
                 remaining -= 1
                 body = urlencode(form).encode()
                 started = time.perf_counter()
-                writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-                status, text = await _read_reply(reader)
+                status, text = await conn.post_form(body)
                 latencies.append(time.perf_counter() - started)
-                _checked(status, text)
+                _checked(status, text.decode())
         finally:
-            writer.close()
+            await conn.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(user(w) for w in range(users)))

@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import socket
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -186,3 +187,26 @@ async def test_sim_load_refused_by_the_server_gets_one_line(aiohttp_server):
     url = str(server.make_url(""))
     code, out, err = await asyncio.to_thread(enerlectra, "sim", "load", "--url", url, "--seconds", "1")
     assert_one_line(code, out, err, 1, "got 403 'missing or wrong webhook token' (--token? rate limits off?)")
+
+
+def _dies_soon() -> None:
+    time.sleep(0.05)
+    raise SystemExit(3)
+
+
+@pytest.mark.parametrize("crash_loop_seconds, max_restarts, forks", [
+    (0.0, 3, 4),       # dies older than the crash-loop age every time: stopped after 3 restarts (4 forks)
+    (10.0, 3, 1),      # dies younger than the crash-loop age: stopped at once
+])
+def test_a_child_that_keeps_dying_stops_the_supervisor(monkeypatch, crash_loop_seconds, max_restarts, forks):
+    monkeypatch.setattr(processes, "CRASH_LOOP_SECONDS", crash_loop_seconds)
+    monkeypatch.setattr(processes, "MAX_RESTARTS", max_restarts)
+    forked: list[int] = []
+    real_fork = processes._fork
+    monkeypatch.setattr(processes, "_fork", lambda run: forked.append(real_fork(run)) or forked[-1])
+    supervisor = processes.Supervisor([processes.Child("web 1", _dies_soon, restart=True)])
+    try:
+        assert supervisor.run() == 1
+    finally:
+        processes.release_stop_signals()
+    assert len(forked) == forks

@@ -26,6 +26,10 @@ log = logging.getLogger("enerlectra")
 
 STOP_SECONDS = 20          # what a child gets to finish its hops after SIGTERM before SIGKILL
 CRASH_LOOP_SECONDS = 1.0   # a web process dying younger than this is not forked again
+# A child that keeps dying a little older than that is a crash loop too: more restarts than this within
+# RESTART_WINDOW_SECONDS stop everything (exit 1) instead of forking it again forever.
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 60.0
 
 
 def use_uvloop() -> bool:
@@ -82,6 +86,11 @@ class Child:
     restart: bool
     pid: int = 0
     started: float = 0.0
+    restarts: list[float] = field(default_factory=list)    # when it was forked again, within the window
+
+    def restarting_too_often(self, now: float) -> bool:
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW_SECONDS]
+        return len(self.restarts) >= MAX_RESTARTS
 
 
 @dataclass
@@ -107,13 +116,17 @@ class Supervisor:
                         continue
                     code = os.waitstatus_to_exitcode(status)
                     _mark_dead(child.pid)
-                    young = time.monotonic() - child.started < CRASH_LOOP_SECONDS
-                    if not child.restart or young:
-                        log.error("%s (pid %s) exited with %s%s; stopping", child.name, child.pid, code,
-                                  " within a second of starting" if young and child.restart else "")
+                    now = time.monotonic()
+                    young = now - child.started < CRASH_LOOP_SECONDS
+                    looping = child.restart and child.restarting_too_often(now)
+                    if not child.restart or young or looping:
+                        why = (" within a second of starting" if young and child.restart else
+                               f" after {MAX_RESTARTS} restarts in {RESTART_WINDOW_SECONDS:.0f} s" if looping else "")
+                        log.error("%s (pid %s) exited with %s%s; stopping", child.name, child.pid, code, why)
                         child.pid = 0
                         return 1
                     log.warning("%s (pid %s) exited with %s; starting it again", child.name, child.pid, code)
+                    child.restarts.append(now)
                     self.start(child)
             return 0
         finally:

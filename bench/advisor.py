@@ -73,7 +73,7 @@ async def pipeline(settings, n: int) -> tuple[list[float], list[tuple[int, int]]
     from enerlectra.domain import users
     from enerlectra.domain.phone import parse_msisdn
     from enerlectra.domain.pin_code import hash_pin
-    from payments.sandboxes.base import free_port
+    from enerlectra.ports import free_port
     from ussd_app.app import create_app
 
     await upgrade_async(settings.effective_database_url)

@@ -16,7 +16,7 @@ def fake_and_redis(module: str) -> Iterator[tuple[str, str]]:
     """(fake URL, Redis URL): `python -m <module> --serve-fake PORT` runs the fake, so it does not share
     this process's CPU time with what is measured."""
     from enerlectra.embedded_redis import EmbeddedRedis
-    from payments.sandboxes.base import free_port
+    from enerlectra.ports import free_port
 
     port = free_port()
     fake = subprocess.Popen([sys.executable, "-m", module, "--serve-fake", str(port)])

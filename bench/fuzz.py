@@ -296,9 +296,9 @@ async def in_process() -> AsyncIterator[str]:
     from aiohttp import web
 
     from enerlectra.embedded_redis import EmbeddedRedis
+    from enerlectra.ports import free_port
     from enerlectra.settings import Settings
     from payments.sandboxes import local as local_payments
-    from payments.sandboxes.base import free_port
     from tests.databases import fresh_database
     from ussd_app import appkeys
     from ussd_app.app import create_app

@@ -111,8 +111,8 @@ def main() -> None:
         serve_fakes(spec["ports"], spec["callback"], spec["key_file"])
         return
     from enerlectra.embedded_redis import EmbeddedRedis
+    from enerlectra.ports import free_port
     from enerlectra.settings import Settings
-    from payments.sandboxes.base import free_port
 
     with tempfile.TemporaryDirectory(prefix="enerlectra-bench-payments-") as home:
         app_port, key_file = free_port(), str(Path(home) / "azampay.pem")

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from payments.sandboxes.base import Sandbox, free_port  # noqa: F401  free_port: callers import it from here
+from payments.sandboxes.base import Sandbox
 from payments.sandboxes.base import running as sandbox_running
 
 COST = {"+260": "ZMW 0.3000", "+255": "TZS 25.0000"}

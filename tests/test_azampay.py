@@ -16,12 +16,12 @@ from enerlectra.db.models import JournalEntry, Payment
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from enerlectra.ports import free_port
 from payments.providers import azampay
 from payments.providers.azampay import AzamPay, expires_in
 from payments.providers.base import (AMBIGUOUS, FAILED, PENDING, SUCCEEDED, BadCallback, ForgedCallback,
                                      Order, ProviderError)
 from payments.sandboxes.azampay import FakeAzamPay, running
-from payments.sandboxes.base import free_port
 from payments.service import NotUnderReview
 from tests.test_payments import books_ok, money, payment, sms_to
 from ussd_app import appkeys

@@ -28,8 +28,8 @@ async def transport(aiohttp_client, at_settings, fake_at):
 async def app_transport(aiohttp_client, at_settings, fake_at, aggregator: str = "africastalking"):
     """The test app with SMS through the fake AT and mobile money through the local sandboxes (prompts wait
     for the journey to approve or decline); queued jobs run after every action; hops in `aggregator`'s wire."""
+    from enerlectra.ports import free_port
     from payments.sandboxes import local as local_payments
-    from simulator.fake_at import free_port
     from ussd_app.app import create_app
 
     port = free_port()

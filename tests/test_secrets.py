@@ -218,8 +218,8 @@ def _leaks(text_: str, secrets: list[str]) -> list[str]:
 async def running_app(aiohttp_client, settings, fake_at):
     """The app as `serve` runs it (our access log), the local sandboxes calling back with the token in the path,
     SMS through the fake AT; queued jobs run after every action. Yields (transport, test client)."""
+    from enerlectra.ports import free_port
     from payments.sandboxes import local as local_payments
-    from simulator.fake_at import free_port
 
     port = free_port()
     settings, sandboxes = local_payments.plan(settings.with_(public_base_url=f"http://127.0.0.1:{port}"))
@@ -315,7 +315,7 @@ def _stop(proc: subprocess.Popen) -> str:
 
 
 async def test_serve_prints_no_pin_token_or_password(settings):
-    from simulator.fake_at import free_port
+    from enerlectra.ports import free_port
 
     token, db_password, pin, port = f"tok{uuid.uuid4().hex}", f"pw{uuid.uuid4().hex}", "7394", free_port()
     database_url = _with_password(settings.database_url, db_password)

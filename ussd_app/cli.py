@@ -109,8 +109,9 @@ def _plan_sandboxes(settings: Settings, args: argparse.Namespace):
     """(settings pointed at the local sandboxes and fakes, the sandboxes to run)."""
     sandboxes = []
     if args.fake_at:
+        from enerlectra.ports import free_port
         from payments.sandboxes import local as local_payments
-        from simulator.fake_at import FakeAT, free_port, report_url
+        from simulator.fake_at import FakeAT, report_url
 
         fake_at, at_port = FakeAT(), free_port()
         settings = settings.with_(at_username=fake_at.username, at_api_key=fake_at.api_key,
@@ -124,7 +125,7 @@ def _plan_sandboxes(settings: Settings, args: argparse.Namespace):
     sandboxes[:0] = payment_boxes
     local_payments.remember(settings, payment_boxes)      # a worker started on its own finds them (cmd_worker)
     if args.fake_claude:
-        from payments.sandboxes.base import free_port
+        from enerlectra.ports import free_port
         from simulator.fake_claude import FakeClaude
 
         claude = local_payments.LocalSandbox("claude", FakeClaude(), free_port())

@@ -11,7 +11,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from enerlectra.ports import free_port, listening_socket  # noqa: F401  free_port: callers import it from here
+from enerlectra.ports import listening_socket
 
 
 @dataclass

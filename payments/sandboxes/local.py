@@ -8,9 +8,10 @@ import contextlib
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from enerlectra.ports import free_port
 from payments.sandboxes.airtel import FakeAirtel
 from payments.sandboxes.azampay import FakeAzamPay
-from payments.sandboxes.base import Sandbox, free_port, running
+from payments.sandboxes.base import Sandbox, running
 from payments.sandboxes.mtn import FakeMtn
 from payments.sandboxes.pawapay import FakePawaPay
 from payments.setup import callback_url

@@ -23,10 +23,11 @@ from enerlectra.domain import ledger, outbox
 from enerlectra.domain.advisor import questions
 from enerlectra.domain.market import book, by_sms
 from enerlectra.jobs import KINDS, queue_name
+from enerlectra.ports import free_port
 from enerlectra.settings import Settings
 from enerlectra.text.gsm7 import is_gsm7, screen_units
 from payments.sandboxes.airtel import FakeAirtel
-from payments.sandboxes.base import free_port, running
+from payments.sandboxes.base import running
 from payments.sandboxes.mtn import FakeMtn
 from payments.sandboxes.pawapay import FakePawaPay
 from simulator.fake_at import FakeAT

@@ -186,6 +186,15 @@ class Report:
     server_cpu_ms: float = 0.0    # bench/serve.py: CPU of the serve process tree per hop answered
     client_cpu_ms: float = 0.0    # and of this generator
 
+    async def hop(self, user: "User", since: float) -> None:
+        """One hop of `user`, its latency counted from `since` (its due time, or when it was sent)."""
+        try:
+            await user.hop()
+            self.latencies.append(asyncio.get_running_loop().time() - since)
+            self.answered += 1
+        except BadReply as exc:
+            self.errors[exc.kind] += 1
+
     @property
     def achieved_rate(self) -> float:
         return self.answered / self.elapsed if self.elapsed else 0.0
@@ -243,12 +252,7 @@ async def open_loop(users: list[User], rate: float, seconds: float) -> Report:
         while (t := await due.get()) is not None:
             if loop.time() - t >= 0.010:
                 report.late += 1
-            try:
-                await user.hop()
-                report.latencies.append(loop.time() - t)
-                report.answered += 1
-            except BadReply as exc:
-                report.errors[exc.kind] += 1
+            await report.hop(user, t)
             last_answer = loop.time()
 
     await asyncio.gather(schedule(), *(take(u) for u in users))
@@ -265,13 +269,7 @@ async def closed_loop(users: list[User], seconds: float) -> Report:
 
     async def walk(user: User) -> None:
         while loop.time() < end:
-            sent = loop.time()
-            try:
-                await user.hop()
-                report.latencies.append(loop.time() - sent)
-                report.answered += 1
-            except BadReply as exc:
-                report.errors[exc.kind] += 1
+            await report.hop(user, loop.time())
     await asyncio.gather(*(walk(u) for u in users))
     report.elapsed = loop.time() - start
     return report

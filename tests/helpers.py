@@ -22,6 +22,30 @@ def assert_screen_ok(wire: str) -> None:
     assert screen_units(body) <= 160, (screen_units(body), body)
 
 
+class AtPhone:
+    """A handset on Africa's Talking's wire through a test client: `dial`, then `press` keys (the text grows,
+    as AT sends it). Every screen is checked the way lint checks it."""
+
+    def __init__(self, client, msisdn: str):
+        self.client, self.msisdn, self.sid, self.inputs = client, msisdn, new_session_id(), []
+
+    async def hop(self, text: str) -> str:
+        resp = await self.client.post("/ussd/africastalking", data=at_form(self.sid, text, self.msisdn))
+        wire = await resp.text()
+        assert resp.status == 200 and assert_screen_ok(wire) is None
+        return wire
+
+    async def dial(self) -> str:
+        self.sid, self.inputs = new_session_id(), []
+        return await self.hop("")
+
+    async def press(self, *keys: str) -> str:
+        for key in keys:
+            self.inputs.append(key)
+            wire = await self.hop("*".join(self.inputs))
+        return wire
+
+
 async def _kept(done) -> None:
     """A sink that hands nothing to the queues: the rows stay committed for the sweepers (or the test)."""
 

@@ -11,7 +11,7 @@ from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.ussd.types import Session
-from tests.helpers import assert_screen_ok, at_form, new_session_id
+from tests.helpers import AtPhone, new_session_id
 from ussd_app import appkeys
 
 MSISDN = "+260971800001"
@@ -48,31 +48,10 @@ ROWS = [
 ]
 
 
-class Phone:
-    def __init__(self, client):
-        self.client, self.sid, self.inputs = client, new_session_id(), []
-
-    async def hop(self, text: str) -> str:
-        resp = await self.client.post("/ussd/africastalking", data=at_form(self.sid, text, MSISDN))
-        wire = await resp.text()
-        assert resp.status == 200 and assert_screen_ok(wire) is None
-        return wire
-
-    async def dial(self) -> str:
-        self.sid, self.inputs = new_session_id(), []
-        return await self.hop("")
-
-    async def press(self, *keys: str) -> str:
-        for key in keys:
-            self.inputs.append(key)
-            wire = await self.hop("*".join(self.inputs))
-        return wire
-
-
 @pytest.fixture
 async def phone(client):
     await users.register(client.app[appkeys.DB], parse_msisdn(MSISDN), "Lubuto", "en", hash_pin("4826", 16))
-    return Phone(client)
+    return AtPhone(client, MSISDN)
 
 
 @pytest.mark.parametrize("label,keys,state,offered", ROWS, ids=[r[0] for r in ROWS])

@@ -16,37 +16,17 @@ from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.ussd.types import Screen, Session
-from tests.helpers import at_form, new_session_id
+from tests.helpers import AtPhone
 from ussd_app import appkeys
 
 MSISDN = "+260971800077"
 MAX_SESSION_BYTES = 600     # was 1,150-1,360 before issue 18
 
 
-class Phone:
-    def __init__(self, client):
-        self.client, self.sid, self.inputs = client, new_session_id(), []
-
-    async def hop(self, text: str) -> str:
-        resp = await self.client.post("/ussd/africastalking", data=at_form(self.sid, text, MSISDN))
-        assert resp.status == 200
-        return await resp.text()
-
-    async def dial(self) -> str:
-        self.sid, self.inputs = new_session_id(), []
-        return await self.hop("")
-
-    async def press(self, *keys: str) -> str:
-        for key in keys:
-            self.inputs.append(key)
-            wire = await self.hop("*".join(self.inputs))
-        return wire
-
-
 @pytest.fixture
 async def phone(client):
     await users.register(client.app[appkeys.DB], parse_msisdn(MSISDN), "Lubuto Mwansa", "en", hash_pin("4826", 16))
-    return Phone(client)
+    return AtPhone(client, MSISDN)
 
 
 async def _bytes(client, sid: str) -> dict[str, int]:

@@ -30,9 +30,20 @@ def _options() -> dict:
             "socket_timeout": READ_TIMEOUT, "retry_on_error": RETRY_ON}
 
 
+class _DropAtOnce(redis.asyncio.Connection):
+    """A dead connection is dropped without waiting for its close to finish. The pool replaces a dead pooled
+    connection (after a Redis restart) outside the command's retries, and redis-py waits up to the connect
+    timeout for the close: with a hundred hops on a busy loop that wait ran out and the hop got an error."""
+
+    async def disconnect(self, nowait: bool = False, **kwargs) -> None:
+        await super().disconnect(nowait=True, **kwargs)
+
+
 def async_client(url: str) -> redis.asyncio.Redis:
     """The web app's client (sessions, locks, rate limits)."""
-    return redis.asyncio.Redis.from_url(url, retry=AsyncRetry(_backoff(), RETRIES, tuple(RETRY_ON)), **_options())
+    plain_tcp = {"connection_class": _DropAtOnce} if url.startswith("redis://") else {}   # not TLS, not a socket
+    return redis.asyncio.Redis.from_url(url, retry=AsyncRetry(_backoff(), RETRIES, tuple(RETRY_ON)),
+                                        **plain_tcp, **_options())
 
 
 def sync_client(url: str) -> redis.Redis:

@@ -31,12 +31,21 @@ def bindable(port: int) -> bool:
     return True
 
 
+_cursor: list[int] = []      # the next port to try; starts at a random place in each process
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on, outside the ephemeral range when there is room below it."""
+    """A loopback port nothing listens on, outside the ephemeral range when there is room below it.
+
+    Ports are handed out in turn from a random start, so two calls in one process never return the same
+    port before the range wraps (random picks did: a plan of four sandboxes, none bound yet, got one twice)."""
     top = _ephemeral_start()
     if top - _LOWEST >= 1000:
-        for _ in range(200):
-            port = random.randrange(_LOWEST, top)
+        if not _cursor:
+            _cursor.append(random.randrange(_LOWEST, top))
+        for _ in range(top - _LOWEST):
+            port = _cursor[0]
+            _cursor[0] = port + 1 if port + 1 < top else _LOWEST
             if bindable(port):
                 return port
     with socket.socket() as s:      # no room below (an unusual range): let the kernel choose

@@ -9,7 +9,8 @@ from enerlectra import ports
 
 def test_free_ports_are_below_the_ephemeral_range_and_bindable():
     top = ports._ephemeral_start()
-    picked = {ports.free_port() for _ in range(50)}
+    picked = [ports.free_port() for _ in range(50)]
+    assert len(set(picked)) == len(picked)          # none handed out twice, though none is bound yet
     assert all(ports._LOWEST <= port < top for port in picked)
     assert all(ports.bindable(port) for port in picked)
 

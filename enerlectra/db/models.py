@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
                         UniqueConstraint, false, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -369,6 +369,8 @@ class Cluster(Base):
     currency: Mapped[str] = mapped_column(String(3))
     target: Mapped[int] = mapped_column(BigInteger)                       # contribution target per member, minor
     open: Mapped[bool] = mapped_column(Boolean, default=True)             # False: joining is a vote
+    # What its members' solar displaces, for carbon figures: grid (the country's factor) / diesel / kerosene.
+    carbon_baseline: Mapped[str] = mapped_column(String(10), default="grid", server_default="grid")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -452,3 +454,104 @@ class PinReset(Base):
     issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# -- the operator console (issue 19) -------------------------------------------------------------------
+
+
+class Operator(Base):
+    """Someone who runs the service from the console. role: admin / support / viewer / chair (one cluster)."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(120), unique=True)           # lower case
+    role: Mapped[str] = mapped_column(String(8))
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), nullable=True)   # chairs only
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")   # in a row
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEntry(Base):
+    """One change an operator made (console or CLI), written in the transaction that made it."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"), nullable=True, index=True)
+    actor: Mapped[str] = mapped_column(String(120))                        # the operator's email, or "cli"
+    action: Mapped[str] = mapped_column(String(40), index=True)            # payment.resolve, pin.unlock ...
+    target: Mapped[str] = mapped_column(String(80), default="")            # payment:ZM-123, user:42 ...
+    before: Mapped[str] = mapped_column(Text, default="")                  # JSON
+    after: Mapped[str] = mapped_column(Text, default="")                   # JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+
+
+class UssdSession(Base):
+    """How one USSD session went, written once when it ends (our END, or the aggregator's end notice).
+
+    screens: the menu states it reached, in the order first reached, space-separated.
+    end_reason: done (we ended it) / error (we ended it on a failure) / hangup / timeout (the aggregator said).
+    """
+
+    __tablename__ = "ussd_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128), unique=True)
+    aggregator: Mapped[str] = mapped_column(String(16))
+    msisdn: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    country: Mapped[str] = mapped_column(String(2))
+    language: Mapped[str] = mapped_column(String(3))
+    screens: Mapped[str] = mapped_column(Text, default="")
+    last_screen: Mapped[str] = mapped_column(String(40))
+    end_reason: Mapped[str] = mapped_column(String(8))
+    hops: Mapped[int] = mapped_column(Integer, default=0)
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class FunnelDaily(Base):
+    """Rollup of ussd_sessions per UTC day, screen, language and country: sessions that reached the screen and
+    how many ended there, by end reason. Kept by the job that writes ussd_sessions, in the same transaction."""
+
+    __tablename__ = "funnel_daily"
+
+    day: Mapped[datetime] = mapped_column(Date, primary_key=True)
+    screen: Mapped[str] = mapped_column(String(40), primary_key=True)
+    language: Mapped[str] = mapped_column(String(3), primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    journey: Mapped[str] = mapped_column(String(20))                       # the screen's feature: wallet, trade ..
+    reached: Mapped[int] = mapped_column(Integer, default=0)
+    ended_done: Mapped[int] = mapped_column(Integer, default=0)
+    ended_error: Mapped[int] = mapped_column(Integer, default=0)
+    ended_hangup: Mapped[int] = mapped_column(Integer, default=0)
+    ended_timeout: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SessionsDaily(Base):
+    """Rollup of ussd_sessions per UTC day, country and language (the overview's sessions, hops, completion)."""
+
+    __tablename__ = "sessions_daily"
+
+    day: Mapped[datetime] = mapped_column(Date, primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    language: Mapped[str] = mapped_column(String(3), primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer, default=0)
+    hops: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[int] = mapped_column(Integer, default=0)
+    hangup: Mapped[int] = mapped_column(Integer, default=0)
+    timeout: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UserActivity(Base):
+    """A user who had a USSD session (or sent an SMS) on a UTC day: active users are distinct users here."""
+
+    __tablename__ = "user_activity"
+
+    day: Mapped[datetime] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)

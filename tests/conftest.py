@@ -80,7 +80,7 @@ def settings(tmp_path, redis_url, redis_prefix, database) -> Settings:
     url, schema = database
     return Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
                     queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
-                    pin_kdf_cost=TEST_KDF_COST,
+                    pin_kdf_cost=TEST_KDF_COST, console_kdf_cost=TEST_KDF_COST,
                     aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS})   # all four
 
 

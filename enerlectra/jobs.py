@@ -37,6 +37,7 @@ EXPIRE_JOB = "workers.market.expire_orders"
 PROPOSALS_JOB = "workers.clusters.run_proposals"
 ANCHOR_JOB = "workers.ledger.anchor_ledger"
 PAY_JOB = "workers.clusters.pay_proposal"
+FOLD_ENDS_JOB = "workers.analytics.fold_session_ends"
 MAX_ATTEMPTS = 5                             # claims of one row before it is marked failed
 WAKE_SECONDS = 60           # a drain job waiting longer than this (a money backlog) may get a second one beside it
 SMS_JOB_TIMEOUT = 600       # rq's bound on one SMS job (a drain stops claiming after DRAIN_SECONDS)
@@ -44,7 +45,8 @@ SMS_JOB_TIMEOUT = 600       # rq's bound on one SMS job (a drain stops claiming 
 MONEY, SMS, ADVISOR = "money", "sms", "advisor"
 KINDS = (MONEY, SMS, ADVISOR)                # a worker's order of preference: money first
 JOB_KIND = {RECONCILE_JOB: MONEY, PAY_JOB: MONEY, PROPOSALS_JOB: MONEY, EXPIRE_JOB: MONEY, ANCHOR_JOB: MONEY,
-            SEND_JOB: SMS, DRAIN_JOB: SMS, SWEEP_JOB: SMS, ANSWER_JOB: ADVISOR, ANSWER_SWEEP_JOB: ADVISOR}
+            SEND_JOB: SMS, DRAIN_JOB: SMS, SWEEP_JOB: SMS, ANSWER_JOB: ADVISOR, ANSWER_SWEEP_JOB: ADVISOR,
+            FOLD_ENDS_JOB: ADVISOR}       # analytics can wait: last in a worker's order
 
 
 def queue_name(base: str, kind: str) -> str:

@@ -148,6 +148,7 @@ class Session:
     page: int = 0
     header: list[str] = field(default_factory=list)         # the hint or flash shown on top of its pages
     last_pick: list = field(default_factory=list)           # own hop ids: [input digest, time, asked]
+    screens: str = ""               # the menu states reached, first-reached order, as MenuTree.screen_code codes
     resume_kept: bool = False       # a resume pointer of this number may exist (read at the dial, or set since)
     reset_due: bool = False         # the dial's hop only, never stored: a PIN reset waits (users.at_dial)
 
@@ -176,7 +177,7 @@ class Session:
 
 _SHORT = {"id": "i", "msisdn": "m", "country": "c", "state": "t", "lang": "l", "user_id": "u", "name": "n",
           "data": "d", "path": "p", "steps": "k", "secret_steps": "x", "history": "y", "screen": "w", "page": "g",
-          "header": "h", "last_pick": "q", "resume_kept": "v"}
+          "header": "h", "last_pick": "q", "resume_kept": "v", "screens": "f"}
 _REQUIRED = {"id", "msisdn", "country", "state", "lang"}
 _STORED = [f for f in fields(Session) if f.name in _SHORT]
 _DEFAULTS = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default

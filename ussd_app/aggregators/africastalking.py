@@ -57,6 +57,20 @@ def parse_cost(raw: str) -> tuple[str | None, str | None]:
     return (match.group(1), match.group(2)) if match else (None, None)
 
 
+# AT ends a session at 180 s (protocols.md s.1); an Incomplete session that lasted about that long timed out.
+NETWORK_TIMEOUT_MS = 175_000
+
+
+def end_reason(status: str, duration_ms: int | None) -> str:
+    """AT's status of a session still live here (we did not END it): Failed = error; Incomplete = the user
+    hung up, or the network's timeout when its duration reached it; Success without our END: the user left."""
+    if status == "Failed":
+        return "error"
+    if status == "Incomplete" and duration_ms is not None and duration_ms >= NETWORK_TIMEOUT_MS:
+        return "timeout"
+    return "hangup"
+
+
 async def _form(request: web.Request) -> dict[str, str]:
     """The form guards.edge_guard parsed and held to bounds.FORMS (one text value per field)."""
     return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
@@ -77,7 +91,8 @@ async def events(request: web.Request) -> web.Response:
     except Exception:   # Redis down: every PIN-shaped step is masked
         log.exception("session %s: PIN steps not read for its end event", session_id)
         secret = None
-    if not await close_on_notice(app, session_id, msisdn):       # a late hop gets an END
+    reason = end_reason(status, whole(form.get("durationInMillis")))
+    if not await close_on_notice(app, session_id, msisdn, AfricasTalking.name, reason):   # a late hop: an END
         return web.Response(text="OK")
     row = UssdSessionEvent(
         session_id=session_id, msisdn=msisdn, service_code=form.get("serviceCode", ""),

@@ -45,7 +45,7 @@ async def answer(request: web.Request, adapter: Aggregator) -> web.Response:
         refused = await address_refusal(request)       # before the notice closes anything
         if refused is not None:
             return refused
-        await session_over(app, parsed)
+        await session_over(app, parsed, adapter.name)
         return adapter.acknowledge(parsed, body)
     try:
         hop = await adapter.with_hop_id(parsed, app[appkeys.ENGINE].store)
@@ -69,22 +69,31 @@ def session_over_reply(session: Session) -> UssdReply:
     return timed_out_reply(session.lang or default_language(session.country))
 
 
-async def session_over(app: web.Application, notice: Notice) -> None:
+def notice_reason(status: str) -> str:
+    """The end reason (enerlectra/ussd/ends.py) of a neutral notice's status: Timeout, or the user left."""
+    return "timeout" if status == "Timeout" else "hangup"
+
+
+async def session_over(app: web.Application, notice: Notice, aggregator: str) -> None:
     """An end-of-session notice: the session ends here too (a late hop gets an END, the resume point stays),
     and a row records it (once per session; the aggregator's fields only, no inputs)."""
-    if not await close_on_notice(app, notice.session_id, notice.msisdn):
+    if not await close_on_notice(app, notice.session_id, notice.msisdn, aggregator, notice_reason(notice.status)):
         return
     row = UssdSessionEvent(session_id=notice.session_id, msisdn=notice.msisdn, status=notice.status,
                            service_code=notice.service_code, network_code=notice.network_code)
     await record_notice(app, row)
 
 
-async def close_on_notice(app: web.Application, session_id: str, msisdn: str) -> bool:
+async def close_on_notice(app: web.Application, session_id: str, msisdn: str, aggregator: str,
+                          reason: str) -> bool:
     """Close the session a notice names (every aggregator's notices, AT's events included, come here). False:
     the notice names another number than the session's owner -- nothing closed, nothing to record. Redis
-    down, or a hop still holding the session's lock: logged, never a 5xx (the session expires on its own)."""
+    down, or a hop still holding the session's lock: logged, never a 5xx (the session expires on its own).
+    A live session closed pushes its end record with `reason` (hangup, timeout, error)."""
+    engine = app[appkeys.ENGINE]
     try:
-        closed = await app[appkeys.ENGINE].store.close(session_id, session_over_reply, msisdn)
+        closed = await engine.store.close(session_id, session_over_reply, msisdn,
+                                          lambda session: engine.end_record(session, aggregator, reason))
     except Exception:
         log.exception("session %s: not closed on the aggregator's notice", session_id)
         return True

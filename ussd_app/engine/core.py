@@ -23,6 +23,7 @@ from enerlectra.domain.phone import COUNTRIES
 from enerlectra.i18n import _
 from enerlectra.ratelimit import Call
 from enerlectra.ussd.budget import BACK, HOME, MORE, paginate
+from enerlectra.ussd.ends import SessionEnd
 from enerlectra.ussd.types import (Ctx, Nav, Redirect, Reject, Screen, Services, Session, UssdReply,
                                    UssdRequest)
 from ussd_app.engine import paths
@@ -60,7 +61,10 @@ class Engine:
             if answered is not None:
                 return answered
             reply, session, save_args = await self._hop(req, loaded.session)
-            await self.store.save(session, req.hop, reply, loaded.token, recent=loaded.recent, **save_args)
+            reason = save_args.pop("end_reason")
+            end = self.end_record(session, req.aggregator, reason) if reason else None
+            await self.store.save(session, req.hop, reply, loaded.token, recent=loaded.recent, end=end,
+                                  **save_args)
             saved = True
             return reply
         finally:
@@ -115,11 +119,22 @@ class Engine:
             self.metrics.errors.labels("internal").inc()
             i18n.use(session.lang)
             reply, failed = UssdReply(_("Sorry, something went wrong. Please dial again."), end=True), True
+            if not is_new:
+                session.steps += 1          # the failed input was a hop too (the session ends: counted only)
         if reply.end:
             self.metrics.sessions_ended.labels("error" if failed else "end").inc()
-        # The resume offer and a failure leave the last good resume point in place.
+        # The resume offer and a failure leave the last good resume point in place. A session Redis lost has
+        # no end record (what it reached is gone with it).
         return reply, session, {"resumable": session.state != RESUME and self.tree.mid_journey(session.state),
-                                "keep_resume": failed or timed_out or session.state == RESUME}
+                                "keep_resume": failed or timed_out or session.state == RESUME,
+                                "end_reason": None if not reply.end or timed_out else "error" if failed else "done"}
+
+    def end_record(self, session: Session, aggregator: str, reason: str) -> SessionEnd:
+        """How the session went (enerlectra/ussd/ends.py), from what it carries: no extra read."""
+        return SessionEnd.of(session_id=session.id, aggregator=aggregator, msisdn=session.msisdn,
+                             user_id=session.user_id, country=session.country, language=session.lang,
+                             screens=self.tree.reached(session), last_screen=session.state, reason=reason,
+                             hops=session.steps + 1, ended_at=time.time())
 
     def _maybe_a_retry(self, session: Session, text: str) -> bool:
         """An aggregator whose hop ids are our own count (Arkesel) cannot tell a retry of an answered hop from
@@ -185,6 +200,7 @@ class Engine:
             saved = Session.from_json(session.data["resume"])
             session.state, session.data, session.history = saved.state, saved.data, saved.history
             session.screen, session.page, session.header = saved.screen, saved.page, saved.header
+            self.tree.reach(session, session.state)
             return self._show(session)
         if text == "2":
             session.data, session.history = {}, []
@@ -230,6 +246,8 @@ class Engine:
             result = await self.tree.states[state].screen(Ctx(session, text, self.services, hop, walking, step,
                                                               opening and text is None))
             i18n.use(session.lang)
+            if not isinstance(result, Reject):
+                self.tree.reach(session, state)        # its renderer ran: reached (a redirect's source too)
             if isinstance(result, Redirect):
                 state, flash, text = result.state, result.flash, None
                 if result.reset_history:   # a finished journey: Back leads home, not into it again

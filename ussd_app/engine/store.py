@@ -29,6 +29,7 @@ from redis.exceptions import NoScriptError
 from enerlectra import faults
 from enerlectra.domain import ledger
 from enerlectra.ratelimit import SLIDING_WINDOW_LUA, Allowed, Call
+from enerlectra.ussd.ends import SessionEnd, ends_key
 from enerlectra.ussd.types import Session, UssdReply
 
 # Take the lock; when it is ours, read the session's record. A lock already holding our token is ours: the
@@ -247,13 +248,16 @@ class SessionStore:
         return _session(await self.redis.get(self._resume_key(msisdn)))
 
     async def save(self, session: Session, hop_id: str, reply: UssdReply, token: str, *, resumable: bool,
-                   keep_resume: bool = False, recent: list[str] | None = None) -> None:
+                   keep_resume: bool = False, recent: list[str] | None = None, end: SessionEnd | None = None
+                   ) -> None:
         """Store the session (or drop it on END), the reply for retransmissions, the resume pointer;
         then release the lock, all in one round trip.
 
         `resumable`: this screen is worth offering again if the call drops.
         `keep_resume`: leave the previous pointer alone (the resume offer itself, an internal error).
         `recent`: the replay cache as loaded (`Loaded.recent`): this hop's reply goes first, the one before stays.
+        `end`: this hop ENDed the session: its record goes onto the ends list in the same pipeline (its own
+        command, not in the `{sid}` script). Only a hop that ran gets here: a retransmitted END pushes nothing.
         """
         # The resume pointer: set on a screen worth resuming; dropped otherwise, when this session knows of one
         # (read at the dial, or set since): most hops then write the record alone, one script, no pipeline.
@@ -273,18 +277,20 @@ class SessionStore:
             record["e"] = Ended(session.msisdn, reply, tuple(session.secret_steps)).dump()
         keys = [self._key(session.id, "lock"), self._key(session.id, "s")]
         args = [token, self.ttl, _dump(record)]
-        if pointer is None:
+        if pointer is None and end is None:
             await self._save(keys=keys, args=args)
             return
         for attempt in (1, 2):
             # The resume pointer first, then the record and the lock's release: one round trip (the script by
             # its digest: a pipeline given a Script object asks SCRIPT EXISTS first, a round trip of its own).
             async with self.redis.pipeline(transaction=False) as pipe:
+                if end is not None:
+                    pipe.rpush(ends_key(self.prefix), end.dump())
                 if pointer == "set":
                     pipe.set(self._resume_key(session.msisdn), _pack(json.dumps(stored, separators=(",", ":"),
                                                                                 ensure_ascii=False)),
                              ex=self.resume_ttl)
-                else:
+                elif pointer == "delete":
                     pipe.delete(self._resume_key(session.msisdn))
                 pipe.evalsha(self._save.sha, len(keys), *keys, *args)
                 try:
@@ -295,9 +301,13 @@ class SessionStore:
                         raise
                     await self.redis.script_load(_SAVE_AND_RELEASE)     # Redis restarted: scripts are gone
 
-    async def close(self, sid: str, reply: "Callable[[Session], UssdReply]", msisdn: str = "") -> str:
+    async def close(self, sid: str, reply: "Callable[[Session], UssdReply]", msisdn: str = "",
+                    end: "Callable[[Session], SessionEnd] | None" = None) -> str:
         """The aggregator says the session ended (the user hung up, or it timed out): drop it and answer every
         later hop with `reply`. The resume point stays (a dropped call is offered again).
+
+        `end`: the session's end record, pushed onto the ends list in the same round trip as the close (only
+        when a live session closes: a repeated notice, or one after our END, pushes nothing).
 
         `msisdn`: the number the notice names; a notice naming another number than the session's owner closes
         nothing (blank: the notice names none). Returns "closed", "gone" (no live session: ended already, or
@@ -310,7 +320,11 @@ class SessionStore:
             if loaded.session is None:
                 return "gone"
             ended = Ended(loaded.session.msisdn, reply(loaded.session), tuple(loaded.session.secret_steps))
-            await self.redis.set(self._key(sid, "s"), _dump({"e": ended.dump(), "r": loaded.recent}), ex=self.ttl)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(self._key(sid, "s"), _dump({"e": ended.dump(), "r": loaded.recent}), ex=self.ttl)
+                if end is not None:
+                    pipe.rpush(ends_key(self.prefix), end(loaded.session).dump())
+                await pipe.execute()
             return "closed"
         finally:
             await self.release(sid, loaded.token)

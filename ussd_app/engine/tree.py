@@ -61,6 +61,19 @@ class MenuTree:
                         raise ValueError(f"{feature.name}_{local}: redirect to unknown state {target!r}")
                     self.edges.append((f"{feature.name}_{local}", target, "redirect"))
         self.reads_input = {source for source, _dest, label in self.edges if label != "redirect"}
+        self._codes, self._names, self._width = screen_codes(list(self.states))
+
+    def reach(self, session: Session, name: str) -> None:
+        """Mark a screen reached (Session.screens, for the session-end record): first-reached order, once."""
+        code = self._codes[name]
+        held = session.screens
+        if not any(held[i:i + self._width] == code for i in range(0, len(held), self._width)):
+            session.screens = held + code
+
+    def reached(self, session: Session) -> list[str]:
+        """The state names Session.screens holds (a code this tree does not know, after a deploy: left out)."""
+        held, width = session.screens, self._width
+        return [self._names[held[i:i + width]] for i in range(0, len(held), width) if held[i:i + width] in self._names]
 
     def move(self, session: Session, text: str) -> bool:
         """Feed one input to the machine; True when a transition fired.
@@ -84,6 +97,26 @@ class MenuTree:
 
     def menu_features(self) -> list[Feature]:
         return sorted((f for f in self.features if f.title is not None), key=lambda f: f.order)
+
+
+# Printable ASCII that JSON keeps as one byte (no quote, no backslash): one character a screen for up to 92 states.
+CODE_ALPHABET = "".join(chr(c) for c in range(33, 127) if chr(c) not in '"\\')
+
+
+def screen_codes(names: list[str]) -> tuple[dict[str, str], dict[str, str], int]:
+    """A short fixed-width code per state, by its place in the tree (a live session spanning a deploy that
+    adds states may misname a screen or two of its record: accepted, sessions last minutes)."""
+    width = 1
+    while len(CODE_ALPHABET) ** width < len(names):
+        width += 1
+    codes = {}
+    for index, name in enumerate(names):
+        digits = ""
+        for _place in range(width):
+            index, digit = divmod(index, len(CODE_ALPHABET))
+            digits = CODE_ALPHABET[digit] + digits
+        codes[name] = digits
+    return codes, {code: name for name, code in codes.items()}, width
 
 
 def _condition(rule: Rule):

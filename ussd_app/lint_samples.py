@@ -19,9 +19,9 @@ from enerlectra.domain.market.data import SaleQuote, Snapshot
 from enerlectra.domain.meters import Receipt
 from enerlectra.domain.pin_texts import (pin_changed_text, pin_lock_text, pin_reset_asked_text,
                                          pin_reset_done_text, pin_reset_issued_text)
+from enerlectra.reports.carbon import Factors, avoided
 from payments.texts import payment_checking_text, payment_failed_text, payment_ok_text
 from sms import flood, inbound
-from enerlectra.reports.carbon import Factors, avoided
 from sms.commands import bal
 from sms.commands import carbon as carbon_cmd
 from sms.commands import help as help_cmd

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from enerlectra.redact import redact_url
@@ -28,6 +29,32 @@ def _number(env: dict[str, str], name: str, default, kind, what: str):
         return kind(raw)
     except ValueError:
         raise SystemExit(f"{name} must be {what}, got {raw!r}") from None
+
+
+def grams_per_kwh(raw: str) -> dict[str, int]:
+    """'ZM=0.334,TZ=0.458' (tCO2 per MWh) -> {'ZM': 334, 'TZ': 458} (g per kWh, the same number x 1000).
+
+    Whole grams only (ValueError otherwise): sums stay exact integers."""
+    table: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key, sep, value = part.partition("=")
+        try:
+            grams = Decimal(value.strip()) * 1000
+        except InvalidOperation:
+            grams = None
+        if not sep or not key.strip() or grams is None or grams != grams.to_integral_value() or grams < 0:
+            raise ValueError(f"{part!r}: NAME=tCO2 per MWh, at most 3 decimals")
+        table[key.strip()] = int(grams)
+    return table
+
+
+def _factors(env: dict[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    try:
+        grams_per_kwh(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}: {exc}") from None
+    return raw
 
 
 @dataclass(frozen=True)
@@ -145,6 +172,14 @@ class Settings:
     meter_max_wh_per_day: int = 100_000   # credits beyond this per meter and local day are flagged
     meter_max_reading_age_hours: int = 48     # older readings are refused (409)
     meter_receipt_hours: int = 6          # at most one credit SMS per meter this often (0: one per credit)
+    # Carbon avoided (enerlectra/reports/carbon.py), tCO2 per MWh as published; kept as whole grams per kWh.
+    # Grid: IFI harmonised grid emission factors 2021 v3.1 (via UNFCCC), the factor for generation that displaces
+    # grid power (protocols.md 13). A country not listed counts nothing.
+    carbon_grid_factors: str = "ZM=0.334,TZ=0.458"
+    # Off-grid clusters (clusters.carbon_baseline). diesel 0.8: the default for diesel generation units in the
+    # UNFCCC small-scale CDM methodologies (AMS-I.F). kerosene 0.8: an assumption (kerosene lighting emits far
+    # more per useful kWh; 0.8 is the low end): an operator should set it from their own survey.
+    carbon_baseline_factors: str = "diesel=0.8,kerosene=0.8"
     # Rate limits (enerlectra/ratelimit.py); 0 turns one off. Sliding windows, counted in Redis.
     rate_ussd_sessions_per_msisdn: int = 20     # new USSD sessions per number per 10 minutes
     rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
@@ -246,6 +281,8 @@ class Settings:
             meter_max_wh_per_day=_int(env, "METER_MAX_WH_PER_DAY", 100_000),
             meter_max_reading_age_hours=_int(env, "METER_MAX_READING_AGE_HOURS", 48),
             meter_receipt_hours=_int(env, "METER_RECEIPT_HOURS", 6),
+            carbon_grid_factors=_factors(env, "CARBON_GRID_FACTORS", "ZM=0.334,TZ=0.458"),
+            carbon_baseline_factors=_factors(env, "CARBON_BASELINE_FACTORS", "diesel=0.8,kerosene=0.8"),
             rate_ussd_sessions_per_msisdn=_int(env, "RATE_USSD_SESSIONS_PER_MSISDN", 20),
             rate_ussd_hops_per_msisdn=_int(env, "RATE_USSD_HOPS_PER_MSISDN", 60),
             rate_sms_in_per_msisdn=_int(env, "RATE_SMS_IN_PER_MSISDN", 120),
@@ -317,6 +354,8 @@ class Settings:
                     "ADVISOR_FOLLOWUP_MINUTES": str(self.advisor_followup_minutes),
                     "ADVISOR_PRICES": self.advisor_prices, "MARKET_LOT_WH": str(self.market_lot_wh),
                     "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps),
+                    "CARBON_GRID_FACTORS": self.carbon_grid_factors,
+                    "CARBON_BASELINE_FACTORS": self.carbon_baseline_factors,
                     "DB_CONNECT_TIMEOUT_SECONDS": str(self.db_connect_timeout_seconds),
                     "DB_STATEMENT_TIMEOUT_MS": str(self.db_statement_timeout_ms),
                     "LEDGER_KEY": self.ledger_key}

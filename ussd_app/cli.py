@@ -521,6 +521,24 @@ def _read_secret(path: str | None) -> str:
     return sys.stdin.readline().strip()
 
 
+def cmd_meter_reset_baseline(args: argparse.Namespace) -> int:
+    """`meter reset-baseline SERIAL`: after a swap, the meter's next reading is its new baseline."""
+    import json
+
+    from enerlectra.domain import meters
+
+    async def reset(db):
+        async with db() as s, s.begin():
+            try:
+                return await meters.reset_baseline(s, args.serial)
+            except meters.UnknownMeter:
+                raise SystemExit(f"enerlectra: no meter has serial {args.serial!r}") from None
+    done = _with_db(Settings.from_env(), reset)
+    what = "the next reading becomes its baseline" if done["changed"] else "already waiting for its new baseline"
+    print(f"meter {done['serial']}: {what}; before {json.dumps(done['before'])} after {json.dumps(done['after'])}")
+    return 0
+
+
 def cmd_meter_flagged(args: argparse.Namespace) -> int:
     from enerlectra.domain import meters
 
@@ -729,6 +747,10 @@ def build_parser() -> argparse.ArgumentParser:
     madd.add_argument("--export-wh", type=cli_errors.whole(0, 10**15), required=True, help="the export register now (the baseline)")
     madd.add_argument("--import-wh", type=cli_errors.whole(0, 10**15), required=True, help="the import register now (the baseline)")
     madd.set_defaults(func=cmd_meter_add)
+    mreset = meter.add_parser("reset-baseline", help="after a meter swap: its next reading is the new baseline "
+                                                     "(nothing credited for the jump)")
+    mreset.add_argument("serial", help="the meter's serial")
+    mreset.set_defaults(func=cmd_meter_reset_baseline)
     mflag = meter.add_parser("flagged", help="readings flagged for an operator (backwards, over a cap)")
     mflag.add_argument("--limit", type=cli_errors.whole(1, 10_000), default=50)
     mflag.set_defaults(func=cmd_meter_flagged)

@@ -19,9 +19,11 @@ from enerlectra.domain.market.data import SaleQuote, Snapshot
 from enerlectra.domain.meters import Receipt
 from enerlectra.domain.pin_texts import (pin_changed_text, pin_lock_text, pin_reset_asked_text,
                                          pin_reset_done_text, pin_reset_issued_text)
+from enerlectra.reports.carbon import Factors, avoided
 from payments.texts import payment_checking_text, payment_failed_text, payment_ok_text
 from sms import flood, inbound
 from sms.commands import bal
+from sms.commands import carbon as carbon_cmd
 from sms.commands import help as help_cmd
 from sms.commands import lang
 from sms.commands import market as market_cmd
@@ -82,6 +84,7 @@ class _Cluster:
     code: str = "ZZZZZZZZ"
     currency: str = "TZS"
     target: int = 99_999_999_99
+    carbon_baseline: str = "grid"
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,11 @@ TEMPLATES: tuple[Template, ...] = (
     Template("cluster invitation", lambda: cluster_texts.invitation(_Cluster(), LONGEST_NAME)),
     Template("cluster welcome", lambda: cluster_texts.welcome(_Cluster())),
     Template("cluster summary", lambda: cluster_texts.summary(_Cluster(), 99_999_999_99, 999, 99_999_999_99)),
+    Template("cluster summary kerosene", lambda: cluster_texts.summary(
+        _Cluster(carbon_baseline="kerosene"), 99_999_999_99, 999, 99_999_999_99, 99_999_999_999_999)),
+    Template("carbon", lambda: carbon_cmd.carbon_text(
+        avoided(99_999_999_999, "kerosene", "TZ", Factors({}, {"kerosene": 9_999})),
+        avoided(9_999_999_999, "kerosene", "TZ", Factors({}, {"kerosene": 9_999}))), max_segments=1),
     Template("cluster not member", lambda: cluster_texts.refusal("not_member")),
     Template("cluster unknown code", lambda: cluster_texts.refusal("unknown_code", "ZZZZZZZZ")),
     Template("put to a vote", lambda: cluster_texts.put_to_vote(_Cluster(), 9_999_999)),

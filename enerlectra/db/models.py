@@ -310,7 +310,8 @@ class Meter(Base):
     number: Mapped[str] = mapped_column(String(40), unique=True)          # the serial, as printed on the meter
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64))                  # sha256 hex of the secret
-    last_export_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)   # cumulative, as read
+    # cumulative, as read; None after an operator's reset_baseline: the next reading is the baseline
+    last_export_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_import_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

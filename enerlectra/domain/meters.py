@@ -9,6 +9,8 @@ one and not older than `Limits.max_age` (else OutOfOrder/TooOld: 409). A reading
 exports more than a cap allows (per hour since the last reading, per reading, or per local day for the meter
 counting what was credited today), is flagged for an operator and never credited; the meter's last good
 values stay the reference, so the energy is credited by a later reading that fits the caps.
+After a meter swap an operator resets the baseline (`reset_baseline`, `enerlectra meter reset-baseline`):
+the registers are cleared and the next reading, dated after the reset, becomes the new baseline.
 Export comes from the `clearing:meters` account; import draws on the user's energy credits (bought or
 earned) as far as they go, the rest is left to the grid bill.
 """
@@ -214,6 +216,8 @@ def judge(meter: Meter, reading: Reading, limits: Limits, credited_today: int) -
     last_at = aware_utc(meter.last_read_at)
     if last_at is None:                 # a meter registered before baselines were set at registration
         return Outcome("baseline")
+    if meter.last_export_wh is None or meter.last_import_wh is None:     # reset_baseline: a swapped meter
+        return Outcome("baseline", reason=RESET_REASON)
     exported, imported = reading.export_wh - meter.last_export_wh, reading.import_wh - meter.last_import_wh
     if exported < 0 or imported < 0:
         return Outcome("flagged", reason="backwards")
@@ -242,6 +246,37 @@ async def _post(s: AsyncSession, meter: Meter, reading: Reading, outcome: Outcom
                                 Leg(energy.id, -debited), Leg(grid.id, debited)],
                                memo=f"meter {meter.number}: +{outcome.credited_wh} -{debited} Wh")
     return Outcome("credited", outcome.credited_wh, debited), posted.entry_id
+
+
+RESET_REASON = "new baseline after an operator's reset"
+
+
+def _registers(meter: Meter) -> dict:
+    read = aware_utc(meter.last_read_at)
+    return {"export_wh": meter.last_export_wh, "import_wh": meter.last_import_wh,
+            "read_at": read.isoformat() if read else None}
+
+
+async def reset_baseline(s: AsyncSession, serial: str, now: datetime | None = None) -> dict:
+    """After a meter swap (an operator, inside the caller's transaction): the meter's next reading becomes its
+    baseline, so the jump between the old registers and the new meter's credits nothing and is not flagged.
+    Readings dated before the reset are refused as out of order (the old meter's stragglers).
+
+    Idempotent: while a reset waits for its reading, another one changes nothing (`changed` False). Returns
+    {"serial", "changed", "before", "after"} for the audit row. Raises UnknownMeter."""
+    now = now or datetime.now(timezone.utc)
+    meter = (await s.execute(select(Meter).where(Meter.number == serial.strip().upper())
+                             .with_for_update())).scalar_one_or_none()
+    if meter is None:
+        raise UnknownMeter(serial)
+    before = _registers(meter)
+    pending = meter.last_export_wh is None and meter.last_import_wh is None and meter.last_read_at is not None
+    if not pending:
+        last = aware_utc(meter.last_read_at)
+        meter.last_export_wh = meter.last_import_wh = None
+        meter.last_read_at = max(last, now) if last else now
+        await s.flush()
+    return {"serial": meter.number, "changed": not pending, "before": before, "after": _registers(meter)}
 
 
 async def of_user(s: AsyncSession, user_id: int, country: str,

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from functools import cache
 
-from sms.commands import ask, bal, clusters
+from sms.commands import ask, bal, carbon, clusters
 from sms.commands import help as help_cmd
 from sms.commands import lang, market, optout, yes
 from sms.commands.base import Command, CommandCtx, spoken
 
 COMMANDS: tuple[Command, ...] = (help_cmd.COMMAND, lang.COMMAND, optout.STOP, optout.START, bal.COMMAND,
                                  ask.COMMAND, market.PRICE, market.ALERT, market.SELL_CMD, market.BUY_CMD,
-                                 yes.YES, clusters.NO, clusters.VOTE, clusters.JOIN, clusters.CLUSTER)
+                                 yes.YES, clusters.NO, clusters.VOTE, clusters.JOIN, clusters.CLUSTER,
+                                 carbon.COMMAND)
 
 
 @cache

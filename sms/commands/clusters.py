@@ -5,6 +5,7 @@ from enerlectra.db.models import Proposal
 from enerlectra.domain import pin_resets
 from enerlectra.domain.clusters import joining, members, proposals, texts
 from enerlectra.i18n import pgettext_noop
+from enerlectra.reports import carbon
 from sms.commands.base import Command, CommandCtx, spoken
 
 
@@ -23,8 +24,9 @@ async def handle_cluster(ctx: CommandCtx) -> str:
     if found is None:
         return texts.refusal("not_member")
     cluster, membership = found
+    co2 = await carbon.of_cluster(ctx.db, carbon.Factors.from_settings(ctx.settings), cluster)
     return texts.summary(cluster, await members.pool_balance(ctx.db, cluster),
-                         await members.count_members(ctx.db, cluster.id), membership.contributed)
+                         await members.count_members(ctx.db, cluster.id), membership.contributed, co2.grams)
 
 
 def ballot_number(word: str) -> int | None:

@@ -15,7 +15,7 @@ def help_text() -> str:
 
 def help_more_text() -> str:
     return _("More SMS: ALERT price: an SMS when kWh cost less. YES 12 or NO 12, or VOTE 12 YES: vote. YES and your "
-             "PIN confirm SELL or BUY. Dial *123# for menus.")
+             "PIN confirm SELL or BUY. CARBON: CO2 saved.")
 
 
 def more_words() -> set[str]:

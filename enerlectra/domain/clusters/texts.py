@@ -4,6 +4,7 @@ from __future__ import annotations
 from enerlectra.domain.money import format_money
 from enerlectra.domain.pins import LOCAL_TIME
 from enerlectra.i18n import _, lazy_gettext, ngettext, pgettext
+from enerlectra.reports.carbon import format_co2
 
 KINDS = {"micro": lazy_gettext("Micro"), "neighbourhood": lazy_gettext("Neighbourhood"),
          "industrial": lazy_gettext("Industrial"), "supply": lazy_gettext("Supply")}
@@ -99,7 +100,30 @@ def welcome(cluster) -> str:
                                                                                    code=cluster.code)
 
 
-def summary(cluster, pool: int, members: int, mine: int) -> str:
+BASELINES = {"grid": lazy_gettext("grid"), "diesel": lazy_gettext("diesel"), "kerosene": lazy_gettext("kerosene")}
+
+
+def baseline_word(baseline: str) -> str:
+    """What a carbon figure's energy displaced, in the reader's language (clusters.carbon_baseline)."""
+    return str(BASELINES.get(baseline, baseline))
+
+
+def carbon_line(grams: int, baseline: str) -> str:
+    """'CO2 avoided: 1.23 t.'; off the grid it names the baseline: 'CO2 avoided vs diesel: 1.23 t.'"""
+    if baseline == "grid":
+        return _("CO2 avoided: {co2}.").format(co2=format_co2(grams))
+    return _("CO2 avoided vs {baseline}: {co2}.").format(baseline=baseline_word(baseline), co2=format_co2(grams))
+
+
+def summary(cluster, pool: int, members: int, mine: int, co2_grams: int | None = None) -> str:
+    """The cluster in one SMS or screen; with `co2_grams`, a carbon line on the cluster's baseline."""
+    text = _summary(cluster, pool, members, mine)
+    if co2_grams is None:
+        return text
+    return f"{text} {carbon_line(co2_grams, getattr(cluster, 'carbon_baseline', 'grid') or 'grid')}"
+
+
+def _summary(cluster, pool: int, members: int, mine: int) -> str:
     return ngettext("{cluster} ({code}): {members} member, pool {pool}. You gave {mine} of the {target} "
                     "target.",
                     "{cluster} ({code}): {members} members, pool {pool}. You gave {mine} of the {target} "

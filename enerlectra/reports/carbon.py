@@ -86,7 +86,8 @@ def avoided(wh: int, baseline: str, country: str, factors: Factors) -> Avoided:
 
 
 def total(parts: list[Avoided]) -> Total:
-    return Total(sum(p.wh for p in parts), sum(p.grams for p in parts), tuple(parts))
+    return Total(sum(p.wh for p in parts), sum(p.grams for p in parts),
+                 tuple(sorted(parts, key=lambda p: (p.baseline, p.country))))
 
 
 def format_co2(grams: int) -> str:
@@ -128,7 +129,8 @@ def deliveries(period: Period = ALL_TIME, user_id: int | None = None):
 
 
 def _user_baseline():
-    """The baseline of the user's active cluster, grid without one (outer-joined below)."""
+    """The baseline of the user's active cluster, grid without one (outer-joined below; queries group by the
+    column itself: PostgreSQL would see two COALESCEs with their own bound 'grid' as different expressions)."""
     return func.coalesce(Cluster.carbon_baseline, GRID)
 
 
@@ -145,7 +147,7 @@ async def per_user(s: AsyncSession, factors: Factors, period: Period = ALL_TIME,
     wh = func.sum(d.c.wh)
     rows = (await s.execute(_with_baseline(select(d.c.user_id, User.name, User.msisdn, User.country,
                                                   _user_baseline(), wh), d)
-                            .group_by(d.c.user_id, User.name, User.msisdn, User.country, _user_baseline())
+                            .group_by(d.c.user_id, User.name, User.msisdn, User.country, Cluster.carbon_baseline)
                             .order_by(wh.desc()).limit(limit))).all()
     return [(uid, name, msisdn, avoided(w, base, country, factors)) for uid, name, msisdn, country, base, w in rows]
 
@@ -186,7 +188,7 @@ async def per_country(s: AsyncSession, factors: Factors, period: Period = ALL_TI
     """country -> its users' deliveries, split by the baseline each user is on."""
     d = deliveries(period)
     rows = (await s.execute(_with_baseline(select(User.country, _user_baseline(), func.sum(d.c.wh)), d)
-                            .group_by(User.country, _user_baseline()).order_by(User.country))).all()
+                            .group_by(User.country, Cluster.carbon_baseline).order_by(User.country))).all()
     parts: dict[str, list[Avoided]] = {}
     for country, base, wh in rows:
         parts.setdefault(country, []).append(avoided(wh, base, country, factors))

@@ -191,6 +191,12 @@ class Settings:
     db_connect_timeout_seconds: float = 3.0     # open a SQL connection (or get one from a full pool) within
     db_statement_timeout_ms: int = 5000         # one statement (PostgreSQL), a wait for the writer (SQLite)
     ledger_key: str | None = field(default=None, repr=False)   # the ledger's MAC key; unset: HOME/ledger.key
+    console_kdf_cost: int = 2**15               # scrypt N for operators' passwords; tests lower it
+    console_session_minutes: int = 30           # a console session idle this long is over
+    console_session_max_hours: int = 12         # and any console session after this long
+    console_login_max_failures: int = 5         # wrong passwords in a row before the account locks
+    console_lock_minutes: int = 15
+    console_logins_per_ip: int = 20             # login attempts per address per minute
 
     def __repr__(self) -> str:
         def shown(name: str, value):
@@ -287,6 +293,12 @@ class Settings:
             db_connect_timeout_seconds=_float(env, "DB_CONNECT_TIMEOUT_SECONDS", 3.0),
             db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
             ledger_key=env.get("LEDGER_KEY") or None,
+            console_kdf_cost=_int(env, "CONSOLE_KDF_COST", 2**15),
+            console_session_minutes=_int(env, "CONSOLE_SESSION_MINUTES", 30),
+            console_session_max_hours=_int(env, "CONSOLE_SESSION_MAX_HOURS", 12),
+            console_login_max_failures=_int(env, "CONSOLE_LOGIN_MAX_FAILURES", 5),
+            console_lock_minutes=_int(env, "CONSOLE_LOCK_MINUTES", 15),
+            console_logins_per_ip=_int(env, "CONSOLE_LOGINS_PER_IP", 20),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -80,7 +80,7 @@ def settings(tmp_path, redis_url, redis_prefix, database) -> Settings:
     url, schema = database
     return Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
                     queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
-                    pin_kdf_cost=TEST_KDF_COST,
+                    pin_kdf_cost=TEST_KDF_COST, console_kdf_cost=TEST_KDF_COST,
                     aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS})   # all four
 
 
@@ -117,3 +117,15 @@ async def client(aiohttp_client, settings):
 @pytest.fixture
 def engine(client):
     return client.app[appkeys.ENGINE]
+
+
+@pytest.fixture
+def cli_env(settings, monkeypatch):
+    """The CLI pointed at the test's database and home (as an operator's environment would)."""
+    monkeypatch.setenv("ENERLECTRA_HOME", str(settings.home))
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    if settings.database_schema:
+        monkeypatch.setenv("ENERLECTRA_DB_SCHEMA", settings.database_schema)
+    else:
+        monkeypatch.delenv("ENERLECTRA_DB_SCHEMA", raising=False)
+    return settings

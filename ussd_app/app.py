@@ -20,7 +20,7 @@ from enerlectra.redis_client import async_client
 from enerlectra.settings import Settings
 from enerlectra.ussd.types import Services
 from payments import setup as payments_setup
-from ussd_app import appkeys, menu_tree
+from ussd_app import appkeys, console, menu_tree
 from ussd_app.adapters import africastalking_sms, guards, meters, payments_callback, ratelimits
 from ussd_app.aggregators import registry
 from ussd_app.aggregators import view as ussd_view
@@ -138,4 +138,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.middlewares.append(guards.edge_guard(webhooks, json_answers=meters.routes(),
                                              json_fields=ussd_view.json_fields(aggregators)))
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
+    console.setup(app)
     return app

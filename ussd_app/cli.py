@@ -486,7 +486,7 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from enerlectra.db.models import User
-    from enerlectra.domain import meters
+    from enerlectra.domain import audit, meters
 
     secret = _read_secret(args.secret_file)
 
@@ -501,6 +501,8 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
                 raise SystemExit(f"enerlectra: meter {exc} is registered already; nothing changed") from None
             except ValueError as exc:            # a serial or secret the meter rules refuse
                 raise SystemExit(f"enerlectra: {exc}") from None
+            audit.record(s, audit.CLI, "meter.add", f"user:{user.id}",
+                         after={"meter": meter.number, "export_wh": args.export_wh, "import_wh": args.import_wh})
         return (f"meter {meter.number} registered to {args.msisdn}; baseline export {args.export_wh} Wh, "
                 f"import {args.import_wh} Wh at {meter.last_read_at:%Y-%m-%d %H:%M} UTC")
     print(_with_db(Settings.from_env(), add))
@@ -570,6 +572,56 @@ def cmd_pin_reset(args: argparse.Namespace) -> int:
     except ResetRefused as exc:
         print(exc, file=sys.stderr)
         return 1
+    return 0
+
+
+def _read_password(generate: bool) -> tuple[str, bool]:
+    """The new operator's password: generated (printed once), the first line of stdin when piped, or typed
+    twice at a terminal. Returns (password, generated)."""
+    import getpass
+
+    from enerlectra.domain.operators import generate_password
+
+    if generate:
+        return generate_password(), True
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n"), False
+    first = getpass.getpass("Password (12 characters or more): ")
+    if getpass.getpass("Again: ") != first:
+        raise BadArgument("the two passwords differ")
+    return first, False
+
+
+def cmd_operator_add(args: argparse.Namespace) -> int:
+    from enerlectra.db.migrate import upgrade
+    from enerlectra.domain import operators
+
+    settings = Settings.from_env()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    _use_ledger_key(settings)
+    upgrade(settings.effective_database_url, "head", schema=settings.database_schema)   # the first operator
+    try:                                                                                   # may come first
+        password, generated = _read_password(args.generate)
+        who = _with_db(settings, lambda db: operators.add(db, args.email, args.role, password,
+                                                          cost=settings.console_kdf_cost,
+                                                          cluster_code=args.cluster))
+    except (operators.OperatorError, BadArgument) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"operator {who.email} added as {who.role}" + (f"; password (shown once): {password}" if generated
+                                                         else ""))
+    return 0
+
+
+def cmd_operator_unlock(args: argparse.Namespace) -> int:
+    from enerlectra.domain import operators
+
+    try:
+        _with_db(Settings.from_env(), lambda db: operators.unlock(db, args.email))
+    except operators.OperatorError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"operator {args.email} unlocked")
     return 0
 
 
@@ -713,6 +765,19 @@ def build_parser() -> argparse.ArgumentParser:
     preset.add_argument("msisdn", type=cli_errors.msisdn, help="E.164, like +260971234567")
     preset.add_argument("--force", action="store_true", help="issue one although the user has not asked")
     preset.set_defaults(func=cmd_pin_reset)
+
+    oper = sub.add_parser("operator", help="console operators").add_subparsers(dest="operator_command",
+                                                                                required=True)
+    oadd = oper.add_parser("add", help="a console account; the password is read from stdin (piped), typed twice, "
+                                       "or generated with --generate and printed once")
+    oadd.add_argument("email")
+    oadd.add_argument("--role", required=True, choices=("admin", "support", "viewer", "chair"))
+    oadd.add_argument("--cluster", help="the cluster code a chair sees (chairs only)")
+    oadd.add_argument("--generate", action="store_true", help="generate a password and print it once")
+    oadd.set_defaults(func=cmd_operator_add)
+    ounlock = oper.add_parser("unlock", help="unlock an account locked after wrong passwords")
+    ounlock.add_argument("email")
+    ounlock.set_defaults(func=cmd_operator_unlock)
 
     pay = sub.add_parser("payments", help="mobile money").add_subparsers(dest="payments_command", required=True)
     review = pay.add_parser("review", help="payments a provider did not confirm in a way we trust (oldest first)")

@@ -1,0 +1,42 @@
+"""Console test helpers: make an operator, log in as them through the real login form, and read the CSRF
+token a page carries (every POST needs it)."""
+from __future__ import annotations
+
+import re
+
+from enerlectra.domain import operators
+from ussd_app import appkeys
+
+PASSWORD = "a long test password"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_in(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+async def add_operator(client, role: str, email: str | None = None, cluster: str | None = None) -> str:
+    email = email or f"{role}@example.com"
+    settings = client.app[appkeys.SETTINGS]
+    await operators.add(client.app[appkeys.DB], email, role, PASSWORD, cost=settings.console_kdf_cost,
+                        cluster_code=cluster)
+    return email
+
+
+async def log_in(client, email: str, password: str = PASSWORD, next_: str = ""):
+    """POST the login form as a browser would (its CSRF cookie and field); returns the response, unfollowed."""
+    page = await client.get("/console/login")
+    token = csrf_in(await page.text())
+    path = "/console/login" + (f"?next={next_}" if next_ else "")
+    return await client.post(path, data={"csrf": token, "email": email, "password": password},
+                             allow_redirects=False)
+
+
+async def operator_client(client, role: str, cluster: str | None = None) -> str:
+    """Log `client` in as a new operator with `role`; returns the session's CSRF token (from a page)."""
+    email = await add_operator(client, role, cluster=cluster)
+    resp = await log_in(client, email)
+    assert resp.status == 302, await resp.text()
+    return csrf_in(await (await client.get("/console/me")).text())

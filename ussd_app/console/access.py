@@ -1,0 +1,133 @@
+"""Who may see what: console sessions (Redis), the guard in front of every /console page, roles, CSRF.
+
+A session is a random token in an HttpOnly, SameSite=Strict cookie; Redis keeps only the token's SHA-256
+(a leaked dump names no live cookie) with the operator's id and the session's CSRF token. It ends after
+CONSOLE_SESSION_MINUTES idle or CONSOLE_SESSION_MAX_HOURS in all, or at logout. The operator's row is read on
+every request, so a role change or a disabled account applies at once.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Awaitable, Callable
+from urllib.parse import quote
+
+from aiohttp import web
+
+from enerlectra.domain import operators
+from ussd_app import appkeys
+from ussd_app.adapters import ratelimits
+
+COOKIE = "enx_console"
+PREFIX = "/console"
+OPEN_PATHS = {f"{PREFIX}/login"}
+OPERATOR = web.RequestKey("console_operator", operators.Who)
+CSRF = web.RequestKey("console_csrf", str)
+STAFF = ("admin", "support", "viewer")            # everyone but chairs
+EVERYONE = (*STAFF, "chair")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _key(request: web.Request, token: str) -> str:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return f"{request.app[appkeys.SETTINGS].redis_prefix}console:s:{digest}"
+
+
+def secure(request: web.Request) -> bool:
+    """Cookies are Secure behind TLS: our own, or a trusted proxy's (X-Forwarded-Proto from TRUSTED_PROXIES)."""
+    if request.secure:
+        return True
+    trusted = ratelimits.trusted_networks(request.app[appkeys.SETTINGS].trusted_proxies)
+    proxied = trusted and ratelimits.client_ip(request, trusted) != (request.remote or "")
+    return bool(proxied) and request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
+               max_age: int | None = None) -> None:
+    """max_age None: a browser-session cookie (gone when the browser closes; Redis decides expiry anyway)."""
+    response.set_cookie(name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="Strict",
+                        secure=secure(request))
+
+
+async def start(request: web.Request, response: web.StreamResponse, who: operators.Who) -> None:
+    settings = request.app[appkeys.SETTINGS]
+    token = secrets.token_urlsafe(32)
+    record = {"op": who.id, "csrf": secrets.token_urlsafe(24),
+              "until": time.time() + settings.console_session_max_hours * 3600}
+    await request.app[appkeys.REDIS].set(_key(request, token), json.dumps(record),
+                                         ex=settings.console_session_minutes * 60)
+    set_cookie(request, response, COOKIE, token)
+
+
+async def end(request: web.Request, response: web.StreamResponse) -> None:
+    token = request.cookies.get(COOKIE)
+    if token:
+        await request.app[appkeys.REDIS].delete(_key(request, token))
+    response.del_cookie(COOKIE, path=PREFIX)
+
+
+async def _session(request: web.Request) -> dict | None:
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > 100:
+        return None
+    redis, settings = request.app[appkeys.REDIS], request.app[appkeys.SETTINGS]
+    key = _key(request, token)
+    raw = await redis.get(key)
+    if raw is None:
+        return None
+    record = json.loads(raw)
+    if time.time() > record["until"]:
+        await redis.delete(key)
+        return None
+    await redis.expire(key, settings.console_session_minutes * 60)      # idle time counts from now
+    return record
+
+
+def csrf_ok(sent: str | None, expected: str) -> bool:
+    return bool(sent) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /console page but the login wants a live session; every POST wants the session's CSRF token."""
+    path = request.path
+    if not (path == PREFIX or path.startswith(PREFIX + "/")) or path in OPEN_PATHS:
+        return await handler(request)
+    record = await _session(request)
+    who = await operators.who(request.app[appkeys.DB_READ], record["op"]) if record else None
+    if who is None:
+        if request.method != "GET":
+            raise web.HTTPUnauthorized(text="Log in first.\n")
+        raise web.HTTPFound(f"{PREFIX}/login?next={_safe_next(request.path_qs)}")
+    if request.method not in ("GET", "HEAD"):
+        form = await request.post()
+        if not csrf_ok(form.get("csrf") or request.headers.get("X-CSRF-Token"), record["csrf"]):
+            raise web.HTTPForbidden(text="CSRF token missing or wrong: reload the page and try again.\n")
+    request[OPERATOR], request[CSRF] = who, record["csrf"]
+    return await handler(request)
+
+
+def _safe_next(path_qs: str) -> str:
+    return quote(path_qs, safe="")
+
+
+def allow(*roles: str) -> Callable[[Handler], Handler]:
+    """Only these roles reach the handler; anyone else gets 403."""
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def checked(request: web.Request) -> web.StreamResponse:
+            if request[OPERATOR].role not in roles:
+                raise web.HTTPForbidden(text="Your role may not open this page.\n")
+            return await handler(request)
+        checked.roles = roles           # the nav shows a page to the roles it allows
+        return checked
+    return wrap
+
+
+def operator(request: web.Request) -> operators.Who:
+    return request[OPERATOR]

@@ -15,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.numbers import format_decimal
 from sqlalchemy import and_, func, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from enerlectra.db.models import Cluster, Membership, Meter, MeterReading, Trade, User
+from enerlectra.db.models import Cluster, MarketOrder, Membership, Meter, MeterReading, Trade, User
 from enerlectra.domain.pins import LOCAL_TIME
 from enerlectra.settings import grams_per_kwh
 
@@ -36,10 +37,16 @@ class Factors:
 
     @classmethod
     def from_settings(cls, settings) -> "Factors":
-        return cls(grams_per_kwh(settings.carbon_grid_factors), grams_per_kwh(settings.carbon_baseline_factors))
+        return _factors(settings.carbon_grid_factors, settings.carbon_baseline_factors)
 
     def of(self, baseline: str, country: str) -> int:
         return self.grid.get(country, 0) if baseline == GRID else self.offgrid.get(baseline, 0)
+
+
+@lru_cache(maxsize=8)
+def _factors(grid: str, offgrid: str) -> Factors:
+    """Parsed once per setting (the cluster screen asks on every visit)."""
+    return Factors(grams_per_kwh(grid), grams_per_kwh(offgrid))
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,8 @@ def avoided(wh: int, baseline: str, country: str, factors: Factors) -> Avoided:
 
 
 def total(parts: list[Avoided]) -> Total:
-    return Total(sum(p.wh for p in parts), sum(p.grams for p in parts), tuple(parts))
+    return Total(sum(p.wh for p in parts), sum(p.grams for p in parts),
+                 tuple(sorted(parts, key=lambda p: (p.baseline, p.country))))
 
 
 def format_co2(grams: int) -> str:
@@ -113,8 +121,12 @@ def _within(column, period: Period):
     return and_(true(), *conditions)
 
 
-def deliveries(period: Period = ALL_TIME, user_id: int | None = None):
-    """(user_id, at, wh) of every delivery in the period: sales (seller side) and credited meter export."""
+def deliveries(period: Period = ALL_TIME, sellers=None):
+    """(user_id, at, wh) of every delivery in the period: sales (seller side) and credited meter export.
+
+    `sellers`: a user id or a SELECT of user ids to keep (one user, a cluster's members). Their sales are found
+    through their offers (market_orders.user_id, trades.sell_order_id: both indexed) and their export through
+    their meters, so a cluster screen reads its members' rows only."""
     sold = select(Trade.seller_id.label("user_id"), Trade.created_at.label("at"), Trade.wh.label("wh")
                   ).where(_within(Trade.created_at, period))
     exported = (select(Meter.user_id.label("user_id"), MeterReading.read_at.label("at"),
@@ -122,13 +134,17 @@ def deliveries(period: Period = ALL_TIME, user_id: int | None = None):
                 .join(Meter, Meter.id == MeterReading.meter_id)
                 .where(MeterReading.status == "credited", MeterReading.credited_wh > 0,
                        _within(MeterReading.read_at, period)))
-    if user_id is not None:
-        sold, exported = sold.where(Trade.seller_id == user_id), exported.where(Meter.user_id == user_id)
+    if sellers is not None:
+        whose = (lambda column: column == sellers) if isinstance(sellers, int) else (lambda column: column.in_(sellers))
+        sold = sold.where(Trade.sell_order_id.in_(select(MarketOrder.id).where(whose(MarketOrder.user_id),
+                                                                               MarketOrder.side == "sell")))
+        exported = exported.where(whose(Meter.user_id))
     return union_all(sold, exported).subquery("deliveries")
 
 
 def _user_baseline():
-    """The baseline of the user's active cluster, grid without one (outer-joined below)."""
+    """The baseline of the user's active cluster, grid without one (outer-joined below; queries group by the
+    column itself: PostgreSQL would see two COALESCEs with their own bound 'grid' as different expressions)."""
     return func.coalesce(Cluster.carbon_baseline, GRID)
 
 
@@ -145,7 +161,7 @@ async def per_user(s: AsyncSession, factors: Factors, period: Period = ALL_TIME,
     wh = func.sum(d.c.wh)
     rows = (await s.execute(_with_baseline(select(d.c.user_id, User.name, User.msisdn, User.country,
                                                   _user_baseline(), wh), d)
-                            .group_by(d.c.user_id, User.name, User.msisdn, User.country, _user_baseline())
+                            .group_by(d.c.user_id, User.name, User.msisdn, User.country, Cluster.carbon_baseline)
                             .order_by(wh.desc()).limit(limit))).all()
     return [(uid, name, msisdn, avoided(w, base, country, factors)) for uid, name, msisdn, country, base, w in rows]
 
@@ -164,7 +180,8 @@ async def per_cluster(s: AsyncSession, factors: Factors, period: Period = ALL_TI
                       cluster_id: int | None = None) -> dict[int, Total]:
     """cluster id -> its members' deliveries while members, on the cluster's baseline (grid: each member's
     country)."""
-    d = deliveries(period)
+    members = None if cluster_id is None else select(Membership.user_id).where(Membership.cluster_id == cluster_id)
+    d = deliveries(period, members)
     q = (select(Membership.cluster_id, User.country, Cluster.carbon_baseline, func.sum(d.c.wh))
          .select_from(d).join(Membership, and_(Membership.user_id == d.c.user_id, d.c.at >= Membership.joined_at,
                                                or_(Membership.left_at.is_(None), d.c.at < Membership.left_at)))
@@ -186,7 +203,7 @@ async def per_country(s: AsyncSession, factors: Factors, period: Period = ALL_TI
     """country -> its users' deliveries, split by the baseline each user is on."""
     d = deliveries(period)
     rows = (await s.execute(_with_baseline(select(User.country, _user_baseline(), func.sum(d.c.wh)), d)
-                            .group_by(User.country, _user_baseline()).order_by(User.country))).all()
+                            .group_by(User.country, Cluster.carbon_baseline).order_by(User.country))).all()
     parts: dict[str, list[Avoided]] = {}
     for country, base, wh in rows:
         parts.setdefault(country, []).append(avoided(wh, base, country, factors))

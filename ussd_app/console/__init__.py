@@ -8,9 +8,10 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ussd_app.console import access, audit_page, funnel_page, login, overview_page, render
+from ussd_app.console import (access, audit_page, carbon_page, clusters_page, funnel_page, login,
+                              overview_page, render)
 
-PAGES = [overview_page, funnel_page, audit_page]
+PAGES = [overview_page, funnel_page, clusters_page, carbon_page, audit_page]
 
 
 def setup(app: web.Application) -> None:

@@ -245,3 +245,22 @@ async def test_cluster_screen_shows_the_carbon_line(client, world):
     await phone.dial()
     screen = await phone.press("6")
     assert "CO2 avoided vs diesel: 8.0 kg." in screen, screen
+
+
+async def test_a_member_who_left_counts_for_the_cluster_only_while_a_member(client, world):
+    people, clusters = world
+    async with client.app[appkeys.DB]() as s, s.begin():       # left an hour before their 10,000 Wh reading
+        await s.execute(update(Membership).where(Membership.user_id == people[DIESEL].id)
+                        .values(status="left", left_at=T - HOUR))
+    async with client.app[appkeys.DB]() as s:
+        theirs = await carbon.of_user(s, FACTORS, people[DIESEL])
+        cluster_now = await carbon.of_cluster(s, FACTORS, clusters["diesel"])
+    assert (theirs.wh, theirs.grams, theirs.basis) == (11_000, 3_674, "grid ZM 334 g/kWh")   # no cluster now
+    assert (cluster_now.wh, cluster_now.grams) == (0, 0)
+
+
+async def test_carbon_keyword_names_an_off_grid_baseline(client, world):
+    resp = await client.post("/sms/africastalking/inbound", data=sms("CARBON", sender=DIESEL, provider_id="d1"))
+    assert resp.status == 200
+    body, _segments = await _reply(client, DIESEL)
+    assert "you delivered 11.0 kWh of solar power, 8.8 kg CO2 avoided (diesel)" in body, body

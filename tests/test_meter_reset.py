@@ -4,13 +4,14 @@ Readings go through the real `POST /meters/readings`; the books verify after eac
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from enerlectra.db.models import Meter, MeterReading
+from enerlectra.db.models import AuditEntry, Meter, MeterReading
 from enerlectra.domain import meters
 from tests.test_market import balances
 from tests.test_meters import OWNER, SECRET, SERIAL, _cli, add_meter, books_ok, reading, timed
@@ -115,4 +116,8 @@ async def test_reset_baseline_from_the_cli(client):
         "enerlectra: no meter has serial 'MTR-404'"], unknown.stderr
     async with client.app[appkeys.DB]() as s:
         meter = await s.scalar(select(Meter).where(Meter.number == SERIAL))
+        rows = (await s.scalars(select(AuditEntry).where(AuditEntry.action == "meter.reset_baseline"))).all()
     assert (meter.last_export_wh, meter.last_import_wh) == (None, None)
+    [row] = rows                                        # the second run changed nothing: no second row
+    assert (row.actor, row.target) == ("cli", f"meter:{SERIAL}")
+    assert json.loads(row.before)["export_wh"] == 50_000 and json.loads(row.after)["export_wh"] is None

@@ -525,14 +525,18 @@ def cmd_meter_reset_baseline(args: argparse.Namespace) -> int:
     """`meter reset-baseline SERIAL`: after a swap, the meter's next reading is its new baseline."""
     import json
 
-    from enerlectra.domain import meters
+    from enerlectra.domain import audit, meters
 
     async def reset(db):
         async with db() as s, s.begin():
             try:
-                return await meters.reset_baseline(s, args.serial)
+                done = await meters.reset_baseline(s, args.serial)
             except meters.UnknownMeter:
                 raise SystemExit(f"enerlectra: no meter has serial {args.serial!r}") from None
+            if done["changed"]:           # a reset already waiting changed nothing: no second row
+                audit.record(s, audit.CLI, "meter.reset_baseline", f"meter:{done['serial']}",
+                             before=done["before"], after=done["after"])
+            return done
     done = _with_db(Settings.from_env(), reset)
     what = "the next reading becomes its baseline" if done["changed"] else "already waiting for its new baseline"
     print(f"meter {done['serial']}: {what}; before {json.dumps(done['before'])} after {json.dumps(done['after'])}")

@@ -121,6 +121,10 @@ def _within(column, period: Period):
     return and_(true(), *conditions)
 
 
+def _one_of(column, users):
+    return column == users if isinstance(users, int) else column.in_(users)
+
+
 def deliveries(period: Period = ALL_TIME, sellers=None):
     """(user_id, at, wh) of every delivery in the period: sales (seller side) and credited meter export.
 
@@ -135,10 +139,9 @@ def deliveries(period: Period = ALL_TIME, sellers=None):
                 .where(MeterReading.status == "credited", MeterReading.credited_wh > 0,
                        _within(MeterReading.read_at, period)))
     if sellers is not None:
-        whose = (lambda column: column == sellers) if isinstance(sellers, int) else (lambda column: column.in_(sellers))
-        sold = sold.where(Trade.sell_order_id.in_(select(MarketOrder.id).where(whose(MarketOrder.user_id),
-                                                                               MarketOrder.side == "sell")))
-        exported = exported.where(whose(Meter.user_id))
+        offers = select(MarketOrder.id).where(_one_of(MarketOrder.user_id, sellers), MarketOrder.side == "sell")
+        sold = sold.where(Trade.sell_order_id.in_(offers))
+        exported = exported.where(_one_of(Meter.user_id, sellers))
     return union_all(sold, exported).subquery("deliveries")
 
 

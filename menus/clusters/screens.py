@@ -42,7 +42,8 @@ async def menu(ctx: Ctx) -> Rendered:
         pool = await clubs.pool_balance(s, cluster)
         count = await clubs.count_members(s, cluster.id)
         co2 = await carbon.of_cluster(s, carbon.Factors.from_settings(ctx.services.settings), cluster)
-    return Screen([texts.summary(cluster, pool, count, membership.contributed, co2.grams)],
+    # The CO2 line only once there is something to say: with it the six choices take two pages.
+    return Screen([texts.summary(cluster, pool, count, membership.contributed, co2.grams or None)],
                   [("1", _("Contribute")), ("2", _("Members")), ("3", _("Vote")), ("4", _("Propose")),
                    ("5", _("Invite")), ("6", _("Leave"))])
 

@@ -107,16 +107,17 @@ class Figure:
 
 
 FIGURES = [
-    Figure("ZM grid: the sale once plus credited export, not the flagged reading", ZM_SELLER, ALL_TIME,
-           5_000, 1_670, "grid ZM 334 g/kWh"),
-    Figure("TZ grid: its own factor", TZ_SELLER, ALL_TIME, 1_000, 458, "grid TZ 458 g/kWh"),
+    Figure("ZM grid, metered: credited export only (the kWh it sold are that export), not the flagged reading",
+           ZM_SELLER, ALL_TIME, 3_000, 1_002, "grid ZM 334 g/kWh"),
+    Figure("TZ grid, no meter: its sale, on its own factor", TZ_SELLER, ALL_TIME, 1_000, 458, "grid TZ 458 g/kWh"),
     Figure("a buyer delivered nothing (each trade counted once, to its seller)", ZM_BUYER, ALL_TIME, 0, 0,
            "grid ZM 334 g/kWh"),
     Figure("diesel cluster member: all their export, on the cluster's baseline", DIESEL, ALL_TIME,
            11_000, 8_800, "diesel 800 g/kWh"),
     Figure("kerosene cluster member", KEROSENE, ALL_TIME, 4_000, 4_800, "kerosene 1200 g/kWh"),
-    Figure("a period includes its start", ZM_SELLER, Period(T, T + HOUR), 2_000, 668, "grid ZM 334 g/kWh"),
-    Figure("a period excludes its end", ZM_SELLER, Period(T + timedelta(seconds=1), T + HOUR), 0, 0,
+    Figure("a period includes its start", ZM_SELLER, Period(T + HOUR, T + 2 * HOUR), 3_000, 1_002,
+           "grid ZM 334 g/kWh"),
+    Figure("a period excludes its end", ZM_SELLER, Period(T, T + HOUR), 0, 0,
            "grid ZM 334 g/kWh"),
     Figure("open-ended since", ZM_SELLER, Period(since=T + timedelta(seconds=1)), 3_000, 1_002,
            "grid ZM 334 g/kWh"),
@@ -140,16 +141,16 @@ async def test_per_user_per_cluster_per_country(client, world):
         by_country = await carbon.per_country(s, FACTORS)
         kerosene_this_period = await carbon.of_cluster(s, FACTORS, clusters["kerosene"], Period(until=T))
     assert [(msisdn, fig.wh, fig.grams) for _id, _name, msisdn, fig in ranked] == [
-        (DIESEL, 11_000, 8_800), (ZM_SELLER, 5_000, 1_670), (KEROSENE, 4_000, 4_800), (TZ_SELLER, 1_000, 458)]
+        (DIESEL, 11_000, 8_800), (KEROSENE, 4_000, 4_800), (ZM_SELLER, 3_000, 1_002), (TZ_SELLER, 1_000, 458)]
     # a cluster counts its members' deliveries while members: not the diesel member's 1,000 from before
     assert {c.id: (by_cluster[c.id].wh, by_cluster[c.id].grams, by_cluster[c.id].basis)
             for c in clusters.values()} == {
-        clusters["grid"].id: (5_000, 1_670, "grid ZM 334 g/kWh"),
+        clusters["grid"].id: (3_000, 1_002, "grid ZM 334 g/kWh"),
         clusters["diesel"].id: (10_000, 8_000, "diesel 800 g/kWh"),
         clusters["kerosene"].id: (4_000, 4_800, "kerosene 1200 g/kWh")}
     assert (kerosene_this_period.wh, kerosene_this_period.basis) == (0, "-")
     assert {c: (t.wh, t.grams, t.basis) for c, t in by_country.items()} == {
-        "ZM": (16_000, 10_470, "diesel 800 g/kWh; grid ZM 334 g/kWh"),
+        "ZM": (14_000, 9_802, "diesel 800 g/kWh; grid ZM 334 g/kWh"),
         "TZ": (5_000, 5_258, "grid TZ 458 g/kWh; kerosene 1200 g/kWh")}
 
 
@@ -227,7 +228,7 @@ async def _reply(client, msisdn: str) -> tuple[str, int]:
 
 # -- the cluster summary ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("member, line", [(ZM_SELLER, "CO2 avoided: 1.6 kg."),
+@pytest.mark.parametrize("member, line", [(ZM_SELLER, "CO2 avoided: 1.0 kg."),
                                           (DIESEL, "CO2 avoided vs diesel: 8.0 kg."),
                                           (KEROSENE, "CO2 iliyoepukwa badala ya mafuta ya taa: 3.2 kg.")])
 async def test_cluster_summary_sms_names_the_baseline_off_the_grid(client, world, member, line):

@@ -38,7 +38,7 @@ async def test_a_chair_sees_only_their_cluster(client, world):    # noqa: F811
     landing = await client.get("/console/clusters", allow_redirects=False)
     assert landing.status == 302 and landing.headers["Location"] == f"/console/clusters/{own.code}"
     page = await client.get(f"/console/clusters/{own.code}")
-    assert page.status == 200 and 'id="co2">1.6 kg<' in await page.text()     # 5,000 Wh x 334 g/kWh
+    assert page.status == 200 and 'id="co2">1.0 kg<' in await page.text()     # 3,000 Wh x 334 g/kWh
     for path in (f"/console/clusters/{other.code}", f"/console/clusters/{other.code}?format=csv&table=members",
                  "/console/carbon", "/console/overview", "/console/audit"):
         assert (await client.get(path)).status == 403, path

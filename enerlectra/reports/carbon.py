@@ -1,7 +1,8 @@
 """Carbon avoided by solar kWh delivered (issue 19; protocols.md 13).
 
-Delivered Wh = energy sold on the market (each trade once, to its seller) + meter export credited (the
-`credited_wh` of credited readings, by when the meter read it). Avoided grams = Wh x the factor of what that
+Delivered Wh = meter export credited (the `credited_wh` of credited readings, by when the meter read it) +
+energy sold on the market by sellers without a meter (each trade once, to its seller). A metered seller's sales
+are not added: the kWh they sell are the export their meter already counted (each kWh counted once). Avoided grams = Wh x the factor of what that
 energy displaces / 1000: the user's country grid factor, or for a cluster member the cluster's baseline
 (diesel, kerosene; "grid" is the country's factor again). Factors are whole grams CO2 per kWh from
 CARBON_GRID_FACTORS / CARBON_BASELINE_FACTORS; sums stay integers and are rounded down once, at the end.
@@ -18,7 +19,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from babel.numbers import format_decimal
-from sqlalchemy import and_, func, or_, select, true, union_all
+from sqlalchemy import and_, exists, func, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import Cluster, MarketOrder, Membership, Meter, MeterReading, Trade, User
@@ -126,13 +127,14 @@ def _one_of(column, users):
 
 
 def deliveries(period: Period = ALL_TIME, sellers=None):
-    """(user_id, at, wh) of every delivery in the period: sales (seller side) and credited meter export.
+    """(user_id, at, wh) of every delivery in the period: credited meter export, and unmetered sellers' sales.
 
     `sellers`: a user id or a SELECT of user ids to keep (one user, a cluster's members). Their sales are found
     through their offers (market_orders.user_id, trades.sell_order_id: both indexed) and their export through
     their meters, so a cluster screen reads its members' rows only."""
+    unmetered = ~exists(select(Meter.id).where(Meter.user_id == Trade.seller_id))
     sold = select(Trade.seller_id.label("user_id"), Trade.created_at.label("at"), Trade.wh.label("wh")
-                  ).where(_within(Trade.created_at, period))
+                  ).where(_within(Trade.created_at, period), unmetered)
     exported = (select(Meter.user_id.label("user_id"), MeterReading.read_at.label("at"),
                        MeterReading.credited_wh.label("wh"))
                 .join(Meter, Meter.id == MeterReading.meter_id)

@@ -56,6 +56,14 @@ def mask_pin_runs(text: str) -> str:
     return re.sub(r"(?<![0-9])[0-9]{4}(?![0-9])", MASK, text)
 
 
+def mask_msisdn(msisdn: str) -> str:
+    """A phone number fit for a page others see: '+260971234567' -> '+26097****567' (country, network and the
+    last three digits, enough for support to match what a caller reads out)."""
+    if len(msisdn) < 10:
+        return MASK
+    return f"{msisdn[:6]}{MASK}{msisdn[-3:]}"
+
+
 def redact_path(path: str) -> str:
     """A request path fit for the access log: the token of `/payments/<provider>/callback/<token>` and of
     `/ussd/<aggregator>/<token>` hidden. (The query string, where `?token=` travels, is never logged at all:

@@ -27,10 +27,11 @@ class Filters:
     state: str = ""
     direction: str = ""
     currency: str = ""
+    user_id: int | None = None            # one user's (their profile)
 
     def where(self) -> list:
         wanted = {Payment.provider: self.provider, Payment.state: self.state, Payment.direction: self.direction,
-                  Payment.currency: self.currency}
+                  Payment.currency: self.currency, Payment.user_id: self.user_id}
         return [column == value for column, value in wanted.items() if value]
 
 

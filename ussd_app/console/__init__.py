@@ -8,9 +8,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ussd_app.console import access, audit_page, login, payments_page, render, users_page
+from ussd_app.console import access, audit_page, login, payments_page, render, sms_page, users_page
 
-PAGES = [payments_page, users_page, audit_page]
+PAGES = [payments_page, users_page, sms_page, audit_page]
 
 
 def setup(app: web.Application) -> None:

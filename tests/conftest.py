@@ -117,3 +117,15 @@ async def client(aiohttp_client, settings):
 @pytest.fixture
 def engine(client):
     return client.app[appkeys.ENGINE]
+
+
+@pytest.fixture
+def cli_env(settings, monkeypatch):
+    """The CLI pointed at the test's database and home (as an operator's environment would)."""
+    monkeypatch.setenv("ENERLECTRA_HOME", str(settings.home))
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    if settings.database_schema:
+        monkeypatch.setenv("ENERLECTRA_DB_SCHEMA", settings.database_schema)
+    else:
+        monkeypatch.delenv("ENERLECTRA_DB_SCHEMA", raising=False)
+    return settings

@@ -36,18 +36,6 @@ async def run_cli(*argv: str) -> tuple[int, str, str]:
     return await asyncio.to_thread(enerlectra, *argv)    # the commands run their own event loop
 
 
-@pytest.fixture
-def cli_env(settings, monkeypatch):
-    """The CLI pointed at the test's database and home (as an operator's environment would)."""
-    monkeypatch.setenv("ENERLECTRA_HOME", str(settings.home))
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    if settings.database_schema:
-        monkeypatch.setenv("ENERLECTRA_DB_SCHEMA", settings.database_schema)
-    else:
-        monkeypatch.delenv("ENERLECTRA_DB_SCHEMA", raising=False)
-    return settings
-
-
 def assert_one_line(code: int, out: str, err: str, expected_code: int, says: str) -> None:
     assert "Traceback" not in out + err, err
     assert code == expected_code, (code, out, err)

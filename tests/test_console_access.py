@@ -1,20 +1,18 @@
 """The console's door: login, lockout, rate limit, sessions, cookies, CSRF, roles, audit, CSV, the CLI."""
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import sys
 
 import pytest
 from sqlalchemy import select, update
 
 from enerlectra.db.models import AuditEntry, Operator
 from tests.console_helpers import PASSWORD, add_operator, csrf_in, log_in, operator_client
+from tests.test_cli import run_cli
 from ussd_app import appkeys
 from ussd_app.app import create_app
-from ussd_app.cli import main as cli_main
 
 
 async def audit_rows(client, action: str) -> list[AuditEntry]:
@@ -84,7 +82,7 @@ async def test_behind_a_trusted_tls_proxy_the_cookie_is_secure(aiohttp_client, s
     assert resp.status == 302 and resp.cookies["enx_console"]["secure"]
 
 
-async def test_wrong_passwords_lock_the_account_and_the_lock_is_audited(aiohttp_client, settings):
+async def test_wrong_passwords_lock_the_account_and_the_lock_is_audited(aiohttp_client, settings, operator_cli):
     client = await aiohttp_client(create_app(settings.with_(console_login_max_failures=3)))
     await add_operator(client, "admin")
     answers = [(await log_in(client, "admin@example.com", "not the password")).status for _ in range(3)]
@@ -92,33 +90,19 @@ async def test_wrong_passwords_lock_the_account_and_the_lock_is_audited(aiohttp_
     locked = await log_in(client, "admin@example.com")          # the right password, too late
     assert locked.status == 403 and "locked" in await locked.text()
     assert len(await audit_rows(client, "operator.locked")) == 1
-    assert await cli_main_in(settings, ["operator", "unlock", "admin@example.com"]) == 0
+    assert (await operator_cli(["operator", "unlock", "admin@example.com"]))[0] == 0
     assert (await log_in(client, "admin@example.com")).status == 302
 
 
-async def cli_main_in(settings, argv: list[str], stdin: str = "") -> int:
-    """Run the CLI against the test's database (its environment names it), in a thread: it runs its own loop."""
-    env = {"ENERLECTRA_HOME": str(settings.home), "DATABASE_URL": settings.effective_database_url,
-           "ENERLECTRA_DB_SCHEMA": settings.database_schema or "", "CONSOLE_KDF_COST": str(settings.console_kdf_cost),
-           "LEDGER_KEY": settings.ledger_key or ""}
-    return await asyncio.to_thread(_with_env, env, lambda: cli_main(argv), stdin)
+@pytest.fixture
+def operator_cli(cli_env, monkeypatch):
+    """`enerlectra ...` against the test's database, with a cheap KDF; stdin as given."""
+    monkeypatch.setenv("CONSOLE_KDF_COST", str(cli_env.console_kdf_cost))
 
-
-def _with_env(env: dict[str, str], run, stdin: str):
-    import os
-    saved = {k: os.environ.get(k) for k in env}
-    saved_stdin = sys.stdin
-    try:
-        os.environ.update({k: v for k, v in env.items() if v})
-        sys.stdin = io.StringIO(stdin)
-        return run()
-    finally:
-        sys.stdin = saved_stdin
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    async def run(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        return await run_cli(*argv)
+    return run
 
 
 async def test_logins_are_limited_per_address(aiohttp_client, settings):
@@ -200,10 +184,10 @@ async def test_a_role_change_applies_at_once(client):
     assert (await client.get("/console/audit")).status == 403
 
 
-async def test_the_audit_page_and_its_csv_show_the_changes(client, settings):
+async def test_the_audit_page_and_its_csv_show_the_changes(client, operator_cli):
     await operator_client(client, "viewer")
-    assert await cli_main_in(settings, ["operator", "add", "new@example.com", "--role", "support"],
-                       stdin="another long password\n") == 0
+    assert (await operator_cli(["operator", "add", "new@example.com", "--role", "support"],
+                               stdin="another long password\n"))[0] == 0
     page = await client.get("/console/audit")
     assert "operator.add" in await page.text()
     resp = await client.get("/console/audit?format=csv")
@@ -222,15 +206,16 @@ async def test_the_audit_page_and_its_csv_show_the_changes(client, settings):
     (["operator", "add", "not-an-email", "--role", "admin"], "long enough password\n", 1),
     (["operator", "unlock", "nobody@example.com"], "", 1),
 ])
-async def test_operator_add_on_the_command_line(client, settings, argv, stdin, code, capsys):
-    assert await cli_main_in(settings, argv, stdin) == code
-    out = capsys.readouterr()
-    assert (out.out if code == 0 else out.err).count("\n") == 1
+async def test_operator_add_on_the_command_line(client, operator_cli, argv, stdin, code):
+    got, out, err = await operator_cli(argv, stdin)
+    assert got == code and (out if code == 0 else err).count("\n") == 1, (out, err)
+    assert "Traceback" not in err and "long enough" not in out + err        # the password is never echoed
 
 
-async def test_a_generated_password_is_printed_once_and_works(client, settings, capsys):
-    assert await cli_main_in(settings, ["operator", "add", "g@example.com", "--role", "viewer", "--generate"]) == 0
-    password = capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
+async def test_a_generated_password_is_printed_once_and_works(client, operator_cli):
+    code, out, _err = await operator_cli(["operator", "add", "g@example.com", "--role", "viewer", "--generate"])
+    assert code == 0
+    password = out.strip().rsplit(" ", 1)[-1]
     assert (await log_in(client, "g@example.com", password)).status == 302
     async with client.app[appkeys.DB_READ]() as session:
         stored = await session.scalar(select(Operator.password_hash))

@@ -486,7 +486,7 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from enerlectra.db.models import User
-    from enerlectra.domain import meters
+    from enerlectra.domain import audit, meters
 
     secret = _read_secret(args.secret_file)
 
@@ -501,6 +501,8 @@ def cmd_meter_add(args: argparse.Namespace) -> int:
                 raise SystemExit(f"enerlectra: meter {exc} is registered already; nothing changed") from None
             except ValueError as exc:            # a serial or secret the meter rules refuse
                 raise SystemExit(f"enerlectra: {exc}") from None
+            audit.record(s, audit.CLI, "meter.add", f"user:{user.id}",
+                         after={"meter": meter.number, "export_wh": args.export_wh, "import_wh": args.import_wh})
         return (f"meter {meter.number} registered to {args.msisdn}; baseline export {args.export_wh} Wh, "
                 f"import {args.import_wh} Wh at {meter.last_read_at:%Y-%m-%d %H:%M} UTC")
     print(_with_db(Settings.from_env(), add))

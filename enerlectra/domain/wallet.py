@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra.db.models import Account, User
-from enerlectra.domain import ledger, outbox
+from enerlectra.domain import audit, ledger, outbox
 from enerlectra.domain.ledger import Leg
 from enerlectra.domain.work import unit_of_work
 
@@ -69,11 +69,11 @@ async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: Us
 
 
 async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amount: int, reason: str,
-                 receipt: Callable[[int], str] | None = None) -> int:
+                 receipt: Callable[[int], str] | None = None, actor: audit.Actor = audit.CLI) -> int:
     """An audited operator credit (pilots without mobile money or meters): from the operator account.
 
     `receipt(entry_id)` is the owner's SMS, queued with the entry (sent after the commit when `db` has a job sink,
-    else by the outbox sweeper).
+    else by the outbox sweeper). The audit row is written with the entry, once (a repeated key adds neither).
     """
     async with unit_of_work(db) as s:
         target = (await ledger.user_energy(s, user.id) if asset == ledger.ENERGY
@@ -81,6 +81,9 @@ async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amoun
         source = await ledger.system(s, "operator", asset)
         posted = await ledger.post(s, key, "credit", [Leg(source.id, -amount), Leg(target.id, amount)],
                                    memo=reason[:200])
+        if posted.created:
+            audit.record(s, actor, "ledger.credit", f"user:{user.id}",
+                         after={"entry": posted.entry_id, "asset": asset, "amount": amount, "reason": reason})
         if posted.created and receipt is not None:
             await outbox.add(s, user.msisdn, receipt(posted.entry_id), "receipt", essential=True,
                              dedupe_key=f"receipt:{posted.entry_id}:credit")

@@ -14,7 +14,8 @@ from enerlectra.db.models import JournalEntry, Payment, SmsOutbox
 from enerlectra.domain import outbox, wallet
 from tests.console_helpers import operator_client
 from tests.console_seed import add_payment, add_user, audit_rows
-from tests.test_console_access import _cluster, cli_main_in
+from tests.test_cli import run_cli
+from tests.test_console_access import _cluster
 from ussd_app import appkeys
 
 NUMBER = "+260971234567"
@@ -175,11 +176,11 @@ async def test_stuck_payments_and_todays_counts(client, settings):
     assert today[("mtn", "ambiguous")] == 1
 
 
-async def test_the_cli_resolve_is_audited_as_cli(client, settings, capsys):
+async def test_the_cli_resolve_is_audited_as_cli(client, cli_env):
     user = await add_user(client, NUMBER)
     reference = await add_payment(client, user, "review")
-    assert await cli_main_in(settings, ["payments", "resolve", reference, "paid"]) == 0
-    assert await cli_main_in(settings, ["payments", "resolve", reference, "unpaid"]) == 1
+    assert (await run_cli("payments", "resolve", reference, "paid"))[0] == 0
+    assert (await run_cli("payments", "resolve", reference, "unpaid"))[0] == 1
     [row] = await audit_rows(client, "payment.resolve")
     assert row.actor == "cli" and row.operator_id is None and json.loads(row.after)["state"] == "succeeded"
     assert await _settle_entries(client, reference) == 1

@@ -16,7 +16,8 @@ from enerlectra.db.models import Cluster, MarketOrder, Membership, SmsOutbox, Us
 from enerlectra.domain import outbox, pin_resets, wallet
 from tests.console_helpers import operator_client
 from tests.console_seed import add_payment, add_user, audit_rows
-from tests.test_console_access import _cluster, cli_main_in
+from tests.test_cli import run_cli
+from tests.test_console_access import _cluster
 from ussd_app import appkeys
 
 NUMBER = "+260971234567"
@@ -183,11 +184,11 @@ async def test_a_reset_is_issued_once_audited_with_its_note(client, asked, form)
     assert await _reset_sms(client, user) == 1
 
 
-async def test_the_cli_pin_reset_is_audited_as_cli(client, settings):
+async def test_the_cli_pin_reset_is_audited_as_cli(client, cli_env):
     user = await add_user(client, NUMBER)
     argv = ["pin", "reset", NUMBER, "--force", "--note", "met at the office"]
-    assert await cli_main_in(settings, argv) == 0
-    assert await cli_main_in(settings, argv) == 0            # a repeat: nothing changes, no second row
+    assert (await run_cli(*argv))[0] == 0
+    assert (await run_cli(*argv))[0] == 0            # a repeat: nothing changes, no second row
     [entry] = await audit_rows(client, "pin.reset")
     assert entry.actor == "cli" and entry.target == f"user:{user.id}"
     assert json.loads(entry.after)["note"] == "met at the office"

@@ -10,10 +10,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from enerlectra.db.models import Cluster, MarketOrder, Membership, SmsOutbox, User
 from enerlectra.domain import outbox, pin_resets, wallet
+from enerlectra.domain.phone import as_typed, parse_msisdn
 from tests.console_helpers import operator_client
 from tests.console_seed import add_payment, add_user, audit_rows
 from tests.test_cli import run_cli
@@ -192,3 +196,21 @@ async def test_the_cli_pin_reset_is_audited_as_cli(client, cli_env):
     [entry] = await audit_rows(client, "pin.reset")
     assert entry.actor == "cli" and entry.target == f"user:{user.id}"
     assert json.loads(entry.after)["note"] == "met at the office"
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(country=st.sampled_from([("260", ["97", "96", "95", "77", "76"]), ("255", ["71", "74", "75", "76", "78",
+                                                                             "68", "69", "65", "67", "62"])]),
+       data=st.data())
+def test_every_way_of_typing_a_number_finds_it(country, data):
+    code, networks = country
+    national = data.draw(st.sampled_from(networks)) + data.draw(st.text("0123456789", min_size=7, max_size=7))
+    e164 = f"+{code}{national}"
+    try:
+        parse_msisdn(e164)
+    except ValueError:
+        return                                           # not a number libphonenumber calls valid
+    for exact in (e164, code + national, f"00{code}{national}", f"+{code} {national[:2]} {national[2:]}"):
+        assert [m.e164 for m in as_typed(exact)] == [e164], exact
+    for national_form in ("0" + national, national, f"0{national[:2]}-{national[2:5]}-{national[5:]}"):
+        assert e164 in [m.e164 for m in as_typed(national_form)], national_form

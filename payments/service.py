@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from enerlectra import faults
 from enerlectra.db.models import Account, Payment, User
-from enerlectra.domain import ledger, outbox
+from enerlectra.domain import audit, ledger, outbox
 from enerlectra.domain.ledger import Leg
 from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.work import unit_of_work
@@ -217,18 +217,15 @@ class Payments:
             payment = await s.scalar(select(Payment).where(Payment.reference == reference))
         return "unknown" if payment is None or provider not in (None, payment.provider) else payment.state
 
-    async def resolve(self, reference: str, paid: bool) -> str:
-        """An operator's word on a payment under review (checked against the provider's statement).
-        NotUnderReview: the payment is unknown or settled already (nothing changes)."""
-        async with self.db() as s:
-            state = await s.scalar(select(Payment.state).where(Payment.reference == reference))
-        if state != "review":
-            raise NotUnderReview(state or "unknown")
-        return await self.settle(reference, Status(SUCCEEDED if paid else FAILED, "OPERATOR"))
+    async def resolve(self, reference: str, paid: bool, actor: audit.Actor = audit.CLI) -> str:
+        """An operator's word on a payment under review (checked against the provider's statement), audited as
+        payment.resolve in the settling transaction. NotUnderReview: the payment is unknown or settled already
+        (checked under the row's lock, so of two resolves at once one settles and the other changes nothing)."""
+        return await self.settle(reference, Status(SUCCEEDED if paid else FAILED, "OPERATOR"), resolver=actor)
 
     async def under_review(self, limit: int = 50) -> list[Payment]:
         """Payments waiting for an operator's word, oldest first."""
-        async with self.db() as s:
+        async with self.db_read() as s:
             return list((await s.scalars(select(Payment).where(Payment.state == "review")
                                          .order_by(Payment.id).limit(limit))).all())
 
@@ -241,14 +238,19 @@ class Payments:
         return amount == expected
 
     async def settle(self, reference: str, status: Status, trigger: str | None = None,
-                     provider: str | None = None) -> str:
+                     provider: str | None = None, resolver: audit.Actor | None = None) -> str:
         """Take the step `status` calls for, once. Returns the payment's state afterwards ("unknown" when
-        there is no such payment, or it is not `provider`'s)."""
+        there is no such payment, or it is not `provider`'s). `resolver`: an operator settling a payment
+        under review (`resolve`)."""
         trigger = trigger or TRIGGER.get(status.status)
         async with unit_of_work(self.db) as s:
             payment = await s.scalar(select(Payment).where(Payment.reference == reference).with_for_update())
             if payment is None or provider not in (None, payment.provider):
+                if resolver is not None:
+                    raise NotUnderReview("unknown")
                 return "unknown"
+            if resolver is not None and payment.state != "review":
+                raise NotUnderReview(payment.state)
             new = advance(payment.state, trigger, payment.direction) if trigger else None
             payment.checks += 1
             if new is None:
@@ -276,6 +278,10 @@ class Payments:
             elif new == "review":
                 await outbox.add(s, user.msisdn, in_language_of(user, payment_checking_text, payment),
                                  "payment", essential=True, dedupe_key=f"pay:{reference}:review")
+            if resolver is not None:
+                audit.record(s, resolver, "payment.resolve", f"payment:{reference}",
+                             before={"state": payment.state, "reason": payment.reason},
+                             after={"state": new, "outcome": "paid" if new == "succeeded" else "unpaid"})
             payment.state = new
             payment.reason = (status.reason or payment.reason or "")[:64] or None
             payment.provider_txn_id = status.provider_txn_id or payment.provider_txn_id

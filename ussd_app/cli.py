@@ -572,7 +572,8 @@ def cmd_pin_reset(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     try:
-        print(_with_db(settings, lambda db: pin_support.reset(db, settings, args.msisdn, args.force)))
+        print(_with_db(settings, lambda db: pin_support.reset(db, settings, args.msisdn, args.force,
+                                                              note=args.note)))
     except ResetRefused as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -768,6 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "uses (PIN_RESET_VALID_HOURS); money actions wait PIN_RESET_HOLD_HOURS")
     preset.add_argument("msisdn", type=cli_errors.msisdn, help="E.164, like +260971234567")
     preset.add_argument("--force", action="store_true", help="issue one although the user has not asked")
+    preset.add_argument("--note", default="", help="how the caller's identity was checked (kept in the audit log)")
     preset.set_defaults(func=cmd_pin_reset)
 
     oper = sub.add_parser("operator", help="console operators").add_subparsers(dest="operator_command",

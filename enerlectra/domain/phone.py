@@ -1,6 +1,7 @@
 """MSISDNs: parsed and validated with libphonenumber; we serve Zambia and Tanzania."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,3 +55,26 @@ def parse_msisdn(raw: str, region: str | None = None) -> Msisdn:
     if region not in COUNTRIES:
         raise UnsupportedCountry(f"{region or 'unknown'} numbers are not served")
     return Msisdn(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region)
+
+
+_TYPING = re.compile(r"[\s\-().]")          # what people type between digits: 097 123-4567, (097) 1234567
+
+
+def as_typed(raw: str) -> list[Msisdn]:
+    """Every served number `raw` may mean as a person types it: E.164 with or without '+', 00 for '+', or a
+    national number with or without its leading 0 in any country we serve (a search box, never a webhook)."""
+    text = _TYPING.sub("", raw or "")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    tries = [(text, None)]
+    if text and not text.startswith("+"):
+        tries += [(t, region) for region in COUNTRIES for t in (text, "0" + text)]
+    found: list[Msisdn] = []
+    for typed, region in tries:
+        try:
+            number = parse_msisdn(typed, region)
+        except ValueError:
+            continue
+        if number not in found:
+            found.append(number)
+    return found

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra.db.models import PinReset, User
-from enerlectra.domain import outbox
+from enerlectra.domain import audit, outbox
 from enerlectra.domain.clusters.texts import when as local_when
 from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.work import unit_of_work
@@ -83,10 +83,11 @@ async def ask(db: async_sessionmaker, user_id: int, text: Texts) -> Step:
 
 
 async def issue(db: async_sessionmaker, msisdn: str, *, valid_hours: int, hold_hours: int, force: bool,
-                text: Texts) -> Step:
+                text: Texts, actor: audit.Actor = audit.CLI, note: str = "") -> Step:
     """Support confirmed who the caller is: the open request becomes a one-time reset for the next dial, and
-    money actions are held from now. Issuing again while it is good repeats nothing (same expiry, no SMS).
-    Without an open request it refuses, unless `force` (support met the owner some other way)."""
+    money actions are held from now. Issuing again while it is good repeats nothing (same expiry, no SMS, no
+    audit row). Without an open request it refuses, unless `force` (support met the owner some other way).
+    The issue is audited (pin.reset, by `actor`, with `note`: how the caller's identity was checked)."""
     now = outbox.now()
     async with unit_of_work(db) as s:
         user = await s.scalar(select(User).where(User.msisdn == msisdn))
@@ -99,6 +100,7 @@ async def issue(db: async_sessionmaker, msisdn: str, *, valid_hours: int, hold_h
         if reset is None and not force:
             raise ResetRefused(f"{msisdn} has not asked for a PIN reset (Settings > Forgot PIN); "
                                "--force to issue one anyway")
+        before = {"reset": "requested" if reset is not None else None, "hold_until": user.pin_reset_hold_until}
         if reset is None:
             reset = PinReset(user_id=user.id, open_for=user.id, state="requested", forced=True, requested_at=now)
             s.add(reset)
@@ -111,6 +113,9 @@ async def issue(db: async_sessionmaker, msisdn: str, *, valid_hours: int, hold_h
             return Step(reset.id, reset.state, False, aware_utc(reset.expires_at))
         await _hold(s, user.id, now + timedelta(hours=hold_hours))
         await _sms(s, user, reset.id, text(user, expires), "issued")
+        audit.record(s, actor, "pin.reset", f"user:{user.id}", before=before,
+                     after={"reset": "issued", "until": expires, "forced": reset.forced, "note": note,
+                            "hold_until": now + timedelta(hours=hold_hours)})
         return Step(reset.id, "issued", True, expires)
 
 

@@ -9,9 +9,9 @@ import jinja2
 from aiohttp import web
 
 from ussd_app.console import (access, audit_page, carbon_page, clusters_page, funnel_page, login,
-                              overview_page, render)
+                              overview_page, payments_page, render, sms_page, users_page)
 
-PAGES = [overview_page, funnel_page, clusters_page, carbon_page, audit_page]
+PAGES = [overview_page, funnel_page, payments_page, users_page, sms_page, clusters_page, carbon_page, audit_page]
 
 
 def setup(app: web.Application) -> None:

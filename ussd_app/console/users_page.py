@@ -1,0 +1,113 @@
+"""The Users pages (admin and support): find a user by number as a person types it, and their profile:
+language, balances, labelled history, PIN state with Unlock and Reset (each audited: pin.unlock, pin.reset
+with the identity-check note), the SMS we sent them, payments, market orders, clusters. The full number shows
+on the profile only; the search lists it masked."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from enerlectra.db.models import User
+from enerlectra.domain import outbox, pin_support, wallet
+from enerlectra.domain.phone import as_typed
+from enerlectra.domain.pin_resets import ResetRefused
+from ussd_app import appkeys
+from ussd_app.console import access, paging
+from ussd_app.console import queries_payments as q_payments
+from ussd_app.console import queries_users as q
+from ussd_app.console import render
+
+PATH = f"{access.PREFIX}/users"
+NAV = ("Users", PATH, ("admin", "support"))
+NOTE_MAX = 200
+DONE = {
+    "unlocked": "PIN unlocked: the wrong-PIN count and lock are cleared.",
+    "not-locked": "Nothing to unlock: no wrong PINs counted and no lock; nothing changed.",
+    "reset": "Reset issued: their next dial chooses a new PIN; money actions are held; the owner gets an SMS.",
+    "reset-repeat": "A reset is issued already and still good; nothing changed.",
+    "not-asked": "They have not asked for a reset (Settings > Forgot PIN): tick 'issue anyway' if you checked "
+                 "who they are another way. Nothing changed.",
+}
+
+
+@access.allow(*NAV[2])
+async def search(request: web.Request) -> web.StreamResponse:
+    typed = request.query.get("number", "").strip()
+    rows, message, status = [], "", 200
+    if typed:
+        numbers = [m.e164 for m in as_typed(typed)]
+        if not numbers:
+            message, status = f"{typed[:40]!r} is not a phone number we serve (Zambia, Tanzania).", 400
+        else:
+            async with request.app[appkeys.DB_READ]() as s:
+                rows = await q.found(s, numbers)
+            if len(rows) == 1:
+                raise web.HTTPFound(f"{PATH}/{rows[0][0]}")
+            message = "" if rows else "No user has that number."
+    table = render.Table("users", ["id", "number", "name", "country", "language", "registered"], rows,
+                         links={0: PATH + "/{}"}, title="Users with that number", empty="")
+    return render.page(request, "users.html", {"typed": typed, "flash": message}, table, status=status)
+
+
+async def _user(request: web.Request, session) -> User:
+    raw = request.match_info["user_id"]
+    user = await session.get(User, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    if user is None:
+        raise web.HTTPNotFound(text="No such user.\n")
+    return user
+
+
+@access.allow(*NAV[2])
+async def profile(request: web.Request) -> web.StreamResponse:
+    async with request.app[appkeys.DB_READ]() as s:
+        user = await _user(request, s)
+        balances = await wallet.balances(s, user.id, user.currency)
+        pin = await q.pin_state(s, user, outbox.now())
+        tables = [
+            render.Table("history", ["when", "what", "amount"], await q.history(s, user),
+                         title="Wallet history (as the USSD screen says it)"),
+            render.Table("sms", ["when", "kind", "status", "segments", "text"], await q.sms(s, user),
+                         title="SMS we sent them"),
+            render.Table("payments", q_payments.LIST_COLUMNS, await q.payments(s, user), title="Payments"),
+            render.Table("orders", ["placed", "side", "price", "kWh", "left", "state", "until"],
+                         await q.orders(s, user), title="Market orders"),
+            render.Table("clusters", ["code", "name", "role", "status", "contributed", "joined"],
+                         await q.clusters(s, user), title="Clusters"),
+        ]
+    context = {"user": user, "facts": q.facts(user, balances), "pin": pin, "stamp": paging.stamp,
+               "flash": DONE.get(request.query.get("done", ""), "")}
+    return render.page(request, "user.html", context, *tables)
+
+
+def _back(user_id: int, done: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"{PATH}/{user_id}?done={done}")
+
+
+@access.allow(*NAV[2])
+async def unlock(request: web.Request) -> web.StreamResponse:
+    async with request.app[appkeys.DB_READ]() as s:
+        user = await _user(request, s)
+    changed = await pin_support.unlock(request.app[appkeys.DB], user.id, access.operator(request).actor)
+    raise _back(user.id, "unlocked" if changed else "not-locked")
+
+
+@access.allow(*NAV[2])
+async def reset(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    note = " ".join(str(form.get("note", "")).split())
+    if not note:
+        raise web.HTTPBadRequest(text="Write how you checked the caller's identity: a reset needs that note.\n")
+    if len(note) > NOTE_MAX:
+        raise web.HTTPBadRequest(text=f"The note may be {NOTE_MAX} characters at most.\n")
+    async with request.app[appkeys.DB_READ]() as s:
+        user = await _user(request, s)
+    try:
+        step = await pin_support.issue(request.app[appkeys.DB], request.app[appkeys.SETTINGS], user.msisdn,
+                                       form.get("force") == "yes", access.operator(request).actor, note)
+    except ResetRefused:
+        raise _back(user.id, "not-asked") from None
+    raise _back(user.id, "reset" if step.created else "reset-repeat")
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get(PATH, search), web.get(PATH + "/{user_id}", profile),
+            web.post(PATH + "/{user_id}/unlock", unlock), web.post(PATH + "/{user_id}/reset", reset)]

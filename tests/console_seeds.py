@@ -11,6 +11,7 @@ from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import from_settings
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.work import unit_of_work
 from ussd_app import appkeys
 
 USER = "+260961700001"        # an MTN number in Zambia
@@ -64,7 +65,7 @@ async def order(app, who: User, side: str, wh: int, price: int) -> None:
     else:
         money = price * wh // 500 + 1_000           # the bid with room for its fee
         await wallet.credit(db, f"seed:m:{uuid.uuid4().hex}", who, who.currency, money, "seed")
-    async with db() as s, s.begin():
+    async with unit_of_work(db) as s:
         me = await s.get(User, who.id)
         await book.place(s, f"seed:{uuid.uuid4().hex}", me, side, wh, price, from_settings(settings),
                          texts.messages())

@@ -8,9 +8,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ussd_app.console import access, audit_page, health_page, login, render
+from ussd_app.console import access, audit_page, health_page, login, market_page, render
 
-PAGES = [health_page, audit_page]
+PAGES = [market_page, health_page, audit_page]
 
 
 def setup(app: web.Application) -> None:

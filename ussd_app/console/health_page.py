@@ -69,6 +69,11 @@ def _last_errors(db_read) -> Callable[[], Awaitable[dict[str, list]]]:
     return read
 
 
+def _none_is_news(state: str, rows: list | None, news: str) -> str:
+    """A probe that answered with nothing where something should be (no worker at all) says so."""
+    return news if state == "ok" and not rows else state
+
+
 @access.allow(*NAV[2])
 async def health(request: web.Request) -> web.StreamResponse:
     app = request.app
@@ -91,8 +96,10 @@ async def health(request: web.Request) -> web.StreamResponse:
     errors = errors or {"sms": [], "questions": [], "review": [], "counts": {}}
     checks = [("Redis", redis_state, redis_ms, "PING"), ("SQL", sql_state, sql_ms, sql_detail or ""),
               ("Queues", queue_state, None, f"{len(queue_rows or [])} queues"),
-              ("Workers", worker_state, None, f"{len(worker_rows or [])} workers"),
-              ("Failed jobs", jobs_state, None, ""), ("Last errors in SQL", errors_state, None, "")]
+              ("Workers", _none_is_news(worker_state, worker_rows, "no worker: nothing queued runs"), None,
+               f"{len(worker_rows or [])} workers"),
+              ("Failed jobs", jobs_state, None, f"{len(job_rows or [])} listed"),
+              ("Last errors in SQL", errors_state, None, "")]
     tables = [
         render.Table("checks", ["check", "state", "ms", "detail"], checks, title="Checks"),
         render.Table("queues", ["queue", "waiting", "running", "scheduled", "failed"], queue_rows or [],

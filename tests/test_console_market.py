@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import update
 
-from enerlectra.db.models import Trade
+from enerlectra.db.models import MarketOrder, Trade
 from tests import console_seeds
 from tests.console_helpers import operator_client
 from tests.test_console_access import _cluster
@@ -36,7 +36,8 @@ async def csv_of(client, table: str, **params: str) -> list[tuple[str, ...]]:
 
 @pytest.fixture
 async def traded(client):
-    """Two trades (K1.20 two days ago, K1.50 today), offers at K2.00 (two orders) and K2.50, a bid at K1.00."""
+    """Two trades (K1.20 two days ago, K1.50 today); offers at K2.00 (two orders) and K2.50 and a bid at K1.00
+    placed today, an offer at K3.00 and a bid at K0.80 placed yesterday."""
     app = client.app
     seller, seller2, buyer = [await console_seeds.user(app, n, name) for n, name in
                               ((SELLER, "Bwalya"), (SELLER2, "Chanda"), (BUYER, "Mutale"))]
@@ -49,12 +50,18 @@ async def traded(client):
     await console_seeds.order(app, seller2, "sell", 300, 200)
     await console_seeds.order(app, seller, "sell", 100, 250)
     await console_seeds.order(app, buyer, "buy", 500, 100)
+    await console_seeds.order(app, seller2, "sell", 100, 300)
+    await console_seeds.order(app, buyer, "buy", 100, 80)
+    async with app[appkeys.DB]() as s, s.begin():
+        await s.execute(update(MarketOrder).where(MarketOrder.price.in_((300, 80))).values(
+            created_at=datetime.now(timezone.utc) - timedelta(days=1)))
 
 
 async def test_the_book_by_price_level_best_first(client, traded):
     await operator_client(client, "viewer")
-    assert await csv_of(client, "offers") == [("K2.00", "0.4 kWh", "2"), ("K2.50", "0.1 kWh", "1")]
-    assert await csv_of(client, "bids") == [("K1.00", "0.5 kWh", "1")]
+    assert await csv_of(client, "offers") == [("K2.00", "0.4 kWh", "2"), ("K2.50", "0.1 kWh", "1"),
+                                              ("K3.00", "0.1 kWh", "1")]
+    assert await csv_of(client, "bids") == [("K1.00", "0.5 kWh", "1"), ("K0.80", "0.1 kWh", "1")]
 
 
 async def test_each_day_has_its_last_price_best_offer_best_bid_and_volume(client, traded):
@@ -62,10 +69,11 @@ async def test_each_day_has_its_last_price_best_offer_best_bid_and_volume(client
     today = datetime.now(timezone.utc).date()
     days = {row[0]: row[1:] for row in await csv_of(client, "daily", days="7")}
     assert len(days) == 7 and min(days) == (today - timedelta(days=6)).isoformat()
-    # Today every order stood at some time: the K1.20 offer (sold today) is the day's best offer, the K1.50
-    # bid (filled at once) its best bid. Two days ago only the trade moved there; no order existed yet.
+    # Orders count on the day they were placed: today the K1.20 offer (sold at once) is the lowest offer and the
+    # K1.50 bid (filled at once) the highest bid; yesterday's two orders still stand but count only yesterday.
+    # Two days ago only the (moved) trade happened.
     assert days[today.isoformat()] == ("K1.50", "K1.20", "K1.50", "0.2 kWh", "1")
-    assert days[(today - timedelta(days=1)).isoformat()] == ("", "", "", "0.0 kWh", "0")
+    assert days[(today - timedelta(days=1)).isoformat()] == ("", "K3.00", "K0.80", "0.0 kWh", "0")
     assert days[(today - timedelta(days=2)).isoformat()] == ("K1.20", "", "", "0.3 kWh", "1")
 
 

@@ -1,20 +1,22 @@
 """The Market page, per currency market: price over time (each day's last trade, best offer and best bid), kWh
 traded per day, the book now (open offers and bids by price level) and the latest trades, all from SQL.
 
-A day's best offer (bid) is the lowest (highest) price of any offer (bid) that stood in the book at some time
-that UTC day: placed before the day ended and not closed or expired before it began."""
+A day's best offer (bid) is the lowest offer (highest bid) placed that UTC day: one pass over the period's
+orders, grouped by day. (Which orders stood in the book at some time each day would take a pass per day; the
+book as it stands now is on the cards above the charts.)"""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 from aiohttp import web
-from sqlalchemy import DateTime, String, func, literal, or_, select, union_all
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import Market, MarketOrder, Trade
 from enerlectra.domain.market import data
 from enerlectra.domain.market.matching import BUY, SELL
 from enerlectra.domain.money import decimals, format_energy, format_money
+from enerlectra.reports.periods import Period, as_date, utc_day
 from ussd_app import appkeys
 from ussd_app.console import access, charts, render
 
@@ -26,36 +28,26 @@ LEVELS = 50                     # price levels listed per side of the book
 TRADES = 50                     # latest trades listed
 
 
-def _days(first: date, count: int):
-    """One row per UTC day (day, start, until): a UNION ALL of literals, the same SQL on SQLite and PostgreSQL."""
-    stamp = DateTime(timezone=True)
-    rows = []
-    for n in range(count):
-        day = first + timedelta(days=n)
-        start = datetime.combine(day, time(), tzinfo=timezone.utc)
-        rows.append(select(literal(day.isoformat(), String).label("day"), literal(start, stamp).label("start"),
-                           literal(start + timedelta(days=1), stamp).label("until")))
-    return union_all(*rows).subquery("days")
-
-
-def _daily_query(currency: str, first: date, count: int):
-    days = _days(first, count)
-    traded = (Trade.currency == currency, Trade.created_at >= days.c.start, Trade.created_at < days.c.until)
-
-    def standing(side: str):
-        return (MarketOrder.currency == currency, MarketOrder.side == side, MarketOrder.created_at < days.c.until,
-                or_(MarketOrder.closed_at.is_(None), MarketOrder.closed_at >= days.c.start),
-                or_(MarketOrder.expires_at.is_(None), MarketOrder.expires_at >= days.c.start))
-
-    return select(
-        days.c.day,
-        select(Trade.price).where(*traded).order_by(Trade.created_at.desc(), Trade.id.desc()).limit(1)
-        .scalar_subquery(),
-        select(func.min(MarketOrder.price)).where(*standing(SELL)).scalar_subquery(),
-        select(func.max(MarketOrder.price)).where(*standing(BUY)).scalar_subquery(),
-        select(func.coalesce(func.sum(Trade.wh), 0)).where(*traded).scalar_subquery(),
-        select(func.count()).select_from(Trade).where(*traded).scalar_subquery(),
-    ).order_by(days.c.day)
+async def _daily(s: AsyncSession, currency: str, period: Period) -> list[tuple]:
+    """(day, last price, best offer, best bid, Wh traded, trades) for every day of the period, oldest first."""
+    traded_day = utc_day(s, Trade.created_at).label("day")
+    per_day = (select(traded_day, func.max(Trade.id).label("last_id"), func.sum(Trade.wh).label("wh"),
+                      func.count().label("trades"))
+               .where(Trade.currency == currency, Trade.created_at >= period.start, Trade.created_at < period.end)
+               .group_by(traded_day).subquery())
+    trades = (await s.execute(select(per_day.c.day, Trade.price, per_day.c.wh, per_day.c.trades)
+                              .join(Trade, Trade.id == per_day.c.last_id))).all()   # the day's last trade
+    placed_day = utc_day(s, MarketOrder.created_at).label("day")
+    orders = (await s.execute(
+        select(placed_day, MarketOrder.side, func.min(MarketOrder.price), func.max(MarketOrder.price))
+        .where(MarketOrder.currency == currency, MarketOrder.created_at >= period.start,
+               MarketOrder.created_at < period.end)
+        .group_by(placed_day, MarketOrder.side))).all()
+    last = {as_date(day): (price, int(wh), trades) for day, price, wh, trades in trades}
+    offers = {as_date(day): low for day, side, low, _high in orders if side == SELL}
+    bids = {as_date(day): high for day, side, _low, high in orders if side == BUY}
+    return [(day.isoformat(), *last.get(day, (None, 0, 0))[:1], offers.get(day), bids.get(day),
+             *last.get(day, (None, 0, 0))[1:]) for day in period.each_day()]
 
 
 def _book_query(currency: str, side: str):
@@ -89,10 +81,8 @@ async def market(request: web.Request) -> web.StreamResponse:
     async with request.app[appkeys.DB_READ]() as s:
         currencies = list((await s.scalars(select(Market.currency).order_by(Market.currency.desc()))).all())
         currency, days = _choice(request, currencies)
-        first = datetime.now(timezone.utc).date() - timedelta(days=days - 1)
+        daily = await _daily(s, currency, Period.ending(days))
         # PostgreSQL sums bigints as numeric: back to int (Wh)
-        daily = [(day, last, offer, bid, int(wh), n) for day, last, offer, bid, wh, n in
-                 (await s.execute(_daily_query(currency, first, days))).all()]
         offers = [(p, int(wh), n) for p, wh, n in (await s.execute(_book_query(currency, SELL))).all()]
         bids = [(p, int(wh), n) for p, wh, n in (await s.execute(_book_query(currency, BUY))).all()]
         trades = (await s.execute(select(

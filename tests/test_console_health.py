@@ -156,6 +156,10 @@ def test_africas_talking_is_probed_where_the_sdk_would_send(settings, settings_c
 @pytest.mark.parametrize("text, line", [
     ("Traceback (most recent call last):\n  File x\nValueError: bad\n", "ValueError: bad"),
     ("", ""), (None, ""), ("one line", "one line"), ("x" * 500, "x" * health_checks.EXCEPTION_CHARS),
+    ("OSError: cannot reach redis://:hunter2@10.0.0.5:6379/0 now",
+     "OSError: cannot reach redis://:***@10.0.0.5:6379/0 now"),
+    ("HTTPError: 401 for 'https://api.example/pay?token=abc123&x=1'",
+     "HTTPError: 401 for 'https://api.example/pay?token=***&x=1'"),
 ])
 def test_an_exception_shows_as_its_last_line(text, line):
     assert health_checks.last_line(text) == line

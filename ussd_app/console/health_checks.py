@@ -3,6 +3,7 @@ thread), and whether each provider's base URL answers at all. Each is one probe 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import datetime, timezone
 from typing import Sequence
@@ -17,6 +18,7 @@ from ussd_app import probes
 
 AT_LIVE, AT_SANDBOX = "https://api.africastalking.com", "https://api.sandbox.africastalking.com"
 EXCEPTION_CHARS = 200         # an exception's last line as shown: enough to tell one failure from another
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def queue_rows(queues: dict[str, Queue]) -> list[tuple]:
@@ -43,8 +45,10 @@ def worker_rows(queues: dict[str, Queue]) -> list[tuple]:
 
 
 def last_line(text: str | None) -> str:
+    """An exception's last line, any URL in it with its password or token hidden (a driver's error may
+    quote the URL it was given)."""
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1][:EXCEPTION_CHARS] if lines else ""
+    return _URL.sub(lambda m: redact_url(m.group(0)), lines[-1])[:EXCEPTION_CHARS] if lines else ""
 
 
 def failed_job_rows(queues: dict[str, Queue], limit: int) -> list[tuple]:

@@ -20,7 +20,7 @@ from enerlectra.redis_client import async_client
 from enerlectra.settings import Settings
 from enerlectra.ussd.types import Services
 from payments import setup as payments_setup
-from ussd_app import appkeys, console, menu_tree
+from ussd_app import appkeys, console, menu_tree, probes
 from ussd_app.adapters import africastalking_sms, guards, meters, payments_callback, ratelimits
 from ussd_app.aggregators import registry
 from ussd_app.aggregators import view as ussd_view
@@ -83,25 +83,13 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-HEALTH_CHECK_SECONDS = 1.5        # each check, run side by side: /healthz answers within 2 s whatever is down
-
-
-async def _check(probe) -> str:
-    try:
-        await asyncio.wait_for(probe(), HEALTH_CHECK_SECONDS)
-        return "ok"
-    except asyncio.TimeoutError:
-        return f"error: no answer within {HEALTH_CHECK_SECONDS} s"
-    except Exception as exc:  # health reports any failure, whatever its kind
-        return f"error: {type(exc).__name__}"
-
-
 async def healthz(request: web.Request) -> web.Response:
     async def sql() -> None:
         async with request.app[appkeys.DB_ENGINE].connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    redis_state, sql_state = await asyncio.gather(_check(request.app[appkeys.REDIS].ping), _check(sql))
+    redis_state, sql_state = await asyncio.gather(probes.check(request.app[appkeys.REDIS].ping),
+                                                  probes.check(sql))
     checks = {"redis": redis_state, "sql": sql_state}
     healthy = all(v == "ok" for v in checks.values())
     return web.json_response({"status": "ok" if healthy else "fail", **checks}, status=200 if healthy else 503)

@@ -1,7 +1,7 @@
 """A broadcast: one news SMS to a cluster's active members or a segment of users (country, language).
 
-STOP is respected twice: opted-out users are not counted or picked, and every row goes through the outbox
-writer as non-essential (a STOP between the preview and the send is suppressed there). Each row's dedupe key
+STOP is respected: opted-out users are not counted or picked (at the send, not only at the preview), and
+every row is non-essential. Each row's dedupe key
 names the broadcast and the recipient, so a confirm posted twice queues nothing twice. The audit row
 (sms.broadcast, with the count) commits with the rows.
 """
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from enerlectra.db.models import Cluster, Membership, User
-from enerlectra.domain import audit, outbox
-from enerlectra.domain.work import unit_of_work
+from enerlectra.db.dialects import insert_for
+from enerlectra.db.models import Cluster, Membership, SmsOutbox, User
+from enerlectra.domain import audit
+from enerlectra.domain.work import followups, unit_of_work
 from enerlectra.text.gsm7 import segment
 
 KIND = "broadcast"
@@ -76,17 +77,34 @@ async def preview(s: AsyncSession, audience: Audience, text: str) -> Preview:
     return Preview(counted[0], counted[1], count)
 
 
+CHUNK = 1000     # recipients per transaction: SQLite's one writer is never held long, whatever the audience
+
+
 async def send(db: async_sessionmaker, audience: Audience, text: str, broadcast_id: str,
                actor: audit.Actor) -> int:
-    """Queue one SMS per recipient once per `broadcast_id`; returns how many were queued now (0: a repeat)."""
-    count = segments(text)
-    async with unit_of_work(db) as s:
-        recipients = (await s.execute(audience.users().order_by(User.id))).all()
-        queued = 0
-        for user_id, msisdn in recipients:
-            row = await outbox.add(s, msisdn, text, KIND, dedupe_key=f"{KIND}:{broadcast_id}:{user_id}")
-            queued += row is not None
-        if queued:
-            audit.record(s, actor, "sms.broadcast", f"broadcast:{broadcast_id}",
-                         after={"audience": audience.describe(), "count": queued, "segments": count, "text": text})
-    return queued
+    """Queue one SMS per recipient once per `broadcast_id`; returns how many were queued now (0: a repeat).
+
+    Recipients go in chunks, one short transaction each: one INSERT of the chunk's rows, ON CONFLICT on the
+    dedupe key DO NOTHING, so a confirm posted twice (even at once) queues nobody twice. The audit row commits
+    with the last chunk; a send cut off midway is finished (and audited) by posting the confirm again."""
+    count, seg = segments(text), segment(text)
+    queued, after = 0, 0
+    while True:
+        async with unit_of_work(db) as s:
+            chunk = (await s.execute(audience.users().where(User.id > after).order_by(User.id).limit(CHUNK))).all()
+            rows = [{"msisdn": msisdn, "body": text, "kind": KIND, "essential": False, "status": "queued",
+                     "encoding": seg.encoding, "segments": seg.count, "attempts": 0, "dispatches": 1,
+                     "dedupe_key": f"{KIND}:{broadcast_id}:{user_id}"} for user_id, msisdn in chunk]
+            if rows:
+                done = await s.execute(insert_for(s)(SmsOutbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                                       .returning(SmsOutbox.id), rows)
+                ids = list(done.scalars())
+                followups(s).sends.extend((row_id, 1) for row_id in ids)
+                queued, after = queued + len(ids), chunk[-1][0]
+            last = len(chunk) < CHUNK
+            if last and queued:
+                audit.record(s, actor, "sms.broadcast", f"broadcast:{broadcast_id}",
+                             after={"audience": audience.describe(), "count": queued, "segments": count,
+                                    "text": text})
+        if last:
+            return queued

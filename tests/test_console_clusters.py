@@ -8,7 +8,7 @@ import io
 import pytest
 from sqlalchemy import select
 
-from enerlectra.db.models import AuditEntry, Meter
+from enerlectra.db.models import AuditEntry, Cluster, Meter
 from tests.console_helpers import operator_client
 from tests.test_carbon import world  # noqa: F401 (the fixture: users, trades, meters, three clusters)
 from ussd_app import appkeys
@@ -95,3 +95,19 @@ async def test_a_reset_without_the_csrf_token_is_refused(client, world):    # no
     await operator_client(client, "admin")
     resp = await client.post("/console/meters/MTR-ZM-1/reset-baseline", data={})
     assert resp.status == 403 and await audit_rows(client) == []
+
+
+@pytest.mark.parametrize("role, baseline, status", [("admin", "kerosene", 303), ("admin", "coal", 400),
+                                                     ("support", "kerosene", 403), ("viewer", "diesel", 403)])
+async def test_setting_a_clusters_carbon_baseline(client, world, role, baseline, status):    # noqa: F811
+    _people, clusters = world
+    grid = clusters["grid"]
+    csrf = await operator_client(client, role)
+    for _ in range(2):                                     # set twice: one change, one audit row
+        resp = await client.post(f"/console/clusters/{grid.code}/baseline", data={"csrf": csrf, "baseline": baseline},
+                                 allow_redirects=False)
+        assert resp.status == status
+    async with client.app[appkeys.DB_READ]() as s:
+        now = await s.scalar(select(Cluster.carbon_baseline).where(Cluster.id == grid.id))
+        audited = (await s.scalars(select(AuditEntry).where(AuditEntry.action == "cluster.baseline"))).all()
+    assert now == (baseline if status == 303 else "grid") and len(audited) == (1 if status == 303 else 0)

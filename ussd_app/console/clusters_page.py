@@ -96,7 +96,7 @@ async def cluster_page(request: web.Request) -> web.StreamResponse:
         "cluster": cluster, "pool": format_money(pool or 0, cur), "chart": chart,
         "co2": carbon.format_co2(co2.grams) if co2 else "0 g", "co2_basis": co2.basis if co2 else cluster.carbon_baseline,
         "delivered": format_energy(co2.wh) if co2 else format_energy(0),
-        "may_reset": access.operator(request).role == "admin",
+        "may_reset": access.operator(request).role == "admin", "baselines": carbon.BASELINES,
         "done": request.query.get("done", "")}, *tables)
 
 
@@ -118,6 +118,22 @@ async def reset_baseline(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{back}?done={flash}-{result['serial']}")
 
 
+@access.allow("admin")
+async def set_baseline(request: web.Request) -> web.StreamResponse:
+    """What the cluster's solar displaces (grid / diesel / kerosene): its carbon figures use that factor."""
+    baseline = str((await request.post()).get("baseline", ""))
+    if baseline not in carbon.BASELINES:
+        raise web.HTTPBadRequest(text=f"baseline must be one of {', '.join(carbon.BASELINES)}.\n")
+    async with request.app[appkeys.DB]() as s, s.begin():
+        cluster = await _cluster_by_code(s, request.match_info["code"])
+        if cluster.carbon_baseline != baseline:
+            audit.record(s, access.operator(request).actor, "cluster.baseline", f"cluster:{cluster.code}",
+                         before={"carbon_baseline": cluster.carbon_baseline}, after={"carbon_baseline": baseline})
+            cluster.carbon_baseline = baseline
+    raise web.HTTPSeeOther(f"{PATH}/{cluster.code}?done=baseline-{baseline}")
+
+
 def routes() -> list[web.RouteDef]:
     return [web.get(PATH, cluster_list), web.get(PATH + "/{code}", cluster_page),
+            web.post(PATH + "/{code}/baseline", set_baseline),
             web.post(f"{access.PREFIX}/meters/{{serial}}/reset-baseline", reset_baseline)]

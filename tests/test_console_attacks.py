@@ -1,0 +1,272 @@
+"""Review R1 of the console's core (issue 19): each attack that worked is pinned here, with the fix's test;
+attacks that failed are kept too, so a later change cannot reopen them."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from enerlectra.db.models import Operator
+from enerlectra.domain import operators
+from tests import test_carbon, test_redis_restart
+from tests.console_helpers import PASSWORD, add_operator, csrf_in, log_in, operator_client
+from ussd_app import appkeys
+from ussd_app.app import create_app
+
+world = test_carbon.world                       # the fixture: users, trades, meters, three clusters
+own_redis = test_redis_restart.own_redis        # a redis-server of the test's own, to stop and start
+
+
+def one_line(text: str) -> bool:
+    return text.count("\n") <= 1 and "Traceback" not in text
+
+
+# -- login: enumeration, lockout under concurrency, the KDF on every path ---------------------------------------
+
+async def test_a_locked_account_and_an_unknown_email_answer_alike(aiohttp_client, settings):
+    """Before: five wrong passwords on a real account said "locked", on an unknown email "wrong": so an
+    attacker learned which emails are operators."""
+    client = await aiohttp_client(create_app(settings.with_(console_login_max_failures=3)))
+    await add_operator(client, "admin")
+    answers = {}
+    for email in ("admin@example.com", "nobody@example.com"):
+        for _ in range(4):
+            resp = await log_in(client, email, "not the password")
+        answers[email] = (resp.status, await resp.text())
+    assert answers["admin@example.com"] == answers["nobody@example.com"]
+
+
+async def test_a_locked_account_still_runs_the_kdf(client, settings, monkeypatch):
+    """Before: a locked account answered at once (no KDF), an unknown one after the KDF: a timing oracle.
+    Counted with a wrapper around the real KDF (it still runs)."""
+    await add_operator(client, "admin")
+    runs = []
+    real = operators.verify_pin_async
+
+    async def counted(password, hashed):
+        runs.append(1)
+        return await real(password, hashed)
+    monkeypatch.setattr(operators, "verify_pin_async", counted)
+    db, cost = client.app[appkeys.DB], settings.console_kdf_cost
+    for email in ("admin@example.com", "nobody@example.com"):
+        for _ in range(settings.console_login_max_failures + 2):
+            runs.clear()
+            await operators.login(db, email, "not the password", cost=cost,
+                                  max_failures=settings.console_login_max_failures, lock_minutes=5)
+            assert runs == [1], email
+
+
+async def test_many_guesses_at_once_get_no_more_tries_than_the_limit(aiohttp_client, settings):
+    """Before: guesses fired together all read the account unlocked and all ran the KDF, so the right one
+    among them got in although the lock had fallen. Now each claims its try before the KDF."""
+    client = await aiohttp_client(create_app(settings.with_(console_login_max_failures=3,
+                                                            console_logins_per_ip=1000)))
+    await add_operator(client, "admin")
+    db, cost = client.app[appkeys.DB], settings.console_kdf_cost
+    guesses = [f"wrong guess {i:02d} long" for i in range(12)] + [PASSWORD]
+
+    async def attempt(password: str) -> operators.Login:
+        return await operators.login(db, "admin@example.com", password, cost=cost, max_failures=3, lock_minutes=5)
+    results = await asyncio.gather(*(attempt(p) for p in guesses))
+    assert results[-1].who is None                          # the 13th guess, the right one, is not let in
+    async with db() as session:
+        row = (await session.execute(select(Operator))).scalar_one()
+    assert row.failed_logins == 3 and row.locked_until is not None       # exactly the three tries counted
+
+
+@pytest.mark.parametrize("typed", ["  Admin@Example.COM ", "ADMIN@EXAMPLE.COM"])
+async def test_an_email_in_other_case_or_with_spaces_logs_in(client, typed):
+    await add_operator(client, "admin")
+    assert (await log_in(client, typed)).status == 302
+
+
+async def test_x_forwarded_for_does_not_reset_the_rate_limit_without_a_trusted_proxy(aiohttp_client, settings):
+    client = await aiohttp_client(create_app(settings.with_(console_logins_per_ip=2)))
+    statuses = []
+    for i in range(3):
+        page = await client.get("/console/login")
+        resp = await client.post("/console/login", data={"csrf": csrf_in(await page.text()), "email": "x@example.com",
+                                                         "password": "whatever password"},
+                                 headers={"X-Forwarded-For": f"198.51.100.{i}"})
+        statuses.append(resp.status)
+    assert statuses == [403, 403, 429]
+
+
+# -- sessions --------------------------------------------------------------------------------------------------
+
+async def test_logging_in_again_ends_the_session_the_browser_had(aiohttp_client, client, settings):
+    """Before: a second login in the same browser left the first session alive in Redis (its cookie
+    overwritten, but whoever copied it kept a live session)."""
+    await add_operator(client, "admin")
+    await add_operator(client, "viewer")
+    assert (await log_in(client, "admin@example.com")).status == 302
+    first = client.session.cookie_jar.filter_cookies(client.make_url("/console"))["enx_console"].value
+    assert (await log_in(client, "viewer@example.com")).status == 302
+    redis = client.app[appkeys.REDIS]
+    keys = [k async for k in redis.scan_iter(f"{settings.redis_prefix}console:s:*")]
+    assert len(keys) == 1
+    thief = await aiohttp_client(client.server)             # whoever copied the first cookie
+    resp = await thief.get("/console/me", headers={"Cookie": f"enx_console={first}"}, allow_redirects=False)
+    assert resp.status == 302
+
+
+async def test_a_new_token_is_issued_at_login_whatever_cookie_came_in(client):
+    await add_operator(client, "viewer")
+    client.session.cookie_jar.update_cookies({"enx_console": "planted-by-attacker"}, client.make_url("/console"))
+    resp = await log_in(client, "viewer@example.com")
+    assert resp.cookies["enx_console"].value != "planted-by-attacker"
+
+
+async def test_logout_ends_only_that_session(aiohttp_client, client):
+    await add_operator(client, "viewer")
+    other = await aiohttp_client(client.server)
+    assert (await log_in(client, "viewer@example.com")).status == 302
+    assert (await log_in(other, "viewer@example.com")).status == 302
+    csrf = csrf_in(await (await client.get("/console/me")).text())
+    await client.post("/console/logout", data={"csrf": csrf})
+    assert (await client.get("/console/me", allow_redirects=False)).status == 302
+    assert (await other.get("/console/me", allow_redirects=False)).status == 200
+
+
+# -- CSRF ------------------------------------------------------------------------------------------------------
+
+async def test_one_operators_csrf_token_does_not_work_in_anothers_session(aiohttp_client, client):
+    mallory = await aiohttp_client(client.server)
+    await operator_client(client, "admin")
+    stolen = await operator_client(mallory, "viewer")
+    resp = await client.post("/console/logout", data={"csrf": stolen}, allow_redirects=False)
+    assert resp.status == 403
+
+
+@pytest.mark.parametrize("how", ["header", "multipart"])
+async def test_the_csrf_token_by_header_or_multipart_is_accepted(client, how):
+    csrf = await operator_client(client, "viewer")
+    if how == "header":
+        resp = await client.post("/console/logout", headers={"X-CSRF-Token": csrf}, allow_redirects=False)
+    else:
+        import aiohttp
+        form = aiohttp.FormData({"csrf": csrf}, default_to_multipart=True)
+        resp = await client.post("/console/logout", data=form, allow_redirects=False)
+    assert resp.status == 302
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+async def test_other_methods_want_the_csrf_token_too(client, method):
+    await operator_client(client, "admin")
+    resp = await client.request(method, "/console/logout", allow_redirects=False)
+    assert resp.status == 403 and one_line(await resp.text())
+
+
+async def test_head_changes_nothing(client):
+    await operator_client(client, "admin")
+    assert (await client.head("/console/logout", allow_redirects=False)).status in (403, 405)
+    assert (await client.get("/console/me", allow_redirects=False)).status == 200
+
+
+# -- redirects and echoed input ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("next_", ["/console/%0d%0aSet-Cookie:%20x=1", "/console/%0aX:1", "/console/%00"])
+async def test_a_next_with_control_characters_injects_no_header(client, next_):
+    """Held: yarl drops CR/LF from the Location it builds; the redirect stays on our pages, no header added."""
+    await add_operator(client, "viewer")
+    resp = await log_in(client, "viewer@example.com", next_=next_)
+    assert resp.status == 302 and resp.headers["Location"].startswith("/console/")
+    assert "x" not in resp.cookies and "X" not in resp.headers
+
+
+@pytest.mark.parametrize("back", ["/console/clusters/x\r\nSet-Cookie: x=1", "https://evil.example/",
+                                  "//evil.example/console/clusters/"])
+async def test_the_back_field_never_leaves_the_clusters_pages(client, world, back):
+    csrf = await operator_client(client, "admin")
+    resp = await client.post("/console/meters/MTR-ZM-1/reset-baseline", data={"csrf": csrf, "back": back},
+                             allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/console/clusters")
+    assert "\n" not in resp.headers["Location"]
+
+
+@pytest.mark.parametrize("path", ["/console/audit?action=<script>x</script>&actor=\"><svg/onload=1>",
+                                  "/console/clusters/KXYZ1?done=reset-<script>",
+                                  "/console/login?next=\"><script>x</script>"])
+async def test_echoed_query_parameters_are_escaped(client, world, path):
+    await operator_client(client, "admin")
+    body = await (await client.get(path)).text()
+    assert "<script>" not in body and "<svg/onload" not in body
+
+
+async def test_a_404_echoing_the_path_is_plain_text_and_not_sniffed(client):
+    """The one-line 404 repeats the code typed; as text/plain with nosniff no browser runs it as HTML."""
+    await operator_client(client, "admin")
+    resp = await client.get("/console/clusters/K7<b>x")
+    assert resp.status == 404 and resp.content_type == "text/plain"
+    assert resp.headers.get("X-Content-Type-Options") == "nosniff"
+
+
+async def test_console_pages_are_never_cached_nor_framed(client):
+    """Before: no Cache-Control, so after logout the back button (or a shared proxy) showed members' numbers."""
+    await operator_client(client, "viewer")
+    for path in ("/console/me", "/console/audit", "/console/audit?format=csv", "/console/login"):
+        resp = await client.get(path)
+        assert resp.headers.get("Cache-Control") == "no-store", path
+        assert "frame-ancestors 'none'" in resp.headers.get("Content-Security-Policy", ""), path
+
+
+async def test_audit_before_and_after_are_escaped(client):
+    await operator_client(client, "viewer")
+    await add_operator(client, "support", email="x<script>alert(1)</script>@example.com")
+    body = await (await client.get("/console/audit")).text()
+    assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
+
+
+# -- robustness: malformed input gets one line, never a 500 ----------------------------------------------------
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"csrf=\xff\xfe&email=\xc3(&password=x", "application/x-www-form-urlencoded"),
+    (b"csrf=x&email=a&password=b", "application/x-www-form-urlencoded; charset=no-such-charset"),
+    (b"--b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nx\r\n", "multipart/form-data; boundary=b"),
+    (b"csrf=" + b"a" * 2_000_000, "application/x-www-form-urlencoded"),
+    (b"&".join([b"email=a"] * 20_000), "application/x-www-form-urlencoded"),
+])
+async def test_malformed_login_forms_get_a_4xx(client, body, content_type):
+    await client.get("/console/login")
+    resp = await client.post("/console/login", data=body, headers={"Content-Type": content_type})
+    assert 400 <= resp.status < 500, (resp.status, (await resp.text())[:300])
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"csrf=\xff\xfe", "application/x-www-form-urlencoded"),
+    (b"csrf=x", "application/x-www-form-urlencoded; charset=no-such-charset"),
+    (b"--b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nx\r\n", "multipart/form-data; boundary=b"),
+])
+async def test_malformed_posts_in_a_session_get_one_line(client, body, content_type):
+    await operator_client(client, "admin")
+    resp = await client.post("/console/logout", data=body, headers={"Content-Type": content_type},
+                             allow_redirects=False)
+    assert 400 <= resp.status < 500 and one_line(await resp.text()), (resp.status, (await resp.text())[:300])
+
+
+@pytest.mark.parametrize("query", ["action=%ff%fe", "format=csv&table=%ff", "action=" + "a" * 20_000,
+                                   "&".join(["action=a"] * 2000)])
+async def test_odd_query_strings_get_no_500(client, query):
+    await operator_client(client, "viewer")
+    resp = await client.get(f"/console/audit?{query}")
+    assert resp.status < 500, (resp.status, (await resp.text())[:300])
+
+
+# -- Redis down: a clear 503, not a traceback ------------------------------------------------------------------
+
+@pytest.mark.parametrize("method, path", [("GET", "/console/me"), ("POST", "/console/login"),
+                                          ("POST", "/console/logout")])
+async def test_with_redis_down_the_console_answers_503_in_one_line(aiohttp_client, settings, own_redis,
+                                                                   method, path):
+    client = await aiohttp_client(create_app(settings.with_(redis_url=own_redis.url)))
+    csrf = await operator_client(client, "admin")
+    if path == "/console/login":            # the login form's own token (its page needs no Redis)
+        csrf = csrf_in(await (await client.get("/console/login")).text())
+    own_redis.stop()
+    try:
+        data = {"csrf": csrf, "email": "admin@example.com", "password": PASSWORD}
+        resp = await client.request(method, path, data=data if method == "POST" else None, allow_redirects=False)
+        assert resp.status == 503 and one_line(await resp.text()), (resp.status, (await resp.text())[:300])
+    finally:
+        own_redis.start()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from enerlectra.db.models import Operator
+from enerlectra.db.models import Cluster, Operator, User
 from enerlectra.domain import operators
 from tests import test_carbon, test_redis_restart
 from tests.console_helpers import PASSWORD, add_operator, csrf_in, log_in, operator_client
 from ussd_app import appkeys
 from ussd_app.app import create_app
+from ussd_app.console import access, charts, render
 
 world = test_carbon.world                       # the fixture: users, trades, meters, three clusters
 own_redis = test_redis_restart.own_redis        # a redis-server of the test's own, to stop and start
@@ -270,3 +271,117 @@ async def test_with_redis_down_the_console_answers_503_in_one_line(aiohttp_clien
         assert resp.status == 503 and one_line(await resp.text()), (resp.status, (await resp.text())[:300])
     finally:
         own_redis.start()
+
+
+# -- roles: every console route, GET and POST, for each role ---------------------------------------------------
+
+ANY_ROLE = {"show", "submit", "logout", "me", "root"}     # the login, logout, account page, and / redirect
+
+
+def console_routes(app) -> list[tuple[str, str, object]]:
+    found = []
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if path.startswith("/console") and route.method in ("GET", "POST"):
+            found.append((route.method, path, route.handler))
+    return found
+
+
+async def test_every_console_route_declares_its_roles(client):
+    """A page added without @access.allow would be open to every role, a chair included."""
+    undeclared = [(m, p) for m, p, h in console_routes(client.app)
+                  if not getattr(h, "roles", None) and h.__name__ not in ANY_ROLE]
+    assert undeclared == []
+
+
+@pytest.mark.parametrize("role", ["admin", "support", "viewer", "chair"])
+async def test_each_role_reaches_exactly_its_routes(client, world, role):
+    """Every /console route, GET (page and CSV) and POST, is a 403 for a role it does not list and never
+    a 403 or 5xx for one it does. The chair chairs the grid cluster."""
+    _people, clusters = world
+    own = clusters["grid"].code
+    csrf = await operator_client(client, role, cluster=own if role == "chair" else None)
+    params = {"code": own, "serial": "MTR-ZM-1"}
+    for method, path, handler in console_routes(client.app):
+        roles = getattr(handler, "roles", None)
+        if roles is None or path.endswith(("/login", "/logout")):
+            continue
+        url = path.format(**params)
+        attempts = [client.get(url, allow_redirects=False), client.get(url + "?format=csv", allow_redirects=False)] \
+            if method == "GET" else [client.post(url, data={"csrf": csrf}, allow_redirects=False)]
+        for attempt in attempts:
+            resp = await attempt
+            if role in roles:
+                assert resp.status not in (401, 403) and resp.status < 500, (method, url, resp.status)
+            else:
+                assert resp.status == 403 and one_line(await resp.text()), (method, url, resp.status)
+
+
+@pytest.mark.parametrize("suffix", ["", "?format=csv", "?format=csv&table=members", "?format=csv&table=meters",
+                                    "?format=csv&table=flagged", "?format=csv&table=proposals"])
+async def test_a_chair_never_sees_another_cluster(client, world, suffix):
+    _people, clusters = world
+    await operator_client(client, "chair", cluster=clusters["grid"].code)
+    for other in ("diesel", "kerosene"):
+        resp = await client.get(f"/console/clusters/{clusters[other].code}{suffix}", allow_redirects=False)
+        assert resp.status == 403 and clusters[other].name not in await resp.text()
+    assert (await client.get(f"/console/clusters/{clusters['grid'].code}{suffix}")).status == 200
+
+
+async def test_a_chair_moved_to_another_cluster_mid_session_loses_the_old_one(client, world):
+    _people, clusters = world
+    await operator_client(client, "chair", cluster=clusters["grid"].code)
+    async with client.app[appkeys.DB]() as session, session.begin():
+        await session.execute(update(Operator).values(cluster_id=clusters["diesel"].id))
+    assert (await client.get(f"/console/clusters/{clusters['grid'].code}")).status == 403
+    assert (await client.get(f"/console/clusters/{clusters['diesel'].code}")).status == 200
+
+
+# -- output: what users typed, rendered in pages, CSV and charts -----------------------------------------------
+
+XSS = '<img src=x onerror=alert(1)>"\'<script>alert(2)</script>'
+
+
+async def test_names_users_typed_are_escaped_on_every_page(client, world):
+    people, clusters = world
+    async with client.app[appkeys.DB]() as session, session.begin():
+        await session.execute(update(User).values(name=XSS))
+        await session.execute(update(Cluster).values(name=XSS, area=XSS))
+    await operator_client(client, "admin")
+    for path in ("/console/overview", "/console/funnel", "/console/clusters", "/console/carbon",
+                 f"/console/clusters/{clusters['grid'].code}", "/console/audit"):
+        body = await (await client.get(path)).text()
+        assert "<script>" not in body and "<img" not in body, path
+
+
+def test_charts_escape_their_labels_and_names():
+    svg = charts.line_chart(XSS, [XSS, XSS], [charts.Series(XSS, [1, 2])]) + \
+        charts.bar_chart(XSS, [(XSS, 3.0), ("</svg><script>", 1.0)])
+    assert "<script>" not in svg and "<img" not in svg and svg.count("<svg") == svg.count("</svg>") == 2
+
+
+@pytest.mark.parametrize("cell, written", [
+    ("=HYPERLINK(\"http://evil\")", "'=HYPERLINK(\"http://evil\")"), ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+    ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"), ("\r=1", "'\r=1"),
+    ("-12.5", "-12.5"), ("+260971234567", "+260971234567"), ("plain", "plain"), (None, ""), (-3, "-3"),
+])
+def test_csv_cells_a_spreadsheet_would_run_are_quoted(cell, written):
+    assert render._cell(cell) == written
+
+
+@pytest.mark.parametrize("wanted, landing", [
+    ("/console/audit?action=x", "/console/audit?action=x"), ("/console", "HOME"), ("//evil.example/", "HOME"),
+    ("/console/\\evil", "HOME"), ("/console/a\tb", "HOME"), ("/console/a\x00", "HOME"),
+    ("https://evil.example/console/", "HOME"), ("/consolex/", "HOME"), (None, "HOME"), ("", "HOME"),
+])
+def test_local_path_keeps_only_our_own_paths(wanted, landing):
+    assert access.local_path(wanted, "/console", "HOME") == landing
+
+
+async def test_the_session_token_is_never_logged(client, caplog):
+    caplog.set_level("DEBUG")
+    await operator_client(client, "admin")
+    token = client.session.cookie_jar.filter_cookies(client.make_url("/console"))["enx_console"].value
+    await client.get("/console/audit")
+    await log_in(client, "admin@example.com", "a wrong password")
+    assert token not in caplog.text and PASSWORD not in caplog.text

@@ -145,6 +145,16 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     return await handler(request)
 
 
+def local_path(wanted: object, under: str, default: str) -> str:
+    """`wanted` when it is a path of ours below `under` (the ?next= after login, a form's `back`), else
+    `default`: never an absolute URL, a //host, a backslash (browsers read it as /) or a control character."""
+    text = str(wanted or "")
+    if text.startswith(under.rstrip("/") + "/") and not text.startswith("//") and "\\" not in text \
+            and text.isprintable():
+        return text
+    return default
+
+
 def _safe_next(path_qs: str) -> str:
     return quote(path_qs, safe="")
 

@@ -25,11 +25,7 @@ def home_of(who: operators.Who) -> str:
 
 
 def _next(request: web.Request, who: operators.Who) -> str:
-    wanted = request.query.get("next", "")
-    # Only a path of ours: never an absolute URL or //host (an open redirect).
-    if wanted.startswith(access.PREFIX + "/") and not wanted.startswith("//") and "\\" not in wanted:
-        return wanted
-    return home_of(who)
+    return access.local_path(request.query.get("next"), access.PREFIX, home_of(who))
 
 
 def _form(request: web.Request, message: str = "", status: int = 200) -> web.StreamResponse:

@@ -345,13 +345,18 @@ XSS = '<img src=x onerror=alert(1)>"\'<script>alert(2)</script>'
 async def test_names_users_typed_are_escaped_on_every_page(client, world):
     people, clusters = world
     async with client.app[appkeys.DB]() as session, session.begin():
-        await session.execute(update(User).values(name=XSS))
-        await session.execute(update(Cluster).values(name=XSS, area=XSS))
+        # within the columns' 40 characters (PostgreSQL holds them to it)
+        await session.execute(update(User).values(name="<img src=x onerror=alert(1)>"))
+        await session.execute(update(Cluster).values(name="\"'<script>alert(2)</script>", area="<img src=x>"))
     await operator_client(client, "admin")
     for path in ("/console/overview", "/console/funnel", "/console/clusters", "/console/carbon",
                  f"/console/clusters/{clusters['grid'].code}", "/console/audit"):
         body = await (await client.get(path)).text()
         assert "<script>" not in body and "<img" not in body, path
+        if path.startswith("/console/clusters"):
+            assert "&lt;script&gt;" in body, path            # the name is there, escaped
+        if path.startswith("/console/clusters/"):
+            assert "&lt;img src=x onerror" in body, path     # the member's name too
 
 
 def test_charts_escape_their_labels_and_names():
@@ -385,3 +390,30 @@ async def test_the_session_token_is_never_logged(client, caplog):
     await client.get("/console/audit")
     await log_in(client, "admin@example.com", "a wrong password")
     assert token not in caplog.text and PASSWORD not in caplog.text
+
+
+# "w" a wrong password, "R" the right one, "+N" N minutes later; "in" / "no" what each try answers (max 3, lock 10)
+LOCK_STORIES = [
+    ("w w R", "no no in"),
+    ("w w w R", "no no no no"),
+    ("w w w +11 R", "no no no in"),
+    ("w w w +11 w R", "no no no no no"),               # after a lock one more wrong locks again
+    ("w w R w w R", "no no in no no in"),              # the right password clears the count
+    ("w w w +9 R +2 R", "no no no no in"),             # still locked at 9 minutes, free at 11
+]
+
+
+@pytest.mark.parametrize("story, answers", LOCK_STORIES)
+async def test_lock_stories(client, settings, story, answers):
+    from datetime import datetime, timedelta, timezone
+    await add_operator(client, "admin")
+    now, got = datetime.now(timezone.utc), []
+    for step in story.split():
+        if step.startswith("+"):
+            now += timedelta(minutes=int(step[1:]))
+            continue
+        result = await operators.login(client.app[appkeys.DB], "admin@example.com",
+                                       PASSWORD if step == "R" else "a wrong password", now=now,
+                                       cost=settings.console_kdf_cost, max_failures=3, lock_minutes=10)
+        got.append("in" if result.who else "no")
+    assert " ".join(got) == answers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from enerlectra.db.models import Cluster, Operator, User
 from enerlectra.domain import operators
@@ -417,3 +417,13 @@ async def test_lock_stories(client, settings, story, answers):
                                        cost=settings.console_kdf_cost, max_failures=3, lock_minutes=10)
         got.append("in" if result.who else "no")
     assert " ".join(got) == answers
+
+
+async def test_a_deleted_operators_session_does_not_pass_to_whoever_gets_their_id(client):
+    """SQLite hands a deleted row's id (the highest) to the next row: before, the viewer's old session then
+    opened the new admin's account."""
+    await operator_client(client, "viewer")
+    async with client.app[appkeys.DB]() as session, session.begin():
+        await session.execute(delete(Operator))
+    await add_operator(client, "admin")
+    assert (await client.get("/console/me", allow_redirects=False)).status == 302      # to the login

@@ -427,3 +427,20 @@ async def test_a_deleted_operators_session_does_not_pass_to_whoever_gets_their_i
         await session.execute(delete(Operator))
     await add_operator(client, "admin")
     assert (await client.get("/console/me", allow_redirects=False)).status == 302      # to the login
+
+
+async def test_each_request_restarts_the_idle_clock(client, settings):
+    await operator_client(client, "viewer")
+    redis = client.app[appkeys.REDIS]
+    [key] = [k async for k in redis.scan_iter(f"{settings.redis_prefix}console:s:*")]
+    await redis.expire(key, 5)                                      # nearly idle
+    assert (await client.get("/console/me")).status == 200
+    assert await redis.ttl(key) > settings.console_session_minutes * 60 - 5
+
+
+@pytest.mark.parametrize("email", ["\u0430dmin@example.com",          # Cyrillic a: looks like admin@
+                                   "admin@ex\u0430mple.com", "\uff41dmin@example.com", "admin\u200b@example.com"])
+def test_an_operator_email_with_look_alike_letters_is_refused(email):
+    """Before: accepted, so a second account could pass for admin@example.com in the audit log."""
+    with pytest.raises(operators.OperatorError):
+        operators.normal_email(email)

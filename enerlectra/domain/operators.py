@@ -46,6 +46,9 @@ def normal_email(email: str) -> str:
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise OperatorError(f"not an email address: {email!r}")
+    if not (email.isascii() and email.isprintable()):
+        # A Cyrillic "а" or a zero-width space would make a second account that reads as another one.
+        raise OperatorError(f"an operator's email is plain ASCII: {email!r}")
     return email
 
 

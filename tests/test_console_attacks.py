@@ -11,6 +11,7 @@ from enerlectra.db.models import Cluster, Operator, User
 from enerlectra.domain import operators
 from tests import test_carbon, test_redis_restart
 from tests.console_helpers import PASSWORD, add_operator, csrf_in, log_in, operator_client
+from tests.test_carbon import ZM_SELLER
 from ussd_app import appkeys
 from ussd_app.app import create_app
 from ussd_app.console import access, charts, render
@@ -298,10 +299,12 @@ async def test_every_console_route_declares_its_roles(client):
 async def test_each_role_reaches_exactly_its_routes(client, world, role):
     """Every /console route, GET (page and CSV) and POST, is a 403 for a role it does not list and never
     a 403 or 5xx for one it does. The chair chairs the grid cluster."""
-    _people, clusters = world
+    people, clusters = world
     own = clusters["grid"].code
     csrf = await operator_client(client, role, cluster=own if role == "chair" else None)
-    params = {"code": own, "serial": "MTR-ZM-1"}
+    # a placeholder for every {name} a console route has (a new route's name: add it here)
+    params = {"code": own, "serial": "MTR-ZM-1", "reference": "NO-SUCH-PAYMENT",
+              "user_id": next(iter(people.values())).id}
     for method, path, handler in console_routes(client.app):
         roles = getattr(handler, "roles", None)
         if roles is None or path.endswith(("/login", "/logout")):
@@ -349,8 +352,11 @@ async def test_names_users_typed_are_escaped_on_every_page(client, world):
         await session.execute(update(User).values(name="<img src=x onerror=alert(1)>"))
         await session.execute(update(Cluster).values(name="\"'<script>alert(2)</script>", area="<img src=x>"))
     await operator_client(client, "admin")
-    for path in ("/console/overview", "/console/funnel", "/console/clusters", "/console/carbon",
-                 f"/console/clusters/{clusters['grid'].code}", "/console/audit"):
+    params = {"code": clusters["grid"].code, "serial": "MTR-ZM-1", "reference": "NO-SUCH-PAYMENT",
+              "user_id": people[ZM_SELLER].id}
+    pages = [p.format(**params) for m, p, _h in console_routes(client.app) if m == "GET"]
+    assert f"/console/clusters/{clusters['grid'].code}" in pages
+    for path in pages:
         body = await (await client.get(path)).text()
         assert "<script>" not in body and "<img" not in body, path
         if path.startswith("/console/clusters"):

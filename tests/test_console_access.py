@@ -48,10 +48,10 @@ async def _cluster(client) -> str:
 
 @pytest.mark.parametrize("password, email, status, message", [
     (PASSWORD, "admin@example.com", 302, None),
-    ("wrong password!", "admin@example.com", 403, "Wrong email or password."),
-    (PASSWORD, "nobody@example.com", 403, "Wrong email or password."),      # an unknown email says the same
-    (PASSWORD, "not an email", 403, "Wrong email or password."),
-    ("", "", 403, "Wrong email or password."),
+    ("wrong password!", "admin@example.com", 403, "Wrong email or password"),
+    (PASSWORD, "nobody@example.com", 403, "Wrong email or password"),      # an unknown email says the same
+    (PASSWORD, "not an email", 403, "Wrong email or password"),
+    ("", "", 403, "Wrong email or password"),
 ])
 async def test_login_answers(client, password, email, status, message):
     await add_operator(client, "admin")

@@ -1,7 +1,8 @@
 """Operators of the console: accounts, roles, passwords (scrypt, off the event loop), lockout after failures.
 
-A login reads the account, runs the KDF with no transaction open, then records the outcome in one short
-UPDATE (the failure count and the lock in the same statement, so concurrent wrong passwords all count).
+A login reads the account, counts the try (and locks on the last one allowed) in one short UPDATE, runs the
+KDF with no transaction open, then clears the count if the password was right. Counting before the KDF means
+guesses sent all at once cannot outrun the lock.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from enerlectra.db.models import Cluster, Operator
@@ -45,6 +46,9 @@ def normal_email(email: str) -> str:
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise OperatorError(f"not an email address: {email!r}")
+    if not (email.isascii() and email.isprintable()):
+        # A Cyrillic "а" or a zero-width space would make a second account that reads as another one.
+        raise OperatorError(f"an operator's email is plain ASCII: {email!r}")
     return email
 
 
@@ -106,27 +110,38 @@ async def login(db: async_sessionmaker, email: str, password: str, *, cost: int,
     if row is None or row.disabled:
         await verify_pin_async(password, await _decoy(cost))
         return Login(None)
-    locked = _aware(row.locked_until)
-    if locked is not None and locked > now:
-        return Login(None, locked)
+    claimed = await _claim_try(db, row.id, now, max_failures, now + timedelta(minutes=lock_minutes))
+    if claimed is None:                       # locked: the same KDF as any other refusal, so no time tells
+        await verify_pin_async(password, await _decoy(cost))
+        return Login(None, _aware(row.locked_until) or now)
+    failures, locked_until = claimed
     ok = await verify_pin_async(password, row.password_hash)    # no transaction open while the KDF runs
     async with db() as session, session.begin():
         if ok:
             await session.execute(update(Operator).where(Operator.id == row.id)
                                   .values(failed_logins=0, locked_until=None, last_login_at=now))
             return Login(Who(row.id, row.email, row.role, row.cluster_id))
-        lock_at = now + timedelta(minutes=lock_minutes)
-        locked_until = (await session.execute(
-            update(Operator).where(Operator.id == row.id)
-            .values(failed_logins=Operator.failed_logins + 1,
-                    locked_until=case((Operator.failed_logins + 1 >= max_failures, lock_at),
-                                      else_=Operator.locked_until))
-            .returning(Operator.locked_until))).scalar_one()
-        if _aware(locked_until) is not None and _aware(locked_until) > now:
+        if locked_until is not None:          # this wrong password was the last try: the lock stays
             audit.record(session, audit.Actor(row.email, row.id), "operator.locked", f"operator:{row.id}",
-                         after={"locked_until": lock_at.isoformat()})
-            return Login(None, _aware(locked_until))
+                         after={"locked_until": locked_until.isoformat(), "failed_logins": failures})
+            return Login(None, locked_until)
         return Login(None)
+
+
+async def _claim_try(db: async_sessionmaker, operator_id: int, now: datetime, max_failures: int,
+                     lock_at: datetime) -> tuple[int, datetime | None] | None:
+    """Count a try before its KDF runs, in one UPDATE, and lock when it is the last one allowed (a right
+    password then lifts the lock). So guesses sent all at once get max_failures tries, not one each; and a
+    try already counted needs no second write when wrong. None: the account is locked."""
+    async with db() as session, session.begin():
+        claimed = (await session.execute(
+            update(Operator)
+            .where(Operator.id == operator_id,
+                   or_(Operator.locked_until.is_(None), Operator.locked_until <= now))
+            .values(failed_logins=Operator.failed_logins + 1,
+                    locked_until=case((Operator.failed_logins + 1 >= max_failures, lock_at), else_=None))
+            .returning(Operator.failed_logins, Operator.locked_until))).first()
+    return None if claimed is None else (claimed[0], _aware(claimed[1]))
 
 
 async def unlock(db: async_sessionmaker, email: str, actor: audit.Actor = audit.CLI) -> None:

@@ -17,6 +17,7 @@ from typing import Awaitable, Callable
 from urllib.parse import quote
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from enerlectra.domain import operators
 from ussd_app import appkeys
@@ -29,6 +30,11 @@ OPERATOR = web.RequestKey("console_operator", operators.Who)
 CSRF = web.RequestKey("console_csrf", str)
 STAFF = ("admin", "support", "viewer")            # everyone but chairs
 EVERYONE = (*STAFF, "chair")
+
+# Console pages hold numbers and names: never cached (the back button after logout shows nothing), never
+# sniffed as anything but what they say, never framed.
+HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+           "Content-Security-Policy": "frame-ancestors 'none'", "Referrer-Policy": "same-origin"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -55,9 +61,14 @@ def set_cookie(request: web.Request, response: web.StreamResponse, name: str, va
 
 
 async def start(request: web.Request, response: web.StreamResponse, who: operators.Who) -> None:
+    """A new token at every login; the session the browser had (if any) ends, so no copy of it lives on."""
     settings = request.app[appkeys.SETTINGS]
+    old = request.cookies.get(COOKIE)
+    if old and len(old) <= 100:
+        await request.app[appkeys.REDIS].delete(_key(request, old))
     token = secrets.token_urlsafe(32)
-    record = {"op": who.id, "csrf": secrets.token_urlsafe(24),
+    # The email too: on SQLite a deleted operator's id goes to the next one made, who must not inherit this.
+    record = {"op": who.id, "email": who.email, "csrf": secrets.token_urlsafe(24),
               "until": time.time() + settings.console_session_max_hours * 3600}
     await request.app[appkeys.REDIS].set(_key(request, token), json.dumps(record),
                                          ex=settings.console_session_minutes * 60)
@@ -92,24 +103,57 @@ def csrf_ok(sent: str | None, expected: str) -> bool:
     return bool(sent) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
+async def read_form(request: web.Request):
+    """The posted form; one that cannot be read (bytes not in its charset, an unknown charset, a broken
+    multipart body) is a 400 in one line, not a 500."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError):          # UnicodeDecodeError is a ValueError
+        raise web.HTTPBadRequest(text="The form could not be read: send it as UTF-8.\n") from None
+
+
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every /console page but the login wants a live session; every POST wants the session's CSRF token."""
+    """Every /console page but the login wants a live session; every POST wants the session's CSRF token.
+    Sessions live in Redis: while it does not answer, the console says so (503), not a traceback."""
     path = request.path
-    if not (path == PREFIX or path.startswith(PREFIX + "/")) or path in OPEN_PATHS:
+    if not (path == PREFIX or path.startswith(PREFIX + "/")):
         return await handler(request)
+    try:
+        response = await (handler(request) if path in OPEN_PATHS else _guarded(request, handler))
+    except RedisError:
+        raise web.HTTPServiceUnavailable(text="The console cannot reach Redis (its sessions): try again in a "
+                                              "minute.\n", headers={"Retry-After": "30", **HEADERS}) from None
+    except web.HTTPException as answer:         # 403/404 lines and redirects too
+        answer.headers.update(HEADERS)
+        raise
+    response.headers.update(HEADERS)
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     record = await _session(request)
     who = await operators.who(request.app[appkeys.DB_READ], record["op"]) if record else None
-    if who is None:
+    if who is None or who.email != record.get("email"):
         if request.method != "GET":
             raise web.HTTPUnauthorized(text="Log in first.\n")
         raise web.HTTPFound(f"{PREFIX}/login?next={_safe_next(request.path_qs)}")
     if request.method not in ("GET", "HEAD"):
-        form = await request.post()
+        form = await read_form(request)
         if not csrf_ok(form.get("csrf") or request.headers.get("X-CSRF-Token"), record["csrf"]):
             raise web.HTTPForbidden(text="CSRF token missing or wrong: reload the page and try again.\n")
     request[OPERATOR], request[CSRF] = who, record["csrf"]
     return await handler(request)
+
+
+def local_path(wanted: object, under: str, default: str) -> str:
+    """`wanted` when it is a path of ours below `under` (the ?next= after login, a form's `back`), else
+    `default`: never an absolute URL, a //host, a backslash (browsers read it as /) or a control character."""
+    text = str(wanted or "")
+    if text.startswith(under.rstrip("/") + "/") and not text.startswith("//") and "\\" not in text \
+            and text.isprintable():
+        return text
+    return default
 
 
 def _safe_next(path_qs: str) -> str:

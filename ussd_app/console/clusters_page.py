@@ -112,8 +112,7 @@ async def reset_baseline(request: web.Request) -> web.StreamResponse:
         if result["changed"]:
             audit.record(s, access.operator(request).actor, "meter.reset_baseline", f"meter:{result['serial']}",
                          before=result["before"], after=result["after"])
-    back = (await request.post()).get("back", PATH)
-    back = back if str(back).startswith(PATH + "/") else PATH
+    back = access.local_path((await access.read_form(request)).get("back"), PATH, PATH)
     flash = "reset" if result["changed"] else "already-waiting"
     raise web.HTTPSeeOther(f"{back}?done={flash}-{result['serial']}")
 

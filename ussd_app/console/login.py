@@ -15,6 +15,8 @@ from ussd_app.console import access, render
 
 log = logging.getLogger(__name__)
 LOGIN_CSRF = "enx_login_csrf"
+REFUSED = ("Wrong email or password, or the account is locked after too many wrong passwords "
+           "(wait, or ask an admin).")
 HOME = {"chair": f"{access.PREFIX}/clusters"}           # where each role lands; others: the overview
 
 
@@ -23,11 +25,7 @@ def home_of(who: operators.Who) -> str:
 
 
 def _next(request: web.Request, who: operators.Who) -> str:
-    wanted = request.query.get("next", "")
-    # Only a path of ours: never an absolute URL or //host (an open redirect).
-    if wanted.startswith(access.PREFIX + "/") and not wanted.startswith("//") and "\\" not in wanted:
-        return wanted
-    return home_of(who)
+    return access.local_path(request.query.get("next"), access.PREFIX, home_of(who))
 
 
 def _form(request: web.Request, message: str = "", status: int = 200) -> web.StreamResponse:
@@ -43,7 +41,7 @@ async def show(request: web.Request) -> web.StreamResponse:
 
 async def submit(request: web.Request) -> web.StreamResponse:
     app, settings = request.app, request.app[appkeys.SETTINGS]
-    form = await request.post()
+    form = await access.read_form(request)
     if not access.csrf_ok(str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF, "")):
         return _form(request, "The form expired: please try again.", status=403)
     address = ratelimits.client_ip(request, ratelimits.trusted_networks(settings.trusted_proxies))
@@ -55,10 +53,8 @@ async def submit(request: web.Request) -> web.StreamResponse:
                                    lock_minutes=settings.console_lock_minutes)
     if result.who is None:
         log.info("console login refused from %s", address)          # never the email or password typed
-        if result.locked_until is not None:
-            return _form(request, "This account is locked after too many wrong passwords. Try again later or "
-                                  "ask an admin.", status=403)
-        return _form(request, "Wrong email or password.", status=403)
+        # One answer for every refusal: a lock said only for real accounts would tell which emails exist.
+        return _form(request, REFUSED, status=403)
     found = web.HTTPFound(_next(request, result.who))
     await access.start(request, found, result.who)
     found.del_cookie(LOGIN_CSRF, path=access.PREFIX)

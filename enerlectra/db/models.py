@@ -549,9 +549,16 @@ class SessionsDaily(Base):
 
 
 class UserActivity(Base):
-    """A user who had a USSD session (or sent an SMS) on a UTC day: active users are distinct users here."""
+    """A user who had a USSD session (or sent an SMS) on a UTC day: active users are distinct users here.
+
+    prev_day: the user's active day before this one (None: the first). The users active in a period are the rows
+    in it whose prev_day is before it or None -- a count over an index, not a DISTINCT (migration 0017).
+    Kept by the fold (workers/analytics.py), also when a day is folded after a later one."""
 
     __tablename__ = "user_activity"
+    __table_args__ = (Index("ix_user_activity_user_id_day", "user_id", "day"),
+                      Index("ix_user_activity_day_prev_day", "day", "prev_day"))
 
     day: Mapped[datetime] = mapped_column(Date, primary_key=True)
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prev_day: Mapped[datetime | None] = mapped_column(Date, nullable=True)

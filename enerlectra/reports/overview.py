@@ -109,11 +109,13 @@ def _span(column, period: Period, previous: Period):
 
 
 async def _users(s: AsyncSession, period: Period, previous: Period) -> dict:
-    # One DISTINCT per period over the primary key's (day, user_id) range: SQLite builds one small set each,
-    # where one query with two DISTINCT CASEs built two over both periods (4x slower at 500,000 sessions).
-    active = [await s.scalar(select(func.count(UserActivity.user_id.distinct()))
-                             .where(UserActivity.day >= p.first, UserActivity.day <= p.last))
-              for p in (period, previous)]
+    # A user's first active day in a period is the row whose prev_day is before the period (or None): a count
+    # over the (day, prev_day) index, no DISTINCT (4x faster on SQLite at 500,000 sessions: bench/console.py).
+    a = UserActivity
+    active = (await s.execute(select(*[func.count(case((and_(a.day >= p.first, a.day <= p.last,
+                                                              or_(a.prev_day.is_(None), a.prev_day < p.first)), 1)))
+                                       for p in (period, previous)])
+                              .where(a.day >= previous.first, a.day <= period.last))).one()
     new = (await s.execute(select(*_both(User.created_at, period, previous))
                            .where(_span(User.created_at, period, previous)))).one()
     return {"active_users": Change(*active), "new_users": Change(*new)}

@@ -36,7 +36,8 @@ class User(Base):
     sms_pin_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # YES 1234
     # After support reset the PIN: money actions wait until then (PIN_RESET_HOLD_HOURS).
     pin_reset_hold_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # indexed (migration 0017): the console's new users per period (enerlectra/reports/overview.py)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
 
@@ -89,7 +90,8 @@ class SmsOutbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)           # sends tried (claims)
     dispatches: Mapped[int] = mapped_column(Integer, default=1)         # jobs enqueued; part of the job id
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # indexed (migration 0017): the console's SMS figures per period (enerlectra/reports/overview.py)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -142,26 +142,25 @@ def _rate(part: int, whole: int) -> float:
 
 
 async def _sms(s: AsyncSession, period: Period, previous: Period) -> dict:
-    """One pass, grouped by the cost's currency (NULL for a cost in another shape, such as "0"): the counts add up
-    over the few groups, the costs are per group. (Grouping by status too sorted every row: 2-3x slower.)"""
+    """Per period, one pass over the (created_at, status, segments, cost) index grouped by the cost's currency
+    (NULL for a cost in another shape, such as "0"): the counts add up over the few groups, the costs are per
+    group. Per period and without CASEs splitting the periods: SQLite evaluates every CASE for every row."""
     o = SmsOutbox
-    sent, failed = o.status.in_(SENT), o.status == "failed"
+    sent = cast(o.status.in_(SENT), Integer)
     priced = o.cost.like("___ %")
     currency = case((priced, func.substr(o.cost, 1, 3)))
-    amount = case((priced, cast(func.round(cast(func.substr(o.cost, 5), Numeric) * COST_DIGITS), Integer)),
-                  else_=0)
-    now = o.created_at >= period.start
-
-    def both(value):
-        return (func.sum(case((now, value), else_=0)), func.sum(case((now, 0), else_=value)))
-    groups = (await s.execute(select(currency, *both(case((sent, 1), else_=0)), *both(case((failed, 1), else_=0)),
-                                     *both(case((sent, o.segments), else_=0)), *both(amount))
-                              .where(o.created_at >= previous.start, o.created_at < period.end)
-                              .group_by(currency))).all()
-    total = [sum(int(g[i] or 0) for g in groups) for i in range(1, 7)]
-    return {"sms_sent": Change(total[0], total[1]), "sms_failed": Change(total[2], total[3]),
-            "sms_segments": Change(total[4], total[5]),
-            "sms_cost": {g[0]: Change(int(g[7] or 0), int(g[8] or 0)) for g in groups if g[0] is not None}}
+    amount = case((priced, cast(func.round(cast(func.substr(o.cost, 5), Numeric) * COST_DIGITS), Integer)))
+    figures = []
+    for p in (period, previous):
+        groups = (await s.execute(select(currency, func.sum(sent), func.sum(cast(o.status == "failed", Integer)),
+                                         func.sum(sent * o.segments), func.sum(amount))
+                                  .where(o.created_at >= p.start, o.created_at < p.end).group_by(currency))).all()
+        figures.append(({g[0]: int(g[4] or 0) for g in groups if g[0] is not None},
+                        *(sum(int(g[i] or 0) for g in groups) for i in (1, 2, 3))))
+    (cost, sent_n, failed_n, segments), (cost_b, sent_b, failed_b, segments_b) = figures
+    return {"sms_sent": Change(sent_n, sent_b), "sms_failed": Change(failed_n, failed_b),
+            "sms_segments": Change(segments, segments_b),
+            "sms_cost": {c: Change(cost.get(c, 0), cost_b.get(c, 0)) for c in sorted(set(cost) | set(cost_b))}}
 
 
 async def _money(s: AsyncSession, period: Period, previous: Period) -> list[MoneyFlow]:

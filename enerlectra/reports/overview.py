@@ -11,7 +11,6 @@ provides (`carbon=`), or stays None.
 """
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Awaitable, Callable
@@ -81,23 +80,19 @@ class Overview:
 
 async def overview(db: async_sessionmaker, days: int, last: date | None = None,
                    carbon: CarbonHook | None = None) -> Overview:
-    """`days` days ending `last` (today, UTC) against the `days` before.
-
-    Each table's figures are read in a session of their own, all at once: on PostgreSQL the page waits for the
-    slowest query, not their sum (on SQLite the read engine runs them in turn on the loop, as before). Each is a
-    snapshot of its own moment: a dashboard's figures, not a balance sheet."""
+    """`days` days ending `last` (today, UTC) against the `days` before."""
     period = Period.ending(days, last)
     previous = period.before()
-
-    async def read(part, *args):
-        async with db() as s:
-            return await part(s, *args)
-    (users, sessions, sms, (offers, bids), advisor, money, traded, series) = await asyncio.gather(
-        read(_users, period, previous), read(_sessions, period, previous), read(_sms, period, previous),
-        read(_open_orders, period), read(_advisor, period, previous), read(_money, period, previous),
-        read(_traded, period, previous), read(_series, period))
-    result = Overview(period=period, previous=previous, **users, **sessions, **sms, money=money, traded=traded,
-                      open_offers=offers, open_bids=bids, **advisor, series=series)
+    async with db() as s:
+        users = await _users(s, period, previous)
+        sessions = await _sessions(s, period, previous)
+        sms = await _sms(s, period, previous)
+        offers, bids = await _open_orders(s, period)
+        advisor = await _advisor(s, period, previous)
+        result = Overview(
+            period=period, previous=previous, **users, **sessions, **sms, money=await _money(s, period, previous),
+            traded=await _traded(s, period, previous), open_offers=offers, open_bids=bids, **advisor,
+            series=await _series(s, period))
     if carbon is not None:
         result = replace(result, carbon_avoided_kg=Change(await carbon(db, period), await carbon(db, previous)))
     return result

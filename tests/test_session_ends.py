@@ -10,7 +10,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 
 from enerlectra.db.models import FunnelDaily, SessionsDaily, UserActivity, UssdSession
 from enerlectra.jobs import FOLD_ENDS_JOB, JOB_KIND, make_queues, redis_client
@@ -148,6 +148,15 @@ async def _rollups_match_sessions(db) -> int:
                 UssdSession.ended_at >= lo, UssdSession.ended_at < lo + timedelta(days=1)))
             active = select(func.count()).select_from(UserActivity).where(UserActivity.day == day)
             assert await s.scalar(active) == users
+        days = sorted((await s.scalars(select(SessionsDaily.day).distinct())).all())
+        for first, last in [(a, b) for a in days for b in days if a <= b]:      # every window of the days seen
+            lo, hi = (datetime(d.year, d.month, d.day, tzinfo=timezone.utc) for d in (first, last))
+            distinct = await s.scalar(select(func.count(UssdSession.user_id.distinct())).where(
+                UssdSession.ended_at >= lo, UssdSession.ended_at < hi + timedelta(days=1)))
+            firsts = await s.scalar(select(func.count()).select_from(UserActivity).where(
+                UserActivity.day >= first, UserActivity.day <= last,
+                or_(UserActivity.prev_day.is_(None), UserActivity.prev_day < first)))
+            assert firsts == distinct, (first, last)
     return total
 
 

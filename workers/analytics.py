@@ -22,6 +22,7 @@ from datetime import date, datetime, timezone
 from typing import Iterable
 
 from redis.asyncio import Redis
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -148,8 +149,30 @@ async def _add_rollups(s: AsyncSession, new: list[SessionEnd]) -> None:
                    for k, n in sorted(daily.items())])
     active = sorted({(_day(end), end.user_id) for end in new if end.user_id is not None})
     if active:
-        await s.execute(insert(UserActivity).on_conflict_do_nothing(),
-                        [{"day": day, "user_id": user_id} for day, user_id in active])
+        added = (await s.execute(insert(UserActivity).on_conflict_do_nothing()
+                                 .returning(UserActivity.day, UserActivity.user_id),
+                                 [{"day": day, "user_id": user_id} for day, user_id in active])).all()
+        if added:
+            await _link_days(s, [{"u": user_id, "d": day} for day, user_id in added])
+
+
+def _prev_day_statements():
+    """user_activity.prev_day for days just added: a new day's is the user's latest day before it; the user's
+    next day after it (a day folded late) now points at it. By the (user_id, day) index."""
+    ua = UserActivity.__table__
+    x = ua.alias("x")
+    u, d = bindparam("u"), bindparam("d")
+    before = select(func.max(x.c.day)).where(x.c.user_id == u, x.c.day < d).scalar_subquery()
+    after = select(func.min(x.c.day)).where(x.c.user_id == u, x.c.day > d).scalar_subquery()
+    return (update(ua).where(ua.c.user_id == u, ua.c.day == d).values(prev_day=before),
+            update(ua).where(ua.c.user_id == u, ua.c.day == after, or_(ua.c.prev_day.is_(None), ua.c.prev_day < d))
+            .values(prev_day=d))
+
+
+async def _link_days(s: AsyncSession, added: list[dict]) -> None:
+    own, next_one = _prev_day_statements()
+    await s.execute(own, added)
+    await s.execute(next_one, added)
 
 
 async def _upsert(s: AsyncSession, insert, model, keys: list[str], counts: Iterable[str], rows: list[dict]) -> None:

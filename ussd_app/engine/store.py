@@ -4,7 +4,9 @@ with a TTL, a per-session lock, resume pointers.
 Keys carry the session id as a hash tag (`{sid}`) so one session's keys share a Redis Cluster slot.
 A hop costs two round trips: one script checks the hop's rate limits (its address, session and hop:
 enerlectra/ratelimit.py), takes the lock and reads the record; one pipeline writes the resume pointer, then
-one script writes the record and releases the lock (the script alone when the pointer does not change).
+one script writes the record and releases the lock (the script alone when the pointer does not change). A hop
+that ENDs the session pushes its end record (enerlectra/ussd/ends.py) in that same pipeline, so it costs no
+round trip of its own; an ordinary hop's save is unchanged.
 A new session adds one read (the caller's resume pointer lives under their number, not the session).
 
 Bytes per live session (issue 18: at most 600): one key (each key costs Redis about 100 bytes of its own), the
@@ -293,6 +295,7 @@ class SessionStore:
                 elif pointer == "delete":
                     pipe.delete(self._resume_key(session.msisdn))
                 pipe.evalsha(self._save.sha, len(keys), *keys, *args)
+                # (Retried after NoScriptError, the end record is pushed again: the fold counts a session once.)
                 try:
                     await pipe.execute()
                     return

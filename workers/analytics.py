@@ -23,9 +23,9 @@ from typing import Iterable
 
 from redis.asyncio import Redis
 from sqlalchemy import bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from enerlectra.db.dialects import insert_for
 from enerlectra.db.models import FunnelDaily, SessionsDaily, UserActivity, UssdSession
 from enerlectra.redis_client import async_client
 from enerlectra.ussd.ends import REASONS, SessionEnd, ends_key, journey
@@ -100,7 +100,7 @@ async def record(db: async_sessionmaker, ends: Iterable[SessionEnd]) -> int:
     if not unique:
         return 0
     async with db() as s, s.begin():
-        insert = _insert(s)
+        insert = insert_for(s)
         done = await s.execute(
             insert(UssdSession).on_conflict_do_nothing(index_elements=["session_id"])
             .returning(UssdSession.session_id), [_row(end) for end in unique.values()])
@@ -108,10 +108,6 @@ async def record(db: async_sessionmaker, ends: Iterable[SessionEnd]) -> int:
         if new:
             await _add_rollups(s, new)
     return len(new)
-
-
-def _insert(s: AsyncSession):
-    return postgresql.insert if s.bind.dialect.name == "postgresql" else sqlite.insert
 
 
 def _row(end: SessionEnd) -> dict:
@@ -130,7 +126,7 @@ def _day(end: SessionEnd) -> date:
 
 
 async def _add_rollups(s: AsyncSession, new: list[SessionEnd]) -> None:
-    insert = _insert(s)
+    insert = insert_for(s)
     funnel: dict[tuple, Counter] = defaultdict(Counter)
     daily: dict[tuple, Counter] = defaultdict(Counter)
     for end in new:

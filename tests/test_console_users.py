@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from enerlectra.db.models import Cluster, MarketOrder, Membership, SmsOutbox, User
-from enerlectra.domain import outbox, pin_resets, wallet
+from enerlectra.domain import ledger, outbox, pin_resets, wallet
 from enerlectra.domain.phone import as_typed, parse_msisdn
 from tests.console_helpers import operator_client
 from tests.console_seed import add_payment, add_user, audit_rows
@@ -214,3 +214,42 @@ def test_every_way_of_typing_a_number_finds_it(country, data):
         assert [m.e164 for m in as_typed(exact)] == [e164], exact
     for national_form in ("0" + national, national, f"0{national[:2]}-{national[2:5]}-{national[5:]}"):
         assert e164 in [m.e164 for m in as_typed(national_form)], national_form
+
+
+# -- an admin's energy credit for a pilot ------------------------------------------------------------------
+
+async def _credit_form(client, user_id: int) -> str:
+    html = await (await client.get(f"/console/users/{user_id}")).text()
+    return html.split('name="key" value="', 1)[1].split('"', 1)[0]
+
+
+async def test_an_admin_credits_energy_once_however_often_the_form_is_sent(client):
+    user = await add_user(client, "+260971830001", "Pilot")
+    csrf = await operator_client(client, "admin")
+    key = await _credit_form(client, user.id)
+    for done in ("credited", "credit-repeat"):                   # the same form sent twice
+        resp = await client.post(f"/console/users/{user.id}/credit", allow_redirects=False,
+                                 data={"csrf": csrf, "key": key, "wh": "2500", "reason": "pilot Kanyama"})
+        assert resp.status == 303 and resp.headers["Location"].endswith(f"done={done}")
+    async with client.app[appkeys.DB_READ]() as s:
+        energy = await ledger.user_energy(s, user.id)
+        assert energy.balance == 2500 and await ledger.verify(s) == []
+    [row] = await audit_rows(client, "ledger.credit")
+    assert row.actor == "admin@example.com" and '"amount": 2500' in row.after
+
+
+@pytest.mark.parametrize("role, form, status", [
+    ("support", {"wh": "100", "reason": "pilot"}, 403),
+    ("admin", {"wh": "0", "reason": "pilot"}, 400),
+    ("admin", {"wh": "100001", "reason": "pilot"}, 400),
+    ("admin", {"wh": "1.5", "reason": "pilot"}, 400),
+    ("admin", {"wh": "100", "reason": "  "}, 400),
+    ("admin", {"wh": "100", "reason": "pilot", "key": "x"}, 400),
+])
+async def test_a_credit_that_is_not_allowed_moves_nothing(client, role, form, status):
+    user = await add_user(client, "+260971830002", "Pilot")
+    csrf = await operator_client(client, role)
+    data = {"csrf": csrf, "key": "k" * 16, **form}
+    resp = await client.post(f"/console/users/{user.id}/credit", data=data, allow_redirects=False)
+    assert resp.status == status and (await resp.text()).count("\n") == 1
+    assert await audit_rows(client, "ledger.credit") == []

@@ -4,12 +4,17 @@ with the identity-check note), the SMS we sent them, payments, market orders, cl
 on the profile only; the search lists it masked."""
 from __future__ import annotations
 
-from aiohttp import web
+import secrets
 
-from enerlectra.db.models import User
-from enerlectra.domain import outbox, pin_support, wallet
+from aiohttp import web
+from sqlalchemy import select
+
+from enerlectra.db.models import JournalEntry, User
+from enerlectra.domain import ledger, outbox, pin_support, wallet
+from enerlectra.domain.account_texts import credit_text
 from enerlectra.domain.phone import as_typed
 from enerlectra.domain.pin_resets import ResetRefused
+from enerlectra.i18n import in_language_of
 from ussd_app import appkeys
 from ussd_app.console import access, paging
 from ussd_app.console import queries_payments as q_payments
@@ -24,6 +29,8 @@ DONE = {
     "not-locked": "Nothing to unlock: no wrong PINs counted and no lock; nothing changed.",
     "reset": "Reset issued: their next dial chooses a new PIN; money actions are held; the owner gets an SMS.",
     "reset-repeat": "A reset is issued already and still good; nothing changed.",
+    "credited": "Energy credited; the owner gets an SMS receipt.",
+    "credit-repeat": "That credit was made already (the form was sent twice); nothing more was credited.",
     "not-asked": "They have not asked for a reset (Settings > Forgot PIN): tick 'issue anyway' if you checked "
                  "who they are another way. Nothing changed.",
 }
@@ -74,6 +81,7 @@ async def profile(request: web.Request) -> web.StreamResponse:
                          await q.clusters(s, user), title="Clusters"),
         ]
     context = {"user": user, "facts": q.facts(user, balances), "pin": pin, "stamp": paging.stamp,
+               "credit_key": secrets.token_urlsafe(16), "credit_max_wh": CREDIT_MAX_WH,
                "flash": DONE.get(request.query.get("done", ""), "")}
     return render.page(request, "user.html", context, *tables)
 
@@ -108,6 +116,36 @@ async def reset(request: web.Request) -> web.StreamResponse:
     raise _back(user.id, "reset" if step.created else "reset-repeat")
 
 
+CREDIT_MAX_WH = 100_000          # 100 kWh per console credit: a pilot's top-up, not a new market
+
+
+@access.allow("admin")
+async def credit(request: web.Request) -> web.StreamResponse:
+    """An admin's energy credit for a pilot (what `enerlectra energy credit` does), audited as ledger.credit.
+
+    The form carries a key made when the page was drawn: the same form posted again repeats the key, and the
+    ledger's idempotency key turns the repeat into nothing."""
+    form = await access.read_form(request)
+    raw, reason = str(form.get("wh", "")).strip(), " ".join(str(form.get("reason", "")).split())[:100]
+    key = str(form.get("key", ""))
+    if not (raw.isdigit() and 0 < int(raw) <= CREDIT_MAX_WH):
+        raise web.HTTPBadRequest(text=f"Wh must be a whole number from 1 to {CREDIT_MAX_WH:,}.\n")
+    if not reason:
+        raise web.HTTPBadRequest(text="Write the reason for the credit (the pilot, the ticket).\n")
+    if not (8 <= len(key) <= 40 and key.replace("-", "").replace("_", "").isalnum()):
+        raise web.HTTPBadRequest(text="The form is incomplete: reload the page and try again.\n")
+    async with request.app[appkeys.DB_READ]() as s:
+        user = await _user(request, s)
+    wh, key = int(raw), f"console:credit:{key}"
+    async with request.app[appkeys.DB_READ]() as s:
+        repeat = await s.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == key)) is not None
+    await wallet.credit(request.app[appkeys.DB], key, user, ledger.ENERGY, wh, f"operator: {reason}",
+                        receipt=lambda ref: in_language_of(user, credit_text, wh, ledger.ENERGY, ref),
+                        actor=access.operator(request).actor)
+    raise _back(user.id, "credit-repeat" if repeat else "credited")
+
+
 def routes() -> list[web.RouteDef]:
     return [web.get(PATH, search), web.get(PATH + "/{user_id}", profile),
-            web.post(PATH + "/{user_id}/unlock", unlock), web.post(PATH + "/{user_id}/reset", reset)]
+            web.post(PATH + "/{user_id}/unlock", unlock), web.post(PATH + "/{user_id}/reset", reset),
+            web.post(PATH + "/{user_id}/credit", credit)]

@@ -11,7 +11,6 @@ from enerlectra.domain.money import format_money
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
 from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import _
-from enerlectra.reports import carbon
 from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from menus.common import money_locked, money_pin
 from payments import routing
@@ -41,9 +40,7 @@ async def menu(ctx: Ctx) -> Rendered:
     async with ctx.services.db_read() as s:
         pool = await clubs.pool_balance(s, cluster)
         count = await clubs.count_members(s, cluster.id)
-        co2 = await carbon.of_cluster(s, carbon.Factors.from_settings(ctx.services.settings), cluster)
-    # The CO2 line only once there is something to say: with it the six choices take two pages.
-    return Screen([texts.summary(cluster, pool, count, membership.contributed, co2.grams or None)],
+    return Screen([texts.summary(cluster, pool, count, membership.contributed)],
                   [("1", _("Contribute")), ("2", _("Members")), ("3", _("Vote")), ("4", _("Propose")),
                    ("5", _("Invite")), ("6", _("Leave"))])
 

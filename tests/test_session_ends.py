@@ -224,3 +224,33 @@ async def test_walked_sessions_reach_sql_through_the_worker_job(demo, settings):
     assert [tuple(r) for r in got] == [("done", "demo_picked", "main_menu demo_list demo_picked"),
                                        ("error", "demo_boom", "main_menu demo_list demo_note demo_boom")]
     assert funnel == {"main_menu": 2, "demo_list": 2, "demo_picked": 1, "demo_note": 1, "demo_boom": 1}
+
+
+async def test_the_waiting_list_keeps_the_newest_records_when_nobody_folds(demo, settings, monkeypatch):
+    """Workers down: the list stops at MAX_WAITING (Redis never fills with analytics), the newest kept."""
+    from ussd_app.engine import store
+    monkeypatch.setattr(store, "MAX_WAITING", 2)
+    engine, msisdn = demo
+    sids = []
+    for _ in range(4):
+        phone = Phone(engine, msisdn)
+        await phone.dial()
+        await phone.press("1")
+        assert (await phone.press("5")).end
+        sids.append(phone.sid)
+    assert [e.session_id for e in await _pushed(engine.store.redis, settings.redis_prefix)] == sids[-2:]
+
+
+@pytest.mark.parametrize("raw, screens", [
+    (b'["s","at","+260971","1","ZM","en","main_menu wallet_menu","wallet_menu","done",1,1.0]',
+     ("main_menu", "wallet_menu")),
+    (b'["s","at","+260971","1","ZM","en",7,"main_menu","done",1,1.0]', ("7",)),   # not text: read as text
+    (b"[1]", None), (b"{}", None), (b"not json", None),
+])
+def test_records_load_or_are_refused_as_unreadable(raw, screens):
+    """Only ValueError leaves load (the fold drops that record): anything else would stop the fold for good."""
+    if screens is None:
+        with pytest.raises(ValueError):
+            SessionEnd.load(raw)
+    else:
+        assert SessionEnd.load(raw).screens == screens

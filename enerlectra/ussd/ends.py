@@ -13,6 +13,9 @@ import json
 from dataclasses import dataclass
 
 REASONS = ("done", "error", "hangup", "timeout")
+# The most records the list keeps waiting for the fold (about 30 MB): with the workers down for days the oldest
+# go (analytics, not money), and Redis never fills with them. Trimmed in the push's own pipeline.
+MAX_WAITING = 200_000
 
 
 def ends_key(prefix: str) -> str:
@@ -57,7 +60,7 @@ class SessionEnd:
         if reason not in REASONS or not isinstance(hops, int) or not isinstance(ended_at, (int, float)):
             raise ValueError(f"not a session end: reason {reason!r}")
         return cls(str(sid), str(aggregator), str(msisdn), user_id, str(country), str(language),
-                   tuple(screens.split()), str(last), reason, hops, float(ended_at))
+                   tuple(str(screens).split()), str(last), reason, hops, float(ended_at))
 
     @classmethod
     def of(cls, *, session_id: str, aggregator: str, msisdn: str, user_id: int | None, country: str,

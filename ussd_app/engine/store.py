@@ -31,7 +31,7 @@ from redis.exceptions import NoScriptError
 from enerlectra import faults
 from enerlectra.domain import ledger
 from enerlectra.ratelimit import SLIDING_WINDOW_LUA, Allowed, Call
-from enerlectra.ussd.ends import SessionEnd, ends_key
+from enerlectra.ussd.ends import MAX_WAITING, SessionEnd, ends_key
 from enerlectra.ussd.types import Session, UssdReply
 
 # Take the lock; when it is ours, read the session's record. A lock already holding our token is ours: the
@@ -288,6 +288,7 @@ class SessionStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 if end is not None:
                     pipe.rpush(ends_key(self.prefix), end.dump())
+                    pipe.ltrim(ends_key(self.prefix), -MAX_WAITING, -1)
                 if pointer == "set":
                     pipe.set(self._resume_key(session.msisdn), _pack(json.dumps(stored, separators=(",", ":"),
                                                                                 ensure_ascii=False)),
@@ -327,6 +328,7 @@ class SessionStore:
                 pipe.set(self._key(sid, "s"), _dump({"e": ended.dump(), "r": loaded.recent}), ex=self.ttl)
                 if end is not None:
                     pipe.rpush(ends_key(self.prefix), end(loaded.session).dump())
+                    pipe.ltrim(ends_key(self.prefix), -MAX_WAITING, -1)
                 await pipe.execute()
             return "closed"
         finally:

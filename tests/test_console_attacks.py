@@ -403,7 +403,8 @@ LOCK_STORIES = [
     ("w w R", "no no in"),
     ("w w w R", "no no no no"),
     ("w w w +11 R", "no no no in"),
-    ("w w w +11 w R", "no no no no no"),               # after a lock one more wrong locks again
+    ("w w w +11 w R", "no no no no in"),               # after a lock has run out the count starts again
+    ("w w w +11 w w w R", "no no no no no no no"),     # ... and locks again at the limit
     ("w w R w w R", "no no in no no in"),              # the right password clears the count
     ("w w w +9 R +2 R", "no no no no in"),             # still locked at 9 minutes, free at 11
 ]

@@ -243,6 +243,7 @@ async def test_an_admin_credits_energy_once_however_often_the_form_is_sent(clien
     ("admin", {"wh": "0", "reason": "pilot"}, 400),
     ("admin", {"wh": "100001", "reason": "pilot"}, 400),
     ("admin", {"wh": "1.5", "reason": "pilot"}, 400),
+    ("admin", {"wh": "\u00b2", "reason": "pilot"}, 400),                   # a digit to isdigit(), not to int()
     ("admin", {"wh": "100", "reason": "  "}, 400),
     ("admin", {"wh": "100", "reason": "pilot", "key": "x"}, 400),
 ])
@@ -253,3 +254,10 @@ async def test_a_credit_that_is_not_allowed_moves_nothing(client, role, form, st
     resp = await client.post(f"/console/users/{user.id}/credit", data=data, allow_redirects=False)
     assert resp.status == status and (await resp.text()).count("\n") == 1
     assert await audit_rows(client, "ledger.credit") == []
+
+
+@pytest.mark.parametrize("path", ["/console/users/\u00b2", "/console/payments?page=\u00b2", "/console/sms?page=\u00b2"])
+async def test_unicode_digits_are_a_4xx_not_a_5xx(client, path):
+    await operator_client(client, "admin")
+    resp = await client.get(path)
+    assert 400 <= resp.status < 500 and (await resp.text()).count("\n") == 1

@@ -133,13 +133,15 @@ async def _claim_try(db: async_sessionmaker, operator_id: int, now: datetime, ma
     """Count a try before its KDF runs, in one UPDATE, and lock when it is the last one allowed (a right
     password then lifts the lock). So guesses sent all at once get max_failures tries, not one each; and a
     try already counted needs no second write when wrong. None: the account is locked."""
+    # A lock that has run out starts the count again: this try is the first of a new series, not one more
+    # after the last lock (which would lock again at the first wrong password).
+    tries = case((Operator.locked_until.is_not(None), 1), else_=Operator.failed_logins + 1)
     async with db() as session, session.begin():
         claimed = (await session.execute(
             update(Operator)
             .where(Operator.id == operator_id,
                    or_(Operator.locked_until.is_(None), Operator.locked_until <= now))
-            .values(failed_logins=Operator.failed_logins + 1,
-                    locked_until=case((Operator.failed_logins + 1 >= max_failures, lock_at), else_=None))
+            .values(failed_logins=tries, locked_until=case((tries >= max_failures, lock_at), else_=None))
             .returning(Operator.failed_logins, Operator.locked_until))).first()
     return None if claimed is None else (claimed[0], _aware(claimed[1]))
 

@@ -25,7 +25,7 @@ class Page:
 
 def page_of(request: web.Request) -> Page:
     raw = request.query.get("page", "1").strip() or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise web.HTTPBadRequest(text=f"page must be a whole number from 1 to {MAX_PAGE}.\n")
     return Page(int(raw))
 

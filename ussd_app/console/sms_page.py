@@ -42,7 +42,7 @@ def _filters(request: web.Request) -> q.Filters:
 
 def _flash(request: web.Request) -> str:
     queued, sent_id = request.query.get("queued", ""), request.query.get("broadcast", "")
-    if not queued.isdigit() or not _BROADCAST_ID.match(sent_id):
+    if not (queued.isascii() and queued.isdigit()) or not _BROADCAST_ID.match(sent_id):
         return ""
     if queued == "0":
         return f"Broadcast {sent_id[:8]} was queued before: nothing queued twice."

@@ -57,7 +57,7 @@ async def search(request: web.Request) -> web.StreamResponse:
 
 async def _user(request: web.Request, session) -> User:
     raw = request.match_info["user_id"]
-    user = await session.get(User, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    user = await session.get(User, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 12 else None
     if user is None:
         raise web.HTTPNotFound(text="No such user.\n")
     return user
@@ -128,7 +128,7 @@ async def credit(request: web.Request) -> web.StreamResponse:
     form = await access.read_form(request)
     raw, reason = str(form.get("wh", "")).strip(), " ".join(str(form.get("reason", "")).split())[:100]
     key = str(form.get("key", ""))
-    if not (raw.isdigit() and 0 < int(raw) <= CREDIT_MAX_WH):
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= CREDIT_MAX_WH):
         raise web.HTTPBadRequest(text=f"Wh must be a whole number from 1 to {CREDIT_MAX_WH:,}.\n")
     if not reason:
         raise web.HTTPBadRequest(text="Write the reason for the credit (the pilot, the ticket).\n")

@@ -554,7 +554,7 @@ class SessionsDaily(Base):
 
 
 class UserActivity(Base):
-    """A user who had a USSD session (or sent an SMS) on a UTC day: active users are distinct users here.
+    """A user whose USSD session ended on a UTC day (the fold writes it): active users are distinct users here.
 
     prev_day: the user's active day before this one (None: the first). The users active in a period are the rows
     in it whose prev_day is before it or None -- a count over an index, not a DISTINCT (migration 0017).

@@ -13,20 +13,17 @@ from ussd_app.console import access, charts, render
 
 PATH = f"{access.PREFIX}/funnel"
 NAV = ("Funnel", PATH, access.STAFF)
-PERIODS = {"1": "today", "7": "7 days", "30": "30 days"}
 REASONS = ("done", "error", "hangup", "timeout")
 
 
 def _filters(request: web.Request) -> tuple[int, str | None, str | None]:
-    days, language, country = (request.query.get(k, "") for k in ("days", "language", "country"))
-    days = days or "7"
-    if days not in PERIODS:
-        raise web.HTTPBadRequest(text=f"days must be one of {', '.join(PERIODS)}.\n")
+    days = render.period_days(request)
+    language, country = request.query.get("language", ""), request.query.get("country", "")
     if language and language not in i18n.LANGUAGES:
         raise web.HTTPBadRequest(text=f"language must be one of {', '.join(i18n.LANGUAGES)}.\n")
     if country and country not in COUNTRIES:
         raise web.HTTPBadRequest(text=f"country must be one of {', '.join(COUNTRIES)}.\n")
-    return int(days), language or None, country or None
+    return days, language or None, country or None
 
 
 def _pct(rate: float) -> str:
@@ -50,7 +47,7 @@ async def funnel(request: web.Request) -> web.StreamResponse:
                                        [(s.screen.removeprefix(j.journey + "_"), s.reached) for s in j.screens])
                       for j in f.journeys]
     return render.page(request, "funnel.html", {
-        "f": f, "days": str(days), "periods": PERIODS, "languages": i18n.LANGUAGES, "countries": list(COUNTRIES),
+        "f": f, "days": str(days), "periods": render.PERIODS, "languages": i18n.LANGUAGES, "countries": list(COUNTRIES),
         "language": language or "", "country": country or "", "journey_charts": journey_charts,
         "reasons": REASONS}, steps, *segments)
 

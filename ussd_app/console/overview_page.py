@@ -13,7 +13,6 @@ from ussd_app.console import access, charts, render
 
 PATH = f"{access.PREFIX}/overview"
 NAV = ("Overview", PATH, access.STAFF)
-PERIODS = {"1": "today", "7": "7 days", "30": "30 days"}
 
 
 def carbon_kg(settings: Settings) -> report.CarbonHook:
@@ -27,16 +26,9 @@ def carbon_kg(settings: Settings) -> report.CarbonHook:
     return kg
 
 
-def _days(request: web.Request) -> int:
-    raw = request.query.get("days", "7")
-    if raw not in PERIODS:
-        raise web.HTTPBadRequest(text=f"days must be one of {', '.join(PERIODS)}.\n")
-    return int(raw)
-
-
 @access.allow(*NAV[2])
 async def overview(request: web.Request) -> web.StreamResponse:
-    days = _days(request)
+    days = render.period_days(request)
     app = request.app
     o = await report.overview(app[appkeys.DB_READ], days, carbon=carbon_kg(app[appkeys.SETTINGS]))
     labels = [d.day.isoformat() for d in o.series]
@@ -63,7 +55,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     series = render.Table("series", ["day", "sessions", "active users", "Wh traded"],
                           [(d.day.isoformat(), d.sessions, d.active_users, d.wh_traded) for d in o.series],
                           title="Per day")
-    return render.page(request, "overview.html", {"o": o, "days": str(days), "periods": PERIODS,
+    return render.page(request, "overview.html", {"o": o, "days": str(days), "periods": render.PERIODS,
                                                   "charts": chart_list, "cards": _cards(o)},
                        money, traded, series)
 

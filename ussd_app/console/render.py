@@ -70,6 +70,17 @@ def page(request: web.Request, template: str, context: dict[str, Any], *tables: 
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
 
 
+PERIODS = {"1": "today", "7": "7 days", "30": "30 days"}     # ?days= on the dashboards
+
+
+def period_days(request: web.Request) -> int:
+    """The dashboards' ?days= (7 when absent or blank); anything else is a 400 line."""
+    raw = request.query.get("days", "") or "7"
+    if raw not in PERIODS:
+        raise web.HTTPBadRequest(text=f"days must be one of {', '.join(PERIODS)}.\n")
+    return int(raw)
+
+
 def csv_link(request: web.Request, table: str) -> str:
     query = {**request.query, "format": "csv", "table": table}
     return str(request.rel_url.with_query(query))

@@ -19,6 +19,8 @@ RETRIES = 3                     # after the first try: a restart is over within 
 CONNECT_TIMEOUT = 1.0           # seconds; loopback or one datacentre
 READ_TIMEOUT = 2.0              # no command of ours (scripts, pipelines) takes a tenth of it
 RETRY_ON = [ConnectionError, TimeoutError]
+POOL_SIZE = 200                 # connections per web process; Redis allows 10,000 clients
+POOL_WAIT = 2.0                 # seconds a command waits for a free pooled connection before it fails
 
 
 def _backoff() -> ExponentialWithJitterBackoff:
@@ -40,10 +42,16 @@ class _DropAtOnce(redis.asyncio.Connection):
 
 
 def async_client(url: str) -> redis.asyncio.Redis:
-    """The web app's client (sessions, locks, rate limits)."""
+    """The web app's client (sessions, locks, rate limits).
+
+    Its pool is bounded and waits: with more hops in flight than POOL_SIZE, a command waits up to POOL_WAIT for
+    a connection a finished command gives back. redis-py's default pool instead raises "Too many connections"
+    at its limit (100 since redis-py 8), which turned a burst of a hundred sessions into error screens."""
     plain_tcp = {"connection_class": _DropAtOnce} if url.startswith("redis://") else {}   # not TLS, not a socket
-    return redis.asyncio.Redis.from_url(url, retry=AsyncRetry(_backoff(), RETRIES, tuple(RETRY_ON)),
-                                        **plain_tcp, **_options())
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=POOL_WAIT,
+        retry=AsyncRetry(_backoff(), RETRIES, tuple(RETRY_ON)), **plain_tcp, **_options())
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def sync_client(url: str) -> redis.Redis:

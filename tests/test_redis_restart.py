@@ -64,3 +64,17 @@ async def test_hops_after_a_redis_restart_succeed(aiohttp_client, settings, own_
     assert all(text.startswith("CON ") for _, text in answers), answers
     health = await client.get("/healthz")
     assert health.status == 200, await health.text()
+
+
+async def test_more_commands_in_flight_than_pooled_connections_wait_for_one(own_redis):
+    # Each BLPOP holds its connection for 0.3 s: 1.5 times the pool's size at once must all succeed (the extra
+    # ones wait for a connection), never fail with "Too many connections".
+    from enerlectra.redis_client import POOL_SIZE, async_client
+    client = async_client(own_redis.url)
+    try:
+        waiting = int(POOL_SIZE * 1.5)
+        results = await asyncio.gather(*(client.blpop([f"t:empty:{i}"], timeout=0.3) for i in range(waiting)))
+        assert results == [None] * waiting
+        assert client.connection_pool.max_connections == POOL_SIZE
+    finally:
+        await client.aclose()

@@ -6,6 +6,8 @@ schema), and removes only what it created.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from enerlectra.domain import ledger
 from enerlectra.domain import ledger_key as ledger_key_module
 from enerlectra.embedded_redis import EmbeddedRedis
 from enerlectra.jobs import KINDS, queue_name
+from enerlectra.ports import free_port
 from enerlectra.settings import AggregatorConfig, Settings
 from tests.databases import fresh_database
 from ussd_app import appkeys
@@ -45,6 +48,32 @@ def redis_url(tmp_path_factory):
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(tmp_path_factory):
+    """The tests' MQTT broker: TEST_MQTT_URL (e.g. a Mosquitto on a port of its own), else the embedded amqtt
+    broker in a process of its own on a free port. Never the machine's 1883. Tests use station codes of their
+    own (random_station_code), so their topics never cross."""
+    if os.environ.get("TEST_MQTT_URL"):
+        yield os.environ["TEST_MQTT_URL"]
+        return
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "enerlectra.embedded_mqtt", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url = proc.stdout.readline().decode().strip()       # printed once the listener is up
+        if not url.startswith("mqtt://"):
+            raise RuntimeError("the embedded MQTT broker did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def random_station_code() -> str:
+    """A 6-digit station code (protocols.md s.12: 4 to 6 digits) no other test uses."""
+    return str(100000 + uuid.uuid4().int % 900000)
 
 
 @pytest.fixture

@@ -1,0 +1,57 @@
+"""The embedded MQTT broker: amqtt on loopback, for when MQTT_URL is unset (protocols.md s.12).
+
+Production points MQTT_URL at Mosquitto. amqtt speaks MQTT 3.1.1 only (aiomqtt <3 talks to it) and its own
+default config binds 0.0.0.0 with anonymous access, so we always pass ours: loopback, one listener, anonymous
+(only processes on this machine can reach it), no $SYS chatter, no per-packet logging.
+
+Known amqtt 0.12 quirk: a client that connects is sent the retained messages of every topic filter anyone has
+subscribed to, not only its own. Every client of ours (the station link, the fake fleet) checks the topic of
+each message it gets and ignores the rest; Mosquitto never sends them.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from amqtt.broker import Broker
+
+MAX_CONNECTIONS = 5000          # stations and our own clients on one loopback listener
+
+
+def broker_config(host: str, port: int) -> dict:
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": MAX_CONNECTIONS}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+
+@asynccontextmanager
+async def embedded_broker(host: str, port: int) -> AsyncIterator[str]:
+    """Run a broker on host:port while the block runs; yields its mqtt:// URL."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the embedded MQTT broker listens on loopback only; set MQTT_URL for anything else")
+    for name in ("amqtt", "transitions"):        # amqtt logs every connect at INFO and its machines at INFO
+        logging.getLogger(name).setLevel(logging.WARNING)
+    broker = Broker(broker_config(host, port))
+    await broker.start()
+    try:
+        yield f"mqtt://{host}:{port}"
+    finally:
+        await broker.shutdown()
+
+
+async def _serve(port: int) -> None:
+    import asyncio
+    async with embedded_broker("127.0.0.1", port):
+        print(f"mqtt://127.0.0.1:{port}", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":      # python -m enerlectra.embedded_mqtt PORT: a broker in a process of its own (tests)
+    import asyncio
+    import sys
+    try:
+        asyncio.run(_serve(int(sys.argv[1])))
+    except KeyboardInterrupt:
+        pass

@@ -197,12 +197,20 @@ class Settings:
     console_login_max_failures: int = 5         # wrong passwords in a row before the account locks
     console_lock_minutes: int = 15
     console_logins_per_ip: int = 20             # login attempts per address per minute
+    # Power-bank stations (protocols.md s.12; enerlectra/domain/stations, ussd_app/station_link.py)
+    mqtt_url: str | None = None                 # the stations' broker; unset: `serve` starts amqtt on loopback
+    mqtt_port: int = 1883                       # that embedded broker's port (serve only; tests pick their own)
+    station_link_subscriber: bool = True        # not from env: serve --workers gives the link to one process
+    rental_min_soc: int = 80                    # percent: a bank below this is not offered to a renter
+    station_offline_seconds: int = 180          # 3 missed heartbeats (every 60 s): the station is offline
+    eject_ttl_seconds: int = 30                 # expires_at = issued_at + this; the station refuses it after
+    eject_unknown_seconds: int = 35             # no result by then: ask the inventory, decide from the slot
 
     def __repr__(self) -> str:
         def shown(name: str, value):
             if value and name in SECRET_FIELDS:
                 return "***"
-            return redact_url(value) if value and name in ("database_url", "redis_url") else value
+            return redact_url(value) if value and name in ("database_url", "redis_url", "mqtt_url") else value
         return "Settings(" + ", ".join(f"{f.name}={shown(f.name, getattr(self, f.name))!r}" for f in fields(self)) + ")"
 
     @classmethod
@@ -299,6 +307,12 @@ class Settings:
             console_login_max_failures=_int(env, "CONSOLE_LOGIN_MAX_FAILURES", 5),
             console_lock_minutes=_int(env, "CONSOLE_LOCK_MINUTES", 15),
             console_logins_per_ip=_int(env, "CONSOLE_LOGINS_PER_IP", 20),
+            mqtt_url=env.get("MQTT_URL") or None,
+            mqtt_port=_int(env, "MQTT_PORT", 1883),
+            rental_min_soc=_int(env, "RENTAL_MIN_SOC", 80),
+            station_offline_seconds=_int(env, "STATION_OFFLINE_SECONDS", 180),
+            eject_ttl_seconds=_int(env, "STATION_EJECT_TTL_SECONDS", 30),
+            eject_unknown_seconds=_int(env, "STATION_EJECT_UNKNOWN_SECONDS", 35),
         )
 
     def with_(self, **changes) -> "Settings":

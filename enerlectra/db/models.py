@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String,
-                        Text, UniqueConstraint, false, func)
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData,
+                        String, Text, UniqueConstraint, false, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -567,3 +567,114 @@ class UserActivity(Base):
     day: Mapped[datetime] = mapped_column(Date, primary_key=True)
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     prev_day: Mapped[datetime | None] = mapped_column(Date, nullable=True)
+
+
+# -- power-bank stations (issue 20; protocols.md s.12) -----------------------------------------------------
+
+
+class Station(Base):
+    """A cabinet of slots at a shop or market. `code` is printed on it and typed by users (4 to 6 digits).
+
+    online: the retained status / last will, and heartbeats (3 missed = offline: the link's sweep)."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    area: Mapped[str] = mapped_column(String(40), index=True)             # "Find a station" searches it
+    country: Mapped[str] = mapped_column(String(2))                       # ZM / TZ
+    slots: Mapped[int] = mapped_column(Integer)
+    online: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    online_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    boot_id: Mapped[str | None] = mapped_column(String(40), nullable=True)   # from the last boot event
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Slot(Base):
+    """One slot of a station as the last heartbeat showed it. Which bank sits in it is the bank's row
+    (banks.station_id, banks.slot_n): one place holds that fact, so the two can never disagree.
+
+    state: unknown (no heartbeat yet) / empty / charging / full / fault; fault: the station's code or None."""
+
+    __tablename__ = "slots"
+
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)              # 1 .. station.slots
+    state: Mapped[str] = mapped_column(String(12), default="unknown")
+    fault: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Bank(Base):
+    """A power bank, by the serial on it. Where it sits (station and slot), or NULLs while it is out.
+
+    state: available (in a slot, free to rent) / reserved (an eject request holds it) / rented (ejected to a
+    renter) / missing (left its slot with no eject: an operator looks)."""
+
+    __tablename__ = "banks"
+    __table_args__ = (Index("uq_banks_place", "station_id", "slot_n", unique=True),)   # one bank per slot
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(20), unique=True)           # PB00012345
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), nullable=True)
+    slot_n: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    soc: Mapped[int | None] = mapped_column(Integer, nullable=True)         # state of charge, percent
+    health: Mapped[int | None] = mapped_column(Integer, nullable=True)      # battery health, percent
+    state: Mapped[str] = mapped_column(String(10), default="available")
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StationEvent(Base):
+    """Every station event (evt topic) once: QoS 1 is at least once, and evt_id (sid:boot_id:seq) dedupes."""
+
+    __tablename__ = "station_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evt_id: Mapped[str] = mapped_column(String(80), unique=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    type: Mapped[str] = mapped_column(String(16))                          # eject_result / return / fault / boot
+    payload: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StationLog(Base):
+    """Faults, maintenance, alerts and incidents per station and per bank, for operators.
+
+    kind: fault / fault_cleared / alert / incident / online / offline / boot / note (an operator's)."""
+
+    __tablename__ = "station_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), nullable=True, index=True)
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), nullable=True, index=True)
+    slot_n: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(14), index=True)
+    detail: Mapped[str] = mapped_column(String(300))
+    author: Mapped[str] = mapped_column(String(120), default="station")   # station / link / an operator
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EjectRequest(Base):
+    """One eject command, stored before it is published (its req_id goes to the station and comes back).
+
+    state: pending -> ok | failed | expired (the station refused it as too late) | unknown (no result in
+    STATION_EJECT_UNKNOWN_SECONDS: inventory asked) -> ok | failed (decided from the slot)."""
+
+    __tablename__ = "eject_requests"
+    __table_args__ = (Index("ix_eject_requests_open", "state", "issued_at"),)    # the unknown sweep
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    req_id: Mapped[str] = mapped_column(String(26), unique=True)           # ULID
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    slot_n: Mapped[int] = mapped_column(Integer)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), index=True)
+    rental_ref: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    result_evt_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    unknown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # inventory asked
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

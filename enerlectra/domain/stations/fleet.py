@@ -1,0 +1,96 @@
+"""Stations as operators see them: add one (with its slots), list them, read and write a station's log."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from enerlectra.db.models import Bank, Slot, Station, StationLog
+from enerlectra.domain.stations import journal, wire
+
+COUNTRIES = ("ZM", "TZ")
+
+
+class StationTaken(ValueError):
+    """That code is registered already."""
+
+
+@dataclass(frozen=True)
+class StationView:
+    code: str
+    name: str
+    area: str
+    country: str
+    online: bool
+    slots: int
+    free_banks: int                 # charged (soc >= the minimum), available, in a slot with no fault
+    free_slots: int                 # no bank in it and no fault: a return fits
+    last_heartbeat_at: datetime | None
+
+
+async def add(s: AsyncSession, code: str, name: str, area: str, slots: int, country: str = "ZM") -> Station:
+    """Raises StationTaken, or ValueError for a code, name, area, slot count or country the rules refuse."""
+    code, name, area, country = code.strip(), " ".join(name.split()), " ".join(area.split()), country.upper()
+    if not wire.CODE.fullmatch(code):
+        raise ValueError("code: 4 to 6 digits, as printed on the cabinet")
+    if not (1 <= len(name) <= 40 and 1 <= len(area) <= 40):
+        raise ValueError("name and area: 1 to 40 characters each")
+    if not 1 <= slots <= wire.MAX_SLOTS:
+        raise ValueError(f"slots: 1 to {wire.MAX_SLOTS}")
+    if country not in COUNTRIES:
+        raise ValueError(f"country: one of {', '.join(COUNTRIES)}")
+    st = Station(code=code, name=name, area=area, country=country, slots=slots, online=False)
+    try:
+        async with s.begin_nested():
+            s.add(st)
+            await s.flush()
+    except IntegrityError:
+        raise StationTaken(code) from None
+    s.add_all([Slot(station_id=st.id, n=n, state="unknown") for n in range(1, slots + 1)])
+    await s.flush()
+    return st
+
+
+async def views(s: AsyncSession, min_soc: int, area: str | None = None) -> list[StationView]:
+    """Every station (or those whose area contains `area`), by code, with what it can give and take now."""
+    usable = and_(Slot.fault.is_(None), Slot.state != "fault")
+    banks = (select(func.count()).select_from(Bank).join(Slot, and_(Slot.station_id == Bank.station_id,
+                                                                    Slot.n == Bank.slot_n))
+             .where(Bank.station_id == Station.id, Bank.state == "available", Bank.soc >= min_soc, usable)
+             .scalar_subquery())
+    occupied = select(Bank.id).where(Bank.station_id == Slot.station_id, Bank.slot_n == Slot.n).exists()
+    free = (select(func.count()).select_from(Slot).where(Slot.station_id == Station.id, usable, ~occupied)
+            .scalar_subquery())
+    query = select(Station, banks, free).order_by(Station.code)
+    if area:
+        query = query.where(Station.area.ilike(f"%{area.strip()}%"))
+    return [StationView(st.code, st.name, st.area, st.country, st.online, st.slots, b, f, st.last_heartbeat_at)
+            for st, b, f in (await s.execute(query)).all()]
+
+
+async def log_of(s: AsyncSession, code: str, limit: int = 50) -> list[tuple[StationLog, str | None]]:
+    """The station's log, newest first, with each line's bank serial. Raises LookupError for an unknown code."""
+    st = await s.scalar(select(Station).where(Station.code == code))
+    if st is None:
+        raise LookupError(code)
+    rows = await s.execute(select(StationLog, Bank.serial).outerjoin(Bank, Bank.id == StationLog.bank_id)
+                           .where(StationLog.station_id == st.id)
+                           .order_by(StationLog.created_at.desc(), StationLog.id.desc()).limit(limit))
+    return [(row, serial) for row, serial in rows.all()]
+
+
+async def add_note(s: AsyncSession, code: str, text: str, author: str, now: datetime,
+                   bank_serial: str | None = None) -> StationLog:
+    """An operator's maintenance note on a station (and a bank). Raises LookupError for an unknown code/serial."""
+    st = await s.scalar(select(Station).where(Station.code == code))
+    if st is None:
+        raise LookupError(code)
+    bank_id = None
+    if bank_serial:
+        bank_id = await s.scalar(select(Bank.id).where(Bank.serial == bank_serial.strip().upper()))
+        if bank_id is None:
+            raise LookupError(bank_serial)
+    return journal.note(s, "note", " ".join(text.split()), now, station_id=st.id, bank_id=bank_id, author=author)

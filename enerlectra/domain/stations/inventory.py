@@ -1,0 +1,92 @@
+"""Heartbeats and online state: the heartbeat's slot inventory is the truth for what sits where.
+
+A heartbeat moves banks (one that left its slot leaves; one that appears arrives: a return if it was out),
+records each bank's charge and health and each slot's state, logs faults that appear or clear, brings the
+station online, and settles its unknown eject requests. The station is offline after its last will, or
+after `offline_after` with no heartbeat (`sweep_offline`, ticked by the station link); a heartbeat or an
+online status brings it back. No ejects go to an offline station (ejects.request_eject).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from enerlectra.db.models import Bank, Slot, Station
+from enerlectra.domain.stations import ejects, journal, places
+from enerlectra.domain.stations.hooks import StationHooks
+from enerlectra.domain.stations.wire import Message, SlotReport
+
+
+async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: StationHooks) -> list[str]:
+    """Apply one hb; returns the eject requests it settled (unknown ones, decided from this inventory)."""
+    st = await places.station(s, msg.sid)
+    reports = {r.n: r for r in msg.slots if r.n <= st.slots}
+    if len(reports) < len(msg.slots):
+        journal.note(s, "alert", f"heartbeat names slots beyond the {st.slots} registered: ignored", now,
+                     station_id=st.id)
+    here = (await s.scalars(select(Bank).where(Bank.station_id == st.id).with_for_update())).all()
+    shown = {r.pb for r in reports.values() if r.pb}
+    moved = set()
+    for bank in here:                          # first everything that left: the slots are free for arrivals
+        if bank.slot_n in reports and reports[bank.slot_n].pb != bank.serial:
+            places.leave(s, st, bank, now, moving=bank.serial in shown)
+            moved |= {bank.serial} & shown
+    await s.flush()
+    for report in reports.values():
+        if report.pb is not None:
+            bank, new = await places.bank_by_serial(s, report.pb, st, now)
+            await places.arrive(s, st, bank, report.n, report.soc, now, hooks, first_seen=new,
+                                moving=report.pb in moved)
+            if report.health is not None:
+                bank.health = report.health
+            bank.updated_at = now
+        await _slot(s, st, report, now)
+    st.last_heartbeat_at = now
+    if not st.online:
+        set_online(s, st, True, now, "heartbeat")
+    return await ejects.decide_unknown(s, st, now, hooks)
+
+
+async def _slot(s: AsyncSession, st: Station, report: SlotReport, now: datetime) -> None:
+    slot = await s.get(Slot, (st.id, report.n))
+    if slot is None:
+        slot = Slot(station_id=st.id, n=report.n, state="unknown")
+        s.add(slot)
+    if report.fault != slot.fault:
+        if report.fault:
+            journal.note(s, "fault", f"slot {report.n}: {report.fault}", now, station_id=st.id, slot_n=report.n)
+        else:
+            journal.note(s, "fault_cleared", f"slot {report.n}: {slot.fault} cleared", now, station_id=st.id,
+                         slot_n=report.n)
+    slot.state, slot.fault, slot.updated_at = report.state, report.fault, now
+
+
+def set_online(s: AsyncSession, st: Station, online: bool, now: datetime, why: str) -> bool:
+    """True when this changed the station's state (and logged it)."""
+    if st.online == online:
+        return False
+    st.online, st.online_changed_at = online, now
+    journal.note(s, "online" if online else "offline", f"{'online' if online else 'offline'}: {why}", now,
+                 station_id=st.id, author="link")
+    return True
+
+
+async def apply_status(s: AsyncSession, msg: Message, now: datetime) -> bool:
+    """The retained status: {"online": true} on connect, the last will {"online": false}."""
+    st = await places.station(s, msg.sid)
+    online = msg.body["online"]
+    return set_online(s, st, online, now, "station connected" if online else "last will (connection lost)")
+
+
+async def sweep_offline(s: AsyncSession, rules: ejects.Rules, now: datetime) -> list[str]:
+    """Stations online with no heartbeat (nor a status) for `offline_after`: offline. Their codes."""
+    heard = func.coalesce(Station.last_heartbeat_at, Station.online_changed_at, Station.created_at)
+    since = func.coalesce(Station.online_changed_at, Station.created_at)
+    late = (await s.scalars(select(Station).where(Station.online.is_(True), heard <= now - rules.offline_after,
+                                                  since <= now - rules.offline_after)
+                            .with_for_update(skip_locked=True))).all()
+    for st in late:
+        set_online(s, st, False, now, f"no heartbeat for {int(rules.offline_after.total_seconds())} s")
+    return [st.code for st in late]

@@ -27,6 +27,7 @@ from ussd_app.aggregators import view as ussd_view
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
 from ussd_app.metrics import Metrics
+from ussd_app.station_link import StationLink
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -83,6 +84,20 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _stations_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The station link (ussd_app/station_link.py): the subscriber, or a publisher only in a web process of
+    `serve --workers N` (one subscriber runs in a process of its own there)."""
+    settings = app[appkeys.SETTINGS]
+    link = app[appkeys.STATION_LINK] = StationLink(settings, app[appkeys.DB],
+                                                   subscribe=settings.station_link_subscriber)
+    task = asyncio.create_task(link.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def healthz(request: web.Request) -> web.Response:
     async def sql() -> None:
         async with request.app[appkeys.DB_ENGINE].connect() as conn:
@@ -111,6 +126,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[appkeys.SETTINGS] = settings
     app[appkeys.METRICS] = counters
     app.cleanup_ctx.extend([_redis_ctx, _db_ctx, _payments_ctx, _engine_ctx])
+    if settings.mqtt_url:
+        app.cleanup_ctx.append(_stations_ctx)
     aggregators = app[appkeys.AGGREGATORS] = registry.enabled(settings)
     webhooks = [*ussd_view.routes(aggregators), *africastalking_sms.routes(), *payments_callback.routes(),
                 *meters.routes()]

@@ -12,6 +12,7 @@ from enerlectra.settings import Settings
 from payments.service import Payments
 from ussd_app.engine.core import Engine
 from ussd_app.metrics import Metrics
+from ussd_app.station_link import StationLink
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
@@ -26,3 +27,4 @@ PAYMENTS = web.AppKey("payments", Payments)
 LIMITER = web.AppKey("limiter", Limiter)
 READS = web.AppKey("reads", Reads)                  # Core reads for hot screens (enerlectra/db/core_reads.py)
 AGGREGATORS = web.AppKey("aggregators", dict)       # name -> ussd_app.aggregators.contract.Aggregator (enabled)
+STATION_LINK = web.AppKey("station_link", StationLink)   # only when MQTT_URL is set (serve sets it)

@@ -68,6 +68,7 @@ def _start(settings: Settings, args: argparse.Namespace, workers: int) -> int:
         with ThreadPoolExecutor(1, thread_name_prefix="embedded-redis") as pool:
             redis_started = pool.submit(resolve_redis_url, settings.redis_url, settings.home)
             settings, sandboxes = _plan_sandboxes(settings, args)
+            settings, mqtt_embedded = _plan_broker(settings)
             importlib.import_module("ussd_app.app")       # the app's own imports, while the others work
         url, embedded = redis_started.result()
         settings = settings.with_(redis_url=url)
@@ -80,7 +81,7 @@ def _start(settings: Settings, args: argparse.Namespace, workers: int) -> int:
         raise
     worker = _start_worker(settings) if embedded_mode and workers == 1 else None
     try:
-        return _serve(settings, sandboxes, workers, rq_worker=embedded_mode)
+        return _serve(settings, sandboxes, workers, rq_worker=embedded_mode, mqtt_embedded=mqtt_embedded)
     finally:
         if worker is not None:
             worker.terminate()
@@ -134,6 +135,13 @@ def _plan_sandboxes(settings: Settings, args: argparse.Namespace):
     return settings, sandboxes
 
 
+def _plan_broker(settings: Settings) -> tuple[Settings, bool]:
+    """MQTT_URL, or the embedded broker serve starts (ussd_app/station_process.py)."""
+    from ussd_app import station_process
+
+    return station_process.plan_broker(settings, port_set=bool(os.environ.get("MQTT_PORT", "").strip()))
+
+
 def _migrate_aside(url: str) -> int | None:
     """Upgrade the embedded database to head in a forked child, so Alembic and the migrations run on the other
     core while this process imports the app; its pid for _migrated (None: at head already, nothing to do).
@@ -175,13 +183,13 @@ def _migrated(pid: int | None) -> None:
         raise SystemExit(code if code > 0 else 1)
 
 
-def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool) -> int:
+def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool, mqtt_embedded: bool = False) -> int:
     """One web process here (workers == 1, as before), or a supervisor of `workers` forked ones
-    (ussd_app/processes.py), which also keeps the rq worker running (embedded mode). Either way the sandboxes
-    and the rq worker run once."""
+    (ussd_app/processes.py), which also keeps the rq worker running (embedded mode). Either way the sandboxes,
+    the rq worker, the embedded MQTT broker and the subscribing station link run once."""
     from aiohttp import web
 
-    from ussd_app import access_log, processes
+    from ussd_app import access_log, processes, station_process
 
     log = logging.getLogger("enerlectra")
     for box in sandboxes:
@@ -190,6 +198,8 @@ def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool) -> int:
         else:
             log.info("%s", sandbox_line(box.name, box.url))
     log.info("%s", startup_line(settings))
+    log.info("stations: %s (%s)", redact_url(settings.mqtt_url),
+             "embedded MQTT broker" if mqtt_embedded else "MQTT_URL")
     warning = open_webhooks_warning(settings)
     if warning:
         log.warning("%s", warning)
@@ -200,6 +210,8 @@ def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool) -> int:
         if processes.stop_requested():
             return 0
         app = create_app(settings)
+        if mqtt_embedded:                               # before the link connects to it
+            app.cleanup_ctx.insert(0, station_process.broker_ctx(settings))
         if sandboxes:
             app.cleanup_ctx.append(_serve_sandboxes(sandboxes))
         log.info("one web process (%s)", loop_kind)
@@ -215,7 +227,7 @@ def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool) -> int:
     i18n.load_all()
 
     def web_process() -> None:
-        app = create_app(settings)
+        app = create_app(settings.with_(station_link_subscriber=False))     # publishes ejects; one subscriber
         web.run_app(app, host=settings.host, port=settings.port, reuse_port=True, print=None,
                     handle_signals=True, **access_log.RUNNER_KWARGS)
 
@@ -225,6 +237,8 @@ def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool) -> int:
         env = {**os.environ, **settings.worker_env()}
         children.append(processes.Child("rq worker", processes.exec_python(["-m", "ussd_app.cli", "worker"], env),
                                         restart=True))
+    children.append(processes.Child("station link",
+                                    lambda: station_process.run_link_process(settings, mqtt_embedded), restart=True))
     if sandboxes:
         children.insert(0, processes.Child("sandboxes", lambda: processes.serve_sandboxes(sandboxes),
                                            restart=False))
@@ -689,6 +703,86 @@ def cmd_sim_load(args: argparse.Namespace) -> int:
     return load.main(args.rate, args.seconds, args.url, args.workers, args.users, args.token)
 
 
+def cmd_stations_add(args: argparse.Namespace) -> int:
+    """`stations add CODE --name .. --area .. --slots N [--country ZM|TZ]`: a cabinet, offline until it connects."""
+    from enerlectra.domain import audit
+    from enerlectra.domain.stations import fleet
+
+    async def add(db):
+        async with db() as s, s.begin():
+            try:
+                st = await fleet.add(s, args.code, args.name, args.area, args.slots, args.country)
+            except fleet.StationTaken:
+                raise SystemExit(f"enerlectra: station {args.code} is registered already; nothing changed") from None
+            except ValueError as exc:
+                raise SystemExit(f"enerlectra: {exc}") from None
+            audit.record(s, audit.CLI, "station.add", f"station:{st.code}",
+                         after={"name": st.name, "area": st.area, "country": st.country, "slots": st.slots})
+            return st
+    st = _with_db(Settings.from_env(), add)
+    print(f"station {st.code} ({st.name}, {st.area}, {st.country}): {st.slots} slots; offline until it connects "
+          f"(MQTT username {st.code}, client id st-{st.code})")
+    return 0
+
+
+def cmd_stations_list(args: argparse.Namespace) -> int:
+    from enerlectra.domain.stations import fleet
+
+    settings = Settings.from_env()
+
+    async def show(db):
+        async with db() as s:
+            return await fleet.views(s, settings.rental_min_soc, args.area)
+    rows = _with_db(settings, show)
+    if not rows:
+        print("no stations" + (f" in an area like {args.area!r}" if args.area else ""))
+        return 0
+    print(f"{'CODE':<7}{'NAME':<22}{'AREA':<18}{'STATE':<8}{'BANKS':>6}{'FREE':>6}  LAST HEARTBEAT")
+    for v in rows:
+        heard = f"{v.last_heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if v.last_heartbeat_at else "never"
+        print(f"{v.code:<7}{v.name[:21]:<22}{v.area[:17]:<18}{'online' if v.online else 'offline':<8}"
+              f"{v.free_banks:>6}{v.free_slots:>6}  {heard}")
+    print(f"BANKS: charged (>= {settings.rental_min_soc}%) and free to rent; FREE: empty slots a return fits in")
+    return 0
+
+
+def cmd_stations_log(args: argparse.Namespace) -> int:
+    from enerlectra.domain.stations import fleet
+
+    async def show(db):
+        async with db() as s:
+            try:
+                return await fleet.log_of(s, args.code, args.limit)
+            except LookupError:
+                raise SystemExit(f"enerlectra: no station has code {args.code!r}") from None
+    rows = _with_db(Settings.from_env(), show)
+    if not rows:
+        print(f"station {args.code}: nothing logged yet")
+    for row, serial in rows:
+        print(f"{row.created_at:%Y-%m-%d %H:%M:%S} {row.kind:<13} {serial + ': ' if serial else ''}{row.detail} "
+              f"({row.author})")
+    return 0
+
+
+def cmd_stations_note(args: argparse.Namespace) -> int:
+    """`stations note CODE TEXT [--bank PB..]`: a maintenance note in the station's log (audited)."""
+    from enerlectra import clock
+    from enerlectra.domain import audit
+    from enerlectra.domain.stations import fleet
+
+    async def note(db):
+        async with db() as s, s.begin():
+            try:
+                await fleet.add_note(s, args.code, args.text, "cli", clock.now(), args.bank)
+            except LookupError as exc:
+                raise SystemExit(f"enerlectra: no station or bank {exc}") from None
+            audit.record(s, audit.CLI, "station.note", f"station:{args.code}", after={"note": args.text,
+                                                                                     "bank": args.bank})
+    _with_db(Settings.from_env(), note)
+    print(f"noted in station {args.code}'s log")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ussd_app.aggregators.names import NAMES  # registry.ADAPTERS' names, without importing the adapters
 
@@ -759,6 +853,28 @@ def build_parser() -> argparse.ArgumentParser:
     mflag = meter.add_parser("flagged", help="readings flagged for an operator (backwards, over a cap)")
     mflag.add_argument("--limit", type=cli_errors.whole(1, 10_000), default=50)
     mflag.set_defaults(func=cmd_meter_flagged)
+
+    stations = sub.add_parser("stations", help="power-bank stations").add_subparsers(dest="stations_command",
+                                                                                      required=True)
+    sadd = stations.add_parser("add", help="register a cabinet by the code printed on it (4 to 6 digits)")
+    sadd.add_argument("code")
+    sadd.add_argument("--name", required=True, help="the shop or place, as users know it")
+    sadd.add_argument("--area", required=True, help="the area users search by (Find a station)")
+    sadd.add_argument("--slots", type=cli_errors.whole(1, 64), required=True)
+    sadd.add_argument("--country", choices=("ZM", "TZ"), default="ZM")
+    sadd.set_defaults(func=cmd_stations_add)
+    slist = stations.add_parser("list", help="every station: online, charged banks free, free slots, last heartbeat")
+    slist.add_argument("--area", help="only areas containing this")
+    slist.set_defaults(func=cmd_stations_list)
+    slog = stations.add_parser("log", help="a station's faults, alerts, incidents and notes, newest first")
+    slog.add_argument("code")
+    slog.add_argument("--limit", type=cli_errors.whole(1, 10_000), default=50)
+    slog.set_defaults(func=cmd_stations_log)
+    snote = stations.add_parser("note", help="a maintenance note in a station's log (and a bank's, with --bank)")
+    snote.add_argument("code")
+    snote.add_argument("text")
+    snote.add_argument("--bank", help="the bank's serial (PB...)")
+    snote.set_defaults(func=cmd_stations_note)
 
     pin = sub.add_parser("pin", help="forgotten PINs").add_subparsers(dest="pin_command", required=True)
     preq = pin.add_parser("requests", help="open PIN reset requests, with each user's recent activity to ask "

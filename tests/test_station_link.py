@@ -35,7 +35,7 @@ async def world(database):
 async def link(world, database, mqtt_url, tmp_path):
     url, schema = database
     settings = Settings(home=Path(tmp_path) / "home", database_url=url, database_schema=schema, mqtt_url=mqtt_url,
-                        eject_unknown_seconds=1, eject_ttl_seconds=1)
+                        eject_unknown_seconds=2, eject_ttl_seconds=1)
     found = StationLink(settings, world.db, hooks=world.hooks, tick_seconds=0.2)
     task = asyncio.create_task(found.run())
     await asyncio.wait_for(found.connected.wait(), 10)

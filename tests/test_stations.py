@@ -4,6 +4,8 @@ then inventory), returns, faults, offline and back, and 20 renters at once at a 
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -97,7 +99,7 @@ async def test_an_eject_reserves_the_best_charged_bank_and_is_stored_before_publ
     stored = await request(world, req.req_id)
     assert (stored.state, stored.slot_n, stored.rental_ref) == ("pending", 1, "R-88213")
     assert (await bank(world, cabinet.banks[1][0])).state == "reserved"
-    body = __import__("json").loads(command.payload)
+    body = json.loads(command.payload)
     assert command.topic == f"enx/v1/st/{cabinet.sid}/cmd"
     assert body == {"v": 1, "type": "eject", "req_id": req.req_id, "rental_id": "R-88213", "slot": 1,
                     "pb": cabinet.banks[1][0], "issued_at": int(at(10).timestamp()),
@@ -342,3 +344,58 @@ async def test_twenty_renters_at_once_at_a_station_with_eight_charged_banks(worl
     async with world.db() as s:
         assert set(await s.scalars(select(Bank.state).where(Bank.serial.like(f"PB{cab.sid[-3:]}%")))) == {"reserved"}
         assert len((await s.scalars(select(EjectRequest.id))).all()) == 8
+
+
+# -- the wire -----------------------------------------------------------------------------------------
+
+HB = {"v": 1, "sid": "4021", "ts": 1765000000, "seq": 7, "slots": [{"n": 1, "pb": "PB00012345", "soc": 85,
+                                                                    "state": "charging", "fault": None}]}
+EVT = {"v": 1, "sid": "4021", "ts": 1765000000, "seq": 8, "type": "return", "evt_id": "4021:b1:8", "slot": 4,
+       "pb": "PB00012345", "soc": 41, "ok": True}
+
+
+@pytest.mark.parametrize("label, topic, body, reason", [
+    ("not JSON", "enx/v1/st/4021/hb", b"{nope", "not JSON"),
+    ("a list", "enx/v1/st/4021/hb", b"[1]", "not a JSON object"),
+    ("another topic", "enx/v1/st/4021/cmd", HB, "not a station topic"),
+    ("a code of 3 digits", "enx/v1/st/402/hb", {**HB, "sid": "402"}, "4 to 6 digits"),
+    ("another sid", "enx/v1/st/4021/hb", {**HB, "sid": "4022"}, "sid differs"),
+    ("version 2", "enx/v1/st/4021/hb", {**HB, "v": 2}, "version is not 1"),
+    ("no ts", "enx/v1/st/4021/hb", {k: v for k, v in HB.items() if k != "ts"}, "ts or seq"),
+    ("a bool for seq", "enx/v1/st/4021/hb", {**HB, "seq": True}, "ts or seq"),
+    ("no slots", "enx/v1/st/4021/hb", {**HB, "slots": []}, "list of slots"),
+    ("slot twice", "enx/v1/st/4021/hb", {**HB, "slots": HB["slots"] * 2}, "distinct number"),
+    ("soc 101", "enx/v1/st/4021/hb", {**HB, "slots": [{**HB["slots"][0], "soc": 101}]}, "percentage"),
+    ("a bad serial", "enx/v1/st/4021/hb", {**HB, "slots": [{**HB["slots"][0], "pb": "X1"}]}, "serial"),
+    ("a long state", "enx/v1/st/4021/hb", {**HB, "slots": [{**HB["slots"][0], "state": "x" * 13}]}, "state"),
+    ("an unknown event", "enx/v1/st/4021/evt", {**EVT, "type": "explode"}, "unknown event type"),
+    ("another station's evt_id", "enx/v1/st/4021/evt", {**EVT, "evt_id": "4022:b1:8"}, "sid:boot_id:seq"),
+    ("a return without pb", "enx/v1/st/4021/evt", {**EVT, "pb": None}, "without pb"),
+    ("a result without ok", "enx/v1/st/4021/evt", {**EVT, "type": "eject_result", "req_id": "01J", "ok": "yes"},
+     "req_id or ok"),
+    ("status without online", "enx/v1/st/4021/status", {"up": True}, "'online'"),
+    ("status of another sid", "enx/v1/st/4021/status", {"v": 1, "sid": "9", "online": True}, "sid differs"),
+])
+def test_the_wire_refuses_what_the_protocol_does_not_allow(label, topic, body, reason):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with pytest.raises(wire.BadMessage, match=reason):
+        wire.parse(topic, raw)
+
+
+def test_the_wire_takes_the_protocols_own_examples():
+    hb = wire.parse("enx/v1/st/4021/hb", json.dumps(HB).encode())
+    assert hb.slots == (wire.SlotReport(1, "PB00012345", 85, "charging", None),)
+    assert wire.parse("enx/v1/st/4021/evt", json.dumps(EVT).encode()).type == "return"
+    assert wire.parse("enx/v1/st/4021/status", b'{"online":false}').body == {"online": False}
+    ids = [wire.new_req_id(1_765_000_000_000 + n) for n in range(3)]
+    assert ids == sorted(ids) and all(len(i) == 26 for i in ids)
+
+
+async def test_an_event_naming_a_slot_the_station_lacks_is_ignored(world, cabinet):
+    assert await world.apply(cabinet.evt("return", slot=SLOTS + 1, pb="PBX0001", soc=5, ok=True), at(5)) == "bad_slot"
+    assert await bank(world, "PBX0001") is None and world.hooks.calls == []
+
+
+def test_the_rules_keep_unknown_after_the_ttl():
+    with pytest.raises(ValueError, match="UNKNOWN"):
+        ejects.Rules(80, timedelta(seconds=30), timedelta(seconds=30), timedelta(seconds=180))

@@ -137,8 +137,13 @@ def _plan_sandboxes(settings: Settings, args: argparse.Namespace):
 
 def _plan_broker(settings: Settings) -> tuple[Settings, bool]:
     """MQTT_URL, or the embedded broker serve starts (ussd_app/station_process.py)."""
+    from enerlectra.domain.stations.ejects import Rules
     from ussd_app import station_process
 
+    try:
+        Rules.from_settings(settings)
+    except ValueError as exc:
+        raise SystemExit(f"enerlectra: {exc}") from None
     return station_process.plan_broker(settings, port_set=bool(os.environ.get("MQTT_PORT", "").strip()))
 
 

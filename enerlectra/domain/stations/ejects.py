@@ -35,6 +35,11 @@ class Rules:
     unknown_after: timedelta        # no result by then: unknown, ask the inventory
     offline_after: timedelta        # no heartbeat for this long: offline
 
+    def __post_init__(self) -> None:
+        # The inventory decides an unknown eject only because nothing can pop out after expires_at.
+        if self.unknown_after <= self.ttl:
+            raise ValueError("STATION_EJECT_UNKNOWN_SECONDS must be longer than STATION_EJECT_TTL_SECONDS")
+
     @classmethod
     def from_settings(cls, settings) -> "Rules":
         return cls(settings.rental_min_soc, timedelta(seconds=settings.eject_ttl_seconds),

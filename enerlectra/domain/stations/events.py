@@ -24,6 +24,10 @@ async def apply_event(s: AsyncSession, msg: wire.Message, now: datetime, hooks: 
         .on_conflict_do_nothing(index_elements=["evt_id"]).returning(StationEvent.id))
     if stored is None:
         return "duplicate"
+    if body.get("slot") is not None and body["slot"] > st.slots:
+        journal.note(s, "alert", f"{body['type']} names slot {body['slot']} of {st.slots}: ignored", now,
+                     station_id=st.id)
+        return "bad_slot"
     if body["type"] == "eject_result":
         return await ejects.apply_result(s, st, body, now, hooks)
     if body["type"] == "return":

@@ -107,10 +107,10 @@ def _serial(value: Any) -> str | None:
     return value
 
 
-def _short(value: Any, what: str) -> str | None:
+def _short(value: Any, what: str, longest: int = 40) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 40:
+    if not isinstance(value, str) or len(value) > longest:
         raise BadMessage(f"{what} is not a short string")
     return value
 
@@ -124,7 +124,7 @@ def _slots(raw: Any) -> tuple[SlotReport, ...]:
             raise BadMessage("a slot without a distinct number n")
         seen.add(slot["n"])
         found.append(SlotReport(slot["n"], _serial(slot.get("pb")), _soc(slot.get("soc"), "soc"),
-                                _short(slot.get("state"), "state") or "unknown", _short(slot.get("fault"), "fault"),
+                                _short(slot.get("state"), "state", 12) or "unknown", _short(slot.get("fault"), "fault"),
                                 _soc(slot.get("health"), "health")))
     return tuple(found)
 

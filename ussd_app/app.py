@@ -13,6 +13,7 @@ from enerlectra import i18n
 from enerlectra.db.core_reads import make_reads
 from enerlectra.db.engine import INLINE_BUSY_MS, Timeouts, make_engine, make_sessionmaker
 from enerlectra.domain import ledger, ledger_key, work
+from enerlectra.domain.stations.hooks import NO_HOOKS
 from enerlectra.embedded_redis import resolve_redis_url
 from enerlectra.jobs import Dispatcher, make_queues, redis_client
 from enerlectra.ratelimit import Limiter
@@ -88,7 +89,8 @@ async def _stations_ctx(app: web.Application) -> AsyncIterator[None]:
     """The station link (ussd_app/station_link.py): the subscriber, or a publisher only in a web process of
     `serve --workers N` (one subscriber runs in a process of its own there)."""
     settings = app[appkeys.SETTINGS]
-    link = app[appkeys.STATION_LINK] = StationLink(settings, app[appkeys.DB],
+    hooks = app.get(appkeys.STATION_HOOKS, NO_HOOKS)     # the rental layer's, when it sets them before this
+    link = app[appkeys.STATION_LINK] = StationLink(settings, app[appkeys.DB], hooks=hooks,
                                                    subscribe=settings.station_link_subscriber)
     task = asyncio.create_task(link.run())
     try:

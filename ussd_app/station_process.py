@@ -19,6 +19,7 @@ import signal
 from contextlib import nullcontext
 from pathlib import Path
 
+from enerlectra.domain.stations.hooks import NO_HOOKS, StationHooks
 from enerlectra.embedded_mqtt import embedded_broker
 from enerlectra.ports import bindable, free_port
 from enerlectra.settings import Settings
@@ -59,9 +60,12 @@ def broker_ctx(settings: Settings):
     return ctx
 
 
-def run_link_process(settings: Settings, embedded: bool) -> None:
-    """A child's life under `serve --workers N`: the broker (embedded mode) and the one subscribing link."""
+def run_link_process(settings: Settings, embedded: bool, hooks: StationHooks = NO_HOOKS) -> None:
+    """A child's life under `serve --workers N`: the broker (embedded mode) and the one subscribing link.
+    Its units of work hand follow-ups (what `hooks` record: SMS ...) to the job queues, as the web app's do."""
     from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
+    from enerlectra.domain.work import with_jobs
+    from enerlectra.jobs import Dispatcher, make_queues, redis_client
     from ussd_app.station_link import StationLink
 
     async def main() -> None:
@@ -71,15 +75,19 @@ def run_link_process(settings: Settings, embedded: bool) -> None:
             loop.add_signal_handler(s, stop.set)
         engine = make_engine(settings.effective_database_url, schema=settings.database_schema,
                              timeouts=Timeouts.from_settings(settings))
+        enqueuer = redis_client(settings.redis_url) if settings.redis_url else None
+        jobs = Dispatcher(make_queues(enqueuer, settings.queue_name) if enqueuer else None)
         try:
             async with _maybe_broker(settings, embedded):
-                link = StationLink(settings, make_sessionmaker(engine), subscribe=True)
+                link = StationLink(settings, with_jobs(make_sessionmaker(engine), jobs), hooks=hooks, subscribe=True)
                 task = asyncio.create_task(link.run())
                 await stop.wait()
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         finally:
             await engine.dispose()
+            if enqueuer is not None:
+                enqueuer.close()
     asyncio.run(main())
 
 

@@ -97,3 +97,12 @@ def test_mqtt_url_set_starts_no_broker(tmp_path):
     given = Settings(home=tmp_path, mqtt_url="mqtt://user:pw@broker:1883")
     assert station_process.plan_broker(given, port_set=False) == (given, False)
     assert "pw" not in repr(given)
+
+
+@pytest.mark.parametrize("url", ["http://broker:1883", "mqtt://", "mqtt://broker:notaport", "broker:1883"])
+def test_a_bad_mqtt_url_gets_one_line(tmp_path, monkeypatch, url):
+    from tests.test_cli import assert_one_line, enerlectra
+
+    monkeypatch.setenv("ENERLECTRA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MQTT_URL", url)
+    assert_one_line(*enerlectra("serve", "--workers", "1", "--port", str(free_port())), 1, "MQTT_URL")

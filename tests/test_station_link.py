@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,8 +16,11 @@ import aiomqtt
 import pytest
 from sqlalchemy import select
 
+from enerlectra import clock
 from enerlectra.db.models import Bank, EjectRequest, Station
 from enerlectra.domain.stations import ejects
+from enerlectra.embedded_mqtt import embedded_broker
+from enerlectra.ports import free_port
 from enerlectra.settings import Settings
 from tests.conftest import random_station_code
 from tests.stations_helpers import Cabinet, World, serials
@@ -206,3 +210,48 @@ async def test_the_url_names_host_port_and_credentials():
     assert (found._hostname, found._port) == ("broker.example", 1884)
     with pytest.raises(ValueError):
         client_for("http://broker.example", "x")
+
+
+async def test_an_eject_the_link_cannot_publish_is_stored_and_goes_unknown(world, database, tmp_path):
+    url, schema = database
+    settings = Settings(home=Path(tmp_path) / "home", database_url=url, database_schema=schema,
+                        mqtt_url="mqtt://127.0.0.1:9")
+    idle = StationLink(settings, world.db, hooks=world.hooks, subscribe=False)     # never connected
+    cab = await stocked(world)
+    await world.apply(cab.status(True), at_now(0))
+    await world.apply(cab.hb(), at_now(0))
+    req = await idle.eject(cab.sid)
+    assert (await row(world, EjectRequest, EjectRequest.req_id == req.req_id)).state == "pending"
+    assert await idle.tick(at_now(40)) == [cab.sid]          # unknown; the inventory is asked when connected
+    assert (await row(world, EjectRequest, EjectRequest.req_id == req.req_id)).state == "unknown"
+    assert world.hooks.calls == []
+
+
+async def test_the_link_comes_back_after_the_broker_restarts(world, database, tmp_path):
+    port, cab = free_port(), await stocked(world)
+    url, schema = database
+    settings = Settings(home=Path(tmp_path) / "home", database_url=url, database_schema=schema,
+                        mqtt_url=f"mqtt://127.0.0.1:{port}")
+    link = StationLink(settings, world.db, hooks=world.hooks, tick_seconds=0.2)
+    task = asyncio.create_task(link.run())
+    try:
+        async with embedded_broker("127.0.0.1", port):
+            await asyncio.wait_for(link.connected.wait(), 10)
+        assert await until(lambda: _true(not link.connected.is_set()))
+        async with embedded_broker("127.0.0.1", port):
+            await asyncio.wait_for(link.connected.wait(), 15)        # looped `async with client:` and subscribed
+            async with OnBroker(f"mqtt://127.0.0.1:{port}", cab) as st:
+                await st.send("status", {"online": True})
+                await st.hb()
+                assert await until(lambda: online(world, cab.sid))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def at_now(seconds: float) -> datetime:
+    return clock.now() + timedelta(seconds=seconds)

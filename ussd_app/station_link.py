@@ -49,11 +49,21 @@ class LinkDown(ConnectionError):
     """Not connected to the broker: the command was not published."""
 
 
+def check_url(url: str) -> None:
+    """ValueError unless `url` is mqtt://[user:pass@]host[:port] or mqtts://... (serve says so in one line)."""
+    try:
+        parts = urlsplit(url)
+        parts.port                                  # noqa: B018 -- raises ValueError for a port that is not one
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError("MQTT_URL: mqtt://[user:pass@]host[:port] or mqtts://...")
+
+
 def client_for(url: str, identifier: str, **kwargs) -> aiomqtt.Client:
     """An aiomqtt client for mqtt://user:pass@host:port (mqtts:// for TLS)."""
+    check_url(url)
     parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError("MQTT_URL: mqtt://[user:pass@]host[:port] or mqtts://...")
     tls = ssl.create_default_context() if parts.scheme == "mqtts" else None
     return aiomqtt.Client(parts.hostname, parts.port or (8883 if tls else 1883), identifier=identifier,
                           username=unquote(parts.username) if parts.username else None,
@@ -83,6 +93,7 @@ class StationLink:
                  subscribe: bool = True, tick_seconds: float = TICK_SECONDS):
         if not settings.mqtt_url:
             raise ValueError("the station link needs MQTT_URL (serve starts an embedded broker when unset)")
+        check_url(settings.mqtt_url)
         self.url, self.db, self.hooks, self.subscribe = settings.mqtt_url, db, hooks, subscribe
         self.rules = ejects.Rules.from_settings(settings)
         self.tick_seconds = tick_seconds

@@ -31,6 +31,12 @@ HOST = "127.0.0.1"
 def plan_broker(settings: Settings, port_set: bool) -> tuple[Settings, bool]:
     """(settings with mqtt_url, whether serve must start the embedded broker). `port_set`: MQTT_PORT was given."""
     if settings.mqtt_url:
+        from ussd_app.station_link import check_url
+
+        try:
+            check_url(settings.mqtt_url)
+        except ValueError as exc:
+            raise SystemExit(f"enerlectra: {exc}") from None
         return settings, False
     port = settings.mqtt_port
     if not bindable(port):

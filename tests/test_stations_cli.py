@@ -42,6 +42,11 @@ async def test_add_list_and_log_a_station(cli_env, world):
     lines = out.splitlines()
     assert "note" in lines[0] and "PBCLI0003: replaced the lock motor of slot 3 (cli)" in lines[0]
     assert any("fault" in line and "slot 3: lock_motor" in line for line in lines)
+    cab.banks[2] = None                                   # gone with no eject: an alert
+    await world.apply(cab.hb(), at(61))
+    status, out, err = await run_cli("stations", "alerts")
+    assert status == 0, err
+    assert f"alert     {code}  PBCLI0002: bank PBCLI0002 left slot 2 with no eject" in out.splitlines()[0]
     async with world.db() as s:
         actions = list(await s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
         added = await s.scalar(select(AuditEntry.after).where(AuditEntry.action == "station.add"))

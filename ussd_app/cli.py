@@ -769,6 +769,21 @@ def cmd_stations_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stations_alerts(args: argparse.Namespace) -> int:
+    from enerlectra.domain.stations import fleet
+
+    async def show(db):
+        async with db() as s:
+            return await fleet.alerts(s, args.limit)
+    rows = _with_db(Settings.from_env(), show)
+    if not rows:
+        print("no alerts, incidents or offline stations logged")
+    for row, code, serial in rows:
+        print(f"{row.created_at:%Y-%m-%d %H:%M:%S} {row.kind:<9} {code or '-':<7} "
+              f"{serial + ': ' if serial else ''}{row.detail}")
+    return 0
+
+
 def cmd_stations_note(args: argparse.Namespace) -> int:
     """`stations note CODE TEXT [--bank PB..]`: a maintenance note in the station's log (audited)."""
     from enerlectra import clock
@@ -875,6 +890,10 @@ def build_parser() -> argparse.ArgumentParser:
     slog.add_argument("code")
     slog.add_argument("--limit", type=cli_errors.whole(1, 10_000), default=50)
     slog.set_defaults(func=cmd_stations_log)
+    salerts = stations.add_parser("alerts", help="every station's alerts (banks gone or back with no rental, "
+                                                 "unknown ejects), incidents and offline lines, newest first")
+    salerts.add_argument("--limit", type=cli_errors.whole(1, 10_000), default=50)
+    salerts.set_defaults(func=cmd_stations_alerts)
     snote = stations.add_parser("note", help="a maintenance note in a station's log (and a bank's, with --bank)")
     snote.add_argument("code")
     snote.add_argument("text")

@@ -82,6 +82,16 @@ async def log_of(s: AsyncSession, code: str, limit: int = 50) -> list[tuple[Stat
     return [(row, serial) for row, serial in rows.all()]
 
 
+async def alerts(s: AsyncSession, limit: int = 50) -> list[tuple[StationLog, str | None, str | None]]:
+    """Alerts, incidents and offline lines of every station, newest first: (line, station code, bank serial)."""
+    rows = await s.execute(select(StationLog, Station.code, Bank.serial)
+                           .outerjoin(Station, Station.id == StationLog.station_id)
+                           .outerjoin(Bank, Bank.id == StationLog.bank_id)
+                           .where(StationLog.kind.in_(("alert", "incident", "offline")))
+                           .order_by(StationLog.created_at.desc(), StationLog.id.desc()).limit(limit))
+    return [tuple(row) for row in rows.all()]
+
+
 async def add_note(s: AsyncSession, code: str, text: str, author: str, now: datetime,
                    bank_serial: str | None = None) -> StationLog:
     """An operator's maintenance note on a station (and a bank). Raises LookupError for an unknown code/serial."""

@@ -710,8 +710,14 @@ def cmd_sim_load(args: argparse.Namespace) -> int:
 
 def cmd_stations_add(args: argparse.Namespace) -> int:
     """`stations add CODE --name .. --area .. --slots N [--country ZM|TZ]`: a cabinet, offline until it connects."""
+    from enerlectra.db.migrate import upgrade
     from enerlectra.domain import audit
     from enerlectra.domain.stations import fleet
+
+    settings = Settings.from_env()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    _use_ledger_key(settings)                             # an upgrade may seal existing entries (0011)
+    upgrade(settings.effective_database_url, "head", schema=settings.database_schema)   # cabinets before a serve
 
     async def add(db):
         async with db() as s, s.begin():
@@ -724,7 +730,7 @@ def cmd_stations_add(args: argparse.Namespace) -> int:
             audit.record(s, audit.CLI, "station.add", f"station:{st.code}",
                          after={"name": st.name, "area": st.area, "country": st.country, "slots": st.slots})
             return st
-    st = _with_db(Settings.from_env(), add)
+    st = _with_db(settings, add)
     print(f"station {st.code} ({st.name}, {st.area}, {st.country}): {st.slots} slots; offline until it connects "
           f"(MQTT username {st.code}, client id st-{st.code})")
     return 0

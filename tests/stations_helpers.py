@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -14,6 +15,11 @@ from enerlectra.domain.work import unit_of_work
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
 RULES = ejects.Rules(min_soc=80, ttl=timedelta(seconds=30), unknown_after=timedelta(seconds=35),
                      offline_after=timedelta(seconds=180))
+
+
+# What a station's clock says unless a test sets one: later than any `at(...)` and than the real clock today,
+# so a heartbeat is stamped after every eject's expires_at (it may decide an unknown one).
+STATION_CLOCK = max(int(time.time()), int(T0.timestamp())) + 86_400
 
 
 def at(seconds: float) -> datetime:
@@ -45,9 +51,10 @@ class Cabinet:
         self.sid, self.slots, self.boot = sid, slots, boot
         self.banks: dict[int, tuple[str, int] | None] = {n: None for n in range(1, slots + 1)}
         self.faults: dict[int, str | None] = {}
+        self.ts: int | None = None          # the station's clock (epoch s) on what it sends; None: STATION_CLOCK
 
     def envelope(self, **body) -> dict:
-        return {"v": 1, "sid": self.sid, "ts": 1_765_000_000, "seq": next(_seq), **body}
+        return {"v": 1, "sid": self.sid, "ts": self.ts or STATION_CLOCK, "seq": next(_seq), **body}
 
     def hb(self) -> wire.Message:
         slots = [{"n": n, "pb": b[0] if b else None, "soc": b[1] if b else None,

@@ -205,6 +205,17 @@ async def test_no_result_then_the_inventory_decides(world, cabinet, bank_gone, s
     assert world.hooks.calls == [expected]
 
 
+async def test_a_station_whose_clock_lags_decides_only_once_its_clock_passes_expires_at(world, cabinet):
+    req, _ = await world.eject(cabinet.sid, at(10))
+    await world.sweep(at(45))
+    cabinet.ts = int(at(39).timestamp())           # the cabinet's clock is 6 s behind: it could still pop it
+    await world.apply(cabinet.hb(), at(46))
+    assert (await request(world, req.req_id)).state == "unknown" and world.hooks.calls == []
+    cabinet.ts = int(at(41).timestamp())           # past expires_at by its own clock: decisive
+    await world.apply(cabinet.hb(), at(47))
+    assert (await request(world, req.req_id)).state == "failed"
+
+
 async def test_a_late_result_settles_an_unknown_request(world, cabinet):
     req, _ = await world.eject(cabinet.sid, at(10))
     await world.sweep(at(45))

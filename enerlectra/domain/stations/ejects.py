@@ -8,8 +8,9 @@
   settled request that agrees is a duplicate; one that contradicts opens an incident and changes nothing.
 - `sweep_unknown` marks requests with no result after `unknown_after` as unknown and names the stations to
   ask for their inventory; `decide_unknown` settles them from the next heartbeat (never from silence):
-  the bank gone from its slot = ejected, still there = failed. That heartbeat is decisive because the
-  station refuses an eject past expires_at (issued + ttl < unknown_after): nothing can pop out later.
+  the bank gone from its slot = ejected, still there = failed. A heartbeat stamped after expires_at is
+  decisive because the station refuses an eject past expires_at (issued + ttl < unknown_after): nothing can
+  pop out later.
 """
 from __future__ import annotations
 
@@ -164,12 +165,18 @@ async def sweep_unknown(s: AsyncSession, rules: Rules, now: datetime) -> list[st
     return sorted({code for _, code in rows})
 
 
-async def decide_unknown(s: AsyncSession, st: Station, now: datetime, hooks: StationHooks) -> list[str]:
-    """After a heartbeat of `st` was applied: settle its unknown requests from where their banks are now."""
+async def decide_unknown(s: AsyncSession, st: Station, station_ts: int, now: datetime,
+                         hooks: StationHooks) -> list[str]:
+    """After a heartbeat of `st` was applied: settle its unknown requests from where their banks are now.
+
+    Only a heartbeat stamped (by the station's own clock, `station_ts`) after a request's expires_at decides
+    it: the station judges expires_at by that clock, so a cabinet whose clock lags ours might still pop the
+    bank after our 35 s; its later heartbeats decide."""
     reqs = (await s.scalars(select(EjectRequest).where(EjectRequest.station_id == st.id,
                                                        EjectRequest.state == "unknown",
                                                        EjectRequest.unknown_at <= now)
                             .with_for_update())).all()
+    reqs = [req for req in reqs if station_ts > aware_utc(req.expires_at).timestamp()]
     decided = []
     for req in reqs:
         bank = await s.get(Bank, req.bank_id)

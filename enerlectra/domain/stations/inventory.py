@@ -46,7 +46,7 @@ async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: S
     st.last_heartbeat_at = now
     if not st.online:
         set_online(s, st, True, now, "heartbeat")
-    return await ejects.decide_unknown(s, st, now, hooks)
+    return await ejects.decide_unknown(s, st, msg.body["ts"], now, hooks)
 
 
 async def _slot(s: AsyncSession, st: Station, report: SlotReport, now: datetime) -> None:

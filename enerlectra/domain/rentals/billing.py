@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from enerlectra.domain.rentals.tariff import Tariff
+from enerlectra.domain.rentals.tariff import MOST_MINOR, Tariff
 
 MINUTE, HOUR, DAY = 60, 3600, 86_400
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -33,7 +33,7 @@ DUE_SOON, OVERDUE, FINAL, LOST = "due_soon", "overdue", "final", "lost"
 
 
 class BadExtension(ValueError):
-    """An extension the rules refuse; the message says which rule ("hours", "late")."""
+    """An extension the rules refuse; the message says which rule ("hours", "late", "most")."""
 
 
 def seconds(when: datetime | int) -> int:
@@ -159,6 +159,8 @@ def extend(tariff: Tariff, rental: Rental, hours: int, now: datetime | int) -> E
     if seconds(now) >= late_from(tariff, rental.due_at):
         raise BadExtension("late")
     price = hours_price(tariff, hours)
+    if rental.prepaid + price > MOST_MINOR:
+        raise BadExtension("most")           # never reached by a person; keeps every figure within the texts
     return Extension(hours, price, Rental(rental.started_at, rental.due_at + hours * HOUR, rental.prepaid + price))
 
 
@@ -195,8 +197,8 @@ class Reminder:
 
 def reminders(tariff: Tariff, rental: Rental) -> tuple[Reminder, ...]:
     """When to tell the renter, in time order: 'due soon' `remind_minutes` before the due time (if the rental
-    is that long; 0: none), 'overdue' when late fees start and every 24 hours after, a final notice a day before the bank
-    is declared lost (halfway there if that is sooner), then LOST: declare it and bill it.
+    is that long; 0: none), 'overdue' when late fees start and every 24 hours after, a final notice a day
+    before the bank is declared lost (halfway there if that is sooner), then LOST: declare it and bill it.
 
     An extension moves the due time: a job scheduled from the old list sends only if its reminder is still
     in `reminders(tariff, rental)` of the rental as it is now."""

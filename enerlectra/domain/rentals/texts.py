@@ -6,7 +6,7 @@ language): the receipt one SMS, the terms 160 septets less room for the menu's c
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from enerlectra.domain.money import format_money
 from enerlectra.domain.pins import local_hhmm
@@ -41,7 +41,7 @@ def receipt_text(user, bill: Bill, station: str, returned_at: datetime | int, re
     """The SMS when a bank comes back (at any station): time used, cost, the deposit back, or what the wallet
     pays beyond the deposit when the bill is larger than it (the caller has taken `bill.owed` from it)."""
     if isinstance(returned_at, int):
-        returned_at = datetime.fromtimestamp(returned_at, timezone.utc)
+        returned_at = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=returned_at)
     values = dict(ref=ref, station=station_label(station), time=local_hhmm(returned_at, user.country),
                   used=used_time(bill.minutes), cost=format_money(bill.total, bill.currency))
     if bill.owed:

@@ -115,6 +115,13 @@ def test_an_extension_the_rules_refuse(hours, now, problem):
         billing.extend(ZMW, rental(ZMW), hours, at(0, now))
 
 
+def test_an_extension_never_pushes_prepaid_past_the_most_a_tariff_amount_may_be():
+    r = replace(rental(ZMW), prepaid=MOST_MINOR - 2000)
+    assert billing.extend(ZMW, r, 4, at(1)).rental.prepaid == MOST_MINOR
+    with pytest.raises(BadExtension, match="most"):
+        billing.extend(ZMW, r, 5, at(1))
+
+
 def test_an_extension_moves_the_due_time_and_adds_up_what_it_paid():
     first = billing.extend(ZMW, rental(ZMW), 3, at(23, 59))
     assert (first.price, first.rental.due_at, first.rental.prepaid) == (1500, at(27), 1500)
@@ -309,6 +316,10 @@ def rendered(currency: str) -> list[tuple[str, str, int]]:
     for b in extreme_bills(currency):
         found.append(("receipt", texts.receipt_text(renter, b, LONGEST_STATION, T0, 999_999_999), 160))
         found.append(("lost", texts.lost_text(renter, b, 999_999_999), 160))
+    tariff, r = extreme(currency), Rental(START, START + 168 * HOUR, prepaid=0)
+    found.append(("due soon", texts.due_soon_text(renter, tariff, r, 999_999_999), 160))
+    found.append(("overdue", texts.overdue_text(renter, tariff, extreme_bills(currency)[0], 999_999_999), 160))
+    found.append(("final", texts.final_text(renter, tariff, r, 999_999_999), 160))
     return found
 
 
@@ -336,6 +347,15 @@ def test_the_texts_say_the_figures():
         "K85.00.")
     late = billing.bill(ZMW, rental(ZMW), Returned(at(72)))
     assert "K171.00: deposit and K71.00 from wallet" in texts.receipt_text(renter, late, "Soweto", at(72), 7)
+    r = rental(ZMW)
+    assert texts.due_soon_text(renter, ZMW, r, 42) == (
+        "Enerlectra R42: please return your power bank by 10:00 at any station. Late fee after that: K2.00/hour.")
+    assert texts.overdue_text(renter, ZMW, billing.so_far(ZMW, r, at(26)), 42) == (
+        "Enerlectra R42: your power bank is overdue. Cost so far K39.00, plus K2.00 each hour. Return it at any "
+        "station.")
+    assert texts.final_text(renter, ZMW, r, 42) == (
+        "Enerlectra R42: return your power bank by 10/12 10:00, else it is declared lost and you pay K350.00 in "
+        "all.")
     lost = billing.bill(TZS, rental(TZS), Lost(at(2)))
     with i18n.language("sw"):
         assert texts.lost_text(Renter("TZS", "TZ"), lost, 9) == (
@@ -356,3 +376,6 @@ def test_any_bill_of_any_tariff_fits_one_sms_in_every_language(data, span, stati
                          texts.lost_text(renter, lost, 999_999_999)):
                 assert is_gsm7(text) and segment(text).count == 1, text
             assert septets(texts.terms_text(tariff, station)) <= texts.TERMS_SEPTETS
+            for text in (texts.due_soon_text(renter, tariff, r, 1), texts.overdue_text(renter, tariff, returned, 1),
+                         texts.final_text(renter, tariff, r, 1)):
+                assert is_gsm7(text) and segment(text).count == 1, text

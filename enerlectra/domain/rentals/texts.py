@@ -1,4 +1,5 @@
-"""What a renter reads: the terms before renting (a USSD screen) and the receipt SMS when a rental ends.
+"""What a renter reads: the terms before renting (a USSD screen), the receipt SMS when a rental ends, and the
+reminders (due soon, overdue, the final notice before the bank is declared lost).
 
 In the current language (callers switch to the renter's: i18n.in_language_of). Each fits its budget with the
 longest station name and the largest amounts a tariff allows (tests/test_rental_billing.py checks every
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from enerlectra.domain.clusters.texts import when
 from enerlectra.domain.money import format_money
 from enerlectra.domain.pins import local_hhmm
-from enerlectra.domain.rentals.billing import Bill
+from enerlectra.domain.rentals.billing import Bill, Rental, ceiling, lost_at
 from enerlectra.domain.rentals.tariff import Tariff
 from enerlectra.i18n import _
 
@@ -41,7 +43,7 @@ def receipt_text(user, bill: Bill, station: str, returned_at: datetime | int, re
     """The SMS when a bank comes back (at any station): time used, cost, the deposit back, or what the wallet
     pays beyond the deposit when the bill is larger than it (the caller has taken `bill.owed` from it)."""
     if isinstance(returned_at, int):
-        returned_at = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=returned_at)
+        returned_at = _aware(returned_at)
     values = dict(ref=ref, station=station_label(station), time=local_hhmm(returned_at, user.country),
                   used=used_time(bill.minutes), cost=format_money(bill.total, bill.currency))
     if bill.owed:
@@ -59,3 +61,29 @@ def lost_text(user, bill: Bill, ref: int) -> str:
         return _("Enerlectra R{ref}: power bank declared lost. Charged {cost}: deposit {deposit} kept, {more} "
                  "from wallet.").format(more=format_money(bill.owed, bill.currency), **values)
     return _("Enerlectra R{ref}: power bank declared lost. Charged {cost}: deposit {deposit} kept.").format(**values)
+
+
+# Reminders (billing.reminders says when; the caller renders each in the renter's language)
+
+def due_soon_text(user, tariff: Tariff, rental: Rental, ref: int) -> str:
+    return _("Enerlectra R{ref}: please return your power bank by {time} at any station. Late fee after that: "
+             "{late}/hour.").format(ref=ref, time=local_hhmm(_aware(rental.due_at), user.country),
+                                    late=format_money(tariff.late_per_hour, tariff.currency))
+
+
+def overdue_text(user, tariff: Tariff, so_far: Bill, ref: int) -> str:
+    """`so_far`: billing.so_far at the time of sending."""
+    return _("Enerlectra R{ref}: your power bank is overdue. Cost so far {cost}, plus {late} each hour. Return it "
+             "at any station.").format(ref=ref, cost=format_money(so_far.total, so_far.currency),
+                                       late=format_money(tariff.late_per_hour, tariff.currency))
+
+
+def final_text(user, tariff: Tariff, rental: Rental, ref: int) -> str:
+    """The last notice: the bank is declared lost at billing.lost_at, and costs the ceiling in all."""
+    return _("Enerlectra R{ref}: return your power bank by {when}, else it is declared lost and you pay {price} "
+             "in all.").format(ref=ref, when=when(_aware(lost_at(tariff, rental.due_at)), user.country),
+                               price=format_money(ceiling(tariff, rental), tariff.currency))
+
+
+def _aware(epoch: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=epoch)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from enerlectra.db.models import Cluster, MarketOrder, Membership, SmsOutbox, User
 from enerlectra.domain import ledger, outbox, pin_resets, wallet
 from enerlectra.domain.phone import as_typed, parse_msisdn
-from tests.console_helpers import operator_client
+from tests.console_helpers import form_key_in, operator_client
 from tests.console_seeds import add_payment, add_user, audit_rows
 from tests.test_cli import run_cli
 from tests.test_console_access import _cluster
@@ -216,17 +216,12 @@ def test_every_way_of_typing_a_number_finds_it(country, data):
         assert e164 in [m.e164 for m in as_typed(national_form)], national_form
 
 
-# -- an admin's energy credit for a pilot ------------------------------------------------------------------
-
-async def _credit_form(client, user_id: int) -> str:
-    html = await (await client.get(f"/console/users/{user_id}")).text()
-    return html.split('name="key" value="', 1)[1].split('"', 1)[0]
-
+# -- an admin's energy credit for a pilot (its attacks: tests/test_console_credit.py) ----------------------
 
 async def test_an_admin_credits_energy_once_however_often_the_form_is_sent(client):
     user = await add_user(client.app, "+260971830001", "Pilot")
     csrf = await operator_client(client, "admin")
-    key = await _credit_form(client, user.id)
+    key = form_key_in(await (await client.get(f"/console/users/{user.id}")).text())
     for done in ("credited", "credit-repeat"):                   # the same form sent twice
         resp = await client.post(f"/console/users/{user.id}/credit", allow_redirects=False,
                                  data={"csrf": csrf, "key": key, "wh": "2500", "reason": "pilot Kanyama"})

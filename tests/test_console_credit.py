@@ -237,10 +237,11 @@ KEY_WRONG = "The form is incomplete: reload the page and try again."
 
 @pytest.mark.parametrize("label, change, status, says", [
     ("zero", {"wh": "0"}, 400, WH_WRONG),
+    ("zeros", {"wh": "000"}, 400, WH_WRONG),
     ("negative", {"wh": "-5"}, 400, WH_WRONG),
     ("plus sign", {"wh": "+5"}, 400, WH_WRONG),
     ("over 100 kWh", {"wh": "100001"}, 400, WH_WRONG),
-    ("far over, zeros", {"wh": "0000000000100"}, 400, WH_WRONG),
+    ("over, after zeros", {"wh": "000000000100001"}, 400, WH_WRONG),
     ("5,000 digits", {"wh": "9" * 5000}, 400, WH_WRONG),          # int() refuses over 4,300 digits: a ValueError
     ("decimal", {"wh": "1.5"}, 400, WH_WRONG),
     ("too many places", {"wh": "2500.0001"}, 400, WH_WRONG),
@@ -276,6 +277,16 @@ async def test_a_bad_credit_form_says_what_is_wrong_and_credits_nothing(client, 
     text = await resp.text()
     assert (resp.status, text.count("\n")) == (status, 1) and text.startswith(says), (label, resp.status, text)
     await nothing_credited(client.app, user)
+
+
+@pytest.mark.parametrize("typed, wh", [("2500", 2500), ("  2500 ", 2500), ("0002500", 2500), ("1", 1),
+                                       ("100000", 100_000), ("000100000", 100_000), ("0" * 5000 + "1", 1)],
+                         ids=["plain", "spaces", "zeros", "one", "the cap", "zeros, the cap", "5,000 zeros, 1"])
+async def test_a_whole_number_of_wh_within_the_cap_is_credited_as_typed(client, typed, wh):
+    user = await add_user(client.app, "+260971840502", "Pilot")
+    await operator_client(client, "admin")
+    assert await send(client, user.id, *await form(client, user.id), wh=typed) == (303, "credited")
+    await credited_once(client.app, user, wh)
 
 
 @pytest.mark.parametrize("second", [{"wh": "2600"}, {"to": "other"}, {"wh": "2600", "to": "other"}])

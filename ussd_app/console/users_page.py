@@ -149,8 +149,10 @@ def _credit_form(form) -> tuple[int, str, str]:
     """(Wh, reason, key) as posted, or a 400 that says which is wrong."""
     raw, reason = str(form.get("wh", "")).strip(), " ".join(str(form.get("reason", "")).split())[:100]
     key = str(form.get("key", ""))
-    # isascii first: "\u0663" or "\u00b2" pass isdigit(); the length before int(): 5,000 digits make int() raise
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 7 and 0 < int(raw) <= CREDIT_MAX_WH):
+    # ASCII digits only ("\u0663", "\u00b2" pass isdigit()); leading zeros dropped and the length bounded
+    # before int(), which raises past 4,300 digits
+    digits = raw.lstrip("0") if raw.isascii() else ""
+    if not (digits.isdigit() and len(digits) <= 6 and int(digits) <= CREDIT_MAX_WH):
         raise web.HTTPBadRequest(text=f"Wh must be a whole number from 1 to {CREDIT_MAX_WH:,}.\n")
     if not reason:
         raise web.HTTPBadRequest(text="Write the reason for the credit (the pilot, the ticket).\n")
@@ -158,7 +160,7 @@ def _credit_form(form) -> tuple[int, str, str]:
         raise web.HTTPBadRequest(text="The reason may hold letters, digits and punctuation only.\n")
     if not (8 <= len(key) <= 40 and key.isascii() and key.replace("-", "").replace("_", "").isalnum()):
         raise web.HTTPBadRequest(text="The form is incomplete: reload the page and try again.\n")
-    return int(raw), reason, key
+    return int(digits), reason, key
 
 
 def routes() -> list[web.RouteDef]:

@@ -417,10 +417,16 @@ def cmd_ledger_credit(args: argparse.Namespace) -> int:
             except BadAmount as exc:
                 raise BadArgument(f"amount {args.amount!r}: {exc}") from None
         key = args.key or f"operator:{uuid.uuid4().hex}"
-        entry = await wallet.credit(db, key, user, asset, amount, f"operator: {args.reason}",
-                                    receipt=lambda ref: in_language_of(user, credit_text, amount, asset, ref))
+        try:
+            posted = await wallet.credit(db, key, user, asset, amount, f"operator: {args.reason}",
+                                         receipt=lambda ref: in_language_of(user, credit_text, amount, asset, ref))
+        except wallet.KeyReused as exc:
+            raise SystemExit(f"enerlectra: --key {key} was used for another credit (entry {exc.entry_id}); "
+                             f"nothing was credited") from None
         shown = format_energy(amount) if args.energy else format_money(amount, asset)
-        return (f"entry {entry}: credited {shown} to {user.msisdn} ({args.reason}); "
+        if not posted.created:
+            return f"entry {posted.entry_id}: this credit was made before with --key {key}; nothing more credited"
+        return (f"entry {posted.entry_id}: credited {shown} to {user.msisdn} ({args.reason}); "
                 f"the SMS receipt goes out with the next outbox sweep")
     print(_with_db(Settings.from_env(), credit))
     return 0

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy import bindparam, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra import faults
@@ -87,17 +86,6 @@ async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amoun
     else by the outbox sweeper). The audit row is written with the entry, once (a repeated key adds neither).
     The key again with the same user, asset and amount is the same credit (`created` False); with any other,
     KeyReused (nothing moves)."""
-    try:
-        return await _credit_once(db, key, user, asset, amount, reason, receipt, actor)
-    except IntegrityError:
-        # PostgreSQL: the same key committed by another transaction while this one waited for the accounts'
-        # row locks (the lock statement's snapshot predates that commit, so it saw no entry; the insert then
-        # hit the unique key). Rolled back; once more, a new statement sees the entry: a repeat or KeyReused.
-        return await _credit_once(db, key, user, asset, amount, reason, receipt, actor)
-
-
-async def _credit_once(db: async_sessionmaker, key: str, user: User, asset: str, amount: int, reason: str,
-                       receipt: Callable[[int], str] | None, actor: audit.Actor) -> ledger.Posted:
     async with unit_of_work(db) as s:
         target = (await ledger.user_energy(s, user.id) if asset == ledger.ENERGY
                   else await ledger.user_money(s, user.id, asset))

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 import pytest
 
-from enerlectra.embedded_mqtt import broker_config, embedded_broker
+from enerlectra.embedded_mqtt import SnapshotTable, broker_config, embedded_broker
 from tests.conftest import random_station_code
 
 
@@ -84,3 +84,29 @@ def test_its_config_binds_loopback_and_names_every_plugin():
     config = broker_config("127.0.0.1", 18830)
     assert config["listeners"]["default"]["bind"] == "127.0.0.1:18830"
     assert list(config["plugins"]) == ["amqtt.plugins.authentication.AnonymousAuthPlugin"]
+
+
+def test_its_subscription_table_can_grow_while_it_is_walked():
+    """amqtt 0.12.1 walks the table with awaits inside; a subscription made meanwhile used to kill the walk."""
+    table = SnapshotTable({"enx/v1/st/1/cmd": []})
+    for topic in table:
+        table[f"{topic}/more"] = []
+    for topic, _ in table.items():
+        table[f"{topic}/again"] = []
+    assert len(table) == 4 and list(table.keys()) == list(dict.keys(table))
+
+
+async def test_clients_that_connect_and_subscribe_together_are_all_served(mqtt_url):
+    """Thirty stations booting at once beside each other's subscriptions and retained statuses: every one gets
+    its own command (a connecting client's walk over the table awaits while it sends retained messages)."""
+    sids = [random_station_code() for _ in range(30)]
+
+    async def station(sid: str) -> bytes:
+        async with client(mqtt_url, identifier=f"st-{sid}", username=sid) as st:
+            await st.subscribe(f"enx/v1/st/{sid}/status", qos=1)
+            await st.publish(f"enx/v1/st/{sid}/status", b'{"online":true}', qos=1, retain=True)
+            await st.subscribe(f"enx/v1/st/{sid}/cmd", qos=1)
+            await st.publish(f"enx/v1/st/{sid}/cmd", b"ping", qos=1)
+            return (await first_message(st, f"enx/v1/st/{sid}/cmd", seconds=10)).payload
+
+    assert await asyncio.wait_for(asyncio.gather(*(station(sid) for sid in sids)), 30) == [b"ping"] * 30

@@ -120,4 +120,7 @@ class Fleet:
                 held = ", ".join(self.hand) or "none"
                 raise ValueError(f"say which bank to return: banks in hand: {held}")
             pb = next(iter(self.hand))
+        where = next((s.sid for s in self.stations.values() if s.cabinet.holds(pb)), None)
+        if where is not None:
+            raise ValueError(f"{pb} is in a slot of station {where}, not in anyone's hand")
         return await station.return_bank(pb, soc)

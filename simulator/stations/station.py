@@ -70,16 +70,22 @@ class FakeStation:
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task | None = None
         self._crashing = False
+        self._refused: aiomqtt.MqttError | None = None     # why the first connection of a boot failed
 
     # -- life cycle --------------------------------------------------------------------------------------------
     async def start(self, wait: float = 10.0) -> None:
         """Boot: a new boot_id, seq from 1, connect; returns once status, boot and the first hb are out."""
         if self._task is not None and not self._task.done():
             raise RuntimeError(f"station {self.sid} is already running")
-        self.boot_id, self.seq, self._crashing = uuid.uuid4().hex[:8], 0, False
+        self.boot_id, self.seq, self._crashing, self._refused = uuid.uuid4().hex[:8], 0, False, None
         self.boots += 1
         self._task = asyncio.create_task(self._run(), name=f"station-{self.sid}")
-        await asyncio.wait_for(self.online.wait(), wait)
+        online = asyncio.create_task(self.online.wait())
+        await asyncio.wait({online, self._task}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        if not online.done():
+            online.cancel()
+            await self._end_task()
+            raise self._refused or asyncio.TimeoutError(f"station {self.sid}: no broker answer in {wait:g} s")
 
     comeback = start                 # after a crash: reconnect with a new boot_id, status and hb
 
@@ -141,6 +147,9 @@ class FakeStation:
                     beats = asyncio.create_task(self._heartbeats())
                     await self._commands(client)
             except aiomqtt.MqttError as exc:
+                if not booted:              # never connected on this boot: start() says why and gives up
+                    self._refused = exc
+                    return
                 log.info("station %s: connection lost (%s)", self.sid, exc)
             finally:
                 self.online.clear()

@@ -295,9 +295,32 @@ async def run(url: str, schema: str | None, sqlite_path: Path | None, runs: int,
         await reader.dispose()
 
 
+async def run_postgresql(args: argparse.Namespace) -> dict[str, float]:
+    """In a schema of its own, dropped after; with --keep-schema kept, and timed as it is when it exists."""
+    admin = create_async_engine(args.database_url)
+    try:
+        async with admin.begin() as conn:
+            reuse = args.keep_schema and bool(await conn.scalar(text(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s AND table_name = 'users'"),
+                {"s": args.schema}))
+            if not reuse:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE'))
+                await conn.execute(text(f'CREATE SCHEMA "{args.schema}"'))
+        print(f"PostgreSQL (schema {args.schema}, "
+              f"{'seeded before' if reuse else 'kept after' if args.keep_schema else 'dropped after'})")
+        return await run(args.database_url, args.schema, None, args.runs, reuse)
+    finally:
+        if not args.keep_schema:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE'))
+        await admin.dispose()
+
+
 async def main_async(args: argparse.Namespace) -> int:
     results = {}
-    if args.sqlite_file:
+    if args.no_sqlite:
+        pass
+    elif args.sqlite_file:
         path = Path(args.sqlite_file)
         reuse = path.exists()
         print(f"SQLite ({path}, {'seeded before' if reuse else 'kept after'})")
@@ -308,17 +331,7 @@ async def main_async(args: argparse.Namespace) -> int:
             print("SQLite (a temp file)")
             results["SQLite"] = await run(f"sqlite+aiosqlite:///{path}", None, path, args.runs)
     if args.database_url:
-        print(f"PostgreSQL (schema {args.schema}, dropped after)")
-        admin = create_async_engine(args.database_url)
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE'))
-            await conn.execute(text(f'CREATE SCHEMA "{args.schema}"'))
-        try:
-            results["PostgreSQL"] = await run(args.database_url, args.schema, None, args.runs)
-        finally:
-            async with admin.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE'))
-            await admin.dispose()
+        results["PostgreSQL"] = await run_postgresql(args)
     over = False
     print(f"\nmedian of {args.runs} runs (target <= {args.target_ms:.0f} ms)")
     for database, timings in results.items():
@@ -333,6 +346,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="also on PostgreSQL: postgresql+asyncpg://...")
     parser.add_argument("--schema", default="bench_console", help="the PostgreSQL schema (dropped after)")
+    parser.add_argument("--keep-schema", action="store_true",
+                        help="keep the PostgreSQL schema after; when it exists, time it as it is (no seeding)")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--sqlite-file", help="seed this SQLite file and keep it; when it exists, time it as it is")
     parser.add_argument("--target-ms", type=float, default=300.0)

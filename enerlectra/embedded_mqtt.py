@@ -7,6 +7,11 @@ default config binds 0.0.0.0 with anonymous access, so we always pass ours: loop
 Known amqtt 0.12 quirk: a client that connects is sent the retained messages of every topic filter anyone has
 subscribed to, not only its own. Every client of ours (the station link, the fake fleet) checks the topic of
 each message it gets and ignores the rest; Mosquitto never sends them.
+
+Known amqtt 0.12.1 bug, worked around here: it walks its subscription table with awaits inside (those retained
+messages, for each client that connects), so a subscription made by another client meanwhile raised
+"dictionary changed size during iteration" and left the connecting client with a CONNACK but never served
+(a station that boots beside others hung). Our broker walks a snapshot of the table instead.
 """
 from __future__ import annotations
 
@@ -17,6 +22,25 @@ from typing import AsyncIterator
 from amqtt.broker import Broker
 
 MAX_CONNECTIONS = 5000          # stations and our own clients on one loopback listener
+
+
+class SnapshotTable(dict):
+    """amqtt's subscription table, walked over a copy: a subscription added during a walk waits for the next."""
+
+    def __iter__(self):
+        return iter(list(dict.keys(self)))
+
+    def keys(self):
+        return list(dict.keys(self))
+
+    def items(self):
+        return list(dict.items(self))
+
+
+class SafeBroker(Broker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._subscriptions = SnapshotTable(self._subscriptions)
 
 
 def broker_config(host: str, port: int) -> dict:
@@ -33,7 +57,7 @@ async def embedded_broker(host: str, port: int) -> AsyncIterator[str]:
         raise ValueError("the embedded MQTT broker listens on loopback only; set MQTT_URL for anything else")
     for name in ("amqtt", "transitions"):        # amqtt logs every connect at INFO and its machines at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
-    broker = Broker(broker_config(host, port))
+    broker = SafeBroker(broker_config(host, port))
     await broker.start()
     try:
         yield f"mqtt://{host}:{port}"

@@ -56,6 +56,44 @@ def _factors(env: dict[str, str], name: str, default: str) -> str:
         raise SystemExit(f"{name}: {exc}") from None
     return raw
 
+RENTAL_PRICE_KEYS = ("deposit", "hour", "cap", "late", "device")
+# Placeholders an operator sets (no published tariff was found for either country): a 10,000 mAh power bank
+# sells for about K350 / TSh 35,000 in town markets; TZS figures are the ZMW ones at about 100 TZS per ZMW,
+# rounded to whole shillings. Minor units: K100.00 deposit, K5/hour, K25/day, K2 per late hour.
+RENTAL_TARIFFS_DEFAULT = ("ZMW:deposit=10000,ZMW:hour=500,ZMW:cap=2500,ZMW:late=200,ZMW:device=35000,"
+                          "TZS:deposit=1000000,TZS:hour=50000,TZS:cap=300000,TZS:late=20000,TZS:device=3500000")
+
+
+def rental_prices(raw: str, default: str = RENTAL_TARIFFS_DEFAULT) -> dict[str, dict[str, int]]:
+    """'TZS:hour=60000' (minor units) over the defaults -> {'TZS': {'deposit': .., 'hour': 60000, ..}, ..}.
+
+    Like PAYMENT_FEES: CURRENCY:KEY=amount, comma-separated; a key not given keeps its default, so an operator
+    writes only what differs. Keys: deposit, hour (price per started hour), cap (the most one day costs), late
+    (per started hour after the grace period), device (what a lost bank costs). ValueError on anything else."""
+    table: dict[str, dict[str, int]] = {}
+    for text in (default, raw):
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, sep, value = part.partition("=")
+            currency, colon, key = name.strip().partition(":")
+            currency, key, value = currency.strip().upper(), key.strip().lower(), value.strip()
+            if not (sep and colon and re.fullmatch(r"[A-Z]{3}", currency) and key in RENTAL_PRICE_KEYS
+                    and re.fullmatch(r"[0-9]{1,12}", value)):
+                raise ValueError(f"{part!r}: CURRENCY:KEY=minor units, KEY one of {', '.join(RENTAL_PRICE_KEYS)}")
+            table.setdefault(currency, {})[key] = int(value)
+    missing = [f"{c}:{k}" for c, prices in table.items() for k in RENTAL_PRICE_KEYS if k not in prices]
+    if missing:
+        raise ValueError(f"no price for {', '.join(missing)}")
+    return table
+
+
+def _rental_tariffs(env: dict[str, str], name: str) -> str:
+    raw = env.get(name, "").strip()
+    try:
+        rental_prices(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}: {exc}") from None
+    return raw
+
 
 @dataclass(frozen=True)
 class AggregatorConfig:
@@ -180,6 +218,15 @@ class Settings:
     # UNFCCC small-scale CDM methodologies (AMS-I.F). kerosene 0.8: an assumption (kerosene lighting emits far
     # more per useful kWh; 0.8 is the low end): an operator should set it from their own survey.
     carbon_baseline_factors: str = "diesel=0.8,kerosene=0.8"
+    # Power-bank rentals (enerlectra/domain/rentals/tariff.py). Prices per currency: RENTAL_TARIFFS over
+    # RENTAL_TARIFFS_DEFAULT above; times for every country (placeholders as well: an operator sets them).
+    rental_tariffs: str = ""                    # "TZS:hour=60000,ZMW:cap=3000" (minor units); unset: defaults
+    rental_free_minutes: int = 10               # a bank taken back within this costs nothing (a dud, a change of mind)
+    rental_hours: int = 24                      # a rental is due back this long after it starts
+    rental_grace_minutes: int = 15              # late fees start this long after the due time
+    rental_max_extension_hours: int = 24        # the most hours one extension may buy
+    rental_remind_minutes: int = 15             # the "due soon" SMS, this long before the due time
+    rental_lost_after_days: int = 3             # overdue this long: the bank is declared lost
     # Rate limits (enerlectra/ratelimit.py); 0 turns one off. Sliding windows, counted in Redis.
     rate_ussd_sessions_per_msisdn: int = 20     # new USSD sessions per number per 10 minutes
     rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
@@ -291,6 +338,13 @@ class Settings:
             meter_receipt_hours=_int(env, "METER_RECEIPT_HOURS", 6),
             carbon_grid_factors=_factors(env, "CARBON_GRID_FACTORS", "ZM=0.334,TZ=0.458"),
             carbon_baseline_factors=_factors(env, "CARBON_BASELINE_FACTORS", "diesel=0.8,kerosene=0.8"),
+            rental_tariffs=_rental_tariffs(env, "RENTAL_TARIFFS"),
+            rental_free_minutes=_int(env, "RENTAL_FREE_MINUTES", 10),
+            rental_hours=_int(env, "RENTAL_HOURS", 24),
+            rental_grace_minutes=_int(env, "RENTAL_GRACE_MINUTES", 15),
+            rental_max_extension_hours=_int(env, "RENTAL_MAX_EXTENSION_HOURS", 24),
+            rental_remind_minutes=_int(env, "RENTAL_REMIND_MINUTES", 15),
+            rental_lost_after_days=_int(env, "RENTAL_LOST_AFTER_DAYS", 3),
             rate_ussd_sessions_per_msisdn=_int(env, "RATE_USSD_SESSIONS_PER_MSISDN", 20),
             rate_ussd_hops_per_msisdn=_int(env, "RATE_USSD_HOPS_PER_MSISDN", 60),
             rate_sms_in_per_msisdn=_int(env, "RATE_SMS_IN_PER_MSISDN", 120),
@@ -370,6 +424,12 @@ class Settings:
                     "MARKET_PRICE_LIMITS": self.market_price_limits, "MARKET_FEE_BPS": str(self.market_fee_bps),
                     "CARBON_GRID_FACTORS": self.carbon_grid_factors,
                     "CARBON_BASELINE_FACTORS": self.carbon_baseline_factors,
+                    "RENTAL_TARIFFS": self.rental_tariffs,
+                    "RENTAL_FREE_MINUTES": str(self.rental_free_minutes), "RENTAL_HOURS": str(self.rental_hours),
+                    "RENTAL_GRACE_MINUTES": str(self.rental_grace_minutes),
+                    "RENTAL_MAX_EXTENSION_HOURS": str(self.rental_max_extension_hours),
+                    "RENTAL_REMIND_MINUTES": str(self.rental_remind_minutes),
+                    "RENTAL_LOST_AFTER_DAYS": str(self.rental_lost_after_days),
                     "DB_CONNECT_TIMEOUT_SECONDS": str(self.db_connect_timeout_seconds),
                     "DB_STATEMENT_TIMEOUT_MS": str(self.db_statement_timeout_ms),
                     "LEDGER_KEY": self.ledger_key}

@@ -8,6 +8,7 @@ Type digits or text to answer the screen; commands start with a word:
   inbox            every SMS this phone has received
   approve          approve the mobile-money payment prompt on this phone
   decline [REASON] decline it (e.g. decline NOT_ENOUGH_FUNDS)
+  return STATION [PB]  put the power bank you hold into a free slot at STATION (a fake fleet runs here)
   help             this text
   quit             leave the simulator
 prompt_toolkit gives line editing and history on a terminal; piped input works line by line.
@@ -23,10 +24,13 @@ import aiohttp
 
 from enerlectra.redact import redact_url
 from simulator.phone import Phone
+from simulator.stations.cabinet import StationFull
+from simulator.stations.fleet import Fleet
+from simulator.stations.station import StationOffline
 from simulator.transport import Reply, SimError, connect
 
 WIDTH = 26        # a feature phone's screen is narrow; text wraps as it would there
-COMMANDS = ("dial", "hangup", "msisdn", "sms", "inbox", "approve", "decline", "help", "quit", "exit")
+COMMANDS = ("dial", "hangup", "msisdn", "sms", "inbox", "approve", "decline", "return", "help", "quit", "exit")
 
 
 def draw(reply: Reply, msisdn: str) -> str:
@@ -50,10 +54,16 @@ NO_INBOX = ("SMS from that server do not come to this handset. To see them here,
 PROMPT_NAMES = {"mtn": "MTN MoMo", "airtel": "Airtel Money", "pawapay": "Mobile money", "azampay": "AzamPay"}
 
 
+# `return` with no fake fleet in this simulator: the stations are elsewhere.
+NO_FLEET = ("No fake station fleet runs in this simulator: return a bank where the fleet runs "
+            "(`enerlectra sim fleet`, or Fleet.return_bank in a test).")
+
+
 class Handset:
-    def __init__(self, phone: Phone, out=print):
+    def __init__(self, phone: Phone, out=print, fleet: Fleet | None = None):
         self.phone = phone
         self.out = out
+        self.fleet = fleet              # a fake station fleet running in this process, for `return`
 
     async def handle(self, line: str) -> bool:
         """One line typed by the tester; False when they want to leave."""
@@ -91,11 +101,13 @@ class Handset:
                     reason = words[1] if command == "decline" and len(words) > 1 else None
                     await self.phone.transport.decide(prompts[0], command == "approve", reason)
                     self.out(f"(payment {command}d)")
+            elif command == "return":
+                await self.return_bank(words[1:])
             elif not self.phone.in_session:
                 self.out("no call in progress: type `dial` (or `help`)")
             else:
                 self.show(await self.phone.send(line.strip()))
-        except (SimError, ValueError) as exc:
+        except (SimError, ValueError, StationFull, StationOffline) as exc:
             self.out(f"error: {exc}")
         except aiohttp.ClientError as exc:          # the server (or a sandbox) is down: say so, keep the phone
             self.out(f"error: cannot reach the server: {exc}")
@@ -106,6 +118,16 @@ class Handset:
             name = PROMPT_NAMES.get(prompt["provider"], prompt["provider"])
             self.out(f"*** {name}: pay {prompt['amount']} {prompt['currency']} to Enerlectra? (approve / decline)")
         return True
+
+    async def return_bank(self, words: list[str]) -> None:
+        """`return STATION [PB]`: the bank this user holds (the only one out, or PB) into a slot there."""
+        if self.fleet is None:
+            self.out(NO_FLEET)
+        elif not words or len(words) > 2:
+            self.out("usage: return STATION [PB] (e.g. return 4021)")
+        else:
+            slot = await self.fleet.return_bank(words[0], words[1].upper() if len(words) > 1 else None)
+            self.out(f"(power bank into slot {slot} at station {words[0]}: the station reports the return)")
 
     def show(self, reply: Reply) -> None:
         self.out(draw(reply, self.phone.msisdn))
@@ -135,7 +157,8 @@ async def _lines_from_pipe():
 
 async def run_handset(url: str | None, msisdn: str, token: str | None, service_code: str,
                       at_url: str | None = None, sandboxes: dict[str, str] | None = None,
-                      fake_claude: bool = False, aggregator: str = "africastalking") -> int:
+                      fake_claude: bool = False, aggregator: str = "africastalking",
+                      fleet: Fleet | None = None) -> int:
     async with contextlib.AsyncExitStack() as stack:
         settings = None
         if fake_claude and not url:          # in-process: the advisor answers through the fake Messages API
@@ -145,7 +168,7 @@ async def run_handset(url: str | None, msisdn: str, token: str | None, service_c
             settings = await stack.enter_async_context(pointed_at_fake(Settings.from_env()))
         transport = await stack.enter_async_context(connect(url, token, settings=settings, at_url=at_url,
                                                             sandboxes=sandboxes, aggregator=aggregator))
-        handset = Handset(Phone(transport, msisdn, service_code))
+        handset = Handset(Phone(transport, msisdn, service_code), fleet=fleet)
         print(f"Enerlectra handset simulator: {msisdn} -> {redact_url(url) if url else 'in-process app'}"
               f" via {aggregator}. "
               f"Type `dial` to call {service_code}, `help` for commands.")

@@ -199,8 +199,8 @@ class Operator:
 
         user = await self._user(msisdn)
         asset, value = (ledger.ENERGY, int(amount)) if energy else (user.currency, parse_amount(amount, user.currency))
-        entry = await wallet.credit(self.db, f"sim:{uuid.uuid4().hex}", user, asset, value, "simulator journey")
-        return f"entry {entry}"
+        posted = await wallet.credit(self.db, f"sim:{uuid.uuid4().hex}", user, asset, value, "simulator journey")
+        return f"entry {posted.entry_id}"
 
     async def pass_time(self, hours: float) -> int:
         """Close the proposals whose deadline falls within `hours` from now, as the scheduled job will then;

@@ -1,11 +1,15 @@
-"""Rows the console pages show, seeded as the product leaves them: a user, a payment waiting in review (what
-an unsigned AzamPay callback or a payment past PAYMENT_EXPIRE_MINUTES leaves), a failed SMS, a failed advisor
-question, and trades on the energy market through the real order book."""
+"""Rows the console pages show, seeded as the product leaves them: users, payments in any state (one waiting in
+review is what an unsigned AzamPay callback or a payment past PAYMENT_EXPIRE_MINUTES leaves), a failed SMS, a
+failed advisor question, trades on the energy market through the real order book; and the audit rows an
+action wrote. Every helper takes the aiohttp app (`client.app` in a test with a client)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from enerlectra.db.models import AdvisorQuestion, Payment, SmsOutbox, User
+from sqlalchemy import select, update
+
+from enerlectra.db.models import AdvisorQuestion, AuditEntry, Payment, SmsOutbox, User
 from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import from_settings
@@ -17,18 +21,40 @@ from ussd_app import appkeys
 USER = "+260961700001"        # an MTN number in Zambia
 
 
-async def user(app, msisdn: str = USER, name: str = "Musonda") -> User:
-    return await users.register(app[appkeys.DB], parse_msisdn(msisdn), name, "en", hash_pin("4826", 16))
+async def add_user(app, msisdn: str = USER, name: str = "Musonda", language: str = "en",
+                   opt_out: bool = False) -> User:
+    """A registered user (PIN 4826); `opt_out`: they sent STOP."""
+    db = app[appkeys.DB]
+    user = await users.register(db, parse_msisdn(msisdn), name, language, hash_pin("4826", 16))
+    if opt_out:
+        async with db() as s, s.begin():
+            await s.execute(update(User).where(User.id == user.id).values(sms_opt_out=True))
+    return user
+
+
+async def add_payment(app, owner: User, state: str, provider: str = "mtn", direction: str = "collection",
+                      amount: int = 5_000, created_at: datetime | None = None, reason: str | None = None) -> str:
+    """A payment as the lifecycle leaves it in `state`; returns its reference."""
+    reference = str(uuid.uuid4())
+    async with app[appkeys.DB]() as s, s.begin():
+        payment = Payment(reference=reference, provider=provider, direction=direction, user_id=owner.id,
+                          msisdn=owner.msisdn, currency=owner.currency, amount=amount, fee=0, state=state, checks=0,
+                          reason=reason, request_key=reference)
+        if created_at is not None:
+            payment.created_at = created_at
+        s.add(payment)
+    return reference
 
 
 async def review_payment(app, owner: User, amount: int = 5_000, reason: str = "UNSIGNED SUCCEEDED") -> str:
     """A deposit up for an operator's review; returns its reference (`payments.resolve` settles it)."""
-    reference = f"rev-{uuid.uuid4().hex[:16]}"
-    async with app[appkeys.DB]() as s, s.begin():
-        s.add(Payment(reference=reference, provider="mtn", direction="collection", user_id=owner.id,
-                      msisdn=owner.msisdn, currency=owner.currency, amount=amount, fee=0, state="review",
-                      reason=reason))
-    return reference
+    return await add_payment(app, owner, "review", amount=amount, reason=reason)
+
+
+async def audit_rows(app, action: str) -> list[AuditEntry]:
+    async with app[appkeys.DB_READ]() as s:
+        return list((await s.scalars(select(AuditEntry).where(AuditEntry.action == action)
+                                     .order_by(AuditEntry.id))).all())
 
 
 async def failed_sms(app, last_error: str = "gateway said 500 three times") -> int:

@@ -26,9 +26,11 @@ async def audit_rows(client, action: str) -> list[AuditEntry]:
 ])
 async def test_a_credit_is_audited_once_however_often_it_is_run(client, cli_env, argv, asset, amount):
     await register(client, ZM, "Mapalo")
-    for _ in range(2):                                   # the same key again: no second entry, no second row
-        code, _out, err = await run_cli(*argv)
-        assert code == 0, err
+    for says in (": credited ", "made before with --key ops-1; nothing more"):   # the same key again: no second entry
+        code, out, err = await run_cli(*argv)
+        assert code == 0 and says in out, err
+    code, _out, err = await run_cli(*argv[:3], "9" + argv[3], *argv[4:])        # the key with another amount
+    assert code != 0 and "--key ops-1 was used for another credit" in err and "nothing was credited" in err
     [row] = await audit_rows(client, "ledger.credit")
     after = json.loads(row.after)
     assert (row.actor, after["asset"], after["amount"], after["reason"]) == ("cli", asset, amount, "operator: pilot")

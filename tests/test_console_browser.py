@@ -66,15 +66,15 @@ def shot_name(path: str) -> str:
 
 async def seed(app) -> str:
     """Something on every page: trades and a book, a failed SMS, and a deposit in review (its reference)."""
-    seller, buyer = (await console_seeds.user(app, "+260971800011", "Bwalya"),
-                     await console_seeds.user(app, "+260971800012", "Mutale"))
+    seller, buyer = (await console_seeds.add_user(app, "+260971800011", "Bwalya"),
+                     await console_seeds.add_user(app, "+260971800012", "Mutale"))
     await console_seeds.trade(app, seller, buyer, 500, 130)
     await console_seeds.order(app, seller, "sell", 300, 180)
     await console_seeds.order(app, buyer, "buy", 200, 110)
     await console_seeds.failed_sms(app)
     await fold_sessions(server_as_client(app))                  # sessions ended: the funnel has its charts
     await cluster(app[appkeys.DB], seller, "Kabwe Grid", "grid", datetime.now(timezone.utc), buyer)
-    return await console_seeds.review_payment(app, await console_seeds.user(app), amount=7_500)
+    return await console_seeds.review_payment(app, await console_seeds.add_user(app), amount=7_500)
 
 
 class server_as_client:

@@ -57,7 +57,7 @@ async def test_the_checks_say_redis_and_sql_answer_with_their_times(client):
 
 async def test_last_errors_list_failed_sms_questions_jobs_and_payments_in_review(client, settings):
     await operator_client(client, "support")
-    owner = await console_seeds.user(client.app)
+    owner = await console_seeds.add_user(client.app)
     reference = await console_seeds.review_payment(client.app, owner, amount=5_000)
     sms_id = await console_seeds.failed_sms(client.app, "gateway said 500 three times")
     question_id = await console_seeds.failed_question(client.app, owner, "APIStatusError: overloaded")

@@ -39,7 +39,7 @@ async def traded(client):
     """Two trades (K1.20 two days ago, K1.50 today); offers at K2.00 (two orders) and K2.50 and a bid at K1.00
     placed today, an offer at K3.00 and a bid at K0.80 placed yesterday."""
     app = client.app
-    seller, seller2, buyer = [await console_seeds.user(app, n, name) for n, name in
+    seller, seller2, buyer = [await console_seeds.add_user(app, n, name) for n, name in
                               ((SELLER, "Bwalya"), (SELLER2, "Chanda"), (BUYER, "Mutale"))]
     await console_seeds.trade(app, seller, buyer, 300, 120)
     async with app[appkeys.DB]() as s, s.begin():

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from enerlectra.db.models import JournalEntry, Payment, SmsOutbox
 from enerlectra.domain import outbox, wallet
 from tests.console_helpers import operator_client
-from tests.console_seed import add_payment, add_user, audit_rows
+from tests.console_seeds import add_payment, add_user, audit_rows
 from tests.test_cli import run_cli
 from tests.test_console_access import _cluster
 from ussd_app import appkeys
@@ -57,11 +57,11 @@ async def test_the_payments_page_by_role(client, role, status):
 ])
 async def test_filters_pick_the_payments_and_the_csv_holds_them(client, query, shown):
     await operator_client(client, "viewer")
-    zm, tz = await add_user(client, NUMBER), await add_user(client, "+255712345678", language="sw")
-    refs = {"mtn-ok": await add_payment(client, zm, "succeeded"),
-            "airtel-failed": await add_payment(client, zm, "failed", provider="airtel"),
-            "azam-review": await add_payment(client, tz, "review", provider="azampay", amount=150_000),
-            "payout-pending": await add_payment(client, zm, "pending", direction="payout")}
+    zm, tz = await add_user(client.app, NUMBER), await add_user(client.app, "+255712345678", language="sw")
+    refs = {"mtn-ok": await add_payment(client.app, zm, "succeeded"),
+            "airtel-failed": await add_payment(client.app, zm, "failed", provider="airtel"),
+            "azam-review": await add_payment(client.app, tz, "review", provider="azampay", amount=150_000),
+            "payout-pending": await add_payment(client.app, zm, "pending", direction="payout")}
     rows = await _csv(client, f"table=payments&{query}")
     assert {r["reference"] for r in rows} == {refs[name] for name in shown}
     zambian = [r["number"] for r in rows if r["reference"] != refs["azam-review"]]
@@ -71,8 +71,8 @@ async def test_filters_pick_the_payments_and_the_csv_holds_them(client, query, s
 
 async def test_newest_first_and_paged(client):
     await operator_client(client, "viewer")
-    user = await add_user(client, NUMBER)
-    refs = [await add_payment(client, user, "succeeded", amount=100 + i) for i in range(55)]
+    user = await add_user(client.app, NUMBER)
+    refs = [await add_payment(client.app, user, "succeeded", amount=100 + i) for i in range(55)]
     first = await _csv(client, "table=payments")
     second = await _csv(client, "table=payments&page=2")
     assert [r["reference"] for r in first] == refs[::-1][:50]
@@ -90,8 +90,8 @@ async def test_a_bad_filter_is_a_400_in_one_line(client, query):
 @pytest.mark.parametrize("role, buttons", [("admin", True), ("support", False), ("viewer", False)])
 async def test_everyone_sees_the_review_queue_only_admins_the_buttons(client, role, buttons):
     await operator_client(client, role)
-    user = await add_user(client, NUMBER)
-    reference = await add_payment(client, user, "review", reason="UNSIGNED succeeded")
+    user = await add_user(client.app, NUMBER)
+    reference = await add_payment(client.app, user, "review", reason="UNSIGNED succeeded")
     page = await (await client.get("/console/payments")).text()
     assert reference in page and "UNSIGNED succeeded" in page
     assert ('value="paid"' in page) is buttons
@@ -101,18 +101,18 @@ async def test_everyone_sees_the_review_queue_only_admins_the_buttons(client, ro
 @pytest.mark.parametrize("role", ["support", "viewer", "chair"])
 async def test_a_resolve_from_anyone_but_an_admin_is_refused(client, role):
     csrf = await operator_client(client, role, cluster=await _cluster(client) if role == "chair" else None)
-    user = await add_user(client, NUMBER)
-    reference = await add_payment(client, user, "review")
+    user = await add_user(client.app, NUMBER)
+    reference = await add_payment(client.app, user, "review")
     resp = await client.post(f"/console/payments/{reference}/resolve", data={"csrf": csrf, "outcome": "paid"},
                              allow_redirects=False)
     assert resp.status == 403
-    assert await _state(client, reference) == "review" and await audit_rows(client, "payment.resolve") == []
+    assert await _state(client, reference) == "review" and await audit_rows(client.app, "payment.resolve") == []
 
 
 async def test_a_resolve_without_the_csrf_token_is_refused(client):
     await operator_client(client, "admin")
-    user = await add_user(client, NUMBER)
-    reference = await add_payment(client, user, "review")
+    user = await add_user(client.app, NUMBER)
+    reference = await add_payment(client.app, user, "review")
     resp = await client.post(f"/console/payments/{reference}/resolve", data={"outcome": "paid"},
                              allow_redirects=False)
     assert resp.status == 403 and await _state(client, reference) == "review"
@@ -123,8 +123,8 @@ async def test_a_resolve_without_the_csrf_token_is_refused(client):
 async def test_an_admin_resolves_once_audited_and_a_second_post_changes_nothing(client, outcome, state, entries,
                                                                                 balance):
     csrf = await operator_client(client, "admin")
-    user = await add_user(client, NUMBER)
-    reference = await add_payment(client, user, "review", reason="NO_ANSWER")
+    user = await add_user(client.app, NUMBER)
+    reference = await add_payment(client.app, user, "review", reason="NO_ANSWER")
     answers = []
     for _ in range(2):
         resp = await client.post(f"/console/payments/{reference}/resolve", data={"csrf": csrf, "outcome": outcome},
@@ -135,7 +135,7 @@ async def test_an_admin_resolves_once_audited_and_a_second_post_changes_nothing(
     assert f"{reference} is {state} already" in answers[1] and "nothing changed" in answers[1]
     assert await _state(client, reference) == state
     assert await _settle_entries(client, reference) == entries
-    [row] = await audit_rows(client, "payment.resolve")
+    [row] = await audit_rows(client.app, "payment.resolve")
     assert row.actor == "admin@example.com" and row.target == f"payment:{reference}"
     assert json.loads(row.before)["state"] == "review"
     assert json.loads(row.after) == {"state": state, "outcome": outcome}
@@ -148,8 +148,8 @@ async def test_an_admin_resolves_once_audited_and_a_second_post_changes_nothing(
 @pytest.mark.parametrize("form, status", [({"outcome": "maybe"}, 400), ({}, 400)])
 async def test_a_bad_outcome_is_a_400(client, form, status):
     csrf = await operator_client(client, "admin")
-    user = await add_user(client, NUMBER)
-    reference = await add_payment(client, user, "review")
+    user = await add_user(client.app, NUMBER)
+    reference = await add_payment(client.app, user, "review")
     resp = await client.post(f"/console/payments/{reference}/resolve", data={"csrf": csrf, **form},
                              allow_redirects=False)
     assert resp.status == status and (await resp.text()).count("\n") == 1
@@ -164,12 +164,12 @@ async def test_an_unknown_reference_is_a_clear_message(client):
 
 async def test_stuck_payments_and_todays_counts(client, settings):
     await operator_client(client, "viewer")
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     old = outbox.now() - timedelta(minutes=settings.payment_expire_minutes + 5)
-    stuck = {await add_payment(client, user, "ambiguous"), await add_payment(client, user, "pending", created_at=old),
-             await add_payment(client, user, "submitted", created_at=old)}
-    await add_payment(client, user, "pending")                    # fresh: the job has time yet
-    await add_payment(client, user, "succeeded", created_at=old)
+    stuck = {await add_payment(client.app, user, "ambiguous"), await add_payment(client.app, user, "pending", created_at=old),
+             await add_payment(client.app, user, "submitted", created_at=old)}
+    await add_payment(client.app, user, "pending")                    # fresh: the job has time yet
+    await add_payment(client.app, user, "succeeded", created_at=old)
     assert {r["reference"] for r in await _csv(client, "table=stuck")} == stuck
     today = {(r["provider"], r["state"]): int(r["payments"]) for r in await _csv(client, "table=today")}
     assert today[("mtn", "pending")] == 1 + (old.date() == outbox.now().date())
@@ -177,10 +177,10 @@ async def test_stuck_payments_and_todays_counts(client, settings):
 
 
 async def test_the_cli_resolve_is_audited_as_cli(client, cli_env):
-    user = await add_user(client, NUMBER)
-    reference = await add_payment(client, user, "review")
+    user = await add_user(client.app, NUMBER)
+    reference = await add_payment(client.app, user, "review")
     assert (await run_cli("payments", "resolve", reference, "paid"))[0] == 0
     assert (await run_cli("payments", "resolve", reference, "unpaid"))[0] == 1
-    [row] = await audit_rows(client, "payment.resolve")
+    [row] = await audit_rows(client.app, "payment.resolve")
     assert row.actor == "cli" and row.operator_id is None and json.loads(row.after)["state"] == "succeeded"
     assert await _settle_entries(client, reference) == 1

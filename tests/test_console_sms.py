@@ -15,7 +15,7 @@ from enerlectra.db.models import Cluster, Membership, SmsOutbox, User
 from enerlectra.domain import outbox
 from enerlectra.domain.work import unit_of_work
 from tests.console_helpers import operator_client
-from tests.console_seed import add_user, audit_rows
+from tests.console_seeds import add_user, audit_rows
 from tests.test_console_access import _cluster
 from ussd_app import appkeys
 
@@ -83,11 +83,11 @@ async def test_a_bad_outbox_filter_is_a_400(client, query):
 
 async def _members(client) -> dict[str, int]:
     """Kabwata: three active members who take news, one who sent STOP, one who left; a TZ user outside it."""
-    people = {"a": await add_user(client, "+260971000001"), "b": await add_user(client, "+260971000002"),
-              "c": await add_user(client, "+260971000003", language="bem"),
-              "stop": await add_user(client, "+260971000004", opt_out=True),
-              "left": await add_user(client, "+260971000005"),
-              "tz": await add_user(client, "+255712000006", language="sw")}
+    people = {"a": await add_user(client.app, "+260971000001"), "b": await add_user(client.app, "+260971000002"),
+              "c": await add_user(client.app, "+260971000003", language="bem"),
+              "stop": await add_user(client.app, "+260971000004", opt_out=True),
+              "left": await add_user(client.app, "+260971000005"),
+              "tz": await add_user(client.app, "+255712000006", language="sw")}
     async with client.app[appkeys.DB]() as s, s.begin():
         cluster = Cluster(code="KBW12", name="Kabwata", kind="micro", area="Lusaka", currency="ZMW", target=1,
                           open=True)
@@ -173,7 +173,7 @@ async def test_a_confirmed_broadcast_queues_once_per_recipient_audited(client):
     assert "queued to 3 people" in answers[0] and "nothing queued twice" in answers[1]
     assert await _broadcast_rows(client) == [("+260971000001", "queued"), ("+260971000002", "queued"),
                                              ("+260971000003", "queued")]
-    [entry] = await audit_rows(client, "sms.broadcast")
+    [entry] = await audit_rows(client.app, "sms.broadcast")
     after = json.loads(entry.after)
     assert entry.actor == "admin@example.com" and after["count"] == 3 and after["segments"] == 2
     assert after["text"] == TWO_SEGMENTS.strip()
@@ -199,7 +199,7 @@ async def test_only_admins_broadcast(client, role):
     assert (await client.get("/console/sms/broadcast", params={"audience": "cluster", "cluster": "KBW12",
                                                                "text": "hi"})).status == 403
     assert (await client.post("/console/sms/broadcast", data=form, allow_redirects=False)).status == 403
-    assert await _broadcast_rows(client) == [] and await audit_rows(client, "sms.broadcast") == []
+    assert await _broadcast_rows(client) == [] and await audit_rows(client.app, "sms.broadcast") == []
 
 
 async def test_a_broadcast_without_the_csrf_token_is_refused(client):

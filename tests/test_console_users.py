@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 from enerlectra.db.models import Cluster, MarketOrder, Membership, SmsOutbox, User
 from enerlectra.domain import ledger, outbox, pin_resets, wallet
 from enerlectra.domain.phone import as_typed, parse_msisdn
-from tests.console_helpers import operator_client
-from tests.console_seed import add_payment, add_user, audit_rows
+from tests.console_helpers import form_key_in, operator_client
+from tests.console_seeds import add_payment, add_user, audit_rows
 from tests.test_cli import run_cli
 from tests.test_console_access import _cluster
 from ussd_app import appkeys
@@ -34,7 +34,7 @@ async def _login(client, role: str) -> str:
 @pytest.mark.parametrize("role, status", [("admin", 200), ("support", 200), ("viewer", 403), ("chair", 403)])
 async def test_the_users_pages_by_role(client, role, status):
     await _login(client, role)
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     assert (await client.get("/console/users")).status == status
     assert (await client.get(f"/console/users/{user.id}")).status == status
     assert (await client.get(f"/console/users/{user.id}?format=csv&table=sms")).status == status
@@ -44,7 +44,7 @@ async def test_the_users_pages_by_role(client, role, status):
                                    "(097) 123-4567", "00260971234567"])
 async def test_a_number_as_a_person_types_it_finds_the_user(client, typed):
     await _login(client, "support")
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     resp = await client.get("/console/users", params={"number": typed}, allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"] == f"/console/users/{user.id}"
 
@@ -56,18 +56,18 @@ async def test_a_number_as_a_person_types_it_finds_the_user(client, typed):
 ])
 async def test_a_search_that_finds_nobody_says_so(client, typed, status, line):
     await _login(client, "support")
-    await add_user(client, NUMBER)
+    await add_user(client.app, NUMBER)
     resp = await client.get("/console/users", params={"number": typed})
     assert resp.status == status and line in await resp.text()
 
 
 async def test_the_profile_shows_what_they_did_and_what_we_told_them(client):
     await _login(client, "support")
-    user = await add_user(client, NUMBER, name="Mwila Banda", language="bem")
+    user = await add_user(client.app, NUMBER, name="Mwila Banda", language="bem")
     db = client.app[appkeys.DB]
     await wallet.credit(db, "test:credit", user, user.currency, 12_345, "pilot",
                         receipt=lambda entry: f"You got K123.45 (ref {entry})")
-    reference = await add_payment(client, user, "succeeded", provider="airtel")
+    reference = await add_payment(client.app, user, "succeeded", provider="airtel")
     async with db() as s, s.begin():
         s.add(MarketOrder(request_key=uuid.uuid4().hex, currency="ZMW", user_id=user.id, side="sell", price=150,
                           wh=2_000, remaining_wh=500, escrow=500, state="open"))
@@ -103,7 +103,7 @@ async def _lock(client, user: User) -> None:
 @pytest.mark.parametrize("role", ["admin", "support"])
 async def test_unlock_clears_the_lock_once_audited(client, role):
     csrf = await _login(client, role)
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     await _lock(client, user)
     assert "locked</b> until" in await (await client.get(f"/console/users/{user.id}")).text()
     answers = []
@@ -115,7 +115,7 @@ async def test_unlock_clears_the_lock_once_audited(client, role):
     async with client.app[appkeys.DB_READ]() as s:
         row = (await s.execute(select(User.pin_failures, User.pin_locked_until).where(User.id == user.id))).one()
     assert tuple(row) == (0, None)
-    [entry] = await audit_rows(client, "pin.unlock")
+    [entry] = await audit_rows(client.app, "pin.unlock")
     assert entry.actor == f"{role}@example.com" and entry.target == f"user:{user.id}"
     assert json.loads(entry.before)["pin_failures"] == 3 and json.loads(entry.after) == {
         "pin_failures": 0, "pin_locked_until": None}
@@ -124,32 +124,32 @@ async def test_unlock_clears_the_lock_once_audited(client, role):
 @pytest.mark.parametrize("role, path", [("viewer", "unlock"), ("viewer", "reset"), ("chair", "unlock")])
 async def test_pin_actions_are_refused_to_other_roles(client, role, path):
     csrf = await _login(client, role)
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     await _lock(client, user)
     resp = await client.post(f"/console/users/{user.id}/{path}", data={"csrf": csrf, "note": "x", "force": "yes"},
                              allow_redirects=False)
     assert resp.status == 403
-    assert await audit_rows(client, "pin.unlock") == [] and await audit_rows(client, "pin.reset") == []
+    assert await audit_rows(client.app, "pin.unlock") == [] and await audit_rows(client.app, "pin.reset") == []
 
 
 @pytest.mark.parametrize("path", ["unlock", "reset"])
 async def test_pin_actions_want_the_csrf_token(client, path):
     await _login(client, "admin")
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     await _lock(client, user)
     resp = await client.post(f"/console/users/{user.id}/{path}", data={"note": "x", "force": "yes"},
                              allow_redirects=False)
-    assert resp.status == 403 and await audit_rows(client, f"pin.{path}") == []
+    assert resp.status == 403 and await audit_rows(client.app, f"pin.{path}") == []
 
 
 @pytest.mark.parametrize("note", ["", "   ", "x" * 201])
 async def test_a_reset_needs_an_identity_note(client, note):
     csrf = await _login(client, "support")
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     resp = await client.post(f"/console/users/{user.id}/reset", data={"csrf": csrf, "note": note, "force": "yes"},
                              allow_redirects=False)
     assert resp.status == 400 and (await resp.text()).count("\n") == 1
-    assert await audit_rows(client, "pin.reset") == []
+    assert await audit_rows(client.app, "pin.reset") == []
 
 
 async def _reset_sms(client, user: User) -> int:
@@ -160,16 +160,16 @@ async def _reset_sms(client, user: User) -> int:
 
 async def test_a_reset_without_a_request_wants_issue_anyway(client):
     csrf = await _login(client, "support")
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     resp = await client.post(f"/console/users/{user.id}/reset", data={"csrf": csrf, "note": "called back"})
     assert resp.status == 200 and "have not asked for a reset" in await resp.text()
-    assert await audit_rows(client, "pin.reset") == [] and await _reset_sms(client, user) == 0
+    assert await audit_rows(client.app, "pin.reset") == [] and await _reset_sms(client, user) == 0
 
 
 @pytest.mark.parametrize("asked, form", [(True, {}), (False, {"force": "yes"})])
 async def test_a_reset_is_issued_once_audited_with_its_note(client, asked, form):
     csrf = await _login(client, "support")
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     if asked:
         await pin_resets.ask(client.app[appkeys.DB], user.id, lambda u, until: "asked")
     data = {"csrf": csrf, "note": "called back; name and last deposit matched", **form}
@@ -180,7 +180,7 @@ async def test_a_reset_is_issued_once_audited_with_its_note(client, asked, form)
         answers.append(await (await client.get(resp.headers["Location"])).text())
     assert "Reset issued" in answers[0] and "issued already" in answers[1]
     assert "Open reset: <b>issued</b>" in answers[1]
-    [entry] = await audit_rows(client, "pin.reset")
+    [entry] = await audit_rows(client.app, "pin.reset")
     after = json.loads(entry.after)
     assert entry.actor == "support@example.com" and entry.target == f"user:{user.id}"
     assert after["note"] == "called back; name and last deposit matched" and after["forced"] is (not asked)
@@ -189,11 +189,11 @@ async def test_a_reset_is_issued_once_audited_with_its_note(client, asked, form)
 
 
 async def test_the_cli_pin_reset_is_audited_as_cli(client, cli_env):
-    user = await add_user(client, NUMBER)
+    user = await add_user(client.app, NUMBER)
     argv = ["pin", "reset", NUMBER, "--force", "--note", "met at the office"]
     assert (await run_cli(*argv))[0] == 0
     assert (await run_cli(*argv))[0] == 0            # a repeat: nothing changes, no second row
-    [entry] = await audit_rows(client, "pin.reset")
+    [entry] = await audit_rows(client.app, "pin.reset")
     assert entry.actor == "cli" and entry.target == f"user:{user.id}"
     assert json.loads(entry.after)["note"] == "met at the office"
 
@@ -216,17 +216,12 @@ def test_every_way_of_typing_a_number_finds_it(country, data):
         assert e164 in [m.e164 for m in as_typed(national_form)], national_form
 
 
-# -- an admin's energy credit for a pilot ------------------------------------------------------------------
-
-async def _credit_form(client, user_id: int) -> str:
-    html = await (await client.get(f"/console/users/{user_id}")).text()
-    return html.split('name="key" value="', 1)[1].split('"', 1)[0]
-
+# -- an admin's energy credit for a pilot (its attacks: tests/test_console_credit.py) ----------------------
 
 async def test_an_admin_credits_energy_once_however_often_the_form_is_sent(client):
-    user = await add_user(client, "+260971830001", "Pilot")
+    user = await add_user(client.app, "+260971830001", "Pilot")
     csrf = await operator_client(client, "admin")
-    key = await _credit_form(client, user.id)
+    key = form_key_in(await (await client.get(f"/console/users/{user.id}")).text())
     for done in ("credited", "credit-repeat"):                   # the same form sent twice
         resp = await client.post(f"/console/users/{user.id}/credit", allow_redirects=False,
                                  data={"csrf": csrf, "key": key, "wh": "2500", "reason": "pilot Kanyama"})
@@ -234,7 +229,7 @@ async def test_an_admin_credits_energy_once_however_often_the_form_is_sent(clien
     async with client.app[appkeys.DB_READ]() as s:
         energy = await ledger.user_energy(s, user.id)
         assert energy.balance == 2500 and await ledger.verify(s) == []
-    [row] = await audit_rows(client, "ledger.credit")
+    [row] = await audit_rows(client.app, "ledger.credit")
     assert row.actor == "admin@example.com" and '"amount": 2500' in row.after
 
 
@@ -248,12 +243,12 @@ async def test_an_admin_credits_energy_once_however_often_the_form_is_sent(clien
     ("admin", {"wh": "100", "reason": "pilot", "key": "x"}, 400),
 ])
 async def test_a_credit_that_is_not_allowed_moves_nothing(client, role, form, status):
-    user = await add_user(client, "+260971830002", "Pilot")
+    user = await add_user(client.app, "+260971830002", "Pilot")
     csrf = await operator_client(client, role)
     data = {"csrf": csrf, "key": "k" * 16, **form}
     resp = await client.post(f"/console/users/{user.id}/credit", data=data, allow_redirects=False)
     assert resp.status == status and (await resp.text()).count("\n") == 1
-    assert await audit_rows(client, "ledger.credit") == []
+    assert await audit_rows(client.app, "ledger.credit") == []
 
 
 @pytest.mark.parametrize("path", ["/console/users/\u00b2", "/console/payments?page=\u00b2", "/console/sms?page=\u00b2"])

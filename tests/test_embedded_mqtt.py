@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 import pytest
 
-from enerlectra.embedded_mqtt import broker_config, embedded_broker
+from enerlectra.embedded_mqtt import SnapshotTable, broker_config, embedded_broker
 from tests.conftest import random_station_code
 
 
@@ -84,3 +84,47 @@ def test_its_config_binds_loopback_and_names_every_plugin():
     config = broker_config("127.0.0.1", 18830)
     assert config["listeners"]["default"]["bind"] == "127.0.0.1:18830"
     assert list(config["plugins"]) == ["amqtt.plugins.authentication.AnonymousAuthPlugin"]
+
+
+def test_its_subscription_table_can_grow_while_it_is_walked():
+    """amqtt 0.12.1 walks the table with awaits inside; a subscription made meanwhile used to kill the walk."""
+    table = SnapshotTable({"enx/v1/st/1/cmd": []})
+    for topic in table:
+        table[f"{topic}/more"] = []
+    for topic, _ in table.items():
+        table[f"{topic}/again"] = []
+    assert len(table) == 4 and list(table.keys()) == list(dict.keys(table))
+
+
+async def test_a_client_that_connects_while_others_subscribe_is_served(mqtt_url):
+    """Twenty stations booting while twenty others (with retained statuses) subscribe: every newcomer gets its own
+    command. With amqtt 0.12.1's own table a newcomer's walk over it awaited the retained messages, a subscription
+    meanwhile broke the walk, and the newcomer hung (checked: this test failed there in 3 runs of 7)."""
+    ready, go, done = asyncio.Semaphore(0), asyncio.Event(), asyncio.Event()
+
+    async def settled(sid: str) -> None:
+        async with client(mqtt_url, identifier=f"st-{sid}", username=sid) as st:
+            await st.subscribe(f"enx/v1/st/{sid}/status", qos=1)
+            await st.publish(f"enx/v1/st/{sid}/status", b'{"online":true}', qos=1, retain=True)
+            ready.release()
+            await go.wait()
+            for n in range(20):                              # new filters while the newcomers connect
+                await st.subscribe(f"enx/v1/st/{sid}/probe{n}", qos=0)
+            await done.wait()
+
+    async def newcomer(sid: str) -> bytes:
+        async with client(mqtt_url, identifier=f"st-{sid}", username=sid) as st:
+            await st.subscribe(f"enx/v1/st/{sid}/cmd", qos=1)
+            await st.publish(f"enx/v1/st/{sid}/cmd", b"ping", qos=1)
+            return (await first_message(st, f"enx/v1/st/{sid}/cmd", seconds=10)).payload
+
+    settling = [asyncio.create_task(settled(random_station_code())) for _ in range(20)]
+    for _ in settling:
+        await ready.acquire()
+    go.set()
+    try:
+        got = await asyncio.wait_for(asyncio.gather(*(newcomer(random_station_code()) for _ in range(20))), 20)
+    finally:
+        done.set()
+        await asyncio.gather(*settling)
+    assert got == [b"ping"] * 20

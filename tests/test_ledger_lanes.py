@@ -190,12 +190,14 @@ def test_downgrading_below_lanes_is_refused_once_other_lanes_hold_entries(laned)
     assert _verify(store) == []                     # refused before anything changed
 
 
-@pytest.mark.skipif(not pg_url(), reason="asyncpg's errors: PostgreSQL only")
-def test_the_same_key_posted_at_the_same_moment_raises_sqlalchemys_integrity_error():
-    """The second of two transactions posting one key waits on the first's uncommitted entry, then loses the
-    unique key: callers see SQLAlchemy's IntegrityError, as from the ORM's statements, never asyncpg's own."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import IntegrityError
+@pytest.mark.skipif(not pg_url(), reason="a wait on another transaction's key: PostgreSQL only")
+def test_the_same_key_posted_at_the_same_moment_is_the_first_entry_not_an_error():
+    """The second of two transactions posting one key waits on the first's uncommitted entry; once it commits,
+    the second gets that entry as a repeat (the INSERT does nothing, ledger_pg._WRITE), never a unique-key
+    error and never a second posting."""
+    from sqlalchemy import func, select, text
+
+    from enerlectra.db.models import JournalEntry
 
     store = Db()
 
@@ -206,7 +208,7 @@ def test_the_same_key_posted_at_the_same_moment_raises_sqlalchemys_integrity_err
             a, b = [(await ledger.account(s, f"user:{n}:ZMW", "money", "ZMW")).id for n in "ab"]
         async with store.db() as first:
             await first.begin()
-            await ledger.post(first, "same", "deposit", [Leg(op, -5), Leg(a, 5)])
+            won = await ledger.post(first, "same", "deposit", [Leg(op, -5), Leg(a, 5)])
             async with store.db() as second:
                 await second.begin()
                 pid = await second.scalar(text("SELECT pg_backend_pid()"))
@@ -216,8 +218,12 @@ def test_the_same_key_posted_at_the_same_moment_raises_sqlalchemys_integrity_err
                                                       "WHERE pid = :pid"), {"pid": pid}):
                         await asyncio.sleep(0.05)
                 await first.commit()
-                with pytest.raises(IntegrityError):
-                    await racing
+                assert await racing == ledger.Posted(won.entry_id, created=False)
+                await second.commit()
+        async with store.db() as s:
+            assert await s.scalar(select(func.count()).select_from(JournalEntry)
+                                  .where(JournalEntry.idempotency_key == "same")) == 1
+            assert (await ledger.account(s, "user:b:ZMW", "money", "ZMW")).balance == 0
     try:
         store.run(run())
     finally:

@@ -436,10 +436,16 @@ def cmd_ledger_credit(args: argparse.Namespace) -> int:
             except BadAmount as exc:
                 raise BadArgument(f"amount {args.amount!r}: {exc}") from None
         key = args.key or f"operator:{uuid.uuid4().hex}"
-        entry = await wallet.credit(db, key, user, asset, amount, f"operator: {args.reason}",
-                                    receipt=lambda ref: in_language_of(user, credit_text, amount, asset, ref))
+        try:
+            posted = await wallet.credit(db, key, user, asset, amount, f"operator: {args.reason}",
+                                         receipt=lambda ref: in_language_of(user, credit_text, amount, asset, ref))
+        except wallet.KeyReused as exc:
+            raise SystemExit(f"enerlectra: --key {key} was used for another credit (entry {exc.entry_id}); "
+                             f"nothing was credited") from None
         shown = format_energy(amount) if args.energy else format_money(amount, asset)
-        return (f"entry {entry}: credited {shown} to {user.msisdn} ({args.reason}); "
+        if not posted.created:
+            return f"entry {posted.entry_id}: this credit was made before with --key {key}; nothing more credited"
+        return (f"entry {posted.entry_id}: credited {shown} to {user.msisdn} ({args.reason}); "
                 f"the SMS receipt goes out with the next outbox sweep")
     print(_with_db(Settings.from_env(), credit))
     return 0
@@ -809,6 +815,17 @@ def cmd_stations_note(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim_fleet(args: argparse.Namespace) -> int:
+    from simulator.stations.run import run_fleet
+
+    try:
+        return asyncio.run(run_fleet(args.stations, args.slots, args.mqtt, args.file, args.heartbeat))
+    except ValueError as exc:                # a bad YAML row, station code or MQTT URL: one line, exit 2
+        raise cli_errors.BadArgument(str(exc)) from None
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ussd_app.aggregators.names import NAMES  # registry.ADAPTERS' names, without importing the adapters
 
@@ -991,6 +1008,14 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--users", type=cli_errors.whole(1, 10_000), default=64,
                       help="registered users walking the menus, one keep-alive connection each (default 64)")
     load.set_defaults(func=cmd_sim_load)
+    fleet = sim_sub.add_parser("fleet", help="fake power-bank stations speaking station protocol v1 over MQTT, "
+                                             "until Ctrl-C")
+    fleet.add_argument("--stations", type=cli_errors.whole(1, 10_000), default=3, help="how many (codes from 4001)")
+    fleet.add_argument("--slots", type=cli_errors.whole(1, 99), default=8, help="slots per station")
+    fleet.add_argument("--file", help="a YAML list of stations instead (simulator/stations/fleet.yaml)")
+    fleet.add_argument("--mqtt", help="the broker (default MQTT_URL, else an embedded one started here)")
+    fleet.add_argument("--heartbeat", type=cli_errors.positive(3600), default=60.0, help="seconds between hbs")
+    fleet.set_defaults(func=cmd_sim_fleet)
     return parser
 
 

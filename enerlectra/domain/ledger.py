@@ -286,6 +286,8 @@ async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str
     moved_assets = {a: (accounts[a].asset, n) for a, n in moved.items()}
     if pg:
         entry_id = await ledger_pg.write(pg, key, kind, memo, lane, seq, at, head.last_mac, mac, moved_assets)
+        if entry_id is None:    # the same key, committed by another transaction while this one waited: a repeat
+            return Posted(await _seen(db, key), created=False)
     else:
         entry_id = await _write_each(db, {"idempotency_key": key, "kind": kind, "memo": memo, "lane": lane,
                                           "seq": seq, "created_at": at, "prev_mac": head.last_mac, "mac": mac},

@@ -46,15 +46,18 @@ _WAIT_LANE = "SELECT id, seq, last_mac FROM ledger_head WHERE id = $1 FOR UPDATE
 
 _WRITE = """
 WITH e AS (INSERT INTO journal_entries (idempotency_key, kind, memo, lane, seq, created_at, prev_mac, mac)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id),
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
      p AS (INSERT INTO postings (entry_id, account_id, asset, amount)
            SELECT e.id, m.account_id, m.asset, m.amount FROM e,
                   unnest($9::integer[], $10::varchar[], $11::bigint[]) WITH ORDINALITY AS m(account_id, asset, amount, n)
            ORDER BY m.n),
      a AS (UPDATE accounts SET balance = accounts.balance + m.amount
-           FROM unnest($9::integer[], $11::bigint[]) AS m(id, amount) WHERE accounts.id = m.id),
+           FROM unnest($9::integer[], $11::bigint[]) AS m(id, amount), e WHERE accounts.id = m.id),
      h AS (UPDATE ledger_head SET seq = $5, last_entry_id = e.id, last_mac = $8 FROM e WHERE ledger_head.id = $4)
 SELECT id FROM e"""
+# Every part of _WRITE hangs on `e`: when the key was committed by another transaction after this one's lock
+# statement took its snapshot (it waited for the accounts' row locks, so it could not see that entry), the
+# INSERT does nothing, so nothing else is written, and the statement returns no row (see ledger.post).
 
 
 async def driver(db: AsyncSession):
@@ -92,6 +95,7 @@ async def take_lane(pg, preferred: int) -> Head:
 
 
 async def write(pg, key: str, kind: str, memo: str, lane: int, seq: int, at: datetime, prev_mac: str, mac: str,
-                moved: dict[int, tuple[str, int]]) -> int:
+                moved: dict[int, tuple[str, int]]) -> int | None:
+    """The entry's id; None when `key` was posted meanwhile by another transaction (nothing written)."""
     return await _sent(pg.fetchval, _WRITE, key, kind, memo, lane, seq, at, prev_mac, mac, list(moved),
                        [asset for asset, _ in moved.values()], [n for _, n in moved.values()])

@@ -10,7 +10,8 @@ from typing import Callable
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from enerlectra.db.models import Account, User
+from enerlectra import faults
+from enerlectra.db.models import Account, JournalEntry, Posting, User
 from enerlectra.domain import audit, ledger, outbox
 from enerlectra.domain.ledger import Leg
 from enerlectra.domain.work import unit_of_work
@@ -68,26 +69,47 @@ async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: Us
     return TransferResult(posted.entry_id, posted.created, balance)
 
 
+class KeyReused(ledger.LedgerError):
+    """A credit's key names an earlier entry that moved something else (another user, amount or asset): a key
+    sent again belongs to its first credit only, so nothing is credited and the caller is told."""
+
+    def __init__(self, key: str, entry_id: int):
+        super().__init__(f"{key}: entry {entry_id} is another credit")
+        self.key, self.entry_id = key, entry_id
+
+
 async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amount: int, reason: str,
-                 receipt: Callable[[int], str] | None = None, actor: audit.Actor = audit.CLI) -> int:
+                 receipt: Callable[[int], str] | None = None, actor: audit.Actor = audit.CLI) -> ledger.Posted:
     """An audited operator credit (pilots without mobile money or meters): from the operator account.
 
     `receipt(entry_id)` is the owner's SMS, queued with the entry (sent after the commit when `db` has a job sink,
     else by the outbox sweeper). The audit row is written with the entry, once (a repeated key adds neither).
-    """
+    The key again with the same user, asset and amount is the same credit (`created` False); with any other,
+    KeyReused (nothing moves)."""
     async with unit_of_work(db) as s:
         target = (await ledger.user_energy(s, user.id) if asset == ledger.ENERGY
                   else await ledger.user_money(s, user.id, asset))
         source = await ledger.system(s, "operator", asset)
-        posted = await ledger.post(s, key, "credit", [Leg(source.id, -amount), Leg(target.id, amount)],
-                                   memo=reason[:200])
-        if posted.created:
-            audit.record(s, actor, "ledger.credit", f"user:{user.id}",
-                         after={"entry": posted.entry_id, "asset": asset, "amount": amount, "reason": reason})
-        if posted.created and receipt is not None:
+        legs = [Leg(source.id, -amount), Leg(target.id, amount)]
+        posted = await ledger.post(s, key, "credit", legs, memo=reason[:200])
+        if not posted.created:
+            await _same_credit(s, key, posted.entry_id, legs)
+            return posted
+        audit.record(s, actor, "ledger.credit", f"user:{user.id}",
+                     after={"entry": posted.entry_id, "asset": asset, "amount": amount, "reason": reason})
+        if receipt is not None:
             await outbox.add(s, user.msisdn, receipt(posted.entry_id), "receipt", essential=True,
                              dedupe_key=f"receipt:{posted.entry_id}:credit")
-    return posted.entry_id
+        faults.point("wallet.credit.before_commit")     # the process dies with the whole credit written, uncommitted
+    return posted
+
+
+async def _same_credit(s: AsyncSession, key: str, entry_id: int, legs: list[Leg]) -> None:
+    kind = await s.scalar(select(JournalEntry.kind).where(JournalEntry.id == entry_id))
+    moved = dict((await s.execute(select(Posting.account_id, Posting.amount)
+                                  .where(Posting.entry_id == entry_id))).all())
+    if kind != "credit" or moved != {leg.account_id: leg.amount for leg in legs}:
+        raise KeyReused(key, entry_id)
 
 
 async def find_user(db: async_sessionmaker, msisdn: str) -> User | None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import secrets
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
-from enerlectra.db.models import JournalEntry, User
+from enerlectra.db.models import User
 from enerlectra.domain import ledger, outbox, pin_support, wallet
 from enerlectra.domain.account_texts import credit_text
 from enerlectra.domain.phone import as_typed
@@ -124,25 +124,43 @@ async def credit(request: web.Request) -> web.StreamResponse:
     """An admin's energy credit for a pilot (what `enerlectra energy credit` does), audited as ledger.credit.
 
     The form carries a key made when the page was drawn: the same form posted again repeats the key, and the
-    ledger's idempotency key turns the repeat into nothing."""
+    ledger's idempotency key turns the repeat into nothing (in SQL, so a new login or Redis lost changes nothing).
+    The key posted with another user or amount is refused: it names its first credit only."""
     form = await access.read_form(request)
+    wh, reason, key = _credit_form(form)
+    async with request.app[appkeys.DB_READ]() as s:
+        user = await _user(request, s)
+    key = f"console:credit:{key}"
+    try:
+        posted = await wallet.credit(request.app[appkeys.DB], key, user, ledger.ENERGY, wh, f"operator: {reason}",
+                                     receipt=lambda ref: in_language_of(user, credit_text, wh, ledger.ENERGY, ref),
+                                     actor=access.operator(request).actor)
+    except wallet.KeyReused:
+        raise web.HTTPConflict(text="This form made another credit already (another user or amount); nothing "
+                                    "was credited now: reload the profile for a new form.\n") from None
+    except DBAPIError:          # rolled back, or in doubt at the commit: the key makes a resend safe either way
+        raise web.HTTPServiceUnavailable(text="The database failed before the credit was confirmed: send the same "
+                                              "form again (it credits once at most).\n",
+                                         headers={"Retry-After": "5"}) from None
+    raise _back(user.id, "credited" if posted.created else "credit-repeat")
+
+
+def _credit_form(form) -> tuple[int, str, str]:
+    """(Wh, reason, key) as posted, or a 400 that says which is wrong."""
     raw, reason = str(form.get("wh", "")).strip(), " ".join(str(form.get("reason", "")).split())[:100]
     key = str(form.get("key", ""))
-    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= CREDIT_MAX_WH):
+    # ASCII digits only ("\u0663", "\u00b2" pass isdigit()); leading zeros dropped and the length bounded
+    # before int(), which raises past 4,300 digits
+    digits = raw.lstrip("0") if raw.isascii() else ""
+    if not (digits.isdigit() and len(digits) <= 6 and int(digits) <= CREDIT_MAX_WH):
         raise web.HTTPBadRequest(text=f"Wh must be a whole number from 1 to {CREDIT_MAX_WH:,}.\n")
     if not reason:
         raise web.HTTPBadRequest(text="Write the reason for the credit (the pilot, the ticket).\n")
-    if not (8 <= len(key) <= 40 and key.replace("-", "").replace("_", "").isalnum()):
+    if not reason.isprintable():        # a NUL is refused by PostgreSQL's text; control characters hide words
+        raise web.HTTPBadRequest(text="The reason may hold letters, digits and punctuation only.\n")
+    if not (8 <= len(key) <= 40 and key.isascii() and key.replace("-", "").replace("_", "").isalnum()):
         raise web.HTTPBadRequest(text="The form is incomplete: reload the page and try again.\n")
-    async with request.app[appkeys.DB_READ]() as s:
-        user = await _user(request, s)
-    wh, key = int(raw), f"console:credit:{key}"
-    async with request.app[appkeys.DB_READ]() as s:
-        repeat = await s.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == key)) is not None
-    await wallet.credit(request.app[appkeys.DB], key, user, ledger.ENERGY, wh, f"operator: {reason}",
-                        receipt=lambda ref: in_language_of(user, credit_text, wh, ledger.ENERGY, ref),
-                        actor=access.operator(request).actor)
-    raise _back(user.id, "credit-repeat" if repeat else "credited")
+    return int(digits), reason, key
 
 
 def routes() -> list[web.RouteDef]:

@@ -903,7 +903,7 @@ def build_parser() -> argparse.ArgumentParser:
     sadd.add_argument("code")
     sadd.add_argument("--name", required=True, help="the shop or place, as users know it")
     sadd.add_argument("--area", required=True, help="the area users search by (Find a station)")
-    sadd.add_argument("--slots", type=cli_errors.whole(1, 64), required=True)
+    sadd.add_argument("--slots", type=cli_errors.whole(1, 99), required=True)
     sadd.add_argument("--country", choices=("ZM", "TZ"), default="ZM")
     sadd.set_defaults(func=cmd_stations_add)
     slist = stations.add_parser("list", help="every station: online, charged banks free, free slots, last heartbeat")

@@ -90,8 +90,10 @@ async def request_eject(s: AsyncSession, code: str, rules: Rules, now: datetime,
                        state="pending")
     s.add(req)
     await s.flush()
-    payload = wire.command("eject", req_id=req.req_id, rental_id=rental_ref, slot=bank.slot_n, pb=bank.serial,
-                           issued_at=int(now.timestamp()), expires_at=int(req.expires_at.timestamp()))
+    # rental_id is a non-empty string on the wire; an eject with no rental behind it (an operator's) names itself
+    payload = wire.command("eject", req_id=req.req_id, rental_id=rental_ref or req.req_id, slot=bank.slot_n,
+                           pb=bank.serial, issued_at=int(now.timestamp()),
+                           expires_at=int(req.expires_at.timestamp()))
     return req, Command(req.req_id, wire.topic_of(code, "cmd"), payload)
 
 

@@ -20,7 +20,7 @@ SERIAL = re.compile(r"PB[0-9A-Z]{2,18}")
 EVENT_TYPES = frozenset({"eject_result", "return", "fault", "boot"})
 EJECT_REASONS = frozenset({"expired", "slot_empty", "pb_mismatch", "not_popped", "lock_motor", "comm_timeout",
                            "busy", "unknown"})
-MAX_SLOTS = 64
+MAX_SLOTS = 99                  # the fake fleet's cabinets (simulator/stations) go as far
 
 
 class BadMessage(ValueError):

@@ -121,7 +121,9 @@ class StationLink:
                     await (self._listen(client) if self.subscribe else asyncio.Event().wait())
             except aiomqtt.MqttError as exc:
                 wait = RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)]
-                log.warning("station link: broker unreachable or lost (%s); again in %s s", exc, wait)
+                # One miss is routine (serve's web processes start before the broker's process): INFO; then WARNING
+                log.log(logging.WARNING if attempt else logging.INFO,
+                        "station link: broker unreachable or lost (%s); again in %s s", exc, wait)
                 attempt += 1
             finally:
                 self.connected.clear()

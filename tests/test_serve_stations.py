@@ -69,9 +69,15 @@ async def test_serve_runs_the_broker_and_one_link(tmp_path, capfd, workers):
             assert await seen_online(home, sid)
         finally:
             await station.__aexit__(None, None, None)
+        err = ""
+        for _ in range(100):                   # each web process's publisher connects (after a miss, 1 s later)
+            err += capfd.readouterr().err
+            if err.count("station link connected (publisher)") >= (0 if workers == 1 else workers):
+                break
+            await asyncio.sleep(0.1)
     finally:
         assert server.stop() == 0
-    err = capfd.readouterr().err
+    err += capfd.readouterr().err
     assert err.count("station link connected (subscriber)") == 1, err[-3000:]
     assert err.count("station link connected (publisher)") == (0 if workers == 1 else workers)
     assert f"embedded MQTT broker: mqtt://127.0.0.1:{port}" in err and "Traceback" not in err

@@ -92,7 +92,8 @@ async def send(db: async_sessionmaker, audience: Audience, text: str, broadcast_
     while True:
         async with unit_of_work(db) as s:
             chunk = (await s.execute(audience.users().where(User.id > after).order_by(User.id).limit(CHUNK))).all()
-            rows = [{"msisdn": msisdn, "body": text, "kind": KIND, "essential": False, "status": "queued",
+            rows = [{"msisdn": msisdn, "body": text, "kind": KIND, "essential": False, "bulk": True,
+                     "status": "queued",
                      "encoding": seg.encoding, "segments": seg.count, "attempts": 0, "dispatches": 1,
                      "dedupe_key": f"{KIND}:{broadcast_id}:{user_id}"} for user_id, msisdn in chunk]
             if rows:

@@ -52,7 +52,8 @@ def to_dispatch(rows: list[SmsOutbox | None]) -> list[tuple[int, int]]:
 
 async def claim_due(db: AsyncSession, lease: timedelta, limit: int = CLAIM, first: int | None = None
                     ) -> list[SmsOutbox]:
-    """Take up to `limit` rows due now (queued, past any retry wait), oldest first, for sending: they
+    """Take up to `limit` rows due now (queued, past any retry wait), oldest first and broadcasts last (bulk: a
+    broadcast queued before an OTP never delays it), for sending: they
     become `sending` with one more attempt and a lease. `first` (a row a job was dispatched for) is taken
     when still queued, whatever its retry wait: a re-dispatch means now.
 
@@ -63,15 +64,18 @@ async def claim_due(db: AsyncSession, lease: timedelta, limit: int = CLAIM, firs
     t = now()
     due = (select(SmsOutbox.id)
            .where(SmsOutbox.status == "queued", or_(SmsOutbox.lease_until.is_(None), SmsOutbox.lease_until <= t))
-           .order_by(SmsOutbox.id).limit(limit).with_for_update(skip_locked=True))
-    wanted = SmsOutbox.id.in_(due.scalar_subquery())
+           .order_by(SmsOutbox.bulk, SmsOutbox.id).limit(limit).with_for_update(skip_locked=True)
+           .cte("due").prefix_with("MATERIALIZED", dialect="postgresql"))
+    # A materialized CTE: PostgreSQL may run an `IN (SELECT .. LIMIT n)` subquery more than once in the
+    # UPDATE's plan, and each run skips the rows the last one locked: it claimed 30 rows for a limit of 5.
+    wanted = SmsOutbox.id.in_(select(due.c.id))
     if first is not None:
         wanted = or_(SmsOutbox.id == first, wanted)
     claimed = (await db.scalars(
         update(SmsOutbox).where(wanted, SmsOutbox.status == "queued")
         .values(status="sending", attempts=SmsOutbox.attempts + 1, lease_until=t + lease)
         .returning(SmsOutbox), execution_options={"synchronize_session": False})).all()
-    return sorted(claimed, key=lambda r: r.id)
+    return sorted(claimed, key=lambda r: (r.bulk, r.id))
 
 
 def requests_for(rows: list[SmsOutbox]) -> list[list[SmsOutbox]]:

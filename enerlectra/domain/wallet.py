@@ -59,6 +59,8 @@ async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: Us
         if fee:
             legs.append(Leg((await ledger.system(s, "fees", sender.currency)).id, fee))
         posted = await ledger.post(s, key, "transfer", legs, memo=f"{sender.id}>{recipient.id}")
+        if not posted.created:      # a repeat only if the key's entry is this transfer; else the caller says "sent"
+            await _same_entry(s, key, posted.entry_id, "transfer", legs)
         if posted.created and receipts is not None:
             to_sender, to_recipient = receipts(posted.entry_id)
             await outbox.add(s, sender.msisdn, to_sender, "receipt", essential=True,
@@ -70,8 +72,8 @@ async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: Us
 
 
 class KeyReused(ledger.LedgerError):
-    """A credit's key names an earlier entry that moved something else (another user, amount or asset): a key
-    sent again belongs to its first credit only, so nothing is credited and the caller is told."""
+    """A credit's or transfer's key names an earlier entry that moved something else (another user, amount or
+    asset): a key sent again belongs to its first entry only, so nothing moves and the caller is told."""
 
     def __init__(self, key: str, entry_id: int):
         super().__init__(f"{key}: entry {entry_id} is another credit")
@@ -93,7 +95,7 @@ async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amoun
         legs = [Leg(source.id, -amount), Leg(target.id, amount)]
         posted = await ledger.post(s, key, "credit", legs, memo=reason[:200])
         if not posted.created:
-            await _same_credit(s, key, posted.entry_id, legs)
+            await _same_entry(s, key, posted.entry_id, "credit", legs)
             return posted
         audit.record(s, actor, "ledger.credit", f"user:{user.id}",
                      after={"entry": posted.entry_id, "asset": asset, "amount": amount, "reason": reason})
@@ -104,11 +106,15 @@ async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amoun
     return posted
 
 
-async def _same_credit(s: AsyncSession, key: str, entry_id: int, legs: list[Leg]) -> None:
-    kind = await s.scalar(select(JournalEntry.kind).where(JournalEntry.id == entry_id))
+async def _same_entry(s: AsyncSession, key: str, entry_id: int, kind: str, legs: list[Leg]) -> None:
+    """KeyReused unless the key's entry is of `kind` and moved exactly `legs` (summed per account, as posted)."""
+    posted_kind = await s.scalar(select(JournalEntry.kind).where(JournalEntry.id == entry_id))
     moved = dict((await s.execute(select(Posting.account_id, Posting.amount)
                                   .where(Posting.entry_id == entry_id))).all())
-    if kind != "credit" or moved != {leg.account_id: leg.amount for leg in legs}:
+    wanted: dict[int, int] = {}
+    for leg in legs:
+        wanted[leg.account_id] = wanted.get(leg.account_id, 0) + leg.amount
+    if posted_kind != kind or moved != {account: n for account, n in wanted.items() if n}:
         raise KeyReused(key, entry_id)
 
 

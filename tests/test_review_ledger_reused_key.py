@@ -1,0 +1,94 @@
+"""Attack review of 998b568 (one key posted at once by many transactions): a key sent again with *other* legs.
+
+The ledger answers a posted key with that key's entry whatever legs the repeat carries (`created` False). Since
+998b568 this holds for transactions racing on PostgreSQL too (before, the losers got a unique-key error). A caller
+that reads `created` False as "my transfer is done" then tells a user that money moved which never did.
+wallet.credit compares the entry with its own legs (KeyReused); wallet.transfer must too."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from enerlectra.domain import ledger, users, wallet
+from enerlectra.domain.ledger import Leg
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.work import unit_of_work
+from ussd_app import appkeys
+
+FUNDS = 100_000
+
+
+async def people(db, n: int):
+    found = [await users.register(db, parse_msisdn(f"+26097183000{i}"), f"P{i}", "en", "not-a-pin-hash")
+             for i in range(n)]
+    await wallet.credit(db, "fund-0", found[0], found[0].currency, FUNDS, "test funds")
+    return found
+
+
+async def money(db, *who) -> list[int]:
+    async with db() as s:
+        return [(await ledger.user_money(s, p.id, p.currency)).balance for p in who]
+
+
+async def verified(db) -> list:
+    async with db() as s:
+        return await ledger.verify(s)
+
+
+async def outcome(call):
+    try:
+        return await call
+    except wallet.KeyReused:
+        return "reused"
+
+
+async def test_a_transfer_key_sent_again_for_another_transfer_is_refused(client):
+    # Sequential: the second transfer (another recipient, another amount) must not come back as done.
+    db = client.app[appkeys.DB]
+    a, b, c = await people(db, 3)
+    first = await wallet.transfer(db, "send-k", a, b, 1_500, 0)
+    assert first.created
+    with pytest.raises(wallet.KeyReused):
+        await wallet.transfer(db, "send-k", a, c, 900, 0)
+    again = await wallet.transfer(db, "send-k", a, b, 1_500, 0)          # the same transfer again: a repeat
+    assert (again.entry_id, again.created) == (first.entry_id, False)
+    assert await money(db, a, b, c) == [FUNDS - 1_500, 1_500, 0]
+
+
+@pytest.mark.parametrize("copies", [2, 10])
+async def test_one_key_two_transfers_at_once_moves_one_and_refuses_the_other(client, copies):
+    # The race 998b568 opened on PostgreSQL: copies of a->b and of a->c under one key, all at once.
+    db = client.app[appkeys.DB]
+    a, b, c = await people(db, 3)
+    calls = [wallet.transfer(db, "send-race", a, b, 1_500, 0) for _ in range(copies)]
+    calls += [wallet.transfer(db, "send-race", a, c, 900, 0) for _ in range(copies)]
+    results = await asyncio.gather(*(outcome(call) for call in calls))
+    done = [r for r in results if r != "reused"]
+    assert sum(r.created for r in done) == 1 and len({r.entry_id for r in done}) == 1
+    assert None not in {r.entry_id for r in done}
+    b_won = any(r != "reused" for r in results[:copies])
+    # every copy of the winner's transfer is a repeat; every copy of the other is refused, never "done"
+    assert results[copies:] == ["reused"] * copies if b_won else results[:copies] == ["reused"] * copies
+    assert await money(db, a, b, c) == ([FUNDS - 1_500, 1_500, 0] if b_won else [FUNDS - 900, 0, 900])
+    assert await verified(db) == []
+
+
+async def test_one_key_posted_at_once_on_disjoint_accounts_writes_one_entry_and_no_stray_rows(client):
+    # ledger.post itself, legs on accounts no two calls share (so no call waits on another's row locks, only on
+    # the key): one entry, every balance and head consistent (verify), no Posted without an entry id.
+    db = client.app[appkeys.DB]
+    who = await people(db, 6)
+    async with unit_of_work(db) as s:
+        operator = await ledger.system(s, "operator", who[0].currency)
+        wallets = [await ledger.user_money(s, p.id, p.currency) for p in who]
+
+    async def post(target):
+        async with unit_of_work(db) as s:
+            return await ledger.post(s, "grant-1", "credit", [Leg(operator.id, -100), Leg(target.id, 100)])
+    posted = await asyncio.gather(*(post(w) for w in wallets for _ in range(3)))
+    assert sum(p.created for p in posted) == 1
+    assert {p.entry_id for p in posted} == {posted[0].entry_id} and posted[0].entry_id is not None
+    balances = await money(db, *who)
+    assert sum(balances) == FUNDS + 100 and sorted(balances)[:4] == [0] * 4      # one wallet got the 100
+    assert await verified(db) == []

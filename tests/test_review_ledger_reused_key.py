@@ -3,14 +3,16 @@
 The ledger answers a posted key with that key's entry whatever legs the repeat carries (`created` False). Since
 998b568 this holds for transactions racing on PostgreSQL too (before, the losers got a unique-key error). A caller
 that reads `created` False as "my transfer is done" then tells a user that money moved which never did.
-wallet.credit compares the entry with its own legs (KeyReused); wallet.transfer must too."""
+wallet.credit compares the entry with its own legs (KeyReused); wallet.transfer and clusters' contribute must too."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
+from enerlectra.db.models import User
 from enerlectra.domain import ledger, users, wallet
+from enerlectra.domain.clusters import members as clubs
 from enerlectra.domain.ledger import Leg
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.work import unit_of_work
@@ -91,4 +93,23 @@ async def test_one_key_posted_at_once_on_disjoint_accounts_writes_one_entry_and_
     assert {p.entry_id for p in posted} == {posted[0].entry_id} and posted[0].entry_id is not None
     balances = await money(db, *who)
     assert sum(balances) == FUNDS + 100 and sorted(balances)[:4] == [0] * 4      # one wallet got the 100
+    assert await verified(db) == []
+
+
+async def test_a_contribution_key_sent_again_for_another_amount_is_refused(client):
+    # The cluster screen says "Thank you. You gave {amount}" from what contribute returns: never for a key whose
+    # entry gave another amount.
+    db = client.app[appkeys.DB]
+    chair, _ = await people(db, 2)
+    async with unit_of_work(db) as s:
+        await clubs.create(s, await s.get(User, chair.id), "Kabwe Solar", "micro", "Kabwe", 50_000, True)
+    async with unit_of_work(db) as s:
+        first = await clubs.contribute(s, "give-k", await s.get(User, chair.id), 2_000)
+    with pytest.raises(ledger.KeyReused):
+        async with unit_of_work(db) as s:
+            await clubs.contribute(s, "give-k", await s.get(User, chair.id), 7_000)
+    async with unit_of_work(db) as s:
+        again = await clubs.contribute(s, "give-k", await s.get(User, chair.id), 2_000)     # a retry: a repeat
+    assert (first.total, first.pool) == (again.total, again.pool) == (2_000, 2_000)
+    assert await money(db, chair) == [FUNDS - 2_000]
     assert await verified(db) == []

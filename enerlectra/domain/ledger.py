@@ -63,6 +63,15 @@ class InsufficientFunds(LedgerError):
         self.account_code, self.balance, self.needed = account_code, balance, needed
 
 
+class KeyReused(LedgerError):
+    """A key names an earlier entry that moved something else (another account, amount or kind): a key sent
+    again belongs to its first entry only, so nothing moves and the caller is told (`same_entry`)."""
+
+    def __init__(self, key: str, entry_id: int):
+        super().__init__(f"{key}: entry {entry_id} is another movement")
+        self.key, self.entry_id = key, entry_id
+
+
 @dataclass(frozen=True)
 class Leg:
     account_id: int
@@ -293,6 +302,16 @@ async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str
                                           "seq": seq, "created_at": at, "prev_mac": head.last_mac, "mac": mac},
                                      moved_assets)
     return Posted(entry_id, created=True)
+
+
+async def same_entry(db: AsyncSession, key: str, entry_id: int, kind: str, legs: list[Leg]) -> None:
+    """For a caller that reports what it moved: post answers a posted key with its entry whatever legs the repeat
+    carries. KeyReused unless that entry is of `kind` and moved exactly `legs` (summed per account, as posted)."""
+    posted_kind = await db.scalar(select(JournalEntry.kind).where(JournalEntry.id == entry_id))
+    moved = dict((await db.execute(select(Posting.account_id, Posting.amount)
+                                   .where(Posting.entry_id == entry_id))).all())
+    if posted_kind != kind or moved != {a: n for a, n in _merge(legs).items() if n}:
+        raise KeyReused(key, entry_id)
 
 
 async def _write_each(db: AsyncSession, entry: dict, moved: dict[int, tuple[str, int]]) -> int:

@@ -113,3 +113,19 @@ async def test_a_contribution_key_sent_again_for_another_amount_is_refused(clien
     assert (first.total, first.pool) == (again.total, again.pool) == (2_000, 2_000)
     assert await money(db, chair) == [FUNDS - 2_000]
     assert await verified(db) == []
+
+
+async def test_first_movements_to_a_new_user_at_once_open_its_accounts_once(client):
+    # 998b568 removed wallet.credit's retry on IntegrityError, which also covered two transactions creating a
+    # new user's account at the same moment: 20 first credits and 20 first transfers at once, each moves once.
+    db = client.app[appkeys.DB]
+    a, b, c = await people(db, 3)
+    credits = [wallet.credit(db, f"first-credit-{n}", b, b.currency, 100, "pilot") for n in range(20)]
+    energy = [wallet.credit(db, f"first-wh-{n}", b, ledger.ENERGY, 10, "pilot") for n in range(20)]
+    sends = [wallet.transfer(db, f"first-send-{n}", a, c, 50, 0) for n in range(20)]
+    results = await asyncio.gather(*credits, *energy, *sends)
+    assert all(r.created for r in results)
+    assert await money(db, a, b, c) == [FUNDS - 20 * 50, 20 * 100, 20 * 50]
+    async with db() as s:
+        assert (await ledger.user_energy(s, b.id)).balance == 20 * 10
+    assert await verified(db) == []

@@ -129,3 +129,24 @@ async def test_first_movements_to_a_new_user_at_once_open_its_accounts_once(clie
     async with db() as s:
         assert (await ledger.user_energy(s, b.id)).balance == 20 * 10
     assert await verified(db) == []
+
+
+@pytest.mark.parametrize("copies", [2, 10])
+async def test_copies_of_a_transfer_that_empties_the_wallet_are_repeats_not_refusals(client, copies):
+    # A hop retransmitted while the first copy still runs (lock expired, Redis lost): the first empties the
+    # wallet; the others must hear "the same transfer" (created False), never InsufficientFunds, which the send
+    # screen turns into "Not enough money. Nothing was sent." for money that was sent. PostgreSQL: the copies
+    # wait for the wallet's row lock, and their lock statement's snapshot predates the first one's entry.
+    db = client.app[appkeys.DB]
+    a, b = await people(db, 2)
+
+    async def send():
+        try:
+            return await wallet.transfer(db, "send-all", a, b, FUNDS, 0)
+        except ledger.InsufficientFunds:
+            return "refused"
+    results = await asyncio.gather(*(send() for _ in range(copies)))
+    assert "refused" not in results
+    assert sorted(r.created for r in results) == [False] * (copies - 1) + [True]
+    assert await money(db, a, b) == [0, FUNDS]
+    assert await verified(db) == []

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
-from enerlectra.db.models import User
+from enerlectra.db.models import Account, User
 from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.clusters import members as clubs
 from enerlectra.domain.ledger import Leg
@@ -36,6 +37,17 @@ async def money(db, *who) -> list[int]:
 async def verified(db) -> list:
     async with db() as s:
         return await ledger.verify(s)
+
+
+async def all_at_once(db, user, calls):
+    """Run `calls` so that they truly race: a transaction holds `user`'s wallet row lock until every call has
+    started and waits behind it (PostgreSQL: their lock statements all begin before the winner commits)."""
+    async with db() as s, s.begin():
+        wallet_id = (await ledger.user_money(s, user.id, user.currency)).id
+        await s.execute(select(Account.id).where(Account.id == wallet_id).with_for_update())
+        tasks = [asyncio.ensure_future(call) for call in calls]
+        await asyncio.sleep(0.3)
+    return await asyncio.gather(*tasks)
 
 
 async def outcome(call):
@@ -65,7 +77,7 @@ async def test_one_key_two_transfers_at_once_moves_one_and_refuses_the_other(cli
     a, b, c = await people(db, 3)
     calls = [wallet.transfer(db, "send-race", a, b, 1_500, 0) for _ in range(copies)]
     calls += [wallet.transfer(db, "send-race", a, c, 900, 0) for _ in range(copies)]
-    results = await asyncio.gather(*(outcome(call) for call in calls))
+    results = await all_at_once(db, a, [outcome(call) for call in calls])
     done = [r for r in results if r != "reused"]
     assert sum(r.created for r in done) == 1 and len({r.entry_id for r in done}) == 1
     assert None not in {r.entry_id for r in done}
@@ -131,7 +143,7 @@ async def test_first_movements_to_a_new_user_at_once_open_its_accounts_once(clie
     assert await verified(db) == []
 
 
-@pytest.mark.parametrize("copies", [2, 10])
+@pytest.mark.parametrize("copies", [2, 10, 30])
 async def test_copies_of_a_transfer_that_empties_the_wallet_are_repeats_not_refusals(client, copies):
     # A hop retransmitted while the first copy still runs (lock expired, Redis lost): the first empties the
     # wallet; the others must hear "the same transfer" (created False), never InsufficientFunds, which the send
@@ -145,8 +157,38 @@ async def test_copies_of_a_transfer_that_empties_the_wallet_are_repeats_not_refu
             return await wallet.transfer(db, "send-all", a, b, FUNDS, 0)
         except ledger.InsufficientFunds:
             return "refused"
-    results = await asyncio.gather(*(send() for _ in range(copies)))
+    results = await all_at_once(db, a, [send() for _ in range(copies)])
     assert "refused" not in results
     assert sorted(r.created for r in results) == [False] * (copies - 1) + [True]
+    assert await money(db, a, b) == [0, FUNDS]
+    assert await verified(db) == []
+
+
+async def test_a_copy_that_waits_behind_the_first_for_the_wallet_is_a_repeat_not_a_refusal(client):
+    # The exact interleaving: the first copy has posted (the wallet is empty, its lock held, not committed yet)
+    # when the second copy's lock statement starts; the first commits while the second waits.
+    db = client.app[appkeys.DB]
+    a, b = await people(db, 2)
+    async with unit_of_work(db) as s:       # opens b's wallet
+        legs = [Leg((await ledger.user_money(s, a.id, a.currency)).id, -FUNDS),
+                Leg((await ledger.user_money(s, b.id, b.currency)).id, FUNDS)]
+    posted = asyncio.Event()
+
+    async def first():
+        async with unit_of_work(db) as s:
+            done = await ledger.post(s, "send-all", "transfer", legs)
+            posted.set()
+            await asyncio.sleep(0.3)             # the second copy is now waiting for the wallet's row lock
+        return done
+
+    async def second():
+        await posted.wait()
+        try:
+            async with unit_of_work(db) as s:
+                return await ledger.post(s, "send-all", "transfer", legs)
+        except ledger.InsufficientFunds:
+            return "refused"
+    one, two = await asyncio.gather(first(), second())
+    assert one.created and two == ledger.Posted(one.entry_id, created=False)
     assert await money(db, a, b) == [0, FUNDS]
     assert await verified(db) == []

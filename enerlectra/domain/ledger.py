@@ -281,7 +281,15 @@ async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str
     seen, accounts = found if found is not None else (await _seen(db, key), {})
     if seen is not None:
         return Posted(seen, created=False)
-    _check(key, merged, accounts)
+    try:
+        _check(key, merged, accounts)
+    except InsufficientFunds:
+        # PostgreSQL: the lock statement waited for the transaction that posted this key; it reads the accounts
+        # as that one left them (emptied) but its `seen` from before that commit. A repeat, not a refusal.
+        seen = await _seen(db, key)
+        if seen is not None:
+            return Posted(seen, created=False)
+        raise
     # Then a lane's head, held briefly: the writes, then the caller's commit. The lane this transaction
     # already holds if it posted before (one lane per transaction), else the first lane nobody holds: never
     # waits while one is free; when every lane is held (more posting transactions than lanes), waits.

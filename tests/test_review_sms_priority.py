@@ -64,7 +64,7 @@ async def test_a_redispatched_broadcast_row_still_takes_the_otp_behind_it(client
     assert [r.id for r in batch][:2] == [otp[0], broadcast[0]] and broadcast[-1] in {r.id for r in batch}
 
 
-async def test_the_migration_keeps_rows_and_marks_only_queued_broadcasts(client, database):
+async def test_the_migration_keeps_rows_and_marks_only_broadcasts_still_to_send(client, database):
     url, schema = database
     db = client.app[appkeys.DB]
     await asyncio.to_thread(migrate.downgrade, url, "0017", schema)
@@ -80,6 +80,6 @@ async def test_the_migration_keeps_rows_and_marks_only_queued_broadcasts(client,
     async with db() as s:
         rows = (await s.execute(select(SmsOutbox.kind, SmsOutbox.status, SmsOutbox.bulk)
                                 .order_by(SmsOutbox.id))).all()
-    assert [tuple(r) for r in rows] == [("broadcast", "queued", True), ("broadcast", "sent", True),
+    assert [tuple(r) for r in rows] == [("broadcast", "queued", True), ("broadcast", "sent", False),
                                         ("otp", "queued", False)]
     assert [r.kind for r in await claim(db, limit=5)] == ["otp", "broadcast"]

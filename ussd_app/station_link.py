@@ -71,6 +71,31 @@ def client_for(url: str, identifier: str, **kwargs) -> aiomqtt.Client:
                           **kwargs)
 
 
+def quiet_socket_races(loop: asyncio.AbstractEventLoop) -> None:
+    """aiomqtt hands paho's socket to the loop with call_soon_threadsafe(loop.add_writer, fd, ...): when the
+    connection failed or closed first (a broker not up yet, serve stopping), the fd is gone when that runs and
+    the loop logged a traceback for a harmless race. That case becomes one WARNING line; anything else goes to
+    the handler there was. Installed once per loop."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "quiet_socket_races", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        handle = repr(context.get("handle", ""))
+        if isinstance(context.get("exception"), (KeyError, ValueError, OSError)) and (
+                "add_writer" in handle or "add_reader" in handle):
+            log.warning("station link: a socket closed before the loop could watch it (%s)",
+                        type(context["exception"]).__name__)
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.quiet_socket_races = True
+    loop.set_exception_handler(handler)
+
+
 class DropLog:
     """One WARNING per (station, reason) per window, with how many were dropped since the last one."""
 
@@ -107,6 +132,7 @@ class StationLink:
 
     async def run(self) -> None:
         """Stay connected until cancelled; reconnect after any broker or network failure."""
+        quiet_socket_races(asyncio.get_running_loop())
         attempt = 0
         while True:
             wait = RECONNECT_SECONDS[0]

@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 
 from enerlectra import faults, i18n
 from enerlectra.db.models import JournalEntry, Rental, SmsOutbox
-from enerlectra.domain.rentals import service, texts
+from enerlectra.domain.rentals import notices, service, texts
+from enerlectra.domain.rentals.hooks import RentalHooks
 from enerlectra.domain.rentals.service import ExtendRefused, NoOpenRental, RentRefused
 from enerlectra.text.gsm7 import is_gsm7, septets
 from tests.rentals_helpers import Shop
+from ussd_app import appkeys
 
 HOUR, MIN = 3600, 60
 DEPOSIT = 10_000                  # the default ZMW tariff: K100 deposit, K5/hour, K25/day, K2 late hour, K350 bank
@@ -290,3 +292,30 @@ def test_the_eject_texts_fit_one_sms_in_every_language(code):
     for text, en in zip(found, english):
         assert is_gsm7(text) and septets(text) <= 160 and "{" not in text, (code, septets(text), text)
         assert code == "en" or text != en
+
+
+# -- reminders and the lost sweep (workers/rentals.py runs notices.run) ----------------------------------
+
+async def test_reminders_go_once_each_and_an_overdue_bank_is_declared_lost_once(shop):
+    cab = await shop.station("5115", slots=4, banks=1)
+    user, view = await out(shop, cab, "+260971500015", money=50_000)
+    steps = [(23 * HOUR, False, 0), (23 * HOUR + 45 * MIN, False, 1), (24 * HOUR, False, 0),
+             (24 * HOUR + 16 * MIN, False, 1), (48 * HOUR + 16 * MIN, False, 1), (72 * HOUR, False, 1),
+             (95 * HOUR, True, 0), (96 * HOUR, False, 0), (96 * HOUR, True, 1), (97 * HOUR, True, 0)]
+    for t, lost, sent in steps:
+        shop.t = t
+        twice = await asyncio.gather(notices.run(shop.db, shop.now, lost=lost), notices.run(shop.db, shop.now,
+                                                                                              lost=lost))
+        assert sum(twice) == sent, (t, lost, twice)
+    said = await sms_to(shop, user)
+    assert [s.split(": ", 1)[1][:22] for s in said[1:]] == [
+        "please return your pow", "your power bank is ove", "your power bank is ove", "return your power bank",
+        "power bank declared lo"]
+    rental = await shop.rental(view.ref)
+    assert (rental.state, rental.bill["total"]) == ("lost", 35_000)
+    assert await shop.wallet(user) == 50_000 - 35_000 and await shop.held() == 0
+    await shop.books_ok()
+
+
+async def test_the_app_gives_the_station_link_the_rental_hooks(client):
+    assert isinstance(client.app[appkeys.STATION_HOOKS], RentalHooks)

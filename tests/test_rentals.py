@@ -185,8 +185,9 @@ async def test_a_return_is_billed_by_billing_and_settled_once(shop, what, held, 
     if extension:
         shop.t = extension[0]
         due = (await service.current(shop.db, user)).due_at
-        extended = await service.extend(shop.db, user, extension[1], "hop:ext")
-        assert await service.extend(shop.db, user, extension[1], "hop:ext") == extended       # the same key
+        twins = await asyncio.gather(*(service.extend(shop.db, user, extension[1], "hop:ext") for _ in range(3)))
+        extended = twins[0]
+        assert twins == [extended] * 3 and await service.extend(shop.db, user, extension[1], "hop:ext") == extended
         assert (extended.due_at - due).total_seconds() == extension[1] * HOUR
         paid_ahead = 2_000
     shop.t = held
@@ -232,6 +233,8 @@ async def test_a_reported_loss_is_charged_once_and_a_later_return_bills_nothing(
     lost = await service.report_lost(shop.db, user, "sms:1")
     assert (lost.state, lost.cost_so_far) == ("lost", 35_000)
     assert (await service.report_lost(shop.db, user, "sms:1")).ref == view.ref          # the same SMS again
+    with pytest.raises(NoOpenRental):
+        await service.report_lost(shop.db, user, "sms:2")                                 # another: none open
     assert await shop.wallet(user) == 50_000 - 35_000 and await shop.revenue() == 35_000
     shop.t = 3 * HOUR
     await shop.give_back(cab, view.bank_serial)                    # found after all: an operator sees the alert

@@ -213,42 +213,42 @@ async def current(db: async_sessionmaker, user: User) -> RentalView | None:
 async def extend(db: async_sessionmaker, user: User, hours: int, key: str) -> RentalView:
     """Buy `hours` more, paid from the wallet now (billing.extend's price). The same key again changes nothing.
     Raises NoOpenRental, ExtendRefused."""
+    now = clock.now()
     async with unit_of_work(db) as s:
+        if await s.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == f"{key}:extend")):
+            return await view(s, await _newest(s, user.id), now)     # the same request again: done already
         rental = await _open_rental(s, user.id, lock=True)
         if rental is None or rental.state != "active":
             raise NoOpenRental(user.id)
-        now = clock.now()
-        if await s.scalar(select(JournalEntry.id).where(
-                JournalEntry.idempotency_key == f"{key}:extend")) is None:
-            try:
-                ext = billing.extend(tariff_of(rental), billed(rental), hours, now)
-            except billing.BadExtension as exc:
-                raise ExtendRefused(str(exc)) from None
-            try:
-                await holds.charge_extension(s, key, rental, ext.price)
-            except ledger.InsufficientFunds as exc:
-                raise ExtendRefused("short", exc.needed - exc.balance) from None
+        try:
+            ext = billing.extend(tariff_of(rental), billed(rental), hours, now)
+        except billing.BadExtension as exc:
+            raise ExtendRefused(str(exc)) from None
+        try:
+            posted = await holds.charge_extension(s, key, rental, ext.price)
+        except ledger.InsufficientFunds as exc:
+            raise ExtendRefused("short", exc.needed - exc.balance) from None
+        if posted.created:                   # else a twin of this request committed while we waited
             rental.due_at, rental.prepaid = _at(ext.rental.due_at), ext.rental.prepaid
         return await view(s, rental, now)
+
+
+async def _newest(s: AsyncSession, user_id: int) -> Rental:
+    return await s.scalar(select(Rental).where(Rental.user_id == user_id).order_by(Rental.id.desc()).limit(1))
 
 
 async def report_lost(db: async_sessionmaker, user: User, key: str) -> RentalView:
     """The renter says the bank is lost: billed once (billing's lost bill). Raises NoOpenRental."""
     async with unit_of_work(db) as s:
+        done = await s.scalar(select(Rental).where(Rental.end_key == key, Rental.user_id == user.id))
+        if done is not None:                 # the same report again: the rental it closed
+            return await view(s, done, clock.now())
         rental = await _open_rental(s, user.id, lock=True)
         if rental is None or rental.state != "active":
-            done = await _by_lost_key(s, user.id)
-            if done is None:
-                raise NoOpenRental(user.id)
-            return await view(s, done, clock.now())
+            raise NoOpenRental(user.id)
+        rental.end_key = key
         await ending.declare_lost(s, rental, clock.now())
         return await view(s, rental, clock.now())
-
-
-async def _by_lost_key(s: AsyncSession, user_id: int) -> Rental | None:
-    """A report sent again after it closed the rental: the rental it closed (the newest lost one)."""
-    return await s.scalar(select(Rental).where(Rental.user_id == user_id, Rental.state == "lost")
-                          .order_by(Rental.id.desc()).limit(1))
 
 
 # -- finding a station -----------------------------------------------------------------------------------

@@ -133,7 +133,10 @@ async def test_the_same_key_again_or_at_once_makes_one_rental_and_one_deposit(sh
         assert (await again.rent(user, "5105", "hop:5")).ref == first.ref
     finally:
         await again.close()
-    assert await deposit_entries(shop) == 2 and len(shop.sent) == 2        # one eject published per rental
+    long_key = "hop:" + "9" * 300                                  # any length: stored as its digest
+    third = await shop.renter("+260971500008", 50_000)
+    assert (await shop.rent(third, "5105", long_key)).ref == (await shop.rent(third, "5105", long_key)).ref
+    assert await deposit_entries(shop) == 3 and len(shop.sent) == 3        # one eject published per rental
     assert await shop.wallet(user) == 40_000 and await shop.wallet(other) == 40_000
     await shop.books_ok()
 
@@ -264,6 +267,22 @@ async def test_a_return_killed_after_the_post_leaves_nothing_and_the_redelivery_
     await shop.books_ok()
     assert await shop.give_back(cab, view.bank_serial, evt_seq=9001) == "returned"   # QoS 1: sent again
     assert (await shop.rental(view.ref)).state == "returned" and await shop.revenue() == 1_000
+    await shop.books_ok()
+
+
+async def test_a_lost_sweep_killed_after_the_post_leaves_nothing_and_the_next_run_bills_once(shop,
+                                                                                             die_after_the_post):
+    cab = await shop.station("5116", slots=4, banks=1)
+    user, view = await out(shop, cab, "+260971500016", money=50_000)
+    shop.t = 96 * HOUR
+    with pytest.raises(faults.Killed):
+        await notices.run(shop.db, shop.now, lost=True)
+    assert (await shop.rental(view.ref)).state == "active" and await shop.revenue() == 0
+    await shop.books_ok()
+    assert await notices.run(shop.db, shop.now, lost=True) == 1
+    assert await notices.run(shop.db, shop.now, lost=True) == 0
+    assert (await shop.rental(view.ref)).state == "lost" and await shop.revenue() == 35_000
+    assert await shop.wallet(user) == 15_000
     await shop.books_ok()
 
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from enerlectra import faults, i18n
 from enerlectra.db.models import JournalEntry, Rental, SmsOutbox
-from enerlectra.domain.rentals import notices, service, texts
+from enerlectra.domain.rentals import holds, notices, service, texts
 from enerlectra.domain.rentals.hooks import RentalHooks
 from enerlectra.domain.rentals.service import ExtendRefused, NoOpenRental, RentRefused
 from enerlectra.text.gsm7 import is_gsm7, septets
 from tests.rentals_helpers import Shop
-from ussd_app import appkeys
+from ussd_app import appkeys, cli
 
 HOUR, MIN = 3600, 60
 DEPOSIT = 10_000                  # the default ZMW tariff: K100 deposit, K5/hour, K25/day, K2 late hour, K350 bank
@@ -343,3 +343,16 @@ async def test_reminders_go_once_each_and_an_overdue_bank_is_declared_lost_once(
 
 async def test_the_app_gives_the_station_link_the_rental_hooks(client):
     assert isinstance(client.app[appkeys.STATION_HOOKS], RentalHooks)
+
+
+async def test_ledger_verify_names_held_deposits_that_differ_from_the_open_rentals(shop, cli_env):
+    await shop.station("5117", slots=4, banks=1)
+    user = await shop.renter("+260971500018", 50_000)
+    view = await shop.rent(user, "5117", "hop:verify")
+    assert await asyncio.to_thread(cli.main, ["ledger", "verify"]) == 0
+    async with shop.db() as s, s.begin():
+        await s.execute(update(Rental).where(Rental.ref == view.ref).values(deposit=1))
+    async with shop.db() as s:
+        assert [str(p) for p in await holds.check_deposits(s)] == [
+            "system:rental_deposits:ZMW: holds 10000 but open rentals' deposits are 1"]
+    assert await asyncio.to_thread(cli.main, ["ledger", "verify"]) == 1

@@ -275,8 +275,7 @@ async def recent_stations(db: async_sessionmaker, user: User, limit: int = 3) ->
                                      .where(Rental.user_id == user.id).order_by(Rental.id.desc()).limit(50))):
             if code not in codes:
                 codes.append(code)
-        by_code = {v.code: v for v in await fleet.views(s, settings().rental_min_soc)}
-        return [by_code[c] for c in codes[:limit] if c in by_code]
+        return [view for c in codes[:limit] for view in await fleet.views(s, settings().rental_min_soc, code=c)]
 
 
 async def find_stations(db: async_sessionmaker, area: str, limit: int = 5) -> list[StationView]:

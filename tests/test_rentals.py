@@ -96,6 +96,21 @@ async def test_an_unknown_eject_is_decided_by_the_inventory(shop, bank_gone, sta
     await shop.books_ok()
 
 
+async def test_a_publish_that_fails_leaves_the_rental_to_the_inventory(shop):
+    cab = await shop.station("5119", slots=4, banks=1)
+    user = await shop.renter("+260971500020", 20_000)
+
+    async def link_down(command):
+        raise ConnectionError("not connected")
+    view = await service.rent(shop.db, user, "5119", "hop:down", link_down)      # the renter still gets an answer
+    assert (view.state, await shop.held()) == ("ejecting", DEPOSIT)
+    shop.t = 40
+    await shop.world.sweep(shop.now)
+    await shop.world.apply(cab.hb(), shop.now)                  # the bank never left its slot: deposit back
+    assert (await shop.rental(view.ref)).state == "cancelled" and await shop.wallet(user) == 20_000
+    await shop.books_ok()
+
+
 @pytest.mark.parametrize("setup, code, needed", [
     ("unknown", "unknown_station", 0), ("offline", "offline", 0), ("empty", "no_bank", 0),
     ("flat", "no_bank", 0), ("short", "short", 2_500), ("tz", "wrong_country", 0), ("open", "open_rental", 0),

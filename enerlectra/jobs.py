@@ -38,6 +38,8 @@ PROPOSALS_JOB = "workers.clusters.run_proposals"
 ANCHOR_JOB = "workers.ledger.anchor_ledger"
 PAY_JOB = "workers.clusters.pay_proposal"
 FOLD_ENDS_JOB = "workers.analytics.fold_session_ends"
+REMIND_RENTALS_JOB = "workers.rentals.remind_rentals"
+LOST_RENTALS_JOB = "workers.rentals.sweep_lost_rentals"
 MAX_ATTEMPTS = 5                             # claims of one row before it is marked failed
 WAKE_SECONDS = 60           # a drain job waiting longer than this (a money backlog) may get a second one beside it
 SMS_JOB_TIMEOUT = 600       # rq's bound on one SMS job (a drain stops claiming after DRAIN_SECONDS)
@@ -46,7 +48,8 @@ MONEY, SMS, ADVISOR = "money", "sms", "advisor"
 KINDS = (MONEY, SMS, ADVISOR)                # a worker's order of preference: money first
 JOB_KIND = {RECONCILE_JOB: MONEY, PAY_JOB: MONEY, PROPOSALS_JOB: MONEY, EXPIRE_JOB: MONEY, ANCHOR_JOB: MONEY,
             SEND_JOB: SMS, DRAIN_JOB: SMS, SWEEP_JOB: SMS, ANSWER_JOB: ADVISOR, ANSWER_SWEEP_JOB: ADVISOR,
-            FOLD_ENDS_JOB: ADVISOR}       # analytics can wait: last in a worker's order
+            FOLD_ENDS_JOB: ADVISOR,       # analytics can wait: last in a worker's order
+            REMIND_RENTALS_JOB: SMS, LOST_RENTALS_JOB: MONEY}      # a lost bank is billed: money
 
 
 def queue_name(base: str, kind: str) -> str:

@@ -14,6 +14,7 @@ from enerlectra import i18n
 from enerlectra.db.core_reads import make_reads
 from enerlectra.db.engine import INLINE_BUSY_MS, Timeouts, make_engine, make_sessionmaker
 from enerlectra.domain import ledger, ledger_key, work
+from enerlectra.domain.rentals.hooks import RentalHooks
 from enerlectra.domain.stations.hooks import NO_HOOKS
 from enerlectra.embedded_redis import resolve_redis_url
 from enerlectra.jobs import Dispatcher, make_queues, redis_client
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app = web.Application(handler_args={"logger": guards.ParserErrorsInOneLine(counters)})
     app[appkeys.SETTINGS] = settings
     app[appkeys.METRICS] = counters
+    app[appkeys.STATION_HOOKS] = RentalHooks(settings)     # rentals hear ejects and returns (and configure)
     app.cleanup_ctx.extend([_redis_ctx, _db_ctx, _payments_ctx, _engine_ctx])
     if settings.mqtt_url:
         app.cleanup_ctx.append(_stations_ctx)

@@ -243,7 +243,9 @@ def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool, mqtt_em
         children.append(processes.Child("rq worker", processes.exec_python(["-m", "ussd_app.cli", "worker"], env),
                                         restart=True))
     children.append(processes.Child("station link",
-                                    lambda: station_process.run_link_process(settings, mqtt_embedded), restart=True))
+                                    lambda: station_process.run_link_process(settings, mqtt_embedded,
+                                                                             _rental_hooks(settings)),
+                                    restart=True))
     if sandboxes:
         children.insert(0, processes.Child("sandboxes", lambda: processes.serve_sandboxes(sandboxes),
                                            restart=False))
@@ -272,6 +274,12 @@ def startup_line(settings: Settings) -> str:
         redact_url(settings.at_api_base_url) if settings.at_api_base_url
         else ("africastalking" if settings.at_username else "local outbox"),
         redact_url(settings.anthropic_base_url or "Claude") if settings.anthropic_api_key else "offline answer bank")
+
+
+def _rental_hooks(settings: Settings):
+    """What the link process tells the rental layer (ejected, eject failed, returned)."""
+    from enerlectra.domain.rentals.hooks import RentalHooks
+    return RentalHooks(settings)
 
 
 def open_webhooks_warning(settings: Settings) -> str | None:
@@ -365,6 +373,7 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     from enerlectra.domain import ledger, ledger_anchors
     from enerlectra.domain.market import book
     from enerlectra.domain.market import rules as market_rules
+    from enerlectra.domain.rentals import holds as rental_holds
 
     try:
         anchor = ledger.Anchor.parse(args.anchor) if args.anchor else ledger_anchors.latest(Settings.from_env().home)
@@ -377,7 +386,8 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     async def verify(db):
         async with db() as s:
             await ledger.one_snapshot(s)           # a live service keeps posting while we read
-            problems = await ledger.verify(s, anchor=anchor) + await book.check_escrow(s, rules)
+            problems = await ledger.verify(s, anchor=anchor) + await book.check_escrow(s, rules) + \
+                await rental_holds.check_deposits(s)
             return problems, await s.scalar(select(func.count()).select_from(JournalEntry))
     problems, entries = _with_db(Settings.from_env(), verify)
     for problem in problems:
@@ -385,7 +395,8 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     if problems:
         return 1
     print(f"ok: {entries} entries, MAC chain intact" + (f" through anchored seq {anchor.seq}" if anchor else "") +
-          ", every balance equals its postings, market escrow matches the book")
+          ", every balance equals its postings, market escrow matches the book, rental deposits match open "
+          "rentals")
     return 0
 
 

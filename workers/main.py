@@ -13,8 +13,9 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
 from enerlectra.embedded_redis import resolve_redis_url
-from enerlectra.jobs import (ANCHOR_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, FOLD_ENDS_JOB, JOB_KIND, PROPOSALS_JOB,
-                             RECONCILE_JOB, SWEEP_JOB, make_queues)
+from enerlectra.jobs import (ANCHOR_JOB, ANSWER_SWEEP_JOB, EXPIRE_JOB, FOLD_ENDS_JOB, JOB_KIND,
+                             LOST_RENTALS_JOB, PROPOSALS_JOB, RECONCILE_JOB, REMIND_RENTALS_JOB, SWEEP_JOB,
+                             make_queues)
 from enerlectra.settings import Settings
 from workers import advisor as _advisor_jobs  # noqa: F401  imported here so a forked work horse need not
 from workers import analytics as _analytics_jobs  # noqa: F401
@@ -22,6 +23,7 @@ from workers import clusters as _cluster_jobs  # noqa: F401
 from workers import ledger as _ledger_jobs  # noqa: F401
 from workers import market as _market_jobs  # noqa: F401
 from workers import payments as _payment_jobs  # noqa: F401
+from workers import rentals as _rental_jobs  # noqa: F401
 from workers import runtime
 from workers import sms as _sms_jobs  # noqa: F401
 
@@ -30,13 +32,15 @@ log = logging.getLogger(__name__)
 
 def _ticker(queues: dict[str, Queue], every: int, stop: threading.Event) -> None:
     """The periodic jobs (outbox and advisor sweeps, payment reconciliation, market expiry, proposals at their
-    deadline, the ledger's head written down, the USSD session ends folded into SQL), one each per tick, each on
+    deadline, the ledger's head written down, the USSD session ends folded into SQL, rental reminders and the
+    lost sweep), one each per tick, each on
     its own kind's queue."""
     while not stop.wait(every):
         tick = int(time.time() // every)
         for job, name in ((RECONCILE_JOB, "reconcile"), (PROPOSALS_JOB, "proposals"), (EXPIRE_JOB, "expire"),
                           (ANCHOR_JOB, "anchor"), (SWEEP_JOB, "sweep"), (ANSWER_SWEEP_JOB, "ask-sweep"),
-                          (FOLD_ENDS_JOB, "fold-ends")):
+                          (FOLD_ENDS_JOB, "fold-ends"), (REMIND_RENTALS_JOB, "rental-remind"),
+                          (LOST_RENTALS_JOB, "rental-lost")):
             queue = queues[JOB_KIND[job]]
             try:
                 queue.enqueue(job, job_id=f"{queue.name}-{name}-{tick}", unique=True, result_ttl=600,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from enerlectra.db.engine import Timeouts, make_engine, make_sessionmaker
 from enerlectra.domain import ledger, ledger_key, work
+from enerlectra.domain.rentals import service as rental_service
 from enerlectra.settings import Settings
 
 T = TypeVar("T")
@@ -26,6 +27,7 @@ def configure(settings: Settings, fork: bool = False) -> None:
     global _settings, forking
     _settings, forking = settings, fork
     ledger.use_key(ledger_key.load(settings))      # jobs post (payments, market, clusters): one key per process
+    rental_service.configure(settings)             # rental jobs bill by these RENTAL_* settings
     _state.clear()          # the next job builds resources for these settings
 
 

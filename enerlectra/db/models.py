@@ -683,3 +683,57 @@ class EjectRequest(Base):
     result_evt_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     unknown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # inventory asked
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# -- power-bank rentals (issue 20; enerlectra/domain/rentals) ---------------------------------------------
+
+
+class Rental(Base):
+    """One renter's power bank, from the eject request to the return (or the loss).
+
+    state: ejecting (deposit held, eject sent) -> active (the bank came out) -> returned | lost; ejecting ->
+    cancelled (nothing came out: the deposit went back). `terms` is the tariff as the renter saw it (tariff.py's
+    fields): a return is billed by it, whatever RENTAL_* say by then. Money moves under ledger keys derived from
+    this row (rental:{id}:settle ...) or the key the renter's request carried (request_key: one rental per key).
+    """
+
+    __tablename__ = "rentals"
+    __table_args__ = (Index("uq_rentals_open_user", "user_id", unique=True,
+                            sqlite_where=text("state IN ('ejecting', 'active')"),
+                            postgresql_where=text("state IN ('ejecting', 'active')")),   # one open rental each
+                      Index("ix_rentals_open", "state", "due_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(12), unique=True)              # R-1234567, printed on receipts
+    request_key: Mapped[str] = mapped_column(String(120), unique=True)     # the hop / SMS that asked for it
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), nullable=True, index=True)
+    slot_n: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    req_id: Mapped[str | None] = mapped_column(String(26), nullable=True, unique=True)   # the eject request
+    currency: Mapped[str] = mapped_column(String(3))
+    terms: Mapped[dict] = mapped_column(JSON)                               # the Tariff shown (tariff.py)
+    state: Mapped[str] = mapped_column(String(10))
+    deposit: Mapped[int] = mapped_column(BigInteger)                        # held in system:rental_deposits
+    prepaid: Mapped[int] = mapped_column(BigInteger, default=0)             # what extensions paid
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # returned / lost
+    return_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), nullable=True)
+    bill: Mapped[dict | None] = mapped_column(JSON, nullable=True)          # billing.Bill's lines, as settled
+    owed: Mapped[int] = mapped_column(BigInteger, default=0)                # billed, the wallet could not pay
+    deposit_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)   # journal entries
+    settle_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RentalNotice(Base):
+    """A reminder sent (or a loss declared) for a rental: once per rental and kind, whoever runs the job."""
+
+    __tablename__ = "rental_notices"
+    __table_args__ = (UniqueConstraint("rental_id", "kind", name="uq_rental_notices_rental_id_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rental_id: Mapped[int] = mapped_column(ForeignKey("rentals.id"))
+    kind: Mapped[str] = mapped_column(String(40))                           # due_soon:<epoch>, overdue:<epoch> ...
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

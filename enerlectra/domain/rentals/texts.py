@@ -63,6 +63,26 @@ def lost_text(user, bill: Bill, ref: int) -> str:
     return _("Enerlectra R{ref}: power bank declared lost. Charged {cost}: deposit {deposit} kept.").format(**values)
 
 
+# The eject (the USSD screen while the slot opens; the SMS once the station answered)
+
+def ejecting_text(slot: int) -> str:
+    """The USSD END while the eject is on its way: the renter walks to the slot; an SMS confirms."""
+    return _("Slot {slot} will open now. Take your power bank from it. An SMS confirms.").format(slot=slot)
+
+
+def ejected_text(user, ref: int, slot: int, station: str, due_at: int) -> str:
+    """The SMS when the bank came out: which slot, and by when it is due (at any station)."""
+    return _("Enerlectra R{ref}: take your power bank from slot {slot} at {station}. Return it by {when} at any "
+             "station.").format(ref=ref, slot=slot, station=station_label(station),
+                                when=when(_aware(due_at), user.country))
+
+
+def eject_failed_text(user, ref: int, deposit: int, currency: str) -> str:
+    """The SMS when nothing came out: the whole deposit is back in the wallet."""
+    return _("Enerlectra R{ref}: the station could not give you a power bank. Your deposit {deposit} is back in "
+             "your wallet.").format(ref=ref, deposit=format_money(deposit, currency))
+
+
 # Reminders (billing.reminders says when; the caller renders each in the renter's language)
 
 def due_soon_text(user, tariff: Tariff, rental: Rental, ref: int) -> str:

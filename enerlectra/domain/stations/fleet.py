@@ -54,8 +54,10 @@ async def add(s: AsyncSession, code: str, name: str, area: str, slots: int, coun
     return st
 
 
-async def views(s: AsyncSession, min_soc: int, area: str | None = None) -> list[StationView]:
-    """Every station (or those whose area contains `area`), by code, with what it can give and take now."""
+async def views(s: AsyncSession, min_soc: int, area: str | None = None, code: str | None = None
+                ) -> list[StationView]:
+    """Every station (or those whose area contains `area`, or the one with `code`), by code, with what it can
+    give and take now."""
     usable = and_(Slot.fault.is_(None), Slot.state != "fault")
     banks = (select(func.count()).select_from(Bank).join(Slot, and_(Slot.station_id == Bank.station_id,
                                                                     Slot.n == Bank.slot_n))
@@ -67,6 +69,8 @@ async def views(s: AsyncSession, min_soc: int, area: str | None = None) -> list[
     query = select(Station, banks, free).order_by(Station.code)
     if area:
         query = query.where(Station.area.ilike(f"%{area.strip()}%"))
+    if code is not None:
+        query = query.where(Station.code == code)
     return [StationView(st.code, st.name, st.area, st.country, st.online, st.slots, b, f, st.last_heartbeat_at)
             for st, b, f in (await s.execute(query)).all()]
 

@@ -15,7 +15,7 @@ from sms.commands.base import Command, CommandCtx, spoken
 COMMANDS: tuple[Command, ...] = (help_cmd.COMMAND, lang.COMMAND, optout.STOP, optout.START, bal.COMMAND,
                                  ask.COMMAND, market.PRICE, market.ALERT, market.SELL_CMD, market.BUY_CMD,
                                  yes.YES, clusters.NO, clusters.VOTE, clusters.JOIN, clusters.CLUSTER,
-                                 carbon.COMMAND, rentals.RENT, rentals.MY_RENTAL, rentals.RENTAL)
+                                 carbon.COMMAND, rentals.RENT, rentals.MY_RENTAL)
 
 
 @cache

@@ -20,7 +20,6 @@ from sms.commands.base import Command, CommandCtx, spoken
 
 RENT_WORD = pgettext_noop("sms keyword", "RENT")
 MY_WORD = pgettext_noop("sms keyword", "MY")
-RENTAL_WORD = pgettext_noop("sms keyword", "RENTAL")
 
 
 def rent_usage() -> str:
@@ -44,7 +43,7 @@ def _this(ctx: CommandCtx):
 
 async def handle_rent(ctx: CommandCtx) -> str:
     words = [w.upper() for w in ctx.args]
-    if words and words[0] in spoken(MY_WORD) | spoken(RENTAL_WORD):      # RENT MY, KODI YANGU
+    if words and words[0] in spoken(MY_WORD):          # RENT MY (RENTAL), KODI YANGU
         return await handle_mine(ctx)
     if len(ctx.args) != 1 or not CODE.fullmatch(ctx.args[0]):
         return rent_usage()
@@ -65,4 +64,3 @@ async def handle_mine(ctx: CommandCtx) -> str:
 
 RENT = Command("rent", RENT_WORD, handle_rent, needs_account=True)
 MY_RENTAL = Command("myrental", MY_WORD, handle_mine, needs_account=True)          # MY RENTAL: the rest is read
-RENTAL = Command("rental", RENTAL_WORD, handle_mine, needs_account=True)

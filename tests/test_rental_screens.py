@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 from enerlectra import i18n
 from enerlectra.db.models import JournalEntry, Rental, SmsOutbox
-from enerlectra.domain import users, wallet
+from enerlectra.domain import hops, users, wallet
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
-from enerlectra.domain.rentals import asks
+from enerlectra.domain.rentals import asks, service
 from enerlectra.domain.rentals.service import RentRefused
 from enerlectra.domain.stations import fleet
 from enerlectra.domain.work import unit_of_work
@@ -353,3 +353,19 @@ def test_texts_fit_in_every_language(language):
 def test_refused_carries_what_the_screens_show():
     exc = RentRefused("short", "1234", 1200)
     assert (exc.code, exc.station, exc.needed) == ("short", "1234", 1200)
+
+
+async def test_a_hop_key_that_rented_is_taken_as_rent_and_one_that_extended_as_extend(app_client, stations, mqtt_url):
+    """hops.taken reads the kernel's ledger keys: a hop replayed after Redis lost the session, walked one place
+    off, cannot extend with the key that rented (menus.common.money_step_refused)."""
+    client = app_client
+    me = await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    db = client.app[appkeys.DB]
+    shown = await service.rent(db, me, code, key="ussd:hop1:rent", publish=client.app[appkeys.ENGINE].services.publish)
+    assert (await service.wait_for_eject(db, shown.ref, 5)).state == "active"
+    await service.extend(db, me, 1, key="ussd:hop2:extend")
+    async with db() as s:
+        assert await hops.taken(s, "ussd:hop1") == {"rent"}
+        assert await hops.taken(s, "ussd:hop2") == {"extend"}
+        assert await hops.taken(s, "ussd:hop3") == set()

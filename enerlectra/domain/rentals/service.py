@@ -152,14 +152,19 @@ async def _by_key(s: AsyncSession, key: str) -> Rental | None:
     return await s.scalar(select(Rental).where(Rental.request_key == key))
 
 
-async def _rent(s: AsyncSession, user: User, code: str, key: str) -> tuple[Rental, Command]:
+async def _rent(s: AsyncSession, user: User, code: str, key: str) -> tuple[Rental, Command | None]:
     now = clock.now()
     try:
-        st = await places.station(s, code, lock=False)     # request_eject takes its lock below
+        # The station's row lock first, as request_eject takes it: the rental row's foreign key would take a
+        # share lock on it, and two renters holding that while each waits for the update lock deadlock.
+        st = await places.station(s, code)
     except places.UnknownStation:
         raise RentRefused("unknown_station", code) from None
     if st.country != user.country:
         raise RentRefused("wrong_country", code)
+    twin = await _by_key(s, key)             # committed by a twin with this key while we waited for the lock
+    if twin is not None:
+        return twin, None
     tariff = _tariff(user, code)
     if await _open_rental(s, user.id) is not None:
         raise RentRefused("open_rental", code)

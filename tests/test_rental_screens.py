@@ -85,10 +85,15 @@ async def _online(client, code: str) -> bool:
     return bool(found and found[0].online and found[0].free_banks)
 
 
-async def charge(phone: AtPhone) -> str:
+async def charge(phone: AtPhone, language: str = "en") -> str:
     """Dial and open Charge from the main menu (its number is wherever the menu lists it)."""
     home = await phone.dial()
-    number = re.search(r"(\d+) Charge a phone", home).group(1)
+    label = r"(\d+) " + i18n.in_language(language, "Charge a phone")
+    if not re.search(label, home):          # the resume offer (a call left on a screen): 2 Start again
+        home = await phone.press("2")
+    found = re.search(label, home)
+    assert found, home
+    number = found.group(1)
     return await phone.press(number)
 
 
@@ -369,3 +374,35 @@ async def test_a_hop_key_that_rented_is_taken_as_rent_and_one_that_extended_as_e
         assert await hops.taken(s, "ussd:hop1") == {"rent"}
         assert await hops.taken(s, "ussd:hop2") == {"extend"}
         assert await hops.taken(s, "ussd:hop3") == set()
+
+
+@pytest.fixture
+async def dear_client(aiohttp_client, settings, mqtt_url):
+    """The app with the dearest tariff the rules allow (tariff.MOST_MINOR, the longest times): every screen at
+    its longest figures."""
+    most = ",".join(f"ZMW:{key}=99999999" for key in ("deposit", "hour", "cap", "late", "device"))
+    client = await aiohttp_client(create_app(settings.with_(
+        mqtt_url=mqtt_url, rental_tariffs=most, rental_free_minutes=120, rental_grace_minutes=120,
+        rental_hours=168, rental_max_extension_hours=168)))
+    await asyncio.wait_for(client.app[appkeys.STATION_LINK].connected.wait(), 10)
+    return client
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+async def test_every_screen_fits_at_the_dearest_tariff(dear_client, stations, mqtt_url, language):
+    """AtPhone checks each screen the way lint does (160 GSM-7): the longest names, the largest amounts."""
+    client = dear_client
+    await renter(client, money=99_999_999_99, language=language)
+    code = await cabinet(client, stations, mqtt_url, area="Kanyama Compound West Extension 2")
+    phone = AtPhone(client, RENTER)
+    await charge(phone, language)
+    await phone.press("1", code, "1")
+    assert "R-" in await phone.press(PIN)
+    await charge(phone, language)
+    await phone.press("1")                                   # the recent station listed
+    await charge(phone, language)
+    assert "K6,999,999.93" in await phone.press("2", "1", "168")    # the rental, the dearest extension
+    assert "K999,999.99" in await phone.press("0", "0", "2")         # lost: the device price
+    await charge(phone, language)
+    await phone.press("3", "Kanyama Compound West Extension 2")
+    await phone.press("0", "Nowhere at all in this wide country")

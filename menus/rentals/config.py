@@ -22,7 +22,8 @@ FEATURE = Feature(
     entry="menu",
     states=(
         State("menu", screens.menu, hint=lazy_gettext("Type 1, 2 or 3.")),
-        State("station", screens.station, hint=lazy_gettext("Type the 4 to 6 digits on the station.")),
+        State("station", screens.station, hint=lazy_gettext("Type the 4 to 6 digits on the station."),
+              resting=True),
         State("terms", screens.terms, hint=lazy_gettext("Type 1 to rent, or 0 to go back."), sample=dict(STATION),
               sample_input="123456"),
         State("pin", screens.pin, hint=PIN_HINT, sample=dict(STATION)),

@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 
 from enerlectra import faults, i18n
 from enerlectra.db.models import JournalEntry, Rental, SmsOutbox
-from enerlectra.domain.rentals import service, texts
+from enerlectra.domain.rentals import notices, service, texts
+from enerlectra.domain.rentals.hooks import RentalHooks
 from enerlectra.domain.rentals.service import ExtendRefused, NoOpenRental, RentRefused
 from enerlectra.text.gsm7 import is_gsm7, septets
 from tests.rentals_helpers import Shop
+from ussd_app import appkeys
 
 HOUR, MIN = 3600, 60
 DEPOSIT = 10_000                  # the default ZMW tariff: K100 deposit, K5/hour, K25/day, K2 late hour, K350 bank
@@ -131,7 +133,10 @@ async def test_the_same_key_again_or_at_once_makes_one_rental_and_one_deposit(sh
         assert (await again.rent(user, "5105", "hop:5")).ref == first.ref
     finally:
         await again.close()
-    assert await deposit_entries(shop) == 2 and len(shop.sent) == 2        # one eject published per rental
+    long_key = "hop:" + "9" * 300                                  # any length: stored as its digest
+    third = await shop.renter("+260971500008", 50_000)
+    assert (await shop.rent(third, "5105", long_key)).ref == (await shop.rent(third, "5105", long_key)).ref
+    assert await deposit_entries(shop) == 3 and len(shop.sent) == 3        # one eject published per rental
     assert await shop.wallet(user) == 40_000 and await shop.wallet(other) == 40_000
     await shop.books_ok()
 
@@ -183,8 +188,9 @@ async def test_a_return_is_billed_by_billing_and_settled_once(shop, what, held, 
     if extension:
         shop.t = extension[0]
         due = (await service.current(shop.db, user)).due_at
-        extended = await service.extend(shop.db, user, extension[1], "hop:ext")
-        assert await service.extend(shop.db, user, extension[1], "hop:ext") == extended       # the same key
+        twins = await asyncio.gather(*(service.extend(shop.db, user, extension[1], "hop:ext") for _ in range(3)))
+        extended = twins[0]
+        assert twins == [extended] * 3 and await service.extend(shop.db, user, extension[1], "hop:ext") == extended
         assert (extended.due_at - due).total_seconds() == extension[1] * HOUR
         paid_ahead = 2_000
     shop.t = held
@@ -230,6 +236,8 @@ async def test_a_reported_loss_is_charged_once_and_a_later_return_bills_nothing(
     lost = await service.report_lost(shop.db, user, "sms:1")
     assert (lost.state, lost.cost_so_far) == ("lost", 35_000)
     assert (await service.report_lost(shop.db, user, "sms:1")).ref == view.ref          # the same SMS again
+    with pytest.raises(NoOpenRental):
+        await service.report_lost(shop.db, user, "sms:2")                                 # another: none open
     assert await shop.wallet(user) == 50_000 - 35_000 and await shop.revenue() == 35_000
     shop.t = 3 * HOUR
     await shop.give_back(cab, view.bank_serial)                    # found after all: an operator sees the alert
@@ -262,6 +270,22 @@ async def test_a_return_killed_after_the_post_leaves_nothing_and_the_redelivery_
     await shop.books_ok()
 
 
+async def test_a_lost_sweep_killed_after_the_post_leaves_nothing_and_the_next_run_bills_once(shop,
+                                                                                             die_after_the_post):
+    cab = await shop.station("5116", slots=4, banks=1)
+    user, view = await out(shop, cab, "+260971500016", money=50_000)
+    shop.t = 96 * HOUR
+    with pytest.raises(faults.Killed):
+        await notices.run(shop.db, shop.now, lost=True)
+    assert (await shop.rental(view.ref)).state == "active" and await shop.revenue() == 0
+    await shop.books_ok()
+    assert await notices.run(shop.db, shop.now, lost=True) == 1
+    assert await notices.run(shop.db, shop.now, lost=True) == 0
+    assert (await shop.rental(view.ref)).state == "lost" and await shop.revenue() == 35_000
+    assert await shop.wallet(user) == 15_000
+    await shop.books_ok()
+
+
 # -- finding stations, texts -----------------------------------------------------------------------------
 
 async def test_recent_and_found_stations(shop):
@@ -290,3 +314,30 @@ def test_the_eject_texts_fit_one_sms_in_every_language(code):
     for text, en in zip(found, english):
         assert is_gsm7(text) and septets(text) <= 160 and "{" not in text, (code, septets(text), text)
         assert code == "en" or text != en
+
+
+# -- reminders and the lost sweep (workers/rentals.py runs notices.run) ----------------------------------
+
+async def test_reminders_go_once_each_and_an_overdue_bank_is_declared_lost_once(shop):
+    cab = await shop.station("5115", slots=4, banks=1)
+    user, view = await out(shop, cab, "+260971500015", money=50_000)
+    steps = [(23 * HOUR, False, 0), (23 * HOUR + 45 * MIN, False, 1), (24 * HOUR, False, 0),
+             (24 * HOUR + 16 * MIN, False, 1), (48 * HOUR + 16 * MIN, False, 1), (72 * HOUR, False, 1),
+             (95 * HOUR, True, 0), (96 * HOUR, False, 0), (96 * HOUR, True, 1), (97 * HOUR, True, 0)]
+    for t, lost, sent in steps:
+        shop.t = t
+        twice = await asyncio.gather(notices.run(shop.db, shop.now, lost=lost), notices.run(shop.db, shop.now,
+                                                                                              lost=lost))
+        assert sum(twice) == sent, (t, lost, twice)
+    said = await sms_to(shop, user)
+    assert [s.split(": ", 1)[1][:22] for s in said[1:]] == [
+        "please return your pow", "your power bank is ove", "your power bank is ove", "return your power bank",
+        "power bank declared lo"]
+    rental = await shop.rental(view.ref)
+    assert (rental.state, rental.bill["total"]) == ("lost", 35_000)
+    assert await shop.wallet(user) == 50_000 - 35_000 and await shop.held() == 0
+    await shop.books_ok()
+
+
+async def test_the_app_gives_the_station_link_the_rental_hooks(client):
+    assert isinstance(client.app[appkeys.STATION_HOOKS], RentalHooks)

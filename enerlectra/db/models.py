@@ -721,6 +721,7 @@ class Rental(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # returned / lost
     return_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), nullable=True)
     bill: Mapped[dict | None] = mapped_column(JSON, nullable=True)          # billing.Bill's lines, as settled
+    end_key: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True)   # the loss report's
     owed: Mapped[int] = mapped_column(BigInteger, default=0)                # billed, the wallet could not pay
     deposit_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)   # journal entries
     settle_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

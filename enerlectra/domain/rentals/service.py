@@ -12,6 +12,7 @@ RentRefused and rolls all of it back: no money moves. The eject command is publi
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from datetime import datetime, timezone
@@ -39,6 +40,7 @@ __all__ = ["RentRefused", "ExtendRefused", "NoOpenRental", "RentalView", "config
 log = logging.getLogger("enerlectra.rentals")
 _settings: Settings | None = None
 POLL_SECONDS = 0.25
+KEY_MAX = 100                 # rentals.request_key holds 120; ledger keys add ":deposit" / ":extend"
 
 
 def configure(settings: Settings) -> None:
@@ -69,6 +71,13 @@ class ExtendRefused(Exception):
 
 class NoOpenRental(LookupError):
     """The user has no open (ejecting or active) rental to extend or report lost."""
+
+
+def request_key(key: str) -> str:
+    """The caller's key as stored (rentals.request_key, ledger keys): a long one is replaced by its digest, so a
+    key of any length is accepted and the same key always maps to the same row."""
+    key = str(key)
+    return key if len(key) <= KEY_MAX else "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:48]
 
 
 def rules() -> ejects.Rules:
@@ -121,7 +130,7 @@ async def rent(db: async_sessionmaker, user: User, station_code: str, key: str,
                publish: Callable[[Command], Awaitable[object]]) -> RentalView:
     """Hold the deposit, reserve a bank, store the rental; publish the eject after the commit. The same key
     again returns the same rental and publishes nothing. Raises RentRefused before any money moves."""
-    code = station_code.strip()
+    code, key = station_code.strip(), request_key(key)
     for attempt in (1, 2):
         command = None
         try:
@@ -213,42 +222,43 @@ async def current(db: async_sessionmaker, user: User) -> RentalView | None:
 async def extend(db: async_sessionmaker, user: User, hours: int, key: str) -> RentalView:
     """Buy `hours` more, paid from the wallet now (billing.extend's price). The same key again changes nothing.
     Raises NoOpenRental, ExtendRefused."""
+    now, key = clock.now(), request_key(key)
     async with unit_of_work(db) as s:
+        if await s.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == f"{key}:extend")):
+            return await view(s, await _newest(s, user.id), now)     # the same request again: done already
         rental = await _open_rental(s, user.id, lock=True)
         if rental is None or rental.state != "active":
             raise NoOpenRental(user.id)
-        now = clock.now()
-        if await s.scalar(select(JournalEntry.id).where(
-                JournalEntry.idempotency_key == f"{key}:extend")) is None:
-            try:
-                ext = billing.extend(tariff_of(rental), billed(rental), hours, now)
-            except billing.BadExtension as exc:
-                raise ExtendRefused(str(exc)) from None
-            try:
-                await holds.charge_extension(s, key, rental, ext.price)
-            except ledger.InsufficientFunds as exc:
-                raise ExtendRefused("short", exc.needed - exc.balance) from None
+        try:
+            ext = billing.extend(tariff_of(rental), billed(rental), hours, now)
+        except billing.BadExtension as exc:
+            raise ExtendRefused(str(exc)) from None
+        try:
+            posted = await holds.charge_extension(s, key, rental, ext.price)
+        except ledger.InsufficientFunds as exc:
+            raise ExtendRefused("short", exc.needed - exc.balance) from None
+        if posted.created:                   # else a twin of this request committed while we waited
             rental.due_at, rental.prepaid = _at(ext.rental.due_at), ext.rental.prepaid
         return await view(s, rental, now)
 
 
+async def _newest(s: AsyncSession, user_id: int) -> Rental:
+    return await s.scalar(select(Rental).where(Rental.user_id == user_id).order_by(Rental.id.desc()).limit(1))
+
+
 async def report_lost(db: async_sessionmaker, user: User, key: str) -> RentalView:
     """The renter says the bank is lost: billed once (billing's lost bill). Raises NoOpenRental."""
+    key = request_key(key)
     async with unit_of_work(db) as s:
+        done = await s.scalar(select(Rental).where(Rental.end_key == key, Rental.user_id == user.id))
+        if done is not None:                 # the same report again: the rental it closed
+            return await view(s, done, clock.now())
         rental = await _open_rental(s, user.id, lock=True)
         if rental is None or rental.state != "active":
-            done = await _by_lost_key(s, user.id)
-            if done is None:
-                raise NoOpenRental(user.id)
-            return await view(s, done, clock.now())
+            raise NoOpenRental(user.id)
+        rental.end_key = key
         await ending.declare_lost(s, rental, clock.now())
         return await view(s, rental, clock.now())
-
-
-async def _by_lost_key(s: AsyncSession, user_id: int) -> Rental | None:
-    """A report sent again after it closed the rental: the rental it closed (the newest lost one)."""
-    return await s.scalar(select(Rental).where(Rental.user_id == user_id, Rental.state == "lost")
-                          .order_by(Rental.id.desc()).limit(1))
 
 
 # -- finding a station -----------------------------------------------------------------------------------

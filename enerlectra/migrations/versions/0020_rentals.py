@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("return_station_id", sa.Integer(), _fk("rentals", "return_station_id", "stations"), nullable=True),
         sa.Column("bill", sa.JSON(), nullable=True),
+        sa.Column("end_key", sa.String(120), nullable=True),
         sa.Column("owed", sa.BigInteger(), nullable=False),
         sa.Column("deposit_entry_id", sa.Integer(), nullable=True),
         sa.Column("settle_entry_id", sa.Integer(), nullable=True),
@@ -48,6 +49,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("ref", name="uq_rentals_ref"),
         sa.UniqueConstraint("request_key", name="uq_rentals_request_key"),
         sa.UniqueConstraint("req_id", name="uq_rentals_req_id"),
+        sa.UniqueConstraint("end_key", name="uq_rentals_end_key"),
     )
     op.create_index("ix_rentals_user_id", "rentals", ["user_id"])
     op.create_index("ix_rentals_station_id", "rentals", ["station_id"])

@@ -360,7 +360,7 @@ def test_refused_carries_what_the_screens_show():
     assert (exc.code, exc.station, exc.needed) == ("short", "1234", 1200)
 
 
-async def test_a_hop_key_that_rented_is_taken_as_rent_and_one_that_extended_as_extend(app_client, stations, mqtt_url):
+async def test_hop_keys_are_taken_as_the_rental_step_they_ran(app_client, stations, mqtt_url):
     """hops.taken reads the kernel's ledger keys: a hop replayed after Redis lost the session, walked one place
     off, cannot extend with the key that rented (menus.common.money_step_refused)."""
     client = app_client
@@ -374,6 +374,9 @@ async def test_a_hop_key_that_rented_is_taken_as_rent_and_one_that_extended_as_e
         assert await hops.taken(s, "ussd:hop1") == {"rent"}
         assert await hops.taken(s, "ussd:hop2") == {"extend"}
         assert await hops.taken(s, "ussd:hop3") == set()
+    await service.report_lost(db, me, key="ussd:hop3:lost")
+    async with db() as s:
+        assert await hops.taken(s, "ussd:hop3") == {"lost"}
 
 
 @pytest.fixture
@@ -406,3 +409,22 @@ async def test_every_screen_fits_at_the_dearest_tariff(dear_client, stations, mq
     await charge(phone, language)
     await phone.press("3", "Kanyama Compound West Extension 2")
     await phone.press("0", "Nowhere at all in this wide country")
+
+
+async def test_the_rent_hop_again_after_redis_lost_the_session_rents_nothing_more(app_client, stations, mqtt_url):
+    """The PIN hop retransmitted after Redis lost everything: the engine walks its path again, the hop key is
+    the same, so the kernel finds the rental that key made (hops: a walked hop only replays what its key did)."""
+    client = app_client
+    me = await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    first = await phone.press("1", code, "1", PIN)
+    redis, prefix = client.app[appkeys.REDIS], client.app[appkeys.SETTINGS].redis_prefix
+    async for key in redis.scan_iter(match=f"{prefix}*"):
+        await redis.delete(key)
+    again = await phone.hop("*".join(phone.inputs))
+    assert again.startswith("END") and re.search(r"R-\d+", first).group(0) in again, (first, again)
+    [rental] = await rentals(client)
+    async with client.app[appkeys.DB]() as s:
+        assert (await wallet.balances(s, me.id, "ZMW")).money == RICH - rental.deposit

@@ -10,27 +10,27 @@ from __future__ import annotations
 from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from enerlectra.db.models import JournalEntry, MarketOrder, Payment, Proposal
+from enerlectra.db.models import JournalEntry, MarketOrder, Payment, Proposal, Rental
 
 # kind -> the key its rows carry, from the hop key (the screens build them the same way)
 SUFFIX = {"payment": "", "send": ":send", "contribute": ":contribute", "sell": ":sell", "buy": ":buy",
           "propose": ":propose", "rent": ":rent", "extend": ":extend", "lost": ":lost"}
-# The rental kernel (rentals/holds.py) posts under the key the screens pass it (hop key + SUFFIX): a rent's
-# deposit under f"{key}:deposit", an extension under f"{key}:extend". Read from the journal, which both write,
-# so a hop that rented never extends, and the reverse. A lost report is settled once per rental (its key is the
-# rental's, not the hop's): it needs no hop key to stay single.
-_RENTAL_JOURNAL = {"rent": ":rent:deposit", "extend": ":extend:extend"}
+# The rental kernel (rentals/service.py) keeps the key the screens pass it (hop key + SUFFIX): a rent's on its
+# rental (request_key), a loss report's on the rental it closed (end_key), an extension's on its ledger entry
+# (f"{key}:extend"). Keys up to service.KEY_MAX are stored as they are; a hop key is far shorter.
+EXTEND_ENTRY = ":extend:extend"
 
 
 async def taken(s: AsyncSession, hop_key: str) -> set[str]:
-    """The kinds of money step that already ran with this hop key (one query over the four tables)."""
-    keys = {f"{hop_key}{suffix}": kind for kind, suffix in SUFFIX.items()}
-    rentals = {f"{hop_key}{suffix}": kind for kind, suffix in _RENTAL_JOURNAL.items()}
-    keys.update(rentals)
+    """The kinds of money step that already ran with this hop key (one query over the five tables)."""
+    keys = {f"{hop_key}{suffix}": kind for kind, suffix in SUFFIX.items()} | {f"{hop_key}{EXTEND_ENTRY}": "extend"}
     found = await s.scalars(union_all(
         select(Payment.request_key).where(Payment.request_key == hop_key),
         select(JournalEntry.idempotency_key).where(
-            JournalEntry.idempotency_key.in_([f"{hop_key}:send", f"{hop_key}:contribute", *rentals])),
+            JournalEntry.idempotency_key.in_([f"{hop_key}:send", f"{hop_key}:contribute",
+                                              f"{hop_key}{EXTEND_ENTRY}"])),
         select(MarketOrder.request_key).where(MarketOrder.request_key.in_([f"{hop_key}:sell", f"{hop_key}:buy"])),
-        select(Proposal.request_key).where(Proposal.request_key == f"{hop_key}:propose")))
+        select(Proposal.request_key).where(Proposal.request_key == f"{hop_key}:propose"),
+        select(Rental.request_key).where(Rental.request_key == f"{hop_key}:rent"),
+        select(Rental.end_key).where(Rental.end_key == f"{hop_key}:lost")))
     return {keys[k] for k in found}

@@ -61,6 +61,11 @@ async def terms(ctx: Ctx) -> Rendered:
     except service.RentRefused as exc:
         if exc.code == "unknown_station":      # a typo: type it again
             return Reject(asks.refusal_text(exc.code, code, 0, ctx.session.currency))
+        if exc.code == "open_rental" and ctx.walking:
+            # A rent's PIN hop walked again after Redis lost the session: its own rental is the open one. Walk
+            # on to the PIN step, which replays only what this hop's key did (menus.common.money_step_refused).
+            return Screen([terms_text(tariff_for(ctx.services.settings, ctx.session.currency), code)],
+                          [("1", _("Rent"))])
         return _refused(exc, ctx)
     return Screen([terms_text(tariff, view.name)], [("1", _("Rent"))])
 

@@ -97,6 +97,9 @@ async def test_a_mismatch_stops_the_journey_and_shows_the_screen(transport):
     ({"steps": [{"send": "1", "expect": "MAYBE"}]}, "CON or END"),
     ({"steps": ["1"]}, "a step is a mapping"),
     ({"steps": [{"send": "1", "contains": {"a": 1}}]}, "text or a list"),
+    ({"steps": [], "fleet": {"code": "4021"}}, "fleet is a list of stations"),
+    ({"steps": [], "fleet": [{"name": "no code"}]}, "each with a code"),
+    ({"steps": [], "fleet": [{"code": "4021", "banks": 2, "colour": "red"}]}, "station 4021: unknown colour"),
 ])
 def test_malformed_journey_files_are_refused_clearly(data, error):
     with pytest.raises(JourneyError, match=error):
@@ -122,3 +125,10 @@ async def test_sim_run_exits_1_on_the_first_mismatch(tmp_path, client, capsys):
     assert await run_files([str(bad), str(good)], url=url) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "missing 'Nope'" in out and "Choose your language" in out
+
+
+async def test_a_fleet_journey_needs_the_apps_broker(transport):
+    """Against a server (no in-process broker), a journey with stations says why it cannot run."""
+    journey = parse_journey({"steps": [{"return": "4021"}], "fleet": [{"code": "4021"}]}, "fleet.yaml")
+    outcome = await run_journey(journey, transport)
+    assert not outcome.ok and "runs in-process, with the app's MQTT broker" in outcome.message

@@ -7,16 +7,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from enerlectra import faults, i18n
 from enerlectra.db.models import JournalEntry, Rental, SmsOutbox
-from enerlectra.domain.rentals import notices, service, texts
+from enerlectra.domain.rentals import holds, notices, service, texts
 from enerlectra.domain.rentals.hooks import RentalHooks
 from enerlectra.domain.rentals.service import ExtendRefused, NoOpenRental, RentRefused
 from enerlectra.text.gsm7 import is_gsm7, septets
 from tests.rentals_helpers import Shop
-from ussd_app import appkeys
+from ussd_app import appkeys, cli
 
 HOUR, MIN = 3600, 60
 DEPOSIT = 10_000                  # the default ZMW tariff: K100 deposit, K5/hour, K25/day, K2 late hour, K350 bank
@@ -112,7 +112,8 @@ async def test_refusals_are_clear_and_move_no_money(shop, setup, code, needed):
         assert (refused.value.code, refused.value.needed) == (code, needed)
     assert await shop.wallet(user) == before
     async with shop.db() as s:
-        assert await s.scalar(select(Rental.id).where(Rental.request_key == "hop:4")) is None
+        made = await s.scalar(select(func.count()).select_from(Rental).where(Rental.user_id == user.id))
+    assert made == (1 if setup == "open" else 0)
     await shop.books_ok()
 
 
@@ -133,10 +134,11 @@ async def test_the_same_key_again_or_at_once_makes_one_rental_and_one_deposit(sh
         assert (await again.rent(user, "5105", "hop:5")).ref == first.ref
     finally:
         await again.close()
+    assert (await shop.rent(await shop.renter("+260971500017", 50_000), "5105", "hop:5")).ref != first.ref
     long_key = "hop:" + "9" * 300                                  # any length: stored as its digest
     third = await shop.renter("+260971500008", 50_000)
     assert (await shop.rent(third, "5105", long_key)).ref == (await shop.rent(third, "5105", long_key)).ref
-    assert await deposit_entries(shop) == 3 and len(shop.sent) == 3        # one eject published per rental
+    assert await deposit_entries(shop) == 4 and len(shop.sent) == 4        # one eject published per rental
     assert await shop.wallet(user) == 40_000 and await shop.wallet(other) == 40_000
     await shop.books_ok()
 
@@ -341,3 +343,16 @@ async def test_reminders_go_once_each_and_an_overdue_bank_is_declared_lost_once(
 
 async def test_the_app_gives_the_station_link_the_rental_hooks(client):
     assert isinstance(client.app[appkeys.STATION_HOOKS], RentalHooks)
+
+
+async def test_ledger_verify_names_held_deposits_that_differ_from_the_open_rentals(shop, cli_env):
+    await shop.station("5117", slots=4, banks=1)
+    user = await shop.renter("+260971500018", 50_000)
+    view = await shop.rent(user, "5117", "hop:verify")
+    assert await asyncio.to_thread(cli.main, ["ledger", "verify"]) == 0
+    async with shop.db() as s, s.begin():
+        await s.execute(update(Rental).where(Rental.ref == view.ref).values(deposit=1))
+    async with shop.db() as s:
+        assert [str(p) for p in await holds.check_deposits(s)] == [
+            "system:rental_deposits:ZMW: holds 10000 but open rentals' deposits are 1"]
+    assert await asyncio.to_thread(cli.main, ["ledger", "verify"]) == 1

@@ -166,6 +166,26 @@ async def test_sweeper_sends_a_row_whose_enqueue_was_lost(at_client, at_settings
     queue.connection.close()
 
 
+async def test_the_sweeper_wakes_one_drain_for_a_waiting_broadcast_not_a_job_per_row(at_client, at_settings,
+                                                                                     fake_at):
+    from sqlalchemy import update
+
+    from enerlectra.jobs import SMS, SWEEP_JOB, make_queue
+
+    fake, _url = fake_at
+    async with committed_only(at_client.app[appkeys.DB]) as s:        # a broadcast waiting, never enqueued
+        for n in range(30):
+            await outbox.add(s, f"+2609718300{n:02d}", "Meeting on Friday", "broadcast")
+        await s.execute(update(SmsOutbox).values(bulk=True, updated_at=outbox.now().replace(year=2025)))
+    queue = make_queue(at_settings.redis_url, at_settings.queue_name, SMS)
+    queue.enqueue(SWEEP_JOB)
+    await run_jobs(at_settings)          # the sweep wakes a drain; the same burst runs it
+    await run_jobs(at_settings)
+    assert len([m for m in fake.messages if m.text == "Meeting on Friday"]) == 30
+    assert {(r.status in ("sent", "delivered"), r.dispatches) for r in await rows(at_client)} == {(True, 1)}
+    queue.connection.close()
+
+
 async def test_operator_sees_each_message_with_id_cost_segments_and_reason(at_client, at_settings, fake_at):
     from sms.report import outbox_rows, table
 

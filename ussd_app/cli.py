@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import datetime, timezone
 
 from enerlectra.redact import redact_url
 from enerlectra.settings import Settings
@@ -666,6 +667,53 @@ def cmd_operator_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator_set(args: argparse.Namespace) -> int:
+    from enerlectra.domain import operators
+
+    disabled = True if args.disable else False if args.enable else None
+    if args.role is None and args.cluster is None and disabled is None:
+        print("nothing to change: give --role, --cluster, --disable or --enable", file=sys.stderr)
+        return 2
+    try:
+        who = _with_db(Settings.from_env(), lambda db: operators.change(
+            db, args.email, role=args.role, cluster_code=args.cluster, disabled=disabled))
+    except operators.OperatorError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    state = "disabled" if disabled else "enabled" if disabled is False else "changed"
+    print(f"operator {who.email} {state}: {who.role}")
+    return 0
+
+
+def cmd_operator_password(args: argparse.Namespace) -> int:
+    from enerlectra.domain import operators
+
+    settings = Settings.from_env()
+    try:
+        password, generated = _read_password(args.generate)
+        _with_db(settings, lambda db: operators.set_password(db, args.email, password,
+                                                             cost=settings.console_kdf_cost))
+    except (operators.OperatorError, BadArgument) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"operator {args.email}: new password set, every console session of the old one ended"
+          + (f"; password (shown once): {password}" if generated else ""))
+    return 0
+
+
+def cmd_operator_list(args: argparse.Namespace) -> int:
+    from enerlectra.domain import operators
+
+    rows = _with_db(Settings.from_env(), operators.listing)
+    print(f"{'email':40} {'role':8} {'cluster':8} {'state':8} last login")
+    for r in rows:
+        locked = r.locked_until is not None and r.locked_until > datetime.now(timezone.utc)
+        state = "disabled" if r.disabled else "locked" if locked else "active"
+        last = r.last_login_at.strftime("%Y-%m-%d %H:%M") if r.last_login_at else "never"
+        print(f"{r.email:40} {r.role:8} {r.cluster or '-':8} {state:8} {last}")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from enerlectra.db.migrate import upgrade
 
@@ -958,6 +1006,22 @@ def build_parser() -> argparse.ArgumentParser:
     ounlock = oper.add_parser("unlock", help="unlock an account locked after wrong passwords")
     ounlock.add_argument("email")
     ounlock.set_defaults(func=cmd_operator_unlock)
+    oset = oper.add_parser("set", help="another role (a chair's cluster), or disable / enable an account; "
+                                       "applies on the operator's next request")
+    oset.add_argument("email")
+    oset.add_argument("--role", choices=("admin", "support", "viewer", "chair"))
+    oset.add_argument("--cluster", help="the cluster code a chair sees (chairs only)")
+    able = oset.add_mutually_exclusive_group()
+    able.add_argument("--disable", action="store_true", help="refuse its logins and end its sessions")
+    able.add_argument("--enable", action="store_true")
+    oset.set_defaults(func=cmd_operator_set)
+    opass = oper.add_parser("password", help="a new password (read as `add` reads it, or --generate); every "
+                                             "console session of the old one ends and a lock is lifted")
+    opass.add_argument("email")
+    opass.add_argument("--generate", action="store_true", help="generate a password and print it once")
+    opass.set_defaults(func=cmd_operator_password)
+    oper.add_parser("list", help="every operator: role, cluster, active / locked / disabled, last login") \
+        .set_defaults(func=cmd_operator_list)
 
     pay = sub.add_parser("payments", help="mobile money").add_subparsers(dest="payments_command", required=True)
     review = pay.add_parser("review", help="payments a provider did not confirm in a way we trust (oldest first)")

@@ -181,11 +181,17 @@ def sweep_outbox() -> str:
 async def _sweep(db) -> str:
     settings = runtime.settings()
     recorded = await _recover_answers(db, settings)
+    older_than = timedelta(seconds=settings.sms_sweep_seconds)
     async with unit_of_work(db) as s:          # enqueues them again after the commit
-        items = await outbox.stale(s, timedelta(seconds=settings.sms_sweep_seconds))
+        items = await outbox.stale(s, older_than)
     if items:
         log.warning("outbox sweep dispatched %d message(s) again", len(items))
-    return f"{len(items)} dispatched again, {recorded} recorded from the gateway's answers"
+    async with db() as s:
+        broadcast = await outbox.bulk_waiting(s, older_than)
+    if broadcast:
+        wake_drain(_queue(settings))
+    return (f"{len(items)} dispatched again, {recorded} recorded from the gateway's answers"
+            + ("; a drain woken for a broadcast" if broadcast else ""))
 
 
 async def _recover_answers(db, settings) -> int:

@@ -63,6 +63,15 @@ class InsufficientFunds(LedgerError):
         self.account_code, self.balance, self.needed = account_code, balance, needed
 
 
+class KeyReused(LedgerError):
+    """A key names an earlier entry that moved something else (another account, amount or kind): a key sent
+    again belongs to its first entry only, so nothing moves and the caller is told (`same_entry`)."""
+
+    def __init__(self, key: str, entry_id: int):
+        super().__init__(f"{key}: entry {entry_id} is another movement")
+        self.key, self.entry_id = key, entry_id
+
+
 @dataclass(frozen=True)
 class Leg:
     account_id: int
@@ -272,7 +281,15 @@ async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str
     seen, accounts = found if found is not None else (await _seen(db, key), {})
     if seen is not None:
         return Posted(seen, created=False)
-    _check(key, merged, accounts)
+    try:
+        _check(key, merged, accounts)
+    except InsufficientFunds:
+        # PostgreSQL: the lock statement waited for the transaction that posted this key; it reads the accounts
+        # as that one left them (emptied) but its `seen` from before that commit. A repeat, not a refusal.
+        seen = await _seen(db, key)
+        if seen is not None:
+            return Posted(seen, created=False)
+        raise
     # Then a lane's head, held briefly: the writes, then the caller's commit. The lane this transaction
     # already holds if it posted before (one lane per transaction), else the first lane nobody holds: never
     # waits while one is free; when every lane is held (more posting transactions than lanes), waits.
@@ -293,6 +310,16 @@ async def post(db: AsyncSession, key: str, kind: str, legs: list[Leg], memo: str
                                           "seq": seq, "created_at": at, "prev_mac": head.last_mac, "mac": mac},
                                      moved_assets)
     return Posted(entry_id, created=True)
+
+
+async def same_entry(db: AsyncSession, key: str, entry_id: int, kind: str, legs: list[Leg]) -> None:
+    """For a caller that reports what it moved: post answers a posted key with its entry whatever legs the repeat
+    carries. KeyReused unless that entry is of `kind` and moved exactly `legs` (summed per account, as posted)."""
+    posted_kind = await db.scalar(select(JournalEntry.kind).where(JournalEntry.id == entry_id))
+    moved = dict((await db.execute(select(Posting.account_id, Posting.amount)
+                                   .where(Posting.entry_id == entry_id))).all())
+    if posted_kind != kind or moved != {a: n for a, n in _merge(legs).items() if n}:
+        raise KeyReused(key, entry_id)
 
 
 async def _write_each(db: AsyncSession, entry: dict, moved: dict[int, tuple[str, int]]) -> int:

@@ -6,6 +6,7 @@ guesses sent all at once cannot outrun the lock.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -31,11 +32,15 @@ class OperatorError(ValueError):
 
 @dataclass(frozen=True)
 class Who:
-    """The operator behind a console request (read fresh on each request: a role change applies at once)."""
+    """The operator behind a console request (read fresh on each request: a role change applies at once).
+
+    `mark` is a digest of the password hash: a console session remembers the one it began with, so a new
+    password ends every session started with the old one."""
     id: int
     email: str
     role: str
     cluster_id: int | None
+    mark: str = ""
 
     @property
     def actor(self) -> audit.Actor:
@@ -79,16 +84,20 @@ async def add(db: async_sessionmaker, email: str, role: str, password: str, *, c
         await session.flush()
         audit.record(session, actor, "operator.add", f"operator:{row.id}",
                      after={"email": email, "role": role, "cluster": cluster_code})
-        return Who(row.id, email, role, cluster_id)
+        return Who(row.id, email, role, cluster_id, session_mark(hashed))
+
+
+def session_mark(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 async def who(db_read: async_sessionmaker, operator_id: int) -> Who | None:
     """The operator, None when gone or disabled."""
     async with db_read() as session:
         row = (await session.execute(
-            select(Operator.id, Operator.email, Operator.role, Operator.cluster_id)
+            select(Operator.id, Operator.email, Operator.role, Operator.cluster_id, Operator.password_hash)
             .where(Operator.id == operator_id, Operator.disabled.is_(False)))).first()
-    return Who(*row) if row else None
+    return Who(*row[:4], session_mark(row[4])) if row else None
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,7 @@ async def login(db: async_sessionmaker, email: str, password: str, *, cost: int,
         if ok:
             await session.execute(update(Operator).where(Operator.id == row.id)
                                   .values(failed_logins=0, locked_until=None, last_login_at=now))
-            return Login(Who(row.id, row.email, row.role, row.cluster_id))
+            return Login(Who(row.id, row.email, row.role, row.cluster_id, session_mark(row.password_hash)))
         if locked_until is not None:          # this wrong password was the last try: the lock stays
             audit.record(session, audit.Actor(row.email, row.id), "operator.locked", f"operator:{row.id}",
                          after={"locked_until": locked_until.isoformat(), "failed_logins": failures})
@@ -156,6 +165,76 @@ async def unlock(db: async_sessionmaker, email: str, actor: audit.Actor = audit.
         row.failed_logins, row.locked_until = 0, None
         audit.record(session, actor, "operator.unlock", f"operator:{row.id}", before=before,
                      after={"failed_logins": 0, "locked_until": None})
+
+
+async def change(db: async_sessionmaker, email: str, *, role: str | None = None, cluster_code: str | None = None,
+                 disabled: bool | None = None, actor: audit.Actor = audit.CLI) -> Who:
+    """Another role (a chair's cluster with it), or the account disabled / enabled. It applies on the
+    operator's next request: the console reads the account on every one."""
+    email = normal_email(email)
+    if role is not None and role not in ROLES:
+        raise OperatorError(f"role must be one of {', '.join(ROLES)}")
+    async with db() as session, session.begin():
+        row = await _by_email(session, email)
+        before = {"role": row.role, "cluster_id": row.cluster_id, "disabled": row.disabled}
+        new_role = role or row.role
+        if cluster_code is not None:
+            row.cluster_id = await session.scalar(select(Cluster.id).where(Cluster.code == cluster_code.upper()))
+            if row.cluster_id is None:
+                raise OperatorError(f"no cluster {cluster_code!r}")
+        elif new_role != "chair":
+            row.cluster_id = None
+        if (new_role == "chair") != (row.cluster_id is not None):
+            raise OperatorError("a chair needs --cluster CODE, and only a chair has one")
+        row.role = new_role
+        if disabled is not None:
+            row.disabled = disabled
+        after = {"role": row.role, "cluster_id": row.cluster_id, "disabled": row.disabled}
+        if after != before:
+            audit.record(session, actor, "operator.change", f"operator:{row.id}", before=before, after=after)
+        return Who(row.id, row.email, row.role, row.cluster_id, session_mark(row.password_hash))
+
+
+async def set_password(db: async_sessionmaker, email: str, password: str, *, cost: int,
+                       actor: audit.Actor = audit.CLI) -> None:
+    """A new password (a forgotten one, or one that leaked): every console session of the old one ends, and
+    a lock from wrong passwords is lifted. The audit row says it happened, never what it is."""
+    email = normal_email(email)
+    if len(password) < MIN_PASSWORD:
+        raise OperatorError(f"the password needs at least {MIN_PASSWORD} characters")
+    async with db() as session:
+        await _by_email(session, email)             # an unknown email is refused before the KDF runs
+    hashed = await hash_pin_async(password, cost)   # no transaction open meanwhile
+    async with db() as session, session.begin():
+        row = await _by_email(session, email)
+        row.password_hash, row.failed_logins, row.locked_until = hashed, 0, None
+        audit.record(session, actor, "operator.password", f"operator:{row.id}", after={"sessions": "ended"})
+
+
+@dataclass(frozen=True)
+class Listed:
+    email: str
+    role: str
+    cluster: str | None
+    disabled: bool
+    locked_until: datetime | None
+    last_login_at: datetime | None
+
+
+async def listing(db_read: async_sessionmaker) -> list[Listed]:
+    async with db_read() as session:
+        rows = (await session.execute(
+            select(Operator.email, Operator.role, Cluster.code, Operator.disabled, Operator.locked_until,
+                   Operator.last_login_at).outerjoin(Cluster, Cluster.id == Operator.cluster_id)
+            .order_by(Operator.email))).all()
+    return [Listed(e, r, c, bool(d), _aware(lock), _aware(last)) for e, r, c, d, lock, last in rows]
+
+
+async def _by_email(session, email: str) -> Operator:
+    row = (await session.execute(select(Operator).where(Operator.email == email))).scalar_one_or_none()
+    if row is None:
+        raise OperatorError(f"no operator {email}")
+    return row
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -95,6 +95,18 @@ def requests_for(rows: list[SmsOutbox]) -> list[list[SmsOutbox]]:
     return out
 
 
+def _due_since():
+    return func.coalesce(SmsOutbox.lease_until, SmsOutbox.updated_at)
+
+
+async def bulk_waiting(db: AsyncSession, older_than: timedelta) -> bool:
+    """A broadcast's rows due for longer than `older_than`: the sweeper wakes one drain for all of them. They
+    wait behind every other SMS by design, so a job each (what `stale` gives a left-behind row) would put
+    100,000 jobs in the queue every sweep and send each ahead of the OTPs the ordering keeps first."""
+    return await db.scalar(select(SmsOutbox.id).where(SmsOutbox.status == "queued", SmsOutbox.bulk.is_(True),
+                                                      _due_since() < now() - older_than).limit(1)) is not None
+
+
 def retry_wait(attempts: int) -> timedelta:
     """How long a row waits before its next try, after `attempts` tries that asked for a retry."""
     return timedelta(seconds=RETRY_SECONDS[min(attempts, len(RETRY_SECONDS)) - 1])
@@ -108,7 +120,7 @@ async def stale(db: AsyncSession, older_than: timedelta) -> list[tuple[int, int]
     rows = (await db.execute(
         update(SmsOutbox)
         .where(or_(
-            (SmsOutbox.status == "queued") & (func.coalesce(SmsOutbox.lease_until, SmsOutbox.updated_at) < cutoff),
+            (SmsOutbox.status == "queued") & SmsOutbox.bulk.is_(False) & (_due_since() < cutoff),
             (SmsOutbox.status == "sending") & (SmsOutbox.lease_until < now()),
         ))
         .values(status="queued", dispatches=SmsOutbox.dispatches + 1, lease_until=None, updated_at=func.now())

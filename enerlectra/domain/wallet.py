@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from enerlectra import faults
-from enerlectra.db.models import Account, JournalEntry, Posting, User
+from enerlectra.db.models import Account, User
 from enerlectra.domain import audit, ledger, outbox
 from enerlectra.domain.ledger import Leg
 from enerlectra.domain.work import unit_of_work
@@ -59,6 +59,8 @@ async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: Us
         if fee:
             legs.append(Leg((await ledger.system(s, "fees", sender.currency)).id, fee))
         posted = await ledger.post(s, key, "transfer", legs, memo=f"{sender.id}>{recipient.id}")
+        if not posted.created:      # a repeat only if the key's entry is this transfer; else the caller says "sent"
+            await ledger.same_entry(s, key, posted.entry_id, "transfer", legs)
         if posted.created and receipts is not None:
             to_sender, to_recipient = receipts(posted.entry_id)
             await outbox.add(s, sender.msisdn, to_sender, "receipt", essential=True,
@@ -69,13 +71,7 @@ async def transfer(db: async_sessionmaker, key: str, sender: User, recipient: Us
     return TransferResult(posted.entry_id, posted.created, balance)
 
 
-class KeyReused(ledger.LedgerError):
-    """A credit's key names an earlier entry that moved something else (another user, amount or asset): a key
-    sent again belongs to its first credit only, so nothing is credited and the caller is told."""
-
-    def __init__(self, key: str, entry_id: int):
-        super().__init__(f"{key}: entry {entry_id} is another credit")
-        self.key, self.entry_id = key, entry_id
+KeyReused = ledger.KeyReused      # callers catch it here (the console, the CLI)
 
 
 async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amount: int, reason: str,
@@ -93,7 +89,7 @@ async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amoun
         legs = [Leg(source.id, -amount), Leg(target.id, amount)]
         posted = await ledger.post(s, key, "credit", legs, memo=reason[:200])
         if not posted.created:
-            await _same_credit(s, key, posted.entry_id, legs)
+            await ledger.same_entry(s, key, posted.entry_id, "credit", legs)
             return posted
         audit.record(s, actor, "ledger.credit", f"user:{user.id}",
                      after={"entry": posted.entry_id, "asset": asset, "amount": amount, "reason": reason})
@@ -102,14 +98,6 @@ async def credit(db: async_sessionmaker, key: str, user: User, asset: str, amoun
                              dedupe_key=f"receipt:{posted.entry_id}:credit")
         faults.point("wallet.credit.before_commit")     # the process dies with the whole credit written, uncommitted
     return posted
-
-
-async def _same_credit(s: AsyncSession, key: str, entry_id: int, legs: list[Leg]) -> None:
-    kind = await s.scalar(select(JournalEntry.kind).where(JournalEntry.id == entry_id))
-    moved = dict((await s.execute(select(Posting.account_id, Posting.amount)
-                                  .where(Posting.entry_id == entry_id))).all())
-    if kind != "credit" or moved != {leg.account_id: leg.amount for leg in legs}:
-        raise KeyReused(key, entry_id)
 
 
 async def find_user(db: async_sessionmaker, msisdn: str) -> User | None:

@@ -25,6 +25,7 @@ from enerlectra.reports.periods import Change, Period, as_date, utc_day
 
 SENT = ("sent", "delivered")
 COST_DIGITS = 10_000        # SMS cost in ten-thousandths of the currency (AT gives four decimals)
+PARTS_AT_ONCE = 3           # the Overview's parts reading at the same time, a read connection each
 
 # carbon(db_read, period) -> kg CO2 avoided in it (the carbon module's, when it exists)
 CarbonHook = Callable[[async_sessionmaker, Period], Awaitable[int]]
@@ -83,30 +84,50 @@ async def overview(db: async_sessionmaker, days: int, last: date | None = None,
                    carbon: CarbonHook | None = None) -> Overview:
     """`days` days ending `last` (today, UTC) against the `days` before.
 
-    The parts are independent aggregates, so they run at once, each on a connection of its own: on SQLite
-    each connection is a thread and on PostgreSQL a backend, so a two-core box reads two at a time (the page's
-    time is about half the parts' sum: bench/console.py). Each figure is consistent in itself; the parts may
+    The parts are independent aggregates, so they run at once (PARTS_AT_ONCE at a time), each on a connection of
+    its own: on SQLite each connection is a thread and on PostgreSQL a backend, so a two-core box reads two at a
+    time (the page's time is about half the parts' sum: bench/console.py). Each figure is consistent in itself; the parts may
     see commits a few milliseconds apart, as any dashboard does."""
     period = Period.ending(days, last)
     previous = period.before()
+    # A few parts at a time: app[DB_READ] is the pool every USSD screen reads through (PostgreSQL: 5 + 10), and
+    # two cores read two at a time anyway; all ten at once took ten connections for no gain.
+    at_once = asyncio.Semaphore(PARTS_AT_ONCE)
 
     async def part(read, *args):
-        async with db() as s:
+        async with at_once, db() as s:
             return await read(s, *args)
 
     async def no_carbon() -> None:
         return None
 
-    async def carbon_change() -> Change:
-        return Change(*await asyncio.gather(carbon(db, period), carbon(db, previous)))
+    async def one_carbon(p: Period) -> int:
+        async with at_once:
+            return await carbon(db, p)
 
-    (users, sessions, sms, (offers, bids), advisor, money, traded, series, carbon_kg) = await asyncio.gather(
+    async def carbon_change() -> Change:
+        return Change(*await _all(one_carbon(period), one_carbon(previous)))
+
+    (users, sessions, sms, (offers, bids), advisor, money, traded, series, carbon_kg) = await _all(
         part(_users, period, previous), part(_sessions, period, previous), part(_sms, period, previous),
         part(_open_orders, period), part(_advisor, period, previous), part(_money, period, previous),
         part(_traded, period, previous), part(_series, period),
         carbon_change() if carbon is not None else no_carbon())
     return Overview(period=period, previous=previous, **users, **sessions, **sms, money=money, traded=traded,
                     open_offers=offers, open_bids=bids, **advisor, series=series, carbon_avoided_kg=carbon_kg)
+
+
+async def _all(*parts) -> list:
+    """asyncio.gather, but a part that fails cancels the others and waits for them before raising: plain gather
+    left them running on their own connections after the page had answered with the error."""
+    tasks = [asyncio.ensure_future(p) for p in parts]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _halves(s: AsyncSession, column, period: Period, previous: Period, aggregates: list, *where,

@@ -68,7 +68,7 @@ async def start(request: web.Request, response: web.StreamResponse, who: operato
         await request.app[appkeys.REDIS].delete(_key(request, old))
     token = secrets.token_urlsafe(32)
     # The email too: on SQLite a deleted operator's id goes to the next one made, who must not inherit this.
-    record = {"op": who.id, "email": who.email, "csrf": secrets.token_urlsafe(24),
+    record = {"op": who.id, "email": who.email, "mark": who.mark, "csrf": secrets.token_urlsafe(24),
               "until": time.time() + settings.console_session_max_hours * 3600}
     await request.app[appkeys.REDIS].set(_key(request, token), json.dumps(record),
                                          ex=settings.console_session_minutes * 60)
@@ -134,7 +134,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     record = await _session(request)
     who = await operators.who(request.app[appkeys.DB_READ], record["op"]) if record else None
-    if who is None or who.email != record.get("email"):
+    # Gone, disabled, or a new password since this session began (operators.set_password ends older sessions).
+    if who is None or who.email != record.get("email") or who.mark != record.get("mark"):
         if request.method != "GET":
             raise web.HTTPUnauthorized(text="Log in first.\n")
         raise web.HTTPFound(f"{PREFIX}/login?next={_safe_next(request.path_qs)}")

@@ -111,15 +111,17 @@ class Contributed:
 
 async def contribute(s: AsyncSession, key: str, user: User, amount: int) -> Contributed:
     """Move `amount` from the member's wallet to the pool, with a receipt SMS (once per `key`).
-    Raises ClusterError, ledger.InsufficientFunds."""
+    Raises ClusterError, ledger.InsufficientFunds, ledger.KeyReused (the key gave another amount or pool)."""
     found = await membership_of(s, user.id)
     if found is None:
         raise ClusterError("not_member")
     cluster, membership = found
     wallet = await ledger.user_money(s, user.id, cluster.currency)
     pool = await ledger.account(s, pool_code(cluster), "pool", cluster.currency)
-    posted = await ledger.post(s, key, "contribution", [Leg(wallet.id, -amount), Leg(pool.id, amount)],
-                               memo=f"cluster {cluster.code}")
+    legs = [Leg(wallet.id, -amount), Leg(pool.id, amount)]
+    posted = await ledger.post(s, key, "contribution", legs, memo=f"cluster {cluster.code}")
+    if not posted.created:      # a repeat only if the key gave this amount to this pool, else "Thank you" lies
+        await ledger.same_entry(s, key, posted.entry_id, "contribution", legs)
     if posted.created:
         membership.contributed += amount
         await say(s, user, texts.contributed, cluster, amount, membership.contributed,

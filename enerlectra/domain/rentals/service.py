@@ -1,13 +1,16 @@
-"""The rental kernel (issue 20): what the USSD menus and SMS keywords call (/tmp contract: rental_contract.md).
+"""The rental kernel (issue 20): what the USSD menus and SMS keywords call. The contract (names, codes, the
+view) is fixed with the rentals-ui branch: change it only by adding.
 
 `db` is the app's sessionmaker (Services.db): each call is its own unit of work. Every value-moving step is
 keyed by what the renter's channel resends (a USSD hop key, an SMS id) or by the rental row, never by Redis
 state: the same request again finds the rental its key made (request_key is UNIQUE) and creates nothing.
 
-Rent, in one transaction: the rental row first (its UNIQUE request_key and the partial UNIQUE index of one
-open rental per user are the claims: a concurrent twin waits on them, then finds the winner's row), then the
-eject request (a bank reserved under the station's row lock), then the deposit held. A refusal raises
-RentRefused and rolls all of it back: no money moves. The eject command is published after the commit.
+Rent, in one transaction: the station's row lock first (as request_eject takes it), then the rental row (its
+UNIQUE request_key and the partial UNIQUE index of one open rental per user are the claims: a twin that
+waited for the lock finds the winner's row), then the eject request (a bank reserved), then the deposit
+held. A refusal raises RentRefused and rolls all of it back: no money moves. The eject command is published
+after the commit (`publish`: e.g. `lambda c: link.publish(c.topic, c.payload)`); a publish that fails leaves
+the request pending: it goes unknown and the station's inventory decides, as for a lost result.
 """
 from __future__ import annotations
 
@@ -73,10 +76,11 @@ class NoOpenRental(LookupError):
     """The user has no open (ejecting or active) rental to extend or report lost."""
 
 
-def request_key(key: str) -> str:
-    """The caller's key as stored (rentals.request_key, ledger keys): a long one is replaced by its digest, so a
-    key of any length is accepted and the same key always maps to the same row."""
-    key = str(key)
+def request_key(user: User, key: str) -> str:
+    """The caller's key as stored (rentals.request_key, ledger keys): the user's own (two users' channels may
+    send the same id; neither ever sees the other's rental), and a long one replaced by its digest, so a key
+    of any length is accepted and the same key always maps to the same row."""
+    key = f"rent:{user.id}:{key}"
     return key if len(key) <= KEY_MAX else "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:48]
 
 
@@ -130,7 +134,7 @@ async def rent(db: async_sessionmaker, user: User, station_code: str, key: str,
                publish: Callable[[Command], Awaitable[object]]) -> RentalView:
     """Hold the deposit, reserve a bank, store the rental; publish the eject after the commit. The same key
     again returns the same rental and publishes nothing. Raises RentRefused before any money moves."""
-    code, key = station_code.strip(), request_key(key)
+    code, key = station_code.strip(), request_key(user, key)
     for attempt in (1, 2):
         command = None
         try:
@@ -222,7 +226,7 @@ async def current(db: async_sessionmaker, user: User) -> RentalView | None:
 async def extend(db: async_sessionmaker, user: User, hours: int, key: str) -> RentalView:
     """Buy `hours` more, paid from the wallet now (billing.extend's price). The same key again changes nothing.
     Raises NoOpenRental, ExtendRefused."""
-    now, key = clock.now(), request_key(key)
+    now, key = clock.now(), request_key(user, key)
     async with unit_of_work(db) as s:
         if await s.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == f"{key}:extend")):
             return await view(s, await _newest(s, user.id), now)     # the same request again: done already
@@ -248,7 +252,7 @@ async def _newest(s: AsyncSession, user_id: int) -> Rental:
 
 async def report_lost(db: async_sessionmaker, user: User, key: str) -> RentalView:
     """The renter says the bank is lost: billed once (billing's lost bill). Raises NoOpenRental."""
-    key = request_key(key)
+    key = request_key(user, key)
     async with unit_of_work(db) as s:
         done = await s.scalar(select(Rental).where(Rental.end_key == key, Rental.user_id == user.id))
         if done is not None:                 # the same report again: the rental it closed
@@ -271,8 +275,7 @@ async def recent_stations(db: async_sessionmaker, user: User, limit: int = 3) ->
                                      .where(Rental.user_id == user.id).order_by(Rental.id.desc()).limit(50))):
             if code not in codes:
                 codes.append(code)
-        by_code = {v.code: v for v in await fleet.views(s, settings().rental_min_soc)}
-        return [by_code[c] for c in codes[:limit] if c in by_code]
+        return [view for c in codes[:limit] for view in await fleet.views(s, settings().rental_min_soc, code=c)]
 
 
 async def find_stations(db: async_sessionmaker, area: str, limit: int = 5) -> list[StationView]:

@@ -18,7 +18,9 @@ QUEUED = sa.text("status = 'queued'")
 
 def upgrade() -> None:
     op.add_column("sms_outbox", sa.Column("bulk", sa.Boolean(), nullable=False, server_default=sa.false()))
-    op.execute("UPDATE sms_outbox SET bulk = true WHERE kind = 'broadcast'")
+    # Only rows still to send: the column decides the claim order, and sent history need not be rewritten
+    # (an UPDATE of every broadcast row ever sent would hold the table while OTPs wait to be written).
+    op.execute("UPDATE sms_outbox SET bulk = true WHERE kind = 'broadcast' AND status IN ('queued', 'sending')")
     op.create_index("ix_sms_outbox_due", "sms_outbox", ["status", "bulk", "id"],
                     sqlite_where=QUEUED, postgresql_where=QUEUED)
 

@@ -371,12 +371,12 @@ async def test_hop_keys_are_taken_as_the_rental_step_they_ran(app_client, statio
     assert (await service.wait_for_eject(db, shown.ref, 5)).state == "active"
     await service.extend(db, me, 1, key="ussd:hop2:extend")
     async with db() as s:
-        assert await hops.taken(s, "ussd:hop1") == {"rent"}
-        assert await hops.taken(s, "ussd:hop2") == {"extend"}
-        assert await hops.taken(s, "ussd:hop3") == set()
+        assert await hops.taken(s, "ussd:hop1", me.id) == {"rent"}
+        assert await hops.taken(s, "ussd:hop2", me.id) == {"extend"}
+        assert await hops.taken(s, "ussd:hop3", me.id) == set()
     await service.report_lost(db, me, key="ussd:hop3:lost")
     async with db() as s:
-        assert await hops.taken(s, "ussd:hop3") == {"lost"}
+        assert await hops.taken(s, "ussd:hop3", me.id) == {"lost"}
 
 
 @pytest.fixture

@@ -11,26 +11,45 @@ from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import JournalEntry, MarketOrder, Payment, Proposal, Rental
+from enerlectra.domain.rentals.service import request_key
 
 # kind -> the key its rows carry, from the hop key (the screens build them the same way)
 SUFFIX = {"payment": "", "send": ":send", "contribute": ":contribute", "sell": ":sell", "buy": ":buy",
           "propose": ":propose", "rent": ":rent", "extend": ":extend", "lost": ":lost"}
-# The rental kernel (rentals/service.py) keeps the key the screens pass it (hop key + SUFFIX): a rent's on its
-# rental (request_key), a loss report's on the rental it closed (end_key), an extension's on its ledger entry
-# (f"{key}:extend"). Keys up to service.KEY_MAX are stored as they are; a hop key is far shorter.
-EXTEND_ENTRY = ":extend:extend"
+# The rental kernel keeps the key the screens pass it (hop key + SUFFIX) as the renter's own
+# (rentals.service.request_key): a rent's on its rental (request_key), a loss report's on the rental it closed
+# (end_key), an extension's on its ledger entry (that key + ":extend").
 
 
-async def taken(s: AsyncSession, hop_key: str) -> set[str]:
-    """The kinds of money step that already ran with this hop key (one query over the five tables)."""
-    keys = {f"{hop_key}{suffix}": kind for kind, suffix in SUFFIX.items()} | {f"{hop_key}{EXTEND_ENTRY}": "extend"}
-    found = await s.scalars(union_all(
+class _Renter:
+    """What service.request_key reads of a user."""
+
+    def __init__(self, user_id: int):
+        self.id = user_id
+
+
+def _rental_keys(hop_key: str, user_id: int | None) -> dict[str, str]:
+    if user_id is None:                 # no account yet: nothing rented
+        return {}
+    renter = _Renter(user_id)
+    return {request_key(renter, f"{hop_key}:rent"): "rent", request_key(renter, f"{hop_key}:lost"): "lost",
+            request_key(renter, f"{hop_key}:extend") + ":extend": "extend"}
+
+
+async def taken(s: AsyncSession, hop_key: str, user_id: int | None = None) -> set[str]:
+    """The kinds of money step that already ran with this hop key (one query over the five tables); the
+    rental steps of `user_id` (its keys are the renter's own)."""
+    rentals = _rental_keys(hop_key, user_id)
+    keys = {f"{hop_key}{suffix}": kind for kind, suffix in SUFFIX.items()} | rentals
+    by_kind = {kind: key for key, kind in rentals.items()}
+    queries = [
         select(Payment.request_key).where(Payment.request_key == hop_key),
         select(JournalEntry.idempotency_key).where(
-            JournalEntry.idempotency_key.in_([f"{hop_key}:send", f"{hop_key}:contribute",
-                                              f"{hop_key}{EXTEND_ENTRY}"])),
+            JournalEntry.idempotency_key.in_([f"{hop_key}:send", f"{hop_key}:contribute", *by_kind.values()])),
         select(MarketOrder.request_key).where(MarketOrder.request_key.in_([f"{hop_key}:sell", f"{hop_key}:buy"])),
-        select(Proposal.request_key).where(Proposal.request_key == f"{hop_key}:propose"),
-        select(Rental.request_key).where(Rental.request_key == f"{hop_key}:rent"),
-        select(Rental.end_key).where(Rental.end_key == f"{hop_key}:lost")))
+        select(Proposal.request_key).where(Proposal.request_key == f"{hop_key}:propose")]
+    if rentals:
+        queries += [select(Rental.request_key).where(Rental.request_key == by_kind["rent"]),
+                    select(Rental.end_key).where(Rental.end_key == by_kind["lost"])]
+    found = await s.scalars(union_all(*queries))
     return {keys[k] for k in found}

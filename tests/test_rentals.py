@@ -17,6 +17,8 @@ from enerlectra.domain.rentals.service import ExtendRefused, NoOpenRental, RentR
 from enerlectra.text.gsm7 import is_gsm7, septets
 from tests.rentals_helpers import Shop
 from ussd_app import appkeys, cli
+from workers import rentals as rental_jobs
+from workers import runtime
 
 HOUR, MIN = 3600, 60
 DEPOSIT = 10_000                  # the default ZMW tariff: K100 deposit, K5/hour, K25/day, K2 late hour, K350 bank
@@ -134,11 +136,12 @@ async def test_the_same_key_again_or_at_once_makes_one_rental_and_one_deposit(sh
         assert (await again.rent(user, "5105", "hop:5")).ref == first.ref
     finally:
         await again.close()
-    assert (await shop.rent(await shop.renter("+260971500017", 50_000), "5105", "hop:5")).ref != first.ref
+    with pytest.raises(service.KeyTaken):                               # another user's key: never their rental
+        await shop.rent(await shop.renter("+260971500017", 50_000), "5105", "hop:5")
     long_key = "hop:" + "9" * 300                                  # any length: stored as its digest
     third = await shop.renter("+260971500008", 50_000)
     assert (await shop.rent(third, "5105", long_key)).ref == (await shop.rent(third, "5105", long_key)).ref
-    assert await deposit_entries(shop) == 4 and len(shop.sent) == 4        # one eject published per rental
+    assert await deposit_entries(shop) == 3 and len(shop.sent) == 3        # one eject published per rental
     assert await shop.wallet(user) == 40_000 and await shop.wallet(other) == 40_000
     await shop.books_ok()
 
@@ -356,3 +359,17 @@ async def test_ledger_verify_names_held_deposits_that_differ_from_the_open_renta
         assert [str(p) for p in await holds.check_deposits(s)] == [
             "system:rental_deposits:ZMW: holds 10000 but open rentals' deposits are 1"]
     assert await asyncio.to_thread(cli.main, ["ledger", "verify"]) == 1
+
+
+async def test_the_worker_jobs_remind_and_declare_lost(shop, settings):
+    cab = await shop.station("5118", slots=4, banks=1)
+    user, view = await out(shop, cab, "+260971500019", money=50_000)
+    runtime.configure(settings)
+    shop.t = 23 * HOUR + 50 * MIN
+    assert await asyncio.to_thread(rental_jobs.remind_rentals) == 1
+    assert await asyncio.to_thread(rental_jobs.sweep_lost_rentals) == 0
+    shop.t = 96 * HOUR
+    assert await asyncio.to_thread(rental_jobs.remind_rentals) == 0          # LOST is the sweep's
+    assert await asyncio.to_thread(rental_jobs.sweep_lost_rentals) == 1
+    assert (await shop.rental(view.ref)).state == "lost"
+    await shop.books_ok()

@@ -20,7 +20,7 @@ from enerlectra.domain.rentals.views import billed, number, tariff_of
 from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import in_language_of
 
-BATCH = 500                  # rentals looked at per run (the oldest due first; the next tick takes more)
+BATCH = 500                  # rentals read per page
 MAX_REMIND_MINUTES = 120     # tariff.py's bound on remind_minutes
 
 
@@ -31,13 +31,17 @@ async def _claim(s: AsyncSession, rental: Rental, kind: str, now: datetime) -> b
                           .returning(RentalNotice.id)) is not None
 
 
+def _kind(reminder: billing.Reminder) -> str:
+    return f"{reminder.kind}:{reminder.at}"
+
+
 def _due(rental: Rental, now: datetime) -> billing.Reminder | None:
     due = [r for r in billing.reminders(tariff_of(rental), billed(rental)) if r.at <= billing.seconds(now)]
     return due[-1] if due else None
 
 
 async def _remind(s: AsyncSession, rental: Rental, reminder: billing.Reminder, now: datetime) -> bool:
-    if not await _claim(s, rental, f"{reminder.kind}:{reminder.at}", now):
+    if not await _claim(s, rental, _kind(reminder), now):
         return False
     if reminder.kind == billing.LOST:
         await ending.declare_lost(s, rental, now)
@@ -54,17 +58,33 @@ async def _remind(s: AsyncSession, rental: Rental, reminder: billing.Reminder, n
     return True
 
 
+async def _wanted(db: async_sessionmaker, now: datetime, lost: bool) -> list[int]:
+    """Active rentals with a notice of this job's kind due and not sent yet (_claim decides, under the lock),
+    read in pages by id so that rentals long overdue never crowd the newer ones out."""
+    soonest = now + timedelta(minutes=MAX_REMIND_MINUTES)          # no reminder comes before due - this
+    wanted, after = [], 0
+    async with db() as s:
+        while True:
+            page = (await s.scalars(select(Rental).where(Rental.state == "active", Rental.due_at <= soonest,
+                                                         Rental.id > after).order_by(Rental.id).limit(BATCH))).all()
+            sent = set((await s.execute(select(RentalNotice.rental_id, RentalNotice.kind).where(
+                RentalNotice.rental_id.in_([r.id for r in page])))).all())
+            for rental in page:
+                reminder = _due(rental, now)
+                if reminder is not None and (reminder.kind == billing.LOST) == lost and \
+                        (rental.id, _kind(reminder)) not in sent:
+                    wanted.append(rental.id)
+            if len(page) < BATCH:
+                return wanted
+            after = page[-1].id
+
+
 async def run(db: async_sessionmaker, now: datetime, lost: bool = False) -> int:
     """Send the reminders due now (`lost`: declare and bill the lost ones instead): how many went out. Found
     by a read, then one short transaction per rental, its row locked and its state checked again (a return
     may have just closed it)."""
-    soonest = now + timedelta(minutes=MAX_REMIND_MINUTES)          # no reminder comes before due - this
-    async with db() as s:
-        found = (await s.scalars(select(Rental).where(Rental.state == "active", Rental.due_at <= soonest)
-                                 .order_by(Rental.due_at).limit(BATCH))).all()
-    wanted = [r.id for r in found if (_due(r, now) is not None and (_due(r, now).kind == billing.LOST) == lost)]
     sent = 0
-    for rental_id in wanted:
+    for rental_id in await _wanted(db, now, lost):
         async with unit_of_work(db) as s:
             rental = (await s.execute(select(Rental).where(Rental.id == rental_id).with_for_update())).scalar_one()
             reminder = _due(rental, now) if rental.state == "active" else None

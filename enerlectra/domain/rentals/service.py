@@ -37,7 +37,7 @@ from enerlectra.domain.stations.fleet import StationView
 from enerlectra.domain.work import unit_of_work
 from enerlectra.settings import Settings
 
-__all__ = ["RentRefused", "ExtendRefused", "NoOpenRental", "RentalView", "configure", "quote", "rent",
+__all__ = ["RentRefused", "ExtendRefused", "NoOpenRental", "KeyTaken", "RentalView", "configure", "quote", "rent",
            "wait_for_eject", "current", "extend", "report_lost", "recent_stations", "find_stations"]
 
 log = logging.getLogger("enerlectra.rentals")
@@ -72,15 +72,19 @@ class ExtendRefused(Exception):
         self.code, self.needed = code, needed
 
 
+class KeyTaken(ValueError):
+    """Another user's request carried this key (hop keys and SMS ids are unique: a caller's bug, never a user's)."""
+
+
 class NoOpenRental(LookupError):
     """The user has no open (ejecting or active) rental to extend or report lost."""
 
 
-def request_key(user: User, key: str) -> str:
-    """The caller's key as stored (rentals.request_key, ledger keys): the user's own (two users' channels may
-    send the same id; neither ever sees the other's rental), and a long one replaced by its digest, so a key
-    of any length is accepted and the same key always maps to the same row."""
-    key = f"rent:{user.id}:{key}"
+def request_key(key: str) -> str:
+    """The caller's key as stored (rentals.request_key, end_key, ledger keys): as given (enerlectra/domain/hops.py
+    reads it back), but a long one replaced by its digest, so a key of any length is accepted and the same key
+    always maps to the same row."""
+    key = str(key)
     return key if len(key) <= KEY_MAX else "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:48]
 
 
@@ -134,19 +138,19 @@ async def rent(db: async_sessionmaker, user: User, station_code: str, key: str,
                publish: Callable[[Command], Awaitable[object]]) -> RentalView:
     """Hold the deposit, reserve a bank, store the rental; publish the eject after the commit. The same key
     again returns the same rental and publishes nothing. Raises RentRefused before any money moves."""
-    code, key = station_code.strip(), request_key(user, key)
+    code, key = station_code.strip(), request_key(key)
     for attempt in (1, 2):
         command = None
         try:
             async with unit_of_work(db) as s:
-                rental = await _by_key(s, key)
+                rental = await _by_key(s, key, user)
                 if rental is None:
                     rental, command = await _rent(s, user, code, key)
                 shown = await view(s, rental, clock.now())
             break
         except IntegrityError:               # a twin with this key, or another open rental, committed first
             async with db() as s:
-                rental = await _by_key(s, key)
+                rental = await _by_key(s, key, user)
                 if rental is not None:
                     return await view(s, rental, clock.now())
                 if await _open_rental(s, user.id) is not None or attempt == 2:
@@ -161,8 +165,11 @@ async def rent(db: async_sessionmaker, user: User, station_code: str, key: str,
     return shown
 
 
-async def _by_key(s: AsyncSession, key: str) -> Rental | None:
-    return await s.scalar(select(Rental).where(Rental.request_key == key))
+async def _by_key(s: AsyncSession, key: str, user: User) -> Rental | None:
+    found = await s.scalar(select(Rental).where(Rental.request_key == key))
+    if found is not None and found.user_id != user.id:
+        raise KeyTaken(key)
+    return found
 
 
 async def _rent(s: AsyncSession, user: User, code: str, key: str) -> tuple[Rental, Command | None]:
@@ -175,7 +182,7 @@ async def _rent(s: AsyncSession, user: User, code: str, key: str) -> tuple[Renta
         raise RentRefused("unknown_station", code) from None
     if st.country != user.country:
         raise RentRefused("wrong_country", code)
-    twin = await _by_key(s, key)             # committed by a twin with this key while we waited for the lock
+    twin = await _by_key(s, key, user)             # committed by a twin with this key while we waited for the lock
     if twin is not None:
         return twin, None
     tariff = _tariff(user, code)
@@ -226,7 +233,7 @@ async def current(db: async_sessionmaker, user: User) -> RentalView | None:
 async def extend(db: async_sessionmaker, user: User, hours: int, key: str) -> RentalView:
     """Buy `hours` more, paid from the wallet now (billing.extend's price). The same key again changes nothing.
     Raises NoOpenRental, ExtendRefused."""
-    now, key = clock.now(), request_key(user, key)
+    now, key = clock.now(), request_key(key)
     async with unit_of_work(db) as s:
         if await s.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == f"{key}:extend")):
             return await view(s, await _newest(s, user.id), now)     # the same request again: done already
@@ -252,9 +259,11 @@ async def _newest(s: AsyncSession, user_id: int) -> Rental:
 
 async def report_lost(db: async_sessionmaker, user: User, key: str) -> RentalView:
     """The renter says the bank is lost: billed once (billing's lost bill). Raises NoOpenRental."""
-    key = request_key(user, key)
+    key = request_key(key)
     async with unit_of_work(db) as s:
-        done = await s.scalar(select(Rental).where(Rental.end_key == key, Rental.user_id == user.id))
+        done = await s.scalar(select(Rental).where(Rental.end_key == key))
+        if done is not None and done.user_id != user.id:
+            raise KeyTaken(key)
         if done is not None:                 # the same report again: the rental it closed
             return await view(s, done, clock.now())
         rental = await _open_rental(s, user.id, lock=True)

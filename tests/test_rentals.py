@@ -5,12 +5,14 @@ the held deposits equal the open rentals' deposits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 
 import pytest
 from sqlalchemy import func, select, update
 
 from enerlectra import faults, i18n
-from enerlectra.db.models import JournalEntry, Rental, SmsOutbox
+from enerlectra.db.models import Account, JournalEntry, Rental, SmsOutbox
 from enerlectra.domain.rentals import holds, notices, service, texts
 from enerlectra.domain.rentals.hooks import RentalHooks
 from enerlectra.domain.rentals.service import ExtendRefused, NoOpenRental, RentRefused
@@ -373,3 +375,57 @@ async def test_the_worker_jobs_remind_and_declare_lost(shop, settings):
     assert await asyncio.to_thread(rental_jobs.sweep_lost_rentals) == 1
     assert (await shop.rental(view.ref)).state == "lost"
     await shop.books_ok()
+
+
+# -- a random walk: any order of rents, ejects, returns, extensions, losses and time -------------------------
+
+async def invariants(shop) -> None:
+    await shop.books_ok()                                       # ledger verify + held deposits = open ones
+    async with shop.db() as s:
+        open_banks = (await s.scalars(select(Rental.bank_id).where(Rental.state.in_(("ejecting", "active"))))).all()
+        negative = await s.scalar(select(func.count()).select_from(Account).where(Account.balance < 0,
+                                                                                   Account.allow_negative.is_(False)))
+    assert len(open_banks) == len(set(open_banks)) and negative == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_random_walk_keeps_the_books(shop, seed):
+    rng = random.Random(seed)
+    cabs = [await shop.station(f"52{seed}{n}", slots=5, banks=3) for n in range(2)]
+    renters = [await shop.renter(f"+26097152{seed}{n:03d}", rng.choice((5_000, 15_000, 60_000))) for n in range(5)]
+    keys = []
+    for step in range(60):
+        user, cab, action = rng.choice(renters), rng.choice(cabs), rng.random()
+        shop.t += 60
+        await shop.world.sweep(shop.now)                         # ejects with no result: unknown
+        for c in cabs:                                           # heartbeats: the inventory decides those
+            c.ts = int(shop.now.timestamp()) + 1
+            await shop.world.apply(c.hb(), shop.now)
+        mine = await service.current(shop.db, user)
+        if action < 0.4:
+            key = rng.choice(keys) if keys and rng.random() < 0.3 else f"hop:{seed}:{step}"
+            keys.append(key)
+            try:
+                got = await shop.rent(user, cab.sid, key)
+            except (RentRefused, service.KeyTaken):
+                continue
+            answer = rng.random()                                # the station answers, or not (unknown)
+            if got.eject_state == "pending" and answer < 0.9:
+                home = next(c for c in cabs if c.sid == got.station_code)       # a resent key: its own station
+                await shop.eject_result(home, got.ref, ok=answer < 0.75, reason="lock_motor")
+        elif action < 0.7 and mine and mine.state == "active":
+            if any(b is None and not cab.faults.get(n) for n, b in cab.banks.items()):
+                await shop.give_back(cab, mine.bank_serial)
+        elif action < 0.8 and mine and mine.state == "active":
+            with contextlib.suppress(ExtendRefused):
+                await service.extend(shop.db, user, rng.randint(1, 30), f"hop:x:{seed}:{step}")
+        elif action < 0.85 and mine and mine.state == "active":
+            await service.report_lost(shop.db, user, f"sms:{seed}:{step}")
+        else:
+            shop.t += rng.choice((10, 60, 3_600, 6 * 3_600, 30 * 3_600))
+            await notices.run(shop.db, shop.now)
+            await notices.run(shop.db, shop.now, lost=True)
+        await invariants(shop)
+    async with shop.db() as s:
+        states = dict((await s.execute(select(Rental.state, func.count()).group_by(Rental.state))).all())
+    assert states.get("returned", 0) + states.get("lost", 0) + states.get("cancelled", 0) >= 1, states

@@ -6,10 +6,11 @@ then on. The engine (`ussd_app.menu_tree`) compiles them into one machine.
 from __future__ import annotations
 
 from enerlectra.ussd.feature import Feature
-from menus import advisor, clusters, main, money, onboarding, pinreset, settings, trading, wallet
+from menus import advisor, clusters, main, money, onboarding, pinreset, rentals, settings, trading, wallet
 
 FEATURES: tuple[Feature, ...] = (onboarding.FEATURE, wallet.FEATURE, money.FEATURE, advisor.FEATURE,
-                                 trading.FEATURE, clusters.FEATURE, settings.FEATURE, pinreset.FEATURE)
+                                 trading.FEATURE, clusters.FEATURE, rentals.FEATURE, settings.FEATURE,
+                                 pinreset.FEATURE)
 HOME = "main_menu"              # where a registered user lands (00 Home)
 START = "onboarding_language"   # where a new number starts
 

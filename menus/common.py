@@ -73,7 +73,7 @@ async def money_step_refused(ctx: Ctx, kind: str) -> Screen | None:
     alone (`ctx.walking`: a dial string, or a hop retransmitted after Redis lost its session) only replays what
     its key did: it never moves money first, since its inputs may not mean what the user chose."""
     async with ctx.services.db_read() as s:
-        done = await hops.taken(s, ctx.hop_key)
+        done = await hops.taken(s, ctx.hop_key, ctx.session.user_id)
     if done - {kind} or (ctx.walking and kind not in done):
         return Screen([_("Sorry, something went wrong. Please dial again.")], end=True)
     return None

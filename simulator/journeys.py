@@ -31,6 +31,17 @@
       - decline: NOT_ENOUGH_FUNDS  # ... or decline it, with the provider's reason
       - provider_fail: payout_fail # make the sandboxes fail their next payout ("mtn payout_fail": one)
       - msisdn: "+260971000102"    # continue as another phone
+      - return: "4022"             # put the power bank this phone's renter holds into a free slot at station
+                                   # 4022 of the journey's fleet; the station reports it (in-process only)
+
+A journey with power-bank stations names them (in-process runs: an operator adds each, and the fake fleet of
+simulator/stations runs the online ones on the app's MQTT broker):
+
+    fleet:
+      - {code: "4021", name: Soweto Market, area: Lusaka, slots: 4, banks: 2}
+      - {code: "4022", country: TZ, slots: 4, banks: 0}
+      - {code: "4023", online: false}     # added, never powered on: it stays offline
+      - {code: "4024", fail: not_popped}  # its first eject fails that way (simulator/stations/faults.py)
 
 A step fails when the reply kind or any fragment differs; the runner stops at the first failure.
 """
@@ -50,7 +61,7 @@ from simulator.phone import Phone
 from simulator.transport import HttpTransport, Reply, SimError, connect
 
 STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox", "credit", "energy", "approve",
-                "decline", "provider_fail", "meter", "reading", "hours")
+                "decline", "provider_fail", "meter", "reading", "hours", "return")
 INBOX_WAIT = 10.0
 PROMPT_WAIT_TRIES = 20           # x 0.1 s
 
@@ -77,6 +88,7 @@ class Journey:
     service_code: str = "*123#"
     source: str = ""
     advisor: str = "offline"          # offline / fake-claude
+    fleet: tuple[dict, ...] = ()      # power-bank stations: code, name, area, country, slots, banks, online, fail
 
 
 @dataclass
@@ -124,7 +136,22 @@ def parse_journey(data: Any, source: str = "") -> Journey:
         raise JourneyError(f"{source}: advisor is offline or fake-claude")
     return Journey(name=str(data.get("name", source)), msisdn=str(data.get("msisdn", "+260971000001")),
                    steps=tuple(steps), service_code=str(data.get("service_code", "*123#")), source=source,
-                   advisor=advisor)
+                   advisor=advisor, fleet=_fleet(data.get("fleet"), source))
+
+
+FLEET_KEYS = {"code", "name", "area", "country", "slots", "banks", "online", "fail"}
+
+
+def _fleet(rows: Any, source: str) -> tuple[dict, ...]:
+    if rows is None:
+        return ()
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "code" in r for r in rows):
+        raise JourneyError(f"{source}: fleet is a list of stations, each with a code")
+    for row in rows:
+        if set(row) - FLEET_KEYS:
+            raise JourneyError(f"{source}: station {row['code']}: unknown {', '.join(sorted(set(row) - FLEET_KEYS))}")
+    return tuple({"name": f"Station {r['code']}", "area": "", "country": "ZM", "slots": 4, "banks": 2,
+                  "online": True, **{k: v for k, v in r.items()}, "code": str(r["code"])} for r in rows)
 
 
 def load_journey(path: str | Path) -> Journey:
@@ -171,6 +198,31 @@ def _capture(step: Step, text: str, found: dict[str, str]) -> str | None:
 
 
 async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
+    if not journey.fleet:
+        return await _run_steps(journey, transport, None)
+    from simulator.stations.fleet import Fleet, StationSpec
+
+    if transport.mqtt_url is None or transport.operator is None:
+        return Outcome(journey, False, 0, "a journey with a fleet runs in-process, with the app's MQTT broker")
+    for row in journey.fleet:
+        await transport.operator.station(row)
+    online = [r for r in journey.fleet if r["online"]]
+    fleet = Fleet([StationSpec(r["code"], r["name"], r["area"], int(r["slots"]), int(r["banks"])) for r in online],
+                  transport.mqtt_url, heartbeat_seconds=30)
+    for row in online:
+        station = fleet.station(row["code"])
+        for n in range(1, int(row["banks"]) + 1):       # charged: the fleet's own mix would leave some flat
+            station.cabinet.load(n, f"PB{int(row['code']):06d}{n:02d}", 100)
+        if row.get("fail"):
+            station.faults.next(str(row["fail"]))
+    async with fleet:
+        for row in online:
+            if not await transport.operator.heard(row["code"]):
+                return Outcome(journey, False, 0, f"station {row['code']} never came online")
+        return await _run_steps(journey, transport, fleet)
+
+
+async def _run_steps(journey: Journey, transport: HttpTransport, fleet) -> Outcome:
     phone = Phone(transport, journey.msisdn, journey.service_code)
     outcome = Outcome(journey, ok=True)
     found: dict[str, str] = {}
@@ -184,6 +236,11 @@ async def run_journey(journey: Journey, transport: HttpTransport) -> Outcome:
             phone.hangup()
             phone.msisdn, phone.sms_seen = step.value, 0
             outcome.transcript.append(f"-- phone {step.value}")
+            continue
+        if step.action == "return":
+            problem = await _return_step(fleet, step, outcome)
+            if problem:
+                return Outcome(journey, False, n, problem, outcome.transcript)
             continue
         if step.action in ("credit", "energy", "meter", "reading", "hours"):
             problem = await _operator_step(phone, step, outcome)
@@ -254,6 +311,19 @@ async def _operator_step(phone: Phone, step: Step, outcome: Outcome) -> str | No
     return None
 
 
+async def _return_step(fleet, step: Step, outcome: Outcome) -> str | None:
+    """The bank in hand (the one out, or the serial named second) into a free slot at the station named."""
+    if fleet is None:
+        return "return: this journey has no fleet"
+    code, *pb = step.value.split()
+    try:
+        slot = await fleet.return_bank(code, pb[0].upper() if pb else None)
+    except Exception as exc:            # noqa: BLE001 -- StationFull, StationOffline, ValueError: said, not raised
+        return f"return {step.value!r}: {exc}"
+    outcome.transcript.append(f"-- power bank into slot {slot} at station {code}")
+    return None
+
+
 async def _provider_step(phone: Phone, step: Step) -> str | None:
     try:
         if step.action == "provider_fail":
@@ -311,6 +381,12 @@ async def _fresh_app(journey: Journey, aggregator: str = "africastalking"):
         async with contextlib.AsyncExitStack() as stack:
             if journey.advisor == "fake-claude":
                 settings = await stack.enter_async_context(pointed_at_fake(settings))
+            if journey.fleet and not settings.mqtt_url:        # the fleet's broker, the app's link on it
+                from enerlectra.embedded_mqtt import embedded_broker
+                from enerlectra.ports import free_port
+
+                url = await stack.enter_async_context(embedded_broker("127.0.0.1", free_port()))
+                settings = settings.with_(mqtt_url=url)
             yield await stack.enter_async_context(connect(settings=settings, aggregator=aggregator))
 
 

@@ -48,8 +48,9 @@ class HttpTransport:
     def __init__(self, base_url: str, token: str | None = None, client: aiohttp.ClientSession | None = None,
                  at_url: str | None = None, settle: Callable[[], Awaitable[None]] = _nothing_to_settle,
                  operator: "Operator | None" = None, sandboxes: dict[str, str] | None = None,
-                 aggregator: str = "africastalking"):
+                 aggregator: str = "africastalking", mqtt_url: str | None = None):
         self.base = base_url.rstrip("/")
+        self.mqtt_url = mqtt_url        # in-process only: the broker the app's station link is on (journey fleets)
         self.wire = wire(aggregator)        # whose wire format the phone's hops take (simulator/wire.py)
         self.aggregator = aggregator
         self.url = f"{self.base}/ussd/{aggregator}"
@@ -173,7 +174,8 @@ async def connect(url: str | None = None, token: str | None = None, settings=Non
             return
         async with _in_process(settings, aggregator) as (base, settings, at_url, settle, operator, sandboxes):
             yield HttpTransport(base, settings.webhook_token, client, at_url=at_url, settle=settle,
-                                operator=operator, sandboxes=sandboxes, aggregator=aggregator)
+                                operator=operator, sandboxes=sandboxes, aggregator=aggregator,
+                                mqtt_url=settings.mqtt_url)
 
 
 class Operator:
@@ -215,6 +217,27 @@ class Operator:
             await proposals.close_due(s, at=outbox.now() + timedelta(hours=hours))
             queued = len(followups(s).sends)
         return queued
+
+    async def station(self, row: dict) -> None:
+        """Add a power-bank station as `enerlectra stations add` does (a journey's fleet)."""
+        from enerlectra.domain.stations import fleet
+        from enerlectra.domain.work import unit_of_work
+
+        async with unit_of_work(self.db) as s:
+            await fleet.add(s, row["code"], row["name"], row["area"] or "-", int(row["slots"]), row["country"])
+
+    async def heard(self, code: str, seconds: float = 10.0) -> bool:
+        """Whether the app's station link heard the station come online (with its banks) within `seconds`."""
+        from enerlectra.domain.stations import fleet
+
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            async with self.db() as s:
+                found = await fleet.views(s, 0, code=code)
+            if found and found[0].online and found[0].last_heartbeat_at is not None:
+                return True
+            await asyncio.sleep(0.05)
+        return False
 
     async def meter(self, msisdn: str, serial: str, export_wh: int, import_wh: int) -> str:
         """Register a meter to this phone's user as a technician did a day ago (so the journey's readings,

@@ -1,6 +1,7 @@
 """Journey files, one per user story, replayed through the real app by the simulator's runner."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,8 @@ async def transport(aiohttp_client, at_settings, fake_at):
 
 
 @contextlib.asynccontextmanager
-async def app_transport(aiohttp_client, at_settings, fake_at, aggregator: str = "africastalking"):
+async def app_transport(aiohttp_client, at_settings, fake_at, aggregator: str = "africastalking",
+                        mqtt_url: str | None = None):
     """The test app with SMS through the fake AT and mobile money through the local sandboxes (prompts wait
     for the journey to approve or decline); queued jobs run after every action; hops in `aggregator`'s wire."""
     from enerlectra.ports import free_port
@@ -34,16 +36,19 @@ async def app_transport(aiohttp_client, at_settings, fake_at, aggregator: str = 
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    settings, sandboxes = local_payments.plan(at_settings.with_(public_base_url=base))
+    settings, sandboxes = local_payments.plan(at_settings.with_(public_base_url=base, mqtt_url=mqtt_url))
     async with local_payments.serving(sandboxes):
         client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
+        if mqtt_url:            # a journey's fleet: the app's station link on the tests' broker first
+            await asyncio.wait_for(client.app[appkeys.STATION_LINK].connected.wait(), 10)
         fake_at[0].report_url = str(client.make_url("/sms/africastalking/delivery"))
 
         async def settle() -> None:
             await run_jobs(settings)
         yield HttpTransport(str(client.make_url("")), None, client.session, at_url=fake_at[1], settle=settle,
                             operator=Operator(client.app[appkeys.DB]),
-                            sandboxes={box.name: box.url for box in sandboxes}, aggregator=aggregator)
+                            sandboxes={box.name: box.url for box in sandboxes}, aggregator=aggregator,
+                            mqtt_url=mqtt_url)
 
 
 def test_there_are_journeys_for_every_story():
@@ -56,7 +61,7 @@ def test_there_are_journeys_for_every_story():
 
 
 @pytest.mark.parametrize("path", JOURNEYS, ids=[p.stem for p in JOURNEYS])
-async def test_journey(path, aiohttp_client, at_settings, fake_at):
+async def test_journey(path, aiohttp_client, at_settings, fake_at, request):
     from simulator.fake_claude import pointed_at_fake
 
     journey = load_journey(path)
@@ -64,7 +69,9 @@ async def test_journey(path, aiohttp_client, at_settings, fake_at):
         settings = at_settings
         if journey.advisor == "fake-claude":
             settings = await stack.enter_async_context(pointed_at_fake(at_settings))
-        transport = await stack.enter_async_context(app_transport(aiohttp_client, settings, fake_at))
+        mqtt_url = request.getfixturevalue("mqtt_url") if journey.fleet else None     # power-bank stations
+        transport = await stack.enter_async_context(app_transport(aiohttp_client, settings, fake_at,
+                                                                  mqtt_url=mqtt_url))
         outcome = await run_journey(journey, transport)
         assert outcome.ok, outcome.message + "\n\n" + "\n".join(outcome.transcript)
         async with transport.operator.db() as s:           # what `enerlectra ledger verify` checks
@@ -90,6 +97,9 @@ async def test_a_mismatch_stops_the_journey_and_shows_the_screen(transport):
     ({"steps": [{"send": "1", "expect": "MAYBE"}]}, "CON or END"),
     ({"steps": ["1"]}, "a step is a mapping"),
     ({"steps": [{"send": "1", "contains": {"a": 1}}]}, "text or a list"),
+    ({"steps": [], "fleet": {"code": "4021"}}, "fleet is a list of stations"),
+    ({"steps": [], "fleet": [{"name": "no code"}]}, "each with a code"),
+    ({"steps": [], "fleet": [{"code": "4021", "banks": 2, "colour": "red"}]}, "station 4021: unknown colour"),
 ])
 def test_malformed_journey_files_are_refused_clearly(data, error):
     with pytest.raises(JourneyError, match=error):
@@ -115,3 +125,10 @@ async def test_sim_run_exits_1_on_the_first_mismatch(tmp_path, client, capsys):
     assert await run_files([str(bad), str(good)], url=url) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "missing 'Nope'" in out and "Choose your language" in out
+
+
+async def test_a_fleet_journey_needs_the_apps_broker(transport):
+    """Against a server (no in-process broker), a journey with stations says why it cannot run."""
+    journey = parse_journey({"steps": [{"return": "4021"}], "fleet": [{"code": "4021"}]}, "fleet.yaml")
+    outcome = await run_journey(journey, transport)
+    assert not outcome.ok and "runs in-process, with the app's MQTT broker" in outcome.message

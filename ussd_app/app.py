@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import AsyncIterator
 
 import aiohttp
@@ -29,7 +30,9 @@ from ussd_app.aggregators import view as ussd_view
 from ussd_app.engine.core import Engine
 from ussd_app.engine.store import SessionStore
 from ussd_app.metrics import Metrics
-from ussd_app.station_link import StationLink
+from ussd_app.station_link import LinkDown, StationLink
+
+log = logging.getLogger(__name__)
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -81,9 +84,24 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     store = SessionStore(app[appkeys.REDIS], settings.redis_prefix, settings.session_ttl,
                          settings.resume_ttl, settings.lock_timeout_ms, settings.lock_wait_ms)
     services = Services(db=app[appkeys.DB], db_read=app[appkeys.DB_READ], settings=settings,
-                        payments=app[appkeys.PAYMENTS], reads=app[appkeys.READS])
+                        payments=app[appkeys.PAYMENTS], reads=app[appkeys.READS],
+                        publish=lambda command: _publish_command(app, command))
     app[appkeys.ENGINE] = Engine(menu_tree.TREE, store, services, app[appkeys.METRICS])
     yield
+
+
+async def _publish_command(app: web.Application, command) -> None:
+    """A station command (ejects.Command: topic, payload) out through this process's link. Never raises: a
+    command not published leaves its request pending, it goes unknown and the inventory decides (as
+    StationLink.eject does); the renter's money waits on the station's answer, never on this call."""
+    link = app.get(appkeys.STATION_LINK)
+    if link is None:
+        log.warning("no station link (MQTT_URL unset): %s not published", command.topic)
+        return
+    try:
+        await link.publish(command.topic, command.payload)
+    except LinkDown:
+        log.warning("station link down: %s not published; the inventory decides", command.topic)
 
 
 async def _stations_ctx(app: web.Application) -> AsyncIterator[None]:

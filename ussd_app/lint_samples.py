@@ -19,6 +19,10 @@ from enerlectra.domain.market.data import SaleQuote, Snapshot
 from enerlectra.domain.meters import Receipt
 from enerlectra.domain.pin_texts import (pin_changed_text, pin_lock_text, pin_reset_asked_text,
                                          pin_reset_done_text, pin_reset_issued_text)
+from enerlectra.domain.rentals import asks as rental_asks
+from enerlectra.domain.rentals.tariff import Tariff
+from enerlectra.domain.rentals.texts import terms_text
+from enerlectra.domain.rentals.views import RentalView
 from enerlectra.reports.carbon import Factors, avoided
 from payments.texts import payment_checking_text, payment_failed_text, payment_ok_text
 from sms import flood, inbound
@@ -28,6 +32,7 @@ from sms.commands import help as help_cmd
 from sms.commands import lang
 from sms.commands import market as market_cmd
 from sms.commands import optout
+from sms.commands import rentals as rent_cmd
 
 LONGEST_NAME = "Mwansa Chilufya Bwal"        # NAME_MAX letters
 
@@ -38,6 +43,17 @@ class _Payment:
     currency: str = "TZS"
     reference: str = "0123456789abcdef"
     direction: str = "payout"
+
+
+# The largest rental a tariff allows (tariff.MOST_MINOR, whole shillings, a week's hours), the longest station name
+_TARIFF = Tariff(currency="TZS", deposit=99_999_900, per_hour=99_999_900, free_minutes=120, daily_cap=99_999_900,
+                 grace_minutes=120, late_per_hour=99_999_900, device_price=99_999_900, max_extension_hours=168,
+                 hours=168)
+_STATION = "Kariakoo Market Stall Nine"
+_RENTAL = RentalView(ref="R-9999999", state="active", station_code="123456", station_name=_STATION, slot=99,
+                     bank_serial="PB12345678", currency="TZS", deposit=99_999_900, started_at=None,
+                     due_at=datetime(2026, 12, 31, 23, 59, tzinfo=timezone.utc), minutes_used=9_999 * 60 + 59,
+                     cost_so_far=99_999_900, eject_state="ok")
 
 
 @dataclass(frozen=True)
@@ -200,6 +216,14 @@ TEMPLATES: tuple[Template, ...] = (
     Template("operator energy credit", lambda: credit_text(_Sample(), 99_999_999_999, ENERGY, 9_999_999)),
     Template("meter credit", lambda: meter_text(_Sample(), Receipt("M" * 40, 50_000, 99_999_900, 100_000,
                                                                    99_999_999_999))),
+    Template("rent usage", rent_cmd.rent_usage, max_segments=1),
+    Template("rent by ussd", lambda: rent_cmd.rent_by_ussd(terms_text(_TARIFF, _STATION), "123456", "*123*456#")),
+    Template("rent refused short", lambda: rental_asks.refusal_text("short", "123456", 99_999_900, "TZS"),
+             max_segments=1),
+    Template("rent refused wrong country", lambda: rental_asks.refusal_text("wrong_country", "123456", 0, "TZS"),
+             max_segments=1),
+    Template("my rental", lambda: rental_asks.rental_text(_RENTAL, "TZ"), max_segments=1),
+    Template("no rental", rent_cmd.no_rental_text, max_segments=1),
 ) + tuple(   # the offline bank's answers go out whole, with the offline word, in at most 3 parts
     Template(f"advisor bank {entry.topic} {n}", lambda entry=entry: f"{entry.answer} {advisor_texts.offline_word()}",
              max_segments=advisor_texts.ANSWER_SEGMENTS)

@@ -120,6 +120,9 @@ class Services:
     payments: Any = None                              # payments.service.Payments (deposits, withdrawals)
     # Column SELECTs the hot screens make (enerlectra/db/core_reads.py; None: a db_read session)
     reads: "Callable[[], AsyncContextManager[Any]] | None" = None
+    # Sends a station command after its transaction committed (rentals' ejects): the station link's, or None
+    # when no broker is configured (the eject then goes unknown and the station's inventory decides).
+    publish: "Callable[[Any], Awaitable[None]] | None" = None
 
     def __post_init__(self) -> None:
         if self.db_read is None:

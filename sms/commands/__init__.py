@@ -9,13 +9,13 @@ from functools import cache
 
 from sms.commands import ask, bal, carbon, clusters
 from sms.commands import help as help_cmd
-from sms.commands import lang, market, optout, yes
+from sms.commands import lang, market, optout, rentals, yes
 from sms.commands.base import Command, CommandCtx, spoken
 
 COMMANDS: tuple[Command, ...] = (help_cmd.COMMAND, lang.COMMAND, optout.STOP, optout.START, bal.COMMAND,
                                  ask.COMMAND, market.PRICE, market.ALERT, market.SELL_CMD, market.BUY_CMD,
                                  yes.YES, clusters.NO, clusters.VOTE, clusters.JOIN, clusters.CLUSTER,
-                                 carbon.COMMAND)
+                                 carbon.COMMAND, rentals.RENT, rentals.MY_RENTAL)
 
 
 @cache

@@ -1,0 +1,37 @@
+"""Rental rules: pure functions of (session, text)."""
+from __future__ import annotations
+
+from enerlectra.domain.stations.wire import CODE
+from enerlectra.ussd.types import Session
+
+MOST_HOURS = 168           # tariff.py's bound on max_extension_hours: the screen checks the tariff's own
+
+
+def picks_station(session: Session, text: str) -> bool:
+    """A code as printed on the cabinet (4-6 digits), or the number of a recent station listed."""
+    text = text.strip()
+    return bool(CODE.fullmatch(text)) or text in {str(i) for i in range(1, len(session.data.get("recent", [])) + 1)}
+
+
+def remember_station(session: Session, text: str) -> None:
+    text = text.strip()
+    recent = session.data.get("recent", [])
+    session.data["station"] = text if CODE.fullmatch(text) else recent[int(text) - 1]
+
+
+def is_hours(session: Session, text: str) -> bool:
+    text = text.strip()
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= MOST_HOURS
+
+
+def remember_hours(session: Session, text: str) -> None:
+    session.data["hours"] = int(text.strip())
+
+
+def is_area(session: Session, text: str) -> bool:
+    text = text.strip()
+    return 2 <= len(text) <= 40 and not text.isdigit()
+
+
+def remember_area(session: Session, text: str) -> None:
+    session.data["area"] = " ".join(text.split())

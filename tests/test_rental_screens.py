@@ -1,0 +1,430 @@
+"""The Charge menu and the RENT / MY RENTAL keywords, through the real app on both databases, with fake
+stations (simulator/stations) on the tests' broker answering the ejects the screens ask for.
+
+A rent, the rental screen, an extension, a lost report; every refusal as its own clear screen; the SMS
+keywords in every language; and every new text within its budget in every language."""
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import func, select
+
+from enerlectra import i18n
+from enerlectra.db.models import JournalEntry, Rental, SmsOutbox
+from enerlectra.domain import hops, users, wallet
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.rentals import asks, service
+from enerlectra.domain.rentals.service import RentRefused
+from enerlectra.domain.stations import fleet
+from enerlectra.domain.work import unit_of_work
+from enerlectra.text.gsm7 import is_gsm7, screen_units
+from simulator.stations.station import FakeStation
+from sms.commands import parse
+from sms.commands import rentals as rent_sms
+from tests.conftest import TEST_KDF_COST, random_station_code
+from tests.helpers import AtPhone
+from tests.test_sms_webhooks import sms
+from tests.test_station_link import until
+from ussd_app import appkeys
+from ussd_app.app import create_app
+
+PIN = "4826"
+RENTER = "+260971230001"
+RICH = 1_000_00
+
+
+@pytest.fixture
+async def app_client(aiohttp_client, settings, mqtt_url):
+    """The app with its station link on the tests' broker (a subscriber: it hears the fake stations)."""
+    client = await aiohttp_client(create_app(settings.with_(mqtt_url=mqtt_url, eject_unknown_seconds=3,
+                                                            eject_ttl_seconds=2)))
+    await asyncio.wait_for(client.app[appkeys.STATION_LINK].connected.wait(), 10)
+    return client
+
+
+@pytest.fixture
+async def stations():
+    started: list[FakeStation] = []
+    yield started
+    for st in started:
+        await st.stop()
+
+
+async def renter(client, money: int = RICH, msisdn: str = RENTER, language: str = "en"):
+    db = client.app[appkeys.DB]
+    user = await users.register(db, parse_msisdn(msisdn), "Renter", language, hash_pin(PIN, TEST_KDF_COST))
+    if money:
+        await wallet.credit(db, f"test:fund:{msisdn}", user, user.currency, money, "test")
+    return user
+
+
+async def cabinet(client, stations, mqtt_url, banks: int = 2, slots: int = 4, area: str = "Kabwata",
+                  online: bool = True, country: str = "ZM") -> str:
+    """A station in SQL and, when `online`, its fake cabinet on the broker, heard by the link."""
+    code = random_station_code()
+    async with unit_of_work(client.app[appkeys.DB]) as s:
+        await fleet.add(s, code, f"{area} Market", area, slots, country)
+    if online:
+        st = FakeStation(code, slots, mqtt_url=mqtt_url, heartbeat_seconds=30)
+        for n in range(1, banks + 1):
+            st.cabinet.load(n, f"PB{int(code):06d}{n:02d}", 95)
+        await st.start()
+        stations.append(st)
+        assert await until(lambda: _online(client, code))
+    return code
+
+
+async def _online(client, code: str) -> bool:
+    async with client.app[appkeys.DB]() as s:
+        found = await fleet.views(s, 80, code=code)
+    return bool(found and found[0].online and found[0].free_banks)
+
+
+async def charge(phone: AtPhone, language: str = "en") -> str:
+    """Dial and open Charge from the main menu (its number is wherever the menu lists it)."""
+    home = await phone.dial()
+    label = r"(\d+) " + i18n.in_language(language, "Charge a phone")
+    if not re.search(label, home):          # the resume offer (a call left on a screen): 2 Start again
+        home = await phone.press("2")
+    found = re.search(label, home)
+    assert found, home
+    number = found.group(1)
+    return await phone.press(number)
+
+
+async def rentals(client) -> list[Rental]:
+    async with client.app[appkeys.DB]() as s:
+        return list(await s.scalars(select(Rental).order_by(Rental.id)))
+
+
+# -- the rent ------------------------------------------------------------------------------------
+
+async def test_rent_the_rental_screen_extend_and_report_lost(app_client, stations, mqtt_url):
+    client = app_client
+    await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    assert "1 Rent a power bank" in await charge(phone)
+    assert "Type the station code printed on the cabinet:" in await phone.press("1")
+    terms = await phone.press(code)
+    assert terms.startswith("CON Kabwata Market: deposit") and "1 Rent" in terms
+    assert "Enter your PIN" in await phone.press("1")
+    done = await phone.press(PIN)
+    assert done.startswith("END Take your power bank from slot "), done
+    [rental] = await rentals(client)
+    assert rental.state == "active" and rental.ref in done
+
+    mine = await charge(phone) and await phone.press("2")
+    assert rental.ref in mine and "used 0:0" in mine and "1 Extend" in mine and "2 Report lost" in mine
+    assert "how many hours" in await phone.press("1")
+    assert f"Extend {rental.ref} by 2 h for" in await phone.press("2")
+    extended = await phone.press(PIN)
+    assert extended.startswith(f"END Extended. {rental.ref} is now due"), extended
+    assert (await rentals(client))[0].prepaid > 0
+
+    await charge(phone)
+    await phone.press("2")
+    assert "You pay" in await phone.press("2")
+    assert "Enter your PIN to report" in await phone.press("1")
+    lost = await phone.press(PIN)
+    assert lost.startswith(f"END Reported lost: {rental.ref} is closed"), lost
+    assert (await rentals(client))[0].state == "lost"
+    assert "You have no power bank out" in (await charge(phone) and await phone.press("2"))
+
+
+async def test_a_recent_station_is_picked_by_its_number(app_client, stations, mqtt_url):
+    client = app_client
+    await renter(client)
+    code = await cabinet(client, stations, mqtt_url, banks=2)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    await phone.press("1", code, "1", PIN)
+    async with unit_of_work(client.app[appkeys.DB]) as s:      # it went back: the renter may rent again
+        rental = await s.scalar(select(Rental))
+        rental.state = "returned"
+    await charge(phone)
+    picks = await phone.press("1")
+    assert f"1 {code} Kabwata Market" in picks
+    assert "Kabwata Market: deposit" in await phone.press("1")
+
+
+async def test_a_station_that_does_not_answer_gets_the_pending_end(app_client, stations, mqtt_url):
+    client = app_client
+    await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    stations[0].faults.next("slow", seconds=6)         # the result comes after the screen's 3 s
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    done = await phone.press("1", code, "1", PIN)
+    assert done.startswith("END Slot ") and "will open in a moment; an SMS confirms it" in done, done
+
+
+async def test_an_eject_that_fails_gives_the_deposit_back(app_client, stations, mqtt_url):
+    client = app_client
+    me = await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    stations[0].faults.next("not_popped")
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    done = await phone.press("1", code, "1", PIN)
+    assert done.startswith("END The station could not open a slot. Your deposit is back"), done
+    async with client.app[appkeys.DB]() as s:
+        assert (await wallet.balances(s, me.id, "ZMW")).money == RICH
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+async def test_an_offline_station_is_refused(app_client, stations, mqtt_url):
+    client = app_client
+    await renter(client)
+    code = await cabinet(client, stations, mqtt_url, online=False)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    assert (await phone.press("1", code)).startswith(f"END Station {code} is offline now.")
+    assert await rentals(client) == []
+
+
+async def test_a_station_with_no_charged_bank_is_refused(app_client, stations, mqtt_url):
+    client = app_client
+    await renter(client)
+    code = random_station_code()
+    async with unit_of_work(client.app[appkeys.DB]) as s:
+        await fleet.add(s, code, "Empty", "Kabwata", 4)
+    st = FakeStation(code, 4, mqtt_url=mqtt_url, heartbeat_seconds=30)
+    await st.start()
+    stations.append(st)
+
+    async def heard():
+        async with client.app[appkeys.DB]() as s:
+            return (await fleet.views(s, 80, code=code))[0].online
+    assert await until(heard)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    assert (await phone.press("1", code)).startswith(f"END Station {code} has no charged power bank now.")
+
+
+async def test_short_of_the_deposit_says_how_much_to_top_up(app_client, stations, mqtt_url):
+    client = app_client
+    await renter(client, money=100)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    screen = await phone.press("1", code)
+    assert screen.startswith("END The deposit needs K") and "top up K" in screen, screen
+    assert await rentals(client) == []
+
+
+async def test_an_unknown_code_is_typed_again(app_client):
+    client = app_client
+    await renter(client)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    await phone.press("1")
+    again = await phone.press("9999")
+    assert again.startswith("CON No station 9999. Check the digits") and "station code" in again
+
+
+async def test_a_second_rent_is_refused_while_one_is_out(app_client, stations, mqtt_url):
+    client = app_client
+    await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    await phone.press("1", code, "1", PIN)
+    await charge(phone)
+    assert (await phone.press("1", code)).startswith("END You have a power bank out already.")
+    assert len(await rentals(client)) == 1
+
+
+async def test_the_same_hop_again_rents_once(app_client, stations, mqtt_url):
+    """A retransmission of the PIN hop (the replay cache answers) and the rental's key: one rental, one deposit."""
+    client = app_client
+    await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    first = await phone.press("1", code, "1", PIN)
+    assert first == await phone.hop("*".join(phone.inputs))
+    assert len(await rentals(client)) == 1
+    async with client.app[appkeys.DB]() as s:
+        deposits = await s.scalar(select(func.count()).select_from(JournalEntry)
+                                  .where(JournalEntry.idempotency_key.like("%:rent:deposit")))
+    assert deposits == 1
+
+
+async def test_find_a_station_by_area(app_client, stations, mqtt_url):
+    client = app_client
+    await renter(client)
+    code = await cabinet(client, stations, mqtt_url, banks=2, slots=4, area="Chelston")
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    assert "area name" in await phone.press("3")
+    found = await phone.press("chelston")
+    assert "Stations in chelston:" in found and f"{code} Chelston Market: 2 to rent, 2 free to return" in found
+    nowhere = await phone.press("0", "3", "Nowhere")
+    assert "No station with a charged power bank in Nowhere" in nowhere
+
+
+# -- SMS -----------------------------------------------------------------------------------------
+
+async def _reply(client, msisdn: str) -> str:
+    async with client.app[appkeys.DB]() as s:
+        return await s.scalar(select(SmsOutbox.body).where(SmsOutbox.msisdn == msisdn,
+                                                           SmsOutbox.kind.like("reply:%"))
+                              .order_by(SmsOutbox.id.desc()).limit(1))
+
+
+SMS_CASES = [   # (language, what they send, a fragment of the reply)
+    ("en", "RENT {code}", "To rent, dial *123# at the station: Charge, 1, code {code}."),
+    ("sw", "KODI {code}", "Kukodi, piga *123# kituoni"),
+    ("bem", "ashima {code}", "Ukushima, imbeni *123#"),
+    ("nya", "BWEREKA {code}", "Kubwereka, imbani *123#"),
+    ("en", "RENT", "like RENT 1234"),
+    ("en", "RENT abc", "like RENT 1234"),
+    ("en", "RENT 9999", "No station 9999."),
+    ("en", "MY RENTAL", "You have no power bank out."),
+    ("sw", "KODI YANGU", "Huna power bank."),
+    ("nya", "YANGA", "Mulibe power bank."),
+]
+
+
+@pytest.mark.parametrize("language, text, reply", SMS_CASES, ids=[f"{c[0]}-{c[1]}" for c in SMS_CASES])
+async def test_rent_keywords(app_client, stations, mqtt_url, language, text, reply):
+    client = app_client
+    number = "+255712300001" if language == "sw" else RENTER
+    await renter(client, msisdn=number, language=language, money=100_000_00 if language == "sw" else RICH)
+    code = await cabinet(client, stations, mqtt_url, country="TZ" if language == "sw" else "ZM") \
+        if "{code}" in text else "1234"
+    resp = await client.post("/sms/africastalking/inbound", data=sms(text.format(code=code), sender=number))
+    assert resp.status == 200
+    body = await _reply(client, number)
+    assert reply.format(code=code) in body, body
+    assert await rentals(client) == []           # an SMS never rents
+
+
+async def test_my_rental_by_sms_shows_the_rental(app_client, stations, mqtt_url):
+    client = app_client
+    await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    await phone.press("1", code, "1", PIN)
+    [rental] = await rentals(client)
+    await client.post("/sms/africastalking/inbound", data=sms("my rental", sender=RENTER))
+    body = await _reply(client, RENTER)
+    assert body.startswith(f"{rental.ref} from Kabwata Market: used 0:0") and "at any station" in body, body
+
+
+def test_rent_and_my_are_keywords_in_every_language():
+    for word in ("RENT", "KODI", "ASHIMA", "BWEREKA", "MY", "YANGU", "YANDI", "YANGA"):
+        assert parse(f"{word} 1234")[0] in (rent_sms.RENT, rent_sms.MY_RENTAL), word
+
+
+# -- every new text within its budget in every language --------------------------------------------
+
+LONG = "Kabwata Market Stall Nine"
+VIEW = SimpleNamespace(ref="R-9999999", state="active", station_name=LONG, slot=99, minutes_used=168 * 60 + 59,
+                       cost_so_far=99_999_999, currency="ZMW", deposit=99_999_999, eject_state="ok",
+                       due_at=datetime(2026, 12, 31, 23, 59, tzinfo=timezone.utc) + timedelta(0))
+
+
+def _texts() -> list[tuple[str, str, int]]:
+    """(what, text, budget): the screens' share is 160 less their options and 0 Back / 00 Home."""
+    found = [(f"refusal {code}", asks.refusal_text(code, "123456", 99_999_999, "ZMW"), 160 - 20)
+             for code in ("unknown_station", "offline", "no_bank", "short", "open_rental", "wrong_country", "?")]
+    for state, eject in (("active", "ok"), ("ejecting", "pending"), ("cancelled", "failed")):
+        view = SimpleNamespace(**{**vars(VIEW), "state": state, "eject_state": eject})
+        found += [(f"rental {state}", asks.rental_text(view, "ZM"), 160 - 40),
+                  (f"eject {eject}", asks.eject_text(view, "ZM"), 160)]
+    found += [("usage", rent_sms.rent_usage(), 160), ("none", rent_sms.no_rental_text(), 160),
+              ("by ussd", rent_sms.rent_by_ussd("x" * 136, "123456", "*123*44#"), 306)]
+    return found
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_texts_fit_in_every_language(language):
+    i18n.load_all()
+    with i18n.language(language):
+        for what, text, budget in _texts():
+            assert is_gsm7(text), (what, text)
+            assert screen_units(text) <= budget, (what, screen_units(text), text)
+
+
+def test_refused_carries_what_the_screens_show():
+    exc = RentRefused("short", "1234", 1200)
+    assert (exc.code, exc.station, exc.needed) == ("short", "1234", 1200)
+
+
+async def test_hop_keys_are_taken_as_the_rental_step_they_ran(app_client, stations, mqtt_url):
+    """hops.taken reads the kernel's ledger keys: a hop replayed after Redis lost the session, walked one place
+    off, cannot extend with the key that rented (menus.common.money_step_refused)."""
+    client = app_client
+    me = await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    db = client.app[appkeys.DB]
+    shown = await service.rent(db, me, code, key="ussd:hop1:rent", publish=client.app[appkeys.ENGINE].services.publish)
+    assert (await service.wait_for_eject(db, shown.ref, 5)).state == "active"
+    await service.extend(db, me, 1, key="ussd:hop2:extend")
+    async with db() as s:
+        assert await hops.taken(s, "ussd:hop1", me.id) == {"rent"}
+        assert await hops.taken(s, "ussd:hop2", me.id) == {"extend"}
+        assert await hops.taken(s, "ussd:hop3", me.id) == set()
+    await service.report_lost(db, me, key="ussd:hop3:lost")
+    async with db() as s:
+        assert await hops.taken(s, "ussd:hop3", me.id) == {"lost"}
+
+
+@pytest.fixture
+async def dear_client(aiohttp_client, settings, mqtt_url):
+    """The app with the dearest tariff the rules allow (tariff.MOST_MINOR, the longest times): every screen at
+    its longest figures."""
+    most = ",".join(f"ZMW:{key}=99999999" for key in ("deposit", "hour", "cap", "late", "device"))
+    client = await aiohttp_client(create_app(settings.with_(
+        mqtt_url=mqtt_url, rental_tariffs=most, rental_free_minutes=120, rental_grace_minutes=120,
+        rental_hours=168, rental_max_extension_hours=168)))
+    await asyncio.wait_for(client.app[appkeys.STATION_LINK].connected.wait(), 10)
+    return client
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+async def test_every_screen_fits_at_the_dearest_tariff(dear_client, stations, mqtt_url, language):
+    """AtPhone checks each screen the way lint does (160 GSM-7): the longest names, the largest amounts."""
+    client = dear_client
+    await renter(client, money=99_999_999_99, language=language)
+    code = await cabinet(client, stations, mqtt_url, area="Kanyama Compound West Extension 2")
+    phone = AtPhone(client, RENTER)
+    await charge(phone, language)
+    await phone.press("1", code, "1")
+    assert "R-" in await phone.press(PIN)
+    await charge(phone, language)
+    await phone.press("1")                                   # the recent station listed
+    await charge(phone, language)
+    assert "K6,999,999.93" in await phone.press("2", "1", "168")    # the rental, the dearest extension
+    assert "K999,999.99" in await phone.press("0", "0", "2")         # lost: the device price
+    await charge(phone, language)
+    await phone.press("3", "Kanyama Compound West Extension 2")
+    await phone.press("0", "Nowhere at all in this wide country")
+
+
+async def test_the_rent_hop_again_after_redis_lost_the_session_rents_nothing_more(app_client, stations, mqtt_url):
+    """The PIN hop retransmitted after Redis lost everything: the engine walks its path again, the hop key is
+    the same, so the kernel finds the rental that key made (hops: a walked hop only replays what its key did)."""
+    client = app_client
+    me = await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    first = await phone.press("1", code, "1", PIN)
+    redis, prefix = client.app[appkeys.REDIS], client.app[appkeys.SETTINGS].redis_prefix
+    async for key in redis.scan_iter(match=f"{prefix}*"):
+        await redis.delete(key)
+    again = await phone.hop("*".join(phone.inputs))
+    assert again.startswith("END") and re.search(r"R-\d+", first).group(0) in again, (first, again)
+    [rental] = await rentals(client)
+    async with client.app[appkeys.DB]() as s:
+        assert (await wallet.balances(s, me.id, "ZMW")).money == RICH - rental.deposit

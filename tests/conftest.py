@@ -5,7 +5,9 @@ schema), and removes only what it created.
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import select
 import subprocess
 import sys
 import uuid
@@ -21,9 +23,11 @@ from enerlectra.jobs import KINDS, queue_name
 from enerlectra.ports import free_port
 from enerlectra.settings import AggregatorConfig, Settings
 from tests.databases import fresh_database
+from tests.stations_helpers import World
 from ussd_app import appkeys
 from ussd_app.aggregators.registry import ADAPTERS
 from ussd_app.app import create_app
+from ussd_app.station_link import StationLink
 
 TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
 
@@ -62,7 +66,8 @@ def mqtt_url(tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "enerlectra.embedded_mqtt", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        url = proc.stdout.readline().decode().strip()       # printed once the listener is up
+        ready, _, _ = select.select([proc.stdout], [], [], 60)   # never wait for ever on a broker that hangs
+        url = proc.stdout.readline().decode().strip() if ready else ""   # printed once the listener is up
         if not url.startswith("mqtt://"):
             raise RuntimeError("the embedded MQTT broker did not start")
         yield url
@@ -158,3 +163,26 @@ def cli_env(settings, monkeypatch):
     else:
         monkeypatch.delenv("ENERLECTRA_DB_SCHEMA", raising=False)
     return settings
+
+
+# The station tests' world (tests/stations_helpers.py) and a station link on the tests' broker.
+@pytest.fixture
+async def world(database):
+    """A World on this test's database, closed after."""
+    w = World(database)
+    yield w
+    await w.close()
+
+
+@pytest.fixture
+async def link(world, database, mqtt_url, tmp_path):
+    """A subscribing station link on the tests' broker, applying to `world`'s database, quick sweeps."""
+    url, schema = database
+    settings = Settings(home=Path(tmp_path) / "home", database_url=url, database_schema=schema, mqtt_url=mqtt_url,
+                        eject_unknown_seconds=2, eject_ttl_seconds=1)
+    found = StationLink(settings, world.db, hooks=world.hooks, tick_seconds=0.2)
+    task = asyncio.create_task(found.run())
+    await asyncio.wait_for(found.connected.wait(), 10)
+    yield found
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

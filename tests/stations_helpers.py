@@ -109,3 +109,4 @@ class World:
     async def sweep(self, now: datetime) -> tuple[list[str], list[str]]:
         async with unit_of_work(self.db) as s:
             return await ejects.sweep_unknown(s, RULES, now), await inventory.sweep_offline(s, RULES, now)
+

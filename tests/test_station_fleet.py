@@ -4,38 +4,14 @@ latch that does not let go, and a cabinet that loses power."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from enerlectra.db.models import Bank, EjectRequest, Slot, Station
-from enerlectra.settings import Settings
 from simulator.stations.station import FakeStation
 from tests.conftest import random_station_code
-from tests.stations_helpers import World
 from tests.test_station_link import until
-from ussd_app.station_link import StationLink
-
-
-@pytest.fixture
-async def world(database):
-    w = World(database)
-    yield w
-    await w.close()
-
-
-@pytest.fixture
-async def link(world, database, mqtt_url, tmp_path):
-    url, schema = database
-    settings = Settings(home=Path(tmp_path) / "home", database_url=url, database_schema=schema, mqtt_url=mqtt_url,
-                        eject_unknown_seconds=2, eject_ttl_seconds=1)
-    found = StationLink(settings, world.db, hooks=world.hooks, tick_seconds=0.2)
-    task = asyncio.create_task(found.run())
-    await asyncio.wait_for(found.connected.wait(), 10)
-    yield found
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def fleet_station(world, mqtt_url, banks: int = 2, slots: int = 4, hand=None) -> FakeStation:

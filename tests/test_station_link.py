@@ -23,29 +23,9 @@ from enerlectra.embedded_mqtt import embedded_broker
 from enerlectra.ports import free_port
 from enerlectra.settings import Settings
 from tests.conftest import random_station_code
-from tests.stations_helpers import Cabinet, World, serials
+from tests.stations_helpers import Cabinet, serials
 from tests.test_embedded_mqtt import STATION_WITH_A_WILL
 from ussd_app.station_link import StationLink, client_for
-
-
-@pytest.fixture
-async def world(database):
-    w = World(database)
-    yield w
-    await w.close()
-
-
-@pytest.fixture
-async def link(world, database, mqtt_url, tmp_path):
-    url, schema = database
-    settings = Settings(home=Path(tmp_path) / "home", database_url=url, database_schema=schema, mqtt_url=mqtt_url,
-                        eject_unknown_seconds=2, eject_ttl_seconds=1)
-    found = StationLink(settings, world.db, hooks=world.hooks, tick_seconds=0.2)
-    task = asyncio.create_task(found.run())
-    await asyncio.wait_for(found.connected.wait(), 10)
-    yield found
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def until(check, seconds: float = 10.0):

@@ -13,16 +13,9 @@ from sqlalchemy import select
 from enerlectra.db.models import Bank, EjectRequest, Slot, Station, StationLog
 from enerlectra.domain.stations import ejects, places, wire
 from tests.conftest import random_station_code
-from tests.stations_helpers import Cabinet, World, at, serials
+from tests.stations_helpers import Cabinet, at, serials
 
 SLOTS = 6
-
-
-@pytest.fixture
-async def world(database):
-    w = World(database)
-    yield w
-    await w.close()
 
 
 @pytest.fixture

@@ -3,8 +3,11 @@ a message that is stale, late or contradicts the inventory. Each test states wha
 fixed yet is a strict xfail (it fails the suite the day it is fixed, so the mark comes off with the fix)."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from enerlectra.domain.rentals import holds, service
 from tests.rentals_helpers import Shop
 
 DEPOSIT = 10_000
@@ -38,4 +41,41 @@ async def test_a_stale_heartbeat_that_still_shows_the_ejected_bank_is_not_a_retu
     shop.t, cab.ts = 3600, int(shop.now.timestamp()) + 3600   # (stamped after the eject) is the return
     await shop.world.apply(cab.hb(), shop.now)
     assert (await shop.rental(view.ref)).state == "returned" and await shop.held() == 0
+    await shop.books_ok()
+
+
+async def test_a_loss_report_and_a_return_at_once_both_finish(shop, monkeypatch):
+    """report_lost locked the rental, then the bank (marking it lost); a return locks the bank (station side),
+    then the rental: on PostgreSQL the two deadlocked and one was aborted (the USSD hop or the link's event)."""
+    cab = await shop.station("5202", slots=4, banks=1)
+    other = await shop.station("5203", slots=4, banks=0)
+    user = await shop.renter("+260971520002", 50_000)
+    view = await shop.rent(user, "5202", "hop:race")
+    assert await shop.eject_result(cab, view.ref) == "ok"
+    shop.t = 600
+    posted, go_on = asyncio.Event(), asyncio.Event()
+    settle = holds.settle
+
+    async def settle_then_wait(s, rental, bill):       # the report holds the rental's lock here, a moment longer
+        found = await settle(s, rental, bill)
+        if bill.lost:
+            posted.set()
+            await go_on.wait()
+        return found
+    monkeypatch.setattr(holds, "settle", settle_then_wait)
+
+    async def report():
+        return await service.report_lost(shop.db, user, "hop:lost")
+
+    async def give_back():
+        await posted.wait()
+        return await shop.give_back(other, view.bank_serial)
+
+    async def release():
+        await posted.wait()
+        await asyncio.sleep(0.5)                      # the return is waiting for the rental's lock by now
+        go_on.set()
+    found = await asyncio.wait_for(asyncio.gather(report(), give_back(), release(), return_exceptions=True), 30)
+    assert not [f for f in found if isinstance(f, BaseException)], found
+    assert (await shop.rental(view.ref)).state == "lost" and await shop.held() == 0
     await shop.books_ok()

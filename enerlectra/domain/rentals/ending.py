@@ -28,6 +28,18 @@ async def _locked(s: AsyncSession, query) -> Rental | None:
     return (await s.execute(query.with_for_update())).scalar_one_or_none()
 
 
+async def locked_for_end(s: AsyncSession, query) -> Rental | None:
+    """The rental `query` finds, locked in the order a return locks it: its bank's row first, then the rental's.
+    A return (a station's event or heartbeat) holds the bank when it asks for the rental; a loss that locked
+    the rental first and then marked the bank lost deadlocked with it on PostgreSQL (one of them aborted)."""
+    found = (await s.execute(query)).scalar_one_or_none()
+    if found is None:
+        return None
+    if found.bank_id is not None:
+        await s.execute(select(Bank.id).where(Bank.id == found.bank_id).with_for_update())
+    return (await s.execute(query.with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
+
+
 async def _tell(s: AsyncSession, rental: Rental, kind: str, render, *args) -> None:
     user = await s.get(User, rental.user_id)
     body = in_language_of(user, render, *args)

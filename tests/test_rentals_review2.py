@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from enerlectra.domain.rentals import holds, service
+from enerlectra.domain.rentals import holds, notices, service
 from tests.rentals_helpers import Shop
 
 DEPOSIT = 10_000
@@ -44,15 +44,17 @@ async def test_a_stale_heartbeat_that_still_shows_the_ejected_bank_is_not_a_retu
     await shop.books_ok()
 
 
-async def test_a_loss_report_and_a_return_at_once_both_finish(shop, monkeypatch):
-    """report_lost locked the rental, then the bank (marking it lost); a return locks the bank (station side),
-    then the rental: on PostgreSQL the two deadlocked and one was aborted (the USSD hop or the link's event)."""
+@pytest.mark.parametrize("ender", ["report", "sweep"])
+async def test_a_loss_and_a_return_at_once_both_finish(shop, monkeypatch, ender):
+    """A loss (the renter's report, the worker's sweep) locked the rental, then the bank (marking it lost); a
+    return locks the bank (station side), then the rental: on PostgreSQL the two deadlocked and one was aborted
+    (the renter's USSD hop, the worker's job or the link's event, dropped)."""
     cab = await shop.station("5202", slots=4, banks=1)
     other = await shop.station("5203", slots=4, banks=0)
     user = await shop.renter("+260971520002", 50_000)
     view = await shop.rent(user, "5202", "hop:race")
     assert await shop.eject_result(cab, view.ref) == "ok"
-    shop.t = 600
+    shop.t = 600 if ender == "report" else 40 * 86_400
     posted, go_on = asyncio.Event(), asyncio.Event()
     settle = holds.settle
 
@@ -65,7 +67,9 @@ async def test_a_loss_report_and_a_return_at_once_both_finish(shop, monkeypatch)
     monkeypatch.setattr(holds, "settle", settle_then_wait)
 
     async def report():
-        return await service.report_lost(shop.db, user, "hop:lost")
+        if ender == "report":
+            return await service.report_lost(shop.db, user, "hop:lost")
+        return await notices.run(shop.db, shop.now, lost=True)
 
     async def give_back():
         await posted.wait()
@@ -78,4 +82,20 @@ async def test_a_loss_report_and_a_return_at_once_both_finish(shop, monkeypatch)
     found = await asyncio.wait_for(asyncio.gather(report(), give_back(), release(), return_exceptions=True), 30)
     assert not [f for f in found if isinstance(f, BaseException)], found
     assert (await shop.rental(view.ref)).state == "lost" and await shop.held() == 0
+    await shop.books_ok()
+
+
+async def test_two_link_processes_applying_one_return_bill_it_once(shop):
+    """Two subscribers (serve must run one; an operator may start two) each get the QoS 1 return event, at once."""
+    cab = await shop.station("5204", slots=4, banks=1)
+    user = await shop.renter("+260971520004", 50_000)
+    view = await shop.rent(user, "5204", "hop:twice")
+    assert await shop.eject_result(cab, view.ref) == "ok"
+    shop.t = 2 * 3600
+    cab.banks[3] = (view.bank_serial, 40)
+    event = cab.evt("return", slot=3, pb=view.bank_serial, soc=40)
+    done = await asyncio.gather(shop.world.apply(event, shop.now), shop.world.apply(event, shop.now))
+    assert sorted(done) == ["duplicate", "returned"]
+    assert (await shop.rental(view.ref)).state == "returned" and await shop.held() == 0
+    assert await shop.wallet(user) == 50_000 - 500 * 2     # two started hours at K5, once
     await shop.books_ok()

@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
+from enerlectra.db.models import Bank
 from enerlectra.domain.rentals import holds, notices, service
 from tests.rentals_helpers import Shop
 
 DEPOSIT = 10_000
+
+
+async def bank_state(shop, serial: str) -> str:
+    async with shop.db() as s:
+        return await s.scalar(select(Bank.state).where(Bank.serial == serial))
 
 
 @pytest.fixture
@@ -98,4 +105,43 @@ async def test_two_link_processes_applying_one_return_bill_it_once(shop):
     assert sorted(done) == ["duplicate", "returned"]
     assert (await shop.rental(view.ref)).state == "returned" and await shop.held() == 0
     assert await shop.wallet(user) == 50_000 - 500 * 2     # two started hours at K5, once
+    await shop.books_ok()
+
+
+async def test_one_renter_at_two_stations_at_once_gets_one_rental(shop):
+    await shop.station("5205", slots=4, banks=2)
+    await shop.station("5206", slots=4, banks=2)
+    user = await shop.renter("+260971520005", 50_000)
+    got = await asyncio.gather(shop.rent(user, "5205", "hop:a"), shop.rent(user, "5206", "hop:b"),
+                               return_exceptions=True)
+    rented = [g for g in got if not isinstance(g, BaseException)]
+    refused = [g for g in got if isinstance(g, service.RentRefused)]
+    assert len(rented) == 1 and [r.code for r in refused] == ["open_rental"], got
+    assert await shop.wallet(user) == 50_000 - DEPOSIT and await shop.held() == DEPOSIT
+    async with shop.db() as s:                          # the loser's bank was never reserved
+        states = (await s.scalars(select(Bank.state).where(Bank.serial.like("PB520%")))).all()
+    assert sorted(states) == ["available"] * 3 + ["reserved"]
+    assert len(shop.sent) == 1 and shop.command(rented[0].ref)      # one eject published, the winner's
+    await shop.books_ok()
+
+
+async def test_an_ok_result_for_another_bank_does_not_end_as_a_free_bank(shop):
+    cab = await shop.station("5207", slots=4, banks=2)
+    user = await shop.renter("+260971520007", 50_000)
+    view = await shop.rent(user, "5207", "hop:mismatch")
+    cmd = shop.command(view.ref)
+    other = next(n for n in cab.banks if cab.banks[n] and n != cmd["slot"])
+    wrong = cab.banks[other][0]
+    cab.banks[other] = None                             # the other bank came out
+    await shop.world.apply(cab.evt("eject_result", slot=cmd["slot"], pb=wrong, req_id=cmd["req_id"], ok=True),
+                           shop.now)
+    shop.t = 3600
+    await shop.world.apply(cab.hb(), shop.now)          # the inventory: the commanded bank still there
+    rental = await shop.rental(view.ref)
+    assert rental.state == "active" and await shop.held() == DEPOSIT, "the renter holds a bank with no rental"
+    assert (rental.slot_n, await bank_state(shop, wrong), await bank_state(shop, cmd["pb"])) == \
+        (other, "rented", "available")
+    cab.banks[other] = (wrong, 30)                      # it comes back: billed as the rental's bank
+    await shop.world.apply(cab.hb(), shop.now)
+    assert (await shop.rental(view.ref)).state == "returned" and await shop.held() == 0
     await shop.books_ok()

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra import faults
-from enerlectra.db.models import Bank, Rental, Station, User
+from enerlectra.db.models import Bank, EjectRequest, Rental, Station, User
 from enerlectra.domain import outbox
 from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.rentals import billing, holds, texts
@@ -52,6 +52,8 @@ async def started(s: AsyncSession, req_id: str, at: datetime) -> Rental | None:
     if rental is None or rental.state != "ejecting":
         return None
     tariff = tariff_of(rental)
+    req = await s.scalar(select(EjectRequest).where(EjectRequest.req_id == req_id))
+    rental.bank_id, rental.slot_n = req.bank_id, req.slot_n    # the bank that came out (ejects._came_out)
     start = billing.start(tariff, at)
     rental.state, rental.started_at = "active", aware_utc(at)
     rental.due_at = rental.started_at + timedelta(seconds=start.due_at - start.started_at)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra import faults
-from enerlectra.db.models import Bank, Rental, Station, User
+from enerlectra.db.models import Bank, EjectRequest, Rental, Station, User
 from enerlectra.domain import outbox
 from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.rentals import billing, holds, texts
@@ -26,6 +26,18 @@ log = logging.getLogger("enerlectra.rentals")
 
 async def _locked(s: AsyncSession, query) -> Rental | None:
     return (await s.execute(query.with_for_update())).scalar_one_or_none()
+
+
+async def locked_for_end(s: AsyncSession, query) -> Rental | None:
+    """The rental `query` finds, locked in the order a return locks it: its bank's row first, then the rental's.
+    A return (a station's event or heartbeat) holds the bank when it asks for the rental; a loss that locked
+    the rental first and then marked the bank lost deadlocked with it on PostgreSQL (one of them aborted)."""
+    found = (await s.execute(query)).scalar_one_or_none()
+    if found is None:
+        return None
+    if found.bank_id is not None:
+        await s.execute(select(Bank.id).where(Bank.id == found.bank_id).with_for_update())
+    return (await s.execute(query.with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
 
 
 async def _tell(s: AsyncSession, rental: Rental, kind: str, render, *args) -> None:
@@ -40,6 +52,8 @@ async def started(s: AsyncSession, req_id: str, at: datetime) -> Rental | None:
     if rental is None or rental.state != "ejecting":
         return None
     tariff = tariff_of(rental)
+    req = await s.scalar(select(EjectRequest).where(EjectRequest.req_id == req_id))
+    rental.bank_id, rental.slot_n = req.bank_id, req.slot_n    # the bank that came out (ejects._came_out)
     start = billing.start(tariff, at)
     rental.state, rental.started_at = "active", aware_utc(at)
     rental.due_at = rental.started_at + timedelta(seconds=start.due_at - start.started_at)

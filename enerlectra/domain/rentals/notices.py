@@ -86,7 +86,7 @@ async def run(db: async_sessionmaker, now: datetime, lost: bool = False) -> int:
     sent = 0
     for rental_id in await _wanted(db, now, lost):
         async with unit_of_work(db) as s:
-            rental = (await s.execute(select(Rental).where(Rental.id == rental_id).with_for_update())).scalar_one()
+            rental = await ending.locked_for_end(s, select(Rental).where(Rental.id == rental_id))
             reminder = _due(rental, now) if rental.state == "active" else None
             if reminder is not None and (reminder.kind == billing.LOST) == lost:
                 sent += await _remind(s, rental, reminder, now)

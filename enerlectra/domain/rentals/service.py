@@ -266,7 +266,8 @@ async def report_lost(db: async_sessionmaker, user: User, key: str) -> RentalVie
             raise KeyTaken(key)
         if done is not None:                 # the same report again: the rental it closed
             return await view(s, done, clock.now())
-        rental = await _open_rental(s, user.id, lock=True)
+        rental = await ending.locked_for_end(s, select(Rental).where(Rental.user_id == user.id,
+                                                                      Rental.state.in_(OPEN)))
         if rental is None or rental.state != "active":
             raise NoOpenRental(user.id)
         rental.end_key = key

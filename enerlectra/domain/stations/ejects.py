@@ -114,6 +114,8 @@ async def apply_result(s: AsyncSession, st: Station, body: dict, now: datetime, 
                      station_id=st.id, slot_n=body.get("slot"))
         return "unknown_request"
     state, reason = outcome_of(body)
+    if req.state in OPEN and state == "ok" and body.get("pb"):
+        await _came_out(s, st, req, body["pb"], now)
     if req.state in OPEN:
         await settle(s, st, req, state, reason, now, hooks, evt_id=body["evt_id"])
         return state
@@ -124,6 +126,24 @@ async def apply_result(s: AsyncSession, st: Station, body: dict, now: datetime, 
                  f"{' (' + reason + ')' if reason else ''}: check the slot and the rental", now,
                  station_id=st.id, bank_id=req.bank_id, slot_n=req.slot_n)
     return "incident"
+
+
+async def _came_out(s: AsyncSession, st: Station, req: EjectRequest, serial: str, now: datetime) -> None:
+    """An ok result naming another bank of this station than the one commanded (a station that erred or
+    lies): the bank that came out is the one rented. Settling the commanded one instead left it in its slot,
+    where the next heartbeat took it for a return: the renter kept the other bank, deposit back, no rental."""
+    commanded = await s.get(Bank, req.bank_id)
+    if commanded is None or commanded.serial == serial:
+        return
+    out = (await s.execute(select(Bank).where(Bank.serial == serial, Bank.station_id == st.id)
+                           .with_for_update())).scalar_one_or_none()
+    journal.note(s, "incident", f"eject {req.req_id} asked for {commanded.serial} (slot {req.slot_n}) but the station "
+                 f"says {serial[:24]} came out{'' if out is not None else ' (not one of its banks)'}", now,
+                 station_id=st.id, bank_id=commanded.id, slot_n=req.slot_n)
+    if out is None or out.state != "available":
+        return
+    commanded.state, commanded.updated_at = ("available" if commanded.station_id is not None else "missing"), now
+    req.bank_id, req.slot_n = out.id, out.slot_n
 
 
 async def settle(s: AsyncSession, st: Station, req: EjectRequest, state: str, reason: str | None, now: datetime,

@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from enerlectra.db.models import Bank, Slot, Station
+from enerlectra.db.models import Bank, EjectRequest, Slot, Station
+from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.stations import ejects, journal, places
 from enerlectra.domain.stations.hooks import StationHooks
 from enerlectra.domain.stations.wire import Message, SlotReport
@@ -37,6 +38,12 @@ async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: S
     for report in reports.values():
         if report.pb is not None:
             bank, new = await places.bank_by_serial(s, report.pb, st, now)
+            if await _before_its_eject(s, st, bank, report.n, msg.body["ts"]):
+                journal.note(s, "alert", f"heartbeat stamped before the eject of {bank.serial} from slot {report.n} "
+                             "still shows it there: stale, not a return", now, station_id=st.id, bank_id=bank.id,
+                             slot_n=report.n)
+                await _slot(s, st, report, now)
+                continue
             await places.arrive(s, st, bank, report.n, report.soc, now, hooks, first_seen=new,
                                 moving=report.pb in moved)
             if report.health is not None:
@@ -47,6 +54,20 @@ async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: S
     if not st.online:
         set_online(s, st, True, now, "heartbeat")
     return await ejects.decide_unknown(s, st, msg.body["ts"], now, hooks)
+
+
+async def _before_its_eject(s: AsyncSession, st: Station, bank: Bank, n: int, station_ts: int) -> bool:
+    """A rented bank shown back in the slot an eject of this station took it from, by a heartbeat stamped (the
+    station's clock) no later than that eject's expires_at: an inventory taken before the eject and delivered
+    after its result (QoS 0 reordered, a second link process behind the first). Taking it as a return would end
+    the rental and give the deposit back while the renter holds the bank; a real return into that slot shows in
+    the return event or in the next heartbeat."""
+    if bank.state != "rented":
+        return False
+    took = await s.scalar(select(EjectRequest.expires_at).where(
+        EjectRequest.bank_id == bank.id, EjectRequest.station_id == st.id, EjectRequest.slot_n == n,
+        EjectRequest.state == "ok").order_by(EjectRequest.issued_at.desc()).limit(1))
+    return took is not None and station_ts <= aware_utc(took).timestamp()
 
 
 async def _slot(s: AsyncSession, st: Station, report: SlotReport, now: datetime) -> None:

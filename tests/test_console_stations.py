@@ -33,7 +33,7 @@ async def shop(database, settings, monkeypatch):
 
 async def _fleet(shop) -> dict:
     """5201: a rental out (active); 5202: offline, and a bank that left slot 2 with no eject; 5203: an eject
-    nobody answered (unknown)."""
+    nobody answered (unknown), and slot 2 faulted."""
     cab = await shop.station("5201", slots=4, banks=2)
     user = await shop.renter(RENTER, 50_000)
     rented = await shop.rent(user, "5201", "hop:console:1")
@@ -43,6 +43,8 @@ async def _fleet(shop) -> dict:
     await shop.world.apply(other.hb(), shop.now)
     await shop.world.apply(other.status(False), shop.now)
     late = await shop.station("5203", slots=2, banks=1)
+    late.faults[2] = "lock_motor"
+    await shop.world.apply(late.hb(), shop.now)
     waiting = await shop.renter("+260971520002", 50_000)
     unknown = await shop.rent(waiting, "5203", "hop:console:2")
     shop.t = 40
@@ -71,8 +73,10 @@ async def test_the_list_the_alerts_and_a_station_with_an_alert(client, shop):
     seeded = await _fleet(shop)
     await operator_client(client, "viewer")
     stations = {r["code"]: r for r in await _csv(client, "/console/stations", "stations")}
-    assert {c: (r["state"], r["charged banks free"], r["free slots"]) for c, r in stations.items()} == {
-        "5201": ("online", "1", "3"), "5202": ("offline", "1", "2"), "5203": ("online", "0", "1")}
+    assert {c: (r["state"], r["charged banks free"], r["free slots"], r["faults"]) for c, r in stations.items()} == {
+        "5201": ("online", "1", "3", "0"), "5202": ("offline", "1", "2", "0"), "5203": ("online", "0", "0", "1")}
+    assert [(r["slot"], r["fault"]) for r in await _csv(client, "/console/stations/5203", "slots")] == [
+        ("1", ""), ("2", "lock_motor")]
     alerts = {(r["what"], r["station"], r["bank"]) for r in await _csv(client, "/console/stations", "alerts")}
     assert alerts == {("station offline", "5202", ""), ("bank missing", "5202", "PB520202"),
                       ("eject unknown", "5203", "PB520301")}
@@ -172,3 +176,13 @@ async def test_a_rental_shows_its_cost_so_far_then_its_bill_and_on_the_profile(c
     profile = f"/console/users/{seeded['user'].id}"
     assert [r["ref"] for r in await _csv(client, profile, "rentals")] == [seeded["rented"].ref]
     assert "Power-bank rentals" in await (await client.get(profile)).text()
+
+
+async def test_a_bank_its_renter_lost_is_billed_not_an_alert(client, shop):
+    seeded = await _fleet(shop)
+    await operator_client(client, "viewer")
+    await service.report_lost(shop.db, seeded["user"], "hop:console:lost")
+    [row] = await _csv(client, "/console/rentals?state=lost", "rentals")
+    assert row["ref"] == seeded["rented"].ref and row["cost"].endswith(" billed")
+    alerts = await _csv(client, "/console/stations", "alerts")
+    assert seeded["rented"].bank_serial not in {r["bank"] for r in alerts}

@@ -21,11 +21,10 @@ _faulted = or_(Slot.fault.is_not(None), Slot.state == "fault")
 
 
 async def listed(s: AsyncSession, min_soc: int) -> list[tuple]:
-    faults = dict((await s.execute(select(Slot.station_id, func.count()).where(_faulted)
-                                   .group_by(Slot.station_id))).all())
-    ids = dict((await s.execute(select(Station.code, Station.id))).all())
+    faults = dict((await s.execute(select(Station.code, func.count()).join(Slot, Slot.station_id == Station.id)
+                                   .where(_faulted).group_by(Station.code))).all())
     return [(v.code, v.name, v.area, v.country, "online" if v.online else "offline", stamp(v.last_heartbeat_at),
-             v.free_banks, v.free_slots, faults.get(ids[v.code], 0)) for v in await fleet.views(s, min_soc)]
+             v.free_banks, v.free_slots, faults.get(v.code, 0)) for v in await fleet.views(s, min_soc)]
 
 
 async def slots(s: AsyncSession, station_id: int) -> list[tuple]:
@@ -48,7 +47,8 @@ async def open_ejects(s: AsyncSession, station_id: int) -> list[tuple]:
 
 async def alerts_now(s: AsyncSession, station_id: int | None = None) -> list[tuple]:
     """What stands now, oldest first within each kind: offline stations, banks out of any slot that no open
-    rental holds (missing, or rented/reserved with nothing behind it), unknown ejects."""
+    rental holds (missing, or rented/reserved with nothing behind it; a bank its renter lost was billed: no
+    alert), unknown ejects."""
     found: list[tuple] = []
     offline = select(Station.online_changed_at, Station.code).where(Station.online.is_(False))
     if station_id is not None:
@@ -63,7 +63,7 @@ async def alerts_now(s: AsyncSession, station_id: int | None = None) -> list[tup
                  .order_by(StationLog.id.desc()).limit(1).scalar_subquery())
     banks = (select(Bank.updated_at, Bank.serial, Bank.state, Station.code)
              .outerjoin(Station, Station.id == last_seen)
-             .where(Bank.station_id.is_(None), ~rented, ~pending))
+             .where(Bank.station_id.is_(None), Bank.state != "lost", ~rented, ~pending))
     if station_id is not None:
         banks = banks.where(last_seen == station_id)
     for since, serial, state, code in (await s.execute(banks.order_by(Bank.updated_at).limit(LIMIT))).all():

@@ -186,3 +186,15 @@ async def test_a_bank_its_renter_lost_is_billed_not_an_alert(client, shop):
     assert row["ref"] == seeded["rented"].ref and row["cost"].endswith(" billed")
     alerts = await _csv(client, "/console/stations", "alerts")
     assert seeded["rented"].bank_serial not in {r["bank"] for r in alerts}
+
+
+async def test_an_incident_is_listed_with_its_station(client, shop):
+    cab = await shop.station("5204", slots=2, banks=1)
+    user = await shop.renter("+260971520004", 50_000)
+    view = await shop.rent(user, "5204", "hop:console:4")
+    assert await shop.eject_result(cab, view.ref, ok=False, reason="lock_motor") == "failed"
+    assert await shop.eject_result(cab, view.ref) == "incident"        # the station now says it came out
+    await operator_client(client, "viewer")
+    [incident] = [r for r in await _csv(client, "/console/stations", "logged") if r["kind"] == "incident"]
+    assert incident["station"] == "5204" and "check the slot and the rental" in incident["detail"]
+    assert "check the slot and the rental" in await (await client.get("/console/stations/5204")).text()

@@ -47,6 +47,8 @@ PAGES = {
     "/console/users": Expect("users", ("form",)),
     "/console/sms": Expect("sms", ("table",)),
     "/console/clusters": Expect("clusters", ("#table-clusters",)),
+    "/console/stations": Expect("stations", ("a.csv",)),
+    "/console/rentals": Expect("rentals", ("form",)),
     "/console/carbon": Expect("carbon", ("#table-countries", "#table-factors")),
     "/console/health": Expect("health", ("#table-checks", "#table-review", "#table-failed_sms")),
     "/console/audit": Expect("audit", ("form",)),

@@ -864,11 +864,9 @@ def cmd_stations_note(args: argparse.Namespace) -> int:
     async def note(db):
         async with db() as s, s.begin():
             try:
-                await fleet.add_note(s, args.code, args.text, "cli", clock.now(), args.bank)
+                await fleet.record_note(s, audit.CLI, args.code, args.text, clock.now(), args.bank)
             except LookupError as exc:
                 raise SystemExit(f"enerlectra: no station or bank {exc}") from None
-            audit.record(s, audit.CLI, "station.note", f"station:{args.code}", after={"note": args.text,
-                                                                                     "bank": args.bank})
     _with_db(Settings.from_env(), note)
     print(f"noted in station {args.code}'s log")
     return 0

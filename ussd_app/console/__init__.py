@@ -9,10 +9,11 @@ import jinja2
 from aiohttp import web
 
 from ussd_app.console import (access, audit_page, carbon_page, clusters_page, funnel_page, health_page, login,
-                              market_page, overview_page, payments_page, render, sms_page, users_page)
+                              market_page, overview_page, payments_page, render, rentals_page, sms_page,
+                              stations_page, users_page)
 
-PAGES = [overview_page, funnel_page, market_page, payments_page, users_page, sms_page, clusters_page, carbon_page,
-         health_page, audit_page]
+PAGES = [overview_page, funnel_page, market_page, payments_page, users_page, sms_page, clusters_page, stations_page,
+         rentals_page, carbon_page, health_page, audit_page]
 
 
 def setup(app: web.Application) -> None:

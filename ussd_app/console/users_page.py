@@ -1,7 +1,7 @@
 """The Users pages (admin and support): find a user by number as a person types it, and their profile:
 language, balances, labelled history, PIN state with Unlock and Reset (each audited: pin.unlock, pin.reset
-with the identity-check note), the SMS we sent them, payments, market orders, clusters. The full number shows
-on the profile only; the search lists it masked."""
+with the identity-check note), the SMS we sent them, payments, market orders, clusters, power-bank rentals. The
+full number shows on the profile only; the search lists it masked."""
 from __future__ import annotations
 
 import secrets
@@ -9,6 +9,7 @@ import secrets
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
+from enerlectra import clock
 from enerlectra.db.models import User
 from enerlectra.domain import ledger, outbox, pin_support, wallet
 from enerlectra.domain.account_texts import credit_text
@@ -18,6 +19,7 @@ from enerlectra.i18n import in_language_of
 from ussd_app import appkeys
 from ussd_app.console import access, paging
 from ussd_app.console import queries_payments as q_payments
+from ussd_app.console import queries_rentals as q_rentals
 from ussd_app.console import queries_users as q
 from ussd_app.console import render
 
@@ -79,6 +81,9 @@ async def profile(request: web.Request) -> web.StreamResponse:
                          await q.orders(s, user), title="Market orders"),
             render.Table("clusters", ["code", "name", "role", "status", "contributed", "joined"],
                          await q.clusters(s, user), title="Clusters"),
+            render.Table("rentals", q_rentals.COLUMNS, await q_rentals.listed(
+                s, q_rentals.Filters(user_id=user.id), paging.Page(1, q.LIMIT), clock.now()),
+                         links={3: "/console/stations/{}"}, title="Power-bank rentals"),
         ]
     context = {"user": user, "facts": q.facts(user, balances), "pin": pin, "stamp": paging.stamp,
                "credit_key": secrets.token_urlsafe(16), "credit_max_wh": CREDIT_MAX_WH,

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import Bank, Slot, Station, StationLog
+from enerlectra.domain import audit
 from enerlectra.domain.stations import journal, wire
 
 COUNTRIES = ("ZM", "TZ")
@@ -108,3 +109,12 @@ async def add_note(s: AsyncSession, code: str, text: str, author: str, now: date
         if bank_id is None:
             raise LookupError(bank_serial)
     return journal.note(s, "note", " ".join(text.split()), now, station_id=st.id, bank_id=bank_id, author=author)
+
+
+async def record_note(s: AsyncSession, actor: audit.Actor, code: str, text: str, now: datetime,
+                      bank_serial: str | None = None) -> StationLog:
+    """A maintenance note and its audit row (station.note) in one transaction: the CLI's `stations note` and
+    the console's form both come here. Raises LookupError for an unknown code/serial (nothing written)."""
+    row = await add_note(s, code, text, actor.email, now, bank_serial)
+    audit.record(s, actor, "station.note", f"station:{code}", after={"note": row.detail, "bank": bank_serial})
+    return row

@@ -23,6 +23,7 @@ from enerlectra.domain.rentals.service import RentRefused
 from enerlectra.domain.stations import fleet
 from enerlectra.domain.work import unit_of_work
 from enerlectra.text.gsm7 import is_gsm7, screen_units
+from payments.texts import payment_ok_text
 from simulator.stations.station import FakeStation
 from sms.commands import parse
 from sms.commands import rentals as rent_sms
@@ -420,6 +421,9 @@ def _texts() -> list[tuple[str, str, int]]:
                   (f"eject {eject}", asks.eject_text(view, "ZM"), 160)]
     found += [("usage", rent_sms.rent_usage(), 160), ("none", rent_sms.no_rental_text(), 160),
               ("by ussd", rent_sms.rent_by_ussd("x" * 136, "123456", "*123*44#"), 306)]
+    paid = SimpleNamespace(direction="collection", purpose="rent:123456", amount=99_999_999, currency="ZMW",
+                           reference="abcdef12-0000")
+    found += [("top-up paid sms", payment_ok_text(None, paid), 160)]
     return found
 
 

@@ -100,7 +100,7 @@ def _payment_key(ctx: Ctx) -> str:
     return uuid.uuid4().hex if faults.on("payment_key_from_redis") else ctx.hop_key
 
 
-async def start_deposit(ctx: Ctx) -> Screen | None:
+async def start_deposit(ctx: Ctx, purpose: str | None = None) -> Screen | None:
     """Ask the provider to collect session.data["amount"] (the prompt on the phone); None when asked, else the
     END screen saying why not. Keyed by the hop: a retry asks once. Other features' top-ups use it too."""
     moved = await money_step_refused(ctx, "payment")
@@ -109,7 +109,8 @@ async def start_deposit(ctx: Ctx) -> Screen | None:
     async with ctx.services.db_read() as s:
         me = await s.get(User, ctx.session.user_id)
     try:
-        await ctx.services.payments.deposit(me, ctx.session.data["amount"], _wallet(ctx), key=_payment_key(ctx))
+        await ctx.services.payments.deposit(me, ctx.session.data["amount"], _wallet(ctx), key=_payment_key(ctx),
+                                            purpose=purpose)
     except NotServed:
         return _not_served()
     except OverLimit:

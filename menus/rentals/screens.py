@@ -95,7 +95,7 @@ async def topup(ctx: Ctx) -> Rendered:
 async def topupdone(ctx: Ctx) -> Rendered:
     if ctx.text is None:                     # resumed after a drop: start from the menu, never ask twice
         return Redirect("charge_menu")
-    refused = await money.start_deposit(ctx)
+    refused = await money.start_deposit(ctx, purpose=f"rent:{ctx.session.data['station']}")
     if refused is not None:
         return refused
     amount = format_money(ctx.session.data["amount"], ctx.session.currency)

@@ -273,6 +273,22 @@ async def test_the_top_up_is_asked_once_when_the_hop_is_resent(money_client, sta
     assert len(await payments_of(client)) == 1
 
 
+async def test_a_top_up_past_the_days_limit_ends_with_nothing_started(money_client, stations, mqtt_url):
+    client = money_client
+    await renter(client, money=100)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    await phone.press("1", code, "1", "1")                   # today's first top-up: K99.00 (the sandbox holds it)
+    [first] = await payments_of(client)
+    await charge(phone)
+    payments = client.app[appkeys.PAYMENTS]
+    payments.limits = type(payments.limits)(payments.limits.per_payment, first.amount + 50_00)
+    assert "1 Top up K99.00" in await phone.press("1", code)  # not paid yet: still short
+    assert await phone.press("1") == "END That passes today's limit. Nothing was started."
+    assert [p.id for p in await payments_of(client)] == [first.id]
+
+
 async def test_a_deposit_that_fits_still_rents_with_1(app_client, stations, mqtt_url):
     """The 1 on the terms rents when the wallet holds the deposit: a top-up offered earlier is forgotten."""
     client = app_client

@@ -17,6 +17,7 @@ from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from menus.common import money_locked, money_pin
 from menus.money import screens as money
 from payments import routing
+from payments.service import OverLimit
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,10 @@ def _top_up_offer(ctx: Ctx, needed: int) -> Screen:
 async def topup(ctx: Ctx) -> Rendered:
     """The deposit's own confirm screen (provider from the number's network, fee, total), amount prefilled."""
     ctx.session.data["amount"] = ctx.session.data["topup"]
+    try:            # the amount is ours, not typed: past a limit there is no smaller one to ask for
+        await ctx.services.payments.check_limits(ctx.session.user_id, "collection", ctx.session.data["amount"])
+    except OverLimit:
+        return Screen([_("That passes today's limit. Nothing was started.")], end=True)
     return await money.depconfirm(ctx)
 
 

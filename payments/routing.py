@@ -51,6 +51,9 @@ WALLET_NAMES = {Network("ZM", "mtn"): "MTN MoMo", Network("ZM", "airtel"): "Airt
                 Network("TZ", "airtel"): "Airtel Money"}
 # Currencies whose mobile money moves whole units only (every Tanzanian network: whole shillings).
 WHOLE_UNITS = {"TZS"}
+# The least we ask a wallet to collect (minor units): a prompt for a few cents costs the user a fee-sized
+# annoyance and the providers refuse tiny collections (AzamPay: TSh 100; the Zambian wallets: K1).
+LEAST_COLLECTION = {"TZS": 100_00, "ZMW": 1_00}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -83,6 +86,13 @@ def choose(msisdn: str, direction: str, configured) -> str | None:
 def wallet_name(msisdn: str) -> str:
     found = network(msisdn)
     return WALLET_NAMES.get(found, "mobile money") if found else "mobile money"
+
+
+def top_up_amount(needed: int, currency: str) -> int:
+    """What to collect to cover `needed` (minor units): at least the least collection, rounded up to what the
+    wallet can move (whole shillings in Tanzania)."""
+    amount = max(needed, LEAST_COLLECTION.get(currency, 0))
+    return -(-amount // 100) * 100 if currency in WHOLE_UNITS else amount
 
 
 def payable(amount: int, currency: str) -> bool:

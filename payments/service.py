@@ -114,10 +114,12 @@ class Payments:
         if used + amount > self.limits.per_day:
             raise OverLimit("day", self.limits.per_day)
 
-    async def deposit(self, user: User, amount: int, wallet: str | None = None, *, key: str) -> Started:
+    async def deposit(self, user: User, amount: int, wallet: str | None = None, *, key: str,
+                      purpose: str | None = None) -> Started:
         """Collect from `wallet` (a mobile-money number the user holds; default: their own number).
-        `key`: what the aggregator resends for this request; the same key again starts nothing new."""
-        return await self._start(user, COLLECTION, amount, wallet or user.msisdn, key=key)
+        `key`: what the aggregator resends for this request; the same key again starts nothing new.
+        `purpose`: what the money is for ("rent:<station>": its SMS says what to do next)."""
+        return await self._start(user, COLLECTION, amount, wallet or user.msisdn, key=key, purpose=purpose)
 
     async def withdraw(self, user: User, amount: int, wallet: str | None = None, *, key: str) -> Started:
         """The wallet is debited into a hold at once (InsufficientFunds: nothing happens); once per `key`."""

@@ -7,6 +7,9 @@ from enerlectra.i18n import _
 
 def payment_ok_text(user, payment, _user=None) -> str:
     amount = format_money(payment.amount, payment.currency)
+    if payment.direction == "collection" and (payment.purpose or "").startswith("rent:"):
+        return _("Enerlectra: deposit of {amount} received. Dial again to rent at station {code}. Ref {ref}.").format(
+            amount=amount, code=payment.purpose.split(":", 1)[1], ref=payment.reference[:8])
     if payment.direction == "collection":
         return _("Enerlectra: deposit of {amount} received. It is in your wallet. Ref {ref}.").format(
             amount=amount, ref=payment.reference[:8])
@@ -25,6 +28,9 @@ REASONS = {
 def payment_checking_text(user, payment) -> str:
     """A payment the provider has not confirmed in a way we can trust: an operator checks it by hand."""
     amount = format_money(payment.amount, payment.currency)
+    if payment.direction == "collection" and (payment.purpose or "").startswith("rent:"):
+        return _("Enerlectra: deposit of {amount} received. Dial again to rent at station {code}. Ref {ref}.").format(
+            amount=amount, code=payment.purpose.split(":", 1)[1], ref=payment.reference[:8])
     if payment.direction == "collection":
         return _("Enerlectra: we are checking your deposit of {amount} with the mobile money service. You will "
                  "get an SMS when it is settled. Ref {ref}.").format(amount=amount, ref=payment.reference[:8])
@@ -35,6 +41,9 @@ def payment_checking_text(user, payment) -> str:
 def payment_failed_text(user, payment, reason: str | None) -> str:
     why = REASONS.get(reason or "", lambda: _("the mobile money service refused it"))()
     amount = format_money(payment.amount, payment.currency)
+    if payment.direction == "collection" and (payment.purpose or "").startswith("rent:"):
+        return _("Enerlectra: deposit of {amount} received. Dial again to rent at station {code}. Ref {ref}.").format(
+            amount=amount, code=payment.purpose.split(":", 1)[1], ref=payment.reference[:8])
     if payment.direction == "collection":
         return _("Enerlectra: deposit of {amount} did not go through: {why}. Nothing was taken.").format(
             amount=amount, why=why)

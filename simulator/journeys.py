@@ -17,12 +17,14 @@
       - inbox: true                # new SMS must arrive (within 10 s) and contain the fragments; it takes them
                                    # up to the one that completes the fragments (later ones stay new)
         contains: [HELP MORE]
+      - inbox: none                # no new SMS arrives (within 1 s): a notice that must go only once
       - credit: "25.00"            # an operator credits this phone's wallet (in-process runs only)
       - energy: 5000               # ... or its energy, in Wh
       - meter: MTR-001 10000 0     # an operator registers a meter to this phone with its export and import
                                    # registers (the baseline; default 0 0), as a day ago (in-process only)
       - reading: MTR-001 12500 0   # the meter reports cumulative export and import Wh (an hour apart)
-      - hours: 73                  # let time pass for cluster proposals: those due close (in-process only)
+      - hours: 73                  # run the scheduled jobs as 73 hours from now: cluster proposals due close,
+                                   # rental reminders due go out, lost banks are billed (in-process only)
       - send: "1"
         capture: {code: "code is ([A-Z0-9]+)"}   # later steps may use {code} in what they send or expect
         contains: [credited]       # the meter's answer: baseline / credited / duplicate / flagged
@@ -63,6 +65,7 @@ from simulator.transport import HttpTransport, Reply, SimError, connect
 STEP_ACTIONS = ("dial", "send", "hangup", "msisdn", "resend", "sms", "inbox", "credit", "energy", "approve",
                 "decline", "provider_fail", "meter", "reading", "hours", "return")
 INBOX_WAIT = 10.0
+QUIET_WAIT = 1.0           # `inbox: none` waits this long for an SMS that must not come
 PROMPT_WAIT_TRIES = 20           # x 0.1 s
 
 
@@ -355,13 +358,18 @@ async def _sms_step(phone: Phone, step: Step, outcome: Outcome) -> str | None:
             await phone.sms(step.value)
             outcome.transcript.append(f"> sms {step.value}")
             return None
-        # SMS from one action (a vote's result, then the payout it started) may arrive in either order and
-        # at once: a step takes the new ones up to the one that shows its fragments, the rest stay new.
-        fresh = await phone.sms_showing(step.contains, wait=INBOX_WAIT)
+        if step.value == "none":
+            fresh = await phone.new_sms(wait=QUIET_WAIT)
+        else:
+            # SMS from one action (a vote's result, then the payout it started) may arrive in either order and
+            # at once: a step takes the new ones up to the one that shows its fragments, the rest stay new.
+            fresh = await phone.sms_showing(step.contains, wait=INBOX_WAIT)
     except (SimError, ValueError) as exc:
         return f"{step.action} {step.value!r}: {exc}"
     texts = "\n--\n".join(m["text"] for m in fresh)
     outcome.transcript.append(f"< inbox\n{texts}")
+    if step.value == "none":
+        return f"inbox: expected no new SMS, got:\n{texts}" if fresh else None
     if not fresh:
         return f"inbox: no new SMS to {phone.msisdn} within {INBOX_WAIT:.0f} s"
     problem = check(step, Reply("SMS", texts))

@@ -105,12 +105,12 @@ class HttpTransport:
         self.meter_secrets[serial.upper()] = await self.operator.meter(msisdn, serial, export_wh, import_wh)
 
     async def pass_time(self, hours: float) -> str:
-        """Let `hours` pass for cluster proposals (in-process only): those due close and results go out."""
+        """Let `hours` pass (in-process only): cluster proposals due close, rental reminders due go out."""
         if self.operator is None:
             raise SimError("letting time pass needs the in-process app (no --url)")
         queued = await self.operator.pass_time(hours)
         await self.settle()
-        return f"{queued} result SMS"
+        return f"{queued} SMS"
 
     async def reading(self, number: str, export_wh: int, import_wh: int) -> dict:
         """A meter reading, as the meter would post it: the first an hour after its (day-old) registration,
@@ -205,18 +205,22 @@ class Operator:
         return f"entry {posted.entry_id}"
 
     async def pass_time(self, hours: float) -> int:
-        """Close the proposals whose deadline falls within `hours` from now, as the scheduled job will then;
-        returns how many result SMS were queued (the settle step sends them)."""
+        """Run what the scheduled jobs will run `hours` from now: close the proposals whose deadline falls by
+        then, send the rental reminders due then (overdue, the final notice) and bill the banks lost by then;
+        returns how many SMS were queued (the settle step sends them)."""
         from datetime import timedelta
 
         from enerlectra.domain import outbox
         from enerlectra.domain.clusters import proposals
+        from enerlectra.domain.rentals import notices
         from enerlectra.domain.work import followups, unit_of_work
 
+        then = outbox.now() + timedelta(hours=hours)
         async with unit_of_work(self.db) as s:
-            await proposals.close_due(s, at=outbox.now() + timedelta(hours=hours))
+            await proposals.close_due(s, at=then)
             queued = len(followups(s).sends)
-        return queued
+        queued += await notices.run(self.db, then)
+        return queued + await notices.run(self.db, then, lost=True)
 
     async def station(self, row: dict) -> None:
         """Add a power-bank station as `enerlectra stations add` does (a journey's fleet)."""

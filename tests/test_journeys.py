@@ -115,6 +115,19 @@ async def test_an_expected_sms_that_never_comes_fails_the_journey(transport, mon
     assert not outcome.ok and "no new SMS to +260971400004" in outcome.message
 
 
+async def test_inbox_none_fails_on_an_sms_that_came_and_passes_on_quiet(transport, monkeypatch):
+    import simulator.journeys as journeys
+
+    monkeypatch.setattr(journeys, "QUIET_WAIT", 0.2)
+    steps = [{"dial": "*123#"}, {"send": "1"}, {"send": "Quiet"}, {"send": "6248"}, {"send": "6248"}]
+    welcomed = parse_journey({"msisdn": "+260971400005", "steps": [*steps, {"inbox": "none"}]}, "x.yaml")
+    outcome = await run_journey(welcomed, transport)              # the welcome SMS came
+    assert not outcome.ok and "expected no new SMS, got:" in outcome.message, outcome.message
+    quiet = parse_journey({"msisdn": "+260971400006", "steps": [*steps, {"inbox": True}, {"inbox": "none"}]},
+                          "y.yaml")
+    assert (await run_journey(quiet, transport)).ok
+
+
 async def test_sim_run_exits_1_on_the_first_mismatch(tmp_path, client, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text('name: bad\nmsisdn: "+260971400002"\nsteps:\n  - dial: "*123#"\n    contains: [Nope]\n')

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from enerlectra import i18n
-from enerlectra.db.models import JournalEntry, Rental, SmsOutbox
+from enerlectra.db.models import JournalEntry, Payment, Rental, SmsOutbox
 from enerlectra.domain import hops, users, wallet
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
@@ -23,9 +23,11 @@ from enerlectra.domain.rentals.service import RentRefused
 from enerlectra.domain.stations import fleet
 from enerlectra.domain.work import unit_of_work
 from enerlectra.text.gsm7 import is_gsm7, screen_units
+from payments.texts import payment_ok_text
 from simulator.stations.station import FakeStation
 from sms.commands import parse
 from sms.commands import rentals as rent_sms
+from tests import test_azampay, test_payments
 from tests.conftest import TEST_KDF_COST, random_station_code
 from tests.helpers import AtPhone
 from tests.test_sms_webhooks import sms
@@ -208,7 +210,99 @@ async def test_a_station_with_no_charged_bank_is_refused(app_client, stations, m
     assert (await phone.press("1", code)).startswith(f"END Station {code} has no charged power bank now.")
 
 
-async def test_short_of_the_deposit_says_how_much_to_top_up(app_client, stations, mqtt_url):
+mtn, airtel, azam = test_payments.mtn, test_payments.airtel, test_azampay.azam     # the sandboxes' fixtures
+
+
+@pytest.fixture
+async def money_client(aiohttp_client, settings, mqtt_url, mtn, airtel, azam):
+    """The app with its station link and MTN MoMo, Airtel Money and AzamPay on their sandboxes."""
+    (mtn_fake, mtn_url), (airtel_fake, airtel_url), (azam_fake, azam_url) = mtn, airtel, azam
+    client = await aiohttp_client(create_app(settings.with_(
+        mqtt_url=mqtt_url, mtn_base_url=mtn_url, mtn_api_user=mtn_fake.api_user, mtn_api_key=mtn_fake.api_key,
+        mtn_subscription_key=mtn_fake.subscription_key, airtel_base_url=airtel_url,
+        airtel_client_id=airtel_fake.client_id, airtel_client_secret=airtel_fake.client_secret,
+        airtel_callback_key=airtel_fake.callback_key, azampay_base_url=azam_url, azampay_app_name=azam_fake.app_name,
+        azampay_client_id=azam_fake.client_id, azampay_client_secret=azam_fake.client_secret)))
+    await asyncio.wait_for(client.app[appkeys.STATION_LINK].connected.wait(), 10)
+    return client
+
+
+async def payments_of(client) -> list[Payment]:
+    async with client.app[appkeys.DB]() as s:
+        return list(await s.scalars(select(Payment).order_by(Payment.id)))
+
+
+# (country, renter's number, wallet money, the wallet named, the provider, offered top-up, deposit rule)
+TOP_UPS = [
+    ("ZM", "+260971230101", 100, "Airtel Money", "airtel", "K99.00", 99_00),
+    ("ZM", "+260961230102", 99_95, "MTN MoMo", "mtn", "K1.00", 1_00),         # 5 ngwee short: the least, K1
+    ("TZ", "+255754230103", 7_000_00, "M-Pesa", "azampay", "TSh 3,000", 3_000_00),
+    ("TZ", "+255754230104", 0, "M-Pesa", "azampay", "TSh 5,000", 5_000_00),   # the most one payment moves
+]
+
+
+@pytest.mark.parametrize("country,msisdn,money,wallet_name,provider,shown,amount", TOP_UPS)
+async def test_short_of_the_deposit_offers_the_top_up_there(money_client, stations, mqtt_url, country, msisdn, money,
+                                                             wallet_name, provider, shown, amount):
+    client = money_client
+    await renter(client, money=money, msisdn=msisdn)
+    code = await cabinet(client, stations, mqtt_url, country=country)
+    phone = AtPhone(client, msisdn)
+    await charge(phone)
+    screen = await phone.press("1", code)
+    assert screen.startswith("CON The deposit needs ") and f"1 Top up {shown}" in screen, screen
+    confirm = await phone.press("1")
+    assert f"Deposit {shown} from {wallet_name} 0" in confirm and "1 Confirm" in confirm, confirm
+    done = await phone.press("1")
+    assert done == f"END Approve the prompt on your phone to pay {shown}. Once paid, dial again to rent.", done
+    [payment] = await payments_of(client)
+    assert (payment.direction, payment.provider, payment.amount, payment.msisdn) == (
+        "collection", provider, amount, msisdn)
+    assert await rentals(client) == []
+
+
+async def test_the_top_up_is_asked_once_when_the_hop_is_resent(money_client, stations, mqtt_url):
+    client = money_client
+    await renter(client, money=100)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    await phone.press("1", code, "1")
+    first = await phone.press("1")
+    assert await phone.hop("*".join(phone.inputs)) == first       # AT retries the same text
+    assert len(await payments_of(client)) == 1
+
+
+async def test_a_top_up_past_the_days_limit_ends_with_nothing_started(money_client, stations, mqtt_url):
+    client = money_client
+    await renter(client, money=100)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    await phone.press("1", code, "1", "1")                   # today's first top-up: K99.00 (the sandbox holds it)
+    [first] = await payments_of(client)
+    await charge(phone)
+    payments = client.app[appkeys.PAYMENTS]
+    payments.limits = type(payments.limits)(payments.limits.per_payment, first.amount + 50_00)
+    assert "1 Top up K99.00" in await phone.press("1", code)  # not paid yet: still short
+    assert await phone.press("1") == "END That passes today's limit. Nothing was started."
+    assert [p.id for p in await payments_of(client)] == [first.id]
+
+
+async def test_a_deposit_that_fits_still_rents_with_1(app_client, stations, mqtt_url):
+    """The 1 on the terms rents when the wallet holds the deposit: a top-up offered earlier is forgotten."""
+    client = app_client
+    await renter(client)
+    code = await cabinet(client, stations, mqtt_url)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    assert "1 Rent" in await phone.press("1", code)
+    assert "Enter your PIN" in await phone.press("1")
+    assert await payments_of(client) == []
+
+
+async def test_a_network_we_do_not_collect_from_gets_the_refusal(app_client, stations, mqtt_url):
+    """No mobile money for the number (here: none configured): the short wallet is told what to do, no offer."""
     client = app_client
     await renter(client, money=100)
     code = await cabinet(client, stations, mqtt_url)
@@ -343,6 +437,9 @@ def _texts() -> list[tuple[str, str, int]]:
                   (f"eject {eject}", asks.eject_text(view, "ZM"), 160)]
     found += [("usage", rent_sms.rent_usage(), 160), ("none", rent_sms.no_rental_text(), 160),
               ("by ussd", rent_sms.rent_by_ussd("x" * 136, "123456", "*123*44#"), 306)]
+    paid = SimpleNamespace(direction="collection", purpose="rent:123456", amount=99_999_999, currency="ZMW",
+                           reference="abcdef12-0000")
+    found += [("top-up paid sms", payment_ok_text(None, paid), 160)]
     return found
 
 

@@ -56,3 +56,16 @@ def test_every_prefix_in_protocols_md_agrees_with_libphonenumber():
                                                 (2550, "ZMW", True), (1, "ZMW", True)])
 def test_whole_shillings_only_in_tanzania(amount, currency, ok):
     assert routing.payable(amount, currency) == ok
+
+
+@pytest.mark.parametrize("needed,currency,amount", [
+    (3_000_00, "TZS", 3_000_00),       # what is missing, as it is
+    (2_999_01, "TZS", 3_000_00),       # rounded up to whole shillings: the wallet moves no cents
+    (1, "TZS", 100_00),                # at least the least collection
+    (99_00, "ZMW", 99_00),
+    (5, "ZMW", 1_00),
+    (12_34, "KES", 12_34),             # a currency with no rule: as it is
+])
+def test_a_top_up_covers_what_is_missing_in_what_the_wallet_moves(needed, currency, amount):
+    got = routing.top_up_amount(needed, currency)
+    assert got == amount and got >= needed and routing.payable(got, currency)

@@ -43,6 +43,7 @@ class _Payment:
     currency: str = "TZS"
     reference: str = "0123456789abcdef"
     direction: str = "payout"
+    purpose: str | None = None
 
 
 # The largest rental a tariff allows (tariff.MOST_MINOR, whole shillings, a week's hours), the longest station name
@@ -149,6 +150,8 @@ TEMPLATES: tuple[Template, ...] = (
     Template("pin reset done", lambda: pin_reset_done_text(_Sample(), _Proposal.deadline), max_segments=1),
     Template("balance", lambda: bal.balance_text(99_999_999_99, "TZS", 99_999_999_999)),
     Template("deposit ok", lambda: payment_ok_text(_Sample(), _Payment(direction="collection"))),
+    Template("rent top-up ok", lambda: payment_ok_text(_Sample(), _Payment(direction="collection",
+                                                                           purpose="rent:123456"))),
     Template("payout ok", lambda: payment_ok_text(_Sample(), _Payment())),
     Template("deposit failed", lambda: payment_failed_text(_Sample(), _Payment(direction="collection"),
                                                            "SOMETHING_ELSE")),

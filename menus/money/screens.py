@@ -36,6 +36,9 @@ def _show_number(msisdn: str, country: str) -> str:
     return "0" + msisdn[4:] if msisdn.startswith(("+260", "+255")) else msisdn
 
 
+provider = _provider          # for the features that start a deposit of their own (the rental's top-up)
+
+
 def _not_served() -> Screen:
     return Screen([_("Mobile money for your network is not connected yet. Your wallet still works for "
                      "sending money.")], end=True)
@@ -97,22 +100,29 @@ def _payment_key(ctx: Ctx) -> str:
     return uuid.uuid4().hex if faults.on("payment_key_from_redis") else ctx.hop_key
 
 
-async def depdone(ctx: Ctx) -> Rendered:
-    if ctx.text is None:
-        return Redirect("money_menu")
+async def start_deposit(ctx: Ctx, purpose: str | None = None) -> Screen | None:
+    """Ask the provider to collect session.data["amount"] (the prompt on the phone); None when asked, else the
+    END screen saying why not. Keyed by the hop: a retry asks once. Other features' top-ups use it too."""
     moved = await money_step_refused(ctx, "payment")
     if moved is not None:
         return moved
     async with ctx.services.db_read() as s:
         me = await s.get(User, ctx.session.user_id)
     try:
-        await ctx.services.payments.deposit(me, ctx.session.data["amount"], _wallet(ctx), key=_payment_key(ctx))
+        await ctx.services.payments.deposit(me, ctx.session.data["amount"], _wallet(ctx), key=_payment_key(ctx),
+                                            purpose=purpose)
     except NotServed:
         return _not_served()
     except OverLimit:
         return Screen([_("That passes today's limit. Nothing was started.")], end=True)
-    return Screen([_("Approve the prompt on your phone to pay. Your wallet is credited when it is paid.")],
-                  end=True)
+    return None
+
+
+async def depdone(ctx: Ctx) -> Rendered:
+    if ctx.text is None:
+        return Redirect("money_menu")
+    return await start_deposit(ctx) or Screen(
+        [_("Approve the prompt on your phone to pay. Your wallet is credited when it is paid.")], end=True)
 
 
 async def wdamount(ctx: Ctx) -> Rendered:

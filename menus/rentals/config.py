@@ -1,6 +1,7 @@
 """Charge (a power bank) as data.
 
     menu -> rent: station code (or a recent one) -> the terms -> PIN -> "take it from slot N"
+                                                    (wallet short: -> top up the missing deposit -> confirm)
          -> my rental: time, cost so far, due -> extend: hours -> PIN
                                               -> report lost: confirm -> PIN
          -> find a station: area -> stations with charged banks and free slots now
@@ -27,6 +28,9 @@ FEATURE = Feature(
         State("terms", screens.terms, hint=lazy_gettext("Type 1 to rent, or 0 to go back."), sample=dict(STATION),
               sample_input="123456"),
         State("pin", screens.pin, hint=PIN_HINT, sample=dict(STATION)),
+        State("topup", screens.topup, sample={**STATION, "topup": 99_999_99}),
+        State("topupdone", screens.topupdone, redirects=("charge_menu",),
+              sample={**STATION, "topup": 99_999_99, "amount": 99_999_99}),
         State("rented", screens.rented, sample=dict(STATION), sample_input="4826"),
         State("mine", screens.mine, hint=lazy_gettext("Type 1 or 2."), resting=True),
         State("hours", screens.hours, hint=lazy_gettext("Type a number of hours, like 2."),
@@ -46,7 +50,9 @@ FEATURE = Feature(
         Go("menu", "mine", press("2")),
         Go("menu", "area", press("3")),
         Go("station", "terms", rules.picks_station, then=rules.remember_station),
-        Go("terms", "pin", press("1")),
+        Go("terms", "pin", rules.rents),
+        Go("terms", "topup", rules.tops_up),
+        Go("topup", "topupdone", press("1")),
         Go("pin", "rented", four_digits),
         Go("mine", "hours", press("1")),
         Go("mine", "lost", press("2")),

@@ -19,6 +19,15 @@ def remember_station(session: Session, text: str) -> None:
     session.data["station"] = text if CODE.fullmatch(text) else recent[int(text) - 1]
 
 
+def rents(session: Session, text: str) -> bool:
+    """1 on the terms: rent, unless the wallet was short and the 1 is the top-up offered instead."""
+    return text.strip() == "1" and "topup" not in session.data
+
+
+def tops_up(session: Session, text: str) -> bool:
+    return text.strip() == "1" and "topup" in session.data
+
+
 def is_hours(session: Session, text: str) -> bool:
     text = text.strip()
     return text.isascii() and text.isdigit() and 1 <= int(text) <= MOST_HOURS

@@ -15,6 +15,9 @@ from enerlectra.domain.rentals.texts import station_label, terms_text
 from enerlectra.i18n import _
 from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from menus.common import money_locked, money_pin
+from menus.money import screens as money
+from payments import routing
+from payments.service import OverLimit
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,44 @@ async def terms(ctx: Ctx) -> Rendered:
             # on to the PIN step, which replays only what this hop's key did (menus.common.money_step_refused).
             return Screen([terms_text(tariff_for(ctx.services.settings, ctx.session.currency), code)],
                           [("1", _("Rent"))])
+        if exc.code == "short" and money.provider(ctx) is not None:     # a network we collect from
+            return _top_up_offer(ctx, exc.needed)
         return _refused(exc, ctx)
+    ctx.session.data.pop("topup", None)
     return Screen([terms_text(tariff, view.name)], [("1", _("Rent"))])
+
+
+def _top_up_offer(ctx: Ctx, needed: int) -> Screen:
+    """The wallet is short of the deposit: offer the mobile-money deposit of what is missing right here."""
+    currency, most = ctx.session.currency, ctx.services.payments.limits.per_payment
+    # More than one payment may move (TZS: the deposit passes PAYMENT_LIMIT_MINOR): top up the most now, and the
+    # next dial offers the rest.
+    ctx.session.data["topup"] = min(routing.top_up_amount(needed, currency), most - most % 100)
+    return Screen([_("The deposit needs {amount} more in your wallet.").format(
+        amount=format_money(needed, currency))],
+        [("1", _("Top up {amount}").format(amount=format_money(ctx.session.data["topup"], currency)))])
+
+
+async def topup(ctx: Ctx) -> Rendered:
+    """The deposit's own confirm screen (provider from the number's network, fee, total), amount prefilled."""
+    ctx.session.data["amount"] = ctx.session.data["topup"]
+    try:            # the amount is ours, not typed: past a limit there is no smaller one to ask for
+        await ctx.services.payments.check_limits(ctx.session.user_id, "collection", ctx.session.data["amount"])
+    except OverLimit:
+        return Screen([_("That passes today's limit. Nothing was started.")], end=True)
+    return await money.depconfirm(ctx)
+
+
+async def topupdone(ctx: Ctx) -> Rendered:
+    if ctx.text is None:                     # resumed after a drop: start from the menu, never ask twice
+        return Redirect("charge_menu")
+    refused = await money.start_deposit(ctx, purpose=f"rent:{ctx.session.data['station']}")
+    if refused is not None:
+        return refused
+    amount = format_money(ctx.session.data["amount"], ctx.session.currency)
+    ctx.session.data = {}
+    return Screen([_("Approve the prompt on your phone to pay {amount}. Once paid, dial again to rent.").format(
+        amount=amount)], end=True)
 
 
 async def pin(ctx: Ctx) -> Rendered:

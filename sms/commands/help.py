@@ -14,8 +14,8 @@ def help_text() -> str:
 
 
 def help_more_text() -> str:
-    return _("More SMS: ALERT price: an SMS when kWh cost less. YES 12 or NO 12, or VOTE 12 YES: vote. YES and your "
-             "PIN confirm SELL or BUY. CARBON: CO2 saved.")
+    return _("More SMS: ALERT price: SMS when kWh is cheaper. VOTE 12 YES or YES 12/NO 12: vote. YES + PIN confirm "
+             "SELL/BUY. CARBON: CO2. RENT code, MY RENTAL: power banks.")
 
 
 def more_words() -> set[str]:

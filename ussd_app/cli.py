@@ -353,6 +353,14 @@ def cmd_sms_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read(settings: Settings, query):
+    """`query(session)` in a session of its own: what the CLI's listings read."""
+    async def run(db):
+        async with db() as s:
+            return await query(s)
+    return _with_db(settings, run)
+
+
 def _with_db(settings: Settings, work):
     from enerlectra.db.engine import make_engine, make_sessionmaker
 
@@ -583,10 +591,7 @@ def cmd_meter_reset_baseline(args: argparse.Namespace) -> int:
 def cmd_meter_flagged(args: argparse.Namespace) -> int:
     from enerlectra.domain import meters
 
-    async def show(db):
-        async with db() as s:
-            return await meters.flagged(s, args.limit)
-    rows = _with_db(Settings.from_env(), show)
+    rows = _read(Settings.from_env(), lambda s: meters.flagged(s, args.limit))
     if not rows:
         print("no flagged readings")
     for number, msisdn, r in rows:
@@ -806,10 +811,7 @@ def cmd_stations_list(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
 
-    async def show(db):
-        async with db() as s:
-            return await fleet.views(s, settings.rental_min_soc, args.area)
-    rows = _with_db(settings, show)
+    rows = _read(settings, lambda s: fleet.views(s, settings.rental_min_soc, args.area))
     if not rows:
         print("no stations" + (f" in an area like {args.area!r}" if args.area else ""))
         return 0
@@ -843,10 +845,7 @@ def cmd_stations_log(args: argparse.Namespace) -> int:
 def cmd_stations_alerts(args: argparse.Namespace) -> int:
     from enerlectra.domain.stations import fleet
 
-    async def show(db):
-        async with db() as s:
-            return await fleet.alerts(s, args.limit)
-    rows = _with_db(Settings.from_env(), show)
+    rows = _read(Settings.from_env(), lambda s: fleet.alerts(s, args.limit))
     if not rows:
         print("no alerts, incidents or offline stations logged")
     for row, code, serial in rows:

@@ -147,9 +147,6 @@ async def test_an_ok_result_for_another_bank_does_not_end_as_a_free_bank(shop):
     await shop.books_ok()
 
 
-@pytest.mark.xfail(strict=True, reason="review2 finding: a return is billed at the time we apply it (clock.now() in "
-                   "RentalHooks.returned), not when the station says the bank went in; the link's clean session also "
-                   "drops events while it is down, so the next heartbeat bills the renter for our outage")
 async def test_a_return_the_link_hears_late_is_billed_at_the_stations_time(shop):
     cab = await shop.station("5208", slots=4, banks=1)
     user = await shop.renter("+260971520008", 50_000)

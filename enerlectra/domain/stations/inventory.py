@@ -44,8 +44,8 @@ async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: S
                              slot_n=report.n)
                 await _slot(s, st, report, now)
                 continue
-            await places.arrive(s, st, bank, report.n, report.soc, now, hooks, first_seen=new,
-                                moving=report.pb in moved)
+            await places.arrive(s, st, bank, report.n, report.soc, now, hooks, said_at=msg.said_at,
+                                first_seen=new, moving=report.pb in moved)
             if report.health is not None:
                 bank.health = report.health
             bank.updated_at = now

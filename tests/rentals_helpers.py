@@ -71,7 +71,8 @@ class Shop:
     async def give_back(self, cab: Cabinet, serial: str, evt_seq: int | None = None) -> str:
         slot = next(n for n, b in cab.banks.items() if b is None and not cab.faults.get(n))
         cab.banks[slot] = (serial, 40)
-        return await self.world.apply(cab.evt("return", evt_seq, slot=slot, pb=serial, soc=40), self.now)
+        stamp = cab.ts or int(self.now.timestamp())     # a cabinet with no clock of its own set agrees with ours
+        return await self.world.apply(cab.evt("return", evt_seq, slot=slot, pb=serial, soc=40, ts=stamp), self.now)
 
     async def rental(self, ref: str) -> Rental:
         async with self.db() as s:

@@ -56,6 +56,18 @@ def _factors(env: dict[str, str], name: str, default: str) -> str:
         raise SystemExit(f"{name}: {exc}") from None
     return raw
 
+CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _client_id(env: dict[str, str], name: str, default: str) -> str:
+    """An MQTT client id of ours: letters, digits, . _ -, at most 64; never a station's (st-{code})."""
+    raw = env.get(name, "").strip() or default
+    if not CLIENT_ID.fullmatch(raw) or raw.startswith("st-"):
+        raise SystemExit(f"{name} must be 1 to 64 letters, digits, '.', '_' or '-', not starting with 'st-' "
+                         f"(the stations' ids), got {raw!r}")
+    return raw
+
+
 RENTAL_PRICE_KEYS = ("deposit", "hour", "cap", "late", "device")
 # Placeholders an operator sets (no published tariff was found for either country): a 10,000 mAh power bank
 # sells for about K350 / TSh 35,000 in town markets; TZS figures are the ZMW ones at about 100 TZS per ZMW,
@@ -248,6 +260,7 @@ class Settings:
     mqtt_url: str | None = None                 # the stations' broker; unset: `serve` starts amqtt on loopback
     mqtt_port: int = 1883                       # that embedded broker's port (serve only; tests pick their own)
     station_link_subscriber: bool = True        # not from env: serve --workers gives the link to one process
+    station_link_client_id: str = "enerlectra-link"   # the subscriber's MQTT client id: its persistent session
     rental_min_soc: int = 80                    # percent: a bank below this is not offered to a renter
     station_offline_seconds: int = 180          # 3 missed heartbeats (every 60 s): the station is offline
     eject_ttl_seconds: int = 30                 # expires_at = issued_at + this; the station refuses it after
@@ -363,6 +376,7 @@ class Settings:
             console_logins_per_ip=_int(env, "CONSOLE_LOGINS_PER_IP", 20),
             mqtt_url=env.get("MQTT_URL") or None,
             mqtt_port=_int(env, "MQTT_PORT", 1883),
+            station_link_client_id=_client_id(env, "STATION_LINK_CLIENT_ID", "enerlectra-link"),
             rental_min_soc=_int(env, "RENTAL_MIN_SOC", 80),
             station_offline_seconds=_int(env, "STATION_OFFLINE_SECONDS", 180),
             eject_ttl_seconds=_int(env, "STATION_EJECT_TTL_SECONDS", 30),

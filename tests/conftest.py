@@ -115,7 +115,14 @@ def settings(tmp_path, redis_url, redis_prefix, database) -> Settings:
     return Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
                     queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
                     pin_kdf_cost=TEST_KDF_COST, console_kdf_cost=TEST_KDF_COST,
-                    aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS})   # all four
+                    aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS},   # all four
+                    station_link_client_id=link_client_id())
+
+
+def link_client_id() -> str:
+    """A subscribing station link's MQTT client id of this test's own: the tests' broker is shared by the
+    session, and a persistent session left by one test must not hand its queue to the next one's link."""
+    return f"enerlectra-link-test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
@@ -179,7 +186,7 @@ async def link(world, database, mqtt_url, tmp_path):
     """A subscribing station link on the tests' broker, applying to `world`'s database, quick sweeps."""
     url, schema = database
     settings = Settings(home=Path(tmp_path) / "home", database_url=url, database_schema=schema, mqtt_url=mqtt_url,
-                        eject_unknown_seconds=2, eject_ttl_seconds=1)
+                        eject_unknown_seconds=2, eject_ttl_seconds=1, station_link_client_id=link_client_id())
     found = StationLink(settings, world.db, hooks=world.hooks, tick_seconds=0.2)
     task = asyncio.create_task(found.run())
     await asyncio.wait_for(found.connected.wait(), 10)

@@ -6,6 +6,8 @@ schema), and removes only what it created.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import os
 import select
 import subprocess
@@ -13,6 +15,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import aiomqtt
 import pytest
 import redis
 
@@ -27,7 +30,7 @@ from tests.stations_helpers import World
 from ussd_app import appkeys
 from ussd_app.aggregators.registry import ADAPTERS
 from ussd_app.app import create_app
-from ussd_app.station_link import StationLink
+from ussd_app.station_link import StationLink, client_for
 
 TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
 
@@ -110,19 +113,33 @@ async def database(tmp_path):
 
 
 @pytest.fixture
-def settings(tmp_path, redis_url, redis_prefix, database) -> Settings:
+def settings(request, tmp_path, redis_url, redis_prefix, database):
     url, schema = database
-    return Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
-                    queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
-                    pin_kdf_cost=TEST_KDF_COST, console_kdf_cost=TEST_KDF_COST,
-                    aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS},   # all four
-                    station_link_client_id=link_client_id())
+    found = Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
+                     queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
+                     pin_kdf_cost=TEST_KDF_COST, console_kdf_cost=TEST_KDF_COST,
+                     aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS},   # all four
+                     station_link_client_id=link_client_id())
+    yield found
+    if "mqtt_url" in request.fixturenames:      # asked for by name or by getfixturevalue
+        forget_link_session(request.getfixturevalue("mqtt_url"), found.station_link_client_id)
 
 
 def link_client_id() -> str:
     """A subscribing station link's MQTT client id of this test's own: the tests' broker is shared by the
     session, and a persistent session left by one test must not hand its queue to the next one's link."""
     return f"enerlectra-link-test-{uuid.uuid4().hex[:12]}"
+
+
+def forget_link_session(mqtt_url: str, client_id: str) -> None:
+    """Connect once under `client_id` with a clean session: the broker drops the persistent one a test's link
+    left, which would otherwise queue every later test's station events for the rest of the session."""
+    async def forget() -> None:
+        with contextlib.suppress(aiomqtt.MqttError):
+            async with client_for(mqtt_url, client_id, clean_session=True):
+                pass
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:    # a loop of its own, whatever the test's does
+        pool.submit(asyncio.run, forget()).result(timeout=30)
 
 
 @pytest.fixture
@@ -193,3 +210,4 @@ async def link(world, database, mqtt_url, tmp_path):
     yield found
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    await asyncio.to_thread(forget_link_session, mqtt_url, settings.station_link_client_id)

@@ -10,25 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from enerlectra.db.models import Bank, EjectRequest, SmsOutbox, StationLog
-from tests.rentals_helpers import Shop
 
 DEPOSIT = 10_000
-
-
-@pytest.fixture
-async def shop(database, settings, monkeypatch):
-    found = Shop(database, settings, monkeypatch)
-    yield found
-    await found.close()
-
-
-async def rented_out(shop, sid: str, msisdn: str):
-    """A station with one bank, a renter whose eject is on its way: (cabinet, rental view, eject command)."""
-    cab = await shop.station(sid, slots=4, banks=1)
-    user = await shop.renter(msisdn, 50_000)
-    view = await shop.rent(user, sid, f"hop:{msisdn}")
-    shop.t = 5
-    return cab, user, view, shop.command(view.ref)
 
 
 async def failed_result(shop, cab, cmd, reason: str, evt_seq: int | None = None) -> str:
@@ -74,7 +57,7 @@ HEARTBEAT_FIRST = [
 @pytest.mark.parametrize("reason, gone, req_state, rental_state, held, bank_state, log", HEARTBEAT_FIRST)
 async def test_a_failed_result_is_judged_by_the_inventory(shop, reason, gone, req_state, rental_state, held,
                                                           bank_state, log):
-    cab, user, view, cmd = await rented_out(shop, "5301", "+260971530001")
+    cab, user, view, cmd = await shop.ejecting("5301", "+260971530001", after=5)
     if gone:
         cab.banks[cmd["slot"]] = None
     await shop.world.apply(cab.hb(), shop.now)
@@ -95,7 +78,7 @@ async def test_a_failed_result_is_judged_by_the_inventory(shop, reason, gone, re
 
 @pytest.mark.parametrize("again", ["same evt", "republished failed", "ok"])
 async def test_the_result_again_after_the_inventory_decided_moves_nothing(shop, again):
-    cab, user, view, cmd = await rented_out(shop, "5302", "+260971530002")
+    cab, user, view, cmd = await shop.ejecting("5302", "+260971530002", after=5)
     cab.banks[cmd["slot"]] = None
     await shop.world.apply(cab.hb(), shop.now)
     assert await failed_result(shop, cab, cmd, "not_popped", evt_seq=7001) == "ok"
@@ -120,7 +103,7 @@ async def test_the_result_again_after_the_inventory_decided_moves_nothing(shop, 
 # a heartbeat between the failure and the one that shows the slot empty (it saw the bank still there)?
 @pytest.mark.parametrize("seen_between", [False, True])
 async def test_a_bank_gone_after_its_failed_eject_names_the_cancelled_rental(shop, seen_between):
-    cab, user, view, cmd = await rented_out(shop, "5303", "+260971530003")
+    cab, user, view, cmd = await shop.ejecting("5303", "+260971530003", after=5)
     assert await failed_result(shop, cab, cmd, "not_popped") == "failed"
     assert (await shop.rental(view.ref)).state == "cancelled" and await shop.held() == 0
     if seen_between:

@@ -8,26 +8,16 @@ import pytest
 from sqlalchemy import select
 
 from enerlectra.db.models import AuditEntry
-from tests.rentals_helpers import Shop
 from tests.test_cli import assert_one_line, run_cli
 
 DEPOSIT = 10_000
 
 
-@pytest.fixture
-async def shop(cli_env, database, settings, monkeypatch):
-    found = Shop(database, settings, monkeypatch)
-    yield found
-    await found.close()
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
-async def stuck(shop, sid: str, msisdn: str):
-    cab = await shop.station(sid, slots=4, banks=1)
-    user = await shop.renter(msisdn, 50_000)
-    view = await shop.rent(user, sid, f"hop:{msisdn}")
-    shop.t = 40
-    await shop.world.sweep(shop.now)
-    return cab, user, view, shop.command(view.ref)
+def stuck(shop, sid: str, msisdn: str):
+    return shop.ejecting(sid, msisdn, after=40, sweep=True)
 
 
 async def test_an_operator_lists_and_settles_a_stuck_eject_once(shop):

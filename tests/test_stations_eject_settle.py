@@ -13,28 +13,15 @@ from enerlectra.db.models import AuditEntry, Bank, EjectRequest, StationLog
 from enerlectra.domain import audit
 from enerlectra.domain.stations import by_hand, fleet
 from enerlectra.domain.work import unit_of_work
-from tests.rentals_helpers import Shop
 from tests.stations_helpers import RULES
 
 DEPOSIT = 10_000
 
 
-@pytest.fixture
-async def shop(database, settings, monkeypatch):
-    found = Shop(database, settings, monkeypatch)
-    yield found
-    await found.close()
-
-
 async def stuck(shop, sid: str, msisdn: str):
     """A rental whose eject went unanswered past the unknown timeout (the sweep asked the inventory; no heartbeat
     came): (cabinet, renter, rental view, eject command)."""
-    cab = await shop.station(sid, slots=4, banks=1)
-    user = await shop.renter(msisdn, 50_000)
-    view = await shop.rent(user, sid, f"hop:{msisdn}")
-    shop.t = 40
-    await shop.world.sweep(shop.now)
-    cmd = shop.command(view.ref)
+    cab, user, view, cmd = await shop.ejecting(sid, msisdn, after=40, sweep=True)
     async with shop.db() as s:
         assert await s.scalar(select(EjectRequest.state).where(EjectRequest.req_id == cmd["req_id"])) == "unknown"
     return cab, user, view, cmd

@@ -26,6 +26,7 @@ from enerlectra.jobs import KINDS, queue_name
 from enerlectra.ports import free_port
 from enerlectra.settings import AggregatorConfig, Settings
 from tests.databases import fresh_database
+from tests.rentals_helpers import Shop
 from tests.stations_helpers import World
 from ussd_app import appkeys
 from ussd_app.aggregators.registry import ADAPTERS
@@ -196,6 +197,14 @@ async def world(database):
     w = World(database)
     yield w
     await w.close()
+
+
+@pytest.fixture
+async def shop(database, settings, monkeypatch):
+    """A rental shop (tests/rentals_helpers.py) on this test's database, its clock at T0."""
+    found = Shop(database, settings, monkeypatch)
+    yield found
+    await found.close()
 
 
 @pytest.fixture

@@ -159,9 +159,6 @@ async def test_a_return_the_link_hears_late_is_billed_at_the_stations_time(shop)
     assert rental.bill["minutes"] == 90 and rental.bill["late_fee"] == 0, rental.bill
 
 
-@pytest.mark.xfail(strict=True, reason="review2 finding: a failed eject_result for a bank the inventory already "
-                   "showed gone from its slot gives the deposit back (ejects.settle marks the bank missing and "
-                   "calls eject_failed): the renter may hold the bank with no rental; the inventory is the truth")
 async def test_a_failed_result_against_the_inventory_gives_no_deposit_back(shop):
     cab = await shop.station("5209", slots=4, banks=1)
     user = await shop.renter("+260971520009", 50_000)

@@ -32,6 +32,9 @@ async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: S
     moved = set()
     for bank in here:                          # first everything that left: the slots are free for arrivals
         if bank.slot_n in reports and reports[bank.slot_n].pb != bank.serial:
+            failed = None if bank.serial in shown else await ejects.failed_before_leaving(s, st, bank)
+            if failed is not None:
+                _gone_after_failure(s, st, bank, failed, now)
             places.leave(s, st, bank, now, moving=bank.serial in shown)
             moved |= {bank.serial} & shown
     await s.flush()
@@ -54,6 +57,14 @@ async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: S
     if not st.online:
         set_online(s, st, True, now, "heartbeat")
     return await ejects.decide_unknown(s, st, msg.body["ts"], now, hooks)
+
+
+def _gone_after_failure(s: AsyncSession, st: Station, bank: Bank, req: EjectRequest, now: datetime) -> None:
+    """The renter may hold a bank whose rental was cancelled with the deposit back: an operator settles it (the
+    renter is asked to return it or pay; no automatic charge on a contradiction, protocols.md s.12)."""
+    journal.note(s, "incident", f"bank {bank.serial} left slot {bank.slot_n} after its eject {req.req_id} was "
+                 f"settled {req.state} ({req.reason}): rental {req.rental_ref or '-'} was cancelled with its deposit "
+                 "back; the renter may hold the bank", now, station_id=st.id, bank_id=bank.id, slot_n=bank.slot_n)
 
 
 async def _before_its_eject(s: AsyncSession, st: Station, bank: Bank, n: int, station_ts: int) -> bool:

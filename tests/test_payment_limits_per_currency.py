@@ -16,8 +16,12 @@ from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
 from enerlectra.settings import Settings, currency_amounts
 from payments.service import Limits, OverLimit
-from tests.test_payments import airtel, books_ok, make_pay, mtn, pawapay, settled  # noqa: F401 (fixtures)
+from tests import test_payments
+from tests.test_payments import books_ok, settled
 from ussd_app import appkeys
+
+# the app with every provider pointed at its fake (test_payments' fixtures)
+mtn, airtel, pawapay, make_pay = test_payments.mtn, test_payments.airtel, test_payments.pawapay, test_payments.make_pay
 
 TANZANIAN = "+255712500009"       # pawaPay serves Tanzania
 LIMITS = Limits(5000, 8000, {"TZS": 500_000}, {"TZS": 800_000})   # K50 / K80; TSh 5,000 / TSh 8,000

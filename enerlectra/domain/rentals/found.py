@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from enerlectra import faults
 from enerlectra.db.models import Bank, Rental, Station, User
 from enerlectra.domain import ledger, outbox
 from enerlectra.domain.ledger import Leg
@@ -67,6 +68,7 @@ async def came_back(s: AsyncSession, bank: Bank, station: Station, at: datetime)
     owed = refund(rental.bill, rental.owed, billing.bill(tariff, billed(rental), billing.Returned(at, station.code)))
     if owed.back:
         await _pay_back(s, rental, owed.back)
+    faults.point("rentals.found.after_post")
     rental.state, rental.bill, rental.owed = "found", asdict(owed.bill), owed.owed
     rental.return_station_id, rental.ended_at = station.id, at
     journal.note(s, "note", f"bank {bank.serial} of lost rental {rental.ref} found: {owed.back} back, "

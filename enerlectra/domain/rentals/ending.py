@@ -17,7 +17,7 @@ from enerlectra import faults
 from enerlectra.db.models import Bank, EjectRequest, Rental, Station, User
 from enerlectra.domain import outbox
 from enerlectra.domain.pins import aware_utc
-from enerlectra.domain.rentals import billing, holds, texts
+from enerlectra.domain.rentals import billing, found, holds, texts
 from enerlectra.domain.rentals.views import billed, number, tariff_of
 from enerlectra.i18n import in_language_of
 
@@ -76,10 +76,11 @@ async def cancelled(s: AsyncSession, req_id: str, at: datetime) -> Rental | None
 
 
 async def returned(s: AsyncSession, bank: Bank, station: Station, at: datetime) -> Rental | None:
-    """The bank is back (at any station): billed by the terms shown, settled, the receipt SMS."""
+    """The bank is back (at any station): billed by the terms shown, settled, the receipt SMS. With no active
+    rental behind it, found.came_back decides (a lost bank back)."""
     rental = await _locked(s, select(Rental).where(Rental.bank_id == bank.id, Rental.state == "active"))
-    if rental is None:
-        return None
+    if rental is None:                   # none out: a bank declared lost may be back (found.py)
+        return await found.came_back(s, bank, station, at)
     bill = billing.bill(tariff_of(rental), billed(rental), billing.Returned(at, station.code))
     await _settle(s, rental, bill, "returned", at, station.id)
     await _tell(s, rental, "receipt", texts.receipt_text, bill, station.name, at, number(rental.ref))

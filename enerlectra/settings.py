@@ -98,6 +98,36 @@ def rental_prices(raw: str, default: str = RENTAL_TARIFFS_DEFAULT) -> dict[str, 
     return table
 
 
+# Payment limits per currency (minor units) over PAYMENT_LIMIT_MINOR / PAYMENT_DAILY_LIMIT_MINOR, which stay the
+# limits of any currency not listed. TZS counts cents like ZMW counts ngwee, but a shilling is worth about a
+# hundredth of a kwacha: the ZMW figures would stop a Tanzanian's one deposit at TSh 5,000, below the rental
+# deposit (TSh 10,000). The TZS ones are the ZMW ones x100: TSh 500,000 a payment, TSh 2,000,000 a day.
+PAYMENT_LIMITS_DEFAULT = "TZS=50000000"
+PAYMENT_DAILY_LIMITS_DEFAULT = "TZS=200000000"
+
+
+def currency_amounts(raw: str, default: str = "") -> dict[str, int]:
+    """'TZS=50000000,ZMW=400000' (minor units) over `default` -> {'TZS': 50000000, 'ZMW': 400000}.
+    A currency not given keeps its default. ValueError on anything else (CURRENCY=whole number)."""
+    table: dict[str, int] = {}
+    for text in (default, raw):
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            currency, sep, value = (x.strip() for x in part.partition("="))
+            if not (sep and re.fullmatch(r"[A-Za-z]{3}", currency) and re.fullmatch(r"[0-9]{1,15}", value)):
+                raise ValueError(f"{part!r}: CURRENCY=minor units, like TZS=50000000")
+            table[currency.upper()] = int(value)
+    return table
+
+
+def _currency_amounts(env: dict[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip()
+    try:
+        currency_amounts(raw, default)
+    except ValueError as exc:
+        raise SystemExit(f"{name}: {exc}") from None
+    return raw
+
+
 def _rental_tariffs(env: dict[str, str], name: str) -> str:
     raw = env.get(name, "").strip()
     try:
@@ -203,6 +233,8 @@ class Settings:
     payment_fees: str = ""                # "mtn:collection=0,mtn:payout=250" (minor units)
     payment_limit_minor: int = 500_000    # the most one deposit or withdrawal may move (5,000.00)
     payment_daily_limit_minor: int = 2_000_000   # per user, direction and UTC day (20,000.00)
+    payment_limits_minor: str = ""        # per currency over PAYMENT_LIMITS_DEFAULT: "TZS=50000000" (minor units)
+    payment_daily_limits_minor: str = ""  # the same for the daily limit, over PAYMENT_DAILY_LIMITS_DEFAULT
     payment_check_seconds: int = 60       # reconcile payments untouched this long
     payment_expire_minutes: int = 30      # then give up on what the provider still calls pending
     anthropic_api_key: str | None = None  # the AI advisor through Claude; unset: the offline answer bank
@@ -239,6 +271,7 @@ class Settings:
     rental_max_extension_hours: int = 24        # the most hours one extension may buy
     rental_remind_minutes: int = 15             # the "due soon" SMS, this long before the due time
     rental_lost_after_days: int = 3             # overdue this long: the bank is declared lost
+    rental_found_refund_days: int = 30          # a lost bank back within this: re-billed as late, the rest refunded
     # Rate limits (enerlectra/ratelimit.py); 0 turns one off. Sliding windows, counted in Redis.
     rate_ussd_sessions_per_msisdn: int = 20     # new USSD sessions per number per 10 minutes
     rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
@@ -330,6 +363,9 @@ class Settings:
             payment_fees=env.get("PAYMENT_FEES", ""),
             payment_limit_minor=_int(env, "PAYMENT_LIMIT_MINOR", 500_000),
             payment_daily_limit_minor=_int(env, "PAYMENT_DAILY_LIMIT_MINOR", 2_000_000),
+            payment_limits_minor=_currency_amounts(env, "PAYMENT_LIMITS_MINOR", PAYMENT_LIMITS_DEFAULT),
+            payment_daily_limits_minor=_currency_amounts(env, "PAYMENT_DAILY_LIMITS_MINOR",
+                                                         PAYMENT_DAILY_LIMITS_DEFAULT),
             payment_check_seconds=_int(env, "PAYMENT_CHECK_SECONDS", 60),
             payment_expire_minutes=_int(env, "PAYMENT_EXPIRE_MINUTES", 30),
             anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
@@ -358,6 +394,7 @@ class Settings:
             rental_max_extension_hours=_int(env, "RENTAL_MAX_EXTENSION_HOURS", 24),
             rental_remind_minutes=_int(env, "RENTAL_REMIND_MINUTES", 15),
             rental_lost_after_days=_int(env, "RENTAL_LOST_AFTER_DAYS", 3),
+            rental_found_refund_days=_int(env, "RENTAL_FOUND_REFUND_DAYS", 30),
             rate_ussd_sessions_per_msisdn=_int(env, "RATE_USSD_SESSIONS_PER_MSISDN", 20),
             rate_ussd_hops_per_msisdn=_int(env, "RATE_USSD_HOPS_PER_MSISDN", 60),
             rate_sms_in_per_msisdn=_int(env, "RATE_SMS_IN_PER_MSISDN", 120),
@@ -424,6 +461,8 @@ class Settings:
                     "PAYMENT_CHECK_SECONDS": str(self.payment_check_seconds),
                     "PAYMENT_LIMIT_MINOR": str(self.payment_limit_minor),
                     "PAYMENT_DAILY_LIMIT_MINOR": str(self.payment_daily_limit_minor),
+                    "PAYMENT_LIMITS_MINOR": self.payment_limits_minor,
+                    "PAYMENT_DAILY_LIMITS_MINOR": self.payment_daily_limits_minor,
                     "PAYMENT_EXPIRE_MINUTES": str(self.payment_expire_minutes),
                     "AT_USERNAME": self.at_username, "AT_API_KEY": self.at_api_key,
                     "AT_SENDER_ID": self.at_sender_id, "AT_SHORT_CODE": self.at_short_code,
@@ -444,6 +483,7 @@ class Settings:
                     "RENTAL_MAX_EXTENSION_HOURS": str(self.rental_max_extension_hours),
                     "RENTAL_REMIND_MINUTES": str(self.rental_remind_minutes),
                     "RENTAL_LOST_AFTER_DAYS": str(self.rental_lost_after_days),
+                    "RENTAL_FOUND_REFUND_DAYS": str(self.rental_found_refund_days),
                     "DB_CONNECT_TIMEOUT_SECONDS": str(self.db_connect_timeout_seconds),
                     "DB_STATEMENT_TIMEOUT_MS": str(self.db_statement_timeout_ms),
                     "LEDGER_KEY": self.ledger_key}

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from enerlectra import faults
 from enerlectra.db.models import SmsOutbox, StationLog
 from enerlectra.domain.pins import local_hhmm
+from enerlectra.domain.rentals import notices
 from enerlectra.domain.stations.wire import LATEST_TS
 from tests.rentals_helpers import Shop
 from tests.stations_helpers import T0, Cabinet
@@ -142,4 +143,21 @@ async def test_a_late_return_killed_mid_settlement_is_billed_at_its_time_when_it
     async with shop.db() as s:
         assert await s.scalar(select(func.count()).select_from(StationLog)
                               .where(StationLog.detail.like("clock skew%"))) == 0
+    await shop.books_ok()
+
+
+async def test_a_return_stamped_before_the_lost_sweep_and_heard_after_it_is_billed_at_its_time(shop):
+    """The link was down past the loss: the sweep declared the bank lost, then the queued return came. The bank
+    was back at 30 h by the station: billed as a return then (found.py), the lost bill's excess refunded."""
+    cab, user, view = await out(shop, "5305", "+260971530005")
+    shop.t = 96 * HOUR
+    assert await notices.run(shop.db, shop.now, lost=True) == 1
+    assert await shop.revenue() == 35_000                          # the lost bill: the device price
+    cab.ts, shop.t = START + 30 * HOUR, 97 * HOUR
+    assert await shop.give_back(cab, view.bank_serial) == "returned"
+    rental = await shop.rental(view.ref)
+    assert rental.state == "found" and rental.bill["minutes"] == 30 * 60, rental.bill
+    assert rental.ended_at.replace(tzinfo=T0.tzinfo) == T0 + timedelta(hours=30)
+    assert await shop.revenue() == rental.bill["total"] < 35_000
+    assert await skew_alerts(shop) == []
     await shop.books_ok()

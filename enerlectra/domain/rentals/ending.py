@@ -17,14 +17,11 @@ from enerlectra import faults
 from enerlectra.db.models import Bank, EjectRequest, Rental, Station, User
 from enerlectra.domain import outbox
 from enerlectra.domain.pins import aware_utc
-from enerlectra.domain.rentals import billing, holds, texts
+from enerlectra.domain.rentals import billing, found, holds, return_time, texts
 from enerlectra.domain.rentals.views import billed, number, tariff_of
-from enerlectra.domain.stations import journal
 from enerlectra.i18n import in_language_of
 
 log = logging.getLogger("enerlectra.rentals")
-
-CLOCK_SKEW_NOTED_SECONDS = 2    # a station's ts is whole seconds, ours is not: a clamp within this is rounding
 
 
 async def _locked(s: AsyncSession, query) -> Rental | None:
@@ -81,31 +78,16 @@ async def cancelled(s: AsyncSession, req_id: str, at: datetime) -> Rental | None
 async def returned(s: AsyncSession, bank: Bank, station: Station, said_at: datetime,
                    now: datetime) -> Rental | None:
     """The bank is back (at any station): billed by the terms shown up to when the station says it went in
-    (`said_at`, bounded: return_time), settled, the receipt SMS with that time."""
+    (`said_at`, bounded: return_time.billed_at), settled, the receipt SMS with that time. With no active
+    rental behind it, found.came_back decides (a lost bank back)."""
     rental = await _locked(s, select(Rental).where(Rental.bank_id == bank.id, Rental.state == "active"))
-    if rental is None:
-        return None
-    at = return_time(s, rental, bank, station, said_at, now)
+    if rental is None:                   # none out: a bank declared lost may be back (found.py)
+        return await found.came_back(s, bank, station, said_at, now)
+    at = return_time.billed_at(s, rental, bank, station, said_at, now)
     bill = billing.bill(tariff_of(rental), billed(rental), billing.Returned(at, station.code))
     await _settle(s, rental, bill, "returned", at, station.id)
     await _tell(s, rental, "receipt", texts.receipt_text, bill, station.name, at, number(rental.ref))
     return rental
-
-
-def return_time(s: AsyncSession, rental: Rental, bank: Bank, station: Station, said_at: datetime,
-                now: datetime) -> datetime:
-    """The station's time of the return within [the rental's start, `now`]. Its time, not ours: a link that was
-    down hears a return late and must not bill the renter for our outage. Bounded: a station clock that runs
-    fast or slow never bills after we heard it nor before the rental began; that clamp is an alert (the
-    station's clock is off), beyond the rounding of its whole-second ts."""
-    started = aware_utc(rental.started_at)
-    at = min(max(said_at, started), now)
-    skew = (said_at - at).total_seconds()
-    if abs(skew) > CLOCK_SKEW_NOTED_SECONDS:
-        when = "after we heard it: billed to then" if skew > 0 else "before its rental began: billed from then"
-        journal.note(s, "alert", f"clock skew: the return of {bank.serial} is stamped {abs(int(skew))} s {when}",
-                     now, station_id=station.id, bank_id=bank.id, slot_n=bank.slot_n)
-    return at
 
 
 async def declare_lost(s: AsyncSession, rental: Rental, at: datetime) -> None:

@@ -82,7 +82,7 @@ async def arrive(s: AsyncSession, st: Station, bank: Bank, n: int, soc: int | No
         return False
     if bank.state == "reserved":         # out for a request not settled yet and back already: the request decides
         return False
-    if bank.state != "rented":
+    if bank.state not in ("rented", "lost"):      # a lost one: the rental layer notes it (rentals/found.py)
         journal.note(s, "alert", f"bank {bank.serial} returned to slot {n} with no rental behind it ({bank.state})",
                      now, station_id=st.id, bank_id=bank.id, slot_n=n)
     bank.state = "available"

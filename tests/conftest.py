@@ -212,7 +212,9 @@ async def link(world, database, mqtt_url, tmp_path):
     """A subscribing station link on the tests' broker, applying to `world`'s database, quick sweeps."""
     url, schema = database
     settings = Settings(home=Path(tmp_path) / "home", database_url=url, database_schema=schema, mqtt_url=mqtt_url,
-                        eject_unknown_seconds=2, eject_ttl_seconds=1, station_link_client_id=link_client_id())
+                        # the command carries whole-second times: a 1 s TTL left as little as 0.1 s to a
+                        # loaded box (the fleet answered "expired"); 3 s leaves at least 2
+                        eject_unknown_seconds=4, eject_ttl_seconds=3, station_link_client_id=link_client_id())
     found = StationLink(settings, world.db, hooks=world.hooks, tick_seconds=0.2)
     task = asyncio.create_task(found.run())
     await asyncio.wait_for(found.connected.wait(), 10)

@@ -104,6 +104,16 @@ async def test_an_operator_cannot_settle_before_the_eject_expired(shop):
     await shop.books_ok()
 
 
+async def test_the_cli_says_too_early_in_one_line(shop, cli_env):
+    from tests.test_cli import assert_one_line, run_cli
+
+    cab, user, view, cmd = await shop.ejecting("5508", "+260971550008", after=5)
+    got = await run_cli("stations", "eject-settle", cmd["req_id"], "--not-ejected", "--why", "renter called", "--force")
+    assert_one_line(*got, 1, f"{cmd['req_id']}: not settled: the cabinet may still eject it until ")
+    assert (await shop.rental(view.ref)).state == "ejecting" and await shop.held() == DEPOSIT
+    await shop.books_ok()
+
+
 # -- PostgreSQL lock order: the unknown sweep against the station's lockers ---------------------------------
 # sweep_unknown locked the pending request rows and then, at its flush, wrote station log rows whose foreign key
 # takes a share lock on the station. An operator's settle (or the station's late result) holds the station

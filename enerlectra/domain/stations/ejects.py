@@ -204,10 +204,20 @@ async def failed_before_leaving(s: AsyncSession, st: Station, bank: Bank) -> Eje
 
 
 async def sweep_unknown(s: AsyncSession, rules: Rules, now: datetime) -> list[str]:
-    """Pending requests past `unknown_after` become unknown; the station codes to send `inventory` to."""
+    """Pending requests past `unknown_after` become unknown; the station codes to send `inventory` to.
+
+    The stations' rows are locked first (in id order; one busy now is swept on the next tick), as every station
+    message and an operator's settle lock them before a request: locking the requests first, the log rows written
+    at the flush (their foreign key takes a share lock on the station) waited for a station whose holder waited
+    for one of these requests, and PostgreSQL aborted one of the two (a deadlock)."""
+    due = (EjectRequest.state == "pending", EjectRequest.issued_at <= now - rules.unknown_after)
+    ids = (await s.scalars(select(EjectRequest.station_id).where(*due).distinct())).all()
+    if not ids:
+        return []
+    ids = (await s.scalars(select(Station.id).where(Station.id.in_(ids)).order_by(Station.id)
+                           .with_for_update(skip_locked=True))).all()
     rows = (await s.execute(select(EjectRequest, Station.code).join(Station, Station.id == EjectRequest.station_id)
-                            .where(EjectRequest.state == "pending",
-                                   EjectRequest.issued_at <= now - rules.unknown_after)
+                            .where(*due, EjectRequest.station_id.in_(ids))
                             .with_for_update(of=EjectRequest))).all()
     for req, code in rows:
         req.state, req.unknown_at = "unknown", now

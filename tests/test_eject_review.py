@@ -160,3 +160,51 @@ async def test_two_operators_at_once_settle_once(shop, first, second):
     assert await shop.held() == (DEPOSIT if ejected else 0)
     assert await shop.wallet(user) == FUNDS - (DEPOSIT if ejected else 0)
     await shop.books_ok()
+
+
+# -- whose rental the incident names -------------------------------------------------------------------------
+# The station says the first renter's eject failed, yet it popped (they walk off with it). Within the minute before
+# the next heartbeat a second renter gets the same bank (still "available in slot 1", the best charged): the station
+# finds the slot empty. The heartbeat that shows it gone named the second rental (the last failure) for an
+# operator to chase, not the first renter, who holds the bank.
+
+async def test_the_incident_names_the_renter_who_may_hold_the_bank(shop):
+    cab, user, view, cmd = await shop.ejecting("5511", "+260971550011", after=5)
+    assert await shop.eject_result(cab, view.ref, ok=False, reason="comm_timeout") == "failed"
+    cab.banks[cmd["slot"]] = None                        # it came out after all
+    second = await shop.renter("+260971550012", FUNDS)
+    shop.t = 20
+    view2 = await shop.rent(second, "5511", "hop:+260971550012")
+    cmd2 = shop.command(view2.ref)
+    assert cmd2["pb"] == cmd["pb"]
+    assert await shop.eject_result(cab, view2.ref, ok=False, reason="slot_empty") == "failed"
+    shop.t = 60
+    await shop.world.apply(cab.hb(), shop.now)
+    async with shop.db() as s:
+        [line] = (await s.scalars(select(StationLog.detail).where(StationLog.kind == "incident"))).all()
+    assert view.ref in line and cmd["req_id"] in line and view2.ref not in line, line
+    assert (await shop.wallet(user), await shop.wallet(second), await shop.held()) == (FUNDS, FUNDS, 0)
+    await shop.books_ok()
+
+
+# -- held: a result for another station's request, an operator's odd request id --------------------------
+
+async def test_a_result_from_another_station_moves_nothing(shop):
+    cab, user, view, cmd = await shop.ejecting("5509", "+260971550009", after=5)
+    other = await shop.station("5510", slots=4, banks=1)
+    got = await shop.world.apply(other.evt("eject_result", slot=cmd["slot"], pb=cmd["pb"], req_id=cmd["req_id"],
+                                           ok=True), shop.now)
+    assert got == "unknown_request"
+    assert (await request_of(shop, cmd["req_id"])).state == "pending"
+    assert (await shop.rental(view.ref)).state == "ejecting" and await shop.held() == DEPOSIT
+    assert await shop.eject_result(cab, view.ref, ok=False, reason="not_popped") == "failed"   # its own still counts
+    assert (await shop.rental(view.ref)).state == "cancelled" and await shop.wallet(user) == FUNDS
+    await shop.books_ok()
+
+
+@pytest.mark.parametrize("req_id", ["x" * 500, "01J' OR '1'='1", "01JÉJECT", ""])
+async def test_an_odd_request_id_is_one_line(shop, cli_env, req_id):
+    from tests.test_cli import assert_one_line, run_cli
+
+    got = await run_cli("stations", "eject-settle", req_id, "--ejected", "--why", "renter called")
+    assert_one_line(*got, 1, "no eject request")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import Bank, EjectRequest, Slot, Station
@@ -194,9 +194,13 @@ async def failed_before_leaving(s: AsyncSession, st: Station, bank: Bank) -> Eje
     rental was cancelled with its deposit back. The caller logs an incident naming that rental."""
     if bank.state != "available" or bank.station_id != st.id:
         return None
+    # One the station found the slot empty for (GONE_BEFORE) did not take it out: a renter given the same bank
+    # after it had already left; the rental to name is the one before
     req = await s.scalar(select(EjectRequest).where(
         EjectRequest.bank_id == bank.id, EjectRequest.station_id == st.id, EjectRequest.slot_n == bank.slot_n,
-        EjectRequest.state.in_(("failed", "expired"))).order_by(EjectRequest.settled_at.desc()).limit(1))
+        EjectRequest.state.in_(("failed", "expired")),
+        or_(EjectRequest.reason.is_(None), EjectRequest.reason.not_in(GONE_BEFORE)))
+        .order_by(EjectRequest.settled_at.desc()).limit(1))
     seen = st.last_heartbeat_at
     if req is None or (seen is not None and aware_utc(req.settled_at) < aware_utc(seen)):
         return None                     # a heartbeat since showed it still there: it left later, not by this eject

@@ -57,7 +57,7 @@ async def test_an_operator_settles_a_stuck_eject(shop, ejected, gone, force, sta
     cab, user, view, cmd = await stuck(shop, "5401", "+260971540001")
     if gone is not None:
         cab.banks[cmd["slot"]] = None if gone else cab.banks[cmd["slot"]]
-        cab.ts = int(shop.now.timestamp()) - 60          # stamped before expires_at: it does not decide the request
+        cab.ts = int(shop.now.timestamp()) - 30          # after the request, before expires_at: it decides nothing
         await shop.world.apply(cab.hb(), shop.now)
     shop.t = 300
     req = await settle(shop, cmd["req_id"], ejected, force=force)
@@ -82,7 +82,7 @@ async def test_the_inventory_since_the_request_refuses_the_opposite_word(shop, e
     cab, user, view, cmd = await stuck(shop, "5402", "+260971540002")
     if gone:
         cab.banks[cmd["slot"]] = None
-    cab.ts = int(shop.now.timestamp()) - 60
+    cab.ts = int(shop.now.timestamp()) - 30          # after the request, before expires_at
     await shop.world.apply(cab.hb(), shop.now)
     with pytest.raises(by_hand.InventoryDisagrees, match=says):
         await settle(shop, cmd["req_id"], ejected)

@@ -909,7 +909,7 @@ def cmd_stations_eject_settle(args: argparse.Namespace) -> int:
               f"{exc.req_id}: settled already ({exc.state}"
               f"{f' at {exc.settled_at:%Y-%m-%d %H:%M:%S} UTC' if exc.settled_at else ''}); nothing changed")
         return 1
-    except by_hand.InventoryDisagrees as exc:
+    except (by_hand.InventoryDisagrees, by_hand.TooEarly) as exc:
         print(f"{args.req_id}: not settled: {exc}")
         return 1
     rental = f"rental {req.rental_ref}" if req.rental_ref else "no rental"

@@ -36,6 +36,10 @@ class NotOpen(LookupError):
         self.req_id, self.state, self.settled_at = req_id, state, settled_at
 
 
+class TooEarly(ValueError):
+    """The request's expires_at has not passed: the cabinet may still eject it (the message says until when)."""
+
+
 class InventoryDisagrees(ValueError):
     """The last heartbeat says otherwise (the message says what it showed); --force settles anyway."""
 
@@ -53,7 +57,7 @@ def clean_why(why: str) -> str:
 async def settle(s: AsyncSession, actor: audit.Actor, req_id: str, ejected: bool, why: str, now: datetime,
                  hooks: StationHooks, force: bool = False) -> EjectRequest:
     """Settle the open request `req_id` as ejected (the rental runs) or not (the deposit back). Raises NotOpen,
-    InventoryDisagrees (nothing written), ValueError for a bad `why`."""
+    TooEarly, InventoryDisagrees (nothing written), ValueError for a bad `why`."""
     why = clean_why(why)
     found = await s.scalar(select(EjectRequest.station_id).where(EjectRequest.req_id == req_id))
     if found is None:
@@ -63,6 +67,11 @@ async def settle(s: AsyncSession, actor: audit.Actor, req_id: str, ejected: bool
                            .execution_options(populate_existing=True))).scalar_one()
     if req.state not in ejects.OPEN:
         raise NotOpen(req_id, req.state, req.settled_at)
+    # Until expires_at the cabinet may still pop the bank: "not ejected" would give the deposit back to a renter
+    # who then takes it (the late ok result is only an incident). --force does not cover this: wait instead.
+    if now <= aware_utc(req.expires_at):
+        raise TooEarly(f"the cabinet may still eject it until {aware_utc(req.expires_at):%Y-%m-%d %H:%M:%S} UTC; "
+                       "wait for its result, then settle it if none came")
     bank = (await s.execute(select(Bank).where(Bank.id == req.bank_id).with_for_update()
                             .execution_options(populate_existing=True))).scalar_one()
     seen = where_seen(bank, st, req)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import Bank, EjectRequest, Slot, Station
@@ -194,9 +194,13 @@ async def failed_before_leaving(s: AsyncSession, st: Station, bank: Bank) -> Eje
     rental was cancelled with its deposit back. The caller logs an incident naming that rental."""
     if bank.state != "available" or bank.station_id != st.id:
         return None
+    # One the station found the slot empty for (GONE_BEFORE) did not take it out: a renter given the same bank
+    # after it had already left; the rental to name is the one before
     req = await s.scalar(select(EjectRequest).where(
         EjectRequest.bank_id == bank.id, EjectRequest.station_id == st.id, EjectRequest.slot_n == bank.slot_n,
-        EjectRequest.state.in_(("failed", "expired"))).order_by(EjectRequest.settled_at.desc()).limit(1))
+        EjectRequest.state.in_(("failed", "expired")),
+        or_(EjectRequest.reason.is_(None), EjectRequest.reason.not_in(GONE_BEFORE)))
+        .order_by(EjectRequest.settled_at.desc()).limit(1))
     seen = st.last_heartbeat_at
     if req is None or (seen is not None and aware_utc(req.settled_at) < aware_utc(seen)):
         return None                     # a heartbeat since showed it still there: it left later, not by this eject
@@ -204,10 +208,20 @@ async def failed_before_leaving(s: AsyncSession, st: Station, bank: Bank) -> Eje
 
 
 async def sweep_unknown(s: AsyncSession, rules: Rules, now: datetime) -> list[str]:
-    """Pending requests past `unknown_after` become unknown; the station codes to send `inventory` to."""
+    """Pending requests past `unknown_after` become unknown; the station codes to send `inventory` to.
+
+    The stations' rows are locked first (in id order; one busy now is swept on the next tick), as every station
+    message and an operator's settle lock them before a request: locking the requests first, the log rows written
+    at the flush (their foreign key takes a share lock on the station) waited for a station whose holder waited
+    for one of these requests, and PostgreSQL aborted one of the two (a deadlock)."""
+    due = (EjectRequest.state == "pending", EjectRequest.issued_at <= now - rules.unknown_after)
+    ids = (await s.scalars(select(EjectRequest.station_id).where(*due).distinct())).all()
+    if not ids:
+        return []
+    ids = (await s.scalars(select(Station.id).where(Station.id.in_(ids)).order_by(Station.id)
+                           .with_for_update(skip_locked=True))).all()
     rows = (await s.execute(select(EjectRequest, Station.code).join(Station, Station.id == EjectRequest.station_id)
-                            .where(EjectRequest.state == "pending",
-                                   EjectRequest.issued_at <= now - rules.unknown_after)
+                            .where(*due, EjectRequest.station_id.in_(ids))
                             .with_for_update(of=EjectRequest))).all()
     for req, code in rows:
         req.state, req.unknown_at = "unknown", now

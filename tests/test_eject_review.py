@@ -41,7 +41,7 @@ async def bank_state(shop, serial: str) -> tuple[str, int | None]:
 # failed. Taking the stale inventory as "the bank is gone" started the rental (deposit kept, "take your power
 # bank") for a renter who holds nothing; the next heartbeat ended it as a return and billed them.
 
-@pytest.mark.parametrize("reason", ["not_popped", "comm_timeout", "busy"])
+@pytest.mark.parametrize("reason", ["not_popped", "comm_timeout", "lock_motor"])
 async def test_a_stale_heartbeat_does_not_turn_a_failed_eject_into_a_rental(shop, reason):
     sid, serial = "5501", "PB55010001"
     await shop.world.add(sid, 4)

@@ -44,10 +44,10 @@ HEARTBEAT_FIRST = [
     ("not_popped", True, "ok", "active", DEPOSIT, "rented", "incident"),
     ("lock_motor", True, "ok", "active", DEPOSIT, "rented", "incident"),
     ("comm_timeout", True, "ok", "active", DEPOSIT, "rented", "incident"),
-    ("busy", True, "ok", "active", DEPOSIT, "rented", "incident"),
     ("unknown", True, "ok", "active", DEPOSIT, "rented", "incident"),
-    ("expired", True, "ok", "active", DEPOSIT, "rented", "incident"),
     ("slot_empty", True, "failed", "cancelled", 0, "missing", "alert"),     # it left before this eject
+    ("busy", True, "failed", "cancelled", 0, "missing", "alert"),           # the station never acted on it
+    ("expired", True, "expired", "cancelled", 0, "missing", "alert"),
     ("pb_mismatch", True, "failed", "cancelled", 0, "missing", "alert"),
     ("not_popped", False, "failed", "cancelled", 0, "available", None),    # still in its slot: a failure
     ("expired", False, "expired", "cancelled", 0, "available", None),

@@ -29,8 +29,10 @@ from enerlectra.domain.stations import journal, places, wire
 from enerlectra.domain.stations.hooks import StationHooks
 
 SLOT_FAULTS = frozenset({"lock_motor", "not_popped"})      # a failed eject for these takes the slot out of use
-# The station found the slot empty or holding another bank: the commanded one left before this eject touched it
-GONE_BEFORE = frozenset({"slot_empty", "pb_mismatch"})
+# Failures that say this eject did not take the bank out: the station found the slot empty or holding another
+# bank (it had left before), or never moved the latch (past expires_at, busy with another command). A bank gone
+# from its slot then left some other way (an alert for an operator), never charged to this renter.
+NOT_BY_THIS_EJECT = frozenset({"slot_empty", "pb_mismatch", "expired", "busy"})
 GONE = "gone:"          # reason prefix of a failed result settled ok because the inventory showed the bank gone
 OPEN = ("pending", "unknown")
 
@@ -157,7 +159,7 @@ async def settle(s: AsyncSession, st: Station, req: EjectRequest, state: str, re
     """Settle an open request `state` (ok / failed / expired), telling `hooks` once. A failure for a bank out of
     every slot settles ok while `inventory_decides` (an operator's forced word does not: it is a failure)."""
     bank = (await s.execute(select(Bank).where(Bank.id == req.bank_id).with_for_update())).scalar_one()
-    if state != "ok" and inventory_decides and bank.station_id is None and reason not in GONE_BEFORE:
+    if state != "ok" and inventory_decides and bank.station_id is None and reason not in NOT_BY_THIS_EJECT:
         journal.note(s, "incident", f"eject {req.req_id}: the station says it failed ({reason}) but a heartbeat "
                      f"showed slot {req.slot_n} empty: taken as ejected, rental {req.rental_ref or '-'} runs; "
                      "check the slot and who holds the bank", now, station_id=st.id, bank_id=bank.id,
@@ -173,7 +175,7 @@ async def settle(s: AsyncSession, st: Station, req: EjectRequest, state: str, re
         return
     if bank.station_id is not None:
         bank.state = "available"
-    else:                               # it left its slot before this eject (GONE_BEFORE), or an operator's word
+    else:                               # it left some other way (NOT_BY_THIS_EJECT), or an operator's word
         bank.state = "missing"
         journal.note(s, "alert", f"eject of {bank.serial} failed ({reason}) but the bank is not in a slot", now,
                      station_id=st.id, bank_id=bank.id, slot_n=req.slot_n)
@@ -194,12 +196,12 @@ async def failed_before_leaving(s: AsyncSession, st: Station, bank: Bank) -> Eje
     rental was cancelled with its deposit back. The caller logs an incident naming that rental."""
     if bank.state != "available" or bank.station_id != st.id:
         return None
-    # One the station found the slot empty for (GONE_BEFORE) did not take it out: a renter given the same bank
+    # One the station did not act on, or found the slot empty for (NOT_BY_THIS_EJECT), did not take it out: a renter given the same bank
     # after it had already left; the rental to name is the one before
     req = await s.scalar(select(EjectRequest).where(
         EjectRequest.bank_id == bank.id, EjectRequest.station_id == st.id, EjectRequest.slot_n == bank.slot_n,
         EjectRequest.state.in_(("failed", "expired")),
-        or_(EjectRequest.reason.is_(None), EjectRequest.reason.not_in(GONE_BEFORE)))
+        or_(EjectRequest.reason.is_(None), EjectRequest.reason.not_in(NOT_BY_THIS_EJECT)))
         .order_by(EjectRequest.settled_at.desc()).limit(1))
     seen = st.last_heartbeat_at
     if req is None or (seen is not None and aware_utc(req.settled_at) < aware_utc(seen)):

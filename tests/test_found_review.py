@@ -9,7 +9,9 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from enerlectra.db.models import Account, JournalEntry

@@ -14,12 +14,14 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from enerlectra.db.models import Account, JournalEntry
-from enerlectra.domain import ledger, wallet
+from enerlectra.db.models import Account, JournalEntry, Payment
+from enerlectra.domain import ledger, users, wallet
+from enerlectra.domain.phone import parse_msisdn
+from enerlectra.domain.pin_code import hash_pin
 from enerlectra.domain.rentals import billing, found, notices, service
 from enerlectra.domain.rentals.tariff import tariff_for
 from enerlectra.settings import Settings
-from payments.service import Limits, OverLimit
+from payments.service import Limits, NotServed, OverLimit
 from tests import test_payments
 from tests.databases import pg_url
 from tests.test_rentals import out
@@ -235,3 +237,29 @@ async def test_a_currency_that_is_not_the_users_never_loosens_the_limit(make_pay
             await start(zambian, 6000, key=uuid.uuid4().hex)
         assert (exc.value.which, exc.value.limit) == ("payment", 5000), direction
     await test_payments.books_ok(client)
+
+
+@pytest.mark.parametrize("direction", ["collection", "payout"])
+@pytest.mark.parametrize("who,wallet", [("zambian", "+255712500009"), ("tanzanian", "+260961500099")],
+                         ids=["ZMW user, TZ wallet", "TZS user, ZM wallet"])
+async def test_a_wallet_of_another_currency_is_not_served(make_pay, who, wallet, direction):
+    """The payment is in the user's currency; a wallet in another country holds another one. The service asked
+    the provider to move ZMW from or to a Tanzanian number (the money menu refuses such a number, a cluster's
+    supplier number was not): now NotServed, nothing recorded, the same as a network we do not reach."""
+    client, _fake, zambian = await make_pay("pawapay")
+    payments = client.app[test_payments.appkeys.PAYMENTS]
+    user = zambian if who == "zambian" else await users.register(
+        client.app[test_payments.appkeys.DB], parse_msisdn("+255712500019"), "Neema", "sw", hash_pin("4826", 16))
+    await wallet_credit(client, user)
+    start = payments.deposit if direction == "collection" else payments.withdraw
+    with pytest.raises(NotServed):
+        await start(user, 2000, wallet, key=uuid.uuid4().hex)
+    assert payments.provider_for(wallet, direction, user.currency) is None
+    async with client.app[test_payments.appkeys.DB]() as s:
+        assert await s.scalar(select(func.count()).select_from(Payment).where(Payment.user_id == user.id)) == 0
+    await test_payments.books_ok(client)
+
+
+async def wallet_credit(client, user) -> None:
+    await wallet.credit(client.app[test_payments.appkeys.DB], f"test:fund:{user.msisdn}", user, user.currency,
+                        100_000, "test")

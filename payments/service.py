@@ -21,6 +21,7 @@ from enerlectra import faults
 from enerlectra.db.models import Account, Payment, User
 from enerlectra.domain import audit, ledger, outbox
 from enerlectra.domain.ledger import Leg
+from enerlectra.domain.phone import COUNTRIES
 from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import in_language_of
@@ -101,7 +102,12 @@ class Payments:
         # without it.)
         self.may_ask: Callable[[str], Awaitable[bool]] = _always
 
-    def provider_for(self, number: str, direction: str = COLLECTION) -> str | None:
+    def provider_for(self, number: str, direction: str = COLLECTION, currency: str | None = None) -> str | None:
+        """None also when `currency` (the payment's, the user's) is not the one the number's country holds: a
+        payment is in the user's currency only, and the limits are that currency's."""
+        found = routing.network(number)
+        if currency is not None and (found is None or COUNTRIES[found.country][0] != currency):
+            return None
         return routing.choose(number, direction, self.providers)
 
     def can_ask(self, provider: str) -> bool:
@@ -150,7 +156,7 @@ class Payments:
 
     async def _start(self, user: User, direction: str, amount: int, wallet: str, *, key: str,
                      funding: str | None = None, purpose: str | None = None) -> Started:
-        name = self.provider_for(wallet, direction)
+        name = self.provider_for(wallet, direction, user.currency)
         if name is None:
             raise NotServed(wallet)
         if faults.on("limits_outside_lock"):             # planted defect: the early word only

@@ -234,7 +234,7 @@ async def pamount(ctx: Ctx) -> Rendered:
         except (InvalidMsisdn, UnsupportedCountry):
             return Reject(_("That is not a phone number. Type it like 0971234567."))
         payments = ctx.services.payments
-        if payments is None or payments.provider_for(number.e164, PAYOUT) is None:
+        if payments is None or payments.provider_for(number.e164, PAYOUT, ctx.session.currency) is None:
             return Reject(_("We cannot pay that network by mobile money yet. Type another number."))
         d["payee"] = number.e164
     return Screen([_("How much, in {currency}?").format(currency=ctx.session.currency)])

@@ -58,7 +58,10 @@ async def settle(s: AsyncSession, rental: Rental, bill: Bill) -> tuple[Posted, i
     """The bill against the deposit and the wallet: (the entry, what stays owed). The caller holds the rental's
     row lock; the wallet's row is locked here before its balance is read, so `paid` never overdraws it."""
     user, held, revenue = await _accounts(s, rental.user_id, rental.currency)
-    balance = await s.scalar(select(Account.balance).where(Account.id == user.id).with_for_update())
+    # All three in id order, as ledger.post locks: the wallet alone first, then revenue at the post, deadlocked
+    # on PostgreSQL with the same renter's found refund (revenue, then wallet) of another rental.
+    balance = dict((await s.execute(select(Account.id, Account.balance).where(
+        Account.id.in_((user.id, held.id, revenue.id))).order_by(Account.id).with_for_update())).all())[user.id]
     # the released deposit comes back in the same entry: it may pay what is owed beyond it (it never does:
     # billing releases only when nothing is owed)
     paid = min(bill.owed, balance + bill.released)

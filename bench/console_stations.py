@@ -40,7 +40,7 @@ OPEN_RECENT, OVERDUE, EJECTING = 2_500, 500, 30          # open rentals: out now
 MISSING, LOST_BANKS, OUT_NO_RENTAL = 300, 200, 20
 HEAVY_RENTER = 7                                         # a user with hundreds of rentals (their profile)
 BUSY = "1000"                                            # the station with the most rentals and log lines
-QUIET = "2999"                                           # one with few
+QUIET = "2998"                                           # one with few
 VACUUMED = ("users", "stations", "slots", "banks", "rentals", "station_log", "station_events", "eject_requests")
 TARIFF = Tariff(currency="ZMW", deposit=5_000, per_hour=500, free_minutes=5, daily_cap=3_000, grace_minutes=15,
                 late_per_hour=500, device_price=25_000, max_extension_hours=24)
@@ -52,7 +52,10 @@ PAGES = {
     f"page station {BUSY} (busiest)": f"/console/stations/{BUSY}",
     f"page station {QUIET} (quiet)": f"/console/stations/{QUIET}",
     "page rentals": "/console/rentals",
-    "page rentals page 200": "/console/rentals?page=200",
+    "page rentals older than the middle": f"/console/rentals?before={RENTALS // 2}",
+    "page rentals newer than the middle": f"/console/rentals?after={RENTALS // 2}",
+    "page rentals returned, older than the middle": f"/console/rentals?state=returned&before={RENTALS // 2}",
+    "page rentals state=returned": "/console/rentals?state=returned",
     "page rentals state=active": "/console/rentals?state=active",
     "page rentals state=ejecting": "/console/rentals?state=ejecting",
     "page rentals state=lost": "/console/rentals?state=lost",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from enerlectra.domain import audit
 from enerlectra.domain.stations import journal, wire
 
 COUNTRIES = ("ZM", "TZ")
+ALERT_KINDS = ("alert", "incident", "offline")      # the lines `stations alerts` and the console list
 
 
 class StationTaken(ValueError):
@@ -88,11 +89,18 @@ async def log_of(s: AsyncSession, code: str, limit: int = 50) -> list[tuple[Stat
 
 
 async def alerts(s: AsyncSession, limit: int = 50) -> list[tuple[StationLog, str | None, str | None]]:
-    """Alerts, incidents and offline lines of every station, newest first: (line, station code, bank serial)."""
+    """Alerts, incidents and offline lines of every station, newest first: (line, station code, bank serial).
+
+    Each kind's newest `limit` from its index (kind, created_at, id), then the newest of those: `kind IN (...)`
+    would sort every such line there is (a third of 2,000,000 in bench.console_stations, 0.8 s on SQLite)."""
+    newest = [select(StationLog.id).where(StationLog.kind == kind)
+              .order_by(StationLog.created_at.desc(), StationLog.id.desc()).limit(limit).subquery()
+              for kind in ALERT_KINDS]
+    ids = union_all(*(select(sq.c.id) for sq in newest)).subquery()
     rows = await s.execute(select(StationLog, Station.code, Bank.serial)
+                           .join(ids, ids.c.id == StationLog.id)
                            .outerjoin(Station, Station.id == StationLog.station_id)
                            .outerjoin(Bank, Bank.id == StationLog.bank_id)
-                           .where(StationLog.kind.in_(("alert", "incident", "offline")))
                            .order_by(StationLog.created_at.desc(), StationLog.id.desc()).limit(limit))
     return [tuple(row) for row in rows.all()]
 

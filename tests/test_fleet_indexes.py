@@ -12,10 +12,12 @@ from enerlectra.db import migrate
 from enerlectra.db.engine import make_engine
 
 AT_HEAD = {"station_log": {"ix_station_log_station_time": ["station_id", "created_at", "id"],
-                           "ix_station_log_kind_time": ["kind", "created_at", "id"]},
+                           "ix_station_log_kind_time": ["kind", "created_at", "id"],
+                           "ix_station_log_bank_newest": ["bank_id", "id"]},
            "rentals": {"ix_rentals_state_newest": ["state", "id"], "ix_rentals_station_newest": ["station_id", "id"],
                        "ix_rentals_user_newest": ["user_id", "id"]}}
-AT_0020 = {"station_log": {"ix_station_log_station_id": ["station_id"], "ix_station_log_kind": ["kind"]},
+AT_0020 = {"station_log": {"ix_station_log_station_id": ["station_id"], "ix_station_log_kind": ["kind"],
+                           "ix_station_log_bank_id": ["bank_id"]},
            "rentals": {"ix_rentals_station_id": ["station_id"], "ix_rentals_user_id": ["user_id"]}}
 
 

@@ -650,13 +650,14 @@ class StationLog(Base):
     kind: fault / fault_cleared / alert / incident / online / offline / boot / note (an operator's)."""
 
     __tablename__ = "station_log"
-    # Newest first without a sort at 2,000,000 lines (0021): a station's log, and each kind (the alerts list).
+    # Newest first without a sort at 2,000,000 lines (0021): a station's log, each kind (the alerts list), a bank's.
     __table_args__ = (Index("ix_station_log_station_time", "station_id", "created_at", "id"),
-                      Index("ix_station_log_kind_time", "kind", "created_at", "id"))
+                      Index("ix_station_log_kind_time", "kind", "created_at", "id"),
+                      Index("ix_station_log_bank_newest", "bank_id", "id"))     # where a bank was last seen
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), nullable=True)
-    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), nullable=True, index=True)
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), nullable=True)
     slot_n: Mapped[int | None] = mapped_column(Integer, nullable=True)
     kind: Mapped[str] = mapped_column(String(14))
     detail: Mapped[str] = mapped_column(String(300))

@@ -27,8 +27,14 @@ class Filters:
     user_id: int | None = None         # one user's (their profile)
 
     def where(self) -> list:
-        wanted = [(Rental.state, self.state), (Station.code, self.station), (Rental.user_id, self.user_id)]
-        return [column == value for column, value in wanted if value]
+        # The station by its id, found first: PostgreSQL then reads (station_id, id) newest first, where a join
+        # on the code sorted all of a busy station's rentals (20,000: 0.36 s in bench.console_stations).
+        wanted = [(Rental.state, self.state), (Rental.user_id, self.user_id)]
+        found = [column == value for column, value in wanted if value]
+        if self.station:
+            found.append(Rental.station_id == select(Station.id).where(Station.code == self.station)
+                         .scalar_subquery())
+        return found
 
 
 def cost(rental: Rental, now: datetime) -> str:

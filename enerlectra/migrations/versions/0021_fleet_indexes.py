@@ -1,8 +1,9 @@
 """fleet indexes: the console's station log and rentals lists read newest first through an index at fleet size
 (bench.console_stations: 2,000 stations, 1,000,000 rentals, 2,000,000 log lines)
 
-A station's log, and each kind of line (the alerts list), by (created_at, id); rentals by (state, id),
-(station_id, id) and (user_id, id) for the keyset pages newest first. Each composite index replaces the
+A station's log, and each kind of line (the alerts list), by (created_at, id); a bank's log lines by id (the
+last station that saw a bank out of its slots); rentals by (state, id), (station_id, id) and (user_id, id) for
+the keyset pages newest first. Each composite index replaces the
 single-column one that was its prefix (foreign-key lookups still use it).
 
 Revision ID: 0021
@@ -21,6 +22,7 @@ SWAPS = [
     ("station_log", "ix_station_log_station_id", ["station_id"], "ix_station_log_station_time",
      ["station_id", "created_at", "id"]),
     ("station_log", "ix_station_log_kind", ["kind"], "ix_station_log_kind_time", ["kind", "created_at", "id"]),
+    ("station_log", "ix_station_log_bank_id", ["bank_id"], "ix_station_log_bank_newest", ["bank_id", "id"]),
     ("rentals", "ix_rentals_station_id", ["station_id"], "ix_rentals_station_newest", ["station_id", "id"]),
     ("rentals", "ix_rentals_user_id", ["user_id"], "ix_rentals_user_newest", ["user_id", "id"]),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, union_all
+from sqlalchemy import and_, case, func, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +61,8 @@ async def views(s: AsyncSession, min_soc: int, area: str | None = None, code: st
     """Every station (or those whose area contains `area`, or the one with `code`), by code, with what it can
     give and take now."""
     usable = and_(Slot.fault.is_(None), Slot.state != "fault")
+    if not area and code is None:
+        return await _every_view(s, min_soc, usable)
     banks = (select(func.count()).select_from(Bank).join(Slot, and_(Slot.station_id == Bank.station_id,
                                                                     Slot.n == Bank.slot_n))
              .where(Bank.station_id == Station.id, Bank.state == "available", Bank.soc >= min_soc, usable)
@@ -75,6 +77,21 @@ async def views(s: AsyncSession, min_soc: int, area: str | None = None, code: st
         query = query.where(Station.code == code)
     return [StationView(st.code, st.name, st.area, st.country, st.online, st.slots, b, f, st.last_heartbeat_at)
             for st, b, f in (await s.execute(query)).all()]
+
+
+async def _every_view(s: AsyncSession, min_soc: int, usable) -> list[StationView]:
+    """The whole fleet in one pass over every slot and the bank in it, counted per station: the counts per
+    station above look each one's banks and slots up twice (2,000 stations: 130 ms on PostgreSQL against 40,
+    bench.console_stations), but for one station (a USSD hop) they are the cheaper."""
+    charged = and_(usable, Bank.state == "available", Bank.soc >= min_soc)
+    counts = (select(Slot.station_id, func.sum(case((charged, 1), else_=0)).label("banks"),
+                     func.sum(case((and_(usable, Bank.id.is_(None)), 1), else_=0)).label("free"))
+              .outerjoin(Bank, and_(Bank.station_id == Slot.station_id, Bank.slot_n == Slot.n))
+              .group_by(Slot.station_id).subquery())
+    query = (select(Station, func.coalesce(counts.c.banks, 0), func.coalesce(counts.c.free, 0))
+             .outerjoin(counts, counts.c.station_id == Station.id).order_by(Station.code))
+    return [StationView(st.code, st.name, st.area, st.country, st.online, st.slots, int(b), int(f),
+                        st.last_heartbeat_at) for st, b, f in (await s.execute(query)).all()]
 
 
 async def log_of(s: AsyncSession, code: str, limit: int = 50) -> list[tuple[StationLog, str | None]]:

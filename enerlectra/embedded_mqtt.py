@@ -12,6 +12,13 @@ Known amqtt 0.12.1 bug, worked around here: it walks its subscription table with
 messages, for each client that connects), so a subscription made by another client meanwhile raised
 "dictionary changed size during iteration" and left the connecting client with a CONNACK but never served
 (a station that boots beside others hung). Our broker walks a snapshot of the table instead.
+
+Known amqtt 0.12 limit, worked around here: its anonymous plugin marks every session anonymous, and for an
+anonymous session it neither queues QoS 1 messages while the client is away nor keeps the session (nor its
+subscriptions) after a disconnect, whatever clean_session said. The station link's persistent session
+(ussd_app/station_link.py) would lose what stations send while it is down, so our plugin lets everyone in
+(the listener is loopback only) without that mark. A client that asks for a clean session (every one but the
+station link) still gets one.
 """
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from amqtt.broker import Broker
+from amqtt.plugins.authentication import AnonymousAuthPlugin
+from amqtt.session import Session
 
 MAX_CONNECTIONS = 5000          # stations and our own clients on one loopback listener
 
@@ -43,10 +52,19 @@ class SafeBroker(Broker):
         self._subscriptions = SnapshotTable(self._subscriptions)
 
 
+class LoopbackAuth(AnonymousAuthPlugin):
+    """Everyone in, and a session that asked to be kept (clean_session off) is kept, with its QoS 1 queue."""
+
+    async def authenticate(self, *, session: Session) -> bool:
+        allowed = await super().authenticate(session=session)
+        session.is_anonymous = False
+        return bool(allowed)
+
+
 def broker_config(host: str, port: int) -> dict:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": MAX_CONNECTIONS}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        "plugins": {"enerlectra.embedded_mqtt.LoopbackAuth": {"allow_anonymous": True}},
     }
 
 

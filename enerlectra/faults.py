@@ -15,7 +15,9 @@ Kill points (`point(name)` raises `Killed` when armed): `payments.after_open` (p
 `payments.settle.after_post` (inside the settling transaction), `sms.send.after_claim` (rows claimed, not sent),
 `sms.send.after_gateway` (the gateway accepted the request; the outbox rows do not say so yet),
 `wallet.credit.before_commit` (an operator's credit, its audit row and receipt written, not committed),
-`rentals.settle.after_post` (a rental's bill posted in the ledger, the rental row not yet closed).
+`rentals.settle.after_post` (a rental's bill posted in the ledger, the rental row not yet closed),
+`stations.settle_by_hand.after_settle` (an operator's eject settle applied, deposit moved, not audited nor committed),
+`rentals.found.after_post` (a found bank's refund posted, the rental row not yet marked found).
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ import threading
 DEFECTS = frozenset({"half_placed_order", "pin_no_reservation", "payment_key_from_redis", "limits_outside_lock",
                      "end_not_remembered", "foreign_number_accepted"})
 POINTS = frozenset({"payments.after_open", "payments.settle.after_post", "sms.send.after_claim",
-                    "sms.send.after_gateway", "wallet.credit.before_commit", "rentals.settle.after_post"})
+                    "sms.send.after_gateway", "wallet.credit.before_commit", "rentals.settle.after_post",
+                    "stations.settle_by_hand.after_settle", "rentals.found.after_post"})
 
 enabled: frozenset[str] = frozenset(filter(None, os.environ.get("ENERLECTRA_FAULTS", "").split(",")))
 _armed: dict[str, int] = {}          # kill point -> how many more times it kills

@@ -56,6 +56,18 @@ def _factors(env: dict[str, str], name: str, default: str) -> str:
         raise SystemExit(f"{name}: {exc}") from None
     return raw
 
+CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _client_id(env: dict[str, str], name: str, default: str) -> str:
+    """An MQTT client id of ours: letters, digits, . _ -, at most 64; never a station's (st-{code})."""
+    raw = env.get(name, "").strip() or default
+    if not CLIENT_ID.fullmatch(raw) or raw.startswith("st-"):
+        raise SystemExit(f"{name} must be 1 to 64 letters, digits, '.', '_' or '-', not starting with 'st-' "
+                         f"(the stations' ids), got {raw!r}")
+    return raw
+
+
 RENTAL_PRICE_KEYS = ("deposit", "hour", "cap", "late", "device")
 # Placeholders an operator sets (no published tariff was found for either country): a 10,000 mAh power bank
 # sells for about K350 / TSh 35,000 in town markets; TZS figures are the ZMW ones at about 100 TZS per ZMW,
@@ -84,6 +96,36 @@ def rental_prices(raw: str, default: str = RENTAL_TARIFFS_DEFAULT) -> dict[str, 
     if missing:
         raise ValueError(f"no price for {', '.join(missing)}")
     return table
+
+
+# Payment limits per currency (minor units) over PAYMENT_LIMIT_MINOR / PAYMENT_DAILY_LIMIT_MINOR, which stay the
+# limits of any currency not listed. TZS counts cents like ZMW counts ngwee, but a shilling is worth about a
+# hundredth of a kwacha: the ZMW figures would stop a Tanzanian's one deposit at TSh 5,000, below the rental
+# deposit (TSh 10,000). The TZS ones are the ZMW ones x100: TSh 500,000 a payment, TSh 2,000,000 a day.
+PAYMENT_LIMITS_DEFAULT = "TZS=50000000"
+PAYMENT_DAILY_LIMITS_DEFAULT = "TZS=200000000"
+
+
+def currency_amounts(raw: str, default: str = "") -> dict[str, int]:
+    """'TZS=50000000,ZMW=400000' (minor units) over `default` -> {'TZS': 50000000, 'ZMW': 400000}.
+    A currency not given keeps its default. ValueError on anything else (CURRENCY=whole number)."""
+    table: dict[str, int] = {}
+    for text in (default, raw):
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            currency, sep, value = (x.strip() for x in part.partition("="))
+            if not (sep and re.fullmatch(r"[A-Za-z]{3}", currency) and re.fullmatch(r"[0-9]{1,15}", value)):
+                raise ValueError(f"{part!r}: CURRENCY=minor units, like TZS=50000000")
+            table[currency.upper()] = int(value)
+    return table
+
+
+def _currency_amounts(env: dict[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip()
+    try:
+        currency_amounts(raw, default)
+    except ValueError as exc:
+        raise SystemExit(f"{name}: {exc}") from None
+    return raw
 
 
 def _rental_tariffs(env: dict[str, str], name: str) -> str:
@@ -191,6 +233,8 @@ class Settings:
     payment_fees: str = ""                # "mtn:collection=0,mtn:payout=250" (minor units)
     payment_limit_minor: int = 500_000    # the most one deposit or withdrawal may move (5,000.00)
     payment_daily_limit_minor: int = 2_000_000   # per user, direction and UTC day (20,000.00)
+    payment_limits_minor: str = ""        # per currency over PAYMENT_LIMITS_DEFAULT: "TZS=50000000" (minor units)
+    payment_daily_limits_minor: str = ""  # the same for the daily limit, over PAYMENT_DAILY_LIMITS_DEFAULT
     payment_check_seconds: int = 60       # reconcile payments untouched this long
     payment_expire_minutes: int = 30      # then give up on what the provider still calls pending
     anthropic_api_key: str | None = None  # the AI advisor through Claude; unset: the offline answer bank
@@ -227,6 +271,7 @@ class Settings:
     rental_max_extension_hours: int = 24        # the most hours one extension may buy
     rental_remind_minutes: int = 15             # the "due soon" SMS, this long before the due time
     rental_lost_after_days: int = 3             # overdue this long: the bank is declared lost
+    rental_found_refund_days: int = 30          # a lost bank back within this: re-billed as late, the rest refunded
     # Rate limits (enerlectra/ratelimit.py); 0 turns one off. Sliding windows, counted in Redis.
     rate_ussd_sessions_per_msisdn: int = 20     # new USSD sessions per number per 10 minutes
     rate_ussd_hops_per_msisdn: int = 60         # USSD hops per number per minute (a person manages ~20)
@@ -248,6 +293,7 @@ class Settings:
     mqtt_url: str | None = None                 # the stations' broker; unset: `serve` starts amqtt on loopback
     mqtt_port: int = 1883                       # that embedded broker's port (serve only; tests pick their own)
     station_link_subscriber: bool = True        # not from env: serve --workers gives the link to one process
+    station_link_client_id: str = "enerlectra-link"   # the subscriber's MQTT client id: its persistent session
     rental_min_soc: int = 80                    # percent: a bank below this is not offered to a renter
     station_offline_seconds: int = 180          # 3 missed heartbeats (every 60 s): the station is offline
     eject_ttl_seconds: int = 30                 # expires_at = issued_at + this; the station refuses it after
@@ -317,6 +363,9 @@ class Settings:
             payment_fees=env.get("PAYMENT_FEES", ""),
             payment_limit_minor=_int(env, "PAYMENT_LIMIT_MINOR", 500_000),
             payment_daily_limit_minor=_int(env, "PAYMENT_DAILY_LIMIT_MINOR", 2_000_000),
+            payment_limits_minor=_currency_amounts(env, "PAYMENT_LIMITS_MINOR", PAYMENT_LIMITS_DEFAULT),
+            payment_daily_limits_minor=_currency_amounts(env, "PAYMENT_DAILY_LIMITS_MINOR",
+                                                         PAYMENT_DAILY_LIMITS_DEFAULT),
             payment_check_seconds=_int(env, "PAYMENT_CHECK_SECONDS", 60),
             payment_expire_minutes=_int(env, "PAYMENT_EXPIRE_MINUTES", 30),
             anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
@@ -345,6 +394,7 @@ class Settings:
             rental_max_extension_hours=_int(env, "RENTAL_MAX_EXTENSION_HOURS", 24),
             rental_remind_minutes=_int(env, "RENTAL_REMIND_MINUTES", 15),
             rental_lost_after_days=_int(env, "RENTAL_LOST_AFTER_DAYS", 3),
+            rental_found_refund_days=_int(env, "RENTAL_FOUND_REFUND_DAYS", 30),
             rate_ussd_sessions_per_msisdn=_int(env, "RATE_USSD_SESSIONS_PER_MSISDN", 20),
             rate_ussd_hops_per_msisdn=_int(env, "RATE_USSD_HOPS_PER_MSISDN", 60),
             rate_sms_in_per_msisdn=_int(env, "RATE_SMS_IN_PER_MSISDN", 120),
@@ -363,6 +413,7 @@ class Settings:
             console_logins_per_ip=_int(env, "CONSOLE_LOGINS_PER_IP", 20),
             mqtt_url=env.get("MQTT_URL") or None,
             mqtt_port=_int(env, "MQTT_PORT", 1883),
+            station_link_client_id=_client_id(env, "STATION_LINK_CLIENT_ID", "enerlectra-link"),
             rental_min_soc=_int(env, "RENTAL_MIN_SOC", 80),
             station_offline_seconds=_int(env, "STATION_OFFLINE_SECONDS", 180),
             eject_ttl_seconds=_int(env, "STATION_EJECT_TTL_SECONDS", 30),
@@ -410,6 +461,8 @@ class Settings:
                     "PAYMENT_CHECK_SECONDS": str(self.payment_check_seconds),
                     "PAYMENT_LIMIT_MINOR": str(self.payment_limit_minor),
                     "PAYMENT_DAILY_LIMIT_MINOR": str(self.payment_daily_limit_minor),
+                    "PAYMENT_LIMITS_MINOR": self.payment_limits_minor,
+                    "PAYMENT_DAILY_LIMITS_MINOR": self.payment_daily_limits_minor,
                     "PAYMENT_EXPIRE_MINUTES": str(self.payment_expire_minutes),
                     "AT_USERNAME": self.at_username, "AT_API_KEY": self.at_api_key,
                     "AT_SENDER_ID": self.at_sender_id, "AT_SHORT_CODE": self.at_short_code,
@@ -430,6 +483,7 @@ class Settings:
                     "RENTAL_MAX_EXTENSION_HOURS": str(self.rental_max_extension_hours),
                     "RENTAL_REMIND_MINUTES": str(self.rental_remind_minutes),
                     "RENTAL_LOST_AFTER_DAYS": str(self.rental_lost_after_days),
+                    "RENTAL_FOUND_REFUND_DAYS": str(self.rental_found_refund_days),
                     "DB_CONNECT_TIMEOUT_SECONDS": str(self.db_connect_timeout_seconds),
                     "DB_STATEMENT_TIMEOUT_MS": str(self.db_statement_timeout_ms),
                     "LEDGER_KEY": self.ledger_key}

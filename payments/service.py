@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from enerlectra.domain.ledger import Leg
 from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import in_language_of
+from enerlectra.settings import PAYMENT_DAILY_LIMITS_DEFAULT, PAYMENT_LIMITS_DEFAULT, currency_amounts
 from payments import routing
 from payments.lifecycle import OPEN, advance
 from payments.providers.base import (AMBIGUOUS, COLLECTION, FAILED, NOT_FOUND, PAYOUT, PENDING, SUCCEEDED,
@@ -45,8 +46,22 @@ class NotUnderReview(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    per_payment: int          # minor units
-    per_day: int              # per user and direction, UTC day; failed and expired ones do not count
+    per_payment: int          # minor units, for a currency not in `payments`
+    per_day: int              # per user, currency and direction, UTC day; failed and expired ones do not count
+    payments: Mapping[str, int] = field(default_factory=dict)   # currency -> its own per-payment limit
+    days: Mapping[str, int] = field(default_factory=dict)       # currency -> its own daily limit
+
+    @classmethod
+    def from_settings(cls, settings) -> "Limits":
+        return cls(settings.payment_limit_minor, settings.payment_daily_limit_minor,
+                   currency_amounts(settings.payment_limits_minor, PAYMENT_LIMITS_DEFAULT),
+                   currency_amounts(settings.payment_daily_limits_minor, PAYMENT_DAILY_LIMITS_DEFAULT))
+
+    def payment(self, currency: str) -> int:
+        return self.payments.get(currency, self.per_payment)
+
+    def day(self, currency: str) -> int:
+        return self.days.get(currency, self.per_day)
 
 
 class OverLimit(Exception):
@@ -98,21 +113,23 @@ class Payments:
 
     # -- starting --------------------------------------------------------------------------------
 
-    async def check_limits(self, user_id: int, direction: str, amount: int) -> None:
-        """Raise OverLimit when `amount` is above the per-payment limit or would pass today's (a screen's
-        early word; `_start` checks again under the user's lock, where it counts)."""
+    async def check_limits(self, user_id: int, direction: str, amount: int, currency: str | None = None) -> None:
+        """Raise OverLimit when `amount` is above the per-payment limit of `currency` (unset: the user's) or
+        would pass today's (a screen's early word; `_start` checks again under the user's lock, where it counts)."""
         async with self.db_read() as s:
-            await self._within_limits(s, user_id, direction, amount)
+            currency = currency or await s.scalar(select(User.currency).where(User.id == user_id))
+            await self._within_limits(s, user_id, currency, direction, amount)
 
-    async def _within_limits(self, s, user_id: int, direction: str, amount: int) -> None:
-        if amount > self.limits.per_payment:
-            raise OverLimit("payment", self.limits.per_payment)
+    async def _within_limits(self, s, user_id: int, currency: str, direction: str, amount: int) -> None:
+        most, daily = self.limits.payment(currency), self.limits.day(currency)
+        if amount > most:
+            raise OverLimit("payment", most)
         today = outbox.now().replace(hour=0, minute=0, second=0, microsecond=0)
         used = await s.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(
-            Payment.user_id == user_id, Payment.direction == direction, Payment.created_at >= today,
-            Payment.state.not_in(("failed", "expired"))))
-        if used + amount > self.limits.per_day:
-            raise OverLimit("day", self.limits.per_day)
+            Payment.user_id == user_id, Payment.currency == currency, Payment.direction == direction,
+            Payment.created_at >= today, Payment.state.not_in(("failed", "expired"))))
+        if used + amount > daily:
+            raise OverLimit("day", daily)
 
     async def deposit(self, user: User, amount: int, wallet: str | None = None, *, key: str,
                       purpose: str | None = None) -> Started:
@@ -137,7 +154,7 @@ class Payments:
         if name is None:
             raise NotServed(wallet)
         if faults.on("limits_outside_lock"):             # planted defect: the early word only
-            await self.check_limits(user.id, direction, amount)
+            await self.check_limits(user.id, direction, amount, user.currency)
         created = await self._open(user, direction, amount, wallet, name, key, funding, purpose)
         if not created.fresh:            # the same request again: what it started then, nothing new
             return Started(created.payment.reference, created.payment.state, created.payment.amount)
@@ -165,7 +182,7 @@ class Payments:
                 if seen is not None:
                     return _Opened(seen, fresh=False)
                 if not faults.on("limits_outside_lock"):
-                    await self._within_limits(s, user.id, direction, amount)
+                    await self._within_limits(s, user.id, user.currency, direction, amount)
                 payment = Payment(reference=str(uuid.uuid4()), request_key=key, provider=name, direction=direction,
                                   user_id=user.id, msisdn=wallet, currency=user.currency, amount=amount,
                                   fee=self.fee(name, direction), state="submitted", checks=0, funding=funding,

@@ -48,7 +48,7 @@ def build(settings, db, http: aiohttp.ClientSession, db_read=None) -> Payments:
                                        settings.azampay_client_id, settings.azampay_client_secret,
                                        settings.azampay_api_key, pem_text(settings.azampay_public_key))
     payments = Payments(db, providers, parse_fees(settings.payment_fees),
-                        limits=Limits(settings.payment_limit_minor, settings.payment_daily_limit_minor),
+                        limits=Limits.from_settings(settings),
                         db_read=db_read)
     payments.listeners.update(LISTENERS)
     return payments

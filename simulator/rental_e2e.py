@@ -97,7 +97,9 @@ async def rent_and_return(home: Path, env: dict[str, str], server: load.Server, 
 async def run(mqtt: str | None, workers: int, out=print) -> int:
     with tempfile.TemporaryDirectory(prefix="enerlectra-rental-e2e-") as tmp:
         home = Path(tmp) / "home"
-        env = {"MQTT_URL": mqtt} if mqtt else {}
+        # a broker of someone else's: a session of this run's own (a persistent one left by an earlier run on
+        # that broker would hand this serve what its stations sent after that run ended)
+        env = {"MQTT_URL": mqtt, "STATION_LINK_CLIENT_ID": f"enerlectra-link-e2e-{os.getpid()}"} if mqtt else {}
         for spec in STATIONS:
             cli(home, env, "stations", "add", spec.code, "--name", spec.name, "--area", spec.area,
                 "--slots", str(spec.slots), "--country", "TZ")

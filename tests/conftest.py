@@ -6,6 +6,8 @@ schema), and removes only what it created.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import os
 import select
 import subprocess
@@ -13,6 +15,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import aiomqtt
 import pytest
 import redis
 
@@ -23,11 +26,12 @@ from enerlectra.jobs import KINDS, queue_name
 from enerlectra.ports import free_port
 from enerlectra.settings import AggregatorConfig, Settings
 from tests.databases import fresh_database
+from tests.rentals_helpers import Shop
 from tests.stations_helpers import World
 from ussd_app import appkeys
 from ussd_app.aggregators.registry import ADAPTERS
 from ussd_app.app import create_app
-from ussd_app.station_link import StationLink
+from ussd_app.station_link import StationLink, client_for
 
 TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
 
@@ -110,12 +114,33 @@ async def database(tmp_path):
 
 
 @pytest.fixture
-def settings(tmp_path, redis_url, redis_prefix, database) -> Settings:
+def settings(request, tmp_path, redis_url, redis_prefix, database):
     url, schema = database
-    return Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
-                    queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
-                    pin_kdf_cost=TEST_KDF_COST, console_kdf_cost=TEST_KDF_COST,
-                    aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS})   # all four
+    found = Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
+                     queue_name=queue_for(redis_prefix), database_url=url, database_schema=schema,
+                     pin_kdf_cost=TEST_KDF_COST, console_kdf_cost=TEST_KDF_COST,
+                     aggregators={name: AggregatorConfig(enabled=True) for name in ADAPTERS},   # all four
+                     station_link_client_id=link_client_id())
+    yield found
+    if "mqtt_url" in request.fixturenames:      # asked for by name or by getfixturevalue
+        forget_link_session(request.getfixturevalue("mqtt_url"), found.station_link_client_id)
+
+
+def link_client_id() -> str:
+    """A subscribing station link's MQTT client id of this test's own: the tests' broker is shared by the
+    session, and a persistent session left by one test must not hand its queue to the next one's link."""
+    return f"enerlectra-link-test-{uuid.uuid4().hex[:12]}"
+
+
+def forget_link_session(mqtt_url: str, client_id: str) -> None:
+    """Connect once under `client_id` with a clean session: the broker drops the persistent one a test's link
+    left, which would otherwise queue every later test's station events for the rest of the session."""
+    async def forget() -> None:
+        with contextlib.suppress(aiomqtt.MqttError):
+            async with client_for(mqtt_url, client_id, clean_session=True):
+                pass
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:    # a loop of its own, whatever the test's does
+        pool.submit(asyncio.run, forget()).result(timeout=30)
 
 
 @pytest.fixture
@@ -175,14 +200,25 @@ async def world(database):
 
 
 @pytest.fixture
+async def shop(database, settings, monkeypatch):
+    """A rental shop (tests/rentals_helpers.py) on this test's database, its clock at T0."""
+    found = Shop(database, settings, monkeypatch)
+    yield found
+    await found.close()
+
+
+@pytest.fixture
 async def link(world, database, mqtt_url, tmp_path):
     """A subscribing station link on the tests' broker, applying to `world`'s database, quick sweeps."""
     url, schema = database
     settings = Settings(home=Path(tmp_path) / "home", database_url=url, database_schema=schema, mqtt_url=mqtt_url,
-                        eject_unknown_seconds=2, eject_ttl_seconds=1)
+                        # the command carries whole-second times: a 1 s TTL left as little as 0.1 s to a
+                        # loaded box (the fleet answered "expired"); 3 s leaves at least 2
+                        eject_unknown_seconds=4, eject_ttl_seconds=3, station_link_client_id=link_client_id())
     found = StationLink(settings, world.db, hooks=world.hooks, tick_seconds=0.2)
     task = asyncio.create_task(found.run())
     await asyncio.wait_for(found.connected.wait(), 10)
     yield found
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    await asyncio.to_thread(forget_link_session, mqtt_url, settings.station_link_client_id)

@@ -53,6 +53,17 @@ class Shop:
     async def rent(self, user, sid: str, key: str):
         return await service.rent(self.db, user, sid, key, self.publish)
 
+    async def ejecting(self, sid: str, msisdn: str, after: float, sweep: bool = False):
+        """A station with one bank and a renter whose eject was sent and not answered `after` seconds later (`sweep`:
+        the unknown sweep has run): (cabinet, renter, rental view, the eject command)."""
+        cab = await self.station(sid, slots=4, banks=1)
+        user = await self.renter(msisdn, 50_000)
+        view = await self.rent(user, sid, f"hop:{msisdn}")
+        self.t = after
+        if sweep:
+            await self.world.sweep(self.now)
+        return cab, user, view, self.command(view.ref)
+
     def command(self, ref: str) -> dict:
         found = [json.loads(c.payload) for c in self.sent if json.loads(c.payload)["rental_id"] == ref]
         assert len(found) == 1, found
@@ -71,7 +82,8 @@ class Shop:
     async def give_back(self, cab: Cabinet, serial: str, evt_seq: int | None = None) -> str:
         slot = next(n for n, b in cab.banks.items() if b is None and not cab.faults.get(n))
         cab.banks[slot] = (serial, 40)
-        return await self.world.apply(cab.evt("return", evt_seq, slot=slot, pb=serial, soc=40), self.now)
+        stamp = cab.ts or int(self.now.timestamp())     # a cabinet with no clock of its own set agrees with ours
+        return await self.world.apply(cab.evt("return", evt_seq, slot=slot, pb=serial, soc=40, ts=stamp), self.now)
 
     async def rental(self, ref: str) -> Rental:
         async with self.db() as s:

@@ -37,8 +37,11 @@ class Recorded:
     async def eject_failed(self, s, req) -> None:
         self.calls.append(("eject_failed", req.req_id, req.state, req.reason))
 
-    async def returned(self, s, bank, station, slot, soc) -> None:
+    said_at: dict[str, datetime] = field(default_factory=dict)     # serial -> the station's time of its return
+
+    async def returned(self, s, bank, station, slot, soc, said_at) -> None:
         self.calls.append(("returned", bank.serial, station.code, slot, soc))
+        self.said_at[bank.serial] = said_at
 
 
 _seq = itertools.count(1)

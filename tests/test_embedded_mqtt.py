@@ -83,7 +83,7 @@ async def test_it_refuses_to_listen_beyond_loopback(host):
 def test_its_config_binds_loopback_and_names_every_plugin():
     config = broker_config("127.0.0.1", 18830)
     assert config["listeners"]["default"]["bind"] == "127.0.0.1:18830"
-    assert list(config["plugins"]) == ["amqtt.plugins.authentication.AnonymousAuthPlugin"]
+    assert list(config["plugins"]) == ["enerlectra.embedded_mqtt.LoopbackAuth"]     # anonymous, sessions kept
 
 
 def test_its_subscription_table_can_grow_while_it_is_walked():

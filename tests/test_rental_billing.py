@@ -316,6 +316,9 @@ def rendered(currency: str) -> list[tuple[str, str, int]]:
     for b in extreme_bills(currency):
         found.append(("receipt", texts.receipt_text(renter, b, LONGEST_STATION, T0, 999_999_999), 160))
         found.append(("lost", texts.lost_text(renter, b, 999_999_999), 160))
+    b, most = extreme_bills(currency)[0], MOST_MINOR - MOST_MINOR % 100
+    for what, back, owed in (("found back", most, 0), ("found owed", 0, most), ("found even", 0, 0)):
+        found.append((what, texts.found_text(renter, b, LONGEST_STATION, T0, 999_999_999, back, owed), 160))
     tariff, r = extreme(currency), Rental(START, START + 168 * HOUR, prepaid=0)
     found.append(("due soon", texts.due_soon_text(renter, tariff, r, 999_999_999), 160))
     found.append(("overdue", texts.overdue_text(renter, tariff, extreme_bills(currency)[0], 999_999_999), 160))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -237,7 +238,7 @@ TOP_UPS = [
     ("ZM", "+260971230101", 100, "Airtel Money", "airtel", "K99.00", 99_00),
     ("ZM", "+260961230102", 99_95, "MTN MoMo", "mtn", "K1.00", 1_00),         # 5 ngwee short: the least, K1
     ("TZ", "+255754230103", 7_000_00, "M-Pesa", "azampay", "TSh 3,000", 3_000_00),
-    ("TZ", "+255754230104", 0, "M-Pesa", "azampay", "TSh 5,000", 5_000_00),   # the most one payment moves
+    ("TZ", "+255754230104", 0, "M-Pesa", "azampay", "TSh 10,000", 10_000_00),  # TZS's own limit: one top-up
 ]
 
 
@@ -259,6 +260,19 @@ async def test_short_of_the_deposit_offers_the_top_up_there(money_client, statio
     assert (payment.direction, payment.provider, payment.amount, payment.msisdn) == (
         "collection", provider, amount, msisdn)
     assert await rentals(client) == []
+
+
+async def test_a_top_up_past_the_currencys_payment_limit_offers_the_most_one_payment_moves(money_client, stations,
+                                                                                         mqtt_url):
+    client, msisdn = money_client, "+255754230105"
+    payments = client.app[appkeys.PAYMENTS]
+    payments.limits = replace(payments.limits, payments={**payments.limits.payments, "TZS": 5_000_00})
+    await renter(client, money=0, msisdn=msisdn)
+    code = await cabinet(client, stations, mqtt_url, country="TZ")
+    phone = AtPhone(client, msisdn)
+    await charge(phone)
+    assert "1 Top up TSh 5,000" in await phone.press("1", code)     # the rest on the next dial
+    assert "Deposit TSh 5,000 from M-Pesa 0" in await phone.press("1")
 
 
 async def test_the_top_up_is_asked_once_when_the_hop_is_resent(money_client, stations, mqtt_url):

@@ -251,7 +251,7 @@ async def test_extension_refusals(shop):
         await service.extend(shop.db, await shop.renter("+260971500011", 0), 1, "hop:none")
 
 
-async def test_a_reported_loss_is_charged_once_and_a_later_return_bills_nothing(shop):
+async def test_a_reported_loss_is_charged_once_and_a_later_return_refunds_all_but_the_time_used(shop):
     cab = await shop.station("5111", slots=4, banks=1)
     user, view = await out(shop, cab, "+260971500012", money=50_000)
     shop.t = 2 * HOUR
@@ -262,9 +262,9 @@ async def test_a_reported_loss_is_charged_once_and_a_later_return_bills_nothing(
         await service.report_lost(shop.db, user, "sms:2")                                 # another: none open
     assert await shop.wallet(user) == 50_000 - 35_000 and await shop.revenue() == 35_000
     shop.t = 3 * HOUR
-    await shop.give_back(cab, view.bank_serial)                    # found after all: an operator sees the alert
-    assert await shop.wallet(user) == 15_000 and await shop.revenue() == 35_000
-    assert "declared lost" in (await sms_to(shop, user))[-1]
+    await shop.give_back(cab, view.bank_serial)                    # found after all: billed as returned (K15)
+    assert await shop.wallet(user) == 50_000 - 1_500 and await shop.revenue() == 1_500
+    assert "lost power bank came back" in (await sms_to(shop, user))[-1]
     await shop.books_ok()
 
 

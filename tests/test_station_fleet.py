@@ -36,7 +36,7 @@ async def request_state(world, req_id: str) -> str:
         return await s.scalar(select(EjectRequest.state).where(EjectRequest.req_id == req_id))
 
 
-async def settled(world, req_id: str, seconds: float = 10.0) -> str:
+async def settled(world, req_id: str, seconds: float = 20.0) -> str:
     async def done():
         state = await request_state(world, req_id)
         return state if state not in ("pending", "unknown") else None

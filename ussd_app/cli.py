@@ -843,9 +843,21 @@ def cmd_stations_log(args: argparse.Namespace) -> int:
 
 
 def cmd_stations_alerts(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from enerlectra import clock
     from enerlectra.domain.stations import fleet
 
-    rows = _read(Settings.from_env(), lambda s: fleet.alerts(s, args.limit))
+    settings = Settings.from_env()
+    cutoff = clock.now() - timedelta(seconds=settings.eject_unknown_seconds)
+
+    async def both(s):
+        return await fleet.stuck_ejects(s, cutoff, args.limit), await fleet.alerts(s, args.limit)
+    stuck, rows = _read(settings, both)
+    for req, code, serial in stuck:           # what stands first: no result and no deciding heartbeat yet
+        print(f"{req.issued_at:%Y-%m-%d %H:%M:%S} eject    {code:<7} {serial + ': ' if serial else ''}request "
+              f"{req.req_id} (slot {req.slot_n}, rental {req.rental_ref or '-'}) still {req.state}: "
+              f"`enerlectra stations eject-settle {req.req_id} --ejected|--not-ejected --why TEXT`")
     if not rows:
         print("no alerts, incidents or offline stations logged")
     for row, code, serial in rows:
@@ -868,6 +880,42 @@ def cmd_stations_note(args: argparse.Namespace) -> int:
                 raise SystemExit(f"enerlectra: no station or bank {exc}") from None
     _with_db(Settings.from_env(), note)
     print(f"noted in station {args.code}'s log")
+    return 0
+
+
+def cmd_stations_eject_settle(args: argparse.Namespace) -> int:
+    """`stations eject-settle REQ_ID --ejected|--not-ejected --why TEXT [--force]`: an operator's word on an eject
+    the station never answered; the rental starts or is cancelled with its deposit back, once (audited)."""
+    from enerlectra import clock
+    from enerlectra.domain import audit
+    from enerlectra.domain.stations import by_hand
+    from enerlectra.domain.work import unit_of_work
+
+    settings = Settings.from_env()
+    try:
+        by_hand.clean_why(args.why)
+    except ValueError as exc:
+        raise BadArgument(str(exc)) from None
+    hooks = _rental_hooks(settings)
+
+    async def settle(db):
+        async with unit_of_work(db) as s:
+            return await by_hand.settle(s, audit.CLI, args.req_id, args.ejected, args.why, clock.now(), hooks,
+                                        args.force)
+    try:
+        req = _with_db(settings, settle)
+    except by_hand.NotOpen as exc:
+        print(f"no eject request {exc.req_id!r}" if exc.state is None else
+              f"{exc.req_id}: settled already ({exc.state}"
+              f"{f' at {exc.settled_at:%Y-%m-%d %H:%M:%S} UTC' if exc.settled_at else ''}); nothing changed")
+        return 1
+    except (by_hand.InventoryDisagrees, by_hand.TooEarly) as exc:
+        print(f"{args.req_id}: not settled: {exc}")
+        return 1
+    rental = f"rental {req.rental_ref}" if req.rental_ref else "no rental"
+    print(f"{req.req_id}: settled {'ejected' if req.state == 'ok' else 'not ejected'} ({rental} "
+          f"{'runs' if req.state == 'ok' else 'cancelled, deposit back'}); the renter's SMS goes out with the next "
+          f"outbox sweep")
     return 0
 
 
@@ -978,6 +1026,17 @@ def build_parser() -> argparse.ArgumentParser:
     snote.add_argument("text")
     snote.add_argument("--bank", help="the bank's serial (PB...)")
     snote.set_defaults(func=cmd_stations_note)
+    settle = stations.add_parser("eject-settle", help="settle an eject request the station never answered (see "
+                                                      "`stations alerts`): the rental starts or is cancelled with its "
+                                                      "deposit back, once; audited")
+    settle.add_argument("req_id", help="the request id (`stations alerts`, the console's open ejects)")
+    word = settle.add_mutually_exclusive_group(required=True)
+    word.add_argument("--ejected", action="store_true", help="the bank came out: the renter has it")
+    word.add_argument("--not-ejected", dest="ejected", action="store_false", help="nothing came out")
+    settle.add_argument("--why", required=True, help="what was seen (at the cabinet, from the renter); audited")
+    settle.add_argument("--force", action="store_true",
+                        help="settle although the last heartbeat shows the bank otherwise")
+    settle.set_defaults(func=cmd_stations_eject_settle)
 
     pin = sub.add_parser("pin", help="forgotten PINs").add_subparsers(dest="pin_command", required=True)
     preq = pin.add_parser("requests", help="open PIN reset requests, with each user's recent activity to ask "

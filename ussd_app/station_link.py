@@ -10,9 +10,15 @@ result become unknown and their stations are asked for `inventory`; silent stati
 Exactly one subscriber runs per deployment (`serve --workers N`: a process of its own, see
 ussd_app/processes.py and cli._serve); every web process holds a publisher-only link for its ejects.
 Commands go out at QoS 1 to enx/v1/st/{sid}/cmd. The link reconnects by looping `async with client:` and
-subscribes again each time. Its session is clean: what stations publish while it is down is lost, and
-nothing depends on it -- a lost eject_result ends as unknown and the inventory decides, a lost return or fault
-shows in the next heartbeat.
+subscribes again each time.
+
+The subscriber's session is persistent: one client id that stays (STATION_LINK_CLIENT_ID, "enerlectra-link")
+and clean_session off, so the broker keeps its subscriptions while it is down and queues what they match at
+QoS 1 -- events and status -- and hands them over on reconnect (heartbeats are QoS 0: a stale inventory is not
+wanted, the next one comes within a minute). A return the link hears late is billed at the station's time,
+not ours (its ts), so an outage of ours costs the renter nothing. Events are applied once per evt_id, so a
+redelivery changes nothing. Publishers keep an id of their own and a clean session (a second client with the
+subscriber's id would take its session over: the broker drops the first).
 
 Every message's topic is checked against our filters first: amqtt 0.12 sends a client that connects retained
 messages of topics it never subscribed to (enerlectra/embedded_mqtt.py).
@@ -122,8 +128,10 @@ class StationLink:
         self.url, self.db, self.hooks, self.subscribe = settings.mqtt_url, db, hooks, subscribe
         self.rules = ejects.Rules.from_settings(settings)
         self.tick_seconds = tick_seconds
-        role = "link" if subscribe else "pub"
-        self.identifier = f"enerlectra-{role}-{os.getpid()}-{uuid.uuid4().hex[:8]}"   # never empty (amqtt)
+        if subscribe:           # the one subscriber: the same id each start, so the broker keeps its session
+            self.identifier, self.clean_session = settings.station_link_client_id, False
+        else:                   # publishers come and go with web processes: nothing kept for them
+            self.identifier, self.clean_session = f"enerlectra-pub-{os.getpid()}-{uuid.uuid4().hex[:8]}", True
         self.client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.dropped = DropLog()
@@ -137,7 +145,8 @@ class StationLink:
         while True:
             wait = RECONNECT_SECONDS[0]
             try:
-                async with client_for(self.url, self.identifier, keepalive=30) as client:
+                async with client_for(self.url, self.identifier, keepalive=30,
+                                      clean_session=self.clean_session) as client:
                     self.client, attempt = client, 0
                     if self.subscribe:
                         for topic, qos in wire.SUBSCRIPTIONS:
@@ -149,12 +158,20 @@ class StationLink:
                 wait = RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)]
                 # One miss is routine (serve's web processes start before the broker's process): INFO; then WARNING
                 log.log(logging.WARNING if attempt else logging.INFO,
-                        "station link: broker unreachable or lost (%s); again in %s s", exc, wait)
+                        "station link: broker unreachable or lost (%s); again in %s s%s", exc, wait,
+                        self._hint() if self.client is not None else "")
                 attempt += 1
             finally:
                 self.connected.clear()
                 self.client = None
             await asyncio.sleep(wait)
+
+    def _hint(self) -> str:
+        """Said when a connection is lost: another client with our id is one reason a broker drops us."""
+        if not self.subscribe:
+            return ""
+        return (f" (client id {self.identifier}: a second serve on this broker with the same "
+                f"STATION_LINK_CLIENT_ID takes the session over each time it connects)")
 
     async def _listen(self, client: aiomqtt.Client) -> None:
         ticker = asyncio.create_task(self._tick_forever())

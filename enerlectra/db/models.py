@@ -696,9 +696,11 @@ class Rental(Base):
     """One renter's power bank, from the eject request to the return (or the loss).
 
     state: ejecting (deposit held, eject sent) -> active (the bank came out) -> returned | lost; ejecting ->
-    cancelled (nothing came out: the deposit went back). `terms` is the tariff as the renter saw it (tariff.py's
-    fields): a return is billed by it, whatever RENTAL_* say by then. Money moves under ledger keys derived from
-    this row (rental:{id}:settle ...) or the key the renter's request carried (request_key: one rental per key).
+    cancelled (nothing came out: the deposit went back); lost -> found (the bank came back within the tariff's
+    found_refund_days: billed again as a late return, rentals/found.py). `terms` is the tariff as the renter saw
+    it (tariff.py's fields): a return is billed by it, whatever RENTAL_* say by then. Money moves under ledger
+    keys derived from this row (rental:{id}:settle ...) or the key the renter's request carried (request_key: one
+    rental per key).
     """
 
     __tablename__ = "rentals"

@@ -66,7 +66,7 @@ async def depamount(ctx: Ctx) -> Rendered:
 
 async def _over_limit(ctx: Ctx, direction: str, amount: int) -> Reject | None:
     try:
-        await ctx.services.payments.check_limits(ctx.session.user_id, direction, amount)
+        await ctx.services.payments.check_limits(ctx.session.user_id, direction, amount, ctx.session.currency)
     except OverLimit as exc:
         limit = format_money(exc.limit, ctx.session.currency)
         if exc.which == "payment":

@@ -78,9 +78,10 @@ async def terms(ctx: Ctx) -> Rendered:
 
 def _top_up_offer(ctx: Ctx, needed: int) -> Screen:
     """The wallet is short of the deposit: offer the mobile-money deposit of what is missing right here."""
-    currency, most = ctx.session.currency, ctx.services.payments.limits.per_payment
-    # More than one payment may move (TZS: the deposit passes PAYMENT_LIMIT_MINOR): top up the most now, and the
-    # next dial offers the rest.
+    currency = ctx.session.currency
+    most = ctx.services.payments.limits.payment(currency)
+    # More than one payment may move when the deposit passes this currency's limit (PAYMENT_LIMITS_MINOR): top up
+    # the most now, and the next dial offers the rest.
     ctx.session.data["topup"] = min(routing.top_up_amount(needed, currency), most - most % 100)
     return Screen([_("The deposit needs {amount} more in your wallet.").format(
         amount=format_money(needed, currency))],
@@ -91,7 +92,8 @@ async def topup(ctx: Ctx) -> Rendered:
     """The deposit's own confirm screen (provider from the number's network, fee, total), amount prefilled."""
     ctx.session.data["amount"] = ctx.session.data["topup"]
     try:            # the amount is ours, not typed: past a limit there is no smaller one to ask for
-        await ctx.services.payments.check_limits(ctx.session.user_id, "collection", ctx.session.data["amount"])
+        await ctx.services.payments.check_limits(ctx.session.user_id, "collection", ctx.session.data["amount"],
+                                                 ctx.session.currency)
     except OverLimit:
         return Screen([_("That passes today's limit. Nothing was started.")], end=True)
     return await money.depconfirm(ctx)

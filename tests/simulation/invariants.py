@@ -17,6 +17,7 @@ from enerlectra.domain.clusters import members as clubs
 from enerlectra.domain.market import book, rules
 from payments.lifecycle import OPEN
 from payments.providers.base import PAYOUT
+from payments.service import Limits
 from tests.simulation.world import World
 
 
@@ -118,12 +119,12 @@ async def daily_limits(s, world: World) -> list[str]:
     """Per user and direction, today's payments (not failed or expired; a pool's payout counts for its
     proposer) stay within the daily limit."""
     today = world.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = (await s.execute(select(Payment.user_id, Payment.direction, func.sum(Payment.amount)).where(
-        Payment.created_at >= today, Payment.state.not_in(("failed", "expired")))
-        .group_by(Payment.user_id, Payment.direction))).all()
-    limit = world.settings.payment_daily_limit_minor
-    return [f"daily limit: user {uid} {direction} {int(total)} > {limit}" for uid, direction, total in rows
-            if total > limit]
+    rows = (await s.execute(select(Payment.user_id, Payment.currency, Payment.direction, func.sum(Payment.amount))
+                            .where(Payment.created_at >= today, Payment.state.not_in(("failed", "expired")))
+                            .group_by(Payment.user_id, Payment.currency, Payment.direction))).all()
+    limits = Limits.from_settings(world.settings)
+    return [f"daily limit: user {uid} {direction} {int(total)} > {limits.day(currency)} {currency}"
+            for uid, currency, direction, total in rows if total > limits.day(currency)]
 
 
 async def pins_bounded(s, world: World) -> list[str]:

@@ -20,6 +20,7 @@ from enerlectra.domain.clusters import members as clubs
 from enerlectra.jobs import EXPIRE_JOB, JOB_KIND, PROPOSALS_JOB, RECONCILE_JOB, SWEEP_JOB, make_queues
 from payments.providers.base import COLLECTION, PAYOUT
 from payments.sandboxes.airtel import callback_hash
+from payments.service import Limits
 from tests.simulation.plan import NUMBERS, PIN, STRANGER, SUPPLIER, WRONG_PIN, Step
 from tests.simulation.world import DECIDE_AFTER, World
 from ussd_app import appkeys
@@ -316,10 +317,12 @@ async def _rest_of_today(world: World, user: int, direction: str) -> str:
     settings = world.settings
     today = world.now().replace(hour=0, minute=0, second=0, microsecond=0)
     async with world.db() as s:
+        currency = await s.scalar(select(User.currency).where(User.msisdn == NUMBERS[user]))
         used = await s.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).join(User).where(
             User.msisdn == NUMBERS[user], Payment.direction == direction, Payment.created_at >= today,
             Payment.state.not_in(("failed", "expired"))))
-    rest = min(settings.payment_limit_minor, settings.payment_daily_limit_minor - used)
+    limits = Limits.from_settings(settings)
+    rest = min(limits.payment(currency), limits.day(currency) - used)
     return f"{max(rest, 1) / 100:.2f}"
 
 

@@ -16,7 +16,7 @@ from enerlectra.domain.rentals import billing, views
 from enerlectra.redact import mask_msisdn
 from ussd_app.console.paging import Keyset, stamp
 
-STATES = ("ejecting", "active", "returned", "cancelled", "lost")
+STATES = ("ejecting", "active", "returned", "cancelled", "lost", "found")      # found: a lost bank came back
 COLUMNS = ["ref", "user", "number", "station", "bank", "state", "started", "due", "cost", "owed", "returned to"]
 
 

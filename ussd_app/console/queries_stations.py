@@ -75,7 +75,8 @@ async def alerts_now(s: AsyncSession, station_id: int | None = None) -> list[tup
     if station_id is not None:
         unknown = unknown.where(EjectRequest.station_id == station_id)
     for since, code, serial, req, n in (await s.execute(unknown.order_by(EjectRequest.issued_at).limit(LIMIT))).all():
-        found.append((stamp(since), "eject unknown", code, serial or "", f"request {req} (slot {n}): inventory asked"))
+        found.append((stamp(since), "eject unknown", code, serial or "", f"request {req} (slot {n}): inventory asked; "
+                      "no heartbeat decides it? `enerlectra stations eject-settle`"))
     return found
 
 

@@ -17,7 +17,7 @@ from enerlectra import faults
 from enerlectra.db.models import Bank, EjectRequest, Rental, Station, User
 from enerlectra.domain import outbox
 from enerlectra.domain.pins import aware_utc
-from enerlectra.domain.rentals import billing, holds, texts
+from enerlectra.domain.rentals import billing, found, holds, return_time, texts
 from enerlectra.domain.rentals.views import billed, number, tariff_of
 from enerlectra.i18n import in_language_of
 
@@ -75,11 +75,15 @@ async def cancelled(s: AsyncSession, req_id: str, at: datetime) -> Rental | None
     return rental
 
 
-async def returned(s: AsyncSession, bank: Bank, station: Station, at: datetime) -> Rental | None:
-    """The bank is back (at any station): billed by the terms shown, settled, the receipt SMS."""
+async def returned(s: AsyncSession, bank: Bank, station: Station, said_at: datetime,
+                   now: datetime) -> Rental | None:
+    """The bank is back (at any station): billed by the terms shown up to when the station says it went in
+    (`said_at`, bounded: return_time.billed_at), settled, the receipt SMS with that time. With no active
+    rental behind it, found.came_back decides (a lost bank back)."""
     rental = await _locked(s, select(Rental).where(Rental.bank_id == bank.id, Rental.state == "active"))
-    if rental is None:
-        return None
+    if rental is None:                   # none out: a bank declared lost may be back (found.py)
+        return await found.came_back(s, bank, station, said_at, now)
+    at = return_time.billed_at(s, rental, bank, station, said_at, now)
     bill = billing.bill(tariff_of(rental), billed(rental), billing.Returned(at, station.code))
     await _settle(s, rental, bill, "returned", at, station.id)
     await _tell(s, rental, "receipt", texts.receipt_text, bill, station.name, at, number(rental.ref))

@@ -6,6 +6,8 @@
   (owed, only what the wallet holds: the rest stays recorded as `owed` on the rental), key rental:{id}:settle;
 - lost: the same with billing's lost bill, key rental:{id}:settle too, so a rental is settled once whatever
   ends it (a return and a loss can never both be charged);
+- found (a lost bank back in time, found.py): revenue -> user, what the lost bill took beyond a late return's
+  bill and the debt, key rental:{id}:found;
 - extension: user -> revenue, the price billing gives, under the key of the renter's request.
 
 `check_deposits` (ledger verify runs it) proves the held account equals the deposits of open rentals.

@@ -2,6 +2,8 @@
 the transaction that learned it, so a rental and its eject request never disagree after a crash."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra import clock
@@ -24,5 +26,6 @@ class RentalHooks:
     async def eject_failed(self, s: AsyncSession, req: EjectRequest) -> None:
         await ending.cancelled(s, req.req_id, aware_utc(req.settled_at) or clock.now())
 
-    async def returned(self, s: AsyncSession, bank: Bank, station: Station, slot: int, soc: int | None) -> None:
-        await ending.returned(s, bank, station, clock.now())
+    async def returned(self, s: AsyncSession, bank: Bank, station: Station, slot: int, soc: int | None,
+                       said_at: datetime) -> None:
+        await ending.returned(s, bank, station, said_at, clock.now())

@@ -34,6 +34,7 @@ class Tariff:
     hours: int = 24           # a rental is due this long after it starts
     remind_minutes: int = 15  # "due soon" this long before the due time (0: no such reminder)
     lost_after_days: int = 3  # overdue this long: declared lost
+    found_refund_days: int = 30   # a lost bank back within this many days of the loss: re-billed, the rest back
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -54,6 +55,8 @@ class Tariff:
         if max(self.free_minutes, self.grace_minutes, self.remind_minutes) > 120 or max(
                 self.hours, self.max_extension_hours) > 168 or self.lost_after_days > 90:
             raise ValueError("at most 120 minutes, 168 hours (a week) and 90 days: the texts show them")
+        if self.found_refund_days > 3650:
+            raise ValueError("found_refund_days: at most 3650 (ten years)")
         if self.free_minutes >= self.hours * 60:
             raise ValueError("free minutes must be shorter than the rental (hours)")
 
@@ -65,7 +68,8 @@ def tariffs(settings: Settings) -> dict[str, Tariff]:
                              grace_minutes=settings.rental_grace_minutes, late_per_hour=p["late"],
                              device_price=p["device"], max_extension_hours=settings.rental_max_extension_hours,
                              hours=settings.rental_hours, remind_minutes=settings.rental_remind_minutes,
-                             lost_after_days=settings.rental_lost_after_days)
+                             lost_after_days=settings.rental_lost_after_days,
+                             found_refund_days=settings.rental_found_refund_days)
             for currency, p in rental_prices(settings.rental_tariffs).items()}
 
 

@@ -107,3 +107,18 @@ def final_text(user, tariff: Tariff, rental: Rental, ref: int) -> str:
 
 def _aware(epoch: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=epoch)
+
+
+def found_text(user, bill: Bill, station: str, returned_at: datetime, ref: int, back: int, owed: int) -> str:
+    """The SMS when a bank declared lost came back within the refund window (found.py): the rental billed again
+    as a late return (`bill`), `back` refunded to the wallet, `owed` what the renter still owes after it."""
+    values = dict(ref=ref, station=station_label(station), time=local_hhmm(returned_at, user.country),
+                  cost=format_money(bill.total, bill.currency))
+    if back:
+        return _("Enerlectra R{ref}: the lost power bank came back at {station} {time}. Cost now {cost}, {back} "
+                 "back to your wallet.").format(back=format_money(back, bill.currency), **values)
+    if owed:
+        return _("Enerlectra R{ref}: the lost power bank came back at {station} {time}. Cost now {cost}, {owed} "
+                 "still owed.").format(owed=format_money(owed, bill.currency), **values)
+    return _("Enerlectra R{ref}: the lost power bank came back at {station} {time}. Cost stays {cost}.").format(
+        **values)

@@ -19,7 +19,7 @@ OPEN = ("ejecting", "active")
 class RentalView:
     """What every screen and SMS shows of one rental."""
     ref: str                     # "R-" + digits, printed on receipts
-    state: str                   # ejecting | active | returned | cancelled | lost
+    state: str                   # ejecting | active | returned | cancelled | lost | found
     station_code: str
     station_name: str
     slot: int | None             # the slot the bank comes out of

@@ -6,6 +6,9 @@
   the banks reserved before it; SQLite: BEGIN IMMEDIATE (one writer) gives the same order.
 - `apply_result` settles a pending or unknown request from the station's eject_result. A result for a
   settled request that agrees is a duplicate; one that contradicts opens an incident and changes nothing.
+  A failed result for a bank a heartbeat already showed gone from its slot settles ok (the inventory is the
+  truth: the renter may hold it) with an incident, unless the station says the slot was empty or held another
+  bank when it tried (the bank left before this eject: missing, an alert, the renter owes nothing).
 - `sweep_unknown` marks requests with no result after `unknown_after` as unknown and names the stations to
   ask for their inventory; `decide_unknown` settles them from the next heartbeat (never from silence):
   the bank gone from its slot = ejected, still there = failed. A heartbeat stamped after expires_at is
@@ -17,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import Bank, EjectRequest, Slot, Station
@@ -26,6 +29,11 @@ from enerlectra.domain.stations import journal, places, wire
 from enerlectra.domain.stations.hooks import StationHooks
 
 SLOT_FAULTS = frozenset({"lock_motor", "not_popped"})      # a failed eject for these takes the slot out of use
+# Failures that say this eject did not take the bank out: the station found the slot empty or holding another
+# bank (it had left before), or never moved the latch (past expires_at, busy with another command). A bank gone
+# from its slot then left some other way (an alert for an operator), never charged to this renter.
+NOT_BY_THIS_EJECT = frozenset({"slot_empty", "pb_mismatch", "expired", "busy"})
+GONE = "gone:"          # reason prefix of a failed result settled ok because the inventory showed the bank gone
 OPEN = ("pending", "unknown")
 
 
@@ -118,9 +126,9 @@ async def apply_result(s: AsyncSession, st: Station, body: dict, now: datetime, 
         await _came_out(s, st, req, body["pb"], now)
     if req.state in OPEN:
         await settle(s, st, req, state, reason, now, hooks, evt_id=body["evt_id"])
-        return state
-    if (state == "ok") == (req.state == "ok"):
-        return "duplicate"
+        return req.state
+    if (state == "ok") == (req.state == "ok") or req.reason == f"{GONE}{reason}":
+        return "duplicate"              # (the station's failed result again, for a bank the inventory saw gone)
     journal.note(s, "incident", f"request {req.req_id} settled {req.state}"
                  f"{' (' + req.reason + ')' if req.reason else ''} but the station now says {state}"
                  f"{' (' + reason + ')' if reason else ''}: check the slot and the rental", now,
@@ -147,8 +155,16 @@ async def _came_out(s: AsyncSession, st: Station, req: EjectRequest, serial: str
 
 
 async def settle(s: AsyncSession, st: Station, req: EjectRequest, state: str, reason: str | None, now: datetime,
-                 hooks: StationHooks, evt_id: str | None = None) -> None:
+                 hooks: StationHooks, evt_id: str | None = None, inventory_decides: bool = True) -> None:
+    """Settle an open request `state` (ok / failed / expired), telling `hooks` once. A failure for a bank out of
+    every slot settles ok while `inventory_decides` (an operator's forced word does not: it is a failure)."""
     bank = (await s.execute(select(Bank).where(Bank.id == req.bank_id).with_for_update())).scalar_one()
+    if state != "ok" and inventory_decides and bank.station_id is None and reason not in NOT_BY_THIS_EJECT:
+        journal.note(s, "incident", f"eject {req.req_id}: the station says it failed ({reason}) but a heartbeat "
+                     f"showed slot {req.slot_n} empty: taken as ejected, rental {req.rental_ref or '-'} runs; "
+                     "check the slot and who holds the bank", now, station_id=st.id, bank_id=bank.id,
+                     slot_n=req.slot_n)
+        state, reason = "ok", f"{GONE}{reason}"[:40]
     req.state, req.reason, req.result_evt_id, req.settled_at = state, reason, evt_id, now
     if state == "ok":
         if bank.station_id is not None:
@@ -159,7 +175,7 @@ async def settle(s: AsyncSession, st: Station, req: EjectRequest, state: str, re
         return
     if bank.station_id is not None:
         bank.state = "available"
-    else:                               # the station says it failed, yet a heartbeat showed the slot empty
+    else:                               # it left some other way (NOT_BY_THIS_EJECT), or an operator's word
         bank.state = "missing"
         journal.note(s, "alert", f"eject of {bank.serial} failed ({reason}) but the bank is not in a slot", now,
                      station_id=st.id, bank_id=bank.id, slot_n=req.slot_n)
@@ -174,11 +190,40 @@ async def settle(s: AsyncSession, st: Station, req: EjectRequest, state: str, re
     await hooks.eject_failed(s, req)
 
 
+async def failed_before_leaving(s: AsyncSession, st: Station, bank: Bank) -> EjectRequest | None:
+    """The eject of `bank` from its slot settled failed or expired since the station's last heartbeat, when `bank`
+    (available, in that slot) is now seen gone from it: the station said it failed, yet it came out, after the
+    rental was cancelled with its deposit back. The caller logs an incident naming that rental."""
+    if bank.state != "available" or bank.station_id != st.id:
+        return None
+    # One the station did not act on, or found the slot empty for (NOT_BY_THIS_EJECT), did not take it out: a renter given the same bank
+    # after it had already left; the rental to name is the one before
+    req = await s.scalar(select(EjectRequest).where(
+        EjectRequest.bank_id == bank.id, EjectRequest.station_id == st.id, EjectRequest.slot_n == bank.slot_n,
+        EjectRequest.state.in_(("failed", "expired")),
+        or_(EjectRequest.reason.is_(None), EjectRequest.reason.not_in(NOT_BY_THIS_EJECT)))
+        .order_by(EjectRequest.settled_at.desc()).limit(1))
+    seen = st.last_heartbeat_at
+    if req is None or (seen is not None and aware_utc(req.settled_at) < aware_utc(seen)):
+        return None                     # a heartbeat since showed it still there: it left later, not by this eject
+    return req
+
+
 async def sweep_unknown(s: AsyncSession, rules: Rules, now: datetime) -> list[str]:
-    """Pending requests past `unknown_after` become unknown; the station codes to send `inventory` to."""
+    """Pending requests past `unknown_after` become unknown; the station codes to send `inventory` to.
+
+    The stations' rows are locked first (in id order; one busy now is swept on the next tick), as every station
+    message and an operator's settle lock them before a request: locking the requests first, the log rows written
+    at the flush (their foreign key takes a share lock on the station) waited for a station whose holder waited
+    for one of these requests, and PostgreSQL aborted one of the two (a deadlock)."""
+    due = (EjectRequest.state == "pending", EjectRequest.issued_at <= now - rules.unknown_after)
+    ids = (await s.scalars(select(EjectRequest.station_id).where(*due).distinct())).all()
+    if not ids:
+        return []
+    ids = (await s.scalars(select(Station.id).where(Station.id.in_(ids)).order_by(Station.id)
+                           .with_for_update(skip_locked=True))).all()
     rows = (await s.execute(select(EjectRequest, Station.code).join(Station, Station.id == EjectRequest.station_id)
-                            .where(EjectRequest.state == "pending",
-                                   EjectRequest.issued_at <= now - rules.unknown_after)
+                            .where(*due, EjectRequest.station_id.in_(ids))
                             .with_for_update(of=EjectRequest))).all()
     for req, code in rows:
         req.state, req.unknown_at = "unknown", now

@@ -32,7 +32,8 @@ async def apply_event(s: AsyncSession, msg: wire.Message, now: datetime, hooks: 
         return await ejects.apply_result(s, st, body, now, hooks)
     if body["type"] == "return":
         bank, _ = await places.bank_by_serial(s, body["pb"], st, now)
-        returned = await places.arrive(s, st, bank, body["slot"], body.get("soc"), now, hooks)
+        returned = await places.arrive(s, st, bank, body["slot"], body.get("soc"), now, hooks,
+                                       said_at=msg.said_at)
         return "returned" if returned else "in_place"
     if body["type"] == "fault":
         slot = await s.get(Slot, (st.id, body["slot"]))

@@ -8,9 +8,9 @@ from sqlalchemy import and_, case, func, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from enerlectra.db.models import Bank, Slot, Station, StationLog
+from enerlectra.db.models import Bank, EjectRequest, Slot, Station, StationLog
 from enerlectra.domain import audit
-from enerlectra.domain.stations import journal, wire
+from enerlectra.domain.stations import ejects, journal, wire
 
 COUNTRIES = ("ZM", "TZ")
 ALERT_KINDS = ("alert", "incident", "offline")      # the lines `stations alerts` and the console list
@@ -119,6 +119,20 @@ async def alerts(s: AsyncSession, limit: int = 50) -> list[tuple[StationLog, str
                            .outerjoin(Station, Station.id == StationLog.station_id)
                            .outerjoin(Bank, Bank.id == StationLog.bank_id)
                            .order_by(StationLog.created_at.desc(), StationLog.id.desc()).limit(limit))
+    return [tuple(row) for row in rows.all()]
+
+
+async def stuck_ejects(s: AsyncSession, issued_before: datetime, limit: int = 50
+                       ) -> list[tuple[EjectRequest, str, str | None]]:
+    """Eject requests still open (pending, unknown) that were issued before `issued_before` (now less the unknown
+    timeout: no result, no deciding heartbeat), oldest first: (request, station code, bank serial). An operator
+    settles them by hand (by_hand.settle, `enerlectra stations eject-settle`)."""
+    rows = await s.execute(select(EjectRequest, Station.code, Bank.serial)
+                           .join(Station, Station.id == EjectRequest.station_id)
+                           .outerjoin(Bank, Bank.id == EjectRequest.bank_id)
+                           .where(EjectRequest.state.in_(ejects.OPEN),
+                                  EjectRequest.issued_at <= issued_before)
+                           .order_by(EjectRequest.issued_at, EjectRequest.id).limit(limit))
     return [tuple(row) for row in rows.all()]
 
 

@@ -6,6 +6,7 @@ the station-side change, so a rental and its eject request can never disagree af
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,9 +21,12 @@ class StationHooks(Protocol):
     async def eject_failed(self, s: AsyncSession, req: EjectRequest) -> None:
         """Nothing was ejected (req.state failed or expired, req.reason why): the renter owes nothing."""
 
-    async def returned(self, s: AsyncSession, bank: Bank, station: Station, slot: int, soc: int | None) -> None:
+    async def returned(self, s: AsyncSession, bank: Bank, station: Station, slot: int, soc: int | None,
+                       said_at: datetime) -> None:
         """A bank that was out went into a slot (any station). Called for every return, also of a bank
-        with no eject behind it (that one is also logged as an alert for an operator)."""
+        with no eject behind it (that one is also logged as an alert for an operator). `said_at`: when the
+        station says it went in (its clock: the return event's ts, or the heartbeat's that showed it), which
+        may be long before we heard it (the link was down) and is not checked against our clock."""
 
 
 class NoHooks:
@@ -34,7 +38,7 @@ class NoHooks:
     async def eject_failed(self, s, req) -> None:
         return None
 
-    async def returned(self, s, bank, station, slot, soc) -> None:
+    async def returned(self, s, bank, station, slot, soc, said_at) -> None:
         return None
 
 

@@ -32,6 +32,14 @@ async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: S
     moved = set()
     for bank in here:                          # first everything that left: the slots are free for arrivals
         if bank.slot_n in reports and reports[bank.slot_n].pb != bank.serial:
+            if reports[bank.slot_n].pb is None and await _before_its_request(s, st, bank, msg.body["ts"]):
+                journal.note(s, "alert", f"heartbeat stamped before the eject of {bank.serial} was issued shows slot "
+                             f"{bank.slot_n} empty: stale, not taken out", now, station_id=st.id, bank_id=bank.id,
+                             slot_n=bank.slot_n)
+                continue
+            failed = None if bank.serial in shown else await ejects.failed_before_leaving(s, st, bank)
+            if failed is not None:
+                _gone_after_failure(s, st, bank, failed, now)
             places.leave(s, st, bank, now, moving=bank.serial in shown)
             moved |= {bank.serial} & shown
     await s.flush()
@@ -44,8 +52,8 @@ async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: S
                              slot_n=report.n)
                 await _slot(s, st, report, now)
                 continue
-            await places.arrive(s, st, bank, report.n, report.soc, now, hooks, first_seen=new,
-                                moving=report.pb in moved)
+            await places.arrive(s, st, bank, report.n, report.soc, now, hooks, said_at=msg.said_at,
+                                first_seen=new, moving=report.pb in moved)
             if report.health is not None:
                 bank.health = report.health
             bank.updated_at = now
@@ -54,6 +62,27 @@ async def apply_heartbeat(s: AsyncSession, msg: Message, now: datetime, hooks: S
     if not st.online:
         set_online(s, st, True, now, "heartbeat")
     return await ejects.decide_unknown(s, st, msg.body["ts"], now, hooks)
+
+
+def _gone_after_failure(s: AsyncSession, st: Station, bank: Bank, req: EjectRequest, now: datetime) -> None:
+    """The renter may hold a bank whose rental was cancelled with the deposit back: an operator settles it (the
+    renter is asked to return it or pay; no automatic charge on a contradiction, protocols.md s.12)."""
+    journal.note(s, "incident", f"bank {bank.serial} left slot {bank.slot_n} after its eject {req.req_id} was "
+                 f"settled {req.state} ({req.reason}): rental {req.rental_ref or '-'} was cancelled with its deposit "
+                 "back; the renter may hold the bank", now, station_id=st.id, bank_id=bank.id, slot_n=bank.slot_n)
+
+
+async def _before_its_request(s: AsyncSession, st: Station, bank: Bank, station_ts: int) -> bool:
+    """A reserved bank shown gone by a heartbeat stamped (the station's clock) no later than its open request was
+    issued: an inventory taken before the bank came back into its slot and delivered late. Taken out, a failed
+    result would then be judged "gone" and start a rental for a renter who holds nothing (ejects.settle); kept,
+    a later heartbeat still shows where it is."""
+    if bank.state != "reserved":
+        return False
+    issued = await s.scalar(select(EjectRequest.issued_at).where(
+        EjectRequest.bank_id == bank.id, EjectRequest.station_id == st.id, EjectRequest.slot_n == bank.slot_n,
+        EjectRequest.state.in_(ejects.OPEN)).order_by(EjectRequest.issued_at.desc()).limit(1))
+    return issued is not None and station_ts <= int(aware_utc(issued).timestamp())
 
 
 async def _before_its_eject(s: AsyncSession, st: Station, bank: Bank, n: int, station_ts: int) -> bool:

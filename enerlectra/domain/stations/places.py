@@ -57,8 +57,9 @@ def leave(s: AsyncSession, st: Station, bank: Bank, now: datetime, moving: bool 
 
 
 async def arrive(s: AsyncSession, st: Station, bank: Bank, n: int, soc: int | None, now: datetime,
-                 hooks: StationHooks, first_seen: bool = False, moving: bool = False) -> bool:
+                 hooks: StationHooks, *, said_at: datetime, first_seen: bool = False, moving: bool = False) -> bool:
     """Put `bank` in slot `n` of `st` (whatever sat there leaves first). True when this was a return.
+    `said_at`: the station's time on the message that showed it (a return is billed at that time, not `now`);
     `first_seen`: a bank a heartbeat shows for the first time is stock, not a return; `moving`: it left another
     slot of this station in the same heartbeat (it moved, it did not come back)."""
     if bank.station_id == st.id and bank.slot_n == n:
@@ -81,10 +82,10 @@ async def arrive(s: AsyncSession, st: Station, bank: Bank, n: int, soc: int | No
         return False
     if bank.state == "reserved":         # out for a request not settled yet and back already: the request decides
         return False
-    if bank.state != "rented":
+    if bank.state not in ("rented", "lost"):      # a lost one: the rental layer notes it (rentals/found.py)
         journal.note(s, "alert", f"bank {bank.serial} returned to slot {n} with no rental behind it ({bank.state})",
                      now, station_id=st.id, bank_id=bank.id, slot_n=n)
     bank.state = "available"
     await s.flush()
-    await hooks.returned(s, bank, st, n, bank.soc)
+    await hooks.returned(s, bank, st, n, bank.soc, said_at)
     return True

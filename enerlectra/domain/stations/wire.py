@@ -11,6 +11,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 PREFIX = "enx/v1/st"
@@ -20,6 +21,7 @@ SERIAL = re.compile(r"PB[0-9A-Z]{2,18}")
 EVENT_TYPES = frozenset({"eject_result", "return", "fault", "boot"})
 EJECT_REASONS = frozenset({"expired", "slot_empty", "pb_mismatch", "not_popped", "lock_motor", "comm_timeout",
                            "busy", "unknown"})
+LATEST_TS = 253_402_214_400      # 9999-12-31: a ts parse lets through (up to 2**53) beyond it is no datetime
 MAX_SLOTS = 99                  # the fake fleet's cabinets (simulator/stations) go as far
 
 
@@ -47,6 +49,12 @@ class Message:
     @property
     def type(self) -> str | None:  # evt only
         return self.body.get("type")
+
+    @property
+    def said_at(self) -> datetime:
+        """When the station says it sent this (its clock, `ts`; hb and evt only): unchecked against ours, the
+        reader bounds it (a return is billed within [the rental's start, when we heard it])."""
+        return datetime.fromtimestamp(min(self.body["ts"], LATEST_TS), timezone.utc)
 
 
 def topic_of(sid: str, kind: str) -> str:

@@ -126,9 +126,8 @@ def _at(rng: random.Random, now: datetime, days: float) -> datetime:
     return now - timedelta(seconds=rng.uniform(0, days * 86400))
 
 
-async def seed(writer: Writer, now: datetime, rng: random.Random) -> dict[str, float]:
-    took: dict[str, float] = {}
-    t = time.perf_counter()
+async def seed_users(writer: Writer, now: datetime, rng: random.Random) -> None:
+    """USERS users created over the last year (ids 1..USERS), a ZMW account each, and the operator's clearing."""
     langs = [lang for lang, weight in LANGUAGES for _ in range(weight)]
     await writer.rows("users", ["id", "msisdn", "country", "currency", "language", "name", "pin_hash",
                                 "created_at", "updated_at"],
@@ -138,6 +137,12 @@ async def seed(writer: Writer, now: datetime, rng: random.Random) -> dict[str, f
     await writer.rows("accounts", ["id", "code", "kind", "asset", "user_id", "created_at"],
                       [(1, "system:operator:ZMW", "clearing", "ZMW", None, now)]
                       + [(n + 1, f"user:{n}:ZMW", "money", "ZMW", n, now) for n in range(1, USERS + 1)])
+
+
+async def seed(writer: Writer, now: datetime, rng: random.Random) -> dict[str, float]:
+    took: dict[str, float] = {}
+    t = time.perf_counter()
+    await seed_users(writer, now, rng)
     took["users+accounts"] = time.perf_counter() - t
     t = time.perf_counter()
     await writer.rows("journal_entries", ["id", "lane", "seq", "idempotency_key", "kind", "prev_mac", "mac",
@@ -235,10 +240,11 @@ PAGES = {"page /console/overview?days=30": "/console/overview?days=30",
          "page /console/funnel?days=30": "/console/funnel?days=30"}
 
 
-async def page_timings(url: str, schema: str | None, runs: int) -> dict[str, float]:
+async def page_timings(url: str, schema: str | None, runs: int, pages: dict[str, str] = PAGES,
+                       role: str = "viewer") -> dict[str, float]:
     """The pages as an operator gets them: the real app (embedded Redis in a temp home) on this database, logged
-    in through the form; each GET timed to the last byte of its HTML (queries, the carbon figure, charts,
-    templates)."""
+    in through the form as `role`; each GET timed to the last byte of its HTML (queries, the carbon figure,
+    charts, templates)."""
     from aiohttp.test_utils import TestClient, TestServer
 
     from enerlectra.domain import operators
@@ -250,7 +256,7 @@ async def page_timings(url: str, schema: str | None, runs: int) -> dict[str, flo
                             ledger_key="bench-console-" + "k" * 32)
         async with TestClient(TestServer(create_app(settings))) as client:
             email, password = f"bench-{time.time_ns()}@example.com", "bench password 123"
-            await operators.add(client.app[appkeys.DB], email, "viewer", password, cost=2**10)
+            await operators.add(client.app[appkeys.DB], email, role, password, cost=2**10)
             form = await (await client.get("/console/login")).text()
             csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
             login = await client.post("/console/login", data={"csrf": csrf, "email": email, "password": password})
@@ -260,7 +266,18 @@ async def page_timings(url: str, schema: str | None, runs: int) -> dict[str, flo
                 resp = await client.get(path)
                 assert resp.status == 200, (path, resp.status)
                 await resp.read()
-            return {name: await timed(runs, lambda path=path: get(path)) for name, path in PAGES.items()}
+            return {name: await timed(runs, lambda path=path: get(path)) for name, path in pages.items()}
+
+
+async def vacuum_analyze(engine, tables) -> None:
+    """On PostgreSQL, what autovacuum does to a live database: statistics, and the visibility map that lets the
+    report queries read their indexes alone (freshly COPYed tables fetch every row: 1.3-2.5x slower)."""
+    if engine.url.get_backend_name() != "postgresql":
+        return
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in tables:
+            await conn.execute(text(f"VACUUM ANALYZE {table}"))
 
 
 async def run(url: str, schema: str | None, sqlite_path: Path | None, runs: int,
@@ -277,13 +294,7 @@ async def run(url: str, schema: str | None, sqlite_path: Path | None, runs: int,
                 print(f"  seeded {step:30} {seconds:7.1f} s")
             rate = await fold_sessions(make_sessionmaker(engine), now, rng)
             print(f"  folded {SESSIONS:,} sessions through workers.analytics.record: {rate:,.0f}/s")
-        if url.startswith("postgresql"):
-            # What autovacuum does to a live database: statistics, and the visibility map that lets the report
-            # queries read their indexes alone (freshly COPYed tables fetch every row: 1.3-2.5x slower).
-            async with engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                for table in VACUUMED:
-                    await conn.execute(text(f"VACUUM ANALYZE {table}"))
+        await vacuum_analyze(engine, VACUUMED)
         db = make_sessionmaker(reader)
         period = Period.ending(30)
         queries = {"overview 30 days": await timed(runs, lambda: overview(db, 30)),
@@ -295,7 +306,7 @@ async def run(url: str, schema: str | None, sqlite_path: Path | None, runs: int,
         await reader.dispose()
 
 
-async def run_postgresql(args: argparse.Namespace) -> dict[str, float]:
+async def run_postgresql(args: argparse.Namespace, run=run) -> dict[str, float]:
     """In a schema of its own, dropped after; with --keep-schema kept, and timed as it is when it exists."""
     admin = create_async_engine(args.database_url)
     try:
@@ -316,7 +327,8 @@ async def run_postgresql(args: argparse.Namespace) -> dict[str, float]:
         await admin.dispose()
 
 
-async def main_async(args: argparse.Namespace) -> int:
+async def main_async(args: argparse.Namespace, run=run) -> int:
+    """`run(url, schema, sqlite_path, runs, reuse)` -> {what: median ms} on SQLite, then on PostgreSQL if given."""
     results = {}
     if args.no_sqlite:
         pass
@@ -331,21 +343,21 @@ async def main_async(args: argparse.Namespace) -> int:
             print("SQLite (a temp file)")
             results["SQLite"] = await run(f"sqlite+aiosqlite:///{path}", None, path, args.runs)
     if args.database_url:
-        results["PostgreSQL"] = await run_postgresql(args)
+        results["PostgreSQL"] = await run_postgresql(args, run)
     over = False
     print(f"\nmedian of {args.runs} runs (target <= {args.target_ms:.0f} ms)")
     for database, timings in results.items():
         for query, ms in timings.items():
             flag = "" if ms <= args.target_ms else "  OVER"
             over |= bool(flag)
-            print(f"  {database:10} {query:32} {ms:8.1f} ms{flag}")
+            print(f"  {database:10} {query:44} {ms:8.1f} ms{flag}")
     return 1 if over and args.check else 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(doc: str = __doc__, schema: str = "bench_console", run=run) -> None:
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--database-url", help="also on PostgreSQL: postgresql+asyncpg://...")
-    parser.add_argument("--schema", default="bench_console", help="the PostgreSQL schema (dropped after)")
+    parser.add_argument("--schema", default=schema, help="the PostgreSQL schema (dropped after)")
     parser.add_argument("--keep-schema", action="store_true",
                         help="keep the PostgreSQL schema after; when it exists, time it as it is (no seeding)")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
@@ -353,7 +365,7 @@ def main() -> None:
     parser.add_argument("--sqlite-file", help="seed this SQLite file and keep it; when it exists, time it as it is")
     parser.add_argument("--target-ms", type=float, default=300.0)
     parser.add_argument("--check", action="store_true", help="exit 1 when a query's median is over the target")
-    sys.exit(asyncio.run(main_async(parser.parse_args())))
+    sys.exit(asyncio.run(main_async(parser.parse_args(), run)))
 
 
 if __name__ == "__main__":

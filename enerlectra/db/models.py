@@ -650,12 +650,16 @@ class StationLog(Base):
     kind: fault / fault_cleared / alert / incident / online / offline / boot / note (an operator's)."""
 
     __tablename__ = "station_log"
+    # Newest first without a sort at 2,000,000 lines (0021): a station's log, each kind (the alerts list), a bank's.
+    __table_args__ = (Index("ix_station_log_station_time", "station_id", "created_at", "id"),
+                      Index("ix_station_log_kind_time", "kind", "created_at", "id"),
+                      Index("ix_station_log_bank_newest", "bank_id", "id"))     # where a bank was last seen
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), nullable=True, index=True)
-    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), nullable=True, index=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), nullable=True)
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), nullable=True)
     slot_n: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    kind: Mapped[str] = mapped_column(String(14), index=True)
+    kind: Mapped[str] = mapped_column(String(14))
     detail: Mapped[str] = mapped_column(String(300))
     author: Mapped[str] = mapped_column(String(120), default="station")   # station / link / an operator
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -703,13 +707,17 @@ class Rental(Base):
     __table_args__ = (Index("uq_rentals_open_user", "user_id", unique=True,
                             sqlite_where=text("state IN ('ejecting', 'active')"),
                             postgresql_where=text("state IN ('ejecting', 'active')")),   # one open rental each
-                      Index("ix_rentals_open", "state", "due_at"))
+                      Index("ix_rentals_open", "state", "due_at"),
+                      # The console's keyset pages, newest first, by state, station or renter (0021).
+                      Index("ix_rentals_state_newest", "state", "id"),
+                      Index("ix_rentals_station_newest", "station_id", "id"),
+                      Index("ix_rentals_user_newest", "user_id", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(String(12), unique=True)              # R-1234567, printed on receipts
     request_key: Mapped[str] = mapped_column(String(120), unique=True)     # the hop / SMS that asked for it
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"))
     bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"), nullable=True, index=True)
     slot_n: Mapped[int | None] = mapped_column(Integer, nullable=True)
     req_id: Mapped[str | None] = mapped_column(String(26), nullable=True, unique=True)   # the eject request

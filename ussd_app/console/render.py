@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from numbers import Number
 from typing import Any, Sequence
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from ussd_app.console import access
 
@@ -29,6 +31,21 @@ class Table:
     title: str = ""
     links: dict[int, str] = field(default_factory=dict)   # column index -> URL pattern, e.g. "/console/users/{}"
     empty: str = "Nothing here yet."
+
+    def body_html(self) -> Markup:
+        """The rows as the `table` macro shows them (numbers marked, linked columns linked, all escaped), built
+        here: a template loop per cell took half of the Stations page at 2,000 stations (bench.console_stations)."""
+        out = []
+        for row in self.rows:
+            cells = []
+            for i, v in enumerate(row):
+                if i in self.links and v is not None:
+                    inner = f'<a href="{escape(self.links[i].format(v))}">{escape(v)}</a>'
+                else:
+                    inner = "" if v is None else escape(v)
+                cells.append(f'<td class="num">{inner}</td>' if isinstance(v, Number) else f"<td>{inner}</td>")
+            out.append(f"<tr>{''.join(cells)}</tr>\n")
+        return Markup("".join(out))
 
 
 def _cell(value: Any) -> str:

@@ -1,6 +1,7 @@
 """The Rentals page (staff): power-bank rentals newest first, open and ended, filtered by state and station, one
 page at a time; each with its renter (masked; admins and support follow it to the profile), station, bank,
-times, cost (so far, or billed) and what the wallet still owes."""
+times, cost (so far, or billed) and what the wallet still owes. Paged by keyset (?before=ID, ?after=ID: the
+rentals older or newer than that one), as fast on the thousandth page as on the first."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -27,13 +28,13 @@ def _station(request: web.Request) -> str:
 @access.allow(*NAV[2])
 async def rentals_page(request: web.Request) -> web.StreamResponse:
     filters = q.Filters(state=paging.choice(request, "state", q.STATES), station=_station(request))
-    page = paging.page_of(request)
+    page = paging.keyset_of(request)
     async with request.app[appkeys.DB_READ]() as s:
-        rows = await q.listed(s, filters, page, clock.now())
+        rows, ids = await q.listed(s, filters, page, clock.now())
     links = {1: "/console/users/{}"} if access.operator(request).role in PROFILE_READERS else {}
-    table = render.Table("rentals", q.COLUMNS, rows, title=f"Rentals, newest first (page {page.number})",
+    table = render.Table("rentals", q.COLUMNS, rows, title="Rentals, newest first",
                          links={**links, 3: "/console/stations/{}"}, empty="No rentals match.")
-    context = {"filters": filters, "states": q.STATES, "page": page, "has_next": len(rows) == page.size,
+    context = {"filters": filters, "states": q.STATES, "links": page.links(ids),
                "request_with": paging.linker(request)}
     return render.page(request, "rentals.html", context, table)
 

@@ -81,8 +81,8 @@ async def profile(request: web.Request) -> web.StreamResponse:
                          await q.orders(s, user), title="Market orders"),
             render.Table("clusters", ["code", "name", "role", "status", "contributed", "joined"],
                          await q.clusters(s, user), title="Clusters"),
-            render.Table("rentals", q_rentals.COLUMNS, await q_rentals.listed(
-                s, q_rentals.Filters(user_id=user.id), paging.Page(1, q.LIMIT), clock.now()),
+            render.Table("rentals", q_rentals.COLUMNS, (await q_rentals.listed(
+                s, q_rentals.Filters(user_id=user.id), paging.Keyset(size=q.LIMIT), clock.now()))[0],
                          links={3: "/console/stations/{}"}, title="Power-bank rentals"),
         ]
     context = {"user": user, "facts": q.facts(user, balances), "pin": pin, "stamp": paging.stamp,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from enerlectra.domain import audit
 from enerlectra.domain.stations import ejects, journal, wire
 
 COUNTRIES = ("ZM", "TZ")
+ALERT_KINDS = ("alert", "incident", "offline")      # the lines `stations alerts` and the console list
 
 
 class StationTaken(ValueError):
@@ -60,6 +61,8 @@ async def views(s: AsyncSession, min_soc: int, area: str | None = None, code: st
     """Every station (or those whose area contains `area`, or the one with `code`), by code, with what it can
     give and take now."""
     usable = and_(Slot.fault.is_(None), Slot.state != "fault")
+    if not area and code is None:
+        return await _every_view(s, min_soc, usable)
     banks = (select(func.count()).select_from(Bank).join(Slot, and_(Slot.station_id == Bank.station_id,
                                                                     Slot.n == Bank.slot_n))
              .where(Bank.station_id == Station.id, Bank.state == "available", Bank.soc >= min_soc, usable)
@@ -76,6 +79,21 @@ async def views(s: AsyncSession, min_soc: int, area: str | None = None, code: st
             for st, b, f in (await s.execute(query)).all()]
 
 
+async def _every_view(s: AsyncSession, min_soc: int, usable) -> list[StationView]:
+    """The whole fleet in one pass over every slot and the bank in it, counted per station: the counts per
+    station above look each one's banks and slots up twice (2,000 stations: 130 ms on PostgreSQL against 40,
+    bench.console_stations), but for one station (a USSD hop) they are the cheaper."""
+    charged = and_(usable, Bank.state == "available", Bank.soc >= min_soc)
+    counts = (select(Slot.station_id, func.sum(case((charged, 1), else_=0)).label("banks"),
+                     func.sum(case((and_(usable, Bank.id.is_(None)), 1), else_=0)).label("free"))
+              .outerjoin(Bank, and_(Bank.station_id == Slot.station_id, Bank.slot_n == Slot.n))
+              .group_by(Slot.station_id).subquery())
+    query = (select(Station, func.coalesce(counts.c.banks, 0), func.coalesce(counts.c.free, 0))
+             .outerjoin(counts, counts.c.station_id == Station.id).order_by(Station.code))
+    return [StationView(st.code, st.name, st.area, st.country, st.online, st.slots, int(b), int(f),
+                        st.last_heartbeat_at) for st, b, f in (await s.execute(query)).all()]
+
+
 async def log_of(s: AsyncSession, code: str, limit: int = 50) -> list[tuple[StationLog, str | None]]:
     """The station's log, newest first, with each line's bank serial. Raises LookupError for an unknown code."""
     st = await s.scalar(select(Station).where(Station.code == code))
@@ -88,11 +106,18 @@ async def log_of(s: AsyncSession, code: str, limit: int = 50) -> list[tuple[Stat
 
 
 async def alerts(s: AsyncSession, limit: int = 50) -> list[tuple[StationLog, str | None, str | None]]:
-    """Alerts, incidents and offline lines of every station, newest first: (line, station code, bank serial)."""
+    """Alerts, incidents and offline lines of every station, newest first: (line, station code, bank serial).
+
+    Each kind's newest `limit` from its index (kind, created_at, id), then the newest of those: `kind IN (...)`
+    would sort every such line there is (a third of 2,000,000 in bench.console_stations, 0.8 s on SQLite)."""
+    newest = [select(StationLog.id).where(StationLog.kind == kind)
+              .order_by(StationLog.created_at.desc(), StationLog.id.desc()).limit(limit).subquery()
+              for kind in ALERT_KINDS]
+    ids = union_all(*(select(sq.c.id) for sq in newest)).subquery()
     rows = await s.execute(select(StationLog, Station.code, Bank.serial)
+                           .join(ids, ids.c.id == StationLog.id)
                            .outerjoin(Station, Station.id == StationLog.station_id)
                            .outerjoin(Bank, Bank.id == StationLog.bank_id)
-                           .where(StationLog.kind.in_(("alert", "incident", "offline")))
                            .order_by(StationLog.created_at.desc(), StationLog.id.desc()).limit(limit))
     return [tuple(row) for row in rows.all()]
 

@@ -445,6 +445,7 @@ def _texts() -> list[tuple[str, str, int]]:
     """(what, text, budget): the screens' share is 160 less their options and 0 Back / 00 Home."""
     found = [(f"refusal {code}", asks.refusal_text(code, "123456", 99_999_999, "ZMW"), 160 - 20)
              for code in ("unknown_station", "offline", "no_bank", "short", "open_rental", "wrong_country", "?")]
+    found += [("refusal owed", asks.refusal_text("owed", "123456", 99_999_999, "ZMW", 99_999_999), 160 - 20)]
     for state, eject in (("active", "ok"), ("ejecting", "pending"), ("cancelled", "failed")):
         view = SimpleNamespace(**{**vars(VIEW), "state": state, "eject_state": eject})
         found += [(f"rental {state}", asks.rental_text(view, "ZM"), 160 - 40),

@@ -211,7 +211,8 @@ async def _rent(s: AsyncSession, user: User, code: str, key: str) -> tuple[Renta
         debts = await holds.pay_debts(s, key, user.id, tariff.currency, tariff.deposit)
     except holds.Short as exc:
         raise RentRefused("owed", code, exc.missing, exc.owed) from None
-    faults.point("rentals.rent.after_debts")
+    if debts:
+        faults.point("rentals.rent.after_debts")
     try:
         posted = await holds.hold_deposit(s, key, user.id, tariff.currency, tariff.deposit)
     except ledger.InsufficientFunds as exc:

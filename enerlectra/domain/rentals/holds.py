@@ -94,8 +94,8 @@ async def settle(s: AsyncSession, rental: Rental, bill: Bill) -> tuple[Posted, i
 
 async def owed_total(s: AsyncSession, user_id: int, currency: str) -> int:
     """What the user's earlier rentals still owe in `currency` (pay_debts collects it at the next rent)."""
-    return await s.scalar(select(func.sum(Rental.owed)).where(Rental.user_id == user_id, Rental.currency == currency,
-                                                              Rental.owed > 0)) or 0
+    return int(await s.scalar(select(func.sum(Rental.owed)).where(   # PostgreSQL sums a BIGINT as a numeric
+        Rental.user_id == user_id, Rental.currency == currency, Rental.owed > 0)) or 0)
 
 
 async def pay_debts(s: AsyncSession, key: str, user_id: int, currency: str, deposit: int) -> list[Debt]:

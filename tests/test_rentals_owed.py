@@ -169,3 +169,25 @@ async def test_a_rent_killed_after_the_debt_post_leaves_nothing_and_the_resent_r
     assert (await shop.rental(lost.ref)).owed == 0 and await _debt_entries(shop) == 1 and view.state == "ejecting"
     assert await shop.wallet(user) == 0
     await shop.books_ok()
+
+
+@pytest.mark.parametrize("where", ["the same station", "another station"])
+async def test_a_rent_paying_the_debt_while_the_lost_bank_comes_back_leaves_the_plain_return(shop, where):
+    """The found refund (bank, then rental, then the accounts) racing the rent that pays that rental's debt
+    (station, banks, rentals, accounts): never a deadlock (PostgreSQL), and whichever commits first the wallet
+    ends as if the bank had been returned late and the new deposit held: the refund cancels the debt first, or
+    pays back what the rent paid."""
+    one, user, lost = await _owing(shop, "+260971560007", "5607")
+    two = await shop.station("5608", slots=10, banks=8)
+    funded = 3 * (LOST_OWED + DEPOSIT)
+    await _fund(shop, user, funded)
+    shop.t = 5 * HOUR
+    for cab in (one, two):
+        await shop.world.apply(cab.hb(), shop.now)
+    rented, told = await asyncio.gather(shop.rent(user, (one if where == "the same station" else two).sid, "hop:r"),
+                                        shop.give_back(one, lost.bank_serial))
+    back = await shop.rental(lost.ref)
+    assert told == "returned" and back.state == "found" and back.owed == 0 and rented.state == "ejecting"
+    late_return = back.bill["from_deposit"] + back.bill["owed"]        # billing.Bill.due_now of the late return
+    assert await shop.wallet(user) == funded - late_return and await shop.held() == DEPOSIT
+    await shop.books_ok()

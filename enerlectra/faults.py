@@ -28,7 +28,8 @@ DEFECTS = frozenset({"half_placed_order", "pin_no_reservation", "payment_key_fro
                      "end_not_remembered", "foreign_number_accepted"})
 POINTS = frozenset({"payments.after_open", "payments.settle.after_post", "sms.send.after_claim",
                     "sms.send.after_gateway", "wallet.credit.before_commit", "rentals.settle.after_post",
-                    "stations.settle_by_hand.after_settle", "rentals.found.after_post"})
+                    "stations.settle_by_hand.after_settle", "rentals.found.after_post",
+                    "rentals.rent.after_debts"})
 
 enabled: frozenset[str] = frozenset(filter(None, os.environ.get("ENERLECTRA_FAULTS", "").split(",")))
 _armed: dict[str, int] = {}          # kill point -> how many more times it kills

@@ -125,10 +125,6 @@ async def test_two_stations_telling_of_the_same_found_bank_at_once_refund_it_onc
     await shop.books_ok()
 
 
-@pytest.mark.xfail(strict=True, reason="pre-existing policy gap, not the found merge's: rentals.service._rent checks "
-                   "open rentals only, never a lost rental's unpaid `owed`; a renter who owes K250 for a bank they "
-                   "kept (reported lost, or swept) takes the next K350 bank for its K100 deposit. Refusing needs a "
-                   "product decision (a RentRefused code, its screen text in four languages)")
 async def test_a_renter_who_still_owes_for_a_lost_bank_cannot_take_another(shop):
     cab = await shop.station("5405", slots=4, banks=2)
     user, lost = await out(shop, cab, "+260971540005", money=10_000)     # the deposit and nothing more
@@ -137,8 +133,10 @@ async def test_a_renter_who_still_owes_for_a_lost_bank_cannot_take_another(shop)
     assert (await shop.rental(lost.ref)).owed == 25_000
     await shop.world.apply(cab.hb(), shop.now)
     await wallet.credit(shop.db, "test:fund:again", user, user.currency, 10_000, "test")
-    with pytest.raises(service.RentRefused):
+    with pytest.raises(service.RentRefused) as refused:      # the K100 covers the deposit, not the K250 owed
         await shop.rent(user, cab.sid, "hop:again")
+    assert (refused.value.code, refused.value.owed, refused.value.needed) == ("owed", 25_000, 25_000)
+    assert await shop.wallet(user) == 10_000 and (await shop.rental(lost.ref)).owed == 25_000
     await shop.books_ok()
 
 

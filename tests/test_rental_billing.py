@@ -312,7 +312,10 @@ def extreme_bills(currency: str) -> list[billing.Bill]:
 def rendered(currency: str) -> list[tuple[str, str, int]]:
     """(what, text, budget in septets) at the extremes, in the current language."""
     renter = Renter(currency, "TZ" if currency == "TZS" else "ZM")
-    found = [("terms", texts.terms_text(extreme(currency), LONGEST_STATION), texts.TERMS_SEPTETS)]
+    most = MOST_MINOR - MOST_MINOR % 100
+    found = [("terms", texts.terms_text(extreme(currency), LONGEST_STATION), texts.TERMS_SEPTETS),
+             ("terms owed", texts.owed_terms_text(extreme(currency), LONGEST_STATION, most), texts.TERMS_SEPTETS),
+             ("debts paid", texts.debts_paid_text(renter, 999_999_999, most, currency), 160)]
     for b in extreme_bills(currency):
         found.append(("receipt", texts.receipt_text(renter, b, LONGEST_STATION, T0, 999_999_999), 160))
         found.append(("lost", texts.lost_text(renter, b, 999_999_999), 160))

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from enerlectra import i18n
-from enerlectra.db.models import JournalEntry, Payment, Rental, SmsOutbox
+from enerlectra.db.models import JournalEntry, Payment, Rental, SmsOutbox, Station
 from enerlectra.domain import hops, users, wallet
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
@@ -303,6 +303,68 @@ async def test_a_top_up_past_the_days_limit_ends_with_nothing_started(money_clie
     assert [p.id for p in await payments_of(client)] == [first.id]
 
 
+async def _owes(client, user, code: str, amount: int) -> Rental:
+    """An earlier rental of `user`, lost, its bill `amount` beyond what the wallet could pay (rentals.owed)."""
+    async with unit_of_work(client.app[appkeys.DB]) as s:
+        station = await s.scalar(select(Station).where(Station.code == code))
+        earlier = Rental(ref="R-1000001", request_key=f"test:owed:{user.id}", user_id=user.id, station_id=station.id,
+                         currency=user.currency, terms={}, state="lost", deposit=DEPOSIT, prepaid=0, owed=amount,
+                         created_at=datetime.now(timezone.utc))
+        s.add(earlier)
+    return earlier
+
+
+DEPOSIT, OWED = 100_00, 250_00
+
+
+async def test_owing_and_short_offers_the_top_up_of_the_debt_and_the_deposit(money_client, stations, mqtt_url):
+    client, msisdn = money_client, "+260971230101"                # Airtel: a network we collect from
+    user = await renter(client, money=40_00, msisdn=msisdn)
+    code = await cabinet(client, stations, mqtt_url)
+    await _owes(client, user, code, OWED)
+    phone = AtPhone(client, msisdn)
+    await charge(phone)
+    screen = await phone.press("1", code)
+    assert screen.startswith("CON You owe K250.00 for an earlier power bank. Renting pays it and the deposit: top "
+                             "up K310.00 first") and "1 Top up K310.00" in screen, screen
+    assert "Deposit K310.00 from Airtel Money 0" in await phone.press("1")
+    assert [r.ref for r in await rentals(client)] == ["R-1000001"]
+
+
+async def test_owing_and_covered_says_the_debt_is_paid_and_pays_it_once(app_client, stations, mqtt_url):
+    client = app_client
+    user = await renter(client, money=400_00)
+    code = await cabinet(client, stations, mqtt_url)
+    earlier = await _owes(client, user, code, OWED)
+    phone = AtPhone(client, RENTER)
+    await charge(phone)
+    terms = await phone.press("1", code)
+    assert terms.startswith("CON Renting pays the K250.00 you owe first. Kabwata Market: deposit K100.00.") \
+        and "1 Rent" in terms, terms
+    await phone.press("1")
+    done = await phone.press(PIN)
+    assert done == await phone.hop("*".join(phone.inputs))             # the PIN hop resent: paid once
+    rows = {r.ref: r for r in await rentals(client)}
+    assert rows[earlier.ref].owed == 0 and len(rows) == 2
+    async with client.app[appkeys.DB]() as s:
+        debts = await s.scalar(select(func.count()).select_from(JournalEntry).where(JournalEntry.kind == "rental_owed"))
+        told = list(await s.scalars(select(SmsOutbox.body).where(SmsOutbox.dedupe_key.like("rental:%:owed_paid"))))
+    assert debts == 1 and len(told) == 1 and "K250.00 you owed for an earlier power bank is paid" in told[0], told
+    async with client.app[appkeys.DB]() as s:
+        assert (await wallet.balances(s, user.id, "ZMW")).money == 400_00 - OWED - DEPOSIT
+
+
+async def test_rent_by_sms_says_the_debt(app_client, stations, mqtt_url):
+    client = app_client
+    user = await renter(client, money=DEPOSIT)
+    code = await cabinet(client, stations, mqtt_url)
+    await _owes(client, user, code, OWED)
+    await client.post("/sms/africastalking/inbound", data=sms(f"RENT {code}", sender=RENTER))
+    body = await _reply(client, RENTER)
+    assert body == "You owe K250.00 for an earlier power bank. Renting pays it and the deposit: top up K250.00 " \
+        "first (Mobile money, 1).", body
+
+
 async def test_a_deposit_that_fits_still_rents_with_1(app_client, stations, mqtt_url):
     """The 1 on the terms rents when the wallet holds the deposit: a top-up offered earlier is forgotten."""
     client = app_client
@@ -445,6 +507,7 @@ def _texts() -> list[tuple[str, str, int]]:
     """(what, text, budget): the screens' share is 160 less their options and 0 Back / 00 Home."""
     found = [(f"refusal {code}", asks.refusal_text(code, "123456", 99_999_999, "ZMW"), 160 - 20)
              for code in ("unknown_station", "offline", "no_bank", "short", "open_rental", "wrong_country", "?")]
+    found += [("refusal owed", asks.refusal_text("owed", "123456", 99_999_999, "ZMW", 99_999_999), 160 - 20)]
     for state, eject in (("active", "ok"), ("ejecting", "pending"), ("cancelled", "failed")):
         view = SimpleNamespace(**{**vars(VIEW), "state": state, "eject_state": eject})
         found += [(f"rental {state}", asks.rental_text(view, "ZM"), 160 - 40),

@@ -223,6 +223,8 @@ TEMPLATES: tuple[Template, ...] = (
     Template("rent by ussd", lambda: rent_cmd.rent_by_ussd(terms_text(_TARIFF, _STATION), "123456", "*123*456#")),
     Template("rent refused short", lambda: rental_asks.refusal_text("short", "123456", 99_999_900, "TZS"),
              max_segments=1),
+    Template("rent refused owed", lambda: rental_asks.refusal_text("owed", "123456", 99_999_900, "TZS", 99_999_900),
+             max_segments=1),
     Template("rent refused wrong country", lambda: rental_asks.refusal_text("wrong_country", "123456", 0, "TZS"),
              max_segments=1),
     Template("my rental", lambda: rental_asks.rental_text(_RENTAL, "TZ"), max_segments=1),

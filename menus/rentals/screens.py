@@ -11,7 +11,7 @@ from enerlectra.domain.money import format_money
 from enerlectra.domain.rentals import asks, service
 from enerlectra.domain.rentals.billing import hours_price
 from enerlectra.domain.rentals.tariff import NoTariff, tariff_for
-from enerlectra.domain.rentals.texts import station_label, terms_text
+from enerlectra.domain.rentals.texts import owed_terms_text, station_label, terms_text
 from enerlectra.i18n import _
 from enerlectra.ussd.types import Ctx, Redirect, Reject, Rendered, Screen
 from menus.common import money_locked, money_pin
@@ -36,7 +36,7 @@ async def _unsent(command) -> None:
 
 
 def _refused(exc: service.RentRefused, ctx: Ctx) -> Screen:
-    return Screen([asks.refusal_text(exc.code, exc.station, exc.needed, ctx.session.currency)], end=True)
+    return Screen([asks.refusal_text(exc.code, exc.station, exc.needed, ctx.session.currency, exc.owed)], end=True)
 
 
 async def menu(ctx: Ctx) -> Rendered:
@@ -59,8 +59,9 @@ async def station(ctx: Ctx) -> Rendered:
 
 async def terms(ctx: Ctx) -> Rendered:
     code = ctx.session.data["station"]
+    me = await _me(ctx)
     try:
-        tariff, view = await service.quote(ctx.services.db_read, await _me(ctx), code)
+        tariff, view = await service.quote(ctx.services.db_read, me, code)
     except service.RentRefused as exc:
         if exc.code == "unknown_station":      # a typo: type it again
             return Reject(asks.refusal_text(exc.code, code, 0, ctx.session.currency))
@@ -69,23 +70,26 @@ async def terms(ctx: Ctx) -> Rendered:
             # on to the PIN step, which replays only what this hop's key did (menus.common.money_step_refused).
             return Screen([terms_text(tariff_for(ctx.services.settings, ctx.session.currency), code)],
                           [("1", _("Rent"))])
-        if exc.code == "short" and money.provider(ctx) is not None:     # a network we collect from
-            return _top_up_offer(ctx, exc.needed)
+        if exc.code in ("short", "owed") and money.provider(ctx) is not None:     # a network we collect from
+            return _top_up_offer(ctx, exc)
         return _refused(exc, ctx)
     ctx.session.data.pop("topup", None)
-    return Screen([terms_text(tariff, view.name)], [("1", _("Rent"))])
+    owed = await service.owed(ctx.services.db_read, me)
+    return Screen([owed_terms_text(tariff, view.name, owed) if owed else terms_text(tariff, view.name)],
+                  [("1", _("Rent"))])
 
 
-def _top_up_offer(ctx: Ctx, needed: int) -> Screen:
-    """The wallet is short of the deposit: offer the mobile-money deposit of what is missing right here."""
-    currency = ctx.session.currency
+def _top_up_offer(ctx: Ctx, exc: service.RentRefused) -> Screen:
+    """The wallet is short of the deposit (and of what the renter owes): offer the mobile-money deposit of what
+    is missing right here."""
+    currency, needed = ctx.session.currency, exc.needed
     most = ctx.services.payments.limits.payment(currency)
     # More than one payment may move when the deposit passes this currency's limit (PAYMENT_LIMITS_MINOR): top up
     # the most now, and the next dial offers the rest.
     ctx.session.data["topup"] = min(routing.top_up_amount(needed, currency), most - most % 100)
-    return Screen([_("The deposit needs {amount} more in your wallet.").format(
-        amount=format_money(needed, currency))],
-        [("1", _("Top up {amount}").format(amount=format_money(ctx.session.data["topup"], currency)))])
+    said = asks.refusal_text(exc.code, exc.station, needed, currency, exc.owed) if exc.code == "owed" else \
+        _("The deposit needs {amount} more in your wallet.").format(amount=format_money(needed, currency))
+    return Screen([said], [("1", _("Top up {amount}").format(amount=format_money(ctx.session.data["topup"], currency)))])
 
 
 async def topup(ctx: Ctx) -> Rendered:

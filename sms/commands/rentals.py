@@ -51,7 +51,7 @@ async def handle_rent(ctx: CommandCtx) -> str:
     try:
         tariff, view = await service.quote(_this(ctx), ctx.user, code)
     except service.RentRefused as exc:
-        return asks.refusal_text(exc.code, code, exc.needed, ctx.user.currency)
+        return asks.refusal_text(exc.code, code, exc.needed, ctx.user.currency, exc.owed)
     return rent_by_ussd(terms_text(tariff, view.name), code, ctx.settings.service_code)
 
 

@@ -10,7 +10,7 @@ from enerlectra.domain.rentals.texts import station_label, used_time
 from enerlectra.i18n import _
 
 
-def refusal_text(code: str, station: str, needed: int, currency: str) -> str:
+def refusal_text(code: str, station: str, needed: int, currency: str, owed: int = 0) -> str:
     """service.RentRefused as the renter reads it: what is wrong and what to do instead."""
     if code == "unknown_station":
         return _("No station {code}. Check the digits printed on the cabinet.").format(code=station)
@@ -22,6 +22,9 @@ def refusal_text(code: str, station: str, needed: int, currency: str) -> str:
     if code == "short":
         return _("The deposit needs {amount} more in your wallet: top up {amount} first (Mobile money, 1).").format(
             amount=format_money(needed, currency))
+    if code == "owed":
+        return _("You owe {owed} for an earlier power bank. Renting pays it and the deposit: top up {amount} first "
+                 "(Mobile money, 1).").format(owed=format_money(owed, currency), amount=format_money(needed, currency))
     if code == "open_rental":
         return _("You have a power bank out already. Return it at any station first.")
     if code == "wrong_country":

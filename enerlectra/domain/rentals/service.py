@@ -7,7 +7,8 @@ state: the same request again finds the rental its key made (request_key is UNIQ
 
 Rent, in one transaction: the station's row lock first (as request_eject takes it), then the rental row (its
 UNIQUE request_key and the partial UNIQUE index of one open rental per user are the claims: a twin that
-waited for the lock finds the winner's row), then the eject request (a bank reserved), then the deposit
+waited for the lock finds the winner's row), then the eject request (a bank reserved), then what the renter
+still owes for earlier rentals paid (holds.pay_debts: those rentals' rows, then the wallet), then the deposit
 held. A refusal raises RentRefused and rolls all of it back: no money moves. The eject command is published
 after the commit (`publish`: e.g. `lambda c: link.publish(c.topic, c.payload)`); a publish that fails leaves
 the request pending: it goes unknown and the station's inventory decides, as for a lost result.
@@ -25,19 +26,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from enerlectra import clock
+from enerlectra import clock, faults
 from enerlectra.db.models import JournalEntry, Rental, Station, User
-from enerlectra.domain import ledger
-from enerlectra.domain.rentals import billing, ending, holds
+from enerlectra.domain import ledger, outbox
+from enerlectra.domain.rentals import billing, ending, holds, texts
 from enerlectra.domain.rentals.tariff import NoTariff, Tariff, tariff_for
-from enerlectra.domain.rentals.views import OPEN, RentalView, billed, tariff_of, terms_of, view
+from enerlectra.domain.rentals.views import OPEN, RentalView, billed, number, tariff_of, terms_of, view
 from enerlectra.domain.stations import ejects, fleet, places, wire
 from enerlectra.domain.stations.ejects import Command
 from enerlectra.domain.stations.fleet import StationView
 from enerlectra.domain.work import unit_of_work
+from enerlectra.i18n import in_language_of
 from enerlectra.settings import Settings
 
-__all__ = ["RentRefused", "ExtendRefused", "NoOpenRental", "KeyTaken", "RentalView", "configure", "quote", "rent",
+__all__ = ["RentRefused", "ExtendRefused", "NoOpenRental", "KeyTaken", "RentalView", "configure", "quote", "owed", "rent",
            "wait_for_eject", "current", "extend", "report_lost", "recent_stations", "find_stations"]
 
 log = logging.getLogger("enerlectra.rentals")
@@ -57,11 +59,12 @@ def settings() -> Settings:
 
 
 class RentRefused(Exception):
-    """No rental: `code` says why (unknown_station, offline, no_bank, open_rental, short, wrong_country)."""
+    """No rental: `code` says why (unknown_station, offline, no_bank, open_rental, short, wrong_country, owed:
+    the wallet cannot pay the earlier rentals' debts, `owed`, and the deposit; `needed` is what it lacks)."""
 
-    def __init__(self, code: str, station: str = "", needed: int = 0):
+    def __init__(self, code: str, station: str = "", needed: int = 0, owed: int = 0):
         super().__init__(code)
-        self.code, self.station, self.needed = code, station, needed
+        self.code, self.station, self.needed, self.owed = code, station, needed, owed
 
 
 class ExtendRefused(Exception):
@@ -127,9 +130,16 @@ async def quote(db: async_sessionmaker, user: User, station_code: str) -> tuple[
         if await _open_rental(s, user.id) is not None:
             raise RentRefused("open_rental", station_code)
         balance = await holds.wallet_balance(s, user.id, user.currency)
-        if balance < tariff.deposit:
-            raise RentRefused("short", station_code, tariff.deposit - balance)
+        owed = await holds.owed_total(s, user.id, tariff.currency)
+        if balance < owed + tariff.deposit:
+            raise RentRefused("owed" if owed else "short", station_code, owed + tariff.deposit - balance, owed)
         return tariff, station
+
+
+async def owed(db: async_sessionmaker, user: User) -> int:
+    """What the user's earlier rentals still owe: a rent pays it before it holds the deposit."""
+    async with db() as s:
+        return await holds.owed_total(s, user.id, user.currency)
 
 
 # -- renting ---------------------------------------------------------------------------------------------
@@ -198,12 +208,22 @@ async def _rent(s: AsyncSession, user: User, code: str, key: str) -> tuple[Renta
     except ejects.Refused as exc:
         raise RentRefused(exc.code, code) from None
     try:
+        debts = await holds.pay_debts(s, key, user.id, tariff.currency, tariff.deposit)
+    except holds.Short as exc:
+        raise RentRefused("owed", code, exc.missing, exc.owed) from None
+    if debts:
+        faults.point("rentals.rent.after_debts")
+    try:
         posted = await holds.hold_deposit(s, key, user.id, tariff.currency, tariff.deposit)
     except ledger.InsufficientFunds as exc:
         raise RentRefused("short", code, exc.needed - exc.balance) from None
     rental.req_id, rental.bank_id, rental.slot_n, rental.deposit_entry_id = req.req_id, req.bank_id, req.slot_n, \
         posted.entry_id
     await s.flush()
+    if debts:                                # the terms screen said so; the SMS is the receipt of it
+        body = in_language_of(user, texts.debts_paid_text, number(rental.ref), sum(d.amount for d in debts),
+                              tariff.currency)
+        await outbox.add(s, user.msisdn, body, "rental", essential=True, dedupe_key=f"rental:{rental.id}:owed_paid")
     return rental, command
 
 

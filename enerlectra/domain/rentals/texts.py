@@ -39,6 +39,22 @@ def terms_text(tariff: Tariff, station: str) -> str:
         cap=format_money(tariff.daily_cap, money), hours=tariff.hours, late=format_money(tariff.late_per_hour, money))
 
 
+def owed_terms_text(tariff: Tariff, station: str, owed: int) -> str:
+    """The terms when the renter still owes for an earlier rental: renting pays that first (service._rent), so
+    the screen says it, and leaves out the cap and the late fees to stay within one screen."""
+    money = tariff.currency
+    return _("Renting pays the {owed} you owe first. {station}: deposit {deposit}. {price}/hour after {free} free "
+             "min.").format(
+        owed=format_money(owed, money), station=station_label(station), deposit=format_money(tariff.deposit, money),
+        price=format_money(tariff.per_hour, money), free=tariff.free_minutes)
+
+
+def debts_paid_text(user, ref: int, amount: int, currency: str) -> str:
+    """The SMS when a rent paid what the renter owed for earlier rentals from the wallet."""
+    return _("Enerlectra R{ref}: {amount} you owed for an earlier power bank is paid from your wallet.").format(
+        ref=ref, amount=format_money(amount, currency))
+
+
 def receipt_text(user, bill: Bill, station: str, returned_at: datetime | int, ref: int) -> str:
     """The SMS when a bank comes back (at any station): time used, cost, the deposit back, or what the wallet
     pays beyond the deposit when the bill is larger than it (the caller has taken `bill.owed` from it)."""

@@ -138,6 +138,31 @@ async def test_a_message_the_link_dropped_is_not_handed_over_again(shop, setting
     await shop.books_ok()
 
 
+async def test_a_failed_eject_is_applied_once_and_the_link_stays_connected(shop, settings, mqtt_url, caplog):
+    """An eject_result applied as "failed" is an outcome, not a failure of the link: acknowledged, no reconnect."""
+    settings = settings.with_(mqtt_url=mqtt_url)
+    code = random_station_code()
+    cab = await shop.station(code, slots=4, banks=1)
+    user = await shop.renter("+260971550008", 50_000)
+    view = await shop.rent(user, code, "hop:failed")
+    cmd = shop.command(view.ref)
+    with caplog.at_level(logging.INFO, "enerlectra.stations"):
+        async with OnBroker(mqtt_url, cab) as st, Linked(settings, shop):
+            await st.evt("eject_result", slot=cmd["slot"], pb=cmd["pb"], req_id=cmd["req_id"], ok=False,
+                         reason="lock_motor")
+            assert await until(lambda: cancelled(shop, view.ref), 20)
+            await asyncio.sleep(1.5)                                  # a reconnect would have come by now
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("station link connected" in m for m in lines) == 1, lines
+    assert not any("failed" in m and "asked again" in m for m in lines), lines
+    assert await shop.held() == 0
+    await shop.books_ok()
+
+
+async def cancelled(shop, ref: str) -> bool:
+    return (await shop.rental(ref)).state == "cancelled"
+
+
 async def test_heartbeats_sent_while_the_link_is_down_are_not_queued_for_it(shop, settings, mqtt_url):
     """A heartbeat is QoS 0 (the link subscribes to them at 0, so even one a station sent at 1 is not kept): a
     stale inventory must not be applied hours later; only the queued events are."""

@@ -52,7 +52,7 @@ from enerlectra.domain.work import unit_of_work
 from enerlectra.settings import Settings
 
 log = logging.getLogger("enerlectra.stations")
-FAILED = "failed"                           # handle's answer for a message the broker is to hand over again
+FAILED = "failed: hand it over again"       # handle's answer for that (no outcome of applying one reads so)
 
 TICK_SECONDS = 5.0
 DROP_LOG_SECONDS = 300.0
@@ -194,7 +194,7 @@ class StationLink:
         ticker = asyncio.create_task(self._tick_forever())
         try:
             async for message in client.messages:
-                if await self.handle(str(message.topic), message.payload) is FAILED:
+                if await self.handle(str(message.topic), message.payload) == FAILED:
                     raise HandBack("a message failed: reconnecting to have it again")
                 # after the commit (or the drop): a link that dies before this gets the message again
                 client._client.ack(message.mid, message.qos)

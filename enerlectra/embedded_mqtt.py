@@ -18,7 +18,8 @@ anonymous session it neither queues QoS 1 messages while the client is away nor 
 subscriptions) after a disconnect, whatever clean_session said. The station link's persistent session
 (ussd_app/station_link.py) would lose what stations send while it is down, so our plugin lets everyone in
 (the listener is loopback only) without that mark. A client that asks for a clean session (every one but the
-station link) still gets one.
+station link) still gets one. Such a session's QoS 1 messages are kept until acknowledged and sent again on
+reconnect: enerlectra/embedded_mqtt_acks.py.
 """
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from amqtt.broker import Broker
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.authentication import AnonymousAuthPlugin
 from amqtt.session import Session
+
+from enerlectra.embedded_mqtt_acks import KeptUntilAcked, background
 
 MAX_CONNECTIONS = 5000          # stations and our own clients on one loopback listener
 
@@ -50,6 +54,19 @@ class SafeBroker(Broker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._subscriptions = SnapshotTable(self._subscriptions)
+
+    async def _handle_client_session(self, reader, writer, client_session, handler, *args) -> None:
+        if type(handler) is BrokerProtocolHandler:      # amqtt builds it by name: ours takes over its messages
+            handler.__class__ = KeptUntilAcked
+        await super()._handle_client_session(reader, writer, client_session, handler, *args)
+
+    # Sent, not waited for (embedded_mqtt_acks.py): what was queued while the client was away, and the retained
+    # messages a SUBSCRIBE matched (amqtt served the client's next SUBSCRIBE only once those were acknowledged)
+    async def _publish_session_retained_messages(self, session: Session) -> None:
+        background(super()._publish_session_retained_messages(session))
+
+    async def _publish_retained_messages_for_subscription(self, subscription, session: Session) -> None:
+        background(super()._publish_retained_messages_for_subscription(subscription, session))
 
 
 class LoopbackAuth(AnonymousAuthPlugin):

@@ -20,6 +20,13 @@ not ours (its ts), so an outage of ours costs the renter nothing. Events are app
 redelivery changes nothing. Publishers keep an id of their own and a clean session (a second client with the
 subscriber's id would take its session over: the broker drops the first).
 
+The subscriber acknowledges a QoS 1 message (PUBACK) only once it is done with it: applied and committed, a
+duplicate, or dropped as bad or foreign (so a poison message is not handed back for ever). Left to itself,
+paho (under aiomqtt) acknowledges as a message arrives, and a link that died before applying it lost it for
+good (a return then billed later, at a heartbeat's time). A message that failed otherwise (the database
+down, a bug) is not acknowledged: the link reconnects and the broker hands it over again, at most
+FAILED_ATTEMPTS times, then it is dropped and acknowledged with an ERROR line.
+
 Every message's topic is checked against our filters first: amqtt 0.12 sends a client that connects retained
 messages of topics it never subscribed to (enerlectra/embedded_mqtt.py).
 """
@@ -45,14 +52,20 @@ from enerlectra.domain.work import unit_of_work
 from enerlectra.settings import Settings
 
 log = logging.getLogger("enerlectra.stations")
+FAILED = "failed: hand it over again"       # handle's answer for that (no outcome of applying one reads so)
 
 TICK_SECONDS = 5.0
 DROP_LOG_SECONDS = 300.0
 RECONNECT_SECONDS = (1, 2, 5, 10, 30)     # waits between attempts, the last one repeated
+FAILED_ATTEMPTS = 3                       # a message that failed this often is dropped (and acknowledged)
 
 
 class LinkDown(ConnectionError):
     """Not connected to the broker: the command was not published."""
+
+
+class HandBack(aiomqtt.MqttError):
+    """A message failed (not for what it says): reconnect, so the broker hands it over again."""
 
 
 def check_url(url: str) -> None:
@@ -135,6 +148,7 @@ class StationLink:
         self.client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.dropped = DropLog()
+        self.failures: dict[tuple[str, bytes], int] = {}     # (topic, payload) -> failed attempts, this process
 
     # -- the connection --------------------------------------------------------------------------------
 
@@ -147,6 +161,9 @@ class StationLink:
             try:
                 async with client_for(self.url, self.identifier, keepalive=30,
                                       clean_session=self.clean_session) as client:
+                    # aiomqtt 2.5 has no option for it: its paho client (private `_client`) acknowledges only
+                    # when told (`_listen`). A new Client per connection, so no mid of an earlier one is acked.
+                    client._client.manual_ack_set(self.subscribe)
                     self.client, attempt = client, 0
                     if self.subscribe:
                         for topic, qos in wire.SUBSCRIPTIONS:
@@ -177,7 +194,10 @@ class StationLink:
         ticker = asyncio.create_task(self._tick_forever())
         try:
             async for message in client.messages:
-                await self.handle(str(message.topic), message.payload)
+                if await self.handle(str(message.topic), message.payload) == FAILED:
+                    raise HandBack("a message failed: reconnecting to have it again")
+                # after the commit (or the drop): a link that dies before this gets the message again
+                client._client.ack(message.mid, message.qos)
         finally:
             ticker.cancel()
 
@@ -192,20 +212,30 @@ class StationLink:
     # -- what stations send ----------------------------------------------------------------------------
 
     async def handle(self, topic: str, payload: bytes | bytearray | str | None) -> str | None:
-        """Apply one message; what it did, or None for a dropped one. Never raises (but cancellation)."""
+        """Apply one message; what it did, None for a dropped one, FAILED for one to be handed over again.
+        Never raises (but cancellation)."""
         if not any(aiomqtt.Topic(topic).matches(f) for f, _ in wire.SUBSCRIPTIONS):
             return None                      # amqtt's foreign retained messages
         raw = payload.encode() if isinstance(payload, str) else bytes(payload or b"")
         try:
             msg = wire.parse(topic, raw)
             async with unit_of_work(self.db) as s:
-                return str(await self._apply(s, msg, clock.now()))
+                done = str(await self._apply(s, msg, clock.now()))
+            self.failures.pop((topic, raw), None)
+            return done
         except wire.BadMessage as exc:
             self.dropped(topic, str(exc))
         except places.UnknownStation:
             self.dropped(topic, "no station has this code (enerlectra stations add)")
         except Exception as exc:             # noqa: BLE001 -- the loop must outlive any one message
-            log.error("station link: a message on %s failed (%s); dropped", topic[:80], type(exc).__name__)
+            tries = self.failures[(topic, raw)] = self.failures.get((topic, raw), 0) + 1
+            if tries < FAILED_ATTEMPTS:
+                log.error("station link: a message on %s failed (%s); it is asked again", topic[:80],
+                          type(exc).__name__)
+                return FAILED
+            self.failures.pop((topic, raw))
+            log.error("station link: a message on %s failed %d times (%s); dropped", topic[:80], tries,
+                      type(exc).__name__)
         return None
 
     async def _apply(self, s, msg: wire.Message, now: datetime):

@@ -74,7 +74,10 @@ class Shop:
         cmd = self.command(ref)
         if ok:
             cab.banks[cmd["slot"]] = None
-        body = dict(slot=cmd["slot"], pb=cmd["pb"], req_id=cmd["req_id"], ok=ok)
+        # stamped as give_back stamps: a cabinet with no clock of its own set agrees with ours (a return stamped
+        # before its eject's result, same boot, is an earlier rental's, events._stamped_before_its_eject)
+        body = dict(slot=cmd["slot"], pb=cmd["pb"], req_id=cmd["req_id"], ok=ok,
+                    ts=cab.ts or int(self.now.timestamp()))
         if reason:
             body["reason"] = reason
         return await self.world.apply(cab.evt("eject_result", evt_seq, **body), self.now)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.dialects import insert_for
-from enerlectra.db.models import Slot, StationEvent
+from enerlectra.db.models import Bank, EjectRequest, Slot, Station, StationEvent
 from enerlectra.domain.stations import ejects, journal, places, wire
 from enerlectra.domain.stations.hooks import StationHooks
 
@@ -32,6 +33,11 @@ async def apply_event(s: AsyncSession, msg: wire.Message, now: datetime, hooks: 
         return await ejects.apply_result(s, st, body, now, hooks)
     if body["type"] == "return":
         bank, _ = await places.bank_by_serial(s, body["pb"], st, now)
+        if await _stamped_before_its_eject(s, st, bank, body):
+            journal.note(s, "alert", f"return of {bank.serial} into slot {body['slot']} stamped before the eject that "
+                         "rented it out of this station: an earlier rental's, heard late; not a return", now,
+                         station_id=st.id, bank_id=bank.id, slot_n=body["slot"])
+            return "stale"
         returned = await places.arrive(s, st, bank, body["slot"], body.get("soc"), now, hooks,
                                        said_at=msg.said_at)
         return "returned" if returned else "in_place"
@@ -45,3 +51,26 @@ async def apply_event(s: AsyncSession, msg: wire.Message, now: datetime, hooks: 
     st.boot_id = wire.boot_id(body["evt_id"])[:40]
     journal.note(s, "boot", f"booted (boot id {st.boot_id})", now, station_id=st.id)
     return "boot"
+
+
+async def _stamped_before_its_eject(s: AsyncSession, st: Station, bank: Bank, body: dict) -> bool:
+    """A return event for a rented bank stamped, by this station's clock in this boot, between the results of
+    the two last ejects of that bank out of this station: the earlier rental's return, heard only now (a second
+    link behind the first, or sent again under a new evt_id). Taken as a return it would end the running rental
+    at its start, for nothing, with its deposit back while its renter holds the bank. Stamps are compared only
+    within one station and one boot (a cabinet with a dead clock battery restarts its clock), and one stamped
+    before both ejects is a clock gone wrong, not an earlier rental: it counts, clamped by rentals.return_time."""
+    if bank.state != "rented":
+        return False
+    ejects_here = (await s.execute(select(EjectRequest.station_id, EjectRequest.result_evt_id).where(
+        EjectRequest.bank_id == bank.id, EjectRequest.state == "ok")
+        .order_by(EjectRequest.issued_at.desc()).limit(2))).all()
+    if len(ejects_here) < 2 or any(e.station_id != st.id or e.result_evt_id is None for e in ejects_here):
+        return False
+    boot = wire.boot_id(body["evt_id"])
+    if any(wire.boot_id(e.result_evt_id) != boot for e in ejects_here):
+        return False
+    said = dict((await s.execute(select(StationEvent.evt_id, StationEvent.payload).where(
+        StationEvent.evt_id.in_([e.result_evt_id for e in ejects_here])))).all())
+    running, earlier = (said.get(e.result_evt_id, {}).get("ts") for e in ejects_here)
+    return running is not None and earlier is not None and earlier <= body["ts"] < running

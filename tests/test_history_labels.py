@@ -132,3 +132,34 @@ async def test_the_history_screen_names_every_entry(client):
         assert f"{today} {line}" in shown, (line, shown)
     assert shown.index("Meter") < shown.index("Cluster") < shown.index("Sold") < shown.index("Credit +K100")
     assert "Deposit" not in shown and "Withdrawal" not in shown
+
+
+# (direction, state, funding, the line the history screen shows, or None): a deposit or withdrawal of the
+# user's not settled yet is a pending line on top; settled ones, and a cluster's payout, are not.
+WAITING = [
+    ("collection", "pending", None, "Deposit pending +K50.00"),
+    ("payout", "submitted", None, "Withdrawal pending -K20.00"),
+    ("collection", "ambiguous", None, "Deposit pending +K50.00"),
+    ("collection", "succeeded", None, None),
+    ("payout", "failed", None, None),
+    ("payout", "pending", "cluster:KAB:money", None),
+]
+
+
+@pytest.mark.parametrize("direction,state,funding,line", WAITING, ids=[f"{w[0]}-{w[1]}-{w[2]}" for w in WAITING])
+async def test_the_history_screen_shows_the_users_waiting_payments(client, direction, state, funding, line):
+    from enerlectra.db.models import Payment
+    client.phones = {ME: await register(client, ME, "Bwalya")}
+    async with committed_only(client.app[appkeys.DB]) as s:
+        me = await s.scalar(select(User).where(User.msisdn == ME))
+        s.add(Payment(reference=f"hist-{direction}-{state}", provider="mtn", direction=direction, user_id=me.id,
+                      msisdn=ME, currency="ZMW", amount=5_000 if direction == "collection" else 2_000,
+                      state=state, funding=funding))
+    phone = client.phones[ME]
+    await phone.dial()
+    shown = await phone.press("1", "1")
+    today = datetime.now(timezone.utc).strftime("%d/%m")
+    if line is None:
+        assert "No transactions yet." in shown and "pending" not in shown
+    else:
+        assert f"{today} {line}" in shown, shown

@@ -7,14 +7,16 @@ and gave kWh is one "Bought 2.0 kWh" line. What an entry was comes from its kind
   contribution   to a cluster (its name, from the memo's code);  transfer: to / from whom (the memo's ids)
   meter, credit  a meter's export (less import), an operator's credit
   collection, payout-hold, payout-release   a deposit, a withdrawal, a failed withdrawal's money back
-The labels in words live with the screen (menus/wallet/history.py); this module only reads.
+The labels in words live with the screen (menus/wallet/history.py); this module only reads, columns only
+(no ORM entities): `s` is an AsyncSession or a Core read connection (Services.reads, issue 18: the history
+screen's ORM reads were its hop's largest cost).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from enerlectra.db.models import Cluster, Payment, Trade, User
@@ -52,22 +54,35 @@ async def entries(s: AsyncSession, user_id: int, currency: str, limit: int) -> l
     return found
 
 
-async def waiting_payments(s: AsyncSession, user_id: int) -> list[Payment]:
+@dataclass(frozen=True)
+class Waiting:
+    """A deposit or withdrawal of the user's not settled yet."""
+    direction: str          # collection (a deposit) or payout
+    amount: int             # minor units
+    currency: str
+    created_at: datetime | None
+
+
+_WAITING = (select(Payment.direction, Payment.amount, Payment.currency, Payment.created_at)
+            .where(Payment.user_id == bindparam("user_id"), Payment.state.in_(OPEN), Payment.funding.is_(None))
+            .order_by(Payment.id.desc()))
+
+
+async def waiting_payments(s: AsyncSession, user_id: int) -> list[Waiting]:
     """The user's own deposits and withdrawals not settled yet (a cluster's payout is not theirs), newest first."""
-    return list((await s.scalars(select(Payment).where(
-        Payment.user_id == user_id, Payment.state.in_(OPEN), Payment.funding.is_(None))
-        .order_by(Payment.id.desc()))).all())
+    return [Waiting(*row) for row in (await s.execute(_WAITING, {"user_id": user_id})).all()]
 
 
 async def _trades(s: AsyncSession, user_id: int, trades: list[Entry]) -> None:
     if not trades:
         return
-    rows = (await s.scalars(select(Trade).where(Trade.entry_id.in_([e.entry_id for e in trades])))).all()
-    by_entry = {t.entry_id: t for t in rows}
+    rows = (await s.execute(select(Trade.entry_id, Trade.wh, Trade.seller_id)
+                            .where(Trade.entry_id.in_([e.entry_id for e in trades])))).all()
+    by_entry = {entry_id: (wh, seller_id) for entry_id, wh, seller_id in rows}
     for e in trades:
-        trade = by_entry.get(e.entry_id)
-        if trade is not None:
-            e.wh, e.side = trade.wh, "sell" if trade.seller_id == user_id else "buy"
+        if e.entry_id in by_entry:
+            wh, seller_id = by_entry[e.entry_id]
+            e.wh, e.side = wh, "sell" if seller_id == user_id else "buy"
 
 
 def _ids(memo: str) -> tuple[int, int] | None:

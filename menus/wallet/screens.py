@@ -1,7 +1,7 @@
 """Wallet screens: balances and history read the ledger; send money posts one entry with receipts."""
 from __future__ import annotations
 
-from enerlectra.db.models import Payment, User
+from enerlectra.db.models import User
 from enerlectra.domain import ledger, statement, users, wallet
 from enerlectra.domain.account_texts import received_text, sent_text
 from enerlectra.domain.money import format_energy, format_money
@@ -25,7 +25,7 @@ async def menu(ctx: Ctx) -> Rendered:
 
 async def history(ctx: Ctx) -> Rendered:
     user_id = ctx.session.user_id
-    async with ctx.services.db_read() as s:
+    async with ctx.services.reads() as s:
         found = await statement.entries(s, user_id, ctx.session.currency, limit=HISTORY_LINES)
         waiting = await statement.waiting_payments(s, user_id)
     if not found and not waiting:
@@ -34,7 +34,7 @@ async def history(ctx: Ctx) -> Rendered:
                   page_size=HISTORY_PAGE)
 
 
-def _pending_line(payment: Payment) -> str:
+def _pending_line(payment: statement.Waiting) -> str:
     what = _("Deposit") if payment.direction == "collection" else _("Withdrawal")
     sign = "+" if payment.direction == "collection" else "-"
     when = payment.created_at.strftime("%d/%m") if payment.created_at else ""

@@ -48,7 +48,7 @@ class Engine:
     async def handle(self, req: UssdRequest, limits: Call | None = None) -> UssdReply:
         """`limits`: the hop's rate limits, checked in the lock's round trip (store.RateLimited when over)."""
         try:
-            loaded = await self.store.acquire(req.session_id, req.hop, limits)
+            loaded = await self.store.acquire(req.session_id, req.hop, limits, req.msisdn)
         except LockTimeout:
             log.error("session %s (%s): lock not acquired in time", req.session_id, req.aggregator)
             self.metrics.errors.labels("lock_timeout").inc()
@@ -60,7 +60,7 @@ class Engine:
             answered = self._answered(req, loaded)
             if answered is not None:
                 return answered
-            reply, session, save_args = await self._hop(req, loaded.session)
+            reply, session, save_args = await self._hop(req, loaded.session, loaded.resume)
             reason = save_args.pop("end_reason")
             end = self.end_record(session, req.aggregator, reason) if reason else None
             await self.store.save(session, req.hop, reply, loaded.token, recent=loaded.recent, end=end,
@@ -86,7 +86,9 @@ class Engine:
             return loaded.replay or loaded.ended.reply
         return None
 
-    async def _hop(self, req: UssdRequest, session: Session | None) -> tuple[UssdReply, Session, dict]:
+    async def _hop(self, req: UssdRequest, session: Session | None, resume: Session | None = None
+                   ) -> tuple[UssdReply, Session, dict]:
+        """`resume`: the caller's resume pointer, read with the lock when the session is new."""
         is_new = session is None
         if session is None:
             session = Session(id=req.session_id, msisdn=req.msisdn, country=req.country,
@@ -101,7 +103,7 @@ class Engine:
                 reply = await self._timed_out(session)
             elif is_new:
                 self.metrics.sessions_started.inc()
-                reply = await self._open(session, await self.store.resume_point(session.msisdn), req)
+                reply = await self._open(session, resume, req)
             elif paths.behind(req.path_rule, session.path, req.text):
                 # A late duplicate of a hop older than the replay cache keeps: taken as input it would press
                 # keys nobody pressed now and move the path off the user's next hops. The screen as it is.

@@ -3,11 +3,10 @@ with a TTL, a per-session lock, resume pointers.
 
 Keys carry the session id as a hash tag (`{sid}`) so one session's keys share a Redis Cluster slot.
 A hop costs two round trips: one script checks the hop's rate limits (its address, session and hop:
-enerlectra/ratelimit.py), takes the lock and reads the record; one pipeline writes the resume pointer, then
-one script writes the record and releases the lock (the script alone when the pointer does not change). A hop
-that ENDs the session pushes its end record (enerlectra/ussd/ends.py) in that same pipeline, so it costs no
-round trip of its own; an ordinary hop's save is unchanged.
-A new session adds one read (the caller's resume pointer lives under their number, not the session).
+enerlectra/ratelimit.py), takes the lock and reads the record -- and, for a session it does not know, the
+caller's resume pointer (it lives under their number, not the session); one script writes the record, the
+resume pointer when it changes and, on a hop that ENDs the session, its end record (enerlectra/ussd/ends.py),
+and releases the lock. One script each, never a pipeline: a pipeline cost a hop more CPU than the script.
 
 Bytes per live session (issue 18: at most 600): one key (each key costs Redis about 100 bytes of its own), the
 session as compact JSON (types.Session.to_json) without its id (the key names it), a replay cache of the last
@@ -26,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from enerlectra import faults
 from enerlectra.domain import ledger
@@ -36,24 +34,35 @@ from enerlectra.ussd.types import Session, UssdReply
 
 # Take the lock; when it is ours, read the session's record. A lock already holding our token is ours: the
 # Redis client retries a call whose reply was lost, and that retry must not wait out its own lock.
-# KEYS: lock, record. ARGV: token, lock ms.
+# No record (a new session): the resume pointer too, when its key is given -- the round trip a dial needed.
+# KEYS: lock, record[, resume pointer]. ARGV: token, lock ms.
 _ACQUIRE_AND_LOAD = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or redis.call('GET', KEYS[1]) == ARGV[1] then
-  return {1, redis.call('GET', KEYS[2])}
+  local record = redis.call('GET', KEYS[2])
+  if not record and KEYS[3] then return {1, false, redis.call('GET', KEYS[3])} end
+  return {1, record}
 end
 return {0}
 """
-# The same, after the hop's rate limits (KEYS from 3, ARGV from 3: enerlectra/ratelimit.py): a refused hop
-# takes no lock and reads nothing ({2, the limiter's verdict}).
+# The same, after the hop's rate limits (KEYS from 4 -- the resume pointer's is always given here --, ARGV
+# from 3: enerlectra/ratelimit.py): a refused hop takes no lock and reads nothing ({2, the limiter's verdict}).
 _LIMITED_ACQUIRE_AND_LOAD = SLIDING_WINDOW_LUA + """
 local limits = {}
-for i = 3, #KEYS do limits[#limits + 1] = KEYS[i] end
+for i = 4, #KEYS do limits[#limits + 1] = KEYS[i] end
 local verdict = sliding_window(limits, ARGV, 3)
 if verdict[1] == 0 then return {2, verdict[2], verdict[3], verdict[4]} end
 """ + _ACQUIRE_AND_LOAD
 # Write the record, release the lock if still ours. KEYS: lock, record. ARGV: token, TTL s, the record.
+# Then, when given: KEYS resume pointer, ends list; ARGV "set"/"delete"/"" (the pointer), its value, its
+# TTL s, the end record ("": none), how many end records the list keeps.
 _SAVE_AND_RELEASE = """
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+if ARGV[4] == 'set' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6])
+elseif ARGV[4] == 'delete' then redis.call('DEL', KEYS[3]) end
+if ARGV[7] and ARGV[7] ~= '' then
+  redis.call('RPUSH', KEYS[4], ARGV[7])
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[8]), -1)
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
@@ -88,6 +97,7 @@ class Loaded:
     replay: UssdReply | None
     ended: Ended | None = None  # the session ended: every later hop gets this END
     recent: list[str] = field(default_factory=list)     # the replay cache: [field, reply] of the last two hops
+    resume: Session | None = None   # no session yet: the caller's resume pointer (when `acquire` was given one)
 
 
 @dataclass(frozen=True)
@@ -194,12 +204,15 @@ class SessionStore:
     def _resume_key(self, msisdn: str) -> str:
         return f"{self.prefix}ussd:resume:{msisdn}"
 
-    async def acquire(self, sid: str, hop_id: str, limits: Call | None = None) -> Loaded:
+    async def acquire(self, sid: str, hop_id: str, limits: Call | None = None, msisdn: str = "") -> Loaded:
         """Lock the session and load it. A duplicate hop (same hop id) waits here, then finds the replay.
         `limits` (Limiter.prepare): checked and recorded first, in the same round trip, once however long the
-        lock is waited for; RateLimited when they refuse."""
+        lock is waited for; RateLimited when they refuse. `msisdn`: a session not found comes with that
+        number's resume pointer (`Loaded.resume`), read in the same round trip."""
         token = secrets.token_hex(8)
         keys = [self._key(sid, "lock"), self._key(sid, "s")]
+        if msisdn or limits is not None:
+            keys.append(self._resume_key(msisdn))     # the limited script takes its limits' keys from the 4th
         deadline = time.monotonic() + self.lock_wait
         while True:
             if limits is not None:
@@ -215,7 +228,8 @@ class SessionStore:
                 recent, wanted = record.get("r", []), _text_field(hop_id)
                 replay = next((_reply_from_str(recent[i + 1].encode()) for i in range(0, len(recent) - 1, 2)
                                if recent[i] == wanted), None)
-                return Loaded(token, _live(sid, record), replay, Ended.load(record.get("e")), recent)
+                resume = _session(got[2]) if msisdn and len(got) > 2 else None
+                return Loaded(token, _live(sid, record), replay, Ended.load(record.get("e")), recent, resume)
             if time.monotonic() > deadline:
                 raise LockTimeout(sid)
             await asyncio.sleep(0.005)
@@ -280,31 +294,13 @@ class SessionStore:
             record["e"] = Ended(session.msisdn, reply, tuple(session.secret_steps)).dump()
         keys = [self._key(session.id, "lock"), self._key(session.id, "s")]
         args = [token, self.ttl, _dump(record)]
-        if pointer is None and end is None:
-            await self._save(keys=keys, args=args)
-            return
-        for attempt in (1, 2):
-            # The resume pointer first, then the record and the lock's release: one round trip (the script by
-            # its digest: a pipeline given a Script object asks SCRIPT EXISTS first, a round trip of its own).
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if end is not None:
-                    pipe.rpush(ends_key(self.prefix), end.dump())
-                    pipe.ltrim(ends_key(self.prefix), -MAX_WAITING, -1)
-                if pointer == "set":
-                    pipe.set(self._resume_key(session.msisdn), _pack(json.dumps(stored, separators=(",", ":"),
-                                                                                ensure_ascii=False)),
-                             ex=self.resume_ttl)
-                elif pointer == "delete":
-                    pipe.delete(self._resume_key(session.msisdn))
-                pipe.evalsha(self._save.sha, len(keys), *keys, *args)
-                # (Retried after NoScriptError, the end record is pushed again: the fold counts a session once.)
-                try:
-                    await pipe.execute()
-                    return
-                except NoScriptError:
-                    if attempt == 2:
-                        raise
-                    await self.redis.script_load(_SAVE_AND_RELEASE)     # Redis restarted: scripts are gone
+        if pointer is not None or end is not None:
+            # The pointer and the end record in the same script (by its digest; redis-py loads it again after
+            # a Redis restart, before it ran: an end record is never pushed twice).
+            value = _pack(json.dumps(stored, separators=(",", ":"), ensure_ascii=False)) if pointer == "set" else ""
+            keys += [self._resume_key(session.msisdn), ends_key(self.prefix)]
+            args += [pointer or "", value, self.resume_ttl, end.dump() if end is not None else "", MAX_WAITING]
+        await self._save(keys=keys, args=args)
 
     async def close(self, sid: str, reply: "Callable[[Session], UssdReply]", msisdn: str = "",
                     end: "Callable[[Session], SessionEnd] | None" = None) -> str:

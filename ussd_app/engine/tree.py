@@ -1,8 +1,10 @@
 """The menu tree: feature configs (data) compiled once into ONE sync HierarchicalMachine.
 
 A feature declares its states and transitions as data; conditions are pure functions of
-(session, input). The machine is built at import and triggered on plain Session objects:
-no Machine per request, no add_model, no async machine (transitions #434, #735).
+(session, input). The machine is built at import and defines the tree (lint and the graph read it); a hop
+moves through a flat table compiled from the same transitions, in the machine's order (issue 18: the
+machine's trigger cost a hop more CPU than the rest of the tree's work; tests/test_tree_moves.py holds the
+two to the same moves).
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ class MenuTree:
         self.start = start      # where a new user starts
         self.states: dict[str, State] = {}
         self.edges: list[tuple[str, str, str]] = []     # (source, dest, label)
+        # source -> its transitions in the order added: what the machine tries, first condition true wins
+        self.moves: dict[str, list[tuple[Rule, Action | None, str]]] = {}
         self.entries = {f"{f.name}_{f.entry}" for f in features}
         machine_states: list[dict] = []
         for feature in features:
@@ -55,6 +59,7 @@ class MenuTree:
                     INPUT, source, dest, conditions=[_condition(go.when)],
                     before=[_action(go.then)] if go.then else None)
                 self.edges.append((source, dest, go.when.__name__))
+                self.moves.setdefault(source, []).append((go.when, go.then, dest))
             for local, state in ((s.name, s) for s in feature.states):
                 for target in state.redirects:
                     if target not in self.states:
@@ -76,10 +81,19 @@ class MenuTree:
         return [self._names[held[i:i + width]] for i in range(0, len(held), width) if held[i:i + width] in self._names]
 
     def move(self, session: Session, text: str) -> bool:
-        """Feed one input to the machine; True when a transition fired.
+        """One input; True when a transition fired: the first of the state's transitions whose condition
+        holds runs its action, then the session is in its destination (what the machine's trigger does:
+        every source is a leaf state, so no parent's transitions are ever tried)."""
+        for when, then, dest in self.moves.get(session.state, ()):
+            if when(session, text):
+                if then is not None:
+                    then(session, text)
+                session.state = dest
+                return True
+        return False
 
-        A screen no input leads away from (a history page, the market) is not asked: `transitions` would log
-        a WARNING for every key typed there, and the engine answers the wrong key itself."""
+    def machine_move(self, session: Session, text: str) -> bool:
+        """The same move through the `transitions` machine (tests hold `move` to it)."""
         if session.state not in self.reads_input:
             return False
         return bool(self.machine.trigger_event(session, INPUT, text=text))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from enerlectra.domain.stations.wire import CODE
+from enerlectra.text.fit import to_gsm7
 from enerlectra.ussd.types import Session
 
 MOST_HOURS = 168           # tariff.py's bound on max_extension_hours: the screen checks the tariff's own
@@ -37,10 +38,16 @@ def remember_hours(session: Session, text: str) -> None:
     session.data["hours"] = int(text.strip())
 
 
+def _area(text: str) -> str:
+    """The area as typed, in GSM-7 only: the screen echoes it, and one control or non-GSM character (a handset
+    sends them) would make that screen unsendable."""
+    return " ".join(to_gsm7(text).split())
+
+
 def is_area(session: Session, text: str) -> bool:
-    text = text.strip()
+    text = _area(text)
     return 2 <= len(text) <= 40 and not text.isdigit()
 
 
 def remember_area(session: Session, text: str) -> None:
-    session.data["area"] = " ".join(text.split())
+    session.data["area"] = _area(text)

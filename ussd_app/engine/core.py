@@ -64,7 +64,7 @@ class Engine:
             reason = save_args.pop("end_reason")
             end = self.end_record(session, req.aggregator, reason) if reason else None
             await self.store.save(session, req.hop, reply, loaded.token, recent=loaded.recent, end=end,
-                                  **save_args)
+                                  seen=loaded.seen, **save_args)
             saved = True
             return reply
         finally:

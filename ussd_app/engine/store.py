@@ -17,7 +17,9 @@ answered (tests/test_aggregator_conformance.py, the probe) -- and zlib over the 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
 import secrets
 import time
 import zlib
@@ -31,6 +33,8 @@ from enerlectra.domain import ledger
 from enerlectra.ratelimit import SLIDING_WINDOW_LUA, Allowed, Call
 from enerlectra.ussd.ends import MAX_WAITING, SessionEnd, ends_key
 from enerlectra.ussd.types import Session, UssdReply
+
+log = logging.getLogger(__name__)
 
 # Take the lock; when it is ours, read the session's record. A lock already holding our token is ours: the
 # Redis client retries a call whose reply was lost, and that retry must not wait out its own lock.
@@ -52,16 +56,24 @@ for i = 4, #KEYS do limits[#limits + 1] = KEYS[i] end
 local verdict = sliding_window(limits, ARGV, 3)
 if verdict[1] == 0 then return {2, verdict[2], verdict[3], verdict[4]} end
 """ + _ACQUIRE_AND_LOAD
-# Write the record, release the lock if still ours. KEYS: lock, record. ARGV: token, TTL s, the record.
+# Write the record, release the lock if still ours. KEYS: lock, record. ARGV: token, TTL s, the record, the
+# record as the hop loaded it (its SHA-1; "none": there was none; "": not checked).
 # Then, when given: KEYS resume pointer, ends list; ARGV "set"/"delete"/"" (the pointer), its value, its
 # TTL s, the end record ("": none), how many end records the list keeps.
+# A hop whose lock expired (it stalled past its renewals) writes nothing when another hop saved since it loaded:
+# that newer record (an END among them) stands, or a resent newer hop would find no reply and run again. A
+# record gone (Redis lost it, or its TTL) is written: the slow hop's session is all there is.
 _SAVE_AND_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] and ARGV[4] ~= '' then
+  local now = redis.call('GET', KEYS[2])
+  if now and (ARGV[4] == 'none' or redis.sha1hex(now) ~= ARGV[4]) then return 0 end
+end
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
-if ARGV[4] == 'set' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6])
-elseif ARGV[4] == 'delete' then redis.call('DEL', KEYS[3]) end
-if ARGV[7] and ARGV[7] ~= '' then
-  redis.call('RPUSH', KEYS[4], ARGV[7])
-  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[8]), -1)
+if ARGV[5] == 'set' then redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7])
+elseif ARGV[5] == 'delete' then redis.call('DEL', KEYS[3]) end
+if ARGV[8] and ARGV[8] ~= '' then
+  redis.call('RPUSH', KEYS[4], ARGV[8])
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[9]), -1)
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
@@ -98,6 +110,7 @@ class Loaded:
     ended: Ended | None = None  # the session ended: every later hop gets this END
     recent: list[str] = field(default_factory=list)     # the replay cache: [field, reply] of the last two hops
     resume: Session | None = None   # no session yet: the caller's resume pointer (when `acquire` was given one)
+    seen: str = ""              # the record as loaded (SHA-1 hex, "none"): `save` writes over no newer one
 
 
 @dataclass(frozen=True)
@@ -229,7 +242,8 @@ class SessionStore:
                 replay = next((_reply_from_str(recent[i + 1].encode()) for i in range(0, len(recent) - 1, 2)
                                if recent[i] == wanted), None)
                 resume = _session(got[2]) if msisdn and len(got) > 2 else None
-                return Loaded(token, _live(sid, record), replay, Ended.load(record.get("e")), recent, resume)
+                seen = hashlib.sha1(got[1]).hexdigest() if got[1] else "none"
+                return Loaded(token, _live(sid, record), replay, Ended.load(record.get("e")), recent, resume, seen)
             if time.monotonic() > deadline:
                 raise LockTimeout(sid)
             await asyncio.sleep(0.005)
@@ -265,16 +279,17 @@ class SessionStore:
         return _session(await self.redis.get(self._resume_key(msisdn)))
 
     async def save(self, session: Session, hop_id: str, reply: UssdReply, token: str, *, resumable: bool,
-                   keep_resume: bool = False, recent: list[str] | None = None, end: SessionEnd | None = None
-                   ) -> None:
+                   keep_resume: bool = False, recent: list[str] | None = None, end: SessionEnd | None = None,
+                   seen: str = "") -> bool:
         """Store the session (or drop it on END), the reply for retransmissions, the resume pointer;
         then release the lock, all in one round trip.
 
         `resumable`: this screen is worth offering again if the call drops.
         `keep_resume`: leave the previous pointer alone (the resume offer itself, an internal error).
         `recent`: the replay cache as loaded (`Loaded.recent`): this hop's reply goes first, the one before stays.
-        `end`: this hop ENDed the session: its record goes onto the ends list in the same pipeline (its own
-        command, not in the `{sid}` script). Only a hop that ran gets here: a retransmitted END pushes nothing.
+        `end`: this hop ENDed the session: its record goes onto the ends list in the same script. Only a hop that ran gets here: a retransmitted END pushes nothing.
+        `seen`: `Loaded.seen`; when the lock is no longer ours and another hop saved since, nothing is written
+        (False): the newer record stands.
         """
         # The resume pointer: set on a screen worth resuming; dropped otherwise, when this session knows of one
         # (read at the dial, or set since): most hops then write the record alone, one script, no pipeline.
@@ -293,14 +308,17 @@ class SessionStore:
         elif not faults.on("end_not_remembered"):
             record["e"] = Ended(session.msisdn, reply, tuple(session.secret_steps)).dump()
         keys = [self._key(session.id, "lock"), self._key(session.id, "s")]
-        args = [token, self.ttl, _dump(record)]
+        args = [token, self.ttl, _dump(record), seen]
         if pointer is not None or end is not None:
             # The pointer and the end record in the same script (by its digest; redis-py loads it again after
             # a Redis restart, before it ran: an end record is never pushed twice).
             value = _pack(json.dumps(stored, separators=(",", ":"), ensure_ascii=False)) if pointer == "set" else ""
             keys += [self._resume_key(session.msisdn), ends_key(self.prefix)]
             args += [pointer or "", value, self.resume_ttl, end.dump() if end is not None else "", MAX_WAITING]
-        await self._save(keys=keys, args=args)
+        if await self._save(keys=keys, args=args):
+            return True
+        log.warning("session %s: its lock expired and a newer hop saved it: this hop's save dropped", session.id)
+        return False
 
     async def close(self, sid: str, reply: "Callable[[Session], UssdReply]", msisdn: str = "",
                     end: "Callable[[Session], SessionEnd] | None" = None) -> str:

@@ -1,0 +1,159 @@
+"""Review of the hop's store (issue 18, branch hopcpu): the save script, the lock and the replay cache under
+lock expiry, Redis losing its data or scripts, concurrent hops of one session, an END's record. A table of
+races, each run on real Redis (embedded, or REDIS_URL): what the session's record holds afterwards, and what a
+retransmission of the newest hop gets."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from enerlectra.redis_client import async_client
+from enerlectra.ussd.types import Session, UssdReply
+from ussd_app.engine.store import SessionStore
+
+MSISDN = "+260971000001"
+
+
+@pytest.fixture
+async def store(redis_url, redis_prefix):
+    client = async_client(redis_url)
+    yield SessionStore(client, redis_prefix, 60, 600, 5000, 2000)
+    await client.aclose()
+
+
+def _session(sid: str, state: str) -> Session:
+    return Session(id=sid, msisdn=MSISDN, country="ZM", state=state, lang="en", user_id=7)
+
+
+async def _expire_lock(store: SessionStore, sid: str) -> None:
+    """What a lock timing out does (a hop stalled past its renewals): the key is gone."""
+    await store.redis.delete(store._key(sid, "lock"))
+
+
+async def _hop(store: SessionStore, sid: str, hop: str, state: str, reply: UssdReply) -> None:
+    loaded = await store.acquire(sid, hop, None, MSISDN)
+    await store.save(_session(sid, state), hop, reply, loaded.token, resumable=False, recent=loaded.recent,
+                     seen=loaded.seen)
+
+
+PAID = UssdReply("Paid K5.00. Thank you.", end=True)
+PIN = UssdReply("Enter your PIN", end=False)
+CONFIRM = UssdReply("Pay K5.00? 1 Yes", end=False)
+
+# (label, what happens between the slow hop's acquire and its save, whose record stands, the hop whose
+#  retransmission must get its own reply back)
+STALE = [
+    ("the lock expired, nobody came: the slow hop's save stands", "nothing", "slow", "h1"),
+    ("Redis lost its data mid-hop: the slow hop's save restores the session", "flushall", "slow", "h1"),
+    ("a newer hop ran and ENDed the session: its END stands", "newer_end", "newer", "h2"),
+    ("a newer hop ran and moved on: its record stands", "newer_move", "newer", "h2"),
+]
+
+
+@pytest.mark.parametrize("label,between,stands,resent", STALE, ids=[s[0] for s in STALE])
+async def test_a_save_after_its_lock_expired_never_overwrites_a_newer_hops_record(store, label, between,
+                                                                                   stands, resent):
+    sid = f"stale-{between}"
+    await _hop(store, sid, "h0", "wallet_sendpin", PIN)
+    slow = await store.acquire(sid, "h1", None, MSISDN)
+    await _expire_lock(store, sid)
+    if between == "flushall":
+        await store.redis.flushall()
+    elif between == "newer_end":
+        await _hop(store, sid, "h1", "wallet_sendpin", CONFIRM)      # the retransmission of h1 ran h1 again
+        await _hop(store, sid, "h2", "wallet_sendpin", PAID)         # then the user's next hop: the payment
+    elif between == "newer_move":
+        await _hop(store, sid, "h1", "wallet_sendpin", CONFIRM)
+        await _hop(store, sid, "h2", "wallet_sendamount", UssdReply("Amount?", end=False))
+    await store.save(_session(sid, "wallet_sendconfirm"), "h1", CONFIRM, slow.token, resumable=False,
+                     recent=slow.recent, seen=slow.seen)
+    again = await store.acquire(sid, resent, None, MSISDN)
+    try:
+        assert again.replay is not None, "the newest hop's retransmission would run its step again"
+        if stands == "slow":
+            assert again.replay == CONFIRM and again.session.state == "wallet_sendconfirm"
+        elif between == "newer_end":
+            assert again.replay == PAID and again.ended is not None and again.session is None
+        else:
+            assert again.session.state == "wallet_sendamount"
+    finally:
+        await store.release(sid, again.token)
+
+
+async def test_a_stale_save_leaves_the_lock_of_the_hop_holding_it(store):
+    """The slow hop's lock expired and another hop holds the session now: the slow save releases nothing."""
+    sid = "stale-held"
+    await _hop(store, sid, "h0", "wallet_sendpin", PIN)
+    slow = await store.acquire(sid, "h1", None, MSISDN)
+    await _expire_lock(store, sid)
+    holder = await store.acquire(sid, "h1", None, MSISDN)
+    await store.save(_session(sid, "wallet_sendconfirm"), "h1", CONFIRM, slow.token, resumable=False,
+                     recent=slow.recent, seen=slow.seen)
+    assert await store.redis.get(store._key(sid, "lock")) == holder.token.encode()
+    await store.release(sid, holder.token)
+
+
+@pytest.mark.parametrize("lost", ["scripts", "data and scripts"])
+async def test_a_retransmitted_hop_after_redis_lost_its_scripts_or_data(store, lost):
+    """A restart drops the scripts (NOSCRIPT: loaded again); FLUSHALL drops the record too (a new session)."""
+    sid = f"lost-{lost}"
+    await _hop(store, sid, "h1", "wallet_sendpin", PAID)
+    await store.redis.script_flush()
+    if lost != "scripts":
+        await store.redis.flushall()
+    again = await store.acquire(sid, "h1", None, MSISDN)
+    try:
+        if lost == "scripts":
+            assert again.replay == PAID and again.ended is not None
+        else:
+            assert again.replay is None and again.session is None and again.ended is None
+    finally:
+        await store.release(sid, again.token)
+
+
+async def test_two_concurrent_copies_of_a_hop_run_it_once(store):
+    """The second copy waits for the lock, then finds the first one's reply: one run between them."""
+    sid, runs = "concurrent", []
+
+    async def copy() -> UssdReply:
+        loaded = await store.acquire(sid, "h1", None, MSISDN)
+        if loaded.replay is not None or loaded.ended is not None:
+            await store.release(sid, loaded.token)
+            return loaded.replay or loaded.ended.reply
+        runs.append(1)
+        await asyncio.sleep(0.05)
+        await store.save(_session(sid, "wallet_sendpin"), "h1", PAID, loaded.token, resumable=False,
+                         recent=loaded.recent)
+        return PAID
+
+    assert await asyncio.gather(copy(), copy(), copy()) == [PAID] * 3
+    assert runs == [1]
+
+
+# (hop after the END, what it is answered): the END's resend and a new hop get the END; a late resend of the
+# hop before it gets its own reply (the replay cache keeps two) -- and none of them a live session to run on.
+AFTER_END = [("h2", PAID), ("h3", PAID), ("h1", PIN)]
+
+
+@pytest.mark.parametrize("hop,answer", AFTER_END)
+async def test_after_an_end_no_hop_runs(store, hop, answer):
+    sid = f"ended-{hop}"
+    await _hop(store, sid, "h1", "wallet_sendpin", PIN)
+    await _hop(store, sid, "h2", "wallet_sendpin", PAID)
+    loaded = await store.acquire(sid, hop, None, MSISDN)
+    assert (loaded.replay or loaded.ended.reply) == answer
+    assert loaded.session is None and loaded.ended is not None
+    await store.release(sid, loaded.token)
+
+
+async def test_a_resume_pointer_never_comes_with_a_known_or_ended_session(store):
+    sid = "resume-known"
+    await store.redis.set(store._resume_key(MSISDN), json.dumps(_session("old", "wallet_sendpin").to_json()))
+    fresh = await store.acquire(sid, "h1", None, MSISDN)
+    assert fresh.resume is not None and fresh.resume.id == "old"
+    await store.save(_session(sid, "wallet_sendpin"), "h1", PAID, fresh.token, resumable=False)
+    ended = await store.acquire(sid, "h2", None, MSISDN)
+    assert ended.resume is None and ended.ended is not None
+    await store.release(sid, ended.token)

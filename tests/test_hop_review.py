@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timezone
 
 import pytest
+from sqlalchemy import select
 
+from enerlectra.db.models import Payment, User
 from enerlectra.redis_client import async_client
 from enerlectra.ussd.types import Session, UssdReply
+from tests.helpers import committed_only
+from tests.test_money_integrity import books_ok
+from tests.test_wallet import fund, register
+from ussd_app import appkeys
 from ussd_app.engine.store import SessionStore
 
 MSISDN = "+260971000001"
@@ -157,3 +164,29 @@ async def test_a_resume_pointer_never_comes_with_a_known_or_ended_session(store)
     ended = await store.acquire(sid, "h2", None, MSISDN)
     assert ended.resume is None and ended.ended is not None
     await store.release(sid, ended.token)
+
+
+# -- the history screen through Services.reads ------------------------------------------------------------
+
+HISTORY_USER = "+260971900031"
+# (currency, direction, state, amount): the user's payments; a pending one in another currency than their
+# wallet's is shown in its own currency (never as kwacha), a settled one not at all.
+PAYMENTS = [("ZMW", "collection", "pending", 5_000), ("KES", "payout", "submitted", 2_000),
+            ("KES", "collection", "succeeded", 9_000)]
+
+
+async def test_history_shows_pending_payments_of_another_currency_in_theirs(client):
+    phone = await register(client, HISTORY_USER, "Bwalya")
+    await fund(client, HISTORY_USER, "12")
+    async with committed_only(client.app[appkeys.DB]) as s:
+        me = await s.scalar(select(User).where(User.msisdn == HISTORY_USER))
+        for n, (currency, direction, state, amount) in enumerate(PAYMENTS):
+            s.add(Payment(reference=f"revhop-{n}", provider="mtn", direction=direction, user_id=me.id,
+                          msisdn=HISTORY_USER, currency=currency, amount=amount, state=state))
+    await phone.dial()
+    shown = await phone.press("1", "1")
+    today = datetime.now(timezone.utc).strftime("%d/%m")
+    lines = [line for line in shown.removeprefix("CON ").splitlines() if "pending" in line]
+    assert lines == [f"{today} Withdrawal pending -KES20.00", f"{today} Deposit pending +K50.00"], shown
+    assert "K12.00" in shown and "90.00" not in shown
+    await books_ok(client)

@@ -13,12 +13,14 @@ from sqlalchemy import select
 
 from enerlectra.db.models import Payment, User
 from enerlectra.redis_client import async_client
+from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Session, UssdReply
 from tests.helpers import committed_only
 from tests.test_money_integrity import books_ok
 from tests.test_wallet import fund, register
 from ussd_app import appkeys
 from ussd_app.engine.store import SessionStore
+from ussd_app.engine.tree import MenuTree
 
 MSISDN = "+260971000001"
 
@@ -190,3 +192,71 @@ async def test_history_shows_pending_payments_of_another_currency_in_theirs(clie
     assert lines == [f"{today} Withdrawal pending -KES20.00", f"{today} Deposit pending +K50.00"], shown
     assert "K12.00" in shown and "90.00" not in shown
     await books_ok(client)
+
+
+# -- the flat move table against the machine, on a tree built to tell them apart ---------------------------
+
+def _is(key):
+    def rule(session, text):
+        session.data.setdefault("asked", []).append(key)     # which conditions ran, in which order
+        return text == key
+    rule.__name__ = f"is_{key}"
+    return rule
+
+
+def _any(session, text):
+    session.data.setdefault("asked", []).append("any")
+    return True
+
+
+def _keep(session, text):
+    session.data["kept"] = text
+
+
+def _refuse(session, text):
+    raise ValueError(text)
+
+
+async def _nothing(ctx):
+    return None
+
+
+# Two transitions may hold at once (the first added wins), one crosses into another feature by its full name,
+# one goes back to its own source, one's action raises (the state must not move).
+ODD = MenuTree([
+    Feature("aa", (State("start", _nothing), State("one", _nothing), State("two", _nothing)),
+            (Go("start", "one", _is("1"), _keep), Go("start", "two", _is("1")), Go("start", "two", _is("2")),
+             Go("start", "bb_far", _is("3")), Go("start", "start", _is("4"), _keep),
+             Go("start", "one", _is("5"), _refuse), Go("start", "two", _any)), "start"),
+    Feature("bb", (State("far", _nothing),), (Go("far", "aa_start", _is("0")),), "far"),
+], home="aa_start", start="aa_start")
+
+
+@pytest.mark.parametrize("state,text", [(s, t) for s in ("aa_start", "aa_one", "bb_far")
+                                        for t in ("0", "1", "2", "3", "4", "5", "x")])
+def test_the_move_table_moves_as_the_machine_on_an_odd_tree(state, text):
+    def outcome(move):
+        session = Session(id="t", msisdn=MSISDN, country="ZM", state=state, lang="en")
+        try:
+            return move(session, text), session.state, session.data
+        except ValueError:
+            return "raised", session.state, session.data
+    assert outcome(ODD.move) == outcome(ODD.machine_move)
+
+
+# (state, input, what the table does): the odd tree's moves themselves, so the agreement above means something
+ODD_MOVES = [
+    ("aa_start", "1", (True, "aa_one", {"asked": ["1"], "kept": "1"})),
+    ("aa_start", "2", (True, "aa_two", {"asked": ["1", "1", "2"]})),
+    ("aa_start", "3", (True, "bb_far", {"asked": ["1", "1", "2", "3"]})),
+    ("aa_start", "4", (True, "aa_start", {"asked": ["1", "1", "2", "3", "4"], "kept": "4"})),
+    ("aa_start", "x", (True, "aa_two", {"asked": ["1", "1", "2", "3", "4", "5", "any"]})),
+    ("bb_far", "0", (True, "aa_start", {"asked": ["0"]})),
+    ("aa_one", "1", (False, "aa_one", {})),
+]
+
+
+@pytest.mark.parametrize("state,text,moved", ODD_MOVES)
+def test_the_odd_trees_moves(state, text, moved):
+    session = Session(id="t", msisdn=MSISDN, country="ZM", state=state, lang="en")
+    assert (ODD.move(session, text), session.state, session.data) == moved

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from enerlectra.db.models import Payment, User
 from enerlectra.redis_client import async_client
+from enerlectra.ussd.ends import ends_key
 from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Session, UssdReply
 from tests.helpers import committed_only
@@ -102,6 +103,20 @@ async def test_a_stale_save_leaves_the_lock_of_the_hop_holding_it(store):
                      recent=slow.recent, seen=slow.seen)
     assert await store.redis.get(store._key(sid, "lock")) == holder.token.encode()
     await store.release(sid, holder.token)
+
+
+async def test_a_save_run_twice_by_a_client_retry_writes_once_and_pushes_one_end_record(store, redis_prefix):
+    """The Redis client resends a call whose reply was lost: the save script then runs a second time."""
+    from tests.test_session_save_script import _end
+    sid = "saved-twice"
+    loaded = await store.acquire(sid, "h1", None, MSISDN)
+    written = [await store.save(_session(sid, "wallet_sendpin"), "h1", PAID, loaded.token, resumable=False,
+                                recent=loaded.recent, end=_end(sid), seen=loaded.seen) for _ in range(2)]
+    assert written == [True, False]
+    assert len(await store.redis.lrange(ends_key(redis_prefix), 0, -1)) == 1
+    again = await store.acquire(sid, "h1", None, MSISDN)
+    assert again.replay == PAID and again.ended is not None
+    await store.release(sid, again.token)
 
 
 @pytest.mark.parametrize("lost", ["scripts", "data and scripts"])

@@ -317,7 +317,10 @@ class SessionStore:
             args += [pointer or "", value, self.resume_ttl, end.dump() if end is not None else "", MAX_WAITING]
         if await self._save(keys=keys, args=args):
             return True
-        log.warning("session %s: its lock expired and a newer hop saved it: this hop's save dropped", session.id)
+        # (Also a save the client retried after its reply was lost: it ran, so its lock is gone and the record
+        # is its own -- written once, its end record pushed once.)
+        log.warning("session %s: lock lost and the record changed since loaded: this hop's save dropped",
+                    session.id)
         return False
 
     async def close(self, sid: str, reply: "Callable[[Session], UssdReply]", msisdn: str = "",

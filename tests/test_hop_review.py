@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from enerlectra.db.models import Payment, User
-from enerlectra.redis_client import async_client
 from enerlectra.ussd.ends import ends_key
 from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Session, UssdReply
+from tests import test_session_save_script as saves
 from tests.helpers import committed_only
 from tests.test_money_integrity import books_ok
 from tests.test_wallet import fund, register
@@ -24,13 +24,8 @@ from ussd_app.engine.store import SessionStore
 from ussd_app.engine.tree import MenuTree
 
 MSISDN = "+260971000001"
-
-
-@pytest.fixture
-async def store(redis_url, redis_prefix):
-    client = async_client(redis_url)
-    yield SessionStore(client, redis_prefix, 60, 600, 5000, 2000)
-    await client.aclose()
+store = saves.store          # the fixture: a SessionStore on real Redis (5 s lock)
+_end = saves._end
 
 
 def _session(sid: str, state: str) -> Session:
@@ -107,7 +102,6 @@ async def test_a_stale_save_leaves_the_lock_of_the_hop_holding_it(store):
 
 async def test_a_save_run_twice_by_a_client_retry_writes_once_and_pushes_one_end_record(store, redis_prefix):
     """The Redis client resends a call whose reply was lost: the save script then runs a second time."""
-    from tests.test_session_save_script import _end
     sid = "saved-twice"
     loaded = await store.acquire(sid, "h1", None, MSISDN)
     written = [await store.save(_session(sid, "wallet_sendpin"), "h1", PAID, loaded.token, resumable=False,

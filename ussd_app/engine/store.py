@@ -287,7 +287,8 @@ class SessionStore:
         `resumable`: this screen is worth offering again if the call drops.
         `keep_resume`: leave the previous pointer alone (the resume offer itself, an internal error).
         `recent`: the replay cache as loaded (`Loaded.recent`): this hop's reply goes first, the one before stays.
-        `end`: this hop ENDed the session: its record goes onto the ends list in the same script. Only a hop that ran gets here: a retransmitted END pushes nothing.
+        `end`: this hop ENDed the session: its record goes onto the ends list in the same script. Only a hop
+        that ran gets here: a retransmitted END pushes nothing.
         `seen`: `Loaded.seen`; when the lock is no longer ours and another hop saved since, nothing is written
         (False): the newer record stands.
         """

@@ -4,15 +4,19 @@ A pooled connection to a Redis that restarted is dead; the next command on it fa
 ping a connection idle for HEALTH_CHECK_SECONDS before using it and retry a command that failed on a
 connection error on a fresh connection, with a short backoff: a restart costs a hop a few milliseconds, not
 an error. A timeout is not retried (a hung server stays hung): connect and read timeouts, once each, stay well
-under the aggregator's 10 s.
+under the aggregator's 10 s. After one timeout the web app's client takes Redis as hung for BREAK_SECONDS and
+fails every command at once (a breaker): hops queued behind the pool then answer in milliseconds instead of each
+waiting their own READ_TIMEOUT in waves of POOL_SIZE.
 """
 from __future__ import annotations
+
+import time
 
 import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError
+from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 
 HEALTH_CHECK_SECONDS = 10       # a connection idle this long is pinged before use
@@ -25,6 +29,27 @@ READ_TIMEOUT = 2.0              # no command of ours (scripts, pipelines) takes 
 RETRY_ON = [ConnectionError]
 POOL_SIZE = 200                 # connections per web process; Redis allows 10,000 clients
 POOL_WAIT = 2.0                 # seconds a command waits for a free pooled connection before it fails
+BREAK_SECONDS = 1.0             # after a timeout, commands fail at once this long (then one wave tries again)
+
+
+class RedisHung(TimeoutError):
+    """Redis timed out a moment ago: this command failed without being sent. A TimeoutError, so every caller
+    that handles a slow Redis (the hop's apology, rate limits' fail-open) handles this too, unchanged."""
+
+
+class _Breaker:
+    """Open for BREAK_SECONDS after any timeout on the pool's connections; shared by one pool and its
+    connections. Time-based, not success-based: nothing is sent while it is open, so nothing could succeed."""
+
+    def __init__(self) -> None:
+        self.open_until = 0.0
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + BREAK_SECONDS
+
+    def check(self) -> None:
+        if time.monotonic() < self.open_until:
+            raise RedisHung("Redis timed out less than a second ago; not sent")
 
 
 def _backoff() -> ExponentialWithJitterBackoff:
@@ -34,6 +59,43 @@ def _backoff() -> ExponentialWithJitterBackoff:
 def _options() -> dict:
     return {"health_check_interval": HEALTH_CHECK_SECONDS, "socket_connect_timeout": CONNECT_TIMEOUT,
             "socket_timeout": READ_TIMEOUT, "retry_on_error": RETRY_ON}
+
+
+class _TripsBreaker:
+    """Connection mixin: a connect, write or read timeout opens the pool's breaker (set per pool below), and
+    while it is open nothing is connected or sent. The check sits here, at the socket, because a connection the
+    pool hands out may first connect and handshake (HELLO, CLIENT SETINFO): that, too, waited READ_TIMEOUT."""
+    breaker: _Breaker
+
+    async def connect(self, *args, **kwargs):
+        self.breaker.check()
+        return await self._tripping(super().connect(*args, **kwargs))
+
+    async def send_packed_command(self, *args, **kwargs):
+        self.breaker.check()
+        return await self._tripping(super().send_packed_command(*args, **kwargs))
+
+    async def read_response(self, *args, **kwargs):
+        return await self._tripping(super().read_response(*args, **kwargs))
+
+    async def _tripping(self, call):
+        try:
+            return await call
+        except RedisHung:
+            raise               # refused by the breaker (a handshake's send): not a new timeout
+        except TimeoutError:
+            self.breaker.trip()
+            raise
+
+
+class _FailFastPool(redis.asyncio.BlockingConnectionPool):
+    """A bounded pool that waits (see async_client), behind the breaker: a command does not queue for a
+    connection while it is open (the connection's own check covers one that tripped while it queued)."""
+    breaker: _Breaker
+
+    async def get_connection(self, *args, **kwargs):
+        self.breaker.check()
+        return await super().get_connection(*args, **kwargs)
 
 
 class _DropAtOnce(redis.asyncio.Connection):
@@ -52,9 +114,13 @@ def async_client(url: str) -> redis.asyncio.Redis:
     a connection a finished command gives back. redis-py's default pool instead raises "Too many connections"
     at its limit (100 since redis-py 8), which turned a burst of a hundred sessions into error screens."""
     plain_tcp = {"connection_class": _DropAtOnce} if url.startswith("redis://") else {}   # not TLS, not a socket
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
+    pool = _FailFastPool.from_url(
         url, max_connections=POOL_SIZE, timeout=POOL_WAIT,
         retry=AsyncRetry(_backoff(), RETRIES, tuple(RETRY_ON)), **plain_tcp, **_options())
+    pool.breaker = _Breaker()
+    # The URL chose the connection class (TCP, TLS or a socket); the breaker's mixin goes on whichever it is.
+    pool.connection_class = type(f"Tripping{pool.connection_class.__name__}",
+                                 (_TripsBreaker, pool.connection_class), {"breaker": pool.breaker})
     return redis.asyncio.Redis.from_pool(pool)
 
 

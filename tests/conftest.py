@@ -33,6 +33,8 @@ from ussd_app.aggregators.registry import ADAPTERS
 from ussd_app.app import create_app
 from ussd_app.station_link import StationLink, client_for
 
+pytest_plugins = ["tests.spawned_redis"]         # own_redis: a redis-server of the test's own
+
 TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, update
 
 from enerlectra.db.models import Cluster, Operator, User
 from enerlectra.domain import operators
-from tests import test_carbon, test_redis_restart
+from tests import test_carbon
 from tests.console_helpers import PASSWORD, add_operator, csrf_in, log_in, operator_client
 from tests.test_carbon import ZM_SELLER
 from ussd_app import appkeys
@@ -17,7 +17,6 @@ from ussd_app.app import create_app
 from ussd_app.console import access, charts, render
 
 world = test_carbon.world                       # the fixture: users, trades, meters, three clusters
-own_redis = test_redis_restart.own_redis        # a redis-server of the test's own, to stop and start
 
 
 def one_line(text: str) -> bool:

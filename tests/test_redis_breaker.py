@@ -1,0 +1,65 @@
+"""The web app's Redis client fails fast for BREAK_SECONDS after a timeout (enerlectra/redis_client.py).
+
+Against a hung Redis (its process stopped, its socket open) the first command waits READ_TIMEOUT; the ones after
+it, for a moment, fail at once without being sent; once the moment is over, a Redis that came back answers."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+from enerlectra import redis_client
+from enerlectra.redis_client import BREAK_SECONDS, READ_TIMEOUT, RedisHung, async_client
+
+
+async def _timed(call):
+    started = time.monotonic()
+    try:
+        await call
+        return "ok", time.monotonic() - started
+    except RedisHung:
+        return "hung", time.monotonic() - started
+    except redis_client.TimeoutError:
+        return "timeout", time.monotonic() - started
+
+
+async def test_after_one_timeout_commands_fail_at_once_then_try_again(own_redis):
+    client = async_client(own_redis.url)
+    try:
+        assert await client.set("t:breaker", "1")
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)
+        first = await _timed(client.get("t:breaker"))
+        during = await asyncio.gather(*(_timed(client.get("t:breaker")) for _ in range(50)))
+        pipelined = await _timed(client.pipeline().get("t:breaker").incr("t:breaker:n").execute())
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+        still_open = await _timed(client.get("t:breaker"))      # Redis is back, but the moment is not over
+        await asyncio.sleep(BREAK_SECONDS)
+        after = await _timed(client.get("t:breaker"))
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+        await client.delete("t:breaker", "t:breaker:n")
+        await client.aclose()
+    assert first[0] == "timeout" and first[1] >= READ_TIMEOUT * 0.9
+    assert {outcome for outcome, _ in during} == {"hung"}
+    assert max(took for _, took in during) < 0.2
+    assert pipelined[0] == "hung"
+    assert still_open[0] == "hung"
+    assert after[0] == "ok"
+
+
+async def test_commands_waiting_for_a_pooled_connection_fail_once_it_trips(own_redis, monkeypatch):
+    # A pool of 2: two commands hold both connections until they time out; the third waited in the pool's queue
+    # and, when a connection comes back, finds the breaker open and fails then, not READ_TIMEOUT later.
+    monkeypatch.setattr(redis_client, "POOL_SIZE", 2)
+    monkeypatch.setattr(redis_client, "POOL_WAIT", READ_TIMEOUT * 2)     # it waits for the pool, not past it
+    client = async_client(own_redis.url)
+    try:
+        assert await client.ping()
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)
+        outcomes = await asyncio.gather(*(_timed(client.get("t:breaker")) for _ in range(3)))
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+        await client.aclose()
+    assert sorted(outcome for outcome, _ in outcomes) == ["hung", "timeout", "timeout"]
+    assert max(took for _, took in outcomes) < READ_TIMEOUT + 0.5

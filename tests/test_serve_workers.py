@@ -3,6 +3,7 @@ hops of all, SIGTERM stops every child; `sim load` drives it open loop; bad argu
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import shutil
@@ -141,6 +142,21 @@ def test_serve_on_a_port_in_use_gets_one_line(tmp_path, monkeypatch):
         taken.listen()
         port = taken.getsockname()[1]
         assert_one_line(*enerlectra("serve", "--workers", "2", "--port", str(port)), 1, f"{port} is in use")
+    assert gc.isenabled()               # serve pauses the collector for start-up; a failed start gives it back
+
+
+def test_start_up_objects_are_frozen_and_the_collector_is_back_on():
+    frozen_before = gc.get_freeze_count()
+    processes.pause_gc()
+    try:
+        assert not gc.isenabled()
+        made_at_start_up = [[n] for n in range(1000)]          # containers: what the collector tracks
+        processes.resume_gc()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen_before + len(made_at_start_up)
+    finally:
+        gc.unfreeze()                   # this test process is no server: its heap goes back to the collector
+        gc.enable()
 
 
 async def test_a_web_process_that_dies_is_started_again_and_its_counts_stay(tmp_path):

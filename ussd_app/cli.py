@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -35,18 +36,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.workers and settings.web_workers is not None and not 1 <= settings.web_workers <= 256:
         raise BadArgument(f"WEB_WORKERS={settings.web_workers}: a whole number from 1 to 256 (unset: one per core)")
     workers = args.workers or settings.web_workers or os.cpu_count() or 1
-    if workers == 1:
-        return _start(settings, args, workers)
     from ussd_app import processes
 
-    if not processes.port_free(settings.host, settings.port):     # before anything starts: nothing to undo
-        raise SystemExit(f"enerlectra: {settings.host}:{settings.port} is in use (another serve?); "
-                         f"pick another with --port")
-    processes.catch_stop_signals()     # a Ctrl-C during start-up stops cleanly once started (no orphans)
+    processes.pause_gc()               # until the app is imported and made (_serve resumes it)
     try:
-        return _start(settings, args, workers)
+        if workers == 1:
+            return _start(settings, args, workers)
+        if not processes.port_free(settings.host, settings.port):     # before anything starts: nothing to undo
+            raise SystemExit(f"enerlectra: {settings.host}:{settings.port} is in use (another serve?); "
+                             f"pick another with --port")
+        processes.catch_stop_signals()     # a Ctrl-C during start-up stops cleanly once started (no orphans)
+        try:
+            return _start(settings, args, workers)
+        finally:
+            processes.release_stop_signals()
     finally:
-        processes.release_stop_signals()
+        gc.enable()                        # start-up failed before _serve resumed it
 
 
 def _start(settings: Settings, args: argparse.Namespace, workers: int) -> int:
@@ -220,6 +225,7 @@ def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool, mqtt_em
             app.cleanup_ctx.insert(0, station_process.broker_ctx(settings))
         if sandboxes:
             app.cleanup_ctx.append(_serve_sandboxes(sandboxes))
+        processes.resume_gc()
         log.info("one web process (%s)", loop_kind)
         web.run_app(app, host=settings.host, port=settings.port, print=None, **access_log.RUNNER_KWARGS)
         return 0
@@ -231,6 +237,7 @@ def _serve(settings: Settings, sandboxes, workers: int, rq_worker: bool, mqtt_em
     # Imported once here: every fork starts warm.
     from ussd_app.app import create_app
     i18n.load_all()
+    processes.resume_gc()                                  # before the forks: they share what start-up made
 
     def web_process() -> None:
         app = create_app(settings.with_(station_link_subscriber=False))     # publishes ejects; one subscriber

@@ -14,6 +14,7 @@ Metrics: prometheus-client's multiprocess mode (ussd_app/metrics.py), so /metric
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -30,6 +31,21 @@ CRASH_LOOP_SECONDS = 1.0   # a web process dying younger than this is not forked
 # RESTART_WINDOW_SECONDS stop everything (exit 1) instead of forking it again forever.
 MAX_RESTARTS = 5
 RESTART_WINDOW_SECONDS = 60.0
+
+
+def pause_gc() -> None:
+    """Start-up creates about a million objects that live as long as the process (modules, ORM mappers,
+    catalogs): the cyclic collector walked them all again and again while they were made (one full pass took
+    ~70 ms mid-import). It is off until resume_gc."""
+    gc.disable()
+
+
+def resume_gc() -> None:
+    """What start-up made is frozen (never scanned again) and the collector is back on. Before a fork, so the
+    children neither rescan those objects nor touch their pages (Python's gc.freeze docs: disable early in the
+    parent, freeze just before fork)."""
+    gc.freeze()
+    gc.enable()
 
 
 def use_uvloop() -> bool:

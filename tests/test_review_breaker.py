@@ -12,11 +12,12 @@ import pytest
 from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin
-from enerlectra.redis_client import BREAK_SECONDS, READ_TIMEOUT, RedisHung
+from enerlectra.redis_client import BREAK_SECONDS, READ_TIMEOUT, RedisHung, TimeoutError, async_client
 from tests import test_payments
 from tests.test_money_integrity import FRIEND, PAYMENTS, books_ok, count
 from tests.test_wallet import Phone
 from ussd_app import appkeys
+from ussd_app.engine.store import SessionStore
 
 USER = test_payments.USER
 mtn, airtel, pawapay = test_payments.mtn, test_payments.airtel, test_payments.pawapay     # the fakes
@@ -79,3 +80,36 @@ async def test_a_withdrawal_whose_provider_answered_after_redis_recovered_is_sav
     again = await phone._post()                                                # the aggregator's resend
     assert "on its way" in again and len(fake.txns) == 1 and await count(client, PAYMENTS) == 1
     await books_ok(client)
+
+
+async def test_a_held_locks_renewal_and_release_reach_a_recovered_redis_inside_the_breakers_second(own_redis):
+    # A hop under way when Redis hiccuped holds its session's lock: the renewal that keeps it while a provider
+    # answers, and its release, are not new work to shed. On 4b03313 both failed with RedisHung: the renewal
+    # task died (the lock lapses mid-hop and a resend runs the step beside it), the release left the lock for
+    # its TTL (the aggregator's resend waits it out).
+    client = async_client(own_redis.url)
+    store = SessionStore(client, "t:review-breaker:", 60, 600, 3000, 2000)
+    try:
+        loaded = await store.acquire("sid-1", "h1")
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(TimeoutError) as timed_out:
+                await client.get("t:review-breaker:probe")
+            assert not isinstance(timed_out.value, RedisHung)
+        finally:
+            os.kill(own_redis.proc.pid, signal.SIGCONT)
+        with pytest.raises(RedisHung):
+            await client.get("t:review-breaker:probe")        # new work is still shed
+        renewal = asyncio.create_task(store.keep_alive("sid-1", loaded.token, wait_first=False))
+        await asyncio.sleep(0.1)
+        assert not renewal.done(), renewal.exception()          # still renewing: the extend reached Redis
+        renewal.cancel()
+        await store.release("sid-1", loaded.token)
+        await asyncio.sleep(BREAK_SECONDS)                    # past the breaker's second: the test's own read
+        lock_left = await client.exists(store._key("sid-1", "lock"))
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+        await asyncio.sleep(BREAK_SECONDS)
+        await client.delete(store._key("sid-1", "lock"))
+        await client.aclose()
+    assert lock_left == 0

@@ -45,10 +45,10 @@ _FINISHING = contextvars.ContextVar("redis_finishing", default=False)
 
 @contextlib.contextmanager
 def finishing() -> Iterator[None]:
-    """Commands in this block (this task's) go past an open breaker: they finish work already started -- a hop's
-    save and its lock's release after its step ran (money may have moved), the lock's renewal. The breaker sheds
-    new work; a Redis that answers again within its second must still get the save, and a Redis still hung costs
-    this command READ_TIMEOUT, as before the breaker."""
+    """Commands in this block (this task's) go past an open breaker: they finish work already started -- a
+    hop's save and its lock's release after its step ran (money may have moved), the lock's renewal. The
+    breaker sheds new work; a Redis that answers again within its second must still get the save, and a Redis
+    still hung costs this command READ_TIMEOUT, as before the breaker."""
     token = _FINISHING.set(True)
     try:
         yield

@@ -322,7 +322,7 @@ class SessionStore:
             value = _pack(json.dumps(stored, separators=(",", ":"), ensure_ascii=False)) if pointer == "set" else ""
             keys += [self._resume_key(session.msisdn), ends_key(self.prefix)]
             args += [pointer or "", value, self.resume_ttl, end.dump() if end is not None else "", MAX_WAITING]
-        with finishing():                   # the hop ran (money may have moved): its save is sent, breaker or not
+        with finishing():                   # the hop ran (money may have moved): sent, breaker or not
             if await self._save(keys=keys, args=args):
                 return True
         # (Also a save the client retried after its reply was lost: it ran, so its lock is gone and the record

@@ -10,7 +10,10 @@ waiting their own READ_TIMEOUT in waves of POOL_SIZE.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
+from typing import Iterator
 
 import redis
 import redis.asyncio
@@ -37,6 +40,22 @@ class RedisHung(TimeoutError):
     that handles a slow Redis (the hop's apology, rate limits' fail-open) handles this too, unchanged."""
 
 
+_FINISHING = contextvars.ContextVar("redis_finishing", default=False)
+
+
+@contextlib.contextmanager
+def finishing() -> Iterator[None]:
+    """Commands in this block (this task's) go past an open breaker: they finish work already started -- a
+    hop's save and its lock's release after its step ran (money may have moved), the lock's renewal. The
+    breaker sheds new work; a Redis that answers again within its second must still get the save, and a Redis
+    still hung costs this command READ_TIMEOUT, as before the breaker."""
+    token = _FINISHING.set(True)
+    try:
+        yield
+    finally:
+        _FINISHING.reset(token)
+
+
 class _Breaker:
     """Open for BREAK_SECONDS after any timeout on the pool's connections; shared by one pool and its
     connections. Time-based, not success-based: nothing is sent while it is open, so nothing could succeed."""
@@ -48,7 +67,7 @@ class _Breaker:
         self.open_until = time.monotonic() + BREAK_SECONDS
 
     def check(self) -> None:
-        if time.monotonic() < self.open_until:
+        if time.monotonic() < self.open_until and not _FINISHING.get():
             raise RedisHung("Redis timed out less than a second ago; not sent")
 
 

@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from enerlectra import faults
 from enerlectra.domain import ledger
 from enerlectra.ratelimit import SLIDING_WINDOW_LUA, Allowed, Call
+from enerlectra.redis_client import finishing
 from enerlectra.ussd.ends import MAX_WAITING, SessionEnd, ends_key
 from enerlectra.ussd.types import Session, UssdReply
 
@@ -249,13 +250,18 @@ class SessionStore:
             await asyncio.sleep(0.005)
 
     async def release(self, sid: str, token: str) -> None:
-        await self._release(keys=[self._key(sid, "lock")], args=[token])
+        with finishing():                   # a lock we hold: released even in the breaker's second
+            await self._release(keys=[self._key(sid, "lock")], args=[token])
 
     async def keep_alive(self, sid: str, token: str, *, wait_first: bool = True) -> None:
         """Renew the lock every third of its timeout until cancelled: a hop waiting on a slow provider keeps
         its session, so a retransmission waits for the stored reply instead of running the step again."""
         every = self.lock_timeout_ms / 3000
         keys, args = [self._key(sid, "lock")], [token, self.lock_timeout_ms]
+        with finishing():                   # a hop under way keeps its lock through the breaker's second
+            await self._keep_alive(keys, args, every, wait_first)
+
+    async def _keep_alive(self, keys: list[str], args: list, every: float, wait_first: bool) -> None:
         if not wait_first and not await self._extend(keys=keys, args=args):
             return
         while True:
@@ -316,8 +322,9 @@ class SessionStore:
             value = _pack(json.dumps(stored, separators=(",", ":"), ensure_ascii=False)) if pointer == "set" else ""
             keys += [self._resume_key(session.msisdn), ends_key(self.prefix)]
             args += [pointer or "", value, self.resume_ttl, end.dump() if end is not None else "", MAX_WAITING]
-        if await self._save(keys=keys, args=args):
-            return True
+        with finishing():                   # the hop ran (money may have moved): sent, breaker or not
+            if await self._save(keys=keys, args=args):
+                return True
         # (Also a save the client retried after its reply was lost: it ran, so its lock is gone and the record
         # is its own -- written once, its end record pushed once.)
         log.warning("session %s: lock lost and the record changed since loaded: this hop's save dropped",

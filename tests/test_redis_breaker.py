@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 
 from enerlectra import redis_client
+from enerlectra.ports import free_port
 from enerlectra.redis_client import BREAK_SECONDS, READ_TIMEOUT, RedisHung, async_client
 
 
@@ -63,3 +65,39 @@ async def test_commands_waiting_for_a_pooled_connection_fail_once_it_trips(own_r
         await client.aclose()
     assert sorted(outcome for outcome, _ in outcomes) == ["hung", "timeout", "timeout"]
     assert max(took for _, took in outcomes) < READ_TIMEOUT + 0.5
+
+
+async def test_a_slow_connect_is_not_taken_for_a_hung_redis(monkeypatch):
+    # A listener that never accepts, its backlog full: the kernel drops further SYNs, as it does for a
+    # loaded healthy Redis (the client sends the SYN again after 1 s, 3 s). Each command waits its own
+    # CONNECT_TIMEOUT and fails; none is refused by the breaker for the one before it.
+    monkeypatch.setattr(redis_client, "CONNECT_TIMEOUT", 0.3)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", free_port()))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = _fill_backlog(port)
+        client = async_client(f"redis://127.0.0.1:{port}/0")
+        try:
+            outcomes = [await _timed(client.get("t:breaker")) for _ in range(3)]
+        finally:
+            await client.aclose()
+            for filler in fillers:
+                filler.close()
+    assert [outcome for outcome, _ in outcomes] == ["timeout"] * 3
+    assert min(took for _, took in outcomes) >= 0.3 * 0.9
+
+
+def _fill_backlog(port: int) -> list[socket.socket]:
+    """Connections until the next one is no longer taken (its SYN dropped): the listener's backlog is full."""
+    fillers = []
+    while len(fillers) < 16:
+        filler = socket.socket()
+        filler.settimeout(0.2)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except OSError:
+            filler.close()
+            return fillers
+        fillers.append(filler)
+    raise AssertionError("the backlog never filled")

@@ -1,11 +1,12 @@
 """SQLAlchemy 2 models. Relationships, when they come, use lazy="raise": no hidden I/O."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData,
                         String, Text, UniqueConstraint, false, func, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -14,6 +15,20 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class UtcDateTime(TypeDecorator):
+    """DateTime(timezone=True) that binds an aware time as UTC, in writes and in comparisons alike. SQLite keeps
+    no offset: an aware local time (an offer "until tonight" at Lusaka's midnight) was stored as its wall time
+    and read back as UTC, 2 h late (3 h in Dar es Salaam). PostgreSQL converted it already; naive times are
+    UTC throughout the code and pass as they are."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(timezone.utc)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -32,14 +47,14 @@ class User(Base):
     pin_hash: Mapped[str] = mapped_column(String(200))
     sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # STOP / START
     pin_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")   # wrong PINs in a row
-    pin_locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    pin_locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     sms_pin_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # YES 1234
     # After support reset the PIN: money actions wait until then (PIN_RESET_HOLD_HOURS).
-    pin_reset_hold_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    pin_reset_hold_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # indexed (migration 0017): the console's new users per period (enerlectra/reports/overview.py)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now(), index=True)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+        UtcDateTime(), server_default=func.now(), onupdate=func.now())
 
 
 class UssdSessionEvent(Base):
@@ -60,8 +75,8 @@ class UssdSessionEvent(Base):
     input: Mapped[str] = mapped_column(Text, default="")
     last_response: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
-    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class SmsOutbox(Base):
@@ -97,12 +112,12 @@ class SmsOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)           # sends tried (claims)
     dispatches: Mapped[int] = mapped_column(Integer, default=1)         # jobs enqueued; part of the job id
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+        UtcDateTime(), server_default=func.now(), onupdate=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class SmsInbound(Base):
@@ -119,7 +134,7 @@ class SmsInbound(Base):
     network_code: Mapped[str] = mapped_column(String(10), default="")
     command: Mapped[str] = mapped_column(String(20))                        # help, lang, ... or unknown
     reply_id: Mapped[int | None] = mapped_column(ForeignKey("sms_outbox.id"), nullable=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class Account(Base):
@@ -134,7 +149,7 @@ class Account(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     allow_negative: Mapped[bool] = mapped_column(Boolean, default=False)
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class JournalEntry(Base):
@@ -151,7 +166,7 @@ class JournalEntry(Base):
     memo: Mapped[str] = mapped_column(String(200), default="")
     prev_mac: Mapped[str] = mapped_column(String(64))
     mac: Mapped[str] = mapped_column(String(64))                      # HMAC-SHA256 hex (ledger.sealed_content)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class Posting(Base):
@@ -204,9 +219,9 @@ class Payment(Base):
     # What started it, as the aggregator or job resends it (a USSD hop, a proposal's payout): a repeat
     # finds this row instead of paying or prompting again.
     request_key: Mapped[str | None] = mapped_column(String(80), nullable=True, unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+        UtcDateTime(), server_default=func.now(), onupdate=func.now())
 
 
 class AdvisorQuestion(Base):
@@ -233,11 +248,11 @@ class AdvisorQuestion(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)              # jobs that claimed it
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("sms_outbox.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Market(Base):
@@ -247,7 +262,7 @@ class Market(Base):
 
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
     last_price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)   # minor units per kWh
-    last_trade_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_trade_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class MarketOrder(Base):
@@ -269,9 +284,9 @@ class MarketOrder(Base):
     remaining_wh: Mapped[int] = mapped_column(BigInteger)
     escrow: Mapped[int] = mapped_column(BigInteger, default=0)
     state: Mapped[str] = mapped_column(String(10))
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Trade(Base):
@@ -290,7 +305,7 @@ class Trade(Base):
     money: Mapped[int] = mapped_column(BigInteger)
     fee: Mapped[int] = mapped_column(BigInteger)
     entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class PriceAlert(Base):
@@ -303,8 +318,8 @@ class PriceAlert(Base):
     currency: Mapped[str] = mapped_column(String(3))
     below: Mapped[int] = mapped_column(BigInteger)                       # minor units per kWh
     state: Mapped[str] = mapped_column(String(8), index=True)            # active / spent
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Meter(Base):
@@ -322,8 +337,8 @@ class Meter(Base):
     # cumulative, as read; None after an operator's reset_baseline: the next reading is the baseline
     last_export_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_import_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    last_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class MeterReading(Base):
@@ -339,7 +354,7 @@ class MeterReading(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)
-    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime())
     export_wh: Mapped[int] = mapped_column(BigInteger)
     import_wh: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10), index=True)
@@ -347,7 +362,7 @@ class MeterReading(Base):
     credited_wh: Mapped[int] = mapped_column(BigInteger, default=0)
     debited_wh: Mapped[int] = mapped_column(BigInteger, default=0)
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class SmsOrder(Base):
@@ -361,9 +376,9 @@ class SmsOrder(Base):
     wh: Mapped[int] = mapped_column(BigInteger)
     price: Mapped[int] = mapped_column(BigInteger)                   # the limit (a buy: the quote's top price)
     state: Mapped[str] = mapped_column(String(10))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     order_id: Mapped[int | None] = mapped_column(ForeignKey("market_orders.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class Cluster(Base):
@@ -381,7 +396,7 @@ class Cluster(Base):
     open: Mapped[bool] = mapped_column(Boolean, default=True)             # False: joining is a vote
     # What its members' solar displaces, for carbon figures: grid (the country's factor) / diesel / kerosene.
     carbon_baseline: Mapped[str] = mapped_column(String(10), default="grid", server_default="grid")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class Membership(Base):
@@ -394,8 +409,8 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(String(8))                          # chair / member
     status: Mapped[str] = mapped_column(String(8))                        # active / left / removed
     contributed: Mapped[int] = mapped_column(BigInteger, default=0)       # minor units, all time
-    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Proposal(Base):
@@ -416,13 +431,13 @@ class Proposal(Base):
     subject_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)   # admit / remove
     eligible: Mapped[int] = mapped_column(Integer)                        # members when it opened
     quorum: Mapped[int] = mapped_column(Integer)                          # votes needed for a decision
-    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
     yes: Mapped[int] = mapped_column(Integer, default=0)                  # the counts at closing
     no: Mapped[int] = mapped_column(Integer, default=0)
     payment_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Voter(Base):
@@ -442,7 +457,7 @@ class Vote(Base):
     proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     choice: Mapped[str] = mapped_column(String(3))                        # yes / no
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class PinReset(Base):
@@ -460,10 +475,10 @@ class PinReset(Base):
     open_for: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
     state: Mapped[str] = mapped_column(String(10), index=True)
     forced: Mapped[bool] = mapped_column(Boolean, default=False)          # issued without the user asking
-    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+    issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 # -- the operator console (issue 19) -------------------------------------------------------------------
@@ -480,10 +495,10 @@ class Operator(Base):
     cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), nullable=True)   # chairs only
     password_hash: Mapped[str] = mapped_column(String(200))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")   # in a row
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class AuditEntry(Base):
@@ -498,7 +513,7 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(80), default="")            # payment:ZM-123, user:42 ...
     before: Mapped[str] = mapped_column(Text, default="")                  # JSON
     after: Mapped[str] = mapped_column(Text, default="")                   # JSON
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now(), index=True)
 
 
 class UssdSession(Base):
@@ -521,7 +536,7 @@ class UssdSession(Base):
     last_screen: Mapped[str] = mapped_column(String(40))
     end_reason: Mapped[str] = mapped_column(String(8))
     hops: Mapped[int] = mapped_column(Integer, default=0)
-    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class FunnelDaily(Base):
@@ -591,10 +606,10 @@ class Station(Base):
     country: Mapped[str] = mapped_column(String(2))                       # ZM / TZ
     slots: Mapped[int] = mapped_column(Integer)
     online: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    online_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    last_heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    online_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     boot_id: Mapped[str | None] = mapped_column(String(40), nullable=True)   # from the last boot event
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class Slot(Base):
@@ -609,7 +624,7 @@ class Slot(Base):
     n: Mapped[int] = mapped_column(Integer, primary_key=True)              # 1 .. station.slots
     state: Mapped[str] = mapped_column(String(12), default="unknown")
     fault: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Bank(Base):
@@ -628,7 +643,7 @@ class Bank(Base):
     soc: Mapped[int | None] = mapped_column(Integer, nullable=True)         # state of charge, percent
     health: Mapped[int | None] = mapped_column(Integer, nullable=True)      # battery health, percent
     state: Mapped[str] = mapped_column(String(10), default="available")
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class StationEvent(Base):
@@ -641,7 +656,7 @@ class StationEvent(Base):
     station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
     type: Mapped[str] = mapped_column(String(16))                          # eject_result / return / fault / boot
     payload: Mapped[dict] = mapped_column(JSON)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class StationLog(Base):
@@ -662,7 +677,7 @@ class StationLog(Base):
     kind: Mapped[str] = mapped_column(String(14))
     detail: Mapped[str] = mapped_column(String(300))
     author: Mapped[str] = mapped_column(String(120), default="station")   # station / link / an operator
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class EjectRequest(Base):
@@ -680,13 +695,13 @@ class EjectRequest(Base):
     slot_n: Mapped[int] = mapped_column(Integer)
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), index=True)
     rental_ref: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     state: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
     result_evt_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    unknown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # inventory asked
-    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    unknown_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # inventory asked
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 # -- power-bank rentals (issue 20; enerlectra/domain/rentals) ---------------------------------------------
@@ -726,16 +741,16 @@ class Rental(Base):
     state: Mapped[str] = mapped_column(String(10))
     deposit: Mapped[int] = mapped_column(BigInteger)                        # held in system:rental_deposits
     prepaid: Mapped[int] = mapped_column(BigInteger, default=0)             # what extensions paid
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # returned / lost
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # returned / lost
     return_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), nullable=True)
     bill: Mapped[dict | None] = mapped_column(JSON, nullable=True)          # billing.Bill's lines, as settled
     end_key: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True)   # the loss report's
     owed: Mapped[int] = mapped_column(BigInteger, default=0)                # billed, the wallet could not pay
     deposit_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)   # journal entries
     settle_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class RentalNotice(Base):
@@ -747,4 +762,4 @@ class RentalNotice(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rental_id: Mapped[int] = mapped_column(ForeignKey("rentals.id"))
     kind: Mapped[str] = mapped_column(String(40))                           # due_soon:<epoch>, overdue:<epoch> ...
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -96,16 +96,17 @@ class _TripsBreaker:
 
     async def send_packed_command(self, *args, **kwargs):
         self.breaker.check()
-        return await self._tripping(super().send_packed_command(*args, **kwargs))
-
-    async def read_response(self, *args, **kwargs):
-        return await self._tripping(super().read_response(*args, **kwargs))
-
-    async def _tripping(self, call):
         try:
-            return await call
+            return await super().send_packed_command(*args, **kwargs)
         except RedisHung:
             raise               # refused by the breaker (a handshake's send): not a new timeout
+        except TimeoutError:
+            self.breaker.trip()
+            raise
+
+    async def read_response(self, *args, **kwargs):
+        try:
+            return await super().read_response(*args, **kwargs)
         except TimeoutError:
             self.breaker.trip()
             raise

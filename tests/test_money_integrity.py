@@ -191,12 +191,25 @@ HOPS = [
 @pytest.fixture
 async def payer(pay):
     """The MTN-paying app with its user funded in money and energy, and a friend to send money to."""
-    client, fake, user = pay
+    return await funded(*pay)
+
+
+async def funded(client, fake, user):
     db = client.app[appkeys.DB]
     await users.register(db, parse_msisdn(FRIEND), "Chipo", "en", hash_pin("4826", 16))
     await wallet.credit(db, "fund", user, "ZMW", 100_000, "test")
     await wallet.credit(db, "fund-energy", user, ledger.ENERGY, 10_000, "test")
     return client, fake, user
+
+
+async def withdrawal_in_flight(client, fake, answer_after: float):
+    """(the phone, its PIN hop posted and running) for K20 to MTN, the provider answering after `answer_after` s."""
+    fake.answer_after = answer_after
+    phone = Phone(client, USER)
+    await phone.dial()
+    await phone.press("2", "2", "20")
+    phone.inputs.append("4826")
+    return phone, asyncio.create_task(phone._post())
 
 
 async def money_hop(client, hop: MoneyHop) -> tuple[Phone, str]:
@@ -242,12 +255,7 @@ async def test_a_longer_text_after_end_answers_that_end_and_moves_nothing(payer,
 @pytest.mark.parametrize("lock", ["kept alive while the hop waits", "expired (the process stalled)"])
 async def test_a_withdrawal_retransmitted_while_a_six_second_provider_answers_pays_once(payer, lock):
     client, fake, user = payer
-    fake.answer_after = 6.0                          # slower than the 5 s session lock
-    phone = Phone(client, USER)
-    await phone.dial()
-    await phone.press("2", "2", "20")
-    phone.inputs.append("4826")
-    first = asyncio.create_task(phone._post())
+    phone, first = await withdrawal_in_flight(client, fake, 6.0)     # slower than the 5 s session lock
     await asyncio.sleep(1.0)
     if lock.startswith("expired"):
         store = client.app[appkeys.ENGINE].store

@@ -9,17 +9,12 @@ import time
 
 import pytest
 
-from enerlectra.domain import ledger, users, wallet
-from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
 from enerlectra.redis_client import BREAK_SECONDS, READ_TIMEOUT, RedisHung, TimeoutError, async_client
 from tests import test_payments
-from tests.test_money_integrity import FRIEND, PAYMENTS, books_ok, count
-from tests.test_wallet import Phone
+from tests.test_money_integrity import PAYMENTS, books_ok, count, funded, withdrawal_in_flight
 from ussd_app import appkeys
 from ussd_app.engine.store import SessionStore
 
-USER = test_payments.USER
 mtn, airtel, pawapay = test_payments.mtn, test_payments.airtel, test_payments.pawapay     # the fakes
 make_pay = test_payments.make_pay                                                       # the app on them
 
@@ -32,12 +27,7 @@ def settings(settings, own_redis):
 
 @pytest.fixture
 async def payer(make_pay):
-    client, fake, user = await make_pay("mtn")
-    db = client.app[appkeys.DB]
-    await users.register(db, parse_msisdn(FRIEND), "Chipo", "en", hash_pin("4826", 16))
-    await wallet.credit(db, "fund", user, "ZMW", 100_000, "test")
-    await wallet.credit(db, "fund-energy", user, ledger.ENERGY, 10_000, "test")
-    return client, fake, user
+    return await funded(*await make_pay("mtn"))
 
 
 async def _hiccup(client, own_redis) -> float:
@@ -61,12 +51,7 @@ async def test_a_withdrawal_whose_provider_answered_after_redis_recovered_is_sav
     # the money moved: the user reads "not available" for a withdrawal that was paid, and the session's lock
     # stays until its TTL (the aggregator's resend waits it out).
     client, fake, _user = payer
-    fake.answer_after = READ_TIMEOUT + 0.8
-    phone = Phone(client, USER)
-    await phone.dial()
-    await phone.press("2", "2", "20")
-    phone.inputs.append("4826")
-    first = asyncio.create_task(phone._post())
+    phone, first = await withdrawal_in_flight(client, fake, READ_TIMEOUT + 0.8)
     await asyncio.sleep(0.3)
     recovered = await _hiccup(client, own_redis)
     reply = await first

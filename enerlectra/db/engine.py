@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from enerlectra.db import inline_sqlite
+from enerlectra.db import inline_sqlite, writer_lock
 
 SQLITE_BUSY_MS = 10_000        # without a statement timeout (CLI, migrations): wait this long for the writer
 # SQLite connections are kept (each aiosqlite connection is a thread started; the pool's default 5 made a
@@ -37,8 +37,9 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
     and the workers' bounds (operator commands and migrations may run longer statements).
 
     On SQLite every transaction of the default engine is BEGIN IMMEDIATE (one writer, decided up front);
-    a `read_only` engine begins deferred, so screens that only read never queue behind a writer (WAL), and
-    runs its reads in place on the loop (`inline_sqlite`: a reader in WAL never waits for a lock).
+    a `read_only` engine begins deferred, so screens that only read never queue behind a writer (WAL).
+    On a SQLite file both run their statements in place on the loop (`inline_sqlite`: a reader in WAL never
+    waits for a lock; a writer takes the cross-process `writer_lock` before BEGIN and commits on a thread).
     """
     # hide_parameters: an SQL error (or SQL logging) shows the statement, never the values bound to it.
     kwargs: dict = {"pool_pre_ping": True, "hide_parameters": True}
@@ -46,8 +47,9 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
         # A local file does not drop connections: no ping (each one a round trip to the connection's thread).
         kwargs |= {"pool_pre_ping": False, **SQLITE_POOL}
         database = make_url(url).database
-        if read_only and database and database != ":memory:" and "?" not in url:
-            kwargs["async_creator"] = inline_sqlite.creator(database, INLINE_BUSY_MS / 1000)
+        file = bool(database) and database != ":memory:" and "?" not in url
+        if file:
+            kwargs["async_creator"] = inline_sqlite.creator(database, INLINE_BUSY_MS / 1000, writer=not read_only)
     if url.startswith("postgresql"):
         server_settings = {"search_path": schema} if schema else {}
         if read_only:       # a write on the reader fails loudly (it would never be committed, or commit unseen)
@@ -64,14 +66,19 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
         if connect_args:
             kwargs["connect_args"] = connect_args
     inline = "async_creator" in kwargs
-    busy_ms = INLINE_BUSY_MS if inline else timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS
+    wait_ms = timeouts.statement_ms if timeouts is not None else SQLITE_BUSY_MS
+    # In place, SQLite's own lock wait would stop the loop: short (writers take the flock first, below).
+    busy_ms = INLINE_BUSY_MS if inline else wait_ms
     if url.startswith("sqlite") and not read_only and ":memory:" not in url:
         # SQLite has one writer: a process's writers queue for one connection, first come first served, instead
         # of each holding a connection and polling the lock with SQLite's sleeps (up to 100 ms a turn, newcomers
         # first), which left money steps waiting seconds under load (issue 18). The same bound as the lock wait.
         # No ping on checkout: a local file has no connection to lose, and the ping held the writer a turn more.
-        kwargs |= {"pool_size": 1, "max_overflow": 0, "pool_timeout": busy_ms / 1000, "pool_pre_ping": False}
+        kwargs |= {"pool_size": 1, "max_overflow": 0, "pool_timeout": wait_ms / 1000, "pool_pre_ping": False}
     engine = create_async_engine(url, **kwargs)
+    if inline and not read_only:
+        # Across processes writers queue at a flock, woken by the kernel, not by SQLite's sleeps.
+        writer_lock.install(engine, database, wait_ms / 1000)
     if url.startswith("sqlite"):
         # aiosqlite logs every call with its arguments at DEBUG (bound values included): never below INFO.
         _at_least_info(logging.getLogger("aiosqlite"))
@@ -90,8 +97,9 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
         def _sqlite_begin(conn):  # noqa: ANN001
             # One writer at a time, decided at BEGIN: a transaction that reads balances and then writes
             # cannot lose a race to another that read the same balances.
-            if inline:      # a reader on the loop: BEGIN straight to sqlite3, not through a statement's machinery
-                conn.connection.driver_connection.begin_deferred()
+            if inline:      # in place: BEGIN straight to sqlite3, not through a statement's machinery
+                driver = conn.connection.driver_connection
+                driver.begin_deferred() if read_only else driver.begin_immediate()
             else:
                 conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
     return engine

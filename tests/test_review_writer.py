@@ -1,0 +1,69 @@
+"""Review of the SQLite writer lock (enerlectra/db/writer_lock.py) and the in-place writer.
+
+A wait for the writer lock that is given up (its time ran out) must let go of the lock the moment its thread
+gets it, whether or not the event loop that gave it up ever runs again: the rq worker (workers/runtime.py)
+runs each job with `loop.run_until_complete` and sits in Redis, its loop stopped, between jobs; a CLI
+command's loop is closed by asyncio.run. A given-up wait whose release waited for that loop held every
+process's writers off until the worker's next job (or the command's exit)."""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from enerlectra.db.engine import Timeouts, make_engine
+from enerlectra.db.writer_lock import lock_path
+
+HOLDER = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600); "
+          "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline()")
+
+
+def free_now(database: str) -> bool:
+    fd = os.open(lock_path(database), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("loop_after", ["stopped", "closed"])
+def test_a_given_up_wait_lets_go_while_its_loop_is_not_running(tmp_path, loop_after):
+    path = str(tmp_path / "writer.db")
+    engine = make_engine(f"sqlite+aiosqlite:///{path}", timeouts=Timeouts(3, 300))
+    loop = asyncio.new_event_loop()             # as the rq worker's: one loop, run once per job
+
+    async def job() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, lock_path(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(PoolTimeout):
+            loop.run_until_complete(job())
+        if loop_after == "closed":
+            loop.close()
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        holder.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while not free_now(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert free_now(path), "the given-up wait kept the lock while its loop was not running"
+    finally:
+        holder.kill()
+        holder.wait()
+        if not loop.is_closed():
+            loop.run_until_complete(engine.dispose())
+            loop.close()

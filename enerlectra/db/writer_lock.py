@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import event
@@ -55,15 +56,49 @@ def acquire(path: str, timeout: float) -> int:
     except BaseException:
         os.close(fd)
         raise
-    got = asyncio.get_running_loop().run_in_executor(_pool(), fcntl.flock, fd, fcntl.LOCK_EX)
+    wait = _Wait(fd)
+    got = asyncio.get_running_loop().run_in_executor(_pool(), wait.run)
     try:
         await_only(asyncio.wait_for(asyncio.shield(got), timeout))
     except BaseException as exc:
-        got.add_done_callback(lambda _done: os.close(fd))       # given up: let go as soon as it is ours
+        wait.give_up()                  # let go as soon as it is ours
         if isinstance(exc, asyncio.TimeoutError):
             raise PoolTimeout(f"no turn at the SQLite writer lock in {timeout:g} s") from None
         raise
     return fd
+
+
+class _Wait:
+    """One blocking flock on a thread. Given up, the lock is let go by whichever side is last, the thread as
+    it gets the lock or the giver-up: never through the loop, which may not run again soon (the rq worker's
+    is stopped between jobs, a command's closed by asyncio.run) while every process's writers wait."""
+
+    __slots__ = ("fd", "_guard", "_done", "_given_up")
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._guard = threading.Lock()
+        self._done = self._given_up = False
+
+    def run(self) -> None:
+        with self._guard:
+            if self._given_up:          # given up before a thread was free: no wait at all
+                self._done = True
+                os.close(self.fd)
+                return
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        finally:
+            with self._guard:
+                self._done = True
+                if self._given_up:
+                    os.close(self.fd)
+
+    def give_up(self) -> None:
+        with self._guard:
+            self._given_up = True
+            if self._done:
+                os.close(self.fd)
 
 
 def install(engine: AsyncEngine, database: str, timeout: float) -> None:

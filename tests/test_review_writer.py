@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -67,3 +69,26 @@ def test_a_given_up_wait_lets_go_while_its_loop_is_not_running(tmp_path, loop_af
         if not loop.is_closed():
             loop.run_until_complete(engine.dispose())
             loop.close()
+
+
+async def test_a_writer_outside_the_lock_is_waited_for_off_the_loop_as_before(tmp_path):
+    """A connection that holds SQLite's write lock without the flock (sqlite3 by hand, a process on a URL with
+    '?', which keeps aiosqlite and no flock) for less than the statement bound. Before the in-place writer the
+    money step waited for it on aiosqlite's thread and went through; in place, BEGIN IMMEDIATE waits in
+    SQLite's busy handler on the loop (INLINE_BUSY_MS, 100 ms: the loop stands still) and then fails
+    'database is locked'."""
+    path = str(tmp_path / "writer.db")
+    engine = make_engine(f"sqlite+aiosqlite:///{path}", timeouts=Timeouts(3, 3000))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.4, other.rollback).start()
+        started = time.monotonic()
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert time.monotonic() - started >= 0.3
+        other.close()
+    finally:
+        await engine.dispose()

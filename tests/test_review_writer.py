@@ -92,3 +92,35 @@ async def test_a_writer_outside_the_lock_is_waited_for_off_the_loop_as_before(tm
         other.close()
     finally:
         await engine.dispose()
+
+
+async def test_writers_on_one_database_under_two_names_share_the_lock(tmp_path):
+    """The same file reached through a symlink (a home directory linked elsewhere, a CLI given the other
+    path): SQLite resolves the link (one -wal, one lock), the writer lock must too, or the two writers meet in
+    SQLite's busy handler on the loop and one fails 'database is locked' after 100 ms."""
+    real = tmp_path / "real.db"
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    one = make_engine(f"sqlite+aiosqlite:///{real}", timeouts=Timeouts(3, 3000))
+    other = make_engine(f"sqlite+aiosqlite:///{link}", timeouts=Timeouts(3, 3000))
+    try:
+        async with one.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        holding = asyncio.Event()
+
+        async def slow() -> None:
+            async with one.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (1)"))
+                holding.set()
+                await asyncio.sleep(0.4)
+
+        first = asyncio.create_task(slow())
+        await holding.wait()
+        async with other.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+        await first
+        async with one.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+    finally:
+        await one.dispose()
+        await other.dispose()

@@ -41,7 +41,8 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def lock_path(database: str) -> str:
-    return database + "-writer"
+    """Beside the file itself: SQLite follows a symlink to the database (one WAL, one lock), so must this."""
+    return os.path.realpath(database) + "-writer"
 
 
 def acquire(path: str, timeout: float) -> int:

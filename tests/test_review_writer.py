@@ -76,7 +76,7 @@ async def test_a_writer_outside_the_lock_is_waited_for_off_the_loop_as_before(tm
     '?', which keeps aiosqlite and no flock) for less than the statement bound. Before the in-place writer the
     money step waited for it on aiosqlite's thread and went through; in place, BEGIN IMMEDIATE waits in
     SQLite's busy handler on the loop (INLINE_BUSY_MS, 100 ms: the loop stands still) and then fails
-    'database is locked'."""
+    'database is locked'. Now BEGIN IMMEDIATE polls with the loop running, up to the statement bound."""
     path = str(tmp_path / "writer.db")
     engine = make_engine(f"sqlite+aiosqlite:///{path}", timeouts=Timeouts(3, 3000))
     try:
@@ -85,10 +85,22 @@ async def test_a_writer_outside_the_lock_is_waited_for_off_the_loop_as_before(tm
         other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         other.execute("BEGIN IMMEDIATE")
         threading.Timer(0.4, other.rollback).start()
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.create_task(ticker())
         started = time.monotonic()
         async with engine.begin() as conn:
             await conn.execute(text("INSERT INTO t VALUES (1)"))
-        assert time.monotonic() - started >= 0.3
+        waited = time.monotonic() - started
+        ticking.cancel()
+        assert waited >= 0.3
+        assert ticks >= 10             # the loop ran while it waited (in SQLite's busy handler it stood still)
         other.close()
     finally:
         await engine.dispose()

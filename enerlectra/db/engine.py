@@ -1,11 +1,16 @@
 """The async engine and session factory, one per process."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 from enerlectra.db import inline_sqlite, writer_lock
 
@@ -16,6 +21,7 @@ SQLITE_POOL = {"pool_size": 16, "max_overflow": 16}
 # A reader on the loop (inline_sqlite) waits at most this long for a lock (WAL readers rarely meet one: a
 # checkpoint's restart, a recovery): the loop must not stand still for the statement timeout.
 INLINE_BUSY_MS = 100
+SQLITE_BUSY = 5                 # sqlite3's error code for "database is locked"
 
 
 @dataclass(frozen=True)
@@ -91,18 +97,38 @@ def make_engine(url: str, schema: str | None = None, read_only: bool = False,
             cur.execute("PRAGMA foreign_keys=ON")
             if read_only:   # a write on the reader fails loudly instead of taking the writer lock on the loop
                 cur.execute("PRAGMA query_only=ON")
+            elif inline:    # BEGIN IMMEDIATE waits with the loop running (below), never in SQLite's sleeps
+                cur.execute("PRAGMA busy_timeout=0")
             cur.close()
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn):  # noqa: ANN001
             # One writer at a time, decided at BEGIN: a transaction that reads balances and then writes
             # cannot lose a race to another that read the same balances.
-            if inline:      # in place: BEGIN straight to sqlite3, not through a statement's machinery
-                driver = conn.connection.driver_connection
-                driver.begin_deferred() if read_only else driver.begin_immediate()
+            if inline and read_only:    # in place: BEGIN straight to sqlite3, not through a statement's machinery
+                conn.connection.driver_connection.begin_deferred()
+            elif inline:
+                _begin_immediate(conn.connection.driver_connection, wait_ms / 1000)
             else:
                 conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
     return engine
+
+
+def _begin_immediate(driver: inline_sqlite.InlineWriter, wait_s: float) -> None:
+    """BEGIN IMMEDIATE for a writer in place. Our writers hold the writer lock by now, so SQLite's lock is
+    free unless a connection that does not take it is writing (sqlite3 by hand; a URL with '?', which keeps
+    aiosqlite): then wait for it as SQLite's busy handler would, polling up to the statement bound, but with
+    the loop running between tries (its own wait would stand on the loop; busy_timeout is 0 here)."""
+    deadline, pause = time.monotonic() + wait_s, 0.001
+    while True:
+        try:
+            driver.begin_immediate()
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != SQLITE_BUSY or time.monotonic() + pause > deadline:
+                raise OperationalError("BEGIN IMMEDIATE", None, exc) from None
+        await_only(asyncio.sleep(pause))
+        pause = min(2 * pause, 0.05)
 
 
 def _at_least_info(logger: logging.Logger) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
+from urllib.parse import quote
 
 
 class InlineCursor:
@@ -134,7 +135,9 @@ class InlineWriter(InlineConnection):
     its CPU time and its COMMIT (the WAL's sync, ~0.3 ms on this box). The writer lock is taken before BEGIN
     (`writer_lock`, awaited off the loop), so BEGIN IMMEDIATE finds SQLite's lock free and does not wait.
     The one slow disk step a COMMIT may carry, SQLite's automatic checkpoint (copying the WAL into the
-    database, every ~1000 pages), is turned off here and run on a thread of its own now and then instead."""
+    database, every ~1000 pages), is turned off here and run on a thread of its own instead: every
+    CHECKPOINT_EVERY commits, and when the connection closes after commits (a command, a job, a connection
+    dropped after a timeout: none may leave the WAL growing)."""
 
     def __init__(self, conn: sqlite3.Connection, database: str):
         super().__init__(conn)
@@ -146,11 +149,20 @@ class InlineWriter(InlineConnection):
 
     async def commit(self) -> None:
         self._conn.commit()
-        self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0 and (self._checkpointing is None or self._checkpointing.done()):
+        self._commits += 1          # since the last checkpoint
+        if self._commits >= CHECKPOINT_EVERY and (self._checkpointing is None or self._checkpointing.done()):
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        self._commits = 0
+        try:
             self._checkpointing = self._disk.submit(checkpoint, self._database)
+        except RuntimeError:         # the interpreter is shutting down: SQLite checkpoints at the last close
+            pass
 
     def stop(self) -> None:
+        if self._connection is not None and self._commits:
+            self._checkpoint()       # runs after the close, on its thread
         super().stop()
         self._disk.shutdown(wait=False)
 
@@ -161,8 +173,10 @@ CHECKPOINT_EVERY = 100
 
 def checkpoint(database: str) -> None:
     """Copy what the WAL holds into the database, as far as no reader still needs it (PASSIVE: never waits
-    for, nor blocks, a reader or the writer)."""
-    conn = sqlite3.connect(database, timeout=INLINE_CHECKPOINT_BUSY_S, isolation_level=None)
+    for, nor blocks, a reader or the writer). Errors are the next checkpoint's to retry."""
+    # mode=rw: a database deleted meanwhile (a test's temporary one) is not made again, empty
+    conn = sqlite3.connect(f"file:{quote(database)}?mode=rw", uri=True, timeout=INLINE_CHECKPOINT_BUSY_S,
+                           isolation_level=None)
     try:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     finally:

@@ -4,8 +4,10 @@ The hash string carries its own cost parameters, so raising the cost later keeps
 
 The KDF runs in a few threads of its own, fewer than the cores: scrypt takes tens of milliseconds of CPU by
 design, and six of them at once in asyncio's default pool (cores + 4 threads) took the CPU from the event loop,
-so every hop of the process waited behind them (the mixed load's seconds-long hops, issue 18). Callers never
-hold a write transaction while it runs (enerlectra/domain/pins.py; tests/test_kdf_outside_transactions.py).
+so every hop of the process waited behind them (the mixed load's seconds-long hops, issue 18). The threads
+also run at a lower CPU priority than the loops (`KDF_NICE`): with several processes, their KDF threads
+together still outnumber the cores, and a menu hop's few hundred microseconds must not queue behind another
+user's scrypt; the KDF gets every cycle the loops leave. Callers never hold a write transaction while it runs (enerlectra/domain/pins.py; tests/test_kdf_outside_transactions.py).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -53,6 +56,7 @@ def verify_pin(pin: str, stored: str) -> bool:
 
 # Threads for the KDF: one core stays the event loop's (on one core, one thread: the loop still runs between).
 KDF_THREADS = max(1, (os.cpu_count() or 2) - 1)
+KDF_NICE = 10          # added to a KDF thread's nice value (Linux: per thread); the loop keeps its own
 # Observers of the KDF (tests: is a transaction open while it runs?), called in its thread with "start" / "end".
 KDF_OBSERVERS: list[Callable[[str], None]] = []
 _pool: tuple[int, ThreadPoolExecutor] | None = None
@@ -62,8 +66,17 @@ def _kdf_pool() -> ThreadPoolExecutor:
     """This process's KDF threads (made again in a forked child: threads do not survive a fork)."""
     global _pool
     if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(KDF_THREADS, thread_name_prefix="pin-kdf"))
+        _pool = (os.getpid(), ThreadPoolExecutor(KDF_THREADS, thread_name_prefix="pin-kdf",
+                                                 initializer=_behind_the_loop))
     return _pool[1]
+
+
+def _behind_the_loop() -> None:
+    """Lower this KDF thread's CPU priority (where the system has per-thread priorities: Linux)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + KDF_NICE)
+    except (AttributeError, OSError):       # no setpriority, or not allowed: the KDF runs as before
+        pass
 
 
 def _observed(kdf: Callable, *args):

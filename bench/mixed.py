@@ -117,14 +117,15 @@ def _seed_here(users: int) -> None:
     from enerlectra.domain import users as users_
     from enerlectra.domain import wallet
     from enerlectra.domain.phone import parse_msisdn
-    from enerlectra.domain.pin_code import hash_pin
+    from enerlectra.domain.pin_code import hash_pin, pin_key
     from enerlectra.settings import Settings
 
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
     ledger.use_key(ledger_key.load(settings))
     upgrade(settings.effective_database_url, schema=settings.database_schema)
-    pin_hash = hash_pin(PIN, settings.pin_kdf_cost)          # the production cost: the KDF is part of the hop
+    # As a PIN set by USSD is stored: sealed with the PIN key at the production cost (the KDF is part of the hop)
+    pin_hash = hash_pin(PIN, settings.pin_kdf_cost, key=pin_key())
 
     async def run() -> None:
         engine = make_engine(settings.effective_database_url, schema=settings.database_schema)

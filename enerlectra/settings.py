@@ -194,7 +194,7 @@ class Settings:
     ussd_retry_window_seconds: int = 30   # Arkesel (own hop ids): a repeated pick this soon may be a retry
     lock_timeout_ms: int = 5000           # a hop holding the session lock longer than this has died
     lock_wait_ms: int = 8000              # a duplicate hop waits this long for the first one
-    pin_kdf_cost: int = 2**14             # scrypt N; tests lower it, production keeps the default
+    pin_kdf_cost: int = 2**11             # scrypt N under the PIN key (pin_code); tests lower it
     log_level: str = "INFO"
     queue_name: str = "enerlectra"        # rq queue (tests use one of their own)
     at_username: str | None = None        # Africa's Talking SMS; unset: the local outbox gateway
@@ -324,7 +324,7 @@ class Settings:
             session_ttl=_int(env, "USSD_SESSION_TTL", 300),
             resume_ttl=_int(env, "USSD_RESUME_TTL", 180),
             ussd_retry_window_seconds=_int(env, "USSD_RETRY_WINDOW_SECONDS", 30),
-            pin_kdf_cost=_int(env, "PIN_KDF_COST", 2**14),
+            pin_kdf_cost=_int(env, "PIN_KDF_COST", 2**11),
             log_level=env.get("LOG_LEVEL") or "INFO",
             queue_name=env.get("ENERLECTRA_QUEUE") or "enerlectra",
             at_username=env.get("AT_USERNAME") or None,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from enerlectra import i18n
 from enerlectra.domain import hops, pin_resets, pin_texts, pins
-from enerlectra.domain.pin_code import hash_pin_async, is_valid_pin, verify_pin_async
+from enerlectra.domain.pin_code import hash_pin_async, is_valid_pin, pin_key, verify_pin_async
 from enerlectra.domain.pin_texts import pin_lock_text
 from enerlectra.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
 from enerlectra.ussd.types import Ctx, Reject, Screen, Session
@@ -91,6 +91,7 @@ async def money_pin(ctx: Ctx, locked=None, step: str | None = None, hold: bool =
     ctx.secret_input()
     checked = await pins.check(ctx.services.db, session.user_id, ctx.text.strip(),
                                max_failures=settings.pin_max_failures, lock_minutes=settings.pin_lock_minutes,
+                               cost=settings.pin_kdf_cost,
                                lock_sms=lambda user, until: in_language_of(user, pin_lock_text, until), hold=hold)
     if checked.held:
         return held_screen(checked.locked_until, session.country)
@@ -105,10 +106,11 @@ async def money_pin(ctx: Ctx, locked=None, step: str | None = None, hold: bool =
 
 
 async def remember_first_pin(ctx: Ctx, key: str = "pin_hash") -> None:
-    """Keep the first entry of a new PIN only as a slow-KDF hash, for the confirmation step."""
+    """Keep the first entry of a new PIN only as its sealed hash (pin_code), for the confirmation step."""
     if ctx.text is not None:
         ctx.secret_input()
-        ctx.session.data[key] = await hash_pin_async(ctx.text.strip(), ctx.services.settings.pin_kdf_cost)
+        ctx.session.data[key] = await hash_pin_async(ctx.text.strip(), ctx.services.settings.pin_kdf_cost,
+                                                     key=pin_key())
 
 
 async def confirm_pin(ctx: Ctx, key: str = "pin_hash") -> Reject | str:

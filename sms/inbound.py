@@ -82,7 +82,7 @@ async def _check_pin(db: async_sessionmaker, sms: InboundSms, settings: Settings
     if pin is None:
         return None
     return await pins.check(db, user.id, pin, max_failures=settings.pin_max_failures,
-                            lock_minutes=settings.pin_lock_minutes,
+                            lock_minutes=settings.pin_lock_minutes, cost=settings.pin_kdf_cost,
                             lock_sms=lambda u, until: i18n.in_language_of(u, pin_lock_text, until))
 
 

@@ -35,7 +35,7 @@ from ussd_app.station_link import StationLink, client_for
 
 pytest_plugins = ["tests.spawned_redis"]         # own_redis: a redis-server of the test's own
 
-TEST_KDF_COST = 16       # scrypt N for tests; production keeps 2**14 (tests/test_pin.py checks it)
+TEST_KDF_COST = 16       # scrypt N for tests; production's is 2**11 (tests/test_pin_sealing.py checks it)
 
 
 @pytest.fixture(autouse=True)

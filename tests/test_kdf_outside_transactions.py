@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, text, update
 
+from enerlectra.db.models import User
 from enerlectra.domain import ledger, pin_code, users, wallet
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin, verify_pin_async
@@ -98,6 +99,13 @@ async def buy(client) -> str:
     return await ussd(client, "5", "2", "1", "4826")
 
 
+async def send_with_a_pin_stored_the_old_way(client) -> str:
+    """The PIN checked, then sealed again at today's cost (pin_code): two KDF runs, neither in a transaction."""
+    async with client.app[appkeys.DB]() as s, s.begin():
+        await s.execute(update(User).where(User.msisdn == USER).values(pin_hash=hash_pin("4826", 16)))
+    return await send(client)
+
+
 async def wrong_pin(client) -> str:
     return await ussd(client, "1", "2", "0961900013", "10", "1111")
 
@@ -128,6 +136,7 @@ class Path:
 
 PATHS = [
     Path("send", send, "Sent K10.00", 1),
+    Path("send, the PIN stored the old way", send_with_a_pin_stored_the_old_way, "Sent K10.00", 2),
     Path("withdraw", withdraw, "on its way", 1),
     Path("sell", sell, "Listed", 1),
     Path("buy", buy, "Bought", 1),

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from enerlectra.db.models import JournalEntry, Payment, SmsOutbox
 from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_pin, pin_key
 from payments.providers.base import AMBIGUOUS, FAILED, NOT_FOUND, PENDING, SUCCEEDED, BadCallback, Order
 from payments.providers.mtn import MtnMomo, amount_text
 from payments.sandboxes.mtn import FakeMtn, running
@@ -85,7 +85,7 @@ def make_pay(aiohttp_client, settings, mtn, airtel, pawapay):
             payment_fees=f"{provider}:collection=100,{provider}:payout=250")
         client = await aiohttp_client(create_app(pay_settings), server_kwargs={"port": port})
         user = await users.register(client.app[appkeys.DB], parse_msisdn(number or NUMBERS[provider]),
-                                          "Musonda", "en", hash_pin("4826", 16))
+                                          "Musonda", "en", hash_pin("4826", 16, key=pin_key()))
         return client, {"mtn": mtn_fake, "airtel": airtel_fake, "pawapay": pawa_fake}[provider], user
     return make
 

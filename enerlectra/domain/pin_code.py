@@ -1,13 +1,21 @@
-"""PINs: 4 digits, not trivially guessable, stored as a salted scrypt hash (a slow KDF).
+"""PINs: 4 digits, not trivially guessable, stored as a salted scrypt hash sealed with a key.
 
-The hash string carries its own cost parameters, so raising the cost later keeps old PINs valid.
+A user's PIN is stored as HMAC-SHA256(key, scrypt(pin, salt)) (`scrypt-k1$N$r$p$salt$mac`), the key derived
+from the installation's ledger key, which is kept outside the database (ledger_key). A PIN has 10,000 values:
+no KDF cost a USSD hop can pay protects it from a copy of the database (at N=2^14, all 10,000 take ten
+minutes of one core), so what protects it is a key the copy does not hold, as PINs are kept under keys in
+payment systems; scrypt stays, at a cost a hop can afford (`PIN_KDF_COST`), for a copy taken with the key.
+A PIN stored by the older scheme (`scrypt$...`, no key) or at another cost still verifies, and is sealed
+again, once, when typed right (pins.check). Console passwords keep plain scrypt at their own cost.
+The hash string carries its own cost parameters, so changing the cost later keeps old PINs valid.
 
 The KDF runs in a few threads of its own, fewer than the cores: scrypt takes tens of milliseconds of CPU by
 design, and six of them at once in asyncio's default pool (cores + 4 threads) took the CPU from the event loop,
 so every hop of the process waited behind them (the mixed load's seconds-long hops, issue 18). The threads
 also run at a lower CPU priority than the loops (`KDF_NICE`): with several processes, their KDF threads
 together still outnumber the cores, and a menu hop's few hundred microseconds must not queue behind another
-user's scrypt; the KDF gets every cycle the loops leave. Callers never hold a write transaction while it runs (enerlectra/domain/pins.py; tests/test_kdf_outside_transactions.py).
+user's scrypt; the KDF gets every cycle the loops leave. Callers never hold a write transaction while it
+runs (enerlectra/domain/pins.py; tests/test_kdf_outside_transactions.py).
 """
 from __future__ import annotations
 
@@ -34,24 +42,47 @@ def is_valid_pin(pin: str) -> bool:
     )
 
 
-def hash_pin(pin: str, cost: int = 2**14) -> str:
+PLAIN, KEYED = "scrypt", "scrypt-k1"
+_PIN_KEY_PURPOSE = b"enerlectra/pin-hash/v1"
+
+
+def pin_key() -> bytes:
+    """The key user PINs are sealed with: this process's ledger key, derived for this purpose only (raises
+    ledger.NoKey in a process that has none: a PIN is never stored weaker for want of it)."""
+    from enerlectra.domain import ledger       # not at import: menus import this module for lint samples
+    return hmac.new(ledger.current_key(), _PIN_KEY_PURPOSE, hashlib.sha256).digest()
+
+
+def hash_pin(pin: str, cost: int = 2**11, key: bytes | None = None) -> str:
+    """A new salted hash of `pin`: sealed with `key` (user PINs: `pin_key()`), plain scrypt without one."""
     salt = secrets.token_bytes(16)
-    key = hashlib.scrypt(pin.encode(), salt=salt, n=cost, r=_R, p=_P, dklen=_DKLEN, maxmem=2**26)
-    return "scrypt${}${}${}${}${}".format(
-        cost, _R, _P, base64.b64encode(salt).decode(), base64.b64encode(key).decode())
+    derived = hashlib.scrypt(pin.encode(), salt=salt, n=cost, r=_R, p=_P, dklen=_DKLEN, maxmem=2**26)
+    scheme, value = (PLAIN, derived) if key is None else (KEYED, _seal(key, derived))
+    return "{}${}${}${}${}${}".format(
+        scheme, cost, _R, _P, base64.b64encode(salt).decode(), base64.b64encode(value).decode())
+
+
+def _seal(key: bytes, derived: bytes) -> bytes:
+    return hmac.new(key, derived, hashlib.sha256).digest()
 
 
 def verify_pin(pin: str, stored: str) -> bool:
     try:
-        scheme, n, r, p, salt, key = stored.split("$")
-        if scheme != "scrypt":
+        scheme, n, r, p, salt, value = stored.split("$")
+        if scheme not in (PLAIN, KEYED):
             return False
-        expected = base64.b64decode(key)
-        got = hashlib.scrypt(pin.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(expected), maxmem=2**26)
+        expected = base64.b64decode(value)
+        derived = hashlib.scrypt(pin.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                                 dklen=_DKLEN if scheme == KEYED else len(expected), maxmem=2**26)
     except (ValueError, TypeError):
         return False
+    got = _seal(pin_key(), derived) if scheme == KEYED else derived
     return hmac.compare_digest(got, expected)
+
+
+def needs_sealing(stored: str, cost: int) -> bool:
+    """A user PIN stored by the older scheme or at another cost: to be hashed again when typed right."""
+    return not stored.startswith(f"{KEYED}${cost}${_R}${_P}$")
 
 
 # Threads for the KDF: one core stays the event loop's (on one core, one thread: the loop still runs between).
@@ -89,9 +120,9 @@ def _observed(kdf: Callable, *args):
             observe("end")
 
 
-async def hash_pin_async(pin: str, cost: int) -> str:
-    """scrypt takes tens of milliseconds by design: keep it off the event loop (in the KDF threads)."""
-    return await asyncio.get_running_loop().run_in_executor(_kdf_pool(), _observed, hash_pin, pin, cost)
+async def hash_pin_async(pin: str, cost: int, key: bytes | None = None) -> str:
+    """scrypt takes milliseconds of CPU by design: keep it off the event loop (in the KDF threads)."""
+    return await asyncio.get_running_loop().run_in_executor(_kdf_pool(), _observed, hash_pin, pin, cost, key)
 
 
 async def verify_pin_async(pin: str, stored: str) -> bool:

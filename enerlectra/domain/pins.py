@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from enerlectra import faults
 from enerlectra.db.models import User
 from enerlectra.domain import outbox
-from enerlectra.domain.pin_code import verify_pin_async
+from enerlectra.domain.pin_code import hash_pin_async, needs_sealing, pin_key, verify_pin_async
 from enerlectra.domain.work import unit_of_work
 
 # No daylight saving in either country: fixed offsets are exact.
@@ -74,10 +74,12 @@ async def _held(s: AsyncSession, user_id: int) -> datetime | None:
 
 
 async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures: int, lock_minutes: int,
-                lock_sms: Callable[[User, datetime], str], hold: bool = True) -> PinCheck:
+                lock_sms: Callable[[User, datetime], str], hold: bool = True, cost: int | None = None) -> PinCheck:
     """Verify a PIN for a money action: reserve a try, run the KDF outside any transaction, then settle
     the try (the lock SMS is queued in the same transaction as the lock). While a PIN reset's hold lasts
-    (`hold`: this action is one it holds) the answer is that hold, and no try is taken."""
+    (`hold`: this action is one it holds) the answer is that hold, and no try is taken. A right PIN stored
+    by the older scheme or at another cost than `cost` is hashed again (sealed, pin_code) and stored with
+    the settle, unless the PIN changed meanwhile."""
     if faults.on("pin_no_reservation"):             # a planted defect (tests only): the check before issue 14
         return await _unreserved(db, user_id, pin, max_failures, lock_minutes, lock_sms)
     async with unit_of_work(db) as s:
@@ -86,7 +88,12 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
         return reserved
     taken, stored = reserved
     good = stored is not None and await verify_pin_async(pin, stored)
+    sealed = None
+    if good and cost is not None and needs_sealing(stored, cost):
+        sealed = await hash_pin_async(pin, cost, key=pin_key())
     async with unit_of_work(db) as s:
+        if sealed is not None:
+            await s.execute(update(User).where(User.id == user_id, User.pin_hash == stored).values(pin_hash=sealed))
         return await _settle(s, user_id, good, taken, max_failures=max_failures, lock_minutes=lock_minutes,
                              lock_sms=lock_sms)
 

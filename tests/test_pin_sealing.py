@@ -1,0 +1,141 @@
+"""User PINs are sealed with a key kept outside the database (enerlectra/domain/pin_code.py, issue 18).
+
+A copy of the database alone cannot test a PIN: the stored value is HMAC(key, scrypt(pin)), the key derived
+from the installation's ledger key. Older plain-scrypt hashes still verify and are sealed again, once, when
+typed right; a PIN changed meanwhile is never overwritten; a process without the key refuses to verify
+rather than answer wrong."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from sqlalchemy import select, update
+
+from enerlectra.db.models import User
+from enerlectra.domain import ledger, pin_code, pins, wallet
+from enerlectra.domain.pin_code import KEYED, PLAIN, hash_pin, needs_sealing, pin_key, verify_pin
+from enerlectra.settings import Settings
+from tests.test_wallet import register
+from ussd_app import appkeys
+
+COST = 16
+PINS = st.from_regex(r"[0-9]{4}", fullmatch=True)
+
+
+def test_a_sealed_hash_verifies_the_same_pin_only_and_carries_its_cost():
+    stored = hash_pin("4826", COST, key=pin_key())
+    assert stored.startswith(f"{KEYED}${COST}$8$1$")
+    assert verify_pin("4826", stored) and not verify_pin("4827", stored)
+    assert hash_pin("4826", COST, key=pin_key()) != stored, "salted"
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(PINS, PINS)
+def test_a_sealed_hash_verifies_exactly_its_pin(pin, typed):
+    assert verify_pin(typed, hash_pin(pin, COST, key=pin_key())) == (typed == pin)
+
+
+def test_without_the_key_a_copy_of_the_database_cannot_test_a_pin():
+    stored = hash_pin("4826", COST, key=pin_key())
+    mine = ledger.use_key(os.urandom(32))          # another installation's key: the copy's owner has no other
+    try:
+        assert not any(verify_pin(f"{n:04d}", stored) for n in range(10_000))
+    finally:
+        ledger.use_key(mine)
+    assert verify_pin("4826", stored)
+
+
+def test_a_process_without_the_key_refuses_to_verify_rather_than_answer_no():
+    stored = hash_pin("4826", COST, key=pin_key())
+    mine = ledger.use_key(None)
+    try:
+        with pytest.raises(ledger.NoKey):
+            verify_pin("4826", stored)
+        assert verify_pin("4826", hash_pin("4826", COST))      # plain scrypt (console passwords) needs no key
+    finally:
+        ledger.use_key(mine)
+
+
+@pytest.mark.parametrize("stored,cost,again", [
+    (f"{PLAIN}$16$8$1$salt$value", 16, True),        # the older scheme
+    (f"{KEYED}$32$8$1$salt$value", 16, True),        # sealed at another cost
+    (f"{KEYED}$16$8$1$salt$value", 16, False),
+    (f"{KEYED}$16$4$1$salt$value", 16, True),        # another block size
+])
+def test_which_stored_pins_are_sealed_again(stored, cost, again):
+    assert needs_sealing(stored, cost) is again
+
+
+def test_production_pins_are_sealed_at_a_cost_a_hop_can_afford():
+    assert Settings().pin_kdf_cost == Settings.from_env({}).pin_kdf_cost == 2**11
+
+
+async def set_hash(db, user_id: int, value: str) -> None:
+    async with db() as s, s.begin():
+        await s.execute(update(User).where(User.id == user_id).values(pin_hash=value))
+
+
+async def stored_hash(client, msisdn: str) -> str:
+    async with client.app[appkeys.DB]() as s:
+        return await s.scalar(select(User.pin_hash).where(User.msisdn == msisdn))
+
+
+async def check(client, user_id: int, pin: str, cost: int | None = COST):
+    return await pins.check(client.app[appkeys.DB], user_id, pin, max_failures=3, lock_minutes=30,
+                            lock_sms=lambda u, until: "locked", cost=cost)
+
+
+async def test_a_pin_set_by_ussd_is_stored_sealed(client):
+    await register(client, "+260971900021", "Bupe")
+    stored = await stored_hash(client, "+260971900021")
+    assert stored.startswith(f"{KEYED}${COST}$")
+    assert verify_pin("4826", stored)
+
+
+@pytest.mark.parametrize("before_cost,before_key,typed,cost,sealed_after", [
+    (32, False, "4826", COST, True),      # plain, right: sealed at today's cost
+    (32, False, "1111", COST, False),     # plain, wrong: left as it was
+    (32, True, "4826", COST, True),       # sealed at another cost, right: sealed again
+    (COST, True, "4826", COST, False),    # already as wanted: not written
+    (32, False, "4826", None, False),     # a caller that names no cost: nothing sealed
+])
+async def test_a_right_pin_stored_the_old_way_is_sealed_once(client, before_cost, before_key, typed, cost,
+                                                             sealed_after):
+    await register(client, "+260971900022", "Bupe")
+    user = await wallet.find_user(client.app[appkeys.DB], "+260971900022")
+    old = hash_pin("4826", before_cost, key=pin_key() if before_key else None)
+    await set_hash(client.app[appkeys.DB], user.id, old)
+    checked = await check(client, user.id, typed, cost)
+    assert checked.ok is (typed == "4826")
+    now = await stored_hash(client, "+260971900022")
+    assert (now != old) is sealed_after
+    assert verify_pin("4826", now) and not verify_pin("1111", now)
+    if sealed_after:
+        assert now.startswith(f"{KEYED}${COST}$")
+        assert (await check(client, user.id, "4826")).ok
+        assert await stored_hash(client, "+260971900022") == now          # once
+
+
+async def test_a_pin_changed_while_the_old_one_is_checked_is_not_overwritten(client):
+    await register(client, "+260971900023", "Bupe")
+    db = client.app[appkeys.DB]
+    user = await wallet.find_user(db, "+260971900023")
+    await set_hash(db, user.id, hash_pin("4826", 32))
+    changed = hash_pin("7391", COST, key=pin_key())
+    loop = asyncio.get_running_loop()
+
+    def change_meanwhile(moment: str) -> None:      # in the KDF's thread, while the typed PIN is checked
+        if moment == "start" and not getattr(change_meanwhile, "done", False):
+            change_meanwhile.done = True
+            asyncio.run_coroutine_threadsafe(set_hash(db, user.id, changed), loop).result()
+
+    pin_code.KDF_OBSERVERS.append(change_meanwhile)
+    try:
+        assert (await check(client, user.id, "4826")).ok           # right when typed: the old PIN
+    finally:
+        pin_code.KDF_OBSERVERS.remove(change_meanwhile)
+    assert await stored_hash(client, "+260971900023") == changed

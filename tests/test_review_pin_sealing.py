@@ -1,0 +1,100 @@
+"""Review of the PIN sealing change (0aa06a9): what an error between the reserved try and its settle does.
+
+pins.check reserves a try, runs the KDF, then settles. The change added new ways for the middle to raise: a
+process without the ledger key (verify_pin of a sealed PIN, or pin_key() for the re-seal) and the re-seal's
+own KDF. A try reserved and never settled is never given back: three of them leave pin_failures at the
+maximum with no lock time, which never lapses, so the user is refused ("locked for now") for good, right PIN
+or not, until support resets the PIN."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select, update
+
+from enerlectra.db.models import User
+from enerlectra.domain import ledger, pins, wallet
+from enerlectra.domain.pin_code import KEYED, hash_pin, pin_key, verify_pin
+from enerlectra.ussd.types import Services
+from menus import common
+from tests.test_wallet import register
+from ussd_app import appkeys
+
+COST = 16
+
+
+async def set_hash(db, user_id: int, value: str) -> None:
+    async with db() as s, s.begin():
+        await s.execute(update(User).where(User.id == user_id).values(pin_hash=value))
+
+
+async def row(db, user_id: int):
+    async with db() as s:
+        return (await s.execute(select(User.pin_hash, User.pin_failures, User.pin_locked_until)
+                                .where(User.id == user_id))).one()
+
+
+async def check(db, user_id: int, pin: str):
+    return await pins.check(db, user_id, pin, max_failures=3, lock_minutes=30, lock_sms=lambda u, until: "locked",
+                            cost=COST)
+
+
+async def test_a_keyless_process_does_not_keep_the_users_tries(client):
+    """Found: each refused verify (ledger.NoKey from the KDF thread) kept its reserved try; after three the
+    user is shut out with no end, even with the right PIN in a process that has the key."""
+    await register(client, "+260971900031", "Bupe")
+    db = client.app[appkeys.DB]
+    user = await wallet.find_user(db, "+260971900031")
+    mine = ledger.use_key(None)
+    try:
+        for _ in range(3):
+            with pytest.raises(ledger.NoKey):
+                await check(db, user.id, "4826")
+    finally:
+        ledger.use_key(mine)
+    assert (await row(db, user.id)).pin_failures == 0, "no PIN was tested: no try may be counted"
+    assert (await check(db, user.id, "4826")).ok
+
+
+async def test_a_failed_re_seal_neither_refuses_a_right_pin_nor_keeps_its_try(client):
+    """Found: a right PIN stored the old way, checked where the re-seal cannot run (here: no ledger key, which
+    plain scrypt does not need), raised after verifying, and its try was never settled."""
+    await register(client, "+260971900032", "Bupe")
+    db = client.app[appkeys.DB]
+    user = await wallet.find_user(db, "+260971900032")
+    old = hash_pin("4826", 32)                           # plain scrypt: verifies without the key
+    await set_hash(db, user.id, old)
+    mine = ledger.use_key(None)
+    try:
+        for _ in range(3):
+            assert (await check(db, user.id, "4826")).ok
+    finally:
+        ledger.use_key(mine)
+    stored, failures, _ = await row(db, user.id)
+    assert failures == 0 and stored == old               # not sealed (no key), never stored weaker
+    assert (await check(db, user.id, "4826")).ok
+    assert (await row(db, user.id)).pin_hash.startswith(f"{KEYED}${COST}$")
+
+
+class _Ctx:
+    """The little of a USSD ctx confirm_pin uses."""
+
+    def __init__(self, client, text: str, data: dict):
+        self.text, self.session = text, SimpleNamespace(data=data)
+        self.services = Services(db=client.app[appkeys.DB], settings=client.app[appkeys.SETTINGS])
+
+    def secret_input(self) -> None:
+        pass
+
+
+async def test_a_first_entry_kept_unsealed_is_never_stored_unsealed(client):
+    """Found: confirm_pin hands back whatever the session kept for the first entry. A session begun by a process
+    still running the code before 0aa06a9 (a rolling deploy; sessions live USSD_SESSION_TTL) holds a plain
+    scrypt hash, and onboarding, PIN change and PIN reset store it as it is: a new PIN, unsealed."""
+    plain = hash_pin("4826", COST)
+    got = await common.confirm_pin(_Ctx(client, "4826", {"pin_hash": plain}))
+    assert isinstance(got, str) and got.startswith(f"{KEYED}${COST}$"), got
+    assert verify_pin("4826", got) and not verify_pin("4827", got)
+    sealed = hash_pin("4826", COST, key=pin_key())
+    assert await common.confirm_pin(_Ctx(client, "4826", {"pin_hash": sealed})) == sealed     # no KDF again
+    assert not isinstance(await common.confirm_pin(_Ctx(client, "4827", {"pin_hash": plain})), str)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from enerlectra import i18n
 from enerlectra.domain import hops, pin_resets, pin_texts, pins
-from enerlectra.domain.pin_code import hash_pin_async, is_valid_pin, pin_key, verify_pin_async
+from enerlectra.domain.pin_code import hash_pin_async, is_valid_pin, needs_sealing, pin_key, verify_pin_async
 from enerlectra.domain.pin_texts import pin_lock_text
 from enerlectra.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
 from enerlectra.ussd.types import Ctx, Reject, Screen, Session
@@ -120,4 +120,7 @@ async def confirm_pin(ctx: Ctx, key: str = "pin_hash") -> Reject | str:
         ctx.secret_input()
     if not stored or ctx.text is None or not await verify_pin_async(ctx.text.strip(), stored):
         return Reject(_("The PINs did not match. Enter it again."))
+    cost = ctx.services.settings.pin_kdf_cost
+    if needs_sealing(stored, cost):     # kept by a process from before sealing (a rolling deploy): never stored so
+        stored = await hash_pin_async(ctx.text.strip(), cost, key=pin_key())
     return stored

@@ -7,6 +7,7 @@ makes one SMS. No write transaction is held across the KDF.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -19,6 +20,8 @@ from enerlectra.db.models import User
 from enerlectra.domain import outbox
 from enerlectra.domain.pin_code import hash_pin_async, needs_sealing, pin_key, verify_pin_async
 from enerlectra.domain.work import unit_of_work
+
+log = logging.getLogger(__name__)
 
 # No daylight saving in either country: fixed offsets are exact.
 LOCAL_TIME = {"ZM": timezone(timedelta(hours=2)), "TZ": timezone(timedelta(hours=3))}
@@ -87,10 +90,20 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
     if isinstance(reserved, PinCheck):
         return reserved
     taken, stored = reserved
-    good = stored is not None and await verify_pin_async(pin, stored)
+    try:
+        good = stored is not None and await verify_pin_async(pin, stored)
+    except Exception:            # no answer (a process without the key: ledger.NoKey): the try is given back
+        async with unit_of_work(db) as s:
+            await s.execute(update(User).where(User.id == user_id, User.pin_failures > 0,
+                                               User.pin_locked_until.is_(None))
+                            .values(pin_failures=User.pin_failures - 1))
+        raise
     sealed = None
     if good and cost is not None and needs_sealing(stored, cost):
-        sealed = await hash_pin_async(pin, cost, key=pin_key())
+        try:
+            sealed = await hash_pin_async(pin, cost, key=pin_key())
+        except Exception:        # the right PIN stands, stored as it was; sealed again when typed next
+            log.exception("PIN of user %s not sealed again", user_id)
     async with unit_of_work(db) as s:
         if sealed is not None:
             await s.execute(update(User).where(User.id == user_id, User.pin_hash == stored).values(pin_hash=sealed))

@@ -139,3 +139,24 @@ async def test_a_pin_changed_while_the_old_one_is_checked_is_not_overwritten(cli
     finally:
         pin_code.KDF_OBSERVERS.remove(change_meanwhile)
     assert await stored_hash(client, "+260971900023") == changed
+
+
+def _with(stored: str, field: int, value: str) -> str:
+    parts = stored.split("$")
+    parts[field] = value
+    return "$".join(parts)
+
+
+@pytest.mark.parametrize("scheme", [KEYED, PLAIN])
+@pytest.mark.parametrize("change", [
+    (3, "16000"),                      # p: a value set by hand that would hold a KDF thread for minutes
+    (2, "4"),                          # r other than ours
+    (5, "AA=="),                       # a one-byte key: a wrong PIN would match 1 time in 256
+    (5, ""),
+    (0, "md5"),
+    (1, "x"),
+])
+def test_a_stored_value_hash_pin_never_writes_is_refused_without_running_it(scheme, change):
+    stored = hash_pin("4826", COST, key=pin_key() if scheme == KEYED else None)
+    assert verify_pin("4826", stored)
+    assert not verify_pin("4826", _with(stored, *change))

@@ -120,6 +120,8 @@ def test_a_plain_hash_can_be_sealed_without_its_pin():
     assert verify_pin("4826", wrapped(old)) and not verify_pin("4827", wrapped(old))
 
 
+@pytest.mark.xfail(strict=True, reason="open: user PINs still accept the unkeyed scheme; next: a migration seals "
+                   "every plain hash with the key (no PIN needed, see the test above), then user checks refuse it")
 async def test_a_plain_hash_written_into_the_table_does_not_open_the_account(client):
     """Found (design; not fixed): user PINs still accept the unkeyed `scrypt$` scheme, so whoever can write the
     users table (an edited backup restored, an injection, a DBA) sets any user's PIN to one they know, without

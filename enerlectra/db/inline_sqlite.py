@@ -136,8 +136,8 @@ class InlineWriter(InlineConnection):
     (`writer_lock`, awaited off the loop), so BEGIN IMMEDIATE finds SQLite's lock free and does not wait.
     The one slow disk step a COMMIT may carry, SQLite's automatic checkpoint (copying the WAL into the
     database, every ~1000 pages), is turned off here and run on a thread of its own instead: every
-    CHECKPOINT_EVERY commits, and when the connection closes after commits (a command, a job, a connection
-    dropped after a timeout: none may leave the WAL growing)."""
+    CHECKPOINT_EVERY commits; and, in place, when the connection closes after commits (a command, a job, a
+    connection dropped after a timeout: none may leave the WAL growing)."""
 
     def __init__(self, conn: sqlite3.Connection, database: str):
         super().__init__(conn)
@@ -161,10 +161,16 @@ class InlineWriter(InlineConnection):
             pass
 
     def stop(self) -> None:
+        # Done before the close returns: a checkpoint left running after it would open the file again and
+        # make its -wal and -shm anew, under whoever deletes the database next (a test's temporary directory).
+        self._disk.shutdown(wait=True)          # a checkpoint under way (rare: one every 100 commits)
         if self._connection is not None and self._commits:
-            self._checkpoint()       # runs after the close, on its thread
+            self._commits = 0
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:    # the next writer's checkpoint copies it
+                pass
         super().stop()
-        self._disk.shutdown(wait=False)
 
 
 # Commits between checkpoints of a writer: SQLite's own default is 1000 WAL pages; a money step writes ~10.

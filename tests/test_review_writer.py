@@ -8,8 +8,6 @@ process's writers off until the worker's next job (or the command's exit)."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import sqlite3
 import subprocess
 import sys
@@ -22,20 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from enerlectra.db.engine import Timeouts, make_engine
 from enerlectra.db.writer_lock import lock_path
-
-HOLDER = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600); "
-          "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline()")
-
-
-def free_now(database: str) -> bool:
-    fd = os.open(lock_path(database), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
+from tests.test_sqlite_writer import HOLDER, free_now  # one lock holder and probe for both files
 
 
 @pytest.mark.parametrize("loop_after", ["stopped", "closed"])

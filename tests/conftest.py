@@ -25,6 +25,7 @@ from enerlectra.embedded_redis import EmbeddedRedis
 from enerlectra.jobs import KINDS, queue_name
 from enerlectra.ports import free_port
 from enerlectra.settings import AggregatorConfig, Settings
+from tests import broker_hygiene
 from tests.databases import fresh_database
 from tests.rentals_helpers import Shop
 from tests.stations_helpers import World
@@ -66,7 +67,9 @@ def mqtt_url(tmp_path_factory):
     broker in a process of its own on a free port. Never the machine's 1883. Tests use station codes of their
     own (random_station_code), so their topics never cross."""
     if os.environ.get("TEST_MQTT_URL"):
-        yield os.environ["TEST_MQTT_URL"]
+        url = os.environ["TEST_MQTT_URL"]
+        RETAINED_AT_START[url] = broker_hygiene.retained_statuses(url)
+        yield url
         return
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "enerlectra.embedded_mqtt", str(port)],
@@ -76,10 +79,24 @@ def mqtt_url(tmp_path_factory):
         url = proc.stdout.readline().decode().strip() if ready else ""   # printed once the listener is up
         if not url.startswith("mqtt://"):
             raise RuntimeError("the embedded MQTT broker did not start")
+        RETAINED_AT_START[url] = set()
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+RETAINED_AT_START: dict[str, set[str]] = {}     # broker URL -> the retained statuses it held before any test
+
+
+@pytest.fixture(autouse=True)
+def clear_retained_statuses(request):
+    """After a test that used the broker (torn down last: its stations and links are gone by then), the
+    retained statuses it left are cleared (tests/broker_hygiene.py says why)."""
+    yield
+    if "mqtt_url" in request.fixturenames:
+        url = request.getfixturevalue("mqtt_url")
+        broker_hygiene.clear_new_statuses(url, RETAINED_AT_START[url])
 
 
 def random_station_code() -> str:

@@ -72,7 +72,7 @@ async def pipeline(settings, n: int) -> tuple[list[float], list[tuple[int, int]]
     from enerlectra.db.models import AdvisorQuestion
     from enerlectra.domain import users
     from enerlectra.domain.phone import parse_msisdn
-    from enerlectra.domain.pin_code import hash_pin
+    from enerlectra.domain.pin_code import hash_user_pin
     from enerlectra.ports import free_port
     from ussd_app.app import create_app
 
@@ -80,10 +80,11 @@ async def pipeline(settings, n: int) -> tuple[list[float], list[tuple[int, int]]
     engine = make_engine(settings.effective_database_url)
     db = make_sessionmaker(engine)
     numbers = [f"+26097{2000000 + i:07d}" for i in range(n)]      # one question each: the daily limit stays out
-    for number in numbers:
-        await users.register(db, parse_msisdn(number), "Bench", "en", hash_pin("4826", 16))
     port = free_port()
-    runner = web.AppRunner(create_app(settings.with_(port=port)), access_log=None)
+    app = create_app(settings.with_(port=port))    # first: it sets the ledger key, which seals PINs
+    for number in numbers:
+        await users.register(db, parse_msisdn(number), "Bench", "en", hash_user_pin("4826", 16))
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     worker = subprocess.Popen([sys.executable, "-m", "ussd_app.cli", "worker"],

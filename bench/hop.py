@@ -77,7 +77,7 @@ def serve_full(port: int, home: str) -> None:
     from enerlectra.db.migrate import upgrade
     from enerlectra.domain import ledger, users, wallet
     from enerlectra.domain.phone import parse_msisdn
-    from enerlectra.domain.pin_code import hash_pin
+    from enerlectra.domain.pin_code import hash_user_pin
     from enerlectra.settings import Settings
     from ussd_app.app import create_app
 
@@ -93,7 +93,7 @@ def serve_full(port: int, home: str) -> None:
         from ussd_app import appkeys
         for n in range(USERS):
             user = await users.register(app[appkeys.DB], parse_msisdn(_msisdn(n)), f"User{n}", "en",
-                                        hash_pin("4826", 16))
+                                        hash_user_pin("4826", 16))
             await wallet.credit(app[appkeys.DB], f"bench:energy:{n}", user, ledger.ENERGY, ENERGY_WH, "bench")
         yield
 

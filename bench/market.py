@@ -27,12 +27,12 @@ from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import MarketRules
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.domain.work import unit_of_work
 
 
 async def market_rate(db, clients: int, seconds: float) -> tuple[float, int]:
-    rules, pin = MarketRules(), hash_pin("4826", 16)
+    rules, pin = MarketRules(), hash_user_pin("4826", 16)
     traders = []
     for c in range(clients):
         seller = await users.register(db, parse_msisdn(f"+26097{3000000 + 2 * c:07d}"), "S", "en", pin)

@@ -68,7 +68,7 @@ async def measure(settings, n: int) -> dict[str, list[float]]:
     from enerlectra.db.models import Payment
     from enerlectra.domain import users
     from enerlectra.domain.phone import parse_msisdn
-    from enerlectra.domain.pin_code import hash_pin
+    from enerlectra.domain.pin_code import hash_user_pin
     from ussd_app import appkeys
     from ussd_app.app import create_app
 
@@ -81,7 +81,7 @@ async def measure(settings, n: int) -> dict[str, list[float]]:
     try:
         db, payments = app[appkeys.DB], app[appkeys.PAYMENTS]
         for name, number in NUMBERS.items():
-            user = await users.register(db, parse_msisdn(number), "Bench", "en", hash_pin("4826", 16))
+            user = await users.register(db, parse_msisdn(number), "Bench", "en", hash_user_pin("4826", 16))
             assert payments.provider_for(number) == name, (number, payments.provider_for(number))
             latencies[name] = []
             for _ in range(n + 5):                        # the first five warm the token and the key up

@@ -14,7 +14,7 @@ from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import from_settings
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.domain.work import unit_of_work
 from ussd_app import appkeys
 
@@ -25,7 +25,7 @@ async def add_user(app, msisdn: str = USER, name: str = "Musonda", language: str
                    opt_out: bool = False) -> User:
     """A registered user (PIN 4826); `opt_out`: they sent STOP."""
     db = app[appkeys.DB]
-    user = await users.register(db, parse_msisdn(msisdn), name, language, hash_pin("4826", 16))
+    user = await users.register(db, parse_msisdn(msisdn), name, language, hash_user_pin("4826", 16))
     if opt_out:
         async with db() as s, s.begin():
             await s.execute(update(User).where(User.id == user.id).values(sms_opt_out=True))

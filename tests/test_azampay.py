@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from enerlectra.db.models import JournalEntry, Payment
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.ports import free_port
 from payments.providers import azampay
 from payments.providers.azampay import AzamPay, expires_in
@@ -209,7 +209,7 @@ def make_azam(aiohttp_client, settings, azam):
             payment_fees=f"azampay:collection={fee}")
         client = await aiohttp_client(create_app(pay_settings), server_kwargs={"port": port})
         user = await users.register(client.app[appkeys.DB], parse_msisdn(number), "Zawadi", "en",
-                                          hash_pin("4826", 16))
+                                          hash_user_pin("4826", 16))
         return client, fake, user
     return make
 

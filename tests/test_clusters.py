@@ -14,18 +14,17 @@ from enerlectra.db.models import Cluster, Membership, Proposal, SmsOutbox, User,
 from enerlectra.domain import ledger, outbox, users, wallet
 from enerlectra.domain.clusters import members, proposals
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.domain.work import followups, unit_of_work
 from tests.helpers import committed_only
 from tests.test_sms_webhooks import sms
 from ussd_app import appkeys
 
-PIN = hash_pin("4826", 16)
-
 
 async def people(db, n: int, first: int = 0) -> list[User]:
+    pin = hash_user_pin("4826", 16)          # sealed with this test's key (conftest's ledger_key)
     return [await users.register(db, parse_msisdn(f"+26097{4000000 + first + i:07d}"), f"M{first + i}", "en",
-                                 PIN) for i in range(n)]
+                                 pin) for i in range(n)]
 
 
 async def a_cluster(db, chair: User, others: list[User], open_: bool = True) -> Cluster:

@@ -43,12 +43,12 @@ async def test_a_locked_account_still_runs_the_kdf(client, settings, monkeypatch
     Counted with a wrapper around the real KDF (it still runs)."""
     await add_operator(client, "admin")
     runs = []
-    real = operators.verify_pin_async
+    real = operators.verify_password_async
 
     async def counted(password, hashed):
         runs.append(1)
         return await real(password, hashed)
-    monkeypatch.setattr(operators, "verify_pin_async", counted)
+    monkeypatch.setattr(operators, "verify_password_async", counted)
     db, cost = client.app[appkeys.DB], settings.console_kdf_cost
     for email in ("admin@example.com", "nobody@example.com"):
         for _ in range(settings.console_login_max_failures + 2):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
-from enerlectra.domain.pin_code import hash_pin, is_valid_pin, verify_pin
+from enerlectra.domain.pin_code import hash_pin, is_valid_pin, pin_key, verify_password, verify_pin
 from enerlectra.domain.users import clean_name
 
 
@@ -46,11 +46,12 @@ def test_pin_rules(pin, ok):
     assert is_valid_pin(pin) is ok
 
 
-def test_pin_hash_verifies_only_the_same_pin_and_carries_its_cost():
-    stored = hash_pin("4826", cost=1024)
-    assert stored.startswith("scrypt$1024$8$1$")
-    assert verify_pin("4826", stored) and not verify_pin("4827", stored)
-    assert hash_pin("4826", cost=1024) != stored, "salted"
-    assert not verify_pin("4826", "garbage") and not verify_pin("4826", "md5$x$y$z$a$b")
+@pytest.mark.parametrize("sealed,verify", [(True, verify_pin), (False, verify_password)])
+def test_pin_hash_verifies_only_the_same_pin_and_carries_its_cost(sealed, verify):
+    stored = hash_pin("4826", cost=1024, key=pin_key() if sealed else None)
+    assert stored.startswith("scrypt-k1$1024$8$1$" if sealed else "scrypt$1024$8$1$")
+    assert verify("4826", stored) and not verify("4827", stored)
+    assert hash_pin("4826", cost=1024, key=pin_key() if sealed else None) != stored, "salted"
+    assert not verify("4826", "garbage") and not verify("4826", "md5$x$y$z$a$b")
 
 

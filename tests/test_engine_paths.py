@@ -11,7 +11,7 @@ import pytest
 
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.i18n import lazy_gettext
 from enerlectra.ussd.feature import Feature, Go, State
 from enerlectra.ussd.types import Ctx, Screen, UssdRequest
@@ -68,7 +68,7 @@ async def demo(client, settings):
     store = SessionStore(real.store.redis, settings.redis_prefix, settings.session_ttl, 1, 5000, 8000)
     engine = Engine(_tree(), store, real.services, real.metrics)
     msisdn = "+260971500001"
-    await users.register(real.services.db, parse_msisdn(msisdn), "Lubuto", "en", hash_pin("4826", 16))
+    await users.register(real.services.db, parse_msisdn(msisdn), "Lubuto", "en", hash_user_pin("4826", 16))
     return engine, msisdn
 
 

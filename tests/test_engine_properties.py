@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from enerlectra import i18n
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.ussd.types import Session, UssdRequest
 from tests.helpers import assert_screen_ok, new_session_id
 from ussd_app import menu_tree
@@ -31,7 +31,8 @@ RELAXED = settings(max_examples=60, deadline=None,
 async def _user(engine, lang: str, registered: bool) -> str:
     msisdn = f"+26097{next(_numbers):07d}"
     if registered:
-        await users.register(engine.services.db, parse_msisdn(msisdn), "Bupe", lang, hash_pin("4826", 16))
+        await users.register(engine.services.db, parse_msisdn(msisdn), "Bupe", lang,
+                             hash_user_pin("4826", 16))
     return msisdn
 
 

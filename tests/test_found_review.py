@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from enerlectra.db.models import Account, JournalEntry, Payment
 from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.domain.rentals import billing, found, notices, service
 from enerlectra.domain.rentals.tariff import tariff_for
 from enerlectra.settings import Settings
@@ -247,7 +247,8 @@ async def test_a_wallet_of_another_currency_is_not_served(make_pay, who, wallet,
     client, _fake, zambian = await make_pay("pawapay")
     payments = client.app[test_payments.appkeys.PAYMENTS]
     user = zambian if who == "zambian" else await users.register(
-        client.app[test_payments.appkeys.DB], parse_msisdn("+255712500019"), "Neema", "sw", hash_pin("4826", 16))
+        client.app[test_payments.appkeys.DB], parse_msisdn("+255712500019"), "Neema", "sw",
+        hash_user_pin("4826", 16))
     await wallet_credit(client, user)
     start = payments.deposit if direction == "collection" else payments.withdraw
     with pytest.raises(NotServed):

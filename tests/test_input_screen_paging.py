@@ -13,7 +13,7 @@ import pytest
 from enerlectra import i18n
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.i18n import _, lazy_gettext
 from enerlectra.ussd.budget import paginate
 from enerlectra.ussd.feature import Feature, Go, State
@@ -111,7 +111,7 @@ class Phone:
 
 async def _phone(engine, lang: str) -> Phone:
     msisdn = "+260971500001"
-    await users.register(engine.services.db, parse_msisdn(msisdn), "Lubuto", lang, hash_pin("4826", 16))
+    await users.register(engine.services.db, parse_msisdn(msisdn), "Lubuto", lang, hash_user_pin("4826", 16))
     phone = Phone(engine, msisdn)
     await phone.engine.handle(UssdRequest(phone.sid, msisdn, "ZM", ""))
     await phone.press("1")                               # main menu item 1: the demo prompts
@@ -175,7 +175,7 @@ async def _rest(phone: Phone, reply, more: str) -> str:
 async def test_98_typed_on_an_installed_input_screen_is_read_as_the_answer(engine, lang):
     """Every input screen fits one page (lint checks it): 98 there goes to the screen's own rules."""
     msisdn, newcomer = "+260971600001", "+260971600002"
-    await users.register(engine.services.db, parse_msisdn(msisdn), "Bupe", lang, hash_pin("4826", 16))
+    await users.register(engine.services.db, parse_msisdn(msisdn), "Bupe", lang, hash_user_pin("4826", 16))
     user = await users.get_by_msisdn(engine.services.db, msisdn)
     checked, eaten = [], []
     for state in (name for name in menu_tree.TREE.states if name in menu_tree.TREE.reads_input):

@@ -19,7 +19,7 @@ from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.models import SmsOutbox, User
 from enerlectra.domain import outbox, pin_code, pins, users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from tests import test_wallet as wallet_tests
 from tests.helpers import committed_only
 from tests.test_sms_send import queue_sms
@@ -66,7 +66,7 @@ def kdf_count():
 ])
 async def test_parallel_wrong_pins_evaluate_at_most_the_tries_and_lock_once(db, kdf_count, max_failures,
                                                                             guesses, lapsed_lock):
-    user = await users.register(db, parse_msisdn(OWNER), "Mwila", "en", hash_pin(RIGHT, 16))
+    user = await users.register(db, parse_msisdn(OWNER), "Mwila", "en", hash_user_pin(RIGHT, 16))
     if lapsed_lock:
         async with db() as s, s.begin():
             await s.execute(update(User).where(User.id == user.id).values(
@@ -137,7 +137,7 @@ async def test_a_write_through_the_reader_engine_is_refused(client, write):
     there would take SQLite's writer lock on the loop (or PostgreSQL row locks outside the writer's
     discipline) and, without a commit, vanish silently: it must fail loudly instead."""
     db, reader = client.app[appkeys.DB], client.app[appkeys.DB_READ]
-    user = await users.register(db, parse_msisdn(OWNER), "Mwila", "en", hash_pin(RIGHT, 16))
+    user = await users.register(db, parse_msisdn(OWNER), "Mwila", "en", hash_user_pin(RIGHT, 16))
     async with committed_only(db) as s:
         await outbox.add(s, OWNER, "Welcome", "welcome")
     with pytest.raises(DBAPIError):

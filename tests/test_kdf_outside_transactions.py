@@ -17,7 +17,7 @@ from sqlalchemy import event, text, update
 from enerlectra.db.models import User
 from enerlectra.domain import ledger, pin_code, users, wallet
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin, verify_pin_async
+from enerlectra.domain.pin_code import hash_user_pin, verify_pin_async
 from enerlectra.domain.work import unit_of_work
 from tests.test_market import energize, sms_pin_on, sms_to
 from tests.test_payments import USER, airtel, make_pay, mtn, pawapay, pay  # noqa: F401  fixtures
@@ -60,7 +60,7 @@ async def world(pay):
     """The MTN-paying app, its user funded in money and energy, a friend with kWh on the book to buy."""
     client, fake, user = pay
     db = client.app[appkeys.DB]
-    await users.register(db, parse_msisdn(FRIEND), "Chipo", "en", hash_pin("4826", 16))
+    await users.register(db, parse_msisdn(FRIEND), "Chipo", "en", hash_user_pin("4826", 16))
     await wallet.credit(db, "fund", user, "ZMW", 100_000, "test")
     await wallet.credit(db, "fund-energy", user, ledger.ENERGY, 10_000, "test")
     await energize(client, FRIEND, 5_000)
@@ -100,9 +100,10 @@ async def buy(client) -> str:
 
 
 async def send_with_a_pin_stored_the_old_way(client) -> str:
-    """The PIN checked, then sealed again at today's cost (pin_code): two KDF runs, neither in a transaction."""
+    """The PIN (sealed at another cost) checked, then sealed again at today's cost (pin_code): two KDF runs,
+    neither in a transaction."""
     async with client.app[appkeys.DB]() as s, s.begin():
-        await s.execute(update(User).where(User.msisdn == USER).values(pin_hash=hash_pin("4826", 16)))
+        await s.execute(update(User).where(User.msisdn == USER).values(pin_hash=hash_user_pin("4826", 32)))
     return await send(client)
 
 
@@ -161,5 +162,5 @@ async def test_the_watch_sees_a_kdf_run_inside_a_transaction(world):
     client, watch = world
     async with unit_of_work(client.app[appkeys.DB]) as s:
         await s.execute(text("SELECT 1"))
-        assert await verify_pin_async("4826", hash_pin("4826", 16))
+        assert await verify_pin_async("4826", hash_user_pin("4826", 16))
     assert watch.seen == [("start", 1), ("end", 1)]

@@ -14,7 +14,7 @@ from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import MarketRules
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from tests.helpers import committed_only
 
 RULES = MarketRules()
@@ -39,7 +39,7 @@ async def _traders(db) -> list[User]:
     found = []
     for n in range(3):
         user = await users.register(db, parse_msisdn(f"+26097{6000000 + n:07d}"), f"T{n}", "en",
-                                       hash_pin("4826", 16))
+                                       hash_user_pin("4826", 16))
         await wallet.credit(db, f"seed:e:{n}", user, ledger.ENERGY, ENERGY, "seed")
         await wallet.credit(db, f"seed:m:{n}", user, "ZMW", MONEY, "seed")
         found.append(user)

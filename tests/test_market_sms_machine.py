@@ -22,7 +22,7 @@ from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book, texts
 from enerlectra.domain.market.rules import MarketRules
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.settings import Settings
 from sms.inbound import InboundSms, receive
 from tests.helpers import committed_only
@@ -61,7 +61,8 @@ class MarketBySms(RuleBasedStateMachine):
         if found:
             return found
         for n, msisdn in enumerate(NUMBERS):
-            user = await users.register(self.db, parse_msisdn(msisdn), f"T{n}", "en", hash_pin("4826", 16))
+            user = await users.register(self.db, parse_msisdn(msisdn), f"T{n}", "en",
+                                        hash_user_pin("4826", 16))
             await wallet.credit(self.db, f"seed:e:{n}", user, ledger.ENERGY, ENERGY, "seed")
             await wallet.credit(self.db, f"seed:m:{n}", user, "ZMW", MONEY, "seed")
             found.append(user)

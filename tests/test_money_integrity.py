@@ -19,7 +19,7 @@ from enerlectra.domain import ledger, users, wallet
 from enerlectra.domain.market import book
 from enerlectra.domain.market.rules import from_settings
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from tests.test_market import energize, sms_pin_on, sms_to
 from tests.test_payments import USER, airtel, make_pay, mtn, pawapay, pay  # noqa: F401  fixtures
 from tests.test_sms_webhooks import sms
@@ -196,7 +196,7 @@ async def payer(pay):
 
 async def funded(client, fake, user):
     db = client.app[appkeys.DB]
-    await users.register(db, parse_msisdn(FRIEND), "Chipo", "en", hash_pin("4826", 16))
+    await users.register(db, parse_msisdn(FRIEND), "Chipo", "en", hash_user_pin("4826", 16))
     await wallet.credit(db, "fund", user, "ZMW", 100_000, "test")
     await wallet.credit(db, "fund-energy", user, ledger.ENERGY, 10_000, "test")
     return client, fake, user

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from enerlectra.db.models import Payment
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.settings import Settings, currency_amounts
 from payments.service import Limits, OverLimit
 from tests import test_payments
@@ -52,7 +52,8 @@ CASES = [
 
 
 async def _tanzanian(client):
-    return await users.register(client.app[appkeys.DB], parse_msisdn(TANZANIAN), "Neema", "sw", hash_pin("4826", 16))
+    return await users.register(client.app[appkeys.DB], parse_msisdn(TANZANIAN), "Neema", "sw",
+                                hash_user_pin("4826", 16))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])

@@ -1,9 +1,10 @@
 """User PINs are sealed with a key kept outside the database (enerlectra/domain/pin_code.py, issue 18).
 
 A copy of the database alone cannot test a PIN: the stored value is HMAC(key, scrypt(pin)), the key derived
-from the installation's ledger key. Older plain-scrypt hashes still verify and are sealed again, once, when
-typed right; a PIN changed meanwhile is never overwritten; a process without the key refuses to verify
-rather than answer wrong."""
+from the installation's ledger key. A user PIN verifies only sealed (plain scrypt is an operator password's
+scheme; migration 0022 sealed the old plain PINs: tests/test_pin_seal_migration.py). One sealed at another
+cost is sealed again, once, when typed right; a PIN changed meanwhile is never overwritten; a process without
+the key refuses to verify rather than answer wrong."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,7 @@ from sqlalchemy import select, update
 
 from enerlectra.db.models import User
 from enerlectra.domain import ledger, pin_code, pins, wallet
-from enerlectra.domain.pin_code import KEYED, PLAIN, hash_pin, needs_sealing, pin_key, verify_pin
+from enerlectra.domain.pin_code import KEYED, PLAIN, hash_pin, needs_sealing, pin_key, verify_password, verify_pin
 from enerlectra.settings import Settings
 from tests.test_wallet import register
 from ussd_app import appkeys
@@ -55,7 +56,7 @@ def test_a_process_without_the_key_refuses_to_verify_rather_than_answer_no():
     try:
         with pytest.raises(ledger.NoKey):
             verify_pin("4826", stored)
-        assert verify_pin("4826", hash_pin("4826", COST))      # plain scrypt (console passwords) needs no key
+        assert verify_password("4826", hash_pin("4826", COST))     # plain scrypt (console passwords) needs no key
     finally:
         ledger.use_key(mine)
 
@@ -96,18 +97,17 @@ async def test_a_pin_set_by_ussd_is_stored_sealed(client):
     assert verify_pin("4826", stored)
 
 
-@pytest.mark.parametrize("before_cost,before_key,typed,cost,sealed_after", [
-    (32, False, "4826", COST, True),      # plain, right: sealed at today's cost
-    (32, False, "1111", COST, False),     # plain, wrong: left as it was
-    (32, True, "4826", COST, True),       # sealed at another cost, right: sealed again
-    (COST, True, "4826", COST, False),    # already as wanted: not written
-    (32, False, "4826", None, False),     # a caller that names no cost: nothing sealed
+@pytest.mark.parametrize("before_cost,typed,cost,sealed_after", [
+    (32, "4826", COST, True),       # sealed at another cost, right: sealed again at today's
+    (32, "1111", COST, False),      # at another cost, wrong: left as it was
+    (COST, "4826", COST, False),    # already as wanted: not written
+    (32, "4826", None, False),      # a caller that names no cost: nothing sealed
 ])
-async def test_a_right_pin_stored_the_old_way_is_sealed_once(client, before_cost, before_key, typed, cost,
-                                                             sealed_after):
+async def test_a_right_pin_stored_at_another_cost_is_sealed_again_once(client, before_cost, typed, cost,
+                                                                       sealed_after):
     await register(client, "+260971900022", "Bupe")
     user = await wallet.find_user(client.app[appkeys.DB], "+260971900022")
-    old = hash_pin("4826", before_cost, key=pin_key() if before_key else None)
+    old = hash_pin("4826", before_cost, key=pin_key())
     await set_hash(client.app[appkeys.DB], user.id, old)
     checked = await check(client, user.id, typed, cost)
     assert checked.ok is (typed == "4826")
@@ -124,7 +124,7 @@ async def test_a_pin_changed_while_the_old_one_is_checked_is_not_overwritten(cli
     await register(client, "+260971900023", "Bupe")
     db = client.app[appkeys.DB]
     user = await wallet.find_user(db, "+260971900023")
-    await set_hash(db, user.id, hash_pin("4826", 32))
+    await set_hash(db, user.id, hash_pin("4826", 32, key=pin_key()))
     changed = hash_pin("7391", COST, key=pin_key())
     loop = asyncio.get_running_loop()
 
@@ -158,5 +158,14 @@ def _with(stored: str, field: int, value: str) -> str:
 ])
 def test_a_stored_value_hash_pin_never_writes_is_refused_without_running_it(scheme, change):
     stored = hash_pin("4826", COST, key=pin_key() if scheme == KEYED else None)
-    assert verify_pin("4826", stored)
-    assert not verify_pin("4826", _with(stored, *change))
+    verify = verify_pin if scheme == KEYED else verify_password
+    assert verify("4826", stored)
+    assert not verify("4826", _with(stored, *change))
+
+
+@pytest.mark.parametrize("stored_for,verify", [(KEYED, verify_password), (PLAIN, verify_pin)])
+def test_a_user_pin_verifies_only_sealed_and_a_password_only_plain(stored_for, verify):
+    """The schemes never cross: a plain hash (written by whoever can write the users table, without the key)
+    is no user PIN, and a sealed one no operator password."""
+    stored = hash_pin("4826", COST, key=pin_key() if stored_for == KEYED else None)
+    assert not verify("4826", stored)

@@ -11,7 +11,7 @@ from enerlectra.db.migrate import downgrade, upgrade
 from enerlectra.db.models import User
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from tests.databases import pg_url
 from tests.helpers import committed_only
 
@@ -38,7 +38,7 @@ async def test_racing_registrations_of_one_number_make_one_user(database):
     engine = make_engine(url, schema=schema)
     db = make_sessionmaker(engine)
     number = parse_msisdn("+260971600001")
-    pin_hash = hash_pin("4826", 16)
+    pin_hash = hash_user_pin("4826", 16)
     made = await asyncio.gather(*(users.register(db, number, f"Name{chr(65 + n)}", "en", pin_hash)
                                   for n in range(10)))
     async with db() as s:
@@ -102,7 +102,7 @@ async def test_32_buyers_racing_for_one_offer_fill_it_exactly_once(database):
     engine = create_async_engine(url, pool_size=40, max_overflow=0,
                                  connect_args={"server_settings": {"search_path": schema}})
     db = make_sessionmaker(engine)
-    pin_hash, rules = hash_pin("4826", 16), MarketRules()
+    pin_hash, rules = hash_user_pin("4826", 16), MarketRules()
     seller = await users.register(db, parse_msisdn("+260971610000"), "Seller", "en", pin_hash)
     buyers = [await users.register(db, parse_msisdn(f"+2609716100{n:02d}"), "Buyer", "en", pin_hash)
               for n in range(1, 33)]

@@ -19,7 +19,7 @@ from enerlectra import i18n
 from enerlectra.db.models import SmsInbound, SmsOutbox
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.ratelimit import Limiter, Rule
 from enerlectra.settings import Settings
 from payments.sandboxes.mtn import FakeMtn, running
@@ -236,7 +236,7 @@ async def test_ussd_limits(case: UssdCase, aiohttp_client, settings):
 
 async def test_the_end_screen_is_in_the_users_language_and_fits(aiohttp_client, settings):
     client = await aiohttp_client(create_app(settings.with_(rate_ussd_sessions_per_msisdn=1)))
-    await users.register(client.app[appkeys.DB], parse_msisdn(A), "Bupe", "sw", hash_pin("4826", 16))
+    await users.register(client.app[appkeys.DB], parse_msisdn(A), "Bupe", "sw", hash_user_pin("4826", 16))
     for number in (A, "+255712100003"):             # a Swahili user; a Tanzanian newcomer
         await hop(client, number, f"{number}-1", "")
         body = await (await hop(client, number, f"{number}-2", "")).text()
@@ -430,7 +430,7 @@ async def mtn_client(aiohttp_client, settings):
                 mtn_base_url=url, mtn_api_user=fake.api_user, mtn_api_key=fake.api_key,
                 mtn_subscription_key=fake.subscription_key, **limits)))
             user = await users.register(client.app[appkeys.DB], parse_msisdn("+260961500001"),
-                                               "Musonda", "en", hash_pin("4826", 16))
+                                               "Musonda", "en", hash_user_pin("4826", 16))
             return client, fake, user
         yield make
 

@@ -18,7 +18,7 @@ from enerlectra import i18n
 from enerlectra.db.models import JournalEntry, Payment, Rental, SmsOutbox, Station
 from enerlectra.domain import hops, users, wallet
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.domain.rentals import asks, service
 from enerlectra.domain.rentals.service import RentRefused
 from enerlectra.domain.stations import fleet
@@ -60,7 +60,8 @@ async def stations():
 
 async def renter(client, money: int = RICH, msisdn: str = RENTER, language: str = "en"):
     db = client.app[appkeys.DB]
-    user = await users.register(db, parse_msisdn(msisdn), "Renter", language, hash_pin(PIN, TEST_KDF_COST))
+    user = await users.register(db, parse_msisdn(msisdn), "Renter", language,
+                                hash_user_pin(PIN, TEST_KDF_COST))
     if money:
         await wallet.credit(db, f"test:fund:{msisdn}", user, user.currency, money, "test")
     return user

@@ -9,7 +9,7 @@ import pytest
 
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.ussd.types import Session
 from tests.helpers import AtPhone, new_session_id
 from ussd_app import appkeys
@@ -50,7 +50,8 @@ ROWS = [
 
 @pytest.fixture
 async def phone(client):
-    await users.register(client.app[appkeys.DB], parse_msisdn(MSISDN), "Lubuto", "en", hash_pin("4826", 16))
+    await users.register(client.app[appkeys.DB], parse_msisdn(MSISDN), "Lubuto", "en",
+                         hash_user_pin("4826", 16))
     return AtPhone(client, MSISDN)
 
 

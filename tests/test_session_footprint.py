@@ -14,7 +14,7 @@ from sqlalchemy import update
 from enerlectra.db.models import User
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.ussd.types import Screen, Session
 from tests.helpers import AtPhone
 from ussd_app import appkeys
@@ -25,7 +25,8 @@ MAX_SESSION_BYTES = 600     # was 1,150-1,360 before issue 18
 
 @pytest.fixture
 async def phone(client):
-    await users.register(client.app[appkeys.DB], parse_msisdn(MSISDN), "Lubuto Mwansa", "en", hash_pin("4826", 16))
+    await users.register(client.app[appkeys.DB], parse_msisdn(MSISDN), "Lubuto Mwansa", "en",
+                         hash_user_pin("4826", 16))
     return AtPhone(client, MSISDN)
 
 

@@ -20,7 +20,7 @@ from enerlectra.db.models import SmsOutbox, User
 from enerlectra.domain import outbox, users
 from enerlectra.domain.advisor import questions
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.domain.work import followups, unit_of_work, with_jobs
 from enerlectra.jobs import ADVISOR, DRAIN_JOB, MONEY, SMS, Dispatcher, make_queues, redis_client
 
@@ -35,7 +35,7 @@ async def world(settings):
     connection = redis_client(settings.redis_url)
     queues = make_queues(connection, settings.queue_name)
     db = with_jobs(make_sessionmaker(engine), Dispatcher(queues))
-    user = await users.register(db, parse_msisdn(ASKER), "Mutale", "en", hash_pin("4826", 16))
+    user = await users.register(db, parse_msisdn(ASKER), "Mutale", "en", hash_user_pin("4826", 16))
     for queue in queues.values():          # registering queued nothing: no welcome text was given
         assert queue.job_ids == []
     yield db, queues, user

@@ -12,7 +12,7 @@ from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.models import User
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.domain.pins import LOCAL_TIME, aware_utc
 
 INSTANT = datetime(2026, 12, 7, 22, 0, tzinfo=timezone.utc)         # midnight in Lusaka, 01:00 in Dar
@@ -24,7 +24,7 @@ ZONES = [timezone.utc, LOCAL_TIME["ZM"], LOCAL_TIME["TZ"], timezone(timedelta(ho
 async def db_and_user(settings):
     engine = make_engine(settings.effective_database_url, schema=settings.database_schema)
     db = make_sessionmaker(engine)
-    user = await users.register(db, parse_msisdn("+260971700099"), "Chanda", "en", hash_pin("4826", 16))
+    user = await users.register(db, parse_msisdn("+260971700099"), "Chanda", "en", hash_user_pin("4826", 16))
     yield db, user
     await engine.dispose()
 

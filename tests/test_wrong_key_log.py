@@ -8,7 +8,7 @@ import pytest
 
 from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from tests.helpers import assert_screen_ok, at_form, new_session_id
 from ussd_app import appkeys
 
@@ -28,7 +28,8 @@ ROWS = [
 
 @pytest.mark.parametrize("label,keys,wrong,hint", ROWS, ids=[r[0] for r in ROWS])
 async def test_a_wrong_key_is_answered_and_not_logged(client, caplog, label, keys, wrong, hint):
-    await users.register(client.app[appkeys.DB], parse_msisdn(MSISDN), "Lubuto", "en", hash_pin("4826", 16))
+    await users.register(client.app[appkeys.DB], parse_msisdn(MSISDN), "Lubuto", "en",
+                         hash_user_pin("4826", 16))
     sid, path = new_session_id(), []
     for key in [None, *keys, wrong, wrong]:              # twice: the hint screen answers a wrong key too
         if key is not None:

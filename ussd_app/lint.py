@@ -22,7 +22,7 @@ from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.migrate import upgrade_async
 from enerlectra.domain import ledger, ledger_key, users
 from enerlectra.domain.phone import parse_msisdn
-from enerlectra.domain.pin_code import hash_pin
+from enerlectra.domain.pin_code import hash_user_pin
 from enerlectra.domain.work import unit_of_work
 from enerlectra.settings import Settings
 from enerlectra.text.gsm7 import is_gsm7, non_gsm7, screen_units, segment
@@ -203,7 +203,8 @@ async def _lint_screens(tree: MenuTree) -> list[Problem]:
             outer_key = ledger.use_key(ledger_key.load(settings))     # a throwaway ledger, a throwaway key
             try:
                 db = make_sessionmaker(engine)
-                await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en", hash_pin("4826", 16))
+                await users.register(db, parse_msisdn(SAMPLE_USER), SAMPLE_NAME, "en",
+                                     hash_user_pin("4826", 16))
                 await _sample_market(db, settings)
                 await _sample_meters(db)
                 payments = payments_setup.build(settings, db, http)
@@ -221,7 +222,8 @@ async def _sample_market(db, settings: Settings) -> None:
     from enerlectra.domain.market import book, rules, texts
 
     user = await users.get_by_msisdn(db, SAMPLE_USER)
-    seller = await users.register(db, parse_msisdn(SAMPLE_SELLER), SAMPLE_NAME, "en", hash_pin("4826", 16))
+    seller = await users.register(db, parse_msisdn(SAMPLE_SELLER), SAMPLE_NAME, "en",
+                                  hash_user_pin("4826", 16))
     for who, asset, amount in ((user, ledger.ENERGY, 999_900_000), (user, "ZMW", 99_999_999_99),
                                (seller, ledger.ENERGY, 100)):
         await wallet.credit(db, f"lint:{who.id}:{asset}", who, asset, amount, "lint sample")

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from enerlectra.db.models import Cluster, Operator
 from enerlectra.domain import audit
-from enerlectra.domain.pin_code import hash_pin_async, verify_pin_async
+from enerlectra.domain.pin_code import hash_pin_async, verify_password_async
 
 ROLES = ("admin", "support", "viewer", "chair")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,100}\.[^@\s]{1,20}$")
@@ -117,14 +117,14 @@ async def login(db: async_sessionmaker, email: str, password: str, *, cost: int,
         row = (await session.execute(select(Operator).where(Operator.email == email))).scalar_one_or_none() \
             if email else None
     if row is None or row.disabled:
-        await verify_pin_async(password, await _decoy(cost))
+        await verify_password_async(password, await _decoy(cost))
         return Login(None)
     claimed = await _claim_try(db, row.id, now, max_failures, now + timedelta(minutes=lock_minutes))
     if claimed is None:                       # locked: the same KDF as any other refusal, so no time tells
-        await verify_pin_async(password, await _decoy(cost))
+        await verify_password_async(password, await _decoy(cost))
         return Login(None, _aware(row.locked_until) or now)
     failures, locked_until = claimed
-    ok = await verify_pin_async(password, row.password_hash)    # no transaction open while the KDF runs
+    ok = await verify_password_async(password, row.password_hash)    # no transaction open while the KDF runs
     async with db() as session, session.begin():
         if ok:
             await session.execute(update(Operator).where(Operator.id == row.id)

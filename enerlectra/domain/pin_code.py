@@ -5,8 +5,11 @@ from the installation's ledger key, which is kept outside the database (ledger_k
 no KDF cost a USSD hop can pay protects it from a copy of the database (at N=2^14, all 10,000 take ten
 minutes of one core), so what protects it is a key the copy does not hold, as PINs are kept under keys in
 payment systems; scrypt stays, at a cost a hop can afford (`PIN_KDF_COST`), for a copy taken with the key.
-A PIN stored by the older scheme (`scrypt$...`, no key) or at another cost still verifies, and is sealed
-again, once, when typed right (pins.check). Console passwords keep plain scrypt at their own cost.
+A user's PIN verifies only sealed: whoever can write the users table (an edited backup restored, an injection)
+could otherwise set a plain `scrypt$...` hash of a PIN they chose, without the key. PINs stored plain before
+sealing were sealed by migration 0022 without their PINs (`seal_plain`: the MAC over the scrypt output already
+stored is a sealed value at that cost). One sealed at another cost than `PIN_KDF_COST` is hashed again, once,
+when typed right (pins.check). Console passwords are plain scrypt at their own cost (`verify_password`).
 The hash string carries its own cost parameters, so changing the cost later keeps old PINs valid.
 
 The KDF runs in a few threads of its own, fewer than the cores: scrypt takes tens of milliseconds of CPU by
@@ -62,28 +65,65 @@ def hash_pin(pin: str, cost: int = 2**11, key: bytes | None = None) -> str:
         scheme, cost, _R, _P, base64.b64encode(salt).decode(), base64.b64encode(value).decode())
 
 
+def hash_user_pin(pin: str, cost: int = 2**11) -> str:
+    """A user's PIN as stored: sealed with this process's pin_key()."""
+    return hash_pin(pin, cost, key=pin_key())
+
+
 def _seal(key: bytes, derived: bytes) -> bytes:
     return hmac.new(key, derived, hashlib.sha256).digest()
 
 
 def verify_pin(pin: str, stored: str) -> bool:
+    """A user's PIN against its sealed hash (raises ledger.NoKey without the key). A plain hash is refused."""
+    return _verify(pin, stored, KEYED)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """An operator's password against its plain scrypt hash."""
+    return _verify(password, stored, PLAIN)
+
+
+def _verify(secret: str, stored: str, scheme: str) -> bool:
+    parts = _parts(stored)
+    if parts is None or parts[0] != scheme:
+        return False
+    _, n, salt, expected = parts
     try:
-        scheme, n, r, p, salt, value = stored.split("$")
-        if scheme not in (PLAIN, KEYED) or (int(r), int(p)) != (_R, _P):
-            return False             # only what hash_pin writes: a value set by hand with a huge p held a thread
-        expected = base64.b64decode(value)
-        if len(expected) != _DKLEN:
-            return False             # a short key (one byte) would match a wrong PIN 1 time in 256
-        derived = hashlib.scrypt(pin.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                                 dklen=_DKLEN, maxmem=2**26)
+        derived = hashlib.scrypt(secret.encode(), salt=salt, n=n, r=_R, p=_P, dklen=_DKLEN, maxmem=2**26)
     except (ValueError, TypeError):
         return False
     got = _seal(pin_key(), derived) if scheme == KEYED else derived
     return hmac.compare_digest(got, expected)
 
 
+def _parts(stored: str) -> tuple[str, int, bytes, bytes] | None:
+    """(scheme, N, salt, value) of a hash as hash_pin writes it; None for anything else."""
+    try:
+        scheme, n, r, p, salt, value = stored.split("$")
+        if scheme not in (PLAIN, KEYED) or (int(r), int(p)) != (_R, _P):
+            return None        # only what hash_pin writes: one set by hand with a huge p held a thread
+        expected = base64.b64decode(value, validate=True)
+        if len(expected) != _DKLEN:
+            return None              # a short key (one byte) would match a wrong PIN 1 time in 256
+        return scheme, int(n), base64.b64decode(salt, validate=True), expected
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def seal_plain(stored: str, key: bytes) -> str | None:
+    """A plain hash sealed with `key`, without its PIN: the MAC of the scrypt output it holds is the sealed
+    value at the same cost and salt (migration 0022). None for what is not a plain hash hash_pin writes."""
+    parts = _parts(stored)
+    if parts is None or parts[0] != PLAIN:
+        return None
+    _, n, salt, derived = parts
+    return "$".join([KEYED, str(n), str(_R), str(_P), base64.b64encode(salt).decode(),
+                     base64.b64encode(_seal(key, derived)).decode()])
+
+
 def needs_sealing(stored: str, cost: int) -> bool:
-    """A user PIN stored by the older scheme or at another cost: to be hashed again when typed right."""
+    """A user PIN sealed at another cost (or a first entry kept plain): hashed again when typed right."""
     return not stored.startswith(f"{KEYED}${cost}${_R}${_P}$")
 
 
@@ -129,3 +169,8 @@ async def hash_pin_async(pin: str, cost: int, key: bytes | None = None) -> str:
 
 async def verify_pin_async(pin: str, stored: str) -> bool:
     return await asyncio.get_running_loop().run_in_executor(_kdf_pool(), _observed, verify_pin, pin, stored)
+
+
+async def verify_password_async(password: str, stored: str) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(_kdf_pool(), _observed, verify_password, password,
+                                                            stored)

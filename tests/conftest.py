@@ -99,9 +99,16 @@ def clear_retained_statuses(request):
         broker_hygiene.clear_new_statuses(url, RETAINED_AT_START[url])
 
 
+_STATION_CODES: set[str] = set()
+
+
 def random_station_code() -> str:
-    """A 6-digit station code (protocols.md s.12: 4 to 6 digits) no other test uses."""
-    return str(100000 + uuid.uuid4().int % 900000)
+    """A 6-digit station code (protocols.md s.12: 4 to 6 digits) no other test of this run uses: a test that
+    met another's code on the shared broker would take its client id (st-<code>) or its retained status."""
+    while (code := str(100000 + uuid.uuid4().int % 900000)) in _STATION_CODES:
+        pass
+    _STATION_CODES.add(code)
+    return code
 
 
 @pytest.fixture

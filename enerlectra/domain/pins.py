@@ -108,7 +108,7 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
         if sealed is not None:
             await s.execute(update(User).where(User.id == user_id, User.pin_hash == stored).values(pin_hash=sealed))
         return await _settle(s, user_id, good, taken, max_failures=max_failures, lock_minutes=lock_minutes,
-                             lock_sms=lock_sms)
+                             lock_sms=lock_sms, hold=hold)
 
 
 async def _reserve(s: AsyncSession, user_id: int, max_failures: int, hold: bool) -> tuple[int, str] | PinCheck:
@@ -139,11 +139,15 @@ async def _reserve(s: AsyncSession, user_id: int, max_failures: int, hold: bool)
 
 
 async def _settle(s: AsyncSession, user_id: int, good: bool, taken: int, *, max_failures: int,
-                  lock_minutes: int, lock_sms: Callable[[User, datetime], str]) -> PinCheck:
+                  lock_minutes: int, lock_sms: Callable[[User, datetime], str], hold: bool = True) -> PinCheck:
     """A right PIN clears the count; a wrong one keeps its reserved failure, and the one that used the
-    last try locks (exactly one attempt can have taken it) and queues the lock SMS."""
+    last try locks (exactly one attempt can have taken it) and queues the lock SMS. A PIN reset completed
+    while the KDF ran holds this action too (`hold`): the old PIN, right when typed, is what it stops."""
     if good:
-        await s.execute(update(User).where(User.id == user_id, User.pin_failures != 0).values(pin_failures=0))
+        held = aware_utc(await s.scalar(update(User).where(User.id == user_id).values(pin_failures=0)
+                                        .returning(User.pin_reset_hold_until)))
+        if hold and held is not None and held > outbox.now():
+            return PinCheck(False, locked_until=held, held=True)
         return PinCheck(True)
     if taken < max_failures:
         return PinCheck(False, tries_left=max_failures - taken)

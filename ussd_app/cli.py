@@ -729,13 +729,21 @@ def cmd_operator_list(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from enerlectra.db.migrate import upgrade
 
+    from enerlectra.domain import ledger
+
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
-    try:                                            # 0011 seals the entries already there with the key
+    no_key = None
+    try:                                            # 0011 and 0022 seal what is already there with the key
         _use_ledger_key(settings)
-    except SystemExit as exc:                       # an empty ledger needs none; 0011 says so if it does
+    except SystemExit as exc:                       # an empty ledger, no plain PIN: none needed
+        no_key = str(exc)
         print(f"no ledger key yet ({exc})", file=sys.stderr)
-    upgrade(settings.effective_database_url, args.revision, schema=settings.database_schema)
+    try:
+        upgrade(settings.effective_database_url, args.revision, schema=settings.database_schema)
+    except ledger.NoKey:                            # a migration has something to seal: say what to do
+        raise SystemExit(f"enerlectra: db upgrade stopped: the database holds ledger entries or PINs to seal "
+                         f"with the installation's key; {no_key or 'set LEDGER_KEY'}, then run it again") from None
     print(f"database at {args.revision}: {redact_url(settings.effective_database_url)}")
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from enerlectra.domain.phone import InvalidMsisdn, UnsupportedCountry, parse_msisdn
-from enerlectra.domain.pin_code import hash_pin, is_valid_pin, pin_key, verify_password, verify_pin
+from enerlectra.domain.pin_code import hash_pin, is_valid_pin, pin_key, verify_entry, verify_password
 from enerlectra.domain.users import clean_name
 
 
@@ -46,7 +46,7 @@ def test_pin_rules(pin, ok):
     assert is_valid_pin(pin) is ok
 
 
-@pytest.mark.parametrize("sealed,verify", [(True, verify_pin), (False, verify_password)])
+@pytest.mark.parametrize("sealed,verify", [(True, verify_entry), (False, verify_password)])
 def test_pin_hash_verifies_only_the_same_pin_and_carries_its_cost(sealed, verify):
     stored = hash_pin("4826", cost=1024, key=pin_key() if sealed else None)
     assert stored.startswith("scrypt-k1$1024$8$1$" if sealed else "scrypt$1024$8$1$")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import event, select, text, update
 
 from enerlectra.db.models import User
 from enerlectra.domain import ledger, pin_code, users, wallet
@@ -103,7 +103,8 @@ async def send_with_a_pin_stored_the_old_way(client) -> str:
     """The PIN (sealed at another cost) checked, then sealed again at today's cost (pin_code): two KDF runs,
     neither in a transaction."""
     async with client.app[appkeys.DB]() as s, s.begin():
-        await s.execute(update(User).where(User.msisdn == USER).values(pin_hash=hash_user_pin("4826", 32)))
+        user_id = await s.scalar(select(User.id).where(User.msisdn == USER))
+        await s.execute(update(User).where(User.id == user_id).values(pin_hash=hash_user_pin("4826", 32, user_id)))
     return await send(client)
 
 
@@ -162,5 +163,5 @@ async def test_the_watch_sees_a_kdf_run_inside_a_transaction(world):
     client, watch = world
     async with unit_of_work(client.app[appkeys.DB]) as s:
         await s.execute(text("SELECT 1"))
-        assert await verify_pin_async("4826", hash_user_pin("4826", 16))
+        assert await verify_pin_async("4826", hash_user_pin("4826", 16, 1), 1)
     assert watch.seen == [("start", 1), ("end", 1)]

@@ -27,7 +27,7 @@ async def test_the_kdf_runs_below_the_loop(kdf):
         stored = await pin_code.hash_pin_async("4826", 16)
         if kdf == "verify":
             seen.clear()
-            assert await pin_code.verify_pin_async("4826", stored)
+            assert await pin_code.verify_password_async("4826", stored)
     finally:
         pin_code.KDF_OBSERVERS.remove(observe)
     [(tid, nice)] = seen

@@ -212,7 +212,7 @@ async def test_a_reset_that_expires_while_typing_changes_nothing(client, monkeyp
     async with client.app[appkeys.DB]() as s:
         user = await s.scalar(select(User).where(User.msisdn == OWNER))
     from enerlectra.domain.pin_code import verify_pin_async
-    assert await verify_pin_async("4826", user.pin_hash) and user.pin_reset_hold_until is not None
+    assert await verify_pin_async("4826", user.pin_hash, user.id) and user.pin_reset_hold_until is not None
 
 
 async def test_the_saving_hop_retransmitted_sets_the_pin_once(client):

@@ -38,7 +38,8 @@ async def test_a_reset_finished_during_the_check_holds_that_check(client, hold, 
     def reset_meanwhile(moment: str) -> None:          # in the KDF's thread, while the old PIN is checked
         if moment == "start" and not done:
             done.append(True)
-            asyncio.run_coroutine_threadsafe(_reset_to(db, user.id, hash_user_pin("7391", COST)), loop).result()
+            new = hash_user_pin("7391", COST, user.id)
+            asyncio.run_coroutine_threadsafe(_reset_to(db, user.id, new), loop).result()
 
     pin_code.KDF_OBSERVERS.append(reset_meanwhile)
     try:

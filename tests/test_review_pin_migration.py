@@ -42,7 +42,6 @@ TRANSPLANTS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="open review finding: a sealed hash is not bound to its user id")
 @pytest.mark.parametrize("name, attacker_hash, attacker_pin", TRANSPLANTS, ids=[t[0] for t in TRANSPLANTS])
 async def test_a_sealed_hash_copied_from_another_user_opens_nothing(db, name, attacker_hash, attacker_pin):
     attacker = await users.register(db, parse_msisdn("+260971830001"), "Mallory", "en", attacker_hash())

@@ -18,7 +18,8 @@ from sqlalchemy import select, update
 
 from enerlectra.db.models import User
 from enerlectra.domain import ledger, pins, wallet
-from enerlectra.domain.pin_code import KEYED, hash_pin, pin_key, seal_plain, verify_pin
+from enerlectra.domain.pin_code import (BOUND, KEYED, bind_to_user, hash_pin, hash_user_pin, pin_key,
+                                        verify_entry, verify_pin)
 from enerlectra.ussd.types import Services
 from menus import common
 from tests.test_wallet import register
@@ -67,7 +68,7 @@ async def test_a_failed_re_seal_neither_refuses_a_right_pin_nor_keeps_its_try(cl
     await register(client, "+260971900032", "Bupe")
     db = client.app[appkeys.DB]
     user = await wallet.find_user(db, "+260971900032")
-    old = hash_pin("4826", 32, key=pin_key())            # sealed at another cost: re-sealed when typed right
+    old = hash_user_pin("4826", 32, user.id)             # at another cost: hashed again when typed right
 
     async def broken(*args, **kwargs):
         raise RuntimeError("cannot schedule new futures after shutdown")
@@ -79,7 +80,7 @@ async def test_a_failed_re_seal_neither_refuses_a_right_pin_nor_keeps_its_try(cl
     stored, failures, _ = await row(db, user.id)
     assert failures == 0 and stored == old               # not sealed again, never stored weaker
     assert (await check(db, user.id, "4826")).ok
-    assert (await row(db, user.id)).pin_hash.startswith(f"{KEYED}${COST}$")
+    assert (await row(db, user.id)).pin_hash.startswith(f"{BOUND}${COST}$")
 
 
 class _Ctx:
@@ -100,38 +101,45 @@ async def test_a_first_entry_kept_unsealed_is_never_stored_unsealed(client):
     plain = hash_pin("4826", COST)
     got = await common.confirm_pin(_Ctx(client, "4826", {"pin_hash": plain}))
     assert isinstance(got, str) and got.startswith(f"{KEYED}${COST}$"), got
-    assert verify_pin("4826", got) and not verify_pin("4827", got)
-    sealed = hash_pin("4826", COST, key=pin_key())
+    assert verify_entry("4826", got) and not verify_entry("4827", got)
+    sealed = hash_user_pin("4826", COST)
     assert await common.confirm_pin(_Ctx(client, "4826", {"pin_hash": sealed})) == sealed     # no KDF again
     assert not isinstance(await common.confirm_pin(_Ctx(client, "4827", {"pin_hash": plain})), str)
 
 
-def wrapped(stored: str) -> str:
-    """What a migration could make of a plain hash without knowing the PIN: HMAC(pin key, the scrypt output
-    already stored) is exactly a `scrypt-k1` value at the stored cost (verify_pin recomputes the scrypt)."""
+def wrapped(stored: str, user_id: int) -> str:
+    """What a migration can make of a plain hash without knowing the PIN: HMAC(pin key, "user <id>" +
+    HMAC(pin key, the scrypt output already stored)) is exactly a user's stored value at the stored cost
+    (verify_pin recomputes the scrypt). Written apart from pin_code, from its docstring."""
     scheme, n, r, p, salt, value = stored.split("$")
     assert scheme == "scrypt"
-    mac = hmac.new(pin_key(), base64.b64decode(value), hashlib.sha256).digest()
-    return "$".join([KEYED, n, r, p, salt, base64.b64encode(mac).decode()])
+    sealed = hmac.new(pin_key(), base64.b64decode(value), hashlib.sha256).digest()
+    mac = hmac.new(pin_key(), f"user {user_id}\n".encode() + sealed, hashlib.sha256).digest()
+    return "$".join([BOUND, n, r, p, salt, base64.b64encode(mac).decode()])
 
 
-def test_a_plain_hash_can_be_sealed_without_its_pin():
+def test_a_plain_hash_can_be_bound_without_its_pin():
     """So the stored plain hashes need not wait for their owners (a user who never types their PIN keeps an
-    offline-testable N=16384 hash in the database for ever): migration 0022 seals them all at once, with
-    pin_code.seal_plain, which is this test's `wrapped` written apart."""
+    offline-testable N=16384 hash in the database for ever): migration 0022 binds them all at once, with
+    pin_code.bind_to_user, which is this test's `wrapped`."""
     old = hash_pin("4826", 32)
-    assert verify_pin("4826", wrapped(old)) and not verify_pin("4827", wrapped(old))
-    assert seal_plain(old, pin_key()) == wrapped(old)
+    assert verify_pin("4826", wrapped(old, 5), 5) and not verify_pin("4827", wrapped(old, 5), 5)
+    assert bind_to_user(old, 5) == wrapped(old, 5)
 
 
 async def test_a_plain_hash_written_into_the_table_does_not_open_the_account(client):
     """Found (design): user PINs accepted the unkeyed `scrypt$` scheme, so whoever can write the users table
     (an edited backup restored, an injection, a DBA) set any user's PIN to one they knew, without the key:
     the sealing does for PINs what the ledger's MAC does for entries only if the unkeyed scheme is refused for
-    users. Fixed: migration 0022 sealed the old hashes as above, and verify_pin takes sealed ones only
-    (operators keep plain scrypt, verify_password)."""
+    users. Fixed: migration 0022 bound the old hashes as above, and verify_pin takes only values bound to the
+    user (operators keep plain scrypt, verify_password); such a value takes no try (a release from before
+    sealing may have written it: a PIN reset is the way back)."""
     await register(client, "+260971900033", "Bupe")
     db = client.app[appkeys.DB]
     user = await wallet.find_user(db, "+260971900033")
-    await set_hash(db, user.id, hash_pin("1357", COST))     # no key needed to write this
-    assert not (await check(db, user.id, "1357")).ok
+    for planted in (hash_pin("1357", COST), hash_user_pin("1357", COST)):   # no key needed to write the first
+        await set_hash(db, user.id, planted)
+        for _ in range(4):
+            checked = await check(db, user.id, "1357")
+            assert not checked.ok and checked.tries_left == 3 and checked.locked_until is None
+        assert (await row(db, user.id)).pin_failures == 0

@@ -728,7 +728,6 @@ def cmd_operator_list(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from enerlectra.db.migrate import upgrade
-
     from enerlectra.domain import ledger
 
     settings = Settings.from_env()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from enerlectra.db.models import PinReset, User
 from enerlectra.domain import audit, outbox
 from enerlectra.domain.clusters.texts import when as local_when
+from enerlectra.domain.pin_code import stored_for
 from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.work import unit_of_work
 from enerlectra.i18n import _
@@ -130,9 +131,10 @@ async def due(db: async_sessionmaker, user_id: int) -> PinReset | None:
 
 async def complete(db: async_sessionmaker, user_id: int, pin_hash: str, *, hold_hours: int,
                    text: Texts) -> Step | None:
-    """Set the new PIN with the issued reset (once): the wrong-PIN count and lock are cleared and money actions
-    are held for `hold_hours` from now. None when no reset is good any more (used, expired)."""
-    now = outbox.now()
+    """Set the new PIN (its first entry, sealed: stored bound to the user) with the issued reset (once): the
+    wrong-PIN count and lock are cleared and money actions are held for `hold_hours` from now. None when no
+    reset is good any more (used, expired)."""
+    now, bound = outbox.now(), stored_for(pin_hash, user_id)
     async with unit_of_work(db) as s:
         reset_id = await s.scalar(
             update(PinReset).where(PinReset.open_for == user_id, PinReset.state == "issued",
@@ -142,7 +144,7 @@ async def complete(db: async_sessionmaker, user_id: int, pin_hash: str, *, hold_
             return None
         until = now + timedelta(hours=hold_hours)
         await s.execute(update(User).where(User.id == user_id)
-                        .values(pin_hash=pin_hash, pin_failures=0, pin_locked_until=None))
+                        .values(pin_hash=bound, pin_failures=0, pin_locked_until=None))
         await _hold(s, user_id, until)
         user = await s.get(User, user_id)
         await _sms(s, user, reset_id, text(user, until), "done")

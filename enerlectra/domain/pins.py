@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from enerlectra import faults
 from enerlectra.db.models import User
 from enerlectra.domain import outbox
-from enerlectra.domain.pin_code import hash_pin_async, needs_sealing, pin_key, verify_pin_async
+from enerlectra.domain.pin_code import (BOUND, KEYED, PLAIN, bind_to_user, hash_pin_async, needs_sealing,
+                                        pin_key, scheme_of, verify_pin_async)
 from enerlectra.domain.work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,9 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
     """Verify a PIN for a money action: reserve a try, run the KDF outside any transaction, then settle
     the try (the lock SMS is queued in the same transaction as the lock). While a PIN reset's hold lasts
     (`hold`: this action is one it holds) the answer is that hold, and no try is taken. A right PIN stored
-    by the older scheme or at another cost than `cost` is hashed again (sealed, pin_code) and stored with
-    the settle, unless the PIN changed meanwhile."""
+    at another cost than `cost` is hashed again (pin_code) and stored with the settle, unless the PIN changed
+    meanwhile. A PIN stored unbound (plain or a bare first entry: written by a release from before binding,
+    after migration 0022 ran) is never accepted and takes no try: it is logged for a PIN reset."""
     if faults.on("pin_no_reservation"):             # a planted defect (tests only): the check before issue 14
         return await _unreserved(db, user_id, pin, max_failures, lock_minutes, lock_sms)
     async with unit_of_work(db) as s:
@@ -90,18 +92,20 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
     if isinstance(reserved, PinCheck):
         return reserved
     taken, stored = reserved
+    if scheme_of(stored) in (PLAIN, KEYED):
+        log.error("user %s: PIN stored unbound (%s), which this release never accepts: a PIN reset gives a new "
+                  "one (a process of a release from before sealing wrote it?)", user_id, scheme_of(stored))
+        await _give_back(db, user_id)
+        return PinCheck(False, tries_left=max_failures - taken + 1)
     try:
-        good = stored is not None and await verify_pin_async(pin, stored)
+        good = stored is not None and await verify_pin_async(pin, stored, user_id)
     except Exception:            # no answer (a process without the key: ledger.NoKey): the try is given back
-        async with unit_of_work(db) as s:
-            await s.execute(update(User).where(User.id == user_id, User.pin_failures > 0,
-                                               User.pin_locked_until.is_(None))
-                            .values(pin_failures=User.pin_failures - 1))
+        await _give_back(db, user_id)
         raise
     sealed = None
-    if good and cost is not None and needs_sealing(stored, cost):
+    if good and cost is not None and needs_sealing(stored, cost, BOUND):
         try:
-            sealed = await hash_pin_async(pin, cost, key=pin_key())
+            sealed = bind_to_user(await hash_pin_async(pin, cost, key=pin_key()), user_id)
         except Exception:        # the right PIN stands, stored as it was; sealed again when typed next
             log.exception("PIN of user %s not sealed again", user_id)
     async with unit_of_work(db) as s:
@@ -109,6 +113,14 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
             await s.execute(update(User).where(User.id == user_id, User.pin_hash == stored).values(pin_hash=sealed))
         return await _settle(s, user_id, good, taken, max_failures=max_failures, lock_minutes=lock_minutes,
                              lock_sms=lock_sms, hold=hold)
+
+
+async def _give_back(db: async_sessionmaker, user_id: int) -> None:
+    """The reserved try back, for a check that gave no answer."""
+    async with unit_of_work(db) as s:
+        await s.execute(update(User).where(User.id == user_id, User.pin_failures > 0,
+                                           User.pin_locked_until.is_(None))
+                        .values(pin_failures=User.pin_failures - 1))
 
 
 async def _reserve(s: AsyncSession, user_id: int, max_failures: int, hold: bool) -> tuple[int, str] | PinCheck:
@@ -171,7 +183,7 @@ async def _unreserved(db: async_sessionmaker, user_id: int, pin: str, max_failur
         return PinCheck(False, locked_until=until)
     async with db() as s:
         stored = await s.scalar(select(User.pin_hash).where(User.id == user_id))
-    good = stored is not None and await verify_pin_async(pin, stored)
+    good = stored is not None and await verify_pin_async(pin, stored, user_id)
     async with unit_of_work(db) as s:
         if good:
             await s.execute(update(User).where(User.id == user_id).values(pin_failures=0))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from enerlectra.db.models import PinReset, User
 from enerlectra.domain import outbox
 from enerlectra.domain.phone import Msisdn
+from enerlectra.domain.pin_code import stored_for
 from enerlectra.domain.pins import aware_utc
 from enerlectra.domain.work import unit_of_work
 from enerlectra.text.gsm7 import is_gsm7
@@ -63,13 +64,16 @@ async def register(db: async_sessionmaker, number: Msisdn, name: str, language: 
                    welcome: Callable[[User], str] | None = None) -> User:
     """Create the user and queue the welcome SMS in the same unit of work (sent after the commit).
 
-    Registering an existing number returns the first registration unchanged and queues nothing.
+    Registering an existing number returns the first registration unchanged and queues nothing. The PIN's
+    first entry (sealed, pin_code) is stored bound to the new user's id.
     """
     try:
         async with unit_of_work(db) as s:
             user = User(msisdn=number.e164, country=number.country, currency=number.currency,
                         language=language, name=name, pin_hash=pin_hash, sms_opt_out=False)
             s.add(user)
+            await s.flush()
+            user.pin_hash = stored_for(pin_hash, user.id)
             await s.flush()
             if welcome:
                 await outbox.add(s, number.e164, welcome(user), "welcome", dedupe_key=f"welcome:{user.id}")
@@ -109,10 +113,11 @@ async def by_msisdn(s: AsyncSession, msisdn: str) -> User | None:
 
 async def change_pin(db: async_sessionmaker, user_id: int, pin_hash: str, *, key: str,
                      receipt: Callable[[User], str]) -> None:
-    """Set the new PIN and queue the owner's receipt in the same unit of work (once per `key`, the hop that
-    changed it)."""
+    """Set the new PIN (its first entry, sealed: stored bound to the user) and queue the owner's receipt in the
+    same unit of work (once per `key`, the hop that changed it)."""
+    bound = stored_for(pin_hash, user_id)
     async with unit_of_work(db) as s:
-        await s.execute(update(User).where(User.id == user_id).values(pin_hash=pin_hash))
+        await s.execute(update(User).where(User.id == user_id).values(pin_hash=bound))
         user = await s.get(User, user_id)
         await outbox.add(s, user.msisdn, receipt(user), "pin-changed", essential=True,
                          dedupe_key=f"pin-changed:{key}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from enerlectra import i18n
 from enerlectra.domain import hops, pin_resets, pin_texts, pins
 from enerlectra.domain.pin_code import (KEYED, PLAIN, hash_pin_async, is_valid_pin, needs_sealing, pin_key,
-                                        verify_entry_async, verify_password_async)
+                                        scheme_of, verify_entry_async, verify_password_async)
 from enerlectra.domain.pin_texts import pin_lock_text
 from enerlectra.i18n import _, in_language_of  # noqa: F401  in_language_of: menus use it from here
 from enerlectra.ussd.types import Ctx, Reject, Screen, Session
@@ -120,7 +120,7 @@ async def confirm_pin(ctx: Ctx, key: str = "pin_hash") -> Reject | str:
     if ctx.text is not None:
         ctx.secret_input()
     # a first entry kept plain by a process from before sealing (a rolling deploy): the user's own
-    verify = verify_password_async if stored and stored.startswith(f"{PLAIN}$") else verify_entry_async
+    verify = verify_password_async if scheme_of(stored) == PLAIN else verify_entry_async
     if not stored or ctx.text is None or not await verify(ctx.text.strip(), stored):
         return Reject(_("The PINs did not match. Enter it again."))
     cost = ctx.services.settings.pin_kdf_cost

@@ -1,7 +1,7 @@
 """The tests' MQTT broker is shared by the session, and a station's retained status outlives its test. Left
 there, every later link that subscribes is handed all of them (well over a hundred by the end of a run) ahead
-of its own station's events, one database lookup each that finds no station: in CI a rental test's link fell
-more than 15 s behind its eject results. So each test that used the broker clears the retained statuses that
+of its own station's events, one database lookup each that finds no station (the one lead in a CI run where a
+rental test's link never saw an eject result within 15 s). So each test that used the broker clears the retained statuses that
 were not there when the session began (conftest's `clear_retained_statuses`): only what tests created.
 """
 from __future__ import annotations
@@ -41,18 +41,19 @@ async def _clear(url: str, topics: set[str]) -> None:
             await client.publish(topic, b"", qos=1, retain=True)     # an empty retained message deletes it
 
 
-def _in_a_loop_of_its_own(coro):
+def in_a_loop_of_its_own(coro):
+    """Run `coro` to its end on a loop of its own, from sync code (a fixture's teardown)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:       # whatever the calling test's loop is doing
         return pool.submit(asyncio.run, coro).result(timeout=3 * SWEEP_SECONDS)
 
 
 def retained_statuses(url: str) -> set[str]:
-    return _in_a_loop_of_its_own(_retained_statuses(url))
+    return in_a_loop_of_its_own(_retained_statuses(url))
 
 
 def clear_new_statuses(url: str, at_start: set[str]) -> set[str]:
     """Clear the retained statuses not in `at_start`; those cleared."""
     new = retained_statuses(url) - at_start
     if new:
-        _in_a_loop_of_its_own(_clear(url, new))
+        in_a_loop_of_its_own(_clear(url, new))
     return new

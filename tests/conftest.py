@@ -6,7 +6,6 @@ schema), and removes only what it created.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import select
@@ -19,6 +18,7 @@ import aiomqtt
 import pytest
 import redis
 
+from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.domain import ledger
 from enerlectra.domain import ledger_key as ledger_key_module
 from enerlectra.embedded_redis import EmbeddedRedis
@@ -140,6 +140,15 @@ async def database(tmp_path):
 
 
 @pytest.fixture
+async def sessions(database):
+    """A sessionmaker on this test's database, its engine disposed after."""
+    url, schema = database
+    engine = make_engine(url, schema=schema)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
 def settings(request, tmp_path, redis_url, redis_prefix, database):
     url, schema = database
     found = Settings(home=Path(tmp_path) / "home", redis_url=redis_url, redis_prefix=redis_prefix,
@@ -165,8 +174,7 @@ def forget_link_session(mqtt_url: str, client_id: str) -> None:
         with contextlib.suppress(aiomqtt.MqttError):
             async with client_for(mqtt_url, client_id, clean_session=True):
                 pass
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:    # a loop of its own, whatever the test's does
-        pool.submit(asyncio.run, forget()).result(timeout=30)
+    broker_hygiene.in_a_loop_of_its_own(forget())             # whatever the test's own loop is doing
 
 
 @pytest.fixture

@@ -9,22 +9,17 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from enerlectra.db import migrate
-from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.models import User
-from enerlectra.domain import ledger, pins, users
+from enerlectra.domain import ledger, users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import BOUND, KEYED, PLAIN, bind_to_user, hash_pin, hash_user_pin, verify_pin
+from tests.test_review_pin_sealing import check, set_hash
 
 COST = 16
 pins_ = st.text("0123456789", min_size=4, max_size=4)
-
-
-async def _check(db, user_id: int, pin: str) -> bool:
-    return (await pins.check(db, user_id, pin, max_failures=3, lock_minutes=30, lock_sms=lambda u, t: "locked",
-                             cost=COST)).ok
 
 
 async def _hashes(db) -> dict[str, str]:
@@ -33,18 +28,11 @@ async def _hashes(db) -> dict[str, str]:
 
 
 @pytest.fixture
-async def at_0021(database):
+async def at_0021(database, sessions):
     """(url, schema, db): this test's database taken back to 0021, the revision before the sealing."""
     url, schema = database
     await asyncio.to_thread(migrate.downgrade, url, "0021", schema)
-    engine = make_engine(url, schema=schema)
-    yield url, schema, make_sessionmaker(engine)
-    await engine.dispose()
-
-
-async def _set(db, user_id: int, value: str) -> None:
-    async with db() as s, s.begin():
-        await s.execute(update(User).where(User.id == user_id).values(pin_hash=value))
+    return url, schema, sessions
 
 
 async def test_unbound_pins_are_bound_and_open_the_same_accounts(at_0021):
@@ -59,8 +47,8 @@ async def test_unbound_pins_are_bound_and_open_the_same_accounts(at_0021):
     for msisdn, make in made.items():
         ids[msisdn] = (await users.register(db, parse_msisdn(msisdn), "Bupe", "en", "placeholder")).id
         stored[msisdn] = make(ids[msisdn])
-        await _set(db, ids[msisdn], stored[msisdn])                           # as the release before wrote it
-    assert not await _check(db, ids["+260971800001"], "4826")             # before: an unbound PIN opens nothing
+        await set_hash(db, ids[msisdn], stored[msisdn])                           # as the release before wrote it
+    assert not (await check(db, ids["+260971800001"], "4826")).ok             # before: an unbound PIN opens nothing
 
     await asyncio.to_thread(migrate.upgrade, url, "head", schema)
 
@@ -72,9 +60,9 @@ async def test_unbound_pins_are_bound_and_open_the_same_accounts(at_0021):
     assert {m: after[m] for m in ("+260971800004", "+260971800005")} == \
         {m: stored[m] for m in ("+260971800004", "+260971800005")}
     for msisdn, pin in pin_of.items():
-        assert await _check(db, ids[msisdn], pin), msisdn
-        assert not await _check(db, ids[msisdn], "1470"), msisdn
-    assert not await _check(db, ids["+260971800005"], "4826")
+        assert (await check(db, ids[msisdn], pin)).ok, msisdn
+        assert not (await check(db, ids[msisdn], "1470")).ok, msisdn
+    assert not (await check(db, ids["+260971800005"], "4826")).ok
 
 
 async def test_the_key_is_needed_only_when_there_is_a_pin_to_bind(at_0021):

@@ -11,26 +11,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.models import User
-from enerlectra.domain import pins, users
+from enerlectra.domain import users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_user_pin
+from tests.test_review_pin_sealing import check
 
 COST = 16
-
-
-async def _check(db, user_id: int, pin: str) -> bool:
-    return (await pins.check(db, user_id, pin, max_failures=3, lock_minutes=30, lock_sms=lambda u, t: "locked",
-                             cost=COST)).ok
-
-
-@pytest.fixture
-async def db(database):
-    url, schema = database
-    engine = make_engine(url, schema=schema)
-    yield url, schema, make_sessionmaker(engine)
-    await engine.dispose()
 
 
 # Finding 2 (low; SQLite): the MAC binds the row's id only, and SQLite hands a deleted highest id to the next
@@ -41,9 +28,9 @@ async def db(database):
 # open: on SQLite (the embedded database) the key file sits in the same home as the database file, so whoever
 # can write that file can usually read the key too, and then no MAC protects anything.
 @pytest.mark.xfail(strict=True, reason="finding 2: a bound value outlives its row; SQLite reuses a deleted id")
-async def test_a_bound_value_of_a_deleted_user_opens_nothing_on_a_reused_id(db):
+async def test_a_bound_value_of_a_deleted_user_opens_nothing_on_a_reused_id(database, sessions):
     from sqlalchemy import delete
-    url, schema, sessions = db
+    url, _schema = database
     if not url.startswith("sqlite"):
         pytest.xfail("PostgreSQL's sequence never hands an id out twice")
     mallory = await users.register(sessions, parse_msisdn("+260971840011"), "Mallory", "en",
@@ -52,7 +39,7 @@ async def test_a_bound_value_of_a_deleted_user_opens_nothing_on_a_reused_id(db):
         kept = await s.scalar(select(User.pin_hash).where(User.id == mallory.id))
         await s.execute(delete(User).where(User.id == mallory.id))
     victim = await users.register(sessions, parse_msisdn("+260971840012"), "Bupe", "en", hash_user_pin("3917", COST))
-    assert await _check(sessions, victim.id, "3917")
+    assert (await check(sessions, victim.id, "3917")).ok
     async with sessions() as s, s.begin():
         await s.execute(update(User).where(User.id == victim.id).values(pin_hash=kept))
-    assert not await _check(sessions, victim.id, "4826"), f"id {victim.id} reused: Mallory's PIN opens Bupe's"
+    assert not (await check(sessions, victim.id, "4826")).ok, f"id {victim.id} reused: Mallory's PIN opens Bupe's"

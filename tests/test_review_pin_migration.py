@@ -12,25 +12,13 @@ from sqlalchemy import select, update
 from enerlectra.db import migrate
 from enerlectra.db.engine import make_engine, make_sessionmaker
 from enerlectra.db.models import User
-from enerlectra.domain import ledger, pins, users
+from enerlectra.domain import ledger, users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_pin, hash_user_pin
 from tests.test_cli import run_cli
+from tests.test_review_pin_sealing import check
 
 COST = 16
-
-
-async def _check(db, user_id: int, pin: str) -> bool:
-    return (await pins.check(db, user_id, pin, max_failures=3, lock_minutes=30, lock_sms=lambda u, t: "locked",
-                             cost=COST)).ok
-
-
-@pytest.fixture
-async def db(database):
-    url, schema = database
-    engine = make_engine(url, schema=schema)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 # Finding 1: a sealed hash is not bound to its user. An attacker registers an account of their own with a PIN
@@ -43,14 +31,15 @@ TRANSPLANTS = [
 
 
 @pytest.mark.parametrize("name, attacker_hash, attacker_pin", TRANSPLANTS, ids=[t[0] for t in TRANSPLANTS])
-async def test_a_sealed_hash_copied_from_another_user_opens_nothing(db, name, attacker_hash, attacker_pin):
+async def test_a_sealed_hash_copied_from_another_user_opens_nothing(sessions, name, attacker_hash, attacker_pin):
+    db = sessions
     attacker = await users.register(db, parse_msisdn("+260971830001"), "Mallory", "en", attacker_hash())
     victim = await users.register(db, parse_msisdn("+260971830002"), "Bupe", "en", hash_user_pin("3917", COST))
-    assert await _check(db, attacker.id, attacker_pin)
+    assert (await check(db, attacker.id, attacker_pin)).ok
     async with db() as s, s.begin():                      # a write to the users table, no key needed
         stolen = await s.scalar(select(User.pin_hash).where(User.id == attacker.id))
         await s.execute(update(User).where(User.id == victim.id).values(pin_hash=stolen))
-    assert not await _check(db, victim.id, attacker_pin), "the attacker's PIN opens the victim's account"
+    assert not (await check(db, victim.id, attacker_pin)).ok, "the attacker's PIN opens the victim's account"
 
 
 # Finding 2: `enerlectra db upgrade` without the key, on a database with plain PINs (every installation from

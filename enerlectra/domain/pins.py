@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from enerlectra import faults
 from enerlectra.db.models import User
 from enerlectra.domain import outbox
-from enerlectra.domain.pin_code import (BOUND, KEYED, PLAIN, bind_to_user, hash_pin_async, needs_sealing,
-                                        pin_key, scheme_of, verify_pin_async)
+from enerlectra.domain.pin_code import (KEYED, PLAIN, bind_to_user, hash_pin_async, needs_sealing, pin_key,
+                                        scheme_of, verify_pin_async)
 from enerlectra.domain.work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,10 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
     if isinstance(reserved, PinCheck):
         return reserved
     taken, stored = reserved
-    if scheme_of(stored) in (PLAIN, KEYED):
+    scheme = scheme_of(stored)
+    if scheme in (PLAIN, KEYED):
         log.error("user %s: PIN stored unbound (%s), which this release never accepts: a PIN reset gives a new "
-                  "one (a process of a release from before sealing wrote it?)", user_id, scheme_of(stored))
+                  "one (a process of a release from before sealing wrote it?)", user_id, scheme)
         await _give_back(db, user_id)
         return PinCheck(False, tries_left=max_failures - taken + 1)
     try:
@@ -103,7 +104,7 @@ async def check(db: async_sessionmaker, user_id: int, pin: str, *, max_failures:
         await _give_back(db, user_id)
         raise
     sealed = None
-    if good and cost is not None and needs_sealing(stored, cost, BOUND):
+    if good and cost is not None and needs_sealing(stored, cost):
         try:
             sealed = bind_to_user(await hash_pin_async(pin, cost, key=pin_key()), user_id)
         except Exception:        # the right PIN stands, stored as it was; sealed again when typed next

@@ -20,19 +20,13 @@ from tests.test_review_pin_sealing import check
 COST = 16
 
 
-# Finding 2 (low; SQLite): the MAC binds the row's id only, and SQLite hands a deleted highest id to the next
-# row (INTEGER PRIMARY KEY without AUTOINCREMENT). Whoever can write the users table registers an account of
-# their own (the newest), keeps its bound value, deletes the row; the next person to register gets that id, and
-# the kept value, written onto their row, opens it with the writer's PIN. Nothing of ours deletes users, so it
-# takes the writer's DELETE; binding the number too (or ids never reused: AUTOINCREMENT) would close it. Left
-# open: on SQLite (the embedded database) the key file sits in the same home as the database file, so whoever
-# can write that file can usually read the key too, and then no MAC protects anything.
-@pytest.mark.xfail(strict=True, reason="finding 2: a bound value outlives its row; SQLite reuses a deleted id")
-async def test_a_bound_value_of_a_deleted_user_opens_nothing_on_a_reused_id(database, sessions):
+# Finding 2 (SQLite): the MAC binds the row's id, and SQLite handed a deleted highest id to the next row
+# (INTEGER PRIMARY KEY without AUTOINCREMENT). Whoever can write the users table registered an account of their
+# own (the newest), kept its bound value, deleted the row; the next person to register got that id, and the
+# kept value, written onto their row, opened it with the writer's PIN. Closed by migration 0023: ids are never
+# reused (AUTOINCREMENT on SQLite; PostgreSQL's sequence never reused one), tests/test_user_ids_never_reused.py.
+async def test_a_bound_value_of_a_deleted_user_opens_nothing_on_a_reused_id(sessions):
     from sqlalchemy import delete
-    url, _schema = database
-    if not url.startswith("sqlite"):
-        pytest.xfail("PostgreSQL's sequence never hands an id out twice")
     mallory = await users.register(sessions, parse_msisdn("+260971840011"), "Mallory", "en",
                                    hash_user_pin("4826", COST))
     async with sessions() as s, s.begin():                # a write to the users table, no key needed

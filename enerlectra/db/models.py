@@ -37,6 +37,8 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    # ids never reused (migration 0023): a PIN is bound to its user's id (pin_code.bind_to_user)
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     msisdn: Mapped[str] = mapped_column(String(16), unique=True)          # E.164, +260971234567

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,10 +73,14 @@ async def _sent(call, statement: str, *args):
     the same moment by another transaction, DBAPIError otherwise): callers catch those, whichever path ran."""
     try:
         return await call(statement, *args)
-    except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityError(statement, None, exc) from exc
-    except asyncpg.PostgresError as exc:
-        raise DBAPIError(statement, None, exc) from exc
+    except Exception as exc:
+        import asyncpg              # loaded already (this is an asyncpg connection); SQLite never imports it
+
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            raise IntegrityError(statement, None, exc) from exc
+        if isinstance(exc, asyncpg.PostgresError):
+            raise DBAPIError(statement, None, exc) from exc
+        raise
 
 
 async def lock(pg, key: str, account_ids: list[int]) -> tuple[int | None, dict[int, LockedAccount]] | None:

@@ -20,6 +20,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from enerlectra.domain.stations.hooks import NO_HOOKS, StationHooks
+from enerlectra.embedded_mqtt import embedded_broker
 from enerlectra.ports import bindable, free_port
 from enerlectra.settings import Settings
 
@@ -59,8 +60,6 @@ def remember(home: Path, url: str) -> None:
 def broker_ctx(settings: Settings):
     """The embedded broker in a web app's cleanup_ctx (put it before the link's)."""
     async def ctx(app):
-        from enerlectra.embedded_mqtt import embedded_broker     # amqtt: only where the broker runs
-
         async with embedded_broker(HOST, settings.mqtt_port):
             log.info("embedded MQTT broker: %s (stations connect here)", settings.mqtt_url)
             yield
@@ -101,7 +100,5 @@ def run_link_process(settings: Settings, embedded: bool, hooks: StationHooks = N
 def _maybe_broker(settings: Settings, embedded: bool):
     if not embedded:
         return nullcontext()
-    from enerlectra.embedded_mqtt import embedded_broker     # amqtt: imported here, not by the parent of forks
-
     log.info("embedded MQTT broker: %s (stations connect here)", settings.mqtt_url)
     return embedded_broker(HOST, settings.mqtt_port)

@@ -1,9 +1,9 @@
-"""Review of b5902b6..3bcc735 (migration 0023: users.id AUTOINCREMENT on SQLite, ids never reused).
+"""Review of b5902b6..3bcc735 (migration 0023: users.id AUTOINCREMENT on SQLite, never reused).
 
-Finding 1: 0023 seeds sqlite_sequence with the highest id left in users, but an id can have been handed out and
-its row deleted with rows still pointing at it: a user deleted in the sqlite3 shell (foreign keys off there
-by default) leaves their accounts, trades, PIN resets, USSD sessions and activity behind. Before 0023 the next
-registration got that id (and all those rows); after it, 0023 promised never again, yet the first
+Finding 1: 0023 seeds sqlite_sequence with the highest id left in users, but an id can have been handed out
+and its row deleted with rows still pointing at it: a user deleted in the sqlite3 shell (foreign keys off
+there by default) leaves their accounts, trades, PIN resets, USSD sessions and activity behind. Before 0023
+the next registration got that id (and all those rows); 0023 promised never again, yet the first
 registration after the upgrade still got it: the id was used, the rows say so. 0023 now starts the sequence
 above every id a row points at (foreign keys to users, and ussd_sessions / user_activity, which name a user
 without one)."""
@@ -24,7 +24,8 @@ def _plant(conn: sqlite3.Connection, table: str, values: dict) -> None:
     info = list(conn.execute(f'PRAGMA table_info("{table}")'))        # (cid, name, type, notnull, dflt, pk)
     row = {name: 1 for _cid, name, _type, notnull, default, pk in info
            if notnull and default is None and not (pk and _type.upper() == "INTEGER")} | values
-    conn.execute(f'INSERT INTO "{table}" ({", ".join(row)}) VALUES ({", ".join("?" * len(row))})', list(row.values()))
+    conn.execute(f'INSERT INTO "{table}" ({", ".join(row)}) VALUES ({", ".join("?" * len(row))})',
+                 list(row.values()))
 
 
 def _register(path) -> int:

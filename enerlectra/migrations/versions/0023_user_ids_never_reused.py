@@ -64,9 +64,9 @@ def upgrade() -> None:
     bind.exec_driver_sql("DROP TABLE users_0023")
     for sql in indexes:
         bind.exec_driver_sql(sql)
+    _start_above_every_reference(bind)                  # while every such column is indexed: no scans
     for name in scaffolding:
         bind.exec_driver_sql(f"DROP INDEX {name}")
-    _start_above_every_reference(bind)
 
 
 # columns naming a user without a foreign key (user_activity's is part of its primary key)
@@ -80,8 +80,9 @@ def _start_above_every_reference(bind) -> None:
     columns = [(table, row[3]) for table in sorted(tables - {"users", "sqlite_sequence"})
                for row in bind.exec_driver_sql(f'PRAGMA foreign_key_list("{table}")') if row[2] == "users"]
     columns += [(table, column) for table, column in NAMED_WITHOUT_KEY if table in tables]
-    highest = max([bind.exec_driver_sql(f'SELECT max(CAST("{column}" AS INTEGER)) FROM "{table}"').scalar()
-                   or 0 for table, column in dict.fromkeys(columns)], default=0)
+    last = 'SELECT "{1}" FROM "{0}" WHERE typeof("{1}") = \'integer\' ORDER BY "{1}" DESC LIMIT 1'  # an index's end
+    highest = max([bind.exec_driver_sql(last.format(table, column)).scalar() or 0
+                   for table, column in dict.fromkeys(columns)], default=0)
     if not highest:
         return
     bind.exec_driver_sql("INSERT INTO sqlite_sequence (name, seq) SELECT 'users', 0 "

@@ -41,7 +41,8 @@ def _register(path) -> int:
     ("ussd_sessions", {"session_id": "s-1", "user_id": ORPHAN}),                # no foreign key
     ("user_activity", {"day": "2026-12-01", "user_id": ORPHAN}),
 ])
-async def test_an_id_rows_still_point_at_is_not_handed_out_after_0023(tmp_path, table, values):
+@pytest.mark.parametrize("left", [2, 0])                # users left: some, or none (no sqlite_sequence row)
+async def test_an_id_rows_still_point_at_is_not_handed_out_after_0023(tmp_path, table, values, left):
     path = tmp_path / "orphans.sqlite3"
     url = f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(migrate.upgrade, url, "0022")
@@ -50,7 +51,7 @@ async def test_an_id_rows_still_point_at_is_not_handed_out_after_0023(tmp_path, 
             conn.execute("INSERT INTO users (id, msisdn, country, currency, language, name, pin_hash) "
                          "VALUES (?, ?, 'ZM', 'ZMW', 'en', 'u', 'x')", (n, f"+26097186{n:04d}"))
         _plant(conn, table, values)
-        conn.execute("DELETE FROM users WHERE id > 2")  # the newest users removed by hand, their rows left
+        conn.execute("DELETE FROM users WHERE id > ?", (left,))     # removed by hand, their rows left
     await asyncio.to_thread(migrate.upgrade, url, "head")
     assert _register(path) > ORPHAN, f"id {ORPHAN} handed out again: it inherits its {table} row"
 

@@ -10,7 +10,8 @@ drop the old, rename the new) fails here: with foreign keys on, dropping users b
 at it, and a rename does not mend the count. So the rows are stashed in a temporary table, users dropped and
 created again under its own name (foreign-key checks deferred to commit), and the rows put back: each
 re-inserted user satisfies again the rows that point at it. Inserting the old ids sets sqlite_sequence to
-the highest of them. Indexes are recreated from their stored SQL.
+the highest of them; then it is raised above every id a row still points at (a user deleted with foreign keys
+off left them: that id was handed out). Indexes are recreated from their stored SQL.
 
 With foreign keys on, the drop deletes row by row and each re-insert looks for the rows pointing at it, in
 every table that points at users; where that column has no index (trades.buyer_id, ...) each look is a
@@ -63,8 +64,30 @@ def upgrade() -> None:
     bind.exec_driver_sql("DROP TABLE users_0023")
     for sql in indexes:
         bind.exec_driver_sql(sql)
+    _start_above_every_reference(bind)                  # while every such column is indexed: no scans
     for name in scaffolding:
         bind.exec_driver_sql(f"DROP INDEX {name}")
+
+
+# columns naming a user without a foreign key (user_activity's is part of its primary key)
+NAMED_WITHOUT_KEY = (("ussd_sessions", "user_id"), ("user_activity", "user_id"))
+
+
+def _start_above_every_reference(bind) -> None:
+    """The sequence starts above every id a row still points at, not only above the highest users row: a
+    user deleted with foreign keys off (the sqlite3 shell's default) leaves rows naming an id handed out."""
+    tables = {name for (name,) in bind.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    columns = [(table, row[3]) for table in sorted(tables - {"users", "sqlite_sequence"})
+               for row in bind.exec_driver_sql(f'PRAGMA foreign_key_list("{table}")') if row[2] == "users"]
+    columns += [(table, column) for table, column in NAMED_WITHOUT_KEY if table in tables]
+    last = 'SELECT "{1}" FROM "{0}" WHERE typeof("{1}") = \'integer\' ORDER BY "{1}" DESC LIMIT 1'  # an index's end
+    highest = max([bind.exec_driver_sql(last.format(table, column)).scalar() or 0
+                   for table, column in dict.fromkeys(columns)], default=0)
+    if not highest:
+        return
+    bind.exec_driver_sql("INSERT INTO sqlite_sequence (name, seq) SELECT 'users', 0 "
+                         "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users')")
+    bind.exec_driver_sql("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'users'", (highest,))
 
 
 def _unindexed_references(bind) -> list[tuple[str, str]]:

@@ -22,10 +22,12 @@ def seed(path: Path, users: int, trades: int) -> None:
                          "VALUES (?, ?, 'ZM', 'ZMW', 'en', 'n', 'x')",
                          ((i, f"+2609{i:08d}") for i in range(1, users + 1)))
         conn.executemany("INSERT INTO accounts (code, kind, asset, user_id, allow_negative, balance) "
-                         "VALUES (?, 'money', 'ZMW', ?, 0, 0)", ((f"user:{i}:ZMW", i) for i in range(1, users + 1)))
+                         "VALUES (?, 'money', 'ZMW', ?, 0, 0)",
+                         ((f"user:{i}:ZMW", i) for i in range(1, users + 1)))
         columns = [row[1] for row in conn.execute("PRAGMA table_info(trades)") if row[1] != "id"]
         fixed = {c: 1 for c in columns} | {"currency": "ZMW", "created_at": "2026-12-07 08:00:00"}
-        conn.executemany(f"INSERT INTO trades ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        insert = f"INSERT INTO trades ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        conn.executemany(insert,
                          ([(fixed | {"buyer_id": 1 + i % users, "seller_id": 1 + (7 * i) % users})[c]
                            for c in columns] for i in range(trades)))
 

@@ -1,5 +1,5 @@
-"""What one Redis script call costs the web process: redis-py (our client, the plain one, its connection layer)
-against the bare wire (RESP written by hand on an asyncio stream, hiredis reading the answer), same run.
+"""What one Redis script call costs the web process: redis-py (our client, the plain one, its connection
+layer) against the bare wire (RESP written by hand on an asyncio stream, hiredis reading the answer), same run.
 
     .venv/bin/python -m bench.redis_client [--calls 20000] [--url redis://127.0.0.1:6379/15]
 
@@ -26,7 +26,8 @@ async def per_call(name: str, call, calls: int) -> None:
     cpu, wall = time.process_time(), time.perf_counter()
     for _ in range(calls):
         await call()
-    print(f"{name:28} {1e6 * (time.process_time() - cpu) / calls:7.1f} us CPU {1e6 * (time.perf_counter() - wall) / calls:7.1f} us wall")
+    cpu_us, wall_us = 1e6 * (time.process_time() - cpu) / calls, 1e6 * (time.perf_counter() - wall) / calls
+    print(f"{name:28} {cpu_us:7.1f} us CPU {wall_us:7.1f} us wall")
 
 
 def _resp(*args) -> bytes:

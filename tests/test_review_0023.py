@@ -70,7 +70,7 @@ async def test_an_empty_users_table_with_nothing_pointing_starts_at_one(tmp_path
 # newest user's deleted id and its kept bound value open the next registration, on either backend. The msisdn
 # in the MAC would not close it (the same writer sets the new row's number to the one the kept value names);
 # sealing each id's issue in the ledger's chain would (a second issue of an id collides with a sealed key, and
-# removing that entry fails `ledger verify`). Left open: it takes editing the id counter and the table at once.
+# removing that entry fails `ledger verify`). Left open: it takes editing both the id counter and the table.
 @pytest.mark.xfail(strict=True, reason="the id counter is as writable as the users table (finding 2, open)")
 async def test_a_lowered_id_counter_does_not_reopen_the_pin_binding_finding(sessions):
     from sqlalchemy import delete, select, text, update

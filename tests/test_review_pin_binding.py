@@ -8,7 +8,6 @@ unbound, as 0022 was rewritten in place) is moot: 8510615 never landed (its stop
 the rewrite, and 0022 binds unbound sealed values too (tests/test_pin_seal_migration.py)."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select, update
 
 from enerlectra.db.models import User

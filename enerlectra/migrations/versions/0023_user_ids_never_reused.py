@@ -42,13 +42,14 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
-    ddl = bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'").scalar()
+    ddl = bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'"
+                               ).scalar()
     if "AUTOINCREMENT" in ddl:
         return
     if len(ID_COLUMN.findall(ddl)) != 1 or len(TABLE_KEY.findall(ddl)) != 1:
         raise RuntimeError(f"0023: the users table is not as 0022 left it; add AUTOINCREMENT by hand:\n{ddl}")
-    new_ddl = TABLE_KEY.sub("", ID_COLUMN.sub("id INTEGER NOT NULL CONSTRAINT pk_users PRIMARY KEY AUTOINCREMENT,",
-                                              ddl))
+    id_column = "id INTEGER NOT NULL CONSTRAINT pk_users PRIMARY KEY AUTOINCREMENT,"
+    new_ddl = TABLE_KEY.sub("", ID_COLUMN.sub(id_column, ddl))
     indexes = [sql for (sql,) in bind.exec_driver_sql(
         "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL")]
     columns = ", ".join(f'"{name}"' for _cid, name, *_ in bind.exec_driver_sql("PRAGMA table_info(users)"))
@@ -80,7 +81,8 @@ def _start_above_every_reference(bind) -> None:
     columns = [(table, row[3]) for table in sorted(tables - {"users", "sqlite_sequence"})
                for row in bind.exec_driver_sql(f'PRAGMA foreign_key_list("{table}")') if row[2] == "users"]
     columns += [(table, column) for table, column in NAMED_WITHOUT_KEY if table in tables]
-    last = 'SELECT "{1}" FROM "{0}" WHERE typeof("{1}") = \'integer\' ORDER BY "{1}" DESC LIMIT 1'  # an index's end
+    # an index's end, not a scan
+    last = 'SELECT "{1}" FROM "{0}" WHERE typeof("{1}") = \'integer\' ORDER BY "{1}" DESC LIMIT 1'
     highest = max([bind.exec_driver_sql(last.format(table, column)).scalar() or 0
                    for table, column in dict.fromkeys(columns)], default=0)
     if not highest:

@@ -15,6 +15,7 @@ from enerlectra.db.models import User
 from enerlectra.domain import ledger, users
 from enerlectra.domain.phone import parse_msisdn
 from enerlectra.domain.pin_code import hash_user_pin
+from tests.test_review_0023 import _plant
 
 NUMBERS = ("+260971850001", "+260971850002", "+260971850003", "+255712850004")
 
@@ -37,11 +38,7 @@ async def at_0022(tmp_path):
         async with db() as s, s.begin():
             await ledger.account(s, f"user:{user.id}:{user.currency}", "money", user.currency, user.id)
     with sqlite3.connect(path) as conn:        # a trade between two of them: trades.buyer_id has no index
-        columns = [row[1] for row in conn.execute("PRAGMA table_info(trades)") if row[1] != "id"]
-        values = {c: 1 for c in columns} | {"currency": "ZMW", "buyer_id": 1, "seller_id": 2,
-                                              "created_at": "2026-12-07 08:00:00"}
-        conn.execute(f"INSERT INTO trades ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                     [values[c] for c in columns])
+        _plant(conn, "trades", {"currency": "ZMW", "buyer_id": 1, "seller_id": 2})
     yield path, url, db
     await engine.dispose()
 

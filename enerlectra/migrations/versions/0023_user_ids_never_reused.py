@@ -53,8 +53,9 @@ def upgrade() -> None:
     indexes = [sql for (sql,) in bind.exec_driver_sql(
         "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL")]
     columns = ", ".join(f'"{name}"' for _cid, name, *_ in bind.exec_driver_sql("PRAGMA table_info(users)"))
+    references = _references(bind)
     scaffolding = []
-    for table, column in _unindexed_references(bind):
+    for table, column in _unindexed(bind, references):
         scaffolding.append(f'"tmp_0023_{table}_{column}"')
         bind.exec_driver_sql(f'CREATE INDEX {scaffolding[-1]} ON "{table}" ("{column}")')
     bind.exec_driver_sql("PRAGMA defer_foreign_keys = ON")       # until commit; resets itself then
@@ -65,7 +66,7 @@ def upgrade() -> None:
     bind.exec_driver_sql("DROP TABLE users_0023")
     for sql in indexes:
         bind.exec_driver_sql(sql)
-    _start_above_every_reference(bind)                  # while every such column is indexed: no scans
+    _start_above_every_reference(bind, references)      # while every such column is indexed: no scans
     for name in scaffolding:
         bind.exec_driver_sql(f"DROP INDEX {name}")
 
@@ -74,13 +75,21 @@ def upgrade() -> None:
 NAMED_WITHOUT_KEY = (("ussd_sessions", "user_id"), ("user_activity", "user_id"))
 
 
-def _start_above_every_reference(bind) -> None:
+def _references(bind) -> list[tuple[str, str]]:
+    """(table, column) of every single-column foreign key to users, once each."""
+    tables = [name for (name,) in bind.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "AND name != 'users' ORDER BY name")]
+    return list(dict.fromkeys((table, row[3]) for table in tables                # (id, seq, table, from, ...)
+                              for row in bind.exec_driver_sql(f'PRAGMA foreign_key_list("{table}")')
+                              if row[2] == "users"))
+
+
+def _start_above_every_reference(bind, references: list[tuple[str, str]]) -> None:
     """The sequence starts above every id a row still points at, not only above the highest users row: a
     user deleted with foreign keys off (the sqlite3 shell's default) leaves rows naming an id handed out."""
     tables = {name for (name,) in bind.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    columns = [(table, row[3]) for table in sorted(tables - {"users", "sqlite_sequence"})
-               for row in bind.exec_driver_sql(f'PRAGMA foreign_key_list("{table}")') if row[2] == "users"]
-    columns += [(table, column) for table, column in NAMED_WITHOUT_KEY if table in tables]
+    columns = references + [(table, column) for table, column in NAMED_WITHOUT_KEY if table in tables]
     # an index's end, not a scan
     last = 'SELECT "{1}" FROM "{0}" WHERE typeof("{1}") = \'integer\' ORDER BY "{1}" DESC LIMIT 1'
     highest = max([bind.exec_driver_sql(last.format(table, column)).scalar() or 0
@@ -92,25 +101,18 @@ def _start_above_every_reference(bind) -> None:
     bind.exec_driver_sql("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'users'", (highest,))
 
 
-def _unindexed_references(bind) -> list[tuple[str, str]]:
-    """(table, column) of every single-column foreign key to users whose column leads no index."""
-    found = []
-    tables = [name for (name,) in bind.exec_driver_sql(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    for table in tables:
-        references = [row[3] for row in bind.exec_driver_sql(f'PRAGMA foreign_key_list("{table}")')
-                      if row[2] == "users"]                       # (id, seq, table, from, to, ...)
-        if not references:
-            continue
-        leading = set()
+def _unindexed(bind, references: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Those of `references` whose column leads no index of its table."""
+    leading: dict[str, set[str]] = {}
+    for table in dict.fromkeys(table for table, _ in references):
+        first = leading[table] = set()
         for index in bind.exec_driver_sql(f'PRAGMA index_list("{table}")').all():
-            first = bind.exec_driver_sql(f'PRAGMA index_info("{index[1]}")').first()    # (seqno, cid, name)
-            if first is not None:
-                leading.add(first[2])
+            column = bind.exec_driver_sql(f'PRAGMA index_info("{index[1]}")').first()    # (seqno, cid, name)
+            if column is not None:
+                first.add(column[2])
         pk = [row[1] for row in bind.exec_driver_sql(f'PRAGMA table_info("{table}")') if row[5] == 1]
-        leading.update(pk[:1])                                    # a rowid or primary key leads its own index
-        found += [(table, column) for column in dict.fromkeys(references) if column not in leading]
-    return found
+        first.update(pk[:1])                                      # a rowid or primary key leads its own index
+    return [(table, column) for table, column in references if column not in leading[table]]
 
 
 def downgrade() -> None:

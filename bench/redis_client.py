@@ -1,11 +1,13 @@
-"""What one Redis script call costs the web process: redis-py (our client, the plain one, its connection
-layer) against the bare wire (RESP written by hand on an asyncio stream, hiredis reading the answer), same run.
+"""What one Redis script call costs the web process: our lean wire (enerlectra/redis_wire.py, the hop's two
+scripts) and redis-py (our client, the plain one, its connection layer) against the bare wire (RESP written by
+hand on an asyncio stream, hiredis reading the answer), same run.
 
     .venv/bin/python -m bench.redis_client [--calls 20000] [--url redis://127.0.0.1:6379/15]
 
 A hop makes two such calls (the session's load-and-lock script and its save script, ussd_app/engine/store.py),
-so the gap between the first line and the last, times two, is what a cheaper client path would take off a
-hop's CPU (issue 18). Prints CPU and wall microseconds per call. Without --url it starts an embedded Redis.
+so the gap between "redis-py, our client" and "our lean wire", times two, is what the lean wire takes off a
+hop's CPU (issue 18); the bare wire is its floor. Prints CPU and wall microseconds per call. Without --url it
+starts an embedded Redis.
 """
 from __future__ import annotations
 
@@ -46,6 +48,10 @@ async def run(url: str, calls: int) -> None:
 
     ours, plain = async_client(url), redis.asyncio.Redis.from_url(url)
     ours_script, plain_script = ours.register_script(SCRIPT), plain.register_script(SCRIPT)
+    from enerlectra import redis_wire
+
+    lean = redis_wire.script(ours, SCRIPT)                 # what the session store calls (its wire)
+    await per_call("our lean wire (the hop's)", lambda: lean(keys=KEYS, args=ARGS), calls)
     await per_call("redis-py, our client", lambda: ours_script(keys=KEYS, args=ARGS), calls)
     await per_call("redis-py, plain client", lambda: plain_script(keys=KEYS, args=ARGS), calls)
     pool = ours.connection_pool

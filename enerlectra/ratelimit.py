@@ -29,6 +29,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisDown
 from redis.exceptions import TimeoutError as RedisSlow
 
+from enerlectra import redis_wire
+
 log = logging.getLogger(__name__)
 
 # KEYS: one sorted set per rule. ARGV[1]: now in ms ('' = Redis TIME); then per rule: limit, window ms,
@@ -99,7 +101,7 @@ class Limiter:
     def __init__(self, redis: Redis, prefix: str, clock: Callable[[], float] | None = None):
         self.prefix = prefix
         self.clock = clock      # seconds; None: Redis's TIME (production)
-        self._script = redis.register_script(_SLIDING_WINDOW)
+        self._script = redis_wire.script(redis, _SLIDING_WINDOW)    # the lean wire when the client has one
 
     def key(self, kind: str, subject: str) -> str:
         return f"{self.prefix}rl:{{{subject}}}:{kind}"

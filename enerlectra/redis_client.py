@@ -7,6 +7,9 @@ an error. A timeout is not retried (a hung server stays hung): connect and read 
 under the aggregator's 10 s. After one timeout the web app's client takes Redis as hung for BREAK_SECONDS and
 fails every command at once (a breaker): hops queued behind the pool then answer in milliseconds instead of each
 waiting their own READ_TIMEOUT in waves of POOL_SIZE.
+
+The web client carries a lean wire beside redis-py's pool (`wire`, enerlectra/redis_wire.py) for the scripts
+every hop runs, a third of redis-py's CPU a call; it keeps the same timeouts, retries and breaker.
 """
 from __future__ import annotations
 
@@ -33,6 +36,9 @@ RETRY_ON = [ConnectionError]
 POOL_SIZE = 200                 # connections per web process; Redis allows 10,000 clients
 POOL_WAIT = 2.0                 # seconds a command waits for a free pooled connection before it fails
 BREAK_SECONDS = 1.0             # after a timeout, commands fail at once this long (then one wave tries again)
+
+
+WIRE_OPTIONS = ("host", "port", "path", "db", "username", "password")     # what the lean wire takes of a URL
 
 
 class RedisHung(TimeoutError):
@@ -122,6 +128,17 @@ class _FailFastPool(redis.asyncio.BlockingConnectionPool):
         return await super().get_connection(*args, **kwargs)
 
 
+class _Client(redis.asyncio.Redis):
+    """redis-py's client with the lean wire beside it (`wire`: enerlectra/redis_wire.py, the session's
+    scripts), sharing its breaker; closed with it."""
+    wire = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        if self.wire is not None:
+            self.wire.close()
+        await super().aclose(close_connection_pool)
+
+
 class _DropAtOnce(redis.asyncio.Connection):
     """A dead connection is dropped without waiting for its close to finish. The pool replaces a dead pooled
     connection (after a Redis restart) outside the command's retries, and redis-py waits up to the connect
@@ -145,7 +162,13 @@ def async_client(url: str) -> redis.asyncio.Redis:
     # The URL chose the connection class (TCP, TLS or a socket); the breaker's mixin goes on whichever it is.
     pool.connection_class = type(f"Tripping{pool.connection_class.__name__}",
                                  (_TripsBreaker, pool.connection_class), {"breaker": pool.breaker})
-    return redis.asyncio.Redis.from_pool(pool)
+    from enerlectra.redis_wire import ScriptWire  # it reads this module's timeouts: imported after it
+
+    client = _Client.from_pool(pool)
+    if not url.startswith("rediss://"):                     # TLS stays on redis-py's connections
+        given = pool.connection_kwargs
+        client.wire = ScriptWire(pool.breaker, **{name: given[name] for name in WIRE_OPTIONS if name in given})
+    return client
 
 
 def sync_client(url: str) -> redis.Redis:

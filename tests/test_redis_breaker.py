@@ -24,6 +24,8 @@ async def _timed(call):
         return "hung", time.monotonic() - started
     except redis_client.TimeoutError:
         return "timeout", time.monotonic() - started
+    except redis_client.ConnectionError:
+        return "refused", time.monotonic() - started
 
 
 async def test_after_one_timeout_commands_fail_at_once_then_try_again(own_redis):

@@ -1,0 +1,197 @@
+"""The session's scripts on a lean client: RESP written here, hiredis reading the answers, one connection.
+
+Every hop runs two scripts (ussd_app/engine/store.py). Through redis-py a call costs the web process about
+140 us of CPU, on the bare wire about 40 (`python -m bench.redis_client`): a quarter of a hop (issue 18).
+
+What it keeps of enerlectra.redis_client's client, and shares with it:
+- the breaker: one timeout opens it for BREAK_SECONDS, and `finishing()` goes past it;
+- READ_TIMEOUT for an answer and CONNECT_TIMEOUT for a connect (which does not trip the breaker);
+- a call that failed on a dropped or refused connection (a Redis restart) is sent again on a new one, with the
+  same backoff and RETRIES; a timeout is not (a hung Redis stays hung);
+- a script Redis no longer knows (a restart, SCRIPT FLUSH) is sent again by its body: Redis caches it then.
+
+One connection carries every call in flight, pipelined: Redis answers a connection's commands in the order
+sent, so answers are matched to calls first in, first out, and no call waits for a pooled connection. A
+timeout fails every call on it and closes it: a hung Redis hangs them all, which is what the breaker assumes.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import deque
+
+import hiredis
+from redis.exceptions import ConnectionError, DataError, ResponseError, TimeoutError
+
+from enerlectra import redis_client
+
+
+class WireScript:
+    """A Lua script called as redis-py's Script is: `await script(keys=[...], args=[...])`."""
+
+    def __init__(self, wire: "ScriptWire", body: str):
+        self.wire, self.body = wire, body.encode()
+        self.sha = hashlib.sha1(self.body).hexdigest().encode()
+
+    async def __call__(self, keys=(), args=()):
+        return await self.wire.run(self, keys, args)
+
+
+class ScriptWire:
+    def __init__(self, breaker, *, host: str = "127.0.0.1", port: int = 6379, path: str | None = None,
+                 db: int = 0, username: str | None = None, password: str | None = None):
+        self.breaker = breaker
+        self._address = (host, port, path)
+        self._handshake = []
+        if password:
+            self._handshake.append(_command(b"AUTH", *((username,) if username else ()), password))
+        if db:
+            self._handshake.append(_command(b"SELECT", db))
+        self._connection: _Connection | None = None
+        self._opening: asyncio.Lock | None = None
+        self._backoff = redis_client._backoff()
+
+    def script(self, body: str) -> WireScript:
+        return WireScript(self, body)
+
+    async def run(self, script: WireScript, keys, args):
+        tail = [len(keys), *keys, *args]
+        for attempt in range(redis_client.RETRIES + 1):
+            self.breaker.check()
+            try:
+                connection = await self._connected()
+                reply = await connection.call(_command(b"EVALSHA", script.sha, *tail))
+                if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
+                    reply = await connection.call(_command(b"EVAL", script.body, *tail))
+            except ConnectionError:
+                if attempt == redis_client.RETRIES:
+                    raise
+                await asyncio.sleep(self._backoff.compute(attempt + 1))
+                continue
+            if isinstance(reply, ResponseError):
+                raise reply
+            return reply
+
+    async def _connected(self) -> "_Connection":
+        connection = self._connection
+        if connection is not None and connection.failed is None:
+            return connection
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:               # one connect for every call that found none
+            if self._connection is None or self._connection.failed is not None:
+                self._connection = await self._open()
+            return self._connection
+
+    async def _open(self) -> "_Connection":
+        loop = asyncio.get_running_loop()
+        host, port, path = self._address
+        make = (lambda: _Connection(self.breaker))
+        try:
+            opening = loop.create_unix_connection(make, path) if path else loop.create_connection(make, host, port)
+            _, connection = await asyncio.wait_for(opening, redis_client.CONNECT_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise TimeoutError("Timeout connecting to Redis") from None
+        except OSError as error:
+            raise ConnectionError(f"Error connecting to Redis: {error.strerror or error}") from None
+        for command in self._handshake:
+            reply = await connection.call(command)
+            if isinstance(reply, ResponseError):
+                connection.close()
+                raise ConnectionError(f"Redis refused the connection's setup: {reply}")
+        return connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class _Connection(asyncio.Protocol):
+    """One pipelined connection: each call's future waits in `pending`, in the order sent."""
+
+    def __init__(self, breaker):
+        self.breaker = breaker
+        self.reader = hiredis.Reader(replyError=ResponseError)
+        self.pending: deque[tuple[asyncio.Future, float]] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.failed: Exception | None = None
+        self._watch: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        try:
+            while (reply := self.reader.gets()) is not False:
+                future = self.pending.popleft()[0]
+                if not future.done():           # its caller may have been cancelled: the answer is dropped
+                    future.set_result(reply)
+        except (hiredis.ProtocolError, IndexError):
+            self._fail(ConnectionError("Redis sent what is not RESP"))
+
+    def connection_lost(self, exc) -> None:
+        self._fail(ConnectionError("Redis closed the connection"))
+
+    def call(self, command: bytes) -> asyncio.Future:
+        if self.failed is not None:
+            raise self.failed
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((future, time.monotonic()))
+        self.transport.write(command)
+        if self._watch is None:
+            self._watch = asyncio.get_running_loop().call_later(redis_client.READ_TIMEOUT, self._check)
+        return future
+
+    def _check(self) -> None:
+        """The oldest call waiting past READ_TIMEOUT is a hung Redis. One timer per connection, moved to the
+        oldest call's deadline, rather than one a call: the answers come in order, so the oldest is first."""
+        self._watch = None
+        if not self.pending:
+            return
+        late = self.pending[0][1] + redis_client.READ_TIMEOUT - time.monotonic()
+        if late > 0:
+            self._watch = asyncio.get_running_loop().call_later(late, self._check)
+            return
+        self.breaker.trip()
+        self._fail(TimeoutError("Timeout reading from Redis"))
+
+    def _fail(self, error: Exception) -> None:
+        if self.failed is None:
+            self.failed = error
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        while self.pending:
+            future = self.pending.popleft()[0]
+            if not future.done():
+                future.set_exception(type(self.failed)(*self.failed.args))
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self) -> None:
+        self._fail(ConnectionError("closed"))
+
+
+def _command(*parts) -> bytes:
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        if isinstance(part, str):
+            raw = part.encode()
+        elif isinstance(part, bytes):
+            raw = part
+        elif isinstance(part, (int, float)) and not isinstance(part, bool):
+            raw = repr(part).encode()           # as redis-py writes numbers
+        else:                                   # as redis-py refuses them: a bug of the caller's, not sent
+            raise DataError(f"invalid input of type {type(part).__name__}")
+        out.append(b"$%d\r\n%b\r\n" % (len(raw), raw))
+    return b"".join(out)
+
+
+def script(client, body: str):
+    """`body` as a script callable on `client`'s lean wire when it has one (enerlectra.redis_client's web
+    client over TCP or a socket), else through redis-py (TLS, or a client of another kind)."""
+    wire = getattr(client, "wire", None)
+    return wire.script(body) if wire is not None else client.register_script(body)

@@ -61,3 +61,29 @@ def test_elsewhere_reads_are_the_read_engines_connections(url):
             return "the read engine's connection"
     reads, in_place = make_reads(url, Reader(), 100)
     assert in_place is None and reads() == "the read engine's connection"
+
+
+async def test_blocks_reuse_kept_connections_each_with_its_own_snapshot_and_keep_at_most_a_few(db):
+    writer, reads = db
+    kept = reads.__self__
+    async with reads() as r:
+        first = r._conn.connection.dbapi_connection
+    async with writer.begin() as w:
+        await w.execute(text("INSERT INTO t (v) VALUES ('c')"))
+    async with reads() as r:
+        assert r._conn.connection.dbapi_connection is first, "the block's connection was kept"
+        assert await r.scalar(COUNT) == 3, "a kept connection's snapshot ended with its block"
+    many = [reads() for _ in range(kept.KEEP + 8)]          # more blocks open at once than are kept
+    opened = [await block.__aenter__() for block in many]
+    assert len({id(r._conn) for r in opened}) == len(many)
+    for block in many:
+        await block.__aexit__(None, None, None)
+    assert len(kept._idle) == kept.KEEP
+    with pytest.raises(ZeroDivisionError):
+        async with reads() as r:
+            broken = r._conn
+            1 / 0
+    assert broken.closed and broken not in kept._idle, "a block that failed gives its connection up"
+    idle = list(kept._idle)
+    kept.dispose()
+    assert all(conn.closed for conn in idle) and not kept._idle

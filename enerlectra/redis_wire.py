@@ -49,7 +49,7 @@ class ScriptWire:
         if db:
             self._handshake.append(_command(b"SELECT", db))
         self._connection: _Connection | None = None
-        self._opening: asyncio.Lock | None = None
+        self._opening: asyncio.Future | None = None
         self._backoff = redis_client._backoff()
 
     def script(self, body: str) -> WireScript:
@@ -77,12 +77,20 @@ class ScriptWire:
         connection = self._connection
         if connection is not None and connection.failed is None:
             return connection
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:               # one connect for every call that found none
-            if self._connection is None or self._connection.failed is not None:
-                self._connection = await self._open()
-            return self._connection
+        # One connect for every call that found none, and its outcome theirs: behind a lock each waiter
+        # connected in turn after a failed one, so a burst on a hanging connect waited n x CONNECT_TIMEOUT.
+        # Shielded: a cancelled caller neither cancels the others' connect nor leaves a half-opened one.
+        opening = self._opening
+        if opening is None or opening.get_loop() is not asyncio.get_running_loop():
+            opening = self._opening = asyncio.ensure_future(self._open())
+            opening.add_done_callback(self._opened)
+        return await asyncio.shield(opening)
+
+    def _opened(self, opening: asyncio.Future) -> None:
+        if self._opening is opening:
+            self._opening = None
+        if not opening.cancelled() and opening.exception() is None:
+            self._connection = opening.result()
 
     async def _open(self) -> "_Connection":
         loop = asyncio.get_running_loop()

@@ -22,6 +22,7 @@ import time
 from collections import deque
 
 import hiredis
+from redis._parsers import BaseParser
 from redis.exceptions import ConnectionError, DataError, ResponseError, TimeoutError
 
 from enerlectra import redis_client
@@ -64,13 +65,16 @@ class ScriptWire:
                 reply = await connection.call(_command(b"EVALSHA", script.sha, *tail))
                 if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
                     reply = await connection.call(_command(b"EVAL", script.body, *tail))
+                if isinstance(reply, ResponseError):
+                    # As redis-py reads an error: -LOADING (a restarted Redis reading its dump), the clients'
+                    # limit, NOAUTH are ConnectionErrors there (retried, then the hop's apology, rate limits'
+                    # fail-open); as a bare ResponseError the Limiter let it out as a 500.
+                    raise BaseParser.parse_error(str(reply))
             except ConnectionError:
                 if attempt == redis_client.RETRIES:
                     raise
                 await asyncio.sleep(self._backoff.compute(attempt + 1))
                 continue
-            if isinstance(reply, ResponseError):
-                raise reply
             return reply
 
     async def _connected(self) -> "_Connection":

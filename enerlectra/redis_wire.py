@@ -159,16 +159,27 @@ class _Connection(asyncio.Protocol):
 
     def _check(self) -> None:
         """The oldest call waiting past READ_TIMEOUT is a hung Redis. One timer per connection, moved to the
-        oldest call's deadline, rather than one a call: the answers come in order, so the oldest is first."""
+        oldest call's deadline, rather than one a call: the answers come in order, so the oldest is first.
+
+        A late call fails alone (and trips the breaker); the calls sent after it keep their own READ_TIMEOUT,
+        as each had on a redis-py connection of its own. Failing them all with the oldest failed a hop's save
+        (finishing()) sent a moment before, to a Redis that answered it in time, and the abort could drop it
+        unread: the step's money moved, the session not saved. The connection takes no new call (`failed`)
+        and is closed once its last call is answered or late."""
         self._watch = None
-        if not self.pending:
-            return
-        late = self.pending[0][1] + redis_client.READ_TIMEOUT - time.monotonic()
-        if late > 0:
-            self._watch = asyncio.get_running_loop().call_later(late, self._check)
-            return
-        self.breaker.trip()
-        self._fail(TimeoutError("Timeout reading from Redis"))
+        now = time.monotonic()
+        for future, sent in self.pending:
+            late = sent + redis_client.READ_TIMEOUT - now
+            if late > 0:
+                self._watch = asyncio.get_running_loop().call_later(late, self._check)
+                return
+            self.breaker.trip()
+            if self.failed is None:
+                self.failed = TimeoutError("Timeout reading from Redis")
+            if not future.done():
+                future.set_exception(TimeoutError("Timeout reading from Redis"))
+        if self.failed is not None:
+            self._fail(self.failed)
 
     def _fail(self, error: Exception) -> None:
         if self.failed is None:
@@ -178,8 +189,8 @@ class _Connection(asyncio.Protocol):
             self._watch = None
         while self.pending:
             future = self.pending.popleft()[0]
-            if not future.done():
-                future.set_exception(type(self.failed)(*self.failed.args))
+            if not future.done():               # this error, not the first: a drop after a timeout is retried
+                future.set_exception(type(error)(*error.args))
         if self.transport is not None:
             self.transport.abort()
 

@@ -72,9 +72,10 @@ async def test_a_redis_loading_its_data_after_a_restart_is_a_connection_error_as
 
 async def test_a_timeout_fails_the_late_call_not_a_save_sent_just_before_it(own_redis, monkeypatch):
     """Redis busy for 0.7 s (another client's slow script). The hop's acquire, sent at 0, is late at
-    READ_TIMEOUT (0.5); a save under finishing(), sent at 0.4, is answered at 0.7, within its own READ_TIMEOUT.
-    redis-py gives the save its answer; the wire failed it with the acquire's timeout and dropped its
-    connection (the save may never have been read: money moved, the session not saved, its lock held)."""
+    READ_TIMEOUT (0.5); a save under finishing(), sent at 0.4, is answered at 0.7, within its own
+    READ_TIMEOUT. redis-py gives the save its answer; the wire failed it with the acquire's timeout and
+    dropped its connection (the save may never have been read: money moved, the session not saved, its
+    lock held)."""
     monkeypatch.setattr(redis_client, "READ_TIMEOUT", 0.5)
     client = async_client(own_redis.url)
     blocker = redis.asyncio.Redis.from_url(own_redis.url)

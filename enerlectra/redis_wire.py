@@ -22,6 +22,7 @@ import time
 from collections import deque
 
 import hiredis
+from redis._parsers import BaseParser
 from redis.exceptions import ConnectionError, DataError, ResponseError, TimeoutError
 
 from enerlectra import redis_client
@@ -49,7 +50,7 @@ class ScriptWire:
         if db:
             self._handshake.append(_command(b"SELECT", db))
         self._connection: _Connection | None = None
-        self._opening: asyncio.Lock | None = None
+        self._opening: asyncio.Future | None = None
         self._backoff = redis_client._backoff()
 
     def script(self, body: str) -> WireScript:
@@ -64,25 +65,36 @@ class ScriptWire:
                 reply = await connection.call(_command(b"EVALSHA", script.sha, *tail))
                 if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
                     reply = await connection.call(_command(b"EVAL", script.body, *tail))
+                if isinstance(reply, ResponseError):
+                    # As redis-py reads an error: -LOADING (a restarted Redis reading its dump), the clients'
+                    # limit, NOAUTH are ConnectionErrors there (retried, then the hop's apology, rate limits'
+                    # fail-open); as a bare ResponseError the Limiter let it out as a 500.
+                    raise BaseParser.parse_error(str(reply))
             except ConnectionError:
                 if attempt == redis_client.RETRIES:
                     raise
                 await asyncio.sleep(self._backoff.compute(attempt + 1))
                 continue
-            if isinstance(reply, ResponseError):
-                raise reply
             return reply
 
     async def _connected(self) -> "_Connection":
         connection = self._connection
         if connection is not None and connection.failed is None:
             return connection
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:               # one connect for every call that found none
-            if self._connection is None or self._connection.failed is not None:
-                self._connection = await self._open()
-            return self._connection
+        # One connect for every call that found none, and its outcome theirs: behind a lock each waiter
+        # connected in turn after a failed one, so a burst on a hanging connect waited n x CONNECT_TIMEOUT.
+        # Shielded: a cancelled caller neither cancels the others' connect nor leaves a half-opened one.
+        opening = self._opening
+        if opening is None or opening.get_loop() is not asyncio.get_running_loop():
+            opening = self._opening = asyncio.ensure_future(self._open())
+            opening.add_done_callback(self._opened)
+        return await asyncio.shield(opening)
+
+    def _opened(self, opening: asyncio.Future) -> None:
+        if self._opening is opening:
+            self._opening = None
+        if not opening.cancelled() and opening.exception() is None:
+            self._connection = opening.result()
 
     async def _open(self) -> "_Connection":
         loop = asyncio.get_running_loop()
@@ -159,16 +171,27 @@ class _Connection(asyncio.Protocol):
 
     def _check(self) -> None:
         """The oldest call waiting past READ_TIMEOUT is a hung Redis. One timer per connection, moved to the
-        oldest call's deadline, rather than one a call: the answers come in order, so the oldest is first."""
+        oldest call's deadline, rather than one a call: the answers come in order, so the oldest is first.
+
+        A late call fails alone (and trips the breaker); the calls sent after it keep their own READ_TIMEOUT,
+        as each had on a redis-py connection of its own. Failing them all with the oldest failed a hop's save
+        (finishing()) sent a moment before, to a Redis that answered it in time, and the abort could drop it
+        unread: the step's money moved, the session not saved. The connection takes no new call (`failed`)
+        and is closed once its last call is answered or late."""
         self._watch = None
-        if not self.pending:
-            return
-        late = self.pending[0][1] + redis_client.READ_TIMEOUT - time.monotonic()
-        if late > 0:
-            self._watch = asyncio.get_running_loop().call_later(late, self._check)
-            return
-        self.breaker.trip()
-        self._fail(TimeoutError("Timeout reading from Redis"))
+        now = time.monotonic()
+        for future, sent in self.pending:
+            late = sent + redis_client.READ_TIMEOUT - now
+            if late > 0:
+                self._watch = asyncio.get_running_loop().call_later(late, self._check)
+                return
+            self.breaker.trip()
+            if self.failed is None:
+                self.failed = TimeoutError("Timeout reading from Redis")
+            if not future.done():
+                future.set_exception(TimeoutError("Timeout reading from Redis"))
+        if self.failed is not None:
+            self._fail(self.failed)
 
     def _fail(self, error: Exception) -> None:
         if self.failed is None:
@@ -179,8 +202,8 @@ class _Connection(asyncio.Protocol):
         self._out = []
         while self.pending:
             future = self.pending.popleft()[0]
-            if not future.done():
-                future.set_exception(type(self.failed)(*self.failed.args))
+            if not future.done():               # this error, not the first: a drop after a timeout is retried
+                future.set_exception(type(error)(*error.args))
         if self.transport is not None:
             self.transport.abort()
 

@@ -166,7 +166,7 @@ class _Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         out, self._out = self._out, []
-        if self.failed is None and out:
+        if out and not self.transport.is_closing():     # after a timeout (`failed`), still sent: awaited
             self.transport.write(b"".join(out))
 
     def _check(self) -> None:

@@ -25,6 +25,8 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 
+from enerlectra.redis_wire import ScriptWire
+
 HEALTH_CHECK_SECONDS = 10       # a connection idle this long is pinged before use
 RETRIES = 3                     # after the first try: a restart is over within them, a hung server is not
 CONNECT_TIMEOUT = 3.0           # seconds: a loop busy with 300 hops opening 200 connections needed over 1 s (CI)
@@ -79,6 +81,17 @@ class _Breaker:
 
 def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(cap=0.5, base=0.02)
+
+
+class _Policy:
+    """This module's rules for the lean wire, read at each use (tests change them for a case)."""
+
+    def __init__(self) -> None:
+        self.backoff = _backoff()
+
+    read_timeout = property(lambda self: READ_TIMEOUT)
+    connect_timeout = property(lambda self: CONNECT_TIMEOUT)
+    retries = property(lambda self: RETRIES)
 
 
 def _options() -> dict:
@@ -162,12 +175,11 @@ def async_client(url: str) -> redis.asyncio.Redis:
     # The URL chose the connection class (TCP, TLS or a socket); the breaker's mixin goes on whichever it is.
     pool.connection_class = type(f"Tripping{pool.connection_class.__name__}",
                                  (_TripsBreaker, pool.connection_class), {"breaker": pool.breaker})
-    from enerlectra.redis_wire import ScriptWire  # it reads this module's timeouts: imported after it
-
     client = _Client.from_pool(pool)
     if not url.startswith("rediss://"):                     # TLS stays on redis-py's connections
         given = pool.connection_kwargs
-        client.wire = ScriptWire(pool.breaker, **{name: given[name] for name in WIRE_OPTIONS if name in given})
+        client.wire = ScriptWire(pool.breaker, _Policy(),
+                                 **{name: given[name] for name in WIRE_OPTIONS if name in given})
     return client
 
 

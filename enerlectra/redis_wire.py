@@ -25,8 +25,6 @@ import hiredis
 from redis._parsers import BaseParser
 from redis.exceptions import ConnectionError, DataError, ResponseError, TimeoutError
 
-from enerlectra import redis_client
-
 
 class WireScript:
     """A Lua script called as redis-py's Script is: `await script(keys=[...], args=[...])`."""
@@ -40,9 +38,11 @@ class WireScript:
 
 
 class ScriptWire:
-    def __init__(self, breaker, *, host: str = "127.0.0.1", port: int = 6379, path: str | None = None,
+    def __init__(self, breaker, policy, *, host: str = "127.0.0.1", port: int = 6379, path: str | None = None,
                  db: int = 0, username: str | None = None, password: str | None = None):
-        self.breaker = breaker
+        """`breaker` and `policy` (read_timeout, connect_timeout, retries, backoff: read at each use) are
+        redis_client's, which builds the wire: one breaker and one set of rules for both paths."""
+        self.breaker, self.policy = breaker, policy
         self._address = (host, port, path)
         self._handshake = []
         if password:
@@ -51,14 +51,13 @@ class ScriptWire:
             self._handshake.append(_command(b"SELECT", db))
         self._connection: _Connection | None = None
         self._opening: asyncio.Future | None = None
-        self._backoff = redis_client._backoff()
 
     def script(self, body: str) -> WireScript:
         return WireScript(self, body)
 
     async def run(self, script: WireScript, keys, args):
         tail = [len(keys), *keys, *args]
-        for attempt in range(redis_client.RETRIES + 1):
+        for attempt in range(self.policy.retries + 1):
             self.breaker.check()
             try:
                 connection = await self._connected()
@@ -71,9 +70,9 @@ class ScriptWire:
                     # fail-open); as a bare ResponseError the Limiter let it out as a 500.
                     raise BaseParser.parse_error(str(reply))
             except ConnectionError:
-                if attempt == redis_client.RETRIES:
+                if attempt == self.policy.retries:
                     raise
-                await asyncio.sleep(self._backoff.compute(attempt + 1))
+                await asyncio.sleep(self.policy.backoff.compute(attempt + 1))
                 continue
             return reply
 
@@ -99,13 +98,13 @@ class ScriptWire:
     async def _open(self) -> "_Connection":
         loop = asyncio.get_running_loop()
         host, port, path = self._address
-        make = (lambda: _Connection(self.breaker))
+        make = (lambda: _Connection(self.breaker, self.policy))
         try:
             if path:
                 opening = loop.create_unix_connection(make, path)
             else:
                 opening = loop.create_connection(make, host, port)
-            _, connection = await asyncio.wait_for(opening, redis_client.CONNECT_TIMEOUT)
+            _, connection = await asyncio.wait_for(opening, self.policy.connect_timeout)
         except asyncio.TimeoutError:
             raise TimeoutError("Timeout connecting to Redis") from None
         except OSError as error:
@@ -126,8 +125,8 @@ class ScriptWire:
 class _Connection(asyncio.Protocol):
     """One pipelined connection: each call's future waits in `pending`, in the order sent."""
 
-    def __init__(self, breaker):
-        self.breaker = breaker
+    def __init__(self, breaker, policy):
+        self.breaker, self.policy = breaker, policy
         self.reader = hiredis.Reader(replyError=ResponseError)
         self.pending: deque[tuple[asyncio.Future, float]] = deque()
         self.transport: asyncio.Transport | None = None
@@ -161,7 +160,7 @@ class _Connection(asyncio.Protocol):
             loop.call_soon(self._flush)
         self._out.append(command)
         if self._watch is None:
-            self._watch = loop.call_later(redis_client.READ_TIMEOUT, self._check)
+            self._watch = loop.call_later(self.policy.read_timeout, self._check)
         return future
 
     def _flush(self) -> None:
@@ -181,7 +180,7 @@ class _Connection(asyncio.Protocol):
         self._watch = None
         now = time.monotonic()
         for future, sent in self.pending:
-            late = sent + redis_client.READ_TIMEOUT - now
+            late = sent + self.policy.read_timeout - now
             if late > 0:
                 self._watch = asyncio.get_running_loop().call_later(late, self._check)
                 return

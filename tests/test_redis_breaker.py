@@ -5,10 +5,12 @@ it, for a moment, fail at once without being sent; once the moment is over, a Re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import time
+from typing import Iterator
 
 from enerlectra import redis_client
 from enerlectra.ports import free_port
@@ -74,20 +76,29 @@ async def test_a_slow_connect_is_not_taken_for_a_hung_redis(monkeypatch):
     # loaded healthy Redis (the client sends the SYN again after 1 s, 3 s). Each command waits its own
     # CONNECT_TIMEOUT and fails; none is refused by the breaker for the one before it.
     monkeypatch.setattr(redis_client, "CONNECT_TIMEOUT", 0.3)
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", free_port()))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = _fill_backlog(port)
+    with hanging_connects() as port:
         client = async_client(f"redis://127.0.0.1:{port}/0")
         try:
             outcomes = [await _timed(client.get("t:breaker")) for _ in range(3)]
         finally:
             await client.aclose()
-            for filler in fillers:
-                filler.close()
     assert [outcome for outcome, _ in outcomes] == ["timeout"] * 3
     assert min(took for _, took in outcomes) >= 0.3 * 0.9
+
+
+@contextlib.contextmanager
+def hanging_connects() -> Iterator[int]:
+    """A port whose connects hang: a listener that never accepts, its backlog full (further SYNs dropped)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", free_port()))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = _fill_backlog(port)
+        try:
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
 
 
 def _fill_backlog(port: int) -> list[socket.socket]:

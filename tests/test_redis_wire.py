@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 
 import pytest
 import redis.asyncio
@@ -17,8 +16,8 @@ from hypothesis import strategies as st
 from enerlectra import redis_client, redis_wire
 from enerlectra.ports import free_port
 from enerlectra.redis_client import BREAK_SECONDS, READ_TIMEOUT, async_client, finishing
-from tests.test_redis_breaker import _fill_backlog
 from tests.test_redis_breaker import _timed as _outcome
+from tests.test_redis_breaker import hanging_connects
 
 ECHO = "return {KEYS[1], ARGV[1], ARGV[2]}"
 SLOW = "local t = redis.call('TIME'); while true do local n = redis.call('TIME'); " \
@@ -154,18 +153,13 @@ async def test_a_hung_redis_times_out_once_then_the_breaker_refuses_for_its_seco
 
 async def test_a_slow_connect_times_out_without_opening_the_breaker(monkeypatch):
     monkeypatch.setattr(redis_client, "CONNECT_TIMEOUT", 0.3)
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", free_port()))
-        listener.listen(0)
-        fillers = _fill_backlog(listener.getsockname()[1])
-        client = async_client(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+    with hanging_connects() as port:
+        client = async_client(f"redis://127.0.0.1:{port}/0")
         try:
             echo = redis_wire.script(client, ECHO)
             outcomes = [await _outcome(echo(keys=["k"], args=[1, 2])) for _ in range(3)]
         finally:
             await client.aclose()
-            for filler in fillers:
-                filler.close()
     assert [outcome for outcome, _ in outcomes] == ["timeout"] * 3
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import redis.asyncio
@@ -12,10 +11,10 @@ from enerlectra import redis_client, redis_wire
 from enerlectra.ports import free_port
 from enerlectra.ratelimit import Limiter
 from enerlectra.redis_client import async_client, finishing
-from tests.test_redis_breaker import _fill_backlog
 from tests.test_redis_breaker import _timed as _outcome
+from tests.test_redis_breaker import hanging_connects
+from tests.test_redis_wire import ECHO
 
-ECHO = "return {KEYS[1], ARGV[1], ARGV[2]}"
 BUSY = "local t = redis.call('TIME'); while true do local n = redis.call('TIME'); " \
        "if (n[1] - t[1]) * 1000000 + n[2] - t[2] > tonumber(ARGV[1]) then return 1 end end"
 
@@ -25,18 +24,13 @@ async def test_calls_that_meet_a_hanging_connect_together_fail_together(monkeypa
     burst waited n x CONNECT_TIMEOUT (100 hops: 300 s, the aggregator gives 10). redis-py's pool connects each
     command's connection at once: every one fails after one CONNECT_TIMEOUT."""
     monkeypatch.setattr(redis_client, "CONNECT_TIMEOUT", 0.3)
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", free_port()))
-        listener.listen(0)
-        fillers = _fill_backlog(listener.getsockname()[1])
-        client = async_client(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+    with hanging_connects() as port:
+        client = async_client(f"redis://127.0.0.1:{port}/0")
         try:
             echo = redis_wire.script(client, ECHO)
             outcomes = await asyncio.gather(*(_outcome(echo(keys=["k"], args=[i, 2])) for i in range(6)))
         finally:
             await client.aclose()
-            for filler in fillers:
-                filler.close()
     assert {outcome for outcome, _ in outcomes} == {"timeout"}
     assert max(took for _, took in outcomes) < 0.3 * 2.5
 
